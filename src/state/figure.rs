@@ -1,0 +1,232 @@
+//! Figures: the named numbers (or texts) every collector produces and every pane shows.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// How bad a figure is. The order of `rank` is the order of "worst":
+/// a critical figure outranks an unknown one, which outranks a warning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    #[default]
+    Ok,
+    Warn,
+    Crit,
+    Unknown,
+}
+
+impl Severity {
+    pub fn rank(self) -> u8 {
+        match self {
+            Severity::Ok => 0,
+            Severity::Warn => 1,
+            Severity::Unknown => 2,
+            Severity::Crit => 3,
+        }
+    }
+
+    pub fn worst(self, other: Severity) -> Severity {
+        if other.rank() > self.rank() { other } else { self }
+    }
+
+    /// Nagios plugin convention, used by `watchpost check`.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Severity::Ok => 0,
+            Severity::Warn => 1,
+            Severity::Crit => 2,
+            Severity::Unknown => 3,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Ok => "OK",
+            Severity::Warn => "WARN",
+            Severity::Crit => "CRIT",
+            Severity::Unknown => "UNKNOWN",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Ok => "ok",
+            Severity::Warn => "warn",
+            Severity::Crit => "crit",
+            Severity::Unknown => "unknown",
+        }
+    }
+
+    /// A symbol that carries the severity without colour (NO_COLOR, monochrome).
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Severity::Ok => "✓",
+            Severity::Warn => "▲",
+            Severity::Crit => "✖",
+            Severity::Unknown => "?",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// A figure's value as JSON shows it: a number, a string or null.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(untagged)]
+pub enum Value {
+    Number(f64),
+    Text(String),
+    #[default]
+    None,
+}
+
+impl Value {
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Number(n) if n.is_finite() => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// The value as a short display string with its unit.
+    pub fn display(&self, unit: &str) -> String {
+        match self {
+            Value::Number(n) => format_number(*n, unit),
+            Value::Text(t) => t.clone(),
+            Value::None => "—".to_string(),
+        }
+    }
+}
+
+/// Formats a number with its unit the way the panes show it.
+pub fn format_number(n: f64, unit: &str) -> String {
+    if !n.is_finite() {
+        return "NaN".into();
+    }
+    match unit {
+        "%" => format!("{n:.1}%"),
+        "bytes" => format_bytes(n),
+        "ms" => format!("{n:.0} ms"),
+        "s" => format!("{n:.2} s"),
+        "MB" => format!("{n:.1} MB"),
+        _ if n.fract() == 0.0 && n.abs() < 1e15 => {
+            if unit.is_empty() {
+                format!("{}", n as i64)
+            } else {
+                format!("{} {unit}", n as i64)
+            }
+        }
+        _ if unit.is_empty() => format!("{n:.2}"),
+        _ => format!("{n:.2} {unit}"),
+    }
+}
+
+/// Binary units, like `docker stats` (KiB, MiB, GiB).
+pub fn format_bytes(n: f64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = n.max(0.0);
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{value:.0} {}", UNITS[unit])
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// One reading of one figure, as a collector produces it, before rules give it a severity.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reading {
+    /// Stable id: `<source name>.<figure>`.
+    pub id: String,
+    /// Human name shown in panes and `check`.
+    pub name: String,
+    pub value: Value,
+    pub unit: String,
+    pub detail: String,
+    /// Why the figure could not be read (the figure is then `unknown`).
+    pub error: Option<String>,
+    /// Thresholds that come with the figure (a pack's defaults); config rules override them.
+    pub default_rule: Option<crate::rules::Rule>,
+}
+
+impl Reading {
+    pub fn number(id: impl Into<String>, name: impl Into<String>, value: f64, unit: &str) -> Self {
+        Reading {
+            id: id.into(),
+            name: name.into(),
+            value: Value::Number(value),
+            unit: unit.into(),
+            detail: String::new(),
+            error: None,
+            default_rule: None,
+        }
+    }
+
+    pub fn text(id: impl Into<String>, name: impl Into<String>, value: impl Into<String>) -> Self {
+        Reading {
+            id: id.into(),
+            name: name.into(),
+            value: Value::Text(value.into()),
+            unit: String::new(),
+            detail: String::new(),
+            error: None,
+            default_rule: None,
+        }
+    }
+
+    pub fn failed(id: impl Into<String>, name: impl Into<String>, error: impl Into<String>) -> Self {
+        Reading {
+            id: id.into(),
+            name: name.into(),
+            value: Value::None,
+            unit: String::new(),
+            detail: String::new(),
+            error: Some(error.into()),
+            default_rule: None,
+        }
+    }
+
+    pub fn with_unit(mut self, unit: &str) -> Self {
+        self.unit = unit.into();
+        self
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = detail.into();
+        self
+    }
+
+    pub fn with_rule(mut self, rule: crate::rules::Rule) -> Self {
+        self.default_rule = Some(rule);
+        self
+    }
+}
+
+/// A figure as it stands now: a reading judged by the rules.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Figure {
+    pub id: String,
+    pub name: String,
+    pub value: Value,
+    pub unit: String,
+    pub severity: Severity,
+    pub detail: String,
+    pub error: Option<String>,
+    #[serde(skip)]
+    pub at: DateTime<Utc>,
+}
+
+impl Figure {
+    pub fn display_value(&self) -> String {
+        self.value.display(&self.unit)
+    }
+}

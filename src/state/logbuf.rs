@@ -1,0 +1,131 @@
+//! The bounded log buffer behind the Errors pane, with per-minute error counts per source.
+
+use super::update::LogLine;
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, VecDeque};
+
+pub const DEFAULT_CAPACITY: usize = 50_000;
+/// Minutes of per-minute error counts kept per source (the sparkline's width).
+const MINUTES_KEPT: usize = 60;
+
+#[derive(Clone, Debug)]
+pub struct LogBuffer {
+    lines: VecDeque<LogLine>,
+    capacity: usize,
+    /// Lines pushed out of the buffer since start, said on screen.
+    pub dropped: u64,
+    /// Per source: (minute since epoch, error count), oldest first.
+    per_minute: BTreeMap<String, VecDeque<(i64, u64)>>,
+}
+
+impl LogBuffer {
+    pub fn new(capacity: usize) -> Self {
+        LogBuffer {
+            lines: VecDeque::with_capacity(capacity.min(4096)),
+            capacity: capacity.max(1),
+            dropped: 0,
+            per_minute: BTreeMap::new(),
+        }
+    }
+
+    pub fn push(&mut self, line: LogLine) {
+        if line.is_error {
+            let minute = line.at.timestamp().div_euclid(60);
+            let counts = self.per_minute.entry(line.source.clone()).or_default();
+            match counts.iter_mut().rev().find(|(m, _)| *m == minute) {
+                Some((_, n)) => *n += 1,
+                None => {
+                    counts.push_back((minute, 1));
+                    counts.make_contiguous().sort_by_key(|(m, _)| *m);
+                    while counts.len() > MINUTES_KEPT {
+                        counts.pop_front();
+                    }
+                }
+            }
+        }
+        if self.lines.len() == self.capacity {
+            self.lines.pop_front();
+            self.dropped += 1;
+        }
+        self.lines.push_back(line);
+    }
+
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &LogLine> + ExactSizeIterator {
+        self.lines.iter()
+    }
+
+    /// Error counts per minute for the last `minutes` minutes up to `now`, oldest first.
+    pub fn errors_per_minute(&self, source: Option<&str>, now: DateTime<Utc>, minutes: usize) -> Vec<u64> {
+        let current = now.timestamp().div_euclid(60);
+        let mut out = vec![0u64; minutes];
+        for (name, counts) in &self.per_minute {
+            if source.is_some_and(|s| s != name) {
+                continue;
+            }
+            for (minute, n) in counts {
+                let back = current - minute;
+                if back >= 0 && (back as usize) < minutes {
+                    out[minutes - 1 - back as usize] += n;
+                }
+            }
+        }
+        out
+    }
+
+    /// Error lines in the last `minutes` minutes (all sources or one).
+    pub fn errors_in_last(&self, source: Option<&str>, now: DateTime<Utc>, minutes: usize) -> u64 {
+        self.errors_per_minute(source, now, minutes).iter().sum()
+    }
+
+    pub fn sources(&self) -> impl Iterator<Item = &String> {
+        self.per_minute.keys()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::update::LogLevel;
+
+    fn line(at: DateTime<Utc>, is_error: bool) -> LogLine {
+        LogLine {
+            source: "app".into(),
+            at,
+            level: if is_error { LogLevel::Error } else { LogLevel::Info },
+            message: "m".into(),
+            fields: vec![],
+            is_error,
+        }
+    }
+
+    #[test]
+    fn bounded_and_counts_drops() {
+        let mut buf = LogBuffer::new(3);
+        let now = Utc::now();
+        for _ in 0..5 {
+            buf.push(line(now, true));
+        }
+        assert_eq!(buf.len(), 3);
+        assert_eq!(buf.dropped, 2);
+        assert_eq!(buf.errors_in_last(None, now, 1), 5);
+    }
+
+    #[test]
+    fn per_minute_buckets() {
+        let mut buf = LogBuffer::new(100);
+        let now = Utc::now();
+        buf.push(line(now - chrono::Duration::minutes(2), true));
+        buf.push(line(now, true));
+        buf.push(line(now, false));
+        let series = buf.errors_per_minute(Some("app"), now, 3);
+        assert_eq!(series, vec![1, 0, 1]);
+    }
+}
