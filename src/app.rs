@@ -1,1 +1,484 @@
-//! being written
+//! The event loop: terminal input, collector updates, signals and the redraw deadline,
+//! merged in one `tokio::select!`. The screen is drawn only when something changed
+//! (data, key, resize, the clock's second), at most ten times a second. Idle is idle.
+
+use crate::collect::{self, Collector};
+use crate::state::AppState;
+use crate::state::update::Update;
+use crate::tui::Tui;
+use crate::ui::theme::Theme;
+use crate::ui::{self, LogFilter, PaneId, UiState};
+use chrono::Utc;
+use crossterm::event::{
+    Event, EventStream, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind,
+};
+use futures::StreamExt;
+use std::time::Duration;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// Minimum time between two frames.
+const FRAME_INTERVAL: Duration = Duration::from_millis(100);
+/// Ages ("3s ago") and T+ move with the clock; redraw this often when nothing else happens.
+const CLOCK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// What a key (or mouse event) asks for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    Quit,
+    ToggleHelp,
+    FocusNext,
+    FocusPrevious,
+    Focus(PaneId),
+    ToggleZoom,
+    Back,
+    StartFilter,
+    FilterInput(char),
+    FilterBackspace,
+    FilterApply,
+    FilterCancel,
+    ToggleErrorsOnly,
+    TogglePause,
+    Acknowledge,
+    ToggleMouse,
+    Up(usize),
+    Down(usize),
+    Top,
+    Bottom,
+    Click { column: u16, row: u16 },
+    Resize,
+}
+
+/// The keymap. While a filter is being typed, keys are text.
+pub fn action_for_key(key: KeyEvent, ui: &UiState) -> Option<Action> {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+        return Some(Action::Quit);
+    }
+    if ui.editing_filter {
+        return match key.code {
+            KeyCode::Enter => Some(Action::FilterApply),
+            KeyCode::Esc => Some(Action::FilterCancel),
+            KeyCode::Backspace => Some(Action::FilterBackspace),
+            KeyCode::Char(c) => Some(Action::FilterInput(c)),
+            _ => None,
+        };
+    }
+    if ui.help {
+        return match key.code {
+            KeyCode::Char('q') => Some(Action::Quit),
+            KeyCode::Esc | KeyCode::Char('?') | KeyCode::Enter => Some(Action::ToggleHelp),
+            _ => None,
+        };
+    }
+    Some(match key.code {
+        KeyCode::Char('q') => Action::Quit,
+        KeyCode::Char('?') => Action::ToggleHelp,
+        KeyCode::Tab => Action::FocusNext,
+        KeyCode::BackTab => Action::FocusPrevious,
+        KeyCode::Char(c @ '1'..='8') => Action::Focus(PaneId::ALL[(c as u8 - b'1') as usize]),
+        KeyCode::Enter => Action::ToggleZoom,
+        KeyCode::Esc => Action::Back,
+        KeyCode::Char('/') => Action::StartFilter,
+        KeyCode::Char('e') => Action::ToggleErrorsOnly,
+        KeyCode::Char('p') => Action::TogglePause,
+        KeyCode::Char('a') => Action::Acknowledge,
+        KeyCode::Char('m') => Action::ToggleMouse,
+        KeyCode::Up | KeyCode::Char('k') => Action::Up(1),
+        KeyCode::Down | KeyCode::Char('j') => Action::Down(1),
+        KeyCode::PageUp => Action::Up(10),
+        KeyCode::PageDown => Action::Down(10),
+        KeyCode::Home | KeyCode::Char('g') => Action::Top,
+        KeyCode::End | KeyCode::Char('G') => Action::Bottom,
+        _ => return None,
+    })
+}
+
+/// The dashboard: live state, a frozen copy while paused, and what the user did.
+pub struct App {
+    pub state: AppState,
+    /// While paused, the screen shows this snapshot; the live state keeps collecting.
+    frozen: Option<AppState>,
+    pub ui: UiState,
+    pub theme: Theme,
+    pub quit: bool,
+    /// The filter as it was before `/`, restored by Esc.
+    filter_before_edit: Option<LogFilter>,
+    /// The last size drawn at, for mouse hit-testing.
+    screen: ratatui::layout::Rect,
+}
+
+impl App {
+    pub fn new(state: AppState, theme: Theme) -> App {
+        App {
+            state,
+            frozen: None,
+            ui: UiState::default(),
+            theme,
+            quit: false,
+            filter_before_edit: None,
+            screen: ratatui::layout::Rect::default(),
+        }
+    }
+
+    /// The state the screen shows (the frozen copy while paused).
+    pub fn shown(&self) -> &AppState {
+        self.frozen.as_ref().unwrap_or(&self.state)
+    }
+
+    pub fn apply_update(&mut self, update: Update) {
+        self.state.apply(update, Utc::now());
+    }
+
+    pub fn draw(&mut self, frame: &mut ratatui::Frame) {
+        self.screen = frame.area();
+        let state = self.frozen.as_ref().unwrap_or(&self.state);
+        ui::draw(frame, state, &self.ui, &self.theme, Utc::now());
+    }
+
+    /// Carries out one action. Returns whether the screen changed.
+    pub fn handle(&mut self, action: Action) -> bool {
+        self.ui.flash = None;
+        match action {
+            Action::Quit => self.quit = true,
+            Action::ToggleHelp => self.ui.help = !self.ui.help,
+            Action::FocusNext => self.focus(self.ui.focus.next()),
+            Action::FocusPrevious => self.focus(self.ui.focus.previous()),
+            Action::Focus(pane) => self.focus(pane),
+            Action::ToggleZoom => {
+                self.ui.zoomed = !self.ui.zoomed;
+                self.ui.drilldown = self.ui.zoomed && self.ui.focus == PaneId::Rbac;
+            }
+            Action::Back => {
+                if self.ui.help {
+                    self.ui.help = false;
+                } else if self.ui.zoomed {
+                    self.ui.zoomed = false;
+                    self.ui.drilldown = false;
+                } else if self.ui.filter.is_active() {
+                    self.ui.filter = LogFilter::default();
+                } else if self.ui.log_scroll > 0 {
+                    self.ui.log_scroll = 0;
+                }
+            }
+            Action::StartFilter => {
+                self.focus(PaneId::Errors);
+                self.filter_before_edit = Some(self.ui.filter.clone());
+                self.ui.editing_filter = true;
+            }
+            Action::FilterInput(c) => {
+                let mut text = self.ui.filter.input.clone();
+                text.push(c);
+                self.ui.filter = LogFilter::parse(&text);
+            }
+            Action::FilterBackspace => {
+                let mut text = self.ui.filter.input.clone();
+                text.pop();
+                self.ui.filter = LogFilter::parse(&text);
+            }
+            Action::FilterApply => {
+                self.ui.editing_filter = false;
+                self.ui.log_scroll = 0;
+                self.filter_before_edit = None;
+            }
+            Action::FilterCancel => {
+                self.ui.editing_filter = false;
+                self.ui.filter = self.filter_before_edit.take().unwrap_or_default();
+            }
+            Action::ToggleErrorsOnly => {
+                self.ui.errors_only = !self.ui.errors_only;
+                self.ui.flash = Some(
+                    if self.ui.errors_only {
+                        "errors only"
+                    } else {
+                        "all log lines"
+                    }
+                    .to_string(),
+                );
+            }
+            Action::TogglePause => {
+                self.ui.paused = !self.ui.paused;
+                self.frozen = self.ui.paused.then(|| self.state.clone());
+            }
+            Action::Acknowledge => self.acknowledge(),
+            Action::ToggleMouse => {
+                self.ui.mouse = !self.ui.mouse;
+                self.ui.flash = Some(
+                    if self.ui.mouse {
+                        "mouse on"
+                    } else {
+                        "mouse off"
+                    }
+                    .to_string(),
+                );
+            }
+            Action::Up(n) => self.scroll_up(n),
+            Action::Down(n) => self.scroll_down(n),
+            Action::Top => {
+                if self.ui.focus == PaneId::Errors {
+                    self.ui.log_scroll = self.shown().logs.len();
+                } else {
+                    self.ui.selected = 0;
+                }
+            }
+            Action::Bottom => {
+                if self.ui.focus == PaneId::Errors {
+                    self.ui.log_scroll = 0;
+                } else {
+                    self.ui.selected = usize::MAX / 2;
+                }
+            }
+            Action::Click { column, row } => {
+                if !self.ui.zoomed {
+                    let body = ratatui::layout::Rect {
+                        y: self.screen.y + 1,
+                        height: self.screen.height.saturating_sub(2),
+                        ..self.screen
+                    };
+                    let hit = ui::overview_layout(body)
+                        .into_iter()
+                        .find(|(_, r)| r.contains(ratatui::layout::Position { x: column, y: row }));
+                    if let Some((pane, _)) = hit {
+                        self.focus(pane);
+                    }
+                }
+            }
+            Action::Resize => {}
+        }
+        true
+    }
+
+    fn focus(&mut self, pane: PaneId) {
+        if self.ui.focus != pane {
+            self.ui.focus = pane;
+            self.ui.selected = 0;
+            self.ui.drilldown = self.ui.zoomed && pane == PaneId::Rbac;
+        }
+    }
+
+    fn scroll_up(&mut self, n: usize) {
+        if self.ui.focus == PaneId::Errors {
+            let max = self.shown().logs.len();
+            self.ui.log_scroll = (self.ui.log_scroll + n).min(max);
+        } else {
+            self.ui.selected = self.ui.selected.saturating_sub(n);
+        }
+    }
+
+    fn scroll_down(&mut self, n: usize) {
+        if self.ui.focus == PaneId::Errors {
+            self.ui.log_scroll = self.ui.log_scroll.saturating_sub(n);
+        } else {
+            self.ui.selected = self.ui.selected.saturating_add(n);
+        }
+    }
+
+    /// `a`: acknowledges the selected alert in the Alerts pane.
+    fn acknowledge(&mut self) {
+        if self.ui.focus != PaneId::Alerts {
+            self.ui.flash = Some("focus Alerts (7) and select an alert to acknowledge it".into());
+            return;
+        }
+        let index = self
+            .ui
+            .selected
+            .min(self.state.alerts.active.len().saturating_sub(1));
+        match self.state.alerts.active.get(index).map(|a| a.id.clone()) {
+            Some(id) => {
+                self.state.alerts.acknowledge(&id);
+                if let Some(frozen) = &mut self.frozen {
+                    frozen.alerts.acknowledge(&id);
+                }
+                self.ui.flash = Some(format!("acknowledged {}", ui::sanitize::sanitize(&id)));
+            }
+            None => self.ui.flash = Some("no active alert to acknowledge".into()),
+        }
+    }
+}
+
+/// Builds the initial state for a set of collectors: every source registered, so panes
+/// can say "connecting…" from the first frame.
+pub fn initial_state(
+    window: crate::state::Window,
+    collectors: &[Box<dyn Collector>],
+    rules: &crate::config::Config,
+) -> AppState {
+    let mut state = AppState::new(window);
+    for collector in collectors {
+        for pane in collector.panes() {
+            state.register_source(pane, collector.name());
+        }
+    }
+    state.rules = rules
+        .rules
+        .iter()
+        .map(|(id, rule)| (id.clone(), rule.clone()))
+        .collect();
+    state
+}
+
+/// Runs the dashboard until the user quits or a signal arrives.
+pub async fn run(
+    mut app: App,
+    collectors: Vec<Box<dyn Collector>>,
+    mouse: bool,
+) -> color_eyre::Result<()> {
+    let (tx, mut rx) = mpsc::channel::<Update>(4096);
+    let tasks: Vec<_> = collectors
+        .into_iter()
+        .map(|c| collect::spawn(c, tx.clone()))
+        .collect();
+    drop(tx);
+
+    let mut tui = Tui::enter(mouse)?;
+    app.ui.mouse = mouse;
+    let mut events = EventStream::new();
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+
+    let mut dirty = true;
+    let mut last_draw = Instant::now() - FRAME_INTERVAL;
+    let mut clock = tokio::time::interval(CLOCK_INTERVAL);
+    clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+    while !app.quit {
+        let next_draw = last_draw + FRAME_INTERVAL;
+        tokio::select! {
+            event = events.next() => match event {
+                Some(Ok(Event::Key(key))) => {
+                    if let Some(action) = action_for_key(key, &app.ui) {
+                        dirty |= app.handle(action);
+                    }
+                }
+                Some(Ok(Event::Mouse(mouse))) if app.ui.mouse => {
+                    let action = match mouse.kind {
+                        MouseEventKind::Down(_) => Some(Action::Click { column: mouse.column, row: mouse.row }),
+                        MouseEventKind::ScrollUp => Some(Action::Up(3)),
+                        MouseEventKind::ScrollDown => Some(Action::Down(3)),
+                        _ => None,
+                    };
+                    if let Some(action) = action {
+                        dirty |= app.handle(action);
+                    }
+                }
+                Some(Ok(Event::Resize(_, _))) => dirty |= app.handle(Action::Resize),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => app.quit = true,
+            },
+            Some(update) = rx.recv() => {
+                app.apply_update(update);
+                // Drain what is already queued so a burst costs one frame.
+                while let Ok(update) = rx.try_recv() {
+                    app.apply_update(update);
+                }
+                dirty |= !app.ui.paused;
+            }
+            _ = clock.tick() => dirty = true,
+            _ = tokio::time::sleep_until(next_draw), if dirty => {
+                tui.set_mouse(app.ui.mouse)?;
+                tui.terminal.draw(|frame| app.draw(frame))?;
+                last_draw = Instant::now();
+                dirty = false;
+            }
+            _ = sigterm.recv() => app.quit = true,
+            _ = sighup.recv() => app.quit = true,
+            _ = sigint.recv() => app.quit = true,
+        }
+    }
+    for task in tasks {
+        task.abort();
+    }
+    drop(tui);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::Window;
+
+    fn app() -> App {
+        let state = AppState::new(Window::new("t", Utc::now(), chrono::Duration::hours(24)));
+        App::new(state, Theme::built_in("default").unwrap())
+    }
+
+    fn key(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn keys_focus_zoom_and_quit() {
+        let mut app = app();
+        for (code, expect) in [
+            (KeyCode::Char('3'), PaneId::License),
+            (KeyCode::Tab, PaneId::Containers),
+        ] {
+            let action = action_for_key(key(code), &app.ui).unwrap();
+            app.handle(action);
+            assert_eq!(app.ui.focus, expect);
+        }
+        app.handle(action_for_key(key(KeyCode::BackTab), &app.ui).unwrap());
+        assert_eq!(app.ui.focus, PaneId::License);
+        app.handle(action_for_key(key(KeyCode::Enter), &app.ui).unwrap());
+        assert!(app.ui.zoomed);
+        app.handle(action_for_key(key(KeyCode::Esc), &app.ui).unwrap());
+        assert!(!app.ui.zoomed);
+        app.handle(action_for_key(key(KeyCode::Char('q')), &app.ui).unwrap());
+        assert!(app.quit);
+    }
+
+    #[test]
+    fn filter_is_typed_then_applied_or_cancelled() {
+        let mut app = app();
+        app.handle(Action::StartFilter);
+        assert_eq!(app.ui.focus, PaneId::Errors);
+        for c in "time.?out".chars() {
+            let action = action_for_key(key(KeyCode::Char(c)), &app.ui).unwrap();
+            app.handle(action);
+        }
+        // 'q' is text while typing a filter, not quit.
+        assert!(!app.quit);
+        app.handle(action_for_key(key(KeyCode::Enter), &app.ui).unwrap());
+        assert!(!app.ui.editing_filter);
+        assert!(
+            app.ui
+                .filter
+                .include
+                .as_ref()
+                .unwrap()
+                .is_match("request TIMED-OUT? no: timeout")
+        );
+        app.handle(Action::StartFilter);
+        app.handle(Action::FilterInput('x'));
+        app.handle(Action::FilterCancel);
+        assert_eq!(app.ui.filter.input, "time.?out");
+    }
+
+    #[test]
+    fn pause_freezes_what_is_shown() {
+        let mut app = app();
+        app.handle(Action::TogglePause);
+        app.apply_update(Update::Readings {
+            source: "s".into(),
+            readings: vec![crate::state::figure::Reading::number("s.x", "x", 1.0, "")],
+        });
+        assert!(app.shown().figure("s.x").is_none());
+        app.handle(Action::TogglePause);
+        assert!(app.shown().figure("s.x").is_some());
+    }
+
+    #[test]
+    fn ctrl_c_quits_even_while_typing() {
+        let mut app = app();
+        app.handle(Action::StartFilter);
+        let action = action_for_key(
+            KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL),
+            &app.ui,
+        );
+        assert_eq!(action, Some(Action::Quit));
+    }
+}

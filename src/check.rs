@@ -1,1 +1,158 @@
-//! being written
+//! `watchpost check`: every check once, no TUI, with the same rules as the dashboard.
+
+use crate::collect::{self, Collector};
+use crate::config::Config;
+use crate::state::figure::{Figure, Severity};
+use crate::state::update::{SourceHealth, Update};
+use crate::state::{AppState, Window};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use std::time::Duration;
+
+/// How long one source may take in `check` before it is reported as unknown.
+const SOURCE_TIMEOUT: Duration = Duration::from_secs(15);
+/// Collectors that stream (Docker stats) need a moment before their first figures.
+const WARM_UP: Duration = Duration::from_secs(4);
+
+#[derive(Debug, Serialize)]
+pub struct CheckReport {
+    pub deployment: String,
+    pub at: String,
+    pub worst: Severity,
+    pub checks: Vec<Figure>,
+}
+
+impl CheckReport {
+    pub fn exit_code(&self) -> i32 {
+        self.worst.exit_code()
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    pub fn to_text(&self) -> String {
+        let mut out = format!(
+            "{}  {}  worst: {}\n",
+            self.deployment,
+            self.at,
+            self.worst.label()
+        );
+        let id_width = self.checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
+        for check in &self.checks {
+            let value = match &check.error {
+                Some(error) => format!("error: {error}"),
+                None => check.display_value(),
+            };
+            let detail = if check.detail.is_empty() {
+                String::new()
+            } else {
+                format!("  ({})", check.detail)
+            };
+            out.push_str(&format!(
+                "{:<7} {:<id_width$}  {}{}\n",
+                check.severity.label(),
+                check.id,
+                crate::ui::sanitize::sanitize(&value),
+                crate::ui::sanitize::sanitize(&detail),
+            ));
+        }
+        out
+    }
+}
+
+/// Polls one collector until it yields figures (or an error), within the timeouts.
+async fn poll_settled(mut collector: Box<dyn Collector>) -> Vec<Update> {
+    let name = collector.name().to_string();
+    let started = tokio::time::Instant::now();
+    let mut updates = Vec::new();
+    loop {
+        let round = match tokio::time::timeout(SOURCE_TIMEOUT, collector.poll()).await {
+            Ok(round) => round,
+            Err(_) => {
+                updates.push(collect::health(
+                    &name,
+                    SourceHealth::Error {
+                        message: format!("no answer within {}s", SOURCE_TIMEOUT.as_secs()),
+                        retry_in_secs: None,
+                    },
+                ));
+                return updates;
+            }
+        };
+        let has_figures = round
+            .iter()
+            .any(|u| matches!(u, Update::Readings { readings, .. } if !readings.is_empty()));
+        let has_error = round.iter().any(|u| {
+            matches!(
+                u,
+                Update::Health {
+                    health: SourceHealth::Error { .. },
+                    ..
+                }
+            )
+        });
+        updates.extend(round);
+        if has_figures || has_error || started.elapsed() >= WARM_UP {
+            return updates;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Runs every check of a config once.
+pub async fn run_checks(config: &Config, now: DateTime<Utc>) -> CheckReport {
+    let collectors = collect::from_config(config);
+    let names: Vec<String> = collectors.iter().map(|c| c.name().to_string()).collect();
+    let window = Window::new(&config.deployment.name, now, chrono::Duration::hours(24));
+    let mut state = crate::app::initial_state(window, &collectors, config);
+    let rounds = futures::future::join_all(collectors.into_iter().map(poll_settled)).await;
+    for update in rounds.into_iter().flatten() {
+        state.apply(update, now);
+    }
+    report_from_state(&state, &names, now)
+}
+
+/// The report of what a state knows: every figure, plus an unknown check for each source
+/// that failed without producing any figure (so a dead source is never silently OK).
+pub fn report_from_state(state: &AppState, sources: &[String], now: DateTime<Utc>) -> CheckReport {
+    let mut checks: Vec<Figure> = state.figures.values().map(|f| f.figure.clone()).collect();
+    for name in sources {
+        let prefix = format!("{name}.");
+        if checks.iter().any(|c| c.id.starts_with(&prefix)) {
+            continue;
+        }
+        if let Some(source) = state.sources.get(name) {
+            let error = match &source.health {
+                SourceHealth::Error { message, .. } | SourceHealth::Busy { message } => {
+                    Some(message.clone())
+                }
+                SourceHealth::Connecting => Some("no figures yet".to_string()),
+                SourceHealth::Ok => None,
+            };
+            if let Some(error) = error {
+                checks.push(Figure {
+                    id: format!("{name}.source"),
+                    name: format!("{name} source"),
+                    value: crate::state::figure::Value::None,
+                    unit: String::new(),
+                    severity: Severity::Unknown,
+                    detail: String::new(),
+                    error: Some(error),
+                    at: now,
+                });
+            }
+        }
+    }
+    checks.sort_by(|a, b| a.id.cmp(&b.id));
+    let worst = checks
+        .iter()
+        .map(|c| c.severity)
+        .fold(Severity::Ok, Severity::worst);
+    CheckReport {
+        deployment: state.window.deployment.clone(),
+        at: now.to_rfc3339_opts(SecondsFormat::Secs, true),
+        worst,
+        checks,
+    }
+}

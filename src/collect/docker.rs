@@ -13,7 +13,10 @@ pub struct DockerCollector {
 impl DockerCollector {
     pub fn new(name: &str, source: &DockerSource) -> Self {
         let _ = source;
-        DockerCollector { name: name.to_string(), interval: Duration::from_secs(2) }
+        DockerCollector {
+            name: name.to_string(),
+            interval: Duration::from_secs(2),
+        }
     }
 }
 

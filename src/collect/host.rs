@@ -13,7 +13,10 @@ pub struct HostCollector {
 impl HostCollector {
     pub fn new(name: &str, source: &SystemSource) -> Self {
         let _ = source;
-        HostCollector { name: name.to_string(), interval: Duration::from_secs(2) }
+        HostCollector {
+            name: name.to_string(),
+            interval: Duration::from_secs(2),
+        }
     }
 }
 

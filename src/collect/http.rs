@@ -13,7 +13,10 @@ pub struct ServiceCollector {
 impl ServiceCollector {
     pub fn new(name: &str, source: &ServiceSource) -> Self {
         let _ = source;
-        ServiceCollector { name: name.to_string(), interval: Duration::from_secs(2) }
+        ServiceCollector {
+            name: name.to_string(),
+            interval: Duration::from_secs(2),
+        }
     }
 }
 

@@ -13,7 +13,10 @@ pub struct LogCollector {
 impl LogCollector {
     pub fn new(name: &str, source: &LogSource) -> Self {
         let _ = source;
-        LogCollector { name: name.to_string(), interval: Duration::from_secs(2) }
+        LogCollector {
+            name: name.to_string(),
+            interval: Duration::from_secs(2),
+        }
     }
 }
 

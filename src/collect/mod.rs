@@ -68,13 +68,19 @@ pub fn spawn(mut collector: Box<dyn Collector>, tx: UpdateSender) -> JoinHandle<
 
 /// Health update helper for collectors.
 pub fn health(source: &str, health: SourceHealth) -> Update {
-    Update::Health { source: source.to_string(), health }
+    Update::Health {
+        source: source.to_string(),
+        health,
+    }
 }
 
 /// Error health update helper for collectors.
 pub fn failed(source: &str, message: impl Into<String>, retry: Duration) -> Update {
     health(
         source,
-        SourceHealth::Error { message: message.into(), retry_in_secs: Some(retry.as_secs().max(1)) },
+        SourceHealth::Error {
+            message: message.into(),
+            retry_in_secs: Some(retry.as_secs().max(1)),
+        },
     )
 }

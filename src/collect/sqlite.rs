@@ -13,7 +13,10 @@ pub struct SqliteCollector {
 impl SqliteCollector {
     pub fn new(name: &str, source: &SqliteSource) -> Self {
         let _ = source;
-        SqliteCollector { name: name.to_string(), interval: Duration::from_secs(2) }
+        SqliteCollector {
+            name: name.to_string(),
+            interval: Duration::from_secs(2),
+        }
     }
 }
 

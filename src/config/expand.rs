@@ -7,7 +7,12 @@ use serde::{Deserialize, Deserializer};
 pub fn expand(text: &str) -> Result<String, String> {
     shellexpand::full(text)
         .map(|s| s.into_owned())
-        .map_err(|e| format!("{:?}: environment variable {} is not set (give a default with ${{{}:-…}})", text, e.var_name, e.var_name))
+        .map_err(|e| {
+            format!(
+                "{:?}: environment variable {} is not set (give a default with ${{{}:-…}})",
+                text, e.var_name, e.var_name
+            )
+        })
 }
 
 pub fn expanded<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
@@ -15,14 +20,20 @@ pub fn expanded<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D:
     expand(&text).map_err(serde::de::Error::custom)
 }
 
-pub fn expanded_opt<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+pub fn expanded_opt<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
     let text = String::deserialize(deserializer)?;
     expand(&text).map(Some).map_err(serde::de::Error::custom)
 }
 
 pub fn expanded_vec<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
     let items = Vec::<String>::deserialize(deserializer)?;
-    items.iter().map(|t| expand(t)).collect::<Result<_, _>>().map_err(serde::de::Error::custom)
+    items
+        .iter()
+        .map(|t| expand(t))
+        .collect::<Result<_, _>>()
+        .map_err(serde::de::Error::custom)
 }
 
 #[cfg(test)]

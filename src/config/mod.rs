@@ -174,8 +174,11 @@ mod humantime_serde_compat {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(text.trim())
-            .map_err(|e| serde::de::Error::custom(format!("{text:?} is not a duration like \"5s\" or \"24h\": {e}")))
+        humantime::parse_duration(text.trim()).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "{text:?} is not a duration like \"5s\" or \"24h\": {e}"
+            ))
+        })
     }
 }
 
@@ -201,7 +204,10 @@ impl Config {
             path: path.to_path_buf(),
             message: format!("cannot read config: {e}"),
         })?;
-        Config::parse(&text).map_err(|message| ConfigError { path: path.to_path_buf(), message })
+        Config::parse(&text).map_err(|message| ConfigError {
+            path: path.to_path_buf(),
+            message,
+        })
     }
 
     pub fn parse(text: &str) -> Result<Config, String> {
@@ -212,14 +218,31 @@ impl Config {
 
     /// Cross-field checks that serde cannot express.
     fn check(&self) -> Result<(), String> {
-        let known_host = |h: &str| h == "local" || h.starts_with("ssh://") || self.hosts.contains_key(h);
+        let known_host =
+            |h: &str| h == "local" || h.starts_with("ssh://") || self.hosts.contains_key(h);
         let mut problems = Vec::new();
         let mut hosts_used: Vec<(&str, &str)> = Vec::new();
-        hosts_used.extend(self.sqlite.iter().map(|(n, s)| (n.as_str(), s.host.as_str())));
-        hosts_used.extend(self.service.iter().map(|(n, s)| (n.as_str(), s.host.as_str())));
+        hosts_used.extend(
+            self.sqlite
+                .iter()
+                .map(|(n, s)| (n.as_str(), s.host.as_str())),
+        );
+        hosts_used.extend(
+            self.service
+                .iter()
+                .map(|(n, s)| (n.as_str(), s.host.as_str())),
+        );
         hosts_used.extend(self.logs.iter().map(|(n, s)| (n.as_str(), s.host.as_str())));
-        hosts_used.extend(self.docker.iter().map(|(n, s)| (n.as_str(), s.host.as_str())));
-        hosts_used.extend(self.system.iter().map(|(n, s)| (n.as_str(), s.host.as_str())));
+        hosts_used.extend(
+            self.docker
+                .iter()
+                .map(|(n, s)| (n.as_str(), s.host.as_str())),
+        );
+        hosts_used.extend(
+            self.system
+                .iter()
+                .map(|(n, s)| (n.as_str(), s.host.as_str())),
+        );
         for (name, host) in hosts_used {
             if !known_host(host) {
                 problems.push(format!(
@@ -229,18 +252,28 @@ impl Config {
         }
         for (name, service) in &self.service {
             if service.health_url.is_none() && service.systemd.is_none() {
-                problems.push(format!("service {name:?}: give health_url, systemd, or both"));
+                problems.push(format!(
+                    "service {name:?}: give health_url, systemd, or both"
+                ));
             }
         }
         for (name, logs) in &self.logs {
             if logs.files.is_empty() {
-                problems.push(format!("logs {name:?}: give at least one file or glob in files"));
+                problems.push(format!(
+                    "logs {name:?}: give at least one file or glob in files"
+                ));
             }
             if let Err(e) = regex::Regex::new(&logs.error_pattern) {
-                problems.push(format!("logs {name:?}: error_pattern is not a valid regex: {e}"));
+                problems.push(format!(
+                    "logs {name:?}: error_pattern is not a valid regex: {e}"
+                ));
             }
         }
-        if problems.is_empty() { Ok(()) } else { Err(problems.join("\n")) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("\n"))
+        }
     }
 }
 
@@ -251,11 +284,82 @@ fn describe_toml_error(text: &str, error: &toml::de::Error) -> String {
         Some(span) => {
             let before = &text[..span.start.min(text.len())];
             let line = before.matches('\n').count() + 1;
-            let column = before.rsplit('\n').next().map(|l| l.chars().count() + 1).unwrap_or(1);
+            let column = before
+                .rsplit('\n')
+                .next()
+                .map(|l| l.chars().count() + 1)
+                .unwrap_or(1);
             format!("line {line}, column {column}: {message}")
         }
         None => message,
     }
+}
+
+/// A plain-text explanation of a config, for `watchpost validate`.
+pub fn explain(config: &Config) -> String {
+    let mut out = String::new();
+    let d = &config.deployment;
+    out.push_str(&format!(
+        "deployment {:?} {} — window starts {}, lasts {}\n",
+        d.name,
+        d.version,
+        d.start,
+        humantime::format_duration(d.length)
+    ));
+    for (name, host) in &config.hosts {
+        out.push_str(&format!("host {name}: ssh {}\n", host.ssh));
+    }
+    for (name, s) in &config.sqlite {
+        let pack = s
+            .pack
+            .as_deref()
+            .map(|p| format!(", pack {p}"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "sqlite {name}: {} on {}{pack}, every {}\n",
+            s.path,
+            s.host,
+            humantime::format_duration(s.interval)
+        ));
+    }
+    for (name, s) in &config.service {
+        let mut what = Vec::new();
+        if let Some(url) = &s.health_url {
+            what.push(format!("GET {url}"));
+        }
+        if let Some(unit) = &s.systemd {
+            what.push(format!("systemd unit {unit}"));
+        }
+        out.push_str(&format!(
+            "service {name}: {} on {}, figures {name}.up{}\n",
+            what.join(" + "),
+            s.host,
+            if s.health_url.is_some() {
+                format!(", {name}.health_ms")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    for (name, s) in &config.logs {
+        out.push_str(&format!("logs {name}: {} on {}, errors match {}, figures {name}.errors_1h, {name}.errors_per_min\n", s.files.join(", "), s.host, s.error_pattern));
+    }
+    for (name, s) in &config.docker {
+        let project = s
+            .project
+            .as_deref()
+            .map(|p| format!(", compose project {p}"))
+            .unwrap_or_default();
+        out.push_str(&format!("docker {name}: engine on {}{project}\n", s.host));
+    }
+    for (name, s) in &config.system {
+        out.push_str(&format!("system {name}: CPU, memory, disk, load of {}, figures {name}.cpu_pct, .mem_pct, .disk_pct, .load1\n", s.host));
+    }
+    for (id, rule) in &config.rules {
+        out.push_str(&format!("rule {id}: {}\n", rule.describe()));
+    }
+    out.push_str("config OK\n");
+    out
 }
 
 #[cfg(test)]

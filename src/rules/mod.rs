@@ -142,19 +142,32 @@ pub struct Rule {
 
 impl Rule {
     pub fn warn_crit(warn: Threshold, crit: Threshold) -> Self {
-        Rule { warn: Some(warn), crit: Some(crit), ..Rule::default() }
+        Rule {
+            warn: Some(warn),
+            crit: Some(crit),
+            ..Rule::default()
+        }
     }
 
     pub fn crit_only(crit: Threshold) -> Self {
-        Rule { crit: Some(crit), ..Rule::default() }
+        Rule {
+            crit: Some(crit),
+            ..Rule::default()
+        }
     }
 
     pub fn warn_only(warn: Threshold) -> Self {
-        Rule { warn: Some(warn), ..Rule::default() }
+        Rule {
+            warn: Some(warn),
+            ..Rule::default()
+        }
     }
 
     pub fn expecting(text: &str) -> Self {
-        Rule { expect: Some(text.into()), ..Rule::default() }
+        Rule {
+            expect: Some(text.into()),
+            ..Rule::default()
+        }
     }
 
     pub fn with_priority(mut self, priority: Priority) -> Self {
@@ -235,8 +248,14 @@ mod tests {
     #[test]
     fn parses_runbook_thresholds() {
         assert_eq!("> 20".parse::<Threshold>().unwrap(), Threshold::above(20.0));
-        assert_eq!(">=5".parse::<Threshold>().unwrap().op, Comparison::GreaterOrEqual);
-        assert_eq!("< 85%".parse::<Threshold>().unwrap(), Threshold::below(85.0));
+        assert_eq!(
+            ">=5".parse::<Threshold>().unwrap().op,
+            Comparison::GreaterOrEqual
+        );
+        assert_eq!(
+            "< 85%".parse::<Threshold>().unwrap(),
+            Threshold::below(85.0)
+        );
         assert!("20".parse::<Threshold>().is_err());
         assert!("> lots".parse::<Threshold>().is_err());
     }
@@ -255,7 +274,10 @@ mod tests {
     fn expected_text() {
         let rule = Rule::expecting("ok");
         assert_eq!(rule.judge(&Value::Text("ok".into())), Severity::Ok);
-        assert_eq!(rule.judge(&Value::Text("*** page 3 corrupt".into())), Severity::Crit);
+        assert_eq!(
+            rule.judge(&Value::Text("*** page 3 corrupt".into())),
+            Severity::Crit
+        );
     }
 
     #[test]
@@ -263,7 +285,10 @@ mod tests {
         let rule = Rule::default().with_priority(Priority::P0);
         assert_eq!(rule.priority_for(Severity::Crit), Some(Priority::P0));
         assert_eq!(rule.priority_for(Severity::Warn), Some(Priority::P1));
-        assert_eq!(Rule::default().priority_for(Severity::Warn), Some(Priority::P2));
+        assert_eq!(
+            Rule::default().priority_for(Severity::Warn),
+            Some(Priority::P2)
+        );
         assert_eq!(Rule::default().priority_for(Severity::Ok), None);
     }
 }

@@ -50,7 +50,8 @@ impl AlertBook {
                 let alert = &mut self.active[i];
                 if alert.severity != severity {
                     // A change of severity is news: it needs a fresh acknowledgement.
-                    alert.acknowledged = alert.acknowledged && severity.rank() < alert.severity.rank();
+                    alert.acknowledged =
+                        alert.acknowledged && severity.rank() < alert.severity.rank();
                     alert.severity = severity;
                     alert.priority = rule.priority_for(severity).unwrap_or(Priority::P3);
                 }

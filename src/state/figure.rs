@@ -27,7 +27,11 @@ impl Severity {
     }
 
     pub fn worst(self, other: Severity) -> Severity {
-        if other.rank() > self.rank() { other } else { self }
+        if other.rank() > self.rank() {
+            other
+        } else {
+            self
+        }
     }
 
     /// Nagios plugin convention, used by `watchpost check`.
@@ -183,7 +187,11 @@ impl Reading {
         }
     }
 
-    pub fn failed(id: impl Into<String>, name: impl Into<String>, error: impl Into<String>) -> Self {
+    pub fn failed(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        error: impl Into<String>,
+    ) -> Self {
         Reading {
             id: id.into(),
             name: name.into(),

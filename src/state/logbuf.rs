@@ -63,7 +63,12 @@ impl LogBuffer {
     }
 
     /// Error counts per minute for the last `minutes` minutes up to `now`, oldest first.
-    pub fn errors_per_minute(&self, source: Option<&str>, now: DateTime<Utc>, minutes: usize) -> Vec<u64> {
+    pub fn errors_per_minute(
+        &self,
+        source: Option<&str>,
+        now: DateTime<Utc>,
+        minutes: usize,
+    ) -> Vec<u64> {
         let current = now.timestamp().div_euclid(60);
         let mut out = vec![0u64; minutes];
         for (name, counts) in &self.per_minute {
@@ -99,7 +104,11 @@ mod tests {
         LogLine {
             source: "app".into(),
             at,
-            level: if is_error { LogLevel::Error } else { LogLevel::Info },
+            level: if is_error {
+                LogLevel::Error
+            } else {
+                LogLevel::Info
+            },
             message: "m".into(),
             fields: vec![],
             is_error,

@@ -54,6 +54,28 @@ impl Window {
         }
     }
 
+    /// The window a config describes. `start = "now"` starts it at `now`.
+    pub fn from_config(
+        deployment: &crate::config::Deployment,
+        now: DateTime<Utc>,
+    ) -> Result<Self, String> {
+        let start = match deployment.start.trim() {
+            "now" | "" => now,
+            text => DateTime::parse_from_rfc3339(text)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| {
+                    format!(
+                        "deployment.start {text:?} is neither \"now\" nor an RFC 3339 time: {e}"
+                    )
+                })?,
+        };
+        let length =
+            Duration::from_std(deployment.length).map_err(|e| format!("deployment.length: {e}"))?;
+        let mut window = Window::new(&deployment.name, start, length);
+        window.version = deployment.version.clone();
+        Ok(window)
+    }
+
     /// Time since the start of the window (never negative).
     pub fn elapsed(&self, now: DateTime<Utc>) -> Duration {
         (now - self.start).max(Duration::zero())
@@ -107,7 +129,13 @@ impl SourceState {
                 Some(age) => format!("busy: {message} (figures {age} old)"),
                 None => format!("busy: {message}"),
             },
-            (SourceHealth::Error { message, retry_in_secs }, age) => {
+            (
+                SourceHealth::Error {
+                    message,
+                    retry_in_secs,
+                },
+                age,
+            ) => {
                 let mut text = message.clone();
                 if let Some(secs) = retry_in_secs {
                     text.push_str(&format!(", retrying in {secs}s"));
@@ -193,10 +221,12 @@ impl AppState {
 
     /// Registers a source before it reports, so panes can say "connecting…".
     pub fn register_source(&mut self, pane: &'static str, source: &str) {
-        self.sources.entry(source.to_string()).or_insert(SourceState {
-            health: SourceHealth::Connecting,
-            last_ok: None,
-        });
+        self.sources
+            .entry(source.to_string())
+            .or_insert(SourceState {
+                health: SourceHealth::Connecting,
+                last_ok: None,
+            });
         let list = self.pane_sources.entry(pane).or_default();
         if !list.iter().any(|s| s == source) {
             list.push(source.to_string());
@@ -205,7 +235,10 @@ impl AppState {
 
     /// The sources a pane reads, in config order.
     pub fn sources_of(&self, pane: &str) -> &[String] {
-        self.pane_sources.get(pane).map(Vec::as_slice).unwrap_or(&[])
+        self.pane_sources
+            .get(pane)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     pub fn figure(&self, id: &str) -> Option<&FigureState> {
@@ -244,12 +277,15 @@ impl AppState {
                 entry.health = health;
             }
             Update::Service(status) => {
-                let entry = self.services.entry(status.name.clone()).or_insert(ServiceState {
-                    status: status.clone(),
-                    samples_up: 0,
-                    samples_total: 0,
-                    since: now,
-                });
+                let entry = self
+                    .services
+                    .entry(status.name.clone())
+                    .or_insert(ServiceState {
+                        status: status.clone(),
+                        samples_up: 0,
+                        samples_total: 0,
+                        since: now,
+                    });
                 if entry.status.up != status.up {
                     entry.since = now;
                 }
@@ -277,10 +313,13 @@ impl AppState {
     }
 
     fn mark_ok(&mut self, source: &str, now: DateTime<Utc>) {
-        let entry = self.sources.entry(source.to_string()).or_insert(SourceState {
-            health: SourceHealth::Connecting,
-            last_ok: None,
-        });
+        let entry = self
+            .sources
+            .entry(source.to_string())
+            .or_insert(SourceState {
+                health: SourceHealth::Connecting,
+                last_ok: None,
+            });
         entry.health = SourceHealth::Ok;
         entry.last_ok = Some(now);
     }
@@ -288,7 +327,10 @@ impl AppState {
     fn apply_reading(&mut self, reading: figure::Reading, now: DateTime<Utc>) {
         let configured = self.rules.get(&reading.id);
         let severity = rules::judge(&reading, configured);
-        let rule = configured.or(reading.default_rule.as_ref()).cloned().unwrap_or_default();
+        let rule = configured
+            .or(reading.default_rule.as_ref())
+            .cloned()
+            .unwrap_or_default();
         let figure = Figure {
             id: reading.id.clone(),
             name: reading.name,
@@ -300,11 +342,14 @@ impl AppState {
             at: now,
         };
         self.alerts.observe(&figure, &rule, now);
-        let entry = self.figures.entry(reading.id).or_insert_with(|| FigureState {
-            figure: figure.clone(),
-            history: VecDeque::with_capacity(HISTORY_POINTS),
-            since: now,
-        });
+        let entry = self
+            .figures
+            .entry(reading.id)
+            .or_insert_with(|| FigureState {
+                figure: figure.clone(),
+                history: VecDeque::with_capacity(HISTORY_POINTS),
+                since: now,
+            });
         if entry.figure.severity != severity {
             entry.since = now;
         }
@@ -348,7 +393,10 @@ mod tests {
             s.apply(
                 Update::Readings {
                     source: "tmws".into(),
-                    readings: vec![Reading::number("tmws.rbac.deny_pct_1h", "deny", v, "%").with_rule(rule.clone())],
+                    readings: vec![
+                        Reading::number("tmws.rbac.deny_pct_1h", "deny", v, "%")
+                            .with_rule(rule.clone()),
+                    ],
                 },
                 now + Duration::seconds(i as i64),
             );
@@ -363,11 +411,15 @@ mod tests {
     #[test]
     fn configured_rule_overrides_pack_default() {
         let mut s = state();
-        s.rules.insert("x.v".into(), Rule::crit_only(Threshold::above(1.0)));
+        s.rules
+            .insert("x.v".into(), Rule::crit_only(Threshold::above(1.0)));
         s.apply(
             Update::Readings {
                 source: "x".into(),
-                readings: vec![Reading::number("x.v", "v", 2.0, "").with_rule(Rule::crit_only(Threshold::above(100.0)))],
+                readings: vec![
+                    Reading::number("x.v", "v", 2.0, "")
+                        .with_rule(Rule::crit_only(Threshold::above(100.0))),
+                ],
             },
             Utc::now(),
         );

@@ -11,7 +11,10 @@ pub enum SourceHealth {
     /// The last run worked.
     Ok,
     /// The last run failed; figures (if any) are as old as `last_ok`.
-    Error { message: String, retry_in_secs: Option<u64> },
+    Error {
+        message: String,
+        retry_in_secs: Option<u64>,
+    },
     /// The database or host answered "busy"; figures kept, not zeroed.
     Busy { message: String },
 }
@@ -72,7 +75,11 @@ pub struct DiskUsage {
 
 impl DiskUsage {
     pub fn used_pct(&self) -> f64 {
-        if self.total_bytes <= 0.0 { 0.0 } else { 100.0 * self.used_bytes / self.total_bytes }
+        if self.total_bytes <= 0.0 {
+            0.0
+        } else {
+            100.0 * self.used_bytes / self.total_bytes
+        }
     }
 }
 
@@ -137,11 +144,26 @@ pub struct Table {
 /// Everything a collector can tell the state.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Update {
-    Readings { source: String, readings: Vec<Reading> },
-    Health { source: String, health: SourceHealth },
+    Readings {
+        source: String,
+        readings: Vec<Reading>,
+    },
+    Health {
+        source: String,
+        health: SourceHealth,
+    },
     Service(ServiceStatus),
-    Host { source: String, snapshot: HostSnapshot },
-    Containers { source: String, rows: Vec<ContainerRow> },
+    Host {
+        source: String,
+        snapshot: HostSnapshot,
+    },
+    Containers {
+        source: String,
+        rows: Vec<ContainerRow>,
+    },
     Logs(Vec<LogLine>),
-    Table { id: String, table: Table },
+    Table {
+        id: String,
+        table: Table,
+    },
 }

@@ -84,7 +84,10 @@ pub struct LogFilter {
 impl LogFilter {
     /// Parses a filter; space-separated terms, all must hold.
     pub fn parse(input: &str) -> LogFilter {
-        let mut filter = LogFilter { input: input.to_string(), ..LogFilter::default() };
+        let mut filter = LogFilter {
+            input: input.to_string(),
+            ..LogFilter::default()
+        };
         let mut includes = Vec::new();
         let mut excludes = Vec::new();
         for term in input.split_whitespace() {
@@ -109,7 +112,10 @@ impl LogFilter {
             match Regex::new(&pattern) {
                 Ok(re) => Some(re),
                 Err(e) => {
-                    filter.error = Some(format!("bad regex: {}", e.to_string().lines().last().unwrap_or("")));
+                    filter.error = Some(format!(
+                        "bad regex: {}",
+                        e.to_string().lines().last().unwrap_or("")
+                    ));
                     None
                 }
             }
@@ -204,11 +210,19 @@ impl PaneContext<'_> {
     /// The pane's frame: title with its number, the health of its sources on the right.
     pub fn block(&self, pane: PaneId, sources: &[String]) -> Block<'static> {
         let border = self.theme.block_border(self.focused);
-        let title_style = if self.focused { self.theme.title.patch(self.theme.border_focused) } else { self.theme.title };
+        let title_style = if self.focused {
+            self.theme.title.patch(self.theme.border_focused)
+        } else {
+            self.theme.title
+        };
         let marker = if self.focused { "▶" } else { " " };
         let mut block = Block::default()
             .borders(Borders::ALL)
-            .border_type(if self.focused { BorderType::Thick } else { BorderType::Plain })
+            .border_type(if self.focused {
+                BorderType::Thick
+            } else {
+                BorderType::Plain
+            })
             .border_style(border)
             .title(Line::from(vec![
                 Span::styled(format!("{marker}{} ", pane.number()), self.theme.muted),
@@ -224,7 +238,9 @@ impl PaneContext<'_> {
     pub fn sources_status(&self, sources: &[String]) -> Option<Line<'static>> {
         let mut spans = Vec::new();
         for name in sources {
-            let Some(source) = self.state.sources.get(name) else { continue };
+            let Some(source) = self.state.sources.get(name) else {
+                continue;
+            };
             let style = match source.health {
                 crate::state::update::SourceHealth::Ok => self.theme.muted,
                 crate::state::update::SourceHealth::Connecting => self.theme.unknown,
@@ -237,14 +253,20 @@ impl PaneContext<'_> {
             let text = sanitize::sanitize(&format!("{name} {}", source.describe(self.now)));
             spans.push(Span::styled(text, style));
         }
-        if spans.is_empty() { None } else { Some(Line::from(spans)) }
+        if spans.is_empty() {
+            None
+        } else {
+            Some(Line::from(spans))
+        }
     }
 
     /// The first error among a pane's sources, to show in its body when it has no data.
     pub fn source_error(&self, sources: &[String]) -> Option<String> {
         sources.iter().find_map(|name| {
             let source = self.state.sources.get(name)?;
-            source.is_error().then(|| sanitize::sanitize(&format!("{name}: {}", source.describe(self.now))))
+            source
+                .is_error()
+                .then(|| sanitize::sanitize(&format!("{name}: {}", source.describe(self.now))))
         })
     }
 
@@ -257,7 +279,9 @@ impl PaneContext<'_> {
         } else {
             ("connecting…".to_string(), self.theme.unknown)
         };
-        Paragraph::new(text).style(style).wrap(ratatui::widgets::Wrap { trim: true })
+        Paragraph::new(text)
+            .style(style)
+            .wrap(ratatui::widgets::Wrap { trim: true })
     }
 }
 
@@ -268,8 +292,12 @@ pub fn draw(frame: &mut Frame, state: &AppState, ui: &UiState, theme: &Theme, no
         draw_tiny(frame, area, state, theme, now);
         return;
     }
-    let [header, body, footer] =
-        Layout::vertical([Constraint::Length(1), Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    let [header, body, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
     let ctx = |pane: PaneId, zoomed: bool| PaneContext {
         state,
         ui,
@@ -308,12 +336,18 @@ fn render_pane(frame: &mut Frame, area: Rect, pane: PaneId, ctx: &PaneContext) {
 /// Where each pane of the overview goes. Three bands: status figures, resources, triage.
 /// The Window pane is the header line in the overview; it is shown whole when zoomed.
 pub fn overview_layout(body: Rect) -> Vec<(PaneId, Rect)> {
-    let [top, middle, bottom] =
-        Layout::vertical([Constraint::Percentage(30), Constraint::Percentage(30), Constraint::Percentage(40)])
-            .areas(body);
-    let [services, rbac, license] =
-        Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(30), Constraint::Percentage(30)])
-            .areas(top);
+    let [top, middle, bottom] = Layout::vertical([
+        Constraint::Percentage(30),
+        Constraint::Percentage(30),
+        Constraint::Percentage(40),
+    ])
+    .areas(body);
+    let [services, rbac, license] = Layout::horizontal([
+        Constraint::Percentage(40),
+        Constraint::Percentage(30),
+        Constraint::Percentage(30),
+    ])
+    .areas(top);
     let [containers, host] =
         Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(middle);
     let [errors, alerts] =
@@ -360,10 +394,16 @@ fn draw_tiny(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now
     let offset = crate::state::format_offset(state.window.elapsed(now));
     let lines = vec![
         Line::from(vec![
-            Span::styled(format!("{} {}", worst.symbol(), worst.label()), theme.severity(worst)),
+            Span::styled(
+                format!("{} {}", worst.symbol(), worst.label()),
+                theme.severity(worst),
+            ),
             Span::styled(format!(" {alerts} alerts"), theme.text),
         ]),
-        Line::from(Span::styled(sanitize::sanitize(&state.window.deployment), theme.header)),
+        Line::from(Span::styled(
+            sanitize::sanitize(&state.window.deployment),
+            theme.header,
+        )),
         Line::from(Span::styled(offset, theme.muted)),
         Line::from(Span::styled("enlarge the terminal", theme.muted)),
     ];

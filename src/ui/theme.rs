@@ -13,7 +13,10 @@ use std::str::FromStr;
 pub const BUILT_IN: &[(&str, &str)] = &[
     ("default", include_str!("../../themes/default.toml")),
     ("light", include_str!("../../themes/light.toml")),
-    ("high-contrast", include_str!("../../themes/high-contrast.toml")),
+    (
+        "high-contrast",
+        include_str!("../../themes/high-contrast.toml"),
+    ),
     ("monochrome", include_str!("../../themes/monochrome.toml")),
 ];
 
@@ -59,8 +62,18 @@ pub struct Theme {
 }
 
 pub const ROLE_NAMES: &[&str] = &[
-    "ok", "warn", "crit", "unknown", "border", "border_focused", "title", "text", "muted", "selection",
-    "accent", "header",
+    "ok",
+    "warn",
+    "crit",
+    "unknown",
+    "border",
+    "border_focused",
+    "title",
+    "text",
+    "muted",
+    "selection",
+    "accent",
+    "header",
 ];
 
 impl Theme {
@@ -69,8 +82,12 @@ impl Theme {
         let user_file = user_theme_path(name);
         let user = match &user_file {
             Some(path) if path.exists() => {
-                let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-                Some(toml::from_str::<ThemeFile>(&text).map_err(|e| format!("{}: {e}", path.display()))?)
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                Some(
+                    toml::from_str::<ThemeFile>(&text)
+                        .map_err(|e| format!("{}: {e}", path.display()))?,
+                )
             }
             _ => None,
         };
@@ -79,13 +96,18 @@ impl Theme {
             (Some(user), false) => user.extends.clone().unwrap_or_else(|| "default".into()),
             (None, false) => {
                 let names: Vec<&str> = BUILT_IN.iter().map(|(n, _)| *n).collect();
-                return Err(format!("unknown theme {name:?}; built-in themes are {}", names.join(", ")));
+                return Err(format!(
+                    "unknown theme {name:?}; built-in themes are {}",
+                    names.join(", ")
+                ));
             }
         };
         let mut theme = Theme::built_in(&base_name)?;
         theme.name = name.to_string();
         if let Some(user) = user {
-            theme.apply(&user).map_err(|e| format!("theme {name:?}: {e}"))?;
+            theme
+                .apply(&user)
+                .map_err(|e| format!("theme {name:?}: {e}"))?;
         }
         Ok(theme)
     }
@@ -96,7 +118,8 @@ impl Theme {
             .find(|(n, _)| *n == name)
             .map(|(_, t)| *t)
             .ok_or_else(|| format!("unknown theme {name:?}"))?;
-        let file: ThemeFile = toml::from_str(text).map_err(|e| format!("built-in theme {name}: {e}"))?;
+        let file: ThemeFile =
+            toml::from_str(text).map_err(|e| format!("built-in theme {name}: {e}"))?;
         let mut theme = Theme::blank(name);
         theme.apply(&file)?;
         Ok(theme)
@@ -137,7 +160,12 @@ impl Theme {
                 "selection" => &mut self.selection,
                 "accent" => &mut self.accent,
                 "header" => &mut self.header,
-                other => return Err(format!("unknown role {other:?}; roles are {}", ROLE_NAMES.join(", "))),
+                other => {
+                    return Err(format!(
+                        "unknown role {other:?}; roles are {}",
+                        ROLE_NAMES.join(", ")
+                    ));
+                }
             };
             *slot = style;
         }
@@ -163,7 +191,11 @@ impl Theme {
     }
 
     pub fn block_border(&self, focused: bool) -> Style {
-        if focused { self.border_focused } else { self.border }
+        if focused {
+            self.border_focused
+        } else {
+            self.border
+        }
     }
 
     /// A stable colour for a named source (same name, same colour, every run).
@@ -171,13 +203,19 @@ impl Theme {
         if self.sources.is_empty() {
             return self.text;
         }
-        let hash = name.bytes().fold(5381u32, |h, b| h.wrapping_mul(33) ^ u32::from(b));
+        let hash = name
+            .bytes()
+            .fold(5381u32, |h, b| h.wrapping_mul(33) ^ u32::from(b));
         self.sources[hash as usize % self.sources.len()]
     }
 }
 
 fn user_theme_path(name: &str) -> Option<PathBuf> {
-    dirs::config_dir().map(|d| d.join("watchpost").join("themes").join(format!("{name}.toml")))
+    dirs::config_dir().map(|d| {
+        d.join("watchpost")
+            .join("themes")
+            .join(format!("{name}.toml"))
+    })
 }
 
 fn parse_style(spec: &StyleSpec) -> Result<Style, String> {
@@ -203,7 +241,9 @@ fn parse_style(spec: &StyleSpec) -> Result<Style, String> {
 }
 
 fn parse_color(text: &str) -> Result<Color, String> {
-    Color::from_str(text).map_err(|_| format!("unknown colour {text:?} (use a named ANSI colour, an index or #rrggbb)"))
+    Color::from_str(text).map_err(|_| {
+        format!("unknown colour {text:?} (use a named ANSI colour, an index or #rrggbb)")
+    })
 }
 
 #[cfg(test)]
@@ -214,14 +254,25 @@ mod tests {
     fn every_built_in_theme_loads() {
         for (name, _) in BUILT_IN {
             let theme = Theme::built_in(name).unwrap();
-            assert_ne!(theme.selection, Style::default(), "{name}: selection must be visible");
+            assert_ne!(
+                theme.selection,
+                Style::default(),
+                "{name}: selection must be visible"
+            );
         }
     }
 
     #[test]
     fn monochrome_has_no_colour() {
         let theme = Theme::built_in("monochrome").unwrap();
-        for style in [theme.ok, theme.warn, theme.crit, theme.unknown, theme.border_focused, theme.selection] {
+        for style in [
+            theme.ok,
+            theme.warn,
+            theme.crit,
+            theme.unknown,
+            theme.border_focused,
+            theme.selection,
+        ] {
             assert_eq!(style.fg, None);
             assert_eq!(style.bg, None);
         }
