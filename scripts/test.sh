@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The README's test command: installs what the tests need when it is missing, then runs
+# every test. On CI (CI=true) nothing may skip: tests that need Docker fail without it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
+command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)
+# A static busybox builds the FROM-scratch test images (no image can be pulled).
+if ! file -L /bin/busybox 2>/dev/null | grep -q 'statically linked'; then need_apt+=(busybox-static file); fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "test.sh: installing ${need_apt[*]}"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if [ "${CI:-}" = "true" ]; then
+  export WATCHPOST_REQUIRE_DOCKER=1
+fi
+
+# The end-to-end tests drive the release binary in tmux.
+cargo build --release --locked
+if command -v cargo-nextest >/dev/null 2>&1; then
+  cargo nextest run --locked --no-fail-fast "$@"
+else
+  cargo test --locked --no-fail-fast "$@"
+fi
