@@ -7,6 +7,7 @@ pub mod host;
 pub mod http;
 pub mod logs;
 pub mod sqlite;
+pub mod tmws;
 
 use crate::config::Config;
 use crate::state::update::{SourceHealth, Update};

@@ -1,21 +1,190 @@
-//! PLACEHOLDER: being written.
-use crate::collect::Collector;
-use crate::config::SqliteSource;
-use crate::state::update::Update;
-use futures::future::BoxFuture;
-use std::time::Duration;
+//! SQLite sources: a database file read strictly read-only, with optional packs of figures
+//! (the TMWS pack of seed 000 is in [`super::tmws`]).
+//!
+//! How this collector stays out of the application's way:
+//! - the file is opened with `SQLITE_OPEN_READ_ONLY` (no URI parsing) and `PRAGMA query_only`,
+//!   so neither we nor a bug of ours can write to it;
+//! - each poll reads in one short `BEGIN DEFERRED … COMMIT`; no read transaction (and so no
+//!   SHARED lock or WAL snapshot) is held between polls;
+//! - a busy or locked database is waited for at most [`BUSY_TIMEOUT`], then reported as
+//!   [`SourceHealth::Busy`] with no readings, so the figures already shown stay as they were;
+//! - the connection is kept between polls and reopened when the file was replaced (another
+//!   inode: restore, `VACUUM INTO` + rename) or disappeared;
+//! - every rusqlite call runs in `spawn_blocking`; the worker is moved in and out.
+//!
+//! Errors are data: a missing file, a file that is not a database, a missing table or column
+//! give `SourceHealth::Error` with SQLite's own text and the affected figures as
+//! `Reading::failed`, never a zero and never a panic.
 
+use crate::collect::{Collector, tmws::TmwsPack};
+use crate::config::SqliteSource;
+use crate::rules::{Priority, Rule, Threshold};
+use crate::state::figure::Reading;
+use crate::state::update::{SourceHealth, Table, Update};
+use futures::future::BoxFuture;
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long a poll waits for a lock held by the application before it reports "busy"
+/// (the wait itself holds no lock, so it never slows the application).
+pub const BUSY_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// The integrity check reads the whole file, so it runs at most this often; between runs the
+/// last result is shown with its age.
+pub const INTEGRITY_EVERY: Duration = Duration::from_secs(5 * 60);
+
+/// Longest the integrity check may run in rollback-journal mode, where our SHARED lock keeps
+/// the application from committing: no longer than we would wait for the application.
+const INTEGRITY_BUDGET_ROLLBACK: Duration = BUSY_TIMEOUT;
+/// In WAL mode readers do not block writers (only checkpoints), so it may run longer.
+const INTEGRITY_BUDGET_WAL: Duration = Duration::from_secs(10);
+
+/// A figure a source produces: the id after `<source>.` and the name panes show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fig {
+    pub key: &'static str,
+    pub name: &'static str,
+}
+
+impl Fig {
+    pub const fn new(key: &'static str, name: &'static str) -> Self {
+        Fig { key, name }
+    }
+
+    pub fn id(&self, source: &str) -> String {
+        format!("{source}.{}", self.key)
+    }
+
+    pub fn number(&self, source: &str, value: f64, unit: &str) -> Reading {
+        Reading::number(self.id(source), self.name, value, unit)
+    }
+
+    pub fn count(&self, source: &str, value: i64) -> Reading {
+        self.number(source, value as f64, "")
+    }
+
+    pub fn text(&self, source: &str, value: impl Into<String>) -> Reading {
+        Reading::text(self.id(source), self.name, value)
+    }
+
+    pub fn failed(&self, source: &str, error: &str) -> Reading {
+        Reading::failed(self.id(source), self.name, error)
+    }
+}
+
+/// The figures every SQLite source has, pack or not.
+pub const DB_SIZE_MB: Fig = Fig::new("db.size_mb", "database size");
+pub const DB_FREELIST: Fig = Fig::new("db.freelist", "freelist pages");
+pub const DB_INTEGRITY: Fig = Fig::new("db.integrity", "integrity check");
+
+/// What one section of queries produced.
+#[derive(Debug, Default)]
+pub struct Section {
+    pub readings: Vec<Reading>,
+    /// Drill-down tables by id (`<source>.rbac.top_denied`).
+    pub tables: Vec<(String, Table)>,
+}
+
+/// The database answered "busy" or "locked": the poll is abandoned and the figures kept.
+#[derive(Debug)]
+pub struct Busy(pub String);
+
+/// Everything one poll gathered, section by section.
+#[derive(Debug)]
+pub struct Harvest {
+    pub source: String,
+    pub readings: Vec<Reading>,
+    pub tables: Vec<(String, Table)>,
+    /// Distinct error texts of failed sections, in order.
+    pub errors: Vec<String>,
+}
+
+impl Harvest {
+    pub fn new(source: &str) -> Self {
+        Harvest {
+            source: source.to_string(),
+            readings: Vec::new(),
+            tables: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// Adds one section's result. A failed section turns each of its figures into a failed
+    /// reading with the error text (so no figure silently keeps or shows a number); a busy
+    /// database aborts the whole poll.
+    pub fn add(&mut self, figs: &[Fig], result: rusqlite::Result<Section>) -> Result<(), Busy> {
+        match result {
+            Ok(section) => {
+                self.readings.extend(section.readings);
+                self.tables.extend(section.tables);
+                Ok(())
+            }
+            Err(e) if is_busy(&e) => Err(Busy(e.to_string())),
+            Err(e) => {
+                let text = e.to_string();
+                self.fail(figs, &text);
+                Ok(())
+            }
+        }
+    }
+
+    /// Marks figures as failed with `text` and remembers the error for the source's health.
+    pub fn fail(&mut self, figs: &[Fig], text: &str) {
+        self.readings
+            .extend(figs.iter().map(|f| f.failed(&self.source, text)));
+        if !self.errors.iter().any(|e| e == text) {
+            self.errors.push(text.to_string());
+        }
+    }
+}
+
+/// Whether SQLite said the database is busy or locked (worth retrying, not an error).
+pub fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+/// A read-only SQLite source, polled on its own interval.
 pub struct SqliteCollector {
     name: String,
     interval: Duration,
+    settings: Settings,
+    /// Moved into `spawn_blocking` for each poll and back; `None` only while a poll runs
+    /// (or after a poll was cancelled, when a fresh worker is made).
+    worker: Option<Worker>,
+}
+
+/// What the worker needs from the config.
+#[derive(Clone, Debug)]
+struct Settings {
+    source: String,
+    path: PathBuf,
+    host: String,
+    pack: Option<String>,
+    expected_migration: Option<String>,
+    retry: Duration,
 }
 
 impl SqliteCollector {
     pub fn new(name: &str, source: &SqliteSource) -> Self {
-        let _ = source;
+        let settings = Settings {
+            source: name.to_string(),
+            path: PathBuf::from(&source.path),
+            host: source.host.clone(),
+            pack: source.pack.clone(),
+            expected_migration: source.expected_migration.clone(),
+            retry: source.interval,
+        };
         SqliteCollector {
             name: name.to_string(),
-            interval: Duration::from_secs(2),
+            interval: source.interval,
+            worker: Some(Worker::new(settings.clone())),
+            settings,
         }
     }
 }
@@ -24,13 +193,478 @@ impl Collector for SqliteCollector {
     fn name(&self) -> &str {
         &self.name
     }
+
     fn panes(&self) -> &'static [&'static str] {
         &["rbac", "license"]
     }
+
     fn interval(&self) -> Duration {
         self.interval
     }
+
     fn poll(&mut self) -> BoxFuture<'_, Vec<Update>> {
-        Box::pin(async { Vec::new() })
+        Box::pin(async move {
+            let mut worker = self
+                .worker
+                .take()
+                .unwrap_or_else(|| Worker::new(self.settings.clone()));
+            let joined = tokio::task::spawn_blocking(move || {
+                let updates = worker.poll();
+                (worker, updates)
+            })
+            .await;
+            match joined {
+                Ok((worker, updates)) => {
+                    self.worker = Some(worker);
+                    updates
+                }
+                // Only a bug gets here (a panic in the worker); say so and start afresh next time.
+                Err(e) => vec![super::failed(
+                    &self.name,
+                    format!("internal error while reading the database: {e}"),
+                    self.interval,
+                )],
+            }
+        })
+    }
+}
+
+/// An open connection and the file it was opened on.
+struct OpenDb {
+    conn: Connection,
+    dev: u64,
+    ino: u64,
+}
+
+/// The last integrity check, reused between runs.
+struct IntegrityResult {
+    at: Instant,
+    outcome: Result<String, String>,
+}
+
+/// The blocking half of the collector: owns the connection and the packs' memory.
+struct Worker {
+    settings: Settings,
+    db: Option<OpenDb>,
+    integrity: Option<IntegrityResult>,
+    pack: Pack,
+}
+
+enum Pack {
+    None,
+    Tmws(TmwsPack),
+    Unknown(String),
+}
+
+impl Worker {
+    fn new(settings: Settings) -> Self {
+        let pack = match settings.pack.as_deref() {
+            None | Some("") => Pack::None,
+            Some("tmws") => Pack::Tmws(TmwsPack::new(settings.expected_migration.clone())),
+            Some(other) => Pack::Unknown(other.to_string()),
+        };
+        Worker {
+            settings,
+            db: None,
+            integrity: None,
+            pack,
+        }
+    }
+
+    fn figs(&self) -> Vec<Fig> {
+        let mut figs = vec![DB_SIZE_MB, DB_FREELIST, DB_INTEGRITY];
+        if let Pack::Tmws(_) = self.pack {
+            figs.extend_from_slice(TmwsPack::FIGURES);
+        }
+        figs
+    }
+
+    /// One poll: readings, tables and health, in the order the state should apply them
+    /// (readings mark the source OK, so an error health comes after them).
+    fn poll(&mut self) -> Vec<Update> {
+        let source = self.settings.source.clone();
+        let mut harvest = Harvest::new(&source);
+        match self.read(&mut harvest) {
+            Err(Busy(message)) => {
+                vec![super::health(&source, SourceHealth::Busy { message })]
+            }
+            Ok(()) => {
+                let mut updates = Vec::new();
+                if !harvest.readings.is_empty() {
+                    updates.push(Update::Readings {
+                        source: source.clone(),
+                        readings: harvest.readings,
+                    });
+                }
+                for (id, table) in harvest.tables {
+                    updates.push(Update::Table { id, table });
+                }
+                updates.push(if harvest.errors.is_empty() {
+                    super::health(&source, SourceHealth::Ok)
+                } else {
+                    super::failed(&source, harvest.errors.join("; "), self.settings.retry)
+                });
+                updates
+            }
+        }
+    }
+
+    fn read(&mut self, harvest: &mut Harvest) -> Result<(), Busy> {
+        let figs = self.figs();
+        if let Pack::Unknown(name) = &self.pack {
+            harvest.fail(&figs, &format!("unknown pack {name:?} (known packs: tmws)"));
+            return Ok(());
+        }
+        if self.settings.host != "local" {
+            let text = format!(
+                "host {:?}: only local SQLite files can be read so far (use host = \"local\")",
+                self.settings.host
+            );
+            harvest.fail(&figs, &text);
+            return Ok(());
+        }
+        if let Err(text) = self.connect() {
+            harvest.fail(&figs, &text);
+            return Ok(());
+        }
+        let Some(db) = self.db.as_mut() else {
+            return Ok(());
+        };
+
+        let outcome = read_snapshot(&mut db.conn, &mut self.pack, harvest);
+        let wal = match outcome {
+            Ok(wal) => wal,
+            Err(SnapshotError::Busy(busy)) => return Err(busy),
+            Err(SnapshotError::Fatal(text)) => {
+                // The file as a whole is unreadable (not a database, I/O error): start over with
+                // a fresh connection next time, in case it gets fixed or replaced.
+                self.forget();
+                harvest.fail(&figs, &text);
+                return Ok(());
+            }
+        };
+
+        // Outside the figures' transaction, so that transaction stays short.
+        let due = self
+            .integrity
+            .as_ref()
+            .is_none_or(|last| last.at.elapsed() >= INTEGRITY_EVERY);
+        if due {
+            let budget = if wal {
+                INTEGRITY_BUDGET_WAL
+            } else {
+                INTEGRITY_BUDGET_ROLLBACK
+            };
+            // Busy right after our own read worked: keep the last result, try next poll.
+            if let Some(outcome) = integrity_check(&db.conn, budget) {
+                self.integrity = Some(IntegrityResult {
+                    at: Instant::now(),
+                    outcome,
+                });
+            }
+        }
+        match &self.integrity {
+            Some(IntegrityResult {
+                at,
+                outcome: Ok(text),
+            }) => {
+                let reading = DB_INTEGRITY
+                    .text(&harvest.source, text.clone())
+                    .with_rule(Rule::expecting("ok").with_priority(Priority::P0))
+                    .with_detail(format!(
+                        "PRAGMA quick_check, {} ago (runs every {} min)",
+                        age(at.elapsed()),
+                        INTEGRITY_EVERY.as_secs() / 60
+                    ));
+                harvest.readings.push(reading);
+            }
+            // The figure is unknown, but the source itself read fine: no error health for it.
+            Some(IntegrityResult {
+                outcome: Err(text), ..
+            }) => harvest
+                .readings
+                .push(DB_INTEGRITY.failed(&harvest.source, text)),
+            None => harvest
+                .readings
+                .push(DB_INTEGRITY.failed(&harvest.source, "not run yet: the database was busy")),
+        }
+        Ok(())
+    }
+
+    /// Makes sure `self.db` is a connection to the file now at the path.
+    fn connect(&mut self) -> Result<(), String> {
+        let path = self.settings.path.clone();
+        let meta = match std::fs::metadata(&path) {
+            Ok(meta) => meta,
+            Err(e) => {
+                self.forget();
+                return Err(match e.kind() {
+                    std::io::ErrorKind::NotFound => format!("no such file: {}", path.display()),
+                    _ => format!("cannot read {}: {e}", path.display()),
+                });
+            }
+        };
+        if meta.is_dir() {
+            self.forget();
+            return Err(format!(
+                "{} is a directory, not a database file",
+                path.display()
+            ));
+        }
+        if let Some(db) = &self.db
+            && (db.dev, db.ino) == (meta.dev(), meta.ino())
+        {
+            return Ok(());
+        }
+        // A different file now lives at the path (or this is the first poll).
+        self.forget();
+        let conn =
+            open_read_only(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        self.db = Some(OpenDb {
+            conn,
+            dev: meta.dev(),
+            ino: meta.ino(),
+        });
+        Ok(())
+    }
+
+    /// Drops the connection and everything learnt from the file behind it.
+    fn forget(&mut self) {
+        self.db = None;
+        self.integrity = None;
+        if let Pack::Tmws(pack) = &mut self.pack {
+            pack.reset();
+        }
+    }
+}
+
+/// Opens a database so that nothing can be written through the connection.
+pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+    // A path is a path, never "file:…?mode=rwc". Not passing SQLITE_OPEN_URI is not enough:
+    // the bundled SQLite is built with SQLITE_USE_URI, so a name starting with "file:" would
+    // still be read as a URI. "./file:…" is not one.
+    let path = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        Path::new(".").join(path)
+    };
+    let mut conn = Connection::open_with_flags(
+        &path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.pragma_update(None, "query_only", 1)?;
+    // Like busy_timeout, but retrying every millisecond: SQLite's own schedule backs off to
+    // 25-100 ms sleeps, and a reader that sleeps that long keeps missing the short gaps between
+    // a busy application's commits (in rollback-journal mode). Waiting holds no lock, so the
+    // quicker retries cost the application nothing.
+    let mut started = Instant::now();
+    conn.busy_handler(Some(move |attempt: i32| {
+        if attempt == 0 {
+            started = Instant::now();
+        }
+        if started.elapsed() >= BUSY_TIMEOUT {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+        true
+    }))?;
+    Ok(conn)
+}
+
+enum SnapshotError {
+    Busy(Busy),
+    /// The database cannot be read at all (not a database, corrupt header, I/O error).
+    Fatal(String),
+}
+
+/// Reads every section in one short read transaction. Returns whether the file is in WAL mode.
+fn read_snapshot(
+    conn: &mut Connection,
+    pack: &mut Pack,
+    harvest: &mut Harvest,
+) -> Result<bool, SnapshotError> {
+    let fatal = |e: rusqlite::Error| {
+        if is_busy(&e) {
+            SnapshotError::Busy(Busy(e.to_string()))
+        } else {
+            SnapshotError::Fatal(e.to_string())
+        }
+    };
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)
+        .map_err(fatal)?;
+    // The first read takes the snapshot (SHARED lock or WAL read mark); this is where
+    // "busy" and "file is not a database" show up.
+    tx.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
+        .map_err(fatal)?;
+    let wal = tx
+        .query_row("PRAGMA journal_mode", [], |row| row.get::<_, String>(0))
+        .map(|mode| mode.eq_ignore_ascii_case("wal"))
+        .map_err(fatal)?;
+
+    let source = harvest.source.clone();
+    let busy = |b: Busy| SnapshotError::Busy(b);
+    harvest
+        .add(&[DB_SIZE_MB, DB_FREELIST], db_size(&tx, &source))
+        .map_err(busy)?;
+    if let Pack::Tmws(pack) = pack {
+        pack.collect(&tx, harvest).map_err(busy)?;
+    }
+    tx.commit().map_err(fatal)?;
+    Ok(wal)
+}
+
+/// Seed 000 step 11: size in MB and freelist pages.
+fn db_size(conn: &Connection, source: &str) -> rusqlite::Result<Section> {
+    let (pages, page_size): (i64, i64) = conn.query_row(
+        "SELECT page_count, page_size FROM pragma_page_count(), pragma_page_size()",
+        [],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    let freelist: i64 = conn.query_row("PRAGMA freelist_count", [], |row| row.get(0))?;
+    let bytes = pages as f64 * page_size as f64;
+    Ok(Section {
+        readings: vec![
+            DB_SIZE_MB
+                .number(source, bytes / 1024.0 / 1024.0, "MB")
+                .with_detail(format!("{pages} pages of {page_size} bytes")),
+            DB_FREELIST
+                .count(source, freelist)
+                .with_rule(Rule::warn_only(Threshold::above(1000.0)).with_priority(Priority::P2))
+                .with_detail(if freelist > 1000 {
+                    "VACUUM in a maintenance window".to_string()
+                } else {
+                    format!(
+                        "{:.1}% of {pages} pages",
+                        100.0 * freelist as f64 / pages.max(1) as f64
+                    )
+                }),
+        ],
+        tables: Vec::new(),
+    })
+}
+
+/// `PRAGMA quick_check` within a time budget: its text, or why it could not finish;
+/// `None` when the database was busy (skipped, tried again next poll).
+fn integrity_check(conn: &Connection, budget: Duration) -> Option<Result<String, String>> {
+    let result = with_deadline(conn, budget, || -> rusqlite::Result<Vec<String>> {
+        let mut stmt = conn.prepare("PRAGMA quick_check(10)")?;
+        let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+        rows.collect()
+    });
+    Some(match result {
+        Ok(lines) if lines.is_empty() => Err("quick_check returned nothing".into()),
+        Ok(lines) => Ok(lines.join("; ")),
+        Err(e) if is_busy(&e) => return None,
+        Err(e) if e.sqlite_error_code() == Some(ErrorCode::OperationInterrupted) => Err(format!(
+            "quick_check stopped after {} ms so as not to hold up the application's writes; \
+             run PRAGMA integrity_check in a maintenance window",
+            budget.as_millis()
+        )),
+        Err(e) => Err(e.to_string()),
+    })
+}
+
+/// Runs `f`, interrupting whatever statement it runs on `conn` once `budget` has passed.
+fn with_deadline<T>(conn: &Connection, budget: Duration, f: impl FnOnce() -> T) -> T {
+    let handle = conn.get_interrupt_handle();
+    let (done, wait) = mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(budget) {
+            // A no-op if the statement already finished.
+            handle.interrupt();
+        }
+    });
+    let out = f();
+    drop(done);
+    let _ = watchdog.join();
+    out
+}
+
+fn age(elapsed: Duration) -> String {
+    crate::state::format_age(chrono::Duration::from_std(elapsed).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(path: &Path) -> Settings {
+        Settings {
+            source: "db".into(),
+            path: path.to_path_buf(),
+            host: "local".into(),
+            pack: None,
+            expected_migration: None,
+            retry: Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn integrity_check_is_reused_between_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x)")
+            .unwrap();
+        let mut worker = Worker::new(settings(&path));
+        worker.poll();
+        let first = worker.integrity.as_ref().unwrap().at;
+        worker.poll();
+        assert_eq!(
+            worker.integrity.as_ref().unwrap().at,
+            first,
+            "ran again within {INTEGRITY_EVERY:?}"
+        );
+        // A replaced file (a new inode renamed over the old one) forgets the old result.
+        let fresh = dir.path().join("fresh.db");
+        Connection::open(&fresh)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x)")
+            .unwrap();
+        std::fs::rename(&fresh, &path).unwrap();
+        worker.poll();
+        assert!(worker.integrity.as_ref().unwrap().at > first);
+    }
+
+    #[test]
+    fn a_slow_statement_is_interrupted_at_the_deadline() {
+        let conn = Connection::open_in_memory().unwrap();
+        let started = Instant::now();
+        let result: rusqlite::Result<i64> = with_deadline(&conn, Duration::from_millis(50), || {
+            conn.query_row(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n",
+                [],
+                |row| row.get(0),
+            )
+        });
+        assert_eq!(
+            result.unwrap_err().sqlite_error_code(),
+            Some(ErrorCode::OperationInterrupted)
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+        // The handle does not linger: the next statement runs normally.
+        let one: i64 = conn.query_row("SELECT 1", [], |row| row.get(0)).unwrap();
+        assert_eq!(one, 1);
+    }
+
+    #[test]
+    fn the_connection_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x)")
+            .unwrap();
+        let conn = open_read_only(&path).unwrap();
+        let error = conn.execute("INSERT INTO t VALUES (1)", []).unwrap_err();
+        assert!(
+            error.to_string().contains("readonly") || error.to_string().contains("read-only"),
+            "{error}"
+        );
+        // A "file:" name is a plain path, never a URI (with URIs on this would open x.db).
+        let uri = format!("file:{}", path.display());
+        assert!(open_read_only(Path::new(&uri)).is_err());
     }
 }

@@ -1,0 +1,824 @@
+//! The TMWS pack: seed 000's post-deploy checklist as figures of a SQLite source.
+//!
+//! | seed 000 step | figures (`<source>.` + …) |
+//! |---|---|
+//! | 2 RBAC permission checks | `rbac.checks_1h`, `rbac.deny_pct_1h`, `rbac.allow_1h`, `rbac.deny_1h` |
+//! | 3 license generation | `license.generated_1h`, `license.revoked_1h`, table `license.by_tier` |
+//! | 4 license validation, playbook B | `license.validations_1h`, `license.failure_pct_1h`, `license.failures_not_found_1h`, `license.failures_invalid_1h` |
+//! | 5 migration | `db.migration` |
+//! | 6 role distribution | `agents.admin_pct`, `agents.viewer_pct` |
+//! | 7 audit volume | `audit.volume_24h` |
+//! | 8 expiration, playbook B.2 | `license.expiring_7d`, `license.expired_active` |
+//! | 9 denial analysis | table `rbac.top_denied` |
+//!
+//! (Step 11, size/freelist/integrity, is common to every SQLite source: see `sqlite.rs`.)
+//!
+//! Time windows compare with `julianday()`, not text: applications write both
+//! `YYYY-MM-DD HH:MM:SS[.ffffff]` and ISO-8601 `YYYY-MM-DDTHH:MM:SS[.fff](Z|±hh:mm)`, and the
+//! seed's `created_at > datetime('now','-1 hour')` counts ISO rows from earlier the same day as
+//! inside the window (`'T'` sorts after `' '`) and ignores offsets.
+//!
+//! Each section reads its raw counts into a plain struct (`RbacHour`, `Validations`, …) and
+//! turns those into readings separately. The counts come from full queries today; incremental
+//! evaluation (a rowid watermark per table plus in-memory time buckets) only has to produce the
+//! same structs. [`TmwsPack::reset`] is where that memory is dropped when the file is replaced.
+
+use crate::collect::sqlite::{Busy, Fig, Harvest, Section};
+use crate::rules::{Comparison, Priority, Rule, Threshold};
+use crate::state::figure::Reading;
+use crate::state::update::Table;
+use rusqlite::Connection;
+use rusqlite::types::ValueRef;
+
+pub const RBAC_CHECKS_1H: Fig = Fig::new("rbac.checks_1h", "permission checks (1h)");
+pub const RBAC_DENY_PCT_1H: Fig = Fig::new("rbac.deny_pct_1h", "deny % (1h)");
+pub const RBAC_ALLOW_1H: Fig = Fig::new("rbac.allow_1h", "allowed (1h)");
+pub const RBAC_DENY_1H: Fig = Fig::new("rbac.deny_1h", "denied (1h)");
+
+pub const LICENSE_VALIDATIONS_1H: Fig = Fig::new("license.validations_1h", "validations (1h)");
+pub const LICENSE_FAILURE_PCT_1H: Fig =
+    Fig::new("license.failure_pct_1h", "validation failure % (1h)");
+pub const LICENSE_NOT_FOUND_1H: Fig = Fig::new(
+    "license.failures_not_found_1h",
+    "failed: key not found (1h)",
+);
+pub const LICENSE_INVALID_1H: Fig = Fig::new(
+    "license.failures_invalid_1h",
+    "failed: invalid or expired (1h)",
+);
+
+pub const LICENSE_GENERATED_1H: Fig = Fig::new("license.generated_1h", "generated (1h)");
+pub const LICENSE_REVOKED_1H: Fig = Fig::new("license.revoked_1h", "revoked (1h)");
+pub const LICENSE_EXPIRING_7D: Fig = Fig::new("license.expiring_7d", "expiring within 7 days");
+pub const LICENSE_EXPIRED_ACTIVE: Fig = Fig::new("license.expired_active", "expired, not revoked");
+
+pub const DB_MIGRATION: Fig = Fig::new("db.migration", "migration version");
+pub const AGENTS_ADMIN_PCT: Fig = Fig::new("agents.admin_pct", "admins %");
+pub const AGENTS_VIEWER_PCT: Fig = Fig::new("agents.viewer_pct", "viewers %");
+pub const AUDIT_VOLUME_24H: Fig = Fig::new("audit.volume_24h", "audit events (24h)");
+
+const RBAC_FIGS: &[Fig] = &[
+    RBAC_CHECKS_1H,
+    RBAC_DENY_PCT_1H,
+    RBAC_ALLOW_1H,
+    RBAC_DENY_1H,
+];
+const VALIDATION_FIGS: &[Fig] = &[
+    LICENSE_VALIDATIONS_1H,
+    LICENSE_FAILURE_PCT_1H,
+    LICENSE_NOT_FOUND_1H,
+    LICENSE_INVALID_1H,
+];
+const KEY_FIGS: &[Fig] = &[
+    LICENSE_GENERATED_1H,
+    LICENSE_REVOKED_1H,
+    LICENSE_EXPIRING_7D,
+    LICENSE_EXPIRED_ACTIVE,
+];
+
+/// Drill-down table ids, after `<source>.`.
+pub const TABLE_TOP_DENIED: &str = "rbac.top_denied";
+pub const TABLE_BY_TIER: &str = "license.by_tier";
+
+/// How many rows the top-denied drill-down keeps (seed 000 step 9).
+const TOP_DENIED_LIMIT: usize = 20;
+
+/// SQL true when the timestamp column `col` lies after `now` moved by `modifier` ("-1 hour"),
+/// for both timestamp spellings. The leading text comparison is only a superset filter (any
+/// UTC offset is less than a day) that lets an index on `col` narrow the scan; `julianday`
+/// decides.
+fn after(col: &str, modifier: &str) -> String {
+    format!(
+        "({col} >= date('now', '{modifier}', '-1 day') AND julianday({col}) > julianday('now', '{modifier}'))"
+    )
+}
+
+/// The pack's SQL, built once.
+struct Queries {
+    rbac_hour: String,
+    top_denied: String,
+    validations: String,
+    generated_by_tier: String,
+    revoked_by_tier: String,
+    expiring_by_tier: String,
+    expired_active: String,
+    audit_by_type: String,
+}
+
+impl Queries {
+    fn new() -> Self {
+        // A row whose `details` is not JSON must not abort the query (`->>` raises
+        // "malformed JSON"): every extraction is guarded by a CASE, which SQLite evaluates
+        // lazily (an AND in a WHERE may be reordered, a CASE is not).
+        let result = "CASE WHEN json_valid(details) THEN details ->> '$.result' END";
+        Queries {
+            rbac_hour: format!(
+                "SELECT COUNT(*), \
+                        COALESCE(SUM(result = 'ALLOW'), 0), \
+                        COALESCE(SUM(result = 'DENY'), 0), \
+                        COALESCE(SUM(NOT readable), 0) \
+                 FROM (SELECT {result} AS result, COALESCE(json_valid(details), 0) AS readable \
+                       FROM security_audit_logs \
+                       WHERE event_type = 'permission_check' AND {window})",
+                window = after("created_at", "-1 hour"),
+            ),
+            top_denied: format!(
+                "SELECT operation, role, COUNT(*) AS denies \
+                 FROM (SELECT {result} AS result, \
+                              CASE WHEN json_valid(details) THEN details ->> '$.operation' END AS operation, \
+                              CASE WHEN json_valid(details) THEN details ->> '$.role' END AS role \
+                       FROM security_audit_logs \
+                       WHERE event_type = 'permission_check' AND {window}) \
+                 WHERE result = 'DENY' \
+                 GROUP BY operation, role \
+                 ORDER BY denies DESC, operation, role \
+                 LIMIT {TOP_DENIED_LIMIT}",
+                window = after("created_at", "-7 days"),
+            ),
+            validations: format!(
+                "SELECT COUNT(*), \
+                        COALESCE(SUM(valid = 1), 0), \
+                        COALESCE(SUM(valid = 0), 0), \
+                        COALESCE(SUM(valid = 0 AND license_key_id IS NULL), 0), \
+                        COALESCE(SUM(valid = 0 AND license_key_id IS NOT NULL), 0) \
+                 FROM license_usage_history WHERE {window}",
+                window = after("validated_at", "-1 hour"),
+            ),
+            generated_by_tier: format!(
+                "SELECT tier, COUNT(*) AS generated, \
+                        COUNT(CASE WHEN revoked_at IS NULL THEN 1 END), \
+                        COUNT(CASE WHEN revoked_at IS NOT NULL THEN 1 END) \
+                 FROM license_keys WHERE {window} \
+                 GROUP BY tier ORDER BY generated DESC, tier",
+                window = after("created_at", "-1 hour"),
+            ),
+            revoked_by_tier: format!(
+                "SELECT tier, COUNT(*) AS n FROM license_keys \
+                 WHERE revoked_at IS NOT NULL AND {window} \
+                 GROUP BY tier ORDER BY n DESC, tier",
+                window = after("revoked_at", "-1 hour"),
+            ),
+            expiring_by_tier: format!(
+                "SELECT tier, COUNT(*) AS n FROM license_keys \
+                 WHERE revoked_at IS NULL AND {window} \
+                   AND julianday(expires_at) <= julianday('now', '+7 days') \
+                 GROUP BY tier ORDER BY n DESC, tier",
+                window = after("expires_at", "+0 seconds"),
+            ),
+            expired_active: "SELECT COUNT(*) FROM license_keys \
+                             WHERE revoked_at IS NULL AND julianday(expires_at) < julianday('now')"
+                .to_string(),
+            audit_by_type: format!(
+                "SELECT event_type, COUNT(*) AS n, \
+                        COALESCE(SUM(julianday(created_at) > julianday('now', '-1 hour')), 0) \
+                 FROM security_audit_logs WHERE {window} \
+                 GROUP BY event_type ORDER BY n DESC, event_type",
+                window = after("created_at", "-24 hours"),
+            ),
+        }
+    }
+}
+
+/// The TMWS pack of one source, with what it remembers between polls.
+pub struct TmwsPack {
+    expected_migration: Option<String>,
+    queries: Queries,
+}
+
+impl TmwsPack {
+    /// Every figure the pack produces (each one is sent on every poll, failed or not).
+    pub const FIGURES: &'static [Fig] = &[
+        RBAC_CHECKS_1H,
+        RBAC_DENY_PCT_1H,
+        RBAC_ALLOW_1H,
+        RBAC_DENY_1H,
+        LICENSE_VALIDATIONS_1H,
+        LICENSE_FAILURE_PCT_1H,
+        LICENSE_NOT_FOUND_1H,
+        LICENSE_INVALID_1H,
+        LICENSE_GENERATED_1H,
+        LICENSE_REVOKED_1H,
+        LICENSE_EXPIRING_7D,
+        LICENSE_EXPIRED_ACTIVE,
+        DB_MIGRATION,
+        AGENTS_ADMIN_PCT,
+        AGENTS_VIEWER_PCT,
+        AUDIT_VOLUME_24H,
+    ];
+
+    pub fn new(expected_migration: Option<String>) -> Self {
+        let expected_migration = expected_migration.filter(|m| !m.trim().is_empty());
+        TmwsPack {
+            expected_migration,
+            queries: Queries::new(),
+        }
+    }
+
+    /// The file behind the source was replaced or vanished: forget what was learnt from it.
+    /// (Nothing is kept between polls yet; incremental watermarks will be dropped here.)
+    pub fn reset(&mut self) {}
+
+    /// Reads every section inside the caller's read transaction. A section that fails (a
+    /// missing table or column) fails only its own figures; busy aborts the poll.
+    pub fn collect(&mut self, conn: &Connection, harvest: &mut Harvest) -> Result<(), Busy> {
+        let source = harvest.source.clone();
+        let s = source.as_str();
+        let q = &self.queries;
+        harvest.add(RBAC_FIGS, rbac(conn, q, s))?;
+        harvest.add(VALIDATION_FIGS, validations(conn, q, s))?;
+        harvest.add(KEY_FIGS, license_keys(conn, q, s))?;
+        harvest.add(
+            &[DB_MIGRATION],
+            migration(conn, s, self.expected_migration.as_deref()),
+        )?;
+        harvest.add(&[AGENTS_ADMIN_PCT, AGENTS_VIEWER_PCT], agents(conn, s))?;
+        harvest.add(&[AUDIT_VOLUME_24H], audit(conn, q, s))?;
+        Ok(())
+    }
+}
+
+/// `part` of `whole` in percent; 0 when there is no whole (the detail then says so).
+pub fn pct(part: i64, whole: i64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        100.0 * part as f64 / whole as f64
+    }
+}
+
+/// A query cell as text, whatever its SQLite type.
+fn cell(value: ValueRef<'_>) -> String {
+    match value {
+        ValueRef::Null => "(none)".into(),
+        ValueRef::Integer(n) => n.to_string(),
+        ValueRef::Real(x) => x.to_string(),
+        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+        ValueRef::Blob(b) => format!("({} byte blob)", b.len()),
+    }
+}
+
+/// "FREE 3 · PRO 1", the largest first, at most six.
+fn breakdown(items: &[(String, i64)]) -> String {
+    const SHOWN: usize = 6;
+    let mut text = items
+        .iter()
+        .take(SHOWN)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(" · ");
+    if items.len() > SHOWN {
+        text.push_str(&format!(" · +{} more", items.len() - SHOWN));
+    }
+    text
+}
+
+fn plural(n: i64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Permission checks of the last hour (seed 000 step 2).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RbacHour {
+    pub checks: i64,
+    pub allow: i64,
+    pub deny: i64,
+    /// Rows whose `details` is missing or not JSON (counted as checks, neither allow nor deny).
+    pub unreadable: i64,
+}
+
+impl RbacHour {
+    pub fn readings(&self, source: &str) -> Vec<Reading> {
+        let other = self.checks - self.allow - self.deny - self.unreadable;
+        let mut notes = Vec::new();
+        if self.unreadable > 0 {
+            notes.push(format!(
+                "{} without valid JSON details",
+                plural(self.unreadable, "row", "rows")
+            ));
+        }
+        if other > 0 {
+            notes.push(format!(
+                "{} with a result other than ALLOW/DENY",
+                plural(other, "row", "rows")
+            ));
+        }
+        let mut split = format!("allow {} · deny {}", self.allow, self.deny);
+        for note in &notes {
+            split.push_str(" · ");
+            split.push_str(note);
+        }
+        let deny_detail = if self.checks == 0 {
+            "no permission checks in the last hour".to_string()
+        } else {
+            format!("{} of {} checks denied", self.deny, self.checks)
+        };
+        vec![
+            RBAC_CHECKS_1H
+                .count(source, self.checks)
+                .with_rule(Rule::crit_only(Threshold::below(1.0)).with_priority(Priority::P1))
+                .with_detail(if self.checks == 0 {
+                    "no permission checks in the last hour: RBAC may not be active".to_string()
+                } else {
+                    split.clone()
+                }),
+            RBAC_DENY_PCT_1H
+                .number(source, pct(self.deny, self.checks), "%")
+                .with_rule(
+                    Rule::warn_crit(Threshold::above(20.0), Threshold::above(50.0))
+                        .with_priority(Priority::P1),
+                )
+                .with_detail(deny_detail),
+            RBAC_ALLOW_1H
+                .count(source, self.allow)
+                .with_detail(split.clone()),
+            RBAC_DENY_1H.count(source, self.deny).with_detail(split),
+        ]
+    }
+}
+
+fn rbac(conn: &Connection, q: &Queries, source: &str) -> rusqlite::Result<Section> {
+    let hour = conn.prepare_cached(&q.rbac_hour)?.query_row([], |row| {
+        Ok(RbacHour {
+            checks: row.get(0)?,
+            allow: row.get(1)?,
+            deny: row.get(2)?,
+            unreadable: row.get(3)?,
+        })
+    })?;
+    let mut stmt = conn.prepare_cached(&q.top_denied)?;
+    let rows = stmt
+        .query_map([], |row| {
+            Ok(vec![
+                cell(row.get_ref(0)?),
+                cell(row.get_ref(1)?),
+                row.get::<_, i64>(2)?.to_string(),
+            ])
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let table = Table {
+        title: "top denied operation × role (7 days)".into(),
+        columns: vec!["operation".into(), "role".into(), "denies".into()],
+        rows,
+    };
+    Ok(Section {
+        readings: hour.readings(source),
+        tables: vec![(format!("{source}.{TABLE_TOP_DENIED}"), table)],
+    })
+}
+
+/// License validations of the last hour (seed 000 step 4 and playbook B.1).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Validations {
+    pub total: i64,
+    pub ok: i64,
+    pub failed: i64,
+    pub not_found: i64,
+    pub invalid: i64,
+}
+
+impl Validations {
+    pub fn readings(&self, source: &str) -> Vec<Reading> {
+        let reasons = format!(
+            "key not found {} · invalid or expired {}",
+            self.not_found, self.invalid
+        );
+        let mut split = format!("ok {} · failed {}", self.ok, self.failed);
+        let odd = self.total - self.ok - self.failed;
+        if odd > 0 {
+            split.push_str(&format!(
+                " · {} with valid neither 0 nor 1",
+                plural(odd, "row", "rows")
+            ));
+        }
+        vec![
+            LICENSE_VALIDATIONS_1H
+                .count(source, self.total)
+                .with_detail(split),
+            LICENSE_FAILURE_PCT_1H
+                .number(source, pct(self.failed, self.total), "%")
+                .with_rule(
+                    Rule::warn_crit(Threshold::above(10.0), Threshold::above(50.0))
+                        .with_priority(Priority::P1),
+                )
+                .with_detail(if self.total == 0 {
+                    "no validations in the last hour".to_string()
+                } else {
+                    format!("{} of {} failed: {reasons}", self.failed, self.total)
+                }),
+            LICENSE_NOT_FOUND_1H
+                .count(source, self.not_found)
+                .with_detail("users presenting unknown keys"),
+            LICENSE_INVALID_1H
+                .count(source, self.invalid)
+                .with_detail("bad signature or expired: check SECRET_KEY, expirations"),
+        ]
+    }
+}
+
+fn validations(conn: &Connection, q: &Queries, source: &str) -> rusqlite::Result<Section> {
+    let v = conn.prepare_cached(&q.validations)?.query_row([], |row| {
+        Ok(Validations {
+            total: row.get(0)?,
+            ok: row.get(1)?,
+            failed: row.get(2)?,
+            not_found: row.get(3)?,
+            invalid: row.get(4)?,
+        })
+    })?;
+    Ok(Section {
+        readings: v.readings(source),
+        tables: Vec::new(),
+    })
+}
+
+/// One tier's licenses generated in the last hour (seed 000 step 3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TierRow {
+    pub tier: String,
+    pub generated: i64,
+    pub active: i64,
+    pub revoked: i64,
+}
+
+/// License keys: generation, revocation, expiry (seed 000 steps 3 and 8, playbook B.2).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Keys {
+    pub generated: Vec<TierRow>,
+    pub revoked_1h: Vec<(String, i64)>,
+    pub expiring_7d: Vec<(String, i64)>,
+    pub expired_active: i64,
+}
+
+impl Keys {
+    pub fn readings(&self, source: &str) -> Vec<Reading> {
+        let generated: i64 = self.generated.iter().map(|t| t.generated).sum();
+        let active: i64 = self.generated.iter().map(|t| t.active).sum();
+        let revoked_of_new: i64 = self.generated.iter().map(|t| t.revoked).sum();
+        let by_tier: Vec<(String, i64)> = self
+            .generated
+            .iter()
+            .map(|t| (t.tier.clone(), t.generated))
+            .collect();
+        let revoked: i64 = self.revoked_1h.iter().map(|(_, n)| n).sum();
+        let expiring: i64 = self.expiring_7d.iter().map(|(_, n)| n).sum();
+
+        let mut generated_detail = if generated == 0 {
+            "none in the last hour".to_string()
+        } else {
+            format!(
+                "{} (active {active} · revoked {revoked_of_new})",
+                breakdown(&by_tier)
+            )
+        };
+        if generated > 0 && active == 0 {
+            generated_detail.push_str(" · all revoked: system malfunction?");
+        }
+        vec![
+            LICENSE_GENERATED_1H
+                .count(source, generated)
+                .with_rule(Rule::crit_only(Threshold::above(1000.0)).with_priority(Priority::P1))
+                .with_detail(generated_detail),
+            LICENSE_REVOKED_1H
+                .count(source, revoked)
+                .with_detail(if revoked == 0 {
+                    "none in the last hour".to_string()
+                } else {
+                    breakdown(&self.revoked_1h)
+                }),
+            LICENSE_EXPIRING_7D
+                .count(source, expiring)
+                .with_rule(Rule::warn_only(Threshold::above(100.0)).with_priority(Priority::P2))
+                .with_detail(if expiring > 100 {
+                    format!("{}: notify users", breakdown(&self.expiring_7d))
+                } else if expiring == 0 {
+                    "none (not revoked, expiring in the next 7 days)".to_string()
+                } else {
+                    breakdown(&self.expiring_7d)
+                }),
+            LICENSE_EXPIRED_ACTIVE
+                .count(source, self.expired_active)
+                .with_rule(Rule::warn_only(Threshold::above(0.0)).with_priority(Priority::P2))
+                .with_detail(if self.expired_active > 0 {
+                    "past expires_at but not revoked".to_string()
+                } else {
+                    String::new()
+                }),
+        ]
+    }
+
+    pub fn table(&self) -> Table {
+        Table {
+            title: "licenses generated in the last hour, by tier".into(),
+            columns: vec![
+                "tier".into(),
+                "generated".into(),
+                "active".into(),
+                "revoked".into(),
+            ],
+            rows: self
+                .generated
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.tier.clone(),
+                        t.generated.to_string(),
+                        t.active.to_string(),
+                        t.revoked.to_string(),
+                    ]
+                })
+                .collect(),
+        }
+    }
+}
+
+fn counts_by(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<(String, i64)>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    stmt.query_map([], |row| Ok((cell(row.get_ref(0)?), row.get(1)?)))?
+        .collect()
+}
+
+fn license_keys(conn: &Connection, q: &Queries, source: &str) -> rusqlite::Result<Section> {
+    let mut stmt = conn.prepare_cached(&q.generated_by_tier)?;
+    let generated = stmt
+        .query_map([], |row| {
+            Ok(TierRow {
+                tier: cell(row.get_ref(0)?),
+                generated: row.get(1)?,
+                active: row.get(2)?,
+                revoked: row.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let keys = Keys {
+        generated,
+        revoked_1h: counts_by(conn, &q.revoked_by_tier)?,
+        expiring_7d: counts_by(conn, &q.expiring_by_tier)?,
+        expired_active: conn
+            .prepare_cached(&q.expired_active)?
+            .query_row([], |row| row.get(0))?,
+    };
+    Ok(Section {
+        readings: keys.readings(source),
+        tables: vec![(format!("{source}.{TABLE_BY_TIER}"), keys.table())],
+    })
+}
+
+/// Seed 000 step 5: `alembic_version` holds exactly one row, the expected head.
+fn migration(conn: &Connection, source: &str, expected: Option<&str>) -> rusqlite::Result<Section> {
+    let mut stmt = conn.prepare_cached("SELECT version_num FROM alembic_version LIMIT 3")?;
+    let versions = stmt
+        .query_map([], |row| Ok(cell(row.get_ref(0)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let reading = match versions.as_slice() {
+        [version] => {
+            let reading = DB_MIGRATION.text(source, version.clone());
+            match expected {
+                Some(head) => reading
+                    .with_rule(Rule::expecting(head).with_priority(Priority::P1))
+                    .with_detail(if version == head {
+                        "at the expected head".to_string()
+                    } else {
+                        format!("expected {head}: rollback or failed migration?")
+                    }),
+                None => reading.with_detail("no expected_migration configured"),
+            }
+        }
+        // Zero rows or several: the seed calls this corruption, whatever the expected head.
+        rows => {
+            let count: i64 = if rows.len() > 2 {
+                conn.query_row("SELECT COUNT(*) FROM alembic_version", [], |row| row.get(0))?
+            } else {
+                rows.len() as i64
+            };
+            DB_MIGRATION
+                .text(source, plural(count, "row", "rows"))
+                .with_rule(Rule::expecting(expected.unwrap_or("1 row")).with_priority(Priority::P0))
+                .with_detail(format!(
+                    "alembic_version must hold exactly one row{}",
+                    if rows.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", rows.join(", "))
+                    }
+                ))
+        }
+    };
+    Ok(Section {
+        readings: vec![reading],
+        tables: Vec::new(),
+    })
+}
+
+/// Seed 000 step 6: role distribution. Roles compare case-insensitively (ORMs often store
+/// enum names in capitals).
+fn agents(conn: &Connection, source: &str) -> rusqlite::Result<Section> {
+    let roles = counts_by(
+        conn,
+        "SELECT lower(role) AS r, COUNT(*) AS n FROM agents GROUP BY r ORDER BY n DESC, r",
+    )?;
+    let total: i64 = roles.iter().map(|(_, n)| n).sum();
+    let of = |name: &str| roles.iter().find(|(r, _)| r == name).map_or(0, |(_, n)| *n);
+    let (admins, viewers) = (of("admin"), of("viewer"));
+    let spread = if total == 0 {
+        "no agents".to_string()
+    } else {
+        format!(
+            "{} ({})",
+            breakdown(&roles),
+            plural(total, "agent", "agents")
+        )
+    };
+    let admin_pct = pct(admins, total);
+    let viewer_pct = pct(viewers, total);
+    let readings = vec![
+        AGENTS_ADMIN_PCT
+            .number(source, admin_pct, "%")
+            .with_rule(Rule::warn_only(Threshold::above(20.0)).with_priority(Priority::P1))
+            .with_detail(if admin_pct > 20.0 {
+                format!("{spread}: review admin assignments")
+            } else {
+                spread.clone()
+            }),
+        AGENTS_VIEWER_PCT
+            .number(source, viewer_pct, "%")
+            .with_rule(
+                Rule::warn_only(Threshold::new(Comparison::Equal, 100.0))
+                    .with_priority(Priority::P1),
+            )
+            .with_detail(if total > 0 && viewers == total {
+                format!("{spread}: everyone is a viewer, role assignment may be broken")
+            } else {
+                spread
+            }),
+    ];
+    Ok(Section {
+        readings,
+        tables: Vec::new(),
+    })
+}
+
+/// Audit rows of the last 24 hours by event type (seed 000 step 7).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditDay {
+    /// (event type, rows in 24 h, of which in the last hour), largest first.
+    pub by_type: Vec<(String, i64, i64)>,
+}
+
+impl AuditDay {
+    pub fn total(&self) -> i64 {
+        self.by_type.iter().map(|(_, n, _)| n).sum()
+    }
+
+    pub fn last_hour(&self) -> i64 {
+        self.by_type.iter().map(|(_, _, h)| h).sum()
+    }
+
+    /// The last hour against the hourly mean of the 23 hours before it (the seed's "sudden
+    /// 10x increase"); `None` without a baseline.
+    pub fn jump(&self) -> Option<f64> {
+        let before = self.total() - self.last_hour();
+        (before > 0).then(|| self.last_hour() as f64 / (before as f64 / 23.0))
+    }
+
+    pub fn readings(&self, source: &str) -> Vec<Reading> {
+        let total = self.total();
+        let types: Vec<(String, i64)> = self
+            .by_type
+            .iter()
+            .map(|(t, n, _)| (t.clone(), *n))
+            .collect();
+        let mut detail = if total == 0 {
+            "no audit events in 24 h".to_string()
+        } else {
+            breakdown(&types)
+        };
+        if !self.by_type.iter().any(|(t, _, _)| t == "permission_check") {
+            detail.push_str(" · no permission_check events: RBAC audit logging broken?");
+        }
+        match self.jump() {
+            Some(x) if x >= 10.0 => detail.push_str(&format!(
+                " · last hour {} = {x:.0}× the hourly mean before: attack or misconfiguration?",
+                self.last_hour()
+            )),
+            Some(x) => detail.push_str(&format!(
+                " · last hour {} ({x:.1}× the hourly mean before)",
+                self.last_hour()
+            )),
+            None => detail.push_str(&format!(" · last hour {}", self.last_hour())),
+        }
+        vec![AUDIT_VOLUME_24H.count(source, total).with_detail(detail)]
+    }
+}
+
+fn audit(conn: &Connection, q: &Queries, source: &str) -> rusqlite::Result<Section> {
+    let mut stmt = conn.prepare_cached(&q.audit_by_type)?;
+    let by_type = stmt
+        .query_map([], |row| {
+            Ok((cell(row.get_ref(0)?), row.get(1)?, row.get(2)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Section {
+        readings: AuditDay { by_type }.readings(source),
+        tables: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, Utc};
+
+    /// Whether `after(col, modifier)` holds for one timestamp text.
+    fn holds(text: &str, modifier: &str) -> bool {
+        let conn = Connection::open_in_memory().unwrap();
+        let sql = format!(
+            "SELECT COALESCE({}, 0) FROM (SELECT ?1 AS ts)",
+            after("ts", modifier)
+        );
+        conn.query_row(&sql, [text], |row| row.get(0)).unwrap()
+    }
+
+    #[test]
+    fn window_reads_every_spelling_by_time() {
+        let now = Utc::now();
+        for (minutes_ago, inside) in [(30, true), (90, false)] {
+            let at = now - Duration::minutes(minutes_ago);
+            let spellings = [
+                at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                at.format("%Y-%m-%d %H:%M:%S%.6f").to_string(),
+                at.format("%Y-%m-%dT%H:%M:%S").to_string(),
+                at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+                (at + Duration::hours(2))
+                    .format("%Y-%m-%dT%H:%M:%S+02:00")
+                    .to_string(),
+                (at + Duration::minutes(13 * 60 + 45))
+                    .format("%Y-%m-%dT%H:%M:%S%.6f+13:45")
+                    .to_string(),
+                (at - Duration::hours(11))
+                    .format("%Y-%m-%dT%H:%M:%S-11:00")
+                    .to_string(),
+            ];
+            for text in spellings {
+                assert_eq!(
+                    holds(&text, "-1 hour"),
+                    inside,
+                    "{text} ({minutes_ago} min ago)"
+                );
+            }
+        }
+        // Unparseable or missing timestamps are outside every window, not an error.
+        assert!(!holds("yesterday", "-1 hour"));
+        assert!(!holds("", "-1 hour"));
+    }
+
+    #[test]
+    fn percent_of_nothing_is_zero_with_words() {
+        assert_eq!(pct(3, 10), 30.0);
+        assert_eq!(pct(0, 0), 0.0);
+        let readings = RbacHour::default().readings("s");
+        assert!(readings[1].detail.contains("no permission checks"));
+        let readings = Validations::default().readings("s");
+        assert!(readings[1].detail.contains("no validations"));
+    }
+
+    #[test]
+    fn breakdown_is_short() {
+        let items: Vec<(String, i64)> = (0..8).map(|i| (format!("T{i}"), 10 - i)).collect();
+        assert_eq!(breakdown(&items[..2]), "T0 10 · T1 9");
+        assert!(breakdown(&items).ends_with("· +2 more"));
+    }
+
+    #[test]
+    fn audit_jump_against_the_hours_before() {
+        let day = AuditDay {
+            by_type: vec![("permission_check".into(), 230 + 100, 100)],
+        };
+        // 230 rows over the 23 hours before: 10 an hour; 100 in the last hour is a 10x jump.
+        assert_eq!(day.jump(), Some(10.0));
+        assert!(
+            day.readings("s")[0]
+                .detail
+                .contains("attack or misconfiguration")
+        );
+        let fresh = AuditDay {
+            by_type: vec![("permission_check".into(), 5, 5)],
+        };
+        assert_eq!(fresh.jump(), None);
+        let quiet = AuditDay {
+            by_type: vec![("login".into(), 5, 1)],
+        };
+        assert!(
+            quiet.readings("s")[0]
+                .detail
+                .contains("no permission_check events")
+        );
+    }
+
+    #[test]
+    fn every_figure_has_a_distinct_id() {
+        let mut keys: Vec<&str> = TmwsPack::FIGURES.iter().map(|f| f.key).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), TmwsPack::FIGURES.len());
+    }
+}
