@@ -1,0 +1,352 @@
+//! Host and service collectors against the real machine and tiny loopback servers.
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::time::Duration;
+use watchpost::collect::Collector;
+use watchpost::collect::host::HostCollector;
+use watchpost::collect::http::ServiceCollector;
+use watchpost::config::{ServiceSource, SystemSource};
+use watchpost::state::figure::{Reading, Value};
+use watchpost::state::update::{ServiceStatus, SourceHealth, Update};
+
+fn readings(updates: &[Update]) -> Vec<Reading> {
+    updates
+        .iter()
+        .filter_map(|u| {
+            if let Update::Readings { readings, .. } = u {
+                Some(readings.clone())
+            } else {
+                None
+            }
+        })
+        .flatten()
+        .collect()
+}
+
+fn reading<'a>(readings: &'a [Reading], id: &str) -> &'a Reading {
+    readings.iter().find(|r| r.id == id).unwrap_or_else(|| {
+        panic!(
+            "no reading {id} in {:?}",
+            readings.iter().map(|r| &r.id).collect::<Vec<_>>()
+        )
+    })
+}
+
+fn number(readings: &[Reading], id: &str) -> f64 {
+    reading(readings, id)
+        .value
+        .as_f64()
+        .unwrap_or_else(|| panic!("{id} is not a number: {:?}", reading(readings, id)))
+}
+
+fn service(updates: &[Update]) -> &ServiceStatus {
+    updates
+        .iter()
+        .find_map(|u| {
+            if let Update::Service(s) = u {
+                Some(s)
+            } else {
+                None
+            }
+        })
+        .unwrap_or_else(|| panic!("no service row in {updates:?}"))
+}
+
+fn last_health(updates: &[Update]) -> Option<&SourceHealth> {
+    updates.iter().rev().find_map(|u| {
+        if let Update::Health { health, .. } = u {
+            Some(health)
+        } else {
+            None
+        }
+    })
+}
+
+#[tokio::test]
+async fn host_figures_are_present_and_in_range() {
+    let mut collector = HostCollector::new(
+        "box",
+        &SystemSource {
+            host: "local".into(),
+            interval: Duration::from_secs(1),
+        },
+    );
+    for round in 0..2 {
+        let updates = collector.poll().await;
+        let snapshot = updates
+            .iter()
+            .find_map(|u| {
+                if let Update::Host { snapshot, .. } = u {
+                    Some(snapshot.clone())
+                } else {
+                    None
+                }
+            })
+            .unwrap_or_else(|| panic!("round {round}: no host snapshot in {updates:?}"));
+        assert!(snapshot.cores >= 1);
+        assert!(snapshot.mem_total_bytes > 0.0);
+        assert!(
+            !snapshot.disks.is_empty(),
+            "at least one disk (or the overlay root)"
+        );
+        let readings = readings(&updates);
+        for id in ["box.cpu_pct", "box.mem_pct", "box.disk_pct"] {
+            let value = number(&readings, id);
+            assert!((0.0..=100.0).contains(&value), "{id} = {value}");
+            assert!(
+                reading(&readings, id).default_rule.is_some(),
+                "{id} carries the runbook thresholds"
+            );
+        }
+        let load = number(&readings, "box.load1");
+        assert!(load >= 0.0);
+        assert!(reading(&readings, "box.load1").detail.contains("cores"));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test]
+async fn remote_host_is_a_clear_error_for_now() {
+    let mut collector = HostCollector::new(
+        "far",
+        &SystemSource {
+            host: "ssh://prod".into(),
+            interval: Duration::from_secs(1),
+        },
+    );
+    let updates = collector.poll().await;
+    match last_health(&updates) {
+        Some(SourceHealth::Error { message, .. }) => {
+            assert!(message.contains("SSH transport"), "{message}")
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+/// A loopback health endpoint whose answer the test sets: the status code, and a delay.
+struct HealthServer {
+    addr: SocketAddr,
+    code: Arc<AtomicU16>,
+    delay_ms: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HealthServer {
+    async fn start() -> HealthServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let code = Arc::new(AtomicU16::new(200));
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let (c, d) = (code.clone(), delay_ms.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (c, d) = (c.clone(), d.clone());
+                tokio::spawn(async move {
+                    let service = service_fn(move |_req: Request<hyper::body::Incoming>| {
+                        let (c, d) = (c.clone(), d.clone());
+                        async move {
+                            let delay = d.load(Ordering::SeqCst);
+                            if delay > 0 {
+                                tokio::time::sleep(Duration::from_millis(delay)).await;
+                            }
+                            let code = StatusCode::from_u16(c.load(Ordering::SeqCst)).unwrap();
+                            let body = if code.is_success() {
+                                r#"{"status": "healthy"}"#
+                            } else {
+                                r#"{"status": "unhealthy"}"#
+                            };
+                            let response = Response::builder()
+                                .status(code)
+                                .header("content-type", "application/json")
+                                .body(Full::new(Bytes::from(body)))
+                                .unwrap();
+                            Ok::<_, Infallible>(response)
+                        }
+                    });
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        HealthServer {
+            addr,
+            code,
+            delay_ms,
+            task,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/health", self.addr)
+    }
+}
+
+impl Drop for HealthServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn http_source(url: &str, timeout: Duration) -> ServiceSource {
+    ServiceSource {
+        health_url: Some(url.into()),
+        systemd: None,
+        host: "local".into(),
+        interval: Duration::from_secs(1),
+        timeout,
+    }
+}
+
+#[tokio::test]
+async fn http_service_up_then_down_then_slow() {
+    let server = HealthServer::start().await;
+    let mut collector = ServiceCollector::new(
+        "api",
+        &http_source(&server.url(), Duration::from_millis(500)),
+    );
+
+    let updates = collector.poll().await;
+    let row = service(&updates);
+    assert!(row.up, "{row:?}");
+    assert_eq!(row.kind, "http");
+    assert_eq!(row.status, "200");
+    assert!(row.detail.contains("healthy"), "{row:?}");
+    let r = readings(&updates);
+    assert_eq!(number(&r, "api.up"), 1.0);
+    assert_eq!(number(&r, "api.health_code"), 200.0);
+    let ms = number(&r, "api.health_ms");
+    assert!(ms > 0.0 && ms < 500.0, "{ms}");
+    assert_eq!(last_health(&updates), Some(&SourceHealth::Ok));
+
+    server.code.store(503, Ordering::SeqCst);
+    let updates = collector.poll().await;
+    let row = service(&updates);
+    assert!(!row.up);
+    assert_eq!(row.status, "503");
+    assert!(
+        row.detail.contains("503") && row.detail.contains("unhealthy"),
+        "{row:?}"
+    );
+    let r = readings(&updates);
+    assert_eq!(number(&r, "api.up"), 0.0);
+    assert_eq!(number(&r, "api.health_code"), 503.0);
+    let up = reading(&r, "api.up");
+    assert_eq!(
+        watchpost::rules::judge(up, None),
+        watchpost::state::figure::Severity::Crit
+    );
+    assert_eq!(
+        up.default_rule.as_ref().and_then(|rule| rule.priority),
+        Some(watchpost::rules::Priority::P0)
+    );
+    // The check ran: the service is down, the source is fine.
+    assert_eq!(last_health(&updates), Some(&SourceHealth::Ok));
+
+    server.code.store(200, Ordering::SeqCst);
+    server.delay_ms.store(2_000, Ordering::SeqCst);
+    let started = std::time::Instant::now();
+    let updates = collector.poll().await;
+    assert!(
+        started.elapsed() < Duration::from_millis(1_500),
+        "the timeout bounds the check"
+    );
+    let row = service(&updates);
+    assert!(!row.up);
+    assert!(row.detail.contains("timed out after 500ms"), "{row:?}");
+    assert_eq!(last_health(&updates), Some(&SourceHealth::Ok));
+}
+
+#[tokio::test]
+async fn refused_port_is_down_with_the_reason() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let url = format!("http://127.0.0.1:{port}/health");
+    let mut collector = ServiceCollector::new("gone", &http_source(&url, Duration::from_secs(1)));
+    let updates = collector.poll().await;
+    let row = service(&updates);
+    assert!(!row.up);
+    assert!(row.detail.contains("refused"), "{row:?}");
+    let r = readings(&updates);
+    assert_eq!(number(&r, "gone.up"), 0.0);
+    assert!(reading(&r, "gone.up").detail.contains("refused"));
+    assert!(
+        reading(&r, "gone.health_ms").error.is_some(),
+        "no latency without an answer"
+    );
+    assert_eq!(last_health(&updates), Some(&SourceHealth::Ok));
+}
+
+#[tokio::test]
+async fn malformed_url_is_a_source_error() {
+    let mut collector =
+        ServiceCollector::new("bad", &http_source("http//nope", Duration::from_secs(1)));
+    let updates = collector.poll().await;
+    match last_health(&updates) {
+        Some(SourceHealth::Error { message, .. }) => {
+            assert!(message.contains("not a valid URL"), "{message}")
+        }
+        other => panic!("expected a source error, got {other:?}"),
+    }
+    let r = readings(&updates);
+    assert!(
+        reading(&r, "bad.up").error.is_some(),
+        "up is unknown, not 0 or 1"
+    );
+    assert_eq!(reading(&r, "bad.up").value, Value::None);
+}
+
+#[tokio::test]
+async fn systemd_without_systemd_is_a_clear_error() {
+    let source = ServiceSource {
+        health_url: None,
+        systemd: Some("watchpost-test-no-such-unit.service".into()),
+        host: "local".into(),
+        interval: Duration::from_secs(1),
+        timeout: Duration::from_secs(5),
+    };
+    let mut collector = ServiceCollector::new("unit", &source);
+    let updates = collector.poll().await;
+    if std::path::Path::new("/run/systemd/system").exists() {
+        // A systemd host: the unit does not exist, so the service is down.
+        let row = service(&updates);
+        assert!(!row.up);
+        assert!(row.detail.contains("not found"), "{row:?}");
+    } else {
+        match last_health(&updates) {
+            Some(SourceHealth::Error { message, .. }) => {
+                assert!(message.starts_with("systemd:"), "{message}");
+                assert!(message.contains("systemctl"), "{message}");
+            }
+            other => panic!("expected a source error without systemd, got {other:?}"),
+        }
+        assert!(reading(&readings(&updates), "unit.up").error.is_some());
+    }
+}
+
+#[tokio::test]
+async fn remote_service_is_a_clear_error_for_now() {
+    let mut source = http_source("http://127.0.0.1:1/health", Duration::from_secs(1));
+    source.host = "ssh://prod".into();
+    let updates = ServiceCollector::new("far", &source).poll().await;
+    match last_health(&updates) {
+        Some(SourceHealth::Error { message, .. }) => {
+            assert!(message.contains("SSH transport"), "{message}")
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+}

@@ -1,0 +1,669 @@
+//! The Docker collector against the real engine on this machine.
+//!
+//! Images cannot be pulled here, so the tests build `watchpost-test-busybox:latest`
+//! FROM scratch with a static busybox (Debian: `apt-get install -y busybox-static`).
+//! Without Docker (or busybox) the tests skip with a message, unless
+//! WATCHPOST_REQUIRE_DOCKER=1, where they fail.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+use watchpost::collect::Collector;
+use watchpost::collect::docker::DockerCollector;
+use watchpost::config::DockerSource;
+use watchpost::rules::judge;
+use watchpost::state::figure::{Reading, Severity, Value};
+use watchpost::state::update::{ContainerRow, ServiceStatus, SourceHealth, Update};
+
+const IMAGE: &str = "watchpost-test-busybox:latest";
+
+// ---------------------------------------------------------------------------------------
+// Environment: is there an engine, and an image to run?
+
+fn docker_required() -> bool {
+    std::env::var("WATCHPOST_REQUIRE_DOCKER").is_ok_and(|v| v == "1")
+}
+
+/// `Some(reason)` when the tests cannot run here.
+fn environment_problem() -> Option<String> {
+    static PROBLEM: OnceLock<Option<String>> = OnceLock::new();
+    PROBLEM
+        .get_or_init(|| {
+            match Command::new("docker")
+                .args(["version", "--format", "{{.Server.Version}}"])
+                .output()
+            {
+                Err(e) => return Some(format!("the docker CLI cannot run: {e}")),
+                Ok(out) if !out.status.success() => {
+                    return Some(format!(
+                        "the Docker engine does not answer: {}",
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ));
+                }
+                Ok(_) => {}
+            }
+            build_image().err()
+        })
+        .clone()
+}
+
+/// Skips (with a visible message) or fails, as the environment asks.
+macro_rules! require_docker {
+    () => {
+        if let Some(problem) = environment_problem() {
+            if docker_required() {
+                panic!("WATCHPOST_REQUIRE_DOCKER=1 but {problem}");
+            }
+            eprintln!("SKIPPED (no usable Docker here): {problem}");
+            return;
+        }
+    };
+}
+
+/// True when the file is an ELF executable without a program interpreter (static).
+fn is_static_elf(path: &Path) -> bool {
+    let Ok(bytes) = std::fs::read(path) else {
+        return false;
+    };
+    if bytes.len() < 64 || &bytes[..4] != b"\x7fELF" || bytes[4] != 2 {
+        return false;
+    }
+    let u16_at = |o: usize| u16::from_le_bytes([bytes[o], bytes[o + 1]]) as usize;
+    let phoff = u64::from_le_bytes(bytes[0x20..0x28].try_into().unwrap()) as usize;
+    let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
+    (0..phnum).all(|i| {
+        let at = phoff + i * phentsize;
+        // PT_INTERP (3) names the dynamic loader.
+        bytes
+            .get(at..at + 4)
+            .is_some_and(|t| u32::from_le_bytes(t.try_into().unwrap()) != 3)
+    })
+}
+
+fn find_static_busybox() -> Option<PathBuf> {
+    ["/bin/busybox", "/usr/bin/busybox", "/usr/local/bin/busybox"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| is_static_elf(p))
+}
+
+/// Builds the test image from scratch: busybox plus links for the applets the tests use.
+fn build_image() -> Result<(), String> {
+    let busybox = find_static_busybox()
+        .ok_or("no static busybox found (apt-get install -y busybox-static)".to_string())?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let bin = dir.path().join("rootfs/bin");
+    std::fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
+    std::fs::copy(&busybox, bin.join("busybox")).map_err(|e| e.to_string())?;
+    for applet in ["sh", "sleep", "dd", "true", "false", "cat", "echo"] {
+        std::os::unix::fs::symlink("busybox", bin.join(applet)).map_err(|e| e.to_string())?;
+    }
+    std::fs::create_dir_all(dir.path().join("rootfs/tmp")).map_err(|e| e.to_string())?;
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM scratch\nCOPY rootfs/ /\nCMD [\"/bin/sh\"]\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let out = Command::new("docker")
+        .args(["build", "-q", "-t", IMAGE, "."])
+        .current_dir(dir.path())
+        .output()
+        .map_err(|e| format!("docker build: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "docker build of {IMAGE} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Containers that clean up after themselves.
+
+fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    format!(
+        "watchpost-test-{prefix}-{:x}{:x}{n}",
+        std::process::id(),
+        nanos
+    )
+}
+
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker runs");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Removes its containers however the test ends (`docker rm -f`).
+struct Cleanup(Vec<String>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            let mut args = vec!["rm".to_string(), "-f".to_string()];
+            args.extend(self.0.iter().cloned());
+            let _ = Command::new("docker").args(&args).output();
+        }
+    }
+}
+
+/// Runs a container of compose project `project`, service `service`; returns its name.
+fn run(
+    cleanup: &mut Cleanup,
+    project: &str,
+    service: &str,
+    extra: &[&str],
+    script: &str,
+) -> String {
+    let name = unique(service);
+    cleanup.0.push(name.clone());
+    let project_label = format!("com.docker.compose.project={project}");
+    let service_label = format!("com.docker.compose.service={service}");
+    let mut args = vec![
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--label",
+        &project_label,
+        "--label",
+        &service_label,
+    ];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[IMAGE, "sh", "-c", script]);
+    docker(&args);
+    name
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading what the collector says.
+
+fn collector(project: &str) -> DockerCollector {
+    DockerCollector::new(
+        "dock",
+        &DockerSource {
+            host: "local".into(),
+            project: Some(project.into()),
+            interval: Duration::from_millis(200),
+        },
+    )
+}
+
+#[derive(Default, Debug)]
+struct Poll {
+    rows: Option<Vec<ContainerRow>>,
+    services: Vec<ServiceStatus>,
+    readings: Vec<Reading>,
+    error: Option<String>,
+}
+
+impl Poll {
+    fn row(&self, name: &str) -> Option<&ContainerRow> {
+        self.rows.as_ref()?.iter().find(|r| r.name == name)
+    }
+    fn reading(&self, id: &str) -> Option<&Reading> {
+        self.readings.iter().find(|r| r.id == id)
+    }
+}
+
+async fn poll(collector: &mut DockerCollector) -> Poll {
+    let mut result = Poll::default();
+    for update in collector.poll().await {
+        match update {
+            Update::Containers { rows, .. } => result.rows = Some(rows),
+            Update::Service(s) => result.services.push(s),
+            Update::Readings { readings, .. } => result.readings.extend(readings),
+            Update::Health {
+                health: SourceHealth::Error { message, .. },
+                ..
+            } => result.error = Some(message),
+            _ => {}
+        }
+    }
+    result
+}
+
+/// Polls until `done` holds, or panics with the last poll after `limit`.
+async fn poll_until(
+    collector: &mut DockerCollector,
+    limit: Duration,
+    what: &str,
+    done: impl Fn(&Poll) -> bool,
+) -> Poll {
+    let started = Instant::now();
+    loop {
+        let p = poll(collector).await;
+        if done(&p) {
+            return p;
+        }
+        if started.elapsed() > limit {
+            panic!("after {limit:?}, still waiting for {what}; last poll: {p:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// "97.53%" → 97.53
+fn parse_percent(text: &str) -> f64 {
+    text.trim()
+        .trim_end_matches('%')
+        .parse()
+        .unwrap_or_else(|_| panic!("not a percentage: {text:?}"))
+}
+
+/// "48.3MiB" → bytes, in the units `docker stats` prints.
+fn parse_size(text: &str) -> f64 {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("not a size: {text:?}"));
+    let factor = match unit.trim() {
+        "B" | "" => 1.0,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        "kB" | "KB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        other => panic!("unknown unit {other:?} in {text:?}"),
+    };
+    number * factor
+}
+
+/// `docker stats --no-stream` for some containers: name → (CPU %, memory bytes).
+fn docker_stats(names: &[&str]) -> HashMap<String, (f64, f64)> {
+    let mut args = vec![
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}}|{{.CPUPerc}}|{{.MemUsage}}",
+    ];
+    args.extend_from_slice(names);
+    docker(&args)
+        .lines()
+        .map(|line| {
+            let parts: Vec<&str> = line.split('|').collect();
+            let used = parts[2].split('/').next().unwrap();
+            (
+                parts[0].to_string(),
+                (parse_percent(parts[1]), parse_size(used)),
+            )
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cpu_and_memory_agree_with_docker_stats() {
+    require_docker!();
+    let project = unique("proj");
+    let mut cleanup = Cleanup(Vec::new());
+    let burner = run(&mut cleanup, &project, "burner", &[], "while :; do :; done");
+    // 48 MiB in the container's /dev/shm (tmpfs): charged to its memory cgroup, and not
+    // page cache that the kernel may drop.
+    let hog = run(
+        &mut cleanup,
+        &project,
+        "hog",
+        &[],
+        "dd if=/dev/zero of=/dev/shm/fill bs=1M count=48 && sleep 3600",
+    );
+
+    let mut collector = collector(&project);
+    let ready = |p: &Poll| {
+        [&burner, &hog].iter().all(|n| {
+            p.row(n)
+                .is_some_and(|r| r.cpu_pct.is_some() && r.mem_bytes.is_some())
+        }) && p
+            .row(&hog)
+            .and_then(|r| r.mem_bytes)
+            .is_some_and(|m| m > 40.0 * 1024.0 * 1024.0)
+    };
+    let first = poll_until(
+        &mut collector,
+        Duration::from_secs(30),
+        "stats of both containers",
+        ready,
+    )
+    .await;
+
+    let row = first.row(&burner).unwrap();
+    assert_eq!(row.project, project);
+    assert_eq!(row.service, "burner");
+    assert_eq!(row.state, "running");
+    assert!(!row.name.starts_with('/'));
+    assert!(row.started_at.is_some());
+    assert!(row.mem_limit_bytes.is_some_and(|l| l > 0.0));
+    assert!(row.block_read_bytes.is_some());
+    assert!(
+        first
+            .reading("dock.burner.state")
+            .is_some_and(|r| r.value == Value::Text("running".into()))
+    );
+    assert!(
+        first
+            .reading("dock.hog.mem_bytes")
+            .is_some_and(|r| r.unit == "bytes")
+    );
+    let service = first
+        .services
+        .iter()
+        .find(|s| s.name == format!("{project}/burner"))
+        .expect("compose service row");
+    assert_eq!(service.kind, "compose");
+    assert!(service.up);
+
+    // The same moment, as well as two tools with their own one-second windows allow:
+    // ours is read right after `docker stats` returns, and averaged with the one before.
+    let mut attempts = Vec::new();
+    for _ in 0..3 {
+        let before = poll(&mut collector).await;
+        let theirs = docker_stats(&[&burner, &hog]);
+        let after = poll(&mut collector).await;
+        let ours_cpu = |p: &Poll| p.row(&burner).and_then(|r| r.cpu_pct).unwrap();
+        let our_cpu = (ours_cpu(&before) + ours_cpu(&after)) / 2.0;
+        let our_mem = after.row(&hog).and_then(|r| r.mem_bytes).unwrap();
+        let (their_cpu, _) = theirs[&burner];
+        let (_, their_mem) = theirs[&hog];
+        let cpu_ok = (our_cpu - their_cpu).abs() <= 15.0;
+        let mem_ok = (our_mem - their_mem).abs() <= (their_mem * 0.05).max(2.0 * 1024.0 * 1024.0);
+        attempts.push(format!(
+            "cpu ours {our_cpu:.1}% vs docker {their_cpu:.1}%; mem ours {our_mem:.0} vs docker {their_mem:.0}"
+        ));
+        if cpu_ok && mem_ok {
+            assert!(
+                our_cpu > 20.0,
+                "a busy loop shows as busy: {}",
+                attempts.join("\n")
+            );
+            eprintln!("agreement: {}", attempts.last().unwrap());
+            return;
+        }
+    }
+    panic!(
+        "figures disagree with docker stats:\n{}",
+        attempts.join("\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_shows_as_down_within_two_seconds() {
+    require_docker!();
+    let project = unique("proj");
+    let mut cleanup = Cleanup(Vec::new());
+    let idle = run(&mut cleanup, &project, "idle", &[], "sleep 3600");
+    let mut collector = collector(&project);
+    poll_until(
+        &mut collector,
+        Duration::from_secs(20),
+        "the idle container running",
+        |p| p.row(&idle).is_some_and(|r| r.state == "running"),
+    )
+    .await;
+
+    let killed = Instant::now();
+    docker(&["kill", &idle]);
+    let down = poll_until(
+        &mut collector,
+        Duration::from_secs(5),
+        "the kill to show",
+        |p| p.row(&idle).is_some_and(|r| r.state != "running"),
+    )
+    .await;
+    let took = killed.elapsed();
+    eprintln!("the kill showed after {took:?}");
+    assert!(
+        took <= Duration::from_secs(2),
+        "the kill took {took:?} to show"
+    );
+    let state = down.reading("dock.idle.state").expect("state figure");
+    assert_eq!(judge(state, None), Severity::Crit);
+    let service = down
+        .services
+        .iter()
+        .find(|s| s.name.ends_with("/idle"))
+        .unwrap();
+    assert!(!service.up);
+    assert_eq!(
+        down.reading("dock.idle.cpu_pct")
+            .and_then(|r| r.value.as_f64()),
+        Some(0.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarts_are_counted_and_unhealthy_is_critical() {
+    require_docker!();
+    let project = unique("proj");
+    let mut cleanup = Cleanup(Vec::new());
+    let flappy = run(
+        &mut cleanup,
+        &project,
+        "flappy",
+        &["--restart", "on-failure"],
+        "sleep 1; exit 3",
+    );
+    let sick = run(
+        &mut cleanup,
+        &project,
+        "sick",
+        &[
+            "--health-cmd",
+            "exit 1",
+            "--health-interval",
+            "1s",
+            "--health-retries",
+            "1",
+            "--health-timeout",
+            "1s",
+        ],
+        "sleep 3600",
+    );
+    let mut collector = collector(&project);
+    let p = poll_until(
+        &mut collector,
+        Duration::from_secs(30),
+        "a restart and an unhealthy container",
+        |p| {
+            p.row(&flappy).is_some_and(|r| r.restarts >= 1)
+                && p.row(&sick).is_some_and(|r| r.health == "unhealthy")
+        },
+    )
+    .await;
+    let restarts = p.reading("dock.flappy.restarts").unwrap();
+    assert!(restarts.value.as_f64().unwrap() >= 1.0);
+    assert_eq!(judge(restarts, None), Severity::Warn);
+    let health = p.reading("dock.sick.health").unwrap();
+    assert_eq!(judge(health, None), Severity::Crit);
+    let service = p
+        .services
+        .iter()
+        .find(|s| s.name.ends_with("/sick"))
+        .unwrap();
+    assert!(!service.up, "running but unhealthy is not up: {service:?}");
+    // `docker inspect` agrees on the count (it may have moved on by one meanwhile).
+    let theirs: u64 = docker(&["inspect", "--format", "{{.RestartCount}}", &flappy])
+        .parse()
+        .unwrap();
+    let ours = p.row(&flappy).unwrap().restarts;
+    assert!(
+        theirs >= ours && theirs <= ours + 2,
+        "docker inspect {theirs}, ours {ours}"
+    );
+}
+
+/// A unix-socket proxy in front of the engine that the test can break and restore.
+struct EngineProxy {
+    path: PathBuf,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl EngineProxy {
+    fn start(path: &Path) -> EngineProxy {
+        let _ = std::fs::remove_file(path);
+        let listener = tokio::net::UnixListener::bind(path).expect("bind the proxy socket");
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
+                connections.spawn(async move {
+                    let Ok(mut engine) =
+                        tokio::net::UnixStream::connect("/var/run/docker.sock").await
+                    else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut engine).await;
+                });
+            }
+        });
+        EngineProxy {
+            path: path.to_path_buf(),
+            task: Some(task),
+        }
+    }
+
+    /// Closes every connection and removes the socket: the engine is gone.
+    async fn stop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl Drop for EngineProxy {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_engine_is_reported_and_rejoined() {
+    require_docker!();
+    if !Path::new("/var/run/docker.sock").exists() {
+        eprintln!("SKIPPED: the proxy test needs the engine at /var/run/docker.sock");
+        return;
+    }
+    let project = unique("proj");
+    let mut cleanup = Cleanup(Vec::new());
+    let idle = run(&mut cleanup, &project, "idle", &[], "sleep 3600");
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("engine.sock");
+    let mut proxy = EngineProxy::start(&socket);
+    let address = format!("unix://{}", socket.display());
+    let mut collector = collector(&project).with_engine_address(&address);
+    poll_until(
+        &mut collector,
+        Duration::from_secs(20),
+        "the container with stats",
+        |p| {
+            p.row(&idle)
+                .is_some_and(|r| r.state == "running" && r.mem_bytes.is_some())
+        },
+    )
+    .await;
+
+    proxy.stop().await;
+    let broken = poll_until(
+        &mut collector,
+        Duration::from_secs(10),
+        "the engine error",
+        |p| p.error.is_some(),
+    )
+    .await;
+    let message = broken.error.unwrap();
+    eprintln!("engine gone: {message}");
+    assert!(message.starts_with("docker: "), "{message}");
+    assert!(message.contains(&address), "names the engine: {message}");
+    assert!(
+        broken.rows.is_none(),
+        "no empty list as if nothing ran; the last rows stay in the state"
+    );
+    // Still broken a moment later, and still saying so.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let still = poll(&mut collector).await;
+    assert!(
+        still
+            .error
+            .as_deref()
+            .is_some_and(|m| m.contains("cannot reach the engine")),
+        "{still:#?}"
+    );
+
+    let _proxy = EngineProxy::start(&socket);
+    let back = poll_until(
+        &mut collector,
+        Duration::from_secs(20),
+        "the engine to come back",
+        |p| p.error.is_none() && p.row(&idle).is_some_and(|r| r.state == "running"),
+    )
+    .await;
+    assert!(back.reading("dock.idle.state").is_some());
+    // Re-subscribed: an event after the reconnect is seen.
+    docker(&["stop", "-t", "0", &idle]);
+    poll_until(
+        &mut collector,
+        Duration::from_secs(5),
+        "the stop after reconnecting",
+        |p| p.row(&idle).is_some_and(|r| r.state != "running"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unreachable_engine_is_a_clear_error() {
+    // Needs no Docker at all: the socket does not exist.
+    let dir = tempfile::tempdir().unwrap();
+    let address = format!("unix://{}", dir.path().join("nothing.sock").display());
+    let mut collector = collector("whatever").with_engine_address(&address);
+    let p = poll(&mut collector).await;
+    let message = p.error.expect("an error on the first poll");
+    eprintln!("no engine: {message}");
+    assert!(
+        message.starts_with(&format!("docker: cannot reach the engine at {address}: ")),
+        "{message}"
+    );
+    assert!(p.rows.is_none());
+}
+
+#[tokio::test]
+async fn remote_engine_is_a_clear_error_for_now() {
+    let mut collector = DockerCollector::new(
+        "far",
+        &DockerSource {
+            host: "ssh://prod".into(),
+            project: None,
+            interval: Duration::from_secs(2),
+        },
+    );
+    let p = poll(&mut collector).await;
+    assert!(p.error.is_some_and(|m| m.contains("SSH transport")));
+}
