@@ -5,6 +5,7 @@
 pub mod docker;
 pub mod host;
 pub mod http;
+pub mod logparse;
 pub mod logs;
 pub mod sqlite;
 pub mod tmws;

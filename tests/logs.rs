@@ -1,0 +1,579 @@
+//! The log collector against real files: appends, rotation by rename, copytruncate,
+//! floods, huge lines, binary garbage, and the usual line formats.
+
+use chrono::Utc;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::Path;
+use watchpost::collect::Collector;
+use watchpost::collect::logs::LogCollector;
+use watchpost::config::LogSource;
+use watchpost::state::figure::{Reading, Value};
+use watchpost::state::update::{LogLevel, LogLine, SourceHealth, Update};
+
+struct Poll {
+    lines: Vec<LogLine>,
+    health: Option<SourceHealth>,
+    readings: Vec<Reading>,
+}
+
+impl Poll {
+    fn messages(&self) -> Vec<String> {
+        self.lines.iter().map(|l| l.message.clone()).collect()
+    }
+
+    fn reading(&self, id: &str) -> &Reading {
+        self.readings
+            .iter()
+            .find(|r| r.id == id)
+            .unwrap_or_else(|| panic!("no reading {id} in {:?}", self.readings))
+    }
+
+    fn error_message(&self) -> String {
+        match &self.health {
+            Some(SourceHealth::Error { message, .. }) => message.clone(),
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+}
+
+async fn poll(collector: &mut LogCollector) -> Poll {
+    let mut out = Poll {
+        lines: Vec::new(),
+        health: None,
+        readings: Vec::new(),
+    };
+    for update in collector.poll().await {
+        match update {
+            Update::Logs(lines) => out.lines.extend(lines),
+            Update::Health { source, health } => {
+                assert_eq!(source, "app");
+                out.health = Some(health);
+            }
+            Update::Readings { source, readings } => {
+                assert_eq!(source, "app");
+                out.readings.extend(readings);
+            }
+            other => panic!("unexpected update {other:?}"),
+        }
+    }
+    out
+}
+
+fn source(files: &[&Path]) -> LogSource {
+    LogSource {
+        files: files.iter().map(|p| p.display().to_string()).collect(),
+        host: "local".into(),
+        error_pattern: watchpost::config::default_error_pattern(),
+    }
+}
+
+fn collector(files: &[&Path]) -> LogCollector {
+    LogCollector::new("app", &source(files))
+}
+
+fn append(path: &Path) -> File {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
+}
+
+fn write_lines(file: &mut File, range: std::ops::RangeInclusive<u32>) {
+    let mut text = String::new();
+    for n in range {
+        text.push_str(&format!("line {n}\n"));
+    }
+    file.write_all(text.as_bytes()).unwrap();
+}
+
+/// The numbers of "line N" messages, sorted, asserting each one parsed.
+fn numbers(messages: &[String]) -> Vec<u32> {
+    let mut numbers: Vec<u32> = messages
+        .iter()
+        .map(|m| {
+            m.strip_prefix("line ")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("odd line {m:?}"))
+        })
+        .collect();
+    numbers.sort_unstable();
+    numbers
+}
+
+#[tokio::test]
+async fn appended_lines_are_delivered_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let mut file = append(&path);
+    write_lines(&mut file, 1..=3);
+    let mut c = collector(&[&path]);
+
+    let first = poll(&mut c).await;
+    assert_eq!(
+        first.messages(),
+        ["line 1", "line 2", "line 3"],
+        "the start shows the tail"
+    );
+    assert_eq!(first.health, Some(SourceHealth::Ok));
+
+    write_lines(&mut file, 4..=8);
+    assert_eq!(
+        poll(&mut c).await.messages(),
+        ["line 4", "line 5", "line 6", "line 7", "line 8"]
+    );
+    assert!(
+        poll(&mut c).await.lines.is_empty(),
+        "nothing new, nothing sent"
+    );
+
+    // A line without its newline waits for it.
+    file.write_all(b"line ").unwrap();
+    assert!(poll(&mut c).await.lines.is_empty());
+    file.write_all(b"9\nline 10\n").unwrap();
+    assert_eq!(poll(&mut c).await.messages(), ["line 9", "line 10"]);
+}
+
+#[tokio::test]
+async fn rename_rotation_loses_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let mut file = append(&path);
+    let mut c = collector(&[&path]);
+    let mut seen = poll(&mut c).await.messages();
+
+    let mut n = 0;
+    let mut next = |count: u32| {
+        let range = n + 1..=n + count;
+        n += count;
+        range
+    };
+    for round in 1..=5 {
+        write_lines(&mut file, next(40));
+        seen.extend(poll(&mut c).await.messages());
+        write_lines(&mut file, next(25));
+        // Rotate: rename, then the writer keeps writing to the old file for a while
+        // before it reopens (logrotate + a late SIGHUP). No poll in between.
+        std::fs::rename(&path, dir.path().join(format!("app.log.{round}"))).unwrap();
+        write_lines(&mut file, next(10));
+        if round % 2 == 0 {
+            // Sometimes a poll sees the path missing between rename and reopen.
+            let gap = poll(&mut c).await;
+            assert!(
+                gap.error_message().contains("no such file")
+                    || gap.error_message().contains("no file matches")
+            );
+            seen.extend(gap.messages());
+            write_lines(&mut file, next(5));
+        }
+        file = append(&path);
+        write_lines(&mut file, next(30));
+        if round % 3 == 0 {
+            seen.extend(poll(&mut c).await.messages());
+        }
+    }
+    for _ in 0..5 {
+        seen.extend(poll(&mut c).await.messages());
+    }
+    assert_eq!(numbers(&seen), (1..=n).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn rotation_under_a_concurrent_writer_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    File::create(&path).unwrap();
+    // The glob also follows rotated files, so even two rotations between polls lose nothing.
+    let pattern = dir.path().join("app.log*");
+    let mut c = collector(&[&pattern]);
+    let mut seen = poll(&mut c).await.messages();
+
+    const TOTAL: u32 = 3000;
+    let writer_path = path.clone();
+    let writer = std::thread::spawn(move || {
+        let mut file = append(&writer_path);
+        for n in 1..=TOTAL {
+            writeln!(file, "line {n}").unwrap();
+            if n % 400 == 0 {
+                let rotated = writer_path.with_file_name(format!("app.log.{n}"));
+                std::fs::rename(&writer_path, rotated).unwrap();
+                file = append(&writer_path);
+            }
+            if n % 50 == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+    });
+    while !writer.is_finished() {
+        seen.extend(poll(&mut c).await.messages());
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    }
+    writer.join().unwrap();
+    seen.extend(poll(&mut c).await.messages());
+    assert_eq!(numbers(&seen), (1..=TOTAL).collect::<Vec<_>>());
+}
+
+/// logrotate's copytruncate: copy the file, then truncate it in place.
+fn copytruncate(path: &Path, copy: &Path) {
+    std::fs::copy(path, copy).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+}
+
+#[tokio::test]
+async fn copytruncate_loses_and_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let mut file = append(&path);
+    let mut c = collector(&[&path]);
+    let mut seen = poll(&mut c).await.messages();
+
+    write_lines(&mut file, 1..=50);
+    seen.extend(poll(&mut c).await.messages());
+    // Truncated, then fewer bytes written than were read: the file is shorter.
+    copytruncate(&path, &dir.path().join("app.log.1"));
+    write_lines(&mut file, 51..=55);
+    seen.extend(poll(&mut c).await.messages());
+    write_lines(&mut file, 56..=60);
+    seen.extend(poll(&mut c).await.messages());
+    // Truncated, then more bytes written than were read before the next poll: the size
+    // alone would not tell; the bytes before the offset do.
+    copytruncate(&path, &dir.path().join("app.log.2"));
+    write_lines(&mut file, 61..=200);
+    seen.extend(poll(&mut c).await.messages());
+    write_lines(&mut file, 201..=210);
+    seen.extend(poll(&mut c).await.messages());
+    assert_eq!(numbers(&seen), (1..=210).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn copytruncate_with_a_writer_that_does_not_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    // Not O_APPEND: after the truncate it writes at its old position, leaving NULs before.
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    let mut c = collector(&[&path]);
+    let mut seen = poll(&mut c).await.messages();
+    write_lines(&mut file, 1..=20);
+    seen.extend(poll(&mut c).await.messages());
+    copytruncate(&path, &dir.path().join("app.log.1"));
+    write_lines(&mut file, 21..=25);
+    seen.extend(poll(&mut c).await.messages());
+    assert_eq!(numbers(&seen), (1..=25).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn huge_lines_and_binary_garbage_come_through_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let mut file = append(&path);
+    let mut c = collector(&[&path]);
+    poll(&mut c).await;
+
+    let mut data = b"ERROR ".to_vec();
+    data.extend(std::iter::repeat_n(b'x', 1 << 20));
+    data.push(b'\n');
+    data.extend_from_slice(b"\xff\xfe\x00\x1b[2J\x1b]52;c;AAAA\x07\x9b\xc3(garbage\x80\n");
+    data.extend_from_slice(b"after\n");
+    file.write_all(&data).unwrap();
+
+    let started = std::time::Instant::now();
+    let got = poll(&mut c).await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(got.lines.len(), 3);
+    let huge = &got.lines[0];
+    assert_eq!(huge.level, LogLevel::Error);
+    assert!(
+        huge.message.len() <= 64 * 1024 + 64,
+        "{} bytes kept",
+        huge.message.len()
+    );
+    let cut = (1 << 20) + 6 - 64 * 1024;
+    assert!(
+        huge.message.ends_with(&format!("… [+{cut} bytes]")),
+        "{}",
+        &huge.message[huge.message.len() - 40..]
+    );
+    assert!(got.lines[1].message.contains('\u{fffd}'));
+    assert!(got.lines[1].message.contains("garbage"));
+    assert_eq!(got.lines[2].message, "after");
+    assert_eq!(got.health, Some(SourceHealth::Ok));
+}
+
+#[tokio::test]
+async fn a_huge_line_arriving_in_pieces_is_cut_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let mut file = append(&path);
+    let mut c = collector(&[&path]);
+    poll(&mut c).await;
+    for _ in 0..4 {
+        file.write_all(&vec![b'z'; 300 * 1024]).unwrap();
+        assert!(poll(&mut c).await.lines.is_empty());
+    }
+    file.write_all(b"\nnext\n").unwrap();
+    let got = poll(&mut c).await;
+    assert_eq!(got.lines.len(), 2);
+    assert!(
+        got.lines[0]
+            .message
+            .ends_with(&format!("… [+{} bytes]", 4 * 300 * 1024 - 64 * 1024))
+    );
+    assert_eq!(got.lines[1].message, "next");
+}
+
+#[tokio::test]
+async fn formats_levels_and_error_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.jsonl");
+    let mut file = append(&path);
+    let mut c = collector(&[&path]);
+    poll(&mut c).await;
+
+    // Stamped in the middle of the previous minute, so they count for errors_per_min.
+    let minute = Utc::now().timestamp().div_euclid(60);
+    let at = chrono::DateTime::from_timestamp((minute - 1) * 60 + 30, 0)
+        .unwrap()
+        .to_rfc3339();
+    let text = format!(
+        concat!(
+            r#"{{"timestamp":"{at}","level":"ERROR","message":"Scheduled expiration cleanup failed","monitoring_event":"SCHEDULER_CLEANUP_FAILED","error_type":"OperationalError"}}"#,
+            "\n",
+            r#"{{"timestamp":"{at}","level":"DEBUG","message":"Tool outcome recorded: resolve-library-id - success","outcome":"success","latency_ms":45.23}}"#,
+            "\n",
+            "ts={at} level=warn msg=\"pool at 90%\" pool=db\n",
+            "{at} CRITICAL disk full\n",
+            "[info] all fine\n",
+            "something exception happened\n",
+        ),
+        at = at
+    );
+    file.write_all(text.as_bytes()).unwrap();
+    let got = poll(&mut c).await;
+    let summary: Vec<(LogLevel, bool)> = got.lines.iter().map(|l| (l.level, l.is_error)).collect();
+    assert_eq!(
+        summary,
+        [
+            (LogLevel::Error, true),
+            (LogLevel::Debug, false),
+            (LogLevel::Warn, false),
+            (LogLevel::Critical, true),
+            (LogLevel::Info, false),
+            (LogLevel::Error, true),
+        ]
+    );
+    let json = &got.lines[0];
+    assert_eq!(json.source, "app");
+    assert_eq!(json.message, "Scheduled expiration cleanup failed");
+    assert_eq!(
+        json.fields,
+        [
+            (
+                "monitoring_event".to_string(),
+                "SCHEDULER_CLEANUP_FAILED".to_string()
+            ),
+            ("error_type".to_string(), "OperationalError".to_string()),
+        ]
+    );
+    assert_eq!(
+        got.lines[1].fields[1],
+        ("latency_ms".to_string(), "45.23".to_string())
+    );
+    assert_eq!(got.lines[2].message, "pool at 90%");
+    assert_eq!(
+        got.lines[2].fields,
+        [("pool".to_string(), "db".to_string())]
+    );
+    assert_eq!(got.lines[3].message, "disk full");
+    assert_eq!(got.lines[3].at.timestamp(), (minute - 1) * 60 + 30);
+
+    let errors_1h = got.reading("app.errors_1h");
+    assert_eq!(errors_1h.value, Value::Number(3.0));
+    assert_eq!(errors_1h.unit, "");
+    let per_min = got.reading("app.errors_per_min");
+    assert_eq!(per_min.unit, "/min");
+    if Utc::now().timestamp().div_euclid(60) == minute {
+        // Two stamped a minute ago; the unstamped one is "now", in the current minute.
+        assert_eq!(per_min.value, Value::Number(2.0));
+    }
+}
+
+#[tokio::test]
+async fn a_missing_file_is_reported_and_picked_up_when_it_appears() {
+    let dir = tempfile::tempdir().unwrap();
+    let pattern = dir.path().join("*.jsonl");
+    let mut c = collector(&[&pattern]);
+    let got = poll(&mut c).await;
+    assert_eq!(
+        got.error_message(),
+        format!("no file matches {}", pattern.display())
+    );
+    assert!(got.reading("app.errors_1h").error.is_some());
+
+    let mut file = append(&dir.path().join("late.jsonl"));
+    write_lines(&mut file, 1..=3);
+    let got = poll(&mut c).await;
+    assert_eq!(
+        got.messages(),
+        ["line 1", "line 2", "line 3"],
+        "a file that appears later is read from its start"
+    );
+    assert_eq!(got.health, Some(SourceHealth::Ok));
+    assert_eq!(got.reading("app.errors_1h").value, Value::Number(0.0));
+
+    let missing = dir.path().join("nope.log");
+    let mut c = collector(&[&missing]);
+    assert!(
+        poll(&mut c)
+            .await
+            .error_message()
+            .contains("no file matches")
+    );
+}
+
+#[tokio::test]
+async fn unreadable_files_say_so() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("secret.log");
+    std::fs::write(&path, "line 1\n").unwrap();
+
+    // Any other failure is named too (here: a file used as a directory).
+    let through_a_file = path.join("inner.log");
+    let mut c = collector(&[&through_a_file]);
+    let message = poll(&mut c).await.error_message();
+    assert!(
+        message.starts_with(&format!("cannot read {}: ", through_a_file.display())),
+        "{message}"
+    );
+
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).unwrap();
+    if File::open(&path).is_ok() {
+        return; // running as root: permissions are not enforced
+    }
+    let mut c = collector(&[&path]);
+    let message = poll(&mut c).await.error_message();
+    assert!(message.contains("permission denied"), "{message}");
+    assert!(message.contains("secret.log"), "{message}");
+}
+
+#[tokio::test]
+async fn remote_hosts_and_bad_patterns_are_clear_errors() {
+    let mut remote = source(&[Path::new("/var/log/app.log")]);
+    remote.host = "ssh://deploy@example.invalid".into();
+    let mut c = LogCollector::new("app", &remote);
+    let got = poll(&mut c).await;
+    assert_eq!(
+        got.error_message(),
+        "remote log sources need the SSH transport (not built yet)"
+    );
+    assert!(got.reading("app.errors_per_min").error.is_some());
+
+    let mut bad = source(&[Path::new("/var/log/app.log")]);
+    bad.error_pattern = "(unclosed".into();
+    let mut c = LogCollector::new("app", &bad);
+    let message = poll(&mut c).await.error_message();
+    assert!(
+        message.contains("error_pattern") && message.contains("(unclosed"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_custom_error_pattern_is_case_insensitive() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.log");
+    let mut file = append(&path);
+    let mut src = source(&[&path]);
+    src.error_pattern = "denied".into();
+    let mut c = LogCollector::new("app", &src);
+    poll(&mut c).await;
+    file.write_all(b"INFO permission DENIED for role viewer\nINFO fine\n")
+        .unwrap();
+    let got = poll(&mut c).await;
+    assert_eq!(
+        got.lines.iter().map(|l| l.is_error).collect::<Vec<_>>(),
+        [true, false]
+    );
+    assert_eq!(got.reading("app.errors_1h").value, Value::Number(1.0));
+}
+
+mod parse_never_panics {
+    use proptest::prelude::*;
+    use watchpost::collect::logparse::parse_line;
+
+    fn fragment() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "{",
+            "}",
+            "\"level\"",
+            "\"msg\"",
+            "\"ts\"",
+            ":",
+            ",",
+            "\"",
+            "=",
+            " ",
+            "  ",
+            "ERROR",
+            "warn",
+            "[error]",
+            "E",
+            "E1212 10:30:45.1 1 f.go:1]",
+            "<3>",
+            "<9>",
+            "Dec 12 10:30:45",
+            "Feb 30 25:61:61",
+            "host unit[1]:",
+            "2025-12-12T10:30:45Z",
+            "2025-13-45 99:99:99,1",
+            "1702377045123",
+            "99999999999999999999",
+            "-1e400",
+            "level=",
+            "msg=\"",
+            "\\",
+            "svc  | ",
+            "- name -",
+            "\u{fffd}",
+            "日本",
+            "\x1b[2J",
+            "\0",
+            "\r",
+        ])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn on_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..300), dropped in 0u64..10) {
+            let pattern = regex::Regex::new("(?i)error").unwrap();
+            let line = parse_line("app", &bytes, dropped, &pattern, chrono::Utc::now());
+            prop_assert_eq!(line.source, "app");
+            prop_assert_eq!(dropped > 0, line.message.ends_with(&format!(" … [+{dropped} bytes]")));
+        }
+
+        #[test]
+        fn on_log_shaped_text(parts in prop::collection::vec(fragment(), 0..24)) {
+            let pattern = regex::Regex::new("(?i)error").unwrap();
+            let text = parts.concat();
+            let line = parse_line("app", text.as_bytes(), 0, &pattern, chrono::Utc::now());
+            prop_assert_eq!(line.is_error, pattern.is_match(&text) || line.level >= watchpost::state::update::LogLevel::Error);
+        }
+    }
+}
