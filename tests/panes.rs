@@ -1332,3 +1332,125 @@ fn containers_without_rows_say_why() {
     ));
     assert!(screen.contains("connection refused"), "{screen}");
 }
+
+#[test]
+fn zoomed_services_show_the_selected_service_history() {
+    let state = deployment(Level::Crit);
+    let ui = UiState {
+        selected: 0,
+        ..UiState::default()
+    };
+    let screen = text(&draw_pane(
+        PaneId::Services,
+        &state,
+        &ui,
+        &theme(),
+        (90, 14),
+        &ZOOMED,
+    ));
+    assert!(screen.contains("health latency of tmws-api"), "{screen}");
+    assert!(screen.contains("max 2400 ms"), "{screen}");
+    let ui = UiState {
+        selected: 1,
+        ..UiState::default()
+    };
+    let screen = text(&draw_pane(
+        PaneId::Services,
+        &state,
+        &ui,
+        &theme(),
+        (90, 14),
+        &ZOOMED,
+    ));
+    assert!(screen.contains("health latency of tmws-worker"), "{screen}");
+    assert!(screen.contains("latency is not measured"), "{screen}");
+}
+
+#[test]
+fn containers_in_trouble_are_never_hidden_in_the_overview() {
+    let state = deployment(Level::Crit);
+    // Four rows of room, six containers: the exited one sorts last but is shown.
+    let buffer = draw_pane(
+        PaneId::Containers,
+        &state,
+        &UiState::default(),
+        &theme(),
+        (60, 6),
+        &PLAIN,
+    );
+    let screen = text(&buffer);
+    assert!(
+        screen.contains("redis-1") && screen.contains("✖ exited"),
+        "{screen}"
+    );
+    assert!(screen.contains("✖ unhealthy"), "{screen}");
+    assert!(screen.contains("+3 more"), "{screen}");
+    let (x, y) = find(&buffer, "✖ exited").unwrap();
+    assert_eq!(Some(buffer[(x, y)].fg), theme().crit.fg);
+}
+
+#[test]
+fn resolved_alerts_follow_the_active_ones_in_the_selection() {
+    let state = deployment(Level::Ok);
+    assert!(state.alerts.active.is_empty());
+    assert_eq!(state.alerts.resolved.len(), 1);
+    assert_eq!(panes::alerts::listed(&state).len(), 1);
+    let ui = UiState {
+        selected: 0,
+        ..UiState::default()
+    };
+    let focused = Opts {
+        focused: true,
+        zoomed: false,
+    };
+    let buffer = draw_pane(PaneId::Alerts, &state, &ui, &theme(), (60, 6), &focused);
+    let screen = text(&buffer);
+    assert!(screen.contains("no alerts — all figures OK"), "{screen}");
+    let (x, y) = find(&buffer, "ok 6m ago").expect("resolved alert listed");
+    assert!(
+        buffer[(x, y)].modifier.contains(Modifier::REVERSED),
+        "{screen}"
+    );
+    let (x, y) = find(&buffer, "no alerts").unwrap();
+    assert_eq!(Some(buffer[(x, y)].fg), theme().ok.fg);
+}
+
+#[test]
+fn drilldown_shows_only_while_rbac_is_focused() {
+    let state = deployment(Level::Crit);
+    let ui = UiState {
+        drilldown: true,
+        ..UiState::default()
+    };
+    let screen = text(&draw_pane(
+        PaneId::Rbac,
+        &state,
+        &ui,
+        &theme(),
+        (40, 9),
+        &PLAIN,
+    ));
+    assert!(!screen.contains("license.generate"), "{screen}");
+    assert!(screen.contains("trend"), "{screen}");
+}
+
+#[test]
+fn failed_figures_show_their_error_and_missing_ones_a_dash() {
+    let mut state = stale();
+    state.figures.remove("tmws.license.revoked_1h");
+    let theme = theme();
+    let buffer = draw_pane(
+        PaneId::License,
+        &state,
+        &UiState::default(),
+        &theme,
+        (70, 12),
+        &PLAIN,
+    );
+    let screen = text(&buffer);
+    let (x, y) = find(&buffer, "no such table: license_usage_history").expect(&screen);
+    assert_eq!(Some(buffer[(x, y)].fg), theme.unknown.fg);
+    let revoked = screen.lines().find(|l| l.contains("revoked")).unwrap();
+    assert!(revoked.contains('—'), "{screen}");
+    assert!(screen.contains("? integrity"), "{screen}");
+}

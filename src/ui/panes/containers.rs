@@ -115,7 +115,12 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
     let worst = bad.iter().copied().fold(Severity::Ok, Severity::worst);
     titles.top.push(if !bad.is_empty() {
         Span::styled(
-            format!("{} {} of {} not OK", worst.symbol(), bad.len(), all.len()),
+            format!(
+                "{} {} of {} not healthy",
+                worst.symbol(),
+                bad.len(),
+                all.len()
+            ),
             theme.severity(worst),
         )
     } else {

@@ -78,12 +78,12 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
         ranked.sort_by_key(|(i, _)| *i);
         (ranked, hidden)
     };
-    let rows: Vec<Row> = shown.iter().map(|(i, f)| row(ctx, *i, *f)).collect();
-    let columns: &[Column] = if ctx.zoomed || body.width >= 48 {
-        &COLUMNS
-    } else {
-        &COLUMNS[..3]
-    };
+    let with_detail = ctx.zoomed || body.width >= 48;
+    let columns: &[Column] = if with_detail { &COLUMNS } else { &COLUMNS[..3] };
+    let rows: Vec<Row> = shown
+        .iter()
+        .map(|(i, f)| row(ctx, *i, *f, with_detail))
+        .collect();
     let list_height = (rows.len().min(height) + usize::from(header)) as u16;
     let [list, rest] =
         Layout::vertical([Constraint::Length(list_height), Constraint::Min(0)]).areas(body);
@@ -107,7 +107,9 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
     draw_block(frame, area, ctx, PaneId::License, sources, titles);
 }
 
-fn row(ctx: &PaneContext, index: usize, figure: Option<&FigureState>) -> Row {
+/// One figure's row. A failed reading says "error" as its value and why in the detail
+/// column, or the why itself as its value when the detail column is not shown.
+fn row(ctx: &PaneContext, index: usize, figure: Option<&FigureState>, with_detail: bool) -> Row {
     let theme = ctx.theme;
     let (_, short, long) = FIGURES[index];
     let label = if ctx.zoomed { long } else { short };
@@ -119,16 +121,19 @@ fn row(ctx: &PaneContext, index: usize, figure: Option<&FigureState>) -> Row {
             Cell::new(sev.symbol(), theme.severity(sev))
         }
     };
-    let detail = figure
-        .map(|f| super::common::one_line(&f.figure.detail))
-        .unwrap_or_default();
-    Row {
-        cells: vec![
-            symbol,
-            Cell::new(label, theme.text),
+    let failed = figure.is_some_and(|f| f.figure.error.is_some());
+    let (value, detail) = match figure {
+        Some(_) if failed && with_detail => {
+            (Cell::new("error", style), Cell::new(value, theme.unknown))
+        }
+        Some(f) => (
             Cell::new(value, style),
-            Cell::new(detail, theme.muted),
-        ],
+            Cell::new(super::common::one_line(&f.figure.detail), theme.muted),
+        ),
+        None => (Cell::new(value, style), Cell::new("", theme.muted)),
+    };
+    Row {
+        cells: vec![symbol, Cell::new(label, theme.text), value, detail],
         style: Style::default(),
     }
 }

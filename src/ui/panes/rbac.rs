@@ -58,7 +58,8 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
         return;
     };
     let theme = ctx.theme;
-    let full_table = ctx.zoomed || ctx.ui.drilldown;
+    // The drill-down belongs to the focused pane; elsewhere the pane shows its summary.
+    let full_table = ctx.zoomed || (ctx.ui.drilldown && ctx.focused);
     let summary = summary_lines(ctx, &figures, body.width as usize, full_table);
     if !full_table {
         lines(frame, body, pick(summary, body.height as usize));
