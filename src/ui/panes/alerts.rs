@@ -1,7 +1,200 @@
-//! PLACEHOLDER: replaced by the pane implementation.
-use crate::ui::PaneContext;
+//! Alerts: what is WARN or CRIT now (worst priority first), since when, and whether
+//! someone acknowledged it; then what resolved lately. `ui.selected` indexes this list
+//! (active alerts first, then resolved ones), so `a` acknowledges `state.alerts.active[selected]`.
+
+use super::common::{
+    Cell, Column, Row, Titles, draw_block, fit_columns, format_span, inner, lines, one_line, table,
+};
+use crate::state::AppState;
+use crate::state::alerts::Alert;
+use crate::state::figure::Severity;
+use crate::ui::{PaneContext, PaneId};
+use ratatui::layout::{Constraint, Layout};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
 use ratatui::{Frame, layout::Rect};
 
+// The severity shrinks to its symbol before the figure's name is cut.
+const COLUMNS: [Column; 7] = [
+    Column::left("", 1, 6, 0).clipped().grow(5),
+    Column::left("pri", 2, 2, 1),
+    Column::left("figure", 12, 40, 0).grow(1).fill(),
+    Column::right("value", 5, 24, 2).grow(0),
+    Column::right("for", 3, 16, 3).grow(2),
+    Column::left("ack", 3, 3, 4),
+    Column::left("id", 8, 40, 9),
+];
+const ACK_COLUMN: usize = 5;
+const NAME_COLUMN: usize = 2;
+
+/// The alerts in the order the pane lists them (and `ui.selected` counts them): active,
+/// worst first, then resolved, newest first.
+pub fn listed(state: &AppState) -> Vec<&Alert> {
+    let book = &state.alerts;
+    book.active.iter().chain(book.resolved.iter()).collect()
+}
+
 pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
-    let _ = (frame, area, ctx);
+    let body = inner(area);
+    let theme = ctx.theme;
+    let book = &ctx.state.alerts;
+    let mut titles = Titles::default();
+    let active = book.active.len();
+    let unacked = book.unacknowledged();
+    if active > 0 {
+        let worst = book
+            .active
+            .iter()
+            .map(|a| a.severity)
+            .fold(Severity::Ok, Severity::worst);
+        titles.top.push(Span::styled(
+            format!("{} {active} active", worst.symbol()),
+            theme.severity(worst),
+        ));
+        if unacked > 0 {
+            titles.top.push(Span::styled(" · ", theme.muted));
+            titles
+                .top
+                .push(Span::styled(format!("{unacked} new"), theme.warn));
+        }
+    }
+
+    let mut rest = body;
+    if active == 0 {
+        let (text, style) = if ctx.state.figures.is_empty() {
+            ("no figures yet".to_string(), theme.muted)
+        } else {
+            (
+                format!("{} no alerts — all figures OK", Severity::Ok.symbol()),
+                theme.ok,
+            )
+        };
+        let [first, below] =
+            Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(body);
+        lines(frame, first, vec![Line::from(Span::styled(text, style))]);
+        rest = below;
+    }
+    // `ui.selected` runs over active alerts, then resolved ones.
+    let total = active + book.resolved.len();
+    let selected = ctx
+        .focused
+        .then_some(ctx.ui.selected.min(total.saturating_sub(1)));
+    let mut hidden = 0;
+    if active > 0 {
+        let mut rows: Vec<Row> = book.active.iter().map(|a| row(ctx, a)).collect();
+        let columns: &[Column] = if ctx.zoomed { &COLUMNS } else { &COLUMNS[..6] };
+        // No room for the ack column: say it in front of the name instead.
+        let layout = fit_columns(columns, &rows, rest.width, rest.height >= 3);
+        if !layout.iter().any(|(i, _)| *i == ACK_COLUMN) {
+            for (row, alert) in rows.iter_mut().zip(&book.active) {
+                if alert.acknowledged {
+                    let name = &mut row.cells[NAME_COLUMN];
+                    name.text = format!("ACK {}", name.text);
+                }
+            }
+        }
+        let header = u16::from(rest.height >= 3);
+        let [table_area, below] = Layout::vertical([
+            Constraint::Length((active as u16).saturating_add(header)),
+            Constraint::Min(0),
+        ])
+        .areas(rest);
+        let view = table(
+            frame,
+            table_area,
+            theme,
+            columns,
+            &rows,
+            selected.filter(|s| *s < active),
+        );
+        hidden += view.hidden_above + view.hidden_below;
+        rest = below;
+    }
+    // Resolved lately: one muted line each, newest first, as room allows.
+    let resolved: Vec<Line<'static>> = book
+        .resolved
+        .iter()
+        .enumerate()
+        .take(rest.height as usize)
+        .map(|(j, alert)| {
+            let line = resolved_line(ctx, alert);
+            if selected == Some(active + j) {
+                let pad = (rest.width as usize).saturating_sub(line.width());
+                let mut line = line;
+                line.push_span(Span::raw(" ".repeat(pad)));
+                line.patch_style(theme.selection)
+            } else {
+                line
+            }
+        })
+        .collect();
+    hidden += book.resolved.len().saturating_sub(resolved.len());
+    lines(frame, rest, resolved);
+    if hidden > 0 {
+        titles.bottom = vec![Span::styled(format!("+{hidden} more"), theme.muted)];
+    }
+    if ctx.focused && active > 0 {
+        titles.bottom_right = vec![Span::styled("a: ack", theme.muted)];
+    }
+    draw_block(frame, area, ctx, PaneId::Alerts, &[], titles);
+}
+
+/// "✓ ok 6m ago: tmws-api health latency (was WARN for 1m)".
+fn resolved_line(ctx: &PaneContext, alert: &Alert) -> Line<'static> {
+    let theme = ctx.theme;
+    let resolved = alert.resolved_at.unwrap_or(ctx.now);
+    let mut spans = vec![
+        Span::styled(
+            format!(
+                "{} ok {} ago: ",
+                Severity::Ok.symbol(),
+                format_span(ctx.now - resolved)
+            ),
+            theme.ok,
+        ),
+        Span::styled(one_line(&alert.name), theme.muted),
+        Span::styled(
+            format!(
+                " (was {} {} for {})",
+                alert.priority.label(),
+                alert.severity.label(),
+                format_span(resolved - alert.since)
+            ),
+            theme.muted,
+        ),
+    ];
+    if alert.acknowledged {
+        spans.push(Span::styled(" ACK", theme.muted));
+    }
+    Line::from(spans)
+}
+
+fn row(ctx: &PaneContext, alert: &Alert) -> Row {
+    let theme = ctx.theme;
+    Row {
+        cells: vec![
+            Cell::new(
+                format!("{} {}", alert.severity.symbol(), alert.severity.label()),
+                theme.severity(alert.severity),
+            ),
+            Cell::new(
+                alert.priority.label(),
+                if alert.acknowledged {
+                    theme.muted
+                } else {
+                    theme.title
+                },
+            ),
+            Cell::new(one_line(&alert.name), theme.text),
+            Cell::new(one_line(&alert.reason), theme.severity(alert.severity)),
+            Cell::new(format_span(ctx.now - alert.since), theme.muted),
+            if alert.acknowledged {
+                Cell::new("ACK", theme.muted)
+            } else {
+                Cell::new("", theme.muted)
+            },
+            Cell::new(one_line(&alert.id), theme.muted),
+        ],
+        style: Style::default(),
+    }
 }

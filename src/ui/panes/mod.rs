@@ -1,6 +1,7 @@
 //! One file per pane. Each has `render(frame, area, ctx)`.
 
 pub mod alerts;
+pub mod common;
 pub mod containers;
 pub mod errors;
 pub mod header;

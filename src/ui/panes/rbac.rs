@@ -1,7 +1,317 @@
-//! PLACEHOLDER: replaced by the pane implementation.
-use crate::ui::PaneContext;
+//! RBAC: permission checks and the deny rate over the last hour (seed 000 step 2), its
+//! trend, the most denied operation and role (step 9) and the share of admin agents
+//! (step 6). Zoomed or drilled down: the whole top-denied table.
+
+use super::common::{
+    Align, Cell, Column, Row, Titles, draw_block, figure_text, inner, lines, more_hint, one_line,
+    sparkline, table,
+};
+use crate::state::FigureState;
+use crate::state::update::Table;
+use crate::ui::{PaneContext, PaneId};
+use ratatui::layout::{Constraint, Layout};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
 use ratatui::{Frame, layout::Rect};
 
+/// The figures of the RBAC pane, from the first source that feeds it.
+struct Figures<'a> {
+    deny_pct: Option<&'a FigureState>,
+    checks: Option<&'a FigureState>,
+    allow: Option<&'a FigureState>,
+    deny: Option<&'a FigureState>,
+    admin_pct: Option<&'a FigureState>,
+    top_denied: Option<&'a Table>,
+}
+
+impl<'a> Figures<'a> {
+    fn of(ctx: &PaneContext<'a>, source: &str) -> Figures<'a> {
+        let state = ctx.state;
+        let fig = |name: &str| state.figure(&format!("{source}.{name}"));
+        Figures {
+            deny_pct: fig("rbac.deny_pct_1h"),
+            checks: fig("rbac.checks_1h"),
+            allow: fig("rbac.allow_1h"),
+            deny: fig("rbac.deny_1h"),
+            admin_pct: fig("agents.admin_pct"),
+            top_denied: state.tables.get(&format!("{source}.rbac.top_denied")),
+        }
+    }
+
+    fn any(&self) -> bool {
+        self.deny_pct.is_some()
+            || self.checks.is_some()
+            || self.allow.is_some()
+            || self.deny.is_some()
+            || self.top_denied.is_some()
+    }
+}
+
 pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
-    let _ = (frame, area, ctx);
+    let sources = ctx.state.sources_of("rbac");
+    let body = inner(area);
+    let mut titles = Titles::default();
+    let figures = sources.first().map(|s| Figures::of(ctx, s));
+    let Some(figures) = figures.filter(Figures::any) else {
+        frame.render_widget(ctx.placeholder(sources, "rbac"), body);
+        draw_block(frame, area, ctx, PaneId::Rbac, sources, titles);
+        return;
+    };
+    let theme = ctx.theme;
+    // The drill-down belongs to the focused pane; elsewhere the pane shows its summary.
+    let full_table = ctx.zoomed || (ctx.ui.drilldown && ctx.focused);
+    let summary = summary_lines(ctx, &figures, body.width as usize, full_table);
+    if !full_table {
+        lines(frame, body, pick(summary, body.height as usize));
+        draw_block(frame, area, ctx, PaneId::Rbac, sources, titles);
+        return;
+    }
+    // Drill-down: the summary on top (all of it when zoomed, the deny rate otherwise).
+    let keep = if ctx.zoomed {
+        summary.len().min((body.height as usize).saturating_sub(3))
+    } else {
+        usize::from(body.height >= 3)
+    };
+    let summary = pick(summary, keep);
+    let [top, rest] =
+        Layout::vertical([Constraint::Length(summary.len() as u16), Constraint::Min(0)])
+            .areas(body);
+    lines(frame, top, summary);
+    let [label, table_area] = Layout::vertical([
+        Constraint::Length(u16::from(rest.height >= 2)),
+        Constraint::Min(0),
+    ])
+    .areas(rest);
+    match figures.top_denied {
+        Some(t) if !t.rows.is_empty() => {
+            let title = if t.title.is_empty() {
+                "top denied operations × role".to_string()
+            } else {
+                one_line(&t.title)
+            };
+            lines(
+                frame,
+                label,
+                vec![Line::from(Span::styled(title, theme.title))],
+            );
+            let (columns, rows) = denied_table(ctx, t);
+            let selected = ctx
+                .focused
+                .then_some(ctx.ui.selected.min(rows.len().saturating_sub(1)));
+            let view = table(frame, table_area, theme, &columns, &rows, selected);
+            titles.bottom = more_hint(theme, &view);
+        }
+        Some(_) => lines(
+            frame,
+            rest,
+            vec![Line::from(Span::styled(
+                "✓ no denied operations in the period",
+                theme.ok,
+            ))],
+        ),
+        None => lines(
+            frame,
+            rest,
+            vec![Line::from(Span::styled(
+                "top denied operations: not read yet",
+                theme.muted,
+            ))],
+        ),
+    }
+    titles.bottom_right = vec![Span::styled("drill-down", theme.accent)];
+    draw_block(frame, area, ctx, PaneId::Rbac, sources, titles);
+}
+
+/// Keeps the `n` most needed lines (by their rank) in their natural order.
+fn pick(lines: Vec<(u8, Line<'static>)>, n: usize) -> Vec<Line<'static>> {
+    let mut ranked: Vec<(usize, u8)> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, (r, _))| (i, *r))
+        .collect();
+    ranked.sort_by_key(|(i, r)| (*r, *i));
+    let mut chosen: Vec<usize> = ranked.into_iter().take(n).map(|(i, _)| i).collect();
+    chosen.sort_unstable();
+    let mut lines: Vec<Option<Line<'static>>> = lines.into_iter().map(|(_, l)| Some(l)).collect();
+    chosen.into_iter().filter_map(|i| lines[i].take()).collect()
+}
+
+/// The summary lines with their rank (0 = shown first when there is little room).
+fn summary_lines(
+    ctx: &PaneContext,
+    f: &Figures,
+    cells: usize,
+    zoomed_or_drilled: bool,
+) -> Vec<(u8, Line<'static>)> {
+    let theme = ctx.theme;
+    let mut out = Vec::new();
+
+    // The deny rate, the pane's headline: bold, coloured, with symbol and word.
+    let (text, style) = figure_text(theme, f.deny_pct);
+    let severity = f.deny_pct.map(|d| d.figure.severity);
+    let mut deny = vec![Span::styled("deny ", theme.muted)];
+    match (severity, f.deny_pct.and_then(|d| d.figure.error.as_ref())) {
+        (Some(sev), None) => {
+            deny.push(Span::styled(text, style.add_modifier(Modifier::BOLD)));
+            deny.push(Span::styled(
+                format!(" {} {}", sev.symbol(), sev.label()),
+                theme.severity(sev),
+            ));
+            deny.push(Span::styled(" 1h", theme.muted));
+        }
+        (_, Some(_)) => {
+            deny.push(Span::styled("? ", theme.unknown));
+            deny.push(Span::styled(text, style));
+        }
+        (None, None) => deny.push(Span::styled("—", theme.muted)),
+    }
+    out.push((0, Line::from(deny)));
+
+    // Checks, allows and denies: "checks 1284 · allow 1178 · deny 106"; the allows go
+    // first when narrow, since the deny rate already says the share.
+    let count = |label: &str, figure: Option<&FigureState>| -> Vec<Span<'static>> {
+        let (text, style) = figure_text(theme, figure);
+        let mark = match figure.map(|f| f.figure.severity) {
+            Some(s) if s != crate::state::figure::Severity::Ok => format!("{} ", s.symbol()),
+            _ => String::new(),
+        };
+        vec![
+            Span::styled(format!("{label} "), theme.muted),
+            Span::styled(format!("{mark}{text}"), style),
+        ]
+    };
+    let sep = || Span::styled(" · ", theme.muted);
+    let mut full = count("checks", f.checks);
+    let mut short = full.clone();
+    if f.allow.is_some() {
+        full.push(sep());
+        full.extend(count("allow", f.allow));
+    }
+    if f.deny.is_some() {
+        full.push(sep());
+        full.extend(count("deny", f.deny));
+        short.push(sep());
+        short.extend(count("deny", f.deny));
+    }
+    let full = Line::from(full);
+    out.push((
+        1,
+        if full.width() <= cells {
+            full
+        } else {
+            Line::from(short)
+        },
+    ));
+
+    // The trend of the deny rate, as far back as the history and the width allow.
+    if let Some(d) = f.deny_pct {
+        let values = d.history_values();
+        let label = "trend ";
+        let spark = sparkline(&values, cells.saturating_sub(label.len()));
+        if !spark.is_empty() {
+            out.push((
+                3,
+                Line::from(vec![
+                    Span::styled(label, theme.muted),
+                    Span::styled(spark, theme.severity(d.figure.severity)),
+                ]),
+            ));
+        }
+    }
+
+    // The most denied operation and role (the whole table is the drill-down).
+    if !zoomed_or_drilled && let Some(t) = f.top_denied {
+        let line = match t.rows.first() {
+            Some(row) => {
+                let (op, role, count) = top_columns(t);
+                let cell = |i: Option<usize>| {
+                    i.and_then(|i| row.get(i))
+                        .map(|s| one_line(s))
+                        .unwrap_or_default()
+                };
+                let mut parts = vec![
+                    Span::styled("top ", theme.muted),
+                    Span::styled(cell(op), theme.text),
+                    Span::styled(format!(" {}", cell(role)), theme.accent),
+                    Span::styled(format!(" ×{}", cell(count)), theme.muted),
+                ];
+                // Narrow: the label goes first, then the count (the drill-down has it).
+                let fits = |p: &[Span]| p.iter().map(|s| s.width()).sum::<usize>() <= cells;
+                if !fits(&parts) {
+                    parts.remove(0);
+                }
+                if !fits(&parts) {
+                    parts.pop();
+                }
+                Line::from(parts)
+            }
+            None => Line::from(Span::styled("top: no denials", theme.muted)),
+        };
+        out.push((2, line));
+    }
+
+    // Admin agents (seed 000 step 6: more than 20% is worth a review).
+    if let Some(admin) = f.admin_pct {
+        let (text, style) = figure_text(theme, Some(admin));
+        let sev = admin.figure.severity;
+        out.push((
+            4,
+            Line::from(vec![
+                Span::styled("admin agents ", theme.muted),
+                Span::styled(format!("{} {text}", sev.symbol()), style),
+            ]),
+        ));
+    }
+    out
+}
+
+/// Where the operation, role and count are in a top-denied table.
+fn top_columns(t: &Table) -> (Option<usize>, Option<usize>, Option<usize>) {
+    let find = |names: &[&str]| {
+        t.columns
+            .iter()
+            .position(|c| names.iter().any(|n| c.eq_ignore_ascii_case(n)))
+    };
+    let op = find(&["operation", "op"]).or(Some(0));
+    let role = find(&["role"]).or(if t.columns.len() > 2 { Some(1) } else { None });
+    let count = find(&["denies", "deny_count", "count"]).or(t.columns.len().checked_sub(1));
+    (op, role, count)
+}
+
+fn denied_table(ctx: &PaneContext, t: &Table) -> (Vec<Column>, Vec<Row>) {
+    let theme = ctx.theme;
+    let count_col = top_columns(t).2;
+    let columns: Vec<Column> = t
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let numeric = t
+                .rows
+                .iter()
+                .all(|r| r.get(i).is_none_or(|c| c.trim().parse::<f64>().is_ok()));
+            let align = if numeric { Align::Right } else { Align::Left };
+            Column::named(one_line(name), 4, 40, i.min(250) as u8, align)
+        })
+        .collect();
+    let rows = t
+        .rows
+        .iter()
+        .map(|r| Row {
+            cells: r
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let style = if Some(i) == count_col {
+                        theme.title
+                    } else {
+                        theme.text
+                    };
+                    Cell::new(one_line(c), style)
+                })
+                .collect(),
+            style: Style::default(),
+        })
+        .collect();
+    (columns, rows)
 }

@@ -1,7 +1,203 @@
-//! PLACEHOLDER: replaced by the pane implementation.
-use crate::ui::PaneContext;
+//! Window (zoomed, pane 8): the deployment and its watch window, the runbook's
+//! checkpoints (seed 003: hourly to T+4, every two hours to T+12, every four to T+24)
+//! marked done, next or upcoming, and the health of every source.
+
+use super::common::{
+    Cell, Column, Row, Titles, bar, draw_block, format_span, inner, lines, one_line, table,
+};
+use super::header::format_length;
+use crate::state::figure::Severity;
+use crate::state::format_offset;
+use crate::state::update::SourceHealth;
+use crate::ui::{PaneContext, PaneId};
+use ratatui::layout::{Constraint, Layout};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
 use ratatui::{Frame, layout::Rect};
 
+const SOURCE_COLUMNS: [Column; 4] = [
+    Column::left("", 1, 1, 0),
+    Column::left("source", 4, 24, 0),
+    Column::left("panes", 4, 24, 2),
+    Column::left("health", 6, u16::MAX, 1).grow(9),
+];
+
 pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
-    let _ = (frame, area, ctx);
+    let body = inner(area);
+    let theme = ctx.theme;
+    let window = &ctx.state.window;
+    let now = ctx.now;
+    let elapsed = window.elapsed(now);
+    let titles = Titles::default();
+
+    // The deployment and where we are in its window.
+    let mut head = vec![Line::from(vec![
+        Span::styled(one_line(&window.deployment), theme.header),
+        Span::styled(
+            if window.version.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", one_line(&window.version))
+            },
+            theme.muted,
+        ),
+    ])];
+    head.push(Line::from(vec![
+        Span::styled("now ", theme.muted),
+        Span::styled(format_offset(elapsed), theme.accent),
+        Span::styled(" of ", theme.muted),
+        Span::styled(format_length(window.length), theme.text),
+        Span::styled(" · started ", theme.muted),
+        Span::styled(
+            window.start.format("%Y-%m-%d %H:%M UTC").to_string(),
+            theme.text,
+        ),
+    ]));
+    let length_secs = window.length.num_seconds().max(1) as f64;
+    let pct = (elapsed.num_seconds() as f64 / length_secs * 100.0).clamp(0.0, 100.0);
+    let cells = (body.width as usize).saturating_sub(6).min(60);
+    let mut progress = bar(theme, pct, cells, (101.0, 101.0), theme.accent);
+    progress.push(Span::styled(format!(" {pct:.0}%"), theme.muted));
+    head.push(Line::from(progress));
+    let head_rows = (head.len() as u16).min(body.height);
+    let [top, _, rest] = Layout::vertical([
+        Constraint::Length(head_rows),
+        Constraint::Length(u16::from(body.height > head_rows + 2)),
+        Constraint::Min(0),
+    ])
+    .areas(body);
+    lines(frame, top, head);
+
+    let (checks_area, sources_area) = if rest.width >= 70 {
+        let [a, _, b] = Layout::horizontal([
+            Constraint::Length(32),
+            Constraint::Length(2),
+            Constraint::Min(0),
+        ])
+        .areas(rest);
+        (a, b)
+    } else {
+        let n = window.checkpoints.len() as u16 + 1;
+        let [a, _, b] = Layout::vertical([
+            Constraint::Length(n.min(rest.height / 2)),
+            Constraint::Length(u16::from(rest.height > 6)),
+            Constraint::Min(0),
+        ])
+        .areas(rest);
+        (a, b)
+    };
+    checkpoints(frame, checks_area, ctx);
+    sources(frame, sources_area, ctx);
+    draw_block(frame, area, ctx, PaneId::Window, &[], titles);
+}
+
+fn checkpoints(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
+    if area.is_empty() {
+        return;
+    }
+    let theme = ctx.theme;
+    let window = &ctx.state.window;
+    let elapsed = window.elapsed(ctx.now);
+    let next = window.next_checkpoint(ctx.now);
+    let mut out: Vec<Line<'static>> = window
+        .checkpoints
+        .iter()
+        .map(|c| {
+            let clock = (window.start + *c).format("%H:%M").to_string();
+            let (mark, word, style) = if *c <= elapsed {
+                (Severity::Ok.symbol(), "done".to_string(), theme.ok)
+            } else if Some(*c) == next {
+                (
+                    "▶",
+                    format!("next, in {}", format_span(*c - elapsed)),
+                    theme.accent,
+                )
+            } else {
+                ("·", String::new(), theme.muted)
+            };
+            Line::from(vec![
+                Span::styled(format!("{mark} "), style),
+                Span::styled(
+                    format_offset(*c),
+                    if *c <= elapsed { theme.text } else { style },
+                ),
+                Span::styled(format!(" {clock} UTC "), theme.muted),
+                Span::styled(word, style),
+            ])
+        })
+        .collect();
+    let title = Line::from(Span::styled("checkpoints", theme.title));
+    let rows = (area.height as usize).saturating_sub(1);
+    // Keep the next checkpoint in view, with two done ones above it.
+    let next_index = window
+        .checkpoints
+        .iter()
+        .position(|c| Some(*c) == next)
+        .unwrap_or(out.len());
+    let start = next_index
+        .saturating_sub(2)
+        .min(out.len().saturating_sub(rows));
+    out = out.into_iter().skip(start).take(rows).collect();
+    out.insert(0, title);
+    lines(frame, area, out);
+}
+
+fn sources(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
+    if area.is_empty() {
+        return;
+    }
+    let theme = ctx.theme;
+    let [title, table_area] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
+    lines(
+        frame,
+        title,
+        vec![Line::from(Span::styled("sources", theme.title))],
+    );
+    if ctx.state.sources.is_empty() {
+        lines(
+            frame,
+            table_area,
+            vec![Line::from(Span::styled(
+                "no sources configured",
+                theme.muted,
+            ))],
+        );
+        return;
+    }
+    let rows: Vec<Row> = ctx
+        .state
+        .sources
+        .iter()
+        .map(|(name, source)| {
+            let severity = match source.health {
+                SourceHealth::Ok => Severity::Ok,
+                SourceHealth::Busy { .. } => Severity::Warn,
+                SourceHealth::Error { .. } => Severity::Crit,
+                SourceHealth::Connecting => Severity::Unknown,
+            };
+            let panes: Vec<&str> = ctx
+                .state
+                .pane_sources
+                .iter()
+                .filter(|(_, list)| list.iter().any(|s| s == name))
+                .map(|(pane, _)| *pane)
+                .collect();
+            let health_style = if severity == Severity::Ok {
+                theme.text
+            } else {
+                theme.severity(severity)
+            };
+            Row {
+                cells: vec![
+                    Cell::new(severity.symbol(), theme.severity(severity)),
+                    Cell::new(one_line(name), theme.text),
+                    Cell::new(panes.join(","), theme.muted),
+                    Cell::new(one_line(&source.describe(ctx.now)), health_style),
+                ],
+                style: Style::default(),
+            }
+        })
+        .collect();
+    table(frame, table_area, theme, &SOURCE_COLUMNS, &rows, None);
 }

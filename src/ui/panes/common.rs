@@ -1,0 +1,786 @@
+//! Pieces every pane shares: the pane frame with its titles, a column-fitting table,
+//! text sparklines and bars, and short formats for spans of time and sizes.
+//! All arithmetic saturates: any `Rect`, down to 0x0, renders without panicking.
+
+use crate::state::FigureState;
+use crate::state::figure::Severity;
+use crate::state::update::SourceHealth;
+use crate::ui::theme::Theme;
+use crate::ui::{PaneContext, PaneId, sanitize::sanitize};
+use chrono::Duration;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+use std::borrow::Cow;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+
+/// The display width of a string in cells.
+pub fn width(text: &str) -> usize {
+    UnicodeWidthStr::width(text)
+}
+
+/// Cuts `text` to `max` cells, ending in "…" when something was cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if width(text) <= max {
+        return text.to_string();
+    }
+    if max == 0 {
+        return String::new();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w > max.saturating_sub(1) {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out.push('…');
+    out
+}
+
+/// Cuts `text` to `max` cells without an ellipsis (for "✖ CRIT" that may shrink to "✖").
+pub fn clip(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w > max {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out.trim_end().to_string()
+}
+
+/// Foreign text made fit for one line: newlines and tabs become spaces, then the sanitizer.
+pub fn one_line(text: &str) -> String {
+    let flat: String = text
+        .chars()
+        .map(|c| {
+            if matches!(c, '\n' | '\r' | '\t') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    sanitize(&flat)
+}
+
+/// Cuts a styled line to `max` cells, ending in "…" when something was cut.
+pub fn truncate_line(line: Line<'static>, max: usize) -> Line<'static> {
+    if line.width() <= max {
+        return line;
+    }
+    let mut spans = Vec::new();
+    let mut used = 0;
+    let budget = max.saturating_sub(1);
+    let mut last_style = Style::default();
+    for span in line.spans {
+        let w = width(&span.content);
+        last_style = span.style;
+        if used + w <= budget {
+            used += w;
+            spans.push(span);
+        } else {
+            let room = budget.saturating_sub(used);
+            let cut = clip(&span.content, room);
+            if !cut.is_empty() {
+                spans.push(Span::styled(cut, span.style));
+            }
+            break;
+        }
+    }
+    if max > 0 {
+        spans.push(Span::styled("…", last_style));
+    }
+    Line::from(spans)
+}
+
+/// Pads (or cuts) `text` to exactly `w` cells.
+pub fn fit(text: &str, w: usize, right: bool, ellipsis: bool) -> String {
+    let cut = if ellipsis {
+        truncate(text, w)
+    } else {
+        clip(text, w)
+    };
+    let pad = w.saturating_sub(width(&cut));
+    if right {
+        format!("{}{cut}", " ".repeat(pad))
+    } else {
+        format!("{cut}{}", " ".repeat(pad))
+    }
+}
+
+/// "45s", "12m", "1h05m", "2d03h": a duration short enough for a table cell.
+pub fn format_span(span: Duration) -> String {
+    let secs = span.num_seconds().max(0);
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d{:02}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+/// "512M", "1.5G": bytes in at most five cells, binary units like `docker stats`.
+pub fn compact_bytes(n: f64) -> String {
+    const UNITS: [&str; 6] = ["B", "K", "M", "G", "T", "P"];
+    if !n.is_finite() {
+        return "?".into();
+    }
+    let mut value = n.max(0.0);
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 || value >= 10.0 {
+        format!("{value:.0}{}", UNITS[unit])
+    } else {
+        format!("{value:.1}{}", UNITS[unit])
+    }
+}
+
+/// A severity as symbol and word: "✖ CRIT".
+pub fn severity_span(theme: &Theme, severity: Severity) -> Span<'static> {
+    Span::styled(
+        format!("{} {}", severity.symbol(), severity.label()),
+        theme.severity(severity),
+    )
+}
+
+/// A figure's value as shown in a pane, with the style that says how bad it is:
+/// missing is "—" (muted), a failed reading shows its error (unknown).
+pub fn figure_text(theme: &Theme, figure: Option<&FigureState>) -> (String, Style) {
+    match figure {
+        None => ("—".to_string(), theme.muted),
+        Some(f) => match &f.figure.error {
+            Some(error) => (one_line(error), theme.unknown),
+            None => (
+                one_line(&f.figure.display_value()),
+                theme.severity(f.figure.severity),
+            ),
+        },
+    }
+}
+
+/// The severity of a figure, `Unknown` when it is missing.
+pub fn figure_severity(figure: Option<&FigureState>) -> Severity {
+    figure.map_or(Severity::Unknown, |f| f.figure.severity)
+}
+
+const BLOCKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// The last `cells` values as a text sparkline, scaled from 0 (or the minimum when it is
+/// negative) to the maximum. Empty when there is nothing to draw.
+pub fn sparkline(values: &[f64], cells: usize) -> String {
+    let values: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if cells == 0 || values.is_empty() {
+        return String::new();
+    }
+    let tail = &values[values.len().saturating_sub(cells)..];
+    let low = tail.iter().copied().fold(0.0_f64, f64::min);
+    let high = tail.iter().copied().fold(f64::MIN, f64::max);
+    let span = high - low;
+    tail.iter()
+        .map(|v| {
+            if span <= 0.0 {
+                BLOCKS[0]
+            } else {
+                let level = ((v - low) / span * 7.0).round();
+                BLOCKS[(level.max(0.0) as usize).min(7)]
+            }
+        })
+        .collect()
+}
+
+/// Integer counts as a sparkline (errors per minute).
+pub fn count_sparkline(counts: &[u64]) -> String {
+    let values: Vec<f64> = counts.iter().map(|c| *c as f64).collect();
+    sparkline(&values, counts.len())
+}
+
+/// A horizontal bar of `cells` cells for `pct` (0–100), with the warn and crit limits
+/// marked in the empty part so the distance to a threshold can be read without colour.
+pub fn bar(
+    theme: &Theme,
+    pct: f64,
+    cells: usize,
+    limits: (f64, f64),
+    style: Style,
+) -> Vec<Span<'static>> {
+    if cells == 0 {
+        return Vec::new();
+    }
+    let pct = if pct.is_finite() {
+        pct.clamp(0.0, 100.0)
+    } else {
+        0.0
+    };
+    let filled = ((pct / 100.0) * cells as f64).round() as usize;
+    let filled = filled.min(cells);
+    let mark = |limit: f64| ((limit / 100.0) * cells as f64).round() as usize;
+    let (warn_at, crit_at) = (mark(limits.0), mark(limits.1));
+    let mut rest = String::new();
+    for i in filled..cells {
+        rest.push(if i == warn_at || i == crit_at {
+            '┆'
+        } else {
+            '·'
+        });
+    }
+    vec![
+        Span::styled("█".repeat(filled), style),
+        Span::styled(rest, theme.muted),
+    ]
+}
+
+/// Text that explains an empty or failed pane, wrapped to the area.
+pub fn message(frame: &mut Frame, area: Rect, text: impl Into<String>, style: Style) {
+    if area.is_empty() {
+        return;
+    }
+    frame.render_widget(
+        Paragraph::new(text.into())
+            .style(style)
+            .wrap(Wrap { trim: true }),
+        area,
+    );
+}
+
+/// Several lines, cut to the area (no wrapping).
+pub fn lines(frame: &mut Frame, area: Rect, lines: Vec<Line<'static>>) {
+    if area.is_empty() {
+        return;
+    }
+    let lines = lines
+        .into_iter()
+        .map(|l| truncate_line(l, area.width as usize))
+        .collect::<Vec<_>>();
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+/// The area inside a pane's border.
+pub fn inner(area: Rect) -> Rect {
+    Block::bordered().inner(area)
+}
+
+/// Extra titles a pane puts on its frame besides its name and its sources' health.
+#[derive(Default)]
+pub struct Titles {
+    /// After the pane's name, top left.
+    pub top: Vec<Span<'static>>,
+    /// On the bottom border, left.
+    pub bottom: Vec<Span<'static>>,
+    /// On the bottom border, right.
+    pub bottom_right: Vec<Span<'static>>,
+}
+
+/// Draws the pane's frame: `ctx.block`'s name and focus, then the sources' health on the right,
+/// cut so it never covers the name, and the pane's own extra titles.
+pub fn draw_block(
+    frame: &mut Frame,
+    area: Rect,
+    ctx: &PaneContext,
+    pane: PaneId,
+    sources: &[String],
+    titles: Titles,
+) {
+    if area.is_empty() {
+        return;
+    }
+    let mut block = ctx.block(pane, &[]);
+    // "▶1 Services " is the name's width; the borders take one cell on each side.
+    let name_width = 3 + width(pane.title()) + 1;
+    let mut room = (area.width as usize).saturating_sub(2 + name_width);
+    let status = ctx.sources_status(sources);
+    let status_want = status.as_ref().map_or(0, Line::width);
+    if !titles.top.is_empty() && room > 4 {
+        // The pane's own summary first, leaving the sources' health some room.
+        let budget = match status_want {
+            0 => room,
+            w => room.saturating_sub(w.min(16) + 1).max(room / 2),
+        };
+        let top = truncate_line(Line::from(titles.top), budget);
+        room = room.saturating_sub(top.width() + 1);
+        block = block.title(top);
+    }
+    if let Some(status) = status
+        && room >= 4
+    {
+        let status = if status.width() > room && sources.len() > 1 {
+            sources_summary(ctx, sources)
+        } else {
+            status
+        };
+        block = block.title(truncate_line(status, room.saturating_sub(1)).right_aligned());
+    }
+    let bottom_room = (area.width as usize).saturating_sub(2);
+    let mut right_width = 0;
+    if !titles.bottom_right.is_empty() {
+        let right = truncate_line(Line::from(titles.bottom_right), bottom_room / 2);
+        right_width = right.width() + 1;
+        block = block.title_bottom(right.right_aligned());
+    }
+    if !titles.bottom.is_empty() {
+        let left = truncate_line(
+            Line::from(titles.bottom),
+            bottom_room.saturating_sub(right_width),
+        );
+        block = block.title_bottom(left);
+    }
+    frame.render_widget(block, area);
+}
+
+/// The health of several sources in few words: the first failing one, else how many are
+/// still connecting, else the age of the stalest figures.
+pub fn sources_summary(ctx: &PaneContext, sources: &[String]) -> Line<'static> {
+    let theme = ctx.theme;
+    let known: Vec<(&String, &crate::state::SourceState)> = sources
+        .iter()
+        .filter_map(|name| ctx.state.sources.get(name).map(|s| (name, s)))
+        .collect();
+    let failing: Vec<_> = known.iter().filter(|(_, s)| s.is_error()).collect();
+    if let Some((name, source)) = failing.first() {
+        let more = if failing.len() > 1 {
+            format!(" (+{} failing)", failing.len() - 1)
+        } else {
+            String::new()
+        };
+        return Line::from(Span::styled(
+            one_line(&format!("{name} {}{more}", source.describe(ctx.now))),
+            theme.crit,
+        ));
+    }
+    if let Some((name, source)) = known
+        .iter()
+        .find(|(_, s)| matches!(s.health, SourceHealth::Busy { .. }))
+    {
+        return Line::from(Span::styled(
+            one_line(&format!("{name} {}", source.describe(ctx.now))),
+            theme.warn,
+        ));
+    }
+    let connecting = known
+        .iter()
+        .filter(|(_, s)| s.health == SourceHealth::Connecting)
+        .count();
+    if connecting > 0 {
+        let text = if connecting == known.len() {
+            "connecting…".to_string()
+        } else {
+            format!("{connecting} of {} connecting…", known.len())
+        };
+        return Line::from(Span::styled(text, theme.unknown));
+    }
+    let stalest = known.iter().filter_map(|(_, s)| s.last_ok).min();
+    let age = stalest.map_or(String::new(), |at| {
+        format!(" {} ago", crate::state::format_age(ctx.now - at))
+    });
+    Line::from(Span::styled(age.trim_start().to_string(), theme.muted))
+}
+
+/// How a table column lines up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Align {
+    Left,
+    Right,
+}
+
+/// One column of a [`table`]: the narrowest it may get, the widest it wants, and which
+/// columns go first when the pane is narrow (higher `drop` goes first).
+#[derive(Clone, Debug)]
+pub struct Column {
+    pub title: Cow<'static, str>,
+    pub min: u16,
+    pub max: u16,
+    pub drop: u8,
+    pub align: Align,
+    /// Which columns get spare room first (lower first); defaults to `drop`.
+    pub grow: u8,
+    /// Cut without "…" (for cells like "✖ CRIT" whose first cell carries the meaning).
+    pub clip: bool,
+    /// Takes the room left at the end (up to its `max`), so the columns after it sit at
+    /// the right edge of a narrow pane.
+    pub fill: bool,
+}
+
+impl Column {
+    pub const fn left(title: &'static str, min: u16, max: u16, drop: u8) -> Column {
+        Column {
+            title: Cow::Borrowed(title),
+            min,
+            max,
+            drop,
+            align: Align::Left,
+            grow: drop,
+            clip: false,
+            fill: false,
+        }
+    }
+
+    pub const fn right(title: &'static str, min: u16, max: u16, drop: u8) -> Column {
+        Column {
+            title: Cow::Borrowed(title),
+            min,
+            max,
+            drop,
+            align: Align::Right,
+            grow: drop,
+            clip: false,
+            fill: false,
+        }
+    }
+
+    /// Gets spare room before columns with a higher `grow`.
+    pub const fn grow(mut self, grow: u8) -> Column {
+        self.grow = grow;
+        self
+    }
+
+    pub const fn fill(mut self) -> Column {
+        self.fill = true;
+        self
+    }
+
+    pub const fn clipped(mut self) -> Column {
+        self.clip = true;
+        self
+    }
+
+    /// A column whose title comes from data (a drill-down table's header).
+    pub fn named(title: String, min: u16, max: u16, drop: u8, align: Align) -> Column {
+        Column {
+            title: Cow::Owned(title),
+            min,
+            max,
+            drop,
+            align,
+            grow: drop,
+            clip: false,
+            fill: false,
+        }
+    }
+}
+
+/// One cell: its text (already sanitized) and style.
+#[derive(Clone, Debug)]
+pub struct Cell {
+    pub text: String,
+    pub style: Style,
+}
+
+impl Cell {
+    pub fn new(text: impl Into<String>, style: Style) -> Cell {
+        Cell {
+            text: text.into(),
+            style,
+        }
+    }
+}
+
+/// One row: its cells, in column order, and a base style under them.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub cells: Vec<Cell>,
+    pub style: Style,
+}
+
+/// Which columns fit in `total` cells and how wide each gets: the least needed columns are
+/// dropped until the minimums fit, then the rest of the room goes to the most needed first.
+pub fn fit_columns(
+    columns: &[Column],
+    rows: &[Row],
+    total: u16,
+    header: bool,
+) -> Vec<(usize, u16)> {
+    let want: Vec<u16> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let title = if header { width(&c.title) } else { 0 };
+            let content = rows
+                .iter()
+                .filter_map(|r| r.cells.get(i))
+                .map(|cell| width(&cell.text))
+                .chain(std::iter::once(title))
+                .max()
+                .unwrap_or(0);
+            (content.min(u16::MAX as usize) as u16).clamp(c.min, c.max.max(c.min))
+        })
+        .collect();
+    let mut keep: Vec<usize> = (0..columns.len()).collect();
+    let needed = |keep: &[usize]| -> u32 {
+        keep.iter().map(|&i| u32::from(columns[i].min)).sum::<u32>()
+            + keep.len().saturating_sub(1) as u32
+    };
+    while keep.len() > 1 && needed(&keep) > u32::from(total) {
+        // Drop the least needed column; among equals, the rightmost.
+        let worst = keep
+            .iter()
+            .enumerate()
+            .max_by_key(|(pos, i)| (columns[**i].drop, *pos))
+            .map(|(pos, _)| pos)
+            .unwrap_or(0);
+        keep.remove(worst);
+    }
+    if keep.len() == 1 {
+        return vec![(keep[0], want[keep[0]].min(total))];
+    }
+    let mut widths: Vec<u16> = keep.iter().map(|&i| columns[i].min).collect();
+    let mut left = u32::from(total).saturating_sub(needed(&keep));
+    let mut order: Vec<usize> = (0..keep.len()).collect();
+    order.sort_by_key(|&pos| (columns[keep[pos]].grow, pos));
+    for pos in order {
+        let extra = u32::from(want[keep[pos]].saturating_sub(widths[pos])).min(left);
+        widths[pos] = widths[pos].saturating_add(extra as u16);
+        left -= extra;
+    }
+    if let Some(pos) = keep.iter().position(|&i| columns[i].fill) {
+        let room = u32::from(columns[keep[pos]].max.saturating_sub(widths[pos]));
+        widths[pos] = widths[pos].saturating_add(left.min(room) as u16);
+    }
+    keep.into_iter().zip(widths).collect()
+}
+
+/// What a table drew, so the pane can say what did not fit.
+pub struct TableView {
+    /// Rows above and below the visible ones.
+    pub hidden_above: usize,
+    pub hidden_below: usize,
+}
+
+/// Draws a table with a header row (when there are at least 3 rows of room), keeping the
+/// selected row in view and marking it with the theme's selection (reverse + bold).
+pub fn table(
+    frame: &mut Frame,
+    area: Rect,
+    theme: &Theme,
+    columns: &[Column],
+    rows: &[Row],
+    selected: Option<usize>,
+) -> TableView {
+    table_with(frame, area, theme, columns, rows, selected, true)
+}
+
+/// [`table`], with or without the header row.
+pub fn table_with(
+    frame: &mut Frame,
+    area: Rect,
+    theme: &Theme,
+    columns: &[Column],
+    rows: &[Row],
+    selected: Option<usize>,
+    header: bool,
+) -> TableView {
+    let view = Which::Selected(selected);
+    draw_table(frame, area, theme, columns, rows, header, view)
+}
+
+/// A table in a summary pane: when not every row fits, the rows for which `problem` holds
+/// are shown first (in their order), then as many others as fit, in the rows' order.
+pub fn table_problems_first(
+    frame: &mut Frame,
+    area: Rect,
+    theme: &Theme,
+    columns: &[Column],
+    rows: &[Row],
+    problem: &[bool],
+) -> TableView {
+    draw_table(
+        frame,
+        area,
+        theme,
+        columns,
+        rows,
+        true,
+        Which::ProblemsFirst(problem),
+    )
+}
+
+/// Which rows a table shows.
+enum Which<'a> {
+    /// From the top, scrolled to keep the selected row (if any) in view.
+    Selected(Option<usize>),
+    ProblemsFirst(&'a [bool]),
+}
+
+/// The indices of at most `room` rows: problems first, the rest after, in the rows' order.
+pub fn pick_rows(count: usize, room: usize, problem: &[bool]) -> Vec<usize> {
+    if count <= room {
+        return (0..count).collect();
+    }
+    let is_problem = |i: usize| problem.get(i).copied().unwrap_or(false);
+    let mut chosen: Vec<usize> = (0..count).filter(|&i| is_problem(i)).take(room).collect();
+    let left = room.saturating_sub(chosen.len());
+    chosen.extend((0..count).filter(|&i| !is_problem(i)).take(left));
+    chosen.sort_unstable();
+    chosen
+}
+
+fn draw_table(
+    frame: &mut Frame,
+    area: Rect,
+    theme: &Theme,
+    columns: &[Column],
+    rows: &[Row],
+    header: bool,
+    which: Which,
+) -> TableView {
+    let mut view = TableView {
+        hidden_above: 0,
+        hidden_below: 0,
+    };
+    if area.is_empty() {
+        view.hidden_below = rows.len();
+        return view;
+    }
+    let header = header && area.height >= 3 && !rows.is_empty();
+    let layout = fit_columns(columns, rows, area.width, header);
+    let visible = (area.height as usize).saturating_sub(usize::from(header));
+    let (shown, selected): (Vec<usize>, Option<usize>) = match which {
+        Which::Selected(selected) => {
+            let selected = selected.map(|s| s.min(rows.len().saturating_sub(1)));
+            let offset = match selected {
+                Some(s) if s >= visible => s + 1 - visible,
+                _ => 0,
+            };
+            view.hidden_above = offset;
+            (
+                (offset..rows.len().min(offset + visible)).collect(),
+                selected,
+            )
+        }
+        Which::ProblemsFirst(problem) => (pick_rows(rows.len(), visible, problem), None),
+    };
+    view.hidden_below = rows.len().saturating_sub(view.hidden_above + shown.len());
+    let full = area.width as usize;
+    let mut out = Vec::new();
+    if header {
+        let mut spans = Vec::new();
+        for (n, (i, w)) in layout.iter().enumerate() {
+            if n > 0 {
+                spans.push(Span::raw(" "));
+            }
+            let c = &columns[*i];
+            spans.push(Span::styled(
+                fit(&c.title, *w as usize, c.align == Align::Right, false),
+                theme.muted,
+            ));
+        }
+        out.push(Line::from(spans));
+    }
+    for index in shown {
+        let row = &rows[index];
+        let mut spans = Vec::new();
+        for (n, (i, w)) in layout.iter().enumerate() {
+            if n > 0 {
+                spans.push(Span::styled(" ", row.style));
+            }
+            let c = &columns[*i];
+            let cell = row.cells.get(*i);
+            let text = cell.map_or("", |cell| cell.text.as_str());
+            let style = row
+                .style
+                .patch(cell.map_or(Style::default(), |cell| cell.style));
+            spans.push(Span::styled(
+                fit(text, *w as usize, c.align == Align::Right, !c.clip),
+                style,
+            ));
+        }
+        let mut line = Line::from(spans);
+        if selected == Some(index) {
+            let pad = full.saturating_sub(line.width());
+            line.push_span(Span::raw(" ".repeat(pad)));
+            line = line.patch_style(theme.selection);
+        }
+        out.push(line);
+    }
+    lines(frame, area, out);
+    view
+}
+
+/// "+3 more" for a pane's bottom border.
+pub fn more_hint(theme: &Theme, view: &TableView) -> Vec<Span<'static>> {
+    let mut parts = Vec::new();
+    if view.hidden_above > 0 {
+        parts.push(format!("{} above", view.hidden_above));
+    }
+    if view.hidden_below > 0 {
+        parts.push(format!("+{} more", view.hidden_below));
+    }
+    if parts.is_empty() {
+        Vec::new()
+    } else {
+        vec![Span::styled(parts.join(" "), theme.muted)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problems_are_never_hidden() {
+        let problem = [false, false, false, true, false];
+        assert_eq!(pick_rows(5, 2, &problem), vec![0, 3]);
+        assert_eq!(pick_rows(5, 1, &problem), vec![3]);
+        assert_eq!(pick_rows(2, 5, &problem), vec![0, 1]);
+        assert!(pick_rows(5, 0, &problem).is_empty());
+    }
+
+    #[test]
+    fn truncation_never_exceeds_the_room() {
+        assert_eq!(truncate("services", 5), "serv…");
+        assert_eq!(truncate("abc", 3), "abc");
+        assert_eq!(truncate("abc", 0), "");
+        assert_eq!(clip("✖ CRIT", 1), "✖");
+        assert_eq!(fit("7", 3, true, true), "  7");
+    }
+
+    #[test]
+    fn spans_and_sizes_read_short() {
+        assert_eq!(format_span(Duration::seconds(59)), "59s");
+        assert_eq!(format_span(Duration::minutes(65)), "1h05m");
+        assert_eq!(format_span(Duration::hours(50)), "2d02h");
+        assert_eq!(compact_bytes(512.0 * 1024.0 * 1024.0), "512M");
+        assert_eq!(compact_bytes(1.5 * 1024.0 * 1024.0 * 1024.0), "1.5G");
+    }
+
+    #[test]
+    fn sparkline_scales_to_the_highest_value() {
+        assert_eq!(sparkline(&[0.0, 50.0, 100.0], 3), "▁▅█");
+        assert_eq!(sparkline(&[1.0, 2.0, 3.0], 2), "▆█");
+        assert_eq!(sparkline(&[], 5), "");
+        assert_eq!(sparkline(&[5.0, 5.0], 5), "██");
+    }
+
+    #[test]
+    fn columns_drop_least_needed_first() {
+        let cols = [
+            Column::left("name", 4, 20, 0),
+            Column::right("a", 3, 3, 2),
+            Column::right("b", 3, 3, 1),
+        ];
+        let rows = vec![Row {
+            cells: vec![
+                Cell::new("service", Style::default()),
+                Cell::new("1", Style::default()),
+                Cell::new("2", Style::default()),
+            ],
+            style: Style::default(),
+        }];
+        let fit = fit_columns(&cols, &rows, 9, true);
+        assert_eq!(fit.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![0, 2]);
+        assert_eq!(fit_columns(&cols, &rows, 0, true).len(), 1);
+        let wide = fit_columns(&[cols[0].clone().fill(), cols[1].clone()], &rows, 30, false);
+        assert_eq!(wide, vec![(0, 20), (1, 3)]);
+    }
+}
