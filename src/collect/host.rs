@@ -260,9 +260,10 @@ pub fn pick_disks(mounts: &[MountInfo]) -> Vec<DiskUsage> {
 /// The Host pane's figures from a snapshot.
 pub fn readings(source: &str, s: &HostSnapshot) -> Vec<Reading> {
     let id = |figure: &str| format!("{source}.{figure}");
+    let label = |what: &str| format!("{source} {what}");
     let mut out = Vec::new();
     out.push(
-        Reading::number(id("cpu_pct"), "CPU", s.cpu_pct, "%")
+        Reading::number(id("cpu_pct"), label("CPU"), s.cpu_pct, "%")
             .with_detail(format!("{} cores", s.cores))
             .with_rule(Rule::warn_crit(
                 Threshold::above(70.0),
@@ -273,7 +274,7 @@ pub fn readings(source: &str, s: &HostSnapshot) -> Vec<Reading> {
     if s.mem_total_bytes > 0.0 {
         let pct = 100.0 * s.mem_used_bytes / s.mem_total_bytes;
         out.push(
-            Reading::number(id("mem_pct"), "Memory", pct, "%")
+            Reading::number(id("mem_pct"), label("memory"), pct, "%")
                 .with_detail(format!(
                     "{} of {}",
                     crate::state::figure::format_bytes(s.mem_used_bytes),
@@ -283,7 +284,7 @@ pub fn readings(source: &str, s: &HostSnapshot) -> Vec<Reading> {
         );
     } else {
         out.push(
-            Reading::failed(id("mem_pct"), "Memory", "total memory reads as 0")
+            Reading::failed(id("mem_pct"), label("memory"), "total memory reads as 0")
                 .with_unit("%")
                 .with_rule(mem_rule),
         );
@@ -295,7 +296,7 @@ pub fn readings(source: &str, s: &HostSnapshot) -> Vec<Reading> {
         .max_by(|a, b| a.used_pct().total_cmp(&b.used_pct()));
     match fullest {
         Some(d) => out.push(
-            Reading::number(id("disk_pct"), "Disk", d.used_pct(), "%")
+            Reading::number(id("disk_pct"), label("disk"), d.used_pct(), "%")
                 .with_detail(format!(
                     "{}: {} of {}",
                     d.mount,
@@ -305,13 +306,17 @@ pub fn readings(source: &str, s: &HostSnapshot) -> Vec<Reading> {
                 .with_rule(disk_rule),
         ),
         None => out.push(
-            Reading::failed(id("disk_pct"), "Disk", "no disk with a size was found")
-                .with_unit("%")
-                .with_rule(disk_rule),
+            Reading::failed(
+                id("disk_pct"),
+                label("disk"),
+                "no disk with a size was found",
+            )
+            .with_unit("%")
+            .with_rule(disk_rule),
         ),
     }
     out.push(
-        Reading::number(id("load1"), "Load (1m)", s.load[0], "").with_detail(format!(
+        Reading::number(id("load1"), label("load (1m)"), s.load[0], "").with_detail(format!(
             "5m {:.2}, 15m {:.2}, {} cores",
             s.load[1], s.load[2], s.cores
         )),

@@ -339,6 +339,8 @@ fn assemble(
     unit: Option<Result<UnitStatus, String>>,
 ) -> Vec<Update> {
     let id = |figure: &str| format!("{name}.{figure}");
+    // Names carry the service so an alert reads "api up", not label("up").
+    let label = |what: &str| format!("{name} {what}");
     let mut readings = Vec::new();
     let mut errors: Vec<String> = Vec::new();
     // Verdicts of the parts that ran: (up, detail).
@@ -351,9 +353,14 @@ fn assemble(
         Some(Err(e)) => {
             errors.push(e.clone());
             readings.push(
-                Reading::failed(id("health_ms"), "Health latency", e.clone()).with_unit("ms"),
+                Reading::failed(id("health_ms"), label("health latency"), e.clone())
+                    .with_unit("ms"),
             );
-            readings.push(Reading::failed(id("health_code"), "Health code", e.clone()));
+            readings.push(Reading::failed(
+                id("health_code"),
+                label("health code"),
+                e.clone(),
+            ));
         }
         Some(Ok(outcome)) => {
             verdicts.push((outcome.up, outcome.detail.clone()));
@@ -362,20 +369,28 @@ fn assemble(
             let latency_rule = Rule::warn_crit(Threshold::above(1000.0), Threshold::above(2000.0));
             readings.push(match outcome.latency_ms {
                 Some(ms) if outcome.code.is_some() => {
-                    Reading::number(id("health_ms"), "Health latency", ms, "ms")
+                    Reading::number(id("health_ms"), label("health latency"), ms, "ms")
                         .with_detail(outcome.detail.clone())
                         .with_rule(latency_rule)
                 }
-                _ => Reading::failed(id("health_ms"), "Health latency", outcome.detail.clone())
-                    .with_unit("ms")
-                    .with_rule(latency_rule),
+                _ => Reading::failed(
+                    id("health_ms"),
+                    label("health latency"),
+                    outcome.detail.clone(),
+                )
+                .with_unit("ms")
+                .with_rule(latency_rule),
             });
             readings.push(match outcome.code {
                 Some(code) => {
-                    Reading::number(id("health_code"), "Health code", f64::from(code), "")
+                    Reading::number(id("health_code"), label("health code"), f64::from(code), "")
                         .with_detail(outcome.detail.clone())
                 }
-                None => Reading::failed(id("health_code"), "Health code", outcome.detail.clone()),
+                None => Reading::failed(
+                    id("health_code"),
+                    label("health code"),
+                    outcome.detail.clone(),
+                ),
             });
         }
     }
@@ -386,7 +401,11 @@ fn assemble(
         None => {}
         Some(Err(e)) => {
             errors.push(e.clone());
-            readings.push(Reading::failed(id("restarts"), "Restarts", e.clone()));
+            readings.push(Reading::failed(
+                id("restarts"),
+                label("restarts"),
+                e.clone(),
+            ));
         }
         Some(Ok(status)) => {
             verdicts.push((status.up(), status.detail(unit_name.unwrap_or("unit"))));
@@ -397,9 +416,13 @@ fn assemble(
                 status.sub_state.clone()
             });
             readings.push(match status.restarts {
-                Some(n) => Reading::number(id("restarts"), "Restarts", n as f64, "")
+                Some(n) => Reading::number(id("restarts"), label("restarts"), n as f64, "")
                     .with_detail("systemd NRestarts since the unit was loaded"),
-                None => Reading::failed(id("restarts"), "Restarts", "systemd gave no NRestarts"),
+                None => Reading::failed(
+                    id("restarts"),
+                    label("restarts"),
+                    "systemd gave no NRestarts",
+                ),
             });
         }
     }
@@ -437,13 +460,16 @@ fn assemble(
         }));
         readings.insert(
             0,
-            Reading::number(id("up"), "Up", if up { 1.0 } else { 0.0 }, "")
+            Reading::number(id("up"), label("up"), if up { 1.0 } else { 0.0 }, "")
                 .with_detail(detail)
                 .with_rule(up_rule),
         );
     } else {
         let error = errors.join("; ");
-        readings.insert(0, Reading::failed(id("up"), "Up", error).with_rule(up_rule));
+        readings.insert(
+            0,
+            Reading::failed(id("up"), label("up"), error).with_rule(up_rule),
+        );
     }
     updates.push(Update::Readings {
         source: name.to_string(),
