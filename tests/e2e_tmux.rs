@@ -229,3 +229,33 @@ fn tiny_and_resized_terminals_never_crash() {
         t.capture().contains("EXIT=0")
     });
 }
+
+#[test]
+fn no_color_draws_without_colour() {
+    let Some(tmux) = Tmux::start(120, 36) else { return };
+    tmux.send(&[&format!("NO_COLOR=1 {} demo", binary().display()), "Enter"]);
+    tmux.wait_for("every pane title", Duration::from_secs(30), |t| {
+        let screen = t.capture();
+        TITLES.iter().all(|title| screen.contains(title))
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let out = tmux.cmd(&["capture-pane", "-p", "-e", "-t", "t"]).output().unwrap();
+    let styled = String::from_utf8_lossy(&out.stdout);
+    // Every SGR sequence tmux reports must be free of colour parameters (30–37, 40–47,
+    // 90–97, 100–107, 38;…, 48;…); bold, reverse and the like are fine.
+    let sgr = regex::Regex::new(r"\x1b\[([0-9;]*)m").unwrap();
+    for cap in sgr.captures_iter(&styled) {
+        let params: Vec<&str> = cap[1].split(';').collect();
+        for p in &params {
+            let n: u32 = p.parse().unwrap_or(0);
+            assert!(
+                !matches!(n, 30..=37 | 38 | 40..=47 | 48 | 90..=97 | 100..=107),
+                "colour SGR {:?} on screen with NO_COLOR",
+                &cap[0]
+            );
+        }
+    }
+    // Selection and severity stay visible: the focused pane is marked without colour.
+    assert!(tmux.capture().contains('▶'));
+    tmux.send(&["q"]);
+}
