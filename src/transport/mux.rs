@@ -816,6 +816,18 @@ impl Mux {
                 Err(e) => {
                     let e = check(e)?;
                     let opening = self.opening.take().expect("set above");
+                    // With other sessions open, a refused session is the server's
+                    // MaxSessions (lower than ours, or a slot it has not freed yet):
+                    // learn the limit and wait for a free one.
+                    let others = self.session_channels();
+                    if opening.setup.is_session()
+                        && others > 0
+                        && e.code() == ErrorCode::Session(-21)
+                    {
+                        self.max_sessions = others;
+                        self.queue.push_front(opening.setup);
+                        return Ok(true);
+                    }
                     fail_setup(opening.setup, ctx, &channel_refusal(&e));
                     return Ok(true);
                 }
