@@ -167,7 +167,10 @@ pub(crate) fn unlock(
         let Ok(text) = std::fs::read_to_string(file) else {
             continue;
         };
-        if !is_encrypted(&text) || passphrases.get(file).is_some() || env_passphrase(entry).is_some() {
+        if !is_encrypted(&text)
+            || passphrases.get(file).is_some()
+            || env_passphrase(entry).is_some()
+        {
             continue;
         }
         let in_agent = agent.get_or_insert_with(|| agent_blobs(options));
@@ -240,7 +243,12 @@ pub(crate) fn authenticate(
         } else {
             None
         };
-        match session.userauth_pubkey_file(user, pub_path(file).as_deref(), file, passphrase.as_deref()) {
+        match session.userauth_pubkey_file(
+            user,
+            pub_path(file).as_deref(),
+            file,
+            passphrase.as_deref(),
+        ) {
             Ok(()) if session.authenticated() => return Ok(()),
             Ok(()) => tried.push(format!("{shown} (not accepted)")),
             Err(e) => {
@@ -248,7 +256,9 @@ pub(crate) fn authenticate(
                     ErrorCode::Session(-16) | ErrorCode::Session(-48) if passphrase.is_some() => {
                         "wrong passphrase or unreadable key"
                     }
-                    ErrorCode::Session(-16) | ErrorCode::Session(-48) => "unreadable or unsupported key",
+                    ErrorCode::Session(-16) | ErrorCode::Session(-48) => {
+                        "unreadable or unsupported key"
+                    }
                     ErrorCode::Session(-18) | ErrorCode::Session(-19) => "refused by the server",
                     _ => e.message(),
                 };
@@ -260,18 +270,30 @@ pub(crate) fn authenticate(
         return Ok(());
     }
     if tried.is_empty() {
-        tried.push("no agent and no key file (~/.ssh/id_ed25519, id_ecdsa, id_rsa or IdentityFile)".into());
+        tried.push(
+            "no agent and no key file (~/.ssh/id_ed25519, id_ecdsa, id_rsa or IdentityFile)".into(),
+        );
     }
-    Err(format!("authentication failed for {who}: tried {}", tried.join(", ")))
+    Err(format!(
+        "authentication failed for {who}: tried {}",
+        tried.join(", ")
+    ))
 }
 
 /// Tries every agent key, those matching the configured key files first.
-fn try_agent(session: &Session, user: &str, socket: &Path, files: &[PathBuf]) -> Result<bool, String> {
+fn try_agent(
+    session: &Session,
+    user: &str,
+    socket: &Path,
+    files: &[PathBuf],
+) -> Result<bool, String> {
     let mut agent = session.agent().map_err(|e| e.message().to_string())?;
     agent
         .set_identity_path(socket)
         .map_err(|e| e.message().to_string())?;
-    agent.connect().map_err(|e| format!("cannot connect ({})", e.message()))?;
+    agent
+        .connect()
+        .map_err(|e| format!("cannot connect ({})", e.message()))?;
     agent
         .list_identities()
         .map_err(|e| format!("cannot list keys ({})", e.message()))?;
@@ -320,8 +342,12 @@ brhcW3Ex0EKag0mw==
         assert!(is_encrypted(
             "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----\n"
         ));
-        assert!(is_encrypted("-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n"));
-        assert!(!is_encrypted("-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n"));
+        assert!(is_encrypted(
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n"
+        ));
+        assert!(!is_encrypted(
+            "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n"
+        ));
         assert!(!is_encrypted("not a key"));
     }
 
@@ -369,11 +395,9 @@ brhcW3Ex0EKag0mw==
         std::fs::write(&b, PLAIN).unwrap();
         let mut entry = HostEntry::new("x@y");
         entry.identity_files = vec![b.clone(), dir.path().join("missing"), a.clone(), b.clone()];
-        let target = super::super::target::resolve(
-            "x@y",
-            &super::super::target::SshConfigFile::empty(),
-        )
-        .unwrap();
+        let target =
+            super::super::target::resolve("x@y", &super::super::target::SshConfigFile::empty())
+                .unwrap();
         let options = PoolOptions::default();
         assert_eq!(identity_candidates(&entry, &target, &options), vec![b, a]);
     }

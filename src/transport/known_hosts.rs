@@ -129,7 +129,10 @@ fn entries_in(text: &str, file: &Path, host: &str, port: u16) -> Vec<KnownEntry>
             continue;
         }
         // Checked without a port so that libssh2 compares exactly the pattern OpenSSH would.
-        if matches!(known.check(&pattern, b"watchpost-probe"), CheckResult::Mismatch) {
+        if matches!(
+            known.check(&pattern, b"watchpost-probe"),
+            CheckResult::Mismatch
+        ) {
             entries.push(KnownEntry {
                 key_type: key_type.to_string(),
                 blob,
@@ -267,13 +270,14 @@ pub(crate) fn verify(
             entry.file.display()
         )),
         Verdict::Unknown => match policy {
-            HostKeyPolicy::AcceptNew => append(&files.user, &pattern, &key_type, blob)
-                .map_err(|e| {
+            HostKeyPolicy::AcceptNew => {
+                append(&files.user, &pattern, &key_type, blob).map_err(|e| {
                     format!(
                         "cannot add the host key of {pattern} to {}: {e}",
                         files.user.display()
                     )
-                }),
+                })
+            }
             HostKeyPolicy::Strict => {
                 let port_flag = if port == 22 {
                     String::new()
@@ -293,9 +297,17 @@ pub(crate) fn verify(
 }
 
 /// Appends one `pattern type base64` line, creating ~/.ssh (0700) and the file (0600).
-pub(crate) fn append(file: &Path, pattern: &str, key_type: &str, blob: &[u8]) -> std::io::Result<()> {
+pub(crate) fn append(
+    file: &Path,
+    pattern: &str,
+    key_type: &str,
+    blob: &[u8],
+) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+    if let Some(dir) = file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+    {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -331,13 +343,19 @@ mod tests {
     }
 
     fn line(hosts: &str, key_type: &str, fill: u8) -> String {
-        format!("{hosts} {key_type} {}", STANDARD.encode(blob(key_type, fill)))
+        format!(
+            "{hosts} {key_type} {}",
+            STANDARD.encode(blob(key_type, fill))
+        )
     }
 
     #[test]
     fn policy_values() {
         assert_eq!(HostKeyPolicy::parse(None).unwrap(), HostKeyPolicy::Strict);
-        assert_eq!(HostKeyPolicy::parse(Some("strict")).unwrap(), HostKeyPolicy::Strict);
+        assert_eq!(
+            HostKeyPolicy::parse(Some("strict")).unwrap(),
+            HostKeyPolicy::Strict
+        );
         assert_eq!(
             HostKeyPolicy::parse(Some("accept-new")).unwrap(),
             HostKeyPolicy::AcceptNew
@@ -393,7 +411,13 @@ mod tests {
     fn known_key_types_come_first_in_the_handshake() {
         let file = Path::new("/k");
         let entries = entries_in(&line("h", "ssh-rsa", 1), file, "h", 22);
-        let supported = ["ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"];
+        let supported = [
+            "ssh-ed25519",
+            "ecdsa-sha2-nistp256",
+            "rsa-sha2-512",
+            "rsa-sha2-256",
+            "ssh-rsa",
+        ];
         assert_eq!(
             host_key_preference(&entries, &supported).unwrap(),
             "rsa-sha2-512,rsa-sha2-256,ssh-rsa,ssh-ed25519,ecdsa-sha2-nistp256"
@@ -403,7 +427,10 @@ mod tests {
 
     #[test]
     fn blob_type_is_read_from_the_key() {
-        assert_eq!(blob_key_type(&blob("ssh-ed25519", 0)).as_deref(), Some("ssh-ed25519"));
+        assert_eq!(
+            blob_key_type(&blob("ssh-ed25519", 0)).as_deref(),
+            Some("ssh-ed25519")
+        );
         assert_eq!(blob_key_type(&[0, 0, 0, 9, b'x']), None);
     }
 
@@ -411,7 +438,13 @@ mod tests {
     fn append_adds_one_line_and_keeps_the_rest() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("sub").join("known_hosts");
-        append(&file, "[127.0.0.1]:2222", "ssh-ed25519", &blob("ssh-ed25519", 4)).unwrap();
+        append(
+            &file,
+            "[127.0.0.1]:2222",
+            "ssh-ed25519",
+            &blob("ssh-ed25519", 4),
+        )
+        .unwrap();
         std::fs::write(
             &file,
             format!("{}# no newline", std::fs::read_to_string(&file).unwrap()),
@@ -427,6 +460,10 @@ mod tests {
         assert_eq!(judge(&entries, &blob("ssh-ed25519", 4)), Verdict::Match);
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&file).unwrap().permissions().mode();
-        assert_eq!(mode & 0o077, 0, "known_hosts must not be group/world accessible");
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "known_hosts must not be group/world accessible"
+        );
     }
 }

@@ -82,7 +82,9 @@ async fn run_stream(spec: StreamSpec, tx: mpsc::Sender<StreamEvent>) {
         {
             Ok(child) => child,
             Err(e) => {
-                let retry = spec.restart_on_exit.then(|| backoff.after_run(Duration::ZERO));
+                let retry = spec
+                    .restart_on_exit
+                    .then(|| backoff.after_run(Duration::ZERO));
                 let event = StreamEvent::Exited {
                     status: ExitStatus::default(),
                     stderr: format!("cannot run {program:?}: {e}"),
@@ -184,14 +186,20 @@ mod tests {
 
     #[tokio::test]
     async fn exec_runs_without_a_shell() {
-        let out = exec(&["echo", "x; touch /nonexistent/pwned"], Duration::from_secs(5))
-            .await
-            .unwrap();
+        let out = exec(
+            &["echo", "x; touch /nonexistent/pwned"],
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
         assert!(out.success());
         assert_eq!(out.stdout_text(), "x; touch /nonexistent/pwned\n");
-        let out = exec(&["sh", "-c", "echo err >&2; exit 3"], Duration::from_secs(5))
-            .await
-            .unwrap();
+        let out = exec(
+            &["sh", "-c", "echo err >&2; exit 3"],
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
         assert_eq!(out.status.code, Some(3));
         assert_eq!(out.stderr_text(), "err\n");
         let err = exec(&["sleep", "5"], Duration::from_millis(100))

@@ -656,8 +656,14 @@ mod tests {
 
     #[test]
     fn quoting_keeps_each_argument_whole() {
-        assert_eq!(quote(&["echo", "x; touch /tmp/pwned"]), "echo 'x; touch /tmp/pwned'");
-        assert_eq!(quote(&["a b", "$(id)", "`id`", "it's"]), r#"'a b' '$(id)' '`id`' 'it'\''s'"#);
+        assert_eq!(
+            quote(&["echo", "x; touch /tmp/pwned"]),
+            "echo 'x; touch /tmp/pwned'"
+        );
+        assert_eq!(
+            quote(&["a b", "$(id)", "`id`", "it's"]),
+            r#"'a b' '$(id)' '`id`' 'it'\''s'"#
+        );
         assert_eq!(quote(&["", "plain"]), "'' plain");
         let words = shell_words::split(&quote(&["x; touch /tmp/p", "a'b\"c", "\n"])).unwrap();
         assert_eq!(words, vec!["x; touch /tmp/p", "a'b\"c", "\n"]);
@@ -666,10 +672,7 @@ mod tests {
     #[test]
     fn script_command_passes_values_as_positional_arguments() {
         let cmd = script_command("wc -l < \"$1\"", &["/var/log/x y.log"]);
-        assert_eq!(
-            quote(&cmd),
-            "sh -c 'wc -l < \"$1\"' sh '/var/log/x y.log'"
-        );
+        assert_eq!(quote(&cmd), "sh -c 'wc -l < \"$1\"' sh '/var/log/x y.log'");
     }
 
     #[test]

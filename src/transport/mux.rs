@@ -272,8 +272,7 @@ pub(crate) fn host_thread(mut ctx: HostCtx) {
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        ctx.status
-            .send_replace(HostStatus::Connecting { attempt });
+        ctx.status.send_replace(HostStatus::Connecting { attempt });
         let failure = match ssh::connect(&ctx.setup) {
             Ok(conn) => {
                 attempt = 0;
@@ -281,7 +280,7 @@ pub(crate) fn host_thread(mut ctx: HostCtx) {
                 ctx.status.send_replace(HostStatus::Up {
                     since: Instant::now(),
                 });
-                match Mux::new(conn, options.max_sessions).run(&mut ctx) {
+                match Mux::new(conn, &options).run(&mut ctx) {
                     Ended::Shutdown => return,
                     Ended::Lost(reason) => ConnectFailure {
                         reason,
@@ -324,9 +323,7 @@ pub(crate) fn is_eagain(e: &ssh2::Error) -> bool {
 fn is_fatal_code(code: ErrorCode) -> bool {
     matches!(
         code,
-        ErrorCode::Session(
-            -9..=-1 | -14..=-12 | -30 | -29 | -40 | -45..=-43 | -52
-        )
+        ErrorCode::Session(-9..=-1 | -14..=-12 | -30 | -29 | -40 | -45..=-43 | -52)
     )
 }
 
@@ -586,18 +583,31 @@ struct Mux {
     opening: Option<Opening>,
     ops: Vec<Op>,
     next_keepalive: Instant,
+    tcp: bool,
+    dead_after: Duration,
+    next_liveness: Instant,
+    /// Reading what the server sent while no channel was open, at most this often.
+    next_drain: Instant,
 }
 
 impl Mux {
-    fn new(conn: Connection, max_sessions: usize) -> Self {
+    fn new(conn: Connection, options: &super::PoolOptions) -> Self {
+        let now = Instant::now();
         Mux {
             session: conn.session,
             fd: conn.fd,
-            max_sessions: max_sessions.max(1),
+            max_sessions: options.max_sessions.max(1),
             queue: VecDeque::new(),
             opening: None,
             ops: Vec::new(),
-            next_keepalive: Instant::now(),
+            next_keepalive: now,
+            tcp: conn.tcp,
+            // Never shorter than two keepalive rounds: the server needs a chance to answer.
+            dead_after: options
+                .dead_after
+                .max(options.keepalive * 2 + Duration::from_secs(1)),
+            next_liveness: now + Duration::from_secs(1),
+            next_drain: now,
         }
     }
 
@@ -614,12 +624,11 @@ impl Mux {
         match result {
             Ok(()) => {
                 self.teardown(ctx, "watchpost is stopping");
-                let _ = self
-                    .session
-                    .disconnect(None, "watchpost is stopping", None);
+                let _ = self.session.disconnect(None, "watchpost is stopping", None);
                 Ended::Shutdown
             }
             Err(Lost(reason)) => {
+                let reason = socket_state(self.fd).unwrap_or(reason);
                 self.teardown(ctx, &reason);
                 Ended::Lost(reason)
             }
@@ -654,6 +663,10 @@ impl Mux {
                 self.session.block_directions(),
                 ssh2::BlockDirections::Outbound | ssh2::BlockDirections::Both
             );
+            if now >= self.next_liveness {
+                self.next_liveness = now + Duration::from_secs(1);
+                self.check_liveness()?;
+            }
             if progress || self.ops.iter().any(|op| op.has_queued(outbound_blocked)) {
                 continue;
             }
@@ -841,7 +854,8 @@ impl Mux {
                 Err(e) => {
                     let e = check(e)?;
                     let opening = self.opening.take().expect("set above");
-                    self.ops.push(closing(opening.channel.expect("opened"), true));
+                    self.ops
+                        .push(closing(opening.channel.expect("opened"), true));
                     fail_setup(
                         opening.setup,
                         ctx,
@@ -943,12 +957,29 @@ impl Mux {
         Ok(progress)
     }
 
+    /// The server answers every keepalive; nothing at all from it for `dead_after` means
+    /// it is gone or hung, even when TCP still acknowledges (a stopped sshd, a
+    /// half-open path).
+    fn check_liveness(&self) -> Result<(), Lost> {
+        if !self.tcp {
+            return Ok(());
+        }
+        match last_received(self.fd) {
+            Some(quiet) if quiet > self.dead_after => Err(Lost(format!(
+                "the server stopped answering (nothing received for {}s)",
+                quiet.as_secs()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Sleeps until a socket is ready or a timer is due.
     fn sleep(&mut self, ctx: &HostCtx, now: Instant) -> Result<(), Lost> {
         let reading = self.opening.is_some() || self.ops.iter().any(Op::wants_read);
         let idle = self.opening.is_none() && self.ops.is_empty() && self.queue.is_empty();
+        let drain_due = idle && now >= self.next_drain;
         let mut events = libc::POLLRDHUP;
-        if reading || idle {
+        if reading || drain_due {
             events |= libc::POLLIN;
         }
         if matches!(
@@ -981,7 +1012,13 @@ impl Mux {
             }
         }
 
-        let mut wake_at = self.next_keepalive.min(now + Duration::from_secs(5));
+        let mut wake_at = self
+            .next_keepalive
+            .min(self.next_liveness)
+            .min(now + Duration::from_secs(5));
+        if idle && !drain_due {
+            wake_at = wake_at.min(self.next_drain);
+        }
         for setup in &self.queue {
             match setup {
                 Setup::Exec(req) => wake_at = wake_at.min(req.deadline),
@@ -1020,8 +1057,9 @@ impl Mux {
                 "connection closed by the server".into()
             }));
         }
-        if idle && revents & libc::POLLIN != 0 {
+        if drain_due && revents & libc::POLLIN != 0 {
             self.queue.push_back(Setup::Drain);
+            self.next_drain = Instant::now() + Duration::from_secs(30);
         }
         Ok(())
     }
@@ -1055,6 +1093,57 @@ impl Mux {
                 let _ = reply.send(Err(down()));
             }
         }
+    }
+}
+
+/// How long since the server last sent data on this TCP socket (TCP_INFO).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn last_received(fd: RawFd) -> Option<Duration> {
+    // SAFETY: getsockopt writes at most `len` bytes into a zeroed tcp_info.
+    unsafe {
+        let mut info: libc::tcp_info = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+        let rc = libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        );
+        (rc == 0).then(|| Duration::from_millis(u64::from(info.tcpi_last_data_recv)))
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn last_received(_fd: RawFd) -> Option<Duration> {
+    None
+}
+
+/// What the socket says after libssh2 gave up on it: closed, reset or timed out.
+fn socket_state(fd: RawFd) -> Option<String> {
+    let mut byte = 0u8;
+    // SAFETY: a one-byte peek into a local buffer on a socket this thread owns.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            (&mut byte as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    if n == 0 {
+        return Some("connection closed by the server".into());
+    }
+    if n > 0 {
+        return None;
+    }
+    match std::io::Error::last_os_error().raw_os_error() {
+        Some(libc::ECONNRESET) => Some("connection reset by the server".into()),
+        Some(libc::ETIMEDOUT) => Some("connection timed out (the server stopped answering)".into()),
+        Some(libc::EHOSTUNREACH) | Some(libc::ENETUNREACH) => {
+            Some("connection lost (host unreachable)".into())
+        }
+        _ => None,
     }
 }
 
@@ -1107,7 +1196,12 @@ fn fail_setup(setup: Setup, ctx: &mut HostCtx, message: &str) {
 }
 
 impl ExecOp {
-    fn step(&mut self, session: &Session, now: Instant, host: &str) -> Result<(bool, Outcome), Lost> {
+    fn step(
+        &mut self,
+        session: &Session,
+        now: Instant,
+        host: &str,
+    ) -> Result<(bool, Outcome), Lost> {
         let Some(reply) = self.reply.as_ref() else {
             return Ok((true, Outcome::Close));
         };
@@ -1402,7 +1496,12 @@ mod tests {
             .unwrap();
         let stdin = child.stdin.take();
         let mut out = String::new();
-        child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
         let status = loop {
             if let Some(status) = child.try_wait().unwrap() {
                 break status;
@@ -1438,7 +1537,10 @@ mod tests {
         std::thread::sleep(Duration::from_millis(200));
         drop(child.stdin.take());
         let status = child.wait().unwrap();
-        assert!(started.elapsed() < Duration::from_secs(10), "sleep was not killed");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "sleep was not killed"
+        );
         assert!(!status.success());
     }
 

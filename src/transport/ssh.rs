@@ -78,7 +78,7 @@ impl SshHost {
         let (status_tx, status_rx) = watch::channel(HostStatus::Connecting { attempt: 1 });
         let ctx = mux::HostCtx::new(setup.clone(), rx, wake_rx, status_tx);
         std::thread::Builder::new()
-            .name(format!("ssh {}", setup.name))
+            .name(format!("ssh {}", setup.name.replace('\0', "")))
             .spawn(move || mux::host_thread(ctx))
             .map_err(io)?;
         Ok(SshHost {
@@ -113,11 +113,14 @@ impl SshHost {
     }
 
     fn send(&self, request: Request) -> Result<(), TransportError> {
-        self.inner.tx.send(request).map_err(|_| TransportError::HostDown {
-            host: self.inner.name.clone(),
-            reason: "the connection thread has stopped".into(),
-            retry_in: None,
-        })?;
+        self.inner
+            .tx
+            .send(request)
+            .map_err(|_| TransportError::HostDown {
+                host: self.inner.name.clone(),
+                reason: "the connection thread has stopped".into(),
+                retry_in: None,
+            })?;
         let _ = (&self.inner.waker).write(&[1]);
         Ok(())
     }
@@ -170,11 +173,16 @@ impl SshHost {
                 reason: "connection lost".into(),
                 retry_in: None,
             })),
-            Err(_) => Err(self.down_error().unwrap_or_else(|| TransportError::Timeout {
-                host: self.inner.name.clone(),
-                what: format!("{what} (still {})", self.current_status().describe(self.name())),
-                after: timeout,
-            })),
+            Err(_) => Err(self
+                .down_error()
+                .unwrap_or_else(|| TransportError::Timeout {
+                    host: self.inner.name.clone(),
+                    what: format!(
+                        "{what} (still {})",
+                        self.current_status().describe(self.name())
+                    ),
+                    after: timeout,
+                })),
         }
     }
 
@@ -286,6 +294,9 @@ impl fmt::Debug for ForwardGuard {
 pub(crate) struct Connection {
     pub session: Session,
     pub fd: RawFd,
+    /// A TCP socket of our own (not a tunnel through a jump host): TCP_INFO tells when
+    /// the server last sent anything.
+    pub tcp: bool,
 }
 
 /// Why a connection attempt failed; `lasting` failures (host key, authentication) wait
@@ -311,28 +322,26 @@ impl ConnectFailure {
 }
 
 /// Connects, checks the host key and signs in (blocking, bounded by the timeouts).
-pub(crate) fn connect(
-    setup: &HostSetup,
-) -> Result<Connection, ConnectFailure> {
+pub(crate) fn connect(setup: &HostSetup) -> Result<Connection, ConnectFailure> {
     let target = &setup.target;
     let options = &setup.options;
     let timeout = target.connect_timeout.unwrap_or(options.connect_timeout);
     let mut session = Session::new().map_err(|e| ConnectFailure::now(e.message().to_string()))?;
-    let fd = match &setup.jump {
+    let (fd, tcp) = match &setup.jump {
         Some(jump) => {
             let stream = jump
                 .open_tcp(&target.host, target.port, timeout)
                 .map_err(ConnectFailure::now)?;
             let fd = stream.as_raw_fd();
             session.set_tcp_stream(stream);
-            fd
+            (fd, false)
         }
         None => {
             let stream = tcp_connect(&target.host, target.port, timeout)?;
             tune_socket(&stream, options);
             let fd = stream.as_raw_fd();
             session.set_tcp_stream(stream);
-            fd
+            (fd, true)
         }
     };
     session.set_timeout(timeout.as_millis().min(u32::MAX as u128) as u32);
@@ -356,20 +365,14 @@ pub(crate) fn connect(
         setup.entry.host_key,
     )
     .map_err(ConnectFailure::lasting)?;
-    auth::authenticate(
-        &session,
-        target,
-        &setup.entry,
-        options,
-        &setup.passphrases,
-    )
-    .map_err(ConnectFailure::lasting)?;
-    // want_reply = false: the server sends nothing back, the point is that TCP has data
-    // to deliver, so a dead peer trips TCP_USER_TIMEOUT within `dead_after`.
-    session.set_keepalive(false, options.keepalive.as_secs().max(1) as u32);
+    auth::authenticate(&session, target, &setup.entry, options, &setup.passphrases)
+        .map_err(ConnectFailure::lasting)?;
+    // want_reply: the server answers every keepalive, so silence for `dead_after` means
+    // it is gone or hung (see mux); TCP_USER_TIMEOUT catches a vanished peer too.
+    session.set_keepalive(true, options.keepalive.as_secs().max(1) as u32);
     session.set_timeout(0);
     session.set_blocking(false);
-    Ok(Connection { session, fd })
+    Ok(Connection { session, fd, tcp })
 }
 
 fn tcp_connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, ConnectFailure> {

@@ -188,7 +188,10 @@ impl fmt::Debug for LineStream {
 }
 
 impl LineStream {
-    pub(crate) fn new(rx: mpsc::Receiver<StreamEvent>, close: Option<Box<dyn Send + Sync>>) -> Self {
+    pub(crate) fn new(
+        rx: mpsc::Receiver<StreamEvent>,
+        close: Option<Box<dyn Send + Sync>>,
+    ) -> Self {
         LineStream { rx, _close: close }
     }
 
@@ -391,7 +394,10 @@ mod tests {
             token: Some(cursor),
             ..Resume::default()
         });
-        assert!(again.contains(&"--after-cursor=s=abc;i=12".to_string()), "{again:?}");
+        assert!(
+            again.contains(&"--after-cursor=s=abc;i=12".to_string()),
+            "{again:?}"
+        );
         assert!(spec.token_of(b"not json").is_none());
     }
 

@@ -119,8 +119,8 @@ impl SshConfigFile {
         let Some(path) = path else {
             return Ok(SshConfigFile::empty());
         };
-        let file =
-            File::open(path).map_err(|e| format!("cannot read ssh config {}: {e}", path.display()))?;
+        let file = File::open(path)
+            .map_err(|e| format!("cannot read ssh config {}: {e}", path.display()))?;
         SshConfigFile::parse(&mut BufReader::new(file))
             .map_err(|e| format!("ssh config {}: {e}", path.display()))
     }
@@ -144,7 +144,9 @@ pub(crate) fn resolve(text: &str, config: &SshConfigFile) -> Result<SshTarget, S
 
 fn resolve_depth(text: &str, config: &SshConfigFile, depth: usize) -> Result<SshTarget, String> {
     if depth > 8 {
-        return Err(format!("ProxyJump chain through {text:?} is too long (a loop?)"));
+        return Err(format!(
+            "ProxyJump chain through {text:?} is too long (a loop?)"
+        ));
     }
     let dest = parse_destination(text)?;
     let params = config.config.as_ref().map(|c| c.query(&dest.host));
@@ -281,8 +283,21 @@ mod tests {
             parse_destination("ssh://[::1]:22/").unwrap(),
             dest(None, "::1", Some(22))
         );
-        assert_eq!(parse_destination("fe80::1").unwrap(), dest(None, "fe80::1", None));
-        for bad in ["", "ssh://", "@host", "host:0", "host:99999", "host:x", "-oProxyCommand=x", "a b", "[::1"] {
+        assert_eq!(
+            parse_destination("fe80::1").unwrap(),
+            dest(None, "fe80::1", None)
+        );
+        for bad in [
+            "",
+            "ssh://",
+            "@host",
+            "host:0",
+            "host:99999",
+            "host:x",
+            "-oProxyCommand=x",
+            "a b",
+            "[::1",
+        ] {
             assert!(parse_destination(bad).is_err(), "{bad:?} should be refused");
         }
     }
@@ -308,7 +323,10 @@ mod tests {
         assert_eq!((t.user.as_str(), t.port), ("root", 22));
         // Host * applies to anything else.
         let t = resolve("other", &cfg).unwrap();
-        assert_eq!((t.host.as_str(), t.user.as_str(), t.port), ("other", "fallback", 22));
+        assert_eq!(
+            (t.host.as_str(), t.user.as_str(), t.port),
+            ("other", "fallback", 22)
+        );
     }
 
     #[test]
@@ -325,7 +343,10 @@ mod tests {
             ("198.51.100.1", "j1", 2201)
         );
         assert!(hop1.proxy_jump.is_none());
-        assert_eq!(t.key(), "u@10.1.2.3:22 via j2@10.0.0.2:22 via j1@198.51.100.1:2201");
+        assert_eq!(
+            t.key(),
+            "u@10.1.2.3:22 via j2@10.0.0.2:22 via j1@198.51.100.1:2201"
+        );
         assert!(resolve("direct", &cfg).unwrap().proxy_jump.is_none());
 
         let cfg = config("Host c\n  ProxyJump a,b\n");

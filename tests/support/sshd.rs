@@ -64,8 +64,17 @@ fn run(cmd: &mut Command) -> Result<String, String> {
 /// `ssh-keygen` a key pair without a passphrase (or with one).
 pub fn keygen(path: &Path, kind: &str, passphrase: &str) -> Result<(), String> {
     let mut cmd = Command::new("ssh-keygen");
-    cmd.args(["-q", "-t", kind, "-N", passphrase, "-C", "watchpost-test", "-f"])
-        .arg(path);
+    cmd.args([
+        "-q",
+        "-t",
+        kind,
+        "-N",
+        passphrase,
+        "-C",
+        "watchpost-test",
+        "-f",
+    ])
+    .arg(path);
     if kind == "rsa" {
         cmd.args(["-b", "2048"]);
     }
@@ -102,14 +111,19 @@ impl Sshd {
             .map_err(|e| e.to_string())?;
         let d = dir.path();
         keygen(&d.join("host_ed25519"), "ed25519", "")?;
-        for (name, kind) in [("id_ed25519", "ed25519"), ("id_ecdsa", "ecdsa"), ("id_rsa", "rsa")] {
+        for (name, kind) in [
+            ("id_ed25519", "ed25519"),
+            ("id_ecdsa", "ecdsa"),
+            ("id_rsa", "rsa"),
+        ] {
             keygen(&d.join(name), kind, "")?;
         }
         keygen(&d.join("id_locked"), "ed25519", PASSPHRASE)?;
         let mut authorized = String::new();
         for name in ["id_ed25519", "id_ecdsa", "id_rsa", "id_locked"] {
             authorized.push_str(
-                &std::fs::read_to_string(d.join(format!("{name}.pub"))).map_err(|e| e.to_string())?,
+                &std::fs::read_to_string(d.join(format!("{name}.pub")))
+                    .map_err(|e| e.to_string())?,
             );
         }
         std::fs::write(d.join("authorized_keys"), authorized).map_err(|e| e.to_string())?;
@@ -171,17 +185,26 @@ impl Sshd {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if text.get(before..).is_some_and(|t| t.contains("Server listening on")) {
+            if text
+                .get(before..)
+                .is_some_and(|t| t.contains("Server listening on"))
+            {
                 return Ok(());
             }
             if let Some(child) = self.child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
                 self.child = None;
-                return Err(format!("sshd exited ({status}): {}", text.get(before..).unwrap_or("")));
+                return Err(format!(
+                    "sshd exited ({status}): {}",
+                    text.get(before..).unwrap_or("")
+                ));
             }
             if Instant::now() > deadline {
-                return Err(format!("sshd did not start: {}", text.get(before..).unwrap_or("")));
+                return Err(format!(
+                    "sshd did not start: {}",
+                    text.get(before..).unwrap_or("")
+                ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -190,8 +213,20 @@ impl Sshd {
     /// Kills the server and every session process it forked (as a crash would).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
-            kill_tree(child.id());
+            signal_tree(child.id(), libc::SIGCONT);
+            signal_tree(child.id(), libc::SIGKILL);
             let _ = child.wait();
+        }
+    }
+
+    /// Freezes (SIGSTOP) or thaws (SIGCONT) the server and its sessions: the kernel still
+    /// acknowledges TCP, but nothing answers.
+    pub fn freeze(&self, frozen: bool) {
+        if let Some(child) = &self.child {
+            signal_tree(
+                child.id(),
+                if frozen { libc::SIGSTOP } else { libc::SIGCONT },
+            );
         }
     }
 
@@ -215,7 +250,10 @@ impl Sshd {
     /// "ssh-ed25519 AAAA…" of the server's host key.
     pub fn host_public_key(&self) -> String {
         let text = std::fs::read_to_string(self.dir.path().join("host_ed25519.pub")).unwrap();
-        text.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+        text.split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     pub fn host_pattern(&self) -> String {
@@ -333,9 +371,9 @@ pub fn own_socket_inodes() -> HashSet<u64> {
     inodes
 }
 
-/// SIGKILLs a process and all its descendants (sshd's session processes call setsid, so a
+/// Signals a process and all its descendants (sshd's session processes call setsid, so a
 /// process group would not catch them).
-pub fn kill_tree(root: u32) {
+pub fn signal_tree(root: u32, signal: libc::c_int) {
     let mut children: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
     if let Ok(entries) = std::fs::read_dir("/proc") {
         for entry in entries.flatten() {
@@ -365,7 +403,7 @@ pub fn kill_tree(root: u32) {
     for pid in all {
         // SAFETY: kill(2) with a pid we found; a pid that is gone just fails.
         unsafe {
-            libc::kill(pid as libc::pid_t, libc::SIGKILL);
+            libc::kill(pid as libc::pid_t, signal);
         }
     }
 }
