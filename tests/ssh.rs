@@ -882,3 +882,81 @@ async fn a_hung_server_is_noticed_within_seconds() {
     assert!(reason.contains("stopped answering"), "{reason}");
     sshd.freeze(false);
 }
+
+/// A pool whose host "test" is `127.0.0.1:port`, needing no sshd.
+fn pool_for_port(port: u16) -> watchpost::transport::HostPool {
+    let dir = std::env::temp_dir();
+    let options = watchpost::transport::PoolOptions {
+        known_hosts: Some(dir.join("watchpost-no-known-hosts")),
+        ssh_config: None,
+        agent: AgentSource::Off,
+        default_identities: false,
+        connect_timeout: Duration::from_secs(3),
+        ..Default::default()
+    };
+    watchpost::transport::HostPool::new(
+        std::collections::BTreeMap::from([(
+            "test".to_string(),
+            watchpost::transport::HostEntry::new(format!("nobody@127.0.0.1:{port}")),
+        )]),
+        options,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_connection_is_reported_and_never_blocks() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let t = pool_for_port(port).transport("test").unwrap();
+    let reason = wait_down(&t).await;
+    assert_eq!(reason, "connection refused");
+    let shown = t.status().borrow().describe("test");
+    assert!(
+        shown.starts_with("ssh test: connection refused, retrying in "),
+        "{shown}"
+    );
+    let asked = Instant::now();
+    let err = t.exec(&["true"]).await.unwrap_err();
+    assert!(asked.elapsed() < Duration::from_millis(200));
+    assert!(
+        err.to_string()
+            .starts_with("ssh test: connection refused, retrying in"),
+        "{err}"
+    );
+    // Streams wait for the host instead of failing.
+    let mut stream = t.stream(StreamSpec::fixed(&["true"]));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), stream.recv())
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_server_costs_callers_no_more_than_their_timeout() {
+    // Accepts TCP, never says a word: the handshake hangs until connect_timeout.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let _keep = std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().take(4) {
+            held.push(conn);
+        }
+        std::thread::sleep(Duration::from_secs(20));
+    });
+    let t = pool_for_port(port).transport("test").unwrap();
+    let asked = Instant::now();
+    let err = t
+        .exec_timeout(&["true"], Duration::from_millis(800))
+        .await
+        .unwrap_err();
+    let took = asked.elapsed();
+    assert!(took < Duration::from_millis(1500), "took {took:?}");
+    assert!(matches!(err, TransportError::Timeout { .. }), "{err}");
+    assert!(err.to_string().contains("connecting"), "{err}");
+    let reason = wait_down(&t).await;
+    assert!(reason.contains("handshake"), "{reason}");
+}

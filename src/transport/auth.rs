@@ -384,6 +384,15 @@ brhcW3Ex0EKag0mw==
         };
         assert!(unlock(&files, &entry, &options, &fresh, &mut no_tty).is_empty());
         assert!(fresh.get(&locked).is_none());
+        // With passphrase_env naming a variable that is set, nothing is asked. (PATH is
+        // always set; the tests never change the environment.)
+        let with_env = HostEntry {
+            passphrase_env: Some("PATH".into()),
+            ..HostEntry::new("x@y")
+        };
+        let mut never = |_: &Path| -> std::io::Result<String> { panic!("the env var has it") };
+        assert!(unlock(&files, &with_env, &options, &fresh, &mut never).is_empty());
+        assert_eq!(env_passphrase(&with_env), std::env::var("PATH").ok());
     }
 
     #[test]

@@ -19,6 +19,24 @@
 //!
 //! Remote commands run through the login shell of the remote user, which must be a POSIX
 //! shell (sh, bash, dash, zsh, ksh) for the quoting to hold.
+//!
+//! Wiring a collector (sketch):
+//! ```no_run
+//! # async fn demo(config: &watchpost::config::Config) -> Result<(), Box<dyn std::error::Error>> {
+//! use watchpost::transport::{HostPool, StreamEvent, StreamSpec};
+//! let pool = HostPool::from_config(config)?; // one per process, shared by all collectors
+//! let host = pool.transport("prod")?;        // the source's `host` value
+//! let out = host.exec(&["systemctl", "show", "tmws.service", "-p", "NRestarts"]).await?;
+//! let mut log = host.follow_file("/var/log/app.jsonl", 0).await; // tail -F, new lines
+//! let mut journal = host.stream(StreamSpec::journal(&["tmws.service"], 100));
+//! let docker_sock = host.forward_unix("/var/run/docker.sock").await?; // keep it alive
+//! let docker = bollard::Docker::connect_with_unix(
+//!     &docker_sock.path().to_string_lossy(), 30, bollard::API_DEFAULT_VERSION)?;
+//! while let Some(event) = log.recv().await {
+//!     if let StreamEvent::Line { text, .. } = event { /* parse, sanitize later */ }
+//! }
+//! # Ok(()) }
+//! ```
 
 mod auth;
 mod known_hosts;
