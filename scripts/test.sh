@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)
+# The SSH tests run a real OpenSSH server on 127.0.0.1 (and ssh-keygen, ssh-agent).
+[ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
 # A static busybox builds the FROM-scratch test images (no image can be pulled).
 if ! file -L /bin/busybox 2>/dev/null | grep -q 'statically linked'; then need_apt+=(busybox-static file); fi
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -18,6 +20,7 @@ fi
 
 if [ "${CI:-}" = "true" ]; then
   export WATCHPOST_REQUIRE_DOCKER=1
+  export WATCHPOST_REQUIRE_SSH=1
 fi
 
 # The end-to-end tests drive the release binary in tmux.

@@ -10,5 +10,6 @@ pub mod config;
 pub mod demo;
 pub mod rules;
 pub mod state;
+pub mod transport;
 pub mod tui;
 pub mod ui;
