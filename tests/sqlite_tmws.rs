@@ -450,6 +450,7 @@ const ALL_IDS: &[&str] = &[
     "agents.admin_pct",
     "agents.viewer_pct",
     "audit.volume_24h",
+    "audit.jump_1h",
 ];
 
 // ---------------------------------------------------------------- seed 000's SQL, verbatim

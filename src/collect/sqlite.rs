@@ -42,6 +42,15 @@ const INTEGRITY_BUDGET_ROLLBACK: Duration = BUSY_TIMEOUT;
 /// In WAL mode readers do not block writers (only checkpoints), so it may run longer.
 const INTEGRITY_BUDGET_WAL: Duration = Duration::from_secs(10);
 
+/// Longest a read transaction of the pack's big tables lasts before it is ended and a new one
+/// started (the first read of a large table takes many of them).
+const CHUNK: Duration = Duration::from_millis(20);
+/// Catching up stops after this long (a writer faster than we read); the snapshot then reads
+/// what is left in one go.
+const CATCH_UP_LIMIT: Duration = Duration::from_secs(60);
+/// Snapshots tried before the last one, which has no deadline.
+const SNAPSHOT_ATTEMPTS: usize = 3;
+
 /// A figure a source produces: the id after `<source>.` and the name panes show.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fig {
@@ -252,7 +261,7 @@ struct Worker {
 
 enum Pack {
     None,
-    Tmws(TmwsPack),
+    Tmws(Box<TmwsPack>),
     Unknown(String),
 }
 
@@ -260,7 +269,9 @@ impl Worker {
     fn new(settings: Settings) -> Self {
         let pack = match settings.pack.as_deref() {
             None | Some("") => Pack::None,
-            Some("tmws") => Pack::Tmws(TmwsPack::new(settings.expected_migration.clone())),
+            Some("tmws") => {
+                Pack::Tmws(Box::new(TmwsPack::new(settings.expected_migration.clone())))
+            }
             Some(other) => Pack::Unknown(other.to_string()),
         };
         Worker {
@@ -331,9 +342,24 @@ impl Worker {
             return Ok(());
         };
 
-        let outcome = read_snapshot(&mut db.conn, &mut self.pack, harvest);
+        let mut outcome = Err(SnapshotError::Fatal("not read".into()));
+        for attempt in 0..SNAPSHOT_ATTEMPTS {
+            if let Pack::Tmws(pack) = &mut self.pack {
+                catch_up(&mut db.conn, pack)?;
+            }
+            // The last attempt reads whatever is left, however long it takes.
+            let deadline = (attempt + 1 < SNAPSHOT_ATTEMPTS).then(|| Instant::now() + CHUNK);
+            let mut fresh = Harvest::new(&harvest.source);
+            outcome = read_snapshot(&mut db.conn, &mut self.pack, &mut fresh, deadline);
+            if !matches!(outcome, Ok(None)) {
+                harvest.readings.extend(fresh.readings);
+                harvest.tables.extend(fresh.tables);
+                harvest.errors.extend(fresh.errors);
+                break;
+            }
+        }
         let wal = match outcome {
-            Ok(wal) => wal,
+            Ok(wal) => wal.unwrap_or(false),
             Err(SnapshotError::Busy(busy)) => return Err(busy),
             Err(SnapshotError::Fatal(text)) => {
                 // The file as a whole is unreadable (not a database, I/O error): start over with
@@ -342,6 +368,9 @@ impl Worker {
                 harvest.fail(&figs, &text);
                 return Ok(());
             }
+        };
+        let Some(db) = self.db.as_mut() else {
+            return Ok(());
         };
 
         // Outside the figures' transaction, so that transaction stays short.
@@ -477,19 +506,15 @@ enum SnapshotError {
     Fatal(String),
 }
 
-/// Reads every section in one short read transaction. Returns whether the file is in WAL mode.
+/// Reads every section in one short read transaction. Returns whether the file is in WAL
+/// mode, or `None` when the pack's big tables had more new rows than `deadline` allowed
+/// (nothing is added to `harvest` then: the caller catches up and tries again).
 fn read_snapshot(
     conn: &mut Connection,
     pack: &mut Pack,
     harvest: &mut Harvest,
-) -> Result<bool, SnapshotError> {
-    let fatal = |e: rusqlite::Error| {
-        if is_busy(&e) {
-            SnapshotError::Busy(Busy(e.to_string()))
-        } else {
-            SnapshotError::Fatal(e.to_string())
-        }
-    };
+    deadline: Option<Instant>,
+) -> Result<Option<bool>, SnapshotError> {
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)
         .map_err(fatal)?;
@@ -504,14 +529,48 @@ fn read_snapshot(
 
     let source = harvest.source.clone();
     let busy = |b: Busy| SnapshotError::Busy(b);
+    if let Pack::Tmws(pack) = pack
+        && !pack.collect(&tx, harvest, deadline).map_err(busy)?
+    {
+        tx.commit().map_err(fatal)?;
+        return Ok(None);
+    }
     harvest
         .add(&[DB_SIZE_MB, DB_FREELIST], db_size(&tx, &source))
         .map_err(busy)?;
-    if let Pack::Tmws(pack) = pack {
-        pack.collect(&tx, harvest).map_err(busy)?;
-    }
     tx.commit().map_err(fatal)?;
-    Ok(wal)
+    Ok(Some(wal))
+}
+
+fn fatal(e: rusqlite::Error) -> SnapshotError {
+    if is_busy(&e) {
+        SnapshotError::Busy(Busy(e.to_string()))
+    } else {
+        SnapshotError::Fatal(e.to_string())
+    }
+}
+
+/// Reads the pack's backlog of new rows (all of them on the first poll) in short read
+/// transactions of at most [`CHUNK`] each, so a first read of millions of rows never holds a
+/// lock long enough to hold up the application's writes.
+fn catch_up(conn: &mut Connection, pack: &mut TmwsPack) -> Result<(), Busy> {
+    let started = Instant::now();
+    loop {
+        let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred) {
+            Ok(tx) => tx,
+            Err(e) if is_busy(&e) => return Err(Busy(e.to_string())),
+            // The snapshot meets the same error and reports it.
+            Err(_) => return Ok(()),
+        };
+        let done = pack.read_tails(&tx, Some(Instant::now() + CHUNK))?;
+        // Only a read: nothing to lose if the commit fails, the snapshot reports the cause.
+        if tx.commit().is_err() || done || started.elapsed() >= CATCH_UP_LIMIT {
+            return Ok(());
+        }
+        // A gap for the application's writers (in rollback-journal mode our SHARED lock
+        // keeps them from committing while a chunk is read).
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 /// Seed 000 step 11: size in MB and freelist pages.
