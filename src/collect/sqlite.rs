@@ -16,8 +16,10 @@
 //! give `SourceHealth::Error` with SQLite's own text and the affected figures as
 //! `Reading::failed`, never a zero and never a panic.
 
+mod metrics;
+
 use crate::collect::{Collector, tmws::TmwsPack};
-use crate::config::SqliteSource;
+use crate::config::{SqlMetric, SqliteSource};
 use crate::rules::{Priority, Rule, Threshold};
 use crate::state::figure::Reading;
 use crate::state::update::{SourceHealth, Table, Update};
@@ -177,6 +179,8 @@ struct Settings {
     pack: Option<String>,
     expected_migration: Option<String>,
     retry: Duration,
+    /// Custom SQL metrics (`[[sqlite.NAME.metric]]`).
+    metrics: Vec<SqlMetric>,
 }
 
 impl SqliteCollector {
@@ -188,6 +192,7 @@ impl SqliteCollector {
             pack: source.pack.clone(),
             expected_migration: source.expected_migration.clone(),
             retry: source.interval,
+            metrics: Vec::new(),
         };
         SqliteCollector {
             name: name.to_string(),
@@ -195,6 +200,15 @@ impl SqliteCollector {
             worker: Some(Worker::new(settings.clone())),
             settings,
         }
+    }
+}
+
+impl SqliteCollector {
+    /// Adds custom SQL metrics, each a figure `<source>.<id>`.
+    pub fn with_metrics(mut self, metrics: Vec<SqlMetric>) -> Self {
+        self.settings.metrics = metrics;
+        self.worker = Some(Worker::new(self.settings.clone()));
+        self
     }
 }
 
@@ -320,10 +334,20 @@ impl Worker {
         }
     }
 
+    /// Fails every figure of the source (its own, its pack's, its metrics') with `text`.
+    fn fail_all(&self, harvest: &mut Harvest, text: &str) {
+        harvest.fail(&self.figs(), text);
+        for m in &self.settings.metrics {
+            harvest
+                .readings
+                .push(metrics::failed(&harvest.source, m, text));
+        }
+    }
+
     fn read(&mut self, harvest: &mut Harvest) -> Result<(), Busy> {
-        let figs = self.figs();
         if let Pack::Unknown(name) = &self.pack {
-            harvest.fail(&figs, &format!("unknown pack {name:?} (known packs: tmws)"));
+            let text = format!("unknown pack {name:?} (known packs: tmws)");
+            self.fail_all(harvest, &text);
             return Ok(());
         }
         if self.settings.host != "local" {
@@ -331,11 +355,11 @@ impl Worker {
                 "host {:?}: only local SQLite files can be read so far (use host = \"local\")",
                 self.settings.host
             );
-            harvest.fail(&figs, &text);
+            self.fail_all(harvest, &text);
             return Ok(());
         }
         if let Err(text) = self.connect() {
-            harvest.fail(&figs, &text);
+            self.fail_all(harvest, &text);
             return Ok(());
         }
         let Some(db) = self.db.as_mut() else {
@@ -365,13 +389,25 @@ impl Worker {
                 // The file as a whole is unreadable (not a database, I/O error): start over with
                 // a fresh connection next time, in case it gets fixed or replaced.
                 self.forget();
-                harvest.fail(&figs, &text);
+                self.fail_all(harvest, &text);
                 return Ok(());
             }
         };
         let Some(db) = self.db.as_mut() else {
             return Ok(());
         };
+
+        // Custom metrics, each its own short statement (and time budget).
+        for m in &self.settings.metrics {
+            let outcome = metrics::run(&db.conn, &harvest.source, m, wal);
+            if let Some(e) = &outcome.reading.error
+                && !harvest.errors.contains(e)
+            {
+                harvest.errors.push(e.clone());
+            }
+            harvest.readings.push(outcome.reading);
+            harvest.tables.extend(outcome.table);
+        }
 
         // Outside the figures' transaction, so that transaction stays short.
         let due = self
@@ -656,6 +692,7 @@ mod tests {
             pack: None,
             expected_migration: None,
             retry: Duration::from_secs(5),
+            metrics: Vec::new(),
         }
     }
 

@@ -322,7 +322,7 @@ pub fn pct(part: i64, whole: i64) -> f64 {
 }
 
 /// A query cell as text, whatever its SQLite type.
-fn cell(value: ValueRef<'_>) -> String {
+pub fn cell(value: ValueRef<'_>) -> String {
     match value {
         ValueRef::Null => "(none)".into(),
         ValueRef::Integer(n) => n.to_string(),
