@@ -15,14 +15,7 @@ fn realistic_state() -> (AppState, chrono::DateTime<Utc>) {
     let start = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap();
     let now = start + Duration::minutes(75);
     let mut state = AppState::new(Window::new("tmws-demo", start, Duration::hours(24)));
-    for (pane, source) in [
-        ("services", "api"),
-        ("rbac", "tmws"),
-        ("license", "tmws"),
-        ("containers", "local"),
-        ("host", "host"),
-        ("errors", "app"),
-    ] {
+    for (pane, source) in [("services", "api"), ("rbac", "tmws"), ("license", "tmws"), ("containers", "local"), ("host", "host"), ("errors", "app")] {
         state.register_source(pane, source);
     }
     for i in 0..240 {
@@ -32,37 +25,16 @@ fn realistic_state() -> (AppState, chrono::DateTime<Utc>) {
             Update::Readings {
                 source: "tmws".into(),
                 readings: vec![
-                    Reading::number("tmws.rbac.deny_pct_1h", "deny % (1h)", deny, "%").with_rule(
-                        Rule::warn_crit(Threshold::above(20.0), Threshold::above(50.0)),
-                    ),
-                    Reading::number(
-                        "tmws.rbac.checks_1h",
-                        "permission checks (1h)",
-                        72_000.0 + i as f64,
-                        "",
-                    ),
+                    Reading::number("tmws.rbac.deny_pct_1h", "deny % (1h)", deny, "%")
+                        .with_rule(Rule::warn_crit(Threshold::above(20.0), Threshold::above(50.0))),
+                    Reading::number("tmws.rbac.checks_1h", "permission checks (1h)", 72_000.0 + i as f64, ""),
                     Reading::number("tmws.rbac.allow_1h", "allowed (1h)", 66_000.0, ""),
                     Reading::number("tmws.rbac.deny_1h", "denied (1h)", 6_000.0, ""),
-                    Reading::number(
-                        "tmws.license.failure_pct_1h",
-                        "validation failures (1h)",
-                        3.2,
-                        "%",
-                    ),
-                    Reading::number(
-                        "tmws.license.validations_1h",
-                        "validations (1h)",
-                        9_000.0,
-                        "",
-                    ),
+                    Reading::number("tmws.license.failure_pct_1h", "validation failures (1h)", 3.2, "%"),
+                    Reading::number("tmws.license.validations_1h", "validations (1h)", 9_000.0, ""),
                     Reading::number("tmws.license.generated_1h", "generated (1h)", 180.0, ""),
                     Reading::number("tmws.license.expiring_7d", "expiring in 7 days", 23.0, ""),
-                    Reading::number(
-                        "tmws.license.expired_active",
-                        "expired, not revoked",
-                        2.0,
-                        "",
-                    ),
+                    Reading::number("tmws.license.expired_active", "expired, not revoked", 2.0, ""),
                     Reading::text("tmws.db.migration", "migration", "571948cc671b"),
                     Reading::text("tmws.db.integrity", "integrity", "ok"),
                 ],
@@ -105,11 +77,7 @@ fn realistic_state() -> (AppState, chrono::DateTime<Utc>) {
                 mem_total_bytes: 24e9,
                 load: [0.7, 0.6, 0.5],
                 uptime_secs: 86_400,
-                disks: vec![DiskUsage {
-                    mount: "/".into(),
-                    used_bytes: 120e9,
-                    total_bytes: 252e9,
-                }],
+                disks: vec![DiskUsage { mount: "/".into(), used_bytes: 120e9, total_bytes: 252e9 }],
             },
         },
         now,
@@ -120,11 +88,7 @@ fn realistic_state() -> (AppState, chrono::DateTime<Utc>) {
             name: format!("warungin-svc{}-1", i % 8),
             project: "warungin".into(),
             service: format!("svc{}", i % 8),
-            state: if i == 5 {
-                "exited".into()
-            } else {
-                "running".into()
-            },
+            state: if i == 5 { "exited".into() } else { "running".into() },
             health: "healthy".into(),
             started_at: Some(start),
             restarts: (i % 3) as u64,
@@ -137,30 +101,13 @@ fn realistic_state() -> (AppState, chrono::DateTime<Utc>) {
             block_write_bytes: Some(2e6),
         })
         .collect();
-    state.apply(
-        Update::Containers {
-            source: "local".into(),
-            rows,
-        },
-        now,
-    );
+    state.apply(Update::Containers { source: "local".into(), rows }, now);
     let lines = (0..50_000)
         .map(|i| LogLine {
-            source: if i % 3 == 0 {
-                "app".into()
-            } else {
-                "api".into()
-            },
+            source: if i % 3 == 0 { "app".into() } else { "api".into() },
             at: now - Duration::milliseconds(50_000 - i),
-            level: if i % 7 == 0 {
-                LogLevel::Error
-            } else {
-                LogLevel::Info
-            },
-            message: format!(
-                "request {i} finished: tool_name=search outcome=timeout latency_ms={}",
-                i % 900
-            ),
+            level: if i % 7 == 0 { LogLevel::Error } else { LogLevel::Info },
+            message: format!("request {i} finished: tool_name=search outcome=timeout latency_ms={}", i % 900),
             fields: vec![("outcome".into(), "timeout".into())],
             is_error: i % 7 == 0,
         })
@@ -172,15 +119,7 @@ fn realistic_state() -> (AppState, chrono::DateTime<Utc>) {
             table: Table {
                 title: "top denied".into(),
                 columns: vec!["operation".into(), "role".into(), "denies".into()],
-                rows: (0..20)
-                    .map(|i| {
-                        vec![
-                            format!("license:op{i}"),
-                            "viewer".into(),
-                            format!("{}", 400 - i),
-                        ]
-                    })
-                    .collect(),
+                rows: (0..20).map(|i| vec![format!("license:op{i}"), "viewer".into(), format!("{}", 400 - i)]).collect(),
             },
         },
         now,

@@ -18,16 +18,7 @@ impl Tmux {
         let socket = format!("watchpost-test-{}-{}", std::process::id(), rand_suffix());
         let tmux = Tmux { socket };
         let status = tmux
-            .cmd(&[
-                "new-session",
-                "-d",
-                "-s",
-                "t",
-                "-x",
-                &width.to_string(),
-                "-y",
-                &height.to_string(),
-            ])
+            .cmd(&["new-session", "-d", "-s", "t", "-x", &width.to_string(), "-y", &height.to_string()])
             .arg("env -i PATH=/usr/bin:/bin HOME=/tmp TERM=screen-256color bash --norc --noprofile")
             .status()
             .expect("tmux new-session");
@@ -48,18 +39,12 @@ impl Tmux {
     }
 
     fn capture(&self) -> String {
-        let out = self
-            .cmd(&["capture-pane", "-p", "-t", "t"])
-            .output()
-            .unwrap();
+        let out = self.cmd(&["capture-pane", "-p", "-t", "t"]).output().unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     fn format(&self, fmt: &str) -> String {
-        let out = self
-            .cmd(&["display-message", "-p", "-t", "t", fmt])
-            .output()
-            .unwrap();
+        let out = self.cmd(&["display-message", "-p", "-t", "t", fmt]).output().unwrap();
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
@@ -82,31 +67,18 @@ impl Drop for Tmux {
 }
 
 fn rand_suffix() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()
 }
 
 fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_watchpost"))
 }
 
-const TITLES: [&str; 7] = [
-    "Services",
-    "RBAC",
-    "License",
-    "Containers",
-    "Host",
-    "Errors",
-    "Alerts",
-];
+const TITLES: [&str; 7] = ["Services", "RBAC", "License", "Containers", "Host", "Errors", "Alerts"];
 
 #[test]
 fn demo_shows_every_pane_and_q_restores_the_terminal() {
-    let Some(tmux) = Tmux::start(120, 40) else {
-        return;
-    };
+    let Some(tmux) = Tmux::start(120, 40) else { return };
     let tmp = tempfile::tempdir().unwrap();
     let stty_before = tmp.path().join("stty-before");
     let stty_after = tmp.path().join("stty-after");
@@ -116,25 +88,15 @@ fn demo_shows_every_pane_and_q_restores_the_terminal() {
         let screen = t.capture();
         TITLES.iter().all(|title| screen.contains(title))
     });
-    assert_eq!(
-        tmux.format("#{alternate_on}"),
-        "1",
-        "the dashboard uses the alternate screen"
-    );
+    assert_eq!(tmux.format("#{alternate_on}"), "1", "the dashboard uses the alternate screen");
     // Live figures arrive: the RBAC pane shows a deny percentage from the simulator.
-    tmux.wait_for("a deny percentage", Duration::from_secs(30), |t| {
-        t.capture().contains('%')
-    });
+    tmux.wait_for("a deny percentage", Duration::from_secs(30), |t| t.capture().contains('%'));
 
     tmux.send(&["q"]);
-    tmux.wait_for("the main screen back", Duration::from_secs(10), |t| {
-        t.format("#{alternate_on}") == "0"
-    });
+    tmux.wait_for("the main screen back", Duration::from_secs(10), |t| t.format("#{alternate_on}") == "0");
     tmux.send(&[&format!("stty -a > {}", stty_after.display()), "Enter"]);
     tmux.wait_for("stty output", Duration::from_secs(5), |_| {
-        std::fs::metadata(&stty_after)
-            .map(|m| m.len() > 0)
-            .unwrap_or(false)
+        std::fs::metadata(&stty_after).map(|m| m.len() > 0).unwrap_or(false)
     });
     let before = std::fs::read_to_string(&stty_before).unwrap();
     let after = std::fs::read_to_string(&stty_after).unwrap();
@@ -143,89 +105,41 @@ fn demo_shows_every_pane_and_q_restores_the_terminal() {
         assert_eq!(on(&before), on(&after), "terminal flag {flag} not restored");
         assert!(on(&after), "{flag} should be on after quitting");
     }
-    assert_eq!(
-        tmux.format("#{mouse_any_flag}"),
-        "0",
-        "mouse capture released"
-    );
+    assert_eq!(tmux.format("#{mouse_any_flag}"), "0", "mouse capture released");
     assert_eq!(tmux.format("#{cursor_flag}"), "1", "cursor shown again");
-    assert!(
-        !tmux.capture().contains("RBAC"),
-        "dashboard gone from the main screen"
-    );
+    assert!(!tmux.capture().contains("RBAC"), "dashboard gone from the main screen");
 }
 
 #[test]
 fn sigterm_restores_the_terminal() {
-    let Some(tmux) = Tmux::start(100, 30) else {
-        return;
-    };
-    tmux.send(&[
-        &format!("{} demo & echo PID=$!; fg", binary().display()),
-        "Enter",
-    ]);
-    tmux.wait_for("the dashboard", Duration::from_secs(30), |t| {
-        t.format("#{alternate_on}") == "1"
-    });
-    let pid = tmux
-        .capture()
-        .lines()
-        .find_map(|l| l.strip_prefix("PID=").map(|p| p.trim().to_string()));
+    let Some(tmux) = Tmux::start(100, 30) else { return };
+    tmux.send(&[&format!("{} demo & echo PID=$!; fg", binary().display()), "Enter"]);
+    tmux.wait_for("the dashboard", Duration::from_secs(30), |t| t.format("#{alternate_on}") == "1");
+    let pid = tmux.capture().lines().find_map(|l| l.strip_prefix("PID=").map(|p| p.trim().to_string()));
     let status = match pid {
         Some(pid) => Command::new("kill").args(["-TERM", &pid]).status().unwrap(),
-        None => Command::new("pkill")
-            .args(["-TERM", "-f", &format!("{} demo", binary().display())])
-            .status()
-            .unwrap(),
+        None => Command::new("pkill").args(["-TERM", "-f", &format!("{} demo", binary().display())]).status().unwrap(),
     };
     assert!(status.success());
-    tmux.wait_for("the main screen back", Duration::from_secs(10), |t| {
-        t.format("#{alternate_on}") == "0"
-    });
+    tmux.wait_for("the main screen back", Duration::from_secs(10), |t| t.format("#{alternate_on}") == "0");
 }
 
 #[test]
 fn tiny_and_resized_terminals_never_crash() {
-    let Some(tmux) = Tmux::start(80, 24) else {
-        return;
-    };
-    tmux.send(&[
-        &format!("{} demo; echo EXIT=$?", binary().display()),
-        "Enter",
-    ]);
+    let Some(tmux) = Tmux::start(80, 24) else { return };
+    tmux.send(&[&format!("{} demo; echo EXIT=$?", binary().display()), "Enter"]);
     tmux.wait_for("the dashboard at 80x24", Duration::from_secs(30), |t| {
         let screen = t.capture();
         TITLES.iter().all(|title| screen.contains(title))
     });
     for (w, h) in [(20, 5), (1, 1), (200, 60), (80, 24)] {
-        assert!(
-            tmux.cmd(&[
-                "resize-window",
-                "-t",
-                "t",
-                "-x",
-                &w.to_string(),
-                "-y",
-                &h.to_string()
-            ])
-            .status()
-            .unwrap()
-            .success()
-        );
+        assert!(tmux.cmd(&["resize-window", "-t", "t", "-x", &w.to_string(), "-y", &h.to_string()]).status().unwrap().success());
         std::thread::sleep(Duration::from_millis(400));
     }
-    tmux.wait_for(
-        "the dashboard after resizes",
-        Duration::from_secs(10),
-        |t| t.capture().contains("Alerts"),
-    );
+    tmux.wait_for("the dashboard after resizes", Duration::from_secs(10), |t| t.capture().contains("Alerts"));
     tmux.send(&["?"]);
-    tmux.wait_for("the help overlay", Duration::from_secs(5), |t| {
-        t.capture().contains("acknowledge")
-    });
+    tmux.wait_for("the help overlay", Duration::from_secs(5), |t| t.capture().contains("acknowledge"));
     tmux.send(&["Escape"]);
     tmux.send(&["q"]);
-    tmux.wait_for("a clean exit", Duration::from_secs(10), |t| {
-        t.capture().contains("EXIT=0")
-    });
+    tmux.wait_for("a clean exit", Duration::from_secs(10), |t| t.capture().contains("EXIT=0"));
 }

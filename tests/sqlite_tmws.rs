@@ -1979,3 +1979,158 @@ async fn audit_jump_is_its_own_figure() {
     assert_eq!(p.severity("audit.jump_1h"), Severity::Crit);
     assert!(p.reading("audit.jump_1h").detail.contains("attack"));
 }
+
+// ---------------------------------------------------------------- custom SQL metrics
+
+fn metric(id: &str, query: &str) -> watchpost::config::SqlMetric {
+    watchpost::config::SqlMetric {
+        id: id.into(),
+        name: None,
+        query: query.into(),
+        unit: String::new(),
+        warn: None,
+        crit: None,
+        priority: None,
+        kind: watchpost::config::MetricKind::Number,
+    }
+}
+
+#[tokio::test]
+async fn custom_metrics_read_numbers_and_tables() {
+    for mode in [Mode::Rollback, Mode::Wal] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = create_db(dir.path(), mode);
+        let conn = Connection::open(&path).unwrap();
+        populate(&conn, &[Fmt::Space]);
+        let before = std::fs::read(&path).unwrap();
+        let mut denies = metric(
+            "denies_total",
+            "SELECT count(*) FROM security_audit_logs WHERE details ->> '$.result' = 'DENY'",
+        );
+        denies.warn = Some("> 5".parse().unwrap());
+        denies.crit = Some("> 50".parse().unwrap());
+        let mut ratio = metric("admins.ratio", "SELECT 1.0 * 1 / 6");
+        ratio.unit = "x".into();
+        let mut roles = metric(
+            "agents.roles",
+            "SELECT lower(role) AS role, count(*) AS n FROM agents GROUP BY 1 ORDER BY n DESC",
+        );
+        roles.kind = watchpost::config::MetricKind::Table;
+        roles.name = Some("agents by role".into());
+        roles.crit = Some("> 2".parse().unwrap());
+        let mut c = collector(&path).with_metrics(vec![denies, ratio, roles]);
+        let p = poll(&mut c).await;
+        p.assert_ok();
+        let seed_denies = seed_scalar(
+            &conn,
+            "SELECT count(*) FROM security_audit_logs WHERE details->>'result' = 'DENY'",
+        );
+        assert_eq!(p.num("denies_total"), seed_denies as f64);
+        assert_eq!(
+            p.severity("denies_total"),
+            Severity::Warn,
+            "{seed_denies} > 5"
+        );
+        assert!((p.num("admins.ratio") - 1.0 / 6.0).abs() < 1e-12);
+        assert_eq!(p.reading("admins.ratio").unit, "x");
+        assert_eq!(p.num("agents.roles"), 3.0, "viewer, editor, admin");
+        assert_eq!(p.reading("agents.roles").unit, "rows");
+        assert_eq!(p.reading("agents.roles").name, "agents by role");
+        assert_eq!(p.severity("agents.roles"), Severity::Crit);
+        let table = &p.tables["tmws.agents.roles"];
+        assert_eq!(table.columns, ["role", "n"]);
+        assert_eq!(table.rows[0], ["viewer", "4"]);
+        drop(c);
+        drop(conn);
+        if mode == Mode::Rollback {
+            assert!(std::fs::read(&path).unwrap() == before);
+        }
+    }
+}
+
+#[tokio::test]
+async fn custom_metric_errors_are_clear_and_never_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = create_db(dir.path(), Mode::Rollback);
+    let conn = Connection::open(&path).unwrap();
+    populate(&conn, &[Fmt::Space]);
+    let before = std::fs::read(&path).unwrap();
+    let cases = [
+        (
+            "writes",
+            "DELETE FROM agents",
+            "would write to the database",
+        ),
+        (
+            "pragma_write",
+            "PRAGMA user_version = 7",
+            "would write to the database",
+        ),
+        (
+            "two",
+            "SELECT 1; DELETE FROM agents",
+            "one statement per metric",
+        ),
+        (
+            "text",
+            "SELECT 'lots'",
+            "returned text \"lots\" where a number is expected",
+        ),
+        (
+            "null",
+            "SELECT max(id) FROM agents WHERE 0",
+            "returned NULL where a number is expected",
+        ),
+        ("none", "SELECT 1 WHERE 0", "returned no rows"),
+        ("bad_sql", "SELEKT 1", "syntax error"),
+        (
+            "no_table",
+            "SELECT count(*) FROM nope",
+            "no such table: nope",
+        ),
+        (
+            "slow",
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n",
+            "so as not to hold up the application's writes",
+        ),
+    ];
+    let metrics = cases.iter().map(|(id, q, _)| metric(id, q)).collect();
+    let mut c = collector(&path).with_metrics(metrics);
+    let p = poll(&mut c).await;
+    for (id, _, words) in cases {
+        let r = p.reading(id);
+        assert_eq!(r.value, Value::None, "{id}");
+        let error = r.error.as_deref().unwrap();
+        assert!(
+            error.starts_with(&format!("metric tmws.{id}: ")) && error.contains(words),
+            "{id}: {error}"
+        );
+        assert_eq!(rules::judge(r, None), Severity::Unknown);
+    }
+    // The pack's figures are unaffected; the source says what went wrong.
+    assert_eq!(p.num("rbac.checks_1h"), 10.0);
+    assert!(
+        p.error_text().contains("metric tmws.writes"),
+        "{}",
+        p.error_text()
+    );
+    let agents: i64 = seed_scalar(&conn, "SELECT count(*) FROM agents");
+    assert_eq!(agents, 6, "nothing was deleted");
+    drop(c);
+    assert!(std::fs::read(&path).unwrap() == before);
+}
+
+/// A metric on a missing file fails with the file's error, like every other figure.
+#[tokio::test]
+async fn custom_metrics_of_a_missing_file_fail_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = collector(&dir.path().join("gone.db")).with_metrics(vec![metric("m", "SELECT 1")]);
+    let p = poll(&mut c).await;
+    assert!(
+        p.reading("m")
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("no such file")
+    );
+}
