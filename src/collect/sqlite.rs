@@ -10,7 +10,12 @@
 //!   [`SourceHealth::Busy`] with no readings, so the figures already shown stay as they were;
 //! - the connection is kept between polls and reopened when the file was replaced (another
 //!   inode: restore, `VACUUM INTO` + rename) or disappeared;
-//! - every rusqlite call runs in `spawn_blocking`; the worker is moved in and out.
+//! - every rusqlite call runs in `spawn_blocking`; the worker is moved in and out;
+//! - a pack's big tables are read incrementally (see `tmws/tail.rs`); the first read of a
+//!   large table, and a recount, go in read transactions of at most `CHUNK` (20 ms) each with a
+//!   gap between them, so the application's writers are never held up for long;
+//! - custom SQL metrics (`[[sqlite.NAME.metric]]`, see `sqlite/metrics.rs`) run one statement
+//!   each, refused if it would write, interrupted when it runs past its time budget.
 //!
 //! Errors are data: a missing file, a file that is not a database, a missing table or column
 //! give `SourceHealth::Error` with SQLite's own text and the affected figures as

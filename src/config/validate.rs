@@ -71,7 +71,7 @@ pub enum Kind {
     Priority,
     /// One of a few words.
     OneOf(&'static [&'static str]),
-    /// "local", "ssh://…" or a name under [hosts] (expanded).
+    /// "local", "ssh://…" or a name under `[hosts]` (expanded).
     Host,
     /// A list of strings (expanded).
     TextList,
