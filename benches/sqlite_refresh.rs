@@ -30,16 +30,16 @@ FROM security_audit_logs
 WHERE event_type = 'permission_check'
   AND created_at > datetime('now', '-1 hour');";
 
-fn data_path() -> PathBuf {
+fn data_path(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
-    target.join("bench-data").join("tmws-10m.db")
+    target.join("bench-data").join(name)
 }
 
-/// Builds the 10M-row database unless a complete one is already there.
-fn database() -> PathBuf {
-    let path = data_path();
+/// Builds a database of `rows` audit rows unless a complete one is already there.
+fn database(name: &str, rows_wanted: i64) -> PathBuf {
+    let path = data_path(name);
     if path.exists() {
         let conn = Connection::open(&path).unwrap();
         let rows: Option<i64> = conn
@@ -55,7 +55,7 @@ fn database() -> PathBuf {
                 |r| r.get(0),
             )
             .unwrap_or(false);
-        if complete && rows.is_some_and(|n| n >= ROWS) {
+        if complete && rows.is_some_and(|n| n >= rows_wanted) {
             return path;
         }
         drop(conn);
@@ -63,7 +63,7 @@ fn database() -> PathBuf {
     }
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     let started = Instant::now();
-    eprintln!("building {} ({ROWS} rows, once)…", path.display());
+    eprintln!("building {} ({rows_wanted} rows, once)…", path.display());
     let building = path.with_extension("building");
     let _ = std::fs::remove_file(&building);
     let mut conn = Connection::open(&building).unwrap();
@@ -108,12 +108,12 @@ fn database() -> PathBuf {
             .collect();
         let end = Utc::now();
         let start = end - Duration::days(SPAN_DAYS);
-        let step_ms = Duration::days(SPAN_DAYS).num_milliseconds() as f64 / ROWS as f64;
+        let step_ms = Duration::days(SPAN_DAYS).num_milliseconds() as f64 / rows_wanted as f64;
         // Format the time once per second, not once per row.
         let mut second = i64::MIN;
         let mut stamp = String::new();
         let mut x: u64 = 42;
-        for id in 1..=ROWS {
+        for id in 1..=rows_wanted {
             let at = start + Duration::milliseconds((id as f64 * step_ms) as i64);
             if at.timestamp() != second {
                 second = at.timestamp();
@@ -167,13 +167,8 @@ fn insert_new_rows(conn: &Connection) {
     tx.commit().unwrap();
 }
 
-fn bench(c: &mut Criterion) {
-    let path = database();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+/// A collector on `path` that has done its first (full) read.
+fn warmed(runtime: &tokio::runtime::Runtime, path: &std::path::Path) -> SqliteCollector {
     let source = SqliteSource {
         path: path.to_string_lossy().into_owned(),
         pack: Some("tmws".into()),
@@ -185,26 +180,44 @@ fn bench(c: &mut Criterion) {
     let started = Instant::now();
     let first = runtime.block_on(collector.poll());
     eprintln!(
-        "first read (full scan in short transactions): {:.2} s, {} updates",
+        "{}: first read (full scan in short transactions) {:.3} s, {} updates",
+        path.display(),
         started.elapsed().as_secs_f64(),
         first.len()
     );
-    let writer = Connection::open(&path).unwrap();
-    writer.busy_timeout(StdDuration::from_secs(2)).unwrap();
+    collector
+}
 
-    let mut group = c.benchmark_group("sqlite_refresh_10m");
-    group.bench_function("tmws_pack_refresh_after_300_new_rows", |b| {
-        b.iter_batched(
-            || insert_new_rows(&writer),
-            |()| black_box(runtime.block_on(collector.poll())),
-            BatchSize::PerIteration,
-        )
-    });
+fn bench(c: &mut Criterion) {
+    let big = database("tmws-10m.db", ROWS);
+    let small = database("tmws-10k.db", 10_000);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+
+    let mut group = c.benchmark_group("sqlite_refresh");
+    for (label, path) in [("10m", &big), ("10k", &small)] {
+        let mut collector = warmed(&runtime, path);
+        let writer = Connection::open(path).unwrap();
+        writer.busy_timeout(StdDuration::from_secs(2)).unwrap();
+        group.bench_function(
+            format!("tmws_pack_refresh_after_300_new_rows_{label}"),
+            |b| {
+                b.iter_batched(
+                    || insert_new_rows(&writer),
+                    |()| black_box(runtime.block_on(collector.poll())),
+                    BatchSize::PerIteration,
+                )
+            },
+        );
+    }
     group.sample_size(10);
-    group.measurement_time(StdDuration::from_secs(40));
+    group.measurement_time(StdDuration::from_secs(70));
     let seed =
-        Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-    group.bench_function("seed_000_deny_rate_query", |b| {
+        Connection::open_with_flags(&big, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    group.bench_function("seed_000_deny_rate_query_10m", |b| {
         b.iter(|| {
             let row: (i64, Option<i64>) = seed
                 .query_row(SEED_DENY_RATE, [], |r| Ok((r.get(0)?, r.get(2)?)))

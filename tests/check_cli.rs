@@ -31,6 +31,8 @@ fn write_db(dir: &Path, mode: Mode, allow: usize, deny: usize) -> PathBuf {
         .query_row(&format!("PRAGMA journal_mode={journal}"), [], |r| r.get(0))
         .unwrap();
     conn.execute_batch(SCHEMA).unwrap();
+    // One transaction: a few hundred rows, one fsync.
+    conn.execute_batch("BEGIN").unwrap();
     let now = Utc::now();
     let m = Duration::minutes;
     conn.execute("INSERT INTO alembic_version VALUES (?1)", [HEAD])
@@ -100,6 +102,7 @@ fn write_db(dir: &Path, mode: Mode, allow: usize, deny: usize) -> PathBuf {
         )
         .unwrap();
     }
+    conn.execute_batch("COMMIT").unwrap();
     path
 }
 
