@@ -450,6 +450,7 @@ const ALL_IDS: &[&str] = &[
     "agents.admin_pct",
     "agents.viewer_pct",
     "audit.volume_24h",
+    "audit.jump_1h",
 ];
 
 // ---------------------------------------------------------------- seed 000's SQL, verbatim
@@ -1446,4 +1447,690 @@ async fn nothing_is_held_between_polls() {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------- incremental refreshes
+
+/// A small deterministic generator (the same rows on every run).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// The big-table figures as the model says they must be, by time.
+#[derive(Debug, PartialEq)]
+struct Truth {
+    checks: i64,
+    allow: i64,
+    deny: i64,
+    validations: i64,
+    failed: i64,
+    not_found: i64,
+    audit_24h: i64,
+    top_denied: Vec<Vec<String>>,
+}
+
+fn truth(model: &Model, now: DateTime<Utc>) -> Truth {
+    let hour = now - Duration::hours(1);
+    let day = now - Duration::hours(24);
+    let week = now - Duration::days(7);
+    let result = |d: &Option<String>| -> Option<serde_json::Value> {
+        d.as_deref().and_then(|d| serde_json::from_str(d).ok())
+    };
+    let mut t = Truth {
+        checks: 0,
+        allow: 0,
+        deny: 0,
+        validations: 0,
+        failed: 0,
+        not_found: 0,
+        audit_24h: 0,
+        top_denied: Vec::new(),
+    };
+    let mut denied: HashMap<(String, String), i64> = HashMap::new();
+    for (at, event, details) in &model.audit {
+        if *at > day {
+            t.audit_24h += 1;
+        }
+        if event != "permission_check" {
+            continue;
+        }
+        let v = result(details);
+        let r = v
+            .as_ref()
+            .and_then(|v| v["result"].as_str().map(String::from));
+        if *at > hour {
+            t.checks += 1;
+            match r.as_deref() {
+                Some("ALLOW") => t.allow += 1,
+                Some("DENY") => t.deny += 1,
+                _ => {}
+            }
+        }
+        if *at > week && r.as_deref() == Some("DENY") {
+            let v = v.unwrap();
+            *denied
+                .entry((
+                    v["operation"].as_str().unwrap().into(),
+                    v["role"].as_str().unwrap().into(),
+                ))
+                .or_default() += 1;
+        }
+    }
+    for (at, has_key, valid) in &model.usage {
+        if *at > hour {
+            t.validations += 1;
+            if *valid == 0 {
+                t.failed += 1;
+                if !has_key {
+                    t.not_found += 1;
+                }
+            }
+        }
+    }
+    t.top_denied = denied
+        .into_iter()
+        .map(|((o, r), n)| vec![o, r, n.to_string()])
+        .collect();
+    t.top_denied.sort();
+    t
+}
+
+fn seen(p: &Poll) -> Truth {
+    Truth {
+        checks: p.num("rbac.checks_1h") as i64,
+        allow: p.num("rbac.allow_1h") as i64,
+        deny: p.num("rbac.deny_1h") as i64,
+        validations: p.num("license.validations_1h") as i64,
+        failed: (p.num("license.failures_not_found_1h") + p.num("license.failures_invalid_1h"))
+            as i64,
+        not_found: p.num("license.failures_not_found_1h") as i64,
+        audit_24h: p.num("audit.volume_24h") as i64,
+        top_denied: sorted(&p.tables["tmws.rbac.top_denied"].rows),
+    }
+}
+
+/// What seed 000's own SQL says (right for space-separated timestamps).
+fn seed_truth(conn: &Connection) -> Truth {
+    let (checks, allow, deny, _) = seed_step2(conn);
+    let (validations, _, failed, _) = seed_step4(conn);
+    let reasons = seed_playbook_b1(conn);
+    Truth {
+        checks,
+        allow,
+        deny,
+        validations,
+        failed,
+        not_found: reasons.get("License not found").copied().unwrap_or(0),
+        audit_24h: seed_grouped_sum(conn, SEED_STEP7, 2),
+        top_denied: seed_step9(conn),
+    }
+}
+
+/// Rows at times away from the window edges (so a test never races the clock): the last
+/// hour, the day, the week, and older, in the order a late writer might send them.
+fn write_round(w: &mut Writer<'_>, rng: &mut Lcg, formats: &[Fmt], n: usize) {
+    let now = Utc::now();
+    if w.model.keys.is_empty() {
+        w.key(
+            "FREE",
+            now - Duration::days(3),
+            None,
+            Some(now + Duration::days(30)),
+            Fmt::Space,
+        );
+    }
+    let ops = ["license.generate", "license.revoke", "agent.delete"];
+    let roles = ["viewer", "editor", "admin"];
+    for _ in 0..n {
+        let fmt = formats[rng.next(formats.len() as u64) as usize];
+        let minutes_ago = match rng.next(4) {
+            0 | 1 => 2 + rng.next(50) as i64,
+            2 => 70 + rng.next(20 * 60) as i64,
+            _ => 26 * 60 + rng.next(12 * 24 * 60) as i64,
+        };
+        let at = now - Duration::minutes(minutes_ago);
+        // Keep clear of the 7-day edge (rows are compared with the seed at another instant).
+        let week_edge = now - Duration::days(7);
+        if (at - week_edge).num_minutes().abs() < 5 {
+            continue;
+        }
+        match rng.next(5) {
+            0 | 1 => {
+                let result = if rng.next(3) == 0 { "DENY" } else { "ALLOW" };
+                w.check(
+                    at,
+                    fmt,
+                    result,
+                    ops[rng.next(3) as usize],
+                    roles[rng.next(3) as usize],
+                )
+            }
+            2 => w.audit(at, fmt, "license_generated", Some("{}")),
+            _ => {
+                let key = (rng.next(3) > 0).then_some(1);
+                w.validation(at, fmt, key, (rng.next(4) > 0) as i64);
+            }
+        }
+    }
+}
+
+async fn incremental_refreshes(mode: Mode, formats: &[Fmt]) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = create_db(dir.path(), mode);
+    let conn = Connection::open(&path).unwrap();
+    let mut w = Writer::new(&conn);
+    let mut rng = Lcg(7);
+    write_round(&mut w, &mut rng, formats, 300);
+    let mut c = collector(&path);
+    poll(&mut c).await.assert_ok();
+    let seed_comparable = formats.iter().all(|f| matches!(f, Fmt::Space));
+    for round in 0..25 {
+        let n = 1 + rng.next(40) as usize;
+        write_round(&mut w, &mut rng, formats, n);
+        let p = poll(&mut c).await;
+        p.assert_ok();
+        let got = seen(&p);
+        assert_eq!(got, truth(&w.model, Utc::now()), "round {round}");
+        if seed_comparable {
+            assert_eq!(
+                got,
+                seed_truth(&conn),
+                "round {round} against the seed's SQL"
+            );
+        }
+        // A collector reading the file from scratch agrees with the incremental one.
+        if round % 8 == 0 {
+            assert_eq!(seen(&poll(&mut collector(&path)).await), got);
+        }
+    }
+}
+
+#[tokio::test]
+async fn incremental_refreshes_equal_seed_sql_rollback() {
+    incremental_refreshes(Mode::Rollback, &[Fmt::Space]).await;
+}
+
+#[tokio::test]
+async fn incremental_refreshes_equal_seed_sql_wal() {
+    incremental_refreshes(Mode::Wal, &[Fmt::Space]).await;
+}
+
+#[tokio::test]
+async fn incremental_refreshes_with_iso_timestamps() {
+    let formats = [
+        Fmt::IsoZ,
+        Fmt::IsoPlus2,
+        Fmt::Space,
+        Fmt::IsoMinus5,
+        Fmt::SpaceMicros,
+    ];
+    incremental_refreshes(Mode::Wal, &formats).await;
+    incremental_refreshes(Mode::Rollback, &formats).await;
+}
+
+/// A retention job deleting rows that are still inside the windows makes the pack count
+/// again; one deleting only rows older than every window changes nothing.
+#[tokio::test]
+async fn retention_delete_is_recounted() {
+    for mode in [Mode::Rollback, Mode::Wal] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = create_db(dir.path(), mode);
+        let conn = Connection::open(&path).unwrap();
+        let mut w = Writer::new(&conn);
+        let mut rng = Lcg(11);
+        write_round(&mut w, &mut rng, &[Fmt::Space], 400);
+        let mut c = collector(&path);
+        let before = seen(&poll(&mut c).await);
+        assert_eq!(before, seed_truth(&conn));
+
+        // Older than 8 days: outside every window, so nothing to recount.
+        conn.execute_batch(
+            "DELETE FROM security_audit_logs WHERE created_at < datetime('now', '-8 days');",
+        )
+        .unwrap();
+        let p = poll(&mut c).await;
+        assert_eq!(seen(&p), before, "{mode:?}");
+        assert!(!p.reading("rbac.checks_1h").detail.contains("recounted"));
+
+        // Rows of the last day go: top denied and audit volume must drop with them. A
+        // retention job deletes the oldest rows, which are the lowest rowids (what the pack
+        // checks); the random rounds above are not in time order, so the usage rows go by id.
+        let now = Utc::now();
+        for i in 0..30 {
+            w.check(
+                now - Duration::hours(3) - Duration::minutes(i),
+                Fmt::Space,
+                "DENY",
+                "retention.test",
+                "viewer",
+            );
+        }
+        assert_eq!(
+            seen(&poll(&mut c).await),
+            seed_truth(&conn),
+            "{mode:?} before"
+        );
+        conn.execute_batch(
+            "DELETE FROM security_audit_logs WHERE created_at < datetime('now', '-2 hours');
+             DELETE FROM license_usage_history WHERE id <= (SELECT min(id) + 40 FROM license_usage_history);",
+        )
+        .unwrap();
+        let p = poll(&mut c).await;
+        p.assert_ok();
+        let truth = seed_truth(&conn);
+        assert_eq!(seen(&p), truth, "{mode:?} after the delete");
+        assert!(
+            !truth.top_denied.iter().any(|r| r[0] == "retention.test"),
+            "the fixture deletes the retention.test rows"
+        );
+        assert!(
+            p.reading("rbac.checks_1h").detail.contains("recounted"),
+            "{}",
+            p.reading("rbac.checks_1h").detail
+        );
+        // And later inserts are counted again on top.
+        write_round(&mut w, &mut rng, &[Fmt::Space], 50);
+        assert_eq!(seen(&poll(&mut c).await), seed_truth(&conn), "{mode:?}");
+    }
+}
+
+/// Deleting the newest rows (max(rowid) goes down) and reusing their rowids is caught too.
+#[tokio::test]
+async fn deleted_newest_rows_and_reused_rowids_are_recounted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = create_db(dir.path(), Mode::Rollback);
+    let conn = Connection::open(&path).unwrap();
+    let mut w = Writer::new(&conn);
+    let mut rng = Lcg(5);
+    write_round(&mut w, &mut rng, &[Fmt::Space], 200);
+    let mut c = collector(&path);
+    poll(&mut c).await.assert_ok();
+    conn.execute_batch(
+        "DELETE FROM security_audit_logs WHERE id > (SELECT max(id) - 20 FROM security_audit_logs);",
+    )
+    .unwrap();
+    assert_eq!(seen(&poll(&mut c).await), seed_truth(&conn));
+    // New rows now take the deleted rowids: max(rowid) is back where it was, with other rows.
+    let now = Utc::now();
+    for i in 0..20 {
+        w.check(
+            now - Duration::minutes(3 + i),
+            Fmt::Space,
+            "DENY",
+            "reused.rowid",
+            "admin",
+        );
+    }
+    assert_eq!(seen(&poll(&mut c).await), seed_truth(&conn));
+}
+
+/// VACUUM rewrites the file in place (same inode) and may renumber rows: the pack counts again.
+#[tokio::test]
+async fn vacuum_is_recounted() {
+    for mode in [Mode::Rollback, Mode::Wal] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = create_db(dir.path(), mode);
+        let conn = Connection::open(&path).unwrap();
+        let mut w = Writer::new(&conn);
+        let mut rng = Lcg(3);
+        write_round(&mut w, &mut rng, &[Fmt::Space], 400);
+        let mut c = collector(&path);
+        poll(&mut c).await.assert_ok();
+        conn.execute_batch(
+            "DELETE FROM security_audit_logs WHERE id % 3 = 0; DELETE FROM license_usage_history WHERE id % 2 = 0;",
+        )
+        .unwrap();
+        let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
+        conn.execute_batch("VACUUM").unwrap();
+        assert_eq!(
+            inode,
+            std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap()),
+            "VACUUM keeps the inode"
+        );
+        let p = poll(&mut c).await;
+        p.assert_ok();
+        assert_eq!(seen(&p), seed_truth(&conn), "{mode:?}");
+        assert!(
+            p.reading("rbac.checks_1h").detail.contains("vacuumed"),
+            "{}",
+            p.reading("rbac.checks_1h").detail
+        );
+        write_round(&mut w, &mut rng, &[Fmt::Space], 30);
+        assert_eq!(seen(&poll(&mut c).await), seed_truth(&conn), "{mode:?}");
+    }
+}
+
+/// A database copied over the watched one (same inode: `cp backup.db tmws.db`) or renamed
+/// over it (new inode) with other contents: the figures are those of the new contents.
+#[tokio::test]
+async fn a_file_replaced_by_other_contents_is_recounted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = create_db(dir.path(), Mode::Rollback);
+    let conn = Connection::open(&path).unwrap();
+    let mut w = Writer::new(&conn);
+    write_round(&mut w, &mut Lcg(1), &[Fmt::Space], 300);
+    drop(conn);
+    let mut c = collector(&path);
+    poll(&mut c).await.assert_ok();
+
+    for (seed, rows, rename) in [(2, 500, false), (3, 100, false), (4, 300, true)] {
+        let other = tempfile::tempdir().unwrap();
+        let copy = create_db(other.path(), Mode::Rollback);
+        let oc = Connection::open(&copy).unwrap();
+        let mut ow = Writer::new(&oc);
+        write_round(&mut ow, &mut Lcg(seed), &[Fmt::Space], rows);
+        let model = ow.model;
+        drop(oc);
+        let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
+        if rename {
+            std::fs::rename(&copy, &path).unwrap();
+        } else {
+            std::fs::copy(&copy, &path).unwrap();
+            assert_eq!(
+                inode,
+                std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap())
+            );
+        }
+        let p = poll(&mut c).await;
+        p.assert_ok();
+        let check = Connection::open(&path).unwrap();
+        assert_eq!(seen(&p), seed_truth(&check), "seed {seed}");
+        assert_eq!(seen(&p), truth(&model, Utc::now()), "seed {seed}");
+    }
+}
+
+/// Timestamps SQLite cannot read are outside every window, counted and said.
+#[tokio::test]
+async fn unreadable_timestamps_are_counted_and_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = create_db(dir.path(), Mode::Rollback);
+    let conn = Connection::open(&path).unwrap();
+    let mut w = Writer::new(&conn);
+    w.check(
+        Utc::now() - Duration::minutes(5),
+        Fmt::Space,
+        "ALLOW",
+        "a",
+        "viewer",
+    );
+    for bad in ["yesterday", "", "2025-13-45 99:00:00"] {
+        conn.execute(
+            "INSERT INTO security_audit_logs (event_type, details, created_at) VALUES ('permission_check', '{\"result\": \"DENY\"}', ?1)",
+            [bad],
+        )
+        .unwrap();
+    }
+    conn.execute(
+        "INSERT INTO license_usage_history (valid, validated_at) VALUES (0, 'soon')",
+        [],
+    )
+    .unwrap();
+    let mut c = collector(&path);
+    let p = poll(&mut c).await;
+    p.assert_ok();
+    assert_eq!(p.num("rbac.checks_1h"), 1.0);
+    let detail = &p.reading("rbac.checks_1h").detail;
+    assert!(
+        detail.contains("3 rows with a created_at SQLite cannot read"),
+        "{detail}"
+    );
+    assert!(
+        p.reading("audit.volume_24h")
+            .detail
+            .contains("3 rows with a created_at"),
+        "{}",
+        p.reading("audit.volume_24h").detail
+    );
+    assert!(
+        p.reading("license.failure_pct_1h")
+            .detail
+            .contains("1 row with a validated_at SQLite cannot read"),
+        "{}",
+        p.reading("license.failure_pct_1h").detail
+    );
+    // Still counted once each after more refreshes.
+    poll(&mut c).await;
+    let p = poll(&mut c).await;
+    assert!(
+        p.reading("rbac.checks_1h")
+            .detail
+            .contains("3 rows with a created_at")
+    );
+}
+
+/// All validations of the hour failing is seed 000's P0.
+#[tokio::test]
+async fn all_validations_failing_is_p0() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = create_db(dir.path(), Mode::Rollback);
+    let conn = Connection::open(&path).unwrap();
+    let mut w = Writer::new(&conn);
+    let now = Utc::now();
+    for i in 0..4 {
+        w.validation(now - Duration::minutes(i + 1), Fmt::IsoZ, None, 0);
+    }
+    let mut c = collector(&path);
+    let p = poll(&mut c).await;
+    let r = p.reading("license.failure_pct_1h");
+    assert_eq!(p.num("license.failure_pct_1h"), 100.0);
+    assert_eq!(rules::judge(r, None), Severity::Crit);
+    assert_eq!(
+        r.default_rule
+            .as_ref()
+            .unwrap()
+            .priority_for(Severity::Crit),
+        Some(rules::Priority::P0)
+    );
+    let key = w.key("PRO", now, None, None, Fmt::IsoZ);
+    w.validation(now - Duration::minutes(1), Fmt::IsoZ, Some(key), 1);
+    let p = poll(&mut c).await;
+    let r = p.reading("license.failure_pct_1h");
+    assert_eq!(rules::judge(r, None), Severity::Crit);
+    assert_eq!(
+        r.default_rule
+            .as_ref()
+            .unwrap()
+            .priority_for(Severity::Crit),
+        Some(rules::Priority::P1)
+    );
+}
+
+/// The 10x jump of audit volume is its own figure.
+#[tokio::test]
+async fn audit_jump_is_its_own_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = create_db(dir.path(), Mode::Wal);
+    let conn = Connection::open(&path).unwrap();
+    let mut w = Writer::new(&conn);
+    let now = Utc::now();
+    // 2 events an hour for the 23 hours before the last one.
+    for h in 1..24 {
+        for m in [10, 40] {
+            w.audit(
+                now - Duration::hours(h) - Duration::minutes(m),
+                Fmt::Space,
+                "login",
+                None,
+            );
+        }
+    }
+    let mut c = collector(&path);
+    let p = poll(&mut c).await;
+    assert_eq!(p.severity("audit.jump_1h"), Severity::Ok);
+    for m in 0..30 {
+        w.audit(
+            now - Duration::minutes(m) - Duration::seconds(20),
+            Fmt::IsoZ,
+            "login",
+            None,
+        );
+    }
+    let p = poll(&mut c).await;
+    let jump = p.num("audit.jump_1h");
+    assert!(jump >= 10.0, "{jump}");
+    assert_eq!(p.severity("audit.jump_1h"), Severity::Crit);
+    assert!(p.reading("audit.jump_1h").detail.contains("attack"));
+}
+
+// ---------------------------------------------------------------- custom SQL metrics
+
+fn metric(id: &str, query: &str) -> watchpost::config::SqlMetric {
+    watchpost::config::SqlMetric {
+        id: id.into(),
+        name: None,
+        query: query.into(),
+        unit: String::new(),
+        warn: None,
+        crit: None,
+        priority: None,
+        kind: watchpost::config::MetricKind::Number,
+    }
+}
+
+#[tokio::test]
+async fn custom_metrics_read_numbers_and_tables() {
+    for mode in [Mode::Rollback, Mode::Wal] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = create_db(dir.path(), mode);
+        let conn = Connection::open(&path).unwrap();
+        populate(&conn, &[Fmt::Space]);
+        let before = std::fs::read(&path).unwrap();
+        let mut denies = metric(
+            "denies_total",
+            "SELECT count(*) FROM security_audit_logs WHERE details ->> '$.result' = 'DENY'",
+        );
+        denies.warn = Some("> 5".parse().unwrap());
+        denies.crit = Some("> 50".parse().unwrap());
+        let mut ratio = metric("admins.ratio", "SELECT 1.0 * 1 / 6");
+        ratio.unit = "x".into();
+        let mut roles = metric(
+            "agents.roles",
+            "SELECT lower(role) AS role, count(*) AS n FROM agents GROUP BY 1 ORDER BY n DESC",
+        );
+        roles.kind = watchpost::config::MetricKind::Table;
+        roles.name = Some("agents by role".into());
+        roles.crit = Some("> 2".parse().unwrap());
+        let mut c = collector(&path).with_metrics(vec![denies, ratio, roles]);
+        let p = poll(&mut c).await;
+        p.assert_ok();
+        let seed_denies = seed_scalar(
+            &conn,
+            "SELECT count(*) FROM security_audit_logs WHERE details->>'result' = 'DENY'",
+        );
+        assert_eq!(p.num("denies_total"), seed_denies as f64);
+        assert_eq!(
+            p.severity("denies_total"),
+            Severity::Warn,
+            "{seed_denies} > 5"
+        );
+        assert!((p.num("admins.ratio") - 1.0 / 6.0).abs() < 1e-12);
+        assert_eq!(p.reading("admins.ratio").unit, "x");
+        assert_eq!(p.num("agents.roles"), 3.0, "viewer, editor, admin");
+        assert_eq!(p.reading("agents.roles").unit, "rows");
+        assert_eq!(p.reading("agents.roles").name, "agents by role");
+        assert_eq!(p.severity("agents.roles"), Severity::Crit);
+        let table = &p.tables["tmws.agents.roles"];
+        assert_eq!(table.columns, ["role", "n"]);
+        assert_eq!(table.rows[0], ["viewer", "4"]);
+        drop(c);
+        drop(conn);
+        if mode == Mode::Rollback {
+            assert!(std::fs::read(&path).unwrap() == before);
+        }
+    }
+}
+
+#[tokio::test]
+async fn custom_metric_errors_are_clear_and_never_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = create_db(dir.path(), Mode::Rollback);
+    let conn = Connection::open(&path).unwrap();
+    populate(&conn, &[Fmt::Space]);
+    let before = std::fs::read(&path).unwrap();
+    let cases = [
+        (
+            "writes",
+            "DELETE FROM agents",
+            "would write to the database",
+        ),
+        (
+            "pragma_write",
+            "PRAGMA user_version = 7",
+            "would write to the database",
+        ),
+        (
+            "two",
+            "SELECT 1; DELETE FROM agents",
+            "one statement per metric",
+        ),
+        (
+            "text",
+            "SELECT 'lots'",
+            "returned text \"lots\" where a number is expected",
+        ),
+        (
+            "null",
+            "SELECT max(id) FROM agents WHERE 0",
+            "returned NULL where a number is expected",
+        ),
+        ("none", "SELECT 1 WHERE 0", "returned no rows"),
+        ("bad_sql", "SELEKT 1", "syntax error"),
+        (
+            "no_table",
+            "SELECT count(*) FROM nope",
+            "no such table: nope",
+        ),
+        (
+            "slow",
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n",
+            "so as not to hold up the application's writes",
+        ),
+    ];
+    let metrics = cases.iter().map(|(id, q, _)| metric(id, q)).collect();
+    let mut c = collector(&path).with_metrics(metrics);
+    let p = poll(&mut c).await;
+    for (id, _, words) in cases {
+        let r = p.reading(id);
+        assert_eq!(r.value, Value::None, "{id}");
+        let error = r.error.as_deref().unwrap();
+        assert!(
+            error.starts_with(&format!("metric tmws.{id}: ")) && error.contains(words),
+            "{id}: {error}"
+        );
+        assert_eq!(rules::judge(r, None), Severity::Unknown);
+    }
+    // The pack's figures are unaffected; the source says what went wrong.
+    assert_eq!(p.num("rbac.checks_1h"), 10.0);
+    assert!(
+        p.error_text().contains("metric tmws.writes"),
+        "{}",
+        p.error_text()
+    );
+    let agents: i64 = seed_scalar(&conn, "SELECT count(*) FROM agents");
+    assert_eq!(agents, 6, "nothing was deleted");
+    drop(c);
+    assert!(std::fs::read(&path).unwrap() == before);
+}
+
+/// A metric on a missing file fails with the file's error, like every other figure.
+#[tokio::test]
+async fn custom_metrics_of_a_missing_file_fail_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = collector(&dir.path().join("gone.db")).with_metrics(vec![metric("m", "SELECT 1")]);
+    let p = poll(&mut c).await;
+    assert!(
+        p.reading("m")
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("no such file")
+    );
 }

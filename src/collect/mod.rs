@@ -39,7 +39,10 @@ pub fn from_config(config: &Config) -> Vec<Box<dyn Collector>> {
         collectors.push(Box::new(http::ServiceCollector::new(name, source)));
     }
     for (name, source) in &config.sqlite {
-        collectors.push(Box::new(sqlite::SqliteCollector::new(name, source)));
+        let metrics = config.metrics.get(name).cloned().unwrap_or_default();
+        collectors.push(Box::new(
+            sqlite::SqliteCollector::new(name, source).with_metrics(metrics),
+        ));
     }
     for (name, source) in &config.docker {
         collectors.push(Box::new(docker::DockerCollector::new(name, source)));

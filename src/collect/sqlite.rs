@@ -10,14 +10,21 @@
 //!   [`SourceHealth::Busy`] with no readings, so the figures already shown stay as they were;
 //! - the connection is kept between polls and reopened when the file was replaced (another
 //!   inode: restore, `VACUUM INTO` + rename) or disappeared;
-//! - every rusqlite call runs in `spawn_blocking`; the worker is moved in and out.
+//! - every rusqlite call runs in `spawn_blocking`; the worker is moved in and out;
+//! - a pack's big tables are read incrementally (see `tmws/tail.rs`); the first read of a
+//!   large table, and a recount, go in read transactions of at most `CHUNK` (20 ms) each with a
+//!   gap between them, so the application's writers are never held up for long;
+//! - custom SQL metrics (`[[sqlite.NAME.metric]]`, see `sqlite/metrics.rs`) run one statement
+//!   each, refused if it would write, interrupted when it runs past its time budget.
 //!
 //! Errors are data: a missing file, a file that is not a database, a missing table or column
 //! give `SourceHealth::Error` with SQLite's own text and the affected figures as
 //! `Reading::failed`, never a zero and never a panic.
 
+mod metrics;
+
 use crate::collect::{Collector, tmws::TmwsPack};
-use crate::config::SqliteSource;
+use crate::config::{SqlMetric, SqliteSource};
 use crate::rules::{Priority, Rule, Threshold};
 use crate::state::figure::Reading;
 use crate::state::update::{SourceHealth, Table, Update};
@@ -41,6 +48,15 @@ pub const INTEGRITY_EVERY: Duration = Duration::from_secs(5 * 60);
 const INTEGRITY_BUDGET_ROLLBACK: Duration = BUSY_TIMEOUT;
 /// In WAL mode readers do not block writers (only checkpoints), so it may run longer.
 const INTEGRITY_BUDGET_WAL: Duration = Duration::from_secs(10);
+
+/// Longest a read transaction of the pack's big tables lasts before it is ended and a new one
+/// started (the first read of a large table takes many of them).
+const CHUNK: Duration = Duration::from_millis(20);
+/// Catching up stops after this long (a writer faster than we read); the snapshot then reads
+/// what is left in one go.
+const CATCH_UP_LIMIT: Duration = Duration::from_secs(60);
+/// Snapshots tried before the last one, which has no deadline.
+const SNAPSHOT_ATTEMPTS: usize = 3;
 
 /// A figure a source produces: the id after `<source>.` and the name panes show.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,6 +184,8 @@ struct Settings {
     pack: Option<String>,
     expected_migration: Option<String>,
     retry: Duration,
+    /// Custom SQL metrics (`[[sqlite.NAME.metric]]`).
+    metrics: Vec<SqlMetric>,
 }
 
 impl SqliteCollector {
@@ -179,6 +197,7 @@ impl SqliteCollector {
             pack: source.pack.clone(),
             expected_migration: source.expected_migration.clone(),
             retry: source.interval,
+            metrics: Vec::new(),
         };
         SqliteCollector {
             name: name.to_string(),
@@ -186,6 +205,15 @@ impl SqliteCollector {
             worker: Some(Worker::new(settings.clone())),
             settings,
         }
+    }
+}
+
+impl SqliteCollector {
+    /// Adds custom SQL metrics, each a figure `<source>.<id>`.
+    pub fn with_metrics(mut self, metrics: Vec<SqlMetric>) -> Self {
+        self.settings.metrics = metrics;
+        self.worker = Some(Worker::new(self.settings.clone()));
+        self
     }
 }
 
@@ -252,7 +280,7 @@ struct Worker {
 
 enum Pack {
     None,
-    Tmws(TmwsPack),
+    Tmws(Box<TmwsPack>),
     Unknown(String),
 }
 
@@ -260,7 +288,9 @@ impl Worker {
     fn new(settings: Settings) -> Self {
         let pack = match settings.pack.as_deref() {
             None | Some("") => Pack::None,
-            Some("tmws") => Pack::Tmws(TmwsPack::new(settings.expected_migration.clone())),
+            Some("tmws") => {
+                Pack::Tmws(Box::new(TmwsPack::new(settings.expected_migration.clone())))
+            }
             Some(other) => Pack::Unknown(other.to_string()),
         };
         Worker {
@@ -309,10 +339,20 @@ impl Worker {
         }
     }
 
+    /// Fails every figure of the source (its own, its pack's, its metrics') with `text`.
+    fn fail_all(&self, harvest: &mut Harvest, text: &str) {
+        harvest.fail(&self.figs(), text);
+        for m in &self.settings.metrics {
+            harvest
+                .readings
+                .push(metrics::failed(&harvest.source, m, text));
+        }
+    }
+
     fn read(&mut self, harvest: &mut Harvest) -> Result<(), Busy> {
-        let figs = self.figs();
         if let Pack::Unknown(name) = &self.pack {
-            harvest.fail(&figs, &format!("unknown pack {name:?} (known packs: tmws)"));
+            let text = format!("unknown pack {name:?} (known packs: tmws)");
+            self.fail_all(harvest, &text);
             return Ok(());
         }
         if self.settings.host != "local" {
@@ -320,29 +360,59 @@ impl Worker {
                 "host {:?}: only local SQLite files can be read so far (use host = \"local\")",
                 self.settings.host
             );
-            harvest.fail(&figs, &text);
+            self.fail_all(harvest, &text);
             return Ok(());
         }
         if let Err(text) = self.connect() {
-            harvest.fail(&figs, &text);
+            self.fail_all(harvest, &text);
             return Ok(());
         }
         let Some(db) = self.db.as_mut() else {
             return Ok(());
         };
 
-        let outcome = read_snapshot(&mut db.conn, &mut self.pack, harvest);
+        let mut outcome = Err(SnapshotError::Fatal("not read".into()));
+        for attempt in 0..SNAPSHOT_ATTEMPTS {
+            if let Pack::Tmws(pack) = &mut self.pack {
+                catch_up(&mut db.conn, pack)?;
+            }
+            // The last attempt reads whatever is left, however long it takes.
+            let deadline = (attempt + 1 < SNAPSHOT_ATTEMPTS).then(|| Instant::now() + CHUNK);
+            let mut fresh = Harvest::new(&harvest.source);
+            outcome = read_snapshot(&mut db.conn, &mut self.pack, &mut fresh, deadline);
+            if !matches!(outcome, Ok(None)) {
+                harvest.readings.extend(fresh.readings);
+                harvest.tables.extend(fresh.tables);
+                harvest.errors.extend(fresh.errors);
+                break;
+            }
+        }
         let wal = match outcome {
-            Ok(wal) => wal,
+            Ok(wal) => wal.unwrap_or(false),
             Err(SnapshotError::Busy(busy)) => return Err(busy),
             Err(SnapshotError::Fatal(text)) => {
                 // The file as a whole is unreadable (not a database, I/O error): start over with
                 // a fresh connection next time, in case it gets fixed or replaced.
                 self.forget();
-                harvest.fail(&figs, &text);
+                self.fail_all(harvest, &text);
                 return Ok(());
             }
         };
+        let Some(db) = self.db.as_mut() else {
+            return Ok(());
+        };
+
+        // Custom metrics, each its own short statement (and time budget).
+        for m in &self.settings.metrics {
+            let outcome = metrics::run(&db.conn, &harvest.source, m, wal);
+            if let Some(e) = &outcome.reading.error
+                && !harvest.errors.contains(e)
+            {
+                harvest.errors.push(e.clone());
+            }
+            harvest.readings.push(outcome.reading);
+            harvest.tables.extend(outcome.table);
+        }
 
         // Outside the figures' transaction, so that transaction stays short.
         let due = self
@@ -477,19 +547,15 @@ enum SnapshotError {
     Fatal(String),
 }
 
-/// Reads every section in one short read transaction. Returns whether the file is in WAL mode.
+/// Reads every section in one short read transaction. Returns whether the file is in WAL
+/// mode, or `None` when the pack's big tables had more new rows than `deadline` allowed
+/// (nothing is added to `harvest` then: the caller catches up and tries again).
 fn read_snapshot(
     conn: &mut Connection,
     pack: &mut Pack,
     harvest: &mut Harvest,
-) -> Result<bool, SnapshotError> {
-    let fatal = |e: rusqlite::Error| {
-        if is_busy(&e) {
-            SnapshotError::Busy(Busy(e.to_string()))
-        } else {
-            SnapshotError::Fatal(e.to_string())
-        }
-    };
+    deadline: Option<Instant>,
+) -> Result<Option<bool>, SnapshotError> {
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Deferred)
         .map_err(fatal)?;
@@ -504,14 +570,48 @@ fn read_snapshot(
 
     let source = harvest.source.clone();
     let busy = |b: Busy| SnapshotError::Busy(b);
+    if let Pack::Tmws(pack) = pack
+        && !pack.collect(&tx, harvest, deadline).map_err(busy)?
+    {
+        tx.commit().map_err(fatal)?;
+        return Ok(None);
+    }
     harvest
         .add(&[DB_SIZE_MB, DB_FREELIST], db_size(&tx, &source))
         .map_err(busy)?;
-    if let Pack::Tmws(pack) = pack {
-        pack.collect(&tx, harvest).map_err(busy)?;
-    }
     tx.commit().map_err(fatal)?;
-    Ok(wal)
+    Ok(Some(wal))
+}
+
+fn fatal(e: rusqlite::Error) -> SnapshotError {
+    if is_busy(&e) {
+        SnapshotError::Busy(Busy(e.to_string()))
+    } else {
+        SnapshotError::Fatal(e.to_string())
+    }
+}
+
+/// Reads the pack's backlog of new rows (all of them on the first poll) in short read
+/// transactions of at most [`CHUNK`] each, so a first read of millions of rows never holds a
+/// lock long enough to hold up the application's writes.
+fn catch_up(conn: &mut Connection, pack: &mut TmwsPack) -> Result<(), Busy> {
+    let started = Instant::now();
+    loop {
+        let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred) {
+            Ok(tx) => tx,
+            Err(e) if is_busy(&e) => return Err(Busy(e.to_string())),
+            // The snapshot meets the same error and reports it.
+            Err(_) => return Ok(()),
+        };
+        let done = pack.read_tails(&tx, Some(Instant::now() + CHUNK))?;
+        // Only a read: nothing to lose if the commit fails, the snapshot reports the cause.
+        if tx.commit().is_err() || done || started.elapsed() >= CATCH_UP_LIMIT {
+            return Ok(());
+        }
+        // A gap for the application's writers (in rollback-journal mode our SHARED lock
+        // keeps them from committing while a chunk is read).
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 /// Seed 000 step 11: size in MB and freelist pages.
@@ -597,6 +697,7 @@ mod tests {
             pack: None,
             expected_migration: None,
             retry: Duration::from_secs(5),
+            metrics: Vec::new(),
         }
     }
 

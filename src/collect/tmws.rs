@@ -13,22 +13,33 @@
 //!
 //! (Step 11, size/freelist/integrity, is common to every SQLite source: see `sqlite.rs`.)
 //!
-//! Time windows compare with `julianday()`, not text: applications write both
+//! Time windows compare by time, not text: applications write both
 //! `YYYY-MM-DD HH:MM:SS[.ffffff]` and ISO-8601 `YYYY-MM-DDTHH:MM:SS[.fff](Z|±hh:mm)`, and the
 //! seed's `created_at > datetime('now','-1 hour')` counts ISO rows from earlier the same day as
-//! inside the window (`'T'` sorts after `' '`) and ignores offsets.
+//! inside the window (`'T'` sorts after `' '`) and ignores offsets. A timestamp SQLite's date
+//! functions cannot read is outside every window; such rows are counted and said in details.
+//!
+//! The two big append-only tables (`security_audit_logs`, `license_usage_history`) are read
+//! incrementally (see [`tail`]): after the first read a refresh costs the same on ten million
+//! rows as on ten thousand. The small tables (`license_keys`, `agents`, `alembic_version`)
+//! are read with plain queries on every refresh: their figures change with time and with
+//! `UPDATE`s (a key expires, gets revoked, an agent changes role), not only with inserts, and
+//! they hold thousands of rows, not millions.
 //!
 //! Each section reads its raw counts into a plain struct (`RbacHour`, `Validations`, …) and
-//! turns those into readings separately. The counts come from full queries today; incremental
-//! evaluation (a rowid watermark per table plus in-memory time buckets) only has to produce the
-//! same structs. [`TmwsPack::reset`] is where that memory is dropped when the file is replaced.
+//! turns those into readings separately. [`TmwsPack::reset`] drops the in-memory counts when
+//! the file is replaced.
 
-use crate::collect::sqlite::{Busy, Fig, Harvest, Section};
+pub mod tail;
+
+use crate::collect::sqlite::{Busy, Fig, Harvest, Section, is_busy};
 use crate::rules::{Comparison, Priority, Rule, Threshold};
 use crate::state::figure::Reading;
 use crate::state::update::Table;
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
+use std::time::Instant;
+use tail::{AuditStore, Tail, UsageStore};
 
 pub const RBAC_CHECKS_1H: Fig = Fig::new("rbac.checks_1h", "permission checks (1h)");
 pub const RBAC_DENY_PCT_1H: Fig = Fig::new("rbac.deny_pct_1h", "deny % (1h)");
@@ -56,6 +67,7 @@ pub const DB_MIGRATION: Fig = Fig::new("db.migration", "migration version");
 pub const AGENTS_ADMIN_PCT: Fig = Fig::new("agents.admin_pct", "admins %");
 pub const AGENTS_VIEWER_PCT: Fig = Fig::new("agents.viewer_pct", "viewers %");
 pub const AUDIT_VOLUME_24H: Fig = Fig::new("audit.volume_24h", "audit events (24h)");
+pub const AUDIT_JUMP_1H: Fig = Fig::new("audit.jump_1h", "audit events, last hour vs before");
 
 const RBAC_FIGS: &[Fig] = &[
     RBAC_CHECKS_1H,
@@ -93,57 +105,17 @@ fn after(col: &str, modifier: &str) -> String {
     )
 }
 
-/// The pack's SQL, built once.
+/// The pack's SQL for the small tables, built once.
 struct Queries {
-    rbac_hour: String,
-    top_denied: String,
-    validations: String,
     generated_by_tier: String,
     revoked_by_tier: String,
     expiring_by_tier: String,
     expired_active: String,
-    audit_by_type: String,
 }
 
 impl Queries {
     fn new() -> Self {
-        // A row whose `details` is not JSON must not abort the query (`->>` raises
-        // "malformed JSON"): every extraction is guarded by a CASE, which SQLite evaluates
-        // lazily (an AND in a WHERE may be reordered, a CASE is not).
-        let result = "CASE WHEN json_valid(details) THEN details ->> '$.result' END";
         Queries {
-            rbac_hour: format!(
-                "SELECT COUNT(*), \
-                        COALESCE(SUM(result = 'ALLOW'), 0), \
-                        COALESCE(SUM(result = 'DENY'), 0), \
-                        COALESCE(SUM(NOT readable), 0) \
-                 FROM (SELECT {result} AS result, COALESCE(json_valid(details), 0) AS readable \
-                       FROM security_audit_logs \
-                       WHERE event_type = 'permission_check' AND {window})",
-                window = after("created_at", "-1 hour"),
-            ),
-            top_denied: format!(
-                "SELECT operation, role, COUNT(*) AS denies \
-                 FROM (SELECT {result} AS result, \
-                              CASE WHEN json_valid(details) THEN details ->> '$.operation' END AS operation, \
-                              CASE WHEN json_valid(details) THEN details ->> '$.role' END AS role \
-                       FROM security_audit_logs \
-                       WHERE event_type = 'permission_check' AND {window}) \
-                 WHERE result = 'DENY' \
-                 GROUP BY operation, role \
-                 ORDER BY denies DESC, operation, role \
-                 LIMIT {TOP_DENIED_LIMIT}",
-                window = after("created_at", "-7 days"),
-            ),
-            validations: format!(
-                "SELECT COUNT(*), \
-                        COALESCE(SUM(valid = 1), 0), \
-                        COALESCE(SUM(valid = 0), 0), \
-                        COALESCE(SUM(valid = 0 AND license_key_id IS NULL), 0), \
-                        COALESCE(SUM(valid = 0 AND license_key_id IS NOT NULL), 0) \
-                 FROM license_usage_history WHERE {window}",
-                window = after("validated_at", "-1 hour"),
-            ),
             generated_by_tier: format!(
                 "SELECT tier, COUNT(*) AS generated, \
                         COUNT(CASE WHEN revoked_at IS NULL THEN 1 END), \
@@ -168,13 +140,6 @@ impl Queries {
             expired_active: "SELECT COUNT(*) FROM license_keys \
                              WHERE revoked_at IS NULL AND julianday(expires_at) < julianday('now')"
                 .to_string(),
-            audit_by_type: format!(
-                "SELECT event_type, COUNT(*) AS n, \
-                        COALESCE(SUM(julianday(created_at) > julianday('now', '-1 hour')), 0) \
-                 FROM security_audit_logs WHERE {window} \
-                 GROUP BY event_type ORDER BY n DESC, event_type",
-                window = after("created_at", "-24 hours"),
-            ),
         }
     }
 }
@@ -183,6 +148,30 @@ impl Queries {
 pub struct TmwsPack {
     expected_migration: Option<String>,
     queries: Queries,
+    audit: Tail<AuditStore>,
+    usage: Tail<UsageStore>,
+    /// `PRAGMA schema_version` when the tables were last read (VACUUM changes it).
+    schema_version: Option<i64>,
+    /// Table errors seen while catching up, reported by the next `collect`.
+    audit_error: Option<String>,
+    usage_error: Option<String>,
+}
+
+/// Now, as Unix seconds.
+fn now_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Busy propagates; any other error is kept as text for the section that owns the table.
+fn split_busy<T>(result: rusqlite::Result<T>) -> Result<Result<T, String>, Busy> {
+    match result {
+        Ok(v) => Ok(Ok(v)),
+        Err(e) if is_busy(&e) => Err(Busy(e.to_string())),
+        Err(e) => Ok(Err(e.to_string())),
+    }
 }
 
 impl TmwsPack {
@@ -204,6 +193,7 @@ impl TmwsPack {
         AGENTS_ADMIN_PCT,
         AGENTS_VIEWER_PCT,
         AUDIT_VOLUME_24H,
+        AUDIT_JUMP_1H,
     ];
 
     pub fn new(expected_migration: Option<String>) -> Self {
@@ -211,30 +201,115 @@ impl TmwsPack {
         TmwsPack {
             expected_migration,
             queries: Queries::new(),
+            audit: Tail::new(AuditStore::default()),
+            usage: Tail::new(UsageStore::default()),
+            schema_version: None,
+            audit_error: None,
+            usage_error: None,
         }
     }
 
     /// The file behind the source was replaced or vanished: forget what was learnt from it.
-    /// (Nothing is kept between polls yet; incremental watermarks will be dropped here.)
-    pub fn reset(&mut self) {}
+    pub fn reset(&mut self) {
+        if self.audit.rows_read > 0 {
+            self.audit.mark_replaced();
+        } else {
+            self.audit.reset();
+        }
+        if self.usage.rows_read > 0 {
+            self.usage.mark_replaced();
+        } else {
+            self.usage.reset();
+        }
+        self.schema_version = None;
+    }
+
+    /// A VACUUM (or any schema change) may renumber rows: count again from the start.
+    fn check_schema(&mut self, conn: &Connection) -> Result<(), Busy> {
+        let version = split_busy(conn.query_row("PRAGMA schema_version", [], |r| r.get(0)))?;
+        if let Ok(version) = version {
+            if self.schema_version.is_some_and(|v| v != version) {
+                self.audit.mark_replaced();
+                self.usage.mark_replaced();
+            }
+            self.schema_version = Some(version);
+        }
+        Ok(())
+    }
+
+    /// Reads new rows of the big tables inside the caller's (short) read transaction, until
+    /// none are left or `deadline` passes. Returns whether both tables are read to the end.
+    /// Errors other than busy (a missing table) end the reading of that table; `collect`
+    /// reports them.
+    pub fn read_tails(
+        &mut self,
+        conn: &Connection,
+        deadline: Option<Instant>,
+    ) -> Result<bool, Busy> {
+        self.check_schema(conn)?;
+        let now = now_secs();
+        let audit = split_busy(self.audit.ingest(conn, now, deadline))?;
+        let usage = split_busy(self.usage.ingest(conn, now, deadline))?;
+        let done = audit.as_ref().map_or(true, |d| *d) && usage.as_ref().map_or(true, |d| *d);
+        self.audit_error = audit.err();
+        self.usage_error = usage.err();
+        Ok(done)
+    }
 
     /// Reads every section inside the caller's read transaction. A section that fails (a
-    /// missing table or column) fails only its own figures; busy aborts the poll.
-    pub fn collect(&mut self, conn: &Connection, harvest: &mut Harvest) -> Result<(), Busy> {
+    /// missing table or column) fails only its own figures; busy aborts the poll. Returns
+    /// `Ok(false)`, with nothing added, when the big tables could not be read to the end
+    /// before `deadline` (the caller catches up in short transactions and tries again).
+    pub fn collect(
+        &mut self,
+        conn: &Connection,
+        harvest: &mut Harvest,
+        deadline: Option<Instant>,
+    ) -> Result<bool, Busy> {
+        if !self.read_tails(conn, deadline)? {
+            return Ok(false);
+        }
+        let now = now_secs();
         let source = harvest.source.clone();
         let s = source.as_str();
         let q = &self.queries;
-        harvest.add(RBAC_FIGS, rbac(conn, q, s))?;
-        harvest.add(VALIDATION_FIGS, validations(conn, q, s))?;
+        match &self.audit_error {
+            Some(e) => harvest.fail(RBAC_FIGS, e),
+            None => harvest.add(RBAC_FIGS, Ok(rbac(&self.audit, now, s)))?,
+        }
+        match &self.usage_error {
+            Some(e) => harvest.fail(VALIDATION_FIGS, e),
+            None => harvest.add(VALIDATION_FIGS, Ok(validations(&self.usage, now, s)))?,
+        }
         harvest.add(KEY_FIGS, license_keys(conn, q, s))?;
         harvest.add(
             &[DB_MIGRATION],
             migration(conn, s, self.expected_migration.as_deref()),
         )?;
         harvest.add(&[AGENTS_ADMIN_PCT, AGENTS_VIEWER_PCT], agents(conn, s))?;
-        harvest.add(&[AUDIT_VOLUME_24H], audit(conn, q, s))?;
-        Ok(())
+        match &self.audit_error {
+            Some(e) => harvest.fail(&[AUDIT_VOLUME_24H, AUDIT_JUMP_1H], e),
+            None => harvest.add(
+                &[AUDIT_VOLUME_24H, AUDIT_JUMP_1H],
+                Ok(audit(&self.audit, now, s)),
+            )?,
+        }
+        Ok(true)
     }
+}
+
+/// Notes on how a big table was read, for details.
+fn tail_notes<S: tail::Store>(tail: &Tail<S>) -> Vec<String> {
+    let mut notes = Vec::new();
+    if tail.unreadable_times > 0 {
+        notes.push(format!(
+            "{} with a {} SQLite cannot read as a time (outside every window)",
+            plural(tail.unreadable_times, "row", "rows"),
+            S::TIME
+        ));
+    }
+    notes.extend(tail.recount_note());
+    notes
 }
 
 /// `part` of `whole` in percent; 0 when there is no whole (the detail then says so).
@@ -247,7 +322,7 @@ pub fn pct(part: i64, whole: i64) -> f64 {
 }
 
 /// A query cell as text, whatever its SQLite type.
-fn cell(value: ValueRef<'_>) -> String {
+pub fn cell(value: ValueRef<'_>) -> String {
     match value {
         ValueRef::Null => "(none)".into(),
         ValueRef::Integer(n) => n.to_string(),
@@ -284,6 +359,8 @@ pub struct RbacHour {
     pub deny: i64,
     /// Rows whose `details` is missing or not JSON (counted as checks, neither allow nor deny).
     pub unreadable: i64,
+    /// How the table was read (unreadable timestamps, a recent recount), for details.
+    pub notes: Vec<String>,
 }
 
 impl RbacHour {
@@ -302,22 +379,33 @@ impl RbacHour {
                 plural(other, "row", "rows")
             ));
         }
+        notes.extend(self.notes.iter().cloned());
         let mut split = format!("allow {} · deny {}", self.allow, self.deny);
         for note in &notes {
             split.push_str(" · ");
             split.push_str(note);
         }
-        let deny_detail = if self.checks == 0 {
+        let mut deny_detail = if self.checks == 0 {
             "no permission checks in the last hour".to_string()
         } else {
             format!("{} of {} checks denied", self.deny, self.checks)
         };
+        for note in &self.notes {
+            deny_detail.push_str(" · ");
+            deny_detail.push_str(note);
+        }
         vec![
             RBAC_CHECKS_1H
                 .count(source, self.checks)
                 .with_rule(Rule::crit_only(Threshold::below(1.0)).with_priority(Priority::P1))
                 .with_detail(if self.checks == 0 {
-                    "no permission checks in the last hour: RBAC may not be active".to_string()
+                    let mut text =
+                        "no permission checks in the last hour: RBAC may not be active".to_string();
+                    for note in &self.notes {
+                        text.push_str(" · ");
+                        text.push_str(note);
+                    }
+                    text
                 } else {
                     split.clone()
                 }),
@@ -336,34 +424,30 @@ impl RbacHour {
     }
 }
 
-fn rbac(conn: &Connection, q: &Queries, source: &str) -> rusqlite::Result<Section> {
-    let hour = conn.prepare_cached(&q.rbac_hour)?.query_row([], |row| {
-        Ok(RbacHour {
-            checks: row.get(0)?,
-            allow: row.get(1)?,
-            deny: row.get(2)?,
-            unreadable: row.get(3)?,
-        })
-    })?;
-    let mut stmt = conn.prepare_cached(&q.top_denied)?;
-    let rows = stmt
-        .query_map([], |row| {
-            Ok(vec![
-                cell(row.get_ref(0)?),
-                cell(row.get_ref(1)?),
-                row.get::<_, i64>(2)?.to_string(),
-            ])
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+fn rbac(tail: &Tail<AuditStore>, now: f64, source: &str) -> Section {
+    let c = tail.store.checks_1h(now);
+    let hour = RbacHour {
+        checks: c.checks,
+        allow: c.allow,
+        deny: c.deny,
+        unreadable: c.unreadable,
+        notes: tail_notes(tail),
+    };
+    let rows = tail
+        .store
+        .top_denied(TOP_DENIED_LIMIT)
+        .into_iter()
+        .map(|(op, role, n)| vec![op, role, n.to_string()])
+        .collect();
     let table = Table {
         title: "top denied operation × role (7 days)".into(),
         columns: vec!["operation".into(), "role".into(), "denies".into()],
         rows,
     };
-    Ok(Section {
+    Section {
         readings: hour.readings(source),
         tables: vec![(format!("{source}.{TABLE_TOP_DENIED}"), table)],
-    })
+    }
 }
 
 /// License validations of the last hour (seed 000 step 4 and playbook B.1).
@@ -374,9 +458,16 @@ pub struct Validations {
     pub failed: i64,
     pub not_found: i64,
     pub invalid: i64,
+    /// How the table was read (unreadable timestamps, a recent recount), for details.
+    pub notes: Vec<String>,
 }
 
 impl Validations {
+    /// Every validation of the hour failed: seed 000's escalation matrix makes that P0.
+    pub fn all_failing(&self) -> bool {
+        self.total > 0 && self.failed == self.total
+    }
+
     pub fn readings(&self, source: &str) -> Vec<Reading> {
         let reasons = format!(
             "key not found {} · invalid or expired {}",
@@ -390,6 +481,24 @@ impl Validations {
                 plural(odd, "row", "rows")
             ));
         }
+        let mut failure = if self.total == 0 {
+            "no validations in the last hour".to_string()
+        } else if self.all_failing() {
+            format!("all {} failed: {reasons} (P0: roll back?)", self.total)
+        } else {
+            format!("{} of {} failed: {reasons}", self.failed, self.total)
+        };
+        for note in &self.notes {
+            split.push_str(" · ");
+            split.push_str(note);
+            failure.push_str(" · ");
+            failure.push_str(note);
+        }
+        let priority = if self.all_failing() {
+            Priority::P0
+        } else {
+            Priority::P1
+        };
         vec![
             LICENSE_VALIDATIONS_1H
                 .count(source, self.total)
@@ -398,13 +507,9 @@ impl Validations {
                 .number(source, pct(self.failed, self.total), "%")
                 .with_rule(
                     Rule::warn_crit(Threshold::above(10.0), Threshold::above(50.0))
-                        .with_priority(Priority::P1),
+                        .with_priority(priority),
                 )
-                .with_detail(if self.total == 0 {
-                    "no validations in the last hour".to_string()
-                } else {
-                    format!("{} of {} failed: {reasons}", self.failed, self.total)
-                }),
+                .with_detail(failure),
             LICENSE_NOT_FOUND_1H
                 .count(source, self.not_found)
                 .with_detail("users presenting unknown keys"),
@@ -415,20 +520,20 @@ impl Validations {
     }
 }
 
-fn validations(conn: &Connection, q: &Queries, source: &str) -> rusqlite::Result<Section> {
-    let v = conn.prepare_cached(&q.validations)?.query_row([], |row| {
-        Ok(Validations {
-            total: row.get(0)?,
-            ok: row.get(1)?,
-            failed: row.get(2)?,
-            not_found: row.get(3)?,
-            invalid: row.get(4)?,
-        })
-    })?;
-    Ok(Section {
+fn validations(tail: &Tail<UsageStore>, now: f64, source: &str) -> Section {
+    let c = tail.store.last_hour(now);
+    let v = Validations {
+        total: c.total,
+        ok: c.ok,
+        failed: c.failed,
+        not_found: c.not_found,
+        invalid: c.invalid,
+        notes: tail_notes(tail),
+    };
+    Section {
         readings: v.readings(source),
         tables: Vec::new(),
-    })
+    }
 }
 
 /// One tier's licenses generated in the last hour (seed 000 step 3).
@@ -658,10 +763,15 @@ fn agents(conn: &Connection, source: &str) -> rusqlite::Result<Section> {
 }
 
 /// Audit rows of the last 24 hours by event type (seed 000 step 7).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct AuditDay {
     /// (event type, rows in 24 h, of which in the last hour), largest first.
     pub by_type: Vec<(String, i64, i64)>,
+    /// Hours of history before the last hour that the 24 h window actually covers (at most
+    /// 23): a database that started logging 3 hours ago has a 2-hour baseline, not 23.
+    pub baseline_hours: f64,
+    /// How the table was read (unreadable timestamps, a recent recount), for details.
+    pub notes: Vec<String>,
 }
 
 impl AuditDay {
@@ -673,11 +783,12 @@ impl AuditDay {
         self.by_type.iter().map(|(_, _, h)| h).sum()
     }
 
-    /// The last hour against the hourly mean of the 23 hours before it (the seed's "sudden
-    /// 10x increase"); `None` without a baseline.
+    /// The last hour against the hourly mean of the hours before it in the 24 h window (the
+    /// seed's "sudden 10x increase"); `None` without at least an hour of baseline.
     pub fn jump(&self) -> Option<f64> {
         let before = self.total() - self.last_hour();
-        (before > 0).then(|| self.last_hour() as f64 / (before as f64 / 23.0))
+        (before > 0 && self.baseline_hours >= 1.0)
+            .then(|| self.last_hour() as f64 / (before as f64 / self.baseline_hours))
     }
 
     pub fn readings(&self, source: &str) -> Vec<Reading> {
@@ -695,37 +806,58 @@ impl AuditDay {
         if !self.by_type.iter().any(|(t, _, _)| t == "permission_check") {
             detail.push_str(" · no permission_check events: RBAC audit logging broken?");
         }
-        match self.jump() {
-            Some(x) if x >= 10.0 => detail.push_str(&format!(
-                " · last hour {} = {x:.0}× the hourly mean before: attack or misconfiguration?",
-                self.last_hour()
-            )),
-            Some(x) => detail.push_str(&format!(
-                " · last hour {} ({x:.1}× the hourly mean before)",
-                self.last_hour()
-            )),
-            None => detail.push_str(&format!(" · last hour {}", self.last_hour())),
+        detail.push_str(&format!(" · last hour {}", self.last_hour()));
+        for note in &self.notes {
+            detail.push_str(" · ");
+            detail.push_str(note);
         }
-        vec![AUDIT_VOLUME_24H.count(source, total).with_detail(detail)]
+        let before = self.total() - self.last_hour();
+        let jump = match self.jump() {
+            Some(x) => AUDIT_JUMP_1H.number(source, x, "×").with_detail(format!(
+                "last hour {} against {:.1}/h over the {:.0} h before{}",
+                self.last_hour(),
+                before as f64 / self.baseline_hours,
+                self.baseline_hours,
+                if x >= 10.0 {
+                    ": attack or misconfiguration?"
+                } else {
+                    ""
+                }
+            )),
+            None => AUDIT_JUMP_1H
+                .text(source, "no baseline")
+                .with_detail("no audit events in the hours before the last one to compare with"),
+        };
+        vec![
+            AUDIT_VOLUME_24H.count(source, total).with_detail(detail),
+            jump.with_rule(
+                Rule::crit_only(Threshold::new(Comparison::GreaterOrEqual, 10.0))
+                    .with_priority(Priority::P1),
+            ),
+        ]
     }
 }
 
-fn audit(conn: &Connection, q: &Queries, source: &str) -> rusqlite::Result<Section> {
-    let mut stmt = conn.prepare_cached(&q.audit_by_type)?;
-    let by_type = stmt
-        .query_map([], |row| {
-            Ok((cell(row.get_ref(0)?), row.get(1)?, row.get(2)?))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(Section {
-        readings: AuditDay { by_type }.readings(source),
+fn audit(tail: &Tail<AuditStore>, now: f64, source: &str) -> Section {
+    let by_type = tail.store.events_24h(now);
+    let baseline_hours = tail.store.oldest_event(now).map_or(0.0, |oldest| {
+        ((now - 3600.0 - oldest) / 3600.0).clamp(0.0, 23.0)
+    });
+    let day = AuditDay {
+        by_type,
+        baseline_hours,
+        notes: tail_notes(tail),
+    };
+    Section {
+        readings: day.readings(source),
         tables: Vec::new(),
-    })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::figure::Severity;
     use chrono::{Duration, Utc};
 
     /// Whether `after(col, modifier)` holds for one timestamp text.
@@ -792,20 +924,39 @@ mod tests {
     fn audit_jump_against_the_hours_before() {
         let day = AuditDay {
             by_type: vec![("permission_check".into(), 230 + 100, 100)],
+            baseline_hours: 23.0,
+            notes: Vec::new(),
         };
         // 230 rows over the 23 hours before: 10 an hour; 100 in the last hour is a 10x jump.
         assert_eq!(day.jump(), Some(10.0));
-        assert!(
-            day.readings("s")[0]
-                .detail
-                .contains("attack or misconfiguration")
+        let readings = day.readings("s");
+        assert!(readings[1].detail.contains("attack or misconfiguration"));
+        assert_eq!(crate::rules::judge(&readings[1], None), Severity::Crit);
+        // The same rows over a 2-hour history are a steady rate, not a jump.
+        let young = AuditDay {
+            baseline_hours: 2.0,
+            by_type: vec![("permission_check".into(), 300, 100)],
+            notes: Vec::new(),
+        };
+        assert_eq!(young.jump(), Some(1.0));
+        assert_eq!(
+            crate::rules::judge(&young.readings("s")[1], None),
+            Severity::Ok
         );
         let fresh = AuditDay {
             by_type: vec![("permission_check".into(), 5, 5)],
+            baseline_hours: 0.0,
+            notes: Vec::new(),
         };
         assert_eq!(fresh.jump(), None);
+        assert_eq!(
+            crate::rules::judge(&fresh.readings("s")[1], None),
+            Severity::Ok
+        );
         let quiet = AuditDay {
             by_type: vec![("login".into(), 5, 1)],
+            baseline_hours: 23.0,
+            notes: Vec::new(),
         };
         assert!(
             quiet.readings("s")[0]

@@ -6,7 +6,8 @@ use serde::{Deserialize, Deserializer};
 /// Expands one string from the environment.
 pub fn expand(text: &str) -> Result<String, String> {
     shellexpand::full(text)
-        .map(|s| s.into_owned())
+        // A default can start with `~` too (`${TMWS_DB:-~/.tmws/data/tmws.db}`).
+        .map(|s| shellexpand::tilde(&s).into_owned())
         .map_err(|e| {
             format!(
                 "{:?}: environment variable {} is not set (give a default with ${{{}:-…}})",
@@ -46,6 +47,11 @@ mod tests {
         unsafe { std::env::remove_var("WATCHPOST_TEST_UNSET") };
         assert_eq!(expand("${WATCHPOST_TEST_UNSET:-/var/x}").unwrap(), "/var/x");
         assert!(expand("~/db").unwrap().starts_with('/'));
+        assert!(
+            expand("${WATCHPOST_TEST_UNSET:-~/x.db}")
+                .unwrap()
+                .starts_with('/')
+        );
         let err = expand("${WATCHPOST_TEST_UNSET}").unwrap_err();
         assert!(err.contains("WATCHPOST_TEST_UNSET"), "{err}");
     }

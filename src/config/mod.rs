@@ -1,11 +1,13 @@
 //! The config file: a TOML description of one deployment and the sources that watch it.
 //!
 //! String values expand `${VAR}`, `${VAR:-default}` and a leading `~` while they are read,
-//! so an unset variable is reported with the line it is on.
+//! so an unset variable is reported with the line it is on. [`validate`] checks the whole text
+//! first and reports every problem with its line and column.
 
 pub mod expand;
+pub mod validate;
 
-use crate::rules::Rule;
+use crate::rules::{Priority, Rule, Threshold};
 use expand::{expanded, expanded_opt, expanded_vec};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -13,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Clone, Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "RawConfig")]
 pub struct Config {
     #[serde(default)]
     pub deployment: Deployment,
@@ -38,6 +40,125 @@ pub struct Config {
     /// Thresholds by figure id, overriding a pack's defaults.
     #[serde(default)]
     pub rules: BTreeMap<String, Rule>,
+    /// Custom SQL metrics by SQLite source name (`[[sqlite.NAME.metric]]`). Kept beside the
+    /// sources rather than in [`SqliteSource`] so code that builds a source by hand stays as
+    /// it is.
+    pub metrics: BTreeMap<String, Vec<SqlMetric>>,
+}
+
+/// The file as serde reads it; [`Config`] moves the metrics out of the SQLite sources.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    deployment: Deployment,
+    #[serde(default)]
+    hosts: BTreeMap<String, HostConfig>,
+    #[serde(default)]
+    sqlite: BTreeMap<String, RawSqliteSource>,
+    #[serde(default)]
+    service: BTreeMap<String, ServiceSource>,
+    #[serde(default)]
+    logs: BTreeMap<String, LogSource>,
+    #[serde(default)]
+    docker: BTreeMap<String, DockerSource>,
+    #[serde(default)]
+    system: BTreeMap<String, SystemSource>,
+    #[serde(default)]
+    rules: BTreeMap<String, Rule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSqliteSource {
+    #[serde(deserialize_with = "expanded")]
+    path: String,
+    #[serde(default, deserialize_with = "expanded_opt")]
+    pack: Option<String>,
+    #[serde(default = "default_host", deserialize_with = "expanded")]
+    host: String,
+    #[serde(default = "default_sqlite_interval", with = "humantime_serde_compat")]
+    interval: Duration,
+    #[serde(default, deserialize_with = "expanded_opt")]
+    expected_migration: Option<String>,
+    #[serde(default)]
+    metric: Vec<SqlMetric>,
+}
+
+impl From<RawConfig> for Config {
+    fn from(raw: RawConfig) -> Self {
+        let mut sqlite = BTreeMap::new();
+        let mut metrics = BTreeMap::new();
+        for (name, s) in raw.sqlite {
+            if !s.metric.is_empty() {
+                metrics.insert(name.clone(), s.metric);
+            }
+            sqlite.insert(
+                name,
+                SqliteSource {
+                    path: s.path,
+                    pack: s.pack,
+                    host: s.host,
+                    interval: s.interval,
+                    expected_migration: s.expected_migration,
+                },
+            );
+        }
+        Config {
+            deployment: raw.deployment,
+            hosts: raw.hosts,
+            sqlite,
+            service: raw.service,
+            logs: raw.logs,
+            docker: raw.docker,
+            system: raw.system,
+            rules: raw.rules,
+            metrics,
+        }
+    }
+}
+
+/// A custom SQL metric on a SQLite source: one number (the first column of the first row),
+/// or, with `kind = "table"`, rows shown as a drill-down table (its figure is the row count).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SqlMetric {
+    /// The figure id after `<source>.`.
+    pub id: String,
+    #[serde(default, deserialize_with = "expanded_opt")]
+    pub name: Option<String>,
+    /// Taken as written (no `${…}` expansion: `$` is common in SQL, as in `'$.result'`).
+    pub query: String,
+    #[serde(default, deserialize_with = "expanded")]
+    pub unit: String,
+    #[serde(default)]
+    pub warn: Option<Threshold>,
+    #[serde(default)]
+    pub crit: Option<Threshold>,
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    #[serde(default)]
+    pub kind: MetricKind,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricKind {
+    #[default]
+    Number,
+    Table,
+}
+
+impl SqlMetric {
+    /// The thresholds as a rule (none when neither warn nor crit is given).
+    pub fn rule(&self) -> Option<Rule> {
+        (self.warn.is_some() || self.crit.is_some()).then_some(Rule {
+            warn: self.warn,
+            crit: self.crit,
+            expect: None,
+            priority: self.priority,
+        })
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -182,16 +303,28 @@ mod humantime_serde_compat {
     }
 }
 
-/// A config error with where it is.
+/// A config error: the file and every problem in it.
 #[derive(Debug)]
 pub struct ConfigError {
     pub path: PathBuf,
+    /// One problem per line, each "line L, column C: …" when it has a place.
     pub message: String,
+    pub problems: Vec<validate::Problem>,
 }
 
 impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.path.display(), self.message)
+        let mut lines = self.message.lines();
+        write!(
+            f,
+            "{}: {}",
+            self.path.display(),
+            lines.next().unwrap_or_default()
+        )?;
+        for line in lines {
+            write!(f, "\n{}: {line}", self.path.display())?;
+        }
+        Ok(())
     }
 }
 
@@ -203,95 +336,47 @@ impl Config {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             path: path.to_path_buf(),
             message: format!("cannot read config: {e}"),
+            problems: Vec::new(),
         })?;
-        Config::parse(&text).map_err(|message| ConfigError {
+        Config::parse_checked(&text).map_err(|problems| ConfigError {
             path: path.to_path_buf(),
-            message,
+            message: render(&problems),
+            problems,
         })
     }
 
+    /// Parses a config text; the error lists every problem, one per line.
     pub fn parse(text: &str) -> Result<Config, String> {
-        let config: Config = toml::from_str(text).map_err(|e| describe_toml_error(text, &e))?;
-        config.check()?;
-        Ok(config)
+        Config::parse_checked(text).map_err(|p| render(&p))
     }
 
-    /// Cross-field checks that serde cannot express.
-    fn check(&self) -> Result<(), String> {
-        let known_host =
-            |h: &str| h == "local" || h.starts_with("ssh://") || self.hosts.contains_key(h);
-        let mut problems = Vec::new();
-        let mut hosts_used: Vec<(&str, &str)> = Vec::new();
-        hosts_used.extend(
-            self.sqlite
-                .iter()
-                .map(|(n, s)| (n.as_str(), s.host.as_str())),
-        );
-        hosts_used.extend(
-            self.service
-                .iter()
-                .map(|(n, s)| (n.as_str(), s.host.as_str())),
-        );
-        hosts_used.extend(self.logs.iter().map(|(n, s)| (n.as_str(), s.host.as_str())));
-        hosts_used.extend(
-            self.docker
-                .iter()
-                .map(|(n, s)| (n.as_str(), s.host.as_str())),
-        );
-        hosts_used.extend(
-            self.system
-                .iter()
-                .map(|(n, s)| (n.as_str(), s.host.as_str())),
-        );
-        for (name, host) in hosts_used {
-            if !known_host(host) {
-                problems.push(format!(
-                    "source {name:?}: host {host:?} is not \"local\", an ssh:// address or a name under [hosts]"
-                ));
-            }
+    /// Parses a config text, or returns every problem found in it.
+    pub fn parse_checked(text: &str) -> Result<Config, Vec<validate::Problem>> {
+        let problems = validate::problems(text);
+        if !problems.is_empty() {
+            return Err(problems);
         }
-        for (name, service) in &self.service {
-            if service.health_url.is_none() && service.systemd.is_none() {
-                problems.push(format!(
-                    "service {name:?}: give health_url, systemd, or both"
-                ));
-            }
-        }
-        for (name, logs) in &self.logs {
-            if logs.files.is_empty() {
-                problems.push(format!(
-                    "logs {name:?}: give at least one file or glob in files"
-                ));
-            }
-            if let Err(e) = regex::Regex::new(&logs.error_pattern) {
-                problems.push(format!(
-                    "logs {name:?}: error_pattern is not a valid regex: {e}"
-                ));
-            }
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems.join("\n"))
-        }
+        // The walk found nothing; serde is the last word on the model.
+        toml::from_str::<Config>(text).map_err(|e| vec![toml_problem(text, &e)])
     }
 }
 
-/// A TOML error as "line L, column C: message".
-fn describe_toml_error(text: &str, error: &toml::de::Error) -> String {
-    let message = error.message().to_string();
-    match error.span() {
-        Some(span) => {
-            let before = &text[..span.start.min(text.len())];
-            let line = before.matches('\n').count() + 1;
-            let column = before
-                .rsplit('\n')
-                .next()
-                .map(|l| l.chars().count() + 1)
-                .unwrap_or(1);
-            format!("line {line}, column {column}: {message}")
-        }
-        None => message,
+fn render(problems: &[validate::Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn toml_problem(text: &str, error: &toml::de::Error) -> validate::Problem {
+    let (line, column) = error
+        .span()
+        .map_or((1, 1), |span| validate::Locator::new(text).at(span.start));
+    validate::Problem {
+        line,
+        column,
+        message: error.message().trim().to_string(),
     }
 }
 
@@ -321,6 +406,24 @@ pub fn explain(config: &Config) -> String {
             s.host,
             humantime::format_duration(s.interval)
         ));
+        if s.pack.as_deref() == Some("tmws") {
+            let ids: Vec<String> = crate::collect::tmws::TmwsPack::FIGURES
+                .iter()
+                .map(|f| f.id(name))
+                .collect();
+            out.push_str(&format!("  figures {}\n", ids.join(", ")));
+        }
+        for m in config.metrics.get(name).into_iter().flatten() {
+            let what = match m.kind {
+                MetricKind::Number => "number",
+                MetricKind::Table => "table (figure: row count)",
+            };
+            let rule = m
+                .rule()
+                .map(|r| format!(", {}", r.describe()))
+                .unwrap_or_default();
+            out.push_str(&format!("  metric {name}.{}: {what}{rule}\n", m.id));
+        }
     }
     for (name, s) in &config.service {
         let mut what = Vec::new();

@@ -1,0 +1,196 @@
+//! Custom SQL metrics on a SQLite source (`[[sqlite.NAME.metric]]`): a query that returns one
+//! number, or (`kind = "table"`) rows shown as a drill-down table whose figure is the row count.
+//!
+//! Each metric runs as one statement in autocommit mode (its own short read transaction) on
+//! the source's read-only, `query_only` connection, with a time budget: in rollback-journal
+//! mode a long read keeps the application from committing, so it is interrupted as soon as
+//! it could hurt. A statement that would write is refused before it runs.
+
+use super::{BUSY_TIMEOUT, is_busy, with_deadline};
+use crate::config::{MetricKind, SqlMetric};
+use crate::state::figure::Reading;
+use crate::state::update::Table;
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, ErrorCode};
+use std::time::Duration;
+
+/// Longest a metric may run in WAL mode (readers do not block writers there).
+const BUDGET_WAL: Duration = Duration::from_secs(5);
+/// Rows a table metric keeps for the drill-down.
+const TABLE_ROWS: usize = 500;
+
+/// What one metric produced.
+pub struct Outcome {
+    pub reading: Reading,
+    pub table: Option<(String, Table)>,
+}
+
+pub fn figure_id(source: &str, metric: &SqlMetric) -> String {
+    format!("{source}.{}", metric.id)
+}
+
+pub fn figure_name(metric: &SqlMetric) -> String {
+    metric.name.clone().unwrap_or_else(|| metric.id.clone())
+}
+
+/// The metric's reading marked as failed with `error`.
+pub fn failed(source: &str, metric: &SqlMetric, error: &str) -> Reading {
+    Reading::failed(figure_id(source, metric), figure_name(metric), error)
+}
+
+/// Runs one metric. Errors (SQL, a write, text where a number is expected, busy) come back
+/// as a failed reading naming the metric, never as a zero.
+pub fn run(conn: &Connection, source: &str, metric: &SqlMetric, wal: bool) -> Outcome {
+    let budget = if wal { BUDGET_WAL } else { BUSY_TIMEOUT };
+    let id = figure_id(source, metric);
+    let result = with_deadline(conn, budget, || evaluate(conn, source, metric, budget));
+    match result {
+        Ok(outcome) => outcome,
+        Err(text) => Outcome {
+            reading: failed(source, metric, &format!("metric {id}: {text}")),
+            table: None,
+        },
+    }
+}
+
+fn describe(e: &rusqlite::Error, budget: Duration) -> String {
+    let budget_ms = budget.as_millis();
+    if is_busy(e) {
+        return format!(
+            "the database is busy ({e}); tried for {} ms",
+            BUSY_TIMEOUT.as_millis()
+        );
+    }
+    match e.sqlite_error_code() {
+        Some(ErrorCode::OperationInterrupted) => format!(
+            "stopped after {budget_ms} ms so as not to hold up the application's writes; make the query cheaper (an index, a LIMIT)"
+        ),
+        Some(ErrorCode::ReadOnly) => format!(
+            "the query tries to write ({e}); watchpost opens databases read-only and metrics may only read"
+        ),
+        _ => match e {
+            rusqlite::Error::MultipleStatement => {
+                "give one statement per metric (the query holds several)".to_string()
+            }
+            other => other.to_string(),
+        },
+    }
+}
+
+fn evaluate(
+    conn: &Connection,
+    source: &str,
+    metric: &SqlMetric,
+    budget: Duration,
+) -> Result<Outcome, String> {
+    let err = |e: rusqlite::Error| describe(&e, budget);
+    let mut stmt = conn.prepare(&metric.query).map_err(err)?;
+    if !stmt.readonly() {
+        return Err(
+            "the query would write to the database; watchpost opens databases read-only and metrics may only read (SELECT, WITH, read-only PRAGMA)"
+                .into(),
+        );
+    }
+    let id = figure_id(source, metric);
+    let name = figure_name(metric);
+    let rule = metric.rule();
+    match metric.kind {
+        MetricKind::Number => {
+            let columns = stmt.column_count();
+            let mut rows = stmt.query([]).map_err(err)?;
+            let Some(row) = rows.next().map_err(err)? else {
+                return Err(
+                    "the query returned no rows; a number metric needs one row holding one number"
+                        .into(),
+                );
+            };
+            let value = match row.get_ref(0).map_err(err)? {
+                ValueRef::Integer(n) => n as f64,
+                ValueRef::Real(x) => x,
+                ValueRef::Null => {
+                    return Err(
+                        "the query returned NULL where a number is expected (COALESCE(…, 0) if none means zero)"
+                            .into(),
+                    );
+                }
+                ValueRef::Text(t) => {
+                    let text = String::from_utf8_lossy(t);
+                    match text.trim().parse::<f64>() {
+                        Ok(x) if x.is_finite() => x,
+                        _ => {
+                            return Err(format!(
+                                "the query returned text {:?} where a number is expected",
+                                truncate(&text, 60)
+                            ));
+                        }
+                    }
+                }
+                ValueRef::Blob(b) => {
+                    return Err(format!(
+                        "the query returned a {} byte blob where a number is expected",
+                        b.len()
+                    ));
+                }
+            };
+            let mut reading = Reading::number(id, name, value, &metric.unit);
+            if columns > 1 {
+                reading = reading
+                    .with_detail(format!("first column of {columns}; the others are ignored"));
+            }
+            if let Some(rule) = rule {
+                reading = reading.with_rule(rule);
+            }
+            Ok(Outcome {
+                reading,
+                table: None,
+            })
+        }
+        MetricKind::Table => {
+            let columns: Vec<String> = stmt.column_names().map(String::from).collect();
+            let mut rows = stmt.query([]).map_err(err)?;
+            let mut kept = Vec::new();
+            let mut count: i64 = 0;
+            while let Some(row) = rows.next().map_err(err)? {
+                count += 1;
+                if kept.len() < TABLE_ROWS {
+                    let mut cells = Vec::with_capacity(columns.len());
+                    for i in 0..columns.len() {
+                        cells.push(crate::collect::tmws::cell(row.get_ref(i).map_err(err)?));
+                    }
+                    kept.push(cells);
+                }
+            }
+            let unit = if metric.unit.is_empty() {
+                "rows"
+            } else {
+                metric.unit.as_str()
+            };
+            let mut reading = Reading::number(id.clone(), name.clone(), count as f64, unit);
+            if count as usize > TABLE_ROWS {
+                reading = reading.with_detail(format!("first {TABLE_ROWS} of {count} rows shown"));
+            }
+            if let Some(rule) = rule {
+                reading = reading.with_rule(rule);
+            }
+            Ok(Outcome {
+                reading,
+                table: Some((
+                    id,
+                    Table {
+                        title: name,
+                        columns,
+                        rows: kept,
+                    },
+                )),
+            })
+        }
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        format!("{}…", text.chars().take(max).collect::<String>())
+    }
+}

@@ -1,0 +1,747 @@
+//! Checks a config file's text against what watchpost understands and reports *every*
+//! problem with its line and column: TOML syntax, unknown keys (with the nearest valid one),
+//! values of the wrong type, durations and thresholds that do not parse, unset environment
+//! variables, hosts and sources that are not defined, rules for figures that do not exist.
+//!
+//! serde stops at the first error, so the walk here goes over the spanned TOML tree itself;
+//! the model is deserialized only once this finds nothing (a unit test keeps the key lists
+//! here and the serde model in step).
+
+use super::expand::expand;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+/// One problem in a config file.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Problem {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "line {}, column {}: {}",
+            self.line, self.column, self.message
+        )
+    }
+}
+
+/// Byte offsets to line and column (both from 1, columns in characters).
+pub struct Locator<'a> {
+    text: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> Locator<'a> {
+    pub fn new(text: &'a str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Locator { text, starts }
+    }
+
+    pub fn at(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let line = self.starts.partition_point(|s| *s <= offset) - 1;
+        let start = self.starts[line];
+        let column = self
+            .text
+            .get(start..offset)
+            .map_or(1, |s| s.chars().count() + 1);
+        (line + 1, column)
+    }
+}
+
+/// What a key's value must be.
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    /// A string; `${VAR}`, `${VAR:-default}` and `~` are expanded.
+    Text,
+    /// A string taken as written (SQL, rule texts).
+    Verbatim,
+    /// A duration such as "5s" or "24h".
+    Duration,
+    /// A threshold such as "> 20".
+    Threshold,
+    /// P0, P1, P2 or P3.
+    Priority,
+    /// One of a few words.
+    OneOf(&'static [&'static str]),
+    /// "local", "ssh://…" or a name under `[hosts]` (expanded).
+    Host,
+    /// A list of strings (expanded).
+    TextList,
+    /// A regular expression (expanded).
+    Regex,
+    /// "now" or an RFC 3339 time (expanded).
+    Start,
+    /// A figure id part: letters, digits, `_`, `-`, `.`.
+    Ident,
+    /// `[[sqlite.NAME.metric]]` tables.
+    Metrics,
+}
+
+pub struct Field {
+    pub key: &'static str,
+    pub kind: Kind,
+    pub required: bool,
+}
+
+const fn f(key: &'static str, kind: Kind) -> Field {
+    Field {
+        key,
+        kind,
+        required: false,
+    }
+}
+
+const fn req(key: &'static str, kind: Kind) -> Field {
+    Field {
+        key,
+        kind,
+        required: true,
+    }
+}
+
+/// Sections at the top of the file; all but `deployment` hold named entries.
+pub const SECTIONS: &[&str] = &[
+    "deployment",
+    "hosts",
+    "sqlite",
+    "service",
+    "logs",
+    "docker",
+    "system",
+    "rules",
+];
+
+pub const PACKS: &[&str] = &["tmws"];
+pub const METRIC_KINDS: &[&str] = &["number", "table"];
+
+pub const DEPLOYMENT: &[Field] = &[
+    f("name", Kind::Text),
+    f("version", Kind::Text),
+    f("start", Kind::Start),
+    f("length", Kind::Duration),
+];
+pub const HOST: &[Field] = &[req("ssh", Kind::Text), f("host_key", Kind::Text)];
+pub const SQLITE: &[Field] = &[
+    req("path", Kind::Text),
+    f("pack", Kind::OneOf(PACKS)),
+    f("host", Kind::Host),
+    f("interval", Kind::Duration),
+    f("expected_migration", Kind::Text),
+    f("metric", Kind::Metrics),
+];
+pub const METRIC: &[Field] = &[
+    req("id", Kind::Ident),
+    f("name", Kind::Text),
+    req("query", Kind::Verbatim),
+    f("unit", Kind::Text),
+    f("warn", Kind::Threshold),
+    f("crit", Kind::Threshold),
+    f("priority", Kind::Priority),
+    f("kind", Kind::OneOf(METRIC_KINDS)),
+];
+pub const SERVICE: &[Field] = &[
+    f("health_url", Kind::Text),
+    f("systemd", Kind::Text),
+    f("host", Kind::Host),
+    f("interval", Kind::Duration),
+    f("timeout", Kind::Duration),
+];
+pub const LOGS: &[Field] = &[
+    f("files", Kind::TextList),
+    f("host", Kind::Host),
+    f("error_pattern", Kind::Regex),
+];
+pub const DOCKER: &[Field] = &[
+    f("host", Kind::Host),
+    f("project", Kind::Text),
+    f("interval", Kind::Duration),
+];
+pub const SYSTEM: &[Field] = &[f("host", Kind::Host), f("interval", Kind::Duration)];
+pub const RULE: &[Field] = &[
+    f("warn", Kind::Threshold),
+    f("crit", Kind::Threshold),
+    f("expect", Kind::Verbatim),
+    f("priority", Kind::Priority),
+];
+
+/// The valid word nearest to `word` (Damerau-Levenshtein, then Jaro-Winkler on ties).
+pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates.into_iter().min_by(|a, b| {
+        let da = strsim::damerau_levenshtein(word, a);
+        let db = strsim::damerau_levenshtein(word, b);
+        da.cmp(&db).then_with(|| {
+            strsim::jaro_winkler(word, b)
+                .partial_cmp(&strsim::jaro_winkler(word, a))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
+    })
+}
+
+fn type_name(value: &DeValue<'_>) -> &'static str {
+    match value {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a number",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a date",
+        DeValue::Array(_) => "a list",
+        DeValue::Table(_) => "a table",
+    }
+}
+
+/// What the walk learns on the way (names of hosts and sources) and the problems found.
+struct Walk<'a> {
+    at: Locator<'a>,
+    problems: Vec<Problem>,
+}
+
+impl Walk<'_> {
+    fn problem(&mut self, span: Range<usize>, message: impl Into<String>) {
+        let (line, column) = self.at.at(span.start);
+        self.problems.push(Problem {
+            line,
+            column,
+            message: message.into(),
+        });
+    }
+}
+
+/// Every problem in a config text, in the order of the file. Empty means the model will load.
+pub fn problems(text: &str) -> Vec<Problem> {
+    let mut walk = Walk {
+        at: Locator::new(text),
+        problems: Vec::new(),
+    };
+    let (root, errors) = DeTable::parse_recoverable(text);
+    if !errors.is_empty() {
+        for e in errors {
+            let span = e.span().unwrap_or(0..0);
+            walk.problem(span, format!("TOML syntax: {}", e.message().trim()));
+        }
+        walk.problems.sort();
+        return walk.problems;
+    }
+    let root = root.get_ref();
+    check_root(&mut walk, root);
+    walk.problems.sort();
+    walk.problems.dedup();
+    walk.problems
+}
+
+fn check_root(walk: &mut Walk<'_>, root: &DeTable<'_>) {
+    // Host names first: sources refer to them.
+    let mut hosts: BTreeSet<String> = BTreeSet::new();
+    if let Some((_, v)) = root.iter().find(|(k, _)| k.get_ref() == "hosts")
+        && let DeValue::Table(t) = v.get_ref()
+    {
+        hosts.extend(t.iter().map(|(k, _)| k.get_ref().to_string()));
+    }
+    // Sources by name: (kind, figures known for it, if any).
+    let mut sources: BTreeMap<String, Option<Vec<String>>> = BTreeMap::new();
+    let mut rules: Option<&Spanned<DeValue<'_>>> = None;
+
+    for (key, value) in root.iter() {
+        let name = key.get_ref().as_ref();
+        match name {
+            "deployment" => {
+                if let Some(table) = expect_table(walk, key, value, "[deployment]") {
+                    check_fields(walk, table, DEPLOYMENT, "[deployment]", &hosts);
+                }
+            }
+            "rules" => rules = Some(value),
+            section if SECTIONS.contains(&section) => {
+                let Some(entries) = expect_table(walk, key, value, &format!("[{section}.NAME]"))
+                else {
+                    continue;
+                };
+                for (entry_key, entry) in entries.iter() {
+                    let entry_name = entry_key.get_ref().as_ref();
+                    let label = format!("[{section}.{entry_name}]");
+                    let Some(table) = expect_table(walk, entry_key, entry, &label) else {
+                        continue;
+                    };
+                    let fields = match section {
+                        "hosts" => HOST,
+                        "sqlite" => SQLITE,
+                        "service" => SERVICE,
+                        "logs" => LOGS,
+                        "docker" => DOCKER,
+                        _ => SYSTEM,
+                    };
+                    check_fields(walk, table, fields, &label, &hosts);
+                    if section == "hosts" {
+                        continue;
+                    }
+                    if sources.contains_key(entry_name) {
+                        walk.problem(
+                            entry_key.span(),
+                            format!(
+                                "{label}: another source is already named {entry_name:?} (figure ids start with the source name, so names must be unique across sections)"
+                            ),
+                        );
+                    }
+                    let figures = match section {
+                        "sqlite" => Some(sqlite_figures(walk, table, &label)),
+                        _ => None,
+                    };
+                    match section {
+                        "service"
+                            if get(table, "health_url").is_none()
+                                && get(table, "systemd").is_none() =>
+                        {
+                            walk.problem(
+                                entry_key.span(),
+                                format!("{label}: give health_url, systemd, or both"),
+                            );
+                        }
+                        "logs" => {
+                            let empty = match get(table, "files").map(|(_, v)| v.get_ref()) {
+                                Some(DeValue::Array(items)) => items.is_empty(),
+                                Some(_) => false,
+                                None => true,
+                            };
+                            if empty {
+                                walk.problem(
+                                    entry_key.span(),
+                                    format!("{label}: give at least one file or glob in files"),
+                                );
+                            }
+                        }
+                        _ => {}
+                    }
+                    sources.insert(entry_name.to_string(), figures);
+                }
+            }
+            unknown => {
+                let near = nearest(unknown, SECTIONS.iter().copied()).unwrap_or("deployment");
+                walk.problem(
+                    key.span(),
+                    format!(
+                        "unknown section `{unknown}`; the nearest valid one is `{near}` (valid: {})",
+                        SECTIONS.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+
+    if let Some(value) = rules {
+        let DeValue::Table(rules) = value.get_ref() else {
+            walk.problem(
+                value.span(),
+                "[rules] must be a table of [rules.\"FIGURE ID\"]",
+            );
+            return;
+        };
+        for (id_key, rule) in rules.iter() {
+            let id = id_key.get_ref().as_ref();
+            let label = format!("[rules.\"{id}\"]");
+            if let Some(table) = expect_table(walk, id_key, rule, &label) {
+                check_fields(walk, table, RULE, &label, &hosts);
+            }
+            check_rule_id(walk, id_key.span(), id, &sources);
+        }
+    }
+}
+
+/// A rule must name a figure of a configured source (for SQLite sources, one it produces).
+fn check_rule_id(
+    walk: &mut Walk<'_>,
+    span: Range<usize>,
+    id: &str,
+    sources: &BTreeMap<String, Option<Vec<String>>>,
+) {
+    let owner = sources
+        .keys()
+        .filter(|s| id.starts_with(&format!("{s}.")))
+        .max_by_key(|s| s.len());
+    match owner {
+        None => {
+            let first = id.split('.').next().unwrap_or(id);
+            let near = nearest(first, sources.keys().map(String::as_str));
+            walk.problem(
+                span,
+                match near {
+                    Some(near) => format!(
+                        "rule {id:?}: no source is named {first:?} (figure ids are <source>.<figure>; the nearest source is {near:?})"
+                    ),
+                    None => format!(
+                        "rule {id:?}: no source is configured, so no figure can have this id"
+                    ),
+                },
+            );
+        }
+        Some(source) => {
+            if let Some(Some(figures)) = sources.get(source) {
+                let figure = &id[source.len() + 1..];
+                if !figures.iter().any(|f| f == figure) {
+                    let near = nearest(figure, figures.iter().map(String::as_str)).unwrap_or("");
+                    walk.problem(
+                        span,
+                        format!(
+                            "rule {id:?}: source {source:?} has no figure {figure:?}; the nearest is \"{source}.{near}\""
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The figures a SQLite source will produce (for checking rule ids), checking its metrics.
+fn sqlite_figures(walk: &mut Walk<'_>, table: &DeTable<'_>, label: &str) -> Vec<String> {
+    use crate::collect::sqlite::{DB_FREELIST, DB_INTEGRITY, DB_SIZE_MB};
+    let mut figures: Vec<String> = [DB_SIZE_MB, DB_FREELIST, DB_INTEGRITY]
+        .iter()
+        .map(|f| f.key.to_string())
+        .collect();
+    if let Some((_, pack)) = get(table, "pack")
+        && let DeValue::String(p) = pack.get_ref()
+        && p.as_ref() == "tmws"
+    {
+        figures.extend(
+            crate::collect::tmws::TmwsPack::FIGURES
+                .iter()
+                .map(|f| f.key.to_string()),
+        );
+    }
+    let builtin = figures.len();
+    if let Some((_, metrics)) = get(table, "metric")
+        && let DeValue::Array(items) = metrics.get_ref()
+    {
+        for item in items.iter() {
+            let DeValue::Table(metric) = item.get_ref() else {
+                continue;
+            };
+            let Some((_, id)) = get(metric, "id") else {
+                continue;
+            };
+            let DeValue::String(text) = id.get_ref() else {
+                continue;
+            };
+            let text = text.to_string();
+            if figures[..builtin].contains(&text) {
+                walk.problem(
+                    id.span(),
+                    format!("{label}: metric id {text:?} is already a figure of this source"),
+                );
+            } else if figures[builtin..].contains(&text) {
+                walk.problem(
+                    id.span(),
+                    format!("{label}: two metrics have the id {text:?}"),
+                );
+            }
+            figures.push(text);
+        }
+    }
+    figures
+}
+
+fn get<'t, 'i>(
+    table: &'t DeTable<'i>,
+    key: &str,
+) -> Option<(
+    &'t Spanned<toml::de::DeString<'i>>,
+    &'t Spanned<DeValue<'i>>,
+)> {
+    table.iter().find(|(k, _)| k.get_ref() == key)
+}
+
+fn expect_table<'t, 'i>(
+    walk: &mut Walk<'_>,
+    key: &Spanned<toml::de::DeString<'_>>,
+    value: &'t Spanned<DeValue<'i>>,
+    what: &str,
+) -> Option<&'t DeTable<'i>> {
+    match value.get_ref() {
+        DeValue::Table(t) => Some(t),
+        other => {
+            walk.problem(
+                key.span(),
+                format!(
+                    "`{}` must be a table ({what}), not {}",
+                    key.get_ref(),
+                    type_name(other)
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn check_fields(
+    walk: &mut Walk<'_>,
+    table: &DeTable<'_>,
+    fields: &[Field],
+    label: &str,
+    hosts: &BTreeSet<String>,
+) {
+    for (key, value) in table.iter() {
+        let name = key.get_ref().as_ref();
+        match fields.iter().find(|f| f.key == name) {
+            Some(field) => check_value(walk, key, value, field.kind, label, hosts),
+            None => {
+                let valid: Vec<&str> = fields.iter().map(|f| f.key).collect();
+                let near = nearest(name, valid.iter().copied()).unwrap_or("");
+                walk.problem(
+                    key.span(),
+                    format!(
+                        "unknown key `{name}` in {label}; the nearest valid key is `{near}` (valid keys: {})",
+                        valid.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    for field in fields.iter().filter(|f| f.required) {
+        if get(table, field.key).is_none() {
+            // Point at the table's first key, or its start when it is empty.
+            let span = table.iter().next().map_or(0..0, |(k, _)| k.span());
+            walk.problem(span, format!("{label} needs `{}`", field.key));
+        }
+    }
+}
+
+fn check_value(
+    walk: &mut Walk<'_>,
+    key: &Spanned<toml::de::DeString<'_>>,
+    value: &Spanned<DeValue<'_>>,
+    kind: Kind,
+    label: &str,
+    hosts: &BTreeSet<String>,
+) {
+    let name = key.get_ref().as_ref();
+    let span = value.span();
+    let wrong = |walk: &mut Walk<'_>, want: &str| {
+        walk.problem(
+            span.clone(),
+            format!(
+                "`{name}` in {label} must be {want}, not {}",
+                type_name(value.get_ref())
+            ),
+        )
+    };
+    if let Kind::Metrics = kind {
+        let DeValue::Array(items) = value.get_ref() else {
+            return wrong(walk, "a list of [[…metric]] tables");
+        };
+        for (i, item) in items.iter().enumerate() {
+            match item.get_ref() {
+                DeValue::Table(metric) => {
+                    let label = format!("{label} metric #{}", i + 1);
+                    let named = get(metric, "id")
+                        .and_then(|(_, v)| v.get_ref().as_str().map(|s| s.to_string()));
+                    let label = match named {
+                        Some(id) => format!("{label} ({id:?})"),
+                        None => label,
+                    };
+                    check_fields(walk, metric, METRIC, &label, hosts);
+                    if let Some((_, q)) = get(metric, "query")
+                        && let DeValue::String(q) = q.get_ref()
+                        && q.trim().is_empty()
+                    {
+                        walk.problem(item.span(), format!("{label}: the query is empty"));
+                    }
+                }
+                other => walk.problem(
+                    item.span(),
+                    format!(
+                        "`{name}` in {label} must hold tables ([[…metric]]), not {}",
+                        type_name(other)
+                    ),
+                ),
+            }
+        }
+        return;
+    }
+    if let Kind::TextList = kind {
+        let DeValue::Array(items) = value.get_ref() else {
+            return wrong(walk, "a list of strings");
+        };
+        for item in items.iter() {
+            match item.get_ref() {
+                DeValue::String(s) => {
+                    if let Err(e) = expand(s) {
+                        walk.problem(item.span(), format!("`{name}` in {label}: {e}"));
+                    }
+                }
+                other => walk.problem(
+                    item.span(),
+                    format!(
+                        "`{name}` in {label} must list strings, not {}",
+                        type_name(other)
+                    ),
+                ),
+            }
+        }
+        return;
+    }
+    let DeValue::String(raw) = value.get_ref() else {
+        let want = match kind {
+            Kind::Duration => "a string like \"5s\" or \"24h\"",
+            Kind::Threshold => "a string like \"> 20\"",
+            _ => "a string",
+        };
+        return wrong(walk, want);
+    };
+    let raw: &str = raw.as_ref();
+    let expanded = match kind {
+        Kind::Text | Kind::Host | Kind::Regex | Kind::Start => match expand(raw) {
+            Ok(text) => text,
+            Err(e) => return walk.problem(span, format!("`{name}` in {label}: {e}")),
+        },
+        _ => raw.to_string(),
+    };
+    let problem = match kind {
+        Kind::Duration => humantime::parse_duration(raw.trim())
+            .err()
+            .map(|e| format!("{raw:?} is not a duration like \"5s\" or \"24h\": {e}")),
+        Kind::Threshold => raw.parse::<crate::rules::Threshold>().err(),
+        Kind::Priority => (!["P0", "P1", "P2", "P3"].contains(&raw))
+            .then(|| format!("{raw:?} is not a priority (P0, P1, P2 or P3)")),
+        Kind::OneOf(words) => (!words.contains(&raw)).then(|| {
+            format!(
+                "{raw:?} is not known; the nearest is {:?} (known: {})",
+                nearest(raw, words.iter().copied()).unwrap_or(""),
+                words.join(", ")
+            )
+        }),
+        Kind::Host => {
+            let ok =
+                expanded == "local" || expanded.starts_with("ssh://") || hosts.contains(&expanded);
+            (!ok).then(|| {
+                let mut text = format!(
+                    "host {expanded:?} is not \"local\", an ssh:// address or a name under [hosts]"
+                );
+                if let Some(near) = nearest(&expanded, hosts.iter().map(String::as_str)) {
+                    text.push_str(&format!(" (the nearest host is {near:?})"));
+                }
+                text
+            })
+        }
+        Kind::Regex => regex::Regex::new(&expanded)
+            .err()
+            .map(|e| format!("not a valid regex: {e}")),
+        Kind::Start => {
+            let t = expanded.trim();
+            (t != "now" && !t.is_empty() && chrono::DateTime::parse_from_rfc3339(t).is_err())
+                .then(|| format!("{t:?} is neither \"now\" nor an RFC 3339 time"))
+        }
+        Kind::Ident => {
+            let ok = !raw.is_empty()
+                && raw
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+                && !raw.starts_with('.')
+                && !raw.ends_with('.');
+            (!ok).then(|| {
+                format!("{raw:?} must be letters, digits, `_`, `-` and inner dots (it becomes part of a figure id)")
+            })
+        }
+        Kind::Text | Kind::Verbatim | Kind::Metrics | Kind::TextList => None,
+    };
+    if let Some(text) = problem {
+        walk.problem(span, format!("`{name}` in {label}: {text}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(text: &str) -> Vec<String> {
+        problems(text).iter().map(|p| p.to_string()).collect()
+    }
+
+    #[test]
+    fn locator_counts_lines_and_characters() {
+        let at = Locator::new("ab\n\u{e9}x = 1\n");
+        assert_eq!(at.at(0), (1, 1));
+        assert_eq!(at.at(3), (2, 1));
+        assert_eq!(at.at(5), (2, 2), "é is one column");
+    }
+
+    #[test]
+    fn every_problem_with_its_place() {
+        let text = "[deployment]\nnmae = \"x\"\nlength = 5\n\n[sqlite.db]\npaht = \"/x\"\ninterval = \"soon\"\n";
+        let got = lines(text);
+        assert_eq!(got.len(), 5, "{got:#?}");
+        assert!(got[0].starts_with("line 2, column 1: unknown key `nmae`"));
+        assert!(got[0].contains("nearest valid key is `name`"));
+        assert!(got[1].starts_with("line 3, column 10: `length`"));
+        assert!(got.iter().any(|l| l.contains("[sqlite.db] needs `path`")));
+        assert!(
+            got.iter()
+                .any(|l| l.starts_with("line 6, column 1: unknown key `paht`")
+                    && l.contains("`path`"))
+        );
+        assert!(
+            got.iter()
+                .any(|l| l.starts_with("line 7, column 12:") && l.contains("\"soon\""))
+        );
+    }
+
+    /// The keys serde accepts for the table that `toml` puts `zz_unknown` in.
+    fn serde_keys(toml: &str) -> Vec<String> {
+        let err = toml::from_str::<crate::config::Config>(toml)
+            .unwrap_err()
+            .to_string();
+        let expected = err
+            .split_once(", expected ")
+            .map(|(_, rest)| rest)
+            .unwrap_or_else(|| panic!("{err}"));
+        let mut keys: Vec<String> = expected
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(String::from)
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    fn ours(fields: &[Field]) -> Vec<String> {
+        let mut keys: Vec<String> = fields.iter().map(|f| f.key.to_string()).collect();
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn key_lists_match_the_serde_model() {
+        let mut sections: Vec<String> = SECTIONS.iter().map(|s| s.to_string()).collect();
+        sections.sort();
+        assert_eq!(serde_keys("zz_unknown = 1"), sections);
+        let cases: [(&str, &[Field]); 9] = [
+            ("[deployment]\nzz_unknown = 1", DEPLOYMENT),
+            ("[hosts.h]\nzz_unknown = 1", HOST),
+            ("[sqlite.s]\nzz_unknown = 1", SQLITE),
+            (
+                "[sqlite.s]\npath = \"x\"\n[[sqlite.s.metric]]\nzz_unknown = 1",
+                METRIC,
+            ),
+            ("[service.s]\nzz_unknown = 1", SERVICE),
+            ("[logs.s]\nzz_unknown = 1", LOGS),
+            ("[docker.s]\nzz_unknown = 1", DOCKER),
+            ("[system.s]\nzz_unknown = 1", SYSTEM),
+            ("[rules.\"x.y\"]\nzz_unknown = 1", RULE),
+        ];
+        for (text, fields) in cases {
+            assert_eq!(serde_keys(text), ours(fields), "{text}");
+        }
+    }
+
+    #[test]
+    fn nearest_prefers_the_closest_spelling() {
+        assert_eq!(nearest("pakc", ["path", "pack", "host"]), Some("pack"));
+        assert_eq!(nearest("sqllite", SECTIONS.iter().copied()), Some("sqlite"));
+        assert_eq!(nearest("x", std::iter::empty()), None);
+    }
+}

@@ -1,0 +1,378 @@
+//! Config files and `watchpost validate`: every problem with its line and column, unknown
+//! keys with the nearest valid one, `${VAR}` / `${VAR:-default}` / `~` expansion, custom SQL
+//! metrics, and the shipped examples/tmws.toml.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use watchpost::config::{Config, MetricKind};
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// `watchpost validate --config FILE` with exactly the environment given (plus PATH/HOME).
+fn validate(config: &Path, env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_watchpost"));
+    cmd.args(["validate", "--config", config.to_str().unwrap()])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", "/home/watchpost-test");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn write(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("watchpost.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn problems(text: &str) -> Vec<String> {
+    match Config::parse_checked(text) {
+        Ok(_) => Vec::new(),
+        Err(problems) => problems.iter().map(|p| p.to_string()).collect(),
+    }
+}
+
+fn has(problems: &[String], prefix: &str, words: &[&str]) -> bool {
+    problems
+        .iter()
+        .any(|p| p.starts_with(prefix) && words.iter().all(|w| p.contains(w)))
+}
+
+#[test]
+fn every_problem_is_reported_with_line_and_column() {
+    let text = r#"[deployment]
+name = "tmws"
+lenght = "24h"
+
+[sqlite.tmws]
+path = "/var/lib/tmws.db"
+pakc = "tmws"
+interval = 10
+
+[[sqlite.tmws.metric]]
+id = "slow_queries"
+query = "SELECT 1"
+warn = "more than 5"
+kind = "chart"
+
+[service.api]
+host = "prod"
+
+[rules."tmws.rbac.deny_pct"]
+warn = "> 20"
+"#;
+    let got = problems(text);
+    assert_eq!(got.len(), 8, "{got:#?}");
+    assert!(has(&got, "line 3, column 1:", &["`lenght`", "`length`"]));
+    assert!(has(&got, "line 7, column 1:", &["`pakc`", "`pack`"]));
+    assert!(has(&got, "line 8, column 12:", &["`interval`", "\"5s\""]));
+    assert!(has(&got, "line 13, column 8:", &["`warn`", "more than 5"]));
+    assert!(has(
+        &got,
+        "line 14, column 8:",
+        &["\"chart\"", "number, table"]
+    ));
+    assert!(has(&got, "line 16, column 10:", &["health_url, systemd"]));
+    assert!(has(&got, "line 17, column 8:", &["\"prod\"", "[hosts]"]));
+    // (The source has no pack, `pakc` being a typo, so only its own figures exist.)
+    assert!(has(
+        &got,
+        "line 19, column 8:",
+        &["tmws.rbac.deny_pct", "no figure \"rbac.deny_pct\""]
+    ));
+    // In file order.
+    let mut sorted = got.clone();
+    sorted.sort_by_key(|p| {
+        let line: usize = p[5..p.find(',').unwrap()].parse().unwrap();
+        line
+    });
+    assert_eq!(got, sorted);
+}
+
+#[test]
+fn unknown_keys_name_the_nearest_valid_one() {
+    let got = problems("[sqllite.tmws]\npath = \"x\"\n");
+    assert!(
+        has(&got, "line 1, column 2:", &["`sqllite`", "`sqlite`"]),
+        "{got:#?}"
+    );
+    let got = problems("[logs.app]\nfiles = [\"/x\"]\nerror_patern = \"x\"\n");
+    assert!(
+        has(
+            &got,
+            "line 3, column 1:",
+            &["`error_patern`", "nearest valid key is `error_pattern`"]
+        ),
+        "{got:#?}"
+    );
+    let got = problems(
+        "[sqlite.db]\npath = \"x\"\n[[sqlite.db.metric]]\nid = \"a\"\nqurey = \"SELECT 1\"\n",
+    );
+    assert!(
+        has(&got, "line 5, column 1:", &["`qurey`", "`query`"]),
+        "{got:#?}"
+    );
+    assert!(
+        has(&got, "line 4, column 1:", &["needs `query`"]),
+        "{got:#?}"
+    );
+    let got = problems("[system.h]\nhost = \"lcoal\"\n[hosts.local2]\nssh = \"x\"\n");
+    assert!(has(&got, "line 2, column 8:", &["\"lcoal\""]), "{got:#?}");
+    let got = problems(
+        "[sqlite.tmws]\npath = \"x\"\npack = \"tmws\"\n[rules.\"tmws.rbac.deny_pct\"]\nwarn = \"> 1\"\n[rules.\"tmsw.db.size_mb\"]\nwarn = \"> 1\"\n",
+    );
+    assert!(
+        has(
+            &got,
+            "line 4, column 8:",
+            &["nearest is \"tmws.rbac.deny_pct_1h\""]
+        ),
+        "{got:#?}"
+    );
+    assert!(
+        has(
+            &got,
+            "line 6, column 8:",
+            &["no source is named \"tmsw\"", "\"tmws\""]
+        ),
+        "{got:#?}"
+    );
+    let got = problems("[sqlite.db]\npath = \"x\"\npack = \"tmsw\"\n");
+    assert!(
+        has(
+            &got,
+            "line 3, column 8:",
+            &["\"tmsw\"", "nearest is \"tmws\""]
+        ),
+        "{got:#?}"
+    );
+}
+
+#[test]
+fn toml_syntax_errors_have_a_place() {
+    let got = problems("[deployment]\nname = \"x\nlength = \"1h\"\n");
+    assert!(!got.is_empty());
+    assert!(got[0].starts_with("line 2,"), "{got:#?}");
+    assert!(got[0].contains("TOML syntax"), "{got:#?}");
+}
+
+#[test]
+fn metrics_are_read_per_source() {
+    let config = Config::parse(
+        r#"
+[sqlite.tmws]
+path = "/x.db"
+pack = "tmws"
+
+[[sqlite.tmws.metric]]
+id = "slow_queries"
+query = "SELECT count(*) FROM q WHERE details ->> '$.ms' > 500"
+unit = "queries"
+warn = "> 5"
+crit = "> 20"
+
+[[sqlite.tmws.metric]]
+id = "recent.roles"
+name = "role changes"
+kind = "table"
+query = "SELECT agent_id, role FROM agents"
+priority = "P3"
+
+[rules."tmws.slow_queries"]
+warn = "> 1"
+"#,
+    )
+    .unwrap();
+    let metrics = &config.metrics["tmws"];
+    assert_eq!(metrics.len(), 2);
+    assert_eq!(metrics[0].kind, MetricKind::Number);
+    assert_eq!(
+        metrics[0].query, "SELECT count(*) FROM q WHERE details ->> '$.ms' > 500",
+        "queries are taken as written, $ and all"
+    );
+    assert_eq!(metrics[0].rule().unwrap().describe(), "warn > 5, crit > 20");
+    assert_eq!(metrics[1].kind, MetricKind::Table);
+    assert!(metrics[1].rule().is_none());
+    assert_eq!(config.sqlite["tmws"].path, "/x.db");
+
+    let got = problems(
+        "[sqlite.a]\npath = \"x\"\n[[sqlite.a.metric]]\nid = \"m\"\nquery = \"SELECT 1\"\n[[sqlite.a.metric]]\nid = \"m\"\nquery = \"SELECT 2\"\n[[sqlite.a.metric]]\nid = \"db.size_mb\"\nquery = \"\"\n",
+    );
+    assert!(
+        has(&got, "line 7, column 6:", &["two metrics", "\"m\""]),
+        "{got:#?}"
+    );
+    assert!(
+        has(&got, "line 10, column 6:", &["already a figure"]),
+        "{got:#?}"
+    );
+    assert!(has(&got, "", &["the query is empty"]), "{got:#?}");
+}
+
+#[test]
+fn env_vars_defaults_and_home_expand() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        r#"
+[deployment]
+name = "${WP_NAME}"
+
+[sqlite.tmws]
+path = "${WP_DB}"
+pack = "tmws"
+
+[logs.app]
+files = ["${WP_LOG:-~/logs/app.jsonl}", "~/other.log"]
+"#,
+    );
+    let r = validate(
+        &config,
+        &[("WP_NAME", "prod-tmws"), ("WP_DB", "/data/tmws.db")],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("deployment \"prod-tmws\""),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("sqlite tmws: /data/tmws.db"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("/home/watchpost-test/logs/app.jsonl, /home/watchpost-test/other.log"),
+        "{}",
+        r.stdout
+    );
+    let r = validate(
+        &config,
+        &[
+            ("WP_NAME", "x"),
+            ("WP_DB", "/d.db"),
+            ("WP_LOG", "/var/log/app.jsonl"),
+        ],
+    );
+    assert!(
+        r.stdout.contains("logs app: /var/log/app.jsonl"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn a_missing_env_var_is_an_error_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "[deployment]\nname = \"x\"\n\n[sqlite.tmws]\npath = \"${WP_MISSING_DB}\"\npack = \"tmws\"\n\n[logs.app]\nfiles = [\"/ok\", \"${WP_MISSING_LOG}\"]\n",
+    );
+    let r = validate(&config, &[]);
+    assert_ne!(r.code, 0);
+    let file = config.display().to_string();
+    assert!(
+        r.stderr.contains(&format!(
+            "{file}: line 5, column 8: `path` in [sqlite.tmws]"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("WP_MISSING_DB"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("{file}: line 9, column 17:"))
+            && r.stderr.contains("WP_MISSING_LOG"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("${WP_MISSING_DB:-"),
+        "suggests a default: {}",
+        r.stderr
+    );
+}
+
+/// The shipped example for seeds 000 and 002 is valid, with the environment pointing at
+/// files of this test and with nothing set (the runbook's defaults).
+#[test]
+fn examples_tmws_toml_validates() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tmws.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tmws.db");
+    let log = dir.path().join("tmws.jsonl");
+    std::fs::write(&log, "").unwrap();
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(include_str!("../assets/tmws_schema.sql"))
+        .unwrap();
+    let r = validate(
+        &example,
+        &[
+            ("TMWS_DB", db.to_str().unwrap()),
+            ("TMWS_LOG", log.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains(&format!("sqlite tmws: {}", db.display())),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(&log.display().to_string()),
+        "{}",
+        r.stdout
+    );
+    for id in [
+        "tmws.rbac.deny_pct_1h",
+        "tmws.license.failure_pct_1h",
+        "tmws.audit.volume_24h",
+        "tmws.license.generation_ms_7d",
+    ] {
+        assert!(r.stdout.contains(id), "{id}: {}", r.stdout);
+    }
+    assert!(r.stdout.contains("tmws-api.up"), "{}", r.stdout);
+    assert!(r.stdout.contains("config OK"));
+
+    let r = validate(&example, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("sqlite tmws: /home/watchpost-test/.tmws/data/tmws.db on local"),
+        "{}",
+        r.stdout
+    );
+    let config = Config::parse(&std::fs::read_to_string(&example).unwrap()).unwrap();
+    assert_eq!(
+        config.sqlite["tmws"].expected_migration.as_deref(),
+        Some("571948cc671b")
+    );
+    assert_eq!(config.service["tmws-api"].systemd.as_deref(), Some("tmws"));
+    assert_eq!(
+        config.service["tmws-api"].health_url.as_deref(),
+        Some("http://localhost:8000/health")
+    );
+    let deny = &config.rules["tmws.rbac.deny_pct_1h"];
+    assert_eq!(deny.describe(), "warn > 20, crit > 50");
+    assert_eq!(
+        config.rules["tmws.license.generated_1h"].describe(),
+        "crit > 1000"
+    );
+    assert_eq!(
+        config.rules["tmws.license.expiring_7d"].describe(),
+        "warn > 100"
+    );
+    assert_eq!(config.rules["tmws.db.freelist"].describe(), "warn > 1000");
+}
