@@ -259,3 +259,47 @@ fn no_color_draws_without_colour() {
     assert!(tmux.capture().contains('▶'));
     tmux.send(&["q"]);
 }
+
+/// A dashboard session reads the watched database and never changes it: the file is
+/// byte-for-byte the same after minutes' worth of refreshes, and no journal is left.
+#[test]
+fn dashboard_session_leaves_the_database_unchanged() {
+    let Some(tmux) = Tmux::start(120, 36) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tmws.db");
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(include_str!("../assets/tmws_schema.sql")).unwrap();
+        conn.execute_batch("PRAGMA journal_mode=DELETE; INSERT INTO alembic_version VALUES ('571948cc671b');").unwrap();
+        let now = chrono::Utc::now();
+        for i in 0..500 {
+            let at = (now - chrono::Duration::seconds(i * 5)).format("%Y-%m-%d %H:%M:%S%.6f").to_string();
+            let result = if i % 10 == 0 { "DENY" } else { "ALLOW" };
+            conn.execute(
+                "INSERT INTO security_audit_logs (event_type, agent_id, details, created_at) VALUES ('permission_check', 'a', ?1, ?2)",
+                (format!(r#"{{"result":"{result}","operation":"license:generate","role":"viewer"}}"#), at),
+            )
+            .unwrap();
+        }
+    }
+    let before = std::fs::read(&db).unwrap();
+    let config = dir.path().join("watchpost.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[deployment]\nname = \"session-test\"\n\n[sqlite.tmws]\npath = \"{}\"\npack = \"tmws\"\ninterval = \"200ms\"\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    tmux.send(&[&format!("{} run --config {}; echo EXIT=$?", binary().display(), config.display()), "Enter"]);
+    tmux.wait_for("the deny figure", Duration::from_secs(30), |t| t.capture().contains("10.0%"));
+    std::thread::sleep(Duration::from_secs(3)); // a dozen more refreshes
+    tmux.send(&["q"]);
+    tmux.wait_for("a clean exit", Duration::from_secs(10), |t| t.capture().contains("EXIT=0"));
+    assert!(std::fs::read(&db).unwrap() == before, "the watched database changed");
+    for suffix in ["-journal", "-wal"] {
+        let side = dir.path().join(format!("tmws.db{suffix}"));
+        assert!(!side.exists(), "{} left behind", side.display());
+    }
+}
