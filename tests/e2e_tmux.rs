@@ -232,14 +232,19 @@ fn tiny_and_resized_terminals_never_crash() {
 
 #[test]
 fn no_color_draws_without_colour() {
-    let Some(tmux) = Tmux::start(120, 36) else { return };
+    let Some(tmux) = Tmux::start(120, 36) else {
+        return;
+    };
     tmux.send(&[&format!("NO_COLOR=1 {} demo", binary().display()), "Enter"]);
     tmux.wait_for("every pane title", Duration::from_secs(30), |t| {
         let screen = t.capture();
         TITLES.iter().all(|title| screen.contains(title))
     });
     std::thread::sleep(Duration::from_secs(2));
-    let out = tmux.cmd(&["capture-pane", "-p", "-e", "-t", "t"]).output().unwrap();
+    let out = tmux
+        .cmd(&["capture-pane", "-p", "-e", "-t", "t"])
+        .output()
+        .unwrap();
     let styled = String::from_utf8_lossy(&out.stdout);
     // Every SGR sequence tmux reports must be free of colour parameters (30–37, 40–47,
     // 90–97, 100–107, 38;…, 48;…); bold, reverse and the like are fine.
@@ -264,16 +269,24 @@ fn no_color_draws_without_colour() {
 /// byte-for-byte the same after minutes' worth of refreshes, and no journal is left.
 #[test]
 fn dashboard_session_leaves_the_database_unchanged() {
-    let Some(tmux) = Tmux::start(120, 36) else { return };
+    let Some(tmux) = Tmux::start(120, 36) else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("tmws.db");
     {
         let conn = rusqlite::Connection::open(&db).unwrap();
-        conn.execute_batch(include_str!("../assets/tmws_schema.sql")).unwrap();
-        conn.execute_batch("PRAGMA journal_mode=DELETE; INSERT INTO alembic_version VALUES ('571948cc671b');").unwrap();
+        conn.execute_batch(include_str!("../assets/tmws_schema.sql"))
+            .unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode=DELETE; INSERT INTO alembic_version VALUES ('571948cc671b');",
+        )
+        .unwrap();
         let now = chrono::Utc::now();
         for i in 0..500 {
-            let at = (now - chrono::Duration::seconds(i * 5)).format("%Y-%m-%d %H:%M:%S%.6f").to_string();
+            let at = (now - chrono::Duration::seconds(i * 5))
+                .format("%Y-%m-%d %H:%M:%S%.6f")
+                .to_string();
             let result = if i % 10 == 0 { "DENY" } else { "ALLOW" };
             conn.execute(
                 "INSERT INTO security_audit_logs (event_type, agent_id, details, created_at) VALUES ('permission_check', 'a', ?1, ?2)",
@@ -292,12 +305,26 @@ fn dashboard_session_leaves_the_database_unchanged() {
         ),
     )
     .unwrap();
-    tmux.send(&[&format!("{} run --config {}; echo EXIT=$?", binary().display(), config.display()), "Enter"]);
-    tmux.wait_for("the deny figure", Duration::from_secs(30), |t| t.capture().contains("10.0%"));
+    tmux.send(&[
+        &format!(
+            "{} run --config {}; echo EXIT=$?",
+            binary().display(),
+            config.display()
+        ),
+        "Enter",
+    ]);
+    tmux.wait_for("the deny figure", Duration::from_secs(30), |t| {
+        t.capture().contains("10.0%")
+    });
     std::thread::sleep(Duration::from_secs(3)); // a dozen more refreshes
     tmux.send(&["q"]);
-    tmux.wait_for("a clean exit", Duration::from_secs(10), |t| t.capture().contains("EXIT=0"));
-    assert!(std::fs::read(&db).unwrap() == before, "the watched database changed");
+    tmux.wait_for("a clean exit", Duration::from_secs(10), |t| {
+        t.capture().contains("EXIT=0")
+    });
+    assert!(
+        std::fs::read(&db).unwrap() == before,
+        "the watched database changed"
+    );
     for suffix in ["-journal", "-wal"] {
         let side = dir.path().join(format!("tmws.db{suffix}"));
         assert!(!side.exists(), "{} left behind", side.display());

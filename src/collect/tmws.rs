@@ -43,6 +43,10 @@ use tail::{AuditStore, Tail, UsageStore};
 
 pub const RBAC_CHECKS_1H: Fig = Fig::new("rbac.checks_1h", "permission checks (1h)");
 pub const RBAC_DENY_PCT_1H: Fig = Fig::new("rbac.deny_pct_1h", "deny % (1h)");
+/// The last five minutes: an incident shows here long before it moves the hour's figure.
+pub const RBAC_DENY_PCT_5M: Fig = Fig::new("rbac.deny_pct_5m", "deny % (5m)");
+/// Checks needed in five minutes before `rbac.deny_pct_5m` can warn.
+const MIN_CHECKS_5M: i64 = 20;
 pub const RBAC_ALLOW_1H: Fig = Fig::new("rbac.allow_1h", "allowed (1h)");
 pub const RBAC_DENY_1H: Fig = Fig::new("rbac.deny_1h", "denied (1h)");
 
@@ -72,6 +76,7 @@ pub const AUDIT_JUMP_1H: Fig = Fig::new("audit.jump_1h", "audit events, last hou
 const RBAC_FIGS: &[Fig] = &[
     RBAC_CHECKS_1H,
     RBAC_DENY_PCT_1H,
+    RBAC_DENY_PCT_5M,
     RBAC_ALLOW_1H,
     RBAC_DENY_1H,
 ];
@@ -179,6 +184,7 @@ impl TmwsPack {
     pub const FIGURES: &'static [Fig] = &[
         RBAC_CHECKS_1H,
         RBAC_DENY_PCT_1H,
+        RBAC_DENY_PCT_5M,
         RBAC_ALLOW_1H,
         RBAC_DENY_1H,
         LICENSE_VALIDATIONS_1H,
@@ -444,8 +450,31 @@ fn rbac(tail: &Tail<AuditStore>, now: f64, source: &str) -> Section {
         columns: vec!["operation".into(), "role".into(), "denies".into()],
         rows,
     };
+    let recent = tail.store.checks_within(5 * 60, now);
+    let mut readings = hour.readings(source);
+    // A handful of checks says little: the short window is judged only from a real sample,
+    // so a quiet system does not raise alerts on two denials out of three.
+    let recent_figure = RBAC_DENY_PCT_5M.number(source, pct(recent.deny, recent.checks), "%");
+    readings.push(if recent.checks >= MIN_CHECKS_5M {
+        recent_figure
+            .with_rule(
+                Rule::warn_crit(Threshold::above(20.0), Threshold::above(50.0))
+                    .with_priority(Priority::P2),
+            )
+            .with_detail(format!(
+                "{} of {} checks denied",
+                recent.deny, recent.checks
+            ))
+    } else {
+        recent_figure
+            .with_rule(Rule::default())
+            .with_detail(format!(
+                "{} of {} checks denied: fewer than {MIN_CHECKS_5M}, not judged",
+                recent.deny, recent.checks
+            ))
+    });
     Section {
-        readings: hour.readings(source),
+        readings,
         tables: vec![(format!("{source}.{TABLE_TOP_DENIED}"), table)],
     }
 }

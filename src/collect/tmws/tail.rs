@@ -487,8 +487,13 @@ impl Default for AuditStore {
 impl AuditStore {
     /// Permission checks in the last hour.
     pub fn checks_1h(&self, now: f64) -> CheckCounts {
+        self.checks_within(HOUR, now)
+    }
+
+    /// Permission checks in the last `window` seconds (at most an hour: the buckets kept).
+    pub fn checks_within(&self, window: i64, now: f64) -> CheckCounts {
         let mut sum = CheckCounts::default();
-        for c in self.checks.within(HOUR, now) {
+        for c in self.checks.within(window.min(HOUR), now) {
             sum += *c;
         }
         sum
