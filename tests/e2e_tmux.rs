@@ -37,7 +37,8 @@ impl Tmux {
 
     fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new("tmux");
-        c.arg("-L").arg(&self.socket).args(args);
+        // -u: the screen is UTF-8 whatever the locale of the machine running the tests.
+        c.arg("-u").arg("-L").arg(&self.socket).args(args);
         c
     }
 
@@ -261,7 +262,7 @@ fn no_color_draws_without_colour() {
         }
     }
     // Selection and severity stay visible: the focused pane is marked without colour.
-    assert!(tmux.capture().contains('▶'));
+    tmux.wait_for("the focus marker", Duration::from_secs(10), |t| t.capture().contains('▶'));
     tmux.send(&["q"]);
 }
 
