@@ -158,31 +158,16 @@ fn demo_shows_every_pane_and_q_restores_the_terminal() {
 
 #[test]
 fn sigterm_restores_the_terminal() {
-    let Some(tmux) = Tmux::start(100, 30) else {
-        return;
-    };
-    tmux.send(&[
-        &format!("{} demo & echo PID=$!; fg", binary().display()),
-        "Enter",
-    ]);
-    tmux.wait_for("the dashboard", Duration::from_secs(30), |t| {
-        t.format("#{alternate_on}") == "1"
-    });
-    let pid = tmux
-        .capture()
-        .lines()
-        .find_map(|l| l.strip_prefix("PID=").map(|p| p.trim().to_string()));
-    let status = match pid {
-        Some(pid) => Command::new("kill").args(["-TERM", &pid]).status().unwrap(),
-        None => Command::new("pkill")
-            .args(["-TERM", "-f", &format!("{} demo", binary().display())])
-            .status()
-            .unwrap(),
-    };
+    let Some(tmux) = Tmux::start(100, 30) else { return };
+    // The pid goes to a file: the dashboard's alternate screen hides anything echoed.
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    tmux.send(&[&format!("{} demo & echo $! > {}; fg", binary().display(), pid_file.display()), "Enter"]);
+    tmux.wait_for("the dashboard", Duration::from_secs(30), |t| t.format("#{alternate_on}") == "1");
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    let status = Command::new("kill").args(["-TERM", pid.trim()]).status().unwrap();
     assert!(status.success());
-    tmux.wait_for("the main screen back", Duration::from_secs(10), |t| {
-        t.format("#{alternate_on}") == "0"
-    });
+    tmux.wait_for("the main screen back", Duration::from_secs(10), |t| t.format("#{alternate_on}") == "0");
 }
 
 #[test]
