@@ -3,10 +3,7 @@
 use std::process::Command;
 
 fn watchpost(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_watchpost"))
-        .args(args)
-        .output()
-        .expect("run watchpost")
+    Command::new(env!("CARGO_BIN_EXE_watchpost")).args(args).output().expect("run watchpost")
 }
 
 #[test]
@@ -25,11 +22,7 @@ fn help_explains_every_command() {
 
 #[test]
 fn unknown_flag_is_one_line_and_exit_2() {
-    for args in [
-        &["--bogus"][..],
-        &["check", "--config", "x.toml", "--format", "xml"],
-        &["frobnicate"],
-    ] {
+    for args in [&["--bogus"][..], &["check", "--config", "x.toml", "--format", "xml"], &["frobnicate"]] {
         let out = watchpost(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
@@ -43,10 +36,7 @@ fn missing_config_is_a_config_error_for_check() {
     let out = watchpost(&["check", "--config", "/nonexistent/watchpost.toml"]);
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("/nonexistent/watchpost.toml") && err.contains("cannot read"),
-        "{err}"
-    );
+    assert!(err.contains("/nonexistent/watchpost.toml") && err.contains("cannot read"), "{err}");
 }
 
 #[test]
@@ -58,8 +48,5 @@ fn unknown_theme_names_the_choices() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("unknown theme") && err.contains("monochrome"),
-        "{err}"
-    );
+    assert!(err.contains("unknown theme") && err.contains("monochrome"), "{err}");
 }

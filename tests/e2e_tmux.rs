@@ -232,19 +232,14 @@ fn tiny_and_resized_terminals_never_crash() {
 
 #[test]
 fn no_color_draws_without_colour() {
-    let Some(tmux) = Tmux::start(120, 36) else {
-        return;
-    };
+    let Some(tmux) = Tmux::start(120, 36) else { return };
     tmux.send(&[&format!("NO_COLOR=1 {} demo", binary().display()), "Enter"]);
     tmux.wait_for("every pane title", Duration::from_secs(30), |t| {
         let screen = t.capture();
         TITLES.iter().all(|title| screen.contains(title))
     });
     std::thread::sleep(Duration::from_secs(2));
-    let out = tmux
-        .cmd(&["capture-pane", "-p", "-e", "-t", "t"])
-        .output()
-        .unwrap();
+    let out = tmux.cmd(&["capture-pane", "-p", "-e", "-t", "t"]).output().unwrap();
     let styled = String::from_utf8_lossy(&out.stdout);
     // Every SGR sequence tmux reports must be free of colour parameters (30–37, 40–47,
     // 90–97, 100–107, 38;…, 48;…); bold, reverse and the like are fine.
