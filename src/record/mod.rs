@@ -137,7 +137,8 @@ pub struct Settings {
     pub start_is_now: bool,
     pub max_mb: u64,
     pub criteria: serde_json::Value,
-    pub silences: serde_json::Value,
+    /// Maintenance silences as configured; resolved against the window's start.
+    pub silences: Vec<crate::rules::notify::SilenceSpec>,
     pub commit_every: std::time::Duration,
 }
 
@@ -198,6 +199,11 @@ pub fn open(
             window.start = meta.start;
         }
     }
+    let silences: Vec<crate::rules::notify::Silence> = settings
+        .silences
+        .iter()
+        .map(|s| s.resolve(window.start))
+        .collect::<Result<_, _>>()?;
     let bucket_secs = store::bucket_secs(window.length.num_seconds());
     let meta = RecordMeta {
         deployment: window.deployment.clone(),
@@ -207,7 +213,7 @@ pub fn open(
         checkpoints: window.checkpoints.iter().map(|c| c.num_seconds()).collect(),
         bucket_secs,
         criteria: settings.criteria.clone(),
-        silences: settings.silences.clone(),
+        silences: serde_json::to_value(&silences).unwrap_or_default(),
         max_mb: settings.max_mb,
     };
     store::write_meta(&conn, &meta).map_err(|e| describe(&e))?;

@@ -507,7 +507,13 @@ pub fn build(inputs: &Inputs, criteria: &[Criterion], now: DateTime<Utc>) -> Rep
     // The summary.
     let total_errors = has_logs.then(|| inputs.logs.iter().map(|l| l.errors).sum());
     let critical_errors = has_logs.then(|| inputs.logs.iter().map(|l| l.critical).sum());
-    let uptime = uptime(&services, &inputs.samples, bucket, &silences);
+    let uptime = uptime(
+        &services,
+        &inputs.samples,
+        &inputs.figures,
+        bucket,
+        &silences,
+    );
     let health: Vec<&String> = inputs
         .samples
         .keys()
@@ -691,6 +697,36 @@ fn name_of<'a>(figures: &'a BTreeMap<String, String>, id: &'a str) -> &'a str {
     figures.get(id).map(String::as_str).unwrap_or(id)
 }
 
+/// How long each bucket of a figure stands for: until the next bucket with data, but no
+/// longer than three typical gaps (or one bucket), so time watchpost was not running is not
+/// read as up or down. The last bucket stands for one typical gap.
+fn weighted(buckets: &[Bucket], bucket: i64) -> Vec<(&Bucket, f64)> {
+    let mut gaps: Vec<i64> = buckets
+        .windows(2)
+        .map(|w| (w[1].t - w[0].t).num_seconds())
+        .collect();
+    gaps.sort_unstable();
+    let typical = gaps.get(gaps.len() / 2).copied().unwrap_or(bucket).max(1);
+    let cap = (3 * typical).max(bucket);
+    buckets
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = match buckets.get(i + 1) {
+                Some(next) => (next.t - b.t).num_seconds().min(cap),
+                None => typical.min(cap),
+            };
+            (b, d.max(0) as f64)
+        })
+        .collect()
+}
+
+/// A service's name from its `up` figure ("api up" → "api").
+fn service_name(figures: &BTreeMap<String, String>, id: &str) -> String {
+    let name = name_of(figures, id);
+    name.strip_suffix(" up").unwrap_or(name).to_string()
+}
+
 /// "ALL UP", or "ISSUES: api down 1m30s, worker unknown 30s".
 fn service_status(
     services: &[&String],
@@ -705,16 +741,16 @@ fn service_status(
     let mut issues = Vec::new();
     for id in services {
         let (mut down, mut unknown) = (0.0, 0.0);
-        for b in samples[*id].iter().filter(|b| in_range(b.t)) {
+        for (b, d) in weighted(&samples[*id], bucket)
+            .into_iter()
+            .filter(|(b, _)| in_range(b.t))
+        {
             match b.mean() {
-                Some(mean) => down += (1.0 - mean.clamp(0.0, 1.0)) * bucket as f64,
-                None => unknown += bucket as f64,
+                Some(mean) => down += (1.0 - mean.clamp(0.0, 1.0)) * d,
+                None => unknown += d,
             }
         }
-        let service = name_of(figures, id)
-            .strip_suffix(" up")
-            .unwrap_or(name_of(figures, id))
-            .to_string();
+        let service = service_name(figures, id);
         if down > 0.0 {
             issues.push(format!("{service} down {}", span(down.round() as i64)));
         }
@@ -822,6 +858,7 @@ struct Uptime {
 fn uptime(
     services: &[&String],
     samples: &BTreeMap<String, Vec<Bucket>>,
+    figures: &BTreeMap<String, String>,
     bucket: i64,
     silences: &[Silence],
 ) -> Option<Uptime> {
@@ -838,19 +875,19 @@ fn uptime(
     let (mut down_total, mut unknown_total, mut documented_total) = (0.0, 0.0, 0.0);
     for id in services {
         let (mut watched, mut bad) = (0.0, 0.0);
-        for b in &samples[*id] {
+        for (b, d) in weighted(&samples[*id], bucket) {
             let lost = match b.mean() {
                 Some(mean) => {
-                    let d = (1.0 - mean.clamp(0.0, 1.0)) * bucket as f64;
-                    down_total += d;
-                    d
+                    let down = (1.0 - mean.clamp(0.0, 1.0)) * d;
+                    down_total += down;
+                    down
                 }
                 None => {
-                    unknown_total += bucket as f64;
-                    bucket as f64
+                    unknown_total += d;
+                    d
                 }
             };
-            watched += bucket as f64;
+            watched += d;
             if silences.iter().any(|s| s.covers(id, b.t)) {
                 documented_total += lost;
             } else {
@@ -864,7 +901,7 @@ fn uptime(
         };
         if pct < out.worst_pct || out.worst_service.is_empty() {
             out.worst_pct = pct;
-            out.worst_service = (*id).clone();
+            out.worst_service = service_name(figures, id);
         }
     }
     out.down_secs = down_total.round() as i64;
@@ -1359,7 +1396,7 @@ impl Report {
             o,
             "## Final summary ({})\n",
             if self.complete {
-                format!("T+{}", length / 3600)
+                offset(self.end - self.start)
             } else {
                 format!("so far, {}", offset(self.as_of - self.start))
             }
@@ -1525,10 +1562,14 @@ impl Report {
         let tick = |ok: bool| if ok { "✅" } else { "❌" };
         let _ = writeln!(o, "\n## Sign-off\n");
         let _ = writeln!(o, "```text");
+        let period = if length % 3600 == 0 {
+            format!("{}-HOUR", length / 3600)
+        } else {
+            span(length).to_uppercase()
+        };
         let _ = writeln!(
             o,
-            "=== {}-HOUR POST-DEPLOYMENT MONITORING - SIGN-OFF ===\n",
-            length / 3600
+            "=== {period} POST-DEPLOYMENT MONITORING - SIGN-OFF ===\n"
         );
         let _ = writeln!(
             o,

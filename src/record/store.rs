@@ -239,6 +239,8 @@ pub struct WriterStatus {
     pub alert_events_dropped: u64,
     pub last_error: Option<String>,
     pub bytes: u64,
+    /// The record reached its size limit.
+    pub full: bool,
 }
 
 /// Opens (creating if needed) a record for writing and makes sure its schema is there.
@@ -803,6 +805,7 @@ impl Worker {
         }
         self.counters.bytes = self.size().unwrap_or(self.counters.bytes);
         self.full = self.counters.bytes >= self.max_bytes;
+        self.counters.full = self.full;
         let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
         let dropped = status.dropped;
         *status = WriterStatus {
