@@ -618,10 +618,19 @@ impl AppState {
         if let Some((_, to)) = intervals.last() {
             points.push((*to, Duration::minutes(10)));
         }
+        // Wait for every source's first answer, but not for more than half the grace.
+        let settled = self
+            .sources
+            .values()
+            .all(|s| s.health != SourceHealth::Connecting);
         points.into_iter().rev().find_map(|(at, next_gap)| {
             let grace = (next_gap / 2).clamp(Duration::seconds(5), Duration::minutes(5));
-            (at <= elapsed && elapsed - at <= grace && !self.snapshots.contains(&at.num_seconds()))
-                .then_some(at)
+            let late = elapsed - at;
+            (at <= elapsed
+                && late <= grace
+                && (settled || late >= grace / 2)
+                && !self.snapshots.contains(&at.num_seconds()))
+            .then_some(at)
         })
     }
 
