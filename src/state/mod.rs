@@ -373,8 +373,8 @@ pub struct AppState {
     pub log_watermarks: HashMap<String, DateTime<Utc>>,
     /// A viewer's alerts come from the record, not from its own judgements.
     pub alerts_from_record: bool,
-    /// Figures seen per source since its last health update (so a failing source's own
-    /// failed readings are not counted twice).
+    /// The figures of each source's last readings, until its health comes (so a failing
+    /// source's own failed readings are not counted twice in one round).
     round: HashMap<String, HashSet<String>>,
 }
 
@@ -479,11 +479,10 @@ impl AppState {
     pub fn apply(&mut self, update: Update, now: DateTime<Utc>) {
         match update {
             Update::Readings { source, readings } => {
+                // A collector's round is its readings, then its health.
+                let round: HashSet<String> = readings.iter().map(|r| r.id.clone()).collect();
+                self.round.insert(source.clone(), round);
                 for reading in readings {
-                    self.round
-                        .entry(source.clone())
-                        .or_default()
-                        .insert(reading.id.clone());
                     self.apply_reading(reading, now);
                 }
                 self.mark_ok(&source, now);
