@@ -254,7 +254,9 @@ impl App {
                 figures: self.state.snapshot_figures(),
             };
             if let Some(recording) = &self.recording {
-                recording.writer.send(record::store::Msg::Snapshot(snapshot));
+                recording
+                    .writer
+                    .send(record::store::Msg::Snapshot(snapshot));
             }
             self.state.snapshots.insert(at.num_seconds());
         }
@@ -507,18 +509,27 @@ impl App {
         }
         match self.state.alerts.active.get(index).map(|a| a.id.clone()) {
             Some(id) => {
-                let now = Utc::now();
-                if let Some(event) = self.state.alerts.acknowledge_at(&id, now)
-                    && let Some(recording) = &self.recording
-                {
-                    recording.writer.send(record::store::Msg::Alert(event));
-                }
-                if let Some(frozen) = &mut self.frozen {
-                    frozen.alerts.acknowledge_at(&id, now);
-                }
+                self.acknowledge_alert(&id, Utc::now());
                 self.ui.flash = Some(format!("acknowledged {}", ui::sanitize::sanitize(&id)));
             }
             None => self.ui.flash = Some("no active alert to acknowledge".into()),
+        }
+    }
+
+    /// Acknowledges alert `id` at `now`, in the state, the paused copy and the record.
+    pub fn acknowledge_alert(&mut self, id: &str, now: DateTime<Utc>) -> bool {
+        let event = self.state.alerts.acknowledge_at(id, now);
+        if let Some(frozen) = &mut self.frozen {
+            frozen.alerts.acknowledge_at(id, now);
+        }
+        match event {
+            Some(event) => {
+                if let Some(recording) = &self.recording {
+                    recording.writer.send(record::store::Msg::Alert(event));
+                }
+                true
+            }
+            None => false,
         }
     }
 }
@@ -716,7 +727,12 @@ fn spawn_viewer_refresh(
 impl App {
     /// A viewer becomes the writer: open alerts are put back into the rule engine, so they
     /// resolve (or stay firing) without firing again.
-    pub fn take_over(&mut self, opened: record::Opened, reader: record::Reader, now: DateTime<Utc>) {
+    pub fn take_over(
+        &mut self,
+        opened: record::Opened,
+        reader: record::Reader,
+        now: DateTime<Utc>,
+    ) {
         let Role::Writer { writer, lock } = opened.role else {
             return;
         };

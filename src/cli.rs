@@ -216,10 +216,24 @@ mod tests {
         match cli.command {
             Some(Command::Demo(args)) => {
                 assert_eq!(args.window, Some(std::time::Duration::from_secs(180)));
-                assert_eq!(args.incident_after, Some(std::time::Duration::from_secs(20)));
+                assert_eq!(
+                    args.incident_after,
+                    Some(std::time::Duration::from_secs(20))
+                );
             }
             other => panic!("{other:?}"),
         }
-        assert!(Cli::try_parse_from(["watchpost", "run", "-c", "x", "--record", "r", "--no-record"]).is_err());
+        assert!(
+            Cli::try_parse_from([
+                "watchpost",
+                "run",
+                "-c",
+                "x",
+                "--record",
+                "r",
+                "--no-record"
+            ])
+            .is_err()
+        );
     }
 }

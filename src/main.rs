@@ -211,7 +211,10 @@ async fn start_dashboard(
             }
             let (path, loaded) = {
                 let path = opened.path.clone();
-                let state = std::mem::replace(&mut state, watchpost::state::AppState::new(configured.clone()));
+                let state = std::mem::replace(
+                    &mut state,
+                    watchpost::state::AppState::new(configured.clone()),
+                );
                 tokio::task::spawn_blocking(move || {
                     let mut state = state;
                     let result = record::Reader::open(&path)

@@ -69,20 +69,37 @@ fn for_from_the_config_keeps_an_alert_pending_then_fires_it() {
     s.rules = config.rules.clone().into_iter().collect();
     read(&mut s, vec![latency(2500.0)], 0);
     let figure = s.figure("api.health_ms").unwrap();
-    assert_eq!(figure.figure.severity, Severity::Crit, "the figure is CRIT now");
+    assert_eq!(
+        figure.figure.severity,
+        Severity::Crit,
+        "the figure is CRIT now"
+    );
     assert_eq!(s.alerts.active[0].state, AlertState::Pending);
-    assert_eq!(s.worst(), Severity::Ok, "a pending alert does not count yet");
-    assert_eq!(events(&mut s), vec![(EventKind::Pending, "api.health_ms".into(), false)]);
+    assert_eq!(
+        s.worst(),
+        Severity::Ok,
+        "a pending alert does not count yet"
+    );
+    assert_eq!(
+        events(&mut s),
+        vec![(EventKind::Pending, "api.health_ms".into(), false)]
+    );
     read(&mut s, vec![latency(2600.0)], 20);
     assert!(events(&mut s).is_empty());
     // The `for` runs out between readings: the clock's sweep fires it.
     assert!(s.tick(t(31)));
-    assert_eq!(events(&mut s), vec![(EventKind::Fired, "api.health_ms".into(), true)]);
+    assert_eq!(
+        events(&mut s),
+        vec![(EventKind::Fired, "api.health_ms".into(), true)]
+    );
     assert_eq!(s.worst(), Severity::Crit);
     assert_eq!(s.alerts.active[0].began, t(0));
     assert_eq!(s.alerts.active[0].since, t(31));
     read(&mut s, vec![latency(90.0)], 40);
-    assert_eq!(events(&mut s), vec![(EventKind::Resolved, "api.health_ms".into(), false)]);
+    assert_eq!(
+        events(&mut s),
+        vec![(EventKind::Resolved, "api.health_ms".into(), false)]
+    );
     assert_eq!(s.alerts.resolved[0].resolved_at, Some(t(40)));
 }
 
@@ -145,7 +162,12 @@ fn a_failing_source_is_source_error_and_a_silent_one_no_data() {
             ("api.up".to_string(), Condition::SourceError),
         ]
     );
-    assert!(s.alerts.active.iter().all(|a| a.severity == Severity::Unknown));
+    assert!(
+        s.alerts
+            .active
+            .iter()
+            .all(|a| a.severity == Severity::Unknown)
+    );
     assert_eq!(s.worst(), Severity::Unknown, "an error is never OK");
     // The figure that failed itself was judged once, not twice, for this round.
     let up_events = events(&mut s)
@@ -164,7 +186,11 @@ fn a_failing_source_is_source_error_and_a_silent_one_no_data() {
     assert!(s.tick(t(26)));
     let alert = &s.alerts.active[0];
     assert_eq!(alert.condition, Condition::NoData);
-    assert!(alert.reason.contains("no reading for 16s"), "{}", alert.reason);
+    assert!(
+        alert.reason.contains("no reading for 16s"),
+        "{}",
+        alert.reason
+    );
     let samples: Vec<Condition> = s
         .take_outbox()
         .into_iter()
@@ -194,8 +220,14 @@ fn silenced_alerts_are_recorded_but_neither_ring_nor_count_until_the_silence_end
         .collect();
     assert_eq!(s.silences[0].from, t(600));
     read(&mut s, vec![up(0.0)], 700);
-    assert_eq!(events(&mut s), vec![(EventKind::Fired, "api.up".into(), false)]);
-    assert_eq!(s.alerts.active[0].silenced.as_deref(), Some("planned restart"));
+    assert_eq!(
+        events(&mut s),
+        vec![(EventKind::Fired, "api.up".into(), false)]
+    );
+    assert_eq!(
+        s.alerts.active[0].silenced.as_deref(),
+        Some("planned restart")
+    );
     assert_eq!(s.worst(), Severity::Ok);
     assert_eq!(s.alerts.silenced(), 1);
     // Still down as the maintenance ends.
@@ -203,7 +235,10 @@ fn silenced_alerts_are_recorded_but_neither_ring_nor_count_until_the_silence_end
     s.tick(t(1199));
     assert!(events(&mut s).is_empty());
     s.tick(t(1200));
-    assert_eq!(events(&mut s), vec![(EventKind::Unsilenced, "api.up".into(), true)]);
+    assert_eq!(
+        events(&mut s),
+        vec![(EventKind::Unsilenced, "api.up".into(), true)]
+    );
     assert_eq!(s.worst(), Severity::Crit);
     // Bad silence times are config errors that name the line.
     let err = Config::parse("[deployment]\nsilences = [{ from = \"T+soon\", until = \"T+1h\" }]\n")
@@ -256,7 +291,11 @@ fn a_flapping_alert_rings_once_and_stays_listed() {
     );
     assert_eq!(s.alerts.active.len(), 1);
     assert_eq!(s.alerts.active[0].state, AlertState::Flapping);
-    assert_eq!(s.worst(), Severity::Crit, "flapping counts even while OK for now");
+    assert_eq!(
+        s.worst(),
+        Severity::Crit,
+        "flapping counts even while OK for now"
+    );
 }
 
 #[test]
@@ -268,7 +307,11 @@ fn check_reports_the_instantaneous_severity_of_the_same_rules() {
     );
     read(&mut s, vec![latency(2500.0)], 0);
     let report = watchpost::check::report_from_state(&s, &["api".into()], t(0));
-    assert_eq!(report.worst, Severity::Crit, "check has no history: instantaneous");
+    assert_eq!(
+        report.worst,
+        Severity::Crit,
+        "check has no history: instantaneous"
+    );
     assert_eq!(s.worst(), Severity::Ok, "the dashboard waits for `for`");
     assert_eq!(
         watchpost::rules::judge(&latency(2500.0), s.rules.get("api.health_ms")),
@@ -300,7 +343,10 @@ fn the_window_config_takes_checkpoints_criteria_and_on_alert() {
     assert_eq!(window.interval_at(t(95)), Some(3));
     assert_eq!(config.deployment.record_max_mb, Some(20));
     assert_eq!(config.deployment.on_alert, vec!["notify-send", "watchpost"]);
-    assert_eq!(config.deployment.success_criteria.as_ref().unwrap().len(), 2);
+    assert_eq!(
+        config.deployment.success_criteria.as_ref().unwrap().len(),
+        2
+    );
 
     let list = Config::parse("[deployment]\ncheckpoints = [\"1h\", \"4h\"]\n").unwrap();
     let window = Window::from_config(&list.deployment, t(0)).unwrap();

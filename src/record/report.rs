@@ -226,6 +226,8 @@ pub struct IntervalLog {
     pub critical_errors: Option<i64>,
     pub performance: String,
     pub critical_issues: Vec<String>,
+    /// Alerts below critical (P2/P3 warnings, no data) in the interval.
+    pub other_alerts: Vec<String>,
     pub notes: Vec<String>,
 }
 
@@ -356,6 +358,18 @@ pub fn span(secs: i64) -> String {
     }
 }
 
+/// "24 hours", "3 minutes", "90 seconds".
+fn period(secs: i64) -> String {
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    if secs % 3600 == 0 {
+        plural(secs / 3600, "hour")
+    } else if secs % 60 == 0 {
+        plural(secs / 60, "minute")
+    } else {
+        plural(secs, "second")
+    }
+}
+
 fn clock(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
@@ -447,6 +461,7 @@ pub fn build(inputs: &Inputs, criteria: &[Criterion], now: DateTime<Utc>) -> Rep
                 &inputs.samples,
                 &inputs.figures,
                 bucket,
+                &silences,
                 in_range,
             )
         };
@@ -464,15 +479,22 @@ pub fn build(inputs: &Inputs, criteria: &[Criterion], now: DateTime<Utc>) -> Rep
         } else {
             "not watched".into()
         };
-        let mut critical_issues: Vec<String> = inputs
+        let critical =
+            |inc: &Incident| inc.severity == Severity::Crit || inc.priority <= Priority::P1;
+        let overlapping: Vec<&Incident> = inputs
             .replay
             .incidents
             .iter()
-            .filter(|inc| {
-                (inc.severity == Severity::Crit || inc.priority <= Priority::P1)
-                    && inc.fired < to_t
-                    && inc.resolved.is_none_or(|r| r > from_t)
-            })
+            .filter(|inc| inc.fired < to_t && inc.resolved.is_none_or(|r| r > from_t))
+            .collect();
+        let mut critical_issues: Vec<String> = overlapping
+            .iter()
+            .filter(|inc| critical(inc))
+            .map(|inc| describe_incident(inc, &window, as_of))
+            .collect();
+        let other_alerts: Vec<String> = overlapping
+            .iter()
+            .filter(|inc| !critical(inc))
             .map(|inc| describe_incident(inc, &window, as_of))
             .collect();
         if let Some(n) = critical_errors
@@ -500,6 +522,7 @@ pub fn build(inputs: &Inputs, criteria: &[Criterion], now: DateTime<Utc>) -> Rep
             critical_errors,
             performance,
             critical_issues,
+            other_alerts,
             notes,
         });
     }
@@ -733,6 +756,7 @@ fn service_status(
     samples: &BTreeMap<String, Vec<Bucket>>,
     figures: &BTreeMap<String, String>,
     bucket: i64,
+    silences: &[Silence],
     in_range: impl Fn(DateTime<Utc>) -> bool,
 ) -> String {
     if services.is_empty() {
@@ -740,19 +764,34 @@ fn service_status(
     }
     let mut issues = Vec::new();
     for id in services {
-        let (mut down, mut unknown) = (0.0, 0.0);
+        let (mut down, mut unknown, mut documented) = (0.0, 0.0, 0.0);
         for (b, d) in weighted(&samples[*id], bucket)
             .into_iter()
             .filter(|(b, _)| in_range(b.t))
         {
-            match b.mean() {
-                Some(mean) => down += (1.0 - mean.clamp(0.0, 1.0)) * d,
-                None => unknown += d,
+            let lost = match b.mean() {
+                Some(mean) => {
+                    down += (1.0 - mean.clamp(0.0, 1.0)) * d;
+                    (1.0 - mean.clamp(0.0, 1.0)) * d
+                }
+                None => {
+                    unknown += d;
+                    d
+                }
+            };
+            if silences.iter().any(|s| s.covers(id, b.t)) {
+                documented += lost;
             }
         }
         let service = service_name(figures, id);
         if down > 0.0 {
             issues.push(format!("{service} down {}", span(down.round() as i64)));
+        }
+        if documented > 0.0 {
+            issues.push(format!(
+                "{} of it in a maintenance silence",
+                span(documented.round() as i64)
+            ));
         }
         if unknown > 0.0 {
             issues.push(format!(
@@ -800,7 +839,7 @@ fn performance(
                 "{name} avg {}, max {}{}",
                 format_number(sum / n as f64, "ms"),
                 format_number(max, "ms"),
-                if bad { " (over threshold)" } else { "" }
+                if bad { ", over threshold" } else { "" }
             )),
             _ => parts.push(format!("{name} no values")),
         }
@@ -1318,9 +1357,9 @@ impl Report {
         let _ = writeln!(o, "- Monitoring start: {}", clock(self.start));
         let _ = writeln!(
             o,
-            "- Monitoring end: {} ({} window)",
+            "- Monitoring end: {} ({} after the start)",
             clock(self.end),
-            span(length)
+            period(length)
         );
         if self.complete {
             let _ = writeln!(o, "- Status: window complete");
@@ -1378,6 +1417,12 @@ impl Report {
                 let _ = writeln!(o, "- Critical Issues:");
                 for issue in &log.critical_issues {
                     let _ = writeln!(o, "  - {}", md(issue));
+                }
+            }
+            if !log.other_alerts.is_empty() {
+                let _ = writeln!(o, "- Other Alerts:");
+                for alert in &log.other_alerts {
+                    let _ = writeln!(o, "  - {}", md(alert));
                 }
             }
             if log.notes.is_empty() {
@@ -1562,14 +1607,14 @@ impl Report {
         let tick = |ok: bool| if ok { "✅" } else { "❌" };
         let _ = writeln!(o, "\n## Sign-off\n");
         let _ = writeln!(o, "```text");
-        let period = if length % 3600 == 0 {
+        let heading = if length % 3600 == 0 {
             format!("{}-HOUR", length / 3600)
         } else {
             span(length).to_uppercase()
         };
         let _ = writeln!(
             o,
-            "=== {period} POST-DEPLOYMENT MONITORING - SIGN-OFF ===\n"
+            "=== {heading} POST-DEPLOYMENT MONITORING - SIGN-OFF ===\n"
         );
         let _ = writeln!(
             o,
@@ -1577,7 +1622,7 @@ impl Report {
             crate::ui::sanitize::sanitize(&self.deployment)
         );
         let _ = writeln!(o, "Deployment Date: {}", self.start.format("%Y-%m-%d"));
-        let _ = writeln!(o, "Monitoring Period: {}", span(length));
+        let _ = writeln!(o, "Monitoring Period: {}", period(length));
         let _ = writeln!(o, "End Time: {}\n", clock(self.end));
         let _ = writeln!(o, "RESULTS SUMMARY:");
         let uptime_line = match s.uptime_pct {

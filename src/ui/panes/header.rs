@@ -104,9 +104,7 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
             spans: vec![Span::styled("record full", theme.crit)],
             drop: 1,
         }),
-        RecordStatus::Writing {
-            error: Some(_), ..
-        } => right.push(Part {
+        RecordStatus::Writing { error: Some(_), .. } => right.push(Part {
             spans: vec![Span::styled("record error", theme.warn)],
             drop: 2,
         }),

@@ -9,8 +9,8 @@ use super::common::{
 };
 use super::header::{format_length, window_offset};
 use crate::state::figure::Severity;
-use crate::state::{RecordStatus, format_offset};
 use crate::state::update::SourceHealth;
+use crate::state::{RecordStatus, format_offset};
 use crate::ui::{PaneContext, PaneId};
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::Style;
@@ -100,11 +100,8 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
     } else {
         (ctx.state.notes.len() as u16 + 1).min(sources_area.height / 2)
     };
-    let [sources_area, notes_area] = Layout::vertical([
-        Constraint::Min(0),
-        Constraint::Length(notes_rows),
-    ])
-    .areas(sources_area);
+    let [sources_area, notes_area] =
+        Layout::vertical([Constraint::Min(0), Constraint::Length(notes_rows)]).areas(sources_area);
     sources(frame, sources_area, ctx);
     notes(frame, notes_area, ctx);
     draw_block(frame, area, ctx, PaneId::Window, &[], titles);
@@ -152,7 +149,11 @@ fn record_line(ctx: &PaneContext) -> Line<'static> {
     let path = |p: &std::path::Path| one_line(&p.display().to_string());
     match &ctx.state.record {
         RecordStatus::Off => Line::from(Span::styled("not recorded", theme.muted)),
-        RecordStatus::Writing { path: p, full, error } => {
+        RecordStatus::Writing {
+            path: p,
+            full,
+            error,
+        } => {
             let mut spans = vec![
                 Span::styled("record ", theme.muted),
                 Span::styled(path(p), theme.text),
