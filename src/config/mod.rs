@@ -63,8 +63,9 @@ pub struct Deployment {
     #[serde(default)]
     pub record_max_mb: Option<u64>,
     /// A command run (without a shell) when an alert fires, with the alert in
-    /// WATCHPOST_ALERT_* environment variables: `["notify-send", "watchpost"]`.
-    #[serde(default, deserialize_with = "expanded_vec")]
+    /// WATCHPOST_ALERT_* environment variables: `["notify-send", "watchpost"]`. Taken as
+    /// written (no `${…}` expansion), so a script given here can use `$WATCHPOST_ALERT_ID`.
+    #[serde(default)]
     pub on_alert: Vec<String>,
     /// Maintenance windows: `[{ from = "T+2h", until = "T+2h30m", figures = ["api.*"] }]`.
     #[serde(default)]
