@@ -849,6 +849,97 @@ mod tests {
     }
 
     #[test]
+    fn n_opens_a_note_whose_keys_are_text_until_enter() {
+        let mut app = app();
+        app.handle(action_for_key(key(KeyCode::Char('n')), &app.ui).unwrap());
+        assert_eq!(app.ui.note.as_deref(), Some(""));
+        for c in "pool to 40, q".chars() {
+            let action = action_for_key(key(KeyCode::Char(c)), &app.ui).unwrap();
+            app.handle(action);
+        }
+        assert!(!app.quit, "q is text in a note");
+        app.handle(action_for_key(key(KeyCode::Backspace), &app.ui).unwrap());
+        app.handle(action_for_key(key(KeyCode::Enter), &app.ui).unwrap());
+        assert_eq!(app.ui.note, None);
+        assert_eq!(app.state.notes.len(), 1);
+        assert_eq!(app.state.notes[0].text, "pool to 40,");
+        assert!(app.ui.flash.as_deref().unwrap().contains("no record"));
+        // Esc drops a note being typed; an empty one is not kept.
+        app.handle(Action::StartNote);
+        app.handle(Action::NoteInput('x'));
+        app.handle(action_for_key(key(KeyCode::Esc), &app.ui).unwrap());
+        app.handle(Action::StartNote);
+        app.handle(Action::NoteSave);
+        assert_eq!(app.state.notes.len(), 1);
+        // A viewer does not take notes.
+        app.state.record = RecordStatus::Viewer {
+            path: "r.sqlite".into(),
+            holder: Some(42),
+        };
+        app.handle(Action::StartNote);
+        assert_eq!(app.ui.note, None);
+        assert!(app.ui.flash.as_deref().unwrap().contains("pid 42"));
+    }
+
+    #[test]
+    fn a_new_firing_alert_rings_once_and_a_pending_one_does_not() {
+        use crate::rules::{Priority, Rule, Threshold};
+        use crate::state::figure::Reading;
+        let mut app = app();
+        app.state.enable_outbox();
+        let up = |v: f64| Update::Readings {
+            source: "api".into(),
+            readings: vec![
+                Reading::number("api.up", "api up", v, "")
+                    .with_rule(Rule::crit_only(Threshold::below(1.0)).with_priority(Priority::P0)),
+            ],
+        };
+        let now = Utc::now();
+        app.apply_update_at(up(0.0), now);
+        let rung = app.take_notifications();
+        assert_eq!(rung.len(), 1);
+        assert_eq!(rung[0].id, "api.up");
+        app.apply_update_at(up(0.0), now + chrono::Duration::seconds(2));
+        assert!(
+            app.take_notifications().is_empty(),
+            "still firing is not news"
+        );
+        // With a `for`, the alert is pending first: nothing rings.
+        app.state.rules.insert(
+            "x.v".into(),
+            Rule::crit_only(Threshold::above(1.0)).held_for(Duration::from_secs(60)),
+        );
+        app.apply_update_at(
+            Update::Readings {
+                source: "x".into(),
+                readings: vec![Reading::number("x.v", "v", 5.0, "")],
+            },
+            now,
+        );
+        assert!(app.take_notifications().is_empty());
+    }
+
+    #[test]
+    fn on_alert_with_no_command_does_nothing() {
+        let event = crate::state::alerts::AlertEvent {
+            at: Utc::now(),
+            id: "a.b".into(),
+            name: "b".into(),
+            kind: crate::state::alerts::EventKind::Fired,
+            condition: crate::rules::engine::Condition::Crit,
+            severity: crate::state::figure::Severity::Crit,
+            priority: crate::rules::Priority::P1,
+            value: "1".into(),
+            since: Utc::now(),
+            began: Utc::now(),
+            silenced: false,
+            notify: true,
+            held_back: 0,
+        };
+        assert_eq!(run_on_alert(&[], &event, "d"), Ok(()));
+    }
+
+    #[test]
     fn ctrl_c_quits_even_while_typing() {
         let mut app = app();
         app.handle(Action::StartFilter);

@@ -478,6 +478,15 @@ impl Drop for Tmux {
     }
 }
 
+/// The pid of the process running in the viewer's pane.
+fn viewer_pid(tmux: &Tmux) -> u32 {
+    let out = tmux
+        .cmd(&["display-message", "-p", "-t", "t:viewer", "#{pane_pid}"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
 /// Waits until `at` seconds after `origin`.
 fn until(origin: Instant, at: f64) {
     let target = origin + std::time::Duration::from_secs_f64(at);
@@ -646,8 +655,14 @@ files = ["{log}"]
     tmux.wait_for("t:0", "the outage resolved", 20, |s| {
         s.contains("ok ") && s.contains("api up")
     });
-    tmux.send("t:viewer", &["q"]);
+    // The writer leaves; the viewer takes the record over within a refresh or two.
     tmux.send("t:0", &["q"]);
+    tmux.wait_for("t:0", "the writer's clean exit", 10, |s| s.contains("EXIT=0"));
+    tmux.wait_for("t:viewer", "the viewer taking over", 15, |s| {
+        s.contains("now writes the record") && !s.contains("viewer (record held")
+    });
+    assert_eq!(record::holder(&record_path), Some(viewer_pid(&tmux)));
+    tmux.send("t:viewer", &["q"]);
     std::thread::sleep(std::time::Duration::from_secs(2));
     stop.store(true, Ordering::SeqCst);
 
