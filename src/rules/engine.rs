@@ -283,12 +283,24 @@ impl RuleState {
         }
     }
 
+    /// A sign of life without a verdict (its source answered, with an error that its own
+    /// alert reports): the figure is not "no data", and its alert stays as it is.
+    pub fn touch(&mut self, now: DateTime<Utc>) {
+        if self.last_seen.is_some() {
+            self.last_seen = Some(now);
+        }
+    }
+
     /// Time passing without a reading: a pending alert whose `for` has run out fires, and a
     /// figure not heard from for too long is "no data". Returns a judgement only when
     /// something changed.
     pub fn sweep(&mut self, now: DateTime<Utc>) -> Option<Judgement> {
+        self.sweep_with(now, true)
+    }
+
+    fn sweep_with(&mut self, now: DateTime<Utc>, staleness: bool) -> Option<Judgement> {
         let last_seen = self.last_seen?;
-        if now - last_seen > self.no_data_after() && self.last != Condition::NoData {
+        if staleness && now - last_seen > self.no_data_after() && self.last != Condition::NoData {
             self.last = Condition::NoData;
             self.consecutive_bad = self.consecutive_bad.saturating_add(1);
             let began = *self.bad_since.get_or_insert(last_seen);
@@ -376,10 +388,17 @@ impl RuleState {
     }
 }
 
-/// Every figure's state machine, by figure id.
+/// Every figure's state machine, by figure id; and one per source for the source itself
+/// failing (`<source>.source`), which is only ever judged on the source's health.
 #[derive(Clone, Debug, Default)]
 pub struct Engine {
     figures: HashMap<String, RuleState>,
+    sources: HashMap<String, RuleState>,
+}
+
+/// The id of a source's own alert.
+pub fn source_id(source: &str) -> String {
+    format!("{source}.source")
 }
 
 impl Engine {
@@ -390,23 +409,45 @@ impl Engine {
         state.evaluate(reading, now)
     }
 
-    /// The whole source failed: every figure of it (ids `source.*`) is in source error,
-    /// except those in `already` (judged in the same round, with their own error).
-    pub fn source_failed(
-        &mut self,
-        source: &str,
-        now: DateTime<Utc>,
-        already: &std::collections::HashSet<String>,
-    ) -> Vec<(String, Judgement)> {
+    /// Every figure of `source` counts `now` as a sign of life (see [`RuleState::touch`]).
+    pub fn touch_source(&mut self, source: &str, now: DateTime<Utc>) {
         let prefix = format!("{source}.");
-        let mut out: Vec<(String, Judgement)> = self
+        for (_, state) in self
             .figures
             .iter_mut()
-            .filter(|(id, _)| id.starts_with(&prefix) && !already.contains(*id))
-            .map(|(id, state)| (id.clone(), state.observe(Condition::SourceError, now)))
-            .collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
+            .filter(|(id, _)| id.starts_with(&prefix))
+        {
+            state.touch(now);
+        }
+    }
+
+    /// The source's health: `Some(SourceError)` when it failed, `Some(Ok)` when it answered.
+    /// Its own alert (`<source>.source`) follows; its figures count the failure as a sign of
+    /// life, so they do not also turn "no data" (their alerts, if any, stay as they are).
+    /// Returns the source alert's judgement, if the source has one or fails now.
+    pub fn source_health(
+        &mut self,
+        source: &str,
+        rule: &Rule,
+        condition: Condition,
+        now: DateTime<Utc>,
+    ) -> Option<Judgement> {
+        if !condition.is_ok() {
+            self.touch_source(source, now);
+        }
+        let id = source_id(source);
+        if condition.is_ok() && !self.sources.contains_key(&id) {
+            return None;
+        }
+        let state = self
+            .sources
+            .entry(id)
+            .or_insert_with(|| RuleState::new(rule.clone()));
+        if state.rule != *rule {
+            state.rule = rule.clone();
+        }
+        let judgement = state.observe(condition, now);
+        (judgement.transition.is_some() || !condition.is_ok()).then_some(judgement)
     }
 
     /// Runs every figure's [`RuleState::sweep`]; returns the ones that changed.
@@ -416,17 +457,33 @@ impl Engine {
             .iter_mut()
             .filter_map(|(id, state)| state.sweep(now).map(|j| (id.clone(), j)))
             .collect();
+        // A source's own alert is judged on its health only: its `for` runs out, it never
+        // goes stale.
+        out.extend(
+            self.sources
+                .iter_mut()
+                .filter_map(|(id, state)| state.sweep_with(now, false).map(|j| (id.clone(), j))),
+        );
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
 
     /// Puts back a recorded alert (see [`RuleState::restore`]).
     pub fn restore(&mut self, id: &str, rule: &Rule, phase: AlertPhase, now: DateTime<Utc>) {
+        if let Some(source) = id.strip_suffix(".source")
+            && !self.figures.contains_key(id)
+        {
+            self.sources
+                .entry(source_id(source))
+                .or_insert_with(|| RuleState::new(rule.clone()))
+                .restore(phase, now);
+            return;
+        }
         self.state_mut(id, rule).restore(phase, now);
     }
 
     pub fn get(&self, id: &str) -> Option<&RuleState> {
-        self.figures.get(id)
+        self.figures.get(id).or_else(|| self.sources.get(id))
     }
 
     fn state_mut(&mut self, id: &str, rule: &Rule) -> &mut RuleState {
@@ -625,36 +682,47 @@ mod tests {
     }
 
     #[test]
-    fn a_failing_source_is_a_sign_of_life_not_no_data() {
+    fn a_failing_source_has_its_own_alert_and_keeps_its_figures_alive() {
         let mut engine = Engine::default();
         let rule = rule().no_data_after(StdDuration::from_secs(20));
         engine.evaluate(&rule, &deny(1.0), at(0));
+        let source_rule = Rule::default();
         for t in [10, 20, 30, 40] {
-            let changed = engine.source_failed("tmws", at(t), &Default::default());
-            assert_eq!(changed.len(), 1);
+            let j = engine
+                .source_health("tmws", &source_rule, Condition::SourceError, at(t))
+                .expect("the source's alert");
             if t == 10 {
-                assert_eq!(changed[0].1.transition, Some(Transition::Fired));
+                assert_eq!(j.transition, Some(Transition::Fired));
+            } else {
+                assert_eq!(j.transition, None);
             }
-            assert_eq!(changed[0].1.condition, Condition::SourceError);
+            assert_eq!(j.condition, Condition::SourceError);
         }
-        assert!(engine.sweep(at(45)).is_empty());
-        // Other sources' figures are not touched.
-        assert!(
-            engine
-                .source_failed("tmws-api", at(46), &Default::default())
-                .is_empty()
-        );
-        // A figure that reported its own error in the same round is not counted twice.
-        let already = ["tmws.rbac.deny_pct_1h".to_string()].into();
-        assert!(engine.source_failed("tmws", at(47), &already).is_empty());
-        // Then nothing at all for longer than no_data_after: no data.
-        let changed = engine.sweep(at(61));
+        // The figure's own alert is untouched, and it is not "no data" while its source
+        // keeps answering (with errors).
         assert_eq!(
-            changed[0].1.transition,
-            Some(Transition::Changed {
-                from: Condition::SourceError
-            })
+            engine.get("tmws.rbac.deny_pct_1h").unwrap().phase(),
+            AlertPhase::Ok
         );
+        assert!(engine.sweep(at(55)).is_empty());
+        // Another source is not touched; a healthy answer resolves the source's alert.
+        assert_eq!(
+            engine.source_health("tmws-api", &source_rule, Condition::Ok, at(56)),
+            None
+        );
+        let j = engine
+            .source_health("tmws", &source_rule, Condition::Ok, at(57))
+            .unwrap();
+        assert_eq!(j.transition, Some(Transition::Resolved));
+        assert_eq!(
+            engine.source_health("tmws", &source_rule, Condition::Ok, at(58)),
+            None
+        );
+        // The source's alert never goes stale; the figure does once nothing comes at all.
+        let changed = engine.sweep(at(120));
+        assert_eq!(changed.len(), 1);
+        assert_eq!(changed[0].0, "tmws.rbac.deny_pct_1h");
+        assert_eq!(changed[0].1.condition, Condition::NoData);
     }
 
     #[test]

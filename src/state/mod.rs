@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, Utc};
 use figure::{Figure, Severity, Value};
 use logbuf::LogBuffer;
 use serde::{Deserialize, Deserializer};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
 use update::{ContainerRow, HostSnapshot, LogLevel, ServiceStatus, SourceHealth, Table, Update};
 
@@ -373,9 +373,8 @@ pub struct AppState {
     pub log_watermarks: HashMap<String, DateTime<Utc>>,
     /// A viewer's alerts come from the record, not from its own judgements.
     pub alerts_from_record: bool,
-    /// The figures of each source's last readings, until its health comes (so a failing
-    /// source's own failed readings are not counted twice in one round).
-    round: HashMap<String, HashSet<String>>,
+    /// Whether every reading of a source's last round failed, until its health comes.
+    round: HashMap<String, bool>,
 }
 
 impl AppState {
@@ -479,18 +478,23 @@ impl AppState {
     pub fn apply(&mut self, update: Update, now: DateTime<Utc>) {
         match update {
             Update::Readings { source, readings } => {
-                // A collector's round is its readings, then its health.
-                let round: HashSet<String> = readings.iter().map(|r| r.id.clone()).collect();
-                self.round.insert(source.clone(), round);
+                // A collector's round is its readings, then its health: remember whether
+                // every reading failed, so a failing source is not reported twice.
+                let all_failed = readings.iter().all(|r| r.error.is_some());
+                self.round.insert(source.clone(), all_failed);
                 for reading in readings {
                     self.apply_reading(reading, now);
                 }
                 self.mark_ok(&source, now);
             }
             Update::Health { source, health } => {
-                let seen = self.round.remove(&source).unwrap_or_default();
-                if let SourceHealth::Error { message, .. } = &health {
-                    self.source_failed(&source, message, &seen, now);
+                let all_failed = self.round.remove(&source);
+                match &health {
+                    SourceHealth::Error { message, .. } => {
+                        self.source_health(&source, Some(message), all_failed, now)
+                    }
+                    SourceHealth::Ok => self.source_health(&source, None, None, now),
+                    SourceHealth::Busy { .. } | SourceHealth::Connecting => {}
                 }
                 let entry = self.sources.entry(source).or_insert(SourceState {
                     health: SourceHealth::Connecting,
@@ -633,28 +637,46 @@ impl AppState {
         })
     }
 
-    fn source_failed(
+    /// A source's health (`Some(message)`: failed) into its own alert, `<source>.source`.
+    /// A failure whose figures all failed in the same round already shows in their alerts;
+    /// it gets no alert of its own.
+    fn source_health(
         &mut self,
         source: &str,
-        message: &str,
-        seen: &HashSet<String>,
+        error: Option<&String>,
+        all_failed: Option<bool>,
         now: DateTime<Utc>,
     ) {
-        let reason = format!("source error: {message}");
-        for (id, judgement) in self.engine.source_failed(source, now, seen) {
-            let (name, unit) = self
-                .figures
-                .get(&id)
-                .map(|f| (f.figure.name.clone(), f.figure.unit.clone()))
-                .unwrap_or_else(|| (id.clone(), String::new()));
-            self.judged(&id, &name, reason.clone(), &judgement, now);
+        let id = crate::rules::engine::source_id(source);
+        let rule = self.rules.get(&id).cloned().unwrap_or_default();
+        let name = format!("{source} source");
+        let condition = match error {
+            Some(_)
+                if all_failed == Some(true) && !self.alerts.active.iter().any(|a| a.id == id) =>
+            {
+                // Keep the figures alive; their own alerts say what failed.
+                self.engine.touch_source(source, now);
+                return;
+            }
+            Some(_) => Condition::SourceError,
+            None => Condition::Ok,
+        };
+        let Some(judgement) = self.engine.source_health(source, &rule, condition, now) else {
+            return;
+        };
+        let reason = match error {
+            Some(message) => format!("source error: {message}"),
+            None => "answering again".into(),
+        };
+        self.judged(&id, &name, reason, &judgement, now);
+        if !condition.is_ok() {
             self.emit(Outgoing::Sample {
                 id,
                 name,
-                unit,
+                unit: String::new(),
                 at: now,
                 value: Value::None,
-                condition: Condition::SourceError,
+                condition,
             });
         }
     }

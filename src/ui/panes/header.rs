@@ -155,7 +155,7 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
             drop: 4,
         });
     }
-    let worst = if state.figures.is_empty() {
+    let worst = if state.figures.is_empty() && state.alerts.active.is_empty() {
         Span::styled("? no figures yet", theme.unknown)
     } else {
         let worst = state.worst();
