@@ -199,6 +199,11 @@ async fn start_dashboard(
     let mut flash = None;
     let mut writer = None;
     match opened {
+        None if !record_args.no_record => {
+            state.record = RecordStatus::Failed(
+                "no data directory to keep it in (set XDG_DATA_HOME or give --record PATH)".into(),
+            );
+        }
         None => {}
         Some(Err(e)) => state.record = RecordStatus::Failed(e),
         Some(Ok(opened)) => {

@@ -10,7 +10,7 @@ use super::common::{
 use super::header::{format_length, window_offset};
 use crate::state::figure::Severity;
 use crate::state::update::SourceHealth;
-use crate::state::{RecordStatus, format_offset};
+use crate::state::RecordStatus;
 use crate::ui::{PaneContext, PaneId};
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::Style;
@@ -46,7 +46,7 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
     ])];
     head.push(Line::from(vec![
         Span::styled("now ", theme.muted),
-        Span::styled(format_offset(elapsed), theme.accent),
+        Span::styled(window_offset(window, elapsed), theme.accent),
         Span::styled(" of ", theme.muted),
         Span::styled(format_length(window.length), theme.text),
         Span::styled(" · started ", theme.muted),
@@ -78,7 +78,11 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
 
     let (checks_area, sources_area) = if rest.width >= 70 {
         let [a, _, b] = Layout::horizontal([
-            Constraint::Length(32),
+            Constraint::Length(if window.length < chrono::Duration::hours(1) {
+                35
+            } else {
+                32
+            }),
             Constraint::Length(2),
             Constraint::Min(0),
         ])
