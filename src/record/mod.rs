@@ -686,14 +686,7 @@ pub fn apply_view(state: &mut AppState, view: &View) {
 
 /// The start of every bucket in which something was recorded.
 fn observed_times(reader: &Reader) -> rusqlite::Result<Vec<DateTime<Utc>>> {
-    let mut times: Vec<DateTime<Utc>> = reader
-        .samples()?
-        .values()
-        .flat_map(|b| b.iter().map(|b| b.t))
-        .collect();
-    times.sort();
-    times.dedup();
-    Ok(times)
+    reader.covered()
 }
 
 /// RFC 3339 to the second, as the report and the environment write times.

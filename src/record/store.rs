@@ -73,6 +73,7 @@ CREATE TABLE IF NOT EXISTS checkpoints (
   value TEXT NOT NULL, num REAL, unit TEXT NOT NULL, condition TEXT NOT NULL,
   PRIMARY KEY (offset_s, figure)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS notes (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, text TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS coverage (t INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS logs (
   source TEXT NOT NULL, t INTEGER NOT NULL, lines INTEGER NOT NULL, errors INTEGER NOT NULL,
   critical INTEGER NOT NULL, PRIMARY KEY (source, t)) WITHOUT ROWID;
@@ -332,19 +333,44 @@ impl Reader {
 
     /// The last `points` buckets of every figure, oldest first (for sparklines on start).
     pub fn recent_samples(&self, points: usize) -> rusqlite::Result<BTreeMap<String, Vec<Bucket>>> {
-        let mut out = self.samples_where(
-            "WHERE s.t >= (SELECT MAX(t) FROM samples s2 WHERE s2.figure = s.figure) - ?1 * ?2",
-            [points as i64, self.bucket_secs()?],
+        // Per figure, newest first along the primary key: no scan of the whole table.
+        let mut figures = self.conn.prepare("SELECT id, key FROM figures")?;
+        let ids: Vec<(i64, String)> = figures
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut stmt = self.conn.prepare(
+            "SELECT t, n, min, max, sum, last, text, seen FROM samples
+             WHERE figure = ?1 ORDER BY t DESC LIMIT ?2",
         )?;
-        for buckets in out.values_mut() {
-            let extra = buckets.len().saturating_sub(points);
-            buckets.drain(..extra);
+        let mut out = BTreeMap::new();
+        for (id, key) in ids {
+            let mut buckets: Vec<Bucket> = stmt
+                .query_map(params![id, points as i64], |r| {
+                    Ok(Bucket {
+                        t: from_secs(r.get(0)?),
+                        n: r.get(1)?,
+                        min: r.get(2)?,
+                        max: r.get(3)?,
+                        sum: r.get(4)?,
+                        last: r.get(5)?,
+                        text: r.get(6)?,
+                        seen: r.get(7)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            if !buckets.is_empty() {
+                buckets.reverse();
+                out.insert(key, buckets);
+            }
         }
         Ok(out)
     }
 
-    fn bucket_secs(&self) -> rusqlite::Result<i64> {
-        Ok(self.meta()?.map(|m| m.bucket_secs).unwrap_or(30))
+    /// The start of every bucket in which anything was recorded, oldest first.
+    pub fn covered(&self) -> rusqlite::Result<Vec<DateTime<Utc>>> {
+        let mut stmt = self.conn.prepare("SELECT t FROM coverage ORDER BY t")?;
+        let rows = stmt.query_map([], |r| Ok(from_secs(r.get(0)?)))?;
+        rows.collect()
     }
 
     fn samples_where<P: rusqlite::Params>(
@@ -846,6 +872,8 @@ impl Worker {
                    text = coalesce(excluded.text, samples.text),
                    seen = samples.seen | excluded.seen",
             )?;
+            let mut cover = tx.prepare_cached("INSERT OR IGNORE INTO coverage (t) VALUES (?1)")?;
+            let mut covered = std::collections::BTreeSet::new();
             for ((figure, t), agg) in samples {
                 // Full: buckets already there keep filling, new ones are dropped.
                 if self.full && !exists.exists(params![figure, t])? {
@@ -855,6 +883,10 @@ impl Worker {
                 upsert.execute(params![
                     figure, t, agg.n, agg.min, agg.max, agg.sum, agg.last, agg.text, agg.seen
                 ])?;
+                covered.insert(t);
+            }
+            for t in covered {
+                cover.execute(params![t])?;
             }
             let mut log = tx.prepare_cached(
                 "INSERT INTO logs (source, t, lines, errors, critical) VALUES (?1, ?2, ?3, ?4, ?5)
