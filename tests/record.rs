@@ -657,7 +657,9 @@ files = ["{log}"]
     });
     // The writer leaves; the viewer takes the record over within a refresh or two.
     tmux.send("t:0", &["q"]);
-    tmux.wait_for("t:0", "the writer's clean exit", 10, |s| s.contains("EXIT=0"));
+    tmux.wait_for("t:0", "the writer's clean exit", 10, |s| {
+        s.contains("EXIT=0")
+    });
     tmux.wait_for("t:viewer", "the viewer taking over", 15, |s| {
         s.contains("now writes the record") && !s.contains("viewer (record held")
     });

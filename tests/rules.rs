@@ -157,7 +157,10 @@ fn a_failing_source_is_source_error_and_a_silent_one_no_data() {
         .iter()
         .map(|a| (a.id.clone(), a.condition))
         .collect();
-    assert_eq!(conditions, vec![("api.up".to_string(), Condition::SourceError)]);
+    assert_eq!(
+        conditions,
+        vec![("api.up".to_string(), Condition::SourceError)]
+    );
     assert_eq!(s.alerts.active[0].severity, Severity::Unknown);
     assert_eq!(s.worst(), Severity::Unknown, "an error is never OK");
     assert_eq!(events(&mut s).len(), 1);
