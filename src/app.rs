@@ -1,14 +1,22 @@
 //! The event loop: terminal input, collector updates, signals and the redraw deadline,
 //! merged in one `tokio::select!`. The screen is drawn only when something changed
 //! (data, key, resize, the clock's second), at most ten times a second. Idle is idle.
+//!
+//! After every change the state's outbox goes to the record's writer thread (samples,
+//! alert transitions, log counts) and to the notifier: a terminal bell for each batch with
+//! a new firing alert, and `on_alert` run without a shell in a detached process. Each
+//! clock second also sweeps the rules (`for`, no data), takes checkpoint snapshots, and in
+//! a viewer reads the record again (taking over as writer when the lock comes free).
 
 use crate::collect::{self, Collector};
-use crate::state::AppState;
+use crate::record::{self, Role};
+use crate::state::alerts::AlertEvent;
 use crate::state::update::Update;
+use crate::state::{AppState, Note, Outgoing, RecordStatus};
 use crate::tui::Tui;
 use crate::ui::theme::Theme;
 use crate::ui::{self, LogFilter, PaneId, UiState};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use crossterm::event::{
     Event, EventStream, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind,
 };
@@ -41,6 +49,11 @@ pub enum Action {
     ToggleErrorsOnly,
     TogglePause,
     Acknowledge,
+    StartNote,
+    NoteInput(char),
+    NoteBackspace,
+    NoteSave,
+    NoteCancel,
     ToggleMouse,
     Up(usize),
     Down(usize),
@@ -57,6 +70,15 @@ pub fn action_for_key(key: KeyEvent, ui: &UiState) -> Option<Action> {
     }
     if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
         return Some(Action::Quit);
+    }
+    if ui.note.is_some() {
+        return match key.code {
+            KeyCode::Enter => Some(Action::NoteSave),
+            KeyCode::Esc => Some(Action::NoteCancel),
+            KeyCode::Backspace => Some(Action::NoteBackspace),
+            KeyCode::Char(c) => Some(Action::NoteInput(c)),
+            _ => None,
+        };
     }
     if ui.editing_filter {
         return match key.code {
@@ -86,6 +108,7 @@ pub fn action_for_key(key: KeyEvent, ui: &UiState) -> Option<Action> {
         KeyCode::Char('e') => Action::ToggleErrorsOnly,
         KeyCode::Char('p') => Action::TogglePause,
         KeyCode::Char('a') => Action::Acknowledge,
+        KeyCode::Char('n') => Action::StartNote,
         KeyCode::Char('m') => Action::ToggleMouse,
         KeyCode::Up | KeyCode::Char('k') => Action::Up(1),
         KeyCode::Down | KeyCode::Char('j') => Action::Down(1),
@@ -95,6 +118,23 @@ pub fn action_for_key(key: KeyEvent, ui: &UiState) -> Option<Action> {
         KeyCode::End | KeyCode::Char('G') => Action::Bottom,
         _ => return None,
     })
+}
+
+/// The longest note kept.
+pub const NOTE_MAX_CHARS: usize = crate::record::store::MAX_NOTE_CHARS;
+
+/// How a dashboard keeps its record, so a viewer can take over as the writer.
+pub struct RecordSetup {
+    pub path: std::path::PathBuf,
+    /// The window as the config describes it.
+    pub configured: crate::state::Window,
+    pub settings: record::Settings,
+}
+
+/// The record this process writes.
+pub struct Recording {
+    pub writer: record::store::Writer,
+    _lock: record::Lock,
 }
 
 /// The dashboard: live state, a frozen copy while paused, and what the user did.
@@ -109,6 +149,14 @@ pub struct App {
     filter_before_edit: Option<LogFilter>,
     /// The last size drawn at, for mouse hit-testing.
     screen: ratatui::layout::Rect,
+    /// The record writer, when this process holds the record.
+    pub recording: Option<Recording>,
+    /// How to (re)open the record: a viewer uses it to take over.
+    pub record_setup: Option<RecordSetup>,
+    /// `on_alert`: argv of a command run (no shell) for each notifying alert.
+    pub on_alert: Vec<String>,
+    /// Alerts that notify, waiting for the loop to ring and run `on_alert`.
+    notifications: Vec<AlertEvent>,
 }
 
 impl App {
@@ -121,7 +169,110 @@ impl App {
             quit: false,
             filter_before_edit: None,
             screen: ratatui::layout::Rect::default(),
+            recording: None,
+            record_setup: None,
+            on_alert: Vec::new(),
+            notifications: Vec::new(),
         }
+    }
+
+    /// Makes this app the record's writer (the state's outbox is drained into it).
+    pub fn set_recording(&mut self, writer: record::store::Writer, lock: record::Lock) {
+        self.state.record = RecordStatus::Writing {
+            path: writer.path().to_path_buf(),
+            full: false,
+            error: None,
+        };
+        self.state.alerts_from_record = false;
+        self.state.enable_outbox();
+        self.recording = Some(Recording {
+            writer,
+            _lock: lock,
+        });
+    }
+
+    /// Alerts that should ring now; the loop rings once and runs `on_alert` for each.
+    pub fn take_notifications(&mut self) -> Vec<AlertEvent> {
+        std::mem::take(&mut self.notifications)
+    }
+
+    /// Sends what the state produced to the record and queues notifications.
+    fn drain_outbox(&mut self) {
+        for event in self.state.take_outbox() {
+            let msg = match event {
+                Outgoing::Sample {
+                    id,
+                    name,
+                    unit,
+                    at,
+                    value,
+                    condition,
+                } => record::store::Msg::Sample {
+                    id,
+                    name,
+                    unit,
+                    at,
+                    value,
+                    condition,
+                },
+                Outgoing::Logs {
+                    source,
+                    at,
+                    lines,
+                    errors,
+                    critical,
+                } => record::store::Msg::Logs {
+                    source,
+                    at,
+                    lines,
+                    errors,
+                    critical,
+                },
+                Outgoing::Alert(event) => {
+                    if event.notify {
+                        self.notifications.push(event.clone());
+                    }
+                    record::store::Msg::Alert(event)
+                }
+            };
+            if let Some(recording) = &self.recording {
+                recording.writer.send(msg);
+            }
+        }
+    }
+
+    /// A clock second: rules swept, checkpoint snapshot taken if one is due, the record's
+    /// health copied into the header. Returns whether the screen should change.
+    pub fn tick(&mut self, now: DateTime<Utc>) -> bool {
+        let changed = self.state.tick(now);
+        if let Some(at) = self.state.due_checkpoint(now)
+            && self.recording.is_some()
+        {
+            let snapshot = record::Snapshot {
+                offset_secs: at.num_seconds(),
+                at: now,
+                figures: self.state.snapshot_figures(),
+            };
+            if let Some(recording) = &self.recording {
+                recording
+                    .writer
+                    .send(record::store::Msg::Snapshot(snapshot));
+            }
+            self.state.snapshots.insert(at.num_seconds());
+        }
+        if let Some(recording) = &self.recording {
+            let status = recording.writer.status();
+            let error = status.last_error.clone().or_else(|| {
+                (status.dropped > 0).then(|| format!("{} updates dropped", status.dropped))
+            });
+            self.state.record = RecordStatus::Writing {
+                path: recording.writer.path().to_path_buf(),
+                full: status.full,
+                error,
+            };
+        }
+        self.drain_outbox();
+        changed
     }
 
     /// The state the screen shows (the frozen copy while paused).
@@ -130,7 +281,42 @@ impl App {
     }
 
     pub fn apply_update(&mut self, update: Update) {
-        self.state.apply(update, Utc::now());
+        self.apply_update_at(update, Utc::now());
+    }
+
+    pub fn apply_update_at(&mut self, update: Update, now: DateTime<Utc>) {
+        self.state.apply(update, now);
+        self.drain_outbox();
+    }
+
+    /// Puts a viewer's fresh read of the record into the state (and the paused copy).
+    pub fn apply_view(&mut self, view: &record::View) {
+        record::apply_view(&mut self.state, view);
+        if let Some(frozen) = &mut self.frozen {
+            record::apply_view(frozen, view);
+        }
+    }
+
+    /// Keeps a note with its time, in the state and the record.
+    pub fn add_note(&mut self, text: &str, now: DateTime<Utc>) {
+        let text: String = text.trim().chars().take(NOTE_MAX_CHARS).collect();
+        if text.is_empty() {
+            self.ui.flash = Some("empty note not kept".into());
+            return;
+        }
+        let note = Note { at: now, text };
+        if let Some(recording) = &self.recording {
+            recording
+                .writer
+                .send(record::store::Msg::Note(note.clone()));
+            self.ui.flash = Some("note kept in the record".into());
+        } else {
+            self.ui.flash = Some("note kept on screen only (no record)".into());
+        }
+        self.state.notes.push(note.clone());
+        if let Some(frozen) = &mut self.frozen {
+            frozen.notes.push(note);
+        }
     }
 
     pub fn draw(&mut self, frame: &mut ratatui::Frame) {
@@ -204,6 +390,34 @@ impl App {
                 self.frozen = self.ui.paused.then(|| self.state.clone());
             }
             Action::Acknowledge => self.acknowledge(),
+            Action::StartNote => {
+                if let RecordStatus::Viewer { holder, .. } = &self.state.record {
+                    self.ui.flash = Some(format!(
+                        "viewer: write notes in the watchpost that holds the record{}",
+                        holder.map(|p| format!(" (pid {p})")).unwrap_or_default()
+                    ));
+                } else {
+                    self.ui.note = Some(String::new());
+                }
+            }
+            Action::NoteInput(c) => {
+                if let Some(note) = &mut self.ui.note
+                    && note.chars().count() < NOTE_MAX_CHARS
+                {
+                    note.push(c);
+                }
+            }
+            Action::NoteBackspace => {
+                if let Some(note) = &mut self.ui.note {
+                    note.pop();
+                }
+            }
+            Action::NoteSave => {
+                if let Some(text) = self.ui.note.take() {
+                    self.add_note(&text, Utc::now());
+                }
+            }
+            Action::NoteCancel => self.ui.note = None,
             Action::ToggleMouse => {
                 self.ui.mouse = !self.ui.mouse;
                 self.ui.flash = Some(
@@ -286,15 +500,36 @@ impl App {
             .ui
             .selected
             .min(self.state.alerts.active.len().saturating_sub(1));
+        if let RecordStatus::Viewer { holder, .. } = &self.state.record {
+            self.ui.flash = Some(format!(
+                "viewer: acknowledge in the watchpost that holds the record{}",
+                holder.map(|p| format!(" (pid {p})")).unwrap_or_default()
+            ));
+            return;
+        }
         match self.state.alerts.active.get(index).map(|a| a.id.clone()) {
             Some(id) => {
-                self.state.alerts.acknowledge(&id);
-                if let Some(frozen) = &mut self.frozen {
-                    frozen.alerts.acknowledge(&id);
-                }
+                self.acknowledge_alert(&id, Utc::now());
                 self.ui.flash = Some(format!("acknowledged {}", ui::sanitize::sanitize(&id)));
             }
             None => self.ui.flash = Some("no active alert to acknowledge".into()),
+        }
+    }
+
+    /// Acknowledges alert `id` at `now`, in the state, the paused copy and the record.
+    pub fn acknowledge_alert(&mut self, id: &str, now: DateTime<Utc>) -> bool {
+        let event = self.state.alerts.acknowledge_at(id, now);
+        if let Some(frozen) = &mut self.frozen {
+            frozen.alerts.acknowledge_at(id, now);
+        }
+        match event {
+            Some(event) => {
+                if let Some(recording) = &self.recording {
+                    recording.writer.send(record::store::Msg::Alert(event));
+                }
+                true
+            }
+            None => false,
         }
     }
 }
@@ -344,6 +579,10 @@ pub async fn run(
     let mut last_draw = Instant::now() - FRAME_INTERVAL;
     let mut clock = tokio::time::interval(CLOCK_INTERVAL);
     clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A viewer reads the record again on its own task; answers come back here.
+    let (view_tx, mut view_rx) = mpsc::channel::<ViewerNews>(4);
+    let mut viewer_busy = false;
+    let mut last_view = Instant::now() - record::VIEWER_REFRESH;
 
     while !app.quit {
         let next_draw = last_draw + FRAME_INTERVAL;
@@ -377,9 +616,43 @@ pub async fn run(
                 }
                 dirty |= !app.ui.paused;
             }
-            _ = clock.tick() => dirty = true,
+            _ = clock.tick() => {
+                app.tick(Utc::now());
+                dirty = true;
+                if matches!(app.state.record, RecordStatus::Viewer { .. })
+                    && !viewer_busy
+                    && last_view.elapsed() >= record::VIEWER_REFRESH
+                    && let Some(setup) = &app.record_setup
+                {
+                    viewer_busy = true;
+                    last_view = Instant::now();
+                    spawn_viewer_refresh(setup, &app.state.window, view_tx.clone());
+                }
+            }
+            Some(news) = view_rx.recv() => {
+                viewer_busy = false;
+                match news {
+                    ViewerNews::View(view) => app.apply_view(&view),
+                    ViewerNews::TookOver(opened, reader) => app.take_over(*opened, reader, Utc::now()),
+                    ViewerNews::Failed(message) => app.ui.flash = Some(message),
+                }
+                dirty = true;
+            }
             _ = tokio::time::sleep_until(next_draw), if dirty => {
                 tui.set_mouse(app.ui.mouse)?;
+                let notifications = app.take_notifications();
+                if !notifications.is_empty() {
+                    // One bell per batch, written through the backend between frames.
+                    use std::io::Write as _;
+                    let backend = tui.terminal.backend_mut();
+                    let _ = backend.write_all(b"\x07");
+                    let _ = backend.flush();
+                    for event in &notifications {
+                        if let Err(e) = run_on_alert(&app.on_alert, event, &app.state.window.deployment) {
+                            app.ui.flash = Some(e);
+                        }
+                    }
+                }
                 tui.terminal.draw(|frame| app.draw(frame))?;
                 last_draw = Instant::now();
                 dirty = false;
@@ -393,6 +666,110 @@ pub async fn run(
         task.abort();
     }
     drop(tui);
+    // Commit what is queued before leaving (the writer also does it when dropped).
+    if let Some(recording) = &app.recording {
+        recording.writer.flush(std::time::Duration::from_secs(3));
+    }
+    Ok(())
+}
+
+/// What a viewer's refresh found.
+pub enum ViewerNews {
+    View(record::View),
+    /// The lock came free: this process now writes the record.
+    TookOver(Box<record::Opened>, record::Reader),
+    Failed(String),
+}
+
+/// Reads the record (off the executor): takes the lock if it is free, else reads the view.
+fn spawn_viewer_refresh(
+    setup: &RecordSetup,
+    window: &crate::state::Window,
+    tx: mpsc::Sender<ViewerNews>,
+) {
+    let (path, configured, settings, window) = (
+        setup.path.clone(),
+        setup.configured.clone(),
+        setup.settings.clone(),
+        window.clone(),
+    );
+    tokio::task::spawn_blocking(move || {
+        let now = Utc::now();
+        let news = match record::Lock::try_take(&path) {
+            Ok(Ok(lock)) => {
+                // Free: open it properly as the writer (the lock is taken again inside).
+                drop(lock);
+                match record::open(&path, &configured, &settings, now) {
+                    Ok(opened) if matches!(opened.role, Role::Writer { .. }) => {
+                        match record::Reader::open(&path) {
+                            Ok(reader) => ViewerNews::TookOver(Box::new(opened), reader),
+                            Err(e) => ViewerNews::Failed(format!("record: {e}")),
+                        }
+                    }
+                    Ok(_) => match record::Reader::open(&path)
+                        .and_then(|r| record::view(&r, &window, now))
+                    {
+                        Ok(view) => ViewerNews::View(view),
+                        Err(e) => ViewerNews::Failed(format!("record: {e}")),
+                    },
+                    Err(e) => ViewerNews::Failed(e),
+                }
+            }
+            _ => match record::Reader::open(&path).and_then(|r| record::view(&r, &window, now)) {
+                Ok(view) => ViewerNews::View(view),
+                Err(e) => ViewerNews::Failed(format!("record: {e}")),
+            },
+        };
+        let _ = tx.blocking_send(news);
+    });
+}
+
+impl App {
+    /// A viewer becomes the writer: open alerts are put back into the rule engine, so they
+    /// resolve (or stay firing) without firing again.
+    pub fn take_over(
+        &mut self,
+        opened: record::Opened,
+        reader: record::Reader,
+        now: DateTime<Utc>,
+    ) {
+        let Role::Writer { writer, lock } = opened.role else {
+            return;
+        };
+        self.state.alerts_from_record = false;
+        if let Err(e) = record::load_into(&reader, &mut self.state, now, true) {
+            self.ui.flash = Some(format!("record: {e}"));
+        }
+        self.set_recording(writer, lock);
+        self.ui.flash = Some("the other watchpost left: this one now writes the record".into());
+    }
+}
+
+/// Runs `on_alert` for one alert: no shell, the alert in WATCHPOST_ALERT_* variables, in
+/// a detached process reaped by a task (killed after a minute), never waited for here.
+pub fn run_on_alert(argv: &[String], event: &AlertEvent, deployment: &str) -> Result<(), String> {
+    let Some((program, args)) = argv.split_first() else {
+        return Ok(());
+    };
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(args)
+        .envs(event.environment(deployment))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(false);
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("on_alert: cannot run {program:?}: {e}"))?;
+    tokio::spawn(async move {
+        if tokio::time::timeout(Duration::from_secs(60), child.wait())
+            .await
+            .is_err()
+        {
+            let _ = child.kill().await;
+        }
+    });
     Ok(())
 }
 
@@ -469,6 +846,97 @@ mod tests {
         assert!(app.shown().figure("s.x").is_none());
         app.handle(Action::TogglePause);
         assert!(app.shown().figure("s.x").is_some());
+    }
+
+    #[test]
+    fn n_opens_a_note_whose_keys_are_text_until_enter() {
+        let mut app = app();
+        app.handle(action_for_key(key(KeyCode::Char('n')), &app.ui).unwrap());
+        assert_eq!(app.ui.note.as_deref(), Some(""));
+        for c in "pool to 40, q".chars() {
+            let action = action_for_key(key(KeyCode::Char(c)), &app.ui).unwrap();
+            app.handle(action);
+        }
+        assert!(!app.quit, "q is text in a note");
+        app.handle(action_for_key(key(KeyCode::Backspace), &app.ui).unwrap());
+        app.handle(action_for_key(key(KeyCode::Enter), &app.ui).unwrap());
+        assert_eq!(app.ui.note, None);
+        assert_eq!(app.state.notes.len(), 1);
+        assert_eq!(app.state.notes[0].text, "pool to 40,");
+        assert!(app.ui.flash.as_deref().unwrap().contains("no record"));
+        // Esc drops a note being typed; an empty one is not kept.
+        app.handle(Action::StartNote);
+        app.handle(Action::NoteInput('x'));
+        app.handle(action_for_key(key(KeyCode::Esc), &app.ui).unwrap());
+        app.handle(Action::StartNote);
+        app.handle(Action::NoteSave);
+        assert_eq!(app.state.notes.len(), 1);
+        // A viewer does not take notes.
+        app.state.record = RecordStatus::Viewer {
+            path: "r.sqlite".into(),
+            holder: Some(42),
+        };
+        app.handle(Action::StartNote);
+        assert_eq!(app.ui.note, None);
+        assert!(app.ui.flash.as_deref().unwrap().contains("pid 42"));
+    }
+
+    #[test]
+    fn a_new_firing_alert_rings_once_and_a_pending_one_does_not() {
+        use crate::rules::{Priority, Rule, Threshold};
+        use crate::state::figure::Reading;
+        let mut app = app();
+        app.state.enable_outbox();
+        let up = |v: f64| Update::Readings {
+            source: "api".into(),
+            readings: vec![
+                Reading::number("api.up", "api up", v, "")
+                    .with_rule(Rule::crit_only(Threshold::below(1.0)).with_priority(Priority::P0)),
+            ],
+        };
+        let now = Utc::now();
+        app.apply_update_at(up(0.0), now);
+        let rung = app.take_notifications();
+        assert_eq!(rung.len(), 1);
+        assert_eq!(rung[0].id, "api.up");
+        app.apply_update_at(up(0.0), now + chrono::Duration::seconds(2));
+        assert!(
+            app.take_notifications().is_empty(),
+            "still firing is not news"
+        );
+        // With a `for`, the alert is pending first: nothing rings.
+        app.state.rules.insert(
+            "x.v".into(),
+            Rule::crit_only(Threshold::above(1.0)).held_for(Duration::from_secs(60)),
+        );
+        app.apply_update_at(
+            Update::Readings {
+                source: "x".into(),
+                readings: vec![Reading::number("x.v", "v", 5.0, "")],
+            },
+            now,
+        );
+        assert!(app.take_notifications().is_empty());
+    }
+
+    #[test]
+    fn on_alert_with_no_command_does_nothing() {
+        let event = crate::state::alerts::AlertEvent {
+            at: Utc::now(),
+            id: "a.b".into(),
+            name: "b".into(),
+            kind: crate::state::alerts::EventKind::Fired,
+            condition: crate::rules::engine::Condition::Crit,
+            severity: crate::state::figure::Severity::Crit,
+            priority: crate::rules::Priority::P1,
+            value: "1".into(),
+            since: Utc::now(),
+            began: Utc::now(),
+            silenced: false,
+            notify: true,
+            held_back: 0,
+        };
+        assert_eq!(run_on_alert(&[], &event, "d"), Ok(()));
     }
 
     #[test]

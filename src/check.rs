@@ -1,4 +1,8 @@
 //! `watchpost check`: every check once, no TUI, with the same rules as the dashboard.
+//! The readings go through the same state owner and rule engine; with one round there is
+//! no history, so a rule's `for` and `min_failures` cannot have elapsed and each figure is
+//! reported at its instantaneous severity (what the dashboard would show as pending is
+//! WARN or CRIT here). A figure that could not be read is unknown, never OK.
 
 use crate::collect::{self, Collector};
 use crate::config::Config;

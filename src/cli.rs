@@ -1,4 +1,4 @@
-//! The command line: `demo`, `run`, `check`, `validate`.
+//! The command line: `demo`, `run`, `check`, `validate`, `report`.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -13,7 +13,9 @@ use std::path::PathBuf;
 #[command(
     after_help = "Start with `watchpost demo` to see the dashboard on a simulated deployment.\n\
 Keys inside the dashboard: press ? for the full list.\n\
-Exit codes of `check`: 0 all OK, 1 worst is WARN, 2 worst is CRIT, 3 unknown or config error."
+Exit codes of `check`: 0 all OK, 1 worst is WARN, 2 worst is CRIT, 3 unknown or config error.\n\
+The watch window is recorded in <data dir>/watchpost/<deployment>.sqlite (or --record PATH);\n\
+restarting resumes it, and `watchpost report` turns it into the monitoring log and sign-off."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -22,6 +24,9 @@ pub struct Cli {
     /// Config file (same as `watchpost run --config FILE`).
     #[arg(long, short = 'c', global = false, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub record: RecordArgs,
 
     #[command(flatten)]
     pub display: DisplayArgs,
@@ -39,19 +44,58 @@ pub struct DisplayArgs {
     pub mouse: bool,
 }
 
+/// Where the watch window is recorded.
+#[derive(Debug, Clone, Default, Args)]
+pub struct RecordArgs {
+    /// The window's record (SQLite). Default: <data dir>/watchpost/<deployment>.sqlite.
+    /// A second watchpost on the same record shows it as a viewer.
+    #[arg(long, value_name = "PATH")]
+    pub record: Option<PathBuf>,
+    /// Keep no record (no history across restarts, nothing for `report`).
+    #[arg(long, conflicts_with = "record")]
+    pub no_record: bool,
+}
+
+/// Options of `watchpost demo`; all but `--record` are for tests and rehearsals.
+#[derive(Debug, Clone, Default, Args)]
+pub struct DemoArgs {
+    /// Record the demo's window here and resume it when run again (the demo keeps no
+    /// record by default).
+    #[arg(long, value_name = "PATH")]
+    pub record: Option<PathBuf>,
+    /// Length of the watch window (e.g. 3m).
+    #[arg(long, hide = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub window: Option<std::time::Duration>,
+    /// Checkpoint every DURATION instead of seed 003's rhythm.
+    #[arg(long, hide = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub checkpoint_every: Option<std::time::Duration>,
+    /// The first incident starts this long after the start (then one an hour).
+    #[arg(long, hide = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub incident_after: Option<std::time::Duration>,
+    /// How long an incident lasts (default 45s).
+    #[arg(long, hide = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub incident_duration: Option<std::time::Duration>,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{text:?} is not a duration like 30s: {e}"))
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// The whole dashboard on an embedded simulated deployment: a TMWS-shaped SQLite
     /// database written by a simulator, a growing JSONL log, a local health endpoint that
     /// fails during a scripted incident (first ~1 minute in, then every few minutes),
     /// this machine's host figures, and local Docker if reachable. No config, no network;
-    /// leaves nothing behind.
-    Demo,
-    /// The live dashboard for a real deployment.
+    /// leaves nothing behind (unless given --record).
+    Demo(DemoArgs),
+    /// The live dashboard for a real deployment, recording its watch window.
     Run {
         /// The deployment's config file (TOML).
         #[arg(long, short = 'c', value_name = "FILE")]
         config: PathBuf,
+        #[command(flatten)]
+        record: RecordArgs,
     },
     /// Every check once, no TUI. Exit code 0 all OK, 1 worst is WARN, 2 worst is CRIT,
     /// 3 unknown or a config error (the Nagios convention).
@@ -69,11 +113,34 @@ pub enum Command {
         #[arg(long, short = 'c', value_name = "FILE")]
         config: PathBuf,
     },
+    /// The window's monitoring log, final summary, KPIs and an unsigned sign-off sheet
+    /// (seed 003's template), from its record.
+    Report {
+        /// The record to report on.
+        #[arg(long, value_name = "PATH", required_unless_present = "config")]
+        record: Option<PathBuf>,
+        /// The deployment's config: its record (unless --record) and success criteria.
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+        format: ReportFormat,
+        /// Report as of this RFC 3339 time instead of now.
+        #[arg(long, hide = true, value_name = "TIME")]
+        at: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Markdown.
+    Md,
     Json,
 }
 
@@ -108,6 +175,65 @@ mod tests {
         assert!(
             Cli::try_parse_from(["watchpost", "check", "--config", "x", "--format", "xml"])
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn report_needs_a_record_or_a_config() {
+        assert!(Cli::try_parse_from(["watchpost", "report"]).is_err());
+        let cli = Cli::try_parse_from(["watchpost", "report", "--record", "w.sqlite"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Report {
+                format: ReportFormat::Md,
+                ..
+            })
+        ));
+        let cli = Cli::try_parse_from(["watchpost", "report", "-c", "x.toml", "--format", "json"])
+            .unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Report {
+                format: ReportFormat::Json,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn demo_takes_hidden_window_options() {
+        let cli = Cli::try_parse_from([
+            "watchpost",
+            "demo",
+            "--record",
+            "d.sqlite",
+            "--window",
+            "3m",
+            "--incident-after",
+            "20s",
+        ])
+        .unwrap();
+        match cli.command {
+            Some(Command::Demo(args)) => {
+                assert_eq!(args.window, Some(std::time::Duration::from_secs(180)));
+                assert_eq!(
+                    args.incident_after,
+                    Some(std::time::Duration::from_secs(20))
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            Cli::try_parse_from([
+                "watchpost",
+                "run",
+                "-c",
+                "x",
+                "--record",
+                "r",
+                "--no-record"
+            ])
+            .is_err()
         );
     }
 }

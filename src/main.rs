@@ -1,6 +1,6 @@
 use clap::Parser;
 use std::process::ExitCode;
-use watchpost::cli::{Cli, Command, DisplayArgs, Format};
+use watchpost::cli::{Cli, Command, DemoArgs, DisplayArgs, Format, RecordArgs, ReportFormat};
 use watchpost::config::Config;
 use watchpost::ui::theme::Theme;
 
@@ -47,12 +47,20 @@ fn usage_error(error: clap::Error) -> ExitCode {
 
 async fn dispatch(cli: Cli) -> u8 {
     match cli.command {
-        Some(Command::Demo) => report(run_demo(&cli.display).await),
-        Some(Command::Run { config }) => report(run_dashboard(&config, &cli.display).await),
+        Some(Command::Demo(args)) => report(run_demo(&args, &cli.display).await),
+        Some(Command::Run { config, record }) => {
+            report(run_dashboard(&config, &record, &cli.display).await)
+        }
         Some(Command::Check { config, format }) => run_check(&config, format).await,
         Some(Command::Validate { config }) => validate(&config),
+        Some(Command::Report {
+            record,
+            config,
+            format,
+            at,
+        }) => run_report(record, config, format, at).await,
         None => match cli.config {
-            Some(config) => report(run_dashboard(&config, &cli.display).await),
+            Some(config) => report(run_dashboard(&config, &cli.record, &cli.display).await),
             None => {
                 eprintln!(
                     "watchpost: give a config (`watchpost run --config FILE`) or try `watchpost demo`; see --help"
@@ -84,30 +92,243 @@ fn theme(display: &DisplayArgs) -> color_eyre::Result<Theme> {
     Theme::load(name).map_err(|e| color_eyre::eyre::eyre!(e))
 }
 
-async fn run_demo(display: &DisplayArgs) -> color_eyre::Result<()> {
+async fn run_demo(args: &DemoArgs, display: &DisplayArgs) -> color_eyre::Result<()> {
     let theme = theme(display)?;
     watchpost::tui::install_hooks()?;
-    let world = watchpost::demo::DemoWorld::start().await?;
-    let config = world.config();
-    let result = start_dashboard(&config, theme, display.mouse).await;
+    let mut options = watchpost::demo::DemoOptions::default();
+    if args.incident_after.is_some() || args.incident_duration.is_some() {
+        let default = watchpost::demo::IncidentSchedule::default();
+        options.schedule = watchpost::demo::IncidentSchedule::fast(
+            args.incident_after.unwrap_or(default.first_after),
+            args.incident_duration.unwrap_or(default.duration),
+        );
+    }
+    let world = watchpost::demo::DemoWorld::start_with(options).await?;
+    let mut config = world.config();
+    if let Some(length) = args.window {
+        config.deployment.length = length;
+    }
+    if let Some(every) = args.checkpoint_every {
+        config.deployment.checkpoints = Some(watchpost::state::Checkpoints::Every(every));
+    }
+    // A recorded demo resumes its window when run again, like a real deployment.
+    if args.record.is_some() {
+        config.deployment.start = "now".into();
+    }
+    let record = RecordArgs {
+        record: args.record.clone(),
+        no_record: args.record.is_none(),
+    };
+    let result = start_dashboard(&config, &record, theme, display.mouse).await;
     drop(world); // stops the simulator and removes its files
     result
 }
 
-async fn run_dashboard(path: &std::path::Path, display: &DisplayArgs) -> color_eyre::Result<()> {
+async fn run_dashboard(
+    path: &std::path::Path,
+    record: &RecordArgs,
+    display: &DisplayArgs,
+) -> color_eyre::Result<()> {
     let theme = theme(display)?;
     let config = Config::load(path)?;
     watchpost::tui::install_hooks()?;
-    start_dashboard(&config, theme, display.mouse).await
+    start_dashboard(&config, record, theme, display.mouse).await
 }
 
-async fn start_dashboard(config: &Config, theme: Theme, mouse: bool) -> color_eyre::Result<()> {
-    let window = watchpost::state::Window::from_config(&config.deployment, chrono::Utc::now())
-        .map_err(|e| color_eyre::eyre::eyre!(e))?;
+/// The success criteria of a config as the record keeps them.
+fn criteria_json(config: &Config) -> serde_json::Value {
+    let criteria = config
+        .deployment
+        .success_criteria
+        .clone()
+        .unwrap_or_else(watchpost::record::report::default_criteria);
+    serde_json::to_value(criteria).unwrap_or_default()
+}
+
+async fn start_dashboard(
+    config: &Config,
+    record_args: &RecordArgs,
+    theme: Theme,
+    mouse: bool,
+) -> color_eyre::Result<()> {
+    use color_eyre::eyre::eyre;
+    use watchpost::record::{self, Role};
+    use watchpost::state::RecordStatus;
+    let now = chrono::Utc::now();
+    let configured =
+        watchpost::state::Window::from_config(&config.deployment, now).map_err(|e| eyre!(e))?;
     let collectors = watchpost::collect::from_config(config);
-    let state = watchpost::app::initial_state(window, &collectors, config);
-    let app = watchpost::app::App::new(state, theme);
+    let path = match (&record_args.record, record_args.no_record) {
+        (_, true) => None,
+        (Some(path), false) => Some(path.clone()),
+        (None, false) => record::default_path(&config.deployment.name),
+    };
+    let settings = record::Settings {
+        start_is_now: matches!(config.deployment.start.trim(), "now" | ""),
+        max_mb: config
+            .deployment
+            .record_max_mb
+            .unwrap_or(record::store::DEFAULT_MAX_MB),
+        criteria: criteria_json(config),
+        silences: config.deployment.silences.clone(),
+        commit_every: record::store::COMMIT_EVERY,
+    };
+    // Opening the record is blocking I/O: off the executor.
+    let opened = match &path {
+        None => None,
+        Some(path) => {
+            let (path, window, settings) = (path.clone(), configured.clone(), settings.clone());
+            Some(
+                tokio::task::spawn_blocking(move || record::open(&path, &window, &settings, now))
+                    .await?,
+            )
+        }
+    };
+    let window = match &opened {
+        Some(Ok(opened)) => opened.window.clone(),
+        _ => configured.clone(),
+    };
+    let mut state = watchpost::app::initial_state(window, &collectors, config);
+    state.silences = config
+        .deployment
+        .silences
+        .iter()
+        .map(|s| s.resolve(state.window.start))
+        .collect::<Result<_, _>>()
+        .map_err(|e| eyre!("deployment.silences: {e}"))?;
+    let mut flash = None;
+    let mut writer = None;
+    match opened {
+        None if !record_args.no_record => {
+            state.record = RecordStatus::Failed(
+                "no data directory to keep it in (set XDG_DATA_HOME or give --record PATH)".into(),
+            );
+        }
+        None => {}
+        Some(Err(e)) => state.record = RecordStatus::Failed(e),
+        Some(Ok(opened)) => {
+            let is_writer = matches!(opened.role, Role::Writer { .. });
+            if let Some(old) = &opened.archived {
+                flash = Some(format!(
+                    "a new window: the previous record is kept as {}",
+                    old.display()
+                ));
+            }
+            let (path, loaded) = {
+                let path = opened.path.clone();
+                let state = std::mem::replace(
+                    &mut state,
+                    watchpost::state::AppState::new(configured.clone()),
+                );
+                tokio::task::spawn_blocking(move || {
+                    let mut state = state;
+                    let result = record::Reader::open(&path)
+                        .and_then(|reader| record::load_into(&reader, &mut state, now, is_writer));
+                    (path, (state, result))
+                })
+                .await?
+            };
+            let (loaded, result) = loaded;
+            state = loaded;
+            if let Err(e) = result {
+                flash = Some(format!("record {}: {e}", path.display()));
+            }
+            match opened.role {
+                Role::Writer { writer: w, lock } => writer = Some((w, lock)),
+                Role::Viewer { holder } => {
+                    state.alerts_from_record = true;
+                    state.record = RecordStatus::Viewer {
+                        path: path.clone(),
+                        holder,
+                    };
+                }
+            }
+        }
+    }
+    let mut app = watchpost::app::App::new(state, theme);
+    if let Some((w, lock)) = writer {
+        app.set_recording(w, lock);
+    }
+    if let Some(path) = path {
+        app.record_setup = Some(watchpost::app::RecordSetup {
+            path,
+            configured,
+            settings,
+        });
+    }
+    app.on_alert = config.deployment.on_alert.clone();
+    app.ui.flash = flash;
     watchpost::app::run(app, collectors, mouse).await
+}
+
+/// `watchpost report`: the record of a window as Markdown or JSON.
+async fn run_report(
+    record: Option<std::path::PathBuf>,
+    config: Option<std::path::PathBuf>,
+    format: ReportFormat,
+    at: Option<String>,
+) -> u8 {
+    use watchpost::record::{self, report};
+    let config = match config.map(|p| Config::load(&p)) {
+        None => None,
+        Some(Ok(config)) => Some(config),
+        Some(Err(e)) => {
+            eprintln!("watchpost: {e}");
+            return 1;
+        }
+    };
+    let path = match (record, &config) {
+        (Some(path), _) => path,
+        (None, Some(config)) => match record::default_path(&config.deployment.name) {
+            Some(path) => path,
+            None => {
+                eprintln!("watchpost: no data directory to find the record in; give --record PATH");
+                return 1;
+            }
+        },
+        (None, None) => {
+            eprintln!("watchpost: give --record PATH or --config FILE");
+            return 2;
+        }
+    };
+    let now = match at {
+        None => chrono::Utc::now(),
+        Some(text) => match chrono::DateTime::parse_from_rfc3339(&text) {
+            Ok(t) => t.with_timezone(&chrono::Utc),
+            Err(e) => {
+                eprintln!("watchpost: --at {text:?} is not an RFC 3339 time: {e}");
+                return 2;
+            }
+        },
+    };
+    let criteria = config
+        .as_ref()
+        .and_then(|c| c.deployment.success_criteria.clone());
+    let built = tokio::task::spawn_blocking(move || {
+        let reader = record::Reader::open(&path)
+            .map_err(|e| format!("cannot open the record {}: {e}", path.display()))?;
+        let inputs = report::Inputs::read(&reader)?;
+        let criteria = criteria.unwrap_or_else(|| report::recorded_criteria(&inputs.meta));
+        Ok::<_, String>(report::build(&inputs, &criteria, now))
+    })
+    .await;
+    match built {
+        Ok(Ok(report)) => {
+            match format {
+                ReportFormat::Md => print!("{}", report.to_markdown()),
+                ReportFormat::Json => println!("{}", report.to_json()),
+            }
+            0
+        }
+        Ok(Err(e)) => {
+            eprintln!("watchpost: {e}");
+            1
+        }
+        Err(e) => {
+            eprintln!("watchpost: the report task failed: {e}");
+            1
+        }
+    }
 }
 
 async fn run_check(path: &std::path::Path, format: Format) -> u8 {

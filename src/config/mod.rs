@@ -173,6 +173,24 @@ pub struct Deployment {
     pub start: String,
     #[serde(default = "default_window", with = "humantime_serde_compat")]
     pub length: Duration,
+    /// Checkpoint offsets (`["1h", "2h", "4h"]`) or one interval (`"30m"`); default seed
+    /// 003's rhythm (hourly to 4h, every 2h to 12h, every 4h to 24h).
+    #[serde(default)]
+    pub checkpoints: Option<crate::state::Checkpoints>,
+    /// What the window is judged by in `watchpost report`; default seed 003's list.
+    #[serde(default)]
+    pub success_criteria: Option<Vec<crate::record::report::Criterion>>,
+    /// Size limit of the record in MB (default 50).
+    #[serde(default)]
+    pub record_max_mb: Option<u64>,
+    /// A command run (without a shell) when an alert fires, with the alert in
+    /// WATCHPOST_ALERT_* environment variables: `["notify-send", "watchpost"]`. Taken as
+    /// written (no `${…}` expansion), so a script given here can use `$WATCHPOST_ALERT_ID`.
+    #[serde(default)]
+    pub on_alert: Vec<String>,
+    /// Maintenance windows: `[{ from = "T+2h", until = "T+2h30m", figures = ["api.*"] }]`.
+    #[serde(default)]
+    pub silences: Vec<crate::rules::notify::SilenceSpec>,
 }
 
 impl Default for Deployment {
@@ -182,6 +200,11 @@ impl Default for Deployment {
             version: String::new(),
             start: default_start(),
             length: default_window(),
+            checkpoints: None,
+            success_criteria: None,
+            record_max_mb: None,
+            on_alert: Vec::new(),
+            silences: Vec::new(),
         }
     }
 }

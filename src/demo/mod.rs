@@ -277,6 +277,7 @@ impl DemoWorld {
                 version: "v2.3.0".into(),
                 start: self.started_at.to_rfc3339_opts(SecondsFormat::Secs, true),
                 length: Duration::from_secs(24 * 3600),
+                ..Deployment::default()
             },
             ..Config::default()
         };

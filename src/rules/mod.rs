@@ -1,10 +1,20 @@
 //! Rules turn a figure's value into a severity: thresholds such as `> 20`,
 //! with the runbooks' P0–P3 priority attached to what fires.
+//!
+//! [`judge`] is the instantaneous verdict on one reading (what `watchpost check` reports and
+//! what a figure is coloured by). [`engine`] adds time: `for` durations, consecutive failures,
+//! "no data" and "source error", and turns verdicts into pending, firing and resolved
+//! alerts; [`notify`] decides which of those ring the bell (storm control, flapping,
+//! maintenance silences).
+
+pub mod engine;
+pub mod notify;
 
 use crate::state::figure::{Reading, Severity, Value};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 /// A comparison against a number, written as in the runbooks: `> 20`, `<= 0.5`, `== 0`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -138,6 +148,17 @@ pub struct Rule {
     /// Priority when critical (default P1); a warning is one step lower.
     #[serde(default)]
     pub priority: Option<Priority>,
+    /// How long the condition must hold before the alert fires (`for = "2m"`); until then
+    /// the alert is pending. Once firing it follows the value at once.
+    #[serde(default, rename = "for", with = "opt_duration")]
+    pub for_duration: Option<Duration>,
+    /// How many bad readings in a row before the alert fires (default 1).
+    #[serde(default)]
+    pub min_failures: Option<u32>,
+    /// No reading for this long means "no data" (default: three reading intervals, at
+    /// least 15 s).
+    #[serde(default, with = "opt_duration")]
+    pub no_data_after: Option<Duration>,
 }
 
 impl Rule {
@@ -172,6 +193,24 @@ impl Rule {
 
     pub fn with_priority(mut self, priority: Priority) -> Self {
         self.priority = Some(priority);
+        self
+    }
+
+    /// The condition must hold this long before the alert fires.
+    pub fn held_for(mut self, duration: Duration) -> Self {
+        self.for_duration = Some(duration);
+        self
+    }
+
+    /// This many bad readings in a row before the alert fires.
+    pub fn after_failures(mut self, count: u32) -> Self {
+        self.min_failures = Some(count);
+        self
+    }
+
+    /// No reading for this long is "no data".
+    pub fn no_data_after(mut self, duration: Duration) -> Self {
+        self.no_data_after = Some(duration);
         self
     }
 
@@ -222,23 +261,53 @@ impl Rule {
         if let Some(e) = &self.expect {
             parts.push(format!("expect {e:?}"));
         }
+        if let Some(p) = self.priority {
+            parts.push(format!("priority {}", p.label()));
+        }
+        if let Some(d) = self.for_duration {
+            parts.push(format!("for {}", humantime::format_duration(d)));
+        }
+        if let Some(n) = self.min_failures {
+            parts.push(format!("after {n} failed readings"));
+        }
+        if let Some(d) = self.no_data_after {
+            parts.push(format!("no data after {}", humantime::format_duration(d)));
+        }
         parts.join(", ")
     }
 }
 
-/// The severity of a reading: an error is unknown; otherwise the configured rule,
-/// or the reading's own default, decides.
+/// `Option<Duration>` written like "90s" or "2m" in the config.
+mod opt_duration {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(text.trim())
+            .map(Some)
+            .map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "{text:?} is not a duration like \"30s\" or \"5m\": {e}"
+                ))
+            })
+    }
+
+    pub fn serialize<S: Serializer>(value: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+/// The instantaneous severity of a reading: an error or a missing value is unknown;
+/// otherwise the configured rule, or the reading's own default, decides. The same
+/// classification the engine starts from, so every view agrees on a figure's severity.
 pub fn judge(reading: &Reading, configured: Option<&Rule>) -> Severity {
-    if reading.error.is_some() {
-        return Severity::Unknown;
-    }
-    match configured.or(reading.default_rule.as_ref()) {
-        Some(rule) => rule.judge(&reading.value),
-        None => match reading.value {
-            Value::None => Severity::Unknown,
-            _ => Severity::Ok,
-        },
-    }
+    engine::classify(reading, configured.or(reading.default_rule.as_ref())).severity()
 }
 
 #[cfg(test)]

@@ -6,13 +6,17 @@ pub mod figure;
 pub mod logbuf;
 pub mod update;
 
-use crate::rules::{self, Rule};
-use alerts::AlertBook;
+use crate::rules::Rule;
+use crate::rules::engine::{Condition, Engine, Judgement};
+use crate::rules::notify::Silence;
+use alerts::{AlertBook, AlertEvent, Observed};
 use chrono::{DateTime, Duration, Utc};
 use figure::{Figure, Severity, Value};
 use logbuf::LogBuffer;
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use update::{ContainerRow, HostSnapshot, ServiceStatus, SourceHealth, Table, Update};
+use serde::{Deserialize, Deserializer};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::path::PathBuf;
+use update::{ContainerRow, HostSnapshot, LogLevel, ServiceStatus, SourceHealth, Table, Update};
 
 /// How many points of history each figure keeps for its sparkline.
 pub const HISTORY_POINTS: usize = 240;
@@ -41,6 +45,22 @@ impl Window {
                 _ => 4,
             };
         }
+        points
+    }
+
+    /// Checkpoints every `every` from the start to the end of a window of `length`.
+    pub fn every(every: Duration, length: Duration) -> Vec<Duration> {
+        let mut points = vec![Duration::zero()];
+        if every <= Duration::zero() {
+            points.push(length);
+            return points;
+        }
+        let mut at = every;
+        while at < length {
+            points.push(at);
+            at += every;
+        }
+        points.push(length);
         points
     }
 
@@ -73,7 +93,61 @@ impl Window {
             Duration::from_std(deployment.length).map_err(|e| format!("deployment.length: {e}"))?;
         let mut window = Window::new(&deployment.name, start, length);
         window.version = deployment.version.clone();
+        match &deployment.checkpoints {
+            None => {}
+            Some(Checkpoints::Every(every)) => {
+                let every = Duration::from_std(*every)
+                    .map_err(|e| format!("deployment.checkpoints: {e}"))?;
+                window.checkpoints = Window::every(every, length);
+            }
+            Some(Checkpoints::At(offsets)) => {
+                let mut points = vec![Duration::zero()];
+                for offset in offsets {
+                    let offset = Duration::from_std(*offset)
+                        .map_err(|e| format!("deployment.checkpoints: {e}"))?;
+                    if offset > length {
+                        return Err(format!(
+                            "deployment.checkpoints: {} is after the end of the window ({})",
+                            format_offset(offset),
+                            format_offset(length)
+                        ));
+                    }
+                    points.push(offset);
+                }
+                points.push(length);
+                points.sort();
+                points.dedup();
+                window.checkpoints = points;
+            }
+        }
         Ok(window)
+    }
+
+    /// The checkpoint intervals, as offsets from the start: one per pair of consecutive
+    /// checkpoints, covering the window from 0 to its length.
+    pub fn intervals(&self) -> Vec<(Duration, Duration)> {
+        let mut points: Vec<Duration> = self
+            .checkpoints
+            .iter()
+            .copied()
+            .filter(|c| *c >= Duration::zero() && *c <= self.length)
+            .collect();
+        points.push(Duration::zero());
+        points.push(self.length);
+        points.sort();
+        points.dedup();
+        points.windows(2).map(|w| (w[0], w[1])).collect()
+    }
+
+    /// The index of the interval `now` is in, if it is inside the window.
+    pub fn interval_at(&self, now: DateTime<Utc>) -> Option<usize> {
+        if now < self.start {
+            return None;
+        }
+        let elapsed = now - self.start;
+        self.intervals()
+            .iter()
+            .position(|(from, to)| elapsed >= *from && elapsed < *to)
     }
 
     /// Time since the start of the window (never negative).
@@ -85,6 +159,39 @@ impl Window {
     pub fn next_checkpoint(&self, now: DateTime<Utc>) -> Option<Duration> {
         let elapsed = self.elapsed(now);
         self.checkpoints.iter().copied().find(|c| *c > elapsed)
+    }
+}
+
+/// The checkpoint schedule as the config writes it: one interval (`"30m"`: every 30
+/// minutes) or a list of offsets (`["1h", "2h", "4h"]`). The start and the end of the window
+/// are always checkpoints.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Checkpoints {
+    Every(std::time::Duration),
+    At(Vec<std::time::Duration>),
+}
+
+impl<'de> Deserialize<'de> for Checkpoints {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            One(String),
+            Many(Vec<String>),
+        }
+        let parse = |text: &str| {
+            humantime::parse_duration(text.trim()).map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "checkpoint {text:?} is not a duration like \"1h\" or \"30m\": {e}"
+                ))
+            })
+        };
+        match Raw::deserialize(deserializer)? {
+            Raw::One(text) => Ok(Checkpoints::Every(parse(&text)?)),
+            Raw::Many(list) => Ok(Checkpoints::At(
+                list.iter().map(|t| parse(t)).collect::<Result<_, _>>()?,
+            )),
+        }
     }
 }
 
@@ -184,6 +291,56 @@ impl ServiceState {
     }
 }
 
+/// A note typed during the window (`n`), kept with its time.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Note {
+    pub at: DateTime<Utc>,
+    pub text: String,
+}
+
+/// What this process is to the record of the window.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum RecordStatus {
+    /// Not recording (`check`, `demo` without `--record`).
+    #[default]
+    Off,
+    /// Writing the record.
+    Writing {
+        path: PathBuf,
+        /// The size limit was reached: new buckets are dropped.
+        full: bool,
+        /// The writer's last error, if any.
+        error: Option<String>,
+    },
+    /// Another watchpost writes it; this one shows it.
+    Viewer { path: PathBuf, holder: Option<u32> },
+    /// The record could not be opened; the dashboard runs without it.
+    Failed(String),
+}
+
+/// What the state tells the record and the notifier (when someone listens).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outgoing {
+    /// One reading (or a source error, or staleness) of one figure.
+    Sample {
+        id: String,
+        name: String,
+        unit: String,
+        at: DateTime<Utc>,
+        value: Value,
+        condition: Condition,
+    },
+    Alert(AlertEvent),
+    /// Log lines of one source at one second.
+    Logs {
+        source: String,
+        at: DateTime<Utc>,
+        lines: u32,
+        errors: u32,
+        critical: u32,
+    },
+}
+
 /// Everything the panes draw from.
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -200,10 +357,29 @@ pub struct AppState {
     pub rules: HashMap<String, Rule>,
     /// Which source feeds which pane, in config order (e.g. the RBAC pane's SQLite source).
     pub pane_sources: BTreeMap<&'static str, Vec<String>>,
+    /// Every figure's rule state over time (`for`, failures in a row, no data).
+    pub engine: Engine,
+    /// Maintenance windows: alerts in them are recorded but do not ring or count.
+    pub silences: Vec<Silence>,
+    /// Events for the record and the notifier; `None` (nothing kept) unless enabled.
+    pub outbox: Option<Vec<Outgoing>>,
+    /// The worst alert state of each checkpoint interval (`None`: not watched / not yet).
+    pub timeline: Vec<Option<Severity>>,
+    pub notes: Vec<Note>,
+    /// Checkpoints (seconds from the start) that have their snapshot in the record.
+    pub snapshots: BTreeSet<i64>,
+    pub record: RecordStatus,
+    /// Log lines up to these times (per source) were counted by an earlier session.
+    pub log_watermarks: HashMap<String, DateTime<Utc>>,
+    /// A viewer's alerts come from the record, not from its own judgements.
+    pub alerts_from_record: bool,
+    /// Whether every reading of a source's last round failed, until its health comes.
+    round: HashMap<String, bool>,
 }
 
 impl AppState {
     pub fn new(window: Window) -> Self {
+        let cells = window.intervals().len();
         AppState {
             window,
             figures: BTreeMap::new(),
@@ -216,7 +392,41 @@ impl AppState {
             alerts: AlertBook::default(),
             rules: HashMap::new(),
             pane_sources: BTreeMap::new(),
+            engine: Engine::default(),
+            silences: Vec::new(),
+            outbox: None,
+            timeline: vec![None; cells],
+            notes: Vec::new(),
+            snapshots: BTreeSet::new(),
+            record: RecordStatus::Off,
+            log_watermarks: HashMap::new(),
+            alerts_from_record: false,
+            round: HashMap::new(),
         }
+    }
+
+    /// Starts keeping [`Outgoing`] events for someone to [`AppState::take_outbox`].
+    pub fn enable_outbox(&mut self) {
+        self.outbox.get_or_insert_with(Vec::new);
+    }
+
+    pub fn take_outbox(&mut self) -> Vec<Outgoing> {
+        self.outbox.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    fn emit(&mut self, event: Outgoing) {
+        if let Some(outbox) = &mut self.outbox {
+            outbox.push(event);
+        }
+    }
+
+    /// The rule a reading is judged by: the configured one, else the pack's default.
+    pub fn rule_for(&self, reading: &figure::Reading) -> Rule {
+        self.rules
+            .get(&reading.id)
+            .or(reading.default_rule.as_ref())
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Registers a source before it reports, so panes can say "connecting…".
@@ -249,8 +459,15 @@ impl AppState {
         self.figures.get(id).and_then(|f| f.figure.value.as_f64())
     }
 
-    /// The worst severity of every figure on screen.
+    /// The worst state now: the worst alert that counts (firing or flapping, not pending,
+    /// not silenced). A figure that is bad but still pending under its rule's `for` is not
+    /// counted yet; `watchpost check` judges figures instantaneously instead.
     pub fn worst(&self) -> Severity {
+        self.alerts.worst()
+    }
+
+    /// The worst instantaneous severity of every figure (what `check` reports).
+    pub fn worst_figure(&self) -> Severity {
         self.figures
             .values()
             .map(|f| f.figure.severity)
@@ -261,12 +478,24 @@ impl AppState {
     pub fn apply(&mut self, update: Update, now: DateTime<Utc>) {
         match update {
             Update::Readings { source, readings } => {
+                // A collector's round is its readings, then its health: remember whether
+                // every reading failed, so a failing source is not reported twice.
+                let all_failed = readings.iter().all(|r| r.error.is_some());
+                self.round.insert(source.clone(), all_failed);
                 for reading in readings {
                     self.apply_reading(reading, now);
                 }
                 self.mark_ok(&source, now);
             }
             Update::Health { source, health } => {
+                let all_failed = self.round.remove(&source);
+                match &health {
+                    SourceHealth::Error { message, .. } => {
+                        self.source_health(&source, Some(message), all_failed, now)
+                    }
+                    SourceHealth::Ok => self.source_health(&source, None, None, now),
+                    SourceHealth::Busy { .. } | SourceHealth::Connecting => {}
+                }
                 let entry = self.sources.entry(source).or_insert(SourceState {
                     health: SourceHealth::Connecting,
                     last_ok: None,
@@ -302,6 +531,9 @@ impl AppState {
                 self.mark_ok(&source, now);
             }
             Update::Logs(lines) => {
+                if self.outbox.is_some() {
+                    self.count_logs(&lines);
+                }
                 for line in lines {
                     self.logs.push(line);
                 }
@@ -310,6 +542,232 @@ impl AppState {
                 self.tables.insert(id, table);
             }
         }
+        self.mark_timeline(now);
+    }
+
+    /// Time passing: pending alerts whose `for` ran out fire, silent figures become "no
+    /// data", flapping alerts settle, silences begin and end, the timeline moves on.
+    /// Returns whether the alerts changed.
+    pub fn tick(&mut self, now: DateTime<Utc>) -> bool {
+        let mut changed = false;
+        for (id, judgement) in self.engine.sweep(now) {
+            let (name, unit) = self
+                .figures
+                .get(&id)
+                .map(|f| (f.figure.name.clone(), f.figure.unit.clone()))
+                .unwrap_or_else(|| (id.clone(), String::new()));
+            let reason = match judgement.condition {
+                Condition::NoData => {
+                    let last = self.engine.get(&id).and_then(|s| s.last_seen());
+                    match last {
+                        Some(t) => format!("no reading for {}", format_age(now - t)),
+                        None => "no reading".into(),
+                    }
+                }
+                _ => self
+                    .figures
+                    .get(&id)
+                    .map(|f| f.figure.display_value())
+                    .unwrap_or_default(),
+            };
+            changed |= self.judged(&id, &name, reason, &judgement, now);
+            if judgement.condition == Condition::NoData {
+                self.emit(Outgoing::Sample {
+                    id: id.clone(),
+                    name,
+                    unit,
+                    at: now,
+                    value: Value::None,
+                    condition: Condition::NoData,
+                });
+            }
+        }
+        if !self.alerts_from_record {
+            let events = self.alerts.tick(now, &self.silences);
+            changed |= !events.is_empty();
+            for event in events {
+                self.emit(Outgoing::Alert(event));
+            }
+        }
+        self.mark_timeline(now);
+        changed
+    }
+
+    /// Colours the current checkpoint interval with the worst state now (once figures exist).
+    pub fn mark_timeline(&mut self, now: DateTime<Utc>) {
+        if self.figures.is_empty() {
+            return;
+        }
+        if let Some(i) = self.window.interval_at(now)
+            && let Some(cell) = self.timeline.get_mut(i)
+        {
+            let worst = self.alerts.worst();
+            *cell = Some(cell.map_or(worst, |c| c.worst(worst)));
+        }
+    }
+
+    /// The checkpoint due for a snapshot at `now`: passed, not taken, and recent (a
+    /// checkpoint missed while watchpost was not running stays missed).
+    pub fn due_checkpoint(&self, now: DateTime<Utc>) -> Option<Duration> {
+        if self.figures.is_empty() {
+            return None;
+        }
+        let elapsed = now - self.window.start;
+        let intervals = self.window.intervals();
+        let mut points: Vec<(Duration, Duration)> = intervals
+            .iter()
+            .map(|(from, to)| (*from, *to - *from))
+            .collect();
+        if let Some((_, to)) = intervals.last() {
+            points.push((*to, Duration::minutes(10)));
+        }
+        // Wait for every source's first answer, but not for more than half the grace.
+        let settled = self
+            .sources
+            .values()
+            .all(|s| s.health != SourceHealth::Connecting);
+        points.into_iter().rev().find_map(|(at, next_gap)| {
+            let grace = (next_gap / 2).clamp(Duration::seconds(5), Duration::minutes(5));
+            let late = elapsed - at;
+            (at <= elapsed
+                && late <= grace
+                && (settled || late >= grace / 2)
+                && !self.snapshots.contains(&at.num_seconds()))
+            .then_some(at)
+        })
+    }
+
+    /// A source's health (`Some(message)`: failed) into its own alert, `<source>.source`.
+    /// A failure whose figures all failed in the same round already shows in their alerts;
+    /// it gets no alert of its own.
+    fn source_health(
+        &mut self,
+        source: &str,
+        error: Option<&String>,
+        all_failed: Option<bool>,
+        now: DateTime<Utc>,
+    ) {
+        let id = crate::rules::engine::source_id(source);
+        let rule = self.rules.get(&id).cloned().unwrap_or_default();
+        let name = format!("{source} source");
+        let condition = match error {
+            Some(_)
+                if all_failed == Some(true) && !self.alerts.active.iter().any(|a| a.id == id) =>
+            {
+                // Keep the figures alive; their own alerts say what failed.
+                self.engine.touch_source(source, now);
+                return;
+            }
+            Some(_) => Condition::SourceError,
+            None => Condition::Ok,
+        };
+        let Some(judgement) = self.engine.source_health(source, &rule, condition, now) else {
+            return;
+        };
+        let reason = match error {
+            Some(message) => format!("source error: {message}"),
+            None => "answering again".into(),
+        };
+        self.judged(&id, &name, reason, &judgement, now);
+        if !condition.is_ok() {
+            self.emit(Outgoing::Sample {
+                id,
+                name,
+                unit: String::new(),
+                at: now,
+                value: Value::None,
+                condition,
+            });
+        }
+    }
+
+    /// Hands a judgement to the alert book (unless a viewer's alerts come from the record).
+    fn judged(
+        &mut self,
+        id: &str,
+        name: &str,
+        reason: String,
+        judgement: &Judgement,
+        now: DateTime<Utc>,
+    ) -> bool {
+        if self.alerts_from_record {
+            return false;
+        }
+        let rule = self
+            .engine
+            .get(id)
+            .map(|s| s.rule.clone())
+            .unwrap_or_default();
+        let events = self.alerts.apply(
+            Observed {
+                id,
+                name,
+                reason,
+                judgement,
+                rule: &rule,
+            },
+            now,
+            &self.silences,
+        );
+        let changed = !events.is_empty();
+        for event in events {
+            self.emit(Outgoing::Alert(event));
+        }
+        changed
+    }
+
+    /// Counts log lines, errors and critical lines per source and second, skipping lines
+    /// an earlier session already counted.
+    fn count_logs(&mut self, lines: &[update::LogLine]) {
+        let mut counts: BTreeMap<(String, DateTime<Utc>), (u32, u32, u32)> = BTreeMap::new();
+        for line in lines {
+            if self
+                .log_watermarks
+                .get(&line.source)
+                .is_some_and(|mark| line.at <= *mark)
+            {
+                continue;
+            }
+            let second = DateTime::from_timestamp(line.at.timestamp(), 0).unwrap_or(line.at);
+            let entry = counts.entry((line.source.clone(), second)).or_default();
+            entry.0 += 1;
+            entry.1 += u32::from(line.is_error);
+            entry.2 += u32::from(line.level == LogLevel::Critical);
+        }
+        for ((source, at), (lines, errors, critical)) in counts {
+            self.emit(Outgoing::Logs {
+                source,
+                at,
+                lines,
+                errors,
+                critical,
+            });
+        }
+    }
+
+    /// Every figure as it stands, for a checkpoint snapshot.
+    pub fn snapshot_figures(&self) -> Vec<crate::record::SnapshotFigure> {
+        self.figures
+            .values()
+            .map(|f| crate::record::SnapshotFigure {
+                id: f.figure.id.clone(),
+                name: f.figure.name.clone(),
+                value: f
+                    .figure
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| f.figure.display_value()),
+                number: f.figure.value.as_f64(),
+                unit: f.figure.unit.clone(),
+                condition: match (&f.figure.error, f.figure.severity) {
+                    (Some(_), _) => Condition::SourceError,
+                    (None, Severity::Ok) => Condition::Ok,
+                    (None, Severity::Warn) => Condition::Warn,
+                    (None, Severity::Crit) => Condition::Crit,
+                    (None, Severity::Unknown) => Condition::NoData,
+                },
+            })
+            .collect()
     }
 
     fn mark_ok(&mut self, source: &str, now: DateTime<Utc>) {
@@ -325,12 +783,9 @@ impl AppState {
     }
 
     fn apply_reading(&mut self, reading: figure::Reading, now: DateTime<Utc>) {
-        let configured = self.rules.get(&reading.id);
-        let severity = rules::judge(&reading, configured);
-        let rule = configured
-            .or(reading.default_rule.as_ref())
-            .cloned()
-            .unwrap_or_default();
+        let rule = self.rule_for(&reading);
+        let judgement = self.engine.evaluate(&rule, &reading, now);
+        let severity = judgement.severity;
         let figure = Figure {
             id: reading.id.clone(),
             name: reading.name,
@@ -341,7 +796,21 @@ impl AppState {
             error: reading.error,
             at: now,
         };
-        self.alerts.observe(&figure, &rule, now);
+        let reason = match &figure.error {
+            Some(error) => error.clone(),
+            None => figure.display_value(),
+        };
+        self.judged(&figure.id, &figure.name, reason, &judgement, now);
+        if self.outbox.is_some() {
+            self.emit(Outgoing::Sample {
+                id: figure.id.clone(),
+                name: figure.name.clone(),
+                unit: figure.unit.clone(),
+                at: now,
+                value: figure.value.clone(),
+                condition: judgement.condition,
+            });
+        }
         let entry = self
             .figures
             .entry(reading.id)

@@ -22,7 +22,8 @@ pub const KEYS: &[(&str, &str)] = &[
     ("", "level:warn, source:name (terms combine)"),
     ("e", "error lines only / all lines"),
     ("p", "pause / resume live updates"),
-    ("a", "acknowledge the selected alert"),
+    ("a", "acknowledge the selected alert (focus Alerts, 7)"),
+    ("n", "write a note into the window's record"),
     ("m", "mouse on / off"),
     ("q  Ctrl-C", "quit"),
 ];

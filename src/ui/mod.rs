@@ -175,6 +175,8 @@ pub struct UiState {
     pub drilldown: bool,
     /// A short message in the footer ("paused", "mouse on").
     pub flash: Option<String>,
+    /// A note being typed (`n`), shown in the footer until Enter or Esc.
+    pub note: Option<String>,
 }
 
 impl Default for UiState {
@@ -192,6 +194,7 @@ impl Default for UiState {
             selected: 0,
             drilldown: false,
             flash: None,
+            note: None,
         }
     }
 }
@@ -365,7 +368,12 @@ pub fn overview_layout(body: Rect) -> Vec<(PaneId, Rect)> {
 
 fn draw_footer(frame: &mut Frame, area: Rect, ui: &UiState, theme: &Theme) {
     let mut spans = vec![];
-    if ui.editing_filter {
+    if let Some(note) = &ui.note {
+        spans.push(Span::styled("note: ", theme.accent));
+        spans.push(Span::styled(sanitize::sanitize(note), theme.text));
+        spans.push(Span::styled("█", theme.text));
+        spans.push(Span::styled("  Enter save · Esc cancel", theme.muted));
+    } else if ui.editing_filter {
         spans.push(Span::styled("filter: ", theme.accent));
         spans.push(Span::styled(ui.filter.input.clone(), theme.text));
         spans.push(Span::styled("█", theme.text));
@@ -381,7 +389,7 @@ fn draw_footer(frame: &mut Frame, area: Rect, ui: &UiState, theme: &Theme) {
         if let Some(flash) = &ui.flash {
             spans.push(Span::styled(format!("{flash}  "), theme.accent));
         }
-        let hints = "?:help  Tab/1-8:focus  Enter:zoom  Esc:back  /:filter  p:pause  a:ack  m:mouse  q:quit";
+        let hints = "?:help  Tab/1-8:focus  Enter:zoom  Esc:back  /:filter  p:pause  a:ack  n:note  m:mouse  q:quit";
         spans.push(Span::styled(hints, theme.muted));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);

@@ -1,12 +1,14 @@
-//! Alerts: what is WARN or CRIT now (worst priority first), since when, and whether
-//! someone acknowledged it; then what resolved lately. `ui.selected` indexes this list
-//! (active alerts first, then resolved ones), so `a` acknowledges `state.alerts.active[selected]`.
+//! Alerts: what fires now (worst priority first) — WARN, CRIT, NO DATA or source ERROR —
+//! for how long, whether someone acknowledged it, and whether it is flapping, under a
+//! maintenance silence or held back by storm control; then pending ones (bad, waiting for
+//! their rule's `for`), then what resolved lately. `ui.selected` indexes this list (active
+//! alerts first, then resolved ones), so `a` acknowledges `state.alerts.active[selected]`.
 
 use super::common::{
     Cell, Column, Row, Titles, draw_block, fit_columns, format_span, inner, lines, one_line, table,
 };
 use crate::state::AppState;
-use crate::state::alerts::Alert;
+use crate::state::alerts::{Alert, AlertState};
 use crate::state::figure::Severity;
 use crate::ui::{PaneContext, PaneId};
 use ratatui::layout::{Constraint, Layout};
@@ -15,16 +17,18 @@ use ratatui::text::{Line, Span};
 use ratatui::{Frame, layout::Rect};
 
 // The severity shrinks to its symbol before the figure's name is cut.
-const COLUMNS: [Column; 7] = [
-    Column::left("", 1, 6, 0).clipped().grow(5),
+const COLUMNS: [Column; 8] = [
+    Column::left("", 1, 9, 0).clipped().grow(5),
     Column::left("pri", 2, 2, 1),
     Column::left("figure", 12, 40, 0).grow(1).fill(),
     Column::right("value", 5, 24, 2).grow(0),
     Column::right("for", 3, 16, 3).grow(2),
     Column::left("ack", 3, 3, 4),
+    Column::left("state", 5, 14, 5).grow(6),
     Column::left("id", 8, 40, 9),
 ];
 const ACK_COLUMN: usize = 5;
+const STATE_COLUMN: usize = 6;
 const NAME_COLUMN: usize = 2;
 
 /// The alerts in the order the pane lists them (and `ui.selected` counts them): active,
@@ -41,14 +45,17 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
     let mut titles = Titles::default();
     let active = book.active.len();
     let unacked = book.unacknowledged();
-    if active > 0 {
+    let pending = book.pending();
+    let firing = active - pending;
+    if firing > 0 {
         let worst = book
             .active
             .iter()
+            .filter(|a| a.state != AlertState::Pending)
             .map(|a| a.severity)
             .fold(Severity::Ok, Severity::worst);
         titles.top.push(Span::styled(
-            format!("{} {active} active", worst.symbol()),
+            format!("{} {firing} active", worst.symbol()),
             theme.severity(worst),
         ));
         if unacked > 0 {
@@ -58,9 +65,17 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
                 .push(Span::styled(format!("{unacked} new"), theme.warn));
         }
     }
+    if pending > 0 {
+        if !titles.top.is_empty() {
+            titles.top.push(Span::styled(" · ", theme.muted));
+        }
+        titles
+            .top
+            .push(Span::styled(format!("{pending} pending"), theme.muted));
+    }
 
     let mut rest = body;
-    if active == 0 {
+    if firing == 0 {
         let (text, style) = if ctx.state.figures.is_empty() {
             ("no figures yet".to_string(), theme.muted)
         } else {
@@ -82,15 +97,23 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
     let mut hidden = 0;
     if active > 0 {
         let mut rows: Vec<Row> = book.active.iter().map(|a| row(ctx, a)).collect();
-        let columns: &[Column] = if ctx.zoomed { &COLUMNS } else { &COLUMNS[..6] };
-        // No room for the ack column: say it in front of the name instead.
+        let columns: &[Column] = if ctx.zoomed { &COLUMNS } else { &COLUMNS[..7] };
+        // No room for the ack or state column: say it in front of the name instead.
         let layout = fit_columns(columns, &rows, rest.width, rest.height >= 3);
-        if !layout.iter().any(|(i, _)| *i == ACK_COLUMN) {
-            for (row, alert) in rows.iter_mut().zip(&book.active) {
-                if alert.acknowledged {
-                    let name = &mut row.cells[NAME_COLUMN];
-                    name.text = format!("ACK {}", name.text);
-                }
+        let shown = |column: usize| layout.iter().any(|(i, _)| *i == column);
+        let (ack_shown, state_shown) = (shown(ACK_COLUMN), shown(STATE_COLUMN));
+        for (row, alert) in rows.iter_mut().zip(&book.active) {
+            let mut prefix = String::new();
+            if !state_shown && let Some(word) = state_word(alert) {
+                prefix.push_str(&word);
+                prefix.push(' ');
+            }
+            if !ack_shown && alert.acknowledged {
+                prefix.push_str("ACK ");
+            }
+            if !prefix.is_empty() {
+                let name = &mut row.cells[NAME_COLUMN];
+                name.text = format!("{prefix}{}", name.text);
             }
         }
         let header = u16::from(rest.height >= 3);
@@ -133,7 +156,7 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
     if hidden > 0 {
         titles.bottom = vec![Span::styled(format!("+{hidden} more"), theme.muted)];
     }
-    if ctx.focused && active > 0 {
+    if ctx.focused && firing > 0 {
         titles.bottom_right = vec![Span::styled("a: ack", theme.muted)];
     }
     draw_block(frame, area, ctx, PaneId::Alerts, &[], titles);
@@ -157,7 +180,7 @@ fn resolved_line(ctx: &PaneContext, alert: &Alert) -> Line<'static> {
             format!(
                 " (was {} {} for {})",
                 alert.priority.label(),
-                alert.severity.label(),
+                alert.condition.label(),
                 format_span(resolved - alert.since)
             ),
             theme.muted,
@@ -169,30 +192,54 @@ fn resolved_line(ctx: &PaneContext, alert: &Alert) -> Line<'static> {
     Line::from(spans)
 }
 
+/// "pending", "flapping", "silenced", "held 3" (storm control), or nothing when firing.
+fn state_word(alert: &Alert) -> Option<String> {
+    let mut words = Vec::new();
+    match alert.state {
+        AlertState::Pending => words.push("pending".to_string()),
+        AlertState::Flapping if alert.ok_now => words.push("flapping, ok now".to_string()),
+        AlertState::Flapping => words.push("flapping".to_string()),
+        AlertState::Firing => {}
+    }
+    if alert.silenced.is_some() {
+        words.push("silenced".into());
+    }
+    if alert.held_back > 0 {
+        words.push(format!("held {}", alert.held_back));
+    }
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
 fn row(ctx: &PaneContext, alert: &Alert) -> Row {
     let theme = ctx.theme;
+    // Pending and silenced alerts do not count yet: muted, so the eye goes to what does.
+    let quiet = alert.state == AlertState::Pending || alert.silenced.is_some();
+    let severity_style = if quiet {
+        theme.muted
+    } else {
+        theme.severity(alert.severity)
+    };
+    let label = format!("{} {}", alert.severity.symbol(), alert.condition.label());
     Row {
         cells: vec![
-            Cell::new(
-                format!("{} {}", alert.severity.symbol(), alert.severity.label()),
-                theme.severity(alert.severity),
-            ),
+            Cell::new(label, severity_style),
             Cell::new(
                 alert.priority.label(),
-                if alert.acknowledged {
+                if alert.acknowledged || quiet {
                     theme.muted
                 } else {
                     theme.title
                 },
             ),
             Cell::new(one_line(&alert.name), theme.text),
-            Cell::new(one_line(&alert.reason), theme.severity(alert.severity)),
+            Cell::new(one_line(&alert.reason), severity_style),
             Cell::new(format_span(ctx.now - alert.since), theme.muted),
             if alert.acknowledged {
                 Cell::new("ACK", theme.muted)
             } else {
                 Cell::new("", theme.muted)
             },
+            Cell::new(state_word(alert).unwrap_or_default(), theme.muted),
             Cell::new(one_line(&alert.id), theme.muted),
         ],
         style: Style::default(),

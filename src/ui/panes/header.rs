@@ -1,12 +1,16 @@
-//! The header line: which deployment, where we are in the watch window, the next
-//! checkpoint, how bad things are now and how many alerts wait for someone.
+//! The header line: which deployment, where we are in the watch window, the timeline of
+//! its checkpoint intervals, the next checkpoint, how bad things are now (the worst alert
+//! that counts: firing, not pending, not silenced), how many alerts wait for someone, and
+//! whether this watchpost writes the record or views another's.
 //! When the line is narrow, the least needed parts go first; the severity goes last.
 
 use super::common::{format_span, width};
-use crate::state::format_offset;
+use crate::state::figure::Severity;
+use crate::state::{RecordStatus, Window, format_offset};
 use crate::ui::PaneContext;
 use crate::ui::sanitize::sanitize;
-use chrono::Duration;
+use crate::ui::theme::Theme;
+use chrono::{DateTime, Duration, Utc};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::{Frame, layout::Rect};
@@ -43,7 +47,7 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
             drop: 6,
         });
     }
-    let mut offset = vec![Span::styled(format_offset(elapsed), theme.accent)];
+    let mut offset = vec![Span::styled(window_offset(window, elapsed), theme.accent)];
     offset.push(Span::styled(
         format!(" / {}", format_length(window.length)),
         theme.muted,
@@ -52,6 +56,12 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
         spans: offset,
         drop: 1,
     });
+    if state.timeline.len() > 1 {
+        left.push(Part {
+            spans: timeline_spans(window, &state.timeline, now, theme),
+            drop: 7,
+        });
+    }
     let next = if elapsed >= window.length {
         Span::styled("window complete", theme.ok)
     } else {
@@ -59,7 +69,7 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
             Some(at) => Span::styled(
                 format!(
                     "next check {} in {}",
-                    format_offset(at),
+                    window_offset(window, at),
                     format_span(at - elapsed)
                 ),
                 theme.text,
@@ -78,6 +88,31 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
             spans: vec![Span::styled(" PAUSED ", theme.warn.patch(theme.selection))],
             drop: 0,
         });
+    }
+    match &state.record {
+        RecordStatus::Viewer { holder, .. } => right.push(Part {
+            spans: vec![Span::styled(
+                match holder {
+                    Some(pid) => format!("viewer (record held by pid {pid})"),
+                    None => "viewer (record held by another watchpost)".to_string(),
+                },
+                theme.accent,
+            )],
+            drop: 1,
+        }),
+        RecordStatus::Writing { full: true, .. } => right.push(Part {
+            spans: vec![Span::styled("record full", theme.crit)],
+            drop: 1,
+        }),
+        RecordStatus::Writing { error: Some(_), .. } => right.push(Part {
+            spans: vec![Span::styled("record error", theme.warn)],
+            drop: 2,
+        }),
+        RecordStatus::Failed(_) => right.push(Part {
+            spans: vec![Span::styled("no record", theme.warn)],
+            drop: 2,
+        }),
+        RecordStatus::Off | RecordStatus::Writing { .. } => {}
     }
     let failing = state.sources.values().filter(|s| s.is_error()).count();
     if failing > 0 {
@@ -99,13 +134,28 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
         )],
         drop: 2,
     });
+    let pending = state.alerts.pending();
+    let silenced = state.alerts.silenced();
+    let acked = acked.saturating_sub(pending);
     if acked > 0 {
         right.push(Part {
             spans: vec![Span::styled(format!("{acked} acked"), theme.muted)],
             drop: 5,
         });
     }
-    let worst = if state.figures.is_empty() {
+    if pending > 0 {
+        right.push(Part {
+            spans: vec![Span::styled(format!("{pending} pending"), theme.muted)],
+            drop: 4,
+        });
+    }
+    if silenced > 0 {
+        right.push(Part {
+            spans: vec![Span::styled(format!("{silenced} silenced"), theme.muted)],
+            drop: 4,
+        });
+    }
+    let worst = if state.figures.is_empty() && state.alerts.active.is_empty() {
         Span::styled("? no figures yet", theme.unknown)
     } else {
         let worst = state.worst();
@@ -184,6 +234,54 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
         left_area,
     );
     frame.render_widget(Paragraph::new(right_line).right_aligned(), right_area);
+}
+
+/// `T+hh:mm`, with seconds when the whole window is shorter than an hour (rehearsals).
+pub fn window_offset(window: &Window, offset: Duration) -> String {
+    if window.length < Duration::hours(1) {
+        let secs = offset.num_seconds().max(0);
+        format!(
+            "T+{:02}:{:02}:{:02}",
+            secs / 3600,
+            (secs % 3600) / 60,
+            secs % 60
+        )
+    } else {
+        format_offset(offset)
+    }
+}
+
+/// One cell per checkpoint interval, by the worst state in it: the severity symbols (so it
+/// reads without colour), `·` for what is to come, `-` where nothing was watched; the
+/// current interval is reversed.
+pub fn timeline_spans(
+    window: &Window,
+    cells: &[Option<Severity>],
+    now: DateTime<Utc>,
+    theme: &Theme,
+) -> Vec<Span<'static>> {
+    let current = window.interval_at(now);
+    let intervals = window.intervals();
+    let mut spans = Vec::with_capacity(cells.len() + 2);
+    spans.push(Span::styled("▕", theme.muted));
+    for (i, cell) in cells.iter().enumerate() {
+        let future = intervals
+            .get(i)
+            .is_some_and(|(from, _)| window.start + *from > now);
+        let (text, style) = match cell {
+            Some(severity) => (severity.symbol(), theme.severity(*severity)),
+            None if future => ("·", theme.muted),
+            None => ("-", theme.muted),
+        };
+        let style = if Some(i) == current {
+            style.patch(theme.selection)
+        } else {
+            style
+        };
+        spans.push(Span::styled(text, style));
+    }
+    spans.push(Span::styled("▏", theme.muted));
+    spans
 }
 
 /// "24h", "90m", "1h30m".

@@ -1,13 +1,15 @@
-//! Window (zoomed, pane 8): the deployment and its watch window, the runbook's
-//! checkpoints (seed 003: hourly to T+4, every two hours to T+12, every four to T+24)
-//! marked done, next or upcoming, and the health of every source.
+//! Window (zoomed, pane 8): the deployment and its watch window, a timeline across it
+//! (each checkpoint interval as wide as it is long, by the worst alert state in it), the
+//! runbook's checkpoints (seed 003: hourly to T+4, every two hours to T+12, every four to
+//! T+24) marked done (with or without their snapshot in the record), next or upcoming, the
+//! record this watchpost writes or views, the health of every source, and the notes.
 
 use super::common::{
     Cell, Column, Row, Titles, bar, draw_block, format_span, inner, lines, one_line, table,
 };
-use super::header::format_length;
+use super::header::{format_length, window_offset};
+use crate::state::RecordStatus;
 use crate::state::figure::Severity;
-use crate::state::format_offset;
 use crate::state::update::SourceHealth;
 use crate::ui::{PaneContext, PaneId};
 use ratatui::layout::{Constraint, Layout};
@@ -44,7 +46,7 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
     ])];
     head.push(Line::from(vec![
         Span::styled("now ", theme.muted),
-        Span::styled(format_offset(elapsed), theme.accent),
+        Span::styled(window_offset(window, elapsed), theme.accent),
         Span::styled(" of ", theme.muted),
         Span::styled(format_length(window.length), theme.text),
         Span::styled(" · started ", theme.muted),
@@ -59,6 +61,12 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
     let mut progress = bar(theme, pct, cells, (101.0, 101.0), theme.accent);
     progress.push(Span::styled(format!(" {pct:.0}%"), theme.muted));
     head.push(Line::from(progress));
+    if cells > 0 && !ctx.state.timeline.is_empty() {
+        let mut strip = timeline(ctx, cells);
+        strip.push(Span::styled(" worst by interval", theme.muted));
+        head.push(Line::from(strip));
+    }
+    head.push(record_line(ctx));
     let head_rows = (head.len() as u16).min(body.height);
     let [top, _, rest] = Layout::vertical([
         Constraint::Length(head_rows),
@@ -70,7 +78,11 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
 
     let (checks_area, sources_area) = if rest.width >= 70 {
         let [a, _, b] = Layout::horizontal([
-            Constraint::Length(32),
+            Constraint::Length(if window.length < chrono::Duration::hours(1) {
+                35
+            } else {
+                32
+            }),
             Constraint::Length(2),
             Constraint::Min(0),
         ])
@@ -87,8 +99,117 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
         (a, b)
     };
     checkpoints(frame, checks_area, ctx);
+    let notes_rows = if ctx.state.notes.is_empty() {
+        0
+    } else {
+        (ctx.state.notes.len() as u16 + 1).min(sources_area.height / 2)
+    };
+    let [sources_area, notes_area] =
+        Layout::vertical([Constraint::Min(0), Constraint::Length(notes_rows)]).areas(sources_area);
     sources(frame, sources_area, ctx);
+    notes(frame, notes_area, ctx);
     draw_block(frame, area, ctx, PaneId::Window, &[], titles);
+}
+
+/// The window in `cells` columns; each column takes the state of the interval it falls in:
+/// the severity symbol (readable without colour), `·` to come, `-` not watched.
+fn timeline(ctx: &PaneContext, cells: usize) -> Vec<Span<'static>> {
+    let theme = ctx.theme;
+    let window = &ctx.state.window;
+    let intervals = window.intervals();
+    let length = window.length.num_milliseconds().max(1) as f64;
+    let now_col = ((window.elapsed(ctx.now).num_milliseconds() as f64 / length) * cells as f64)
+        .floor() as usize;
+    let mut spans: Vec<Span<'static>> = Vec::new();
+    for col in 0..cells {
+        let at = window.length.num_milliseconds() as f64 * (col as f64 + 0.5) / cells as f64;
+        let index = intervals
+            .iter()
+            .position(|(from, to)| {
+                at >= from.num_milliseconds() as f64 && at < to.num_milliseconds() as f64
+            })
+            .unwrap_or(intervals.len().saturating_sub(1));
+        let future = intervals
+            .get(index)
+            .is_some_and(|(from, _)| window.start + *from > ctx.now);
+        let (text, style) = match ctx.state.timeline.get(index).copied().flatten() {
+            Some(severity) => (severity.symbol(), theme.severity(severity)),
+            None if future => ("·", theme.muted),
+            None => ("-", theme.muted),
+        };
+        let style = if col == now_col {
+            style.patch(theme.selection)
+        } else {
+            style
+        };
+        spans.push(Span::styled(text, style));
+    }
+    spans
+}
+
+/// "record ~/.local/share/watchpost/tmws.sqlite", "viewer of … (held by pid 4242)", …
+fn record_line(ctx: &PaneContext) -> Line<'static> {
+    let theme = ctx.theme;
+    let path = |p: &std::path::Path| one_line(&p.display().to_string());
+    match &ctx.state.record {
+        RecordStatus::Off => Line::from(Span::styled("not recorded", theme.muted)),
+        RecordStatus::Writing {
+            path: p,
+            full,
+            error,
+        } => {
+            let mut spans = vec![
+                Span::styled("record ", theme.muted),
+                Span::styled(path(p), theme.text),
+            ];
+            if *full {
+                spans.push(Span::styled(
+                    " · full: new figures are not kept",
+                    theme.crit,
+                ));
+            }
+            if let Some(e) = error {
+                spans.push(Span::styled(format!(" · {}", one_line(e)), theme.warn));
+            }
+            Line::from(spans)
+        }
+        RecordStatus::Viewer { path: p, holder } => Line::from(vec![
+            Span::styled("viewer of ", theme.accent),
+            Span::styled(path(p), theme.text),
+            Span::styled(
+                match holder {
+                    Some(pid) => format!(" (held by pid {pid})"),
+                    None => " (held by another watchpost)".into(),
+                },
+                theme.muted,
+            ),
+        ]),
+        RecordStatus::Failed(e) => Line::from(vec![
+            Span::styled("no record: ", theme.warn),
+            Span::styled(one_line(e), theme.text),
+        ]),
+    }
+}
+
+fn notes(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
+    if area.is_empty() {
+        return;
+    }
+    let theme = ctx.theme;
+    let window = &ctx.state.window;
+    let rows = (area.height as usize).saturating_sub(1);
+    let skip = ctx.state.notes.len().saturating_sub(rows);
+    let mut out = vec![Line::from(Span::styled("notes", theme.title))];
+    for note in ctx.state.notes.iter().skip(skip) {
+        out.push(Line::from(vec![
+            Span::styled(
+                format!("{} ", window_offset(window, note.at - window.start)),
+                theme.muted,
+            ),
+            Span::styled(one_line(&note.text), theme.text),
+        ]));
+    }
+    lines(frame, area, out);
 }
 
 fn checkpoints(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
@@ -104,8 +225,16 @@ fn checkpoints(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
         .iter()
         .map(|c| {
             let clock = (window.start + *c).format("%H:%M").to_string();
+            let recording = matches!(
+                ctx.state.record,
+                RecordStatus::Writing { .. } | RecordStatus::Viewer { .. }
+            );
             let (mark, word, style) = if *c <= elapsed {
-                (Severity::Ok.symbol(), "done".to_string(), theme.ok)
+                if !recording || ctx.state.snapshots.contains(&c.num_seconds()) {
+                    (Severity::Ok.symbol(), "done".to_string(), theme.ok)
+                } else {
+                    ("-", "no snapshot".to_string(), theme.muted)
+                }
             } else if Some(*c) == next {
                 (
                     "▶",
@@ -118,7 +247,7 @@ fn checkpoints(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
             Line::from(vec![
                 Span::styled(format!("{mark} "), style),
                 Span::styled(
-                    format_offset(*c),
+                    window_offset(window, *c),
                     if *c <= elapsed { theme.text } else { style },
                 ),
                 Span::styled(format!(" {clock} UTC "), theme.muted),

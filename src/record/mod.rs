@@ -1,0 +1,801 @@
+//! The record: watchpost's own SQLite database of one deployment's watch window.
+//!
+//! It holds every figure at a bounded resolution for the whole window, every alert
+//! transition, a snapshot of every figure at each checkpoint, the notes typed with `n`,
+//! and the count of log lines, errors and critical lines. It lives in
+//! `<data dir>/watchpost/<deployment>.sqlite` (XDG: `~/.local/share/watchpost/`) unless
+//! `--record PATH` says otherwise.
+//!
+//! Only one process writes: it holds an exclusive `flock` on `<record>.lock` (which also
+//! holds its pid). A second watchpost on the same record is a viewer: it runs its own
+//! collectors for the live panes, takes its alerts, notes, timeline and snapshots from the
+//! record every [`VIEWER_REFRESH`], says "viewer (record held by pid N)" in the header, and
+//! takes over as the writer when the lock comes free.
+//!
+//! Restarting resumes the window: a `start = "now"` is the start remembered by the record;
+//! figure histories (sparklines), open and recent alerts, notes and the timeline are
+//! loaded back. A window that is over, or a new `version`, with `start = "now"`, starts a
+//! new record; the old one is kept beside it as `<deployment>-<old start>.sqlite`.
+
+pub mod report;
+pub mod store;
+
+use crate::rules::Rule;
+use crate::rules::engine::{AlertPhase, Condition};
+use crate::state::alerts::{Alert, AlertEvent, AlertState, EventKind};
+use crate::state::figure::{Figure, Severity, Value};
+use crate::state::{AppState, FigureState, HISTORY_POINTS, Note, Window};
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+pub use store::{Reader, RecordMeta, Snapshot, SnapshotFigure};
+
+/// How often a viewer reads the record again.
+pub const VIEWER_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `<data dir>/watchpost/<deployment>.sqlite`.
+pub fn default_path(deployment: &str) -> Option<PathBuf> {
+    Some(
+        dirs::data_dir()?
+            .join("watchpost")
+            .join(format!("{}.sqlite", file_safe(deployment))),
+    )
+}
+
+/// A deployment name as a file name: letters, digits, `-`, `_` and `.` kept, the rest `_`.
+pub fn file_safe(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let safe = safe.trim_start_matches('.').to_string();
+    if safe.is_empty() {
+        "deployment".into()
+    } else {
+        safe
+    }
+}
+
+pub fn lock_path(record: &Path) -> PathBuf {
+    let mut name = record.as_os_str().to_os_string();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// The writer's lock: an exclusive `flock` on `<record>.lock`, released when dropped (or
+/// when the process dies, however it dies).
+#[derive(Debug)]
+pub struct Lock {
+    _file: File,
+}
+
+impl Lock {
+    /// Takes the lock, or says which pid holds it.
+    pub fn try_take(record: &Path) -> std::io::Result<Result<Lock, Option<u32>>> {
+        let path = lock_path(record);
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)?;
+        match file.try_lock() {
+            Ok(()) => {
+                file.set_len(0)?;
+                write!(file, "{}", std::process::id())?;
+                file.flush()?;
+                Ok(Ok(Lock { _file: file }))
+            }
+            Err(std::fs::TryLockError::WouldBlock) => Ok(Err(holder(record))),
+            Err(std::fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+}
+
+/// The pid written in the lock file (whoever holds it now or held it last).
+pub fn holder(record: &Path) -> Option<u32> {
+    let mut text = String::new();
+    File::open(lock_path(record))
+        .ok()?
+        .read_to_string(&mut text)
+        .ok()?;
+    text.trim().parse().ok()
+}
+
+/// What the process is to the record.
+pub enum Role {
+    Writer { writer: store::Writer, lock: Lock },
+    Viewer { holder: Option<u32> },
+}
+
+/// A record opened for a dashboard: the window it resumes and this process's role.
+pub struct Opened {
+    pub path: PathBuf,
+    pub window: Window,
+    pub role: Role,
+    /// Where an earlier, finished window's record was moved to.
+    pub archived: Option<PathBuf>,
+}
+
+/// How the writer is set up.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The deployment's `start` as configured ("now" or a time).
+    pub start_is_now: bool,
+    pub max_mb: u64,
+    pub criteria: serde_json::Value,
+    /// Maintenance silences as configured; resolved against the window's start.
+    pub silences: Vec<crate::rules::notify::SilenceSpec>,
+    pub commit_every: std::time::Duration,
+}
+
+/// Opens the record at `path` for the window `configured` (built from the config at `now`):
+/// takes the lock and starts the writer, or becomes a viewer. A remembered start wins over
+/// `start = "now"`.
+pub fn open(
+    path: &Path,
+    configured: &Window,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Result<Opened, String> {
+    let describe = |e: &dyn std::fmt::Display| format!("record {}: {e}", path.display());
+    let lock = Lock::try_take(path).map_err(|e| describe(&e))?;
+    let lock = match lock {
+        Ok(lock) => lock,
+        Err(holder) => {
+            let mut window = configured.clone();
+            if let Ok(reader) = Reader::open(path)
+                && let Ok(Some(meta)) = reader.meta()
+            {
+                window = window_from_meta(&meta, configured);
+            }
+            return Ok(Opened {
+                path: path.to_path_buf(),
+                window,
+                role: Role::Viewer { holder },
+                archived: None,
+            });
+        }
+    };
+    let mut conn = store::open_rw(path).map_err(|e| describe(&e))?;
+    let mut window = configured.clone();
+    let mut archived = None;
+    if let Some(meta) = store::read_meta(&conn).map_err(|e| describe(&e))? {
+        let length = Duration::seconds(meta.length_secs);
+        let over = now >= meta.start + length;
+        let new_version = meta.version != configured.version;
+        if settings.start_is_now && (over || new_version) {
+            // A new window: keep the old record beside the new one.
+            let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+            drop(conn);
+            let stamp = meta.start.format("%Y%m%dT%H%M%SZ");
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "record".into());
+            let target = path.with_file_name(format!("{stem}-{stamp}.sqlite"));
+            std::fs::rename(path, &target).map_err(|e| describe(&e))?;
+            for suffix in ["-wal", "-shm"] {
+                let mut side = path.as_os_str().to_os_string();
+                side.push(suffix);
+                let _ = std::fs::remove_file(PathBuf::from(side));
+            }
+            archived = Some(target);
+            conn = store::open_rw(path).map_err(|e| describe(&e))?;
+        } else if settings.start_is_now {
+            window.start = meta.start;
+        }
+    }
+    let silences: Vec<crate::rules::notify::Silence> = settings
+        .silences
+        .iter()
+        .map(|s| s.resolve(window.start))
+        .collect::<Result<_, _>>()?;
+    let bucket_secs = store::bucket_secs(window.length.num_seconds());
+    let meta = RecordMeta {
+        deployment: window.deployment.clone(),
+        version: window.version.clone(),
+        start: window.start,
+        length_secs: window.length.num_seconds(),
+        checkpoints: window.checkpoints.iter().map(|c| c.num_seconds()).collect(),
+        bucket_secs,
+        criteria: settings.criteria.clone(),
+        silences: serde_json::to_value(&silences).unwrap_or_default(),
+        max_mb: settings.max_mb,
+    };
+    store::write_meta(&conn, &meta).map_err(|e| describe(&e))?;
+    let span = store::Span {
+        start: window.start,
+        length_secs: meta.length_secs,
+        bucket_secs,
+    };
+    let writer = store::Writer::start(
+        conn,
+        path,
+        span,
+        settings.max_mb.saturating_mul(1024 * 1024),
+        settings.commit_every,
+    )
+    .map_err(|e| describe(&e))?;
+    Ok(Opened {
+        path: path.to_path_buf(),
+        window,
+        role: Role::Writer { writer, lock },
+        archived,
+    })
+}
+
+/// The window a record describes, with the configured deployment text where it is empty.
+pub fn window_from_meta(meta: &RecordMeta, configured: &Window) -> Window {
+    let mut window = Window::new(
+        &meta.deployment,
+        meta.start,
+        Duration::seconds(meta.length_secs),
+    );
+    window.version = meta.version.clone();
+    window.checkpoints = meta
+        .checkpoints
+        .iter()
+        .map(|s| Duration::seconds(*s))
+        .collect();
+    if window.checkpoints.is_empty() {
+        window.checkpoints = configured.checkpoints.clone();
+    }
+    window
+}
+
+/// One stretch of one alert at one severity, from the record's transitions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Segment {
+    pub id: String,
+    pub severity: Severity,
+    pub condition: Condition,
+    pub from: DateTime<Utc>,
+    /// `None`: still firing at the end of the record.
+    pub to: Option<DateTime<Utc>>,
+    pub silenced: bool,
+}
+
+/// One alert from firing to resolved.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Incident {
+    pub id: String,
+    pub name: String,
+    /// The worst reached.
+    pub severity: Severity,
+    pub priority: crate::rules::Priority,
+    pub conditions: Vec<Condition>,
+    pub began: DateTime<Utc>,
+    pub fired: DateTime<Utc>,
+    pub resolved: Option<DateTime<Utc>>,
+    pub acknowledged: Option<DateTime<Utc>>,
+    pub silenced: bool,
+    pub flapping: bool,
+    /// The value that made it fire, and the worst one seen.
+    pub value: String,
+    pub notified: bool,
+}
+
+/// The record's alert transitions replayed.
+#[derive(Clone, Debug, Default)]
+pub struct Replay {
+    pub segments: Vec<Segment>,
+    pub incidents: Vec<Incident>,
+    /// Alerts open at the end: pending, firing, flapping.
+    pub open: Vec<Alert>,
+    /// Resolved ones, newest first.
+    pub resolved: Vec<Alert>,
+}
+
+impl Replay {
+    /// The engine phase of each open alert, to restore on start.
+    pub fn phases(&self) -> Vec<(String, AlertPhase)> {
+        self.open
+            .iter()
+            .map(|a| {
+                let phase = match a.state {
+                    AlertState::Pending => AlertPhase::Pending {
+                        condition: a.condition,
+                        since: a.began,
+                    },
+                    AlertState::Flapping if a.ok_now => AlertPhase::Ok,
+                    AlertState::Firing | AlertState::Flapping => AlertPhase::Firing {
+                        condition: a.condition,
+                        since: a.since,
+                        began: a.began,
+                    },
+                };
+                (a.id.clone(), phase)
+            })
+            .collect()
+    }
+}
+
+/// Replays alert transitions, oldest first.
+pub fn replay(events: &[AlertEvent]) -> Replay {
+    struct Open {
+        alert: Alert,
+        incident: Option<usize>,
+        segment: Option<usize>,
+    }
+    let mut out = Replay::default();
+    let mut open: BTreeMap<String, Open> = BTreeMap::new();
+    let close_segment = |out: &mut Replay, o: &mut Open, at: DateTime<Utc>| {
+        if let Some(s) = o.segment.take() {
+            out.segments[s].to = Some(at);
+        }
+    };
+    let open_segment = |out: &mut Replay, o: &mut Open, e: &AlertEvent| {
+        out.segments.push(Segment {
+            id: e.id.clone(),
+            severity: e.severity,
+            condition: e.condition,
+            from: e.at,
+            to: None,
+            silenced: o.alert.silenced.is_some(),
+        });
+        o.segment = Some(out.segments.len() - 1);
+    };
+    for e in events {
+        match e.kind {
+            EventKind::Pending => {
+                open.entry(e.id.clone()).or_insert_with(|| Open {
+                    alert: alert_from(e, AlertState::Pending),
+                    incident: None,
+                    segment: None,
+                });
+            }
+            EventKind::Cancelled => {
+                if open
+                    .get(&e.id)
+                    .is_some_and(|o| o.alert.state == AlertState::Pending)
+                {
+                    open.remove(&e.id);
+                }
+            }
+            EventKind::Fired => {
+                let o = open.entry(e.id.clone()).or_insert_with(|| Open {
+                    alert: alert_from(e, AlertState::Firing),
+                    incident: None,
+                    segment: None,
+                });
+                if o.alert.state != AlertState::Flapping {
+                    let acknowledged = false;
+                    o.alert = Alert {
+                        acknowledged,
+                        ..alert_from(e, AlertState::Firing)
+                    };
+                }
+                o.alert.ok_now = false;
+                o.alert.silenced = e.silenced.then(String::new);
+                close_segment(&mut out, o, e.at);
+                open_segment(&mut out, o, e);
+                out.incidents.push(Incident {
+                    id: e.id.clone(),
+                    name: e.name.clone(),
+                    severity: e.severity,
+                    priority: e.priority,
+                    conditions: vec![e.condition],
+                    began: e.began,
+                    fired: e.at,
+                    resolved: None,
+                    acknowledged: None,
+                    silenced: e.silenced,
+                    flapping: o.alert.state == AlertState::Flapping,
+                    value: e.value.clone(),
+                    notified: e.notify,
+                });
+                o.incident = Some(out.incidents.len() - 1);
+            }
+            EventKind::Changed => {
+                let Some(o) = open.get_mut(&e.id) else {
+                    continue;
+                };
+                let worse = e.severity.rank() > o.alert.severity.rank();
+                o.alert.condition = e.condition;
+                o.alert.severity = e.severity;
+                o.alert.priority = e.priority;
+                o.alert.reason = e.value.clone();
+                if worse {
+                    o.alert.acknowledged = false;
+                }
+                close_segment(&mut out, o, e.at);
+                open_segment(&mut out, o, e);
+                if let Some(i) = o.incident {
+                    let inc = &mut out.incidents[i];
+                    if !inc.conditions.contains(&e.condition) {
+                        inc.conditions.push(e.condition);
+                    }
+                    if e.severity.rank() > inc.severity.rank() {
+                        inc.severity = e.severity;
+                        inc.value = e.value.clone();
+                    }
+                    inc.priority = inc.priority.min(e.priority);
+                    inc.notified |= e.notify;
+                }
+            }
+            EventKind::Resolved => {
+                let Some(mut o) = open.remove(&e.id) else {
+                    continue;
+                };
+                close_segment(&mut out, &mut o, e.at);
+                if let Some(i) = o.incident.take() {
+                    out.incidents[i].resolved = Some(e.at);
+                }
+                if o.alert.state == AlertState::Flapping {
+                    o.alert.ok_now = true;
+                    open.insert(e.id.clone(), o);
+                } else {
+                    o.alert.resolved_at = Some(e.at);
+                    out.resolved.push(o.alert);
+                }
+            }
+            EventKind::Acknowledged => {
+                if let Some(o) = open.get_mut(&e.id) {
+                    o.alert.acknowledged = true;
+                    if let Some(i) = o.incident {
+                        out.incidents[i].acknowledged.get_or_insert(e.at);
+                    }
+                }
+            }
+            EventKind::Flapping => {
+                if !open.contains_key(&e.id)
+                    && let Some(pos) = out
+                        .resolved
+                        .iter()
+                        .rposition(|a| a.id == e.id && a.resolved_at == Some(e.at))
+                {
+                    // Resolved, then found flapping at the same moment: it stays listed.
+                    let mut alert = out.resolved.remove(pos);
+                    alert.resolved_at = None;
+                    alert.ok_now = true;
+                    open.insert(
+                        e.id.clone(),
+                        Open {
+                            alert,
+                            incident: None,
+                            segment: None,
+                        },
+                    );
+                }
+                if let Some(o) = open.get_mut(&e.id) {
+                    o.alert.state = AlertState::Flapping;
+                    if let Some(i) = o.incident {
+                        out.incidents[i].flapping = true;
+                    } else if let Some(inc) = out.incidents.iter_mut().rev().find(|i| i.id == e.id)
+                    {
+                        inc.flapping = true;
+                    }
+                }
+            }
+            EventKind::FlapEnded => {
+                let Some(o) = open.get_mut(&e.id) else {
+                    continue;
+                };
+                if o.alert.ok_now {
+                    let mut o = open.remove(&e.id).expect("present");
+                    o.alert.resolved_at = Some(e.at);
+                    o.alert.ok_now = false;
+                    o.alert.state = AlertState::Firing;
+                    out.resolved.push(o.alert);
+                } else {
+                    o.alert.state = AlertState::Firing;
+                    o.alert.severity = o.alert.condition.severity();
+                }
+            }
+            EventKind::Silenced | EventKind::Unsilenced => {
+                let Some(o) = open.get_mut(&e.id) else {
+                    continue;
+                };
+                o.alert.silenced = (e.kind == EventKind::Silenced).then(String::new);
+                if o.segment.is_some() {
+                    close_segment(&mut out, o, e.at);
+                    let mut e = e.clone();
+                    e.severity = o.alert.severity;
+                    e.condition = o.alert.condition;
+                    open_segment(&mut out, o, &e);
+                }
+            }
+        }
+    }
+    out.open = open.into_values().map(|o| o.alert).collect();
+    out.resolved.reverse();
+    out
+}
+
+fn alert_from(e: &AlertEvent, state: AlertState) -> Alert {
+    Alert {
+        id: e.id.clone(),
+        name: e.name.clone(),
+        state,
+        condition: e.condition,
+        severity: e.severity,
+        priority: e.priority,
+        since: e.since,
+        began: e.began,
+        resolved_at: None,
+        acknowledged: false,
+        reason: e.value.clone(),
+        silenced: e.silenced.then(String::new),
+        held_back: e.held_back,
+        ok_now: false,
+    }
+}
+
+/// The worst alert state in each checkpoint interval: `None` where the window has not got
+/// to yet or watchpost recorded nothing; OK where it watched and nothing fired.
+pub fn timeline(
+    window: &Window,
+    segments: &[Segment],
+    observed: &[DateTime<Utc>],
+    now: DateTime<Utc>,
+) -> Vec<Option<Severity>> {
+    window
+        .intervals()
+        .iter()
+        .map(|(from, to)| {
+            let (from, to) = (window.start + *from, window.start + *to);
+            if from > now {
+                return None;
+            }
+            let seen = observed.iter().any(|t| *t >= from && *t < to);
+            let worst = segments
+                .iter()
+                .filter(|s| !s.silenced && s.from < to && s.to.is_none_or(|end| end > from))
+                .map(|s| s.severity)
+                .fold(None, |acc: Option<Severity>, s| {
+                    Some(acc.map_or(s, |a| a.worst(s)))
+                });
+            match (seen, worst) {
+                (_, Some(w)) => Some(w),
+                (true, None) => Some(Severity::Ok),
+                (false, None) => None,
+            }
+        })
+        .collect()
+}
+
+/// What a record adds to a fresh state: figure histories (as bucket means, the last
+/// [`HISTORY_POINTS`]), open and recent alerts, notes, snapshots, the timeline, and how far
+/// log lines were counted. With `restore_engine`, open alerts are put back in the rule
+/// engine so they resolve (or stay firing) without firing again.
+pub fn load_into(
+    reader: &Reader,
+    state: &mut AppState,
+    now: DateTime<Utc>,
+    restore_engine: bool,
+) -> rusqlite::Result<()> {
+    let figures: HashMap<String, store::FigureInfo> = reader
+        .figures()?
+        .into_iter()
+        .map(|f| (f.key.clone(), f))
+        .collect();
+    let recent = reader.recent_samples(HISTORY_POINTS)?;
+    for (key, buckets) in &recent {
+        let Some(info) = figures.get(key) else {
+            continue;
+        };
+        let Some(last) = buckets.last() else {
+            continue;
+        };
+        let history: VecDeque<(DateTime<Utc>, f64)> = buckets
+            .iter()
+            .filter_map(|b| b.mean().map(|m| (b.t, m)))
+            .collect();
+        let value = match (&last.text, last.last) {
+            (Some(text), _) => Value::Text(text.clone()),
+            (None, Some(v)) => Value::Number(v),
+            (None, None) => Value::None,
+        };
+        let severity = last
+            .worst()
+            .map(Condition::severity)
+            .unwrap_or(Severity::Unknown);
+        let entry = state
+            .figures
+            .entry(key.clone())
+            .or_insert_with(|| FigureState {
+                figure: Figure {
+                    id: key.clone(),
+                    name: info.name.clone(),
+                    value,
+                    unit: info.unit.clone(),
+                    severity,
+                    detail: "from the record".into(),
+                    error: None,
+                    at: last.t,
+                },
+                history: VecDeque::new(),
+                since: last.t,
+            });
+        // Recorded points first, then whatever this process has seen already.
+        let mut merged = history;
+        let first_live = entry.history.front().map(|(t, _)| *t);
+        merged.retain(|(t, _)| first_live.is_none_or(|f| *t < f));
+        merged.extend(entry.history.iter().copied());
+        let extra = merged.len().saturating_sub(HISTORY_POINTS);
+        merged.drain(..extra);
+        entry.history = merged;
+    }
+    apply_view(state, &view(reader, &state.window, now)?);
+    if restore_engine {
+        let replayed = replay(&reader.alert_events()?);
+        for (id, phase) in replayed.phases() {
+            let rule = state.rules.get(&id).cloned().unwrap_or_else(Rule::default);
+            state.engine.restore(&id, &rule, phase, now);
+        }
+    }
+    state.log_watermarks = reader.log_watermarks()?;
+    Ok(())
+}
+
+/// What a viewer takes from the record on each refresh.
+#[derive(Clone, Debug, Default)]
+pub struct View {
+    pub open: Vec<Alert>,
+    pub resolved: Vec<Alert>,
+    pub notes: Vec<Note>,
+    pub snapshots: Vec<i64>,
+    pub timeline: Vec<Option<Severity>>,
+}
+
+/// Reads the parts of the record a dashboard shows besides figures.
+pub fn view(reader: &Reader, window: &Window, now: DateTime<Utc>) -> rusqlite::Result<View> {
+    let replayed = replay(&reader.alert_events()?);
+    let observed = observed_times(reader)?;
+    Ok(View {
+        timeline: timeline(window, &replayed.segments, &observed, now),
+        open: replayed.open,
+        resolved: replayed.resolved,
+        notes: reader.notes()?,
+        snapshots: reader.snapshots()?.iter().map(|s| s.offset_secs).collect(),
+    })
+}
+
+/// Puts a view into a state.
+pub fn apply_view(state: &mut AppState, view: &View) {
+    state
+        .alerts
+        .restore(view.open.clone(), view.resolved.clone());
+    state.notes = view.notes.clone();
+    state.snapshots = view.snapshots.iter().copied().collect();
+    if view.timeline.len() == state.timeline.len() {
+        for (cell, recorded) in state.timeline.iter_mut().zip(&view.timeline) {
+            *cell = match (*cell, *recorded) {
+                (Some(a), Some(b)) => Some(a.worst(b)),
+                (a, b) => a.or(b),
+            };
+        }
+    } else {
+        state.timeline = view.timeline.clone();
+    }
+}
+
+/// The start of every bucket in which something was recorded.
+fn observed_times(reader: &Reader) -> rusqlite::Result<Vec<DateTime<Utc>>> {
+    reader.covered()
+}
+
+/// RFC 3339 to the second, as the report and the environment write times.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::Priority;
+    use chrono::TimeZone;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 2, 3, 0, 0).unwrap() + Duration::seconds(secs)
+    }
+
+    fn event(kind: EventKind, t: i64, severity: Severity) -> AlertEvent {
+        AlertEvent {
+            at: at(t),
+            id: "api.up".into(),
+            name: "api up".into(),
+            kind,
+            condition: match severity {
+                Severity::Warn => Condition::Warn,
+                Severity::Crit => Condition::Crit,
+                _ => Condition::Ok,
+            },
+            severity,
+            priority: Priority::P0,
+            value: "0".into(),
+            since: at(t),
+            began: at(t),
+            silenced: false,
+            notify: true,
+            held_back: 0,
+        }
+    }
+
+    #[test]
+    fn replay_builds_incidents_segments_and_open_alerts() {
+        let events = vec![
+            event(EventKind::Fired, 10, Severity::Warn),
+            event(EventKind::Acknowledged, 15, Severity::Warn),
+            event(EventKind::Changed, 20, Severity::Crit),
+            event(EventKind::Resolved, 30, Severity::Crit),
+            event(EventKind::Fired, 100, Severity::Crit),
+        ];
+        let r = replay(&events);
+        assert_eq!(r.incidents.len(), 2);
+        assert_eq!(r.incidents[0].severity, Severity::Crit);
+        assert_eq!(r.incidents[0].resolved, Some(at(30)));
+        assert_eq!(r.incidents[0].acknowledged, Some(at(15)));
+        assert_eq!(r.segments.len(), 3);
+        assert_eq!(r.segments[0].to, Some(at(20)));
+        assert_eq!(r.segments[2].to, None);
+        assert_eq!(r.open.len(), 1);
+        assert!(!r.open[0].acknowledged);
+        assert_eq!(r.resolved.len(), 1);
+        assert!(matches!(
+            r.phases()[0].1,
+            AlertPhase::Firing { since, .. } if since == at(100)
+        ));
+    }
+
+    #[test]
+    fn timeline_cells_take_the_worst_and_leave_unwatched_ones_empty() {
+        let mut window = Window::new("t", at(0), Duration::seconds(120));
+        window.checkpoints = vec![
+            Duration::zero(),
+            Duration::seconds(30),
+            Duration::seconds(60),
+            Duration::seconds(90),
+            Duration::seconds(120),
+        ];
+        let segments = vec![Segment {
+            id: "a".into(),
+            severity: Severity::Crit,
+            condition: Condition::Crit,
+            from: at(35),
+            to: Some(at(40)),
+            silenced: false,
+        }];
+        let observed = vec![at(0), at(31), at(95)];
+        let cells = timeline(&window, &segments, &observed, at(100));
+        assert_eq!(
+            cells,
+            vec![
+                Some(Severity::Ok),
+                Some(Severity::Crit),
+                None,
+                Some(Severity::Ok)
+            ]
+        );
+        // Silenced segments do not colour the timeline.
+        let silenced = vec![Segment {
+            silenced: true,
+            ..segments[0].clone()
+        }];
+        assert_eq!(
+            timeline(&window, &silenced, &observed, at(100))[1],
+            Some(Severity::Ok)
+        );
+    }
+
+    #[test]
+    fn file_names_are_safe() {
+        assert_eq!(file_safe("tmws prod/eu"), "tmws_prod_eu");
+        assert_eq!(file_safe("../x"), "_x");
+        assert_eq!(file_safe(""), "deployment");
+    }
+}

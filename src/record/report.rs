@@ -1,0 +1,1758 @@
+//! `watchpost report`: seed 003's monitoring log and final summary, filled in from the
+//! record, with seed 000's KPI table and escalation matrix, and the sign-off sheet left
+//! unsigned.
+//!
+//! How figures become the log's words (all at the record's bucket resolution, 30 s for a
+//! 24-hour window):
+//! - **Service status**: every `*.up` figure (1 up, 0 down). Down time is the bucket length
+//!   times the share of down readings; a bucket with only errors or no data is "unknown",
+//!   never up. Down time under a maintenance silence is "documented".
+//! - **Error count**: log lines that matched a log source's error pattern; **critical**:
+//!   lines at level critical/fatal/panic.
+//! - **Performance**: `*_ms` figures (health latencies, query times): NORMAL unless one
+//!   was WARN or CRIT in the interval.
+//! - **Critical issues**: alerts that were CRIT, or P0/P1, in the interval.
+//! - **p95/p99** are taken over the bucket maxima, so they are an upper bound.
+//!
+//! A success criterion with no figure behind it says "not measured", never "pass"; the
+//! go-live recommendation is YES only when every measured criterion passes, the window is
+//! over and no P0/P1 alert is still firing, and it lists what must be checked by hand.
+
+use super::store::{Bucket, LogBucket, Reader, RecordMeta};
+use super::{Incident, Replay, replay, timeline};
+use crate::rules::engine::Condition;
+use crate::rules::notify::{Silence, glob_match};
+use crate::rules::{Priority, Threshold};
+use crate::state::figure::{Severity, format_number};
+use crate::state::{Note, Window};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// One success criterion: what is measured and the target it must meet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Criterion {
+    /// As the sign-off sheet says it.
+    pub name: String,
+    /// `critical_errors`, `errors`, `uptime`, `manual`, or `<stat> of <figure pattern>` with
+    /// stat `min`, `max`, `avg`, `p95`, `p99`, `last` or `worst` (e.g. `p99 of *.health_ms`).
+    #[serde(deserialize_with = "measure_text")]
+    pub measure: String,
+    /// A threshold (`"< 2000"`, `"== 0"`, `">= 99.9"`); for `worst of`, the worst state
+    /// allowed (`"ok"` or `"warn"`). Defaults: `== 0` for error counts, `>= 100` for uptime.
+    #[serde(default)]
+    pub target: Option<String>,
+}
+
+impl Criterion {
+    fn new(name: &str, measure: &str, target: Option<&str>) -> Criterion {
+        Criterion {
+            name: name.into(),
+            measure: measure.into(),
+            target: target.map(Into::into),
+        }
+    }
+}
+
+/// Seed 003's success criteria; those with no figure behind them report "not measured".
+pub fn default_criteria() -> Vec<Criterion> {
+    vec![
+        Criterion::new(
+            "Zero critical errors in logs",
+            "critical_errors",
+            Some("== 0"),
+        ),
+        Criterion::new("Zero security violations detected", "manual", None),
+        Criterion::new(
+            "100% service uptime (all services UP)",
+            "uptime",
+            Some(">= 100"),
+        ),
+        Criterion::new(
+            "Response times < 2 seconds (99th percentile)",
+            "p99 of *.health_ms",
+            Some("< 2000"),
+        ),
+        Criterion::new(
+            "Cache hit rate > 85%",
+            "avg of *.cache_hit_pct",
+            Some("> 85"),
+        ),
+        Criterion::new(
+            "Database queries < 500ms (95th percentile)",
+            "p95 of *.query_ms",
+            Some("< 500"),
+        ),
+        Criterion::new(
+            "No data loss or corruption detected",
+            "worst of *.db.integrity",
+            Some("ok"),
+        ),
+        Criterion::new("All users can access primary features", "manual", None),
+    ]
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Stat {
+    Min,
+    Max,
+    Avg,
+    P95,
+    P99,
+    Last,
+    Worst,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Measure {
+    CriticalErrors,
+    Errors,
+    Uptime,
+    Manual,
+    Figure { stat: Stat, pattern: String },
+}
+
+fn parse_measure(text: &str) -> Result<Measure, String> {
+    let text = text.trim();
+    match text {
+        "critical_errors" => return Ok(Measure::CriticalErrors),
+        "errors" => return Ok(Measure::Errors),
+        "uptime" => return Ok(Measure::Uptime),
+        "manual" => return Ok(Measure::Manual),
+        _ => {}
+    }
+    let Some((stat, pattern)) = text.split_once(" of ") else {
+        return Err(format!(
+            "measure {text:?}: write critical_errors, errors, uptime, manual, or \"<stat> of <figure>\" (e.g. \"p99 of *.health_ms\")"
+        ));
+    };
+    let stat = match stat.trim() {
+        "min" => Stat::Min,
+        "max" => Stat::Max,
+        "avg" | "mean" => Stat::Avg,
+        "p95" => Stat::P95,
+        "p99" => Stat::P99,
+        "last" => Stat::Last,
+        "worst" => Stat::Worst,
+        other => {
+            return Err(format!(
+                "measure {text:?}: {other:?} is not one of min, max, avg, p95, p99, last, worst"
+            ));
+        }
+    };
+    Ok(Measure::Figure {
+        stat,
+        pattern: pattern.trim().to_string(),
+    })
+}
+
+fn measure_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_measure(&text).map_err(serde::de::Error::custom)?;
+    Ok(text)
+}
+
+/// Pass, fail, or no figure to tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    NotMeasured,
+}
+
+impl Verdict {
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::NotMeasured => "not measured",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CriterionResult {
+    pub name: String,
+    pub measure: String,
+    pub target: String,
+    pub measured: String,
+    pub verdict: Verdict,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct KpiRow {
+    pub metric: String,
+    pub target: String,
+    pub acceptable: String,
+    pub measured: String,
+    /// "on target", "acceptable", "out of range", "not measured".
+    pub status: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EscalationRow {
+    pub priority: Priority,
+    pub condition: String,
+    pub response: String,
+    pub alerts: usize,
+    pub acknowledged_in_time: usize,
+    /// The slowest acknowledgement, or "not acknowledged".
+    pub slowest: String,
+}
+
+/// One line of the timeline: a checkpoint interval and its worst state.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TimelineCell {
+    pub from: String,
+    pub to: String,
+    /// ok, warn, crit, unknown; "not watched"; "to come".
+    pub state: String,
+}
+
+/// One entry of the monitoring log.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct IntervalLog {
+    pub label: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub checkpoint: String,
+    pub watched: bool,
+    pub service_status: String,
+    pub error_count: Option<i64>,
+    pub critical_errors: Option<i64>,
+    pub performance: String,
+    pub critical_issues: Vec<String>,
+    /// Alerts below critical (P2/P3 warnings, no data) in the interval.
+    pub other_alerts: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Summary {
+    pub total_errors: Option<i64>,
+    pub critical_errors: Option<i64>,
+    /// Seconds a service was down or unknown, and of that, under a maintenance silence.
+    pub downtime_secs: Option<i64>,
+    pub documented_downtime_secs: Option<i64>,
+    pub uptime_pct: Option<f64>,
+    pub average_response_ms: Option<f64>,
+    pub p99_response_ms: Option<f64>,
+    pub cache_hit_pct: Option<f64>,
+    pub alerts_by_priority: BTreeMap<String, usize>,
+    pub still_firing: Vec<String>,
+    pub overall: Verdict,
+    /// YES, NO or NOT YET, with why.
+    pub go_live: String,
+    pub recommendation: String,
+}
+
+/// Everything the report says.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    pub deployment: String,
+    pub version: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub as_of: DateTime<Utc>,
+    pub complete: bool,
+    pub bucket_secs: i64,
+    pub timeline: Vec<TimelineCell>,
+    pub intervals: Vec<IntervalLog>,
+    pub summary: Summary,
+    pub criteria: Vec<CriterionResult>,
+    pub kpis: Vec<KpiRow>,
+    pub escalation: Vec<EscalationRow>,
+    pub incidents: Vec<Incident>,
+    pub notes: Vec<Note>,
+    /// What the record could not keep (size limit, dropped events).
+    pub caveats: Vec<String>,
+}
+
+/// Everything read from a record, so building the report is pure.
+pub struct Inputs {
+    pub meta: RecordMeta,
+    pub figures: BTreeMap<String, String>,
+    pub samples: BTreeMap<String, Vec<Bucket>>,
+    pub replay: Replay,
+    pub logs: Vec<LogBucket>,
+    pub notes: Vec<Note>,
+    pub snapshots: Vec<super::Snapshot>,
+    pub dropped_full: u64,
+    pub dropped_alert_events: u64,
+}
+
+impl Inputs {
+    pub fn read(reader: &Reader) -> Result<Inputs, String> {
+        let e = |e: rusqlite::Error| format!("cannot read the record: {e}");
+        let meta = reader
+            .meta()
+            .map_err(e)?
+            .ok_or("the record has no window (was it written by watchpost?)")?;
+        Ok(Inputs {
+            meta,
+            figures: reader
+                .figures()
+                .map_err(e)?
+                .into_iter()
+                .map(|f| (f.key, f.name))
+                .collect(),
+            samples: reader.samples().map_err(e)?,
+            replay: replay(&reader.alert_events().map_err(e)?),
+            logs: reader.logs().map_err(e)?,
+            notes: reader.notes().map_err(e)?,
+            snapshots: reader.snapshots().map_err(e)?,
+            dropped_full: reader.counter("dropped_full").map_err(e)?,
+            dropped_alert_events: reader.counter("dropped_alert_events").map_err(e)?,
+        })
+    }
+}
+
+/// The record's window.
+fn window_of(meta: &RecordMeta) -> Window {
+    let mut window = Window::new(
+        &meta.deployment,
+        meta.start,
+        Duration::seconds(meta.length_secs),
+    );
+    window.version = meta.version.clone();
+    window.checkpoints = meta
+        .checkpoints
+        .iter()
+        .map(|s| Duration::seconds(*s))
+        .collect();
+    window
+}
+
+/// Time as offset into the window: `T+01:00`, or `T+00:01:30` when seconds matter.
+pub fn offset(d: Duration) -> String {
+    let secs = d.num_seconds().max(0);
+    if secs % 60 == 0 {
+        format!("T+{:02}:{:02}", secs / 3600, (secs % 3600) / 60)
+    } else {
+        format!(
+            "T+{:02}:{:02}:{:02}",
+            secs / 3600,
+            (secs % 3600) / 60,
+            secs % 60
+        )
+    }
+}
+
+/// "1h02m", "3m20s", "45s".
+pub fn span(secs: i64) -> String {
+    let secs = secs.max(0);
+    if secs < 60 {
+        format!("{secs}s")
+    } else if secs < 3600 {
+        if secs % 60 == 0 {
+            format!("{}m", secs / 60)
+        } else {
+            format!("{}m{:02}s", secs / 60, secs % 60)
+        }
+    } else {
+        format!("{}h{:02}m", secs / 3600, (secs % 3600) / 60)
+    }
+}
+
+/// "24 hours", "3 minutes", "90 seconds".
+fn period(secs: i64) -> String {
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    if secs % 3600 == 0 {
+        plural(secs / 3600, "hour")
+    } else if secs % 60 == 0 {
+        plural(secs / 60, "minute")
+    } else {
+        plural(secs, "second")
+    }
+}
+
+fn clock(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// Builds the report as of `now` with `criteria` (the config's, or the record's, or seed
+/// 003's).
+pub fn build(inputs: &Inputs, criteria: &[Criterion], now: DateTime<Utc>) -> Report {
+    let meta = &inputs.meta;
+    let window = window_of(meta);
+    let end = window.start + window.length;
+    let as_of = now.min(end.max(window.start));
+    let bucket = meta.bucket_secs.max(1);
+    let silences: Vec<Silence> = serde_json::from_value(meta.silences.clone()).unwrap_or_default();
+    let observed: Vec<DateTime<Utc>> = {
+        let mut t: Vec<_> = inputs
+            .samples
+            .values()
+            .flat_map(|b| b.iter().map(|b| b.t))
+            .collect();
+        t.sort();
+        t.dedup();
+        t
+    };
+    let cells = timeline(&window, &inputs.replay.segments, &observed, as_of);
+    let intervals = window.intervals();
+    let timeline_rows: Vec<TimelineCell> = intervals
+        .iter()
+        .zip(&cells)
+        .map(|((from, to), cell)| TimelineCell {
+            from: offset(*from),
+            to: offset(*to),
+            state: match cell {
+                Some(s) => s.as_str().to_string(),
+                None if window.start + *from > as_of => "to come".into(),
+                None => "not watched".into(),
+            },
+        })
+        .collect();
+
+    let has_logs =
+        !inputs.logs.is_empty() || inputs.figures.keys().any(|k| k.ends_with(".errors_1h"));
+    let services: Vec<&String> = inputs
+        .samples
+        .keys()
+        .filter(|k| k.ends_with(".up"))
+        .collect();
+    let latency: Vec<&String> = inputs
+        .samples
+        .keys()
+        .filter(|k| k.ends_with("_ms"))
+        .collect();
+
+    let mut log_rows = Vec::new();
+    for (i, (from, to)) in intervals.iter().enumerate() {
+        let (from_t, to_t) = (window.start + *from, window.start + *to);
+        let in_range = |t: DateTime<Utc>| t >= from_t && t < to_t;
+        let watched = observed.iter().any(|t| in_range(*t));
+        if !watched && from_t > as_of {
+            continue;
+        }
+        let label = if from.num_seconds() % 3600 == 0 && to.num_seconds() % 3600 == 0 {
+            format!(
+                "HOUR {}-{} (T+{} to T+{})",
+                from.num_hours(),
+                to.num_hours(),
+                from.num_hours(),
+                to.num_hours()
+            )
+        } else {
+            format!("{} to {}", offset(*from), offset(*to))
+        };
+        let checkpoint = inputs
+            .snapshots
+            .iter()
+            .find(|s| s.offset_secs == to.num_seconds())
+            .map(|s| format!("{} snapshot at {}", offset(*to), clock(s.at)))
+            .unwrap_or_else(|| {
+                if to_t > as_of {
+                    format!("{} to come", offset(*to))
+                } else {
+                    format!("{} no snapshot (watchpost was not running)", offset(*to))
+                }
+            });
+        let service_status = if !watched {
+            "not watched".to_string()
+        } else {
+            service_status(
+                &services,
+                &inputs.samples,
+                &inputs.figures,
+                bucket,
+                &silences,
+                in_range,
+            )
+        };
+        let logs_in: Vec<&LogBucket> = inputs.logs.iter().filter(|l| in_range(l.t)).collect();
+        let (error_count, critical_errors) = if has_logs && watched {
+            (
+                Some(logs_in.iter().map(|l| l.errors).sum()),
+                Some(logs_in.iter().map(|l| l.critical).sum()),
+            )
+        } else {
+            (None, None)
+        };
+        let performance = if watched {
+            performance(&latency, &inputs.samples, &inputs.figures, in_range)
+        } else {
+            "not watched".into()
+        };
+        let critical =
+            |inc: &Incident| inc.severity == Severity::Crit || inc.priority <= Priority::P1;
+        let overlapping: Vec<&Incident> = inputs
+            .replay
+            .incidents
+            .iter()
+            .filter(|inc| inc.fired < to_t && inc.resolved.is_none_or(|r| r > from_t))
+            .collect();
+        let mut critical_issues: Vec<String> = overlapping
+            .iter()
+            .filter(|inc| critical(inc))
+            .map(|inc| describe_incident(inc, &window, as_of))
+            .collect();
+        let other_alerts: Vec<String> = overlapping
+            .iter()
+            .filter(|inc| !critical(inc))
+            .map(|inc| describe_incident(inc, &window, as_of))
+            .collect();
+        if let Some(n) = critical_errors
+            && n > 0
+        {
+            critical_issues.push(format!(
+                "{n} critical log line{}",
+                if n == 1 { "" } else { "s" }
+            ));
+        }
+        let notes = inputs
+            .notes
+            .iter()
+            .filter(|n| in_range(n.at) || (i + 1 == intervals.len() && n.at >= to_t))
+            .map(|n| format!("{} {}", n.at.format("%H:%M:%S"), n.text))
+            .collect();
+        log_rows.push(IntervalLog {
+            label,
+            from: from_t,
+            to: to_t,
+            checkpoint,
+            watched,
+            service_status,
+            error_count,
+            critical_errors,
+            performance,
+            critical_issues,
+            other_alerts,
+            notes,
+        });
+    }
+
+    // The summary.
+    let total_errors = has_logs.then(|| inputs.logs.iter().map(|l| l.errors).sum());
+    let critical_errors = has_logs.then(|| inputs.logs.iter().map(|l| l.critical).sum());
+    let uptime = uptime(
+        &services,
+        &inputs.samples,
+        &inputs.figures,
+        bucket,
+        &silences,
+    );
+    let health: Vec<&String> = inputs
+        .samples
+        .keys()
+        .filter(|k| glob_match("*.health_ms", k))
+        .collect();
+    let average_response_ms = stat(&health, &inputs.samples, Stat::Avg);
+    let p99_response_ms = stat(&health, &inputs.samples, Stat::P99);
+    let cache: Vec<&String> = inputs
+        .samples
+        .keys()
+        .filter(|k| glob_match("*.cache_hit_pct", k))
+        .collect();
+    let cache_hit_pct = stat(&cache, &inputs.samples, Stat::Avg);
+    let mut alerts_by_priority = BTreeMap::new();
+    for p in [Priority::P0, Priority::P1, Priority::P2, Priority::P3] {
+        alerts_by_priority.insert(
+            p.label().to_string(),
+            inputs
+                .replay
+                .incidents
+                .iter()
+                .filter(|i| i.priority == p && !i.silenced)
+                .count(),
+        );
+    }
+    let still_firing: Vec<String> = inputs
+        .replay
+        .open
+        .iter()
+        .filter(|a| a.state != crate::state::alerts::AlertState::Pending && !a.ok_now)
+        .map(|a| format!("{} {} {}", a.priority.label(), a.severity.label(), a.name))
+        .collect();
+
+    let criteria: Vec<CriterionResult> = criteria
+        .iter()
+        .map(|c| judge_criterion(c, inputs, has_logs, &uptime))
+        .collect();
+    let failed: Vec<&str> = criteria
+        .iter()
+        .filter(|c| c.verdict == Verdict::Fail)
+        .map(|c| c.name.as_str())
+        .collect();
+    let unmeasured = criteria
+        .iter()
+        .filter(|c| c.verdict == Verdict::NotMeasured)
+        .count();
+    let urgent_firing: Vec<&crate::state::alerts::Alert> = inputs
+        .replay
+        .open
+        .iter()
+        .filter(|a| {
+            a.state != crate::state::alerts::AlertState::Pending
+                && !a.ok_now
+                && a.priority <= Priority::P1
+                && a.silenced.is_none()
+        })
+        .collect();
+    let overall = if !failed.is_empty() {
+        Verdict::Fail
+    } else if criteria.iter().any(|c| c.verdict == Verdict::Pass) {
+        Verdict::Pass
+    } else {
+        Verdict::NotMeasured
+    };
+    let complete = now >= end;
+    let by_hand = if unmeasured > 0 {
+        format!(
+            "; {unmeasured} criteri{} not measured by watchpost must be checked by hand",
+            if unmeasured == 1 { "on" } else { "a" }
+        )
+    } else {
+        String::new()
+    };
+    let (go_live, recommendation) = if !failed.is_empty() {
+        (
+            "NO".to_string(),
+            format!("do not go live: fails {}{by_hand}", failed.join(", ")),
+        )
+    } else if !urgent_firing.is_empty() {
+        (
+            "NO".to_string(),
+            format!(
+                "do not go live: still firing {}{by_hand}",
+                urgent_firing
+                    .iter()
+                    .map(|a| format!("{} {}", a.priority.label(), a.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    } else if !complete {
+        (
+            "NOT YET".to_string(),
+            format!(
+                "the window ends at {} ({}); so far every measured criterion passes{by_hand}",
+                offset(window.length),
+                clock(end)
+            ),
+        )
+    } else if overall == Verdict::NotMeasured {
+        (
+            "NOT YET".to_string(),
+            "no criterion could be measured: check them by hand".to_string(),
+        )
+    } else {
+        (
+            "YES".to_string(),
+            format!("go live: every measured criterion passes{by_hand}"),
+        )
+    };
+    let downtime_secs = uptime.as_ref().map(|u| u.down_secs + u.unknown_secs);
+    let summary = Summary {
+        total_errors,
+        critical_errors,
+        downtime_secs,
+        documented_downtime_secs: uptime.as_ref().map(|u| u.documented_secs),
+        uptime_pct: uptime.as_ref().map(|u| u.worst_pct),
+        average_response_ms,
+        p99_response_ms,
+        cache_hit_pct,
+        alerts_by_priority,
+        still_firing,
+        overall,
+        go_live,
+        recommendation,
+    };
+
+    let kpis = kpis(inputs, &uptime);
+    let escalation = escalation(&inputs.replay.incidents, as_of);
+    let mut caveats = Vec::new();
+    if inputs.dropped_full > 0 {
+        caveats.push(format!(
+            "{} figure buckets were not recorded: the record reached its size limit ({} MB)",
+            inputs.dropped_full, meta.max_mb
+        ));
+    }
+    if inputs.dropped_alert_events > 0 {
+        caveats.push(format!(
+            "{} alert transitions were not recorded (more than {} in the window)",
+            inputs.dropped_alert_events,
+            super::store::MAX_ALERT_EVENTS
+        ));
+    }
+    let unwatched: Vec<&TimelineCell> = timeline_rows
+        .iter()
+        .filter(|c| c.state == "not watched")
+        .collect();
+    if !unwatched.is_empty() {
+        caveats.push(format!(
+            "watchpost recorded nothing in {} of the window's intervals ({})",
+            unwatched.len(),
+            unwatched
+                .iter()
+                .map(|c| format!("{}–{}", c.from, c.to))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+
+    Report {
+        deployment: meta.deployment.clone(),
+        version: meta.version.clone(),
+        start: window.start,
+        end,
+        as_of: now,
+        complete,
+        bucket_secs: bucket,
+        timeline: timeline_rows,
+        intervals: log_rows,
+        summary,
+        criteria,
+        kpis,
+        escalation,
+        incidents: inputs.replay.incidents.clone(),
+        notes: inputs.notes.clone(),
+        caveats,
+    }
+}
+
+fn name_of<'a>(figures: &'a BTreeMap<String, String>, id: &'a str) -> &'a str {
+    figures.get(id).map(String::as_str).unwrap_or(id)
+}
+
+/// How long each bucket of a figure stands for: until the next bucket with data, but no
+/// longer than three typical gaps (or one bucket), so time watchpost was not running is not
+/// read as up or down. The last bucket stands for one typical gap.
+fn weighted(buckets: &[Bucket], bucket: i64) -> Vec<(&Bucket, f64)> {
+    let mut gaps: Vec<i64> = buckets
+        .windows(2)
+        .map(|w| (w[1].t - w[0].t).num_seconds())
+        .collect();
+    gaps.sort_unstable();
+    let typical = gaps.get(gaps.len() / 2).copied().unwrap_or(bucket).max(1);
+    let cap = (3 * typical).max(bucket);
+    buckets
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = match buckets.get(i + 1) {
+                Some(next) => (next.t - b.t).num_seconds().min(cap),
+                None => typical.min(cap),
+            };
+            (b, d.max(0) as f64)
+        })
+        .collect()
+}
+
+/// A service's name from its `up` figure ("api up" → "api").
+fn service_name(figures: &BTreeMap<String, String>, id: &str) -> String {
+    let name = name_of(figures, id);
+    name.strip_suffix(" up").unwrap_or(name).to_string()
+}
+
+/// "ALL UP", or "ISSUES: api down 1m30s, worker unknown 30s".
+fn service_status(
+    services: &[&String],
+    samples: &BTreeMap<String, Vec<Bucket>>,
+    figures: &BTreeMap<String, String>,
+    bucket: i64,
+    silences: &[Silence],
+    in_range: impl Fn(DateTime<Utc>) -> bool,
+) -> String {
+    if services.is_empty() {
+        return "not measured (no service figures)".into();
+    }
+    let mut issues = Vec::new();
+    for id in services {
+        let (mut down, mut unknown, mut documented) = (0.0, 0.0, 0.0);
+        for (b, d) in weighted(&samples[*id], bucket)
+            .into_iter()
+            .filter(|(b, _)| in_range(b.t))
+        {
+            let lost = match b.mean() {
+                Some(mean) => {
+                    down += (1.0 - mean.clamp(0.0, 1.0)) * d;
+                    (1.0 - mean.clamp(0.0, 1.0)) * d
+                }
+                None => {
+                    unknown += d;
+                    d
+                }
+            };
+            if silences.iter().any(|s| s.covers(id, b.t)) {
+                documented += lost;
+            }
+        }
+        let service = service_name(figures, id);
+        if down > 0.0 {
+            issues.push(format!("{service} down {}", span(down.round() as i64)));
+        }
+        if documented > 0.0 {
+            issues.push(format!(
+                "{} of it in a maintenance silence",
+                span(documented.round() as i64)
+            ));
+        }
+        if unknown > 0.0 {
+            issues.push(format!(
+                "{service} unknown {} (no data or source error)",
+                span(unknown.round() as i64)
+            ));
+        }
+    }
+    if issues.is_empty() {
+        "ALL UP".into()
+    } else {
+        format!("ISSUES: {}", issues.join(", "))
+    }
+}
+
+/// "NORMAL (api health latency avg 12 ms, max 30 ms)" or "ISSUES: ...".
+fn performance(
+    latency: &[&String],
+    samples: &BTreeMap<String, Vec<Bucket>>,
+    figures: &BTreeMap<String, String>,
+    in_range: impl Fn(DateTime<Utc>) -> bool,
+) -> String {
+    if latency.is_empty() {
+        return "not measured (no latency figures)".into();
+    }
+    let mut parts = Vec::new();
+    let mut issues = false;
+    for id in latency {
+        let buckets: Vec<&Bucket> = samples[*id].iter().filter(|b| in_range(b.t)).collect();
+        let (sum, n): (f64, i64) = buckets
+            .iter()
+            .filter_map(|b| b.sum.map(|s| (s, b.n)))
+            .fold((0.0, 0), |(s, n), (bs, bn)| (s + bs, n + bn));
+        let max = buckets
+            .iter()
+            .filter_map(|b| b.max)
+            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+        let bad = buckets
+            .iter()
+            .any(|b| matches!(b.worst(), Some(Condition::Warn | Condition::Crit)));
+        issues |= bad;
+        let name = name_of(figures, id);
+        match (n, max) {
+            (n, Some(max)) if n > 0 => parts.push(format!(
+                "{name} avg {}, max {}{}",
+                format_number(sum / n as f64, "ms"),
+                format_number(max, "ms"),
+                if bad { ", over threshold" } else { "" }
+            )),
+            _ => parts.push(format!("{name} no values")),
+        }
+    }
+    format!(
+        "{} ({})",
+        if issues { "ISSUES" } else { "NORMAL" },
+        parts.join("; ")
+    )
+}
+
+fn describe_incident(inc: &Incident, window: &Window, as_of: DateTime<Utc>) -> String {
+    let conditions: Vec<&str> = inc.conditions.iter().map(|c| c.label()).collect();
+    let until = match inc.resolved {
+        Some(r) => format!(
+            "{} to {} ({})",
+            offset(inc.fired - window.start),
+            offset(r - window.start),
+            span((r - inc.fired).num_seconds())
+        ),
+        None => format!(
+            "{} on, still firing ({})",
+            offset(inc.fired - window.start),
+            span((as_of - inc.fired).num_seconds())
+        ),
+    };
+    let mut text = format!(
+        "{} {} {} ({}) {}",
+        inc.priority.label(),
+        conditions.join("/"),
+        inc.name,
+        inc.value,
+        until
+    );
+    if inc.silenced {
+        text.push_str(", during a maintenance silence");
+    }
+    if inc.flapping {
+        text.push_str(", flapping");
+    }
+    text
+}
+
+/// Service uptime over the window.
+#[derive(Clone, Debug, PartialEq)]
+struct Uptime {
+    /// The lowest uptime of any service, documented downtime not counted against it.
+    worst_pct: f64,
+    worst_service: String,
+    down_secs: i64,
+    unknown_secs: i64,
+    documented_secs: i64,
+}
+
+fn uptime(
+    services: &[&String],
+    samples: &BTreeMap<String, Vec<Bucket>>,
+    figures: &BTreeMap<String, String>,
+    bucket: i64,
+    silences: &[Silence],
+) -> Option<Uptime> {
+    if services.is_empty() {
+        return None;
+    }
+    let mut out = Uptime {
+        worst_pct: 100.0,
+        worst_service: String::new(),
+        down_secs: 0,
+        unknown_secs: 0,
+        documented_secs: 0,
+    };
+    let (mut down_total, mut unknown_total, mut documented_total) = (0.0, 0.0, 0.0);
+    for id in services {
+        let (mut watched, mut bad) = (0.0, 0.0);
+        for (b, d) in weighted(&samples[*id], bucket) {
+            let lost = match b.mean() {
+                Some(mean) => {
+                    let down = (1.0 - mean.clamp(0.0, 1.0)) * d;
+                    down_total += down;
+                    down
+                }
+                None => {
+                    unknown_total += d;
+                    d
+                }
+            };
+            watched += d;
+            if silences.iter().any(|s| s.covers(id, b.t)) {
+                documented_total += lost;
+            } else {
+                bad += lost;
+            }
+        }
+        let pct = if watched > 0.0 {
+            100.0 * (watched - bad) / watched
+        } else {
+            0.0
+        };
+        if pct < out.worst_pct || out.worst_service.is_empty() {
+            out.worst_pct = pct;
+            out.worst_service = service_name(figures, id);
+        }
+    }
+    out.down_secs = down_total.round() as i64;
+    out.unknown_secs = unknown_total.round() as i64;
+    out.documented_secs = documented_total.round() as i64;
+    Some(out)
+}
+
+/// A statistic over every bucket of the figures; `None` when there is no number.
+fn stat(ids: &[&String], samples: &BTreeMap<String, Vec<Bucket>>, stat: Stat) -> Option<f64> {
+    let buckets: Vec<&Bucket> = ids.iter().flat_map(|id| samples[*id].iter()).collect();
+    match stat {
+        Stat::Avg => {
+            let (sum, n) = buckets
+                .iter()
+                .filter_map(|b| b.sum.map(|s| (s, b.n)))
+                .fold((0.0, 0), |(s, n), (bs, bn)| (s + bs, n + bn));
+            (n > 0).then(|| sum / n as f64)
+        }
+        Stat::Min => buckets.iter().filter_map(|b| b.min).reduce(f64::min),
+        Stat::Max => buckets.iter().filter_map(|b| b.max).reduce(f64::max),
+        Stat::Last => buckets
+            .iter()
+            .filter(|b| b.last.is_some())
+            .max_by_key(|b| b.t)
+            .and_then(|b| b.last),
+        Stat::P95 | Stat::P99 => {
+            let mut maxima: Vec<f64> = buckets.iter().filter_map(|b| b.max).collect();
+            if maxima.is_empty() {
+                return None;
+            }
+            maxima.sort_by(|a, b| a.total_cmp(b));
+            let q = if stat == Stat::P95 { 0.95 } else { 0.99 };
+            let rank = ((q * maxima.len() as f64).ceil() as usize).clamp(1, maxima.len());
+            Some(maxima[rank - 1])
+        }
+        Stat::Worst => None,
+    }
+}
+
+fn worst_condition(ids: &[&String], samples: &BTreeMap<String, Vec<Bucket>>) -> Option<Condition> {
+    let bits = ids
+        .iter()
+        .flat_map(|id| samples[*id].iter())
+        .fold(0, |acc, b| acc | b.seen);
+    super::store::worst_condition(bits)
+}
+
+fn condition_rank(c: Condition) -> u8 {
+    match c {
+        Condition::Ok => 0,
+        Condition::Warn => 1,
+        Condition::NoData => 2,
+        Condition::SourceError => 3,
+        Condition::Crit => 4,
+    }
+}
+
+fn judge_criterion(
+    c: &Criterion,
+    inputs: &Inputs,
+    has_logs: bool,
+    uptime: &Option<Uptime>,
+) -> CriterionResult {
+    let not_measured = |why: &str, target: &str| CriterionResult {
+        name: c.name.clone(),
+        measure: c.measure.clone(),
+        target: target.to_string(),
+        measured: format!("not measured ({why})"),
+        verdict: Verdict::NotMeasured,
+    };
+    let measure = match parse_measure(&c.measure) {
+        Ok(m) => m,
+        Err(e) => return not_measured(&e, c.target.as_deref().unwrap_or("")),
+    };
+    let default_target = match &measure {
+        Measure::CriticalErrors | Measure::Errors => "== 0",
+        Measure::Uptime => ">= 100",
+        Measure::Figure {
+            stat: Stat::Worst, ..
+        } => "ok",
+        _ => "",
+    };
+    let target = c.target.clone().unwrap_or_else(|| default_target.into());
+    let threshold = |value: f64, measured: String| -> CriterionResult {
+        match target.parse::<Threshold>() {
+            Ok(t) => CriterionResult {
+                name: c.name.clone(),
+                measure: c.measure.clone(),
+                target: target.clone(),
+                measured,
+                verdict: if t.holds(value) {
+                    Verdict::Pass
+                } else {
+                    Verdict::Fail
+                },
+            },
+            Err(e) => not_measured(&e, &target),
+        }
+    };
+    let log_sum = |f: fn(&LogBucket) -> i64| inputs.logs.iter().map(f).sum::<i64>();
+    match measure {
+        Measure::Manual => not_measured("check by hand", "—"),
+        Measure::CriticalErrors | Measure::Errors if !has_logs => {
+            not_measured("no log source", &target)
+        }
+        Measure::CriticalErrors => {
+            let n = log_sum(|l| l.critical);
+            threshold(n as f64, n.to_string())
+        }
+        Measure::Errors => {
+            let n = log_sum(|l| l.errors);
+            threshold(n as f64, n.to_string())
+        }
+        Measure::Uptime => match uptime {
+            None => not_measured("no service figures", &target),
+            Some(u) => {
+                let mut text = format!("{:.2}%", u.worst_pct);
+                if u.worst_pct < 100.0 {
+                    let _ = write!(text, " ({})", u.worst_service);
+                }
+                if u.documented_secs > 0 {
+                    let _ = write!(
+                        text,
+                        ", plus {} documented maintenance",
+                        span(u.documented_secs)
+                    );
+                }
+                threshold(u.worst_pct, text)
+            }
+        },
+        Measure::Figure { stat: s, pattern } => {
+            let ids: Vec<&String> = inputs
+                .samples
+                .keys()
+                .filter(|k| glob_match(&pattern, k))
+                .collect();
+            if ids.is_empty() {
+                return not_measured(&format!("no figure {pattern}"), &target);
+            }
+            if s == Stat::Worst {
+                let Some(worst) = worst_condition(&ids, &inputs.samples) else {
+                    return not_measured("no values", &target);
+                };
+                let allowed = match target.trim().to_ascii_lowercase().as_str() {
+                    "ok" => Condition::Ok,
+                    "warn" => Condition::Warn,
+                    other => {
+                        return not_measured(
+                            &format!("target {other:?} for worst must be \"ok\" or \"warn\""),
+                            &target,
+                        );
+                    }
+                };
+                let texts: Vec<String> = ids
+                    .iter()
+                    .flat_map(|id| inputs.samples[*id].iter())
+                    .filter_map(|b| b.text.clone())
+                    .collect();
+                let mut measured = worst.label().to_string();
+                if let Some(last) = texts.last() {
+                    let _ = write!(measured, " (last {last:?})");
+                }
+                return CriterionResult {
+                    name: c.name.clone(),
+                    measure: c.measure.clone(),
+                    target: target.clone(),
+                    measured,
+                    verdict: if condition_rank(worst) <= condition_rank(allowed) {
+                        Verdict::Pass
+                    } else {
+                        Verdict::Fail
+                    },
+                };
+            }
+            let unit = ids.first().map(|id| unit_guess(id)).unwrap_or_default();
+            match stat(&ids, &inputs.samples, s) {
+                Some(v) => threshold(v, format_number(v, unit)),
+                None => not_measured("no values", &target),
+            }
+        }
+    }
+}
+
+/// The unit a figure id suggests, for display in the report.
+fn unit_guess(id: &str) -> &'static str {
+    if id.ends_with("_ms") {
+        "ms"
+    } else if id.ends_with("_pct") || id.contains("_pct_") {
+        "%"
+    } else {
+        ""
+    }
+}
+
+fn kpis(inputs: &Inputs, uptime: &Option<Uptime>) -> Vec<KpiRow> {
+    let ids = |pattern: &str| -> Vec<&String> {
+        inputs
+            .samples
+            .keys()
+            .filter(|k| glob_match(pattern, k))
+            .collect()
+    };
+    let range_status = |v: f64, on: (f64, f64), ok: (f64, f64)| -> String {
+        if v >= on.0 && v <= on.1 {
+            "on target".into()
+        } else if v >= ok.0 && v <= ok.1 {
+            "acceptable".into()
+        } else {
+            "out of range".into()
+        }
+    };
+    let row = |metric: &str, target: &str, acceptable: &str| KpiRow {
+        metric: metric.into(),
+        target: target.into(),
+        acceptable: acceptable.into(),
+        measured: "—".into(),
+        status: "not measured".into(),
+    };
+    let mut rows = Vec::new();
+
+    let mut up = row("Uptime", "99.9%", "99% - 100%");
+    if let Some(u) = uptime {
+        up.measured = format!("{:.2}%", u.worst_pct);
+        up.status = range_status(u.worst_pct, (99.9, 100.0), (99.0, 100.0));
+    }
+    rows.push(up);
+
+    let mut deny = row("Permission Denial Rate", "5-15%", "0% - 20%");
+    let deny_ids = ids("*.rbac.deny_pct_1h");
+    if let (Some(avg), Some(max)) = (
+        stat(&deny_ids, &inputs.samples, Stat::Avg),
+        stat(&deny_ids, &inputs.samples, Stat::Max),
+    ) {
+        deny.measured = format!("avg {avg:.1}%, max {max:.1}%");
+        deny.status = range_status(avg, (5.0, 15.0), (0.0, 20.0));
+    }
+    rows.push(deny);
+
+    let mut validation = row("License Validation Success", "90%+", "85% - 100%");
+    let failure_ids = ids("*.license.failure_pct_1h");
+    if let (Some(avg), Some(max)) = (
+        stat(&failure_ids, &inputs.samples, Stat::Avg),
+        stat(&failure_ids, &inputs.samples, Stat::Max),
+    ) {
+        let success = 100.0 - avg;
+        validation.measured = format!("avg {success:.1}%, lowest {:.1}%", 100.0 - max);
+        validation.status = range_status(success, (90.0, 100.0), (85.0, 100.0));
+    }
+    rows.push(validation);
+
+    let mut generation = row("License Generation Time", "<200ms", "50ms - 500ms");
+    let gen_ids = ids("*.license.generation_ms");
+    if let Some(avg) = stat(&gen_ids, &inputs.samples, Stat::Avg) {
+        generation.measured = format!("avg {}", format_number(avg, "ms"));
+        generation.status = range_status(avg, (0.0, 199.999), (50.0, 500.0));
+    }
+    rows.push(generation);
+
+    let mut coverage = row("RBAC Audit Coverage", "100%", "95% - 100%");
+    let cov_ids = ids("*.rbac.audit_coverage_pct");
+    if let Some(min) = stat(&cov_ids, &inputs.samples, Stat::Min) {
+        coverage.measured = format!("lowest {min:.1}%");
+        coverage.status = range_status(min, (100.0, 100.0), (95.0, 100.0));
+    }
+    rows.push(coverage);
+
+    let mut integrity = row("Database Integrity", "\"ok\"", "\"ok\" only");
+    let int_ids = ids("*.db.integrity");
+    if let Some(worst) = worst_condition(&int_ids, &inputs.samples) {
+        let texts: Vec<String> = int_ids
+            .iter()
+            .flat_map(|id| inputs.samples[*id].iter())
+            .filter_map(|b| b.text.clone())
+            .filter(|t| t != "ok")
+            .collect();
+        integrity.measured = match texts.first() {
+            None if worst == Condition::Ok => "\"ok\" throughout".into(),
+            None => format!("{} at times", worst.label()),
+            Some(t) => format!("{t:?} at times"),
+        };
+        integrity.status = if worst == Condition::Ok {
+            "on target".into()
+        } else {
+            "out of range".into()
+        };
+    }
+    rows.push(integrity);
+    rows
+}
+
+fn escalation(incidents: &[Incident], as_of: DateTime<Utc>) -> Vec<EscalationRow> {
+    let matrix = [
+        (
+            Priority::P0,
+            "Service down, database corrupted, all validations failing",
+            Duration::minutes(5),
+            "5 minutes",
+        ),
+        (
+            Priority::P1,
+            ">50% permission denials, >50% validation failures",
+            Duration::minutes(30),
+            "30 minutes",
+        ),
+        (
+            Priority::P2,
+            "20-50% denials, 10-50% failures",
+            Duration::hours(2),
+            "2 hours",
+        ),
+        (
+            Priority::P3,
+            "<20% denials, <10% failures",
+            Duration::days(1),
+            "1 day",
+        ),
+    ];
+    matrix
+        .into_iter()
+        .map(|(priority, condition, within, response)| {
+            let mine: Vec<&Incident> = incidents
+                .iter()
+                .filter(|i| i.priority == priority && !i.silenced)
+                .collect();
+            let in_time = mine
+                .iter()
+                .filter(|i| {
+                    let answered = i.acknowledged.or(i.resolved);
+                    answered.is_some_and(|t| t - i.fired <= within)
+                })
+                .count();
+            let slowest = mine
+                .iter()
+                .map(|i| match (i.acknowledged, i.resolved) {
+                    (Some(a), _) => Some((a - i.fired).num_seconds()),
+                    (None, Some(r)) => Some((r - i.fired).num_seconds()),
+                    (None, None) => None,
+                })
+                .fold(None, |acc: Option<Option<i64>>, v| match (acc, v) {
+                    (None, v) => Some(v),
+                    (Some(None), _) | (_, None) => Some(None),
+                    (Some(Some(a)), Some(b)) => Some(Some(a.max(b))),
+                });
+            let open_for = mine
+                .iter()
+                .filter(|i| i.acknowledged.is_none() && i.resolved.is_none())
+                .map(|i| (as_of - i.fired).num_seconds())
+                .max();
+            EscalationRow {
+                priority,
+                condition: condition.into(),
+                response: response.into(),
+                alerts: mine.len(),
+                acknowledged_in_time: in_time,
+                slowest: match (slowest, open_for) {
+                    (None, _) => "—".into(),
+                    (Some(None), Some(open)) => {
+                        format!("not acknowledged ({} open)", span(open))
+                    }
+                    (Some(None), None) => "not acknowledged".into(),
+                    (Some(Some(s)), _) => span(s),
+                },
+            }
+        })
+        .collect()
+}
+
+/// Markdown-safe text: control sequences stripped, one line, Markdown specials escaped.
+fn md(text: &str) -> String {
+    let clean = crate::ui::sanitize::sanitize(&text.replace(['\n', '\r', '\t'], " "));
+    let mut out = String::with_capacity(clean.len());
+    for c in clean.chars() {
+        if matches!(
+            c,
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#'
+        ) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn opt_count(n: Option<i64>) -> String {
+    n.map(|n| n.to_string())
+        .unwrap_or_else(|| "not measured (no log source)".into())
+}
+
+fn mark(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "✅ PASS",
+        Verdict::Fail => "❌ FAIL",
+        Verdict::NotMeasured => "— not measured",
+    }
+}
+
+impl Report {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// The report as Markdown: the log template of seed 003 filled in.
+    pub fn to_markdown(&self) -> String {
+        let mut o = String::new();
+        let title = if self.version.is_empty() {
+            md(&self.deployment)
+        } else {
+            format!("{} {}", md(&self.deployment), md(&self.version))
+        };
+        let length = (self.end - self.start).num_seconds();
+        let _ = writeln!(o, "# {title} — post-deployment monitoring\n");
+        let _ = writeln!(o, "- Deployment: {title}");
+        let _ = writeln!(o, "- Monitoring start: {}", clock(self.start));
+        let _ = writeln!(
+            o,
+            "- Monitoring end: {} ({} after the start)",
+            clock(self.end),
+            period(length)
+        );
+        if self.complete {
+            let _ = writeln!(o, "- Status: window complete");
+        } else {
+            let _ = writeln!(
+                o,
+                "- Status: in progress, {} of {} (report as of {})",
+                offset(self.as_of - self.start),
+                offset(self.end - self.start),
+                clock(self.as_of)
+            );
+        }
+        let _ = writeln!(
+            o,
+            "- Resolution: figures kept in {}-second buckets",
+            self.bucket_secs
+        );
+        let _ = writeln!(o, "- Monitoring team: ________________");
+
+        let _ = writeln!(o, "\n## Timeline\n");
+        let _ = writeln!(o, "| Interval | Worst state |");
+        let _ = writeln!(o, "|---|---|");
+        for cell in &self.timeline {
+            let state = match cell.state.as_str() {
+                "ok" => "✓ OK".to_string(),
+                "warn" => "▲ WARN".to_string(),
+                "crit" => "✖ CRIT".to_string(),
+                "unknown" => "? UNKNOWN".to_string(),
+                other => other.to_string(),
+            };
+            let _ = writeln!(o, "| {} – {} | {state} |", cell.from, cell.to);
+        }
+
+        let _ = writeln!(o, "\n## Monitoring log\n");
+        for log in &self.intervals {
+            let _ = writeln!(o, "### {}\n", log.label);
+            let _ = writeln!(
+                o,
+                "- Time: {} to {}; checkpoint {}",
+                log.from.format("%H:%M:%S"),
+                log.to.format("%H:%M:%S"),
+                log.checkpoint
+            );
+            let _ = writeln!(o, "- Service Status: {}", md(&log.service_status));
+            let errors = match (log.error_count, log.critical_errors, log.watched) {
+                (_, _, false) => "not watched".to_string(),
+                (Some(e), Some(c), true) => format!("{e} ({c} critical)"),
+                _ => "not measured (no log source)".to_string(),
+            };
+            let _ = writeln!(o, "- Error Count: {errors}");
+            let _ = writeln!(o, "- Performance: {}", md(&log.performance));
+            if log.critical_issues.is_empty() {
+                let _ = writeln!(o, "- Critical Issues: NONE");
+            } else {
+                let _ = writeln!(o, "- Critical Issues:");
+                for issue in &log.critical_issues {
+                    let _ = writeln!(o, "  - {}", md(issue));
+                }
+            }
+            if !log.other_alerts.is_empty() {
+                let _ = writeln!(o, "- Other Alerts:");
+                for alert in &log.other_alerts {
+                    let _ = writeln!(o, "  - {}", md(alert));
+                }
+            }
+            if log.notes.is_empty() {
+                let _ = writeln!(o, "- Notes: —");
+            } else {
+                let _ = writeln!(o, "- Notes:");
+                for note in &log.notes {
+                    let _ = writeln!(o, "  - {}", md(note));
+                }
+            }
+            let _ = writeln!(o);
+        }
+
+        let s = &self.summary;
+        let _ = writeln!(
+            o,
+            "## Final summary ({})\n",
+            if self.complete {
+                offset(self.end - self.start)
+            } else {
+                format!("so far, {}", offset(self.as_of - self.start))
+            }
+        );
+        let _ = writeln!(o, "- Total Errors: {}", opt_count(s.total_errors));
+        let _ = writeln!(o, "- Critical Errors: {}", opt_count(s.critical_errors));
+        let downtime = match (s.downtime_secs, s.documented_downtime_secs) {
+            (Some(d), Some(doc)) if doc > 0 => {
+                format!(
+                    "{} (of which {} documented maintenance)",
+                    span(d),
+                    span(doc)
+                )
+            }
+            (Some(d), _) => span(d),
+            (None, _) => "not measured (no service figures)".into(),
+        };
+        let _ = writeln!(o, "- Service Downtime: {downtime}");
+        let _ = writeln!(
+            o,
+            "- Uptime: {}",
+            s.uptime_pct
+                .map(|u| format!("{u:.2}% (lowest of any service)"))
+                .unwrap_or_else(|| "not measured".into())
+        );
+        let _ = writeln!(
+            o,
+            "- Average Response Time: {}",
+            match (s.average_response_ms, s.p99_response_ms) {
+                (Some(avg), Some(p99)) => format!(
+                    "{} (p99 ≤ {})",
+                    format_number(avg, "ms"),
+                    format_number(p99, "ms")
+                ),
+                _ => "not measured".into(),
+            }
+        );
+        let _ = writeln!(
+            o,
+            "- Cache Hit Rate: {}",
+            s.cache_hit_pct
+                .map(|c| format!("{c:.1}%"))
+                .unwrap_or_else(|| "not measured".into())
+        );
+        let alerts: Vec<String> = s
+            .alerts_by_priority
+            .iter()
+            .map(|(p, n)| format!("{p} {n}"))
+            .collect();
+        let _ = writeln!(o, "- Alerts: {}", alerts.join(", "));
+        if !s.still_firing.is_empty() {
+            let firing: Vec<String> = s.still_firing.iter().map(|f| md(f)).collect();
+            let _ = writeln!(o, "- Still firing: {}", firing.join("; "));
+        }
+        let _ = writeln!(o, "- Overall Status: {}", s.overall.label());
+        let _ = writeln!(
+            o,
+            "- Go-Live Approval: {} — {}",
+            s.go_live,
+            md(&s.recommendation)
+        );
+
+        let _ = writeln!(o, "\n### Success criteria\n");
+        let _ = writeln!(o, "| Criterion | Target | Measured | Result |");
+        let _ = writeln!(o, "|---|---|---|---|");
+        for c in &self.criteria {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} |",
+                md(&c.name),
+                md(&c.target),
+                md(&c.measured),
+                mark(c.verdict)
+            );
+        }
+
+        let _ = writeln!(o, "\n### KPIs (week 1 targets)\n");
+        let _ = writeln!(
+            o,
+            "| Metric | Target | Acceptable Range | Measured | Status |"
+        );
+        let _ = writeln!(o, "|---|---|---|---|---|");
+        for k in &self.kpis {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} |",
+                md(&k.metric),
+                md(&k.target),
+                md(&k.acceptable),
+                md(&k.measured),
+                k.status
+            );
+        }
+
+        let _ = writeln!(o, "\n### Escalation\n");
+        let _ = writeln!(
+            o,
+            "| Severity | Condition | Response Time | Alerts | Answered in time | Slowest answer |"
+        );
+        let _ = writeln!(o, "|---|---|---|---|---|---|");
+        for e in &self.escalation {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {} | {} | {} | {} |",
+                e.priority.label(),
+                md(&e.condition),
+                e.response,
+                e.alerts,
+                e.acknowledged_in_time,
+                e.slowest
+            );
+        }
+        let _ = writeln!(
+            o,
+            "\nAn alert is answered when it is acknowledged (or, failing that, resolved)."
+        );
+
+        if !self.incidents.is_empty() {
+            let _ = writeln!(o, "\n### Alerts\n");
+            let _ = writeln!(
+                o,
+                "| Priority | State | Figure | Value | Fired | Resolved | Acknowledged |"
+            );
+            let _ = writeln!(o, "|---|---|---|---|---|---|---|");
+            for i in &self.incidents {
+                let mut state: Vec<&str> = i.conditions.iter().map(|c| c.label()).collect();
+                if i.silenced {
+                    state.push("silenced");
+                }
+                if i.flapping {
+                    state.push("flapping");
+                }
+                let _ = writeln!(
+                    o,
+                    "| {} | {} | {} (`{}`) | {} | {} | {} | {} |",
+                    i.priority.label(),
+                    state.join(", "),
+                    md(&i.name),
+                    i.id.replace('`', "'"),
+                    md(&i.value),
+                    offset(i.fired - self.start),
+                    i.resolved
+                        .map(|r| format!(
+                            "{} ({})",
+                            offset(r - self.start),
+                            span((r - i.fired).num_seconds())
+                        ))
+                        .unwrap_or_else(|| "still firing".into()),
+                    i.acknowledged
+                        .map(|a| format!("after {}", span((a - i.fired).num_seconds())))
+                        .unwrap_or_else(|| "—".into()),
+                );
+            }
+        }
+
+        if !self.caveats.is_empty() {
+            let _ = writeln!(o, "\n### What the record does not cover\n");
+            for c in &self.caveats {
+                let _ = writeln!(o, "- {}", md(c));
+            }
+        }
+
+        let tick = |ok: bool| if ok { "✅" } else { "❌" };
+        let _ = writeln!(o, "\n## Sign-off\n");
+        let _ = writeln!(o, "```text");
+        let heading = if length % 3600 == 0 {
+            format!("{}-HOUR", length / 3600)
+        } else {
+            span(length).to_uppercase()
+        };
+        let _ = writeln!(
+            o,
+            "=== {heading} POST-DEPLOYMENT MONITORING - SIGN-OFF ===\n"
+        );
+        let _ = writeln!(
+            o,
+            "Project: {}",
+            crate::ui::sanitize::sanitize(&self.deployment)
+        );
+        let _ = writeln!(o, "Deployment Date: {}", self.start.format("%Y-%m-%d"));
+        let _ = writeln!(o, "Monitoring Period: {}", period(length));
+        let _ = writeln!(o, "End Time: {}\n", clock(self.end));
+        let _ = writeln!(o, "RESULTS SUMMARY:");
+        let uptime_line = match s.uptime_pct {
+            Some(u) => format!("{u:.2}% {}", tick(u >= 100.0)),
+            None => "not measured".into(),
+        };
+        let _ = writeln!(o, "- Service Uptime: {uptime_line}");
+        let critical = match s.critical_errors {
+            Some(c) => format!("{c} {}", tick(c == 0)),
+            None => "not measured".into(),
+        };
+        let _ = writeln!(o, "- Critical Errors: {critical}");
+        let _ = writeln!(o, "- Security Issues: ________ (check by hand)");
+        let _ = writeln!(o, "- User Incidents: ________ (check by hand)");
+        let integrity = self
+            .criteria
+            .iter()
+            .find(|c| c.measure.starts_with("worst of") && c.measure.contains("integrity"))
+            .map(|c| match c.verdict {
+                Verdict::Pass => "Verified ✅".to_string(),
+                Verdict::Fail => format!("{} ❌", c.measured),
+                Verdict::NotMeasured => "not measured".into(),
+            })
+            .unwrap_or_else(|| "not measured".into());
+        let _ = writeln!(o, "- Data Integrity: {integrity}");
+        let _ = writeln!(
+            o,
+            "- watchpost recommendation: {} — {}\n",
+            s.go_live,
+            crate::ui::sanitize::sanitize(&s.recommendation)
+        );
+        let line = "________________  Date: __________  Signature: ________________";
+        let _ = writeln!(o, "MONITORING COMPLETED BY:");
+        let _ = writeln!(o, "Name: {line}\n");
+        let _ = writeln!(o, "APPROVALS:");
+        for role in [
+            "Tech Lead:",
+            "Security Lead:",
+            "QA Lead:",
+            "Product Manager:",
+        ] {
+            let _ = writeln!(o, "{role:<16} {line}");
+        }
+        let _ = writeln!(
+            o,
+            "\nFINAL STATUS: ________________ (GO-LIVE APPROVED / NOT APPROVED)\n"
+        );
+        let _ = writeln!(o, "Notes:");
+        if self.notes.is_empty() {
+            let _ = writeln!(o, "[Any additional observations or recommendations]");
+        }
+        for n in &self.notes {
+            let _ = writeln!(
+                o,
+                "- {} {}",
+                offset(n.at - self.start),
+                crate::ui::sanitize::sanitize(&n.text.replace(['\n', '\r'], " "))
+            );
+        }
+        let _ = writeln!(o, "```");
+        o
+    }
+}
+
+/// The criteria a record was opened with (`meta.criteria`), or seed 003's.
+pub fn recorded_criteria(meta: &RecordMeta) -> Vec<Criterion> {
+    serde_json::from_value::<Vec<Criterion>>(meta.criteria.clone())
+        .ok()
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(default_criteria)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measures_parse_or_say_why() {
+        assert_eq!(parse_measure("uptime"), Ok(Measure::Uptime));
+        assert_eq!(
+            parse_measure("p99 of *.health_ms"),
+            Ok(Measure::Figure {
+                stat: Stat::P99,
+                pattern: "*.health_ms".into()
+            })
+        );
+        assert!(parse_measure("median of x").unwrap_err().contains("median"));
+        assert!(parse_measure("speed").is_err());
+        for c in default_criteria() {
+            assert!(parse_measure(&c.measure).is_ok(), "{}", c.measure);
+        }
+    }
+
+    #[test]
+    fn percentiles_are_taken_over_bucket_maxima() {
+        let t0 = chrono::DateTime::<Utc>::UNIX_EPOCH;
+        let buckets: Vec<Bucket> = (0..100)
+            .map(|i| Bucket {
+                t: t0 + Duration::seconds(i * 30),
+                n: 1,
+                min: Some(i as f64),
+                max: Some(i as f64 + 1.0),
+                sum: Some(i as f64),
+                last: Some(i as f64),
+                text: None,
+                seen: 1,
+            })
+            .collect();
+        let mut samples = BTreeMap::new();
+        samples.insert("api.health_ms".to_string(), buckets);
+        let id = "api.health_ms".to_string();
+        let ids = vec![&id];
+        assert_eq!(stat(&ids, &samples, Stat::P99), Some(99.0));
+        assert_eq!(stat(&ids, &samples, Stat::P95), Some(95.0));
+        assert_eq!(stat(&ids, &samples, Stat::Avg), Some(49.5));
+        assert_eq!(stat(&ids, &samples, Stat::Max), Some(100.0));
+        assert_eq!(stat(&ids, &samples, Stat::Last), Some(99.0));
+    }
+
+    #[test]
+    fn markdown_is_escaped_and_stripped() {
+        assert_eq!(md("a|b *x*\n\x1b[31mred"), "a\\|b \\*x\\* red");
+    }
+
+    #[test]
+    fn offsets_and_spans() {
+        assert_eq!(offset(Duration::hours(4)), "T+04:00");
+        assert_eq!(offset(Duration::seconds(90)), "T+00:01:30");
+        assert_eq!(span(45), "45s");
+        assert_eq!(span(200), "3m20s");
+        assert_eq!(span(3720), "1h02m");
+    }
+}

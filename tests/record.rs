@@ -1,0 +1,752 @@
+//! The record of a watch window: its size bound, restarts that resume it, one writer and
+//! viewers, and — with the real binary in a real terminal (tmux) — a `kill -9` half-way
+//! through a short window on a fixture deployment, a restart, history and alerts intact,
+//! and the report complete with the incidents at the right times.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+use watchpost::record::store::{self, Msg};
+use watchpost::record::{self, Role, report};
+use watchpost::rules::engine::Condition;
+use watchpost::rules::{Priority, Rule, Threshold};
+use watchpost::state::alerts::EventKind;
+use watchpost::state::figure::{Reading, Value};
+use watchpost::state::update::Update;
+use watchpost::state::{AppState, Outgoing, Window};
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 5, 6, 7, 0, 0).unwrap()
+}
+
+fn settings(max_mb: u64) -> record::Settings {
+    record::Settings {
+        start_is_now: true,
+        max_mb,
+        criteria: serde_json::Value::Null,
+        silences: vec![],
+        commit_every: std::time::Duration::from_millis(100),
+    }
+}
+
+fn writer_of(opened: record::Opened) -> (store::Writer, record::Lock) {
+    match opened.role {
+        Role::Writer { writer, lock } => (writer, lock),
+        Role::Viewer { holder } => panic!("expected to write, the record is held by {holder:?}"),
+    }
+}
+
+#[test]
+fn two_hundred_figures_over_a_whole_day_stay_under_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.sqlite");
+    let window = Window::new("big", t0(), Duration::hours(24));
+    let opened = record::open(&path, &window, &settings(store::DEFAULT_MAX_MB), t0()).unwrap();
+    let (writer, lock) = writer_of(opened);
+    let bucket = store::bucket_secs(24 * 3600);
+    assert_eq!(bucket, 30);
+    let started = Instant::now();
+    // Every figure in every bucket, with numbers that do not compress into small integers.
+    for b in 0..store::MAX_BUCKETS {
+        let at = t0() + Duration::seconds(b * bucket);
+        for f in 0..200 {
+            let value = 1234.5678 + (b * 200 + f) as f64 * 0.37;
+            assert!(writer.send(Msg::Sample {
+                id: format!("source{:02}.figure_{f:03}_pct_1h", f % 17),
+                name: format!("figure {f} of source {}", f % 17),
+                unit: "%".into(),
+                at,
+                value: Value::Number(value),
+                condition: if f % 9 == 0 {
+                    Condition::Warn
+                } else {
+                    Condition::Ok
+                },
+            }));
+        }
+        if b % 200 == 199 {
+            assert!(writer.flush(std::time::Duration::from_secs(120)));
+        }
+    }
+    assert!(writer.flush(std::time::Duration::from_secs(120)));
+    let status = writer.status();
+    assert_eq!(status.dropped, 0);
+    assert_eq!(status.full_dropped, 0, "nothing dropped under the limit");
+    assert_eq!(status.last_error, None);
+    drop(writer);
+    drop(lock);
+    let size = std::fs::metadata(&path).unwrap().len();
+    let bound = store::samples_bound_bytes(200);
+    eprintln!(
+        "200 figures x {} buckets: {:.1} MB (bound {:.1} MB, limit {} MB) in {:?}",
+        store::MAX_BUCKETS,
+        size as f64 / 1e6,
+        bound as f64 / 1e6,
+        store::DEFAULT_MAX_MB,
+        started.elapsed()
+    );
+    assert!(
+        size <= bound,
+        "{size} bytes is over the computed bound {bound}"
+    );
+    assert!(bound < store::DEFAULT_MAX_MB * 1024 * 1024);
+    let reader = record::Reader::open(&path).unwrap();
+    let samples = reader.samples().unwrap();
+    assert_eq!(samples.len(), 200);
+    assert!(
+        samples
+            .values()
+            .all(|b| b.len() == store::MAX_BUCKETS as usize)
+    );
+    // Outside the window nothing is kept.
+    let (writer, _lock) =
+        writer_of(record::open(&path, &window, &settings(store::DEFAULT_MAX_MB), t0()).unwrap());
+    for at in [t0() - Duration::seconds(1), t0() + Duration::hours(24)] {
+        writer.send(Msg::Sample {
+            id: "late.figure".into(),
+            name: "late".into(),
+            unit: String::new(),
+            at,
+            value: Value::Number(1.0),
+            condition: Condition::Ok,
+        });
+    }
+    writer.flush(std::time::Duration::from_secs(10));
+    drop(writer);
+    assert!(
+        !record::Reader::open(&path)
+            .unwrap()
+            .samples()
+            .unwrap()
+            .contains_key("late.figure")
+    );
+}
+
+#[test]
+fn a_full_record_keeps_filling_old_buckets_drops_new_ones_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("small.sqlite");
+    let window = Window::new("small", t0(), Duration::hours(24));
+    let (writer, _lock) = writer_of(record::open(&path, &window, &settings(1), t0()).unwrap());
+    let mut b = 0;
+    while !writer.status().full && b < store::MAX_BUCKETS {
+        for f in 0..50 {
+            writer.send(Msg::Sample {
+                id: format!("s.f{f}"),
+                name: format!("f{f}"),
+                unit: String::new(),
+                at: t0() + Duration::seconds(b * 30),
+                value: Value::Number(b as f64 + 0.123),
+                condition: Condition::Ok,
+            });
+        }
+        b += 1;
+        if b % 20 == 0 {
+            writer.flush(std::time::Duration::from_secs(30));
+        }
+    }
+    assert!(writer.status().full, "1 MB fills up");
+    for f in 0..50 {
+        writer.send(Msg::Sample {
+            id: format!("s.f{f}"),
+            name: format!("f{f}"),
+            unit: String::new(),
+            at: t0() + Duration::hours(23),
+            value: Value::Number(1.0),
+            condition: Condition::Ok,
+        });
+    }
+    writer.flush(std::time::Duration::from_secs(30));
+    assert!(writer.status().full_dropped >= 50);
+    drop(writer);
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert!(size < 2 * 1024 * 1024, "{size}");
+    let reader = record::Reader::open(&path).unwrap();
+    let inputs = report::Inputs::read(&reader).unwrap();
+    let built = report::build(
+        &inputs,
+        &report::default_criteria(),
+        t0() + Duration::hours(25),
+    );
+    assert!(
+        built.caveats.iter().any(|c| c.contains("size limit")),
+        "{:?}",
+        built.caveats
+    );
+}
+
+/// One reading round of a fake `api` service at `at`, through the state into the writer.
+fn round(state: &mut AppState, writer: &store::Writer, up: bool, at: DateTime<Utc>) {
+    state.apply(
+        Update::Readings {
+            source: "api".into(),
+            readings: vec![
+                Reading::number("api.up", "api up", if up { 1.0 } else { 0.0 }, "")
+                    .with_rule(Rule::crit_only(Threshold::below(1.0)).with_priority(Priority::P0)),
+                Reading::number("api.health_ms", "api health latency", 42.0, "ms"),
+            ],
+        },
+        at,
+    );
+    for event in state.take_outbox() {
+        writer.send(match event {
+            Outgoing::Sample {
+                id,
+                name,
+                unit,
+                at,
+                value,
+                condition,
+            } => Msg::Sample {
+                id,
+                name,
+                unit,
+                at,
+                value,
+                condition,
+            },
+            Outgoing::Alert(e) => Msg::Alert(e),
+            Outgoing::Logs { .. } => continue,
+        });
+    }
+}
+
+#[test]
+fn a_restart_resumes_the_window_its_history_and_its_open_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.sqlite");
+    // First launch: `start = "now"` is t0, and remembered.
+    let configured = Window::new("w", t0(), Duration::minutes(30));
+    let opened = record::open(&path, &configured, &settings(50), t0()).unwrap();
+    assert_eq!(opened.window.start, t0());
+    let (writer, lock) = writer_of(opened);
+    let mut state = AppState::new(configured.clone());
+    state.enable_outbox();
+    for i in 0..60 {
+        round(&mut state, &writer, i < 50, t0() + Duration::seconds(i * 2));
+    }
+    assert_eq!(state.alerts.active.len(), 1, "api down at the end");
+    assert!(writer.flush(std::time::Duration::from_secs(10)));
+    drop(writer);
+    drop(lock);
+
+    // Relaunched ten minutes later with `start = "now"` again: the window is the same.
+    let later = t0() + Duration::minutes(10);
+    let configured = Window::new("w", later, Duration::minutes(30));
+    let opened = record::open(&path, &configured, &settings(50), later).unwrap();
+    assert_eq!(
+        opened.window.start,
+        t0(),
+        "the remembered start wins over now"
+    );
+    assert!(opened.archived.is_none());
+    let window = opened.window.clone();
+    let (writer, _lock) = writer_of(opened);
+    let mut state = AppState::new(window);
+    state.enable_outbox();
+    let reader = record::Reader::open(&path).unwrap();
+    record::load_into(&reader, &mut state, later, true).unwrap();
+    let history = &state.figure("api.health_ms").unwrap().history;
+    assert_eq!(history.len(), 60, "one point per bucket of the first run");
+    assert_eq!(state.alerts.active.len(), 1);
+    assert_eq!(state.alerts.active[0].id, "api.up");
+    assert_eq!(state.alerts.active[0].since, t0() + Duration::seconds(100));
+    assert_eq!(
+        state.timeline[0],
+        Some(watchpost::state::figure::Severity::Crit)
+    );
+    // Still down: no second firing. Then up: resolved, in the record too.
+    round(&mut state, &writer, false, later + Duration::seconds(1));
+    round(&mut state, &writer, true, later + Duration::seconds(3));
+    assert!(state.alerts.active.is_empty());
+    assert!(writer.flush(std::time::Duration::from_secs(10)));
+    let events = record::Reader::open(&path).unwrap().alert_events().unwrap();
+    let kinds: Vec<EventKind> = events
+        .iter()
+        .filter(|e| e.id == "api.up")
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, vec![EventKind::Fired, EventKind::Resolved]);
+}
+
+#[test]
+fn one_writer_others_view_and_take_over_when_it_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.sqlite");
+    let window = Window::new("shared", t0(), Duration::hours(24));
+    let first = record::open(&path, &window, &settings(50), t0()).unwrap();
+    assert!(matches!(first.role, Role::Writer { .. }));
+    let second = record::open(&path, &window, &settings(50), t0()).unwrap();
+    match second.role {
+        Role::Viewer { holder } => assert_eq!(holder, Some(std::process::id())),
+        Role::Writer { .. } => panic!("two writers"),
+    }
+    assert_eq!(record::holder(&path), Some(std::process::id()));
+    drop(first);
+    let third = record::open(&path, &window, &settings(50), t0()).unwrap();
+    assert!(
+        matches!(third.role, Role::Writer { .. }),
+        "the lock is free once the writer is gone"
+    );
+}
+
+#[test]
+fn a_finished_window_is_kept_aside_when_a_new_one_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tmws.sqlite");
+    let window = Window::new("tmws", t0(), Duration::hours(1));
+    drop(record::open(&path, &window, &settings(50), t0()).unwrap());
+    let later = t0() + Duration::hours(2);
+    let opened = record::open(
+        &path,
+        &Window::new("tmws", later, Duration::hours(1)),
+        &settings(50),
+        later,
+    )
+    .unwrap();
+    assert_eq!(opened.window.start, later, "a new window");
+    let archived = opened.archived.clone().expect("the old record is kept");
+    assert_eq!(
+        archived.file_name().unwrap().to_string_lossy(),
+        "tmws-20260506T070000Z.sqlite"
+    );
+    let old = record::Reader::open(&archived)
+        .unwrap()
+        .meta()
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.start, t0());
+    // A new version is a new window too.
+    drop(opened);
+    let mut v2 = Window::new("tmws", later, Duration::hours(1));
+    v2.version = "v2".into();
+    let opened = record::open(&path, &v2, &settings(50), later + Duration::minutes(1)).unwrap();
+    assert!(opened.archived.is_some());
+}
+
+// ------------------------------------------------------------ the real binary, killed
+
+/// A health endpoint on loopback that answers 503 while `down` is set.
+fn health_server(down: Arc<AtomicBool>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let down = down.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    line.clear();
+                }
+                let (status, body) = if down.load(Ordering::SeqCst) {
+                    ("503 Service Unavailable", r#"{"status":"unhealthy"}"#)
+                } else {
+                    ("200 OK", r#"{"status":"healthy"}"#)
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    format!("http://{addr}/health")
+}
+
+/// Appends JSON log lines: info every half second, errors while down, one fatal line at
+/// the start of each outage.
+fn log_writer(path: PathBuf, down: Arc<AtomicBool>, stop: Arc<AtomicBool>) {
+    std::thread::spawn(move || {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap();
+        let mut was_down = false;
+        while !stop.load(Ordering::SeqCst) {
+            let now = Utc::now().to_rfc3339();
+            let is_down = down.load(Ordering::SeqCst);
+            let _ = writeln!(
+                file,
+                r#"{{"timestamp":"{now}","level":"INFO","message":"GET /api 200"}}"#
+            );
+            if is_down {
+                let _ = writeln!(
+                    file,
+                    r#"{{"timestamp":"{now}","level":"ERROR","message":"database connection pool exhausted"}}"#
+                );
+                if !was_down {
+                    let _ = writeln!(
+                        file,
+                        r#"{{"timestamp":"{now}","level":"CRITICAL","message":"fatal: cannot reach postgres"}}"#
+                    );
+                }
+            }
+            was_down = is_down;
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    });
+}
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(command: &str) -> Option<Tmux> {
+        if Command::new("tmux").arg("-V").output().is_err() {
+            eprintln!("SKIP: tmux is not installed (scripts/test.sh installs it)");
+            return None;
+        }
+        let tmux = Tmux {
+            socket: format!("watchpost-record-{}", std::process::id()),
+        };
+        let ok = tmux
+            .cmd(&[
+                "new-session",
+                "-d",
+                "-s",
+                "t",
+                "-x",
+                "160",
+                "-y",
+                "45",
+                command,
+            ])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "tmux new-session");
+        Some(tmux)
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("tmux");
+        c.arg("-L").arg(&self.socket).args(args);
+        c
+    }
+
+    fn window(&self, name: &str, command: &str) {
+        assert!(
+            self.cmd(&["new-window", "-d", "-t", "t", "-n", name, command])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+
+    fn send(&self, target: &str, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", target];
+        args.extend_from_slice(keys);
+        assert!(self.cmd(&args).status().unwrap().success());
+    }
+
+    fn capture(&self, target: &str) -> String {
+        let out = self
+            .cmd(&["capture-pane", "-p", "-t", target])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait_for(&self, target: &str, what: &str, secs: u64, done: impl Fn(&str) -> bool) {
+        let started = Instant::now();
+        while started.elapsed() < std::time::Duration::from_secs(secs) {
+            if done(&self.capture(target)) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        panic!(
+            "timed out waiting for {what}; screen:\n{}",
+            self.capture(target)
+        );
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]).status();
+    }
+}
+
+/// The pid of the process running in the viewer's pane.
+fn viewer_pid(tmux: &Tmux) -> u32 {
+    let out = tmux
+        .cmd(&["display-message", "-p", "-t", "t:viewer", "#{pane_pid}"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+/// Waits until `at` seconds after `origin`.
+fn until(origin: Instant, at: f64) {
+    let target = origin + std::time::Duration::from_secs_f64(at);
+    if let Some(wait) = target.checked_duration_since(Instant::now()) {
+        std::thread::sleep(wait);
+    }
+}
+
+fn shell_quote(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', "'\\''"))
+}
+
+#[test]
+fn kill_9_half_way_then_restart_keeps_the_window_and_the_report_is_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let record_path = dir.path().join("shop.sqlite");
+    let log_path = dir.path().join("app.jsonl");
+    let alerts_out = dir.path().join("on_alert.txt");
+    let down = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let url = health_server(down.clone());
+    std::fs::write(&log_path, "").unwrap();
+    log_writer(log_path.clone(), down.clone(), stop.clone());
+    let config = format!(
+        r#"
+[deployment]
+name = "shop"
+version = "v9.9.9"
+start = "now"
+length = "2m"
+checkpoints = "30s"
+on_alert = ["/bin/sh", "-c", "echo \"$WATCHPOST_ALERT_ID $WATCHPOST_ALERT_SEVERITY $WATCHPOST_ALERT_PRIORITY $WATCHPOST_ALERT_STATE\" >> {alerts}"]
+
+[service.api]
+health_url = "{url}"
+interval = "1s"
+timeout = "1s"
+
+[logs.app]
+files = ["{log}"]
+"#,
+        alerts = alerts_out.display(),
+        log = log_path.display()
+    );
+    let config_path = dir.path().join("shop.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let binary = env!("CARGO_BIN_EXE_watchpost");
+    let run = format!(
+        "{binary} run --config {} --record {}; echo EXIT=$?",
+        shell_quote(&config_path),
+        shell_quote(&record_path)
+    );
+    let Some(tmux) = Tmux::start(
+        "env -i PATH=/usr/bin:/bin HOME=/tmp TERM=screen-256color bash --norc --noprofile",
+    ) else {
+        stop.store(true, Ordering::SeqCst);
+        return;
+    };
+    tmux.send("t:0", &[&run, "Enter"]);
+    tmux.wait_for("t:0", "the dashboard", 30, |s| {
+        s.contains("Alerts") && s.contains("shop")
+    });
+    let started_at = {
+        let reader = loop {
+            if let Ok(r) = record::Reader::open(&record_path)
+                && let Ok(Some(meta)) = r.meta()
+            {
+                break (r, meta);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        reader.1.start
+    };
+    // The schedule runs in window seconds: the window started `lag` seconds ago.
+    let lag = (Utc::now() - started_at).num_milliseconds() as f64 / 1000.0;
+    let base = Instant::now() - std::time::Duration::from_secs_f64(lag.max(0.0));
+    let w = |secs: f64| until(base, secs);
+    // First outage: T+12s to T+22s. Second: T+34s to T+60s, killed at T+42s inside it.
+    w(12.0);
+    down.store(true, Ordering::SeqCst);
+    w(22.0);
+    down.store(false, Ordering::SeqCst);
+    w(34.0);
+    down.store(true, Ordering::SeqCst);
+    tmux.wait_for("t:0", "the second outage on screen", 20, |s| {
+        s.contains("api up")
+    });
+    w(42.0);
+    let pid = record::holder(&record_path).expect("the writer's pid in the lock file");
+    let killed_at = Utc::now();
+    assert!(
+        Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    tmux.wait_for("t:0", "the shell after kill -9", 10, |s| {
+        s.contains("EXIT=137")
+    });
+
+    // What survived the kill: everything up to a few seconds before it.
+    {
+        let reader = record::Reader::open(&record_path).unwrap();
+        let samples = reader.samples().unwrap();
+        let up = &samples["api.up"];
+        let last = up.last().unwrap().t;
+        assert!(
+            killed_at - last <= Duration::seconds(3),
+            "last bucket {last}, killed at {killed_at}"
+        );
+        let first_outage_down = up
+            .iter()
+            .filter(|b| {
+                b.t >= started_at + Duration::seconds(13)
+                    && b.t < started_at + Duration::seconds(21)
+            })
+            .filter(|b| b.mean() == Some(0.0))
+            .count();
+        assert!(first_outage_down >= 4, "first outage recorded: {up:?}");
+    }
+
+    // Restart in the same pane; and a second watchpost alongside, which only views.
+    w(46.0);
+    tmux.send("t:0", &[&format!("clear; {run}"), "Enter"]);
+    tmux.wait_for("t:0", "the restarted dashboard", 30, |s| {
+        !s.contains("EXIT=137")
+            && s.contains("Alerts")
+            && s.lines()
+                .next()
+                .is_some_and(|l| l.contains("shop") && l.contains("T+"))
+    });
+    // The window goes on from where it was (T+00:00:4x or later), with its timeline.
+    let screen = tmux.capture("t:0");
+    let header = screen.lines().next().unwrap_or_default().to_string();
+    assert!(
+        header.contains("T+00:00:4") || header.contains("T+00:00:5") || header.contains("T+00:01:"),
+        "{header}"
+    );
+    assert!(
+        header.contains("▕✖"),
+        "the first interval is remembered red: {header}"
+    );
+    tmux.window(
+        "viewer",
+        &format!(
+            "{binary} run --config {} --record {}",
+            shell_quote(&config_path),
+            shell_quote(&record_path)
+        ),
+    );
+    tmux.wait_for("t:viewer", "the viewer", 30, |s| {
+        s.contains(&"viewer (record held by pid".to_string())
+    });
+    // A note, typed in the writer.
+    tmux.send("t:0", &["n"]);
+    tmux.send("t:0", &["-l", "pool raised to 40"]);
+    tmux.send("t:0", &["Enter"]);
+    tmux.wait_for("t:0", "the note kept", 10, |s| {
+        s.contains("note kept in the record")
+    });
+    w(60.0);
+    down.store(false, Ordering::SeqCst);
+    // Let the recovery be seen and committed, then quit both.
+    w(66.0);
+    tmux.wait_for("t:0", "the outage resolved", 20, |s| {
+        s.contains("ok ") && s.contains("api up")
+    });
+    // The writer leaves; the viewer takes the record over within a refresh or two.
+    tmux.send("t:0", &["q"]);
+    tmux.wait_for("t:0", "the writer's clean exit", 10, |s| {
+        s.contains("EXIT=0")
+    });
+    tmux.wait_for("t:viewer", "the viewer taking over", 15, |s| {
+        s.contains("now writes the record") && !s.contains("viewer (record held")
+    });
+    assert_eq!(record::holder(&record_path), Some(viewer_pid(&tmux)));
+    tmux.send("t:viewer", &["q"]);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    stop.store(true, Ordering::SeqCst);
+
+    // The report: complete, with both outages at the right times and one alert each.
+    let out = Command::new(binary)
+        .args(["report", "--format", "json", "--record"])
+        .arg(&record_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let secs = |v: &serde_json::Value| -> f64 {
+        let t = DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+        (t.with_timezone(&Utc) - started_at).num_milliseconds() as f64 / 1000.0
+    };
+    let ups: Vec<&serde_json::Value> = json["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["id"] == "api.up")
+        .collect();
+    assert_eq!(
+        ups.len(),
+        2,
+        "one alert per outage, none doubled by the restart: {ups:#?}"
+    );
+    let (fired1, resolved1) = (secs(&ups[0]["fired"]), secs(&ups[0]["resolved"]));
+    let (fired2, resolved2) = (secs(&ups[1]["fired"]), secs(&ups[1]["resolved"]));
+    assert!(
+        (12.0..16.0).contains(&fired1),
+        "first outage fired at T+{fired1}"
+    );
+    assert!(
+        (22.0..26.0).contains(&resolved1),
+        "first outage resolved at T+{resolved1}"
+    );
+    assert!(
+        (34.0..38.0).contains(&fired2),
+        "second outage fired at T+{fired2}"
+    );
+    assert!(
+        (60.0..64.0).contains(&resolved2),
+        "resolved after the restart at T+{resolved2}"
+    );
+    assert_eq!(ups[0]["priority"], "P0");
+    assert!(json["summary"]["critical_errors"].as_i64().unwrap() >= 2);
+    assert!(json["summary"]["total_errors"].as_i64().unwrap() >= 10);
+    let notes: Vec<&str> = json["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(notes, vec!["pool raised to 40"]);
+    // Every checkpoint so far was either snapshotted or honestly missed, never invented.
+    let md = Command::new(binary)
+        .args(["report", "--record"])
+        .arg(&record_path)
+        .output()
+        .unwrap();
+    let md = String::from_utf8_lossy(&md.stdout);
+    for needle in [
+        "## Monitoring log",
+        "## Final summary",
+        "### Success criteria",
+        "### KPIs",
+        "## Sign-off",
+        "P0 CRIT api up",
+        "Name: ________________",
+    ] {
+        assert!(md.contains(needle), "report lacks {needle:?}:\n{md}");
+    }
+    // on_alert ran without a shell of ours, once per firing (not again after the restart).
+    let rung = std::fs::read_to_string(&alerts_out).unwrap_or_default();
+    let fired: Vec<&str> = rung.lines().filter(|l| l.starts_with("api.up ")).collect();
+    assert_eq!(
+        fired,
+        vec!["api.up crit P0 firing", "api.up crit P0 firing"],
+        "{rung}"
+    );
+}
