@@ -365,14 +365,14 @@ fn examples_tmws_toml_validates() {
         Some("http://localhost:8000/health")
     );
     let deny = &config.rules["tmws.rbac.deny_pct_1h"];
-    assert_eq!(deny.describe(), "warn > 20, crit > 50");
+    assert_eq!(deny.describe(), "warn > 20, crit > 50, priority P1");
     assert_eq!(
         config.rules["tmws.license.generated_1h"].describe(),
-        "crit > 1000"
+        "crit > 1000, priority P1"
     );
     assert_eq!(
         config.rules["tmws.license.expiring_7d"].describe(),
-        "warn > 100"
+        "warn > 100, priority P2"
     );
-    assert_eq!(config.rules["tmws.db.freelist"].describe(), "warn > 1000");
+    assert_eq!(config.rules["tmws.db.freelist"].describe(), "warn > 1000, priority P2");
 }

@@ -155,8 +155,8 @@ impl SqlMetric {
         (self.warn.is_some() || self.crit.is_some()).then_some(Rule {
             warn: self.warn,
             crit: self.crit,
-            expect: None,
             priority: self.priority,
+            ..Rule::default()
         })
     }
 }

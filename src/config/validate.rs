@@ -83,6 +83,9 @@ pub enum Kind {
     Ident,
     /// `[[sqlite.NAME.metric]]` tables.
     Metrics,
+    /// A structured value (tables, lists, numbers) whose shape serde checks when the
+    /// config is read; its errors carry the line too.
+    Structured,
 }
 
 pub struct Field {
@@ -127,6 +130,11 @@ pub const DEPLOYMENT: &[Field] = &[
     f("version", Kind::Text),
     f("start", Kind::Start),
     f("length", Kind::Duration),
+    f("checkpoints", Kind::Structured),
+    f("success_criteria", Kind::Structured),
+    f("record_max_mb", Kind::Structured),
+    f("on_alert", Kind::TextList),
+    f("silences", Kind::Structured),
 ];
 pub const HOST: &[Field] = &[req("ssh", Kind::Text), f("host_key", Kind::Text)];
 pub const SQLITE: &[Field] = &[
@@ -170,6 +178,9 @@ pub const RULE: &[Field] = &[
     f("crit", Kind::Threshold),
     f("expect", Kind::Verbatim),
     f("priority", Kind::Priority),
+    f("for", Kind::Duration),
+    f("min_failures", Kind::Structured),
+    f("no_data_after", Kind::Duration),
 ];
 
 /// The valid word nearest to `word` (Damerau-Levenshtein, then Jaro-Winkler on ties).
@@ -529,6 +540,9 @@ fn check_value(
             ),
         )
     };
+    if let Kind::Structured = kind {
+        return;
+    }
     if let Kind::Metrics = kind {
         let DeValue::Array(items) = value.get_ref() else {
             return wrong(walk, "a list of [[…metric]] tables");
@@ -646,7 +660,7 @@ fn check_value(
                 format!("{raw:?} must be letters, digits, `_`, `-` and inner dots (it becomes part of a figure id)")
             })
         }
-        Kind::Text | Kind::Verbatim | Kind::Metrics | Kind::TextList => None,
+        Kind::Text | Kind::Verbatim | Kind::Metrics | Kind::TextList | Kind::Structured => None,
     };
     if let Some(text) = problem {
         walk.problem(span, format!("`{name}` in {label}: {text}"));
