@@ -1,5 +1,7 @@
-//! The bounded log buffer behind the Errors pane, with per-minute error counts per source.
+//! The bounded log buffer behind the Errors pane, with per-minute error counts per source
+//! and the top error patterns (see `patterns`).
 
+use super::patterns::{Pattern, Patterns};
 use super::update::LogLine;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, VecDeque};
@@ -16,6 +18,9 @@ pub struct LogBuffer {
     pub dropped: u64,
     /// Per source: (minute since epoch, error count), oldest first.
     per_minute: BTreeMap<String, VecDeque<(i64, u64)>>,
+    /// Error lines grouped by message; kept for every error line pushed, including lines
+    /// the ring has since dropped.
+    patterns: Patterns,
 }
 
 impl LogBuffer {
@@ -25,11 +30,13 @@ impl LogBuffer {
             capacity: capacity.max(1),
             dropped: 0,
             per_minute: BTreeMap::new(),
+            patterns: Patterns::default(),
         }
     }
 
     pub fn push(&mut self, line: LogLine) {
         if line.is_error {
+            self.patterns.observe(&line);
             let minute = line.at.timestamp().div_euclid(60);
             let counts = self.per_minute.entry(line.source.clone()).or_default();
             match counts.iter_mut().rev().find(|(m, _)| *m == minute) {
@@ -90,6 +97,16 @@ impl LogBuffer {
         self.errors_per_minute(source, now, minutes).iter().sum()
     }
 
+    /// The error patterns, the most frequent first (ties: the most recent first).
+    pub fn patterns(&self) -> Vec<&Pattern> {
+        self.patterns.sorted()
+    }
+
+    /// The pattern table itself: its size and how many patterns it evicted.
+    pub fn pattern_table(&self) -> &Patterns {
+        &self.patterns
+    }
+
     pub fn sources(&self) -> impl Iterator<Item = &String> {
         self.per_minute.keys()
     }
@@ -136,5 +153,21 @@ mod tests {
         buf.push(line(now, false));
         let series = buf.errors_per_minute(Some("app"), now, 3);
         assert_eq!(series, vec![1, 0, 1]);
+    }
+
+    #[test]
+    fn error_lines_feed_the_patterns_and_outlive_the_ring() {
+        let mut buf = LogBuffer::new(2);
+        let now = Utc::now();
+        for n in 0..5 {
+            let mut l = line(now, n != 2);
+            l.message = format!("request {n} failed");
+            buf.push(l);
+        }
+        let patterns = buf.patterns();
+        assert_eq!(patterns.len(), 1);
+        assert_eq!(patterns[0].template, "request <num> failed");
+        assert_eq!(patterns[0].count, 4, "the info line is not counted");
+        assert_eq!(buf.len(), 2);
     }
 }
