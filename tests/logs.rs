@@ -63,8 +63,11 @@ async fn poll(collector: &mut LogCollector) -> Poll {
 fn source(files: &[&Path]) -> LogSource {
     LogSource {
         files: files.iter().map(|p| p.display().to_string()).collect(),
+        journald: None,
+        command: Vec::new(),
         host: "local".into(),
         error_pattern: watchpost::config::default_error_pattern(),
+        metrics: Vec::new(),
     }
 }
 

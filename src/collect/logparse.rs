@@ -28,13 +28,24 @@ pub fn parse_line(
     let dropped = dropped + (raw.len() - keep) as u64;
     let text = String::from_utf8_lossy(&raw[..keep]);
     let text = text.strip_suffix('\r').unwrap_or(&text);
+    finish(source, text, parse_text(text, now), None, dropped, error_pattern, now)
+}
 
-    let parsed = parse_json(text, now)
-        .or_else(|| parse_logfmt(text, now))
-        .unwrap_or_else(|| parse_plain(text, now));
+/// Builds the line from what the text said. `fallback_level` is the level the transport
+/// gave (journald's PRIORITY), used when the text names none; `error_pattern` is tried on
+/// `text`.
+pub(crate) fn finish(
+    source: &str,
+    text: &str,
+    parsed: Parsed,
+    fallback_level: Option<LogLevel>,
+    dropped: u64,
+    error_pattern: &Regex,
+    now: DateTime<Utc>,
+) -> LogLine {
     let matched = error_pattern.is_match(text);
     // A line that names no level but matches the error pattern shows as an error.
-    let level = parsed.level.unwrap_or(if matched {
+    let level = parsed.level.or(fallback_level).unwrap_or(if matched {
         LogLevel::Error
     } else {
         LogLevel::Info
@@ -53,11 +64,19 @@ pub fn parse_line(
     }
 }
 
-struct Parsed {
-    at: Option<DateTime<Utc>>,
-    level: Option<LogLevel>,
-    message: String,
-    fields: Vec<(String, String)>,
+/// What one line's text says, before the source and the error pattern are applied.
+pub(crate) struct Parsed {
+    pub at: Option<DateTime<Utc>>,
+    pub level: Option<LogLevel>,
+    pub message: String,
+    pub fields: Vec<(String, String)>,
+}
+
+/// JSON, then logfmt, then plain text.
+pub(crate) fn parse_text(text: &str, now: DateTime<Utc>) -> Parsed {
+    parse_json(text, now)
+        .or_else(|| parse_logfmt(text, now))
+        .unwrap_or_else(|| parse_plain(text, now))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -456,7 +475,7 @@ fn level_word(word: &str) -> Option<LogLevel> {
 }
 
 /// Numeric levels: syslog priorities (0 emerg … 7 debug) or pino/bunyan (10 trace … 60 fatal).
-fn level_number(n: f64, syslog: bool) -> Option<LogLevel> {
+pub(crate) fn level_number(n: f64, syslog: bool) -> Option<LogLevel> {
     if syslog || (0.0..=7.0).contains(&n) {
         return match n as i64 {
             0..=2 => Some(LogLevel::Critical),

@@ -1,8 +1,9 @@
-//! Log files followed like `tail -F`: globs expanded on every poll, the bytes appended
-//! since the last poll read, rotation by rename and by copytruncate followed, lines parsed
-//! (see `logparse`) and error counts kept for `<name>.errors_1h` and `<name>.errors_per_min`.
+//! Log sources: files followed like `tail -F`, journald units and commands' output (the
+//! last two through `command`'s process core), lines parsed (see `logparse`, `journald`),
+//! error counts kept for `<name>.errors_1h` and `<name>.errors_per_min`, and the source's
+//! `[[logs.NAME.metric]]` figures computed (see `logmetrics`).
 //!
-//! How the following works:
+//! How files are followed:
 //! - A file is known by its identity (device + inode) and read through a handle kept
 //!   open, so a renamed (rotated) or deleted file can still be read to its end.
 //! - When no configured path leads to a followed file any more, it is "retired": read to
@@ -20,8 +21,13 @@
 //!   without its newline yet waits too. A line over 64 KiB keeps its first 64 KiB and says
 //!   how many bytes were cut.
 //!
-//! All file I/O and parsing run in `spawn_blocking`.
+//! File I/O, parsing, counting and metrics run in `spawn_blocking`.
 
+use crate::collect::command::{
+    CommandPlan, Event, Launcher, LocalLauncher, Plan, ProcessLines, RawLine,
+};
+use crate::collect::journald::{self, JournaldPlan};
+use crate::collect::logmetrics::{LogMetric, LogMetrics};
 use crate::collect::logparse::{MAX_LINE_BYTES, parse_line};
 use crate::collect::{Collector, failed, health};
 use crate::config::LogSource;
@@ -34,6 +40,7 @@ use std::collections::BTreeMap;
 use std::fs::{File, Metadata};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// At most this much is read from one file in one poll.
@@ -51,6 +58,11 @@ const MAX_RETIRED: usize = 32;
 const FINGERPRINT_BYTES: usize = 64;
 /// Minutes of error counts kept (one hour plus the current minute).
 const MINUTES_KEPT: i64 = 61;
+/// The first poll of a process source waits this long for its first output to settle
+/// (so a one-shot `check` sees the backlog)...
+const SETTLE_QUIET: Duration = Duration::from_millis(300);
+/// ...but no longer than this.
+const SETTLE_LIMIT: Duration = Duration::from_secs(2);
 
 pub const REMOTE_NOT_BUILT: &str = "remote log sources need the SSH transport (not built yet)";
 
@@ -58,34 +70,120 @@ pub struct LogCollector {
     name: String,
     interval: Duration,
     host: String,
+    /// Set when the processes of this source run somewhere other than here.
+    remote_launcher: bool,
     /// The compiled error pattern, or why it does not compile.
     error_pattern: Result<Regex, String>,
+    input: Input,
+    metric_defs: Vec<LogMetric>,
     /// Taken by the blocking task during a poll; `None` only if that task died.
-    tailer: Option<Tailer>,
-    patterns: Vec<String>,
+    derived: Option<Derived>,
+}
+
+/// Where the lines come from.
+enum Input {
+    Files {
+        patterns: Vec<String>,
+        /// Taken by the blocking task during a poll; `None` only if that task died.
+        tailer: Option<Tailer>,
+    },
+    Process(Box<ProcessInput>),
+    /// The source names no input (the config check says so too).
+    Nothing,
+}
+
+struct ProcessInput {
+    parser: LineParser,
+    launcher: Arc<dyn Launcher>,
+    /// Made on the first poll (it needs the runtime).
+    plan: Option<Box<dyn Plan>>,
+    label: String,
+    lines: Option<ProcessLines>,
+    /// A run has started at least once.
+    ever_started: bool,
+    /// What is wrong now, with the retry delay if the process is down.
+    problem: Option<(String, Option<Duration>)>,
+}
+
+/// How a raw line becomes a log line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LineParser {
+    /// JSON, logfmt or plain text.
+    Text,
+    /// `journalctl --output=json`.
+    Journal,
+}
+
+/// What is counted from the lines: error counts and the configured metrics.
+struct Derived {
     errors: ErrorCounts,
+    metrics: LogMetrics,
+}
+
+impl Derived {
+    fn new(metrics: &[LogMetric]) -> Self {
+        Derived {
+            errors: ErrorCounts::default(),
+            metrics: LogMetrics::new(metrics),
+        }
+    }
 }
 
 impl LogCollector {
+    /// A source that runs its processes (journald, command) on this machine.
     pub fn new(name: &str, source: &LogSource) -> Self {
-        let error_pattern = RegexBuilder::new(&source.error_pattern)
-            .case_insensitive(true)
-            .build()
-            .map_err(|e| {
-                format!(
-                    "error_pattern {:?} is not a valid regex: {}",
-                    source.error_pattern,
-                    last_line(&e)
-                )
-            });
+        Self::build(name, source, Arc::new(LocalLauncher::new()), false)
+    }
+
+    /// A source whose processes (journald, command) are started by `launcher`: a host's
+    /// SSH connection, or a local launcher with its own environment. Files are always
+    /// read here.
+    pub fn with_launcher(name: &str, source: &LogSource, launcher: Arc<dyn Launcher>) -> Self {
+        Self::build(name, source, launcher, true)
+    }
+
+    fn build(
+        name: &str,
+        source: &LogSource,
+        launcher: Arc<dyn Launcher>,
+        remote_launcher: bool,
+    ) -> Self {
+        let error_pattern = compile_error_pattern(&source.error_pattern);
+        let process = |parser, plan: Box<dyn Plan>| {
+            Input::Process(Box::new(ProcessInput {
+                parser,
+                launcher: launcher.clone(),
+                label: plan.label(),
+                plan: Some(plan),
+                lines: None,
+                ever_started: false,
+                problem: None,
+            }))
+        };
+        let input = if let Some(unit) = &source.journald {
+            process(LineParser::Journal, Box::new(JournaldPlan::new(unit)))
+        } else if !source.command.is_empty() {
+            process(
+                LineParser::Text,
+                Box::new(CommandPlan::new(source.command.clone())),
+            )
+        } else if !source.files.is_empty() {
+            Input::Files {
+                patterns: source.files.clone(),
+                tailer: Some(Tailer::new(source.files.clone())),
+            }
+        } else {
+            Input::Nothing
+        };
         LogCollector {
             name: name.to_string(),
             interval: Duration::from_secs(2),
             host: source.host.trim().to_string(),
+            remote_launcher,
             error_pattern,
-            tailer: Some(Tailer::new(source.files.clone())),
-            patterns: source.files.clone(),
-            errors: ErrorCounts::default(),
+            input,
+            metric_defs: source.metrics.clone(),
+            derived: Some(Derived::new(&source.metrics)),
         }
     }
 
@@ -99,12 +197,38 @@ impl LogCollector {
         ]
     }
 
-    /// Without any file to read, the counts are unknown rather than zero.
+    /// Without any line to read, the counts are unknown rather than zero.
     fn failed_readings(&self, message: &str) -> Vec<Reading> {
-        vec![
+        let mut readings = vec![
             Reading::failed(self.errors_1h_id(), "errors in the last hour", message),
             Reading::failed(self.per_min_id(), "errors per minute", message),
-        ]
+        ];
+        if let Some(derived) = &self.derived {
+            readings.extend(derived.metrics.failed_readings(&self.name, message));
+        }
+        readings
+    }
+
+    fn readings(&self, now: DateTime<Utc>) -> Vec<Reading> {
+        let Some(derived) = &self.derived else {
+            return Vec::new();
+        };
+        let mut readings = vec![
+            Reading::number(
+                self.errors_1h_id(),
+                "errors in the last hour",
+                derived.errors.last_hour(now) as f64,
+                "",
+            ),
+            Reading::number(
+                self.per_min_id(),
+                "errors per minute",
+                derived.errors.last_full_minute(now) as f64,
+                "/min",
+            ),
+        ];
+        readings.extend(derived.metrics.readings(&self.name, now));
+        readings
     }
 
     fn errors_1h_id(&self) -> String {
@@ -115,54 +239,122 @@ impl LogCollector {
         format!("{}.errors_per_min", self.name)
     }
 
-    async fn poll_local(&mut self, error_pattern: Regex) -> Vec<Update> {
-        let mut tailer = self
-            .tailer
+    fn take_derived(&mut self) -> Derived {
+        self.derived
             .take()
-            .unwrap_or_else(|| Tailer::new(self.patterns.clone()));
+            .unwrap_or_else(|| Derived::new(&self.metric_defs))
+    }
+
+    async fn poll_files(&mut self, error_pattern: Regex) -> Vec<Update> {
+        let Input::Files { patterns, tailer } = &mut self.input else {
+            return Vec::new();
+        };
+        let mut tailer = tailer
+            .take()
+            .unwrap_or_else(|| Tailer::new(patterns.clone()));
+        let mut derived = self.take_derived();
         let name = self.name.clone();
         let task = tokio::task::spawn_blocking(move || {
             let now = Utc::now();
             let outcome = tailer.poll();
-            let lines: Vec<LogLine> = outcome
-                .lines
-                .iter()
-                .map(|raw| parse_line(&name, &raw.bytes, raw.dropped, &error_pattern, now))
-                .collect();
-            (tailer, outcome.problems, outcome.followed, lines)
+            let lines = ingest(
+                &name,
+                outcome.lines,
+                LineParser::Text,
+                &error_pattern,
+                &mut derived,
+                now,
+            );
+            (tailer, derived, outcome.problems, outcome.followed, lines)
         });
-        let (tailer, problems, followed, lines) = match task.await {
+        let (tailer, derived, problems, followed, lines) = match task.await {
             Ok(result) => result,
             // The reader panicked: its state is gone; the next poll starts over at the tails.
             Err(e) => return self.error_updates(format!("log reader failed: {e}")),
         };
-        self.tailer = Some(tailer);
-
-        let now = Utc::now();
-        for line in lines.iter().filter(|l| l.is_error) {
-            self.errors.add(line.at, now);
+        if let Input::Files { tailer: slot, .. } = &mut self.input {
+            *slot = Some(tailer);
         }
+        self.derived = Some(derived);
+
+        let problem = summarize(&problems);
+        let unknown = problem.is_some() && followed == 0;
+        self.updates(lines, problem.map(|p| (p, Some(self.interval))), unknown)
+    }
+
+    async fn poll_process(&mut self, error_pattern: Regex) -> Vec<Update> {
+        let Input::Process(input) = &mut self.input else {
+            return Vec::new();
+        };
+        let events = match &mut input.lines {
+            Some(lines) => lines.drain(),
+            None => {
+                let plan = input
+                    .plan
+                    .take()
+                    .expect("a process source has its plan until it starts");
+                let lines = input
+                    .lines
+                    .insert(ProcessLines::start(plan, input.launcher.clone()));
+                lines.settle(SETTLE_QUIET, SETTLE_LIMIT).await
+            }
+        };
+        let mut raw = Vec::new();
+        for event in events {
+            match event {
+                Event::Started => {
+                    input.ever_started = true;
+                    input.problem = None;
+                }
+                Event::Line(line) => {
+                    // Output again: a complaint on stderr is over.
+                    if input.problem.as_ref().is_some_and(|(_, retry)| retry.is_none()) {
+                        input.problem = None;
+                    }
+                    raw.push(line);
+                }
+                Event::Stderr(text) => {
+                    input.problem = Some((format!("{}: {text}", input.label), None));
+                }
+                Event::Down { message, retry } => input.problem = Some((message, Some(retry))),
+            }
+        }
+        let parser = input.parser;
+        let problem = input.problem.clone();
+        let unknown = !input.ever_started && problem.is_some();
+
+        let mut derived = self.take_derived();
+        let name = self.name.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let lines = ingest(&name, raw, parser, &error_pattern, &mut derived, Utc::now());
+            (derived, lines)
+        });
+        let lines = match task.await {
+            Ok((derived, lines)) => {
+                self.derived = Some(derived);
+                lines
+            }
+            Err(e) => return self.error_updates(format!("log parser failed: {e}")),
+        };
+        self.updates(lines, problem, unknown)
+    }
+
+    /// The updates of one poll: the lines, the figures (unknown if no line could be read
+    /// at all) and the health.
+    fn updates(
+        &self,
+        lines: Vec<LogLine>,
+        problem: Option<(String, Option<Duration>)>,
+        unknown: bool,
+    ) -> Vec<Update> {
+        let now = Utc::now();
         let mut updates = Vec::new();
         if !lines.is_empty() {
             updates.push(Update::Logs(lines));
         }
-        let problem = summarize(&problems);
         let readings = match &problem {
-            Some(message) if followed == 0 => self.failed_readings(message),
-            _ => vec![
-                Reading::number(
-                    self.errors_1h_id(),
-                    "errors in the last hour",
-                    self.errors.last_hour(now) as f64,
-                    "",
-                ),
-                Reading::number(
-                    self.per_min_id(),
-                    "errors per minute",
-                    self.errors.last_full_minute(now) as f64,
-                    "/min",
-                ),
-            ],
+            Some((message, _)) if unknown => self.failed_readings(message),
+            _ => self.readings(now),
         };
         updates.push(Update::Readings {
             source: self.name.clone(),
@@ -170,10 +362,58 @@ impl LogCollector {
         });
         updates.push(match problem {
             None => health(&self.name, SourceHealth::Ok),
-            Some(message) => failed(&self.name, message, self.interval),
+            Some((message, retry)) => health(
+                &self.name,
+                SourceHealth::Error {
+                    message,
+                    retry_in_secs: retry.map(|r| r.as_secs().max(1)),
+                },
+            ),
         });
         updates
     }
+}
+
+fn compile_error_pattern(pattern: &str) -> Result<Regex, String> {
+    RegexBuilder::new(pattern)
+        .case_insensitive(true)
+        .build()
+        .map_err(|e| {
+            format!(
+                "error_pattern {pattern:?} is not a valid regex: {}",
+                last_line(&e)
+            )
+        })
+}
+
+/// Parse, classify and count: raw lines to log lines, error counts and metrics updated.
+/// The one path every source's lines take.
+fn ingest(
+    source: &str,
+    raw: Vec<RawLine>,
+    parser: LineParser,
+    error_pattern: &Regex,
+    derived: &mut Derived,
+    now: DateTime<Utc>,
+) -> Vec<LogLine> {
+    let mut lines = Vec::with_capacity(raw.len());
+    let with_metrics = !derived.metrics.is_empty();
+    for raw in raw {
+        let line = match parser {
+            LineParser::Text => parse_line(source, &raw.bytes, raw.dropped, error_pattern, now),
+            LineParser::Journal => {
+                journald::parse_entry(source, &raw.bytes, raw.dropped, error_pattern, now)
+            }
+        };
+        if line.is_error {
+            derived.errors.add(line.at, now);
+        }
+        if with_metrics {
+            derived.metrics.observe(&line, now);
+        }
+        lines.push(line);
+    }
+    lines
 }
 
 impl Collector for LogCollector {
@@ -188,19 +428,67 @@ impl Collector for LogCollector {
     }
     fn poll(&mut self) -> BoxFuture<'_, Vec<Update>> {
         Box::pin(async move {
-            if !(self.host.is_empty() || self.host == "local") {
-                return self.error_updates(REMOTE_NOT_BUILT.to_string());
-            }
-            if self.patterns.is_empty() {
-                return self.error_updates(
-                    "no files configured: set files = [\"/path/app.log\", ...]".to_string(),
-                );
-            }
-            match self.error_pattern.clone() {
-                Ok(pattern) => self.poll_local(pattern).await,
-                Err(message) => self.error_updates(message),
+            let local = self.host.is_empty() || self.host == "local";
+            let pattern = match self.error_pattern.clone() {
+                Ok(pattern) => pattern,
+                Err(message) => return self.error_updates(message),
+            };
+            match &self.input {
+                Input::Nothing => self.error_updates(
+                    "no input configured: set files, journald or command".to_string(),
+                ),
+                Input::Files { .. } if !local => self.error_updates(REMOTE_NOT_BUILT.to_string()),
+                Input::Files { .. } => self.poll_files(pattern).await,
+                Input::Process(_) if !local && !self.remote_launcher => {
+                    self.error_updates(REMOTE_NOT_BUILT.to_string())
+                }
+                Input::Process(_) => self.poll_process(pattern).await,
             }
         })
+    }
+}
+
+/// Reads files from their start, through the same reading, parsing, classifying and
+/// counting as the collector, in batches of at most 8 MiB per file. For benchmarks and
+/// tools that take a whole file in.
+pub struct FileIngest {
+    name: String,
+    tailer: Tailer,
+    error_pattern: Regex,
+    derived: Derived,
+}
+
+impl FileIngest {
+    pub fn new(name: &str, source: &LogSource) -> Result<Self, String> {
+        let mut tailer = Tailer::new(source.files.clone());
+        tailer.from_start = true;
+        Ok(FileIngest {
+            name: name.to_string(),
+            tailer,
+            error_pattern: compile_error_pattern(&source.error_pattern)?,
+            derived: Derived::new(&source.metrics),
+        })
+    }
+
+    /// The next batch of lines; empty at the end of what is written so far.
+    pub fn next_batch(&mut self, now: DateTime<Utc>) -> Result<Vec<LogLine>, String> {
+        let outcome = self.tailer.poll();
+        if let Some(problem) = summarize(&outcome.problems) {
+            return Err(problem);
+        }
+        Ok(ingest(
+            &self.name,
+            outcome.lines,
+            LineParser::Text,
+            &self.error_pattern,
+            &mut self.derived,
+            now,
+        ))
+    }
+
+    /// Error lines counted in the hour before `now`.
+    pub fn errors_last_hour(&self, now: DateTime<Utc>) -> u64 {
+        self.derived.errors.last_hour(now)
     }
 }
 
@@ -266,12 +554,6 @@ impl ErrorCounts {
 // ---------------------------------------------------------------------------------------
 // Following files (blocking; runs in spawn_blocking)
 
-/// One line as read: at most `MAX_LINE_BYTES` bytes, plus how many more were cut.
-struct RawLine {
-    bytes: Vec<u8>,
-    dropped: u64,
-}
-
 struct PollOutcome {
     lines: Vec<RawLine>,
     /// What went wrong, one sentence each; the source's health.
@@ -304,6 +586,8 @@ struct Tailer {
     files: Vec<Followed>,
     /// The first poll has run: files found from now on are new and read from the start.
     started: bool,
+    /// Read every file from its start, however long (`FileIngest`).
+    from_start: bool,
 }
 
 struct Followed {
@@ -331,6 +615,7 @@ impl Tailer {
             patterns,
             files: Vec::new(),
             started: false,
+            from_start: false,
         }
     }
 
@@ -371,7 +656,7 @@ impl Tailer {
             }
             match self.open(f) {
                 Ok(Some(mut followed)) => {
-                    let tail_start = !self.started || followed.offset > 0;
+                    let tail_start = !self.from_start && (!self.started || followed.offset > 0);
                     let first = lines.len();
                     if let Err(e) = followed.read_new(&mut lines) {
                         problems.push(format!(
@@ -470,7 +755,7 @@ impl Tailer {
             return Ok(None);
         }
         let len = meta.len();
-        let tail = !self.started || len > MAX_READ_PER_POLL;
+        let tail = !self.from_start && (!self.started || len > MAX_READ_PER_POLL);
         let start = if tail {
             len.saturating_sub(START_TAIL_BYTES)
         } else {
