@@ -103,8 +103,14 @@ impl Launcher for LocalLauncher {
         };
         Box::pin(async move {
             let mut child = spawned?;
-            let stdout = child.stdout.take().ok_or_else(|| io::Error::other("no stdout"))?;
-            let stderr = child.stderr.take().ok_or_else(|| io::Error::other("no stderr"))?;
+            let stdout = child
+                .stdout
+                .take()
+                .ok_or_else(|| io::Error::other("no stdout"))?;
+            let stderr = child
+                .stderr
+                .take()
+                .ok_or_else(|| io::Error::other("no stderr"))?;
             Ok(Launched {
                 stdout: Box::pin(stdout),
                 stderr: Box::pin(stderr),
@@ -401,7 +407,9 @@ pub async fn read_line<R: AsyncBufRead + Unpin>(reader: &mut R) -> io::Result<Op
             Some(end) => (&buf[..end], end + 1, true),
             None => (buf, buf.len(), false),
         };
-        let room = MAX_LINE_BYTES.saturating_sub(line.bytes.len()).min(chunk.len());
+        let room = MAX_LINE_BYTES
+            .saturating_sub(line.bytes.len())
+            .min(chunk.len());
         line.bytes.extend_from_slice(&chunk[..room]);
         line.dropped += (chunk.len() - room) as u64;
         reader.consume(used);
@@ -564,7 +572,9 @@ mod tests {
             marker.display()
         );
         let mut p = ProcessLines::start(sh(&script), Arc::new(LocalLauncher::new()));
-        let first = p.settle(Duration::from_millis(200), Duration::from_secs(5)).await;
+        let first = p
+            .settle(Duration::from_millis(200), Duration::from_secs(5))
+            .await;
         assert!(first.contains(&Event::Started), "{first:?}");
         drop(p);
         tokio::time::sleep(Duration::from_millis(300)).await;

@@ -76,7 +76,10 @@ impl Plan for JournaldPlan {
         }
     }
 
-    fn preflight<'a>(&'a mut self, launcher: &'a dyn Launcher) -> BoxFuture<'a, Result<(), String>> {
+    fn preflight<'a>(
+        &'a mut self,
+        launcher: &'a dyn Launcher,
+    ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             // The default output: `--output=json` keeps journalctl quiet about a missing
             // journal.
@@ -153,7 +156,11 @@ pub fn cursor_of(line: &[u8]) -> Option<String> {
 }
 
 /// Journal fields kept under their own name besides the entry's own fields.
-const META: &[(&str, &str)] = &[("_SYSTEMD_UNIT", "unit"), ("_PID", "pid"), ("_HOSTNAME", "host")];
+const META: &[(&str, &str)] = &[
+    ("_SYSTEMD_UNIT", "unit"),
+    ("_PID", "pid"),
+    ("_HOSTNAME", "host"),
+];
 /// The entry's own fields that are not worth a row.
 const SKIPPED: &[&str] = &[
     "MESSAGE",
@@ -203,7 +210,7 @@ pub fn parse_entry(
         .get("__REALTIME_TIMESTAMP")
         .map(field_text)
         .and_then(|t| t.trim().parse::<i64>().ok())
-        .and_then(|us| DateTime::from_timestamp_micros(us));
+        .and_then(DateTime::from_timestamp_micros);
     parsed.at = parsed.at.or(realtime);
 
     let mut fields = Vec::new();
@@ -235,7 +242,11 @@ fn field_text(value: &Json) -> String {
         Json::String(s) => s.clone(),
         Json::Null => String::new(),
         Json::Array(items) if items.iter().all(|i| i.as_u64().is_some_and(|n| n < 256)) => {
-            let bytes: Vec<u8> = items.iter().filter_map(|i| i.as_u64()).map(|n| n as u8).collect();
+            let bytes: Vec<u8> = items
+                .iter()
+                .filter_map(|i| i.as_u64())
+                .map(|n| n as u8)
+                .collect();
             String::from_utf8_lossy(&bytes).into_owned()
         }
         Json::Array(items) => items.iter().map(field_text).collect::<Vec<_>>().join(" "),
@@ -353,7 +364,10 @@ mod tests {
         assert_eq!(line.message, "-- Boot 5e4d --");
         // A field given several times.
         let line = parse(r#"{"MESSAGE":"m","TAG":["a","b"]}"#);
-        assert!(line.fields.contains(&("TAG".to_string(), "a b".to_string())));
+        assert!(
+            line.fields
+                .contains(&("TAG".to_string(), "a b".to_string()))
+        );
     }
 
     #[test]

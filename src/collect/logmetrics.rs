@@ -156,7 +156,9 @@ fn parse_kind(kind: &str, percentile: Option<f64>) -> Result<MetricKind, String>
         "count" => return Ok(MetricKind::Count),
         "rate" => return Ok(MetricKind::Rate),
         "percent" => return Ok(MetricKind::Percent),
-        "percentile" => percentile.ok_or("kind = \"percentile\" needs percentile = NN (for example 99.9)")?,
+        "percentile" => {
+            percentile.ok_or("kind = \"percentile\" needs percentile = NN (for example 99.9)")?
+        }
         other => match other.strip_prefix('p').and_then(|n| n.parse::<f64>().ok()) {
             Some(p) => p,
             None => {
@@ -256,10 +258,8 @@ impl TryFrom<RawMetric> for LogMetric {
                 }
             }
         });
-        let window_text = humantime::format_duration(Duration::from_secs(
-            window_minutes as u64 * 60,
-        ))
-        .to_string();
+        let window_text =
+            humantime::format_duration(Duration::from_secs(window_minutes as u64 * 60)).to_string();
         let name = raw.name.unwrap_or_else(|| match kind {
             MetricKind::Count => format!("{id} ({window_text})"),
             MetricKind::Rate => format!("{id} per minute ({window_text})"),
@@ -316,7 +316,11 @@ pub fn field<'a>(line: &'a LogLine, name: &str) -> Option<&'a str> {
     if let Some((_, v)) = line.fields.iter().find(|(k, _)| k == name) {
         return Some(v);
     }
-    if let Some((_, v)) = line.fields.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+    if let Some((_, v)) = line
+        .fields
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+    {
         return Some(v);
     }
     match name.to_ascii_lowercase().as_str() {
@@ -477,19 +481,12 @@ impl MetricState {
         let id = format!("{source}.{}", m.id);
         let window = humantime::format_duration(Duration::from_secs(m.window_minutes as u64 * 60));
         let reading = match m.kind {
-            MetricKind::Count => {
-                Reading::number(id, &m.name, hits as f64, &m.unit).with_detail(format!(
-                    "{hits} matching line{} in {window}",
-                    plural(hits)
-                ))
+            MetricKind::Count => Reading::number(id, &m.name, hits as f64, &m.unit)
+                .with_detail(format!("{hits} matching line{} in {window}", plural(hits))),
+            MetricKind::Rate => {
+                Reading::number(id, &m.name, hits as f64 / m.window_minutes as f64, &m.unit)
+                    .with_detail(format!("{hits} matching line{} in {window}", plural(hits)))
             }
-            MetricKind::Rate => Reading::number(
-                id,
-                &m.name,
-                hits as f64 / m.window_minutes as f64,
-                &m.unit,
-            )
-            .with_detail(format!("{hits} matching line{} in {window}", plural(hits))),
             MetricKind::Percent => {
                 let lines: u64 = live().map(|b| b.lines).sum();
                 if lines == 0 {
@@ -509,10 +506,8 @@ impl MetricState {
                     weighted.extend(b.values.iter().map(|&v| (v, weight)));
                 }
                 match percentile(&mut weighted, p) {
-                    Some(v) => Reading::number(id, &m.name, v, &m.unit).with_detail(format!(
-                        "p{p} of {hits} value{} in {window}",
-                        plural(hits)
-                    )),
+                    Some(v) => Reading::number(id, &m.name, v, &m.unit)
+                        .with_detail(format!("p{p} of {hits} value{} in {window}", plural(hits))),
                     None => no_samples(
                         id,
                         &m.name,
@@ -781,7 +776,10 @@ mod tests {
                 s.observe(&line(now, "GET /api", &[("response_time_ms", "120")]), now);
             }
             for _ in 0..slow {
-                s.observe(&line(now, "GET /api", &[("response_time_ms", slow_ms)]), now);
+                s.observe(
+                    &line(now, "GET /api", &[("response_time_ms", slow_ms)]),
+                    now,
+                );
             }
         };
         feed(&mut s, 100, 0, "0");
@@ -817,10 +815,12 @@ mod tests {
     #[test]
     fn rate_percent_match_and_where() {
         let now = Utc::now();
-        let rate = metric(r#"id = "fails"
+        let rate = metric(
+            r#"id = "fails"
 kind = "rate"
 window = "10m"
-match = "(?i)failed""#);
+match = "(?i)failed""#,
+        );
         let mut s = MetricState::new(rate);
         for _ in 0..30 {
             s.observe(&line(now, "Request FAILED", &[]), now);
@@ -856,10 +856,12 @@ match = "(?i)failed""#);
         assert!((number(&r) - 100.0 * 2.0 / 6.0).abs() < 1e-9);
         assert_eq!(severity(&r), Severity::Crit);
 
-        let numeric = metric(r#"id = "s"
+        let numeric = metric(
+            r#"id = "s"
 kind = "count"
 field = "status"
-equals = 500"#);
+equals = 500"#,
+        );
         let mut s = MetricState::new(numeric);
         s.observe(&line(now, "r", &[("status", "500")]), now);
         s.observe(&line(now, "r", &[("status", "500.0")]), now);
@@ -867,10 +869,12 @@ equals = 500"#);
         assert_eq!(number(&s.reading("x", now)), 2.0);
 
         // Field names ignore case (journald's are upper case); message and level work.
-        let m = metric(r#"id = "e"
+        let m = metric(
+            r#"id = "e"
 kind = "count"
 field = "level"
-equals = "ERROR""#);
+equals = "ERROR""#,
+        );
         let mut s = MetricState::new(m);
         let mut l = line(now, "x", &[("MONITORING_EVENT", "X")]);
         l.level = LogLevel::Error;
@@ -882,10 +886,16 @@ equals = "ERROR""#);
     #[test]
     fn bad_metric_configs_say_what_is_wrong() {
         let cases = [
-            (r#"id = "x"
-kind = "avg""#, "is not one of"),
-            (r#"id = "x"
-kind = "p95""#, "needs field"),
+            (
+                r#"id = "x"
+kind = "avg""#,
+                "is not one of",
+            ),
+            (
+                r#"id = "x"
+kind = "p95""#,
+                "needs field",
+            ),
             (
                 r#"id = "x"
 kind = "p95"
@@ -893,56 +903,91 @@ field = "a"
 equals = "b""#,
                 "choose its lines",
             ),
-            (r#"id = "x"
+            (
+                r#"id = "x"
 kind = "count"
-equals = "b""#, "add field"),
-            (r#"id = "x"
+equals = "b""#,
+                "add field",
+            ),
+            (
+                r#"id = "x"
 kind = "count"
-match = "(""#, "not a valid regex"),
-            (r#"id = "x"
+match = "(""#,
+                "not a valid regex",
+            ),
+            (
+                r#"id = "x"
 kind = "count"
-window = "3d""#, "between 1m and 24h"),
-            (r#"id = "x"
+window = "3d""#,
+                "between 1m and 24h",
+            ),
+            (
+                r#"id = "x"
 kind = "count"
-window = "soon""#, "not a duration"),
-            (r#"id = "x y"
-kind = "count""#, "must be letters"),
-            (r#"id = "x"
-kind = "percentile""#, "percentile = NN"),
-            (r#"id = "x"
+window = "soon""#,
+                "not a duration",
+            ),
+            (
+                r#"id = "x y"
+kind = "count""#,
+                "must be letters",
+            ),
+            (
+                r#"id = "x"
+kind = "percentile""#,
+                "percentile = NN",
+            ),
+            (
+                r#"id = "x"
 kind = "p101"
-field = "a""#, "between 0 and 100"),
-            (r#"id = "x"
+field = "a""#,
+                "between 0 and 100",
+            ),
+            (
+                r#"id = "x"
 kind = "count"
-warn = "20""#, "must start with"),
-            (r#"id = "x"
+warn = "20""#,
+                "must start with",
+            ),
+            (
+                r#"id = "x"
 kind = "count"
-colour = "red""#, "unknown field"),
+colour = "red""#,
+                "unknown field",
+            ),
         ];
         for (text, want) in cases {
             let err = metric_err(text);
             assert!(err.contains(want), "{text}: {err}");
         }
         let ids = [
-            metric(r#"id = "a"
-kind = "count""#),
-            metric(r#"id = "a"
-kind = "rate""#),
+            metric(
+                r#"id = "a"
+kind = "count""#,
+            ),
+            metric(
+                r#"id = "a"
+kind = "rate""#,
+            ),
         ];
         assert!(check_ids(&ids).unwrap().contains("used twice"));
         assert!(
-            check_ids(&[metric(r#"id = "errors_1h"
-kind = "count""#)])
-                .unwrap()
-                .contains("built-in")
+            check_ids(&[metric(
+                r#"id = "errors_1h"
+kind = "count""#
+            )])
+            .unwrap()
+            .contains("built-in")
         );
     }
 
     #[test]
     fn out_of_order_lines_land_in_their_minute() {
-        let m = metric(r#"id = "c"
+        let m = metric(
+            r#"id = "c"
 kind = "count"
-window = "5m""#);
+window = "5m""#,
+        );
         let mut s = MetricState::new(m);
         let now = Utc::now();
         for back in [0, 3, 1, 4, 2, 3, 10] {

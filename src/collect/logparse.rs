@@ -28,7 +28,15 @@ pub fn parse_line(
     let dropped = dropped + (raw.len() - keep) as u64;
     let text = String::from_utf8_lossy(&raw[..keep]);
     let text = text.strip_suffix('\r').unwrap_or(&text);
-    finish(source, text, parse_text(text, now), None, dropped, error_pattern, now)
+    finish(
+        source,
+        text,
+        parse_text(text, now),
+        None,
+        dropped,
+        error_pattern,
+        now,
+    )
 }
 
 /// Builds the line from what the text said. `fallback_level` is the level the transport

@@ -300,24 +300,31 @@ impl LogCollector {
             }
         };
         let mut raw = Vec::new();
+        let mut complained = false;
         for event in events {
             match event {
                 Event::Started => {
                     input.ever_started = true;
                     input.problem = None;
                 }
-                Event::Line(line) => {
-                    // Output again: a complaint on stderr is over.
-                    if input.problem.as_ref().is_some_and(|(_, retry)| retry.is_none()) {
-                        input.problem = None;
-                    }
-                    raw.push(line);
-                }
+                Event::Line(line) => raw.push(line),
                 Event::Stderr(text) => {
                     input.problem = Some((format!("{}: {text}", input.label), None));
+                    complained = true;
                 }
                 Event::Down { message, retry } => input.problem = Some((message, Some(retry))),
             }
+        }
+        // Output in a later poll, without a new complaint: the complaint on stderr is over.
+        // (Within one poll the order of stdout and stderr lines says nothing: two pipes.)
+        if !raw.is_empty()
+            && !complained
+            && input
+                .problem
+                .as_ref()
+                .is_some_and(|(_, retry)| retry.is_none())
+        {
+            input.problem = None;
         }
         let parser = input.parser;
         let problem = input.problem.clone();

@@ -281,7 +281,11 @@ impl Config {
                     "logs {name:?}: give only one of files, journald and command (use one source for each)"
                 )),
             }
-            if logs.journald.as_deref().is_some_and(|u| u.trim().is_empty()) {
+            if logs
+                .journald
+                .as_deref()
+                .is_some_and(|u| u.trim().is_empty())
+            {
                 problems.push(format!("logs {name:?}: journald names no unit"));
             }
             if let Some(problem) = crate::collect::logmetrics::check_ids(&logs.metrics) {
@@ -371,7 +375,11 @@ pub fn explain(config: &Config) -> String {
             (None, false) => format!("output of {}", s.command.join(" ")),
             (None, true) => s.files.join(", "),
         };
-        let metrics: String = s.metrics.iter().map(|m| format!(", {name}.{}", m.id)).collect();
+        let metrics: String = s
+            .metrics
+            .iter()
+            .map(|m| format!(", {name}.{}", m.id))
+            .collect();
         out.push_str(&format!("logs {name}: {what} on {}, errors match {}, figures {name}.errors_1h, {name}.errors_per_min{metrics}\n", s.host, s.error_pattern));
     }
     for (name, s) in &config.docker {

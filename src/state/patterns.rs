@@ -173,8 +173,7 @@ pub fn mask_into(message: &str, out: &mut String) {
                     },
                 )
             })
-        } else if c == b':' && b.get(i + 1) == Some(&b':') && (i == 0 || !is_ipv6_char(b[i - 1]))
-        {
+        } else if c == b':' && b.get(i + 1) == Some(&b':') && (i == 0 || !is_ipv6_char(b[i - 1])) {
             ipv6(b, i).map(|e| (e, Replacement::Str("<ip>")))
         } else {
             None
@@ -418,7 +417,7 @@ fn ipv6(b: &[u8], i: usize) -> Option<usize> {
         }
         e += 1;
     }
-    if colons < 2 || colons > 7 || !(double || colons == 7) {
+    if !(2..=7).contains(&colons) || !(double || colons == 7) {
         return None;
     }
     // A trailing single colon belongs to the text ("addr fe80::1: refused").
@@ -430,7 +429,8 @@ fn ipv6(b: &[u8], i: usize) -> Option<usize> {
 
 /// `local@domain.tld`.
 fn email(b: &[u8], i: usize) -> Option<usize> {
-    let local_ok = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-');
+    let local_ok =
+        |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-');
     let mut e = i;
     while e < b.len() && e - i <= 64 && local_ok(b[e]) {
         e += 1;
@@ -497,19 +497,31 @@ mod tests {
                 "at <ts> and <ts> and <ts>",
             ),
             ("on 2025-12-12 only", "on <ts> only"),
-            ("connect 10.0.0.7:5432 refused", "connect <ip>:<num> refused"),
+            (
+                "connect 10.0.0.7:5432 refused",
+                "connect <ip>:<num> refused",
+            ),
             ("from fe80::1ff:fe23:4567:890a", "from <ip>"),
-            ("from ::1 and 2001:db8::ff00:42:8329.", "from <ip> and <ip>."),
+            (
+                "from ::1 and 2001:db8::ff00:42:8329.",
+                "from <ip> and <ip>.",
+            ),
             (
                 "peer 2001:0db8:85a3:0000:0000:8a2e:0370:7334 reset",
                 "peer <ip> reset",
             ),
             ("mail to bob.smith+x@example.co.uk.", "mail to <email>."),
-            ("commit 9fceb02d0ae598e95dc970b74767f19372d61af8", "commit <hex>"),
+            (
+                "commit 9fceb02d0ae598e95dc970b74767f19372d61af8",
+                "commit <hex>",
+            ),
             ("ptr 0x7ffd5e8c and 0xDEAD", "ptr <hex> and <hex>"),
             ("token aZ3kQ9xPq7Lm2Nb8Vc", "token <id>"),
             ("worker-12 on node7", "worker-<num> on node<num>"),
-            ("user 'bob' said \"hi there\"", "user '<str>' said \"<str>\""),
+            (
+                "user 'bob' said \"hi there\"",
+                "user '<str>' said \"<str>\"",
+            ),
             ("can't open 'x'", "can't open '<str>'"),
             ("deadbeef facade", "deadbeef facade"),
             ("schön 42 日本", "schön <num> 日本"),
@@ -579,7 +591,10 @@ mod tests {
         }
         assert!(p.len() <= MAX_PATTERNS);
         assert!(p.get("kept alive").is_some());
-        assert_eq!(p.get("kept alive").unwrap().count, MAX_PATTERNS as u64 * 3 + 1);
+        assert_eq!(
+            p.get("kept alive").unwrap().count,
+            MAX_PATTERNS as u64 * 3 + 1
+        );
         assert_eq!(
             p.evicted_patterns as usize + p.len(),
             MAX_PATTERNS * 3 + 1,
