@@ -23,9 +23,7 @@
 //!
 //! File I/O, parsing, counting and metrics run in `spawn_blocking`.
 
-use crate::collect::command::{
-    CommandPlan, Event, Launcher, LocalLauncher, Plan, ProcessLines, RawLine,
-};
+use crate::collect::command::{CommandPlan, Event, Launcher, LocalLauncher, Plan, ProcessLines};
 use crate::collect::journald::{self, JournaldPlan};
 use crate::collect::logmetrics::{LogMetric, LogMetrics};
 use crate::collect::logparse::{MAX_LINE_BYTES, parse_line};
@@ -259,7 +257,7 @@ impl LogCollector {
             let outcome = tailer.poll();
             let lines = ingest(
                 &name,
-                outcome.lines,
+                outcome.lines.iter(),
                 LineParser::Text,
                 &error_pattern,
                 &mut derived,
@@ -333,7 +331,14 @@ impl LogCollector {
         let mut derived = self.take_derived();
         let name = self.name.clone();
         let task = tokio::task::spawn_blocking(move || {
-            let lines = ingest(&name, raw, parser, &error_pattern, &mut derived, Utc::now());
+            let lines = ingest(
+                &name,
+                raw.iter().map(|l| (l.bytes.as_slice(), l.dropped)),
+                parser,
+                &error_pattern,
+                &mut derived,
+                Utc::now(),
+            );
             (derived, lines)
         });
         let lines = match task.await {
@@ -395,9 +400,9 @@ fn compile_error_pattern(pattern: &str) -> Result<Regex, String> {
 
 /// Parse, classify and count: raw lines to log lines, error counts and metrics updated.
 /// The one path every source's lines take.
-fn ingest(
+fn ingest<'a>(
     source: &str,
-    raw: Vec<RawLine>,
+    raw: impl ExactSizeIterator<Item = (&'a [u8], u64)>,
     parser: LineParser,
     error_pattern: &Regex,
     derived: &mut Derived,
@@ -405,11 +410,11 @@ fn ingest(
 ) -> Vec<LogLine> {
     let mut lines = Vec::with_capacity(raw.len());
     let with_metrics = !derived.metrics.is_empty();
-    for raw in raw {
+    for (bytes, dropped) in raw {
         let line = match parser {
-            LineParser::Text => parse_line(source, &raw.bytes, raw.dropped, error_pattern, now),
+            LineParser::Text => parse_line(source, bytes, dropped, error_pattern, now),
             LineParser::Journal => {
-                journald::parse_entry(source, &raw.bytes, raw.dropped, error_pattern, now)
+                journald::parse_entry(source, bytes, dropped, error_pattern, now)
             }
         };
         if line.is_error {
@@ -485,7 +490,7 @@ impl FileIngest {
         }
         Ok(ingest(
             &self.name,
-            outcome.lines,
+            outcome.lines.iter(),
             LineParser::Text,
             &self.error_pattern,
             &mut self.derived,
@@ -561,8 +566,58 @@ impl ErrorCounts {
 // ---------------------------------------------------------------------------------------
 // Following files (blocking; runs in spawn_blocking)
 
+/// Lines read in one poll, back to back in one buffer (no allocation per line).
+#[derive(Default)]
+struct LineBatch {
+    data: Vec<u8>,
+    /// Where each line is in `data`, and how many bytes of it were cut.
+    spans: Vec<(usize, usize, u64)>,
+}
+
+impl LineBatch {
+    fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    fn iter(&self) -> impl ExactSizeIterator<Item = (&[u8], u64)> {
+        self.spans
+            .iter()
+            .map(|&(start, end, dropped)| (&self.data[start..end], dropped))
+    }
+
+    /// Takes `data[start..end]` as a line: at most `MAX_LINE_BYTES` of it are kept. Blank
+    /// lines and the NUL padding a non-appending writer leaves after a copytruncate are
+    /// skipped.
+    fn push_span(&mut self, mut start: usize, end: usize, mut dropped: u64) {
+        while start < end && self.data[start] == 0 {
+            start += 1;
+        }
+        let mut end = end;
+        if end - start > MAX_LINE_BYTES {
+            dropped += (end - start - MAX_LINE_BYTES) as u64;
+            end = start + MAX_LINE_BYTES;
+        }
+        if dropped == 0 && self.data[start..end].iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        self.spans.push((start, end, dropped));
+    }
+
+    /// Takes a line assembled elsewhere.
+    fn push_copy(&mut self, bytes: &[u8], dropped: u64) {
+        let start = self.data.len();
+        self.data.extend_from_slice(bytes);
+        self.push_span(start, self.data.len(), dropped);
+    }
+}
+
 struct PollOutcome {
-    lines: Vec<RawLine>,
+    lines: LineBatch,
     /// What went wrong, one sentence each; the source's health.
     problems: Vec<String>,
     /// Files followed after this poll, including rotated ones still being drained (so a
@@ -629,7 +684,7 @@ impl Tailer {
     fn poll(&mut self) -> PollOutcome {
         let mut problems = Vec::new();
         let found = self.find_files(&mut problems);
-        let mut lines = Vec::new();
+        let mut lines = LineBatch::default();
 
         for followed in &mut self.files {
             match found.iter().find(|f| f.id == followed.id) {
@@ -676,7 +731,7 @@ impl Tailer {
                         // A tail start: keep only the last lines found there.
                         let new = lines.len() - first;
                         if new > START_TAIL_LINES {
-                            lines.drain(first..first + new - START_TAIL_LINES);
+                            lines.spans.drain(first..first + new - START_TAIL_LINES);
                         }
                     }
                     self.files.push(followed);
@@ -785,7 +840,7 @@ impl Tailer {
 
     /// Closes retired files that stayed idle long enough (or are too many), flushing the
     /// last line of each even without its newline: nothing more will come.
-    fn close_retired(&mut self, lines: &mut Vec<RawLine>) {
+    fn close_retired(&mut self, lines: &mut LineBatch) {
         let mut retired = self.files.iter().filter(|f| f.retired).count();
         let mut index = 0;
         while index < self.files.len() {
@@ -823,7 +878,7 @@ fn describe(e: &io::Error) -> String {
 impl Followed {
     /// Reads what was appended since the last call (at most `MAX_READ_PER_POLL`), pushing
     /// complete lines. Returns the number of bytes read.
-    fn read_new(&mut self, lines: &mut Vec<RawLine>) -> io::Result<u64> {
+    fn read_new(&mut self, lines: &mut LineBatch) -> io::Result<u64> {
         let len = self.file.metadata()?.len();
         if len < self.offset || (len > self.offset && !self.fingerprint_holds()?) {
             // Truncated (copytruncate) or rewritten: what is there now is all new.
@@ -837,12 +892,16 @@ impl Followed {
         }
         let want = (len - self.offset).min(MAX_READ_PER_POLL);
         self.file.seek(SeekFrom::Start(self.offset))?;
-        let mut buf = Vec::with_capacity(want as usize);
-        (&mut self.file).take(want).read_to_end(&mut buf)?;
-        self.offset += buf.len() as u64;
-        self.remember_tail(&buf);
-        self.split(&buf, lines);
-        Ok(buf.len() as u64)
+        // Read straight into the batch: complete lines are used where they landed.
+        let base = lines.data.len();
+        lines.data.reserve(want as usize);
+        let read = (&mut self.file).take(want).read_to_end(&mut lines.data);
+        let got = lines.data.len() - base;
+        self.offset += got as u64;
+        self.remember_tail(&lines.data[base..]);
+        self.split(base, lines);
+        read?;
+        Ok(got as u64)
     }
 
     /// Whether the bytes just before `offset` are still the ones read there.
@@ -870,22 +929,32 @@ impl Followed {
         }
     }
 
-    fn split(&mut self, mut buf: &[u8], lines: &mut Vec<RawLine>) {
+    /// Splits the bytes read into `lines.data[base..]` into lines.
+    fn split(&mut self, base: usize, lines: &mut LineBatch) {
+        let end_all = lines.data.len();
+        let mut pos = base;
         if self.skip_to_newline {
-            match buf.iter().position(|&b| b == b'\n') {
+            match memchr::memchr(b'\n', &lines.data[pos..end_all]) {
                 Some(end) => {
-                    buf = &buf[end + 1..];
+                    pos += end + 1;
                     self.skip_to_newline = false;
                 }
                 None => return,
             }
         }
-        while let Some(end) = buf.iter().position(|&b| b == b'\n') {
-            self.append(&buf[..end]);
-            self.flush_partial(lines);
-            buf = &buf[end + 1..];
+        while let Some(end) = memchr::memchr(b'\n', &lines.data[pos..end_all]) {
+            let line_end = pos + end;
+            if self.partial.is_empty() && self.partial_dropped == 0 {
+                lines.push_span(pos, line_end, 0);
+            } else {
+                // The end of a line begun in an earlier read.
+                self.append(&lines.data[pos..line_end]);
+                self.flush_partial(lines);
+            }
+            pos = line_end + 1;
         }
-        self.append(buf);
+        // A line without its newline yet waits (its bytes in the batch stay unused).
+        self.append(&lines.data[pos..end_all]);
     }
 
     /// Adds to the current line, keeping at most `MAX_LINE_BYTES` of it.
@@ -897,18 +966,11 @@ impl Followed {
         self.partial_dropped += (bytes.len() - room) as u64;
     }
 
-    /// Ends the current line. Blank lines and the NUL padding a non-appending writer leaves
-    /// after a copytruncate are skipped.
-    fn flush_partial(&mut self, lines: &mut Vec<RawLine>) {
+    /// Ends the current line.
+    fn flush_partial(&mut self, lines: &mut LineBatch) {
         let dropped = std::mem::take(&mut self.partial_dropped);
-        let bytes = std::mem::take(&mut self.partial);
-        let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
-        let line = &bytes[start..];
-        if line.iter().all(|b| b.is_ascii_whitespace()) && dropped == 0 {
-            return;
-        }
-        let bytes = if start == 0 { bytes } else { line.to_vec() };
-        lines.push(RawLine { bytes, dropped });
+        lines.push_copy(&self.partial, dropped);
+        self.partial.clear();
     }
 }
 
@@ -921,7 +983,7 @@ mod tests {
         outcome
             .lines
             .iter()
-            .map(|l| String::from_utf8_lossy(&l.bytes).into_owned())
+            .map(|(bytes, _)| String::from_utf8_lossy(bytes).into_owned())
             .collect()
     }
 
