@@ -263,6 +263,7 @@ impl LogCollector {
                 &mut derived,
                 now,
             );
+            tailer.recycle(outcome.lines);
             (tailer, derived, outcome.problems, outcome.followed, lines)
         });
         let (tailer, derived, problems, followed, lines) = match task.await {
@@ -488,14 +489,16 @@ impl FileIngest {
         if let Some(problem) = summarize(&outcome.problems) {
             return Err(problem);
         }
-        Ok(ingest(
+        let lines = ingest(
             &self.name,
             outcome.lines.iter(),
             LineParser::Text,
             &self.error_pattern,
             &mut self.derived,
             now,
-        ))
+        );
+        self.tailer.recycle(outcome.lines);
+        Ok(lines)
     }
 
     /// Error lines counted in the hour before `now`.
@@ -542,9 +545,15 @@ impl ErrorCounts {
         // A clock ahead of ours counts as now.
         let minute = at.min(now).timestamp().div_euclid(60);
         let current = now.timestamp().div_euclid(60);
-        if minute > current - MINUTES_KEPT {
-            *self.per_minute.entry(minute).or_default() += 1;
+        if minute <= current - MINUTES_KEPT {
+            return;
         }
+        if let Some(n) = self.per_minute.get_mut(&minute) {
+            *n += 1;
+            return;
+        }
+        self.per_minute.insert(minute, 1);
+        // Old minutes go when a new one comes (not on every line).
         self.per_minute.retain(|m, _| *m > current - MINUTES_KEPT);
     }
 
@@ -644,6 +653,8 @@ fn file_id(_meta: &Metadata, path: &Path) -> FileId {
 }
 
 struct Tailer {
+    /// A batch given back after use, so its buffers are reused (see `recycle`).
+    spare: LineBatch,
     patterns: Vec<String>,
     files: Vec<Followed>,
     /// The first poll has run: files found from now on are new and read from the start.
@@ -674,6 +685,7 @@ struct Followed {
 impl Tailer {
     fn new(patterns: Vec<String>) -> Self {
         Tailer {
+            spare: LineBatch::default(),
             patterns,
             files: Vec::new(),
             started: false,
@@ -684,7 +696,7 @@ impl Tailer {
     fn poll(&mut self) -> PollOutcome {
         let mut problems = Vec::new();
         let found = self.find_files(&mut problems);
-        let mut lines = LineBatch::default();
+        let mut lines = std::mem::take(&mut self.spare);
 
         for followed in &mut self.files {
             match found.iter().find(|f| f.id == followed.id) {
@@ -750,6 +762,19 @@ impl Tailer {
             problems,
             followed: self.files.len(),
         }
+    }
+
+    /// Takes a batch back for the next poll. Its buffers are kept while polls fill them
+    /// (a source writing fast), and shrunk when they are mostly idle.
+    fn recycle(&mut self, mut batch: LineBatch) {
+        let used = batch.data.len();
+        batch.data.clear();
+        batch.spans.clear();
+        if batch.data.capacity() > 4 * used.max(64 * 1024) {
+            batch.data.shrink_to(used.max(64 * 1024));
+            batch.spans.shrink_to(1024);
+        }
+        self.spare = batch;
     }
 
     /// Expands every pattern into the regular files it matches now.
@@ -892,11 +917,25 @@ impl Followed {
         }
         let want = (len - self.offset).min(MAX_READ_PER_POLL);
         self.file.seek(SeekFrom::Start(self.offset))?;
-        // Read straight into the batch: complete lines are used where they landed.
+        // Read straight into the batch: complete lines are used where they landed. (Into a
+        // buffer of the size wanted: `read_to_end` would grow it to look for more.)
         let base = lines.data.len();
-        lines.data.reserve(want as usize);
-        let read = (&mut self.file).take(want).read_to_end(&mut lines.data);
-        let got = lines.data.len() - base;
+        lines.data.resize(base + want as usize, 0);
+        let mut got = 0;
+        let read = loop {
+            match self.file.read(&mut lines.data[base + got..]) {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    got += n;
+                    if got == want as usize {
+                        break Ok(());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        lines.data.truncate(base + got);
         self.offset += got as u64;
         self.remember_tail(&lines.data[base..]);
         self.split(base, lines);

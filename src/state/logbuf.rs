@@ -37,24 +37,32 @@ impl LogBuffer {
     pub fn push(&mut self, line: LogLine) {
         if line.is_error {
             self.patterns.observe(&line);
-            let minute = line.at.timestamp().div_euclid(60);
-            let counts = self.per_minute.entry(line.source.clone()).or_default();
-            match counts.iter_mut().rev().find(|(m, _)| *m == minute) {
-                Some((_, n)) => *n += 1,
-                None => {
-                    counts.push_back((minute, 1));
-                    counts.make_contiguous().sort_by_key(|(m, _)| *m);
-                    while counts.len() > MINUTES_KEPT {
-                        counts.pop_front();
-                    }
-                }
-            }
+            self.count_error(&line);
         }
         if self.lines.len() == self.capacity {
             self.lines.pop_front();
             self.dropped += 1;
         }
         self.lines.push_back(line);
+    }
+
+    fn count_error(&mut self, line: &LogLine) {
+        let minute = line.at.timestamp().div_euclid(60);
+        // Looked up by reference first: the source's name is cloned once, not per line.
+        let counts = match self.per_minute.get_mut(&line.source) {
+            Some(counts) => counts,
+            None => self.per_minute.entry(line.source.clone()).or_default(),
+        };
+        match counts.iter_mut().rev().find(|(m, _)| *m == minute) {
+            Some((_, n)) => *n += 1,
+            None => {
+                counts.push_back((minute, 1));
+                counts.make_contiguous().sort_by_key(|(m, _)| *m);
+                while counts.len() > MINUTES_KEPT {
+                    counts.pop_front();
+                }
+            }
+        }
     }
 
     pub fn len(&self) -> usize {
