@@ -57,9 +57,12 @@ pub(crate) fn finish(
     error_pattern: &Regex,
     now: DateTime<Utc>,
 ) -> LogLine {
-    let matched = error_pattern.is_match(text);
+    let named = parsed.level.or(fallback_level);
+    // A line at error level or above is an error whatever it says: the pattern is not
+    // needed (it is the costliest step for a long line).
+    let matched = named.is_none_or(|l| l < LogLevel::Error) && error_pattern.is_match(text);
     // A line that names no level but matches the error pattern shows as an error.
-    let level = parsed.level.or(fallback_level).unwrap_or(if matched {
+    let level = named.unwrap_or(if matched {
         LogLevel::Error
     } else {
         LogLevel::Info
@@ -176,9 +179,7 @@ fn parse_json(text: &str, now: DateTime<Utc>) -> Option<Parsed> {
                 level = match &value {
                     json::Value::Str(s) => level_word(s)
                         .or_else(|| s.parse().ok().and_then(|n| level_number(n, syslog))),
-                    json::Value::Number(n) => {
-                        n.parse().ok().and_then(|n| level_number(n, syslog))
-                    }
+                    json::Value::Number(n) => n.parse().ok().and_then(|n| level_number(n, syslog)),
                     _ => None,
                 };
                 if level.is_some() {
@@ -269,10 +270,7 @@ mod json {
 
     /// Calls `each` with the members of the object that is the whole of `text`, in
     /// order; `None` if `text` is not one JSON object (some members may have been given).
-    pub fn members<'a>(
-        text: &'a str,
-        mut each: impl FnMut(Cow<'a, str>, Value<'a>),
-    ) -> Option<()> {
+    pub fn members<'a>(text: &'a str, mut each: impl FnMut(Cow<'a, str>, Value<'a>)) -> Option<()> {
         let mut r = Reader {
             text,
             b: text.as_bytes(),
@@ -602,14 +600,13 @@ fn space_at(text: &str, i: usize) -> usize {
 fn logfmt_pairs(text: &str) -> Option<Vec<(&str, Cow<'_, str>)>> {
     let text = text.trim();
     let b = text.as_bytes();
-    let mut pairs = Vec::new();
+    let mut pairs = Vec::with_capacity(8);
     let mut i = 0;
     while i < b.len() {
         let key_start = i;
-        while i < b.len() && b[i] != b'=' && space_at(text, i) == 0 {
-            if !(b[i].is_ascii_alphanumeric() || b"_.-/@".contains(&b[i])) {
-                return None;
-            }
+        // Only these bytes make a key; anything else (whitespace included) ends it, and
+        // only `=` may end it.
+        while i < b.len() && (b[i].is_ascii_alphanumeric() || b"_.-/@".contains(&b[i])) {
             i += 1;
         }
         if i == key_start || b.get(i) != Some(&b'=') {
@@ -621,6 +618,8 @@ fn logfmt_pairs(text: &str) -> Option<Vec<(&str, Cow<'_, str>)>> {
             i += 1;
             let value_start = i;
             let mut owned: Option<String> = None;
+            // Straight to the closing quote or the first escape (none: not logfmt).
+            i += memchr::memchr2(b'"', b'\\', &b[i..])?;
             loop {
                 match *b.get(i)? {
                     b'"' => break,
@@ -654,7 +653,10 @@ fn logfmt_pairs(text: &str) -> Option<Vec<(&str, Cow<'_, str>)>> {
             value
         } else {
             let value_start = i;
-            while i < b.len() && !b[i].is_ascii_whitespace() && (b[i].is_ascii() || space_at(text, i) == 0) {
+            while i < b.len()
+                && !b[i].is_ascii_whitespace()
+                && (b[i].is_ascii() || space_at(text, i) == 0)
+            {
                 i += 1;
             }
             Cow::Borrowed(&text[value_start..i])
@@ -1219,7 +1221,6 @@ fn parse_iso(text: &str) -> Option<Option<DateTime<Utc>>> {
     })
 }
 
-
 /// Seconds, milliseconds, microseconds or nanoseconds since the epoch, told apart by size.
 fn from_epoch(n: f64) -> Option<DateTime<Utc>> {
     if !n.is_finite() || n <= 0.0 || n >= 9.2e18 {
@@ -1612,9 +1613,26 @@ mod tests {
     #[test]
     fn level_words_read_as_log_level_parse_reads_them() {
         for word in [
-            "trace", "DEBUG", "dbg", "Info", "information", "NOTICE", "warn", "Warning", "ERROR",
-            "err", "critical", "CRIT", "fatal", "panic", "emerg", "alert", " error ", "errorx",
-            "x", "",
+            "trace",
+            "DEBUG",
+            "dbg",
+            "Info",
+            "information",
+            "NOTICE",
+            "warn",
+            "Warning",
+            "ERROR",
+            "err",
+            "critical",
+            "CRIT",
+            "fatal",
+            "panic",
+            "emerg",
+            "alert",
+            " error ",
+            "errorx",
+            "x",
+            "",
         ] {
             if let Some(level) = LogLevel::parse(word) {
                 assert_eq!(level_word(word), Some(level), "{word}");
@@ -1623,7 +1641,10 @@ mod tests {
             }
         }
         assert_eq!(level_word("Warnings"), Some(LogLevel::Warn));
-        assert_eq!(token_level("LEVEL=Error", false), Some((LogLevel::Error, true)));
+        assert_eq!(
+            token_level("LEVEL=Error", false),
+            Some((LogLevel::Error, true))
+        );
         assert_eq!(token_level("level=e", false), None);
     }
 
@@ -1640,7 +1661,15 @@ mod tests {
             assert_eq!(key_role(key), Role::Message, "{key}");
         }
         assert_eq!(key_role("event"), Role::Event);
-        for key in ["", "x", "lev", "levels", "timestamps", "messages", "tool_name"] {
+        for key in [
+            "",
+            "x",
+            "lev",
+            "levels",
+            "timestamps",
+            "messages",
+            "tool_name",
+        ] {
             assert_eq!(key_role(key), Role::Other, "{key}");
         }
     }
