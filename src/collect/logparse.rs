@@ -552,6 +552,112 @@ mod json {
             assert!(object(&format!(r#"{{"a":{deep}}}"#)).is_none());
         }
 
+        use proptest::prelude::*;
+
+        fn string_literal() -> impl Strategy<Value = String> {
+            let piece = prop::sample::select(vec![
+                "a",
+                "é",
+                "日",
+                " ",
+                "\\n",
+                "\\\"",
+                "\\\\",
+                "\\/",
+                "\\u00e9",
+                "\\ud83d\\ude00",
+                "\\ud800",
+                "\\x",
+                "\t",
+                "\\u12",
+            ]);
+            prop::collection::vec(piece, 0..5).prop_map(|p| format!("\"{}\"", p.concat()))
+        }
+
+        fn number() -> impl Strategy<Value = String> {
+            prop_oneof![
+                (any::<i32>(), 0u32..1000, 0u8..3).prop_map(|(i, f, e)| match e {
+                    0 => i.to_string(),
+                    1 => format!("{i}.{f}"),
+                    _ => format!("{i}.{f}e-{}", f % 20),
+                }),
+                prop::sample::select(vec!["01", "1.", "-", ".5", "+1", "1e", "-0", "0.0E+1"])
+                    .prop_map(String::from),
+            ]
+        }
+
+        fn value() -> impl Strategy<Value = String> {
+            let leaf = prop_oneof![
+                prop::sample::select(vec!["true", "false", "null", "nul"]).prop_map(String::from),
+                number(),
+                string_literal(),
+            ];
+            leaf.prop_recursive(3, 24, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4)
+                        .prop_map(|v| format!("[{}]", v.join(","))),
+                    prop::collection::vec((string_literal(), inner), 0..4).prop_map(|v| {
+                        let members: Vec<String> =
+                            v.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                        format!("{{{}}}", members.join(","))
+                    }),
+                ]
+            })
+        }
+
+        /// An object line, sometimes spaced out, sometimes damaged by one byte.
+        fn line() -> impl Strategy<Value = String> {
+            let members = prop::collection::vec((string_literal(), value()), 0..5);
+            let damage = prop::option::of((
+                any::<prop::sample::Index>(),
+                prop::sample::select(vec!["", "\"", ",", "}", "]", ":", "\\", " "]),
+            ));
+            (members, any::<bool>(), damage).prop_map(|(members, spaced, damage)| {
+                let sep = if spaced { " , " } else { "," };
+                let members: Vec<String> = members
+                    .iter()
+                    .map(|(k, v)| {
+                        if spaced {
+                            format!(" {k} : {v} ")
+                        } else {
+                            format!("{k}:{v}")
+                        }
+                    })
+                    .collect();
+                let mut text = format!("{{{}}}", members.join(sep));
+                if let Some((at, with)) = damage {
+                    let mut at = at.index(text.len());
+                    while !text.is_char_boundary(at) {
+                        at -= 1;
+                    }
+                    // Replace one character (or delete it, with "").
+                    let end = text[at..].chars().next().map_or(at, |c| at + c.len_utf8());
+                    text.replace_range(at..end, with);
+                }
+                text
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 3000, failure_persistence: None, ..ProptestConfig::default() })]
+
+            /// Exactly the objects serde_json reads, with the same strings.
+            #[test]
+            fn agrees_with_serde_json(text in line()) {
+                let ours = object(&text);
+                let theirs = serde_json::from_str::<serde_json::Value>(&text).ok();
+                prop_assert_eq!(ours.is_some(), theirs.as_ref().is_some_and(|v| v.is_object()), "{}", text);
+                if let (Some(ours), Some(serde_json::Value::Object(theirs))) = (ours, theirs) {
+                    for (k, v) in &ours {
+                        let once = ours.iter().filter(|(other, _)| other == k).count() == 1;
+                        if let (true, Value::Str(s)) = (once, v) {
+                            prop_assert_eq!(Some(s.as_ref()), theirs.get(k.as_ref()).and_then(|t| t.as_str()));
+                        }
+                    }
+                }
+            }
+        }
+
         #[test]
         fn borrows_plain_strings() {
             let members = object(r#"{"level":"INFO","n":45.23,"o":{"a": 1}}"#).unwrap();
