@@ -13,6 +13,11 @@
 //!   ends it is started again after a backoff (1 s doubling to 60 s, back to 1 s after a
 //!   run of 30 s); dropping `ProcessLines` kills it.
 //!
+//! The collector reads any [`EventSource`]: on a remote host, an adapter over the SSH
+//! transport's long-lived streams (Started, Line, Exited with stderr and a retry) fits it
+//! as well as [`ProcessLines`] does here; journald's [`Plan`] gives that stream its argv
+//! and its resume token (the cursor).
+//!
 //! A command that prints what it already printed when it starts again (`kubectl logs -f`
 //! without `--since`, `docker logs -f --tail 100`) repeats those lines after a restart:
 //! give such commands a `--since`/`--tail` bound. (Docker logs come with the container
@@ -206,6 +211,16 @@ impl Event {
     }
 }
 
+/// Where a process source's events come from: [`ProcessLines`] (a process started by a
+/// [`Launcher`]), or an adapter over a stream the SSH transport runs on a host.
+pub trait EventSource: Send {
+    /// What arrived since the last call, without waiting.
+    fn drain(&mut self) -> Vec<Event>;
+    /// Waits for the first output to settle: until `quiet` passes without anything new
+    /// after something came, the run ends, or `limit` passes. For a one-shot `check`.
+    fn settle(&mut self, quiet: Duration, limit: Duration) -> BoxFuture<'_, Vec<Event>>;
+}
+
 /// A plan running in its own task, with the queue of what it produced.
 pub struct ProcessLines {
     rx: mpsc::UnboundedReceiver<(Event, u32)>,
@@ -227,7 +242,7 @@ impl ProcessLines {
     }
 
     /// What was produced since the last call, at most about `QUEUE_BYTES` of it.
-    pub fn drain(&mut self) -> Vec<Event> {
+    fn take_queued(&mut self) -> Vec<Event> {
         let mut events = Vec::new();
         let mut taken = 0;
         while taken < QUEUE_BYTES {
@@ -243,9 +258,7 @@ impl ProcessLines {
         events
     }
 
-    /// Waits for the first output to settle: until `quiet` passes without anything new
-    /// after something came, the run ends, or `limit` passes. For a one-shot `check`.
-    pub async fn settle(&mut self, quiet: Duration, limit: Duration) -> Vec<Event> {
+    async fn wait_settled(&mut self, quiet: Duration, limit: Duration) -> Vec<Event> {
         let deadline = Instant::now() + limit;
         let mut events = Vec::new();
         loop {
@@ -259,7 +272,7 @@ impl ProcessLines {
                     self.budget.add_permits(permits as usize);
                     let down = matches!(event, Event::Down { .. });
                     events.push(event);
-                    events.extend(self.drain());
+                    events.extend(self.take_queued());
                     if down || events.iter().any(|e| matches!(e, Event::Down { .. })) {
                         return events;
                     }
@@ -267,6 +280,16 @@ impl ProcessLines {
                 Ok(None) | Err(_) => return events,
             }
         }
+    }
+}
+
+impl EventSource for ProcessLines {
+    fn drain(&mut self) -> Vec<Event> {
+        self.take_queued()
+    }
+
+    fn settle(&mut self, quiet: Duration, limit: Duration) -> BoxFuture<'_, Vec<Event>> {
+        Box::pin(self.wait_settled(quiet, limit))
     }
 }
 

@@ -21,9 +21,14 @@
 //!   without its newline yet waits too. A line over 64 KiB keeps its first 64 KiB and says
 //!   how many bytes were cut.
 //!
-//! File I/O, parsing, counting and metrics run in `spawn_blocking`.
+//! File I/O, parsing, counting and metrics run in `spawn_blocking`. journald units and
+//! commands run as long-lived processes (`command`, `journald`); remote hosts wait for the
+//! SSH transport, and docker logs come with the container work (through the engine
+//! connection, with a tail limit).
 
-use crate::collect::command::{CommandPlan, Event, Launcher, LocalLauncher, Plan, ProcessLines};
+use crate::collect::command::{
+    CommandPlan, Event, EventSource, Launcher, LocalLauncher, Plan, ProcessLines,
+};
 use crate::collect::journald::{self, JournaldPlan};
 use crate::collect::logmetrics::{LogMetric, LogMetrics};
 use crate::collect::logparse::{MAX_LINE_BYTES, parse_line};
@@ -96,7 +101,7 @@ struct ProcessInput {
     /// Made on the first poll (it needs the runtime).
     plan: Option<Box<dyn Plan>>,
     label: String,
-    lines: Option<ProcessLines>,
+    lines: Option<Box<dyn EventSource>>,
     /// A run has started at least once.
     ever_started: bool,
     /// What is wrong now, with the retry delay if the process is down.
@@ -294,7 +299,7 @@ impl LogCollector {
                     .expect("a process source has its plan until it starts");
                 let lines = input
                     .lines
-                    .insert(ProcessLines::start(plan, input.launcher.clone()));
+                    .insert(Box::new(ProcessLines::start(plan, input.launcher.clone())));
                 lines.settle(SETTLE_QUIET, SETTLE_LIMIT).await
             }
         };
