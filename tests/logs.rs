@@ -843,6 +843,30 @@ exit 1
     }
 
     #[tokio::test]
+    async fn a_command_that_dies_without_a_line_is_unknown() {
+        let mut c = LogCollector::new(
+            "app",
+            &command_source(&[
+                "sh",
+                "-c",
+                "echo 'The connection to the server localhost:8080 was refused' >&2; exit 1",
+            ]),
+        );
+        let got = poll(&mut c).await;
+        assert_eq!(
+            got.error_message(),
+            "sh stopped (exit status: 1): The connection to the server localhost:8080 was refused"
+        );
+        assert!(got.reading("app.errors_1h").error.is_some());
+
+        // A quiet command that keeps running has nothing to count: zero is right.
+        let mut c = LogCollector::new("app", &command_source(&["sleep", "600"]));
+        let got = poll(&mut c).await;
+        assert_eq!(got.health, Some(SourceHealth::Ok));
+        assert_eq!(got.reading("app.errors_1h").value, Value::Number(0.0));
+    }
+
+    #[tokio::test]
     async fn remote_process_sources_wait_for_the_transport() {
         let mut s = command_source(&["true"]);
         s.host = "ssh://deploy@example.invalid".into();

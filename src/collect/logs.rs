@@ -104,6 +104,8 @@ struct ProcessInput {
     lines: Option<Box<dyn EventSource>>,
     /// A run has started at least once.
     ever_started: bool,
+    /// A line has come at least once.
+    ever_read: bool,
     /// What is wrong now, with the retry delay if the process is down.
     problem: Option<(String, Option<Duration>)>,
 }
@@ -160,6 +162,7 @@ impl LogCollector {
                 plan: Some(plan),
                 lines: None,
                 ever_started: false,
+                ever_read: false,
                 problem: None,
             }))
         };
@@ -332,7 +335,11 @@ impl LogCollector {
         }
         let parser = input.parser;
         let problem = input.problem.clone();
-        let unknown = !input.ever_started && problem.is_some();
+        input.ever_read |= !raw.is_empty();
+        // Counts are known while the process runs (a quiet unit has no lines to count) or
+        // once it has delivered lines; not when it never ran, or only died without a line.
+        let down = problem.as_ref().is_some_and(|(_, retry)| retry.is_some());
+        let unknown = (!input.ever_started && problem.is_some()) || (down && !input.ever_read);
 
         let mut derived = self.take_derived();
         let name = self.name.clone();
