@@ -374,5 +374,8 @@ fn examples_tmws_toml_validates() {
         config.rules["tmws.license.expiring_7d"].describe(),
         "warn > 100, priority P2"
     );
-    assert_eq!(config.rules["tmws.db.freelist"].describe(), "warn > 1000, priority P2");
+    assert_eq!(
+        config.rules["tmws.db.freelist"].describe(),
+        "warn > 1000, priority P2"
+    );
 }

@@ -158,16 +158,32 @@ fn demo_shows_every_pane_and_q_restores_the_terminal() {
 
 #[test]
 fn sigterm_restores_the_terminal() {
-    let Some(tmux) = Tmux::start(100, 30) else { return };
+    let Some(tmux) = Tmux::start(100, 30) else {
+        return;
+    };
     // The pid goes to a file: the dashboard's alternate screen hides anything echoed.
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("pid");
-    tmux.send(&[&format!("{} demo & echo $! > {}; fg", binary().display(), pid_file.display()), "Enter"]);
-    tmux.wait_for("the dashboard", Duration::from_secs(30), |t| t.format("#{alternate_on}") == "1");
+    tmux.send(&[
+        &format!(
+            "{} demo & echo $! > {}; fg",
+            binary().display(),
+            pid_file.display()
+        ),
+        "Enter",
+    ]);
+    tmux.wait_for("the dashboard", Duration::from_secs(30), |t| {
+        t.format("#{alternate_on}") == "1"
+    });
     let pid = std::fs::read_to_string(&pid_file).unwrap();
-    let status = Command::new("kill").args(["-TERM", pid.trim()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", pid.trim()])
+        .status()
+        .unwrap();
     assert!(status.success());
-    tmux.wait_for("the main screen back", Duration::from_secs(10), |t| t.format("#{alternate_on}") == "0");
+    tmux.wait_for("the main screen back", Duration::from_secs(10), |t| {
+        t.format("#{alternate_on}") == "0"
+    });
 }
 
 #[test]
@@ -247,7 +263,9 @@ fn no_color_draws_without_colour() {
         }
     }
     // Selection and severity stay visible: the focused pane is marked without colour.
-    tmux.wait_for("the focus marker", Duration::from_secs(10), |t| t.capture().contains('▶'));
+    tmux.wait_for("the focus marker", Duration::from_secs(10), |t| {
+        t.capture().contains('▶')
+    });
     tmux.send(&["q"]);
 }
 

@@ -63,8 +63,11 @@ async fn poll(collector: &mut LogCollector) -> Poll {
 fn source(files: &[&Path]) -> LogSource {
     LogSource {
         files: files.iter().map(|p| p.display().to_string()).collect(),
+        journald: None,
+        command: Vec::new(),
         host: "local".into(),
         error_pattern: watchpost::config::default_error_pattern(),
+        metrics: Vec::new(),
     }
 }
 
@@ -575,5 +578,428 @@ mod parse_never_panics {
             let line = parse_line("app", text.as_bytes(), 0, &pattern, chrono::Utc::now());
             prop_assert_eq!(line.is_error, pattern.is_match(&text) || line.level >= watchpost::state::update::LogLevel::Error);
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// journald and command sources
+
+mod processes {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::Arc;
+    use std::time::Duration;
+    use watchpost::collect::command::LocalLauncher;
+    use watchpost::config::Config;
+
+    /// A fake `journalctl`, first in PATH for the processes the collector starts. It logs
+    /// each call's arguments; the probe (`--lines=0`) succeeds (or says there is no
+    /// journal, if `nojournal` exists); a follow run prints the entries of `entries` after
+    /// the `--after-cursor` it was given (all of them without one), then either stays (if
+    /// `stay` exists) or dies with a complaint on stderr.
+    const FAKE_JOURNALCTL: &str = r#"#!/bin/sh
+dir=$(dirname "$0")
+echo "$*" >> "$dir/calls"
+cursor=""
+for a in "$@"; do
+  case "$a" in
+    --lines=0)
+      if [ -e "$dir/nojournal" ]; then echo "No journal files were found." >&2; fi
+      exit 0 ;;
+    --after-cursor=*) cursor="${a#--after-cursor=}" ;;
+  esac
+done
+if [ -z "$cursor" ]; then
+  cat "$dir/entries"
+else
+  awk -v c="\"__CURSOR\":\"$cursor\"" 'found { print } index($0, c) { found = 1 }' "$dir/entries"
+fi
+if [ -e "$dir/stay" ]; then exec sleep 600; fi
+echo "Failed to get journal: connection lost" >&2
+exit 1
+"#;
+
+    struct FakeJournal {
+        dir: tempfile::TempDir,
+    }
+
+    impl FakeJournal {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let script = dir.path().join("journalctl");
+            std::fs::write(&script, FAKE_JOURNALCTL).unwrap();
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+            std::fs::write(dir.path().join("entries"), "").unwrap();
+            FakeJournal { dir }
+        }
+
+        fn launcher(&self) -> Arc<LocalLauncher> {
+            let path = format!(
+                "{}:{}",
+                self.dir.path().display(),
+                std::env::var("PATH").unwrap_or_default()
+            );
+            Arc::new(LocalLauncher::new().env("PATH", path))
+        }
+
+        /// Entries `from..=to`, every third one an error, as journalctl writes them.
+        fn add(&self, range: std::ops::RangeInclusive<u32>) {
+            let mut text = String::new();
+            for n in range {
+                let priority = if n % 3 == 0 { 3 } else { 6 };
+                let at = Utc::now().timestamp_micros();
+                text.push_str(&format!(
+                    r#"{{"__CURSOR":"s=abc;i={n:x};b=1","__REALTIME_TIMESTAMP":"{at}","PRIORITY":"{priority}","_SYSTEMD_UNIT":"tmws.service","_PID":"42","MESSAGE":"line {n}","SYSLOG_IDENTIFIER":"tmws"}}"#
+                ));
+                text.push('\n');
+            }
+            append(&self.dir.path().join("entries"))
+                .write_all(text.as_bytes())
+                .unwrap();
+        }
+
+        fn follow_calls(&self) -> Vec<String> {
+            std::fs::read_to_string(self.dir.path().join("calls"))
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.contains("--follow"))
+                .map(String::from)
+                .collect()
+        }
+    }
+
+    /// Polls until `done` holds for a poll and the messages so far (8 s at most),
+    /// collecting the messages.
+    async fn poll_until(
+        c: &mut LogCollector,
+        seen: &mut Vec<String>,
+        done: impl Fn(&Poll, &[String]) -> bool,
+    ) -> Poll {
+        let deadline = std::time::Instant::now() + Duration::from_secs(8);
+        loop {
+            let got = poll(c).await;
+            seen.extend(got.messages());
+            if done(&got, seen) {
+                return got;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "gave up; saw {seen:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn journald_source(unit: &str) -> LogSource {
+        let mut s = source(&[]);
+        s.journald = Some(unit.into());
+        s
+    }
+
+    #[tokio::test]
+    async fn journald_restarts_resume_after_the_cursor_without_repeats() {
+        let fake = FakeJournal::new();
+        fake.add(1..=3);
+        let mut c =
+            LogCollector::with_launcher("app", &journald_source("tmws.service"), fake.launcher());
+
+        // The first poll waits for the backlog; the fake then dies.
+        let mut seen = Vec::new();
+        let first = poll_until(&mut c, &mut seen, |p, _| {
+            matches!(p.health, Some(SourceHealth::Error { .. }))
+        })
+        .await;
+        assert_eq!(seen, ["line 1", "line 2", "line 3"]);
+        assert_eq!(
+            first.error_message(),
+            "journalctl -u tmws.service stopped (exit status: 1): Failed to get journal: connection lost"
+        );
+        assert_eq!(first.reading("app.errors_1h").value, Value::Number(1.0));
+
+        // Restarted after the backoff, after the last cursor read: only the new entries.
+        fake.add(4..=5);
+        poll_until(&mut c, &mut seen, |_, seen| seen.len() >= 5).await;
+        let lines = seen.len();
+        // This time it stays up.
+        std::fs::write(fake.dir.path().join("stay"), "").unwrap();
+        fake.add(6..=6);
+        let last = poll_until(&mut c, &mut seen, |p, _| {
+            p.lines.iter().any(|l| l.message == "line 6")
+        })
+        .await;
+        assert_eq!(lines, 5);
+        assert_eq!(numbers(&seen), (1..=6).collect::<Vec<_>>());
+        assert_eq!(last.health, Some(SourceHealth::Ok), "running again");
+        assert_eq!(last.reading("app.errors_1h").value, Value::Number(2.0));
+        let line = &last.lines[0];
+        assert_eq!(line.level, LogLevel::Error);
+        assert!(
+            line.fields
+                .contains(&("unit".into(), "tmws.service".into()))
+        );
+
+        let calls = fake.follow_calls();
+        assert_eq!(calls.len(), 3, "{calls:?}");
+        assert!(
+            calls[0].ends_with("--unit=tmws.service --since=-1h"),
+            "{calls:?}"
+        );
+        assert!(
+            calls[1].ends_with("--after-cursor=s=abc;i=3;b=1"),
+            "{calls:?}"
+        );
+        assert!(
+            calls[2].ends_with("--after-cursor=s=abc;i=5;b=1"),
+            "{calls:?}"
+        );
+        drop(c);
+    }
+
+    #[tokio::test]
+    async fn journald_without_a_journal_says_so() {
+        let fake = FakeJournal::new();
+        std::fs::write(fake.dir.path().join("nojournal"), "").unwrap();
+        let mut c = LogCollector::with_launcher("app", &journald_source("x"), fake.launcher());
+        let got = poll(&mut c).await;
+        let message = got.error_message();
+        assert!(message.contains("this host has no journal"), "{message}");
+        assert!(got.reading("app.errors_1h").error.is_some());
+        assert!(
+            fake.follow_calls().is_empty(),
+            "no follow without a journal"
+        );
+
+        // And on this machine, as it is: no systemd here gives a clear error too (a host
+        // with a journal follows a unit that does not exist, quietly).
+        if !Path::new("/run/systemd/system").exists() {
+            let mut c = LogCollector::new("app", &journald_source("watchpost-test.service"));
+            let message = poll(&mut c).await.error_message();
+            assert!(
+                message.contains("this host has no journal")
+                    || message.contains("journalctl not found"),
+                "{message}"
+            );
+        }
+
+        let empty = tempfile::tempdir().unwrap();
+        let launcher = Arc::new(LocalLauncher::new().env("PATH", empty.path()));
+        let mut c = LogCollector::with_launcher("app", &journald_source("x"), launcher);
+        assert_eq!(
+            poll(&mut c).await.error_message(),
+            "journalctl not found: journald sources need systemd's journalctl on the host"
+        );
+    }
+
+    fn command_source(argv: &[&str]) -> LogSource {
+        let mut s = source(&[]);
+        s.command = argv.iter().map(|a| a.to_string()).collect();
+        s
+    }
+
+    #[tokio::test]
+    async fn a_command_s_stdout_is_the_log_and_stderr_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let go = dir.path().join("go");
+        let script = format!(
+            r#"echo '{{"level":"error","message":"Failed to call MCP tool","outcome":"timeout"}}'; echo 'INFO fine'; echo 'kubectl: pod restarted' >&2; while [ ! -e {go} ]; do sleep 0.05; done; echo 'INFO later'; exec sleep 600"#,
+            go = go.display()
+        );
+        let mut c = LogCollector::new("app", &command_source(&["sh", "-c", &script]));
+        let got = poll(&mut c).await;
+        assert_eq!(got.messages(), ["Failed to call MCP tool", "fine"]);
+        assert!(got.lines[0].is_error);
+        assert_eq!(got.error_message(), "sh: kubectl: pod restarted");
+        assert_eq!(got.reading("app.errors_1h").value, Value::Number(1.0));
+        // Still running, nothing new: the complaint stays until output comes again.
+        let again = poll(&mut c).await;
+        assert!(again.lines.is_empty());
+        assert_eq!(again.error_message(), "sh: kubectl: pod restarted");
+        std::fs::write(&go, "").unwrap();
+        let mut later = poll(&mut c).await;
+        for _ in 0..50 {
+            if !later.lines.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            later = poll(&mut c).await;
+        }
+        assert_eq!(later.messages(), ["later"]);
+        assert_eq!(later.health, Some(SourceHealth::Ok));
+    }
+
+    #[tokio::test]
+    async fn a_missing_command_is_unknown_not_zero() {
+        let mut c = LogCollector::new("app", &command_source(&["watchpost-no-such-tool", "-f"]));
+        let got = poll(&mut c).await;
+        assert_eq!(
+            got.error_message(),
+            "watchpost-no-such-tool: command not found"
+        );
+        assert!(got.reading("app.errors_1h").error.is_some());
+        match got.health {
+            Some(SourceHealth::Error { retry_in_secs, .. }) => assert_eq!(retry_in_secs, Some(1)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_command_that_dies_without_a_line_is_unknown() {
+        let mut c = LogCollector::new(
+            "app",
+            &command_source(&[
+                "sh",
+                "-c",
+                "echo 'The connection to the server localhost:8080 was refused' >&2; exit 1",
+            ]),
+        );
+        let got = poll(&mut c).await;
+        assert_eq!(
+            got.error_message(),
+            "sh stopped (exit status: 1): The connection to the server localhost:8080 was refused"
+        );
+        assert!(got.reading("app.errors_1h").error.is_some());
+
+        // A quiet command that keeps running has nothing to count: zero is right.
+        let mut c = LogCollector::new("app", &command_source(&["sleep", "600"]));
+        let got = poll(&mut c).await;
+        assert_eq!(got.health, Some(SourceHealth::Ok));
+        assert_eq!(got.reading("app.errors_1h").value, Value::Number(0.0));
+    }
+
+    #[tokio::test]
+    async fn remote_process_sources_wait_for_the_transport() {
+        let mut s = command_source(&["true"]);
+        s.host = "ssh://deploy@example.invalid".into();
+        let mut c = LogCollector::new("app", &s);
+        assert_eq!(
+            poll(&mut c).await.error_message(),
+            "remote log sources need the SSH transport (not built yet)"
+        );
+    }
+
+    #[tokio::test]
+    async fn seed_002_metrics_from_a_followed_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tmws.log");
+        let mut file = append(&path);
+        let config = Config::parse(&format!(
+            r#"
+            [logs.app]
+            files = [{path:?}]
+
+            [[logs.app.metric]]
+            id = "tool_timeouts_1h"
+            field = "outcome"
+            equals = "timeout"
+            kind = "count"
+            window = "1h"
+            warn = "> 10"
+
+            [[logs.app.metric]]
+            id = "tool_latency_p95"
+            kind = "p95"
+            field = "latency_ms"
+            warn = "> 5000"
+
+            [[logs.app.metric]]
+            id = "cleanup_failed"
+            field = "monitoring_event"
+            equals = "SCHEDULER_CLEANUP_FAILED"
+            kind = "count"
+            crit = "> 0"
+            "#,
+            path = path.display().to_string()
+        ))
+        .unwrap();
+        let mut c = LogCollector::new("app", &config.logs["app"]);
+        let got = poll(&mut c).await;
+        assert_eq!(
+            got.reading("app.tool_timeouts_1h").value,
+            Value::Number(0.0)
+        );
+        assert_eq!(
+            got.reading("app.tool_latency_p95").value,
+            Value::Text("no samples".into())
+        );
+
+        let mut text = String::new();
+        let at = Utc::now().to_rfc3339();
+        for n in 0..120 {
+            let (outcome, latency) = if n % 10 == 0 {
+                ("timeout", 30_000.0)
+            } else {
+                ("success", 40.0 + n as f64)
+            };
+            text.push_str(&format!(
+                r#"{{"timestamp":"{at}","level":"DEBUG","message":"Tool outcome recorded","outcome":"{outcome}","latency_ms":{latency}}}"#
+            ));
+            text.push('\n');
+        }
+        text.push_str(&format!(
+            r#"{{"timestamp":"{at}","level":"ERROR","message":"Scheduled expiration cleanup failed","monitoring_event":"SCHEDULER_CLEANUP_FAILED","error_type":"OperationalError"}}"#
+        ));
+        text.push('\n');
+        file.write_all(text.as_bytes()).unwrap();
+        let got = poll(&mut c).await;
+        assert_eq!(got.lines.len(), 121);
+        let timeouts = got.reading("app.tool_timeouts_1h");
+        assert_eq!(timeouts.value, Value::Number(12.0));
+        let rule = timeouts.default_rule.as_ref().unwrap();
+        assert_eq!(
+            watchpost::rules::judge(timeouts, None),
+            watchpost::state::figure::Severity::Warn,
+            "{rule:?}"
+        );
+        // 12 of 120 calls at 30 s: the p95 is a timeout.
+        let p95 = got.reading("app.tool_latency_p95");
+        assert_eq!(p95.value, Value::Number(30_000.0));
+        assert_eq!(p95.unit, "ms");
+        let cleanup = got.reading("app.cleanup_failed");
+        assert_eq!(cleanup.value, Value::Number(1.0));
+        assert_eq!(
+            watchpost::rules::judge(cleanup, None),
+            watchpost::state::figure::Severity::Crit
+        );
+    }
+
+    #[test]
+    fn config_takes_exactly_one_input_per_source() {
+        let ok = Config::parse(
+            r#"
+            [logs.tmws]
+            journald = "tmws.service"
+            [logs.k8s]
+            command = ["kubectl", "logs", "-f", "deploy/api", "--since=1h"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(ok.logs["tmws"].journald.as_deref(), Some("tmws.service"));
+        assert_eq!(ok.logs["k8s"].command[0], "kubectl");
+
+        let none = Config::parse("[logs.x]\nhost = \"local\"\n").unwrap_err();
+        assert!(none.contains("give files"), "{none}");
+        let two = Config::parse("[logs.x]\nfiles = [\"/a\"]\njournald = \"u\"\n").unwrap_err();
+        assert!(two.contains("only one of"), "{two}");
+        let dup = Config::parse(
+            "[logs.x]\nfiles = [\"/a\"]\n[[logs.x.metric]]\nid = \"a\"\nkind = \"count\"\n[[logs.x.metric]]\nid = \"a\"\nkind = \"rate\"\n",
+        )
+        .unwrap_err();
+        assert!(dup.contains("used twice"), "{dup}");
+        let builtin = Config::parse(
+            "[logs.x]\nfiles = [\"/a\"]\n[[logs.x.metric]]\nid = \"errors_1h\"\nkind = \"count\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            builtin.contains("built-in") && builtin.contains("line 4"),
+            "{builtin}"
+        );
+        let bad = Config::parse(
+            "[logs.x]\nfiles = [\"/a\"]\n\n[[logs.x.metric]]\nid = \"p\"\nkind = \"p95\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            bad.contains("line 4") && bad.contains("needs field"),
+            "{bad}"
+        );
     }
 }

@@ -4,11 +4,12 @@
 //! Text stays raw here (the UI sanitizes it); invalid UTF-8 is decoded lossily.
 
 use crate::state::update::{LogLevel, LogLine};
-use chrono::{DateTime, Datelike, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{
+    DateTime, Datelike, Local, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc,
+};
 use regex::Regex;
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
-use serde_json::Value as Json;
-use std::fmt;
+use std::borrow::Cow;
+use std::cell::Cell;
 use std::sync::LazyLock;
 
 /// Longer lines are cut here, with a marker, so a 1 MB line costs no more than 64 KiB.
@@ -26,15 +27,42 @@ pub fn parse_line(
 ) -> LogLine {
     let keep = raw.len().min(MAX_LINE_BYTES);
     let dropped = dropped + (raw.len() - keep) as u64;
-    let text = String::from_utf8_lossy(&raw[..keep]);
+    // Checked first: valid UTF-8 (the usual case) is checked much faster than it is
+    // decoded lossily.
+    let text = match std::str::from_utf8(&raw[..keep]) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(&raw[..keep]),
+    };
     let text = text.strip_suffix('\r').unwrap_or(&text);
+    finish(
+        source,
+        text,
+        parse_text(text, now),
+        None,
+        dropped,
+        error_pattern,
+        now,
+    )
+}
 
-    let parsed = parse_json(text, now)
-        .or_else(|| parse_logfmt(text, now))
-        .unwrap_or_else(|| parse_plain(text, now));
-    let matched = error_pattern.is_match(text);
+/// Builds the line from what the text said. `fallback_level` is the level the transport
+/// gave (journald's PRIORITY), used when the text names none; `error_pattern` is tried on
+/// `text`.
+pub(crate) fn finish(
+    source: &str,
+    text: &str,
+    parsed: Parsed,
+    fallback_level: Option<LogLevel>,
+    dropped: u64,
+    error_pattern: &Regex,
+    now: DateTime<Utc>,
+) -> LogLine {
+    let named = parsed.level.or(fallback_level);
+    // A line at error level or above is an error whatever it says: the pattern is not
+    // needed (it is the costliest step for a long line).
+    let matched = named.is_none_or(|l| l < LogLevel::Error) && error_pattern.is_match(text);
     // A line that names no level but matches the error pattern shows as an error.
-    let level = parsed.level.unwrap_or(if matched {
+    let level = named.unwrap_or(if matched {
         LogLevel::Error
     } else {
         LogLevel::Info
@@ -53,39 +81,23 @@ pub fn parse_line(
     }
 }
 
-struct Parsed {
-    at: Option<DateTime<Utc>>,
-    level: Option<LogLevel>,
-    message: String,
-    fields: Vec<(String, String)>,
+/// What one line's text says, before the source and the error pattern are applied.
+pub(crate) struct Parsed {
+    pub at: Option<DateTime<Utc>>,
+    pub level: Option<LogLevel>,
+    pub message: String,
+    pub fields: Vec<(String, String)>,
+}
+
+/// JSON, then logfmt, then plain text.
+pub(crate) fn parse_text(text: &str, now: DateTime<Utc>) -> Parsed {
+    parse_json(text, now)
+        .or_else(|| parse_logfmt(text, now))
+        .unwrap_or_else(|| parse_plain(text, now))
 }
 
 // ---------------------------------------------------------------------------------------
 // JSON
-
-/// A JSON object's members in the order they were written (serde_json's `Map` sorts
-/// them unless its `preserve_order` feature is on).
-struct OrderedObject(Vec<(String, Json)>);
-
-impl<'de> Deserialize<'de> for OrderedObject {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ObjectVisitor;
-        impl<'de> Visitor<'de> for ObjectVisitor {
-            type Value = OrderedObject;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OrderedObject, A::Error> {
-                let mut members = Vec::new();
-                while let Some(member) = map.next_entry::<String, Json>()? {
-                    members.push(member);
-                }
-                Ok(OrderedObject(members))
-            }
-        }
-        deserializer.deserialize_map(ObjectVisitor)
-    }
-}
 
 const LEVEL_KEYS: &[&str] = &[
     "level",
@@ -108,54 +120,108 @@ const TIME_KEYS: &[&str] = &[
 ];
 const MESSAGE_KEYS: &[&str] = &["message", "msg"];
 
+/// What a JSON or logfmt key names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Level,
+    Time,
+    Message,
+    /// structlog's message.
+    Event,
+    Other,
+}
+
+/// The role of a key (see `LEVEL_KEYS`, `TIME_KEYS`, `MESSAGE_KEYS`), by its length
+/// first: one or two comparisons per key instead of one per known name.
+fn key_role(key: &str) -> Role {
+    let is = |name: &str| key.eq_ignore_ascii_case(name);
+    match key.len() {
+        1 if is("t") => Role::Time,
+        2 if is("ts") => Role::Time,
+        3 if is("lvl") => Role::Level,
+        3 if is("msg") => Role::Message,
+        4 if is("time") => Role::Time,
+        5 if is("level") => Role::Level,
+        5 if is("event") => Role::Event,
+        7 if is("message") => Role::Message,
+        7 if is("asctime") => Role::Time,
+        8 if is("severity") || is("loglevel") || is("priority") => Role::Level,
+        8 if is("datetime") => Role::Time,
+        9 if is("levelname") || is("log.level") => Role::Level,
+        9 if is("timestamp") => Role::Time,
+        10 if is("@timestamp") => Role::Time,
+        20 if is("__realtime_timestamp") => Role::Time,
+        _ => Role::Other,
+    }
+}
+
+/// Reads a JSON object line in one pass: the first level, time and message keys give the
+/// line's level, time and message (a level or time that does not read stays a field; a
+/// nested message is no message); structlog's string `event` is the message when no
+/// message key exists; every other member is a field, in order.
 fn parse_json(text: &str, now: DateTime<Utc>) -> Option<Parsed> {
     if !text.trim_start().starts_with('{') {
         return None;
     }
-    let OrderedObject(members) = serde_json::from_str(text).ok()?;
-    let find = |keys: &[&str]| {
-        members
-            .iter()
-            .position(|(k, _)| keys.iter().any(|key| k.eq_ignore_ascii_case(key)))
-    };
-
-    let level_at = find(LEVEL_KEYS);
-    let level = level_at.and_then(|i| {
-        let syslog = members[i].0.eq_ignore_ascii_case("priority");
-        match &members[i].1 {
-            Json::String(s) => {
-                level_word(s).or_else(|| s.parse().ok().and_then(|n| level_number(n, syslog)))
+    let mut level = None;
+    let mut at = None;
+    let mut message = None;
+    let (mut level_seen, mut time_seen, mut message_seen, mut event_seen) =
+        (false, false, false, false);
+    // Where the event member sits among the fields, if it may become the message.
+    let mut event_at = None;
+    let mut fields: Vec<(String, String)> = Vec::with_capacity(8);
+    json::members(text, |key, value| {
+        match key_role(&key) {
+            Role::Level if !level_seen => {
+                level_seen = true;
+                let syslog = key.eq_ignore_ascii_case("priority");
+                level = match &value {
+                    json::Value::Str(s) => level_word(s)
+                        .or_else(|| s.parse().ok().and_then(|n| level_number(n, syslog))),
+                    json::Value::Number(n) => n.parse().ok().and_then(|n| level_number(n, syslog)),
+                    _ => None,
+                };
+                if level.is_some() {
+                    return;
+                }
             }
-            Json::Number(n) => n.as_f64().and_then(|n| level_number(n, syslog)),
-            _ => None,
+            Role::Time if !time_seen => {
+                time_seen = true;
+                at = match &value {
+                    json::Value::Str(s) => parse_time(s, now),
+                    json::Value::Number(n) => n.parse::<i64>().map_or_else(
+                        |_| n.parse::<f64>().ok().and_then(from_epoch),
+                        from_epoch_int,
+                    ),
+                    _ => None,
+                };
+                if at.is_some() {
+                    return;
+                }
+            }
+            Role::Message if !message_seen => {
+                message_seen = true;
+                if !matches!(value, json::Value::Nested(_)) {
+                    message = Some(value.into_text());
+                    return;
+                }
+            }
+            Role::Event if !event_seen => {
+                event_seen = true;
+                if matches!(value, json::Value::Str(_)) {
+                    event_at = Some(fields.len());
+                }
+            }
+            _ => {}
         }
-    });
-    let time_at = find(TIME_KEYS);
-    let at = time_at.and_then(|i| match &members[i].1 {
-        Json::String(s) => parse_time(s, now),
-        Json::Number(n) => n
-            .as_i64()
-            .map_or_else(|| n.as_f64().and_then(from_epoch), from_epoch_int),
-        _ => None,
-    });
-    // structlog writes the message as "event"; take it only when nothing else names one.
-    let message_at = find(MESSAGE_KEYS)
-        .or_else(|| find(&["event"]).filter(|&i| members[i].1.is_string()))
-        .filter(|&i| !matches!(members[i].1, Json::Object(_) | Json::Array(_)));
-
-    let used = |i: usize| {
-        Some(i) == message_at
-            || (Some(i) == level_at && level.is_some())
-            || (Some(i) == time_at && at.is_some())
+        fields.push((key.into_owned(), value.into_text()));
+    })?;
+    let message = match (message, event_at) {
+        (Some(message), _) => message,
+        (None, Some(i)) if !message_seen => fields.remove(i).1,
+        (None, _) => render_fields(&fields),
     };
-    let message_value = message_at.map(|i| json_text(&members[i].1));
-    let fields: Vec<(String, String)> = members
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !used(*i))
-        .map(|(_, (k, v))| (k.clone(), json_text(v)))
-        .collect();
-    let message = message_value.unwrap_or_else(|| render_fields(&fields));
     Some(Parsed {
         at,
         level,
@@ -164,77 +230,561 @@ fn parse_json(text: &str, now: DateTime<Utc>) -> Option<Parsed> {
     })
 }
 
-/// A JSON value as a field shows it: strings bare, the rest as compact JSON.
-fn json_text(value: &Json) -> String {
-    match value {
-        Json::String(s) => s.clone(),
-        other => other.to_string(),
+/// A reader for one JSON object per line that borrows what it can: no allocation for a
+/// key or a string without escapes, none for a number. Numbers, literals and nested
+/// values are kept as written. It accepts exactly what JSON allows (a line that is not
+/// JSON is read as text instead).
+mod json {
+    use std::borrow::Cow;
+
+    /// serde_json's limit too.
+    const MAX_DEPTH: usize = 128;
+
+    #[derive(Debug, PartialEq)]
+    pub enum Value<'a> {
+        Str(Cow<'a, str>),
+        Number(&'a str),
+        /// `true`, `false`, `null`.
+        Literal(&'a str),
+        /// An object or an array, as written.
+        Nested(&'a str),
+    }
+
+    impl Value<'_> {
+        /// As a field shows it: strings bare, the rest as written.
+        pub fn into_text(self) -> String {
+            match self {
+                Value::Str(s) => s.into_owned(),
+                Value::Number(t) | Value::Literal(t) | Value::Nested(t) => t.to_string(),
+            }
+        }
+    }
+
+    /// The members of the object that is the whole of `text`, in order.
+    #[cfg(test)]
+    pub fn object(text: &str) -> Option<Vec<(Cow<'_, str>, Value<'_>)>> {
+        let mut all = Vec::new();
+        members(text, |k, v| all.push((k, v)))?;
+        Some(all)
+    }
+
+    /// Calls `each` with the members of the object that is the whole of `text`, in
+    /// order; `None` if `text` is not one JSON object (some members may have been given).
+    pub fn members<'a>(text: &'a str, mut each: impl FnMut(Cow<'a, str>, Value<'a>)) -> Option<()> {
+        let mut r = Reader {
+            text,
+            b: text.as_bytes(),
+            i: 0,
+        };
+        r.ws();
+        r.expect(b'{')?;
+        r.ws();
+        if r.peek() == Some(b'}') {
+            r.i += 1;
+        } else {
+            loop {
+                r.ws();
+                let key = r.string()?;
+                r.ws();
+                r.expect(b':')?;
+                r.ws();
+                let value = r.value(1)?;
+                each(key, value);
+                r.ws();
+                match r.next()? {
+                    b',' => continue,
+                    b'}' => break,
+                    _ => return None,
+                }
+            }
+        }
+        r.ws();
+        (r.i == r.b.len()).then_some(())
+    }
+
+    struct Reader<'a> {
+        text: &'a str,
+        b: &'a [u8],
+        i: usize,
+    }
+
+    impl<'a> Reader<'a> {
+        fn peek(&self) -> Option<u8> {
+            self.b.get(self.i).copied()
+        }
+
+        fn next(&mut self) -> Option<u8> {
+            let c = self.peek()?;
+            self.i += 1;
+            Some(c)
+        }
+
+        fn expect(&mut self, c: u8) -> Option<()> {
+            (self.next()? == c).then_some(())
+        }
+
+        fn ws(&mut self) {
+            while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+                self.i += 1;
+            }
+        }
+
+        fn value(&mut self, depth: usize) -> Option<Value<'a>> {
+            let start = self.i;
+            match self.peek()? {
+                b'"' => self.string().map(Value::Str),
+                b'{' | b'[' => {
+                    self.skip_nested(depth)?;
+                    Some(Value::Nested(&self.text[start..self.i]))
+                }
+                b't' => self.literal("true"),
+                b'f' => self.literal("false"),
+                b'n' => self.literal("null"),
+                b'-' | b'0'..=b'9' => {
+                    self.number()?;
+                    Some(Value::Number(&self.text[start..self.i]))
+                }
+                _ => None,
+            }
+        }
+
+        fn literal(&mut self, word: &'static str) -> Option<Value<'a>> {
+            let end = self.i + word.len();
+            if self.b.get(self.i..end)? == word.as_bytes() {
+                self.i = end;
+                Some(Value::Literal(word))
+            } else {
+                None
+            }
+        }
+
+        fn digits(&mut self) -> usize {
+            let start = self.i;
+            while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                self.i += 1;
+            }
+            self.i - start
+        }
+
+        /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+        fn number(&mut self) -> Option<()> {
+            if self.peek() == Some(b'-') {
+                self.i += 1;
+            }
+            match self.peek()? {
+                b'0' => self.i += 1,
+                b'1'..=b'9' => {
+                    self.digits();
+                }
+                _ => return None,
+            }
+            if self.peek() == Some(b'.') {
+                self.i += 1;
+                if self.digits() == 0 {
+                    return None;
+                }
+            }
+            if matches!(self.peek(), Some(b'e' | b'E')) {
+                self.i += 1;
+                if matches!(self.peek(), Some(b'+' | b'-')) {
+                    self.i += 1;
+                }
+                if self.digits() == 0 {
+                    return None;
+                }
+            }
+            Some(())
+        }
+
+        fn skip_nested(&mut self, depth: usize) -> Option<()> {
+            if depth > MAX_DEPTH {
+                return None;
+            }
+            let close = if self.next()? == b'{' { b'}' } else { b']' };
+            self.ws();
+            if self.peek() == Some(close) {
+                self.i += 1;
+                return Some(());
+            }
+            loop {
+                self.ws();
+                if close == b'}' {
+                    self.string()?;
+                    self.ws();
+                    self.expect(b':')?;
+                    self.ws();
+                }
+                self.value(depth + 1)?;
+                self.ws();
+                match self.next()? {
+                    b',' => continue,
+                    c if c == close => return Some(()),
+                    _ => return None,
+                }
+            }
+        }
+
+        /// A string, borrowed unless it has escapes.
+        fn string(&mut self) -> Option<Cow<'a, str>> {
+            self.expect(b'"')?;
+            let start = self.i;
+            let stop = start + memchr::memchr2(b'"', b'\\', &self.b[start..])?;
+            if self.b[start..stop].iter().any(|&c| c < 0x20) {
+                return None; // JSON has no raw control characters in strings
+            }
+            self.i = stop;
+            if self.b[stop] == b'"' {
+                self.i += 1;
+                return Some(Cow::Borrowed(&self.text[start..stop]));
+            }
+            let mut out = String::with_capacity(self.i - start + 16);
+            out.push_str(&self.text[start..self.i]);
+            loop {
+                let run = self.i;
+                while let Some(c) = self.peek() {
+                    if c == b'"' || c == b'\\' || c < 0x20 {
+                        break;
+                    }
+                    self.i += 1;
+                }
+                out.push_str(&self.text[run..self.i]);
+                match self.next()? {
+                    b'"' => return Some(Cow::Owned(out)),
+                    b'\\' => {
+                        let c = match self.next()? {
+                            b'"' => '"',
+                            b'\\' => '\\',
+                            b'/' => '/',
+                            b'b' => '\u{8}',
+                            b'f' => '\u{c}',
+                            b'n' => '\n',
+                            b'r' => '\r',
+                            b't' => '\t',
+                            b'u' => self.unicode_escape()?,
+                            _ => return None,
+                        };
+                        out.push(c);
+                    }
+                    _ => return None,
+                }
+            }
+        }
+
+        fn hex4(&mut self) -> Option<u32> {
+            let digits = self.text.get(self.i..self.i + 4)?;
+            if !digits.bytes().all(|c| c.is_ascii_hexdigit()) {
+                return None;
+            }
+            self.i += 4;
+            u32::from_str_radix(digits, 16).ok()
+        }
+
+        /// After `\u`: a character, surrogate pairs joined; a lone surrogate is an error.
+        fn unicode_escape(&mut self) -> Option<char> {
+            let first = self.hex4()?;
+            match first {
+                0xD800..=0xDBFF => {
+                    if self.b.get(self.i..self.i + 2)? != b"\\u" {
+                        return None;
+                    }
+                    self.i += 2;
+                    let second = self.hex4()?;
+                    if !(0xDC00..=0xDFFF).contains(&second) {
+                        return None;
+                    }
+                    char::from_u32(0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00))
+                }
+                0xDC00..=0xDFFF => None,
+                n => char::from_u32(n),
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn accepts_what_serde_json_accepts() {
+            let cases = [
+                r#"{}"#,
+                r#" { "a" : 1 , "b":"x" } "#,
+                r#"{"a":-0.5e+3,"b":[1,{"c":[]},"d"],"e":null,"f":true,"g":false}"#,
+                r#"{"esc":"q\"b\\s\/n\nt\tu\u00e9\ud83d\ude00"}"#,
+                r#"{"a":1,"a":2}"#,
+                r#"{"a":1}x"#,
+                r#"{"a":01}"#,
+                r#"{"a":1.}"#,
+                r#"{"a":.5}"#,
+                r#"{"a":+1}"#,
+                r#"{"a":"\x"}"#,
+                r#"{"a":"\ud800"}"#,
+                r#"{"a":"\udc00x"}"#,
+                r#"{"a":"\u12"}"#,
+                r#"{"a":[1,]}"#,
+                r#"{"a":1,}"#,
+                r#"{"a" 1}"#,
+                r#"{"a":tru}"#,
+                "{\"a\":\"tab\tinside\"}",
+                r#"{"a":"unterminated}"#,
+                r#"{"a":{"b":1}"#,
+                r#"[1,2]"#,
+                r#"{1:2}"#,
+                r#"{"日本":"語","e":"\u65e5"}"#,
+            ];
+            for text in cases {
+                let ours = object(text);
+                let theirs = serde_json::from_str::<serde_json::Value>(text)
+                    .ok()
+                    .filter(|v| v.is_object());
+                assert_eq!(ours.is_some(), theirs.is_some(), "{text}");
+                if let (Some(ours), Some(serde_json::Value::Object(theirs))) = (ours, theirs) {
+                    for (k, v) in ours {
+                        if let (Value::Str(s), Some(serde_json::Value::String(t))) =
+                            (&v, theirs.get(k.as_ref()))
+                        {
+                            assert_eq!(s, t, "{text}");
+                        }
+                    }
+                }
+            }
+            let deep = "[".repeat(200) + &"]".repeat(200);
+            assert!(object(&format!(r#"{{"a":{deep}}}"#)).is_none());
+        }
+
+        use proptest::prelude::*;
+
+        fn string_literal() -> impl Strategy<Value = String> {
+            let piece = prop::sample::select(vec![
+                "a",
+                "é",
+                "日",
+                " ",
+                "\\n",
+                "\\\"",
+                "\\\\",
+                "\\/",
+                "\\u00e9",
+                "\\ud83d\\ude00",
+                "\\ud800",
+                "\\x",
+                "\t",
+                "\\u12",
+            ]);
+            prop::collection::vec(piece, 0..5).prop_map(|p| format!("\"{}\"", p.concat()))
+        }
+
+        fn number() -> impl Strategy<Value = String> {
+            prop_oneof![
+                (any::<i32>(), 0u32..1000, 0u8..3).prop_map(|(i, f, e)| match e {
+                    0 => i.to_string(),
+                    1 => format!("{i}.{f}"),
+                    _ => format!("{i}.{f}e-{}", f % 20),
+                }),
+                prop::sample::select(vec!["01", "1.", "-", ".5", "+1", "1e", "-0", "0.0E+1"])
+                    .prop_map(String::from),
+            ]
+        }
+
+        fn value() -> impl Strategy<Value = String> {
+            let leaf = prop_oneof![
+                prop::sample::select(vec!["true", "false", "null", "nul"]).prop_map(String::from),
+                number(),
+                string_literal(),
+            ];
+            leaf.prop_recursive(3, 24, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4)
+                        .prop_map(|v| format!("[{}]", v.join(","))),
+                    prop::collection::vec((string_literal(), inner), 0..4).prop_map(|v| {
+                        let members: Vec<String> =
+                            v.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                        format!("{{{}}}", members.join(","))
+                    }),
+                ]
+            })
+        }
+
+        /// An object line, sometimes spaced out, sometimes damaged by one byte.
+        fn line() -> impl Strategy<Value = String> {
+            let members = prop::collection::vec((string_literal(), value()), 0..5);
+            let damage = prop::option::of((
+                any::<prop::sample::Index>(),
+                prop::sample::select(vec!["", "\"", ",", "}", "]", ":", "\\", " "]),
+            ));
+            (members, any::<bool>(), damage).prop_map(|(members, spaced, damage)| {
+                let sep = if spaced { " , " } else { "," };
+                let members: Vec<String> = members
+                    .iter()
+                    .map(|(k, v)| {
+                        if spaced {
+                            format!(" {k} : {v} ")
+                        } else {
+                            format!("{k}:{v}")
+                        }
+                    })
+                    .collect();
+                let mut text = format!("{{{}}}", members.join(sep));
+                if let Some((at, with)) = damage {
+                    let mut at = at.index(text.len());
+                    while !text.is_char_boundary(at) {
+                        at -= 1;
+                    }
+                    // Replace one character (or delete it, with "").
+                    let end = text[at..].chars().next().map_or(at, |c| at + c.len_utf8());
+                    text.replace_range(at..end, with);
+                }
+                text
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 3000, failure_persistence: None, ..ProptestConfig::default() })]
+
+            /// Exactly the objects serde_json reads, with the same strings.
+            #[test]
+            fn agrees_with_serde_json(text in line()) {
+                let ours = object(&text);
+                let theirs = serde_json::from_str::<serde_json::Value>(&text).ok();
+                prop_assert_eq!(ours.is_some(), theirs.as_ref().is_some_and(|v| v.is_object()), "{}", text);
+                if let (Some(ours), Some(serde_json::Value::Object(theirs))) = (ours, theirs) {
+                    for (k, v) in &ours {
+                        let once = ours.iter().filter(|(other, _)| other == k).count() == 1;
+                        if let (true, Value::Str(s)) = (once, v) {
+                            prop_assert_eq!(Some(s.as_ref()), theirs.get(k.as_ref()).and_then(|t| t.as_str()));
+                        }
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn borrows_plain_strings() {
+            let members = object(r#"{"level":"INFO","n":45.23,"o":{"a": 1}}"#).unwrap();
+            assert!(matches!(members[0].0, Cow::Borrowed("level")));
+            assert_eq!(members[0].1, Value::Str(Cow::Borrowed("INFO")));
+            assert_eq!(members[1].1, Value::Number("45.23"));
+            assert_eq!(members[2].1, Value::Nested(r#"{"a": 1}"#));
+        }
     }
 }
 
 /// `k=v k=v`, the message of a structured line that has no message field.
 fn render_fields(fields: &[(String, String)]) -> String {
-    let parts: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    parts.join(" ")
+    let mut out = String::with_capacity(fields.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
+    for (k, v) in fields {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------
 // logfmt
 
+/// The length of the whitespace character at byte `i` (0 if there is none, or if `i` is
+/// inside a character).
+fn space_at(text: &str, i: usize) -> usize {
+    match text.as_bytes().get(i) {
+        Some(c) if c.is_ascii() => usize::from(c.is_ascii_whitespace()),
+        Some(_) if !text.is_char_boundary(i) => 0,
+        Some(_) => text[i..]
+            .chars()
+            .next()
+            .filter(|c| c.is_whitespace())
+            .map_or(0, char::len_utf8),
+        None => 0,
+    }
+}
+
 /// `key=value key="quoted value"`; every token must be a pair, and there must be two.
-fn logfmt_pairs(text: &str) -> Option<Vec<(String, String)>> {
-    let mut pairs = Vec::new();
-    let mut chars = text.trim().chars().peekable();
-    while chars.peek().is_some() {
-        let mut key = String::new();
-        while let Some(&c) = chars.peek() {
-            if c == '=' || c.is_whitespace() {
-                break;
-            }
-            if !(c.is_ascii_alphanumeric() || "_.-/@".contains(c)) {
-                return None;
-            }
-            key.push(c);
-            chars.next();
+/// Keys and values are borrowed unless a value has escapes.
+fn logfmt_pairs(text: &str) -> Option<Vec<(&str, Cow<'_, str>)>> {
+    let text = text.trim();
+    let b = text.as_bytes();
+    let mut pairs = Vec::with_capacity(8);
+    let mut i = 0;
+    while i < b.len() {
+        let key_start = i;
+        // Only these bytes make a key; anything else (whitespace included) ends it, and
+        // only `=` may end it.
+        while i < b.len() && (b[i].is_ascii_alphanumeric() || b"_.-/@".contains(&b[i])) {
+            i += 1;
         }
-        if key.is_empty() || chars.next() != Some('=') {
+        if i == key_start || b.get(i) != Some(&b'=') {
             return None;
         }
-        let mut value = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
+        let key = &text[key_start..i];
+        i += 1;
+        let value = if b.get(i) == Some(&b'"') {
+            i += 1;
+            let value_start = i;
+            let mut owned: Option<String> = None;
+            // Straight to the closing quote or the first escape (none: not logfmt).
+            i += memchr::memchr2(b'"', b'\\', &b[i..])?;
             loop {
-                match chars.next()? {
-                    '"' => break,
-                    '\\' => match chars.next()? {
-                        'n' => value.push('\n'),
-                        't' => value.push('\t'),
-                        other => value.push(other),
-                    },
-                    c => value.push(c),
+                match *b.get(i)? {
+                    b'"' => break,
+                    b'\\' => {
+                        let out = owned.get_or_insert_with(|| text[value_start..i].to_string());
+                        let escaped = text.get(i + 1..)?.chars().next()?;
+                        out.push(match escaped {
+                            'n' => '\n',
+                            't' => '\t',
+                            other => other,
+                        });
+                        i += 1 + escaped.len_utf8();
+                    }
+                    _ => {
+                        let c = text[i..].chars().next()?;
+                        if let Some(out) = &mut owned {
+                            out.push(c);
+                        }
+                        i += c.len_utf8();
+                    }
                 }
             }
-            if chars.peek().is_some_and(|c| !c.is_whitespace()) {
+            let value = match owned {
+                Some(out) => Cow::Owned(out),
+                None => Cow::Borrowed(&text[value_start..i]),
+            };
+            i += 1;
+            if i < b.len() && space_at(text, i) == 0 {
                 return None;
             }
+            value
         } else {
-            while let Some(&c) = chars.peek() {
-                if c.is_whitespace() {
-                    break;
-                }
-                value.push(c);
-                chars.next();
+            let value_start = i;
+            while i < b.len()
+                && !b[i].is_ascii_whitespace()
+                && (b[i].is_ascii() || space_at(text, i) == 0)
+            {
+                i += 1;
             }
-        }
+            Cow::Borrowed(&text[value_start..i])
+        };
         pairs.push((key, value));
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
+        loop {
+            let n = space_at(text, i);
+            if n == 0 {
+                break;
+            }
+            i += n;
         }
     }
     (pairs.len() >= 2).then_some(pairs)
 }
 
 fn parse_logfmt(text: &str, now: DateTime<Utc>) -> Option<Parsed> {
+    // Most lines that are not logfmt say so in their first word.
+    let first = text.trim_start().split(char::is_whitespace).next()?;
+    if !first.contains('=') {
+        return None;
+    }
     let pairs = logfmt_pairs(text)?;
     let find = |keys: &[&str]| {
         pairs
@@ -251,13 +801,15 @@ fn parse_logfmt(text: &str, now: DateTime<Utc>) -> Option<Parsed> {
             || (Some(i) == level_at && level.is_some())
             || (Some(i) == time_at && at.is_some())
     };
-    let message_value = message_at.map(|i| pairs[i].1.clone());
-    let fields: Vec<(String, String)> = pairs
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !used(*i))
-        .map(|(_, pair)| pair.clone())
-        .collect();
+    let mut message_value = None;
+    let mut fields = Vec::with_capacity(pairs.len());
+    for (i, (key, value)) in pairs.into_iter().enumerate() {
+        if Some(i) == message_at {
+            message_value = Some(value.into_owned());
+        } else if !used(i) {
+            fields.push((key.to_string(), value.into_owned()));
+        }
+    }
     let message = message_value.unwrap_or_else(|| render_fields(&fields));
     Some(Parsed {
         at,
@@ -278,12 +830,6 @@ fn regex(pattern: &str) -> Regex {
 static COMPOSE: LazyLock<Regex> = LazyLock::new(|| regex(r"^([A-Za-z0-9][\w.-]*)\s+\|\s?"));
 /// `<3>` syslog/kernel priority.
 static PRIORITY: LazyLock<Regex> = LazyLock::new(|| regex(r"^<([0-7])>"));
-/// ISO 8601 / RFC 3339 / Python asctime, optionally in brackets.
-static ISO_TIME: LazyLock<Regex> = LazyLock::new(|| {
-    regex(
-        r"^\[?(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2}| ?UTC)?)\]?(?:\s+|$)",
-    )
-});
 /// nginx error log: `2025/12/12 10:30:45`.
 static SLASH_TIME: LazyLock<Regex> =
     LazyLock::new(|| regex(r"^\[?(\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}(?:[.,]\d+)?)\]?(?:\s+|$)"));
@@ -296,6 +842,9 @@ static SYSLOG_TAG: LazyLock<Regex> =
 /// After an ISO time (journalctl -o short-iso): `host unit[pid]: ` (the pid is required).
 static ISO_TAG: LazyLock<Regex> =
     LazyLock::new(|| regex(r"^(\S+)\s+([^\s\[\]:]+)\[(\d+)\]:(?:\s+|$)"));
+/// Every ISO tag ends in `]:`; looked for before the regex runs.
+static CLOSE_COLON: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new(b"]:"));
 /// glog / klog: `E1212 10:30:45.123456    42 file.go:12] `.
 static GLOG: LazyLock<Regex> = LazyLock::new(|| {
     regex(r"^([IWEF])(\d{2})(\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?)\s+\d+\s+([^\s\]]+)\]\s?")
@@ -307,33 +856,46 @@ fn parse_plain(text: &str, now: DateTime<Utc>) -> Parsed {
     let mut at = None;
     let mut rest = text;
 
-    if let Some(c) = COMPOSE
-        .captures(rest)
-        .filter(|c| level_word(&c[1]).is_none())
+    // Each prefix is tried only when the line's first bytes can start it: most lines have
+    // none of them, and captures cost more than a look at a byte.
+    if memchr::memchr(b'|', &rest.as_bytes()[..rest.len().min(80)]).is_some()
+        && let Some(c) = COMPOSE
+            .captures(rest)
+            .filter(|c| level_word(&c[1]).is_none())
     {
         fields.push(("service".to_string(), c[1].to_string()));
         rest = &rest[c[0].len()..];
     }
-    if let Some(c) = PRIORITY.captures(rest) {
+    if rest.starts_with('<')
+        && let Some(c) = PRIORITY.captures(rest)
+    {
         level = c[1].parse().ok().and_then(|n| level_number(n, true));
         rest = &rest[c[0].len()..];
     }
-    if let Some(c) = GLOG.captures(rest) {
+    let first = rest.as_bytes().first().copied().unwrap_or(0);
+    let digit_first = first.is_ascii_digit() || first == b'[';
+    if matches!(first, b'I' | b'W' | b'E' | b'F')
+        && let Some(c) = GLOG.captures(rest)
+    {
         level = level_word(&c[1]);
         at = parse_glog_time(&c[2], &c[3], &c[4], now);
         fields.push(("file".to_string(), c[5].to_string()));
         rest = &rest[c[0].len()..];
-    } else if let Some(c) = ISO_TIME.captures(rest) {
-        at = parse_time(&c[1], now);
-        rest = &rest[c[0].len()..];
-        if let Some(tag) = ISO_TAG.captures(rest) {
+    } else if let Some((time, len)) = digit_first.then(|| iso_prefix(rest)).flatten() {
+        at = parse_time(time, now);
+        rest = &rest[len..];
+        if CLOSE_COLON.find(rest.as_bytes()).is_some()
+            && let Some(tag) = ISO_TAG.captures(rest)
+        {
             push_tag(&mut fields, &tag);
             rest = &rest[tag[0].len()..];
         }
-    } else if let Some(c) = SLASH_TIME.captures(rest) {
+    } else if digit_first && let Some(c) = SLASH_TIME.captures(rest) {
         at = parse_time(&c[1], now);
         rest = &rest[c[0].len()..];
-    } else if let Some(c) = SYSLOG_TIME.captures(rest) {
+    } else if first.is_ascii_uppercase()
+        && let Some(c) = SYSLOG_TIME.captures(rest)
+    {
         at = parse_syslog_time(&c[1], now);
         rest = &rest[c[0].len()..];
         if let Some(tag) = SYSLOG_TAG.captures(rest) {
@@ -342,7 +904,7 @@ fn parse_plain(text: &str, now: DateTime<Utc>) -> Parsed {
         }
     }
 
-    let mut message = rest.trim().to_string();
+    let mut message = rest.trim();
     if level.is_none()
         && let Some((found, prefix, after)) = find_level(rest)
     {
@@ -350,14 +912,91 @@ fn parse_plain(text: &str, now: DateTime<Utc>) -> Parsed {
         if !prefix.is_empty() {
             fields.push(("logger".to_string(), prefix.to_string()));
         }
-        message = after.to_string();
+        message = after;
     }
+    let message = message.to_string();
     Parsed {
         at,
         level,
         message,
         fields,
     }
+}
+
+/// An ISO 8601 / RFC 3339 / Python asctime prefix, optionally in brackets, followed by
+/// whitespace or the end: `2025-12-12T10:30:45.123Z `, `[2025-12-12 10:30:45,123] `,
+/// `2025-12-12 10:30:45 UTC `. Returns the time's text and the length of the prefix.
+/// (By hand: the regex with captures was a tenth of the cost of a plain line.)
+fn iso_prefix(text: &str) -> Option<(&str, usize)> {
+    let b = text.as_bytes();
+    let start = usize::from(b.first() == Some(&b'['));
+    let digits = |from: usize, n: usize| {
+        b.get(from..from + n)
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+    };
+    let at = |i: usize, c: u8| b.get(i) == Some(&c);
+    let s = start;
+    if !(digits(s, 4)
+        && at(s + 4, b'-')
+        && digits(s + 5, 2)
+        && at(s + 7, b'-')
+        && digits(s + 8, 2)
+        && matches!(b.get(s + 10), Some(b'T' | b' '))
+        && digits(s + 11, 2)
+        && at(s + 13, b':')
+        && digits(s + 14, 2)
+        && at(s + 16, b':')
+        && digits(s + 17, 2))
+    {
+        return None;
+    }
+    let mut end = s + 19;
+    if matches!(b.get(end), Some(b'.' | b',')) && digits(end + 1, 1) {
+        end += 1;
+        while digits(end, 1) {
+            end += 1;
+        }
+    }
+    // The zone, if what follows it fits; else the time without it (as a regex would
+    // backtrack).
+    let zone_end = if at(end, b'Z') {
+        Some(end + 1)
+    } else if matches!(b.get(end), Some(b'+' | b'-')) && digits(end + 1, 2) {
+        if at(end + 3, b':') && digits(end + 4, 2) {
+            Some(end + 6)
+        } else if digits(end + 3, 2) {
+            Some(end + 5)
+        } else {
+            None
+        }
+    } else if b[end..].starts_with(b" UTC") {
+        Some(end + 4)
+    } else if b[end..].starts_with(b"UTC") {
+        Some(end + 3)
+    } else {
+        None
+    };
+    let tail = |time_end: usize| {
+        let mut i = time_end;
+        if at(i, b']') {
+            i += 1;
+        }
+        let before = i;
+        loop {
+            let n = space_at(text, i);
+            if n == 0 {
+                break;
+            }
+            i += n;
+        }
+        (i > before || i == b.len()).then_some(i)
+    };
+    for time_end in zone_end.into_iter().chain([end]) {
+        if let Some(len) = tail(time_end) {
+            return Some((&text[s..time_end], len));
+        }
+    }
+    None
 }
 
 fn push_tag(fields: &mut Vec<(String, String)>, tag: &regex::Captures) {
@@ -381,10 +1020,10 @@ fn is_separator(token: &str) -> bool {
 fn find_level(text: &str) -> Option<(LogLevel, &str, &str)> {
     let separator = |c: char| c.is_whitespace() || matches!(c, '-' | '|' | ':' | '—');
     let mut words = 0;
-    let mut offset = 0;
     for token in text.split_whitespace() {
-        let start = offset + text[offset..].find(token).unwrap_or(0);
-        offset = start + token.len();
+        // The token is a piece of `text`: its place is where it points.
+        let start = token.as_ptr() as usize - text.as_ptr() as usize;
+        let offset = start + token.len();
         if is_separator(token) {
             continue;
         }
@@ -412,10 +1051,16 @@ fn find_level(text: &str) -> Option<(LogLevel, &str, &str)> {
 /// (`ERROR`), decorated (`[error]`, `error:`) or `level=error` forms count anywhere in the
 /// window; a bare lowercase word or a single letter (`E`, `W`) only as the first word.
 fn token_level(token: &str, first: bool) -> Option<(LogLevel, bool)> {
-    let lower = token.to_ascii_lowercase();
     for key in ["level=", "lvl=", "severity="] {
-        if let Some(value) = lower.strip_prefix(key) {
-            return level_word(value.trim_matches('"')).map(|level| (level, true));
+        if token.len() >= key.len()
+            && token.as_bytes()[..key.len()].eq_ignore_ascii_case(key.as_bytes())
+        {
+            // As written in any case, but a single letter is not a level here.
+            let value = token[key.len()..].trim_matches('"');
+            return (value.trim().len() > 1)
+                .then(|| level_word(value))
+                .flatten()
+                .map(|level| (level, true));
         }
     }
     let word = token.trim_matches(DECORATION);
@@ -436,6 +1081,31 @@ fn token_level(token: &str, first: bool) -> Option<(LogLevel, bool)> {
     }
 }
 
+/// Level names in their usual spellings (what `LogLevel::parse` reads, and a few more),
+/// matched without allocating.
+const LEVEL_WORDS: &[(&str, LogLevel)] = &[
+    ("trace", LogLevel::Trace),
+    ("debug", LogLevel::Debug),
+    ("dbg", LogLevel::Debug),
+    ("info", LogLevel::Info),
+    ("information", LogLevel::Info),
+    ("notice", LogLevel::Info),
+    ("warn", LogLevel::Warn),
+    ("warning", LogLevel::Warn),
+    ("warnings", LogLevel::Warn),
+    ("error", LogLevel::Error),
+    ("err", LogLevel::Error),
+    ("errors", LogLevel::Error),
+    ("severe", LogLevel::Error),
+    ("critical", LogLevel::Critical),
+    ("crit", LogLevel::Critical),
+    ("fatal", LogLevel::Critical),
+    ("panic", LogLevel::Critical),
+    ("emerg", LogLevel::Critical),
+    ("emergency", LogLevel::Critical),
+    ("alert", LogLevel::Critical),
+];
+
 /// A level name in any of its usual spellings, or a single-letter abbreviation.
 fn level_word(word: &str) -> Option<LogLevel> {
     let word = word.trim();
@@ -446,17 +1116,16 @@ fn level_word(word: &str) -> Option<LogLevel> {
         "W" => Some(LogLevel::Warn),
         "E" => Some(LogLevel::Error),
         "F" | "C" => Some(LogLevel::Critical),
-        _ => LogLevel::parse(word).or_else(|| match word.to_ascii_lowercase().as_str() {
-            "warnings" => Some(LogLevel::Warn),
-            "errors" | "severe" => Some(LogLevel::Error),
-            "emergency" => Some(LogLevel::Critical),
-            _ => None,
-        }),
+        _ if word.len() < 3 || word.len() > 11 => None,
+        _ => LEVEL_WORDS
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(word))
+            .map(|(_, level)| *level),
     }
 }
 
 /// Numeric levels: syslog priorities (0 emerg … 7 debug) or pino/bunyan (10 trace … 60 fatal).
-fn level_number(n: f64, syslog: bool) -> Option<LogLevel> {
+pub(crate) fn level_number(n: f64, syslog: bool) -> Option<LogLevel> {
     if syslog || (0.0..=7.0).contains(&n) {
         return match n as i64 {
             0..=2 => Some(LogLevel::Critical),
@@ -488,6 +1157,14 @@ pub fn parse_time(text: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     if text.is_empty() || text.len() > 64 {
         return None;
     }
+    match parse_iso(text) {
+        Some(at) => at,
+        None => parse_time_general(text, now),
+    }
+}
+
+/// Every form `parse_time` reads, through chrono's parsers.
+fn parse_time_general(text: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     if let Ok(n) = text.parse::<i64>() {
         return from_epoch_int(n);
     }
@@ -524,11 +1201,130 @@ pub fn parse_time(text: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     parse_syslog_time(text, now)
 }
 
+thread_local! {
+    /// The local offset of the last hour converted: (hour since the epoch, as a naive
+    /// local time; offset in seconds). Log times come in order, so this is nearly always
+    /// the hour wanted, and chrono's time zone lookup is skipped.
+    static LOCAL_HOUR: Cell<Option<(i64, i64)>> = const { Cell::new(None) };
+}
+
+/// A naive local time in UTC (the earlier one when a clock change makes it ambiguous).
 fn local(naive: NaiveDateTime) -> Option<DateTime<Utc>> {
-    Local
+    let as_utc = naive.and_utc();
+    let hour = as_utc.timestamp().div_euclid(3600);
+    if let Some((cached, offset)) = LOCAL_HOUR.get()
+        && cached == hour
+    {
+        return Some(as_utc - chrono::Duration::seconds(offset));
+    }
+    let at = Local
         .from_local_datetime(&naive)
         .earliest()
-        .map(|t| t.with_timezone(&Utc))
+        .map(|t| t.with_timezone(&Utc))?;
+    // Remembered only if the whole hour has one offset (not the hour of a clock change).
+    let start = NaiveDateTime::new(naive.date(), NaiveTime::from_hms_opt(naive.hour(), 0, 0)?);
+    let end = start + chrono::Duration::seconds(3599);
+    let offset_at = |t: NaiveDateTime| {
+        Local
+            .from_local_datetime(&t)
+            .single()
+            .map(|l| l.offset().local_minus_utc() as i64)
+    };
+    match (offset_at(start), offset_at(end)) {
+        (Some(a), Some(b)) if a == b => LOCAL_HOUR.set(Some((hour, a))),
+        _ => LOCAL_HOUR.set(None),
+    }
+    Some(at)
+}
+
+/// `YYYY-MM-DD[T ]HH:MM:SS[.,fraction][zone]` and `YYYY/MM/DD HH:MM:SS[.,fraction]`, read
+/// without chrono's format parser; zone `Z`, `±HH:MM`, `±HHMM` or `UTC` (after an optional
+/// space); none is local time. `None`: another shape (the general parser tries);
+/// `Some(None)`: this shape, but not a valid time.
+fn parse_iso(text: &str) -> Option<Option<DateTime<Utc>>> {
+    let b = text.as_bytes();
+    let num = |from: usize, n: usize| -> Option<u32> {
+        let digits = b.get(from..from + n)?;
+        digits.iter().try_fold(0u32, |v, &c| {
+            c.is_ascii_digit().then(|| v * 10 + u32::from(c - b'0'))
+        })
+    };
+    let sep = *b.get(4)?;
+    if !(sep == b'-' || sep == b'/') || b.get(7) != Some(&sep) {
+        return None;
+    }
+    let t = *b.get(10)?;
+    let t_ok = if sep == b'/' {
+        t == b' '
+    } else {
+        matches!(t, b'T' | b't' | b' ')
+    };
+    if !t_ok || b.get(13) != Some(&b':') || b.get(16) != Some(&b':') {
+        return None;
+    }
+    let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
+    let (hour, minute, second) = (num(11, 2)?, num(14, 2)?, num(17, 2)?);
+    if second > 59 {
+        return None; // a leap second: the general parser knows them
+    }
+    let mut i = 19;
+    let mut nanos = 0u32;
+    if matches!(b.get(i), Some(b'.' | b',')) {
+        i += 1;
+        let start = i;
+        while let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit()) {
+            if i - start < 9 {
+                nanos = nanos * 10 + u32::from(c - b'0');
+            }
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        nanos *= 10u32.pow(9u32.saturating_sub((i - start) as u32));
+    }
+    let zone = &text[i..];
+    let offset = match zone {
+        "" => None,
+        "Z" | "z" | "UTC" | " UTC" => Some(0),
+        _ => {
+            let z = zone.strip_prefix(' ').unwrap_or(zone).as_bytes();
+            let sign = match z.first() {
+                Some(b'+') => 1,
+                Some(b'-') => -1,
+                _ => return None,
+            };
+            let two = |k: usize| -> Option<i64> {
+                let d = z.get(k..k + 2)?;
+                d.iter()
+                    .all(u8::is_ascii_digit)
+                    .then(|| i64::from((d[0] - b'0') * 10 + (d[1] - b'0')))
+            };
+            let (h, m) = match z.len() {
+                6 if z[3] == b':' => (two(1)?, two(4)?),
+                5 => (two(1)?, two(3)?),
+                _ => return None,
+            };
+            if h > 23 || m > 59 {
+                return None;
+            }
+            Some(sign * (h * 3600 + m * 60))
+        }
+    };
+    if sep == b'/' && offset.is_some() {
+        return None;
+    }
+    let Some(date) = NaiveDate::from_ymd_opt(year as i32, month, day) else {
+        return Some(None);
+    };
+    let Some(time) = NaiveTime::from_hms_nano_opt(hour, minute, second, nanos) else {
+        return Some(None);
+    };
+    let naive = NaiveDateTime::new(date, time);
+    Some(match offset {
+        Some(offset) => Some(naive.and_utc() - chrono::Duration::seconds(offset)),
+        None => local(naive),
+    })
 }
 
 /// Seconds, milliseconds, microseconds or nanoseconds since the epoch, told apart by size.
@@ -851,6 +1647,174 @@ mod tests {
         );
         assert_eq!(parse_time("not a time", now), None);
         assert!(parse_time("Feb 30 10:00:00", now).is_none());
+    }
+
+    #[test]
+    fn the_fast_time_reader_agrees_with_chrono() {
+        let now = Utc::now();
+        let mut cases = vec![
+            "2025-12-12T10:30:45Z".to_string(),
+            "2025-12-12T10:30:45.123Z".into(),
+            "2025-12-12t10:30:45.123456789z".into(),
+            "2025-12-12T10:30:45.1234567891Z".into(),
+            "2025-12-12 10:30:45,123".into(),
+            "2025-12-12 10:30:45".into(),
+            "2025-12-12T10:30:45+01:00".into(),
+            "2025-12-12T10:30:45-0530".into(),
+            "2025-12-12 10:30:45 +0000".into(),
+            "2025-12-12 10:30:45 UTC".into(),
+            "2025-12-12T10:30:45UTC".into(),
+            "2025/12/12 10:30:45".into(),
+            "2025/12/12 10:30:45.5".into(),
+            "2025-02-30T10:30:45Z".into(),
+            "2025-12-12T24:00:00Z".into(),
+            "2025-12-12T10:30:45+24:00".into(),
+            "2025-12-12T10:30:45.Z".into(),
+            "2025-12-12X10:30:45Z".into(),
+            "2025-12-12T10:30:45 nonsense".into(),
+            "2024-03-31 02:30:00".into(),
+            "2024-10-27 02:30:00".into(),
+        ];
+        for month in 1..=12 {
+            cases.push(format!("2025-{month:02}-15 12:00:00"));
+        }
+        for text in &cases {
+            assert_eq!(
+                parse_time(text, now),
+                parse_time_general(text, now),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_iso_prefix_reads_what_the_old_regex_read() {
+        let regex = Regex::new(
+            r"^\[?(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2}| ?UTC)?)\]?(?:\s+|$)",
+        )
+        .unwrap();
+        for text in [
+            "2025-12-12T10:30:45.123Z ERROR db down",
+            "[2025-12-12 10:30:45,123] INFO x",
+            "2025-12-12 10:30:45 UTC x",
+            "2025-12-12 10:30:45 UTCx",
+            "2025-12-12T10:30:45+0100\tx",
+            "2025-12-12T10:30:45+01:00",
+            "2025-12-12T10:30:45Zx",
+            "2025-12-12T10:30:45.5x",
+            "2025-12-12T10:30:45] x",
+            "2025-12-12T10:30:45]x",
+            "2025-12-12T10:30:45\u{a0}x",
+            "2025-12-12T10:30:4",
+            "2025-12-12 10:30:45 - tmws.app - WARNING - slow query",
+            "[[2025-12-12 10:30:45",
+        ] {
+            let old = regex
+                .captures(text)
+                .map(|c| (c.get(1).unwrap().as_str(), c[0].len()));
+            assert_eq!(iso_prefix(text), old, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn level_words_read_as_log_level_parse_reads_them() {
+        for word in [
+            "trace",
+            "DEBUG",
+            "dbg",
+            "Info",
+            "information",
+            "NOTICE",
+            "warn",
+            "Warning",
+            "ERROR",
+            "err",
+            "critical",
+            "CRIT",
+            "fatal",
+            "panic",
+            "emerg",
+            "alert",
+            " error ",
+            "errorx",
+            "x",
+            "",
+        ] {
+            if let Some(level) = LogLevel::parse(word) {
+                assert_eq!(level_word(word), Some(level), "{word}");
+            } else {
+                assert_eq!(level_word(word), None, "{word}");
+            }
+        }
+        assert_eq!(level_word("Warnings"), Some(LogLevel::Warn));
+        assert_eq!(
+            token_level("LEVEL=Error", false),
+            Some((LogLevel::Error, true))
+        );
+        assert_eq!(token_level("level=e", false), None);
+    }
+
+    #[test]
+    fn key_roles_match_the_key_lists() {
+        for key in LEVEL_KEYS {
+            assert_eq!(key_role(key), Role::Level, "{key}");
+            assert_eq!(key_role(&key.to_uppercase()), Role::Level, "{key}");
+        }
+        for key in TIME_KEYS {
+            assert_eq!(key_role(key), Role::Time, "{key}");
+        }
+        for key in MESSAGE_KEYS {
+            assert_eq!(key_role(key), Role::Message, "{key}");
+        }
+        assert_eq!(key_role("event"), Role::Event);
+        for key in [
+            "",
+            "x",
+            "lev",
+            "levels",
+            "timestamps",
+            "messages",
+            "tool_name",
+        ] {
+            assert_eq!(key_role(key), Role::Other, "{key}");
+        }
+    }
+
+    #[test]
+    fn json_roles_in_odd_places() {
+        // The first level key decides; a second one is a field.
+        let line = parse(r#"{"level":"warn","severity":"error","msg":"x"}"#);
+        assert_eq!(line.level, LogLevel::Warn);
+        assert_eq!(line.fields, vec![("severity".into(), "error".into())]);
+        // A level that does not read stays a field.
+        let line = parse(r#"{"level":"loud","msg":"x"}"#);
+        assert_eq!(line.fields, vec![("level".into(), "loud".into())]);
+        // event is the message only without any message key, and only as a string.
+        let line = parse(r#"{"event":"started","pid":1}"#);
+        assert_eq!(line.message, "started");
+        assert_eq!(line.fields, vec![("pid".into(), "1".into())]);
+        let line = parse(r#"{"event":"started","message":"real"}"#);
+        assert_eq!(line.message, "real");
+        assert_eq!(line.fields, vec![("event".into(), "started".into())]);
+        let line = parse(r#"{"event":{"a":1},"pid":1}"#);
+        assert_eq!(line.message, r#"event={"a":1} pid=1"#);
+        // A nested message is no message, and event does not stand in for it.
+        let line = parse(r#"{"message":{"a":1},"event":"e"}"#);
+        assert_eq!(line.message, r#"message={"a":1} event=e"#);
+        // Escapes and numbers as written.
+        let line = parse(r#"{"msg":"tab\there \"q\" \u00e9","n":1.50,"b":true,"z":null}"#);
+        assert_eq!(line.message, "tab\there \"q\" é");
+        assert_eq!(
+            line.fields,
+            vec![
+                ("n".into(), "1.50".into()),
+                ("b".into(), "true".into()),
+                ("z".into(), "null".into())
+            ]
+        );
+        // logfmt with non-ASCII values.
+        let line = parse("level=日本 x=1");
+        assert_eq!(line.message, "level=日本 x=1");
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! Log files followed like `tail -F`: globs expanded on every poll, the bytes appended
-//! since the last poll read, rotation by rename and by copytruncate followed, lines parsed
-//! (see `logparse`) and error counts kept for `<name>.errors_1h` and `<name>.errors_per_min`.
+//! Log sources: files followed like `tail -F`, journald units and commands' output (the
+//! last two through `command`'s process core), lines parsed (see `logparse`, `journald`),
+//! error counts kept for `<name>.errors_1h` and `<name>.errors_per_min`, and the source's
+//! `[[logs.NAME.metric]]` figures computed (see `logmetrics`).
 //!
-//! How the following works:
+//! How files are followed:
 //! - A file is known by its identity (device + inode) and read through a handle kept
 //!   open, so a renamed (rotated) or deleted file can still be read to its end.
 //! - When no configured path leads to a followed file any more, it is "retired": read to
@@ -20,8 +21,16 @@
 //!   without its newline yet waits too. A line over 64 KiB keeps its first 64 KiB and says
 //!   how many bytes were cut.
 //!
-//! All file I/O and parsing run in `spawn_blocking`.
+//! File I/O, parsing, counting and metrics run in `spawn_blocking`. journald units and
+//! commands run as long-lived processes (`command`, `journald`); remote hosts wait for the
+//! SSH transport, and docker logs come with the container work (through the engine
+//! connection, with a tail limit).
 
+use crate::collect::command::{
+    CommandPlan, Event, EventSource, Launcher, LocalLauncher, Plan, ProcessLines,
+};
+use crate::collect::journald::{self, JournaldPlan};
+use crate::collect::logmetrics::{LogMetric, LogMetrics};
 use crate::collect::logparse::{MAX_LINE_BYTES, parse_line};
 use crate::collect::{Collector, failed, health};
 use crate::config::LogSource;
@@ -34,6 +43,7 @@ use std::collections::BTreeMap;
 use std::fs::{File, Metadata};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// At most this much is read from one file in one poll.
@@ -51,6 +61,11 @@ const MAX_RETIRED: usize = 32;
 const FINGERPRINT_BYTES: usize = 64;
 /// Minutes of error counts kept (one hour plus the current minute).
 const MINUTES_KEPT: i64 = 61;
+/// The first poll of a process source waits this long for its first output to settle
+/// (so a one-shot `check` sees the backlog)...
+const SETTLE_QUIET: Duration = Duration::from_millis(300);
+/// ...but no longer than this.
+const SETTLE_LIMIT: Duration = Duration::from_secs(2);
 
 pub const REMOTE_NOT_BUILT: &str = "remote log sources need the SSH transport (not built yet)";
 
@@ -58,34 +73,123 @@ pub struct LogCollector {
     name: String,
     interval: Duration,
     host: String,
+    /// Set when the processes of this source run somewhere other than here.
+    remote_launcher: bool,
     /// The compiled error pattern, or why it does not compile.
     error_pattern: Result<Regex, String>,
+    input: Input,
+    metric_defs: Vec<LogMetric>,
     /// Taken by the blocking task during a poll; `None` only if that task died.
-    tailer: Option<Tailer>,
-    patterns: Vec<String>,
+    derived: Option<Derived>,
+}
+
+/// Where the lines come from.
+enum Input {
+    Files {
+        patterns: Vec<String>,
+        /// Taken by the blocking task during a poll; `None` only if that task died.
+        tailer: Option<Tailer>,
+    },
+    Process(Box<ProcessInput>),
+    /// The source names no input (the config check says so too).
+    Nothing,
+}
+
+struct ProcessInput {
+    parser: LineParser,
+    launcher: Arc<dyn Launcher>,
+    /// Made on the first poll (it needs the runtime).
+    plan: Option<Box<dyn Plan>>,
+    label: String,
+    lines: Option<Box<dyn EventSource>>,
+    /// A run has started at least once.
+    ever_started: bool,
+    /// A line has come at least once.
+    ever_read: bool,
+    /// What is wrong now, with the retry delay if the process is down.
+    problem: Option<(String, Option<Duration>)>,
+}
+
+/// How a raw line becomes a log line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LineParser {
+    /// JSON, logfmt or plain text.
+    Text,
+    /// `journalctl --output=json`.
+    Journal,
+}
+
+/// What is counted from the lines: error counts and the configured metrics.
+struct Derived {
     errors: ErrorCounts,
+    metrics: LogMetrics,
+}
+
+impl Derived {
+    fn new(metrics: &[LogMetric]) -> Self {
+        Derived {
+            errors: ErrorCounts::default(),
+            metrics: LogMetrics::new(metrics),
+        }
+    }
 }
 
 impl LogCollector {
+    /// A source that runs its processes (journald, command) on this machine.
     pub fn new(name: &str, source: &LogSource) -> Self {
-        let error_pattern = RegexBuilder::new(&source.error_pattern)
-            .case_insensitive(true)
-            .build()
-            .map_err(|e| {
-                format!(
-                    "error_pattern {:?} is not a valid regex: {}",
-                    source.error_pattern,
-                    last_line(&e)
-                )
-            });
+        Self::build(name, source, Arc::new(LocalLauncher::new()), false)
+    }
+
+    /// A source whose processes (journald, command) are started by `launcher`: a host's
+    /// SSH connection, or a local launcher with its own environment. Files are always
+    /// read here.
+    pub fn with_launcher(name: &str, source: &LogSource, launcher: Arc<dyn Launcher>) -> Self {
+        Self::build(name, source, launcher, true)
+    }
+
+    fn build(
+        name: &str,
+        source: &LogSource,
+        launcher: Arc<dyn Launcher>,
+        remote_launcher: bool,
+    ) -> Self {
+        let error_pattern = compile_error_pattern(&source.error_pattern);
+        let process = |parser, plan: Box<dyn Plan>| {
+            Input::Process(Box::new(ProcessInput {
+                parser,
+                launcher: launcher.clone(),
+                label: plan.label(),
+                plan: Some(plan),
+                lines: None,
+                ever_started: false,
+                ever_read: false,
+                problem: None,
+            }))
+        };
+        let input = if let Some(unit) = &source.journald {
+            process(LineParser::Journal, Box::new(JournaldPlan::new(unit)))
+        } else if !source.command.is_empty() {
+            process(
+                LineParser::Text,
+                Box::new(CommandPlan::new(source.command.clone())),
+            )
+        } else if !source.files.is_empty() {
+            Input::Files {
+                patterns: source.files.clone(),
+                tailer: Some(Tailer::new(source.files.clone())),
+            }
+        } else {
+            Input::Nothing
+        };
         LogCollector {
             name: name.to_string(),
             interval: Duration::from_secs(2),
             host: source.host.trim().to_string(),
+            remote_launcher,
             error_pattern,
-            tailer: Some(Tailer::new(source.files.clone())),
-            patterns: source.files.clone(),
-            errors: ErrorCounts::default(),
+            input,
+            metric_defs: source.metrics.clone(),
+            derived: Some(Derived::new(&source.metrics)),
         }
     }
 
@@ -99,12 +203,38 @@ impl LogCollector {
         ]
     }
 
-    /// Without any file to read, the counts are unknown rather than zero.
+    /// Without any line to read, the counts are unknown rather than zero.
     fn failed_readings(&self, message: &str) -> Vec<Reading> {
-        vec![
+        let mut readings = vec![
             Reading::failed(self.errors_1h_id(), "errors in the last hour", message),
             Reading::failed(self.per_min_id(), "errors per minute", message),
-        ]
+        ];
+        if let Some(derived) = &self.derived {
+            readings.extend(derived.metrics.failed_readings(&self.name, message));
+        }
+        readings
+    }
+
+    fn readings(&self, now: DateTime<Utc>) -> Vec<Reading> {
+        let Some(derived) = &self.derived else {
+            return Vec::new();
+        };
+        let mut readings = vec![
+            Reading::number(
+                self.errors_1h_id(),
+                "errors in the last hour",
+                derived.errors.last_hour(now) as f64,
+                "",
+            ),
+            Reading::number(
+                self.per_min_id(),
+                "errors per minute",
+                derived.errors.last_full_minute(now) as f64,
+                "/min",
+            ),
+        ];
+        readings.extend(derived.metrics.readings(&self.name, now));
+        readings
     }
 
     fn errors_1h_id(&self) -> String {
@@ -115,54 +245,141 @@ impl LogCollector {
         format!("{}.errors_per_min", self.name)
     }
 
-    async fn poll_local(&mut self, error_pattern: Regex) -> Vec<Update> {
-        let mut tailer = self
-            .tailer
+    fn take_derived(&mut self) -> Derived {
+        self.derived
             .take()
-            .unwrap_or_else(|| Tailer::new(self.patterns.clone()));
+            .unwrap_or_else(|| Derived::new(&self.metric_defs))
+    }
+
+    async fn poll_files(&mut self, error_pattern: Regex) -> Vec<Update> {
+        let Input::Files { patterns, tailer } = &mut self.input else {
+            return Vec::new();
+        };
+        let mut tailer = tailer
+            .take()
+            .unwrap_or_else(|| Tailer::new(patterns.clone()));
+        let mut derived = self.take_derived();
         let name = self.name.clone();
         let task = tokio::task::spawn_blocking(move || {
             let now = Utc::now();
             let outcome = tailer.poll();
-            let lines: Vec<LogLine> = outcome
-                .lines
-                .iter()
-                .map(|raw| parse_line(&name, &raw.bytes, raw.dropped, &error_pattern, now))
-                .collect();
-            (tailer, outcome.problems, outcome.followed, lines)
+            let lines = ingest(
+                &name,
+                outcome.lines.iter(),
+                LineParser::Text,
+                &error_pattern,
+                &mut derived,
+                now,
+            );
+            tailer.recycle(outcome.lines);
+            (tailer, derived, outcome.problems, outcome.followed, lines)
         });
-        let (tailer, problems, followed, lines) = match task.await {
+        let (tailer, derived, problems, followed, lines) = match task.await {
             Ok(result) => result,
             // The reader panicked: its state is gone; the next poll starts over at the tails.
             Err(e) => return self.error_updates(format!("log reader failed: {e}")),
         };
-        self.tailer = Some(tailer);
-
-        let now = Utc::now();
-        for line in lines.iter().filter(|l| l.is_error) {
-            self.errors.add(line.at, now);
+        if let Input::Files { tailer: slot, .. } = &mut self.input {
+            *slot = Some(tailer);
         }
+        self.derived = Some(derived);
+
+        let problem = summarize(&problems);
+        let unknown = problem.is_some() && followed == 0;
+        self.updates(lines, problem.map(|p| (p, Some(self.interval))), unknown)
+    }
+
+    async fn poll_process(&mut self, error_pattern: Regex) -> Vec<Update> {
+        let Input::Process(input) = &mut self.input else {
+            return Vec::new();
+        };
+        let events = match &mut input.lines {
+            Some(lines) => lines.drain(),
+            None => {
+                let plan = input
+                    .plan
+                    .take()
+                    .expect("a process source has its plan until it starts");
+                let lines = input
+                    .lines
+                    .insert(Box::new(ProcessLines::start(plan, input.launcher.clone())));
+                lines.settle(SETTLE_QUIET, SETTLE_LIMIT).await
+            }
+        };
+        let mut raw = Vec::new();
+        let mut complained = false;
+        for event in events {
+            match event {
+                Event::Started => {
+                    input.ever_started = true;
+                    input.problem = None;
+                }
+                Event::Line(line) => raw.push(line),
+                Event::Stderr(text) => {
+                    input.problem = Some((format!("{}: {text}", input.label), None));
+                    complained = true;
+                }
+                Event::Down { message, retry } => input.problem = Some((message, Some(retry))),
+            }
+        }
+        // Output in a later poll, without a new complaint: the complaint on stderr is over.
+        // (Within one poll the order of stdout and stderr lines says nothing: two pipes.)
+        if !raw.is_empty()
+            && !complained
+            && input
+                .problem
+                .as_ref()
+                .is_some_and(|(_, retry)| retry.is_none())
+        {
+            input.problem = None;
+        }
+        let parser = input.parser;
+        let problem = input.problem.clone();
+        input.ever_read |= !raw.is_empty();
+        // Counts are known while the process runs (a quiet unit has no lines to count) or
+        // once it has delivered lines; not when it never ran, or only died without a line.
+        let down = problem.as_ref().is_some_and(|(_, retry)| retry.is_some());
+        let unknown = (!input.ever_started && problem.is_some()) || (down && !input.ever_read);
+
+        let mut derived = self.take_derived();
+        let name = self.name.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let lines = ingest(
+                &name,
+                raw.iter().map(|l| (l.bytes.as_slice(), l.dropped)),
+                parser,
+                &error_pattern,
+                &mut derived,
+                Utc::now(),
+            );
+            (derived, lines)
+        });
+        let lines = match task.await {
+            Ok((derived, lines)) => {
+                self.derived = Some(derived);
+                lines
+            }
+            Err(e) => return self.error_updates(format!("log parser failed: {e}")),
+        };
+        self.updates(lines, problem, unknown)
+    }
+
+    /// The updates of one poll: the lines, the figures (unknown if no line could be read
+    /// at all) and the health.
+    fn updates(
+        &self,
+        lines: Vec<LogLine>,
+        problem: Option<(String, Option<Duration>)>,
+        unknown: bool,
+    ) -> Vec<Update> {
+        let now = Utc::now();
         let mut updates = Vec::new();
         if !lines.is_empty() {
             updates.push(Update::Logs(lines));
         }
-        let problem = summarize(&problems);
         let readings = match &problem {
-            Some(message) if followed == 0 => self.failed_readings(message),
-            _ => vec![
-                Reading::number(
-                    self.errors_1h_id(),
-                    "errors in the last hour",
-                    self.errors.last_hour(now) as f64,
-                    "",
-                ),
-                Reading::number(
-                    self.per_min_id(),
-                    "errors per minute",
-                    self.errors.last_full_minute(now) as f64,
-                    "/min",
-                ),
-            ],
+            Some((message, _)) if unknown => self.failed_readings(message),
+            _ => self.readings(now),
         };
         updates.push(Update::Readings {
             source: self.name.clone(),
@@ -170,10 +387,58 @@ impl LogCollector {
         });
         updates.push(match problem {
             None => health(&self.name, SourceHealth::Ok),
-            Some(message) => failed(&self.name, message, self.interval),
+            Some((message, retry)) => health(
+                &self.name,
+                SourceHealth::Error {
+                    message,
+                    retry_in_secs: retry.map(|r| r.as_secs().max(1)),
+                },
+            ),
         });
         updates
     }
+}
+
+fn compile_error_pattern(pattern: &str) -> Result<Regex, String> {
+    RegexBuilder::new(pattern)
+        .case_insensitive(true)
+        .build()
+        .map_err(|e| {
+            format!(
+                "error_pattern {pattern:?} is not a valid regex: {}",
+                last_line(&e)
+            )
+        })
+}
+
+/// Parse, classify and count: raw lines to log lines, error counts and metrics updated.
+/// The one path every source's lines take.
+fn ingest<'a>(
+    source: &str,
+    raw: impl ExactSizeIterator<Item = (&'a [u8], u64)>,
+    parser: LineParser,
+    error_pattern: &Regex,
+    derived: &mut Derived,
+    now: DateTime<Utc>,
+) -> Vec<LogLine> {
+    let mut lines = Vec::with_capacity(raw.len());
+    let with_metrics = !derived.metrics.is_empty();
+    for (bytes, dropped) in raw {
+        let line = match parser {
+            LineParser::Text => parse_line(source, bytes, dropped, error_pattern, now),
+            LineParser::Journal => {
+                journald::parse_entry(source, bytes, dropped, error_pattern, now)
+            }
+        };
+        if line.is_error {
+            derived.errors.add(line.at, now);
+        }
+        if with_metrics {
+            derived.metrics.observe(&line, now);
+        }
+        lines.push(line);
+    }
+    lines
 }
 
 impl Collector for LogCollector {
@@ -188,19 +453,69 @@ impl Collector for LogCollector {
     }
     fn poll(&mut self) -> BoxFuture<'_, Vec<Update>> {
         Box::pin(async move {
-            if !(self.host.is_empty() || self.host == "local") {
-                return self.error_updates(REMOTE_NOT_BUILT.to_string());
-            }
-            if self.patterns.is_empty() {
-                return self.error_updates(
-                    "no files configured: set files = [\"/path/app.log\", ...]".to_string(),
-                );
-            }
-            match self.error_pattern.clone() {
-                Ok(pattern) => self.poll_local(pattern).await,
-                Err(message) => self.error_updates(message),
+            let local = self.host.is_empty() || self.host == "local";
+            let pattern = match self.error_pattern.clone() {
+                Ok(pattern) => pattern,
+                Err(message) => return self.error_updates(message),
+            };
+            match &self.input {
+                Input::Nothing => self.error_updates(
+                    "no input configured: set files, journald or command".to_string(),
+                ),
+                Input::Files { .. } if !local => self.error_updates(REMOTE_NOT_BUILT.to_string()),
+                Input::Files { .. } => self.poll_files(pattern).await,
+                Input::Process(_) if !local && !self.remote_launcher => {
+                    self.error_updates(REMOTE_NOT_BUILT.to_string())
+                }
+                Input::Process(_) => self.poll_process(pattern).await,
             }
         })
+    }
+}
+
+/// Reads files from their start, through the same reading, parsing, classifying and
+/// counting as the collector, in batches of at most 8 MiB per file. For benchmarks and
+/// tools that take a whole file in.
+pub struct FileIngest {
+    name: String,
+    tailer: Tailer,
+    error_pattern: Regex,
+    derived: Derived,
+}
+
+impl FileIngest {
+    pub fn new(name: &str, source: &LogSource) -> Result<Self, String> {
+        let mut tailer = Tailer::new(source.files.clone());
+        tailer.from_start = true;
+        Ok(FileIngest {
+            name: name.to_string(),
+            tailer,
+            error_pattern: compile_error_pattern(&source.error_pattern)?,
+            derived: Derived::new(&source.metrics),
+        })
+    }
+
+    /// The next batch of lines; empty at the end of what is written so far.
+    pub fn next_batch(&mut self, now: DateTime<Utc>) -> Result<Vec<LogLine>, String> {
+        let outcome = self.tailer.poll();
+        if let Some(problem) = summarize(&outcome.problems) {
+            return Err(problem);
+        }
+        let lines = ingest(
+            &self.name,
+            outcome.lines.iter(),
+            LineParser::Text,
+            &self.error_pattern,
+            &mut self.derived,
+            now,
+        );
+        self.tailer.recycle(outcome.lines);
+        Ok(lines)
+    }
+
+    /// Error lines counted in the hour before `now`.
+    pub fn errors_last_hour(&self, now: DateTime<Utc>) -> u64 {
+        self.derived.errors.last_hour(now)
     }
 }
 
@@ -242,9 +557,15 @@ impl ErrorCounts {
         // A clock ahead of ours counts as now.
         let minute = at.min(now).timestamp().div_euclid(60);
         let current = now.timestamp().div_euclid(60);
-        if minute > current - MINUTES_KEPT {
-            *self.per_minute.entry(minute).or_default() += 1;
+        if minute <= current - MINUTES_KEPT {
+            return;
         }
+        if let Some(n) = self.per_minute.get_mut(&minute) {
+            *n += 1;
+            return;
+        }
+        self.per_minute.insert(minute, 1);
+        // Old minutes go when a new one comes (not on every line).
         self.per_minute.retain(|m, _| *m > current - MINUTES_KEPT);
     }
 
@@ -266,14 +587,58 @@ impl ErrorCounts {
 // ---------------------------------------------------------------------------------------
 // Following files (blocking; runs in spawn_blocking)
 
-/// One line as read: at most `MAX_LINE_BYTES` bytes, plus how many more were cut.
-struct RawLine {
-    bytes: Vec<u8>,
-    dropped: u64,
+/// Lines read in one poll, back to back in one buffer (no allocation per line).
+#[derive(Default)]
+struct LineBatch {
+    data: Vec<u8>,
+    /// Where each line is in `data`, and how many bytes of it were cut.
+    spans: Vec<(usize, usize, u64)>,
+}
+
+impl LineBatch {
+    fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    fn iter(&self) -> impl ExactSizeIterator<Item = (&[u8], u64)> {
+        self.spans
+            .iter()
+            .map(|&(start, end, dropped)| (&self.data[start..end], dropped))
+    }
+
+    /// Takes `data[start..end]` as a line: at most `MAX_LINE_BYTES` of it are kept. Blank
+    /// lines and the NUL padding a non-appending writer leaves after a copytruncate are
+    /// skipped.
+    fn push_span(&mut self, mut start: usize, end: usize, mut dropped: u64) {
+        while start < end && self.data[start] == 0 {
+            start += 1;
+        }
+        let mut end = end;
+        if end - start > MAX_LINE_BYTES {
+            dropped += (end - start - MAX_LINE_BYTES) as u64;
+            end = start + MAX_LINE_BYTES;
+        }
+        if dropped == 0 && self.data[start..end].iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        self.spans.push((start, end, dropped));
+    }
+
+    /// Takes a line assembled elsewhere.
+    fn push_copy(&mut self, bytes: &[u8], dropped: u64) {
+        let start = self.data.len();
+        self.data.extend_from_slice(bytes);
+        self.push_span(start, self.data.len(), dropped);
+    }
 }
 
 struct PollOutcome {
-    lines: Vec<RawLine>,
+    lines: LineBatch,
     /// What went wrong, one sentence each; the source's health.
     problems: Vec<String>,
     /// Files followed after this poll, including rotated ones still being drained (so a
@@ -300,10 +665,14 @@ fn file_id(_meta: &Metadata, path: &Path) -> FileId {
 }
 
 struct Tailer {
+    /// A batch given back after use, so its buffers are reused (see `recycle`).
+    spare: LineBatch,
     patterns: Vec<String>,
     files: Vec<Followed>,
     /// The first poll has run: files found from now on are new and read from the start.
     started: bool,
+    /// Read every file from its start, however long (`FileIngest`).
+    from_start: bool,
 }
 
 struct Followed {
@@ -328,16 +697,18 @@ struct Followed {
 impl Tailer {
     fn new(patterns: Vec<String>) -> Self {
         Tailer {
+            spare: LineBatch::default(),
             patterns,
             files: Vec::new(),
             started: false,
+            from_start: false,
         }
     }
 
     fn poll(&mut self) -> PollOutcome {
         let mut problems = Vec::new();
         let found = self.find_files(&mut problems);
-        let mut lines = Vec::new();
+        let mut lines = std::mem::take(&mut self.spare);
 
         for followed in &mut self.files {
             match found.iter().find(|f| f.id == followed.id) {
@@ -371,7 +742,7 @@ impl Tailer {
             }
             match self.open(f) {
                 Ok(Some(mut followed)) => {
-                    let tail_start = !self.started || followed.offset > 0;
+                    let tail_start = !self.from_start && (!self.started || followed.offset > 0);
                     let first = lines.len();
                     if let Err(e) = followed.read_new(&mut lines) {
                         problems.push(format!(
@@ -384,7 +755,7 @@ impl Tailer {
                         // A tail start: keep only the last lines found there.
                         let new = lines.len() - first;
                         if new > START_TAIL_LINES {
-                            lines.drain(first..first + new - START_TAIL_LINES);
+                            lines.spans.drain(first..first + new - START_TAIL_LINES);
                         }
                     }
                     self.files.push(followed);
@@ -403,6 +774,19 @@ impl Tailer {
             problems,
             followed: self.files.len(),
         }
+    }
+
+    /// Takes a batch back for the next poll. Its buffers are kept while polls fill them
+    /// (a source writing fast), and shrunk when they are mostly idle.
+    fn recycle(&mut self, mut batch: LineBatch) {
+        let used = batch.data.len();
+        batch.data.clear();
+        batch.spans.clear();
+        if batch.data.capacity() > 4 * used.max(64 * 1024) {
+            batch.data.shrink_to(used.max(64 * 1024));
+            batch.spans.shrink_to(1024);
+        }
+        self.spare = batch;
     }
 
     /// Expands every pattern into the regular files it matches now.
@@ -470,7 +854,7 @@ impl Tailer {
             return Ok(None);
         }
         let len = meta.len();
-        let tail = !self.started || len > MAX_READ_PER_POLL;
+        let tail = !self.from_start && (!self.started || len > MAX_READ_PER_POLL);
         let start = if tail {
             len.saturating_sub(START_TAIL_BYTES)
         } else {
@@ -493,7 +877,7 @@ impl Tailer {
 
     /// Closes retired files that stayed idle long enough (or are too many), flushing the
     /// last line of each even without its newline: nothing more will come.
-    fn close_retired(&mut self, lines: &mut Vec<RawLine>) {
+    fn close_retired(&mut self, lines: &mut LineBatch) {
         let mut retired = self.files.iter().filter(|f| f.retired).count();
         let mut index = 0;
         while index < self.files.len() {
@@ -531,7 +915,7 @@ fn describe(e: &io::Error) -> String {
 impl Followed {
     /// Reads what was appended since the last call (at most `MAX_READ_PER_POLL`), pushing
     /// complete lines. Returns the number of bytes read.
-    fn read_new(&mut self, lines: &mut Vec<RawLine>) -> io::Result<u64> {
+    fn read_new(&mut self, lines: &mut LineBatch) -> io::Result<u64> {
         let len = self.file.metadata()?.len();
         if len < self.offset || (len > self.offset && !self.fingerprint_holds()?) {
             // Truncated (copytruncate) or rewritten: what is there now is all new.
@@ -545,12 +929,30 @@ impl Followed {
         }
         let want = (len - self.offset).min(MAX_READ_PER_POLL);
         self.file.seek(SeekFrom::Start(self.offset))?;
-        let mut buf = Vec::with_capacity(want as usize);
-        (&mut self.file).take(want).read_to_end(&mut buf)?;
-        self.offset += buf.len() as u64;
-        self.remember_tail(&buf);
-        self.split(&buf, lines);
-        Ok(buf.len() as u64)
+        // Read straight into the batch: complete lines are used where they landed. (Into a
+        // buffer of the size wanted: `read_to_end` would grow it to look for more.)
+        let base = lines.data.len();
+        lines.data.resize(base + want as usize, 0);
+        let mut got = 0;
+        let read = loop {
+            match self.file.read(&mut lines.data[base + got..]) {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    got += n;
+                    if got == want as usize {
+                        break Ok(());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        lines.data.truncate(base + got);
+        self.offset += got as u64;
+        self.remember_tail(&lines.data[base..]);
+        self.split(base, lines);
+        read?;
+        Ok(got as u64)
     }
 
     /// Whether the bytes just before `offset` are still the ones read there.
@@ -578,22 +980,32 @@ impl Followed {
         }
     }
 
-    fn split(&mut self, mut buf: &[u8], lines: &mut Vec<RawLine>) {
+    /// Splits the bytes read into `lines.data[base..]` into lines.
+    fn split(&mut self, base: usize, lines: &mut LineBatch) {
+        let end_all = lines.data.len();
+        let mut pos = base;
         if self.skip_to_newline {
-            match buf.iter().position(|&b| b == b'\n') {
+            match memchr::memchr(b'\n', &lines.data[pos..end_all]) {
                 Some(end) => {
-                    buf = &buf[end + 1..];
+                    pos += end + 1;
                     self.skip_to_newline = false;
                 }
                 None => return,
             }
         }
-        while let Some(end) = buf.iter().position(|&b| b == b'\n') {
-            self.append(&buf[..end]);
-            self.flush_partial(lines);
-            buf = &buf[end + 1..];
+        while let Some(end) = memchr::memchr(b'\n', &lines.data[pos..end_all]) {
+            let line_end = pos + end;
+            if self.partial.is_empty() && self.partial_dropped == 0 {
+                lines.push_span(pos, line_end, 0);
+            } else {
+                // The end of a line begun in an earlier read.
+                self.append(&lines.data[pos..line_end]);
+                self.flush_partial(lines);
+            }
+            pos = line_end + 1;
         }
-        self.append(buf);
+        // A line without its newline yet waits (its bytes in the batch stay unused).
+        self.append(&lines.data[pos..end_all]);
     }
 
     /// Adds to the current line, keeping at most `MAX_LINE_BYTES` of it.
@@ -605,18 +1017,11 @@ impl Followed {
         self.partial_dropped += (bytes.len() - room) as u64;
     }
 
-    /// Ends the current line. Blank lines and the NUL padding a non-appending writer leaves
-    /// after a copytruncate are skipped.
-    fn flush_partial(&mut self, lines: &mut Vec<RawLine>) {
+    /// Ends the current line.
+    fn flush_partial(&mut self, lines: &mut LineBatch) {
         let dropped = std::mem::take(&mut self.partial_dropped);
-        let bytes = std::mem::take(&mut self.partial);
-        let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len());
-        let line = &bytes[start..];
-        if line.iter().all(|b| b.is_ascii_whitespace()) && dropped == 0 {
-            return;
-        }
-        let bytes = if start == 0 { bytes } else { line.to_vec() };
-        lines.push(RawLine { bytes, dropped });
+        lines.push_copy(&self.partial, dropped);
+        self.partial.clear();
     }
 }
 
@@ -629,7 +1034,7 @@ mod tests {
         outcome
             .lines
             .iter()
-            .map(|l| String::from_utf8_lossy(&l.bytes).into_owned())
+            .map(|(bytes, _)| String::from_utf8_lossy(bytes).into_owned())
             .collect()
     }
 

@@ -2,9 +2,12 @@
 //! interval; a run never overlaps the previous one, and results go to the state owner
 //! over a channel. `watchpost check` polls each once.
 
+pub mod command;
 pub mod docker;
 pub mod host;
 pub mod http;
+pub mod journald;
+pub mod logmetrics;
 pub mod logparse;
 pub mod logs;
 pub mod sqlite;

@@ -266,11 +266,20 @@ pub struct LogSource {
     /// Files or globs followed like `tail -F`.
     #[serde(default, deserialize_with = "expanded_vec")]
     pub files: Vec<String>,
+    /// Or: a systemd unit, followed with `journalctl --follow --output=json --unit=…`.
+    #[serde(default, deserialize_with = "expanded_opt")]
+    pub journald: Option<String>,
+    /// Or: a command (argv, no shell) whose standard output lines are the log.
+    #[serde(default, deserialize_with = "expanded_vec")]
+    pub command: Vec<String>,
     #[serde(default = "default_host", deserialize_with = "expanded")]
     pub host: String,
     /// Regex (case-insensitive) that makes a line an error.
     #[serde(default = "default_error_pattern", deserialize_with = "expanded")]
     pub error_pattern: String,
+    /// Figures derived from the lines: `[[logs.NAME.metric]]`.
+    #[serde(default, rename = "metric")]
+    pub metrics: Vec<crate::collect::logmetrics::LogMetric>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -468,7 +477,17 @@ pub fn explain(config: &Config) -> String {
         ));
     }
     for (name, s) in &config.logs {
-        out.push_str(&format!("logs {name}: {} on {}, errors match {}, figures {name}.errors_1h, {name}.errors_per_min\n", s.files.join(", "), s.host, s.error_pattern));
+        let what = match (&s.journald, s.command.is_empty()) {
+            (Some(unit), _) => format!("journald unit {unit}"),
+            (None, false) => format!("output of {}", s.command.join(" ")),
+            (None, true) => s.files.join(", "),
+        };
+        let metrics: String = s
+            .metrics
+            .iter()
+            .map(|m| format!(", {name}.{}", m.id))
+            .collect();
+        out.push_str(&format!("logs {name}: {what} on {}, errors match {}, figures {name}.errors_1h, {name}.errors_per_min{metrics}\n", s.host, s.error_pattern));
     }
     for (name, s) in &config.docker {
         let project = s

@@ -164,6 +164,9 @@ pub const SERVICE: &[Field] = &[
 ];
 pub const LOGS: &[Field] = &[
     f("files", Kind::TextList),
+    f("journald", Kind::Text),
+    f("command", Kind::TextList),
+    f("metric", Kind::Structured),
     f("host", Kind::Host),
     f("error_pattern", Kind::Regex),
 ];
@@ -314,16 +317,48 @@ fn check_root(walk: &mut Walk<'_>, root: &DeTable<'_>) {
                             );
                         }
                         "logs" => {
-                            let empty = match get(table, "files").map(|(_, v)| v.get_ref()) {
-                                Some(DeValue::Array(items)) => items.is_empty(),
-                                Some(_) => false,
-                                None => true,
+                            let given = |key: &str| match get(table, key).map(|(_, v)| v.get_ref())
+                            {
+                                Some(DeValue::Array(items)) => !items.is_empty(),
+                                Some(_) => true,
+                                None => false,
                             };
-                            if empty {
-                                walk.problem(
+                            match ["files", "journald", "command"].iter().filter(|k| given(k)).count() {
+                                0 => walk.problem(
                                     entry_key.span(),
-                                    format!("{label}: give at least one file or glob in files"),
-                                );
+                                    format!("{label}: give files (a list of files or globs), journald (a unit) or command (a list: program and arguments)"),
+                                ),
+                                1 => {}
+                                _ => walk.problem(
+                                    entry_key.span(),
+                                    format!("{label}: give only one of files, journald and command (use one source for each)"),
+                                ),
+                            }
+                            // Metric ids become figure ids: unique, and not a built-in one.
+                            if let Some((_, metrics)) = get(table, "metric")
+                                && let DeValue::Array(items) = metrics.get_ref()
+                            {
+                                let mut seen: Vec<String> = Vec::new();
+                                for item in items.iter() {
+                                    let DeValue::Table(metric) = item.get_ref() else {
+                                        continue;
+                                    };
+                                    let Some((_, id)) = get(metric, "id") else {
+                                        continue;
+                                    };
+                                    let Some(text) = id.get_ref().as_str() else {
+                                        continue;
+                                    };
+                                    if matches!(text, "errors_1h" | "errors_per_min") {
+                                        walk.problem(id.span(), format!("{label}: metric id {text:?} is a built-in figure of every log source"));
+                                    } else if seen.iter().any(|s| s == text) {
+                                        walk.problem(
+                                            id.span(),
+                                            format!("{label}: metric id {text:?} is used twice"),
+                                        );
+                                    }
+                                    seen.push(text.to_string());
+                                }
                             }
                         }
                         _ => {}

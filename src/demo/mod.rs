@@ -305,8 +305,11 @@ impl DemoWorld {
             "app".into(),
             LogSource {
                 files: vec![self.log_path_str().into()],
+                journald: None,
+                command: Vec::new(),
                 host: local(),
                 error_pattern: default_error_pattern(),
+                metrics: Vec::new(),
             },
         );
         config.docker.insert(

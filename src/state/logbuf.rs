@@ -1,5 +1,7 @@
-//! The bounded log buffer behind the Errors pane, with per-minute error counts per source.
+//! The bounded log buffer behind the Errors pane, with per-minute error counts per source
+//! and the top error patterns (see `patterns`).
 
+use super::patterns::{Pattern, Patterns};
 use super::update::LogLine;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, VecDeque};
@@ -16,6 +18,9 @@ pub struct LogBuffer {
     pub dropped: u64,
     /// Per source: (minute since epoch, error count), oldest first.
     per_minute: BTreeMap<String, VecDeque<(i64, u64)>>,
+    /// Error lines grouped by message; kept for every error line pushed, including lines
+    /// the ring has since dropped.
+    patterns: Patterns,
 }
 
 impl LogBuffer {
@@ -25,29 +30,39 @@ impl LogBuffer {
             capacity: capacity.max(1),
             dropped: 0,
             per_minute: BTreeMap::new(),
+            patterns: Patterns::default(),
         }
     }
 
     pub fn push(&mut self, line: LogLine) {
         if line.is_error {
-            let minute = line.at.timestamp().div_euclid(60);
-            let counts = self.per_minute.entry(line.source.clone()).or_default();
-            match counts.iter_mut().rev().find(|(m, _)| *m == minute) {
-                Some((_, n)) => *n += 1,
-                None => {
-                    counts.push_back((minute, 1));
-                    counts.make_contiguous().sort_by_key(|(m, _)| *m);
-                    while counts.len() > MINUTES_KEPT {
-                        counts.pop_front();
-                    }
-                }
-            }
+            self.patterns.observe(&line);
+            self.count_error(&line);
         }
         if self.lines.len() == self.capacity {
             self.lines.pop_front();
             self.dropped += 1;
         }
         self.lines.push_back(line);
+    }
+
+    fn count_error(&mut self, line: &LogLine) {
+        let minute = line.at.timestamp().div_euclid(60);
+        // Looked up by reference first: the source's name is cloned once, not per line.
+        let counts = match self.per_minute.get_mut(&line.source) {
+            Some(counts) => counts,
+            None => self.per_minute.entry(line.source.clone()).or_default(),
+        };
+        match counts.iter_mut().rev().find(|(m, _)| *m == minute) {
+            Some((_, n)) => *n += 1,
+            None => {
+                counts.push_back((minute, 1));
+                counts.make_contiguous().sort_by_key(|(m, _)| *m);
+                while counts.len() > MINUTES_KEPT {
+                    counts.pop_front();
+                }
+            }
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -88,6 +103,16 @@ impl LogBuffer {
     /// Error lines in the last `minutes` minutes (all sources or one).
     pub fn errors_in_last(&self, source: Option<&str>, now: DateTime<Utc>, minutes: usize) -> u64 {
         self.errors_per_minute(source, now, minutes).iter().sum()
+    }
+
+    /// The error patterns, the most frequent first (ties: the most recent first).
+    pub fn patterns(&self) -> Vec<&Pattern> {
+        self.patterns.sorted()
+    }
+
+    /// The pattern table itself: its size and how many patterns it evicted.
+    pub fn pattern_table(&self) -> &Patterns {
+        &self.patterns
     }
 
     pub fn sources(&self) -> impl Iterator<Item = &String> {
@@ -136,5 +161,21 @@ mod tests {
         buf.push(line(now, false));
         let series = buf.errors_per_minute(Some("app"), now, 3);
         assert_eq!(series, vec![1, 0, 1]);
+    }
+
+    #[test]
+    fn error_lines_feed_the_patterns_and_outlive_the_ring() {
+        let mut buf = LogBuffer::new(2);
+        let now = Utc::now();
+        for n in 0..5 {
+            let mut l = line(now, n != 2);
+            l.message = format!("request {n} failed");
+            buf.push(l);
+        }
+        let patterns = buf.patterns();
+        assert_eq!(patterns.len(), 1);
+        assert_eq!(patterns[0].template, "request <num> failed");
+        assert_eq!(patterns[0].count, 4, "the info line is not counted");
+        assert_eq!(buf.len(), 2);
     }
 }

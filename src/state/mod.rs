@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod figure;
 pub mod logbuf;
+pub mod patterns;
 pub mod update;
 
 use crate::rules::Rule;

@@ -1,0 +1,256 @@
+//! Ingest throughput (README: Performance): read, parse, classify, filter and buffer a big
+//! log file on one core, through the collector's own path (`FileIngest`: the tailer that
+//! follows files, the JSON/logfmt/plain parser, the error pattern and counts, the Errors
+//! pane's filter, the state's bounded `LogBuffer` with its error patterns), side by side
+//! with `grep -c -i error` on the same file.
+//!
+//! The file (mixed JSON, logfmt and plain lines in the shapes of the seeds, about 15%
+//! errors) is generated once under `target/bench-data/`. Its size is
+//! `WATCHPOST_BENCH_MB` (default 1024, the issue's 1 GB).
+
+use chrono::{Duration, TimeZone, Utc};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use std::hint::black_box;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use watchpost::collect::logs::FileIngest;
+use watchpost::config::Config;
+use watchpost::state::logbuf::{DEFAULT_CAPACITY, LogBuffer};
+use watchpost::ui::LogFilter;
+
+/// xorshift64*, so the file is the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+const TOOLS: &[&str] = &[
+    "resolve-library-id",
+    "get-library-docs",
+    "search_memories",
+    "create_task",
+    "skill_code_review_assistant",
+];
+
+fn write_line(out: &mut impl Write, rng: &mut Rng, n: u64) -> std::io::Result<()> {
+    let start = Utc.with_ymd_and_hms(2025, 12, 12, 8, 0, 0).unwrap();
+    let at = start + Duration::milliseconds(n as i64 * 7);
+    let iso = at.format("%Y-%m-%dT%H:%M:%S%.3fZ");
+    let tool = TOOLS[rng.below(TOOLS.len() as u64) as usize];
+    let id = rng.next();
+    match rng.below(20) {
+        // Seed 002's JSON lines: tool outcomes, security and scheduler events.
+        0..=6 => writeln!(
+            out,
+            r#"{{"timestamp": "{iso}", "level": "DEBUG", "message": "Tool outcome recorded: {tool} - success", "tool_name": "{tool}", "server_id": "mcp__context7", "outcome": "success", "latency_ms": {}.{:02}, "agent_id": "agent-{}"}}"#,
+            rng.below(900),
+            rng.below(100),
+            id % 1000
+        ),
+        7 => writeln!(
+            out,
+            r#"{{"timestamp": "{iso}", "level": "ERROR", "message": "Failed to call MCP tool", "tool_name": "{tool}", "outcome": "timeout", "latency_ms": {}.0, "error_type": "TimeoutError"}}"#,
+            30_000 + rng.below(5000)
+        ),
+        8 => writeln!(
+            out,
+            r#"{{"timestamp": "{iso}", "level": "INFO", "message": "Skill registered as MCP tool: {tool}", "skill_id": "{:016x}", "security_event": "SKILL_ACTIVATION_SUCCESS", "namespace": "default", "version": {}}}"#,
+            id,
+            rng.below(9) + 1
+        ),
+        9 => writeln!(
+            out,
+            r#"{{"timestamp": "{iso}", "level": "ERROR", "message": "Scheduled expiration cleanup failed", "error_type": "OperationalError", "total_cleanups_attempted": {}, "monitoring_event": "SCHEDULER_CLEANUP_FAILED"}}"#,
+            rng.below(100)
+        ),
+        // logfmt.
+        10..=12 => writeln!(
+            out,
+            r#"ts={iso} level=info msg="request served" method=GET path=/api/v1/licenses/{} status=200 duration_ms={}"#,
+            id % 100_000,
+            rng.below(400)
+        ),
+        13 => writeln!(
+            out,
+            r#"ts={iso} level=warn msg="slow query" table=security_audit_logs duration_ms={}"#,
+            1000 + rng.below(4000)
+        ),
+        // Python logging and nginx's error log.
+        14..=16 => writeln!(
+            out,
+            "{} - tmws.services.license - INFO - License validated for agent {} (tier PRO)",
+            at.format("%Y-%m-%d %H:%M:%S,%3f"),
+            id % 10_000
+        ),
+        17 => writeln!(
+            out,
+            "{} - tmws.api - ERROR - Permission check failed: role viewer cannot {} (request {:08x})",
+            at.format("%Y-%m-%d %H:%M:%S,%3f"),
+            tool,
+            id as u32
+        ),
+        18 => writeln!(
+            out,
+            "{} [error] 1234#0: *{} connect() failed (111: Connection refused) while connecting to upstream, client: 10.0.{}.{}",
+            at.format("%Y/%m/%d %H:%M:%S"),
+            id % 100_000,
+            rng.below(256),
+            rng.below(256)
+        ),
+        _ => writeln!(out, "{iso} INFO health check ok in {} ms", rng.below(50)),
+    }
+}
+
+/// The generated file and its line count, made once.
+fn bench_file() -> (PathBuf, u64) {
+    let mb: u64 = std::env::var("WATCHPOST_BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("ingest-{mb}mb.log"));
+    let count_path = dir.join(format!("ingest-{mb}mb.lines"));
+    if let (Ok(_), Ok(count)) = (
+        std::fs::metadata(&path),
+        std::fs::read_to_string(&count_path),
+    ) && let Ok(count) = count.trim().parse()
+    {
+        return (path, count);
+    }
+    eprintln!("generating {} ({mb} MB)…", path.display());
+    let partial = dir.join(format!("ingest-{mb}mb.log.partial"));
+    let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&partial).unwrap());
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut written = 0u64;
+    let mut lines = 0u64;
+    let target = mb * 1024 * 1024;
+    let mut line = Vec::with_capacity(512);
+    while written < target {
+        line.clear();
+        write_line(&mut line, &mut rng, lines).unwrap();
+        out.write_all(&line).unwrap();
+        written += line.len() as u64;
+        lines += 1;
+    }
+    out.flush().unwrap();
+    drop(out);
+    std::fs::rename(&partial, &path).unwrap();
+    std::fs::write(&count_path, lines.to_string()).unwrap();
+    (path, lines)
+}
+
+/// Reads the whole file through the collector's path into a buffer the size of the app's.
+/// Returns (lines, lines the filter kept, error lines, patterns).
+fn ingest(path: &Path, config: &Config, filter: &LogFilter) -> (u64, u64, u64, usize) {
+    let mut ingest = FileIngest::new("app", &config.logs["app"]).unwrap();
+    let mut buffer = LogBuffer::new(DEFAULT_CAPACITY);
+    let now = Utc::now();
+    let (mut lines, mut shown, mut errors) = (0u64, 0u64, 0u64);
+    loop {
+        let batch = ingest
+            .next_batch(now)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if batch.is_empty() {
+            break;
+        }
+        for line in batch {
+            lines += 1;
+            errors += u64::from(line.is_error);
+            shown += u64::from(filter.matches(&line));
+            buffer.push(line);
+        }
+    }
+    (lines, shown, errors, buffer.patterns().len())
+}
+
+/// CPU time of this thread (Linux), so the figure holds on a busy machine too.
+fn thread_cpu() -> Option<std::time::Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos = text.split_whitespace().next()?.parse().ok()?;
+    Some(std::time::Duration::from_nanos(nanos))
+}
+
+fn grep_count(path: &Path) -> u64 {
+    let out = Command::new("grep")
+        .args(["-c", "-i", "error"])
+        .arg(path)
+        .env("LC_ALL", "C")
+        .output()
+        .expect("grep runs");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+fn bench(c: &mut Criterion) {
+    let (path, line_count) = bench_file();
+    let size = std::fs::metadata(&path).unwrap().len();
+    let config = Config::parse(&format!(
+        "[logs.app]\nfiles = [{:?}]\n",
+        path.display().to_string()
+    ))
+    .unwrap();
+    // What a user triaging would type: errors and warnings, without the health checks.
+    let filter = LogFilter::parse("level:warn !health");
+
+    // One timed pass each first, for the summary (and so the file is in the page cache).
+    let started = std::time::Instant::now();
+    let grep_errors = grep_count(&path);
+    let grep_time = started.elapsed();
+    let started = std::time::Instant::now();
+    let cpu_before = thread_cpu();
+    let (lines, shown, errors, patterns) = ingest(&path, &config, &filter);
+    let ingest_time = started.elapsed();
+    let cpu = cpu_before.and_then(|before| Some(thread_cpu()? - before));
+    assert_eq!(lines, line_count, "every line read once");
+    let per_second = |d: std::time::Duration| lines as f64 / d.as_secs_f64();
+    eprintln!(
+        "{} MB, {lines} lines ({errors} errors, {shown} shown by the filter, {patterns} patterns)",
+        size / (1024 * 1024)
+    );
+    eprintln!(
+        "  watchpost ingest: {:.2} s wall = {:.0} lines/s ({:.0} MB/s){}",
+        ingest_time.as_secs_f64(),
+        per_second(ingest_time),
+        size as f64 / 1048576.0 / ingest_time.as_secs_f64(),
+        cpu.map(|cpu| format!(
+            "; {:.2} s on the CPU = {:.0} lines per CPU-second",
+            cpu.as_secs_f64(),
+            per_second(cpu)
+        ))
+        .unwrap_or_default()
+    );
+    eprintln!(
+        "  grep -c -i error: {:.2} s wall = {:.0} lines/s ({grep_errors} matching lines)",
+        grep_time.as_secs_f64(),
+        per_second(grep_time),
+    );
+
+    let mut group = c.benchmark_group("ingest");
+    group.throughput(Throughput::Elements(line_count));
+    group.sample_size(10);
+    group.warm_up_time(std::time::Duration::from_secs(1));
+    group.measurement_time(std::time::Duration::from_secs(30));
+    group.bench_function("watchpost", |b| {
+        b.iter(|| black_box(ingest(&path, &config, &filter)))
+    });
+    group.bench_function("grep -c -i error", |b| {
+        b.iter(|| black_box(grep_count(&path)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
