@@ -99,7 +99,13 @@ async fn run_dashboard(path: &std::path::Path, display: &DisplayArgs) -> color_e
 async fn start_dashboard(config: &Config, theme: Theme, mouse: bool) -> color_eyre::Result<()> {
     let window = watchpost::state::Window::from_config(&config.deployment, chrono::Utc::now())
         .map_err(|e| color_eyre::eyre::eyre!(e))?;
-    let collectors = watchpost::collect::from_config(config);
+    // One SSH connection per host for the whole process; key passphrases asked now,
+    // before the TUI takes the terminal.
+    let pool = watchpost::collect::host_pool(
+        config,
+        &mut watchpost::transport::prompt_passphrase_on_tty(),
+    )?;
+    let collectors = watchpost::collect::from_config(config, &pool);
     let state = watchpost::app::initial_state(window, &collectors, config);
     let app = watchpost::app::App::new(state, theme);
     watchpost::app::run(app, collectors, mouse).await
@@ -113,7 +119,17 @@ async fn run_check(path: &std::path::Path, format: Format) -> u8 {
             return 3;
         }
     };
-    let report = watchpost::check::run_checks(&config, chrono::Utc::now()).await;
+    let pool = match watchpost::collect::host_pool(
+        &config,
+        &mut watchpost::transport::prompt_passphrase_on_tty(),
+    ) {
+        Ok(pool) => pool,
+        Err(e) => {
+            eprintln!("watchpost: {e}");
+            return 3;
+        }
+    };
+    let report = watchpost::check::run_checks(&config, &pool, chrono::Utc::now()).await;
     match format {
         Format::Json => println!("{}", report.to_json()),
         Format::Text => print!("{}", report.to_text()),

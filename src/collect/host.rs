@@ -1,38 +1,47 @@
-//! The Host pane's source: CPU, memory, disk and load of the local machine through
-//! `sysinfo`. Remote hosts will read /proc over the SSH transport (not built yet).
+//! The Host pane's source: CPU, memory, disk and load of a machine. This machine is read
+//! through `sysinfo`; a remote host through its SSH transport, from `/proc` and `df` in
+//! one command per poll (see [`REMOTE_SCRIPT`]).
 //!
-//! Figures: `<name>.cpu_pct`, `<name>.mem_pct`, `<name>.disk_pct` (the fullest real
-//! disk), `<name>.load1`, with the runbooks' 70/85 and 80/90 thresholds.
+//! Figures (the same ids locally and remotely): `<name>.cpu_pct`, `<name>.mem_pct`,
+//! `<name>.disk_pct` (the fullest real disk), `<name>.load1`, with the runbooks' 70/85 and
+//! 80/90 thresholds.
 
-use crate::collect::{Collector, health};
+use crate::collect::{Collector, Reach};
 use crate::config::SystemSource;
 use crate::rules::{Rule, Threshold};
 use crate::state::figure::Reading;
 use crate::state::update::{DiskUsage, HostSnapshot, SourceHealth, Update};
+use crate::transport::Transport;
 use futures::future::BoxFuture;
 use std::collections::HashSet;
 use std::time::Duration;
 use sysinfo::{DiskRefreshKind, Disks, MemoryRefreshKind, System};
 
-/// What a remote host says until the SSH transport exists.
-pub const REMOTE_NOT_BUILT: &str = "remote hosts need the SSH transport (not built yet)";
-
 pub struct HostCollector {
     name: String,
     interval: Duration,
-    host: String,
+    reach: Reach,
     /// Kept between polls so CPU % is the delta since the previous poll. Taken out while
     /// a blocking refresh runs and put back after.
     probe: Option<Probe>,
+    /// A remote host's CPU counters at the previous poll (the same delta, from /proc/stat).
+    remote_cpu: Option<CpuTimes>,
 }
 
 impl HostCollector {
+    /// A collector of this machine (a remote `host` reports that it needs a transport).
     pub fn new(name: &str, source: &SystemSource) -> Self {
+        Self::on(name, source, crate::collect::reach_without_pool(&source.host))
+    }
+
+    /// A collector of the host behind `reach` (from the pool: [`crate::collect::reach`]).
+    pub fn on(name: &str, source: &SystemSource, reach: Reach) -> Self {
         HostCollector {
             name: name.to_string(),
             interval: source.interval,
-            host: source.host.clone(),
+            reach,
             probe: None,
+            remote_cpu: None,
         }
     }
 }
@@ -49,58 +58,316 @@ impl Collector for HostCollector {
     }
     fn poll(&mut self) -> BoxFuture<'_, Vec<Update>> {
         Box::pin(async move {
-            if self.host != "local" {
-                return vec![remote_error(&self.name)];
-            }
-            let probe = self.probe.take();
-            // sysinfo reads /proc synchronously: keep it off the executor.
-            let joined = tokio::task::spawn_blocking(move || {
-                let mut probe = match probe {
-                    Some(probe) => probe,
-                    None => Probe::new()?,
-                };
-                let snapshot = probe.sample();
-                Ok::<_, String>((probe, snapshot))
-            })
-            .await;
-            match joined {
-                Ok(Ok((probe, snapshot))) => {
-                    self.probe = Some(probe);
-                    let readings = readings(&self.name, &snapshot);
-                    vec![
-                        Update::Host {
-                            source: self.name.clone(),
-                            snapshot,
-                        },
-                        Update::Readings {
-                            source: self.name.clone(),
-                            readings,
-                        },
-                    ]
+            match &self.reach {
+                Err(message) => vec![crate::collect::health(
+                    &self.name,
+                    SourceHealth::Error {
+                        message: message.clone(),
+                        retry_in_secs: None,
+                    },
+                )],
+                Ok(Transport::Local) => self.poll_local().await,
+                Ok(transport) => {
+                    let transport = transport.clone();
+                    self.poll_remote(&transport).await
                 }
-                Ok(Err(message)) => vec![crate::collect::failed(
-                    &self.name,
-                    format!("host metrics: {message}"),
-                    self.interval,
-                )],
-                Err(e) => vec![crate::collect::failed(
-                    &self.name,
-                    format!("host metrics: the sampling thread failed: {e}"),
-                    self.interval,
-                )],
             }
         })
     }
 }
 
-fn remote_error(source: &str) -> Update {
-    health(
-        source,
-        SourceHealth::Error {
-            message: REMOTE_NOT_BUILT.into(),
-            retry_in_secs: None,
+impl HostCollector {
+    async fn poll_local(&mut self) -> Vec<Update> {
+        let probe = self.probe.take();
+        // sysinfo reads /proc synchronously: keep it off the executor.
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut probe = match probe {
+                Some(probe) => probe,
+                None => Probe::new()?,
+            };
+            let snapshot = probe.sample();
+            Ok::<_, String>((probe, snapshot))
+        })
+        .await;
+        match joined {
+            Ok(Ok((probe, snapshot))) => {
+                self.probe = Some(probe);
+                self.snapshot_updates(snapshot)
+            }
+            Ok(Err(message)) => vec![crate::collect::failed(
+                &self.name,
+                format!("host metrics: {message}"),
+                self.interval,
+            )],
+            Err(e) => vec![crate::collect::failed(
+                &self.name,
+                format!("host metrics: the sampling thread failed: {e}"),
+                self.interval,
+            )],
+        }
+    }
+
+    /// One round trip: the script prints /proc and `df`; the CPU % is the delta since the
+    /// previous poll (the first poll takes two samples a quarter second apart, as locally).
+    async fn poll_remote(&mut self, transport: &Transport) -> Vec<Update> {
+        let prime = if self.remote_cpu.is_none() { "prime" } else { "" };
+        let budget = crate::collect::exec_budget(self.interval, Duration::from_secs(1));
+        let out = match transport
+            .exec_script(REMOTE_SCRIPT, &[prime], budget)
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if crate::collect::host_unreachable(transport, &e) => {
+                return vec![crate::collect::host_down(&self.name, transport, &e)];
+            }
+            Err(e) => {
+                return vec![crate::collect::failed(
+                    &self.name,
+                    format!("host metrics: {}", crate::collect::transport_message(transport, &e)),
+                    self.interval,
+                )];
+            }
+        };
+        let parsed = if out.success() {
+            parse_remote(&out.stdout_text())
+        } else {
+            Err(remote_failure(transport.name(), &out))
+        };
+        match parsed {
+            Ok(sample) => {
+                let cpu_pct = match (&self.remote_cpu, &sample.first_cpu) {
+                    (_, Some(first)) => first.busy_pct_until(&sample.cpu),
+                    (Some(previous), None) => previous.busy_pct_until(&sample.cpu),
+                    (None, None) => None,
+                };
+                self.remote_cpu = Some(sample.cpu);
+                let mut snapshot = sample.snapshot;
+                snapshot.cpu_pct = cpu_pct.unwrap_or(0.0);
+                self.snapshot_updates(snapshot)
+            }
+            Err(message) => vec![crate::collect::failed(
+                &self.name,
+                format!("host metrics: {message}"),
+                self.interval,
+            )],
+        }
+    }
+
+    fn snapshot_updates(&self, snapshot: HostSnapshot) -> Vec<Update> {
+        let readings = readings(&self.name, &snapshot);
+        vec![
+            Update::Host {
+                source: self.name.clone(),
+                snapshot,
+            },
+            Update::Readings {
+                source: self.name.clone(),
+                readings,
+            },
+        ]
+    }
+}
+
+/// What the remote host runs each poll: a constant script (its one argument, `prime`, asks
+/// for a second CPU sample). Sections start with `@name` lines. `df` is bounded by
+/// `timeout` where there is one (a hung network mount must not hang the poll).
+pub const REMOTE_SCRIPT: &str = r#"LC_ALL=C; export LC_ALL
+echo @cpu
+grep '^cpu' /proc/stat || { echo "cannot read /proc/stat: remote host metrics need a Linux host" >&2; exit 3; }
+if [ "$1" = prime ]; then
+  sleep 0.25 2>/dev/null || sleep 1
+  echo @cpu2
+  grep '^cpu' /proc/stat
+fi
+echo @meminfo
+cat /proc/meminfo
+echo @loadavg
+cat /proc/loadavg
+echo @uptime
+cat /proc/uptime
+echo @hostname
+cat /proc/sys/kernel/hostname 2>/dev/null || hostname
+echo @df
+if command -v timeout >/dev/null 2>&1; then t="timeout 5"; else t=; fi
+$t df -P -T -B1 2>/dev/null || $t df -P -B1 2>/dev/null
+exit 0"#;
+
+/// The first line of stderr, or the exit status, for a failed remote command.
+fn remote_failure(host: &str, out: &crate::transport::Output) -> String {
+    let stderr = out.stderr_text();
+    let first = stderr.lines().map(str::trim).find(|l| !l.is_empty());
+    match first {
+        Some(line) => format!("{host}: {line}"),
+        None => format!("{host}: the metrics command failed ({})", out.status),
+    }
+}
+
+/// The aggregate CPU counters of /proc/stat (in USER_HZ ticks).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CpuTimes {
+    pub busy: u64,
+    pub total: u64,
+}
+
+impl CpuTimes {
+    /// From the `cpu ` line: user nice system idle iowait irq softirq steal (guest time is
+    /// already counted in user). Idle and iowait are idle.
+    pub fn parse(line: &str) -> Option<CpuTimes> {
+        let mut fields = line.split_whitespace();
+        if fields.next()? != "cpu" {
+            return None;
+        }
+        let values: Vec<u64> = fields.take(8).map_while(|f| f.parse().ok()).collect();
+        if values.len() < 4 {
+            return None;
+        }
+        let total: u64 = values.iter().sum();
+        let idle = values[3] + values.get(4).copied().unwrap_or(0);
+        Some(CpuTimes {
+            busy: total.saturating_sub(idle),
+            total,
+        })
+    }
+
+    /// Busy share (0-100) between this sample and a later one; `None` without ticks between.
+    pub fn busy_pct_until(&self, later: &CpuTimes) -> Option<f64> {
+        let total = later.total.checked_sub(self.total)?;
+        let busy = later.busy.saturating_sub(self.busy);
+        (total > 0).then(|| (100.0 * busy as f64 / total as f64).clamp(0.0, 100.0))
+    }
+}
+
+/// What one run of [`REMOTE_SCRIPT`] printed.
+#[derive(Debug)]
+pub struct RemoteSample {
+    /// Everything but the CPU %, which needs a previous sample.
+    pub snapshot: HostSnapshot,
+    /// The counters now.
+    pub cpu: CpuTimes,
+    /// A sample 0.25 s earlier, when the script was asked to prime.
+    pub first_cpu: Option<CpuTimes>,
+}
+
+/// Parses the script's output. Missing sections are errors that say what is missing.
+pub fn parse_remote(text: &str) -> Result<RemoteSample, String> {
+    let mut sections: std::collections::HashMap<&str, Vec<&str>> = Default::default();
+    let mut current: Option<&str> = None;
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix('@')
+            && matches!(
+                name,
+                "cpu" | "cpu2" | "meminfo" | "loadavg" | "uptime" | "hostname" | "df"
+            )
+        {
+            current = Some(name);
+            sections.entry(name).or_default();
+            continue;
+        }
+        if let Some(name) = current {
+            sections.entry(name).or_default().push(line);
+        }
+    }
+    let section = |name: &str| sections.get(name).map(Vec::as_slice).unwrap_or(&[]);
+    let cpu_line = |lines: &[&str]| lines.iter().find_map(|l| CpuTimes::parse(l));
+    let first = cpu_line(section("cpu")).ok_or("/proc/stat has no cpu line")?;
+    let (cpu, first_cpu) = match cpu_line(section("cpu2")) {
+        Some(second) => (second, Some(first)),
+        None => (first, None),
+    };
+    let cores = section("cpu")
+        .iter()
+        .filter(|l| {
+            l.strip_prefix("cpu")
+                .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+        })
+        .count();
+
+    let meminfo = |key: &str| {
+        section("meminfo").iter().find_map(|l| {
+            let rest = l.strip_prefix(key)?.strip_prefix(':')?;
+            let kib: f64 = rest.split_whitespace().next()?.parse().ok()?;
+            Some(kib * 1024.0)
+        })
+    };
+    let total = meminfo("MemTotal").ok_or("/proc/meminfo has no MemTotal")?;
+    // MemAvailable is what sysinfo uses locally; kernels before 3.14 lack it.
+    let available = meminfo("MemAvailable")
+        .or_else(|| {
+            Some(meminfo("MemFree")? + meminfo("Buffers").unwrap_or(0.0) + meminfo("Cached")?)
+        })
+        .ok_or("/proc/meminfo has neither MemAvailable nor MemFree and Cached")?;
+
+    let load: Vec<f64> = section("loadavg")
+        .first()
+        .map(|l| {
+            l.split_whitespace()
+                .take(3)
+                .filter_map(|v| v.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let load: [f64; 3] = load
+        .try_into()
+        .map_err(|_| "/proc/loadavg is not three numbers")?;
+    let uptime_secs = section("uptime")
+        .first()
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0, |s| s as u64);
+    let hostname = section("hostname")
+        .first()
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+
+    Ok(RemoteSample {
+        snapshot: HostSnapshot {
+            hostname,
+            cpu_pct: 0.0,
+            cores: cores.max(1),
+            mem_used_bytes: (total - available).max(0.0),
+            mem_total_bytes: total,
+            load,
+            uptime_secs,
+            disks: pick_disks(&parse_df(section("df"))),
         },
-    )
+        cpu,
+        first_cpu,
+    })
+}
+
+/// `df -P -T -B1` (or `df -P -B1` where there is no `-T`) as mounts; the type column is
+/// told apart by the header. Mount points may hold spaces: they are the rest of the line.
+pub fn parse_df(lines: &[&str]) -> Vec<MountInfo> {
+    let Some(header) = lines.first() else {
+        return Vec::new();
+    };
+    let typed = header.split_whitespace().nth(1) == Some("Type");
+    let numbers_at = if typed { 2 } else { 1 };
+    let mut mounts = Vec::new();
+    for line in &lines[1..] {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() < numbers_at + 5 {
+            continue;
+        }
+        let number = |i: usize| fields[numbers_at + i].parse::<u64>().ok();
+        let (Some(total), Some(available)) = (number(0), number(2)) else {
+            continue;
+        };
+        let device = fields[0].to_string();
+        mounts.push(MountInfo {
+            fs: if typed {
+                fields[1].to_string()
+            } else {
+                // Without types, pseudo filesystems still show by their device name.
+                device.clone()
+            },
+            device,
+            mount: fields[numbers_at + 4..].join(" "),
+            total,
+            available,
+        });
+    }
+    mounts
 }
 
 /// The sysinfo handles that must live between polls.

@@ -83,6 +83,8 @@ pub enum Kind {
     Ident,
     /// `[[sqlite.NAME.metric]]` tables.
     Metrics,
+    /// The name of an environment variable (not its value: secrets stay out of the file).
+    EnvName,
 }
 
 pub struct Field {
@@ -128,7 +130,13 @@ pub const DEPLOYMENT: &[Field] = &[
     f("start", Kind::Start),
     f("length", Kind::Duration),
 ];
-pub const HOST: &[Field] = &[req("ssh", Kind::Text), f("host_key", Kind::Text)];
+pub const HOST: &[Field] = &[
+    req("ssh", Kind::Text),
+    f("host_key", Kind::Text),
+    f("passphrase_env", Kind::EnvName),
+    f("identity_file", Kind::Text),
+    f("known_hosts", Kind::Text),
+];
 pub const SQLITE: &[Field] = &[
     req("path", Kind::Text),
     f("pack", Kind::OneOf(PACKS)),
@@ -278,6 +286,14 @@ fn check_root(walk: &mut Walk<'_>, root: &DeTable<'_>) {
                     };
                     check_fields(walk, table, fields, &label, &hosts);
                     if section == "hosts" {
+                        if let Some((_, value)) = get(table, "host_key")
+                            && let DeValue::String(raw) = value.get_ref()
+                            && let Ok(text) = expand(raw)
+                            && let Err(e) =
+                                crate::transport::HostKeyPolicy::parse(Some(text.as_str()))
+                        {
+                            walk.problem(value.span(), format!("{label}: {e}"));
+                        }
                         continue;
                     }
                     if sources.contains_key(entry_name) {
@@ -644,6 +660,14 @@ fn check_value(
                 && !raw.ends_with('.');
             (!ok).then(|| {
                 format!("{raw:?} must be letters, digits, `_`, `-` and inner dots (it becomes part of a figure id)")
+            })
+        }
+        Kind::EnvName => {
+            let ok = !raw.is_empty()
+                && !raw.starts_with(|c: char| c.is_ascii_digit())
+                && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            (!ok).then(|| {
+                "must name an environment variable (letters, digits and `_`) that holds the passphrase, never the passphrase itself".to_string()
             })
         }
         Kind::Text | Kind::Verbatim | Kind::Metrics | Kind::TextList => None,
