@@ -76,7 +76,11 @@ pub struct DockerCollector {
 impl DockerCollector {
     /// The engine of this machine (a remote `host` reports that it needs a transport).
     pub fn new(name: &str, source: &DockerSource) -> Self {
-        Self::on(name, source, crate::collect::reach_without_pool(&source.host))
+        Self::on(
+            name,
+            source,
+            crate::collect::reach_without_pool(&source.host),
+        )
     }
 
     /// The engine of the host behind `reach` (from the pool: [`crate::collect::reach`]).
@@ -199,14 +203,20 @@ struct Engine {
 }
 
 impl Engine {
-    fn start(address: Option<String>, project: Option<String>, remote: Option<Transport>) -> Engine {
+    fn start(
+        address: Option<String>,
+        project: Option<String>,
+        remote: Option<Transport>,
+    ) -> Engine {
         let shared = Arc::new(Mutex::new(Shared {
             status: EngineStatus::Connecting,
             containers: BTreeMap::new(),
         }));
         let (tx, rx) = watch::channel(0);
         let task = match remote {
-            Some(transport) => tokio::spawn(run_remote_engine(transport, project, shared.clone(), tx)),
+            Some(transport) => {
+                tokio::spawn(run_remote_engine(transport, project, shared.clone(), tx))
+            }
             None => tokio::spawn(run_engine(address, project, shared.clone(), tx)),
         };
         Engine {
@@ -396,7 +406,10 @@ async fn run_remote_engine(
         match transport.forward_unix(REMOTE_SOCKET).await {
             Ok(forward) => break forward,
             Err(e) => {
-                down(format!("docker: cannot forward {label}: {e}"), Some(MAX_BACKOFF));
+                down(
+                    format!("docker: cannot forward {label}: {e}"),
+                    Some(MAX_BACKOFF),
+                );
                 tokio::time::sleep(MAX_BACKOFF).await;
             }
         }
@@ -417,8 +430,7 @@ async fn run_remote_engine(
             }
             let _ = tokio::time::timeout(Duration::from_secs(1), status.changed()).await;
         }
-        let (was_up, reason) =
-            session(&address, true, project.as_deref(), &shared, &ready).await;
+        let (was_up, reason) = session(&address, true, project.as_deref(), &shared, &ready).await;
         if was_up {
             backoff = FIRST_BACKOFF;
         }

@@ -31,7 +31,11 @@ pub struct HostCollector {
 impl HostCollector {
     /// A collector of this machine (a remote `host` reports that it needs a transport).
     pub fn new(name: &str, source: &SystemSource) -> Self {
-        Self::on(name, source, crate::collect::reach_without_pool(&source.host))
+        Self::on(
+            name,
+            source,
+            crate::collect::reach_without_pool(&source.host),
+        )
     }
 
     /// A collector of the host behind `reach` (from the pool: [`crate::collect::reach`]).
@@ -110,12 +114,13 @@ impl HostCollector {
     /// One round trip: the script prints /proc and `df`; the CPU % is the delta since the
     /// previous poll (the first poll takes two samples a quarter second apart, as locally).
     async fn poll_remote(&mut self, transport: &Transport) -> Vec<Update> {
-        let prime = if self.remote_cpu.is_none() { "prime" } else { "" };
+        let prime = if self.remote_cpu.is_none() {
+            "prime"
+        } else {
+            ""
+        };
         let budget = crate::collect::exec_budget(self.interval, Duration::from_secs(1));
-        let out = match transport
-            .exec_script(REMOTE_SCRIPT, &[prime], budget)
-            .await
-        {
+        let out = match transport.exec_script(REMOTE_SCRIPT, &[prime], budget).await {
             Ok(out) => out,
             Err(e) if crate::collect::host_unreachable(transport, &e) => {
                 return vec![crate::collect::host_down(&self.name, transport, &e)];
@@ -123,7 +128,10 @@ impl HostCollector {
             Err(e) => {
                 return vec![crate::collect::failed(
                     &self.name,
-                    format!("host metrics: {}", crate::collect::transport_message(transport, &e)),
+                    format!(
+                        "host metrics: {}",
+                        crate::collect::transport_message(transport, &e)
+                    ),
                     self.interval,
                 )];
             }
@@ -629,6 +637,71 @@ mod tests {
         assert_eq!(disks.len(), 1);
         assert_eq!(disks[0].mount, "/");
         assert!((disks[0].used_pct() - 75.0).abs() < 1e-9);
+    }
+
+    const SAMPLE: &str = "@cpu
+cpu  100 0 50 800 50 0 0 0 0 0
+cpu0 50 0 25 400 25 0 0 0 0 0
+cpu1 50 0 25 400 25 0 0 0 0 0
+@cpu2
+cpu  160 0 70 900 70 0 0 0 0 0
+cpu0 80 0 35 450 35 0 0 0 0 0
+cpu1 80 0 35 450 35 0 0 0 0 0
+@meminfo
+MemTotal:        2000000 kB
+MemFree:          100000 kB
+MemAvailable:     500000 kB
+Cached:           300000 kB
+@loadavg
+0.50 0.25 0.10 1/100 1234
+@uptime
+12345.67 20000.00
+@hostname
+web-1
+@df
+Filesystem     Type     1B-blocks       Used  Available Capacity Mounted on
+/dev/vda1      ext4    1000000000  900000000  100000000      90% /
+tmpfs          tmpfs      1000000          0    1000000       0% /run
+/dev/vdb       xfs     2000000000  500000000 1500000000      25% /srv/my data
+overlay        overlay  100000000   50000000   50000000      50% /var/lib/docker/overlay2/x/merged
+";
+
+    #[test]
+    fn remote_output_becomes_the_same_snapshot() {
+        let sample = parse_remote(SAMPLE).unwrap();
+        let s = &sample.snapshot;
+        assert_eq!(s.hostname, "web-1");
+        assert_eq!(s.cores, 2);
+        assert_eq!(s.mem_total_bytes, 2_000_000.0 * 1024.0);
+        assert_eq!(s.mem_used_bytes, 1_500_000.0 * 1024.0);
+        assert_eq!(s.load, [0.5, 0.25, 0.1]);
+        assert_eq!(s.uptime_secs, 12345);
+        let mounts: Vec<&str> = s.disks.iter().map(|d| d.mount.as_str()).collect();
+        assert_eq!(mounts, ["/", "/srv/my data"], "pseudo filesystems skipped");
+        assert!((s.disks[0].used_pct() - 90.0).abs() < 1e-9);
+        // The primed second sample gives the CPU %: 80 busy of 200 ticks.
+        let first = sample.first_cpu.unwrap();
+        assert_eq!(first.busy_pct_until(&sample.cpu), Some(40.0));
+        let figures = readings("web", s);
+        assert_eq!(figures.len(), 4);
+    }
+
+    #[test]
+    fn remote_output_without_df_types_or_mem_available() {
+        let text = "@cpu\ncpu 1 2 3 4\n@meminfo\nMemTotal: 100 kB\nMemFree: 10 kB\nBuffers: 5 kB\nCached: 25 kB\n@loadavg\n1 2 3 4/5 6\n@uptime\n5.0 1.0\n@hostname\nh\n@df\nFilesystem 1-blocks Used Available Capacity Mounted on\ntmpfs 100 0 100 0% /dev/shm\n/dev/sda1 1000 250 750 25% /\n";
+        let sample = parse_remote(text).unwrap();
+        assert_eq!(sample.snapshot.mem_used_bytes, 60.0 * 1024.0);
+        assert_eq!(sample.snapshot.disks.len(), 1);
+        assert_eq!(sample.snapshot.cores, 1);
+        assert!(sample.first_cpu.is_none());
+        // No ticks between two samples: no CPU figure rather than a division by zero.
+        assert_eq!(sample.cpu.busy_pct_until(&sample.cpu), None);
+        assert!(parse_remote("@cpu\n").unwrap_err().contains("cpu"));
+        assert!(
+            parse_remote("@cpu\ncpu 1 2 3 4\n@meminfo\n")
+                .unwrap_err()
+                .contains("MemTotal")
+        );
     }
 
     #[test]

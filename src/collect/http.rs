@@ -40,7 +40,11 @@ pub struct ServiceCollector {
 impl ServiceCollector {
     /// A service on this machine (a remote `host` reports that it needs a transport).
     pub fn new(name: &str, source: &ServiceSource) -> Self {
-        Self::on(name, source, crate::collect::reach_without_pool(&source.host))
+        Self::on(
+            name,
+            source,
+            crate::collect::reach_without_pool(&source.host),
+        )
     }
 
     /// A service on the host behind `reach` (from the pool: [`crate::collect::reach`]).
@@ -119,15 +123,22 @@ impl ServiceCollector {
     /// Both checks on the remote host, at once. While the host cannot be reached only its
     /// line is reported: the service's figures keep their values and their age.
     async fn poll_remote(&self, transport: &Transport) -> Vec<Update> {
-        let http = async {
-            match &self.url {
-                None => Ok(None),
-                Some(Err(e)) => Ok(Some(Err(e.clone()))),
-                Some(Ok(url)) => check_http_remote(transport, url, self.timeout)
-                    .await
-                    .map(|outcome| Some(outcome.map_err(|e| format!("health check on {}: {e}", transport.name())))),
-            }
-        };
+        let http =
+            async {
+                match &self.url {
+                    None => Ok(None),
+                    Some(Err(e)) => Ok(Some(Err(e.clone()))),
+                    Some(Ok(url)) => {
+                        check_http_remote(transport, url, self.timeout)
+                            .await
+                            .map(|outcome| {
+                                Some(outcome.map_err(|e| {
+                                    format!("health check on {}: {e}", transport.name())
+                                }))
+                            })
+                    }
+                }
+            };
         let unit = async {
             match &self.unit {
                 None => Ok(None),
@@ -833,6 +844,69 @@ mod tests {
         assert!(is_unhealthy_word("Unhealthy"));
         assert!(is_unhealthy_word("DOWN"));
         assert!(!is_unhealthy_word("healthy"));
+    }
+
+    #[test]
+    fn remote_curl_output_reads_like_a_local_check() {
+        let t = Duration::from_secs(2);
+        let ok = parse_remote_http(
+            b"{\"status\": \"healthy\"}\n@watchpost-curl 200 0.012500\n@watchpost-exit 0\n",
+            "",
+            t,
+            40.0,
+        )
+        .unwrap();
+        assert!(ok.up);
+        assert_eq!(ok.code, Some(200));
+        assert_eq!(ok.latency_ms, Some(12.5));
+        assert_eq!(ok.status_field.as_deref(), Some("healthy"));
+        assert_eq!(ok.detail, "HTTP 200 OK in 12 ms, status \"healthy\"");
+        // A 200 that says it is unwell is down, as locally.
+        let sick = parse_remote_http(
+            b"{\"status\":\"unhealthy\"}\n@watchpost-curl 200 0.01\n@watchpost-exit 0\n",
+            "",
+            t,
+            1.0,
+        )
+        .unwrap();
+        assert!(!sick.up);
+        let refused = parse_remote_http(
+            b"\n@watchpost-curl 000 0.000155\n@watchpost-exit 7\n",
+            "curl: (7) Failed to connect to 127.0.0.1 port 1 after 0 ms: Couldn't connect to server",
+            t,
+            1.0,
+        )
+        .unwrap();
+        assert!(!refused.up);
+        assert_eq!(refused.detail, "connection refused");
+        assert_eq!(refused.code, None);
+        let slow = parse_remote_http(
+            b"\n@watchpost-curl 000 2.001\n@watchpost-exit 28\n",
+            "curl: (28) Operation timed out",
+            t,
+            1.0,
+        )
+        .unwrap();
+        assert_eq!(slow.detail, "timed out after 2s");
+        assert!(parse_remote_http(b"", "sh: 1: oops", t, 1.0).is_err());
+    }
+
+    #[test]
+    fn remote_wget_output_gives_the_final_code() {
+        let t = Duration::from_secs(2);
+        let out = b"Connecting to 127.0.0.1:80... connected.\n  HTTP/1.1 301 Moved\n  Location: /x\n  HTTP/1.1 503 Service Unavailable\n@watchpost-wget 8 1700000000000000000 1700000000025000000\n";
+        let o = parse_remote_http(out, "", t, 99.0).unwrap();
+        assert_eq!(o.code, Some(503));
+        assert!(!o.up);
+        assert_eq!(o.latency_ms, Some(25.0));
+        // busybox date has no %N: the round trip is the latency.
+        let out = b"  HTTP/1.1 200 OK\n@watchpost-wget 0 %N %N\n";
+        let o = parse_remote_http(out, "", t, 99.0).unwrap();
+        assert!(o.up);
+        assert_eq!(o.latency_ms, Some(99.0));
+        let out = b"failed: Connection refused.\n@watchpost-wget 4 1 2\n";
+        let o = parse_remote_http(out, "", t, 99.0).unwrap();
+        assert_eq!(o.detail, "connection refused");
     }
 
     #[test]

@@ -232,7 +232,11 @@ struct Settings {
 impl SqliteCollector {
     /// A database on this machine (a remote `host` reports that it needs a transport).
     pub fn new(name: &str, source: &SqliteSource) -> Self {
-        Self::on(name, source, crate::collect::reach_without_pool(&source.host))
+        Self::on(
+            name,
+            source,
+            crate::collect::reach_without_pool(&source.host),
+        )
     }
 
     /// A database on the host behind `reach` (from the pool: [`crate::collect::reach`]).

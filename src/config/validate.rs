@@ -763,6 +763,17 @@ mod tests {
     }
 
     #[test]
+    fn host_settings_are_checked() {
+        let text = "[hosts.prod]\nssh = \"deploy@192.0.2.1\"\nhost_key = \"yolo\"\npassphrase_env = \"hunter2 is my passphrase\"\nidentity_file = \"~/.ssh/prod\"\nknown_hosts = \"/etc/watchpost/known_hosts\"\n";
+        let got = lines(text);
+        assert_eq!(got.len(), 2, "{got:#?}");
+        assert!(got[0].starts_with("line 3, column 12:") && got[0].contains("accept-new"));
+        assert!(got[1].starts_with("line 4,") && got[1].contains("never the passphrase itself"));
+        let fine = "[hosts.prod]\nssh = \"deploy@192.0.2.1\"\nhost_key = \"accept-new\"\npassphrase_env = \"PROD_KEY_PASSPHRASE\"\n";
+        assert!(lines(fine).is_empty(), "{:?}", lines(fine));
+    }
+
+    #[test]
     fn nearest_prefers_the_closest_spelling() {
         assert_eq!(nearest("pakc", ["path", "pack", "host"]), Some("pack"));
         assert_eq!(nearest("sqllite", SECTIONS.iter().copied()), Some("sqlite"));

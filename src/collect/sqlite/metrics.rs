@@ -241,7 +241,13 @@ pub(super) fn from_rows(
                         .collect()
                 })
                 .collect();
-            Ok(table_outcome(source, metric, columns, kept, rows.len() as i64))
+            Ok(table_outcome(
+                source,
+                metric,
+                columns,
+                kept,
+                rows.len() as i64,
+            ))
         }
     };
     match result {

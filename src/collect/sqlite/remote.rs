@@ -64,7 +64,8 @@ exec sqlite3 "$@""#;
 
 const MARK: &str = "watchpost_mark";
 const ROWID: &str = "watchpost_rowid";
-const NOW_SQL: &str = "SELECT ((round(julianday('now') * 86400000) - 210866760000000) / 1000.0) AS now";
+const NOW_SQL: &str =
+    "SELECT ((round(julianday('now') * 86400000) - 210866760000000) / 1000.0) AS now";
 
 /// The reader of one remote SQLite source.
 pub(super) struct RemoteWorker {
@@ -241,7 +242,11 @@ impl RemoteWorker {
         for (m, index) in self.settings.metrics.iter().zip(&plan.metrics) {
             let reading = match index {
                 Err(text) => metrics::Outcome {
-                    reading: metrics::failed(&source, m, &format!("metric {source}.{}: {text}", m.id)),
+                    reading: metrics::failed(
+                        &source,
+                        m,
+                        &format!("metric {source}.{}: {text}", m.id),
+                    ),
                     table: None,
                 },
                 Ok(index) => match batch.result(*index) {
@@ -395,9 +400,13 @@ impl RemoteWorker {
             }
             for (i, set) in parsed.done {
                 if plan.stmts[i].sql == "PRAGMA journal_mode" {
-                    wal = set.rows.first().and_then(|r| r.first()).is_some_and(|(_, v)| {
-                        v.as_str().is_some_and(|m| m.eq_ignore_ascii_case("wal"))
-                    });
+                    wal = set
+                        .rows
+                        .first()
+                        .and_then(|r| r.first())
+                        .is_some_and(|(_, v)| {
+                            v.as_str().is_some_and(|m| m.eq_ignore_ascii_case("wal"))
+                        });
                 }
                 results[i] = Some(Ok(set));
             }
@@ -432,7 +441,10 @@ impl RemoteWorker {
         Ok(Batch {
             file,
             wal,
-            results: results.into_iter().map(|r| r.expect("every statement has a result")).collect(),
+            results: results
+                .into_iter()
+                .map(|r| r.expect("every statement has a result"))
+                .collect(),
         })
     }
 
@@ -673,7 +685,10 @@ impl<'de> Deserialize<'de> for JsonRow {
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a row object")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<JsonRow, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<JsonRow, A::Error> {
                 let mut row = Vec::new();
                 while let Some((k, v)) = map.next_entry::<String, serde_json::Value>()? {
                     row.push((k, v));
@@ -727,11 +742,7 @@ struct Parsed {
 }
 
 /// Reads the script's output: the file line, then result sets between markers.
-fn parse_output(
-    out: &Output,
-    settings: &Settings,
-    host: &str,
-) -> Result<Parsed, RunError> {
+fn parse_output(out: &Output, settings: &Settings, host: &str) -> Result<Parsed, RunError> {
     let path = settings.path.display();
     let stdout = out.stdout_text();
     let stderr = out.stderr_text();
