@@ -545,6 +545,14 @@ async fn remote_sqlite_follows_the_file_like_local() {
     let pool = sshd.pool("id_ed25519");
     let dir = tempfile::tempdir().unwrap();
     let db = tmws_db(dir.path(), "big.db");
+    // In WAL mode (the reader must not need to write anything to read).
+    {
+        let conn = Connection::open(&db).unwrap();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
     // History: 210k rows older than a week (skipped on the server, covered by rowid span),
     // then 30k permission checks of the last hour (more than one fetch).
     {
@@ -665,7 +673,10 @@ async fn remote_sqlite_follows_the_file_like_local() {
     }
     assert_eq!(error_of(&l), error_of(&r));
 
-    // A file that is not a database, then none at all.
+    // A file that is not a database (its WAL gone with the old file), then none at all.
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
     std::fs::write(&db, "not a database, just text\n".repeat(200)).unwrap();
     let r = remote.poll().await;
     let message = error_of(&r).unwrap_or_default();
@@ -1168,10 +1179,22 @@ async fn remote_docker_engine_through_the_forwarded_socket() {
         "{:?}",
         run.health
     );
-    // Same engine, same containers: compare with a direct poll through the pool.
+    // Same engine, same containers: compare with a direct poll through the pool (again,
+    // while containers other tests left behind are still going away).
     let mut direct = DockerCollector::on("dk", &source("test"), collect::reach(&pool, "test"));
-    let remote_ids = containers(&direct.poll().await).expect("the remote engine answers");
-    assert_eq!(remote_ids, local_ids);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let remote_ids = containers(&direct.poll().await).expect("the remote engine answers");
+        let local_ids = containers(&local.poll().await).expect("the local engine answers");
+        if remote_ids == local_ids {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "remote {remote_ids:?} local {local_ids:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     assert_eq!(sshd.established_from_here(), 1);
 
     // The host goes away: the pane says so; it comes back: the engine answers again.
