@@ -307,8 +307,9 @@ impl RemoteWorker {
                         outcome,
                     })
                 }
-                Ok(None) => {}
-                Err(e) => return Err(self.transport_stop(&e)),
+                // Busy, or the host went away just now: the last result stays (the next poll
+                // says what became of the host).
+                Ok(None) | Err(_) => {}
             }
         }
         harvest
@@ -755,7 +756,14 @@ fn parse_output(out: &Output, settings: &Settings, host: &str) -> Result<Parsed,
     if out.status.code == Some(124) || out.status.signal.is_some() {
         return Err(RunError::TimedOut);
     }
-    let (head, json) = stdout.split_once('\n').unwrap_or((stdout.as_str(), ""));
+    // The file line comes first (a chatty login script may print before it).
+    let start = if stdout.starts_with("watchpost-file") {
+        Some(0)
+    } else {
+        stdout.find("\nwatchpost-file").map(|i| i + 1)
+    };
+    let rest = start.map_or("", |i| &stdout[i..]);
+    let (head, json) = rest.split_once('\n').unwrap_or((rest, ""));
     let file = match head.strip_prefix("watchpost-file") {
         Some(rest) => rest.trim().to_string(),
         None => {
