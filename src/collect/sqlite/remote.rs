@@ -300,16 +300,13 @@ impl RemoteWorker {
             } else {
                 INTEGRITY_BUDGET_ROLLBACK
             };
-            match self.integrity_check(budget).await {
-                Ok(Some(outcome)) => {
-                    self.integrity = Some(IntegrityResult {
-                        at: Instant::now(),
-                        outcome,
-                    })
-                }
-                // Busy, or the host went away just now: the last result stays (the next poll
-                // says what became of the host).
-                Ok(None) | Err(_) => {}
+            // Busy, or the host went away just now: the last result stays (the next poll
+            // says what became of the host).
+            if let Ok(Some(outcome)) = self.integrity_check(budget).await {
+                self.integrity = Some(IntegrityResult {
+                    at: Instant::now(),
+                    outcome,
+                });
             }
         }
         harvest
