@@ -119,7 +119,7 @@ impl HostCollector {
         } else {
             ""
         };
-        let budget = crate::collect::exec_budget(self.interval, Duration::from_secs(1));
+        let budget = crate::collect::exec_budget(self.interval);
         let out = match transport.exec_script(REMOTE_SCRIPT, &[prime], budget).await {
             Ok(out) => out,
             Err(e) if crate::collect::host_unreachable(transport, &e) => {

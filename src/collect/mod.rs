@@ -165,10 +165,15 @@ pub fn host_down(source: &str, transport: &Transport, error: &TransportError) ->
 }
 
 /// A timeout for one remote command of a collector polled every `interval`: shorter than
-/// the interval (a slow host never piles up work), never below `floor`.
-pub fn exec_budget(interval: Duration, floor: Duration) -> Duration {
-    interval.mul_f64(0.9).max(floor)
+/// the interval (a slow host never piles up work), but never below [`MIN_EXEC_BUDGET`]: the
+/// command runs through the remote user's login shell, and a shell that reads a heavy
+/// `.bashrc` (pyenv, nvm, conda) can take seconds before the command even starts.
+pub fn exec_budget(interval: Duration) -> Duration {
+    interval.mul_f64(0.9).max(MIN_EXEC_BUDGET)
 }
+
+/// The least time a remote command of a collector is given (see [`exec_budget`]).
+pub const MIN_EXEC_BUDGET: Duration = Duration::from_secs(5);
 
 /// Runs a collector until the receiver is gone. Each run finishes before the next starts.
 pub fn spawn(mut collector: Box<dyn Collector>, tx: UpdateSender) -> JoinHandle<()> {

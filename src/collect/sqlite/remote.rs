@@ -101,7 +101,7 @@ impl RemoteWorker {
 
     /// One command's time limit: shorter than the interval, long enough for a round trip.
     fn budget(&self) -> Duration {
-        crate::collect::exec_budget(self.interval, Duration::from_secs(3))
+        crate::collect::exec_budget(self.interval)
     }
 
     /// A [`Worker`] shell for the shared helpers (figures of the source, failing them all).
