@@ -104,9 +104,13 @@ async fn poll_settled(mut collector: Box<dyn Collector>) -> Vec<Update> {
     }
 }
 
-/// Runs every check of a config once.
-pub async fn run_checks(config: &Config, now: DateTime<Utc>) -> CheckReport {
-    let collectors = collect::from_config(config);
+/// Runs every check of a config once; remote sources go through `pool`'s connections.
+pub async fn run_checks(
+    config: &Config,
+    pool: &crate::transport::HostPool,
+    now: DateTime<Utc>,
+) -> CheckReport {
+    let collectors = collect::from_config(config, pool);
     let names: Vec<String> = collectors.iter().map(|c| c.name().to_string()).collect();
     let window = Window::new(&config.deployment.name, now, chrono::Duration::hours(24));
     let mut state = crate::app::initial_state(window, &collectors, config);

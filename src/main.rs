@@ -157,7 +157,13 @@ async fn start_dashboard(
     let now = chrono::Utc::now();
     let configured =
         watchpost::state::Window::from_config(&config.deployment, now).map_err(|e| eyre!(e))?;
-    let collectors = watchpost::collect::from_config(config);
+    // One SSH connection per host for the whole process; key passphrases asked now,
+    // before the TUI takes the terminal.
+    let pool = watchpost::collect::host_pool(
+        config,
+        &mut watchpost::transport::prompt_passphrase_on_tty(),
+    )?;
+    let collectors = watchpost::collect::from_config(config, &pool);
     let path = match (&record_args.record, record_args.no_record) {
         (_, true) => None,
         (Some(path), false) => Some(path.clone()),
@@ -339,7 +345,17 @@ async fn run_check(path: &std::path::Path, format: Format) -> u8 {
             return 3;
         }
     };
-    let report = watchpost::check::run_checks(&config, chrono::Utc::now()).await;
+    let pool = match watchpost::collect::host_pool(
+        &config,
+        &mut watchpost::transport::prompt_passphrase_on_tty(),
+    ) {
+        Ok(pool) => pool,
+        Err(e) => {
+            eprintln!("watchpost: {e}");
+            return 3;
+        }
+    };
+    let report = watchpost::check::run_checks(&config, &pool, chrono::Utc::now()).await;
     match format {
         Format::Json => println!("{}", report.to_json()),
         Format::Text => print!("{}", report.to_text()),

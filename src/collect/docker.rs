@@ -12,16 +12,23 @@
 //! When the engine goes away the task reconnects with backoff (1 s doubling to 30 s) and
 //! subscribes again; the last rows stay on screen with the error, never an empty list.
 //!
+//! A remote engine is reached through its host's SSH connection: a local socket forwarded
+//! to the host's `/var/run/docker.sock` (`direct-streamlocal`), kept for the collector's
+//! life; bollard talks to it as to a local engine. While the host is down the pane says so
+//! ("ssh prod: connection refused, retrying in 4s"), and the engine is reached again as
+//! soon as the host reconnects.
+//!
 //! Figures agree with `docker stats` (see the pure functions [`cpu_percent`],
 //! [`memory_used`], [`network_totals`], [`block_io`]): CPU % is the container's CPU time
 //! delta over the host's, times the online CPUs (100% = one core); memory is usage minus
 //! the inactive page cache.
 
-use crate::collect::{Collector, health};
+use crate::collect::{Collector, Reach, health};
 use crate::config::DockerSource;
 use crate::rules::{Priority, Rule, Threshold};
 use crate::state::figure::{Reading, format_bytes};
 use crate::state::update::{ContainerRow, ServiceStatus, SourceHealth, Update};
+use crate::transport::{HostStatus, Transport, UnixForward};
 use bollard::models::{
     ContainerInspectResponse, ContainerMemoryStats, ContainerStatsResponse, EventMessage,
 };
@@ -42,8 +49,8 @@ pub const SERVICE_LABEL: &str = "com.docker.compose.service";
 /// Where the engine listens when DOCKER_HOST is not set.
 const DEFAULT_SOCKET: &str = "unix:///var/run/docker.sock";
 
-/// What a remote engine says until the SSH transport exists.
-pub const REMOTE_DOCKER_NOT_BUILT: &str = "remote Docker needs the SSH transport (not built yet)";
+/// Where a remote host's engine listens.
+pub const REMOTE_SOCKET: &str = "/var/run/docker.sock";
 
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -59,7 +66,7 @@ const FIRST_STATS_WAIT: Duration = Duration::from_secs(3);
 pub struct DockerCollector {
     name: String,
     interval: Duration,
-    host: String,
+    reach: Reach,
     project: Option<String>,
     /// `None`: DOCKER_HOST or the default socket.
     address: Option<String>,
@@ -67,11 +74,21 @@ pub struct DockerCollector {
 }
 
 impl DockerCollector {
+    /// The engine of this machine (a remote `host` reports that it needs a transport).
     pub fn new(name: &str, source: &DockerSource) -> Self {
+        Self::on(
+            name,
+            source,
+            crate::collect::reach_without_pool(&source.host),
+        )
+    }
+
+    /// The engine of the host behind `reach` (from the pool: [`crate::collect::reach`]).
+    pub fn on(name: &str, source: &DockerSource, reach: Reach) -> Self {
         DockerCollector {
             name: name.to_string(),
             interval: source.interval,
-            host: source.host.clone(),
+            reach,
             project: source.project.clone().filter(|p| !p.trim().is_empty()),
             address: None,
             engine: None,
@@ -99,17 +116,21 @@ impl Collector for DockerCollector {
     }
     fn poll(&mut self) -> BoxFuture<'_, Vec<Update>> {
         Box::pin(async move {
-            if self.host != "local" {
-                return vec![health(
-                    &self.name,
-                    SourceHealth::Error {
-                        message: REMOTE_DOCKER_NOT_BUILT.into(),
-                        retry_in_secs: None,
-                    },
-                )];
-            }
+            let remote = match &self.reach {
+                Err(message) => {
+                    return vec![health(
+                        &self.name,
+                        SourceHealth::Error {
+                            message: message.clone(),
+                            retry_in_secs: None,
+                        },
+                    )];
+                }
+                Ok(Transport::Local) => None,
+                Ok(transport) => Some(transport.clone()),
+            };
             if self.engine.is_none() {
-                let engine = Engine::start(self.address.clone(), self.project.clone());
+                let engine = Engine::start(self.address.clone(), self.project.clone(), remote);
                 engine.wait_first(FIRST_LIST_WAIT, FIRST_STATS_WAIT).await;
                 self.engine = Some(engine);
             }
@@ -127,9 +148,13 @@ impl Collector for DockerCollector {
                 // Nothing is known yet; the pane keeps saying "connecting…".
                 EngineStatus::Connecting => Vec::new(),
                 // The last rows stay in the state with their age; only the error is news.
-                EngineStatus::Down { message, retry } => {
-                    vec![crate::collect::failed(&self.name, message, retry)]
-                }
+                EngineStatus::Down { message, retry } => vec![health(
+                    &self.name,
+                    SourceHealth::Error {
+                        message,
+                        retry_in_secs: retry.map(|r| r.as_secs().max(1)),
+                    },
+                )],
                 EngineStatus::Up => container_updates(&self.name, rows),
             }
         })
@@ -141,7 +166,11 @@ impl Collector for DockerCollector {
 enum EngineStatus {
     Connecting,
     Up,
-    Down { message: String, retry: Duration },
+    /// `retry`: the engine's own backoff; `None` when the message says it (a host's line).
+    Down {
+        message: String,
+        retry: Option<Duration>,
+    },
 }
 
 /// What the background task knows, read by `poll()`.
@@ -174,13 +203,22 @@ struct Engine {
 }
 
 impl Engine {
-    fn start(address: Option<String>, project: Option<String>) -> Engine {
+    fn start(
+        address: Option<String>,
+        project: Option<String>,
+        remote: Option<Transport>,
+    ) -> Engine {
         let shared = Arc::new(Mutex::new(Shared {
             status: EngineStatus::Connecting,
             containers: BTreeMap::new(),
         }));
         let (tx, rx) = watch::channel(0);
-        let task = tokio::spawn(run_engine(address, project, shared.clone(), tx));
+        let task = match remote {
+            Some(transport) => {
+                tokio::spawn(run_remote_engine(transport, project, shared.clone(), tx))
+            }
+            None => tokio::spawn(run_engine(address, project, shared.clone(), tx)),
+        };
         Engine {
             shared,
             ready: rx,
@@ -339,10 +377,91 @@ async fn run_engine(
         };
         lock(&shared).status = EngineStatus::Down {
             message,
-            retry: backoff,
+            retry: Some(backoff),
         };
         ready.send_modify(|g| *g += 1);
         tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// [`run_engine`] for an engine on an SSH host: one forwarded socket for the collector's
+/// life; while the host is down its own line is the status; a reconnect of the host cuts
+/// the backoff short.
+async fn run_remote_engine(
+    transport: Transport,
+    project: Option<String>,
+    shared: Arc<Mutex<Shared>>,
+    ready: watch::Sender<u64>,
+) {
+    let host = transport.name().to_string();
+    let label = format!("{REMOTE_SOCKET} on {host}");
+    let down = |message: String, retry: Option<Duration>| {
+        lock(&shared).status = EngineStatus::Down { message, retry };
+        ready.send_modify(|g| *g += 1);
+    };
+    // The forward is only a local socket and a registration with the host's thread; it
+    // survives reconnects of the host.
+    let forward: UnixForward = loop {
+        match transport.forward_unix(REMOTE_SOCKET).await {
+            Ok(forward) => break forward,
+            Err(e) => {
+                down(
+                    format!("docker: cannot forward {label}: {e}"),
+                    Some(MAX_BACKOFF),
+                );
+                tokio::time::sleep(MAX_BACKOFF).await;
+            }
+        }
+    };
+    let address = forward.docker_host();
+    let mut status = transport.status();
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        // Wait for the host, saying so (the countdown refreshed every second).
+        loop {
+            let now = status.borrow_and_update().clone();
+            if now.is_up() {
+                break;
+            }
+            // Before the first connection there is nothing to show but "connecting…".
+            if !matches!(now, HostStatus::Connecting { attempt: 1 }) {
+                down(now.describe(&host), None);
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(1), status.changed()).await;
+        }
+        let (was_up, reason) = session(&address, true, project.as_deref(), &shared, &ready).await;
+        if was_up {
+            backoff = FIRST_BACKOFF;
+        }
+        let host_now = status.borrow().clone();
+        if !host_now.is_up() {
+            // The host went away under the engine: its line says it all.
+            down(host_now.describe(&host), None);
+            continue;
+        }
+        let message = if was_up {
+            format!("docker: lost the engine at {label}: {reason}")
+        } else {
+            format!("docker: cannot reach the engine at {label}: {reason}")
+        };
+        down(message, Some(backoff));
+        // A reconnect of the host (it went down and up meanwhile) retries at once.
+        let mut watch = transport.status();
+        watch.borrow_and_update();
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = async {
+                loop {
+                    if watch.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                    if watch.borrow().is_up() {
+                        return;
+                    }
+                }
+            } => {}
+        }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }

@@ -1,38 +1,51 @@
-//! The Host pane's source: CPU, memory, disk and load of the local machine through
-//! `sysinfo`. Remote hosts will read /proc over the SSH transport (not built yet).
+//! The Host pane's source: CPU, memory, disk and load of a machine. This machine is read
+//! through `sysinfo`; a remote host through its SSH transport, from `/proc` and `df` in
+//! one command per poll (see [`REMOTE_SCRIPT`]).
 //!
-//! Figures: `<name>.cpu_pct`, `<name>.mem_pct`, `<name>.disk_pct` (the fullest real
-//! disk), `<name>.load1`, with the runbooks' 70/85 and 80/90 thresholds.
+//! Figures (the same ids locally and remotely): `<name>.cpu_pct`, `<name>.mem_pct`,
+//! `<name>.disk_pct` (the fullest real disk), `<name>.load1`, with the runbooks' 70/85 and
+//! 80/90 thresholds.
 
-use crate::collect::{Collector, health};
+use crate::collect::{Collector, Reach};
 use crate::config::SystemSource;
 use crate::rules::{Rule, Threshold};
 use crate::state::figure::Reading;
 use crate::state::update::{DiskUsage, HostSnapshot, SourceHealth, Update};
+use crate::transport::Transport;
 use futures::future::BoxFuture;
 use std::collections::HashSet;
 use std::time::Duration;
 use sysinfo::{DiskRefreshKind, Disks, MemoryRefreshKind, System};
 
-/// What a remote host says until the SSH transport exists.
-pub const REMOTE_NOT_BUILT: &str = "remote hosts need the SSH transport (not built yet)";
-
 pub struct HostCollector {
     name: String,
     interval: Duration,
-    host: String,
+    reach: Reach,
     /// Kept between polls so CPU % is the delta since the previous poll. Taken out while
     /// a blocking refresh runs and put back after.
     probe: Option<Probe>,
+    /// A remote host's CPU counters at the previous poll (the same delta, from /proc/stat).
+    remote_cpu: Option<CpuTimes>,
 }
 
 impl HostCollector {
+    /// A collector of this machine (a remote `host` reports that it needs a transport).
     pub fn new(name: &str, source: &SystemSource) -> Self {
+        Self::on(
+            name,
+            source,
+            crate::collect::reach_without_pool(&source.host),
+        )
+    }
+
+    /// A collector of the host behind `reach` (from the pool: [`crate::collect::reach`]).
+    pub fn on(name: &str, source: &SystemSource, reach: Reach) -> Self {
         HostCollector {
             name: name.to_string(),
             interval: source.interval,
-            host: source.host.clone(),
+            reach,
             probe: None,
+            remote_cpu: None,
         }
     }
 }
@@ -49,58 +62,320 @@ impl Collector for HostCollector {
     }
     fn poll(&mut self) -> BoxFuture<'_, Vec<Update>> {
         Box::pin(async move {
-            if self.host != "local" {
-                return vec![remote_error(&self.name)];
-            }
-            let probe = self.probe.take();
-            // sysinfo reads /proc synchronously: keep it off the executor.
-            let joined = tokio::task::spawn_blocking(move || {
-                let mut probe = match probe {
-                    Some(probe) => probe,
-                    None => Probe::new()?,
-                };
-                let snapshot = probe.sample();
-                Ok::<_, String>((probe, snapshot))
-            })
-            .await;
-            match joined {
-                Ok(Ok((probe, snapshot))) => {
-                    self.probe = Some(probe);
-                    let readings = readings(&self.name, &snapshot);
-                    vec![
-                        Update::Host {
-                            source: self.name.clone(),
-                            snapshot,
-                        },
-                        Update::Readings {
-                            source: self.name.clone(),
-                            readings,
-                        },
-                    ]
+            match &self.reach {
+                Err(message) => vec![crate::collect::health(
+                    &self.name,
+                    SourceHealth::Error {
+                        message: message.clone(),
+                        retry_in_secs: None,
+                    },
+                )],
+                Ok(Transport::Local) => self.poll_local().await,
+                Ok(transport) => {
+                    let transport = transport.clone();
+                    self.poll_remote(&transport).await
                 }
-                Ok(Err(message)) => vec![crate::collect::failed(
-                    &self.name,
-                    format!("host metrics: {message}"),
-                    self.interval,
-                )],
-                Err(e) => vec![crate::collect::failed(
-                    &self.name,
-                    format!("host metrics: the sampling thread failed: {e}"),
-                    self.interval,
-                )],
             }
         })
     }
 }
 
-fn remote_error(source: &str) -> Update {
-    health(
-        source,
-        SourceHealth::Error {
-            message: REMOTE_NOT_BUILT.into(),
-            retry_in_secs: None,
+impl HostCollector {
+    async fn poll_local(&mut self) -> Vec<Update> {
+        let probe = self.probe.take();
+        // sysinfo reads /proc synchronously: keep it off the executor.
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut probe = match probe {
+                Some(probe) => probe,
+                None => Probe::new()?,
+            };
+            let snapshot = probe.sample();
+            Ok::<_, String>((probe, snapshot))
+        })
+        .await;
+        match joined {
+            Ok(Ok((probe, snapshot))) => {
+                self.probe = Some(probe);
+                self.snapshot_updates(snapshot)
+            }
+            Ok(Err(message)) => vec![crate::collect::failed(
+                &self.name,
+                format!("host metrics: {message}"),
+                self.interval,
+            )],
+            Err(e) => vec![crate::collect::failed(
+                &self.name,
+                format!("host metrics: the sampling thread failed: {e}"),
+                self.interval,
+            )],
+        }
+    }
+
+    /// One round trip: the script prints /proc and `df`; the CPU % is the delta since the
+    /// previous poll (the first poll takes two samples a quarter second apart, as locally).
+    async fn poll_remote(&mut self, transport: &Transport) -> Vec<Update> {
+        let prime = if self.remote_cpu.is_none() {
+            "prime"
+        } else {
+            ""
+        };
+        let budget = crate::collect::exec_budget(self.interval);
+        let out = match transport.exec_script(REMOTE_SCRIPT, &[prime], budget).await {
+            Ok(out) => out,
+            Err(e) if crate::collect::host_unreachable(transport, &e) => {
+                return vec![crate::collect::host_down(&self.name, transport, &e)];
+            }
+            Err(e) => {
+                return vec![crate::collect::failed(
+                    &self.name,
+                    format!(
+                        "host metrics: {}",
+                        crate::collect::transport_message(transport, &e)
+                    ),
+                    self.interval,
+                )];
+            }
+        };
+        let parsed = if out.success() {
+            parse_remote(&out.stdout_text())
+        } else {
+            Err(remote_failure(transport.name(), &out))
+        };
+        match parsed {
+            Ok(sample) => {
+                let cpu_pct = match (&self.remote_cpu, &sample.first_cpu) {
+                    (_, Some(first)) => first.busy_pct_until(&sample.cpu),
+                    (Some(previous), None) => previous.busy_pct_until(&sample.cpu),
+                    (None, None) => None,
+                };
+                self.remote_cpu = Some(sample.cpu);
+                let mut snapshot = sample.snapshot;
+                snapshot.cpu_pct = cpu_pct.unwrap_or(0.0);
+                self.snapshot_updates(snapshot)
+            }
+            Err(message) => vec![crate::collect::failed(
+                &self.name,
+                format!("host metrics: {message}"),
+                self.interval,
+            )],
+        }
+    }
+
+    fn snapshot_updates(&self, snapshot: HostSnapshot) -> Vec<Update> {
+        let readings = readings(&self.name, &snapshot);
+        vec![
+            Update::Host {
+                source: self.name.clone(),
+                snapshot,
+            },
+            Update::Readings {
+                source: self.name.clone(),
+                readings,
+            },
+        ]
+    }
+}
+
+/// What the remote host runs each poll: a constant script (its one argument, `prime`, asks
+/// for a second CPU sample). Sections start with `@name` lines. `df` is bounded by
+/// `timeout` where there is one (a hung network mount must not hang the poll).
+pub const REMOTE_SCRIPT: &str = r#"LC_ALL=C; export LC_ALL
+echo @cpu
+grep '^cpu' /proc/stat || { echo "cannot read /proc/stat: remote host metrics need a Linux host" >&2; exit 3; }
+if [ "$1" = prime ]; then
+  sleep 0.25 2>/dev/null || sleep 1
+  echo @cpu2
+  grep '^cpu' /proc/stat
+fi
+echo @meminfo
+cat /proc/meminfo
+echo @loadavg
+cat /proc/loadavg
+echo @uptime
+cat /proc/uptime
+echo @hostname
+cat /proc/sys/kernel/hostname 2>/dev/null || hostname
+echo @df
+if command -v timeout >/dev/null 2>&1; then t="timeout 5"; else t=; fi
+$t df -P -T -B1 2>/dev/null || $t df -P -B1 2>/dev/null
+exit 0"#;
+
+/// The first line of stderr, or the exit status, for a failed remote command.
+fn remote_failure(host: &str, out: &crate::transport::Output) -> String {
+    let stderr = out.stderr_text();
+    let first = stderr.lines().map(str::trim).find(|l| !l.is_empty());
+    match first {
+        Some(line) => format!("{host}: {line}"),
+        None => format!("{host}: the metrics command failed ({})", out.status),
+    }
+}
+
+/// The aggregate CPU counters of /proc/stat (in USER_HZ ticks).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CpuTimes {
+    pub busy: u64,
+    pub total: u64,
+}
+
+impl CpuTimes {
+    /// From the `cpu ` line: user nice system idle iowait irq softirq steal (guest time is
+    /// already counted in user). Idle and iowait are idle.
+    pub fn parse(line: &str) -> Option<CpuTimes> {
+        let mut fields = line.split_whitespace();
+        if fields.next()? != "cpu" {
+            return None;
+        }
+        let values: Vec<u64> = fields.take(8).map_while(|f| f.parse().ok()).collect();
+        if values.len() < 4 {
+            return None;
+        }
+        let total: u64 = values.iter().sum();
+        let idle = values[3] + values.get(4).copied().unwrap_or(0);
+        Some(CpuTimes {
+            busy: total.saturating_sub(idle),
+            total,
+        })
+    }
+
+    /// Busy share (0-100) between this sample and a later one; `None` without ticks between.
+    pub fn busy_pct_until(&self, later: &CpuTimes) -> Option<f64> {
+        let total = later.total.checked_sub(self.total)?;
+        let busy = later.busy.saturating_sub(self.busy);
+        (total > 0).then(|| (100.0 * busy as f64 / total as f64).clamp(0.0, 100.0))
+    }
+}
+
+/// What one run of [`REMOTE_SCRIPT`] printed.
+#[derive(Debug)]
+pub struct RemoteSample {
+    /// Everything but the CPU %, which needs a previous sample.
+    pub snapshot: HostSnapshot,
+    /// The counters now.
+    pub cpu: CpuTimes,
+    /// A sample 0.25 s earlier, when the script was asked to prime.
+    pub first_cpu: Option<CpuTimes>,
+}
+
+/// Parses the script's output. Missing sections are errors that say what is missing.
+pub fn parse_remote(text: &str) -> Result<RemoteSample, String> {
+    let mut sections: std::collections::HashMap<&str, Vec<&str>> = Default::default();
+    let mut current: Option<&str> = None;
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix('@')
+            && matches!(
+                name,
+                "cpu" | "cpu2" | "meminfo" | "loadavg" | "uptime" | "hostname" | "df"
+            )
+        {
+            current = Some(name);
+            sections.entry(name).or_default();
+            continue;
+        }
+        if let Some(name) = current {
+            sections.entry(name).or_default().push(line);
+        }
+    }
+    let section = |name: &str| sections.get(name).map(Vec::as_slice).unwrap_or(&[]);
+    let cpu_line = |lines: &[&str]| lines.iter().find_map(|l| CpuTimes::parse(l));
+    let first = cpu_line(section("cpu")).ok_or("/proc/stat has no cpu line")?;
+    let (cpu, first_cpu) = match cpu_line(section("cpu2")) {
+        Some(second) => (second, Some(first)),
+        None => (first, None),
+    };
+    let cores = section("cpu")
+        .iter()
+        .filter(|l| {
+            l.strip_prefix("cpu")
+                .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+        })
+        .count();
+
+    let meminfo = |key: &str| {
+        section("meminfo").iter().find_map(|l| {
+            let rest = l.strip_prefix(key)?.strip_prefix(':')?;
+            let kib: f64 = rest.split_whitespace().next()?.parse().ok()?;
+            Some(kib * 1024.0)
+        })
+    };
+    let total = meminfo("MemTotal").ok_or("/proc/meminfo has no MemTotal")?;
+    // MemAvailable is what sysinfo uses locally; kernels before 3.14 lack it.
+    let available = meminfo("MemAvailable")
+        .or_else(|| {
+            Some(meminfo("MemFree")? + meminfo("Buffers").unwrap_or(0.0) + meminfo("Cached")?)
+        })
+        .ok_or("/proc/meminfo has neither MemAvailable nor MemFree and Cached")?;
+
+    let load: Vec<f64> = section("loadavg")
+        .first()
+        .map(|l| {
+            l.split_whitespace()
+                .take(3)
+                .filter_map(|v| v.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let load: [f64; 3] = load
+        .try_into()
+        .map_err(|_| "/proc/loadavg is not three numbers")?;
+    let uptime_secs = section("uptime")
+        .first()
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0, |s| s as u64);
+    let hostname = section("hostname")
+        .first()
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+
+    Ok(RemoteSample {
+        snapshot: HostSnapshot {
+            hostname,
+            cpu_pct: 0.0,
+            cores: cores.max(1),
+            mem_used_bytes: (total - available).max(0.0),
+            mem_total_bytes: total,
+            load,
+            uptime_secs,
+            disks: pick_disks(&parse_df(section("df"))),
         },
-    )
+        cpu,
+        first_cpu,
+    })
+}
+
+/// `df -P -T -B1` (or `df -P -B1` where there is no `-T`) as mounts; the type column is
+/// told apart by the header. Mount points may hold spaces: they are the rest of the line.
+pub fn parse_df(lines: &[&str]) -> Vec<MountInfo> {
+    let Some(header) = lines.first() else {
+        return Vec::new();
+    };
+    let typed = header.split_whitespace().nth(1) == Some("Type");
+    let numbers_at = if typed { 2 } else { 1 };
+    let mut mounts = Vec::new();
+    for line in &lines[1..] {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() < numbers_at + 5 {
+            continue;
+        }
+        let number = |i: usize| fields[numbers_at + i].parse::<u64>().ok();
+        let (Some(total), Some(available)) = (number(0), number(2)) else {
+            continue;
+        };
+        let device = fields[0].to_string();
+        mounts.push(MountInfo {
+            fs: if typed {
+                fields[1].to_string()
+            } else {
+                // Without types, pseudo filesystems still show by their device name.
+                device.clone()
+            },
+            device,
+            mount: fields[numbers_at + 4..].join(" "),
+            total,
+            available,
+        });
+    }
+    mounts
 }
 
 /// The sysinfo handles that must live between polls.
@@ -362,6 +637,71 @@ mod tests {
         assert_eq!(disks.len(), 1);
         assert_eq!(disks[0].mount, "/");
         assert!((disks[0].used_pct() - 75.0).abs() < 1e-9);
+    }
+
+    const SAMPLE: &str = "@cpu
+cpu  100 0 50 800 50 0 0 0 0 0
+cpu0 50 0 25 400 25 0 0 0 0 0
+cpu1 50 0 25 400 25 0 0 0 0 0
+@cpu2
+cpu  160 0 70 900 70 0 0 0 0 0
+cpu0 80 0 35 450 35 0 0 0 0 0
+cpu1 80 0 35 450 35 0 0 0 0 0
+@meminfo
+MemTotal:        2000000 kB
+MemFree:          100000 kB
+MemAvailable:     500000 kB
+Cached:           300000 kB
+@loadavg
+0.50 0.25 0.10 1/100 1234
+@uptime
+12345.67 20000.00
+@hostname
+web-1
+@df
+Filesystem     Type     1B-blocks       Used  Available Capacity Mounted on
+/dev/vda1      ext4    1000000000  900000000  100000000      90% /
+tmpfs          tmpfs      1000000          0    1000000       0% /run
+/dev/vdb       xfs     2000000000  500000000 1500000000      25% /srv/my data
+overlay        overlay  100000000   50000000   50000000      50% /var/lib/docker/overlay2/x/merged
+";
+
+    #[test]
+    fn remote_output_becomes_the_same_snapshot() {
+        let sample = parse_remote(SAMPLE).unwrap();
+        let s = &sample.snapshot;
+        assert_eq!(s.hostname, "web-1");
+        assert_eq!(s.cores, 2);
+        assert_eq!(s.mem_total_bytes, 2_000_000.0 * 1024.0);
+        assert_eq!(s.mem_used_bytes, 1_500_000.0 * 1024.0);
+        assert_eq!(s.load, [0.5, 0.25, 0.1]);
+        assert_eq!(s.uptime_secs, 12345);
+        let mounts: Vec<&str> = s.disks.iter().map(|d| d.mount.as_str()).collect();
+        assert_eq!(mounts, ["/", "/srv/my data"], "pseudo filesystems skipped");
+        assert!((s.disks[0].used_pct() - 90.0).abs() < 1e-9);
+        // The primed second sample gives the CPU %: 80 busy of 200 ticks.
+        let first = sample.first_cpu.unwrap();
+        assert_eq!(first.busy_pct_until(&sample.cpu), Some(40.0));
+        let figures = readings("web", s);
+        assert_eq!(figures.len(), 4);
+    }
+
+    #[test]
+    fn remote_output_without_df_types_or_mem_available() {
+        let text = "@cpu\ncpu 1 2 3 4\n@meminfo\nMemTotal: 100 kB\nMemFree: 10 kB\nBuffers: 5 kB\nCached: 25 kB\n@loadavg\n1 2 3 4/5 6\n@uptime\n5.0 1.0\n@hostname\nh\n@df\nFilesystem 1-blocks Used Available Capacity Mounted on\ntmpfs 100 0 100 0% /dev/shm\n/dev/sda1 1000 250 750 25% /\n";
+        let sample = parse_remote(text).unwrap();
+        assert_eq!(sample.snapshot.mem_used_bytes, 60.0 * 1024.0);
+        assert_eq!(sample.snapshot.disks.len(), 1);
+        assert_eq!(sample.snapshot.cores, 1);
+        assert!(sample.first_cpu.is_none());
+        // No ticks between two samples: no CPU figure rather than a division by zero.
+        assert_eq!(sample.cpu.busy_pct_until(&sample.cpu), None);
+        assert!(parse_remote("@cpu\n").unwrap_err().contains("cpu"));
+        assert!(
+            parse_remote("@cpu\ncpu 1 2 3 4\n@meminfo\n")
+                .unwrap_err()
+                .contains("MemTotal")
+        );
     }
 
     #[test]

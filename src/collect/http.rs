@@ -6,12 +6,19 @@
 //!
 //! A service that refuses connections or times out is *down*: the check ran, so the
 //! source itself is healthy. A malformed URL or a missing `systemctl` is a source error.
+//!
+//! On a remote host both checks run there, through the host's SSH connection: the unit
+//! with `systemctl show` (the unit name one quoted argument), the URL "from the server's
+//! point of view" as the runbooks do it (`curl http://localhost/...` on the server), with
+//! `curl` or, where there is none, `wget` (see [`REMOTE_HTTP_SCRIPT`]). The figures are
+//! the same as locally.
 
-use crate::collect::{Collector, health};
+use crate::collect::{Collector, Reach, health};
 use crate::config::ServiceSource;
 use crate::rules::{Priority, Rule, Threshold};
 use crate::state::figure::Reading;
 use crate::state::update::{ServiceStatus, SourceHealth, Update};
+use crate::transport::{Transport, TransportError};
 use futures::future::BoxFuture;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -23,7 +30,7 @@ pub struct ServiceCollector {
     name: String,
     interval: Duration,
     timeout: Duration,
-    host: String,
+    reach: Reach,
     url: Option<Result<reqwest::Url, String>>,
     unit: Option<String>,
     /// One client for every poll, so connections are reused.
@@ -31,7 +38,17 @@ pub struct ServiceCollector {
 }
 
 impl ServiceCollector {
+    /// A service on this machine (a remote `host` reports that it needs a transport).
     pub fn new(name: &str, source: &ServiceSource) -> Self {
+        Self::on(
+            name,
+            source,
+            crate::collect::reach_without_pool(&source.host),
+        )
+    }
+
+    /// A service on the host behind `reach` (from the pool: [`crate::collect::reach`]).
+    pub fn on(name: &str, source: &ServiceSource, reach: Reach) -> Self {
         let client = reqwest::Client::builder()
             // Health endpoints are internal; an HTTP_PROXY meant for the internet must not
             // stand between the tool and the service it watches.
@@ -43,7 +60,7 @@ impl ServiceCollector {
             name: name.to_string(),
             interval: source.interval,
             timeout: source.timeout,
-            host: source.host.clone(),
+            reach,
             url: source.health_url.as_deref().map(parse_url),
             unit: source.systemd.clone(),
             client,
@@ -63,14 +80,21 @@ impl Collector for ServiceCollector {
     }
     fn poll(&mut self) -> BoxFuture<'_, Vec<Update>> {
         Box::pin(async move {
-            if self.host != "local" {
-                return vec![health(
-                    &self.name,
-                    SourceHealth::Error {
-                        message: super::host::REMOTE_NOT_BUILT.into(),
-                        retry_in_secs: None,
-                    },
-                )];
+            let transport = match &self.reach {
+                Err(message) => {
+                    return vec![health(
+                        &self.name,
+                        SourceHealth::Error {
+                            message: message.clone(),
+                            retry_in_secs: None,
+                        },
+                    )];
+                }
+                Ok(Transport::Local) => None,
+                Ok(transport) => Some(transport.clone()),
+            };
+            if let Some(transport) = transport {
+                return self.poll_remote(&transport).await;
             }
             let http = async {
                 match (&self.url, &self.client) {
@@ -92,6 +116,239 @@ impl Collector for ServiceCollector {
             let (http, unit) = tokio::join!(http, unit);
             assemble(&self.name, self.unit.as_deref(), http, unit)
         })
+    }
+}
+
+impl ServiceCollector {
+    /// Both checks on the remote host, at once. While the host cannot be reached only its
+    /// line is reported: the service's figures keep their values and their age.
+    async fn poll_remote(&self, transport: &Transport) -> Vec<Update> {
+        let http =
+            async {
+                match &self.url {
+                    None => Ok(None),
+                    Some(Err(e)) => Ok(Some(Err(e.clone()))),
+                    Some(Ok(url)) => {
+                        check_http_remote(transport, url, self.timeout)
+                            .await
+                            .map(|outcome| {
+                                Some(outcome.map_err(|e| {
+                                    format!("health check on {}: {e}", transport.name())
+                                }))
+                            })
+                    }
+                }
+            };
+        let unit = async {
+            match &self.unit {
+                None => Ok(None),
+                Some(unit) => check_systemd_remote(transport, unit, self.timeout)
+                    .await
+                    .map(Some),
+            }
+        };
+        let (http, unit) = tokio::join!(http, unit);
+        let (http, unit) = match (http, unit) {
+            (Ok(http), Ok(unit)) => (http, unit),
+            (Err(e), _) | (_, Err(e)) => {
+                return vec![if crate::collect::host_unreachable(transport, &e) {
+                    crate::collect::host_down(&self.name, transport, &e)
+                } else {
+                    crate::collect::failed(
+                        &self.name,
+                        crate::collect::transport_message(transport, &e),
+                        self.interval,
+                    )
+                }];
+            }
+        };
+        assemble(&self.name, self.unit.as_deref(), http, unit)
+    }
+}
+
+/// What the remote host runs for a health URL: `$1` the URL, `$2` the time limit in
+/// seconds. With curl: the body (at most its last 70 kB, enough for any status document)
+/// and then `@watchpost-curl CODE SECONDS` and `@watchpost-exit STATUS` lines. Without
+/// curl, wget: the response headers and `@watchpost-wget STATUS START_NS END_NS`. With
+/// neither, exit 127 and a message.
+pub const REMOTE_HTTP_SCRIPT: &str = r#"url=$1; t=$2
+if command -v curl >/dev/null 2>&1; then
+  { curl -sS -L --max-redirs 5 --noproxy '*' --max-time "$t" \
+      -w '\n@watchpost-curl %{http_code} %{time_total}\n' "$url"
+    echo "@watchpost-exit $?"; } | tail -c 70000
+  exit 0
+fi
+if command -v wget >/dev/null 2>&1; then
+  if wget --version 2>/dev/null | grep -q 'GNU Wget'; then set -- -t 1 --max-redirect=5; else set --; fi
+  s=$(date +%s%N 2>/dev/null)
+  o=$(wget -S -O /dev/null -T "$t" "$@" "$url" 2>&1)
+  r=$?
+  e=$(date +%s%N 2>/dev/null)
+  printf '%s\n' "$o" | tail -c 70000
+  echo "@watchpost-wget $r $s $e"
+  exit 0
+fi
+echo "neither curl nor wget is installed on this host" >&2
+exit 127"#;
+
+/// The remote health check. `Err` is a transport failure (host down, timeout); the inner
+/// result is the check's own outcome, or why it could not run (no curl or wget).
+pub async fn check_http_remote(
+    transport: &Transport,
+    url: &reqwest::Url,
+    timeout: Duration,
+) -> Result<Result<HttpOutcome, String>, TransportError> {
+    let limit = format!("{:.3}", timeout.as_secs_f64().max(0.001));
+    let started = Instant::now();
+    // curl's own limit, plus the round trip.
+    let out = transport
+        .exec_script(
+            REMOTE_HTTP_SCRIPT,
+            &[url.as_str(), limit.as_str()],
+            timeout + Duration::from_secs(3),
+        )
+        .await?;
+    let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if out.status.code == Some(127) {
+        let why = out.stderr_text().trim().to_string();
+        return Ok(Err(if why.is_empty() {
+            "neither curl nor wget is installed on this host".into()
+        } else {
+            why
+        }));
+    }
+    Ok(parse_remote_http(
+        &out.stdout,
+        &out.stderr_text(),
+        timeout,
+        wall_ms,
+    ))
+}
+
+/// Reads what [`REMOTE_HTTP_SCRIPT`] printed into the same outcome a local check gives.
+pub fn parse_remote_http(
+    stdout: &[u8],
+    stderr: &str,
+    timeout: Duration,
+    wall_ms: f64,
+) -> Result<HttpOutcome, String> {
+    let text = String::from_utf8_lossy(stdout);
+    if let Some(at) = text.rfind("@watchpost-curl ") {
+        let body = text[..at].strip_suffix('\n').unwrap_or(&text[..at]);
+        let mut tail = text[at..].lines();
+        let mut fields = tail.next().unwrap_or("").split_whitespace().skip(1);
+        let code: u16 = fields.next().and_then(|c| c.parse().ok()).unwrap_or(0);
+        let seconds: Option<f64> = fields.next().and_then(|t| t.parse().ok());
+        let exit: i32 = tail
+            .find_map(|l| l.strip_prefix("@watchpost-exit "))
+            .and_then(|c| c.trim().parse().ok())
+            .unwrap_or(-1);
+        let curl_error = stderr
+            .lines()
+            .map(str::trim)
+            .rfind(|l| l.starts_with("curl:"))
+            .unwrap_or("")
+            .to_string();
+        if exit != 0 {
+            return Ok(down(describe_curl_error(exit, &curl_error, timeout)));
+        }
+        if code == 0 {
+            return Ok(down(format!("no HTTP answer ({curl_error})")));
+        }
+        return Ok(outcome(code, seconds.map(|s| s * 1000.0), body.as_bytes()));
+    }
+    if let Some(at) = text.rfind("@watchpost-wget ") {
+        let mut fields = text[at..].split_whitespace().skip(1);
+        let exit: i32 = fields.next().and_then(|c| c.parse().ok()).unwrap_or(-1);
+        let start: Option<u128> = fields.next().and_then(|v| v.parse().ok());
+        let end: Option<u128> = fields.next().and_then(|v| v.parse().ok());
+        let headers = &text[..at];
+        // The last status line is the final answer after redirects.
+        let code = headers.lines().rev().find_map(|l| {
+            let mut words = l.split_whitespace();
+            let proto = words.next()?;
+            proto.starts_with("HTTP/").then_some(())?;
+            words.next()?.parse::<u16>().ok()
+        });
+        // Without a nanosecond clock (busybox date) the round trip is an upper bound.
+        let ms = match (start, end) {
+            (Some(s), Some(e)) if e >= s && s > 1_000_000_000_000 => (e - s) as f64 / 1e6,
+            _ => wall_ms,
+        };
+        return Ok(match code {
+            Some(code) => outcome(code, Some(ms), b""),
+            None if exit == 4 && headers.contains("refused") => down("connection refused".into()),
+            None if exit == 4 => down(format!(
+                "no HTTP answer within {} (wget)",
+                humantime::format_duration(timeout)
+            )),
+            None => {
+                let last = headers.lines().map(str::trim).rfind(|l| !l.is_empty());
+                down(format!(
+                    "request failed (wget exit {exit}){}",
+                    last.map(|l| format!(": {l}")).unwrap_or_default()
+                ))
+            }
+        });
+    }
+    let why = stderr.lines().map(str::trim).find(|l| !l.is_empty());
+    Err(match why {
+        Some(line) => format!("the health check printed nothing usable: {line}"),
+        None => "the health check printed nothing usable".into(),
+    })
+}
+
+/// A check that got no HTTP answer.
+fn down(detail: String) -> HttpOutcome {
+    HttpOutcome {
+        up: false,
+        code: None,
+        latency_ms: None,
+        status_field: None,
+        detail,
+    }
+}
+
+/// curl's exit codes in the words a local check uses.
+fn describe_curl_error(exit: i32, message: &str, timeout: Duration) -> String {
+    match exit {
+        28 => format!("timed out after {}", humantime::format_duration(timeout)),
+        7 if message.contains("refused") || message.contains("Couldn't connect") => {
+            "connection refused".into()
+        }
+        6 => format!("cannot connect: {message}"),
+        7 => format!("cannot connect: {message}"),
+        _ if message.is_empty() => format!("request failed (curl exit {exit})"),
+        _ => format!("request failed: {message}"),
+    }
+}
+
+/// The verdict on one HTTP answer: a 2xx code and a body that does not say it is unwell.
+fn outcome(code: u16, latency_ms: Option<f64>, body: &[u8]) -> HttpOutcome {
+    let status_field = json_status(&body[..body.len().min(MAX_BODY)]);
+    let healthy_body = status_field
+        .as_deref()
+        .is_none_or(|s| !is_unhealthy_word(s));
+    let up = (200..300).contains(&code) && healthy_body;
+    let mut detail = format!("HTTP {code}");
+    if let Some(reason) = reqwest::StatusCode::from_u16(code)
+        .ok()
+        .and_then(|c| c.canonical_reason())
+    {
+        detail.push_str(&format!(" {reason}"));
+    }
+    if let Some(ms) = latency_ms {
+        detail.push_str(&format!(" in {ms:.0} ms"));
+    }
+    if let Some(status) = &status_field {
+        detail.push_str(&format!(", status \"{status}\""));
+    }
+    HttpOutcome {
+        up,
+        code: Some(code),
+        latency_ms,
+        status_field,
+        detail,
     }
 }
 
@@ -285,8 +542,60 @@ pub async fn check_systemd(unit: &str, timeout: Duration) -> Result<UnitStatus, 
         Ok(Err(e)) => return Err(format!("systemd: cannot run systemctl: {e}")),
         Ok(Ok(output)) => output,
     };
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
+    interpret_systemctl(
+        unit,
+        output.status.success(),
+        &output.status.to_string(),
+        &output.stdout,
+        &output.stderr,
+    )
+}
+
+/// `systemctl show` on a remote host (the unit is one quoted argument after `--`). `Err`
+/// is a transport failure; the inner result is what a local check would say.
+pub async fn check_systemd_remote(
+    transport: &Transport,
+    unit: &str,
+    timeout: Duration,
+) -> Result<Result<UnitStatus, String>, TransportError> {
+    let out = transport
+        .exec_timeout(
+            &[
+                "systemctl",
+                "show",
+                "--property=LoadState,ActiveState,SubState,NRestarts,ActiveEnterTimestamp",
+                "--no-pager",
+                "--",
+                unit,
+            ],
+            timeout + Duration::from_secs(2),
+        )
+        .await?;
+    if out.status.code == Some(127) {
+        return Ok(Err(format!(
+            "systemd: cannot check unit {unit} on {}: systemctl is not installed (no systemd on this host?)",
+            transport.name()
+        )));
+    }
+    Ok(interpret_systemctl(
+        unit,
+        out.success(),
+        &out.status.to_string(),
+        &out.stdout,
+        &out.stderr,
+    ))
+}
+
+/// What `systemctl show` printed, as a unit status or the reason it failed.
+fn interpret_systemctl(
+    unit: &str,
+    success: bool,
+    status: &str,
+    stdout: &[u8],
+    stderr: &[u8],
+) -> Result<UnitStatus, String> {
+    if !success {
+        let stderr = String::from_utf8_lossy(stderr);
         let reason = stderr
             .lines()
             .map(str::trim)
@@ -294,7 +603,7 @@ pub async fn check_systemd(unit: &str, timeout: Duration) -> Result<UnitStatus, 
             .collect::<Vec<_>>()
             .join(" ");
         let reason = if reason.is_empty() {
-            format!("exit status {}", output.status)
+            format!("exit status {status}")
         } else {
             reason
         };
@@ -302,7 +611,7 @@ pub async fn check_systemd(unit: &str, timeout: Duration) -> Result<UnitStatus, 
             "systemd: systemctl show {unit} failed (is systemd running here?): {reason}"
         ));
     }
-    let status = parse_systemctl_show(&String::from_utf8_lossy(&output.stdout));
+    let status = parse_systemctl_show(&String::from_utf8_lossy(stdout));
     if status.active_state.is_empty() {
         return Err(format!(
             "systemd: systemctl show {unit} gave no ActiveState"
@@ -535,6 +844,69 @@ mod tests {
         assert!(is_unhealthy_word("Unhealthy"));
         assert!(is_unhealthy_word("DOWN"));
         assert!(!is_unhealthy_word("healthy"));
+    }
+
+    #[test]
+    fn remote_curl_output_reads_like_a_local_check() {
+        let t = Duration::from_secs(2);
+        let ok = parse_remote_http(
+            b"{\"status\": \"healthy\"}\n@watchpost-curl 200 0.012500\n@watchpost-exit 0\n",
+            "",
+            t,
+            40.0,
+        )
+        .unwrap();
+        assert!(ok.up);
+        assert_eq!(ok.code, Some(200));
+        assert_eq!(ok.latency_ms, Some(12.5));
+        assert_eq!(ok.status_field.as_deref(), Some("healthy"));
+        assert_eq!(ok.detail, "HTTP 200 OK in 12 ms, status \"healthy\"");
+        // A 200 that says it is unwell is down, as locally.
+        let sick = parse_remote_http(
+            b"{\"status\":\"unhealthy\"}\n@watchpost-curl 200 0.01\n@watchpost-exit 0\n",
+            "",
+            t,
+            1.0,
+        )
+        .unwrap();
+        assert!(!sick.up);
+        let refused = parse_remote_http(
+            b"\n@watchpost-curl 000 0.000155\n@watchpost-exit 7\n",
+            "curl: (7) Failed to connect to 127.0.0.1 port 1 after 0 ms: Couldn't connect to server",
+            t,
+            1.0,
+        )
+        .unwrap();
+        assert!(!refused.up);
+        assert_eq!(refused.detail, "connection refused");
+        assert_eq!(refused.code, None);
+        let slow = parse_remote_http(
+            b"\n@watchpost-curl 000 2.001\n@watchpost-exit 28\n",
+            "curl: (28) Operation timed out",
+            t,
+            1.0,
+        )
+        .unwrap();
+        assert_eq!(slow.detail, "timed out after 2s");
+        assert!(parse_remote_http(b"", "sh: 1: oops", t, 1.0).is_err());
+    }
+
+    #[test]
+    fn remote_wget_output_gives_the_final_code() {
+        let t = Duration::from_secs(2);
+        let out = b"Connecting to 127.0.0.1:80... connected.\n  HTTP/1.1 301 Moved\n  Location: /x\n  HTTP/1.1 503 Service Unavailable\n@watchpost-wget 8 1700000000000000000 1700000000025000000\n";
+        let o = parse_remote_http(out, "", t, 99.0).unwrap();
+        assert_eq!(o.code, Some(503));
+        assert!(!o.up);
+        assert_eq!(o.latency_ms, Some(25.0));
+        // busybox date has no %N: the round trip is the latency.
+        let out = b"  HTTP/1.1 200 OK\n@watchpost-wget 0 %N %N\n";
+        let o = parse_remote_http(out, "", t, 99.0).unwrap();
+        assert!(o.up);
+        assert_eq!(o.latency_ms, Some(99.0));
+        let out = b"failed: Connection refused.\n@watchpost-wget 4 1 2\n";
+        let o = parse_remote_http(out, "", t, 99.0).unwrap();
+        assert_eq!(o.detail, "connection refused");
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod tmws;
 
 use crate::config::Config;
 use crate::state::update::{SourceHealth, Update};
+use crate::transport::{HostPool, Transport, TransportError};
 use futures::future::BoxFuture;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -35,29 +36,147 @@ pub trait Collector: Send + 'static {
     fn poll(&mut self) -> BoxFuture<'_, Vec<Update>>;
 }
 
-/// Builds every collector a config describes, in config order.
-pub fn from_config(config: &Config) -> Vec<Box<dyn Collector>> {
+/// Builds every collector a config describes, in config order. Each one gets the
+/// [`Transport`] of its `host` from `pool` (one SSH connection per host, shared by every
+/// source on it); resolving never blocks, the connection is made in the background.
+pub fn from_config(config: &Config, pool: &HostPool) -> Vec<Box<dyn Collector>> {
+    let reach = |host: &str| reach(pool, host);
     let mut collectors: Vec<Box<dyn Collector>> = Vec::new();
     for (name, source) in &config.service {
-        collectors.push(Box::new(http::ServiceCollector::new(name, source)));
+        collectors.push(Box::new(http::ServiceCollector::on(
+            name,
+            source,
+            reach(&source.host),
+        )));
     }
     for (name, source) in &config.sqlite {
         let metrics = config.metrics.get(name).cloned().unwrap_or_default();
         collectors.push(Box::new(
-            sqlite::SqliteCollector::new(name, source).with_metrics(metrics),
+            sqlite::SqliteCollector::on(name, source, reach(&source.host)).with_metrics(metrics),
         ));
     }
     for (name, source) in &config.docker {
-        collectors.push(Box::new(docker::DockerCollector::new(name, source)));
+        collectors.push(Box::new(docker::DockerCollector::on(
+            name,
+            source,
+            reach(&source.host),
+        )));
     }
     for (name, source) in &config.system {
-        collectors.push(Box::new(host::HostCollector::new(name, source)));
+        collectors.push(Box::new(host::HostCollector::on(
+            name,
+            source,
+            reach(&source.host),
+        )));
     }
     for (name, source) in &config.logs {
         collectors.push(Box::new(logs::LogCollector::new(name, source)));
     }
     collectors
 }
+
+/// The hosts the config's sources use (not `local`), each once, in config order: the ones
+/// whose keys [`HostPool::unlock_keys`] should unlock before the TUI starts.
+pub fn hosts_in_use(config: &Config) -> Vec<String> {
+    let hosts = config
+        .service
+        .values()
+        .map(|s| &s.host)
+        .chain(config.sqlite.values().map(|s| &s.host))
+        .chain(config.docker.values().map(|s| &s.host))
+        .chain(config.system.values().map(|s| &s.host))
+        .chain(config.logs.values().map(|s| &s.host));
+    let mut seen = Vec::new();
+    for host in hosts {
+        let host = host.trim();
+        if !(host.is_empty() || host == "local" || seen.iter().any(|h| h == host)) {
+            seen.push(host.to_string());
+        }
+    }
+    seen
+}
+
+/// One [`HostPool`] for the process, with the passphrases of encrypted keys of the hosts in
+/// use asked for now (before any TUI), unless an agent or `passphrase_env` has them.
+pub fn host_pool(
+    config: &Config,
+    prompt: &mut dyn crate::transport::PassphrasePrompt,
+) -> Result<HostPool, TransportError> {
+    let pool = HostPool::from_config(config)?;
+    let hosts = hosts_in_use(config);
+    let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
+    pool.unlock_keys(&hosts, prompt)?;
+    Ok(pool)
+}
+
+/// How a collector reaches its host: a transport, or why there is none (a host string
+/// the pool cannot resolve; the pane shows the text).
+pub type Reach = Result<Transport, String>;
+
+/// The transport of `host` from `pool`, or the reason there is none.
+pub fn reach(pool: &HostPool, host: &str) -> Reach {
+    pool.transport(host).map_err(|e| e.to_string())
+}
+
+/// For collectors built without a pool (`Collector::new`): local works, a remote host says
+/// how to get a transport.
+pub fn reach_without_pool(host: &str) -> Reach {
+    let host = host.trim();
+    if host.is_empty() || host == "local" {
+        Ok(Transport::Local)
+    } else {
+        Err(format!(
+            "host {host:?}: only local sources can be read without the SSH transport (build collectors with collect::from_config and a HostPool)"
+        ))
+    }
+}
+
+/// What a pane says about a failed remote call: while the host is not connected, the
+/// host's own line ("ssh prod: connection refused, retrying in 4s"); otherwise the error.
+pub fn transport_message(transport: &Transport, error: &TransportError) -> String {
+    if let Transport::Ssh(host) = transport {
+        let status = host.current_status();
+        if !status.is_up() {
+            return status.describe(host.name());
+        }
+    }
+    error.to_string()
+}
+
+/// Whether the host of `transport` is known to be down or still connecting (its figures
+/// are then kept as they are, with their age, and only the host's line is news).
+pub fn host_unreachable(transport: &Transport, error: &TransportError) -> bool {
+    match error {
+        TransportError::HostDown { .. } => true,
+        _ => match transport {
+            Transport::Ssh(host) => !host.current_status().is_up(),
+            Transport::Local => false,
+        },
+    }
+}
+
+/// The health update for a host that cannot be reached: the message alone, so a pane reads
+/// "ssh prod: connection refused, retrying in 4s (figures 12s old)".
+pub fn host_down(source: &str, transport: &Transport, error: &TransportError) -> Update {
+    health(
+        source,
+        SourceHealth::Error {
+            message: transport_message(transport, error),
+            retry_in_secs: None,
+        },
+    )
+}
+
+/// A timeout for one remote command of a collector polled every `interval`: shorter than
+/// the interval (a slow host never piles up work), but never below [`MIN_EXEC_BUDGET`]: the
+/// command runs through the remote user's login shell, and a shell that reads a heavy
+/// `.bashrc` (pyenv, nvm, conda) can take seconds before the command even starts.
+pub fn exec_budget(interval: Duration) -> Duration {
+    interval.mul_f64(0.9).max(MIN_EXEC_BUDGET)
+}
+
+/// The least time a remote command of a collector is given (see [`exec_budget`]).
+pub const MIN_EXEC_BUDGET: Duration = Duration::from_secs(5);
 
 /// Runs a collector until the receiver is gone. Each run finishes before the next starts.
 pub fn spawn(mut collector: Box<dyn Collector>, tx: UpdateSender) -> JoinHandle<()> {

@@ -20,15 +20,23 @@
 //! Errors are data: a missing file, a file that is not a database, a missing table or column
 //! give `SourceHealth::Error` with SQLite's own text and the affected figures as
 //! `Reading::failed`, never a zero and never a panic.
+//!
+//! A database on a remote host is read through the host's SSH connection with the remote
+//! `sqlite3` CLI, read-only, in JSON mode (see `sqlite/remote.rs`): the same pack code
+//! turns the rows into the same figures.
 
 mod metrics;
+mod remote;
 
-use crate::collect::{Collector, tmws::TmwsPack};
+use crate::collect::tmws::tail::{LocalReader, TableReader};
+use crate::collect::{Collector, Reach, tmws::TmwsPack};
 use crate::config::{SqlMetric, SqliteSource};
 use crate::rules::{Priority, Rule, Threshold};
 use crate::state::figure::Reading;
 use crate::state::update::{SourceHealth, Table, Update};
+use crate::transport::Transport;
 use futures::future::BoxFuture;
+use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -157,6 +165,36 @@ impl Harvest {
     }
 }
 
+/// Rows of one query as owned values: how the pack reads its small tables, locally or
+/// from a remote batch.
+pub type Rows = Vec<Vec<Value>>;
+
+/// Something that answers a query with its rows.
+pub trait SqlRows {
+    fn rows(&mut self, sql: &str) -> rusqlite::Result<Rows>;
+}
+
+impl SqlRows for LocalReader<'_> {
+    fn rows(&mut self, sql: &str) -> rusqlite::Result<Rows> {
+        let mut stmt = self.0.prepare_cached(sql)?;
+        let columns = stmt.column_count();
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(
+                (0..columns)
+                    .map(|i| row.get::<_, Value>(i))
+                    .collect::<rusqlite::Result<Vec<_>>>()?,
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// What a pack reads a database through: its small tables and its big ones.
+pub trait PackDb: SqlRows + TableReader {}
+impl<T: SqlRows + TableReader> PackDb for T {}
+
 /// Whether SQLite said the database is busy or locked (worth retrying, not an error).
 pub fn is_busy(error: &rusqlite::Error) -> bool {
     matches!(
@@ -173,6 +211,8 @@ pub struct SqliteCollector {
     /// Moved into `spawn_blocking` for each poll and back; `None` only while a poll runs
     /// (or after a poll was cancelled, when a fresh worker is made).
     worker: Option<Worker>,
+    /// The reader of a database on a remote host (`None` for a local one).
+    remote: Option<remote::RemoteWorker>,
 }
 
 /// What the worker needs from the config.
@@ -180,7 +220,8 @@ pub struct SqliteCollector {
 struct Settings {
     source: String,
     path: PathBuf,
-    host: String,
+    /// Why the source's host cannot be reached at all (no transport for it).
+    unreachable: Option<String>,
     pack: Option<String>,
     expected_migration: Option<String>,
     retry: Duration,
@@ -189,30 +230,50 @@ struct Settings {
 }
 
 impl SqliteCollector {
+    /// A database on this machine (a remote `host` reports that it needs a transport).
     pub fn new(name: &str, source: &SqliteSource) -> Self {
+        Self::on(
+            name,
+            source,
+            crate::collect::reach_without_pool(&source.host),
+        )
+    }
+
+    /// A database on the host behind `reach` (from the pool: [`crate::collect::reach`]).
+    pub fn on(name: &str, source: &SqliteSource, reach: Reach) -> Self {
         let settings = Settings {
             source: name.to_string(),
             path: PathBuf::from(&source.path),
-            host: source.host.clone(),
+            unreachable: reach.as_ref().err().cloned(),
             pack: source.pack.clone(),
             expected_migration: source.expected_migration.clone(),
             retry: source.interval,
             metrics: Vec::new(),
+        };
+        let remote = match reach {
+            Ok(transport @ Transport::Ssh(_)) => Some(remote::RemoteWorker::new(
+                settings.clone(),
+                transport,
+                source.interval,
+            )),
+            _ => None,
         };
         SqliteCollector {
             name: name.to_string(),
             interval: source.interval,
             worker: Some(Worker::new(settings.clone())),
             settings,
+            remote,
         }
     }
-}
 
-impl SqliteCollector {
     /// Adds custom SQL metrics, each a figure `<source>.<id>`.
     pub fn with_metrics(mut self, metrics: Vec<SqlMetric>) -> Self {
         self.settings.metrics = metrics;
         self.worker = Some(Worker::new(self.settings.clone()));
+        if let Some(remote) = self.remote.take() {
+            self.remote = Some(remote.with_settings(self.settings.clone()));
+        }
         self
     }
 }
@@ -232,6 +293,9 @@ impl Collector for SqliteCollector {
 
     fn poll(&mut self) -> BoxFuture<'_, Vec<Update>> {
         Box::pin(async move {
+            if let Some(remote) = self.remote.as_mut() {
+                return remote.poll().await;
+            }
             let mut worker = self
                 .worker
                 .take()
@@ -265,6 +329,7 @@ struct OpenDb {
 }
 
 /// The last integrity check, reused between runs.
+#[derive(Clone, Debug)]
 struct IntegrityResult {
     at: Instant,
     outcome: Result<String, String>,
@@ -355,11 +420,7 @@ impl Worker {
             self.fail_all(harvest, &text);
             return Ok(());
         }
-        if self.settings.host != "local" {
-            let text = format!(
-                "host {:?}: only local SQLite files can be read so far (use host = \"local\")",
-                self.settings.host
-            );
+        if let Some(text) = self.settings.unreachable.clone() {
             self.fail_all(harvest, &text);
             return Ok(());
         }
@@ -433,31 +494,9 @@ impl Worker {
                 });
             }
         }
-        match &self.integrity {
-            Some(IntegrityResult {
-                at,
-                outcome: Ok(text),
-            }) => {
-                let reading = DB_INTEGRITY
-                    .text(&harvest.source, text.clone())
-                    .with_rule(Rule::expecting("ok").with_priority(Priority::P0))
-                    .with_detail(format!(
-                        "PRAGMA quick_check, {} ago (runs every {} min)",
-                        age(at.elapsed()),
-                        INTEGRITY_EVERY.as_secs() / 60
-                    ));
-                harvest.readings.push(reading);
-            }
-            // The figure is unknown, but the source itself read fine: no error health for it.
-            Some(IntegrityResult {
-                outcome: Err(text), ..
-            }) => harvest
-                .readings
-                .push(DB_INTEGRITY.failed(&harvest.source, text)),
-            None => harvest
-                .readings
-                .push(DB_INTEGRITY.failed(&harvest.source, "not run yet: the database was busy")),
-        }
+        harvest
+            .readings
+            .push(integrity_reading(&harvest.source, self.integrity.as_ref()));
         Ok(())
     }
 
@@ -505,6 +544,28 @@ impl Worker {
         if let Pack::Tmws(pack) = &mut self.pack {
             pack.reset();
         }
+    }
+}
+
+/// The integrity figure from the last check (or why there is none).
+fn integrity_reading(source: &str, integrity: Option<&IntegrityResult>) -> Reading {
+    match integrity {
+        Some(IntegrityResult {
+            at,
+            outcome: Ok(text),
+        }) => DB_INTEGRITY
+            .text(source, text.clone())
+            .with_rule(Rule::expecting("ok").with_priority(Priority::P0))
+            .with_detail(format!(
+                "PRAGMA quick_check, {} ago (runs every {} min)",
+                age(at.elapsed()),
+                INTEGRITY_EVERY.as_secs() / 60
+            )),
+        // The figure is unknown, but the source itself read fine: no error health for it.
+        Some(IntegrityResult {
+            outcome: Err(text), ..
+        }) => DB_INTEGRITY.failed(source, text),
+        None => DB_INTEGRITY.failed(source, "not run yet: the database was busy"),
     }
 }
 
@@ -577,7 +638,10 @@ fn read_snapshot(
         return Ok(None);
     }
     harvest
-        .add(&[DB_SIZE_MB, DB_FREELIST], db_size(&tx, &source))
+        .add(
+            &[DB_SIZE_MB, DB_FREELIST],
+            db_size(&mut LocalReader(&tx), &source),
+        )
         .map_err(busy)?;
     tx.commit().map_err(fatal)?;
     Ok(Some(wal))
@@ -614,14 +678,25 @@ fn catch_up(conn: &mut Connection, pack: &mut TmwsPack) -> Result<(), Busy> {
     }
 }
 
+pub const PAGES_SQL: &str =
+    "SELECT page_count, page_size FROM pragma_page_count(), pragma_page_size()";
+pub const FREELIST_SQL: &str = "PRAGMA freelist_count";
+
 /// Seed 000 step 11: size in MB and freelist pages.
-fn db_size(conn: &Connection, source: &str) -> rusqlite::Result<Section> {
-    let (pages, page_size): (i64, i64) = conn.query_row(
-        "SELECT page_count, page_size FROM pragma_page_count(), pragma_page_size()",
-        [],
-        |row| Ok((row.get(0)?, row.get(1)?)),
-    )?;
-    let freelist: i64 = conn.query_row("PRAGMA freelist_count", [], |row| row.get(0))?;
+fn db_size<D: SqlRows>(db: &mut D, source: &str) -> rusqlite::Result<Section> {
+    use crate::collect::tmws::{col, int};
+    let pages_row = db.rows(PAGES_SQL)?;
+    let row = pages_row
+        .first()
+        .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+    let (pages, page_size) = (int(col(row, 0)?)?, int(col(row, 1)?)?);
+    let freelist_row = db.rows(FREELIST_SQL)?;
+    let freelist = int(col(
+        freelist_row
+            .first()
+            .ok_or(rusqlite::Error::QueryReturnedNoRows)?,
+        0,
+    )?)?;
     let bytes = pages as f64 * page_size as f64;
     Ok(Section {
         readings: vec![
@@ -693,7 +768,7 @@ mod tests {
         Settings {
             source: "db".into(),
             path: path.to_path_buf(),
-            host: "local".into(),
+            unreachable: None,
             pack: None,
             expected_migration: None,
             retry: Duration::from_secs(5),

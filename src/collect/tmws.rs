@@ -32,14 +32,21 @@
 
 pub mod tail;
 
-use crate::collect::sqlite::{Busy, Fig, Harvest, Section, is_busy};
+use crate::collect::sqlite::{Busy, Fig, Harvest, PackDb, Section, SqlRows, is_busy};
 use crate::rules::{Comparison, Priority, Rule, Threshold};
 use crate::state::figure::Reading;
 use crate::state::update::Table;
 use rusqlite::Connection;
-use rusqlite::types::ValueRef;
+use rusqlite::types::{Value, ValueRef};
 use std::time::Instant;
-use tail::{AuditStore, Tail, UsageStore};
+use tail::{AuditStore, LocalReader, Tail, UsageStore};
+
+/// The pack's fixed queries of the small tables (the remote reader sends them all at once).
+pub const MIGRATION_SQL: &str = "SELECT version_num FROM alembic_version LIMIT 3";
+pub const MIGRATION_COUNT_SQL: &str = "SELECT COUNT(*) FROM alembic_version";
+pub const AGENTS_SQL: &str =
+    "SELECT lower(role) AS r, COUNT(*) AS n FROM agents GROUP BY r ORDER BY n DESC, r";
+pub const SCHEMA_VERSION_SQL: &str = "PRAGMA schema_version";
 
 pub const RBAC_CHECKS_1H: Fig = Fig::new("rbac.checks_1h", "permission checks (1h)");
 pub const RBAC_DENY_PCT_1H: Fig = Fig::new("rbac.deny_pct_1h", "deny % (1h)");
@@ -111,7 +118,7 @@ fn after(col: &str, modifier: &str) -> String {
 }
 
 /// The pack's SQL for the small tables, built once.
-struct Queries {
+pub struct Queries {
     generated_by_tier: String,
     revoked_by_tier: String,
     expiring_by_tier: String,
@@ -230,9 +237,33 @@ impl TmwsPack {
         self.schema_version = None;
     }
 
+    /// Every query of the small tables a [`TmwsPack::collect_from`] may run, each with the
+    /// section it belongs to (a failed query fails its section).
+    pub fn small_queries(&self) -> Vec<(&'static str, String)> {
+        let q = &self.queries;
+        vec![
+            ("schema", SCHEMA_VERSION_SQL.to_string()),
+            ("keys", q.generated_by_tier.clone()),
+            ("keys", q.revoked_by_tier.clone()),
+            ("keys", q.expiring_by_tier.clone()),
+            ("keys", q.expired_active.clone()),
+            ("migration", MIGRATION_SQL.to_string()),
+            ("migration", MIGRATION_COUNT_SQL.to_string()),
+            ("agents", AGENTS_SQL.to_string()),
+        ]
+    }
+
+    /// The two big tables, for a remote reader to fetch their new rows.
+    pub fn tails(&self) -> (&Tail<AuditStore>, &Tail<UsageStore>) {
+        (&self.audit, &self.usage)
+    }
+
     /// A VACUUM (or any schema change) may renumber rows: count again from the start.
-    fn check_schema(&mut self, conn: &Connection) -> Result<(), Busy> {
-        let version = split_busy(conn.query_row("PRAGMA schema_version", [], |r| r.get(0)))?;
+    fn check_schema<D: SqlRows>(&mut self, db: &mut D) -> Result<(), Busy> {
+        let version = split_busy(
+            db.rows(SCHEMA_VERSION_SQL)
+                .and_then(|rows| first_int(&rows)),
+        )?;
         if let Ok(version) = version {
             if self.schema_version.is_some_and(|v| v != version) {
                 self.audit.mark_replaced();
@@ -252,10 +283,19 @@ impl TmwsPack {
         conn: &Connection,
         deadline: Option<Instant>,
     ) -> Result<bool, Busy> {
-        self.check_schema(conn)?;
-        let now = now_secs();
-        let audit = split_busy(self.audit.ingest(conn, now, deadline))?;
-        let usage = split_busy(self.usage.ingest(conn, now, deadline))?;
+        self.read_tails_from(&mut LocalReader(conn), now_secs(), deadline)
+    }
+
+    /// [`TmwsPack::read_tails`] from any reader, with the time taken as `now`.
+    pub fn read_tails_from<D: PackDb>(
+        &mut self,
+        db: &mut D,
+        now: f64,
+        deadline: Option<Instant>,
+    ) -> Result<bool, Busy> {
+        self.check_schema(db)?;
+        let audit = split_busy(self.audit.ingest_from(db, now, deadline))?;
+        let usage = split_busy(self.usage.ingest_from(db, now, deadline))?;
         let done = audit.as_ref().map_or(true, |d| *d) && usage.as_ref().map_or(true, |d| *d);
         self.audit_error = audit.err();
         self.usage_error = usage.err();
@@ -272,10 +312,22 @@ impl TmwsPack {
         harvest: &mut Harvest,
         deadline: Option<Instant>,
     ) -> Result<bool, Busy> {
-        if !self.read_tails(conn, deadline)? {
+        self.collect_from(&mut LocalReader(conn), harvest, deadline, None)
+    }
+
+    /// [`TmwsPack::collect`] from any reader. `now` is the database host's clock when it is
+    /// not this one's (a remote reader); by default the time is read here.
+    pub fn collect_from<D: PackDb>(
+        &mut self,
+        db: &mut D,
+        harvest: &mut Harvest,
+        deadline: Option<Instant>,
+        now: Option<f64>,
+    ) -> Result<bool, Busy> {
+        if !self.read_tails_from(db, now.unwrap_or_else(now_secs), deadline)? {
             return Ok(false);
         }
-        let now = now_secs();
+        let now = now.unwrap_or_else(now_secs);
         let source = harvest.source.clone();
         let s = source.as_str();
         let q = &self.queries;
@@ -287,12 +339,12 @@ impl TmwsPack {
             Some(e) => harvest.fail(VALIDATION_FIGS, e),
             None => harvest.add(VALIDATION_FIGS, Ok(validations(&self.usage, now, s)))?,
         }
-        harvest.add(KEY_FIGS, license_keys(conn, q, s))?;
+        harvest.add(KEY_FIGS, license_keys(db, q, s))?;
         harvest.add(
             &[DB_MIGRATION],
-            migration(conn, s, self.expected_migration.as_deref()),
+            migration(db, s, self.expected_migration.as_deref()),
         )?;
-        harvest.add(&[AGENTS_ADMIN_PCT, AGENTS_VIEWER_PCT], agents(conn, s))?;
+        harvest.add(&[AGENTS_ADMIN_PCT, AGENTS_VIEWER_PCT], agents(db, s))?;
         match &self.audit_error {
             Some(e) => harvest.fail(&[AUDIT_VOLUME_24H, AUDIT_JUMP_1H], e),
             None => harvest.add(
@@ -325,6 +377,29 @@ pub fn pct(part: i64, whole: i64) -> f64 {
     } else {
         100.0 * part as f64 / whole as f64
     }
+}
+
+/// The value at `i` of a row, or the error rusqlite gives for a missing column.
+pub fn col(row: &[Value], i: usize) -> rusqlite::Result<&Value> {
+    row.get(i).ok_or(rusqlite::Error::InvalidColumnIndex(i))
+}
+
+/// An integer cell (a `COUNT`), typed as strictly as rusqlite's `get::<i64>`.
+pub fn int(value: &Value) -> rusqlite::Result<i64> {
+    match value {
+        Value::Integer(n) => Ok(*n),
+        other => Err(rusqlite::Error::InvalidColumnType(
+            0,
+            "count".into(),
+            other.data_type(),
+        )),
+    }
+}
+
+/// The first column of the first row as an integer.
+fn first_int(rows: &[Vec<Value>]) -> rusqlite::Result<i64> {
+    let row = rows.first().ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+    int(col(row, 0)?)
 }
 
 /// A query cell as text, whatever its SQLite type.
@@ -665,31 +740,31 @@ impl Keys {
     }
 }
 
-fn counts_by(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<(String, i64)>> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    stmt.query_map([], |row| Ok((cell(row.get_ref(0)?), row.get(1)?)))?
+fn counts_by<D: SqlRows>(db: &mut D, sql: &str) -> rusqlite::Result<Vec<(String, i64)>> {
+    db.rows(sql)?
+        .iter()
+        .map(|row| Ok((cell(ValueRef::from(col(row, 0)?)), int(col(row, 1)?)?)))
         .collect()
 }
 
-fn license_keys(conn: &Connection, q: &Queries, source: &str) -> rusqlite::Result<Section> {
-    let mut stmt = conn.prepare_cached(&q.generated_by_tier)?;
-    let generated = stmt
-        .query_map([], |row| {
+fn license_keys<D: SqlRows>(db: &mut D, q: &Queries, source: &str) -> rusqlite::Result<Section> {
+    let generated = db
+        .rows(&q.generated_by_tier)?
+        .iter()
+        .map(|row| {
             Ok(TierRow {
-                tier: cell(row.get_ref(0)?),
-                generated: row.get(1)?,
-                active: row.get(2)?,
-                revoked: row.get(3)?,
+                tier: cell(ValueRef::from(col(row, 0)?)),
+                generated: int(col(row, 1)?)?,
+                active: int(col(row, 2)?)?,
+                revoked: int(col(row, 3)?)?,
             })
-        })?
+        })
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let keys = Keys {
         generated,
-        revoked_1h: counts_by(conn, &q.revoked_by_tier)?,
-        expiring_7d: counts_by(conn, &q.expiring_by_tier)?,
-        expired_active: conn
-            .prepare_cached(&q.expired_active)?
-            .query_row([], |row| row.get(0))?,
+        revoked_1h: counts_by(db, &q.revoked_by_tier)?,
+        expiring_7d: counts_by(db, &q.expiring_by_tier)?,
+        expired_active: first_int(&db.rows(&q.expired_active)?)?,
     };
     Ok(Section {
         readings: keys.readings(source),
@@ -698,10 +773,15 @@ fn license_keys(conn: &Connection, q: &Queries, source: &str) -> rusqlite::Resul
 }
 
 /// Seed 000 step 5: `alembic_version` holds exactly one row, the expected head.
-fn migration(conn: &Connection, source: &str, expected: Option<&str>) -> rusqlite::Result<Section> {
-    let mut stmt = conn.prepare_cached("SELECT version_num FROM alembic_version LIMIT 3")?;
-    let versions = stmt
-        .query_map([], |row| Ok(cell(row.get_ref(0)?)))?
+fn migration<D: SqlRows>(
+    db: &mut D,
+    source: &str,
+    expected: Option<&str>,
+) -> rusqlite::Result<Section> {
+    let versions = db
+        .rows(MIGRATION_SQL)?
+        .iter()
+        .map(|row| Ok(cell(ValueRef::from(col(row, 0)?))))
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let reading = match versions.as_slice() {
         [version] => {
@@ -720,7 +800,7 @@ fn migration(conn: &Connection, source: &str, expected: Option<&str>) -> rusqlit
         // Zero rows or several: the seed calls this corruption, whatever the expected head.
         rows => {
             let count: i64 = if rows.len() > 2 {
-                conn.query_row("SELECT COUNT(*) FROM alembic_version", [], |row| row.get(0))?
+                first_int(&db.rows(MIGRATION_COUNT_SQL)?)?
             } else {
                 rows.len() as i64
             };
@@ -745,11 +825,8 @@ fn migration(conn: &Connection, source: &str, expected: Option<&str>) -> rusqlit
 
 /// Seed 000 step 6: role distribution. Roles compare case-insensitively (ORMs often store
 /// enum names in capitals).
-fn agents(conn: &Connection, source: &str) -> rusqlite::Result<Section> {
-    let roles = counts_by(
-        conn,
-        "SELECT lower(role) AS r, COUNT(*) AS n FROM agents GROUP BY r ORDER BY n DESC, r",
-    )?;
+fn agents<D: SqlRows>(db: &mut D, source: &str) -> rusqlite::Result<Section> {
+    let roles = counts_by(db, AGENTS_SQL)?;
     let total: i64 = roles.iter().map(|(_, n)| n).sum();
     let of = |name: &str| roles.iter().find(|(r, _)| r == name).map_or(0, |(_, n)| *n);
     let (admins, viewers) = (of("admin"), of("viewer"));

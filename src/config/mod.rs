@@ -227,6 +227,17 @@ pub struct HostConfig {
     pub ssh: String,
     #[serde(default, deserialize_with = "expanded_opt")]
     pub host_key: Option<String>,
+    /// The environment variable that holds the passphrase of an encrypted key (passwords
+    /// and passphrases never live in the config itself).
+    #[serde(default, deserialize_with = "expanded_opt")]
+    pub passphrase_env: Option<String>,
+    /// A key file tried before ssh_config's IdentityFile and the `~/.ssh/id_*` defaults.
+    #[serde(default, deserialize_with = "expanded_opt")]
+    pub identity_file: Option<String>,
+    /// A known_hosts file for this host instead of `~/.ssh/known_hosts` (also where
+    /// `host_key = "accept-new"` records the key).
+    #[serde(default, deserialize_with = "expanded_opt")]
+    pub known_hosts: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -424,7 +435,23 @@ pub fn explain(config: &Config) -> String {
         humantime::format_duration(d.length)
     ));
     for (name, host) in &config.hosts {
-        out.push_str(&format!("host {name}: ssh {}\n", host.ssh));
+        let mut extra = String::new();
+        if let Some(policy) = &host.host_key {
+            extra.push_str(&format!(", host key {policy}"));
+        }
+        if let Some(key) = &host.identity_file {
+            extra.push_str(&format!(", key {key}"));
+        }
+        if let Some(var) = &host.passphrase_env {
+            extra.push_str(&format!(", passphrase from ${var}"));
+        }
+        if let Some(file) = &host.known_hosts {
+            extra.push_str(&format!(", known_hosts {file}"));
+        }
+        out.push_str(&format!(
+            "host {name}: ssh {}{extra} (one connection for all its sources)\n",
+            host.ssh
+        ));
     }
     for (name, s) in &config.sqlite {
         let pack = s

@@ -86,6 +86,8 @@ pub enum Kind {
     /// A structured value (tables, lists, numbers) whose shape serde checks when the
     /// config is read; its errors carry the line too.
     Structured,
+    /// The name of an environment variable (not its value: secrets stay out of the file).
+    EnvName,
 }
 
 pub struct Field {
@@ -136,7 +138,13 @@ pub const DEPLOYMENT: &[Field] = &[
     f("on_alert", Kind::TextList),
     f("silences", Kind::Structured),
 ];
-pub const HOST: &[Field] = &[req("ssh", Kind::Text), f("host_key", Kind::Text)];
+pub const HOST: &[Field] = &[
+    req("ssh", Kind::Text),
+    f("host_key", Kind::Text),
+    f("passphrase_env", Kind::EnvName),
+    f("identity_file", Kind::Text),
+    f("known_hosts", Kind::Text),
+];
 pub const SQLITE: &[Field] = &[
     req("path", Kind::Text),
     f("pack", Kind::OneOf(PACKS)),
@@ -292,6 +300,14 @@ fn check_root(walk: &mut Walk<'_>, root: &DeTable<'_>) {
                     };
                     check_fields(walk, table, fields, &label, &hosts);
                     if section == "hosts" {
+                        if let Some((_, value)) = get(table, "host_key")
+                            && let DeValue::String(raw) = value.get_ref()
+                            && let Ok(text) = expand(raw)
+                            && let Err(e) =
+                                crate::transport::HostKeyPolicy::parse(Some(text.as_str()))
+                        {
+                            walk.problem(value.span(), format!("{label}: {e}"));
+                        }
                         continue;
                     }
                     if sources.contains_key(entry_name) {
@@ -695,6 +711,14 @@ fn check_value(
                 format!("{raw:?} must be letters, digits, `_`, `-` and inner dots (it becomes part of a figure id)")
             })
         }
+        Kind::EnvName => {
+            let ok = !raw.is_empty()
+                && !raw.starts_with(|c: char| c.is_ascii_digit())
+                && raw.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            (!ok).then(|| {
+                "must name an environment variable (letters, digits and `_`) that holds the passphrase, never the passphrase itself".to_string()
+            })
+        }
         Kind::Text | Kind::Verbatim | Kind::Metrics | Kind::TextList | Kind::Structured => None,
     };
     if let Some(text) = problem {
@@ -785,6 +809,17 @@ mod tests {
         for (text, fields) in cases {
             assert_eq!(serde_keys(text), ours(fields), "{text}");
         }
+    }
+
+    #[test]
+    fn host_settings_are_checked() {
+        let text = "[hosts.prod]\nssh = \"deploy@192.0.2.1\"\nhost_key = \"yolo\"\npassphrase_env = \"hunter2 is my passphrase\"\nidentity_file = \"~/.ssh/prod\"\nknown_hosts = \"/etc/watchpost/known_hosts\"\n";
+        let got = lines(text);
+        assert_eq!(got.len(), 2, "{got:#?}");
+        assert!(got[0].starts_with("line 3, column 12:") && got[0].contains("accept-new"));
+        assert!(got[1].starts_with("line 4,") && got[1].contains("never the passphrase itself"));
+        let fine = "[hosts.prod]\nssh = \"deploy@192.0.2.1\"\nhost_key = \"accept-new\"\npassphrase_env = \"PROD_KEY_PASSPHRASE\"\n";
+        assert!(lines(fine).is_empty(), "{:?}", lines(fine));
     }
 
     #[test]

@@ -375,6 +375,9 @@ pub struct HostEntry {
     pub passphrase_env: Option<String>,
     /// Key files tried before ssh config's IdentityFile and the `~/.ssh/id_*` defaults.
     pub identity_files: Vec<PathBuf>,
+    /// This host's known_hosts file (checked, and written by accept-new), instead of the
+    /// pool's.
+    pub known_hosts: Option<PathBuf>,
 }
 
 impl HostEntry {
@@ -391,8 +394,21 @@ impl HostEntry {
             ssh: config.ssh.clone(),
             host_key: HostKeyPolicy::parse(config.host_key.as_deref())
                 .map_err(TransportError::Config)?,
-            passphrase_env: None,
-            identity_files: Vec::new(),
+            passphrase_env: config
+                .passphrase_env
+                .clone()
+                .filter(|v| !v.trim().is_empty()),
+            identity_files: config
+                .identity_file
+                .iter()
+                .filter(|p| !p.trim().is_empty())
+                .map(PathBuf::from)
+                .collect(),
+            known_hosts: config
+                .known_hosts
+                .as_deref()
+                .filter(|p| !p.trim().is_empty())
+                .map(PathBuf::from),
         })
     }
 }
@@ -646,6 +662,7 @@ impl HostPool {
                     host_key: entry.host_key,
                     passphrase_env: entry.passphrase_env.clone(),
                     identity_files: entry.identity_files.clone(),
+                    known_hosts: entry.known_hosts.clone(),
                 };
                 Some(self.host_for(&j.alias, j, &jump_entry)?)
             }
@@ -724,15 +741,25 @@ mod tests {
         let config = HostConfig {
             ssh: "a@b".into(),
             host_key: Some("yolo".into()),
+            passphrase_env: None,
+            identity_file: None,
+            known_hosts: None,
         };
         assert!(HostEntry::from_config(&config).is_err());
         let config = HostConfig {
             ssh: "a@b".into(),
             host_key: Some("accept-new".into()),
+            passphrase_env: Some("PROD_KEY_PASSPHRASE".into()),
+            identity_file: Some("/keys/prod".into()),
+            known_hosts: Some("/etc/watchpost/known_hosts".into()),
         };
+        let entry = HostEntry::from_config(&config).unwrap();
+        assert_eq!(entry.host_key, HostKeyPolicy::AcceptNew);
+        assert_eq!(entry.passphrase_env.as_deref(), Some("PROD_KEY_PASSPHRASE"));
+        assert_eq!(entry.identity_files, vec![PathBuf::from("/keys/prod")]);
         assert_eq!(
-            HostEntry::from_config(&config).unwrap().host_key,
-            HostKeyPolicy::AcceptNew
+            entry.known_hosts,
+            Some(PathBuf::from("/etc/watchpost/known_hosts"))
         );
     }
 }

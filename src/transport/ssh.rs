@@ -345,7 +345,10 @@ pub(crate) fn connect(setup: &HostSetup) -> Result<Connection, ConnectFailure> {
         }
     };
     session.set_timeout(timeout.as_millis().min(u32::MAX as u128) as u32);
-    let files = options.known_hosts_files();
+    let files = match &setup.entry.known_hosts {
+        Some(path) => known_hosts::KnownHostsFiles::only(path.clone()),
+        None => options.known_hosts_files(),
+    };
     let entries = known_hosts::entries_for(&files, &target.host, target.port);
     known_hosts::prepare(&session, &entries);
     session.handshake().map_err(|e| {

@@ -53,7 +53,7 @@ pub fn run(conn: &Connection, source: &str, metric: &SqlMetric, wal: bool) -> Ou
     }
 }
 
-fn describe(e: &rusqlite::Error, budget: Duration) -> String {
+pub(super) fn describe(e: &rusqlite::Error, budget: Duration) -> String {
     let budget_ms = budget.as_millis();
     if is_busy(e) {
         return format!(
@@ -91,9 +91,6 @@ fn evaluate(
                 .into(),
         );
     }
-    let id = figure_id(source, metric);
-    let name = figure_name(metric);
-    let rule = metric.rule();
     match metric.kind {
         MetricKind::Number => {
             let columns = stmt.column_count();
@@ -104,46 +101,8 @@ fn evaluate(
                         .into(),
                 );
             };
-            let value = match row.get_ref(0).map_err(err)? {
-                ValueRef::Integer(n) => n as f64,
-                ValueRef::Real(x) => x,
-                ValueRef::Null => {
-                    return Err(
-                        "the query returned NULL where a number is expected (COALESCE(…, 0) if none means zero)"
-                            .into(),
-                    );
-                }
-                ValueRef::Text(t) => {
-                    let text = String::from_utf8_lossy(t);
-                    match text.trim().parse::<f64>() {
-                        Ok(x) if x.is_finite() => x,
-                        _ => {
-                            return Err(format!(
-                                "the query returned text {:?} where a number is expected",
-                                truncate(&text, 60)
-                            ));
-                        }
-                    }
-                }
-                ValueRef::Blob(b) => {
-                    return Err(format!(
-                        "the query returned a {} byte blob where a number is expected",
-                        b.len()
-                    ));
-                }
-            };
-            let mut reading = Reading::number(id, name, value, &metric.unit);
-            if columns > 1 {
-                reading = reading
-                    .with_detail(format!("first column of {columns}; the others are ignored"));
-            }
-            if let Some(rule) = rule {
-                reading = reading.with_rule(rule);
-            }
-            Ok(Outcome {
-                reading,
-                table: None,
-            })
+            let value = number(row.get_ref(0).map_err(err)?)?;
+            Ok(number_outcome(source, metric, value, columns))
         }
         MetricKind::Table => {
             let columns: Vec<String> = stmt.column_names().map(String::from).collect();
@@ -160,30 +119,143 @@ fn evaluate(
                     kept.push(cells);
                 }
             }
-            let unit = if metric.unit.is_empty() {
-                "rows"
-            } else {
-                metric.unit.as_str()
-            };
-            let mut reading = Reading::number(id.clone(), name.clone(), count as f64, unit);
-            if count as usize > TABLE_ROWS {
-                reading = reading.with_detail(format!("first {TABLE_ROWS} of {count} rows shown"));
-            }
-            if let Some(rule) = rule {
-                reading = reading.with_rule(rule);
-            }
-            Ok(Outcome {
-                reading,
-                table: Some((
-                    id,
-                    Table {
-                        title: name,
-                        columns,
-                        rows: kept,
-                    },
-                )),
-            })
+            Ok(table_outcome(source, metric, columns, kept, count))
         }
+    }
+}
+
+/// The number a metric's first cell holds, or why it is not one.
+pub(super) fn number(value: ValueRef<'_>) -> Result<f64, String> {
+    match value {
+        ValueRef::Integer(n) => Ok(n as f64),
+        ValueRef::Real(x) => Ok(x),
+        ValueRef::Null => Err(
+            "the query returned NULL where a number is expected (COALESCE(…, 0) if none means zero)"
+                .into(),
+        ),
+        ValueRef::Text(t) => {
+            let text = String::from_utf8_lossy(t);
+            match text.trim().parse::<f64>() {
+                Ok(x) if x.is_finite() => Ok(x),
+                _ => Err(format!(
+                    "the query returned text {:?} where a number is expected",
+                    truncate(&text, 60)
+                )),
+            }
+        }
+        ValueRef::Blob(b) => Err(format!(
+            "the query returned a {} byte blob where a number is expected",
+            b.len()
+        )),
+    }
+}
+
+/// A number metric's outcome (`columns`: how many the query returned).
+pub(super) fn number_outcome(
+    source: &str,
+    metric: &SqlMetric,
+    value: f64,
+    columns: usize,
+) -> Outcome {
+    let mut reading = Reading::number(
+        figure_id(source, metric),
+        figure_name(metric),
+        value,
+        &metric.unit,
+    );
+    if columns > 1 {
+        reading = reading.with_detail(format!("first column of {columns}; the others are ignored"));
+    }
+    if let Some(rule) = metric.rule() {
+        reading = reading.with_rule(rule);
+    }
+    Outcome {
+        reading,
+        table: None,
+    }
+}
+
+/// A table metric's outcome: the first [`TABLE_ROWS`] rows kept, `count` in all.
+pub(super) fn table_outcome(
+    source: &str,
+    metric: &SqlMetric,
+    columns: Vec<String>,
+    kept: Vec<Vec<String>>,
+    count: i64,
+) -> Outcome {
+    let id = figure_id(source, metric);
+    let name = figure_name(metric);
+    let unit = if metric.unit.is_empty() {
+        "rows"
+    } else {
+        metric.unit.as_str()
+    };
+    let mut reading = Reading::number(id.clone(), name.clone(), count as f64, unit);
+    if count as usize > TABLE_ROWS {
+        reading = reading.with_detail(format!("first {TABLE_ROWS} of {count} rows shown"));
+    }
+    if let Some(rule) = metric.rule() {
+        reading = reading.with_rule(rule);
+    }
+    Outcome {
+        reading,
+        table: Some((
+            id,
+            Table {
+                title: name,
+                columns,
+                rows: kept,
+            },
+        )),
+    }
+}
+
+/// A metric's outcome from rows read elsewhere (a remote `sqlite3`): the same figure and
+/// table, the same words for what is wrong.
+pub(super) fn from_rows(
+    source: &str,
+    metric: &SqlMetric,
+    columns: Vec<String>,
+    rows: &[Vec<rusqlite::types::Value>],
+) -> Outcome {
+    let id = figure_id(source, metric);
+    let result = match metric.kind {
+        MetricKind::Number => match rows.first() {
+            None => Err(
+                "the query returned no rows; a number metric needs one row holding one number"
+                    .to_string(),
+            ),
+            Some(row) => match row.first() {
+                None => Err("the query returned no columns".to_string()),
+                Some(value) => number(ValueRef::from(value))
+                    .map(|n| number_outcome(source, metric, n, columns.len().max(row.len()))),
+            },
+        },
+        MetricKind::Table => {
+            let kept = rows
+                .iter()
+                .take(TABLE_ROWS)
+                .map(|row| {
+                    row.iter()
+                        .map(|v| crate::collect::tmws::cell(ValueRef::from(v)))
+                        .collect()
+                })
+                .collect();
+            Ok(table_outcome(
+                source,
+                metric,
+                columns,
+                kept,
+                rows.len() as i64,
+            ))
+        }
+    };
+    match result {
+        Ok(outcome) => outcome,
+        Err(text) => Outcome {
+            reading: failed(source, metric, &format!("metric {id}: {text}")),
+            table: None,
+        },
     }
 }
 

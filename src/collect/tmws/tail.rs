@@ -28,6 +28,10 @@
 //!
 //! A recount (and the first read) scans the table by rowid in chunks, each in its own short
 //! read transaction (see [`Tail::ingest`]'s deadline), so no lock is held for long.
+//!
+//! The same logic reads a remote database: a [`TableReader`] is either a local connection or
+//! a batch of rows fetched through the remote `sqlite3` CLI (see `sqlite/remote.rs`), which
+//! skips rows too old for every window on the server's side ([`Store::SPAN`]).
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Row};
@@ -47,6 +51,133 @@ pub const WEEK: i64 = 7 * DAY;
 /// cannot read it as a time).
 fn seconds(col: &str) -> String {
     format!("unixepoch({col}, 'subsec')")
+}
+
+/// The same value as [`seconds`] for SQLite before 3.42 (no `'subsec'`; Debian 12 ships
+/// 3.40): `julianday` holds the time in whole milliseconds, which the rounding recovers
+/// exactly, so both give the same number.
+pub fn portable_seconds(col: &str) -> String {
+    format!("((round(julianday({col}) * 86400000) - 210866760000000) / 1000.0)")
+}
+
+/// A row's values as a [`Store`] reads them: 0 the rowid, 1 the time, 2.. the store's columns.
+pub trait Cols {
+    fn value(&self, i: usize) -> rusqlite::Result<ValueRef<'_>>;
+}
+
+impl Cols for Row<'_> {
+    fn value(&self, i: usize) -> rusqlite::Result<ValueRef<'_>> {
+        self.get_ref(i)
+    }
+}
+
+/// A column that holds a comparison (`valid = 1`): true, false or NULL.
+fn flag(value: ValueRef<'_>) -> rusqlite::Result<Option<bool>> {
+    match value {
+        ValueRef::Null => Ok(None),
+        ValueRef::Integer(n) => Ok(Some(n != 0)),
+        other => Err(rusqlite::Error::InvalidColumnType(
+            0,
+            "comparison".into(),
+            other.data_type(),
+        )),
+    }
+}
+
+/// The SQL a tail reads its table with.
+#[derive(Debug)]
+pub struct TailSql {
+    pub table: &'static str,
+    /// `rowid, time, COLUMNS` of rows above `?1`, at most `?2`.
+    pub select: String,
+    /// Every column of the row at `?1`.
+    pub fingerprint: String,
+    /// `min(rowid), max(rowid)`.
+    pub bounds: String,
+}
+
+/// One read of rows above a watermark.
+#[derive(Clone, Copy, Debug)]
+pub struct Page {
+    /// The highest rowid the read covered (rows it skipped as too old included).
+    pub covered: Option<i64>,
+    /// No row above `covered` existed when the read was made.
+    pub exhausted: bool,
+}
+
+/// Called for each row: rowid, time (None when SQLite cannot read it), the row.
+pub type RowFn<'a> = dyn FnMut(i64, Option<f64>, &dyn Cols) -> rusqlite::Result<()> + 'a;
+
+/// Where a tail reads its table: a local connection, or a batch fetched from a remote host.
+pub trait TableReader {
+    /// `min(rowid)` and `max(rowid)`.
+    fn bounds(&mut self, sql: &TailSql) -> rusqlite::Result<(Option<i64>, Option<i64>)>;
+    /// A hash of every column of the row at `rowid` (`None` if there is none).
+    fn print(&mut self, sql: &TailSql, rowid: i64) -> rusqlite::Result<Option<u64>>;
+    /// Feeds rows above `after` in rowid order (at most `limit` for a local read), or
+    /// returns `None` when this reader holds no rows for that watermark (a remote batch
+    /// fetched for another one: fetch again).
+    fn page(
+        &mut self,
+        sql: &TailSql,
+        after: i64,
+        limit: i64,
+        each: &mut RowFn<'_>,
+    ) -> rusqlite::Result<Option<Page>>;
+}
+
+/// A table read through a local connection.
+pub struct LocalReader<'c>(pub &'c Connection);
+
+impl TableReader for LocalReader<'_> {
+    fn bounds(&mut self, sql: &TailSql) -> rusqlite::Result<(Option<i64>, Option<i64>)> {
+        self.0
+            .prepare_cached(&sql.bounds)?
+            .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
+    }
+
+    fn print(&mut self, sql: &TailSql, rowid: i64) -> rusqlite::Result<Option<u64>> {
+        let mut stmt = self.0.prepare_cached(&sql.fingerprint)?;
+        let mut rows = stmt.query([rowid])?;
+        let Some(row) = rows.next()? else {
+            return Ok(None);
+        };
+        let mut h = DefaultHasher::new();
+        let n = row.as_ref().column_count();
+        for i in 0..n {
+            match row.get_ref(i)? {
+                ValueRef::Null => 0u8.hash(&mut h),
+                ValueRef::Integer(v) => (1u8, v).hash(&mut h),
+                ValueRef::Real(v) => (2u8, v.to_bits()).hash(&mut h),
+                ValueRef::Text(t) => (3u8, t).hash(&mut h),
+                ValueRef::Blob(b) => (4u8, b).hash(&mut h),
+            }
+        }
+        Ok(Some(h.finish()))
+    }
+
+    fn page(
+        &mut self,
+        sql: &TailSql,
+        after: i64,
+        limit: i64,
+        each: &mut RowFn<'_>,
+    ) -> rusqlite::Result<Option<Page>> {
+        let mut stmt = self.0.prepare_cached(&sql.select)?;
+        let mut rows = stmt.query(rusqlite::params![after, limit])?;
+        let mut n = 0;
+        let mut last = None;
+        while let Some(row) = rows.next()? {
+            n += 1;
+            let rowid: i64 = row.get(0)?;
+            each(rowid, row.get::<_, Option<f64>>(1)?, row)?;
+            last = Some(rowid);
+        }
+        Ok(Some(Page {
+            covered: last,
+            exhausted: n < limit,
+        }))
+    }
 }
 
 /// Counts in fixed-width time buckets, kept only while they can still be inside a window.
@@ -144,8 +275,14 @@ pub trait Store {
     const TIME: &'static str;
     /// The columns after `rowid` and the time, as a select list.
     const COLUMNS: &'static str;
+    /// The same columns for a remote read, where every byte crosses the network: a value
+    /// `ingest` never looks at for a row may be NULL instead.
+    const REMOTE_COLUMNS: &'static str;
+    /// How far back (seconds before now) any window of the store reaches: a remote read
+    /// skips older rows on the server's side (plus a margin; `ingest` still decides).
+    const SPAN: i64;
     /// Adds one row (`row` holds rowid, time, then `COLUMNS` from index 2) read at `now`.
-    fn ingest(&mut self, rowid: i64, t: f64, row: &Row<'_>, now: f64) -> rusqlite::Result<()>;
+    fn ingest(&mut self, rowid: i64, t: f64, row: &dyn Cols, now: f64) -> rusqlite::Result<()>;
     /// Slides the windows to `now`.
     fn expire(&mut self, now: f64);
     /// Lowest rowid still counted in some window.
@@ -184,8 +321,7 @@ pub struct Tail<S> {
     pub rows_read: u64,
     /// Why the last recount happened (shown in details for a while).
     pub last_recount: Option<(Recount, Instant)>,
-    select: String,
-    fingerprint: String,
+    sql: TailSql,
 }
 
 impl<S: Store> Tail<S> {
@@ -199,14 +335,31 @@ impl<S: Store> Tail<S> {
             min_unreadable: None,
             rows_read: 0,
             last_recount: None,
-            select: format!(
-                "SELECT rowid, {}, {} FROM {} WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
-                seconds(S::TIME),
-                S::COLUMNS,
-                S::TABLE
-            ),
-            fingerprint: format!("SELECT * FROM {} WHERE rowid = ?1", S::TABLE),
+            sql: TailSql {
+                table: S::TABLE,
+                select: format!(
+                    "SELECT rowid, {}, {} FROM {} WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
+                    seconds(S::TIME),
+                    S::COLUMNS,
+                    S::TABLE
+                ),
+                fingerprint: format!("SELECT * FROM {} WHERE rowid = ?1", S::TABLE),
+                bounds: format!(
+                    "SELECT (SELECT min(rowid) FROM {t}), (SELECT max(rowid) FROM {t})",
+                    t = S::TABLE
+                ),
+            },
         }
+    }
+
+    /// The rowids of the rows this tail compares on its next read (the lowest and the
+    /// last one read), for a remote read to fetch with the new rows.
+    pub fn marks(&self) -> (i64, Option<i64>, Option<i64>) {
+        (
+            self.watermark,
+            self.low.map(|m| m.rowid),
+            self.high.map(|m| m.rowid),
+        )
     }
 
     /// Forgets everything: the next read starts from the first row.
@@ -225,40 +378,19 @@ impl<S: Store> Tail<S> {
         self.last_recount = Some((why, Instant::now()));
     }
 
-    /// A hash of every column of the row at `rowid` (`None` if there is none).
-    fn print(&self, conn: &Connection, rowid: i64) -> rusqlite::Result<Option<u64>> {
-        let mut stmt = conn.prepare_cached(&self.fingerprint)?;
-        let mut rows = stmt.query([rowid])?;
-        let Some(row) = rows.next()? else {
-            return Ok(None);
-        };
-        let mut h = DefaultHasher::new();
-        let n = row.as_ref().column_count();
-        for i in 0..n {
-            match row.get_ref(i)? {
-                ValueRef::Null => 0u8.hash(&mut h),
-                ValueRef::Integer(v) => (1u8, v).hash(&mut h),
-                ValueRef::Real(v) => (2u8, v.to_bits()).hash(&mut h),
-                ValueRef::Text(t) => (3u8, t).hash(&mut h),
-                ValueRef::Blob(b) => (4u8, b).hash(&mut h),
-            }
-        }
-        Ok(Some(h.finish()))
-    }
-
-    fn mark(&self, conn: &Connection, rowid: i64) -> rusqlite::Result<Option<Mark>> {
-        Ok(self.print(conn, rowid)?.map(|print| Mark { rowid, print }))
+    fn mark<D: TableReader>(&self, db: &mut D, rowid: i64) -> rusqlite::Result<Option<Mark>> {
+        Ok(db
+            .print(&self.sql, rowid)?
+            .map(|print| Mark { rowid, print }))
     }
 
     /// Compares the table with what was read before; starts over when rows went away or were
     /// replaced. O(log n): `min`/`max` of the rowid and two rowid lookups.
-    fn verify(&mut self, conn: &Connection) -> rusqlite::Result<(Option<i64>, Option<i64>)> {
-        let (lo, hi): (Option<i64>, Option<i64>) = conn
-            .prepare_cached(&format!(
-                "SELECT (SELECT min(rowid) FROM {t}), (SELECT max(rowid) FROM {t})",
-                t = S::TABLE
-            ))?
-            .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    fn verify<D: TableReader>(
+        &mut self,
+        db: &mut D,
+    ) -> rusqlite::Result<(Option<i64>, Option<i64>)> {
+        let (lo, hi) = db.bounds(&self.sql)?;
         if self.watermark == 0 && self.low.is_none() {
             return Ok((lo, hi));
         }
@@ -267,7 +399,7 @@ impl<S: Store> Tail<S> {
             return Ok((lo, hi));
         }
         if let Some(high) = self.high
-            && self.print(conn, high.rowid)? != Some(high.print)
+            && db.print(&self.sql, high.rowid)? != Some(high.print)
         {
             self.recount(Recount::Changed);
             return Ok((lo, hi));
@@ -276,7 +408,7 @@ impl<S: Store> Tail<S> {
             if lo < low.rowid {
                 self.recount(Recount::Changed);
             } else if lo == low.rowid {
-                if self.print(conn, lo)? != Some(low.print) {
+                if db.print(&self.sql, lo)? != Some(low.print) {
                     self.recount(Recount::Changed);
                 }
             } else {
@@ -286,7 +418,7 @@ impl<S: Store> Tail<S> {
                 if counted {
                     self.recount(Recount::Retention);
                 } else {
-                    self.low = self.mark(conn, lo)?;
+                    self.low = self.mark(db, lo)?;
                 }
             }
         }
@@ -302,31 +434,54 @@ impl<S: Store> Tail<S> {
         now: f64,
         deadline: Option<Instant>,
     ) -> rusqlite::Result<bool> {
+        self.ingest_from(&mut LocalReader(conn), now, deadline)
+    }
+
+    /// [`Tail::ingest`] from any reader. `Ok(false)` also when the reader has no more rows
+    /// to give now (a remote batch that ended before the table did).
+    pub fn ingest_from<D: TableReader>(
+        &mut self,
+        db: &mut D,
+        now: f64,
+        deadline: Option<Instant>,
+    ) -> rusqlite::Result<bool> {
         self.store.expire(now);
-        let (lo, hi) = self.verify(conn)?;
+        let (lo, hi) = self.verify(db)?;
         let Some(hi) = hi else {
             // An empty table.
             return Ok(true);
         };
         let mut done = self.watermark >= hi;
-        let mut stmt = conn.prepare_cached(&self.select)?;
         while !done {
-            let mut rows = stmt.query(rusqlite::params![self.watermark, PAGE])?;
-            let mut n = 0;
-            while let Some(row) = rows.next()? {
-                n += 1;
-                let rowid: i64 = row.get(0)?;
-                match row.get::<_, Option<f64>>(1)? {
-                    Some(t) if t.is_finite() => self.store.ingest(rowid, t, row, now)?,
+            let Tail {
+                store,
+                watermark,
+                unreadable_times,
+                min_unreadable,
+                rows_read,
+                sql,
+                ..
+            } = self;
+            let after = *watermark;
+            let page = db.page(sql, after, PAGE, &mut |rowid, t, row| {
+                match t {
+                    Some(t) if t.is_finite() => store.ingest(rowid, t, row, now)?,
                     _ => {
-                        self.unreadable_times += 1;
-                        self.min_unreadable.get_or_insert(rowid);
+                        *unreadable_times += 1;
+                        min_unreadable.get_or_insert(rowid);
                     }
                 }
-                self.watermark = rowid;
-                self.rows_read += 1;
+                *watermark = rowid;
+                *rows_read += 1;
+                Ok(())
+            })?;
+            let Some(page) = page else {
+                break;
+            };
+            if let Some(covered) = page.covered {
+                self.watermark = self.watermark.max(covered);
             }
-            done = n < PAGE || self.watermark >= hi;
+            done = page.exhausted || self.watermark >= hi;
             if !done && deadline.is_some_and(|d| Instant::now() >= d) {
                 break;
             }
@@ -334,10 +489,10 @@ impl<S: Store> Tail<S> {
         if self.low.is_none()
             && let Some(lo) = lo
         {
-            self.low = self.mark(conn, lo)?;
+            self.low = self.mark(db, lo)?;
         }
         if self.watermark > 0 && self.high.is_none_or(|h| h.rowid != self.watermark) {
-            self.high = self.mark(conn, self.watermark)?;
+            self.high = self.mark(db, self.watermark)?;
         }
         Ok(done)
     }
@@ -546,9 +701,13 @@ impl Store for AuditStore {
     const TABLE: &'static str = "security_audit_logs";
     const TIME: &'static str = "created_at";
     const COLUMNS: &'static str = "event_type, details";
+    // Only permission checks are read past their event type.
+    const REMOTE_COLUMNS: &'static str =
+        "event_type, CASE WHEN event_type = 'permission_check' THEN details END";
+    const SPAN: i64 = WEEK;
 
-    fn ingest(&mut self, rowid: i64, t: f64, row: &Row<'_>, now: f64) -> rusqlite::Result<()> {
-        let event = match row.get_ref(2)? {
+    fn ingest(&mut self, rowid: i64, t: f64, row: &dyn Cols, now: f64) -> rusqlite::Result<()> {
+        let event = match row.value(2)? {
             ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
             ValueRef::Null => "(none)".to_string(),
             other => super::cell(other),
@@ -561,7 +720,7 @@ impl Store for AuditStore {
         if !is_check || !(self.checks.live(t, now) || self.denied.live(t, now)) {
             return Ok(());
         }
-        let details = match row.get_ref(3)? {
+        let details = match row.value(3)? {
             ValueRef::Text(b) | ValueRef::Blob(b) => Some(b),
             _ => None,
         };
@@ -664,11 +823,13 @@ impl Store for UsageStore {
     const TIME: &'static str = "validated_at";
     // Compared in SQL so a valid stored as text or real compares as the seed's `valid = 1` does.
     const COLUMNS: &'static str = "valid = 1, valid = 0, license_key_id IS NULL";
+    const REMOTE_COLUMNS: &'static str = Self::COLUMNS;
+    const SPAN: i64 = HOUR;
 
-    fn ingest(&mut self, rowid: i64, t: f64, row: &Row<'_>, now: f64) -> rusqlite::Result<()> {
-        let ok: Option<bool> = row.get(2)?;
-        let failed: Option<bool> = row.get(3)?;
-        let no_key: bool = row.get(4)?;
+    fn ingest(&mut self, rowid: i64, t: f64, row: &dyn Cols, now: f64) -> rusqlite::Result<()> {
+        let ok = flag(row.value(2)?)?;
+        let failed = flag(row.value(3)?)?;
+        let no_key = flag(row.value(4)?)?.unwrap_or(false);
         if let Some(c) = self.validations.at(t, rowid, now) {
             c.total += 1;
             if ok == Some(true) {
