@@ -84,61 +84,6 @@ fn marker(name: &str) -> PathBuf {
     ))
 }
 
-/// The server crashes: its processes (the listener and one per connection) die at once,
-/// so every connection drops; the commands they ran are left to end on their own, as after
-/// a real crash. (Killing those too could kill a login shell in the middle of its own
-/// start-up, e.g. pyenv's rehash, and leave its lock behind for every later shell.)
-fn crash(sshd: &sshd::Sshd) {
-    let pid: u32 = std::fs::read_to_string(sshd.dir().join("sshd.pid"))
-        .expect("sshd writes its pid file")
-        .trim()
-        .parse()
-        .unwrap();
-    let mut parents: HashMap<u32, u32> = HashMap::new();
-    let mut names: HashMap<u32, String> = HashMap::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(p) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        names.insert(p, stat[open + 1..close].to_string());
-        if let Some(ppid) = stat[close + 1..]
-            .split_whitespace()
-            .nth(1)
-            .and_then(|v| v.parse().ok())
-        {
-            parents.insert(p, ppid);
-        }
-    }
-    let descends = |mut p: u32| loop {
-        if p == pid {
-            return true;
-        }
-        match parents.get(&p) {
-            Some(&parent) if parent != p && parent != 0 => p = parent,
-            _ => return false,
-        }
-    };
-    for (&p, name) in &names {
-        if name == "sshd" && descends(p) {
-            // SAFETY: kill(2) on a pid found just now; a pid that is gone just fails.
-            unsafe {
-                libc::kill(p as libc::pid_t, libc::SIGKILL);
-            }
-        }
-    }
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while std::net::TcpStream::connect(("127.0.0.1", sshd.port)).is_ok() {
-        assert!(Instant::now() < deadline, "sshd still listens");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// A pool with the server as host "test" that notices a dead server within seconds and
 /// retries often (so the fault test fits in its time).
 fn quick_pool(sshd: &sshd::Sshd) -> HostPool {
@@ -1093,7 +1038,7 @@ timeout = "2s"
     assert_eq!(pool.hosts().len(), 1);
 
     // Kill the server: every source says so within seconds, with the host's line.
-    crash(&sshd);
+    sshd.crash();
     let killed = Instant::now();
     let all_down = |r: &Running| {
         sources.iter().all(|s| {
@@ -1253,7 +1198,7 @@ async fn remote_docker_engine_through_the_forwarded_socket() {
     assert_eq!(sshd.established_from_here(), 1);
 
     // The host goes away: the pane says so; it comes back: the engine answers again.
-    crash(&sshd);
+    sshd.crash();
     assert!(
         run.until(Duration::from_secs(8), |r| matches!(
             r.health.get("dk"),

@@ -58,6 +58,9 @@ fn events(state: &mut AppState) -> Vec<(EventKind, String, bool)> {
 fn for_from_the_config_keeps_an_alert_pending_then_fires_it() {
     let config = Config::parse(
         r#"
+        [service.api]
+        health_url = "http://127.0.0.1:9/health"
+
         [rules."api.health_ms"]
         warn = "> 1000"
         crit = "> 2000"
@@ -107,6 +110,9 @@ fn for_from_the_config_keeps_an_alert_pending_then_fires_it() {
 fn min_failures_from_the_config_needs_bad_readings_in_a_row() {
     let config = Config::parse(
         r#"
+        [service.api]
+        health_url = "http://127.0.0.1:9/health"
+
         [rules."api.up"]
         crit = "< 1"
         priority = "P0"

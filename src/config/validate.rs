@@ -135,7 +135,8 @@ pub const DEPLOYMENT: &[Field] = &[
     f("checkpoints", Kind::Structured),
     f("success_criteria", Kind::Structured),
     f("record_max_mb", Kind::Structured),
-    f("on_alert", Kind::TextList),
+    // Taken as written (no ${…} expansion): the command reads $WATCHPOST_ALERT_* itself.
+    f("on_alert", Kind::Structured),
     f("silences", Kind::Structured),
 ];
 pub const HOST: &[Field] = &[

@@ -210,12 +210,29 @@ impl Sshd {
         }
     }
 
-    /// Kills the server and every session process it forked (as a crash would).
+    /// Kills the server as a crash would: every sshd process (the listener and one per
+    /// connection) dies at once, so every connection drops; the commands they ran are left
+    /// to end on their own. (Killing those too could kill a login shell in the middle of
+    /// its own start-up, e.g. pyenv's rehash, and leave its lock behind for every later
+    /// shell on the machine.)
     pub fn kill(&mut self) {
+        self.crash();
         if let Some(mut child) = self.child.take() {
-            signal_tree(child.id(), libc::SIGCONT);
-            signal_tree(child.id(), libc::SIGKILL);
             let _ = child.wait();
+        }
+    }
+
+    /// The crash of `kill`, keeping the (now dead) child to reap later; returns once
+    /// nothing listens on the port.
+    pub fn crash(&self) {
+        if let Some(child) = &self.child {
+            signal_tree_named(child.id(), libc::SIGCONT, None);
+            signal_tree_named(child.id(), libc::SIGKILL, Some("sshd"));
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                assert!(Instant::now() < deadline, "sshd still listens");
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
 
@@ -374,6 +391,11 @@ pub fn own_socket_inodes() -> HashSet<u64> {
 /// Signals a process and all its descendants (sshd's session processes call setsid, so a
 /// process group would not catch them).
 pub fn signal_tree(root: u32, signal: libc::c_int) {
+    signal_tree_named(root, signal, None)
+}
+
+/// Like `signal_tree`, but only the processes whose command name is `only` (when given).
+pub fn signal_tree_named(root: u32, signal: libc::c_int, only: Option<&str>) {
     let mut children: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
     if let Ok(entries) = std::fs::read_dir("/proc") {
         for entry in entries.flatten() {
@@ -401,6 +423,12 @@ pub fn signal_tree(root: u32, signal: libc::c_int) {
         i += 1;
     }
     for pid in all {
+        if let Some(name) = only {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.trim() != name {
+                continue;
+            }
+        }
         // SAFETY: kill(2) with a pid we found; a pid that is gone just fails.
         unsafe {
             libc::kill(pid as libc::pid_t, signal);
