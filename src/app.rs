@@ -199,42 +199,12 @@ impl App {
     /// Sends what the state produced to the record and queues notifications.
     fn drain_outbox(&mut self) {
         for event in self.state.take_outbox() {
-            let msg = match event {
-                Outgoing::Sample {
-                    id,
-                    name,
-                    unit,
-                    at,
-                    value,
-                    condition,
-                } => record::store::Msg::Sample {
-                    id,
-                    name,
-                    unit,
-                    at,
-                    value,
-                    condition,
-                },
-                Outgoing::Logs {
-                    source,
-                    at,
-                    lines,
-                    errors,
-                    critical,
-                } => record::store::Msg::Logs {
-                    source,
-                    at,
-                    lines,
-                    errors,
-                    critical,
-                },
-                Outgoing::Alert(event) => {
-                    if event.notify {
-                        self.notifications.push(event.clone());
-                    }
-                    record::store::Msg::Alert(event)
-                }
-            };
+            if let Outgoing::Alert(alert) = &event
+                && alert.notify
+            {
+                self.notifications.push(alert.clone());
+            }
+            let msg = record::store::Msg::Out(event);
             if let Some(recording) = &self.recording {
                 recording.writer.send(msg);
             }
@@ -525,7 +495,9 @@ impl App {
         match event {
             Some(event) => {
                 if let Some(recording) = &self.recording {
-                    recording.writer.send(record::store::Msg::Alert(event));
+                    recording
+                        .writer
+                        .send(record::store::Msg::Out(Outgoing::Alert(event)));
                 }
                 true
             }

@@ -56,7 +56,7 @@ fn two_hundred_figures_over_a_whole_day_stay_under_the_bound() {
         let at = t0() + Duration::seconds(b * bucket);
         for f in 0..200 {
             let value = 1234.5678 + (b * 200 + f) as f64 * 0.37;
-            assert!(writer.send(Msg::Sample {
+            assert!(writer.send(Msg::Out(Outgoing::Sample {
                 id: format!("source{:02}.figure_{f:03}_pct_1h", f % 17),
                 name: format!("figure {f} of source {}", f % 17),
                 unit: "%".into(),
@@ -67,7 +67,7 @@ fn two_hundred_figures_over_a_whole_day_stay_under_the_bound() {
                 } else {
                     Condition::Ok
                 },
-            }));
+            })));
         }
         if b % 200 == 199 {
             assert!(writer.flush(std::time::Duration::from_secs(120)));
@@ -107,14 +107,14 @@ fn two_hundred_figures_over_a_whole_day_stay_under_the_bound() {
     let (writer, _lock) =
         writer_of(record::open(&path, &window, &settings(store::DEFAULT_MAX_MB), t0()).unwrap());
     for at in [t0() - Duration::seconds(1), t0() + Duration::hours(24)] {
-        writer.send(Msg::Sample {
+        writer.send(Msg::Out(Outgoing::Sample {
             id: "late.figure".into(),
             name: "late".into(),
             unit: String::new(),
             at,
             value: Value::Number(1.0),
             condition: Condition::Ok,
-        });
+        }));
     }
     writer.flush(std::time::Duration::from_secs(10));
     drop(writer);
@@ -136,14 +136,14 @@ fn a_full_record_keeps_filling_old_buckets_drops_new_ones_and_says_so() {
     let mut b = 0;
     while !writer.status().full && b < store::MAX_BUCKETS {
         for f in 0..50 {
-            writer.send(Msg::Sample {
+            writer.send(Msg::Out(Outgoing::Sample {
                 id: format!("s.f{f}"),
                 name: format!("f{f}"),
                 unit: String::new(),
                 at: t0() + Duration::seconds(b * 30),
                 value: Value::Number(b as f64 + 0.123),
                 condition: Condition::Ok,
-            });
+            }));
         }
         b += 1;
         if b % 20 == 0 {
@@ -152,14 +152,14 @@ fn a_full_record_keeps_filling_old_buckets_drops_new_ones_and_says_so() {
     }
     assert!(writer.status().full, "1 MB fills up");
     for f in 0..50 {
-        writer.send(Msg::Sample {
+        writer.send(Msg::Out(Outgoing::Sample {
             id: format!("s.f{f}"),
             name: format!("f{f}"),
             unit: String::new(),
             at: t0() + Duration::hours(23),
             value: Value::Number(1.0),
             condition: Condition::Ok,
-        });
+        }));
     }
     writer.flush(std::time::Duration::from_secs(30));
     assert!(writer.status().full_dropped >= 50);
@@ -194,25 +194,9 @@ fn round(state: &mut AppState, writer: &store::Writer, up: bool, at: DateTime<Ut
         at,
     );
     for event in state.take_outbox() {
-        writer.send(match event {
-            Outgoing::Sample {
-                id,
-                name,
-                unit,
-                at,
-                value,
-                condition,
-            } => Msg::Sample {
-                id,
-                name,
-                unit,
-                at,
-                value,
-                condition,
-            },
-            Outgoing::Alert(e) => Msg::Alert(e),
-            Outgoing::Logs { .. } => continue,
-        });
+        if !matches!(event, Outgoing::Logs { .. }) {
+            writer.send(Msg::Out(event));
+        }
     }
 }
 

@@ -15,9 +15,9 @@
 
 use crate::rules::Priority;
 use crate::rules::engine::Condition;
-use crate::state::Note;
 use crate::state::alerts::{AlertEvent, EventKind};
 use crate::state::figure::{Severity, Value};
+use crate::state::{Note, Outgoing};
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::collections::{BTreeMap, HashMap};
@@ -207,22 +207,8 @@ pub struct LogBucket {
 /// What goes to the writer.
 #[derive(Debug)]
 pub enum Msg {
-    Sample {
-        id: String,
-        name: String,
-        unit: String,
-        at: DateTime<Utc>,
-        value: Value,
-        condition: Condition,
-    },
-    Alert(AlertEvent),
-    Logs {
-        source: String,
-        at: DateTime<Utc>,
-        lines: u32,
-        errors: u32,
-        critical: u32,
-    },
+    /// A sample, an alert transition or log counts, as the state produced them.
+    Out(Outgoing),
     Snapshot(Snapshot),
     Note(Note),
     /// Commit now and answer.
@@ -737,14 +723,14 @@ impl Worker {
 
     fn take(&mut self, msg: Msg) {
         match msg {
-            Msg::Sample {
+            Msg::Out(Outgoing::Sample {
                 id,
                 name,
                 unit,
                 at,
                 value,
                 condition,
-            } => {
+            }) => {
                 let Some(t) = self.span.bucket(at) else {
                     return;
                 };
@@ -760,14 +746,14 @@ impl Worker {
                     .or_default()
                     .add(&value, condition);
             }
-            Msg::Alert(event) => self.alerts.push(event),
-            Msg::Logs {
+            Msg::Out(Outgoing::Alert(event)) => self.alerts.push(event),
+            Msg::Out(Outgoing::Logs {
                 source,
                 at,
                 lines,
                 errors,
                 critical,
-            } => {
+            }) => {
                 let seen = self.log_seen.entry(source.clone()).or_insert(i64::MIN);
                 *seen = (*seen).max(millis(at));
                 let Some(t) = self.span.bucket(at) else {
