@@ -433,7 +433,7 @@ fn collector(path: &Path) -> SqliteCollector {
 const ALL_IDS: &[&str] = &[
     "rbac.checks_1h",
     "rbac.deny_pct_1h",
-    "rbac.deny_pct_5m",
+    "rbac.deny_pct_1m",
     "rbac.allow_1h",
     "rbac.deny_1h",
     "license.validations_1h",
@@ -663,25 +663,25 @@ async fn matches_seed_sql(mode: Mode) {
     assert_eq!(p.num("rbac.deny_1h"), deny as f64);
     assert!(close(p.num("rbac.deny_pct_1h"), deny_pct.unwrap()));
     assert_eq!(p.reading("rbac.deny_pct_1h").unit, "%");
-    // The five-minute figure is the seed's query with the window shortened.
+    // The one-minute figure is the seed's query with the window shortened.
     let (recent_checks, recent_deny): (i64, i64) = seed
         .query_row(
             "SELECT COUNT(*), COALESCE(SUM(CASE WHEN details->>'result' = 'DENY' THEN 1 ELSE 0 END), 0)
              FROM security_audit_logs
-             WHERE event_type = 'permission_check' AND created_at > datetime('now', '-5 minutes')",
+             WHERE event_type = 'permission_check' AND created_at > datetime('now', '-1 minutes')",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    let expected_5m = if recent_checks == 0 {
+    let expected_1m = if recent_checks == 0 {
         0.0
     } else {
         100.0 * recent_deny as f64 / recent_checks as f64
     };
     assert!(
-        close(p.num("rbac.deny_pct_5m"), expected_5m),
-        "{} vs {expected_5m}",
-        p.num("rbac.deny_pct_5m")
+        close(p.num("rbac.deny_pct_1m"), expected_1m),
+        "{} vs {expected_1m}",
+        p.num("rbac.deny_pct_1m")
     );
     assert_eq!(
         p.severity("rbac.deny_pct_1h"),

@@ -50,10 +50,10 @@ pub const SCHEMA_VERSION_SQL: &str = "PRAGMA schema_version";
 
 pub const RBAC_CHECKS_1H: Fig = Fig::new("rbac.checks_1h", "permission checks (1h)");
 pub const RBAC_DENY_PCT_1H: Fig = Fig::new("rbac.deny_pct_1h", "deny % (1h)");
-/// The last five minutes: an incident shows here long before it moves the hour's figure.
-pub const RBAC_DENY_PCT_5M: Fig = Fig::new("rbac.deny_pct_5m", "deny % (5m)");
-/// Checks needed in five minutes before `rbac.deny_pct_5m` can warn.
-const MIN_CHECKS_5M: i64 = 20;
+/// The last minute: an incident shows here long before it moves the hour's figure.
+pub const RBAC_DENY_PCT_1M: Fig = Fig::new("rbac.deny_pct_1m", "deny % (1m)");
+/// Checks needed in one minute before `rbac.deny_pct_1m` can warn.
+const MIN_CHECKS_1M: i64 = 20;
 pub const RBAC_ALLOW_1H: Fig = Fig::new("rbac.allow_1h", "allowed (1h)");
 pub const RBAC_DENY_1H: Fig = Fig::new("rbac.deny_1h", "denied (1h)");
 
@@ -83,7 +83,7 @@ pub const AUDIT_JUMP_1H: Fig = Fig::new("audit.jump_1h", "audit events, last hou
 const RBAC_FIGS: &[Fig] = &[
     RBAC_CHECKS_1H,
     RBAC_DENY_PCT_1H,
-    RBAC_DENY_PCT_5M,
+    RBAC_DENY_PCT_1M,
     RBAC_ALLOW_1H,
     RBAC_DENY_1H,
 ];
@@ -191,7 +191,7 @@ impl TmwsPack {
     pub const FIGURES: &'static [Fig] = &[
         RBAC_CHECKS_1H,
         RBAC_DENY_PCT_1H,
-        RBAC_DENY_PCT_5M,
+        RBAC_DENY_PCT_1M,
         RBAC_ALLOW_1H,
         RBAC_DENY_1H,
         LICENSE_VALIDATIONS_1H,
@@ -525,12 +525,12 @@ fn rbac(tail: &Tail<AuditStore>, now: f64, source: &str) -> Section {
         columns: vec!["operation".into(), "role".into(), "denies".into()],
         rows,
     };
-    let recent = tail.store.checks_within(5 * 60, now);
+    let recent = tail.store.checks_within(60, now);
     let mut readings = hour.readings(source);
     // A handful of checks says little: the short window is judged only from a real sample,
     // so a quiet system does not raise alerts on two denials out of three.
-    let recent_figure = RBAC_DENY_PCT_5M.number(source, pct(recent.deny, recent.checks), "%");
-    readings.push(if recent.checks >= MIN_CHECKS_5M {
+    let recent_figure = RBAC_DENY_PCT_1M.number(source, pct(recent.deny, recent.checks), "%");
+    readings.push(if recent.checks >= MIN_CHECKS_1M {
         recent_figure
             .with_rule(
                 Rule::warn_crit(Threshold::above(20.0), Threshold::above(50.0))
@@ -544,7 +544,7 @@ fn rbac(tail: &Tail<AuditStore>, now: f64, source: &str) -> Section {
         recent_figure
             .with_rule(Rule::default())
             .with_detail(format!(
-                "{} of {} checks denied: fewer than {MIN_CHECKS_5M}, not judged",
+                "{} of {} checks denied: fewer than {MIN_CHECKS_1M}, not judged",
                 recent.deny, recent.checks
             ))
     });

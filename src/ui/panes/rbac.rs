@@ -17,7 +17,7 @@ use ratatui::{Frame, layout::Rect};
 /// The figures of the RBAC pane, from the first source that feeds it.
 struct Figures<'a> {
     deny_pct: Option<&'a FigureState>,
-    deny_pct_5m: Option<&'a FigureState>,
+    deny_pct_1m: Option<&'a FigureState>,
     checks: Option<&'a FigureState>,
     allow: Option<&'a FigureState>,
     deny: Option<&'a FigureState>,
@@ -31,7 +31,7 @@ impl<'a> Figures<'a> {
         let fig = |name: &str| state.figure(&format!("{source}.{name}"));
         Figures {
             deny_pct: fig("rbac.deny_pct_1h"),
-            deny_pct_5m: fig("rbac.deny_pct_5m"),
+            deny_pct_1m: fig("rbac.deny_pct_1m"),
             checks: fig("rbac.checks_1h"),
             allow: fig("rbac.allow_1h"),
             deny: fig("rbac.deny_1h"),
@@ -167,11 +167,11 @@ fn summary_lines(
         }
         (None, None) => deny.push(Span::styled("—", theme.muted)),
     }
-    // The last five minutes beside it: an incident shows there before it moves the hour.
-    if let Some(recent) = f.deny_pct_5m.filter(|r| r.figure.error.is_none()) {
+    // The last minute beside it: an incident shows there before it moves the hour.
+    if let Some(recent) = f.deny_pct_1m.filter(|r| r.figure.error.is_none()) {
         let (text, style) = figure_text(theme, Some(recent));
         let sev = recent.figure.severity;
-        deny.push(Span::styled(" · 5m ", theme.muted));
+        deny.push(Span::styled(" · 1m ", theme.muted));
         deny.push(Span::styled(text, style));
         deny.push(Span::styled(
             format!(" {}", sev.symbol()),
