@@ -116,18 +116,9 @@ impl Collector for DockerCollector {
     }
     fn poll(&mut self) -> BoxFuture<'_, Vec<Update>> {
         Box::pin(async move {
-            let remote = match &self.reach {
-                Err(message) => {
-                    return vec![health(
-                        &self.name,
-                        SourceHealth::Error {
-                            message: message.clone(),
-                            retry_in_secs: None,
-                        },
-                    )];
-                }
-                Ok(Transport::Local) => None,
-                Ok(transport) => Some(transport.clone()),
+            let remote = match crate::collect::resolve(&self.name, &self.reach) {
+                Ok(remote) => remote,
+                Err(updates) => return updates,
             };
             if self.engine.is_none() {
                 let engine = Engine::start(self.address.clone(), self.project.clone(), remote);

@@ -10,7 +10,7 @@ use crate::collect::{Collector, Reach};
 use crate::config::SystemSource;
 use crate::rules::{Rule, Threshold};
 use crate::state::figure::Reading;
-use crate::state::update::{DiskUsage, HostSnapshot, SourceHealth, Update};
+use crate::state::update::{DiskUsage, HostSnapshot, Update};
 use crate::transport::Transport;
 use futures::future::BoxFuture;
 use std::collections::HashSet;
@@ -62,19 +62,10 @@ impl Collector for HostCollector {
     }
     fn poll(&mut self) -> BoxFuture<'_, Vec<Update>> {
         Box::pin(async move {
-            match &self.reach {
-                Err(message) => vec![crate::collect::health(
-                    &self.name,
-                    SourceHealth::Error {
-                        message: message.clone(),
-                        retry_in_secs: None,
-                    },
-                )],
-                Ok(Transport::Local) => self.poll_local().await,
-                Ok(transport) => {
-                    let transport = transport.clone();
-                    self.poll_remote(&transport).await
-                }
+            match crate::collect::resolve(&self.name, &self.reach) {
+                Err(updates) => updates,
+                Ok(None) => self.poll_local().await,
+                Ok(Some(transport)) => self.poll_remote(&transport).await,
             }
         })
     }

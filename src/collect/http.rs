@@ -80,18 +80,9 @@ impl Collector for ServiceCollector {
     }
     fn poll(&mut self) -> BoxFuture<'_, Vec<Update>> {
         Box::pin(async move {
-            let transport = match &self.reach {
-                Err(message) => {
-                    return vec![health(
-                        &self.name,
-                        SourceHealth::Error {
-                            message: message.clone(),
-                            retry_in_secs: None,
-                        },
-                    )];
-                }
-                Ok(Transport::Local) => None,
-                Ok(transport) => Some(transport.clone()),
+            let transport = match crate::collect::resolve(&self.name, &self.reach) {
+                Ok(transport) => transport,
+                Err(updates) => return updates,
             };
             if let Some(transport) = transport {
                 return self.poll_remote(&transport).await;

@@ -118,6 +118,22 @@ pub fn reach(pool: &HostPool, host: &str) -> Reach {
     pool.transport(host).map_err(|e| e.to_string())
 }
 
+/// Where one poll reads from: `Ok(None)` for this machine, `Ok(Some(t))` through an SSH
+/// host, or the update that says why the source's host cannot be reached.
+pub fn resolve(source: &str, reach: &Reach) -> Result<Option<Transport>, Vec<Update>> {
+    match reach {
+        Err(message) => Err(vec![health(
+            source,
+            SourceHealth::Error {
+                message: message.clone(),
+                retry_in_secs: None,
+            },
+        )]),
+        Ok(Transport::Local) => Ok(None),
+        Ok(transport) => Ok(Some(transport.clone())),
+    }
+}
+
 /// For collectors built without a pool (`Collector::new`): local works, a remote host says
 /// how to get a transport.
 pub fn reach_without_pool(host: &str) -> Reach {
