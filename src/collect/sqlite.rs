@@ -136,6 +136,17 @@ impl Harvest {
         }
     }
 
+    /// Adds one custom metric's outcome: its reading, its table, and its error text once.
+    pub fn add_metric(&mut self, outcome: metrics::Outcome) {
+        if let Some(e) = &outcome.reading.error
+            && !self.errors.contains(e)
+        {
+            self.errors.push(e.clone());
+        }
+        self.readings.push(outcome.reading);
+        self.tables.extend(outcome.table);
+    }
+
     /// Adds one section's result. A failed section turns each of its figures into a failed
     /// reading with the error text (so no figure silently keeps or shows a number); a busy
     /// database aborts the whole poll.
@@ -465,27 +476,11 @@ impl Worker {
 
         // Custom metrics, each its own short statement (and time budget).
         for m in &self.settings.metrics {
-            let outcome = metrics::run(&db.conn, &harvest.source, m, wal);
-            if let Some(e) = &outcome.reading.error
-                && !harvest.errors.contains(e)
-            {
-                harvest.errors.push(e.clone());
-            }
-            harvest.readings.push(outcome.reading);
-            harvest.tables.extend(outcome.table);
+            harvest.add_metric(metrics::run(&db.conn, &harvest.source, m, wal));
         }
 
         // Outside the figures' transaction, so that transaction stays short.
-        let due = self
-            .integrity
-            .as_ref()
-            .is_none_or(|last| last.at.elapsed() >= INTEGRITY_EVERY);
-        if due {
-            let budget = if wal {
-                INTEGRITY_BUDGET_WAL
-            } else {
-                INTEGRITY_BUDGET_ROLLBACK
-            };
+        if let Some(budget) = integrity_due(self.integrity.as_ref(), wal) {
             // Busy right after our own read worked: keep the last result, try next poll.
             if let Some(outcome) = integrity_check(&db.conn, budget) {
                 self.integrity = Some(IntegrityResult {
@@ -545,6 +540,20 @@ impl Worker {
             pack.reset();
         }
     }
+}
+
+/// The time budget of an integrity check if one is due (none run yet, or the last is
+/// older than [`INTEGRITY_EVERY`]); a WAL database gets longer, as readers do not block
+/// its writer.
+fn integrity_due(last: Option<&IntegrityResult>, wal: bool) -> Option<Duration> {
+    if last.is_some_and(|last| last.at.elapsed() < INTEGRITY_EVERY) {
+        return None;
+    }
+    Some(if wal {
+        INTEGRITY_BUDGET_WAL
+    } else {
+        INTEGRITY_BUDGET_ROLLBACK
+    })
 }
 
 /// The integrity figure from the last check (or why there is none).

@@ -62,6 +62,34 @@ pub struct Alert {
 }
 
 impl Alert {
+    /// A newly listed alert for `seen`: not acknowledged, not resolved, nothing held back,
+    /// no reason yet (the caller sets it).
+    fn opened(
+        seen: &Observed,
+        state: AlertState,
+        condition: Condition,
+        priority: Priority,
+        (since, began): (DateTime<Utc>, DateTime<Utc>),
+        silenced: Option<String>,
+    ) -> Self {
+        Alert {
+            id: seen.id.to_string(),
+            name: seen.name.to_string(),
+            state,
+            condition,
+            severity: condition.severity(),
+            priority,
+            since,
+            began,
+            resolved_at: None,
+            acknowledged: false,
+            reason: String::new(),
+            silenced,
+            held_back: 0,
+            ok_now: false,
+        }
+    }
+
     /// Counts towards the header's worst state and the timeline: firing or flapping, not
     /// pending, not silenced.
     pub fn counts(&self) -> bool {
@@ -236,28 +264,23 @@ impl AlertBook {
             }
             (None, None) => {}
             (Some(Transition::Pending), _) => {
-                let (since, began) = phase_times(j.phase, now);
                 if let Some(i) = position {
                     // A flapping alert going bad again: it stays flapping.
                     let alert = &mut self.active[i];
                     alert.reason = seen.reason;
                     alert.ok_now = false;
                 } else {
-                    self.active.push(Alert {
-                        id: seen.id.to_string(),
-                        name: seen.name.to_string(),
-                        state: AlertState::Pending,
+                    let alert = Alert::opened(
+                        &seen,
+                        AlertState::Pending,
                         condition,
-                        severity: condition.severity(),
                         priority,
-                        since,
-                        began,
-                        resolved_at: None,
-                        acknowledged: false,
+                        phase_times(j.phase, now),
+                        silence.clone(),
+                    );
+                    self.active.push(Alert {
                         reason: seen.reason,
-                        silenced: silence.clone(),
-                        held_back: 0,
-                        ok_now: false,
+                        ..alert
                     });
                 }
                 events.push(self.event(seen.id, EventKind::Pending, now, false, 0));
@@ -279,22 +302,14 @@ impl AlertBook {
                 let i = match position {
                     Some(i) => i,
                     None => {
-                        self.active.push(Alert {
-                            id: seen.id.to_string(),
-                            name: seen.name.to_string(),
-                            state: AlertState::Pending,
+                        self.active.push(Alert::opened(
+                            &seen,
+                            AlertState::Pending,
                             condition,
-                            severity: condition.severity(),
                             priority,
-                            since,
-                            began,
-                            resolved_at: None,
-                            acknowledged: false,
-                            reason: String::new(),
-                            silenced: silence.clone(),
-                            held_back: 0,
-                            ok_now: false,
-                        });
+                            (since, began),
+                            silence.clone(),
+                        ));
                         self.active.len() - 1
                     }
                 };
@@ -336,23 +351,14 @@ impl AlertBook {
                     Some(i) => i,
                     // Not listed (the viewer's book, or a restore that missed it): list it.
                     None => {
-                        let (since, began) = phase_times(j.phase, now);
-                        self.active.push(Alert {
-                            id: seen.id.to_string(),
-                            name: seen.name.to_string(),
-                            state: AlertState::Firing,
-                            condition: from,
-                            severity: from.severity(),
+                        self.active.push(Alert::opened(
+                            &seen,
+                            AlertState::Firing,
+                            from,
                             priority,
-                            since,
-                            began,
-                            resolved_at: None,
-                            acknowledged: false,
-                            reason: String::new(),
-                            silenced: silence.clone(),
-                            held_back: 0,
-                            ok_now: false,
-                        });
+                            phase_times(j.phase, now),
+                            silence.clone(),
+                        ));
                         self.active.len() - 1
                     }
                 };

@@ -22,9 +22,8 @@
 
 use super::metrics;
 use super::{
-    Busy, DB_FREELIST, DB_SIZE_MB, FREELIST_SQL, Harvest, INTEGRITY_BUDGET_ROLLBACK,
-    INTEGRITY_BUDGET_WAL, INTEGRITY_EVERY, IntegrityResult, PAGES_SQL, Pack, Rows, Settings,
-    SqlRows, Worker, db_size,
+    Busy, DB_FREELIST, DB_SIZE_MB, FREELIST_SQL, Harvest, IntegrityResult, PAGES_SQL, Pack, Rows,
+    Settings, SqlRows, Worker, db_size,
 };
 use crate::collect::tmws::tail::{
     Cols, Page, RowFn, Store, TableReader, Tail, TailSql, portable_seconds,
@@ -281,25 +280,10 @@ impl RemoteWorker {
                     },
                 },
             };
-            if let Some(e) = &reading.reading.error
-                && !harvest.errors.contains(e)
-            {
-                harvest.errors.push(e.clone());
-            }
-            harvest.readings.push(reading.reading);
-            harvest.tables.extend(reading.table);
+            harvest.add_metric(reading);
         }
 
-        let due = self
-            .integrity
-            .as_ref()
-            .is_none_or(|last| last.at.elapsed() >= INTEGRITY_EVERY);
-        if due {
-            let budget = if batch.wal {
-                INTEGRITY_BUDGET_WAL
-            } else {
-                INTEGRITY_BUDGET_ROLLBACK
-            };
+        if let Some(budget) = super::integrity_due(self.integrity.as_ref(), batch.wal) {
             // Busy, or the host went away just now: the last result stays (the next poll
             // says what became of the host).
             if let Ok(Some(outcome)) = self.integrity_check(budget).await {
