@@ -499,6 +499,8 @@ struct StreamOp {
     started: Instant,
     /// Waiting for the reader to take lines.
     blocked: bool,
+    /// The run's first line is its header (see `StreamSpec::with_header`), not yet read.
+    header_due: bool,
 }
 
 const PUMP_CAP: usize = 256 * 1024;
@@ -895,6 +897,7 @@ impl Mux {
                         err_done: false,
                         started: Instant::now(),
                         blocked: false,
+                        header_due: reg.spec.has_header(),
                     }));
                 }
                 None => self.ops.push(closing(channel, true)),
@@ -1366,6 +1369,13 @@ impl StreamOp {
     /// reader is gone.
     fn deliver(&mut self, reg: &mut StreamReg) -> Option<bool> {
         let mut moved = false;
+        if self.header_due
+            && let Some(header) = self.pending.pop_front()
+        {
+            reg.spec.take_header(&mut reg.resume, &header.text);
+            self.header_due = false;
+            moved = true;
+        }
         while !self.pending.is_empty() {
             let permit = match reg.tx.try_reserve() {
                 Ok(permit) => permit,
@@ -1373,12 +1383,7 @@ impl StreamOp {
                 Err(mpsc::error::TrySendError::Closed(())) => return None,
             };
             let line = self.pending.pop_front().expect("not empty");
-            let token = reg.spec.token_of(&line.text);
-            reg.resume.lines += 1;
-            reg.resume.bytes += line.raw_len as u64;
-            if token.is_some() {
-                reg.resume.token = token;
-            }
+            reg.spec.count(&mut reg.resume, &line);
             permit.send(StreamEvent::Line {
                 text: line.text,
                 truncated: line.truncated,
