@@ -336,7 +336,7 @@ fn plan_follows(
     let mut new = new;
     if new.len() > room {
         problems.push(format!(
-            "{} more files match; a remote source follows at most {MAX_REMOTE_FILES}",
+            "{} matching files not followed (a remote source follows at most {MAX_REMOTE_FILES})",
             new.len() - room
         ));
         // The most recently written first.
@@ -442,6 +442,11 @@ mod tests {
             false,
         );
         assert!(start.is_empty());
-        assert!(problems[0].contains("at most 4"), "{problems:?}");
+        assert!(
+            problems.contains(
+                &"1 matching files not followed (a remote source follows at most 4)".to_string()
+            ),
+            "{problems:?}"
+        );
     }
 }
