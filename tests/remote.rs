@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use watchpost::collect::docker::DockerCollector;
 use watchpost::collect::host::HostCollector;
 use watchpost::collect::http::ServiceCollector;
+use watchpost::collect::logs::LogCollector;
 use watchpost::collect::sqlite::SqliteCollector;
 use watchpost::collect::{self, Collector};
 use watchpost::config::{Config, DockerSource, ServiceSource, SqliteSource, SystemSource};
@@ -917,9 +918,285 @@ async fn values_in_remote_commands_are_quoted_and_nothing_runs() {
     assert!(message.contains("no such file"), "{message}");
     // The path went through whole.
     assert!(message.contains("$(touch"), "{message}");
+    // Log sources: a glob and a path to follow, a journald unit (`$$` is a `$` in the
+    // config).
+    let glob_marker = marker("glob");
+    let follow_marker = marker("follow");
+    let journal_marker = marker("journal");
+    let config = Config::parse(&format!(
+        r#"
+[hosts.test]
+ssh = "user@127.0.0.1"
+
+[logs.glob]
+files = ["/tmp/wp-$$(touch {glob})*.log", "/tmp/wp-`touch {follow}`.log"]
+host = "test"
+
+[logs.journal]
+journald = "x; touch {journal}"
+host = "test"
+"#,
+        glob = glob_marker.display(),
+        follow = follow_marker.display(),
+        journal = journal_marker.display(),
+    ))
+    .unwrap();
+    let mut glob = LogCollector::on("glob", &config.logs["glob"], collect::reach(&pool, "test"));
+    let updates = glob.poll().await;
+    let message = error_of(&updates).unwrap_or_default();
+    assert!(
+        message.contains("no file matches /tmp/wp-$(touch"),
+        "{message}"
+    );
+    let mut journal = LogCollector::on(
+        "journal",
+        &config.logs["journal"],
+        collect::reach(&pool, "test"),
+    );
+    journal.poll().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    for m in [&unit_marker, &path_marker] {
+    for m in [
+        &unit_marker,
+        &path_marker,
+        &glob_marker,
+        &follow_marker,
+        &journal_marker,
+    ] {
         assert!(!m.exists(), "{} was created: a value was run", m.display());
+    }
+}
+
+// ------------------------------------------------------------------ log sources
+
+/// A log source's lines and figures, gathered over polls.
+#[derive(Default)]
+struct LogsSeen {
+    /// (message, level, fields, is_error) of every line, in arrival order.
+    lines: Vec<(String, String, Vec<(String, String)>, bool)>,
+    figures: HashMap<String, Reading>,
+    health: Option<SourceHealth>,
+}
+
+impl LogsSeen {
+    fn take(&mut self, updates: Vec<Update>) {
+        for update in updates {
+            match update {
+                Update::Logs(lines) => self.lines.extend(
+                    lines
+                        .into_iter()
+                        .map(|l| (l.message, format!("{:?}", l.level), l.fields, l.is_error)),
+                ),
+                Update::Readings { readings, .. } => {
+                    for r in readings {
+                        self.figures.insert(r.id.clone(), r);
+                    }
+                }
+                Update::Health { health, .. } => self.health = Some(health),
+                _ => {}
+            }
+        }
+    }
+
+    fn messages(&self) -> Vec<String> {
+        self.lines.iter().map(|l| l.0.clone()).collect()
+    }
+
+    fn number(&self, id: &str) -> f64 {
+        number(self.figures.get(id).unwrap_or_else(|| panic!("no {id}")))
+    }
+}
+
+/// Polls `c` (every 200 ms) until `done` holds, or fails after `limit`.
+async fn poll_logs(
+    c: &mut dyn Collector,
+    seen: &mut LogsSeen,
+    limit: Duration,
+    done: impl Fn(&LogsSeen) -> bool,
+) {
+    let deadline = Instant::now() + limit;
+    loop {
+        seen.take(c.poll().await);
+        if done(seen) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not there after {limit:?}: lines {:?}, health {:?}",
+            seen.messages(),
+            seen.health
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn append_text(path: &Path, text: &str) {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+}
+
+/// JSON lines with their own time, so local and remote parse them alike.
+fn json_lines(tag: &str, count: usize) -> String {
+    let at = chrono::Utc::now().to_rfc3339();
+    (0..count)
+        .map(|n| {
+            let level = if n % 3 == 0 { "ERROR" } else { "INFO" };
+            format!(
+                "{{\"timestamp\":\"{at}\",\"level\":\"{level}\",\"message\":\"{tag} {n}\",\"latency_ms\":{}}}\n",
+                10 * (n + 1)
+            )
+        })
+        .collect()
+}
+
+fn log_config(files: &str, host_line: &str) -> Config {
+    Config::parse(&format!(
+        r#"
+[hosts.test]
+ssh = "user@127.0.0.1"
+
+[logs.app]
+files = [{files:?}]
+{host_line}
+
+[[logs.app.metric]]
+id = "latency_p95"
+kind = "p95"
+field = "latency_ms"
+
+[[logs.app.metric]]
+id = "new_lines"
+kind = "count"
+match = "^new "
+window = "1h"
+"#
+    ))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_file_logs_equal_local_ones_across_rotation_and_new_files() {
+    let sshd = sshd_or_skip!();
+    let pool = sshd.pool("id_ed25519");
+    let dir = tempfile::tempdir().unwrap();
+    let glob = dir.path().join("app-*.log").to_string_lossy().into_owned();
+    let first = dir.path().join("app-1.log");
+    std::fs::write(&first, json_lines("backlog", 3)).unwrap();
+    let remote_config = log_config(&glob, "host = \"test\"");
+    let local_config = log_config(&glob, "");
+    let mut remote = LogCollector::on(
+        "app",
+        &remote_config.logs["app"],
+        collect::reach(&pool, "test"),
+    );
+    let mut local = LogCollector::new("app", &local_config.logs["app"]);
+    let (mut r, mut l) = (LogsSeen::default(), LogsSeen::default());
+    poll_logs(&mut remote, &mut r, WAIT, |s| s.lines.len() >= 3).await;
+    poll_logs(&mut local, &mut l, WAIT, |s| s.lines.len() >= 3).await;
+
+    // New lines, a rotation by rename (out of the glob) with a late line in the old file,
+    // and a second file that matches the glob later (read from its start).
+    append_text(&first, &json_lines("new", 4));
+    let rotated = dir.path().join("app-1.log.old");
+    std::fs::rename(&first, &rotated).unwrap();
+    append_text(&rotated, &json_lines("late", 1));
+    std::fs::write(&first, json_lines("after", 2)).unwrap();
+    std::fs::write(dir.path().join("app-2.log"), json_lines("second", 2)).unwrap();
+    let total = 3 + 4 + 1 + 2 + 2;
+    let limit = WAIT + watchpost::collect::logs::EXPAND_EVERY;
+    poll_logs(&mut remote, &mut r, limit, |s| s.lines.len() >= total).await;
+    poll_logs(&mut local, &mut l, limit, |s| s.lines.len() >= total).await;
+    // Nothing more, nothing twice.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    r.take(remote.poll().await);
+    l.take(local.poll().await);
+    let sorted = |s: &LogsSeen| {
+        let mut lines = s.lines.clone();
+        lines.sort_by(|a, b| a.0.cmp(&b.0));
+        lines
+    };
+    assert_eq!(sorted(&r), sorted(&l), "the same lines, parsed alike");
+    assert_eq!(r.lines.len(), total, "{:?}", r.messages());
+    // Within one file, in order.
+    let order = |s: &LogsSeen, tag: &str| -> Vec<String> {
+        s.messages()
+            .into_iter()
+            .filter(|m| m.starts_with(tag))
+            .collect()
+    };
+    assert_eq!(order(&r, "new"), ["new 0", "new 1", "new 2", "new 3"]);
+    for id in ["app.errors_1h", "app.latency_p95", "app.new_lines"] {
+        assert_eq!(r.number(id), l.number(id), "{id}");
+    }
+    // backlog 0, new 0, new 3, late 0, after 0, second 0.
+    assert_eq!(r.number("app.errors_1h"), 6.0);
+    assert_eq!(r.number("app.new_lines"), 4.0);
+    assert_eq!(r.health, Some(SourceHealth::Ok));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_command_and_journald_sources_run_on_the_host() {
+    let sshd = sshd_or_skip!();
+    let pool = sshd.pool("id_ed25519");
+    let dir = tempfile::tempdir().unwrap();
+    // The command runs on the host: its working file is the host's.
+    let out = dir.path().join("from-the-host");
+    let config = Config::parse(&format!(
+        r#"
+[logs.cmd]
+command = ["sh", "-c", "echo \"ERROR one ($$(pwd))\"; echo fine; touch \"$$1\"; exec sleep 600", "sh", {out:?}]
+host = "test"
+
+[hosts.test]
+ssh = "user@127.0.0.1"
+
+[logs.journal]
+journald = "watchpost-test.service"
+host = "test"
+"#,
+        out = out.to_string_lossy()
+    ))
+    .unwrap();
+    let mut cmd = LogCollector::on("cmd", &config.logs["cmd"], collect::reach(&pool, "test"));
+    let mut seen = LogsSeen::default();
+    poll_logs(&mut cmd, &mut seen, WAIT, |s| s.lines.len() >= 2).await;
+    // "ERROR" is the level; the message names the remote shell's working directory.
+    assert!(
+        seen.lines[0].0.starts_with("one ("),
+        "{:?}",
+        seen.messages()
+    );
+    assert_eq!(seen.lines[0].1, "Error");
+    assert!(seen.lines[0].3, "an error line");
+    assert_eq!(seen.messages()[1], "fine");
+    assert_eq!(seen.number("cmd.errors_1h"), 1.0);
+    assert_eq!(seen.health, Some(SourceHealth::Ok));
+    assert!(out.exists());
+
+    // journald on the host: followed when it has a journal; this test machine may have
+    // none, which the host's own journalctl says (through the same connection).
+    let mut journal = LogCollector::on(
+        "journal",
+        &config.logs["journal"],
+        collect::reach(&pool, "test"),
+    );
+    let updates = journal.poll().await;
+    let has_journal = std::path::Path::new("/run/systemd/system").exists();
+    if !has_journal {
+        let message = error_of(&updates).unwrap_or_default();
+        assert!(
+            message.contains("this host has no journal")
+                || message.contains("journalctl not found"),
+            "{message}"
+        );
+        assert!(by_id(&updates)["journal.errors_1h"].error.is_some());
+    } else {
+        assert_eq!(last_health(&updates), Some(SourceHealth::Ok), "{updates:?}");
     }
 }
 

@@ -207,6 +207,9 @@ pub enum Event {
     Stderr(String),
     /// The process ended, or could not be started; the next try is in `retry`.
     Down { message: String, retry: Duration },
+    /// A problem that lasts until the source says it is over (`None`), whatever else comes
+    /// (a remote glob that matches nothing).
+    Lasting(Option<String>),
 }
 
 impl Event {
@@ -215,6 +218,7 @@ impl Event {
             + match self {
                 Event::Line(line) => line.bytes.len(),
                 Event::Stderr(text) | Event::Down { message: text, .. } => text.len(),
+                Event::Lasting(text) => text.as_ref().map_or(0, String::len),
                 Event::Started => 0,
             }
     }

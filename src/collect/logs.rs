@@ -117,6 +117,8 @@ struct ProcessInput {
     ever_read: bool,
     /// What is wrong now, with the retry delay if the process is down.
     problem: Option<(String, Option<Duration>)>,
+    /// A problem the source itself says is over (see `Event::Lasting`).
+    lasting: Option<String>,
 }
 
 /// Where a source's processes run.
@@ -195,6 +197,7 @@ impl LogCollector {
                 ever_started: false,
                 ever_read: false,
                 problem: None,
+                lasting: None,
             }))
         };
         let plan: Option<(LineParser, Box<dyn Plan>)> = if let Some(unit) = &source.journald {
@@ -378,6 +381,7 @@ impl LogCollector {
                     complained = true;
                 }
                 Event::Down { message, retry } => input.problem = Some((message, Some(retry))),
+                Event::Lasting(problem) => input.lasting = problem,
             }
         }
         // Output in a later poll, without a new complaint: the complaint on stderr is over.
@@ -392,7 +396,10 @@ impl LogCollector {
             input.problem = None;
         }
         let parser = input.parser;
-        let mut problem = input.problem.clone();
+        let mut problem = input
+            .problem
+            .clone()
+            .or_else(|| input.lasting.clone().map(|p| (p, None)));
         input.ever_read |= !raw.is_empty();
         // Counts are known while the process runs (a quiet unit has no lines to count) or
         // once it has delivered lines; not when it never ran, or only died without a line.
@@ -406,7 +413,8 @@ impl LogCollector {
                 down = true;
             }
         }
-        let unknown = (!input.ever_started && problem.is_some()) || (down && !input.ever_read);
+        let unknown = (!input.ever_started && problem.is_some())
+            || ((down || input.lasting.is_some()) && !input.ever_read);
 
         let mut derived = self.take_derived();
         let name = self.name.clone();

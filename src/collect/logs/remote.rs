@@ -265,10 +265,11 @@ async fn run_files(patterns: Vec<String>, transport: Transport, out: Outbox) {
                     let stream: LineStream = transport.stream(spec);
                     streams.push(stream.map(move |e| (index, e)).boxed());
                 }
-                // Said once per change: the collector keeps showing it until lines come.
+                // Said when it changes; the collector shows it until it is over.
                 let message = problems.join("; ");
                 if message != said {
-                    if !message.is_empty() && !out.send(Event::Stderr(message.clone())).await {
+                    let lasting = (!message.is_empty()).then(|| message.clone());
+                    if !out.send(Event::Lasting(lasting)).await {
                         return;
                     }
                     said = message;
