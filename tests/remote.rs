@@ -968,11 +968,14 @@ host = "test"
 
 // ------------------------------------------------------------------ log sources
 
+/// What a log line says, without its time: (message, level, fields, is_error).
+type LineSaid = (String, String, Vec<(String, String)>, bool);
+
 /// A log source's lines and figures, gathered over polls.
 #[derive(Default)]
 struct LogsSeen {
-    /// (message, level, fields, is_error) of every line, in arrival order.
-    lines: Vec<(String, String, Vec<(String, String)>, bool)>,
+    /// Every line, in arrival order.
+    lines: Vec<LineSaid>,
     figures: HashMap<String, Reading>,
     health: Option<SourceHealth>,
 }
