@@ -12,6 +12,8 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
 use rusqlite::Connection;
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
@@ -28,7 +30,10 @@ use watchpost::collect::{self, Collector};
 use watchpost::config::{Config, DockerSource, ServiceSource, SqliteSource, SystemSource};
 use watchpost::state::figure::{Reading, Value};
 use watchpost::state::update::{HostSnapshot, SourceHealth, Update};
+use watchpost::state::{AppState, Window};
 use watchpost::transport::{HostPool, PoolOptions};
+use watchpost::ui::theme::Theme;
+use watchpost::ui::{PaneContext, UiState, panes};
 
 const SCHEMA: &str = include_str!("../assets/tmws_schema.sql");
 const HEAD: &str = "571948cc671b";
@@ -1205,18 +1210,22 @@ host = "test"
 
 // ------------------------------------------------------------------ one connection, faults
 
-/// Runs the collectors of a config and keeps what each source said last.
+/// Runs the collectors of a config and keeps what each source said last, and the state
+/// the panes draw from.
 struct Running {
     rx: tokio::sync::mpsc::Receiver<Update>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Per source: when it last had figures, and its last health.
     last_figures: HashMap<String, Instant>,
     health: HashMap<String, SourceHealth>,
+    state: AppState,
 }
 
 impl Running {
     fn start(collectors: Vec<Box<dyn Collector>>) -> Running {
         let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        let window = Window::new("test", chrono::Utc::now(), chrono::Duration::hours(24));
+        let state = watchpost::app::initial_state(window, &collectors, &Config::default());
         let tasks = collectors
             .into_iter()
             .map(|c| collect::spawn(c, tx.clone()))
@@ -1226,7 +1235,45 @@ impl Running {
             tasks,
             last_figures: HashMap::new(),
             health: HashMap::new(),
+            state,
         }
+    }
+
+    /// The Errors pane as drawn now, one text line per row.
+    fn errors_pane(&self, width: u16, height: u16) -> String {
+        let theme = Theme::built_in("default").unwrap();
+        let ui = UiState::default();
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+        terminal
+            .draw(|frame| {
+                let ctx = PaneContext {
+                    state: &self.state,
+                    ui: &ui,
+                    theme: &theme,
+                    focused: false,
+                    zoomed: false,
+                    now: chrono::Utc::now(),
+                };
+                panes::errors::render(frame, frame.area(), &ctx);
+            })
+            .unwrap();
+        let buffer = terminal.backend().buffer();
+        (0..height)
+            .map(|y| {
+                let row: String = (0..width).map(|x| buffer[(x, y)].symbol()).collect();
+                row.trim_end().to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// How many times each message is in the log buffer the Errors pane shows.
+    fn shown(&self, source: &str) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for line in self.state.logs.iter().filter(|l| l.source == source) {
+            *counts.entry(line.message.clone()).or_insert(0) += 1;
+        }
+        counts
     }
 
     /// Takes updates until `done` holds or `limit` passes; returns whether it held.
@@ -1238,7 +1285,7 @@ impl Running {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             match tokio::time::timeout(left, self.rx.recv()).await {
-                Ok(Some(update)) => match update {
+                Ok(Some(update)) => match self.applied(update) {
                     // A container listing is figures too (an empty engine has no readings).
                     Update::Containers { source, .. } => {
                         self.last_figures.insert(source.clone(), Instant::now());
@@ -1256,6 +1303,14 @@ impl Running {
                 _ => return done(self),
             }
         }
+    }
+}
+
+impl Running {
+    /// Applies an update to the state, as the app does, and hands it back.
+    fn applied(&mut self, update: Update) -> Update {
+        self.state.apply(update.clone(), chrono::Utc::now());
+        update
     }
 }
 
@@ -1296,13 +1351,20 @@ timeout = "2s"
             db.to_string_lossy()
         ));
     }
+    // A remote `tail -F` and a remote command: two long-lived streams on the connection.
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "").unwrap();
+    text.push_str(&format!(
+        "\n[logs.app]\nfiles = [{:?}]\nhost = \"test\"\n\n[logs.ticks]\ncommand = [\"sh\", \"-c\", \"echo started; exec sleep 3600\"]\nhost = \"test\"\n",
+        log.to_string_lossy()
+    ));
     // The host name in the config is a [hosts] entry; the test's pool knows it as "test".
     text.push_str("\n[hosts.test]\nssh = \"user@127.0.0.1\"\n");
     let config = Config::parse(&text).unwrap();
     let pool = quick_pool(&sshd);
     let collectors = collect::from_config(&config, &pool);
     let sources: Vec<String> = collectors.iter().map(|c| c.name().to_string()).collect();
-    assert_eq!(sources.len(), if have_sqlite3 { 3 } else { 2 });
+    assert_eq!(sources.len(), if have_sqlite3 { 5 } else { 4 });
     let mut run = Running::start(collectors);
     let all_have_figures = |r: &Running| sources.iter().all(|s| r.last_figures.contains_key(s));
     assert!(
@@ -1311,13 +1373,32 @@ timeout = "2s"
         run.last_figures,
         run.health
     );
-    // Several polls of every source, over one TCP connection.
+    // Lines of the followed file reach the Errors pane's buffer.
+    for i in 1..=5 {
+        append_text(&log, &format!("ERROR fault line {i}\n"));
+    }
+    let all_lines = |n: usize| {
+        move |r: &Running| (1..=n).all(|i| r.shown("app").contains_key(&format!("fault line {i}")))
+    };
+    assert!(
+        run.until(WAIT, all_lines(5)).await,
+        "{:?}",
+        run.shown("app")
+    );
+    // Several polls of every source, over one TCP connection, with both log streams
+    // running.
     run.until(Duration::from_secs(3), |_| false).await;
+    assert!(
+        run.shown("ticks").contains_key("started"),
+        "{:?}",
+        run.shown("ticks")
+    );
     assert_eq!(sshd.established_from_here(), 1, "connections from here");
     assert_eq!(sshd.established(), 1, "connections to the server");
     assert_eq!(pool.hosts().len(), 1);
 
-    // Kill the server: every source says so within seconds, with the host's line.
+    // Kill the server mid-stream: every source says so within seconds, with the host's
+    // line.
     sshd.crash();
     let killed = Instant::now();
     let all_down = |r: &Running| {
@@ -1337,6 +1418,23 @@ timeout = "2s"
         killed.elapsed(),
         run.health
     );
+    // Lines written while it is down.
+    for i in 6..=10 {
+        append_text(&log, &format!("ERROR fault line {i}\n"));
+    }
+    // The Errors pane says it, with the age of the log sources' figures.
+    run.until(Duration::from_secs(2), |_| false).await;
+    let pane = run.errors_pane(200, 12);
+    let title = pane.lines().next().unwrap_or_default();
+    let said =
+        regex::Regex::new(r"app ssh test: [^,]+, retrying in \d+s \(figures (\d+)s old\)").unwrap();
+    let age: u64 = match said.captures(title) {
+        Some(found) => found[1].parse().unwrap(),
+        None => panic!("{pane}"),
+    };
+    assert!(age >= 1, "the figures kept their age: {pane}");
+    assert!(pane.contains("fault line 5"), "{pane}");
+    eprintln!("the Errors pane while down:\n{pane}");
     let before_restart = Instant::now();
 
     // Start it again: figures resume within 10 s.
@@ -1354,8 +1452,23 @@ timeout = "2s"
         run.health,
         sshd.log()
     );
+    // And the stream: the lines written while it was down, each exactly once.
+    let left = Duration::from_secs(10).saturating_sub(restarted.elapsed());
+    assert!(
+        run.until(left, all_lines(10)).await,
+        "the stream did not resume within 10 s: {:?}",
+        run.shown("app")
+    );
     eprintln!("resumed {:?} after the restart", restarted.elapsed());
+    append_text(&log, "ERROR fault line 11\n");
+    assert!(run.until(WAIT, all_lines(11)).await);
+    run.until(Duration::from_secs(3), |_| false).await;
+    let expected: BTreeMap<String, usize> =
+        (1..=11).map(|i| (format!("fault line {i}"), 1)).collect();
+    assert_eq!(run.shown("app"), expected, "every line shown once");
+    assert!(!run.errors_pane(200, 12).contains("ssh test:"));
     assert_eq!(sshd.established_from_here(), 1);
+    assert_eq!(sshd.established(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -405,12 +405,15 @@ impl LogCollector {
         // once it has delivered lines; not when it never ran, or only died without a line.
         let mut down = problem.as_ref().is_some_and(|(_, retry)| retry.is_some());
         // While the host is not connected, its own line says what is wrong and when it is
-        // tried again (counting down at every poll).
+        // tried again (counting down at every poll), and the figures stay as they were, with
+        // their age, as other sources on the host keep theirs.
+        let mut host_down = false;
         if let Some(Transport::Ssh(host)) = &self.remote {
             let status = host.current_status();
             if !status.is_up() {
                 problem = Some((status.describe(host.name()), None));
                 down = true;
+                host_down = true;
             }
         }
         let unknown = (!input.ever_started && problem.is_some())
@@ -436,7 +439,11 @@ impl LogCollector {
             }
             Err(e) => return self.error_updates(format!("log parser failed: {e}")),
         };
-        self.updates(lines, problem, unknown)
+        let mut updates = self.updates(lines, problem, unknown);
+        if host_down {
+            updates.retain(|u| !matches!(u, Update::Readings { .. }));
+        }
+        updates
     }
 
     /// The updates of one poll: the lines, the figures (unknown if no line could be read
