@@ -1637,6 +1637,7 @@ fn the_warungin_example_validates_and_keeps_the_runbooks_literals_out() {
             "WARUNGIN_URL",
             "WARUNGIN_VERSION",
             "WARUNGIN_DEPLOYED_AT",
+            "WARUNGIN_LOG_UNIT",
         ] {
             cmd.env_remove(var);
         }
@@ -1672,6 +1673,10 @@ fn the_warungin_example_validates_and_keeps_the_runbooks_literals_out() {
         remote.contains("system server: CPU, memory, disk, load of warungin"),
         "{remote}"
     );
+    assert!(
+        remote.contains("logs journal: journald unit docker.service on warungin"),
+        "{remote}"
+    );
 
     // Every source is on the one host; the rules carry the runbook's thresholds.
     let config = Config::parse(&text.replace(
@@ -1703,5 +1708,16 @@ fn the_warungin_example_validates_and_keeps_the_runbooks_literals_out() {
     assert_eq!(
         config.docker["warungin"].project.as_deref(),
         Some("warungin")
+    );
+    // The runbook's greps, as the journal source's metrics.
+    let ids: Vec<&str> = config.logs["journal"]
+        .metrics
+        .iter()
+        .map(|m| m.id.as_str())
+        .collect();
+    assert_eq!(ids, ["critical_1h", "unauthorized_1h", "security_words_1h"]);
+    assert_eq!(
+        config.rules["journal.errors_1h"].crit.map(|t| t.limit),
+        Some(4.0)
     );
 }
