@@ -72,8 +72,10 @@ const MINUTES_KEPT: i64 = 61;
 /// The first poll of a process source waits this long for its first output to settle
 /// (so a one-shot `check` sees the backlog)...
 const SETTLE_QUIET: Duration = Duration::from_millis(300);
-/// ...but no longer than this.
+/// ...but no longer than this...
 const SETTLE_LIMIT: Duration = Duration::from_secs(2);
+/// ...or this on a remote host (connecting, signing in and a login shell come first).
+const SETTLE_LIMIT_REMOTE: Duration = Duration::from_secs(10);
 
 pub struct LogCollector {
     name: String,
@@ -363,8 +365,12 @@ impl LogCollector {
                     .start
                     .take()
                     .expect("a process source has its starter until it starts");
+                let limit = match self.remote {
+                    Some(_) => SETTLE_LIMIT_REMOTE,
+                    None => SETTLE_LIMIT,
+                };
                 let lines = input.lines.insert(start());
-                lines.settle(SETTLE_QUIET, SETTLE_LIMIT).await
+                lines.settle(SETTLE_QUIET, limit).await
             }
         };
         let mut raw = Vec::new();

@@ -104,12 +104,14 @@ async fn run_stream(spec: StreamSpec, tx: mpsc::Sender<StreamEvent>) {
                 }
             }
         };
-        if tx
-            .send(StreamEvent::Started {
-                restarts: resume.restarts,
-            })
-            .await
-            .is_err()
+        // A command with a header has started when its header comes.
+        if !spec.has_header()
+            && tx
+                .send(StreamEvent::Started {
+                    restarts: resume.restarts,
+                })
+                .await
+                .is_err()
         {
             return;
         }
@@ -143,6 +145,12 @@ async fn run_stream(spec: StreamSpec, tx: mpsc::Sender<StreamEvent>) {
                 if header_due {
                     spec.take_header(&mut resume, &line.text);
                     header_due = false;
+                    let started = StreamEvent::Started {
+                        restarts: resume.restarts,
+                    };
+                    if tx.send(started).await.is_err() {
+                        return;
+                    }
                     continue;
                 }
                 spec.count(&mut resume, &line);

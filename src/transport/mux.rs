@@ -884,9 +884,12 @@ impl Mux {
             Setup::Stream { id } => match ctx.streams.get_mut(&id) {
                 Some(reg) => {
                     reg.started_once = true;
-                    let _ = reg.tx.try_send(StreamEvent::Started {
-                        restarts: reg.resume.restarts,
-                    });
+                    // A command with a header has started when its header comes.
+                    if !reg.spec.has_header() {
+                        let _ = reg.tx.try_send(StreamEvent::Started {
+                            restarts: reg.resume.restarts,
+                        });
+                    }
                     self.ops.push(Op::Stream(StreamOp {
                         id,
                         channel,
@@ -1369,11 +1372,19 @@ impl StreamOp {
     /// reader is gone.
     fn deliver(&mut self, reg: &mut StreamReg) -> Option<bool> {
         let mut moved = false;
-        if self.header_due
-            && let Some(header) = self.pending.pop_front()
-        {
+        if self.header_due && !self.pending.is_empty() {
+            // The command runs now: its header says so (see `StreamSpec::with_header`).
+            let permit = match reg.tx.try_reserve() {
+                Ok(permit) => permit,
+                Err(mpsc::error::TrySendError::Full(())) => return Some(false),
+                Err(mpsc::error::TrySendError::Closed(())) => return None,
+            };
+            let header = self.pending.pop_front().expect("not empty");
             reg.spec.take_header(&mut reg.resume, &header.text);
             self.header_due = false;
+            permit.send(StreamEvent::Started {
+                restarts: reg.resume.restarts,
+            });
             moved = true;
         }
         while !self.pending.is_empty() {

@@ -198,7 +198,8 @@ impl StreamSpec {
 
     /// The first line of every run is the command's own header, not output: it is not
     /// delivered, and `header` makes it the resume token (with `token_bytes` set, so the
-    /// next run knows how much was delivered after it).
+    /// next run knows how much was delivered after it). `Started` comes with the header,
+    /// when the command really runs (a slow login shell has had its say by then).
     pub fn with_header(
         mut self,
         header: impl Fn(&[u8]) -> Option<String> + Send + Sync + 'static,
@@ -309,7 +310,8 @@ pub fn journal_cursor(line: &[u8]) -> Option<String> {
 /// What a stream yields.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StreamEvent {
-    /// The command (re)started; `restarts` is 0 the first time.
+    /// The command (re)started (for a stream with a header: printed its header);
+    /// `restarts` is 0 the first time.
     Started { restarts: u32 },
     /// One line without its newline (raw bytes: decode and sanitize before showing).
     Line { text: Vec<u8>, truncated: bool },
