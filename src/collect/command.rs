@@ -339,6 +339,23 @@ impl Outbox {
         }
         self.tx.send((event, permits)).is_ok()
     }
+
+    /// Says the source is down, waits `backoff`, and doubles it for next time (up to
+    /// `MAX_BACKOFF`). False once nobody is listening.
+    pub async fn down_for(&self, message: String, backoff: &mut Duration) -> bool {
+        if !self
+            .send(Event::Down {
+                message,
+                retry: *backoff,
+            })
+            .await
+        {
+            return false;
+        }
+        tokio::time::sleep(*backoff).await;
+        *backoff = (*backoff * 2).min(MAX_BACKOFF);
+        true
+    }
 }
 
 async fn run(mut plan: Box<dyn Plan>, launcher: Arc<dyn Launcher>, out: Outbox) {
@@ -363,17 +380,9 @@ async fn run(mut plan: Box<dyn Plan>, launcher: Arc<dyn Launcher>, out: Outbox) 
         if started.elapsed() >= HEALTHY_RUN {
             backoff = MIN_BACKOFF;
         }
-        if !out
-            .send(Event::Down {
-                message,
-                retry: backoff,
-            })
-            .await
-        {
+        if !out.down_for(message, &mut backoff).await {
             return;
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 

@@ -217,21 +217,17 @@ impl LogCollector {
             Runner::Local(_) => None,
         };
         let input = match (plan, runner) {
-            (Some((parser, plan)), Runner::Local(launcher)) => {
+            (Some((parser, plan)), runner) => {
                 let label = plan.label();
-                process(
-                    parser,
-                    label,
-                    Box::new(move || Box::new(ProcessLines::start(plan, launcher))),
-                )
-            }
-            (Some((parser, plan)), Runner::Remote(transport)) => {
-                let label = plan.label();
-                process(
-                    parser,
-                    label,
-                    Box::new(move || Box::new(remote::process(plan, transport))),
-                )
+                let start: Starter = match runner {
+                    Runner::Local(launcher) => {
+                        Box::new(move || Box::new(ProcessLines::start(plan, launcher)))
+                    }
+                    Runner::Remote(transport) => {
+                        Box::new(move || Box::new(remote::process(plan, transport)))
+                    }
+                };
+                process(parser, label, start)
             }
             (None, _) if source.files.is_empty() => Input::Nothing,
             (None, Runner::Local(_)) => Input::Files {

@@ -86,17 +86,9 @@ async fn run_process(mut plan: Box<dyn Plan>, transport: Transport, out: Outbox)
         match plan.preflight(&launcher).await {
             Ok(()) => break,
             Err(message) => {
-                if !out
-                    .send(Event::Down {
-                        message,
-                        retry: backoff,
-                    })
-                    .await
-                {
+                if !out.down_for(message, &mut backoff).await {
                     return;
                 }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
     }
@@ -115,28 +107,23 @@ async fn run_process(mut plan: Box<dyn Plan>, transport: Transport, out: Outbox)
     });
     let mut stream = transport.stream(spec);
     while let Some(event) = stream.recv().await {
-        let event = match event {
-            StreamEvent::Exited {
-                status,
-                stderr,
-                retry_in,
-            } => Event::Down {
-                message: exit_message(&label, &status, &stderr),
-                retry: retry_in.unwrap_or(MAX_BACKOFF),
-            },
-            other => match translate(&transport, other) {
-                Some(event) => event,
-                None => continue,
-            },
-        };
-        if !out.send(event).await {
+        if let Some(event) = translate(&transport, event, &label, false)
+            && !out.send(event).await
+        {
             return;
         }
     }
 }
 
-/// A stream event as a process event; `None` for an exit (the caller words it).
-fn translate(transport: &Transport, event: StreamEvent) -> Option<Event> {
+/// A stream event as a process event; `None` for one that is no news. `label` names the
+/// command in an exit's message; with `clean_exit_restarts`, an exit 0 is the command's
+/// own planned restart (a followed file that was replaced).
+fn translate(
+    transport: &Transport,
+    event: StreamEvent,
+    label: &str,
+    clean_exit_restarts: bool,
+) -> Option<Event> {
     match event {
         StreamEvent::Started { .. } => Some(Event::Started),
         StreamEvent::Line { text, .. } => Some(Event::Line(raw_line(text))),
@@ -144,7 +131,15 @@ fn translate(transport: &Transport, event: StreamEvent) -> Option<Event> {
             message: format!("ssh {}: {reason}", transport.name()),
             retry: MIN_BACKOFF,
         }),
-        StreamEvent::Exited { .. } => None,
+        StreamEvent::Exited { status, .. } if clean_exit_restarts && status.success() => None,
+        StreamEvent::Exited {
+            status,
+            stderr,
+            retry_in,
+        } => Some(Event::Down {
+            message: exit_message(label, &status, &stderr),
+            retry: retry_in.unwrap_or(MAX_BACKOFF),
+        }),
     }
 }
 
@@ -282,23 +277,10 @@ async fn run_files(patterns: Vec<String>, transport: Transport, out: Outbox) {
                     + if again { EXPAND_EVERY } else { Duration::from_secs(24 * 3600) };
             }
             Some((index, event)) = streams.next() => {
-                let event = match event {
-                    // The follower ends by itself when the file is replaced: not a problem.
-                    StreamEvent::Exited { status, .. } if status.success() => continue,
-                    StreamEvent::Exited { status, stderr, retry_in } => Event::Down {
-                        message: exit_message(
-                            &format!("following {}", followed[index].path),
-                            &status,
-                            &stderr,
-                        ),
-                        retry: retry_in.unwrap_or(MAX_BACKOFF),
-                    },
-                    other => match translate(&transport, other) {
-                        Some(event) => event,
-                        None => continue,
-                    },
-                };
-                if !out.send(event).await {
+                let label = format!("following {}", followed[index].path);
+                if let Some(event) = translate(&transport, event, &label, true)
+                    && !out.send(event).await
+                {
                     return;
                 }
             }
