@@ -480,9 +480,10 @@ async fn remote_hosts_and_bad_patterns_are_clear_errors() {
     remote.host = "ssh://deploy@example.invalid".into();
     let mut c = LogCollector::new("app", &remote);
     let got = poll(&mut c).await;
-    assert_eq!(
-        got.error_message(),
-        "remote log sources need the SSH transport (not built yet)"
+    let message = got.error_message();
+    assert!(
+        message.contains("ssh://deploy@example.invalid") && message.contains("HostPool"),
+        "{message}"
     );
     assert!(got.reading("app.errors_per_min").error.is_some());
 
@@ -867,14 +868,13 @@ exit 1
     }
 
     #[tokio::test]
-    async fn remote_process_sources_wait_for_the_transport() {
+    async fn remote_process_sources_without_a_host_pool_say_how_to_get_one() {
+        // (Through a HostPool they run on the host: see tests/remote.rs.)
         let mut s = command_source(&["true"]);
         s.host = "ssh://deploy@example.invalid".into();
         let mut c = LogCollector::new("app", &s);
-        assert_eq!(
-            poll(&mut c).await.error_message(),
-            "remote log sources need the SSH transport (not built yet)"
-        );
+        let message = poll(&mut c).await.error_message();
+        assert!(message.contains("HostPool"), "{message}");
     }
 
     #[tokio::test]

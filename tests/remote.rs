@@ -12,6 +12,8 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
 use rusqlite::Connection;
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
@@ -22,12 +24,16 @@ use std::time::{Duration, Instant};
 use watchpost::collect::docker::DockerCollector;
 use watchpost::collect::host::HostCollector;
 use watchpost::collect::http::ServiceCollector;
+use watchpost::collect::logs::LogCollector;
 use watchpost::collect::sqlite::SqliteCollector;
 use watchpost::collect::{self, Collector};
 use watchpost::config::{Config, DockerSource, ServiceSource, SqliteSource, SystemSource};
 use watchpost::state::figure::{Reading, Value};
 use watchpost::state::update::{HostSnapshot, SourceHealth, Update};
+use watchpost::state::{AppState, Window};
 use watchpost::transport::{HostPool, PoolOptions};
+use watchpost::ui::theme::Theme;
+use watchpost::ui::{PaneContext, UiState, panes};
 
 const SCHEMA: &str = include_str!("../assets/tmws_schema.sql");
 const HEAD: &str = "571948cc671b";
@@ -917,26 +923,311 @@ async fn values_in_remote_commands_are_quoted_and_nothing_runs() {
     assert!(message.contains("no such file"), "{message}");
     // The path went through whole.
     assert!(message.contains("$(touch"), "{message}");
+    // Log sources: a glob and a path to follow, a journald unit (`$$` is a `$` in the
+    // config).
+    let glob_marker = marker("glob");
+    let follow_marker = marker("follow");
+    let journal_marker = marker("journal");
+    let config = Config::parse(&format!(
+        r#"
+[hosts.test]
+ssh = "user@127.0.0.1"
+
+[logs.glob]
+files = ["/tmp/wp-$$(touch {glob})*.log", "/tmp/wp-`touch {follow}`.log"]
+host = "test"
+
+[logs.journal]
+journald = "x; touch {journal}"
+host = "test"
+"#,
+        glob = glob_marker.display(),
+        follow = follow_marker.display(),
+        journal = journal_marker.display(),
+    ))
+    .unwrap();
+    let mut glob = LogCollector::on("glob", &config.logs["glob"], collect::reach(&pool, "test"));
+    let updates = glob.poll().await;
+    let message = error_of(&updates).unwrap_or_default();
+    assert!(
+        message.contains("no file matches /tmp/wp-$(touch"),
+        "{message}"
+    );
+    let mut journal = LogCollector::on(
+        "journal",
+        &config.logs["journal"],
+        collect::reach(&pool, "test"),
+    );
+    journal.poll().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    for m in [&unit_marker, &path_marker] {
+    for m in [
+        &unit_marker,
+        &path_marker,
+        &glob_marker,
+        &follow_marker,
+        &journal_marker,
+    ] {
         assert!(!m.exists(), "{} was created: a value was run", m.display());
+    }
+}
+
+// ------------------------------------------------------------------ log sources
+
+/// What a log line says, without its time: (message, level, fields, is_error).
+type LineSaid = (String, String, Vec<(String, String)>, bool);
+
+/// A log source's lines and figures, gathered over polls.
+#[derive(Default)]
+struct LogsSeen {
+    /// Every line, in arrival order.
+    lines: Vec<LineSaid>,
+    figures: HashMap<String, Reading>,
+    health: Option<SourceHealth>,
+}
+
+impl LogsSeen {
+    fn take(&mut self, updates: Vec<Update>) {
+        for update in updates {
+            match update {
+                Update::Logs(lines) => self.lines.extend(
+                    lines
+                        .into_iter()
+                        .map(|l| (l.message, format!("{:?}", l.level), l.fields, l.is_error)),
+                ),
+                Update::Readings { readings, .. } => {
+                    for r in readings {
+                        self.figures.insert(r.id.clone(), r);
+                    }
+                }
+                Update::Health { health, .. } => self.health = Some(health),
+                _ => {}
+            }
+        }
+    }
+
+    fn messages(&self) -> Vec<String> {
+        self.lines.iter().map(|l| l.0.clone()).collect()
+    }
+
+    fn number(&self, id: &str) -> f64 {
+        number(self.figures.get(id).unwrap_or_else(|| panic!("no {id}")))
+    }
+}
+
+/// Polls `c` (every 200 ms) until `done` holds, or fails after `limit`.
+async fn poll_logs(
+    c: &mut dyn Collector,
+    seen: &mut LogsSeen,
+    limit: Duration,
+    done: impl Fn(&LogsSeen) -> bool,
+) {
+    let deadline = Instant::now() + limit;
+    loop {
+        seen.take(c.poll().await);
+        if done(seen) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not there after {limit:?}: lines {:?}, health {:?}",
+            seen.messages(),
+            seen.health
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn append_text(path: &Path, text: &str) {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+}
+
+/// JSON lines with their own time, so local and remote parse them alike.
+fn json_lines(tag: &str, count: usize) -> String {
+    let at = chrono::Utc::now().to_rfc3339();
+    (0..count)
+        .map(|n| {
+            let level = if n % 3 == 0 { "ERROR" } else { "INFO" };
+            format!(
+                "{{\"timestamp\":\"{at}\",\"level\":\"{level}\",\"message\":\"{tag} {n}\",\"latency_ms\":{}}}\n",
+                10 * (n + 1)
+            )
+        })
+        .collect()
+}
+
+fn log_config(files: &str, host_line: &str) -> Config {
+    Config::parse(&format!(
+        r#"
+[hosts.test]
+ssh = "user@127.0.0.1"
+
+[logs.app]
+files = [{files:?}]
+{host_line}
+
+[[logs.app.metric]]
+id = "latency_p95"
+kind = "p95"
+field = "latency_ms"
+
+[[logs.app.metric]]
+id = "new_lines"
+kind = "count"
+match = "^new "
+window = "1h"
+"#
+    ))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_file_logs_equal_local_ones_across_rotation_and_new_files() {
+    let sshd = sshd_or_skip!();
+    let pool = sshd.pool("id_ed25519");
+    let dir = tempfile::tempdir().unwrap();
+    let glob = dir.path().join("app-*.log").to_string_lossy().into_owned();
+    let first = dir.path().join("app-1.log");
+    std::fs::write(&first, json_lines("backlog", 3)).unwrap();
+    let remote_config = log_config(&glob, "host = \"test\"");
+    let local_config = log_config(&glob, "");
+    let mut remote = LogCollector::on(
+        "app",
+        &remote_config.logs["app"],
+        collect::reach(&pool, "test"),
+    );
+    let mut local = LogCollector::new("app", &local_config.logs["app"]);
+    let (mut r, mut l) = (LogsSeen::default(), LogsSeen::default());
+    // The first poll has the file's last lines (what a one-shot `check` counts).
+    r.take(remote.poll().await);
+    assert_eq!(r.messages(), ["backlog 0", "backlog 1", "backlog 2"]);
+    poll_logs(&mut local, &mut l, WAIT, |s| s.lines.len() >= 3).await;
+
+    // New lines, a rotation by rename (out of the glob) with a late line in the old file,
+    // and a second file that matches the glob later (read from its start).
+    append_text(&first, &json_lines("new", 4));
+    let rotated = dir.path().join("app-1.log.old");
+    std::fs::rename(&first, &rotated).unwrap();
+    append_text(&rotated, &json_lines("late", 1));
+    std::fs::write(&first, json_lines("after", 2)).unwrap();
+    std::fs::write(dir.path().join("app-2.log"), json_lines("second", 2)).unwrap();
+    let total = 3 + 4 + 1 + 2 + 2;
+    let limit = WAIT + watchpost::collect::logs::EXPAND_EVERY;
+    poll_logs(&mut remote, &mut r, limit, |s| s.lines.len() >= total).await;
+    poll_logs(&mut local, &mut l, limit, |s| s.lines.len() >= total).await;
+    // Nothing more, nothing twice.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    r.take(remote.poll().await);
+    l.take(local.poll().await);
+    let sorted = |s: &LogsSeen| {
+        let mut lines = s.lines.clone();
+        lines.sort_by(|a, b| a.0.cmp(&b.0));
+        lines
+    };
+    assert_eq!(sorted(&r), sorted(&l), "the same lines, parsed alike");
+    assert_eq!(r.lines.len(), total, "{:?}", r.messages());
+    // Within one file, in order.
+    let order = |s: &LogsSeen, tag: &str| -> Vec<String> {
+        s.messages()
+            .into_iter()
+            .filter(|m| m.starts_with(tag))
+            .collect()
+    };
+    assert_eq!(order(&r, "new"), ["new 0", "new 1", "new 2", "new 3"]);
+    for id in ["app.errors_1h", "app.latency_p95", "app.new_lines"] {
+        assert_eq!(r.number(id), l.number(id), "{id}");
+    }
+    // backlog 0, new 0, new 3, late 0, after 0, second 0.
+    assert_eq!(r.number("app.errors_1h"), 6.0);
+    assert_eq!(r.number("app.new_lines"), 4.0);
+    assert_eq!(r.health, Some(SourceHealth::Ok));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_command_and_journald_sources_run_on_the_host() {
+    let sshd = sshd_or_skip!();
+    let pool = sshd.pool("id_ed25519");
+    let dir = tempfile::tempdir().unwrap();
+    // The command runs on the host: its working file is the host's.
+    let out = dir.path().join("from-the-host");
+    let config = Config::parse(&format!(
+        r#"
+[logs.cmd]
+command = ["sh", "-c", "echo \"ERROR one ($$(pwd))\"; echo fine; touch \"$$1\"; exec sleep 600", "sh", {out:?}]
+host = "test"
+
+[hosts.test]
+ssh = "user@127.0.0.1"
+
+[logs.journal]
+journald = "watchpost-test.service"
+host = "test"
+"#,
+        out = out.to_string_lossy()
+    ))
+    .unwrap();
+    let mut cmd = LogCollector::on("cmd", &config.logs["cmd"], collect::reach(&pool, "test"));
+    let mut seen = LogsSeen::default();
+    poll_logs(&mut cmd, &mut seen, WAIT, |s| s.lines.len() >= 2).await;
+    // "ERROR" is the level; the message names the remote shell's working directory.
+    assert!(
+        seen.lines[0].0.starts_with("one ("),
+        "{:?}",
+        seen.messages()
+    );
+    assert_eq!(seen.lines[0].1, "Error");
+    assert!(seen.lines[0].3, "an error line");
+    assert_eq!(seen.messages()[1], "fine");
+    assert_eq!(seen.number("cmd.errors_1h"), 1.0);
+    assert_eq!(seen.health, Some(SourceHealth::Ok));
+    assert!(out.exists());
+
+    // journald on the host: followed when it has a journal; this test machine may have
+    // none, which the host's own journalctl says (through the same connection).
+    let mut journal = LogCollector::on(
+        "journal",
+        &config.logs["journal"],
+        collect::reach(&pool, "test"),
+    );
+    let updates = journal.poll().await;
+    let has_journal = std::path::Path::new("/run/systemd/system").exists();
+    if !has_journal {
+        let message = error_of(&updates).unwrap_or_default();
+        assert!(
+            message.contains("this host has no journal")
+                || message.contains("journalctl not found"),
+            "{message}"
+        );
+        assert!(by_id(&updates)["journal.errors_1h"].error.is_some());
+    } else {
+        assert_eq!(last_health(&updates), Some(SourceHealth::Ok), "{updates:?}");
     }
 }
 
 // ------------------------------------------------------------------ one connection, faults
 
-/// Runs the collectors of a config and keeps what each source said last.
+/// Runs the collectors of a config and keeps what each source said last, and the state
+/// the panes draw from.
 struct Running {
     rx: tokio::sync::mpsc::Receiver<Update>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Per source: when it last had figures, and its last health.
     last_figures: HashMap<String, Instant>,
     health: HashMap<String, SourceHealth>,
+    state: AppState,
 }
 
 impl Running {
     fn start(collectors: Vec<Box<dyn Collector>>) -> Running {
         let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        let window = Window::new("test", chrono::Utc::now(), chrono::Duration::hours(24));
+        let state = watchpost::app::initial_state(window, &collectors, &Config::default());
         let tasks = collectors
             .into_iter()
             .map(|c| collect::spawn(c, tx.clone()))
@@ -946,7 +1237,45 @@ impl Running {
             tasks,
             last_figures: HashMap::new(),
             health: HashMap::new(),
+            state,
         }
+    }
+
+    /// The Errors pane as drawn now, one text line per row.
+    fn errors_pane(&self, width: u16, height: u16) -> String {
+        let theme = Theme::built_in("default").unwrap();
+        let ui = UiState::default();
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+        terminal
+            .draw(|frame| {
+                let ctx = PaneContext {
+                    state: &self.state,
+                    ui: &ui,
+                    theme: &theme,
+                    focused: false,
+                    zoomed: false,
+                    now: chrono::Utc::now(),
+                };
+                panes::errors::render(frame, frame.area(), &ctx);
+            })
+            .unwrap();
+        let buffer = terminal.backend().buffer();
+        (0..height)
+            .map(|y| {
+                let row: String = (0..width).map(|x| buffer[(x, y)].symbol()).collect();
+                row.trim_end().to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// How many times each message is in the log buffer the Errors pane shows.
+    fn shown(&self, source: &str) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for line in self.state.logs.iter().filter(|l| l.source == source) {
+            *counts.entry(line.message.clone()).or_insert(0) += 1;
+        }
+        counts
     }
 
     /// Takes updates until `done` holds or `limit` passes; returns whether it held.
@@ -958,7 +1287,7 @@ impl Running {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             match tokio::time::timeout(left, self.rx.recv()).await {
-                Ok(Some(update)) => match update {
+                Ok(Some(update)) => match self.applied(update) {
                     // A container listing is figures too (an empty engine has no readings).
                     Update::Containers { source, .. } => {
                         self.last_figures.insert(source.clone(), Instant::now());
@@ -976,6 +1305,14 @@ impl Running {
                 _ => return done(self),
             }
         }
+    }
+}
+
+impl Running {
+    /// Applies an update to the state, as the app does, and hands it back.
+    fn applied(&mut self, update: Update) -> Update {
+        self.state.apply(update.clone(), chrono::Utc::now());
+        update
     }
 }
 
@@ -1016,13 +1353,20 @@ timeout = "2s"
             db.to_string_lossy()
         ));
     }
+    // A remote `tail -F` and a remote command: two long-lived streams on the connection.
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "").unwrap();
+    text.push_str(&format!(
+        "\n[logs.app]\nfiles = [{:?}]\nhost = \"test\"\n\n[logs.ticks]\ncommand = [\"sh\", \"-c\", \"echo started; exec sleep 3600\"]\nhost = \"test\"\n",
+        log.to_string_lossy()
+    ));
     // The host name in the config is a [hosts] entry; the test's pool knows it as "test".
     text.push_str("\n[hosts.test]\nssh = \"user@127.0.0.1\"\n");
     let config = Config::parse(&text).unwrap();
     let pool = quick_pool(&sshd);
     let collectors = collect::from_config(&config, &pool);
     let sources: Vec<String> = collectors.iter().map(|c| c.name().to_string()).collect();
-    assert_eq!(sources.len(), if have_sqlite3 { 3 } else { 2 });
+    assert_eq!(sources.len(), if have_sqlite3 { 5 } else { 4 });
     let mut run = Running::start(collectors);
     let all_have_figures = |r: &Running| sources.iter().all(|s| r.last_figures.contains_key(s));
     assert!(
@@ -1031,13 +1375,32 @@ timeout = "2s"
         run.last_figures,
         run.health
     );
-    // Several polls of every source, over one TCP connection.
+    // Lines of the followed file reach the Errors pane's buffer.
+    for i in 1..=5 {
+        append_text(&log, &format!("ERROR fault line {i}\n"));
+    }
+    let all_lines = |n: usize| {
+        move |r: &Running| (1..=n).all(|i| r.shown("app").contains_key(&format!("fault line {i}")))
+    };
+    assert!(
+        run.until(WAIT, all_lines(5)).await,
+        "{:?}",
+        run.shown("app")
+    );
+    // Several polls of every source, over one TCP connection, with both log streams
+    // running.
     run.until(Duration::from_secs(3), |_| false).await;
+    assert!(
+        run.shown("ticks").contains_key("started"),
+        "{:?}",
+        run.shown("ticks")
+    );
     assert_eq!(sshd.established_from_here(), 1, "connections from here");
     assert_eq!(sshd.established(), 1, "connections to the server");
     assert_eq!(pool.hosts().len(), 1);
 
-    // Kill the server: every source says so within seconds, with the host's line.
+    // Kill the server mid-stream: every source says so within seconds, with the host's
+    // line.
     sshd.crash();
     let killed = Instant::now();
     let all_down = |r: &Running| {
@@ -1057,6 +1420,23 @@ timeout = "2s"
         killed.elapsed(),
         run.health
     );
+    // Lines written while it is down.
+    for i in 6..=10 {
+        append_text(&log, &format!("ERROR fault line {i}\n"));
+    }
+    // The Errors pane says it, with the age of the log sources' figures.
+    run.until(Duration::from_secs(2), |_| false).await;
+    let pane = run.errors_pane(200, 12);
+    let title = pane.lines().next().unwrap_or_default();
+    let said =
+        regex::Regex::new(r"app ssh test: [^,]+, retrying in \d+s \(figures (\d+)s old\)").unwrap();
+    let age: u64 = match said.captures(title) {
+        Some(found) => found[1].parse().unwrap(),
+        None => panic!("{pane}"),
+    };
+    assert!(age >= 1, "the figures kept their age: {pane}");
+    assert!(pane.contains("fault line 5"), "{pane}");
+    eprintln!("the Errors pane while down:\n{pane}");
     let before_restart = Instant::now();
 
     // Start it again: figures resume within 10 s.
@@ -1074,8 +1454,23 @@ timeout = "2s"
         run.health,
         sshd.log()
     );
+    // And the stream: the lines written while it was down, each exactly once.
+    let left = Duration::from_secs(10).saturating_sub(restarted.elapsed());
+    assert!(
+        run.until(left, all_lines(10)).await,
+        "the stream did not resume within 10 s: {:?}",
+        run.shown("app")
+    );
     eprintln!("resumed {:?} after the restart", restarted.elapsed());
+    append_text(&log, "ERROR fault line 11\n");
+    assert!(run.until(WAIT, all_lines(11)).await);
+    run.until(Duration::from_secs(3), |_| false).await;
+    let expected: BTreeMap<String, usize> =
+        (1..=11).map(|i| (format!("fault line {i}"), 1)).collect();
+    assert_eq!(run.shown("app"), expected, "every line shown once");
+    assert!(!run.errors_pane(200, 12).contains("ssh test:"));
     assert_eq!(sshd.established_from_here(), 1);
+    assert_eq!(sshd.established(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1244,6 +1639,7 @@ fn the_warungin_example_validates_and_keeps_the_runbooks_literals_out() {
             "WARUNGIN_URL",
             "WARUNGIN_VERSION",
             "WARUNGIN_DEPLOYED_AT",
+            "WARUNGIN_LOG_UNIT",
         ] {
             cmd.env_remove(var);
         }
@@ -1279,6 +1675,10 @@ fn the_warungin_example_validates_and_keeps_the_runbooks_literals_out() {
         remote.contains("system server: CPU, memory, disk, load of warungin"),
         "{remote}"
     );
+    assert!(
+        remote.contains("logs journal: journald unit docker.service on warungin"),
+        "{remote}"
+    );
 
     // Every source is on the one host; the rules carry the runbook's thresholds.
     let config = Config::parse(&text.replace(
@@ -1310,5 +1710,16 @@ fn the_warungin_example_validates_and_keeps_the_runbooks_literals_out() {
     assert_eq!(
         config.docker["warungin"].project.as_deref(),
         Some("warungin")
+    );
+    // The runbook's greps, as the journal source's metrics.
+    let ids: Vec<&str> = config.logs["journal"]
+        .metrics
+        .iter()
+        .map(|m| m.id.as_str())
+        .collect();
+    assert_eq!(ids, ["critical_1h", "unauthorized_1h", "security_words_1h"]);
+    assert_eq!(
+        config.rules["journal.errors_1h"].crit.map(|t| t.limit),
+        Some(4.0)
     );
 }

@@ -346,9 +346,9 @@ async fn every_argument_is_quoted_and_nothing_is_injected() {
         assert_eq!(&out.stdout_text(), value);
     }
     // And as a path to follow.
+    // (No such file: the follower waits for it, quietly.)
     let mut stream = t.stream(StreamSpec::follow_file(hostile[0].clone(), 1));
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    drop(stream.recv().await);
+    let _ = tokio::time::timeout(Duration::from_millis(1500), stream.recv()).await;
     assert!(
         !mark.exists(),
         "{} was created: an argument ran as a command",
@@ -959,4 +959,83 @@ async fn a_silent_server_costs_callers_no_more_than_their_timeout() {
     assert!(err.to_string().contains("connecting"), "{err}");
     let reason = wait_down(&t).await;
     assert!(reason.contains("handshake"), "{reason}");
+}
+
+/// Lines of a stream until `count` arrived, failing after `limit` with what came.
+async fn lines_until(
+    stream: &mut LineStream,
+    seen: &mut Vec<String>,
+    count: usize,
+    limit: Duration,
+) {
+    let deadline = Instant::now() + limit;
+    while seen.len() < count {
+        match next_line(stream, deadline.saturating_duration_since(Instant::now())).await {
+            Some(line) => seen.push(line),
+            None => panic!("only {seen:?} within {limit:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_followed_file_survives_rotation_copytruncate_and_reconnect_without_repeats() {
+    let mut sshd = sshd_or_skip!();
+    let options = watchpost::transport::PoolOptions {
+        keepalive: Duration::from_secs(1),
+        dead_after: Duration::from_secs(3),
+        backoff_max: Duration::from_secs(2),
+        ..sshd.options()
+    };
+    let t = sshd
+        .pool_with(sshd.entry("id_ed25519"), options)
+        .transport("test")
+        .unwrap();
+    let log = sshd.dir().join("rotating.log");
+    std::fs::write(&log, "old 1\nold 2\n").unwrap();
+    let mut stream = t.follow_file(&log.to_string_lossy(), 1).await;
+    let mut seen = Vec::new();
+    lines_until(&mut stream, &mut seen, 1, WAIT).await;
+    append(&log, "a 1\n");
+    lines_until(&mut stream, &mut seen, 2, WAIT).await;
+
+    // Rotation by rename: the writer's last line still goes to the old file, then the
+    // new file is read from its start.
+    let rotated = sshd.dir().join("rotating.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    append(&rotated, "a 2 (late)\n");
+    append(&log, "b 1\nb 2\n");
+    lines_until(&mut stream, &mut seen, 5, WAIT).await;
+
+    // The server dies; lines written meanwhile come once it is back, exactly once.
+    sshd.kill();
+    wait_down(&t).await;
+    append(&log, "b 3\nb 4\n");
+    sshd.start_again().unwrap();
+    lines_until(&mut stream, &mut seen, 7, Duration::from_secs(10)).await;
+
+    // copytruncate: the file is emptied in place and written again.
+    std::fs::copy(&log, sshd.dir().join("rotating.log.2")).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&log)
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    append(&log, "c 1\n");
+    lines_until(&mut stream, &mut seen, 8, WAIT).await;
+    assert_eq!(
+        seen,
+        [
+            "old 2",
+            "a 1",
+            "a 2 (late)",
+            "b 1",
+            "b 2",
+            "b 3",
+            "b 4",
+            "c 1"
+        ],
+        "every line once, in order"
+    );
+    assert_eq!(next_line(&mut stream, Duration::from_secs(3)).await, None);
 }

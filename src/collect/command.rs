@@ -13,10 +13,9 @@
 //!   ends it is started again after a backoff (1 s doubling to 60 s, back to 1 s after a
 //!   run of 30 s); dropping `ProcessLines` kills it.
 //!
-//! The collector reads any [`EventSource`]: on a remote host, an adapter over the SSH
-//! transport's long-lived streams (Started, Line, Exited with stderr and a retry) fits it
-//! as well as [`ProcessLines`] does here; journald's [`Plan`] gives that stream its argv
-//! and its resume token (the cursor).
+//! On a remote host the events come from the SSH transport's long-lived streams instead
+//! (`logs::remote`, through [`ProcessLines::from_producer`]); a [`Plan`] gives that stream
+//! its argv and its resume token (journald's cursor, [`Plan::argv_after`]).
 //!
 //! A command that prints what it already printed when it starts again (`kubectl logs -f`
 //! without `--since`, `docker logs -f --tail 100`) repeats those lines after a restart:
@@ -139,6 +138,16 @@ pub trait Plan: Send + 'static {
     fn argv(&self) -> Vec<String>;
     /// Sees every stdout line as it is read (journald keeps its cursor here).
     fn observe(&mut self, _line: &[u8]) {}
+    /// For a stream that keeps its own resume token (a host's SSH stream): the token in a
+    /// stdout line that a later run can resume after (journald's cursor).
+    fn resume_token(&self, _line: &[u8]) -> Option<String> {
+        None
+    }
+    /// The command line of a run that resumes after the line that carried `token` (`None`:
+    /// nothing to resume after). By default the same as every run's.
+    fn argv_after(&self, _token: Option<&str>) -> Vec<String> {
+        self.argv()
+    }
     /// Runs before each start; an error skips the start and waits as after a failed run.
     fn preflight<'a>(
         &'a mut self,
@@ -198,6 +207,9 @@ pub enum Event {
     Stderr(String),
     /// The process ended, or could not be started; the next try is in `retry`.
     Down { message: String, retry: Duration },
+    /// A problem that lasts until the source says it is over (`None`), whatever else comes
+    /// (a remote glob that matches nothing).
+    Lasting(Option<String>),
 }
 
 impl Event {
@@ -206,6 +218,7 @@ impl Event {
             + match self {
                 Event::Line(line) => line.bytes.len(),
                 Event::Stderr(text) | Event::Down { message: text, .. } => text.len(),
+                Event::Lasting(text) => text.as_ref().map_or(0, String::len),
                 Event::Started => 0,
             }
     }
@@ -231,13 +244,23 @@ pub struct ProcessLines {
 impl ProcessLines {
     /// Starts the plan (needs a tokio runtime).
     pub fn start(plan: Box<dyn Plan>, launcher: Arc<dyn Launcher>) -> Self {
+        Self::from_producer(move |outbox| run(plan, launcher, outbox))
+    }
+
+    /// Runs `producer` in its own task, its events queued as a process's are: for sources
+    /// whose events come from elsewhere (a host's SSH streams).
+    pub fn from_producer<F, Fut>(producer: F) -> Self
+    where
+        F: FnOnce(Outbox) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
         let (tx, rx) = mpsc::unbounded_channel();
         let budget = Arc::new(Semaphore::new(QUEUE_BYTES));
         let outbox = Outbox {
             tx,
             budget: budget.clone(),
         };
-        let task = tokio::spawn(run(plan, launcher, outbox));
+        let task = tokio::spawn(producer(outbox));
         ProcessLines { rx, budget, task }
     }
 
@@ -300,20 +323,38 @@ impl Drop for ProcessLines {
     }
 }
 
-struct Outbox {
+/// Where a producer puts its events (see [`ProcessLines::from_producer`]).
+pub struct Outbox {
     tx: mpsc::UnboundedSender<(Event, u32)>,
     budget: Arc<Semaphore>,
 }
 
 impl Outbox {
     /// Queues an event, waiting for room. False once nobody is listening.
-    async fn send(&self, event: Event) -> bool {
+    pub async fn send(&self, event: Event) -> bool {
         let permits = event.cost().min(QUEUE_BYTES) as u32;
         match self.budget.acquire_many(permits).await {
             Ok(p) => p.forget(),
             Err(_) => return false,
         }
         self.tx.send((event, permits)).is_ok()
+    }
+
+    /// Says the source is down, waits `backoff`, and doubles it for next time (up to
+    /// `MAX_BACKOFF`). False once nobody is listening.
+    pub async fn down_for(&self, message: String, backoff: &mut Duration) -> bool {
+        if !self
+            .send(Event::Down {
+                message,
+                retry: *backoff,
+            })
+            .await
+        {
+            return false;
+        }
+        tokio::time::sleep(*backoff).await;
+        *backoff = (*backoff * 2).min(MAX_BACKOFF);
+        true
     }
 }
 
@@ -339,17 +380,9 @@ async fn run(mut plan: Box<dyn Plan>, launcher: Arc<dyn Launcher>, out: Outbox) 
         if started.elapsed() >= HEALTHY_RUN {
             backoff = MIN_BACKOFF;
         }
-        if !out
-            .send(Event::Down {
-                message,
-                retry: backoff,
-            })
-            .await
-        {
+        if !out.down_for(message, &mut backoff).await {
             return;
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 

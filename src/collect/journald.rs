@@ -51,6 +51,14 @@ impl Plan for JournaldPlan {
     }
 
     fn argv(&self) -> Vec<String> {
+        self.argv_after(self.cursor.as_deref())
+    }
+
+    fn resume_token(&self, line: &[u8]) -> Option<String> {
+        cursor_of(line)
+    }
+
+    fn argv_after(&self, cursor: Option<&str>) -> Vec<String> {
         let mut argv: Vec<String> = [
             "journalctl",
             "--follow",
@@ -63,7 +71,7 @@ impl Plan for JournaldPlan {
         .to_vec();
         // `--unit=X` rather than `-u X`: a unit name can never read as an option.
         argv.push(format!("--unit={}", self.unit));
-        argv.push(match &self.cursor {
+        argv.push(match cursor {
             Some(cursor) => format!("--after-cursor={cursor}"),
             None => format!("--since={SINCE}"),
         });

@@ -22,9 +22,16 @@
 //!   how many bytes were cut.
 //!
 //! File I/O, parsing, counting and metrics run in `spawn_blocking`. journald units and
-//! commands run as long-lived processes (`command`, `journald`); remote hosts wait for the
-//! SSH transport, and docker logs come with the container work (through the engine
-//! connection, with a tail limit).
+//! commands run as long-lived processes (`command`, `journald`). On a remote host
+//! (`host = "prod"`) every kind runs there, through the host's one SSH connection (see
+//! `remote`): the same parsing, counting and figures, and while the host is down the
+//! source says so in the host's words ("ssh prod: connection refused, retrying in 4s").
+//! Docker logs come with the container work (through the engine connection, with a tail
+//! limit).
+
+mod remote;
+
+pub use remote::{EXPAND_EVERY, MAX_REMOTE_FILES};
 
 use crate::collect::command::{
     CommandPlan, Event, EventSource, Launcher, LocalLauncher, Plan, ProcessLines,
@@ -32,10 +39,11 @@ use crate::collect::command::{
 use crate::collect::journald::{self, JournaldPlan};
 use crate::collect::logmetrics::{LogMetric, LogMetrics};
 use crate::collect::logparse::{MAX_LINE_BYTES, parse_line};
-use crate::collect::{Collector, failed, health};
+use crate::collect::{Collector, Reach, failed, health, reach_without_pool};
 use crate::config::LogSource;
 use crate::state::figure::Reading;
 use crate::state::update::{LogLine, SourceHealth, Update};
+use crate::transport::Transport;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use regex::{Regex, RegexBuilder};
@@ -64,17 +72,16 @@ const MINUTES_KEPT: i64 = 61;
 /// The first poll of a process source waits this long for its first output to settle
 /// (so a one-shot `check` sees the backlog)...
 const SETTLE_QUIET: Duration = Duration::from_millis(300);
-/// ...but no longer than this.
+/// ...but no longer than this...
 const SETTLE_LIMIT: Duration = Duration::from_secs(2);
-
-pub const REMOTE_NOT_BUILT: &str = "remote log sources need the SSH transport (not built yet)";
+/// ...or this on a remote host (connecting, signing in and a login shell come first).
+const SETTLE_LIMIT_REMOTE: Duration = Duration::from_secs(10);
 
 pub struct LogCollector {
     name: String,
     interval: Duration,
-    host: String,
-    /// Set when the processes of this source run somewhere other than here.
-    remote_launcher: bool,
+    /// The SSH host the source is read on; `None` here.
+    remote: Option<Transport>,
     /// The compiled error pattern, or why it does not compile.
     error_pattern: Result<Regex, String>,
     input: Input,
@@ -93,13 +100,17 @@ enum Input {
     Process(Box<ProcessInput>),
     /// The source names no input (the config check says so too).
     Nothing,
+    /// The source's host cannot be reached at all (why, for the pane).
+    Unreachable(String),
 }
+
+/// Starts what delivers a process source's events.
+type Starter = Box<dyn FnOnce() -> Box<dyn EventSource> + Send>;
 
 struct ProcessInput {
     parser: LineParser,
-    launcher: Arc<dyn Launcher>,
-    /// Made on the first poll (it needs the runtime).
-    plan: Option<Box<dyn Plan>>,
+    /// Used on the first poll (it needs the runtime).
+    start: Option<Starter>,
     label: String,
     lines: Option<Box<dyn EventSource>>,
     /// A run has started at least once.
@@ -108,6 +119,18 @@ struct ProcessInput {
     ever_read: bool,
     /// What is wrong now, with the retry delay if the process is down.
     problem: Option<(String, Option<Duration>)>,
+    /// A problem the source itself says is over (see `Event::Lasting`).
+    lasting: Option<String>,
+}
+
+/// Where a source's processes run.
+enum Runner {
+    Local(Arc<dyn Launcher>),
+    Remote(Transport),
+}
+
+fn local_launcher() -> Arc<dyn Launcher> {
+    Arc::new(LocalLauncher::new())
 }
 
 /// How a raw line becomes a log line.
@@ -135,57 +158,95 @@ impl Derived {
 }
 
 impl LogCollector {
-    /// A source that runs its processes (journald, command) on this machine.
+    /// A source on this machine (a source on another host says it needs a [`HostPool`]:
+    /// use [`LogCollector::on`]).
+    ///
+    /// [`HostPool`]: crate::transport::HostPool
     pub fn new(name: &str, source: &LogSource) -> Self {
-        Self::build(name, source, Arc::new(LocalLauncher::new()), false)
+        Self::on(name, source, reach_without_pool(&source.host))
     }
 
-    /// A source whose processes (journald, command) are started by `launcher`: a host's
-    /// SSH connection, or a local launcher with its own environment. Files are always
-    /// read here.
+    /// A source read through `reach`, its host's transport: files, journald and commands
+    /// run on that host.
+    pub fn on(name: &str, source: &LogSource, reach: Reach) -> Self {
+        match reach {
+            Ok(Transport::Local) => Self::build(name, source, Runner::Local(local_launcher())),
+            Ok(transport) => Self::build(name, source, Runner::Remote(transport)),
+            Err(message) => {
+                let mut collector = Self::build(name, source, Runner::Local(local_launcher()));
+                if !matches!(collector.input, Input::Nothing) {
+                    collector.input = Input::Unreachable(message);
+                }
+                collector
+            }
+        }
+    }
+
+    /// A source whose processes (journald, command) are started by `launcher` (a local
+    /// launcher with its own environment, in tests). Files are read here.
     pub fn with_launcher(name: &str, source: &LogSource, launcher: Arc<dyn Launcher>) -> Self {
-        Self::build(name, source, launcher, true)
+        Self::build(name, source, Runner::Local(launcher))
     }
 
-    fn build(
-        name: &str,
-        source: &LogSource,
-        launcher: Arc<dyn Launcher>,
-        remote_launcher: bool,
-    ) -> Self {
+    fn build(name: &str, source: &LogSource, runner: Runner) -> Self {
         let error_pattern = compile_error_pattern(&source.error_pattern);
-        let process = |parser, plan: Box<dyn Plan>| {
+        let process = |parser, label: String, start: Starter| {
             Input::Process(Box::new(ProcessInput {
                 parser,
-                launcher: launcher.clone(),
-                label: plan.label(),
-                plan: Some(plan),
+                label,
+                start: Some(start),
                 lines: None,
                 ever_started: false,
                 ever_read: false,
                 problem: None,
+                lasting: None,
             }))
         };
-        let input = if let Some(unit) = &source.journald {
-            process(LineParser::Journal, Box::new(JournaldPlan::new(unit)))
+        let plan: Option<(LineParser, Box<dyn Plan>)> = if let Some(unit) = &source.journald {
+            Some((LineParser::Journal, Box::new(JournaldPlan::new(unit))))
         } else if !source.command.is_empty() {
-            process(
+            Some((
                 LineParser::Text,
                 Box::new(CommandPlan::new(source.command.clone())),
-            )
-        } else if !source.files.is_empty() {
-            Input::Files {
+            ))
+        } else {
+            None
+        };
+        let remote = match &runner {
+            Runner::Remote(transport) => Some(transport.clone()),
+            Runner::Local(_) => None,
+        };
+        let input = match (plan, runner) {
+            (Some((parser, plan)), runner) => {
+                let label = plan.label();
+                let start: Starter = match runner {
+                    Runner::Local(launcher) => {
+                        Box::new(move || Box::new(ProcessLines::start(plan, launcher)))
+                    }
+                    Runner::Remote(transport) => {
+                        Box::new(move || Box::new(remote::process(plan, transport)))
+                    }
+                };
+                process(parser, label, start)
+            }
+            (None, _) if source.files.is_empty() => Input::Nothing,
+            (None, Runner::Local(_)) => Input::Files {
                 patterns: source.files.clone(),
                 tailer: Some(Tailer::new(source.files.clone())),
+            },
+            (None, Runner::Remote(transport)) => {
+                let patterns = source.files.clone();
+                process(
+                    LineParser::Text,
+                    "files".to_string(),
+                    Box::new(move || Box::new(remote::files(patterns, transport))),
+                )
             }
-        } else {
-            Input::Nothing
         };
         LogCollector {
             name: name.to_string(),
             interval: Duration::from_secs(2),
-            host: source.host.trim().to_string(),
-            remote_launcher,
+            remote,
             error_pattern,
             input,
             metric_defs: source.metrics.clone(),
@@ -296,14 +357,16 @@ impl LogCollector {
         let events = match &mut input.lines {
             Some(lines) => lines.drain(),
             None => {
-                let plan = input
-                    .plan
+                let start = input
+                    .start
                     .take()
-                    .expect("a process source has its plan until it starts");
-                let lines = input
-                    .lines
-                    .insert(Box::new(ProcessLines::start(plan, input.launcher.clone())));
-                lines.settle(SETTLE_QUIET, SETTLE_LIMIT).await
+                    .expect("a process source has its starter until it starts");
+                let limit = match self.remote {
+                    Some(_) => SETTLE_LIMIT_REMOTE,
+                    None => SETTLE_LIMIT,
+                };
+                let lines = input.lines.insert(start());
+                lines.settle(SETTLE_QUIET, limit).await
             }
         };
         let mut raw = Vec::new();
@@ -320,6 +383,7 @@ impl LogCollector {
                     complained = true;
                 }
                 Event::Down { message, retry } => input.problem = Some((message, Some(retry))),
+                Event::Lasting(problem) => input.lasting = problem,
             }
         }
         // Output in a later poll, without a new complaint: the complaint on stderr is over.
@@ -334,12 +398,28 @@ impl LogCollector {
             input.problem = None;
         }
         let parser = input.parser;
-        let problem = input.problem.clone();
+        let mut problem = input
+            .problem
+            .clone()
+            .or_else(|| input.lasting.clone().map(|p| (p, None)));
         input.ever_read |= !raw.is_empty();
         // Counts are known while the process runs (a quiet unit has no lines to count) or
         // once it has delivered lines; not when it never ran, or only died without a line.
-        let down = problem.as_ref().is_some_and(|(_, retry)| retry.is_some());
-        let unknown = (!input.ever_started && problem.is_some()) || (down && !input.ever_read);
+        let mut down = problem.as_ref().is_some_and(|(_, retry)| retry.is_some());
+        // While the host is not connected, its own line says what is wrong and when it is
+        // tried again (counting down at every poll), and the figures stay as they were, with
+        // their age, as other sources on the host keep theirs.
+        let mut host_down = false;
+        if let Some(Transport::Ssh(host)) = &self.remote {
+            let status = host.current_status();
+            if !status.is_up() {
+                problem = Some((status.describe(host.name()), None));
+                down = true;
+                host_down = true;
+            }
+        }
+        let unknown = (!input.ever_started && problem.is_some())
+            || ((down || input.lasting.is_some()) && !input.ever_read);
 
         let mut derived = self.take_derived();
         let name = self.name.clone();
@@ -361,7 +441,11 @@ impl LogCollector {
             }
             Err(e) => return self.error_updates(format!("log parser failed: {e}")),
         };
-        self.updates(lines, problem, unknown)
+        let mut updates = self.updates(lines, problem, unknown);
+        if host_down {
+            updates.retain(|u| !matches!(u, Update::Readings { .. }));
+        }
+        updates
     }
 
     /// The updates of one poll: the lines, the figures (unknown if no line could be read
@@ -453,7 +537,6 @@ impl Collector for LogCollector {
     }
     fn poll(&mut self) -> BoxFuture<'_, Vec<Update>> {
         Box::pin(async move {
-            let local = self.host.is_empty() || self.host == "local";
             let pattern = match self.error_pattern.clone() {
                 Ok(pattern) => pattern,
                 Err(message) => return self.error_updates(message),
@@ -462,11 +545,8 @@ impl Collector for LogCollector {
                 Input::Nothing => self.error_updates(
                     "no input configured: set files, journald or command".to_string(),
                 ),
-                Input::Files { .. } if !local => self.error_updates(REMOTE_NOT_BUILT.to_string()),
+                Input::Unreachable(message) => self.error_updates(message.clone()),
                 Input::Files { .. } => self.poll_files(pattern).await,
-                Input::Process(_) if !local && !self.remote_launcher => {
-                    self.error_updates(REMOTE_NOT_BUILT.to_string())
-                }
                 Input::Process(_) => self.poll_process(pattern).await,
             }
         })

@@ -70,7 +70,11 @@ pub fn from_config(config: &Config, pool: &HostPool) -> Vec<Box<dyn Collector>> 
         )));
     }
     for (name, source) in &config.logs {
-        collectors.push(Box::new(logs::LogCollector::new(name, source)));
+        collectors.push(Box::new(logs::LogCollector::on(
+            name,
+            source,
+            reach(&source.host),
+        )));
     }
     collectors
 }

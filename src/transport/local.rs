@@ -104,12 +104,14 @@ async fn run_stream(spec: StreamSpec, tx: mpsc::Sender<StreamEvent>) {
                 }
             }
         };
-        if tx
-            .send(StreamEvent::Started {
-                restarts: resume.restarts,
-            })
-            .await
-            .is_err()
+        // A command with a header has started when its header comes.
+        if !spec.has_header()
+            && tx
+                .send(StreamEvent::Started {
+                    restarts: resume.restarts,
+                })
+                .await
+                .is_err()
         {
             return;
         }
@@ -121,6 +123,7 @@ async fn run_stream(spec: StreamSpec, tx: mpsc::Sender<StreamEvent>) {
         let mut out_buf = vec![0u8; 64 * 1024];
         let mut err_buf = vec![0u8; 4096];
         let (mut out_open, mut err_open) = (true, true);
+        let mut header_due = spec.has_header();
         while out_open || err_open {
             tokio::select! {
                 read = stdout.read(&mut out_buf), if out_open => match read {
@@ -139,18 +142,24 @@ async fn run_stream(spec: StreamSpec, tx: mpsc::Sender<StreamEvent>) {
                 _ = tx.closed() => return,
             }
             while let Some(line) = lines.pop_front() {
-                let token = spec.token_of(&line.text);
+                if header_due {
+                    spec.take_header(&mut resume, &line.text);
+                    header_due = false;
+                    let started = StreamEvent::Started {
+                        restarts: resume.restarts,
+                    };
+                    if tx.send(started).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                spec.count(&mut resume, &line);
                 let event = StreamEvent::Line {
                     text: line.text,
                     truncated: line.truncated,
                 };
                 if tx.send(event).await.is_err() {
                     return;
-                }
-                resume.lines += 1;
-                resume.bytes += line.raw_len as u64;
-                if token.is_some() {
-                    resume.token = token;
                 }
             }
         }

@@ -290,24 +290,26 @@ impl Transport {
         }
     }
 
-    /// Follows a file like `tail -F`, starting after its current last line (plus the last
-    /// `backlog` lines). The line count is taken first with `wc -l`; a missing file starts
-    /// at line 1 once it appears.
+    /// Follows a file like `tail -F`, starting with its last `backlog` lines (0: new lines
+    /// only), across rotation, and after a reconnect exactly after the last line delivered
+    /// (see [`StreamSpec::follow_file`]). A missing file is read from its start once it
+    /// appears.
     pub async fn follow_file(&self, path: &str, backlog: u64) -> LineStream {
-        let first_line = match self
-            .exec_timeout(&["wc", "-l", "--", path], Duration::from_secs(10))
+        // Measured first, so "new lines" means the lines written after this call returns
+        // (the stream's command starts a little later). A failed measure (host down) leaves
+        // it to the command.
+        let measured = self
+            .exec_timeout(
+                &stream::follow_start_command(path, backlog),
+                Duration::from_secs(10),
+            )
             .await
-        {
-            Ok(out) if out.success() => out
-                .stdout_text()
-                .split_whitespace()
-                .next()
-                .and_then(|n| n.parse::<u64>().ok())
-                .map(|n| (n + 1).saturating_sub(backlog).max(1))
-                .unwrap_or(1),
-            _ => 1,
-        };
-        self.stream(StreamSpec::follow_file(path, first_line))
+            .ok()
+            .and_then(|out| stream::parse_follow_start(&out.stdout));
+        self.stream(match measured {
+            Some((inode, offset)) => StreamSpec::follow_file_at(path, &inode, offset),
+            None => StreamSpec::follow_file(path, backlog),
+        })
     }
 
     /// A local unix socket path that reaches `remote_path` on the host. For the local

@@ -499,6 +499,8 @@ struct StreamOp {
     started: Instant,
     /// Waiting for the reader to take lines.
     blocked: bool,
+    /// The run's first line is its header (see `StreamSpec::with_header`), not yet read.
+    header_due: bool,
 }
 
 const PUMP_CAP: usize = 256 * 1024;
@@ -882,9 +884,12 @@ impl Mux {
             Setup::Stream { id } => match ctx.streams.get_mut(&id) {
                 Some(reg) => {
                     reg.started_once = true;
-                    let _ = reg.tx.try_send(StreamEvent::Started {
-                        restarts: reg.resume.restarts,
-                    });
+                    // A command with a header has started when its header comes.
+                    if !reg.spec.has_header() {
+                        let _ = reg.tx.try_send(StreamEvent::Started {
+                            restarts: reg.resume.restarts,
+                        });
+                    }
                     self.ops.push(Op::Stream(StreamOp {
                         id,
                         channel,
@@ -895,6 +900,7 @@ impl Mux {
                         err_done: false,
                         started: Instant::now(),
                         blocked: false,
+                        header_due: reg.spec.has_header(),
                     }));
                 }
                 None => self.ops.push(closing(channel, true)),
@@ -1366,6 +1372,21 @@ impl StreamOp {
     /// reader is gone.
     fn deliver(&mut self, reg: &mut StreamReg) -> Option<bool> {
         let mut moved = false;
+        if self.header_due && !self.pending.is_empty() {
+            // The command runs now: its header says so (see `StreamSpec::with_header`).
+            let permit = match reg.tx.try_reserve() {
+                Ok(permit) => permit,
+                Err(mpsc::error::TrySendError::Full(())) => return Some(false),
+                Err(mpsc::error::TrySendError::Closed(())) => return None,
+            };
+            let header = self.pending.pop_front().expect("not empty");
+            reg.spec.take_header(&mut reg.resume, &header.text);
+            self.header_due = false;
+            permit.send(StreamEvent::Started {
+                restarts: reg.resume.restarts,
+            });
+            moved = true;
+        }
         while !self.pending.is_empty() {
             let permit = match reg.tx.try_reserve() {
                 Ok(permit) => permit,
@@ -1373,12 +1394,7 @@ impl StreamOp {
                 Err(mpsc::error::TrySendError::Closed(())) => return None,
             };
             let line = self.pending.pop_front().expect("not empty");
-            let token = reg.spec.token_of(&line.text);
-            reg.resume.lines += 1;
-            reg.resume.bytes += line.raw_len as u64;
-            if token.is_some() {
-                reg.resume.token = token;
-            }
+            reg.spec.count(&mut reg.resume, &line);
             permit.send(StreamEvent::Line {
                 text: line.text,
                 truncated: line.truncated,

@@ -2,16 +2,22 @@
 //!
 //! How no line is shown twice: the transport counts the complete lines (and their bytes)
 //! it has handed to the stream's channel, and remembers the last resume token a line
-//! carried (e.g. journald's `__CURSOR`). A partial line (no newline yet) and lines still
-//! waiting in the transport's buffer when a connection drops are *not* counted. On a
-//! restart the command is rebuilt from that [`Resume`], so it starts exactly after the
-//! last line delivered: `tail -n +K -F` with K = first line + lines delivered, or
-//! `journalctl --after-cursor=C`. Lines that arrived while the connection was down are
-//! then read from the file or journal, so none is lost either.
+//! carried (e.g. journald's `__CURSOR`), or the header line a run printed first (see
+//! [`StreamSpec::with_header`]). A partial line (no newline yet) and lines still waiting in
+//! the transport's buffer when a connection drops are *not* counted. On a restart the
+//! command is rebuilt from that [`Resume`], so it starts exactly after the last line
+//! delivered: `journalctl --after-cursor=C`, or for a followed file the byte offset after
+//! the last line delivered, in the same file (inode). Lines that arrived while the
+//! connection was down are then read from the file or journal, so none is lost either.
 //!
-//! Limit: `tail -F` counts lines of the file it follows now; if the file is rotated while
-//! the connection is down, the count no longer matches the new file and lines may be
-//! skipped (never repeated from the old file's start past K).
+//! Following a file ([`StreamSpec::follow_file`]) is a small POSIX sh script (with GNU or
+//! busybox `stat`, `tail`, `head`): its header line names the file's inode and the offset
+//! it starts at; it ends (and is restarted) when the path leads to another file (rotation)
+//! or the file got shorter (copytruncate), and the restart reads the new file from its
+//! start. Nothing it printed before is printed again.
+//! Limits: a file rotated while the connection is down is read from the new file's start
+//! (lines written to the old one after the drop are not read); after a copytruncate, lines
+//! are missed if the file grows past its old size before the restart (about a second).
 
 use super::ExitStatus;
 use std::collections::VecDeque;
@@ -31,18 +37,107 @@ pub struct Resume {
     pub lines: u64,
     /// Bytes of those lines, newlines included (before any cut of an over-long line).
     pub bytes: u64,
-    /// The last token a delivered line carried (see [`StreamSpec::with_token`]).
+    /// The last token a delivered line carried (see [`StreamSpec::with_token`]), or the
+    /// last header a run printed (see [`StreamSpec::with_header`]).
     pub token: Option<String>,
+    /// `bytes` when `token` was set: `bytes - token_bytes` were delivered since.
+    pub token_bytes: u64,
 }
 
 type CommandFn = dyn Fn(&Resume) -> Vec<String> + Send + Sync;
 type TokenFn = dyn Fn(&[u8]) -> Option<String> + Send + Sync;
+
+/// The script behind [`StreamSpec::follow_file`]. `$1` the path; `$2` the inode and `$3`
+/// the offset to resume at (empty the first time); `$4` how many of the last lines to start
+/// with when there is nothing to resume (empty: from the start of the file). It prints
+/// `watchpost-follow INODE OFFSET` first (and with `$5` = `measure`, only that), then the
+/// file from OFFSET on, through a descriptor it keeps open: every second what was appended
+/// (no process while nothing changes). It exits 0 when the file got shorter, or when the
+/// path leads to another file, after a second's grace and a last read of the old file for
+/// the writer's last lines; the restart then reads the new file from its start.
+const FOLLOW_SCRIPT: &str = r#"f=$1 want=$2 at=$3 back=$4 mode=$5
+look() { s=$(stat -L -c '%i %s' -- "$f" 2>/dev/null) || s=; i2=${s% *} m=${s#* }; }
+look
+if [ -z "$i2" ]; then
+  [ "$mode" = measure ] && exit 0
+  while sleep 1; look; [ -z "$i2" ]; do :; done
+  want= back=
+fi
+i=$i2 n=$m
+if [ -n "$want" ]; then
+  if [ "$i" = "$want" ] && [ "$n" -ge "$at" ]; then start=$at; else start=0; fi
+elif [ -n "$back" ]; then
+  w=1048576
+  [ "$w" -gt "$n" ] && w=$n
+  b=$(( $(tail -c "+$((n - w + 1))" -- "$f" | head -c "$w" | tail -n "$back" | wc -c) ))
+  if [ "$b" -ge "$w" ] && [ "$w" -lt "$n" ]; then
+    s=$(( $(tail -c "+$((n - w + 1))" -- "$f" | head -n 1 | wc -c) ))
+    b=$((w - s))
+  fi
+  start=$((n - b))
+else
+  start=0
+fi
+printf 'watchpost-follow %s %s\n' "$i" "$start"
+[ "$mode" = measure ] && exit 0
+exec 3<"$f" || exit 1
+tail -c "+$((start + 1))" <&3
+while sleep 1; do
+  look
+  if [ "$i2" != "$i" ]; then
+    sleep 1
+    cat <&3
+    exit 0
+  fi
+  [ "$m" -lt "$n" ] && exit 0
+  [ "$m" -gt "$n" ] && cat <&3
+  n=$m
+done"#;
+
+/// The header of [`FOLLOW_SCRIPT`] as a token: "INODE OFFSET".
+fn follow_header(line: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(line).ok()?;
+    let rest = text.strip_prefix("watchpost-follow ")?;
+    let (inode, offset) = rest.split_once(' ')?;
+    inode.parse::<u64>().ok()?;
+    offset.parse::<u64>().ok()?;
+    Some(rest.to_string())
+}
+
+/// The one-shot command that measures where following `path` with its last `backlog`
+/// lines starts: it prints the header `watchpost-follow INODE OFFSET` (nothing for a
+/// missing file); see [`parse_follow_start`].
+pub fn follow_start_command(path: &str, backlog: u64) -> Vec<String> {
+    super::script_command(
+        FOLLOW_SCRIPT,
+        &[path, "", "", &backlog.to_string(), "measure"],
+    )
+}
+
+/// The inode and offset [`follow_start_command`] printed.
+pub fn parse_follow_start(stdout: &[u8]) -> Option<(String, u64)> {
+    let line = stdout.split(|b| *b == b'\n').next()?;
+    let token = follow_header(line)?;
+    let (inode, offset) = token.split_once(' ')?;
+    Some((inode.to_string(), offset.parse().ok()?))
+}
+
+/// Where a followed file resumes: its inode and the offset after the last line delivered.
+fn follow_resume(resume: &Resume) -> Option<(String, u64)> {
+    let (inode, offset) = resume.token.as_deref()?.split_once(' ')?;
+    let offset: u64 = offset.parse().ok()?;
+    Some((
+        inode.to_string(),
+        offset + resume.bytes.saturating_sub(resume.token_bytes),
+    ))
+}
 
 /// A long-lived command: how to (re)start it from a [`Resume`].
 #[derive(Clone)]
 pub struct StreamSpec {
     command: Arc<CommandFn>,
     token: Option<Arc<TokenFn>>,
+    header: Option<Arc<TokenFn>>,
     /// Longer lines are cut to this many bytes (`truncated: true`); default 1 MiB.
     pub max_line: usize,
     /// Restart the command when it exits (with backoff 1 s → 30 s); default true.
@@ -69,6 +164,7 @@ impl StreamSpec {
         StreamSpec {
             command: Arc::new(command),
             token: None,
+            header: None,
             max_line: 1024 * 1024,
             restart_on_exit: true,
             capacity: 4096,
@@ -100,21 +196,50 @@ impl StreamSpec {
         self
     }
 
-    /// `tail -n +K -F -- PATH`, K = `first_line` + lines delivered: follows the file by
-    /// name across rotation and resumes after the last line delivered.
-    pub fn follow_file(path: impl Into<String>, first_line: u64) -> Self {
-        let path = path.into();
-        let first_line = first_line.max(1);
+    /// The first line of every run is the command's own header, not output: it is not
+    /// delivered, and `header` makes it the resume token (with `token_bytes` set, so the
+    /// next run knows how much was delivered after it). `Started` comes with the header,
+    /// when the command really runs (a slow login shell has had its say by then).
+    pub fn with_header(
+        mut self,
+        header: impl Fn(&[u8]) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.header = Some(Arc::new(header));
+        self
+    }
+
+    /// Follows a file like `tail -F`, starting with its last `backlog` lines: by name
+    /// across rotation and copytruncate, resuming after the last line delivered (see the
+    /// module docs). A missing file is waited for and read from its start.
+    pub fn follow_file(path: impl Into<String>, backlog: u64) -> Self {
+        Self::follow(path.into(), Some(backlog))
+    }
+
+    /// [`StreamSpec::follow_file`] from the file's first line (a file that just appeared).
+    pub fn follow_file_from_start(path: impl Into<String>) -> Self {
+        Self::follow(path.into(), None)
+    }
+
+    /// [`StreamSpec::follow_file`] from `offset` of the file with `inode` (as measured by
+    /// [`follow_start_command`]); from its start if the path leads to another file by then.
+    pub fn follow_file_at(path: impl Into<String>, inode: &str, offset: u64) -> Self {
+        Self::follow_from(path.into(), None, Some((inode.to_string(), offset)))
+    }
+
+    fn follow(path: String, backlog: Option<u64>) -> Self {
+        Self::follow_from(path, backlog, None)
+    }
+
+    fn follow_from(path: String, backlog: Option<u64>, at: Option<(String, u64)>) -> Self {
         StreamSpec::new(move |r| {
-            vec![
-                "tail".into(),
-                "-n".into(),
-                format!("+{}", first_line + r.lines),
-                "-F".into(),
-                "--".into(),
-                path.clone(),
-            ]
+            let (inode, offset) = match follow_resume(r).or_else(|| at.clone()) {
+                Some((inode, offset)) => (inode, offset.to_string()),
+                None => (String::new(), String::new()),
+            };
+            let backlog = backlog.map(|b| b.to_string()).unwrap_or_default();
+            super::script_command(FOLLOW_SCRIPT, &[path.as_str(), &inode, &offset, &backlog])
         })
+        .with_header(follow_header)
     }
 
     /// `journalctl -f -o json` for these units (all when empty), starting with the last
@@ -150,6 +275,30 @@ impl StreamSpec {
     pub(crate) fn token_of(&self, line: &[u8]) -> Option<String> {
         self.token.as_ref().and_then(|t| t(line))
     }
+
+    /// Whether a run's first line is a header (see [`StreamSpec::with_header`]).
+    pub(crate) fn has_header(&self) -> bool {
+        self.header.is_some()
+    }
+
+    /// Takes a run's header line into the resume.
+    pub(crate) fn take_header(&self, resume: &mut Resume, line: &[u8]) {
+        if let Some(token) = self.header.as_ref().and_then(|h| h(line)) {
+            resume.token = Some(token);
+            resume.token_bytes = resume.bytes;
+        }
+    }
+
+    /// Counts a line handed to the reader.
+    pub(crate) fn count(&self, resume: &mut Resume, line: &SplitLine) {
+        let token = self.token_of(&line.text);
+        resume.lines += 1;
+        resume.bytes += line.raw_len as u64;
+        if token.is_some() {
+            resume.token = token;
+            resume.token_bytes = resume.bytes;
+        }
+    }
 }
 
 /// `__CURSOR` of a `journalctl -o json` line.
@@ -161,7 +310,8 @@ pub fn journal_cursor(line: &[u8]) -> Option<String> {
 /// What a stream yields.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StreamEvent {
-    /// The command (re)started; `restarts` is 0 the first time.
+    /// The command (re)started (for a stream with a header: printed its header);
+    /// `restarts` is 0 the first time.
     Started { restarts: u32 },
     /// One line without its newline (raw bytes: decode and sanitize before showing).
     Line { text: Vec<u8>, truncated: bool },
@@ -367,18 +517,42 @@ mod tests {
     }
 
     #[test]
-    fn follow_file_resumes_after_the_last_line_delivered() {
-        let spec = StreamSpec::follow_file("/var/log/app log.jsonl", 101);
-        assert_eq!(
-            spec.command_for(&Resume::default()),
-            vec!["tail", "-n", "+101", "-F", "--", "/var/log/app log.jsonl"]
-        );
-        let resume = Resume {
-            restarts: 1,
-            lines: 5,
-            ..Resume::default()
+    fn follow_file_resumes_after_the_last_byte_delivered_in_the_same_file() {
+        let spec = StreamSpec::follow_file("/var/log/app log.jsonl", 200);
+        let first = spec.command_for(&Resume::default());
+        assert_eq!(&first[..2], ["sh", "-c"]);
+        assert_eq!(&first[3..], ["sh", "/var/log/app log.jsonl", "", "", "200"]);
+        let mut resume = Resume::default();
+        spec.take_header(&mut resume, b"watchpost-follow 4242 1000");
+        let line = |n: usize| SplitLine {
+            text: vec![b'x'; n],
+            truncated: false,
+            raw_len: n + 1,
         };
-        assert_eq!(spec.command_for(&resume)[2], "+106");
+        spec.count(&mut resume, &line(9));
+        spec.count(&mut resume, &line(19));
+        assert_eq!(resume.lines, 2);
+        assert_eq!(
+            &spec.command_for(&resume)[4..],
+            ["/var/log/app log.jsonl", "4242", "1030", "200"]
+        );
+        // A forged header inside the output is only a line.
+        let mut forged = resume.clone();
+        spec.count(
+            &mut forged,
+            &SplitLine {
+                text: b"watchpost-follow 1 0".to_vec(),
+                truncated: false,
+                raw_len: 21,
+            },
+        );
+        assert_eq!(&spec.command_for(&forged)[5..7], ["4242", "1051"]);
+        assert!(follow_header(b"watchpost-follow x 1").is_none());
+        let fresh = StreamSpec::follow_file_from_start("/a");
+        assert_eq!(
+            &fresh.command_for(&Resume::default())[4..],
+            ["/a", "", "", ""]
+        );
     }
 
     #[test]

@@ -1,0 +1,435 @@
+//! Log sources on a remote host, through the host's one SSH connection (see `transport`).
+//! What they deliver goes through the same queue as a local process's output
+//! ([`ProcessLines::from_producer`]), so the collector parses, counts and reports it as it
+//! does for a local source.
+//!
+//! - journald units and commands: the plan's command runs as one of the host's long-lived
+//!   streams. journald's cursor is the stream's resume token, so a restart after a
+//!   reconnect starts after the last entry delivered. journald's check that there is a
+//!   journal at all runs first, as a one-shot command on the host.
+//! - Files and globs: the patterns are expanded on the host by its shell (each pattern is
+//!   an argument of a constant script, never part of the script), and each file found is
+//!   followed by a [`StreamSpec::follow_file`] stream: across rotation, and after a
+//!   reconnect from the byte after the last line delivered. Globs (and paths not there
+//!   yet) are expanded again every [`EXPAND_EVERY`]. A file that appears later is read
+//!   from its start, unless it is a file already followed under another name (a rotation
+//!   into a name the glob matches), which goes on from its end.
+//! - At most [`MAX_REMOTE_FILES`] files per source: every stream holds one of the
+//!   connection's session channels, and OpenSSH allows 10 per connection (`MaxSessions`),
+//!   shared with every other source on that host.
+
+use crate::collect::command::{
+    Event, Exit, Launched, Launcher, MAX_BACKOFF, MIN_BACKOFF, Outbox, Plan, ProcessLines, RawLine,
+};
+use crate::collect::logparse::MAX_LINE_BYTES;
+use crate::transport::{
+    ExitStatus, HostStatus, LineStream, StreamEvent, StreamSpec, Transport, TransportError,
+};
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::{BoxStream, SelectAll};
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Files followed at once per remote source.
+pub const MAX_REMOTE_FILES: usize = 4;
+/// How often globs (and paths not found yet) are expanded again on the host.
+pub const EXPAND_EVERY: Duration = Duration::from_secs(10);
+/// The last lines of each file shown at start, as for a local file.
+const START_LINES: u64 = super::START_TAIL_LINES as u64;
+const EXPAND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Prints `INDEX INODE MTIME PATH` for every regular file each pattern (`$1`, `$2`, ...)
+/// matches, INDEX counting the patterns from 1. The pattern is expanded unquoted with an
+/// empty IFS: pathname expansion only, no word splitting; its text is never run. Names
+/// with a newline are skipped (they cannot be told apart in this output).
+const EXPAND_SCRIPT: &str = r#"nl='
+'
+i=0
+IFS=
+for p in "$@"; do
+  i=$((i + 1))
+  for f in $p; do
+    case $f in *"$nl"*) continue ;; esac
+    [ -f "$f" ] || continue
+    s=$(stat -L -c '%i %Y' -- "$f" 2>/dev/null) || continue
+    printf '%s %s %s\n' "$i" "$s" "$f"
+  done
+done"#;
+
+/// A journald unit or a command, run on the host as a long-lived stream.
+pub(super) fn process(plan: Box<dyn Plan>, transport: Transport) -> ProcessLines {
+    ProcessLines::from_producer(move |out| run_process(plan, transport, out))
+}
+
+/// Files and globs, followed on the host.
+pub(super) fn files(patterns: Vec<String>, transport: Transport) -> ProcessLines {
+    ProcessLines::from_producer(move |out| run_files(patterns, transport, out))
+}
+
+/// Waits until the host is connected (a check run while it is down would only fail; the
+/// collector shows the host's own line meanwhile).
+async fn until_up(transport: &Transport) {
+    let mut status = transport.status();
+    let _ = status.wait_for(HostStatus::is_up).await;
+}
+
+async fn run_process(mut plan: Box<dyn Plan>, transport: Transport, out: Outbox) {
+    let label = plan.label();
+    // The plan's check (journald: is there a journal?) as one-shot commands on the host.
+    let launcher = ExecLauncher(transport.clone());
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        until_up(&transport).await;
+        match plan.preflight(&launcher).await {
+            Ok(()) => break,
+            Err(message) => {
+                if !out.down_for(message, &mut backoff).await {
+                    return;
+                }
+            }
+        }
+    }
+    let plan = Arc::new(Mutex::new(plan));
+    let token_plan = plan.clone();
+    let spec = StreamSpec::new(move |resume| {
+        plan.lock()
+            .expect("the plan is never poisoned")
+            .argv_after(resume.token.as_deref())
+    })
+    .with_token(move |line| {
+        token_plan
+            .lock()
+            .expect("the plan is never poisoned")
+            .resume_token(line)
+    });
+    let mut stream = transport.stream(spec);
+    while let Some(event) = stream.recv().await {
+        if let Some(event) = translate(&transport, event, &label, false)
+            && !out.send(event).await
+        {
+            return;
+        }
+    }
+}
+
+/// A stream event as a process event; `None` for one that is no news. `label` names the
+/// command in an exit's message; with `clean_exit_restarts`, an exit 0 is the command's
+/// own planned restart (a followed file that was replaced).
+fn translate(
+    transport: &Transport,
+    event: StreamEvent,
+    label: &str,
+    clean_exit_restarts: bool,
+) -> Option<Event> {
+    match event {
+        StreamEvent::Started { .. } => Some(Event::Started),
+        StreamEvent::Line { text, .. } => Some(Event::Line(raw_line(text))),
+        StreamEvent::Interrupted { reason } => Some(Event::Down {
+            message: format!("ssh {}: {reason}", transport.name()),
+            retry: MIN_BACKOFF,
+        }),
+        StreamEvent::Exited { status, .. } if clean_exit_restarts && status.success() => None,
+        StreamEvent::Exited {
+            status,
+            stderr,
+            retry_in,
+        } => Some(Event::Down {
+            message: exit_message(label, &status, &stderr),
+            retry: retry_in.unwrap_or(MAX_BACKOFF),
+        }),
+    }
+}
+
+/// A streamed line, cut to what a log line keeps. (A line over the stream's own limit,
+/// 1 MiB, was cut there already; the bytes cut there are not counted.)
+fn raw_line(mut bytes: Vec<u8>) -> RawLine {
+    let dropped = bytes.len().saturating_sub(MAX_LINE_BYTES) as u64;
+    bytes.truncate(MAX_LINE_BYTES);
+    RawLine { bytes, dropped }
+}
+
+fn exit_message(label: &str, status: &ExitStatus, stderr: &str) -> String {
+    let said = stderr.lines().map(str::trim).rfind(|l| !l.is_empty());
+    match said {
+        Some(text) => format!("{label} stopped ({status}): {text}"),
+        None => format!("{label} stopped ({status})"),
+    }
+}
+
+/// Runs one-shot commands on the host for a plan's checks: the whole output is read
+/// before it is handed over, so only for short commands (`journalctl --lines=0`).
+struct ExecLauncher(Transport);
+
+impl Launcher for ExecLauncher {
+    fn launch(&self, argv: &[String]) -> BoxFuture<'static, io::Result<Launched>> {
+        let transport = self.0.clone();
+        let argv = argv.to_vec();
+        Box::pin(async move {
+            let out = transport
+                .exec_timeout(&argv, EXPAND_TIMEOUT)
+                .await
+                .map_err(|e| io::Error::other(e.to_string()))?;
+            // The remote shell's "command not found".
+            if out.status.code == Some(127) {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    out.stderr_text().trim().to_string(),
+                ));
+            }
+            let exit = Exit {
+                code: out.status.code,
+                description: out.status.to_string(),
+            };
+            Ok(Launched {
+                stdout: Box::pin(io::Cursor::new(out.stdout)),
+                stderr: Box::pin(io::Cursor::new(out.stderr)),
+                exit: Box::pin(async move { Ok(exit) }),
+            })
+        })
+    }
+}
+
+/// A file found by an expansion.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Found {
+    pattern: usize,
+    inode: String,
+    modified: i64,
+    path: String,
+}
+
+/// The files the patterns match on the host now.
+async fn expand(transport: &Transport, patterns: &[String]) -> Result<Vec<Found>, TransportError> {
+    let out = transport
+        .exec_script(EXPAND_SCRIPT, patterns, EXPAND_TIMEOUT)
+        .await?;
+    Ok(parse_expansion(&out.stdout_text()))
+}
+
+fn parse_expansion(text: &str) -> Vec<Found> {
+    text.lines()
+        .filter_map(|line| {
+            let mut parts = line.splitn(4, ' ');
+            let pattern = parts.next()?.parse::<usize>().ok()?.checked_sub(1)?;
+            let inode = parts.next()?.to_string();
+            let modified = parts.next()?.parse().ok()?;
+            let path = parts.next()?.to_string();
+            Some(Found {
+                pattern,
+                inode,
+                modified,
+                path,
+            })
+        })
+        .collect()
+}
+
+fn is_glob(pattern: &str) -> bool {
+    super::is_glob(pattern)
+}
+
+/// One followed file: its path and the inode it had when last seen.
+struct Followed {
+    path: String,
+    inode: Option<String>,
+}
+
+async fn run_files(patterns: Vec<String>, transport: Transport, out: Outbox) {
+    let mut followed: Vec<Followed> = Vec::new();
+    let mut streams: SelectAll<BoxStream<'static, (usize, StreamEvent)>> = SelectAll::new();
+    let mut first = true;
+    let mut next_expand = Instant::now();
+    let mut said = String::new();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(next_expand) => {
+                until_up(&transport).await;
+                let found = match expand(&transport, &patterns).await {
+                    Ok(found) => found,
+                    // The host dropped again, or the shell is slow: try again soon.
+                    Err(_) => {
+                        next_expand = Instant::now() + MIN_BACKOFF;
+                        continue;
+                    }
+                };
+                let (start, problems) = plan_follows(&patterns, &found, &mut followed, first);
+                for (index, spec) in start {
+                    let stream: LineStream = transport.stream(spec);
+                    streams.push(stream.map(move |e| (index, e)).boxed());
+                }
+                // Said when it changes; the collector shows it until it is over.
+                let message = problems.join("; ");
+                if message != said {
+                    let lasting = (!message.is_empty()).then(|| message.clone());
+                    if !out.send(Event::Lasting(lasting)).await {
+                        return;
+                    }
+                    said = message;
+                }
+                first = false;
+                let again = patterns.iter().enumerate().any(|(i, p)| {
+                    is_glob(p) || !found.iter().any(|f| f.pattern == i)
+                });
+                next_expand = Instant::now()
+                    + if again { EXPAND_EVERY } else { Duration::from_secs(24 * 3600) };
+            }
+            Some((index, event)) = streams.next() => {
+                let label = format!("following {}", followed[index].path);
+                if let Some(event) = translate(&transport, event, &label, true)
+                    && !out.send(event).await
+                {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Which new streams to open for what an expansion found, and the problems to report.
+/// Plain paths are followed from the first expansion on, found or not (the follower waits
+/// for a missing file); glob matches once found.
+fn plan_follows(
+    patterns: &[String],
+    found: &[Found],
+    followed: &mut Vec<Followed>,
+    first: bool,
+) -> (Vec<(usize, StreamSpec)>, Vec<String>) {
+    let mut problems = Vec::new();
+    let mut wanted: Vec<(String, Option<&Found>)> = Vec::new();
+    for (i, pattern) in patterns.iter().enumerate() {
+        let matches: Vec<&Found> = found.iter().filter(|f| f.pattern == i).collect();
+        if matches.is_empty() {
+            problems.push(format!("no file matches {pattern}"));
+        }
+        if is_glob(pattern) {
+            wanted.extend(matches.iter().map(|f| (f.path.clone(), Some(*f))));
+        } else {
+            wanted.push((pattern.clone(), matches.first().copied()));
+        }
+    }
+    wanted.dedup_by(|a, b| a.0 == b.0);
+    let new: Vec<(String, Option<&Found>)> = wanted
+        .into_iter()
+        .filter(|(path, _)| !followed.iter().any(|f| &f.path == path))
+        .collect();
+    let room = MAX_REMOTE_FILES.saturating_sub(followed.len());
+    let mut new = new;
+    if new.len() > room {
+        problems.push(format!(
+            "{} matching files not followed (a remote source follows at most {MAX_REMOTE_FILES})",
+            new.len() - room
+        ));
+        // The most recently written first.
+        new.sort_by_key(|(_, f)| std::cmp::Reverse(f.map_or(i64::MAX, |f| f.modified)));
+        new.truncate(room);
+    }
+    // The inodes followed until now (a rotated file keeps its inode under a new name),
+    // then what is followed now, as this expansion sees it.
+    let known: Vec<String> = followed.iter().filter_map(|f| f.inode.clone()).collect();
+    for f in followed.iter_mut() {
+        if let Some(now) = found.iter().find(|found| found.path == f.path) {
+            f.inode = Some(now.inode.clone());
+        }
+    }
+    let mut start = Vec::new();
+    for (path, found) in new {
+        let inode = found.map(|f| f.inode.clone());
+        let spec = if first {
+            StreamSpec::follow_file(&path, START_LINES)
+        } else if inode.as_ref().is_some_and(|i| known.contains(i)) {
+            // A followed file under a new name (rotated into the glob): already shown.
+            StreamSpec::follow_file(&path, 0)
+        } else {
+            StreamSpec::follow_file_from_start(&path)
+        };
+        start.push((followed.len(), spec));
+        followed.push(Followed { path, inode });
+    }
+    (start, problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(pattern: usize, inode: &str, path: &str) -> Found {
+        Found {
+            pattern,
+            inode: inode.into(),
+            modified: 0,
+            path: path.into(),
+        }
+    }
+
+    #[test]
+    fn the_expansion_output_is_read_back_whole() {
+        let text = "1 42 1700000000 /var/log/app log.jsonl\n2 7 5 /x\nbad line\n";
+        assert_eq!(
+            parse_expansion(text),
+            vec![
+                Found {
+                    pattern: 0,
+                    inode: "42".into(),
+                    modified: 1_700_000_000,
+                    path: "/var/log/app log.jsonl".into()
+                },
+                Found {
+                    pattern: 1,
+                    inode: "7".into(),
+                    modified: 5,
+                    path: "/x".into()
+                },
+            ]
+        );
+    }
+
+    fn args(spec: &StreamSpec) -> Vec<String> {
+        spec.command_for(&Default::default())[4..].to_vec()
+    }
+
+    #[test]
+    fn new_files_start_at_their_tail_first_then_from_their_start() {
+        let patterns = vec!["/l/*.log".to_string(), "/l/plain.log".to_string()];
+        let mut followed = Vec::new();
+        let (start, problems) =
+            plan_follows(&patterns, &[found(0, "1", "/l/a.log")], &mut followed, true);
+        assert_eq!(problems, ["no file matches /l/plain.log"]);
+        let specs: Vec<Vec<String>> = start.iter().map(|(_, s)| args(s)).collect();
+        assert_eq!(
+            specs,
+            [["/l/a.log", "", "", "200"], ["/l/plain.log", "", "", "200"]]
+        );
+
+        // Later: a.log was rotated to b.log (same inode), a new a.log came.
+        let now = [
+            found(0, "2", "/l/a.log"),
+            found(0, "1", "/l/b.log"),
+            found(0, "3", "/l/c.log"),
+            found(1, "9", "/l/plain.log"),
+        ];
+        let (start, problems) = plan_follows(&patterns, &now, &mut followed, false);
+        assert!(problems.is_empty(), "{problems:?}");
+        let specs: Vec<Vec<String>> = start.iter().map(|(_, s)| args(s)).collect();
+        // b.log is the old a.log: from its end. c.log is new: from its start.
+        assert_eq!(specs, [["/l/b.log", "", "", "0"], ["/l/c.log", "", "", ""]]);
+        assert_eq!(followed.len(), 4);
+
+        // Full: more files are reported, not followed.
+        let (start, problems) = plan_follows(
+            &patterns,
+            &[found(0, "5", "/l/d.log")],
+            &mut followed,
+            false,
+        );
+        assert!(start.is_empty());
+        assert!(
+            problems.contains(
+                &"1 matching files not followed (a remote source follows at most 4)".to_string()
+            ),
+            "{problems:?}"
+        );
+    }
+}
