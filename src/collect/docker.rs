@@ -7,7 +7,9 @@
 //!   a container is inspected again only when an event says it changed;
 //! - every running container has one streaming stats subscription, opened when it starts
 //!   and dropped when it stops;
-//! - `poll()` only copies the shared snapshot.
+//! - `poll()` only copies the shared snapshot;
+//! - the container zoomed in the Containers pane (told by [`crate::collect::OnScreen`])
+//!   has its last log lines followed while it stays zoomed (see `logtail`).
 //!
 //! When the engine goes away the task reconnects with backoff (1 s doubling to 30 s) and
 //! subscribes again; the last rows stay on screen with the error, never an empty list.
@@ -23,11 +25,13 @@
 //! delta over the host's, times the online CPUs (100% = one core); memory is usage minus
 //! the inactive page cache.
 
-use crate::collect::{Collector, Reach, health};
+mod logtail;
+
+use crate::collect::{Collector, OnScreen, Reach, ScreenWatch, health};
 use crate::config::DockerSource;
 use crate::rules::{Priority, Rule, Threshold};
 use crate::state::figure::{Reading, format_bytes};
-use crate::state::update::{ContainerRow, ServiceStatus, SourceHealth, Update};
+use crate::state::update::{ContainerLogTail, ContainerRow, ServiceStatus, SourceHealth, Update};
 use crate::transport::{HostStatus, Transport, UnixForward};
 use bollard::models::{
     ContainerInspectResponse, ContainerMemoryStats, ContainerStatsResponse, EventMessage,
@@ -71,6 +75,10 @@ pub struct DockerCollector {
     /// `None`: DOCKER_HOST or the default socket.
     address: Option<String>,
     engine: Option<Engine>,
+    /// What the dashboard shows (which container is zoomed); never changes without one.
+    screen: ScreenWatch,
+    /// The generation of the log tail last sent, so an unchanged tail is not sent again.
+    logs_sent: u64,
 }
 
 impl DockerCollector {
@@ -92,6 +100,8 @@ impl DockerCollector {
             project: source.project.clone().filter(|p| !p.trim().is_empty()),
             address: None,
             engine: None,
+            screen: watch::channel(OnScreen::default()).1,
+            logs_sent: 0,
         }
     }
 
@@ -114,6 +124,9 @@ impl Collector for DockerCollector {
     fn interval(&self) -> Duration {
         self.interval
     }
+    fn watch_screen(&mut self, screen: ScreenWatch) {
+        self.screen = screen;
+    }
     fn poll(&mut self) -> BoxFuture<'_, Vec<Update>> {
         Box::pin(async move {
             let remote = match crate::collect::resolve(&self.name, &self.reach) {
@@ -121,21 +134,32 @@ impl Collector for DockerCollector {
                 Err(updates) => return updates,
             };
             if self.engine.is_none() {
-                let engine = Engine::start(self.address.clone(), self.project.clone(), remote);
+                let engine = Engine::start(
+                    &self.name,
+                    self.address.clone(),
+                    self.project.clone(),
+                    remote,
+                    self.screen.clone(),
+                );
                 engine.wait_first(FIRST_LIST_WAIT, FIRST_STATS_WAIT).await;
                 self.engine = Some(engine);
             }
             let Some(engine) = &self.engine else {
                 return Vec::new();
             };
-            let (status, rows) = {
+            let (status, rows, logs) = {
                 let shared = lock(&engine.shared);
+                let logs = (shared.logs_generation != self.logs_sent)
+                    .then(|| shared.logs.clone())
+                    .flatten();
+                self.logs_sent = shared.logs_generation;
                 (
                     shared.status.clone(),
                     shared.containers.values().cloned().collect::<Vec<_>>(),
+                    logs,
                 )
             };
-            match status {
+            let mut updates = match status {
                 // Nothing is known yet; the pane keeps saying "connecting…".
                 EngineStatus::Connecting => Vec::new(),
                 // The last rows stay in the state with their age; only the error is news.
@@ -147,7 +171,9 @@ impl Collector for DockerCollector {
                     },
                 )],
                 EngineStatus::Up => container_updates(&self.name, rows),
-            }
+            };
+            updates.extend(logs.map(Update::ContainerLogs));
+            updates
         })
     }
 }
@@ -169,6 +195,10 @@ struct Shared {
     status: EngineStatus,
     /// By container id.
     containers: BTreeMap<String, ContainerRow>,
+    /// The zoomed container's last log lines, while it is zoomed.
+    logs: Option<ContainerLogTail>,
+    /// Bumped at every change of `logs`.
+    logs_generation: u64,
 }
 
 fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
@@ -195,20 +225,29 @@ struct Engine {
 
 impl Engine {
     fn start(
+        source: &str,
         address: Option<String>,
         project: Option<String>,
         remote: Option<Transport>,
+        screen: ScreenWatch,
     ) -> Engine {
         let shared = Arc::new(Mutex::new(Shared {
             status: EngineStatus::Connecting,
             containers: BTreeMap::new(),
+            logs: None,
+            logs_generation: 0,
         }));
         let (tx, rx) = watch::channel(0);
+        let session = SessionSetup {
+            source: source.to_string(),
+            project,
+            screen,
+            shared: shared.clone(),
+            ready: tx,
+        };
         let task = match remote {
-            Some(transport) => {
-                tokio::spawn(run_remote_engine(transport, project, shared.clone(), tx))
-            }
-            None => tokio::spawn(run_engine(address, project, shared.clone(), tx)),
+            Some(transport) => tokio::spawn(run_remote_engine(transport, session)),
+            None => tokio::spawn(run_engine(address, session)),
         };
         Engine {
             shared,
@@ -340,24 +379,13 @@ fn describe_error(error: &bollard::errors::Error) -> String {
 }
 
 /// Keeps one engine connection alive for as long as the collector lives.
-async fn run_engine(
-    explicit: Option<String>,
-    project: Option<String>,
-    shared: Arc<Mutex<Shared>>,
-    ready: watch::Sender<u64>,
-) {
+async fn run_engine(explicit: Option<String>, setup: SessionSetup) {
+    let SessionSetup { shared, ready, .. } = &setup;
     let mut backoff = FIRST_BACKOFF;
     loop {
         // Read again on every attempt, as the docker CLI would.
         let address = explicit.clone().unwrap_or_else(engine_address);
-        let (was_up, reason) = session(
-            &address,
-            explicit.is_some(),
-            project.as_deref(),
-            &shared,
-            &ready,
-        )
-        .await;
+        let (was_up, reason) = session(&address, explicit.is_some(), &setup).await;
         if was_up {
             backoff = FIRST_BACKOFF;
         }
@@ -366,7 +394,7 @@ async fn run_engine(
         } else {
             format!("docker: cannot reach the engine at {address}: {reason}")
         };
-        lock(&shared).status = EngineStatus::Down {
+        lock(shared).status = EngineStatus::Down {
             message,
             retry: Some(backoff),
         };
@@ -379,16 +407,12 @@ async fn run_engine(
 /// [`run_engine`] for an engine on an SSH host: one forwarded socket for the collector's
 /// life; while the host is down its own line is the status; a reconnect of the host cuts
 /// the backoff short.
-async fn run_remote_engine(
-    transport: Transport,
-    project: Option<String>,
-    shared: Arc<Mutex<Shared>>,
-    ready: watch::Sender<u64>,
-) {
+async fn run_remote_engine(transport: Transport, setup: SessionSetup) {
+    let SessionSetup { shared, ready, .. } = &setup;
     let host = transport.name().to_string();
     let label = format!("{REMOTE_SOCKET} on {host}");
     let down = |message: String, retry: Option<Duration>| {
-        lock(&shared).status = EngineStatus::Down { message, retry };
+        lock(shared).status = EngineStatus::Down { message, retry };
         ready.send_modify(|g| *g += 1);
     };
     // The forward is only a local socket and a registration with the host's thread; it
@@ -421,7 +445,7 @@ async fn run_remote_engine(
             }
             let _ = tokio::time::timeout(Duration::from_secs(1), status.changed()).await;
         }
-        let (was_up, reason) = session(&address, true, project.as_deref(), &shared, &ready).await;
+        let (was_up, reason) = session(&address, true, &setup).await;
         if was_up {
             backoff = FIRST_BACKOFF;
         }
@@ -457,15 +481,22 @@ async fn run_remote_engine(
     }
 }
 
+/// What every session of one engine task works with.
+struct SessionSetup {
+    /// The collector's name, as the screen names its containers.
+    source: String,
+    project: Option<String>,
+    screen: ScreenWatch,
+    shared: Arc<Mutex<Shared>>,
+    /// Bumped each time a listing completed or the connection failed.
+    ready: watch::Sender<u64>,
+}
+
 /// One connection: list, subscribe, follow. Returns whether the engine answered at all,
 /// and why the session ended.
-async fn session(
-    address: &str,
-    explicit: bool,
-    project: Option<&str>,
-    shared: &Arc<Mutex<Shared>>,
-    ready: &watch::Sender<u64>,
-) -> (bool, String) {
+async fn session(address: &str, explicit: bool, setup: &SessionSetup) -> (bool, String) {
+    let (shared, ready) = (&setup.shared, &setup.ready);
+    let project = setup.project.as_deref();
     let docker = match tokio::time::timeout(REQUEST_TIMEOUT, connect(address, explicit)).await {
         Ok(Ok(docker)) => docker,
         Ok(Err(reason)) => return (false, reason),
@@ -504,6 +535,14 @@ async fn session(
 
     let mut streams: HashMap<String, AbortOnDrop> = HashMap::new();
     reconcile_streams(&docker, shared, &mut streams);
+    let mut screen = setup.screen.clone();
+    // Without a dashboard behind it (`check`, tests) the screen never changes.
+    let mut screen_open = true;
+    let mut tail = None;
+    let follow_zoomed = |tail: &mut Option<logtail::Tail>, screen: &ScreenWatch| {
+        logtail::reconcile_tail(&docker, &setup.source, screen, shared, tail)
+    };
+    follow_zoomed(&mut tail, &screen);
     let mut check = tokio::time::interval(STREAM_CHECK);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -514,9 +553,14 @@ async fn session(
                         return (true, reason);
                     }
                     reconcile_streams(&docker, shared, &mut streams);
+                    follow_zoomed(&mut tail, &screen);
                 }
                 Some(Err(e)) => return (true, describe_error(&e)),
                 None => return (true, "the event stream ended (daemon restarting?)".into()),
+            },
+            changed = screen.changed(), if screen_open => match changed {
+                Ok(()) => follow_zoomed(&mut tail, &screen),
+                Err(_) => screen_open = false,
             },
             _ = check.tick() => reconcile_streams(&docker, shared, &mut streams),
         }
