@@ -16,7 +16,9 @@ use watchpost::collect::docker::DockerCollector;
 use watchpost::config::DockerSource;
 use watchpost::rules::judge;
 use watchpost::state::figure::{Reading, Severity, Value};
-use watchpost::state::update::{ContainerRow, ServiceStatus, SourceHealth, Update};
+use watchpost::state::update::{
+    ContainerLogTail, ContainerRow, ServiceStatus, SourceHealth, Update,
+};
 
 const IMAGE: &str = "watchpost-test-busybox:latest";
 
@@ -212,6 +214,10 @@ struct Poll {
     services: Vec<ServiceStatus>,
     readings: Vec<Reading>,
     error: Option<String>,
+    /// The zoomed container's log tail, when this poll brought a new one.
+    logs: Option<ContainerLogTail>,
+    /// Every update, for a state to apply.
+    updates: Vec<Update>,
 }
 
 impl Poll {
@@ -225,8 +231,11 @@ impl Poll {
 
 async fn poll(collector: &mut DockerCollector) -> Poll {
     let mut result = Poll::default();
-    for update in collector.poll().await {
+    let updates = collector.poll().await;
+    result.updates = updates.clone();
+    for update in updates {
         match update {
+            Update::ContainerLogs(tail) => result.logs = Some(tail),
             Update::Containers { rows, .. } => result.rows = Some(rows),
             Update::Service(s) => result.services.push(s),
             Update::Readings { readings, .. } => result.readings.extend(readings),
@@ -618,16 +627,48 @@ async fn a_lost_engine_is_reported_and_rejoined() {
         "{still:#?}"
     );
 
+    // While the engine is away: a container starts, and the idle one's memory grows.
+    let newcomer = run(&mut cleanup, &project, "newcomer", &[], "sleep 3600");
+
     let _proxy = EngineProxy::start(&socket);
     let back = poll_until(
         &mut collector,
         Duration::from_secs(20),
-        "the engine to come back",
-        |p| p.error.is_none() && p.row(&idle).is_some_and(|r| r.state == "running"),
+        "the engine to come back, the newcomer listed with stats",
+        |p| {
+            p.error.is_none()
+                && p.row(&idle).is_some_and(|r| r.state == "running")
+                && p.row(&newcomer)
+                    .is_some_and(|r| r.state == "running" && r.mem_bytes.is_some())
+        },
     )
     .await;
     assert!(back.reading("dock.idle.state").is_some());
-    // Re-subscribed: an event after the reconnect is seen.
+    assert!(back.reading("dock.newcomer.mem_bytes").is_some());
+    // Stats re-subscribed for the container that was there before: 32 MiB more in its
+    // /dev/shm shows in its memory figure.
+    let idle_before = back.row(&idle).and_then(|r| r.mem_bytes).unwrap();
+    docker(&[
+        "exec",
+        &idle,
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/shm/fill",
+        "bs=1M",
+        "count=32",
+    ]);
+    poll_until(
+        &mut collector,
+        Duration::from_secs(10),
+        "the idle container's memory to move after the reconnect",
+        |p| {
+            p.row(&idle)
+                .and_then(|r| r.mem_bytes)
+                .is_some_and(|m| m > idle_before + 24.0 * 1024.0 * 1024.0)
+        },
+    )
+    .await;
+    // Events re-subscribed: a stop after the reconnect is seen.
     docker(&["stop", "-t", "0", &idle]);
     poll_until(
         &mut collector,
@@ -666,4 +707,133 @@ async fn remote_engine_is_a_clear_error_for_now() {
     );
     let p = poll(&mut collector).await;
     assert!(p.error.is_some_and(|m| m.contains("SSH transport")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zoomed_container_logs_are_followed_only_while_zoomed_and_sanitized() {
+    require_docker!();
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use watchpost::collect::OnScreen;
+    use watchpost::state::{AppState, Window};
+    use watchpost::ui::{PaneId, UiState};
+
+    let project = unique("proj");
+    let mut cleanup = Cleanup(Vec::new());
+    // A hostile service label (labels are any text) and hostile log lines.
+    let name = unique("talker");
+    cleanup.0.push(name.clone());
+    let project_label = format!("com.docker.compose.project={project}");
+    let service_label = "com.docker.compose.service=web\x1b]0;pwned\x07\x1b[2J\u{9b}31m";
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--label",
+        &project_label,
+        "--label",
+        service_label,
+        IMAGE,
+        "sh",
+        "-c",
+        "echo 'hello from the log'; echo -e 'evil \\033]0;pwned\\007 \\033[2J end'; \
+         echo 'to stderr' >&2; i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.5; done",
+    ]);
+    let mut collector = collector(&project);
+    let (screen, watch) = tokio::sync::watch::channel(OnScreen::default());
+    collector.watch_screen(watch);
+    let first = poll_until(
+        &mut collector,
+        Duration::from_secs(20),
+        "the talker running",
+        |p| p.row(&name).is_some_and(|r| r.state == "running"),
+    )
+    .await;
+    let row = first.row(&name).unwrap().clone();
+    assert!(row.service.contains('\x1b'), "the label arrives as it is");
+
+    // Not zoomed: no log is read.
+    for _ in 0..5 {
+        let p = poll(&mut collector).await;
+        assert!(p.logs.is_none(), "logs read while nothing is zoomed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Zoomed: the last lines come, stdout and stderr, and keep coming.
+    screen.send_replace(OnScreen {
+        zoomed_container: Some(("dock".into(), row.id.clone())),
+    });
+    let mut state = AppState::new(Window::new(
+        "t",
+        chrono::Utc::now(),
+        chrono::Duration::hours(1),
+    ));
+    state.register_source("containers", "dock");
+    let started = Instant::now();
+    let mut tail: Option<ContainerLogTail> = None;
+    while started.elapsed() < Duration::from_secs(15) {
+        let p = poll(&mut collector).await;
+        for update in p.updates {
+            state.apply(update, chrono::Utc::now());
+        }
+        if let Some(t) = p.logs {
+            tail = Some(t);
+        }
+        let done = tail.as_ref().is_some_and(|t| {
+            t.lines.iter().any(|l| l.text == "hello from the log")
+                && t.lines.iter().any(|l| l.stderr && l.text == "to stderr")
+                && t.lines.iter().any(|l| l.text.starts_with("tick "))
+        });
+        if done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let tail = tail.expect("a log tail while zoomed");
+    assert_eq!(tail.id, row.id);
+    assert!(tail.error.is_none(), "{tail:?}");
+    assert!(
+        tail.lines.iter().any(|l| l.text.starts_with("tick ")),
+        "{tail:#?}"
+    );
+    assert!(
+        tail.lines.iter().all(|l| l.at.is_some()),
+        "stamped by the engine"
+    );
+    assert!(tail.lines.len() <= watchpost::state::update::CONTAINER_LOG_TAIL);
+
+    // On screen, zoomed on it: the lines and the label, with no control character.
+    let ui = UiState {
+        focus: PaneId::Containers,
+        zoomed: true,
+        ..UiState::default()
+    };
+    let theme = watchpost::ui::theme::Theme::built_in("default").unwrap();
+    let mut terminal = Terminal::new(TestBackend::new(160, 40)).unwrap();
+    terminal
+        .draw(|frame| watchpost::ui::draw(frame, &state, &ui, &theme, chrono::Utc::now()))
+        .unwrap();
+    let buffer = terminal.backend().buffer().clone();
+    let screen_text: String = buffer.content().iter().map(|c| c.symbol()).collect();
+    for cell in buffer.content() {
+        assert!(
+            !cell.symbol().chars().any(char::is_control),
+            "control character {:?} on screen",
+            cell.symbol()
+        );
+    }
+    assert!(screen_text.contains("hello from the log"), "{screen_text}");
+    assert!(screen_text.contains("evil"), "{screen_text}");
+    assert!(screen_text.contains("to stderr"), "{screen_text}");
+
+    // Unzoomed: the follow is dropped, no new lines are read although the talker talks.
+    screen.send_replace(OnScreen::default());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = poll(&mut collector).await;
+    for _ in 0..10 {
+        let p = poll(&mut collector).await;
+        assert!(p.logs.is_none(), "logs still read after the zoom ended");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
