@@ -93,20 +93,52 @@ fn find_static_busybox() -> Option<PathBuf> {
 }
 
 /// Builds the test image from scratch: busybox plus links for the applets the tests use.
+/// Each test process asks for it; it is built once per busybox (a label says which), so
+/// processes starting together do not leave untagged copies behind.
 fn build_image() -> Result<(), String> {
     let busybox = find_static_busybox()
         .ok_or("no static busybox found (apt-get install -y busybox-static)".to_string())?;
+    let meta = std::fs::metadata(&busybox).map_err(|e| e.to_string())?;
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    const APPLETS: [&str; 7] = ["sh", "sleep", "dd", "true", "false", "cat", "echo"];
+    let stamp = format!(
+        "{}-{}-{modified}-{}",
+        busybox.display(),
+        meta.len(),
+        APPLETS.join(",")
+    );
+    let built = Command::new("docker")
+        .args([
+            "image",
+            "inspect",
+            "--format",
+            "{{index .Config.Labels \"watchpost.busybox\"}}",
+            IMAGE,
+        ])
+        .output()
+        .is_ok_and(|out| {
+            out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == stamp
+        });
+    if built {
+        return Ok(());
+    }
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let bin = dir.path().join("rootfs/bin");
     std::fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
     std::fs::copy(&busybox, bin.join("busybox")).map_err(|e| e.to_string())?;
-    for applet in ["sh", "sleep", "dd", "true", "false", "cat", "echo"] {
+    for applet in APPLETS {
         std::os::unix::fs::symlink("busybox", bin.join(applet)).map_err(|e| e.to_string())?;
     }
     std::fs::create_dir_all(dir.path().join("rootfs/tmp")).map_err(|e| e.to_string())?;
     std::fs::write(
         dir.path().join("Dockerfile"),
-        "FROM scratch\nCOPY rootfs/ /\nCMD [\"/bin/sh\"]\n",
+        format!(
+            "FROM scratch\nCOPY rootfs/ /\nLABEL watchpost.test=1 watchpost.busybox=\"{stamp}\"\nCMD [\"/bin/sh\"]\n"
+        ),
     )
     .map_err(|e| e.to_string())?;
     let out = Command::new("docker")
