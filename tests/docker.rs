@@ -362,7 +362,15 @@ async fn cpu_and_memory_agree_with_docker_stats() {
     require_docker!();
     let project = unique("proj");
     let mut cleanup = Cleanup(Vec::new());
-    let burner = run(&mut cleanup, &project, "burner", &[], "while :; do :; done");
+    // Held to half a core by its CPU quota, so its use is steady whatever else runs here
+    // and both tools read the same figure.
+    let burner = run(
+        &mut cleanup,
+        &project,
+        "burner",
+        &["--cpus", "0.5"],
+        "while :; do :; done",
+    );
     // 48 MiB in the container's /dev/shm (tmpfs): charged to its memory cgroup, and not
     // page cache that the kernel may drop.
     let hog = run(
@@ -429,15 +437,16 @@ async fn cpu_and_memory_agree_with_docker_stats() {
         let our_mem = after.row(&hog).and_then(|r| r.mem_bytes).unwrap();
         let (their_cpu, _) = theirs[&burner];
         let (_, their_mem) = theirs[&hog];
-        let cpu_ok = (our_cpu - their_cpu).abs() <= 15.0;
+        // Within 5 points of a steady 50%.
+        let cpu_ok = (our_cpu - their_cpu).abs() <= 5.0;
         let mem_ok = (our_mem - their_mem).abs() <= (their_mem * 0.05).max(2.0 * 1024.0 * 1024.0);
         attempts.push(format!(
             "cpu ours {our_cpu:.1}% vs docker {their_cpu:.1}%; mem ours {our_mem:.0} vs docker {their_mem:.0}"
         ));
         if cpu_ok && mem_ok {
             assert!(
-                our_cpu > 20.0,
-                "a busy loop shows as busy: {}",
+                our_cpu > 25.0,
+                "a busy loop held to half a core shows as such: {}",
                 attempts.join("\n")
             );
             eprintln!("agreement: {}", attempts.last().unwrap());
@@ -770,7 +779,7 @@ async fn zoomed_container_logs_are_followed_only_while_zoomed_and_sanitized() {
         "sh",
         "-c",
         "echo 'hello from the log'; echo -e 'evil \\033]0;pwned\\007 \\033[2J end'; \
-         echo 'to stderr' >&2; i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.5; done",
+         echo 'ERROR payment failed' >&2; i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.5; done",
     ]);
     let mut collector = collector(&project);
     let (screen, watch) = tokio::sync::watch::channel(OnScreen::default());
@@ -814,7 +823,7 @@ async fn zoomed_container_logs_are_followed_only_while_zoomed_and_sanitized() {
         }
         let done = tail.as_ref().is_some_and(|t| {
             t.lines.iter().any(|l| l.text == "hello from the log")
-                && t.lines.iter().any(|l| l.stderr && l.text == "to stderr")
+                && t.lines.iter().any(|l| l.stderr && l.text == "ERROR payment failed")
                 && t.lines.iter().any(|l| l.text.starts_with("tick "))
         });
         if done {
@@ -857,7 +866,7 @@ async fn zoomed_container_logs_are_followed_only_while_zoomed_and_sanitized() {
     }
     assert!(screen_text.contains("hello from the log"), "{screen_text}");
     assert!(screen_text.contains("evil"), "{screen_text}");
-    assert!(screen_text.contains("to stderr"), "{screen_text}");
+    assert!(screen_text.contains("ERROR payment failed"), "{screen_text}");
 
     // Unzoomed: the follow is dropped, no new lines are read although the talker talks.
     screen.send_replace(OnScreen::default());
