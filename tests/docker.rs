@@ -793,6 +793,23 @@ async fn zoomed_container_logs_are_followed_only_while_zoomed_and_sanitized() {
     .await;
     let row = first.row(&name).unwrap().clone();
     assert!(row.service.contains('\x1b'), "the label arrives as it is");
+    // Figure ids are made of it, and they leave the screen (check, the record, on_alert).
+    assert!(
+        first
+            .readings
+            .iter()
+            .all(|r| !r.id.chars().any(char::is_control)),
+        "{:?}",
+        first.readings
+    );
+    assert!(
+        first
+            .readings
+            .iter()
+            .any(|r| r.id.starts_with("dock.web") && r.id.ends_with(".state")),
+        "{:?}",
+        first.readings
+    );
 
     // Not zoomed: no log is read.
     for _ in 0..5 {
@@ -823,7 +840,9 @@ async fn zoomed_container_logs_are_followed_only_while_zoomed_and_sanitized() {
         }
         let done = tail.as_ref().is_some_and(|t| {
             t.lines.iter().any(|l| l.text == "hello from the log")
-                && t.lines.iter().any(|l| l.stderr && l.text == "ERROR payment failed")
+                && t.lines
+                    .iter()
+                    .any(|l| l.stderr && l.text == "ERROR payment failed")
                 && t.lines.iter().any(|l| l.text.starts_with("tick "))
         });
         if done {
@@ -866,7 +885,10 @@ async fn zoomed_container_logs_are_followed_only_while_zoomed_and_sanitized() {
     }
     assert!(screen_text.contains("hello from the log"), "{screen_text}");
     assert!(screen_text.contains("evil"), "{screen_text}");
-    assert!(screen_text.contains("ERROR payment failed"), "{screen_text}");
+    assert!(
+        screen_text.contains("ERROR payment failed"),
+        "{screen_text}"
+    );
 
     // Unzoomed: the follow is dropped, no new lines are read although the talker talks.
     screen.send_replace(OnScreen::default());

@@ -950,12 +950,15 @@ pub fn block_io(sample: &ContainerStatsResponse) -> Option<(u64, u64)> {
 
 /// The figure key of each row: its compose service, or the container name when it has
 /// none or when the service name is shared (replicas, or two projects with a "db").
+/// Labels are any text, and ids travel to `check`'s output, the record and `on_alert`'s
+/// environment: they go through the sanitizer here.
 fn figure_keys(rows: &[ContainerRow]) -> Vec<String> {
+    let clean = |text: &str| crate::ui::sanitize::sanitize(text);
     let base = |r: &ContainerRow| {
         if r.service.is_empty() {
-            r.name.clone()
+            clean(&r.name)
         } else {
-            r.service.clone()
+            clean(&r.service)
         }
     };
     let mut counts: HashMap<String, usize> = HashMap::new();
@@ -965,7 +968,7 @@ fn figure_keys(rows: &[ContainerRow]) -> Vec<String> {
     rows.iter()
         .map(|r| {
             if counts[&base(r)] > 1 {
-                r.name.clone()
+                clean(&r.name)
             } else {
                 base(r)
             }
@@ -1324,6 +1327,28 @@ mod tests {
         assert_eq!(figures.mem_limit_bytes, Some(8_589_934_592.0));
         assert_eq!(figures.net_rx_bps, None, "a rate needs two samples");
         assert!(figures.cpu_pct.is_some());
+    }
+
+    #[test]
+    fn hostile_labels_make_clean_figure_ids() {
+        let evil = "web\x1b]0;pwned\x07\x1b[2J\u{9b}31m\r\n";
+        let mut rows = vec![row("shop-web-1", "shop", evil, "running", "unhealthy")];
+        rows[0].name = format!("{evil}-1");
+        let updates = container_updates("d", rows);
+        let Some(Update::Readings { readings, .. }) = updates.last() else {
+            panic!()
+        };
+        for reading in readings {
+            assert!(
+                !reading
+                    .id
+                    .chars()
+                    .chain(reading.name.chars())
+                    .any(char::is_control),
+                "{reading:?}"
+            );
+        }
+        assert!(readings.iter().any(|r| r.id.starts_with("d.web")));
     }
 
     #[test]
