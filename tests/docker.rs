@@ -206,7 +206,8 @@ fn run(
     extra: &[&str],
     script: &str,
 ) -> String {
-    let name = unique(service);
+    // A label is any text; a container name is not.
+    let name = unique(&service.replace(|c: char| !c.is_ascii_alphanumeric(), ""));
     cleanup.0.push(name.clone());
     let project_label = format!("com.docker.compose.project={project}");
     let service_label = format!("com.docker.compose.service={service}");
@@ -762,25 +763,14 @@ async fn zoomed_container_logs_are_followed_only_while_zoomed_and_sanitized() {
     let project = unique("proj");
     let mut cleanup = Cleanup(Vec::new());
     // A hostile service label (labels are any text) and hostile log lines.
-    let name = unique("talker");
-    cleanup.0.push(name.clone());
-    let project_label = format!("com.docker.compose.project={project}");
-    let service_label = "com.docker.compose.service=web\x1b]0;pwned\x07\x1b[2J\u{9b}31m";
-    docker(&[
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "--label",
-        &project_label,
-        "--label",
-        service_label,
-        IMAGE,
-        "sh",
-        "-c",
+    let name = run(
+        &mut cleanup,
+        &project,
+        "web\x1b]0;pwned\x07\x1b[2J\u{9b}31m",
+        &[],
         "echo 'hello from the log'; echo -e 'evil \\033]0;pwned\\007 \\033[2J end'; \
          echo 'ERROR payment failed' >&2; i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.5; done",
-    ]);
+    );
     let mut collector = collector(&project);
     let (screen, watch) = tokio::sync::watch::channel(OnScreen::default());
     collector.watch_screen(watch);
