@@ -236,6 +236,7 @@ fn collector(project: &str) -> DockerCollector {
         &DockerSource {
             host: "local".into(),
             project: Some(project.into()),
+            services: Vec::new(),
             interval: Duration::from_millis(200),
         },
     )
@@ -721,6 +722,41 @@ async fn a_lost_engine_is_reported_and_rejoined() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_list_watches_only_those_services() {
+    require_docker!();
+    let project = unique("proj");
+    let mut cleanup = Cleanup(Vec::new());
+    let api = run(&mut cleanup, &project, "api", &[], "sleep 3600");
+    let other = run(&mut cleanup, &project, "other", &[], "sleep 3600");
+    let mut collector = DockerCollector::new(
+        "dock",
+        &DockerSource {
+            host: "local".into(),
+            project: Some(project.clone()),
+            services: vec!["api".into()],
+            interval: Duration::from_millis(200),
+        },
+    );
+    let listed = poll_until(&mut collector, Duration::from_secs(20), "the api", |p| {
+        p.row(&api).is_some_and(|r| r.state == "running")
+    })
+    .await;
+    assert!(listed.row(&other).is_none(), "{:#?}", listed.rows);
+    // Started later, learnt from events: the same choice.
+    let api2 = run(&mut cleanup, &project, "api", &[], "sleep 3600");
+    let other2 = run(&mut cleanup, &project, "other", &[], "sleep 3600");
+    let later = poll_until(
+        &mut collector,
+        Duration::from_secs(10),
+        "the second api",
+        |p| p.row(&api2).is_some_and(|r| r.state == "running"),
+    )
+    .await;
+    assert!(later.row(&other).is_none() && later.row(&other2).is_none());
+    assert!(later.services.iter().all(|s| !s.name.ends_with("/other")));
+}
+
 #[tokio::test]
 async fn unreachable_engine_is_a_clear_error() {
     // Needs no Docker at all: the socket does not exist.
@@ -744,6 +780,7 @@ async fn remote_engine_is_a_clear_error_for_now() {
         &DockerSource {
             host: "ssh://prod".into(),
             project: None,
+            services: Vec::new(),
             interval: Duration::from_secs(2),
         },
     );

@@ -71,7 +71,7 @@ pub struct DockerCollector {
     name: String,
     interval: Duration,
     reach: Reach,
-    project: Option<String>,
+    selection: Selection,
     /// `None`: DOCKER_HOST or the default socket.
     address: Option<String>,
     engine: Option<Engine>,
@@ -97,7 +97,10 @@ impl DockerCollector {
             name: name.to_string(),
             interval: source.interval,
             reach,
-            project: source.project.clone().filter(|p| !p.trim().is_empty()),
+            selection: Selection {
+                project: source.project.clone().filter(|p| !p.trim().is_empty()),
+                services: source.services.clone(),
+            },
             address: None,
             engine: None,
             screen: watch::channel(OnScreen::default()).1,
@@ -137,7 +140,7 @@ impl Collector for DockerCollector {
                 let engine = Engine::start(
                     &self.name,
                     self.address.clone(),
-                    self.project.clone(),
+                    self.selection.clone(),
                     remote,
                     self.screen.clone(),
                 );
@@ -227,7 +230,7 @@ impl Engine {
     fn start(
         source: &str,
         address: Option<String>,
-        project: Option<String>,
+        selection: Selection,
         remote: Option<Transport>,
         screen: ScreenWatch,
     ) -> Engine {
@@ -240,7 +243,7 @@ impl Engine {
         let (tx, rx) = watch::channel(0);
         let session = SessionSetup {
             source: source.to_string(),
-            project,
+            selection,
             screen,
             shared: shared.clone(),
             ready: tx,
@@ -481,11 +484,27 @@ async fn run_remote_engine(transport: Transport, setup: SessionSetup) {
     }
 }
 
+/// Which containers of the engine the source watches.
+#[derive(Clone, Debug, Default)]
+struct Selection {
+    /// Only this compose project's (filtered by the engine, label `com.docker.compose.project`).
+    project: Option<String>,
+    /// Only these compose services (label `com.docker.compose.service`); empty: all.
+    services: Vec<String>,
+}
+
+impl Selection {
+    fn wants(&self, row: &ContainerRow) -> bool {
+        self.project.as_ref().is_none_or(|p| *p == row.project)
+            && (self.services.is_empty() || self.services.contains(&row.service))
+    }
+}
+
 /// What every session of one engine task works with.
 struct SessionSetup {
     /// The collector's name, as the screen names its containers.
     source: String,
-    project: Option<String>,
+    selection: Selection,
     screen: ScreenWatch,
     shared: Arc<Mutex<Shared>>,
     /// Bumped each time a listing completed or the connection failed.
@@ -496,7 +515,8 @@ struct SessionSetup {
 /// and why the session ended.
 async fn session(address: &str, explicit: bool, setup: &SessionSetup) -> (bool, String) {
     let (shared, ready) = (&setup.shared, &setup.ready);
-    let project = setup.project.as_deref();
+    let selection = &setup.selection;
+    let project = selection.project.as_deref();
     let docker = match tokio::time::timeout(REQUEST_TIMEOUT, connect(address, explicit)).await {
         Ok(Ok(docker)) => docker,
         Ok(Err(reason)) => return (false, reason),
@@ -515,7 +535,8 @@ async fn session(address: &str, explicit: bool, setup: &SessionSetup) -> (bool, 
         }))
         .boxed();
 
-    let rows = match tokio::time::timeout(REQUEST_TIMEOUT * 3, list_rows(&docker, project)).await {
+    let rows = match tokio::time::timeout(REQUEST_TIMEOUT * 3, list_rows(&docker, selection)).await
+    {
         Ok(Ok(rows)) => rows,
         Ok(Err(reason)) => return (false, reason),
         Err(_) => return (false, "listing the containers took too long".into()),
@@ -549,7 +570,7 @@ async fn session(address: &str, explicit: bool, setup: &SessionSetup) -> (bool, 
         tokio::select! {
             event = events.next() => match event {
                 Some(Ok(event)) => {
-                    if let Err(reason) = handle_event(&docker, project, shared, &event).await {
+                    if let Err(reason) = handle_event(&docker, selection, shared, &event).await {
                         return (true, reason);
                     }
                     reconcile_streams(&docker, shared, &mut streams);
@@ -579,10 +600,10 @@ fn label_filter(project: Option<&str>) -> HashMap<String, Vec<String>> {
 }
 
 /// Lists every container (stopped ones too) and inspects each once.
-async fn list_rows(docker: &Docker, project: Option<&str>) -> Result<Vec<ContainerRow>, String> {
+async fn list_rows(docker: &Docker, selection: &Selection) -> Result<Vec<ContainerRow>, String> {
     let options = ListContainersOptions {
         all: true,
-        filters: Some(label_filter(project)),
+        filters: Some(label_filter(selection.project.as_deref())),
         ..Default::default()
     };
     let list = docker
@@ -593,7 +614,7 @@ async fn list_rows(docker: &Docker, project: Option<&str>) -> Result<Vec<Contain
     for summary in list {
         let Some(id) = summary.id else { continue };
         match docker.inspect_container(&id, None).await {
-            Ok(inspect) => rows.extend(row_from_inspect(&inspect)),
+            Ok(inspect) => rows.extend(row_from_inspect(&inspect).filter(|r| selection.wants(r))),
             // Removed between the list and the inspect.
             Err(e) if is_not_found(&e) => {}
             Err(e) => return Err(describe_error(&e)),
@@ -636,7 +657,7 @@ fn is_relevant(action: &str) -> bool {
 /// Re-inspects the one container an event is about.
 async fn handle_event(
     docker: &Docker,
-    project: Option<&str>,
+    selection: &Selection,
     shared: &Mutex<Shared>,
     event: &EventMessage,
 ) -> Result<(), String> {
@@ -666,7 +687,7 @@ async fn handle_event(
     let Some(mut row) = row_from_inspect(&inspect) else {
         return Ok(());
     };
-    if project.is_some_and(|p| p != row.project) {
+    if !selection.wants(&row) {
         return Ok(());
     }
     let mut shared = lock(shared);
