@@ -8,7 +8,7 @@
 //! clock second also sweeps the rules (`for`, no data), takes checkpoint snapshots, and in
 //! a viewer reads the record again (taking over as writer when the lock comes free).
 
-use crate::collect::{self, Collector};
+use crate::collect::{self, Collector, OnScreen};
 use crate::record::{self, Role};
 use crate::state::alerts::AlertEvent;
 use crate::state::update::Update;
@@ -55,11 +55,17 @@ pub enum Action {
     NoteSave,
     NoteCancel,
     ToggleMouse,
+    /// Containers pane: sort by the next column / reverse the sort.
+    SortNext,
+    SortReverse,
     Up(usize),
     Down(usize),
     Top,
     Bottom,
-    Click { column: u16, row: u16 },
+    Click {
+        column: u16,
+        row: u16,
+    },
     Resize,
 }
 
@@ -110,6 +116,8 @@ pub fn action_for_key(key: KeyEvent, ui: &UiState) -> Option<Action> {
         KeyCode::Char('a') => Action::Acknowledge,
         KeyCode::Char('n') => Action::StartNote,
         KeyCode::Char('m') => Action::ToggleMouse,
+        KeyCode::Char('s') => Action::SortNext,
+        KeyCode::Char('S') => Action::SortReverse,
         KeyCode::Up | KeyCode::Char('k') => Action::Up(1),
         KeyCode::Down | KeyCode::Char('j') => Action::Down(1),
         KeyCode::PageUp => Action::Up(10),
@@ -157,6 +165,9 @@ pub struct App {
     pub on_alert: Vec<String>,
     /// Alerts that notify, waiting for the loop to ring and run `on_alert`.
     notifications: Vec<AlertEvent>,
+    /// Tells the collectors what is on screen (the zoomed container's logs are read only
+    /// while it is zoomed).
+    on_screen: tokio::sync::watch::Sender<OnScreen>,
 }
 
 impl App {
@@ -173,7 +184,13 @@ impl App {
             record_setup: None,
             on_alert: Vec::new(),
             notifications: Vec::new(),
+            on_screen: tokio::sync::watch::Sender::new(OnScreen::default()),
         }
+    }
+
+    /// What the collectors are told is on screen.
+    pub fn watch_screen(&self) -> collect::ScreenWatch {
+        self.on_screen.subscribe()
     }
 
     /// Makes this app the record's writer (the state's outbox is drained into it).
@@ -298,6 +315,17 @@ impl App {
     /// Carries out one action. Returns whether the screen changed.
     pub fn handle(&mut self, action: Action) -> bool {
         self.ui.flash = None;
+        // Moving the selection picks a container; anything else keeps the one picked.
+        let moved = matches!(
+            action,
+            Action::Up(_) | Action::Down(_) | Action::Top | Action::Bottom
+        );
+        let changed = self.carry_out(action);
+        self.follow_selected_container(moved);
+        changed
+    }
+
+    fn carry_out(&mut self, action: Action) -> bool {
         match action {
             Action::Quit => self.quit = true,
             Action::ToggleHelp => self.ui.help = !self.ui.help,
@@ -399,6 +427,16 @@ impl App {
                     .to_string(),
                 );
             }
+            Action::SortNext | Action::SortReverse => {
+                if self.ui.focus != PaneId::Containers {
+                    self.ui.flash = Some("s / S sort the Containers pane: focus it (4)".into());
+                } else if action == Action::SortNext {
+                    self.ui.containers.sort = self.ui.containers.sort.next();
+                    self.ui.containers.reversed = false;
+                } else {
+                    self.ui.containers.reversed = !self.ui.containers.reversed;
+                }
+            }
             Action::Up(n) => self.scroll_up(n),
             Action::Down(n) => self.scroll_down(n),
             Action::Top => {
@@ -433,6 +471,39 @@ impl App {
             Action::Resize => {}
         }
         true
+    }
+
+    /// Keeps the Containers pane's selection on the same container while its rows move
+    /// (a new sort, new figures), or picks the container under the selection after a
+    /// move, and tells the collectors which container is zoomed.
+    pub fn follow_selected_container(&mut self, moved: bool) {
+        let mut zoomed = None;
+        if self.ui.focus == PaneId::Containers {
+            let state = self.frozen.as_ref().unwrap_or(&self.state);
+            let listed = ui::panes::containers::listed(state, &self.ui);
+            let pinned = self.ui.containers.selected.as_ref().and_then(|(s, id)| {
+                listed
+                    .iter()
+                    .position(|(source, row)| source == s && &row.id == id)
+            });
+            match pinned {
+                Some(index) if !moved => self.ui.selected = index,
+                _ => {
+                    self.ui.selected = ui::panes::containers::selected_index(&self.ui, listed.len())
+                }
+            }
+            self.ui.containers.selected = listed
+                .get(self.ui.selected)
+                .map(|(source, row)| (source.to_string(), row.id.clone()));
+            if self.ui.zoomed {
+                zoomed = self.ui.containers.selected.clone();
+            }
+        }
+        self.on_screen.send_if_modified(|screen| {
+            let changed = screen.zoomed_container != zoomed;
+            screen.zoomed_container = zoomed;
+            changed
+        });
     }
 
     fn focus(&mut self, pane: PaneId) {
@@ -536,7 +607,10 @@ pub async fn run(
     let (tx, mut rx) = mpsc::channel::<Update>(4096);
     let tasks: Vec<_> = collectors
         .into_iter()
-        .map(|c| collect::spawn(c, tx.clone()))
+        .map(|mut c| {
+            c.watch_screen(app.watch_screen());
+            collect::spawn(c, tx.clone())
+        })
         .collect();
     drop(tx);
 
@@ -586,6 +660,7 @@ pub async fn run(
                 while let Ok(update) = rx.try_recv() {
                     app.apply_update(update);
                 }
+                app.follow_selected_container(false);
                 dirty |= !app.ui.paused;
             }
             _ = clock.tick() => {
@@ -909,6 +984,63 @@ mod tests {
             held_back: 0,
         };
         assert_eq!(run_on_alert(&[], &event, "d"), Ok(()));
+    }
+
+    #[test]
+    fn containers_sort_keys_keep_the_selected_container_and_zoom_tells_the_collectors() {
+        use crate::state::update::ContainerRow;
+        use crate::ui::panes::containers::SortBy;
+        let mut app = app();
+        app.state.register_source("containers", "d");
+        let row = |id: &str, cpu: f64| ContainerRow {
+            id: id.into(),
+            name: id.into(),
+            project: "p".into(),
+            service: id.into(),
+            state: "running".into(),
+            cpu_pct: Some(cpu),
+            ..ContainerRow::default()
+        };
+        let rows = |a: f64, b: f64, c: f64| Update::Containers {
+            source: "d".into(),
+            rows: vec![row("a", a), row("b", b), row("c", c)],
+        };
+        app.apply_update(rows(1.0, 2.0, 3.0));
+        let screen = app.watch_screen();
+        // `s` elsewhere says where it works.
+        app.handle(action_for_key(key(KeyCode::Char('s')), &app.ui).unwrap());
+        assert!(app.ui.flash.as_deref().unwrap().contains("Containers"));
+        app.handle(Action::Focus(PaneId::Containers));
+        app.handle(action_for_key(key(KeyCode::Down), &app.ui).unwrap());
+        assert_eq!(app.ui.selected, 1, "b, in the compose order a b c");
+        // Sorted by CPU (c b a, then a b c reversed), the selection stays on b.
+        for _ in 0..4 {
+            app.handle(action_for_key(key(KeyCode::Char('s')), &app.ui).unwrap());
+        }
+        assert_eq!(app.ui.containers.sort, SortBy::Cpu);
+        app.handle(action_for_key(key(KeyCode::Char('S')), &app.ui).unwrap());
+        assert!(app.ui.containers.reversed);
+        assert_eq!(app.ui.containers.selected, Some(("d".into(), "b".into())));
+        // New figures reorder the rows: the selection follows b to the top.
+        app.ui.containers.reversed = false;
+        app.apply_update(rows(1.0, 9.0, 3.0));
+        app.follow_selected_container(false);
+        assert_eq!(app.ui.selected, 0);
+        assert_eq!(screen.borrow().zoomed_container, None, "not zoomed yet");
+        // Zoomed: the collectors learn which container, and forget it on Esc.
+        app.handle(action_for_key(key(KeyCode::Enter), &app.ui).unwrap());
+        assert!(screen.has_changed().unwrap());
+        assert_eq!(
+            screen.borrow().zoomed_container,
+            Some(("d".into(), "b".into()))
+        );
+        app.handle(action_for_key(key(KeyCode::Down), &app.ui).unwrap());
+        assert_eq!(
+            screen.borrow().zoomed_container,
+            Some(("d".into(), "c".into()))
+        );
+        app.handle(action_for_key(key(KeyCode::Esc), &app.ui).unwrap());
+        assert_eq!(screen.borrow().zoomed_container, None);
     }
 
     #[test]

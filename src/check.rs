@@ -56,7 +56,7 @@ impl CheckReport {
             out.push_str(&format!(
                 "{:<7} {:<id_width$}  {}{}\n",
                 check.severity.label(),
-                check.id,
+                crate::ui::sanitize::sanitize(&check.id),
                 crate::ui::sanitize::sanitize(&value),
                 crate::ui::sanitize::sanitize(&detail),
             ));

@@ -16,7 +16,9 @@ use watchpost::collect::docker::DockerCollector;
 use watchpost::config::DockerSource;
 use watchpost::rules::judge;
 use watchpost::state::figure::{Reading, Severity, Value};
-use watchpost::state::update::{ContainerRow, ServiceStatus, SourceHealth, Update};
+use watchpost::state::update::{
+    ContainerLogTail, ContainerRow, ServiceStatus, SourceHealth, Update,
+};
 
 const IMAGE: &str = "watchpost-test-busybox:latest";
 
@@ -91,20 +93,52 @@ fn find_static_busybox() -> Option<PathBuf> {
 }
 
 /// Builds the test image from scratch: busybox plus links for the applets the tests use.
+/// Each test process asks for it; it is built once per busybox (a label says which), so
+/// processes starting together do not leave untagged copies behind.
 fn build_image() -> Result<(), String> {
     let busybox = find_static_busybox()
         .ok_or("no static busybox found (apt-get install -y busybox-static)".to_string())?;
+    let meta = std::fs::metadata(&busybox).map_err(|e| e.to_string())?;
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    const APPLETS: [&str; 7] = ["sh", "sleep", "dd", "true", "false", "cat", "echo"];
+    let stamp = format!(
+        "{}-{}-{modified}-{}",
+        busybox.display(),
+        meta.len(),
+        APPLETS.join(",")
+    );
+    let built = Command::new("docker")
+        .args([
+            "image",
+            "inspect",
+            "--format",
+            "{{index .Config.Labels \"watchpost.busybox\"}}",
+            IMAGE,
+        ])
+        .output()
+        .is_ok_and(|out| {
+            out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == stamp
+        });
+    if built {
+        return Ok(());
+    }
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let bin = dir.path().join("rootfs/bin");
     std::fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
     std::fs::copy(&busybox, bin.join("busybox")).map_err(|e| e.to_string())?;
-    for applet in ["sh", "sleep", "dd", "true", "false", "cat", "echo"] {
+    for applet in APPLETS {
         std::os::unix::fs::symlink("busybox", bin.join(applet)).map_err(|e| e.to_string())?;
     }
     std::fs::create_dir_all(dir.path().join("rootfs/tmp")).map_err(|e| e.to_string())?;
     std::fs::write(
         dir.path().join("Dockerfile"),
-        "FROM scratch\nCOPY rootfs/ /\nCMD [\"/bin/sh\"]\n",
+        format!(
+            "FROM scratch\nCOPY rootfs/ /\nLABEL watchpost.test=1 watchpost.busybox=\"{stamp}\"\nCMD [\"/bin/sh\"]\n"
+        ),
     )
     .map_err(|e| e.to_string())?;
     let out = Command::new("docker")
@@ -172,7 +206,8 @@ fn run(
     extra: &[&str],
     script: &str,
 ) -> String {
-    let name = unique(service);
+    // A label is any text; a container name is not.
+    let name = unique(&service.replace(|c: char| !c.is_ascii_alphanumeric(), ""));
     cleanup.0.push(name.clone());
     let project_label = format!("com.docker.compose.project={project}");
     let service_label = format!("com.docker.compose.service={service}");
@@ -201,6 +236,7 @@ fn collector(project: &str) -> DockerCollector {
         &DockerSource {
             host: "local".into(),
             project: Some(project.into()),
+            services: Vec::new(),
             interval: Duration::from_millis(200),
         },
     )
@@ -212,6 +248,10 @@ struct Poll {
     services: Vec<ServiceStatus>,
     readings: Vec<Reading>,
     error: Option<String>,
+    /// The zoomed container's log tail, when this poll brought a new one.
+    logs: Option<ContainerLogTail>,
+    /// Every update, for a state to apply.
+    updates: Vec<Update>,
 }
 
 impl Poll {
@@ -225,8 +265,11 @@ impl Poll {
 
 async fn poll(collector: &mut DockerCollector) -> Poll {
     let mut result = Poll::default();
-    for update in collector.poll().await {
+    let updates = collector.poll().await;
+    result.updates = updates.clone();
+    for update in updates {
         match update {
+            Update::ContainerLogs(tail) => result.logs = Some(tail),
             Update::Containers { rows, .. } => result.rows = Some(rows),
             Update::Service(s) => result.services.push(s),
             Update::Readings { readings, .. } => result.readings.extend(readings),
@@ -321,7 +364,15 @@ async fn cpu_and_memory_agree_with_docker_stats() {
     require_docker!();
     let project = unique("proj");
     let mut cleanup = Cleanup(Vec::new());
-    let burner = run(&mut cleanup, &project, "burner", &[], "while :; do :; done");
+    // Held to half a core by its CPU quota, so its use is steady whatever else runs here
+    // and both tools read the same figure.
+    let burner = run(
+        &mut cleanup,
+        &project,
+        "burner",
+        &["--cpus", "0.5"],
+        "while :; do :; done",
+    );
     // 48 MiB in the container's /dev/shm (tmpfs): charged to its memory cgroup, and not
     // page cache that the kernel may drop.
     let hog = run(
@@ -388,15 +439,16 @@ async fn cpu_and_memory_agree_with_docker_stats() {
         let our_mem = after.row(&hog).and_then(|r| r.mem_bytes).unwrap();
         let (their_cpu, _) = theirs[&burner];
         let (_, their_mem) = theirs[&hog];
-        let cpu_ok = (our_cpu - their_cpu).abs() <= 15.0;
+        // Within 5 points of a steady 50%.
+        let cpu_ok = (our_cpu - their_cpu).abs() <= 5.0;
         let mem_ok = (our_mem - their_mem).abs() <= (their_mem * 0.05).max(2.0 * 1024.0 * 1024.0);
         attempts.push(format!(
             "cpu ours {our_cpu:.1}% vs docker {their_cpu:.1}%; mem ours {our_mem:.0} vs docker {their_mem:.0}"
         ));
         if cpu_ok && mem_ok {
             assert!(
-                our_cpu > 20.0,
-                "a busy loop shows as busy: {}",
+                our_cpu > 25.0,
+                "a busy loop held to half a core shows as such: {}",
                 attempts.join("\n")
             );
             eprintln!("agreement: {}", attempts.last().unwrap());
@@ -618,16 +670,48 @@ async fn a_lost_engine_is_reported_and_rejoined() {
         "{still:#?}"
     );
 
+    // While the engine is away: a container starts, and the idle one's memory grows.
+    let newcomer = run(&mut cleanup, &project, "newcomer", &[], "sleep 3600");
+
     let _proxy = EngineProxy::start(&socket);
     let back = poll_until(
         &mut collector,
         Duration::from_secs(20),
-        "the engine to come back",
-        |p| p.error.is_none() && p.row(&idle).is_some_and(|r| r.state == "running"),
+        "the engine to come back, the newcomer listed with stats",
+        |p| {
+            p.error.is_none()
+                && p.row(&idle).is_some_and(|r| r.state == "running")
+                && p.row(&newcomer)
+                    .is_some_and(|r| r.state == "running" && r.mem_bytes.is_some())
+        },
     )
     .await;
     assert!(back.reading("dock.idle.state").is_some());
-    // Re-subscribed: an event after the reconnect is seen.
+    assert!(back.reading("dock.newcomer.mem_bytes").is_some());
+    // Stats re-subscribed for the container that was there before: 32 MiB more in its
+    // /dev/shm shows in its memory figure.
+    let idle_before = back.row(&idle).and_then(|r| r.mem_bytes).unwrap();
+    docker(&[
+        "exec",
+        &idle,
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/shm/fill",
+        "bs=1M",
+        "count=32",
+    ]);
+    poll_until(
+        &mut collector,
+        Duration::from_secs(10),
+        "the idle container's memory to move after the reconnect",
+        |p| {
+            p.row(&idle)
+                .and_then(|r| r.mem_bytes)
+                .is_some_and(|m| m > idle_before + 24.0 * 1024.0 * 1024.0)
+        },
+    )
+    .await;
+    // Events re-subscribed: a stop after the reconnect is seen.
     docker(&["stop", "-t", "0", &idle]);
     poll_until(
         &mut collector,
@@ -636,6 +720,41 @@ async fn a_lost_engine_is_reported_and_rejoined() {
         |p| p.row(&idle).is_some_and(|r| r.state != "running"),
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_list_watches_only_those_services() {
+    require_docker!();
+    let project = unique("proj");
+    let mut cleanup = Cleanup(Vec::new());
+    let api = run(&mut cleanup, &project, "api", &[], "sleep 3600");
+    let other = run(&mut cleanup, &project, "other", &[], "sleep 3600");
+    let mut collector = DockerCollector::new(
+        "dock",
+        &DockerSource {
+            host: "local".into(),
+            project: Some(project.clone()),
+            services: vec!["api".into()],
+            interval: Duration::from_millis(200),
+        },
+    );
+    let listed = poll_until(&mut collector, Duration::from_secs(20), "the api", |p| {
+        p.row(&api).is_some_and(|r| r.state == "running")
+    })
+    .await;
+    assert!(listed.row(&other).is_none(), "{:#?}", listed.rows);
+    // Started later, learnt from events: the same choice.
+    let api2 = run(&mut cleanup, &project, "api", &[], "sleep 3600");
+    let other2 = run(&mut cleanup, &project, "other", &[], "sleep 3600");
+    let later = poll_until(
+        &mut collector,
+        Duration::from_secs(10),
+        "the second api",
+        |p| p.row(&api2).is_some_and(|r| r.state == "running"),
+    )
+    .await;
+    assert!(later.row(&other).is_none() && later.row(&other2).is_none());
+    assert!(later.services.iter().all(|s| !s.name.ends_with("/other")));
 }
 
 #[tokio::test]
@@ -661,9 +780,150 @@ async fn remote_engine_is_a_clear_error_for_now() {
         &DockerSource {
             host: "ssh://prod".into(),
             project: None,
+            services: Vec::new(),
             interval: Duration::from_secs(2),
         },
     );
     let p = poll(&mut collector).await;
     assert!(p.error.is_some_and(|m| m.contains("SSH transport")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zoomed_container_logs_are_followed_only_while_zoomed_and_sanitized() {
+    require_docker!();
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use watchpost::collect::OnScreen;
+    use watchpost::state::{AppState, Window};
+    use watchpost::ui::{PaneId, UiState};
+
+    let project = unique("proj");
+    let mut cleanup = Cleanup(Vec::new());
+    // A hostile service label (labels are any text) and hostile log lines.
+    let name = run(
+        &mut cleanup,
+        &project,
+        "web\x1b]0;pwned\x07\x1b[2J\u{9b}31m",
+        &[],
+        "echo 'hello from the log'; echo -e 'evil \\033]0;pwned\\007 \\033[2J end'; \
+         echo 'ERROR payment failed' >&2; i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.5; done",
+    );
+    let mut collector = collector(&project);
+    let (screen, watch) = tokio::sync::watch::channel(OnScreen::default());
+    collector.watch_screen(watch);
+    let first = poll_until(
+        &mut collector,
+        Duration::from_secs(20),
+        "the talker running",
+        |p| p.row(&name).is_some_and(|r| r.state == "running"),
+    )
+    .await;
+    let row = first.row(&name).unwrap().clone();
+    assert!(row.service.contains('\x1b'), "the label arrives as it is");
+    // Figure ids are made of it, and they leave the screen (check, the record, on_alert).
+    assert!(
+        first
+            .readings
+            .iter()
+            .all(|r| !r.id.chars().any(char::is_control)),
+        "{:?}",
+        first.readings
+    );
+    assert!(
+        first
+            .readings
+            .iter()
+            .any(|r| r.id.starts_with("dock.web") && r.id.ends_with(".state")),
+        "{:?}",
+        first.readings
+    );
+
+    // Not zoomed: no log is read.
+    for _ in 0..5 {
+        let p = poll(&mut collector).await;
+        assert!(p.logs.is_none(), "logs read while nothing is zoomed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Zoomed: the last lines come, stdout and stderr, and keep coming.
+    screen.send_replace(OnScreen {
+        zoomed_container: Some(("dock".into(), row.id.clone())),
+    });
+    let mut state = AppState::new(Window::new(
+        "t",
+        chrono::Utc::now(),
+        chrono::Duration::hours(1),
+    ));
+    state.register_source("containers", "dock");
+    let started = Instant::now();
+    let mut tail: Option<ContainerLogTail> = None;
+    while started.elapsed() < Duration::from_secs(15) {
+        let p = poll(&mut collector).await;
+        for update in p.updates {
+            state.apply(update, chrono::Utc::now());
+        }
+        if let Some(t) = p.logs {
+            tail = Some(t);
+        }
+        let done = tail.as_ref().is_some_and(|t| {
+            t.lines.iter().any(|l| l.text == "hello from the log")
+                && t.lines
+                    .iter()
+                    .any(|l| l.stderr && l.text == "ERROR payment failed")
+                && t.lines.iter().any(|l| l.text.starts_with("tick "))
+        });
+        if done {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let tail = tail.expect("a log tail while zoomed");
+    assert_eq!(tail.id, row.id);
+    assert!(tail.error.is_none(), "{tail:?}");
+    assert!(
+        tail.lines.iter().any(|l| l.text.starts_with("tick ")),
+        "{tail:#?}"
+    );
+    assert!(
+        tail.lines.iter().all(|l| l.at.is_some()),
+        "stamped by the engine"
+    );
+    assert!(tail.lines.len() <= watchpost::state::update::CONTAINER_LOG_TAIL);
+
+    // On screen, zoomed on it: the lines and the label, with no control character.
+    let ui = UiState {
+        focus: PaneId::Containers,
+        zoomed: true,
+        ..UiState::default()
+    };
+    let theme = watchpost::ui::theme::Theme::built_in("default").unwrap();
+    let mut terminal = Terminal::new(TestBackend::new(160, 40)).unwrap();
+    terminal
+        .draw(|frame| watchpost::ui::draw(frame, &state, &ui, &theme, chrono::Utc::now()))
+        .unwrap();
+    let buffer = terminal.backend().buffer().clone();
+    let screen_text: String = buffer.content().iter().map(|c| c.symbol()).collect();
+    for cell in buffer.content() {
+        assert!(
+            !cell.symbol().chars().any(char::is_control),
+            "control character {:?} on screen",
+            cell.symbol()
+        );
+    }
+    assert!(screen_text.contains("hello from the log"), "{screen_text}");
+    assert!(screen_text.contains("evil"), "{screen_text}");
+    assert!(
+        screen_text.contains("ERROR payment failed"),
+        "{screen_text}"
+    );
+
+    // Unzoomed: the follow is dropped, no new lines are read although the talker talks.
+    screen.send_replace(OnScreen::default());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = poll(&mut collector).await;
+    for _ in 0..10 {
+        let p = poll(&mut collector).await;
+        assert!(p.logs.is_none(), "logs still read after the zoom ended");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

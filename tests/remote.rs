@@ -1550,6 +1550,7 @@ async fn remote_docker_engine_through_the_forwarded_socket() {
     let source = |host: &str| DockerSource {
         host: host.into(),
         project: None,
+        services: Vec::new(),
         interval: Duration::from_secs(1),
     };
     let containers = |updates: &[Update]| -> Option<Vec<String>> {

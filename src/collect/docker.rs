@@ -7,7 +7,9 @@
 //!   a container is inspected again only when an event says it changed;
 //! - every running container has one streaming stats subscription, opened when it starts
 //!   and dropped when it stops;
-//! - `poll()` only copies the shared snapshot.
+//! - `poll()` only copies the shared snapshot;
+//! - the container zoomed in the Containers pane (told by [`crate::collect::OnScreen`])
+//!   has its last log lines followed while it stays zoomed (see `logtail`).
 //!
 //! When the engine goes away the task reconnects with backoff (1 s doubling to 30 s) and
 //! subscribes again; the last rows stay on screen with the error, never an empty list.
@@ -23,11 +25,13 @@
 //! delta over the host's, times the online CPUs (100% = one core); memory is usage minus
 //! the inactive page cache.
 
-use crate::collect::{Collector, Reach, health};
+mod logtail;
+
+use crate::collect::{Collector, OnScreen, Reach, ScreenWatch, health};
 use crate::config::DockerSource;
 use crate::rules::{Priority, Rule, Threshold};
 use crate::state::figure::{Reading, format_bytes};
-use crate::state::update::{ContainerRow, ServiceStatus, SourceHealth, Update};
+use crate::state::update::{ContainerLogTail, ContainerRow, ServiceStatus, SourceHealth, Update};
 use crate::transport::{HostStatus, Transport, UnixForward};
 use bollard::models::{
     ContainerInspectResponse, ContainerMemoryStats, ContainerStatsResponse, EventMessage,
@@ -67,10 +71,14 @@ pub struct DockerCollector {
     name: String,
     interval: Duration,
     reach: Reach,
-    project: Option<String>,
+    selection: Selection,
     /// `None`: DOCKER_HOST or the default socket.
     address: Option<String>,
     engine: Option<Engine>,
+    /// What the dashboard shows (which container is zoomed); never changes without one.
+    screen: ScreenWatch,
+    /// The generation of the log tail last sent, so an unchanged tail is not sent again.
+    logs_sent: u64,
 }
 
 impl DockerCollector {
@@ -89,9 +97,14 @@ impl DockerCollector {
             name: name.to_string(),
             interval: source.interval,
             reach,
-            project: source.project.clone().filter(|p| !p.trim().is_empty()),
+            selection: Selection {
+                project: source.project.clone().filter(|p| !p.trim().is_empty()),
+                services: source.services.clone(),
+            },
             address: None,
             engine: None,
+            screen: watch::channel(OnScreen::default()).1,
+            logs_sent: 0,
         }
     }
 
@@ -114,6 +127,9 @@ impl Collector for DockerCollector {
     fn interval(&self) -> Duration {
         self.interval
     }
+    fn watch_screen(&mut self, screen: ScreenWatch) {
+        self.screen = screen;
+    }
     fn poll(&mut self) -> BoxFuture<'_, Vec<Update>> {
         Box::pin(async move {
             let remote = match crate::collect::resolve(&self.name, &self.reach) {
@@ -121,21 +137,32 @@ impl Collector for DockerCollector {
                 Err(updates) => return updates,
             };
             if self.engine.is_none() {
-                let engine = Engine::start(self.address.clone(), self.project.clone(), remote);
+                let engine = Engine::start(
+                    &self.name,
+                    self.address.clone(),
+                    self.selection.clone(),
+                    remote,
+                    self.screen.clone(),
+                );
                 engine.wait_first(FIRST_LIST_WAIT, FIRST_STATS_WAIT).await;
                 self.engine = Some(engine);
             }
             let Some(engine) = &self.engine else {
                 return Vec::new();
             };
-            let (status, rows) = {
+            let (status, rows, logs) = {
                 let shared = lock(&engine.shared);
+                let logs = (shared.logs_generation != self.logs_sent)
+                    .then(|| shared.logs.clone())
+                    .flatten();
+                self.logs_sent = shared.logs_generation;
                 (
                     shared.status.clone(),
                     shared.containers.values().cloned().collect::<Vec<_>>(),
+                    logs,
                 )
             };
-            match status {
+            let mut updates = match status {
                 // Nothing is known yet; the pane keeps saying "connecting…".
                 EngineStatus::Connecting => Vec::new(),
                 // The last rows stay in the state with their age; only the error is news.
@@ -147,7 +174,9 @@ impl Collector for DockerCollector {
                     },
                 )],
                 EngineStatus::Up => container_updates(&self.name, rows),
-            }
+            };
+            updates.extend(logs.map(Update::ContainerLogs));
+            updates
         })
     }
 }
@@ -169,6 +198,10 @@ struct Shared {
     status: EngineStatus,
     /// By container id.
     containers: BTreeMap<String, ContainerRow>,
+    /// The zoomed container's last log lines, while it is zoomed.
+    logs: Option<ContainerLogTail>,
+    /// Bumped at every change of `logs`.
+    logs_generation: u64,
 }
 
 fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
@@ -195,20 +228,29 @@ struct Engine {
 
 impl Engine {
     fn start(
+        source: &str,
         address: Option<String>,
-        project: Option<String>,
+        selection: Selection,
         remote: Option<Transport>,
+        screen: ScreenWatch,
     ) -> Engine {
         let shared = Arc::new(Mutex::new(Shared {
             status: EngineStatus::Connecting,
             containers: BTreeMap::new(),
+            logs: None,
+            logs_generation: 0,
         }));
         let (tx, rx) = watch::channel(0);
+        let session = SessionSetup {
+            source: source.to_string(),
+            selection,
+            screen,
+            shared: shared.clone(),
+            ready: tx,
+        };
         let task = match remote {
-            Some(transport) => {
-                tokio::spawn(run_remote_engine(transport, project, shared.clone(), tx))
-            }
-            None => tokio::spawn(run_engine(address, project, shared.clone(), tx)),
+            Some(transport) => tokio::spawn(run_remote_engine(transport, session)),
+            None => tokio::spawn(run_engine(address, session)),
         };
         Engine {
             shared,
@@ -340,24 +382,13 @@ fn describe_error(error: &bollard::errors::Error) -> String {
 }
 
 /// Keeps one engine connection alive for as long as the collector lives.
-async fn run_engine(
-    explicit: Option<String>,
-    project: Option<String>,
-    shared: Arc<Mutex<Shared>>,
-    ready: watch::Sender<u64>,
-) {
+async fn run_engine(explicit: Option<String>, setup: SessionSetup) {
+    let SessionSetup { shared, ready, .. } = &setup;
     let mut backoff = FIRST_BACKOFF;
     loop {
         // Read again on every attempt, as the docker CLI would.
         let address = explicit.clone().unwrap_or_else(engine_address);
-        let (was_up, reason) = session(
-            &address,
-            explicit.is_some(),
-            project.as_deref(),
-            &shared,
-            &ready,
-        )
-        .await;
+        let (was_up, reason) = session(&address, explicit.is_some(), &setup).await;
         if was_up {
             backoff = FIRST_BACKOFF;
         }
@@ -366,7 +397,7 @@ async fn run_engine(
         } else {
             format!("docker: cannot reach the engine at {address}: {reason}")
         };
-        lock(&shared).status = EngineStatus::Down {
+        lock(shared).status = EngineStatus::Down {
             message,
             retry: Some(backoff),
         };
@@ -379,16 +410,12 @@ async fn run_engine(
 /// [`run_engine`] for an engine on an SSH host: one forwarded socket for the collector's
 /// life; while the host is down its own line is the status; a reconnect of the host cuts
 /// the backoff short.
-async fn run_remote_engine(
-    transport: Transport,
-    project: Option<String>,
-    shared: Arc<Mutex<Shared>>,
-    ready: watch::Sender<u64>,
-) {
+async fn run_remote_engine(transport: Transport, setup: SessionSetup) {
+    let SessionSetup { shared, ready, .. } = &setup;
     let host = transport.name().to_string();
     let label = format!("{REMOTE_SOCKET} on {host}");
     let down = |message: String, retry: Option<Duration>| {
-        lock(&shared).status = EngineStatus::Down { message, retry };
+        lock(shared).status = EngineStatus::Down { message, retry };
         ready.send_modify(|g| *g += 1);
     };
     // The forward is only a local socket and a registration with the host's thread; it
@@ -421,7 +448,7 @@ async fn run_remote_engine(
             }
             let _ = tokio::time::timeout(Duration::from_secs(1), status.changed()).await;
         }
-        let (was_up, reason) = session(&address, true, project.as_deref(), &shared, &ready).await;
+        let (was_up, reason) = session(&address, true, &setup).await;
         if was_up {
             backoff = FIRST_BACKOFF;
         }
@@ -457,15 +484,39 @@ async fn run_remote_engine(
     }
 }
 
+/// Which containers of the engine the source watches.
+#[derive(Clone, Debug, Default)]
+struct Selection {
+    /// Only this compose project's (filtered by the engine, label `com.docker.compose.project`).
+    project: Option<String>,
+    /// Only these compose services (label `com.docker.compose.service`); empty: all.
+    services: Vec<String>,
+}
+
+impl Selection {
+    fn wants(&self, row: &ContainerRow) -> bool {
+        self.project.as_ref().is_none_or(|p| *p == row.project)
+            && (self.services.is_empty() || self.services.contains(&row.service))
+    }
+}
+
+/// What every session of one engine task works with.
+struct SessionSetup {
+    /// The collector's name, as the screen names its containers.
+    source: String,
+    selection: Selection,
+    screen: ScreenWatch,
+    shared: Arc<Mutex<Shared>>,
+    /// Bumped each time a listing completed or the connection failed.
+    ready: watch::Sender<u64>,
+}
+
 /// One connection: list, subscribe, follow. Returns whether the engine answered at all,
 /// and why the session ended.
-async fn session(
-    address: &str,
-    explicit: bool,
-    project: Option<&str>,
-    shared: &Arc<Mutex<Shared>>,
-    ready: &watch::Sender<u64>,
-) -> (bool, String) {
+async fn session(address: &str, explicit: bool, setup: &SessionSetup) -> (bool, String) {
+    let (shared, ready) = (&setup.shared, &setup.ready);
+    let selection = &setup.selection;
+    let project = selection.project.as_deref();
     let docker = match tokio::time::timeout(REQUEST_TIMEOUT, connect(address, explicit)).await {
         Ok(Ok(docker)) => docker,
         Ok(Err(reason)) => return (false, reason),
@@ -484,7 +535,8 @@ async fn session(
         }))
         .boxed();
 
-    let rows = match tokio::time::timeout(REQUEST_TIMEOUT * 3, list_rows(&docker, project)).await {
+    let rows = match tokio::time::timeout(REQUEST_TIMEOUT * 3, list_rows(&docker, selection)).await
+    {
         Ok(Ok(rows)) => rows,
         Ok(Err(reason)) => return (false, reason),
         Err(_) => return (false, "listing the containers took too long".into()),
@@ -504,19 +556,32 @@ async fn session(
 
     let mut streams: HashMap<String, AbortOnDrop> = HashMap::new();
     reconcile_streams(&docker, shared, &mut streams);
+    let mut screen = setup.screen.clone();
+    // Without a dashboard behind it (`check`, tests) the screen never changes.
+    let mut screen_open = true;
+    let mut tail = None;
+    let follow_zoomed = |tail: &mut Option<logtail::Tail>, screen: &ScreenWatch| {
+        logtail::reconcile_tail(&docker, &setup.source, screen, shared, tail)
+    };
+    follow_zoomed(&mut tail, &screen);
     let mut check = tokio::time::interval(STREAM_CHECK);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             event = events.next() => match event {
                 Some(Ok(event)) => {
-                    if let Err(reason) = handle_event(&docker, project, shared, &event).await {
+                    if let Err(reason) = handle_event(&docker, selection, shared, &event).await {
                         return (true, reason);
                     }
                     reconcile_streams(&docker, shared, &mut streams);
+                    follow_zoomed(&mut tail, &screen);
                 }
                 Some(Err(e)) => return (true, describe_error(&e)),
                 None => return (true, "the event stream ended (daemon restarting?)".into()),
+            },
+            changed = screen.changed(), if screen_open => match changed {
+                Ok(()) => follow_zoomed(&mut tail, &screen),
+                Err(_) => screen_open = false,
             },
             _ = check.tick() => reconcile_streams(&docker, shared, &mut streams),
         }
@@ -535,10 +600,10 @@ fn label_filter(project: Option<&str>) -> HashMap<String, Vec<String>> {
 }
 
 /// Lists every container (stopped ones too) and inspects each once.
-async fn list_rows(docker: &Docker, project: Option<&str>) -> Result<Vec<ContainerRow>, String> {
+async fn list_rows(docker: &Docker, selection: &Selection) -> Result<Vec<ContainerRow>, String> {
     let options = ListContainersOptions {
         all: true,
-        filters: Some(label_filter(project)),
+        filters: Some(label_filter(selection.project.as_deref())),
         ..Default::default()
     };
     let list = docker
@@ -549,7 +614,7 @@ async fn list_rows(docker: &Docker, project: Option<&str>) -> Result<Vec<Contain
     for summary in list {
         let Some(id) = summary.id else { continue };
         match docker.inspect_container(&id, None).await {
-            Ok(inspect) => rows.extend(row_from_inspect(&inspect)),
+            Ok(inspect) => rows.extend(row_from_inspect(&inspect).filter(|r| selection.wants(r))),
             // Removed between the list and the inspect.
             Err(e) if is_not_found(&e) => {}
             Err(e) => return Err(describe_error(&e)),
@@ -592,7 +657,7 @@ fn is_relevant(action: &str) -> bool {
 /// Re-inspects the one container an event is about.
 async fn handle_event(
     docker: &Docker,
-    project: Option<&str>,
+    selection: &Selection,
     shared: &Mutex<Shared>,
     event: &EventMessage,
 ) -> Result<(), String> {
@@ -622,7 +687,7 @@ async fn handle_event(
     let Some(mut row) = row_from_inspect(&inspect) else {
         return Ok(());
     };
-    if project.is_some_and(|p| p != row.project) {
+    if !selection.wants(&row) {
         return Ok(());
     }
     let mut shared = lock(shared);
@@ -906,12 +971,15 @@ pub fn block_io(sample: &ContainerStatsResponse) -> Option<(u64, u64)> {
 
 /// The figure key of each row: its compose service, or the container name when it has
 /// none or when the service name is shared (replicas, or two projects with a "db").
+/// Labels are any text, and ids travel to `check`'s output, the record and `on_alert`'s
+/// environment: they go through the sanitizer here.
 fn figure_keys(rows: &[ContainerRow]) -> Vec<String> {
+    let clean = |text: &str| crate::ui::sanitize::sanitize(text);
     let base = |r: &ContainerRow| {
         if r.service.is_empty() {
-            r.name.clone()
+            clean(&r.name)
         } else {
-            r.service.clone()
+            clean(&r.service)
         }
     };
     let mut counts: HashMap<String, usize> = HashMap::new();
@@ -921,7 +989,7 @@ fn figure_keys(rows: &[ContainerRow]) -> Vec<String> {
     rows.iter()
         .map(|r| {
             if counts[&base(r)] > 1 {
-                r.name.clone()
+                clean(&r.name)
             } else {
                 base(r)
             }
@@ -1280,6 +1348,28 @@ mod tests {
         assert_eq!(figures.mem_limit_bytes, Some(8_589_934_592.0));
         assert_eq!(figures.net_rx_bps, None, "a rate needs two samples");
         assert!(figures.cpu_pct.is_some());
+    }
+
+    #[test]
+    fn hostile_labels_make_clean_figure_ids() {
+        let evil = "web\x1b]0;pwned\x07\x1b[2J\u{9b}31m\r\n";
+        let mut rows = vec![row("shop-web-1", "shop", evil, "running", "unhealthy")];
+        rows[0].name = format!("{evil}-1");
+        let updates = container_updates("d", rows);
+        let Some(Update::Readings { readings, .. }) = updates.last() else {
+            panic!()
+        };
+        for reading in readings {
+            assert!(
+                !reading
+                    .id
+                    .chars()
+                    .chain(reading.name.chars())
+                    .any(char::is_control),
+                "{reading:?}"
+            );
+        }
+        assert!(readings.iter().any(|r| r.id.starts_with("d.web")));
     }
 
     #[test]

@@ -34,7 +34,21 @@ pub trait Collector: Send + 'static {
     /// One round of collection. Errors are reported as `Update::Health` (and as figures
     /// with an error), never by panicking.
     fn poll(&mut self) -> BoxFuture<'_, Vec<Update>>;
+    /// Hands the collector what the screen shows, for what it fetches only on demand.
+    /// Most collectors need nothing of it.
+    fn watch_screen(&mut self, _screen: ScreenWatch) {}
 }
+
+/// What is on screen that a collector fetches only while it is shown (as bottom collects
+/// only what is drawn): the dashboard publishes it, collectors read it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OnScreen {
+    /// The container zoomed in the Containers pane, as (source, container id): its last
+    /// log lines are followed while it stays there.
+    pub zoomed_container: Option<(String, String)>,
+}
+
+pub type ScreenWatch = tokio::sync::watch::Receiver<OnScreen>;
 
 /// Builds every collector a config describes, in config order. Each one gets the
 /// [`Transport`] of its `host` from `pool` (one SSH connection per host, shared by every

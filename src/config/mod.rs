@@ -301,6 +301,9 @@ pub struct DockerSource {
     /// Only containers of this compose project.
     #[serde(default, deserialize_with = "expanded_opt")]
     pub project: Option<String>,
+    /// Only these compose services (empty: every one).
+    #[serde(default, deserialize_with = "expanded_vec")]
+    pub services: Vec<String>,
     #[serde(default = "default_service_interval", with = "humantime_serde_compat")]
     pub interval: Duration,
 }
@@ -522,7 +525,15 @@ pub fn explain(config: &Config) -> String {
             .as_deref()
             .map(|p| format!(", compose project {p}"))
             .unwrap_or_default();
-        out.push_str(&format!("docker {name}: engine on {}{project}\n", s.host));
+        let services = if s.services.is_empty() {
+            String::new()
+        } else {
+            format!(", services {}", s.services.join(" "))
+        };
+        out.push_str(&format!(
+            "docker {name}: engine on {}{project}{services}\n",
+            s.host
+        ));
     }
     for (name, s) in &config.system {
         out.push_str(&format!("system {name}: CPU, memory, disk, load of {}, figures {name}.cpu_pct, .mem_pct, .disk_pct, .load1\n", s.host));

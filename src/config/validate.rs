@@ -182,6 +182,7 @@ pub const LOGS: &[Field] = &[
 pub const DOCKER: &[Field] = &[
     f("host", Kind::Host),
     f("project", Kind::Text),
+    f("services", Kind::TextList),
     f("interval", Kind::Duration),
 ];
 pub const SYSTEM: &[Field] = &[f("host", Kind::Host), f("interval", Kind::Duration)];

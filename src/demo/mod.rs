@@ -317,6 +317,7 @@ impl DemoWorld {
             DockerSource {
                 host: local(),
                 project: None,
+                services: Vec::new(),
                 interval: every,
             },
         );

@@ -2,6 +2,7 @@
 //! panes only read it.
 
 pub mod alerts;
+pub mod containers;
 pub mod figure;
 pub mod logbuf;
 pub mod patterns;
@@ -17,7 +18,10 @@ use logbuf::LogBuffer;
 use serde::{Deserialize, Deserializer};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
-use update::{ContainerRow, HostSnapshot, LogLevel, ServiceStatus, SourceHealth, Table, Update};
+use update::{
+    ContainerLogTail, ContainerRow, HostSnapshot, LogLevel, ServiceStatus, SourceHealth, Table,
+    Update,
+};
 
 /// How many points of history each figure keeps for its sparkline.
 pub const HISTORY_POINTS: usize = 240;
@@ -351,6 +355,10 @@ pub struct AppState {
     pub services: BTreeMap<String, ServiceState>,
     pub hosts: BTreeMap<String, HostSnapshot>,
     pub containers: BTreeMap<String, Vec<ContainerRow>>,
+    /// Each container's recent CPU and memory, for the zoomed Containers pane.
+    pub container_history: containers::ContainerHistory,
+    /// The last log lines of the container zoomed in the Containers pane.
+    pub container_logs: Option<ContainerLogTail>,
     pub logs: LogBuffer,
     pub tables: BTreeMap<String, Table>,
     pub alerts: AlertBook,
@@ -388,6 +396,8 @@ impl AppState {
             services: BTreeMap::new(),
             hosts: BTreeMap::new(),
             containers: BTreeMap::new(),
+            container_history: containers::ContainerHistory::default(),
+            container_logs: None,
             logs: LogBuffer::new(logbuf::DEFAULT_CAPACITY),
             tables: BTreeMap::new(),
             alerts: AlertBook::default(),
@@ -528,6 +538,7 @@ impl AppState {
                 self.mark_ok(&source, now);
             }
             Update::Containers { source, rows } => {
+                self.container_history.record(&source, &rows, now);
                 self.containers.insert(source.clone(), rows);
                 self.mark_ok(&source, now);
             }
@@ -539,6 +550,7 @@ impl AppState {
                     self.logs.push(line);
                 }
             }
+            Update::ContainerLogs(tail) => self.container_logs = Some(tail),
             Update::Table { id, table } => {
                 self.tables.insert(id, table);
             }

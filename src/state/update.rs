@@ -53,6 +53,30 @@ pub struct ContainerRow {
     pub block_write_bytes: Option<f64>,
 }
 
+/// The last log lines of the container zoomed in the Containers pane (`docker logs --tail`),
+/// fetched only while it is zoomed. Text is raw here; the pane sanitizes it.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct ContainerLogTail {
+    pub source: String,
+    /// The container's id.
+    pub id: String,
+    /// Oldest first, at most [`CONTAINER_LOG_TAIL`] lines.
+    pub lines: Vec<ContainerLogLine>,
+    /// Why the lines could not be read (a logging driver that keeps none, an engine error).
+    pub error: Option<String>,
+}
+
+/// How many of a zoomed container's last log lines are fetched and kept.
+pub const CONTAINER_LOG_TAIL: usize = 100;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContainerLogLine {
+    /// The engine's own stamp of the line, when it gave one.
+    pub at: Option<DateTime<Utc>>,
+    pub stderr: bool,
+    pub text: String,
+}
+
 /// The Host pane's snapshot beyond its figures.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct HostSnapshot {
@@ -162,6 +186,7 @@ pub enum Update {
         rows: Vec<ContainerRow>,
     },
     Logs(Vec<LogLine>),
+    ContainerLogs(ContainerLogTail),
     Table {
         id: String,
         table: Table,

@@ -21,6 +21,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("/", "filter the errors: regex, !regex excludes,"),
     ("", "level:warn, source:name (terms combine)"),
     ("e", "error lines only / all lines"),
+    ("s / S", "Containers: sort by the next column / reverse"),
     ("p", "pause / resume live updates"),
     ("a", "acknowledge the selected alert (focus Alerts, 7)"),
     ("n", "write a note into the window's record"),

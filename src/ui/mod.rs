@@ -171,6 +171,8 @@ pub struct UiState {
     pub log_scroll: usize,
     /// Selected row in the focused table pane.
     pub selected: usize,
+    /// The Containers pane's sort and selected container.
+    pub containers: panes::containers::ContainersView,
     /// The RBAC pane's drill-down (top denied operation × role).
     pub drilldown: bool,
     /// A short message in the footer ("paused", "mouse on").
@@ -192,6 +194,7 @@ impl Default for UiState {
             errors_only: true,
             log_scroll: 0,
             selected: 0,
+            containers: panes::containers::ContainersView::default(),
             drilldown: false,
             flash: None,
             note: None,

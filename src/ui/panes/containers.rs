@@ -1,21 +1,31 @@
 //! Containers: what `docker compose ps` and `docker stats` said in seed 003, live:
-//! state and health, CPU (100% = one core), memory used/limit, network rates, restarts and
-//! uptime, grouped by compose project and service.
+//! state and health, CPU (100% = one core), memory used/limit, network rates, restarts,
+//! uptime and block I/O, grouped by compose project and service, sortable by any column
+//! (`s` picks the next column, `S` reverses). Zoomed, the selected container also gets
+//! its CPU and memory history as charts and its last log lines.
 
 use super::common::{
-    Cell, Column, Row, Titles, compact_bytes, draw_block, format_span, inner, lines, more_hint,
-    one_line, table, table_problems_first,
+    Cell, Column, Row, Titles, compact_bytes, draw_block, format_span, inner, lines, message,
+    more_hint, one_line, table, table_problems_first,
 };
+use crate::state::AppState;
+use crate::state::containers::ContainerSample;
 use crate::state::figure::Severity;
 use crate::state::update::{ContainerRow, SourceHealth};
-use crate::ui::{PaneContext, PaneId};
+use crate::ui::{PaneContext, PaneId, UiState};
+use chrono::{DateTime, Utc};
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::Style;
+use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
+use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType};
 use ratatui::{Frame, layout::Rect};
+use std::cmp::Ordering;
+use std::collections::HashMap;
 
 // The state column says "unhealthy" or "starting" for a running container whose health
 // check is not passing, so the health column can go first when the pane is narrow.
+// In the order of [`SortBy::ALL`].
 const COLUMNS: [Column; 11] = [
     Column::left("project", 8, 16, 6),
     Column::left("container", 10, 32, 0).fill(),
@@ -51,25 +61,196 @@ pub fn health_severity(health: &str) -> Option<Severity> {
     }
 }
 
+/// What the pane sorts by: one of its columns, in the columns' order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SortBy {
+    /// Compose project, service, container name: the pane's grouping itself.
+    #[default]
+    Project,
+    Container,
+    State,
+    Health,
+    Cpu,
+    Memory,
+    Network,
+    Restarts,
+    Uptime,
+    Id,
+    BlockIo,
+}
+
+impl SortBy {
+    pub const ALL: [SortBy; 11] = [
+        SortBy::Project,
+        SortBy::Container,
+        SortBy::State,
+        SortBy::Health,
+        SortBy::Cpu,
+        SortBy::Memory,
+        SortBy::Network,
+        SortBy::Restarts,
+        SortBy::Uptime,
+        SortBy::Id,
+        SortBy::BlockIo,
+    ];
+
+    /// The next column (`s`), back to the first after the last.
+    pub fn next(self) -> SortBy {
+        let at = SortBy::ALL.iter().position(|s| *s == self).unwrap_or(0);
+        SortBy::ALL[(at + 1) % SortBy::ALL.len()]
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            SortBy::Project => "project",
+            SortBy::Container => "container",
+            SortBy::State => "state",
+            SortBy::Health => "health",
+            SortBy::Cpu => "cpu",
+            SortBy::Memory => "mem",
+            SortBy::Network => "net",
+            SortBy::Restarts => "restarts",
+            SortBy::Uptime => "uptime",
+            SortBy::Id => "id",
+            SortBy::BlockIo => "block i/o",
+        }
+    }
+
+    fn column(self) -> usize {
+        SortBy::ALL.iter().position(|s| *s == self).unwrap_or(0)
+    }
+
+    /// Whether the row has no figure in this column: such rows go last, whichever way
+    /// the column is read.
+    fn is_missing(self, row: &ContainerRow) -> bool {
+        match self {
+            SortBy::Cpu => row.cpu_pct.is_none(),
+            SortBy::Memory => row.mem_bytes.is_none(),
+            SortBy::Network => row.net_rx_bps.is_none() && row.net_tx_bps.is_none(),
+            SortBy::Uptime => uptime_key(row).is_none(),
+            SortBy::BlockIo => row.block_read_bytes.is_none() && row.block_write_bytes.is_none(),
+            _ => false,
+        }
+    }
+
+    /// How the column reads first before `S`: names A to Z, the worst state first, the
+    /// biggest figures first, the shortest uptime (the latest restart) first.
+    fn compare(self, a: &ContainerRow, b: &ContainerRow) -> Ordering {
+        let figure = |f: fn(&ContainerRow) -> Option<f64>| descending(f(a), f(b));
+        let sum = |x: Option<f64>, y: Option<f64>| match (x, y) {
+            (None, None) => None,
+            (x, y) => Some(x.unwrap_or(0.0) + y.unwrap_or(0.0)),
+        };
+        match self {
+            SortBy::Project => Ordering::Equal,
+            SortBy::Container => a.name.cmp(&b.name),
+            SortBy::State => {
+                (worst_of(b).rank().cmp(&worst_of(a).rank())).then(a.state.cmp(&b.state))
+            }
+            SortBy::Health => {
+                // No health check at all sorts after every check.
+                let health = |r: &ContainerRow| health_severity(&r.health).map(Severity::rank);
+                health(b).cmp(&health(a)).then(a.health.cmp(&b.health))
+            }
+            SortBy::Cpu => figure(|r| r.cpu_pct),
+            SortBy::Memory => figure(|r| r.mem_bytes),
+            SortBy::Network => descending(
+                sum(a.net_rx_bps, a.net_tx_bps),
+                sum(b.net_rx_bps, b.net_tx_bps),
+            ),
+            SortBy::Restarts => b.restarts.cmp(&a.restarts),
+            // Latest start first; a container that does not run has no uptime.
+            SortBy::Uptime => descending(uptime_key(a), uptime_key(b)),
+            SortBy::Id => a.id.cmp(&b.id),
+            SortBy::BlockIo => descending(
+                sum(a.block_read_bytes, a.block_write_bytes),
+                sum(b.block_read_bytes, b.block_write_bytes),
+            ),
+        }
+    }
+}
+
+/// Bigger first (missing figures are sorted apart, by [`SortBy::is_missing`]).
+fn descending(a: Option<f64>, b: Option<f64>) -> Ordering {
+    match (a, b) {
+        (Some(a), Some(b)) => b.total_cmp(&a),
+        _ => Ordering::Equal,
+    }
+}
+
+fn uptime_key(row: &ContainerRow) -> Option<f64> {
+    row.started_at
+        .filter(|_| state_severity(&row.state) == Severity::Ok)
+        .map(|at| at.timestamp_millis() as f64)
+}
+
+/// The pane's own corner of the UI state: its sort and the container selected in it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ContainersView {
+    pub sort: SortBy,
+    /// `S`: the sort column read the other way.
+    pub reversed: bool,
+    /// The selected container as (source, id): the selection follows it when rows move.
+    pub selected: Option<(String, String)>,
+}
+
+/// Every source's containers in the order the pane lists them: sorted by the chosen
+/// column, then grouped so that a compose project's rows stay together and, inside it,
+/// a service's replicas; a group sits where its first row sorted.
+pub fn listed<'a>(state: &'a AppState, ui: &UiState) -> Vec<(&'a str, &'a ContainerRow)> {
+    let view = &ui.containers;
+    let mut all: Vec<(&str, &ContainerRow)> = state
+        .sources_of("containers")
+        .iter()
+        .filter_map(|s| state.containers.get(s).map(|rows| (s.as_str(), rows)))
+        .flat_map(|(s, rows)| rows.iter().map(move |r| (s, r)))
+        .collect();
+    let grouping = |(s, r): &(&'a str, &'a ContainerRow)| (*s, &r.project, &r.service, &r.name);
+    let missing = |r: &ContainerRow| view.sort.is_missing(r);
+    all.sort_by(|a, b| {
+        let by = view.sort.compare(a.1, b.1);
+        let by = if view.reversed { by.reverse() } else { by };
+        missing(a.1)
+            .cmp(&missing(b.1))
+            .then(by)
+            .then_with(|| grouping(a).cmp(&grouping(b)))
+    });
+    // A container outside compose is a group of its own.
+    let service = |r: &'a ContainerRow| {
+        if r.service.is_empty() {
+            &r.name
+        } else {
+            &r.service
+        }
+    };
+    let mut project_rank: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut service_rank: HashMap<(&str, &str, &str), usize> = HashMap::new();
+    for (i, (s, r)) in all.iter().enumerate() {
+        project_rank.entry((s, &r.project)).or_insert(i);
+        service_rank.entry((s, &r.project, service(r))).or_insert(i);
+    }
+    let mut ranked: Vec<(usize, (&str, &ContainerRow))> = all.into_iter().enumerate().collect();
+    ranked.sort_by_key(|(i, (s, r))| {
+        (
+            project_rank[&(*s, r.project.as_str())],
+            service_rank[&(*s, r.project.as_str(), service(r).as_str())],
+            *i,
+        )
+    });
+    ranked.into_iter().map(|(_, row)| row).collect()
+}
+
+/// The row the zoomed pane details: the selection, kept in range.
+pub fn selected_index(ui: &UiState, count: usize) -> usize {
+    ui.selected.min(count.saturating_sub(1))
+}
+
 pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
     let sources = ctx.state.sources_of("containers");
     let body = inner(area);
     let mut titles = Titles::default();
     let theme = ctx.theme;
-    // Every source's rows, sorted by project, service and name.
-    let mut all: Vec<(&str, &ContainerRow)> = sources
-        .iter()
-        .filter_map(|s| ctx.state.containers.get(s).map(|rows| (s, rows)))
-        .flat_map(|(s, rows)| rows.iter().map(move |r| (s.as_str(), r)))
-        .collect();
-    all.sort_by(|a, b| {
-        (a.0, &a.1.project, &a.1.service, &a.1.name).cmp(&(
-            b.0,
-            &b.1.project,
-            &b.1.service,
-            &b.1.name,
-        ))
-    });
+    let all = listed(ctx.state, ctx.ui);
     if all.is_empty() {
         let waiting = sources.iter().any(|s| {
             ctx.state
@@ -129,38 +310,269 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
             theme.ok,
         )
     });
+    let view = &ctx.ui.containers;
+    let sorted = view.sort != SortBy::default() || view.reversed;
+    if ctx.focused || sorted {
+        let arrow = if view.reversed { "▲" } else { "▼" };
+        titles.bottom_right = vec![Span::styled(
+            format!("sort {}{arrow} s/S", view.sort.label()),
+            if sorted { theme.accent } else { theme.muted },
+        )];
+    }
 
-    let columns: &[Column] = if ctx.zoomed { &COLUMNS } else { &COLUMNS[..9] };
-    let table_area = if ctx.zoomed && body.height >= 4 {
-        let [note, rest] =
-            Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(body);
-        lines(
-            frame,
-            note,
-            vec![Line::from(Span::styled(
-                "cpu: 100% = 1 core · mem: used/limit · net: receive/transmit per second",
-                theme.muted,
-            ))],
-        );
-        rest
+    let mut columns: Vec<Column> = if ctx.zoomed {
+        COLUMNS.to_vec()
     } else {
-        body
+        COLUMNS[..9].to_vec()
     };
+    if let Some(column) = columns.get_mut(view.sort.column()).filter(|_| sorted) {
+        let arrow = if view.reversed { "▲" } else { "▼" };
+        column.title = format!("{}{arrow}", column.title).into();
+    }
+    let selected = selected_index(ctx.ui, rows.len());
+    let detail = ctx.zoomed && body.height >= 14 && body.width >= 40;
+    let [note, table_area, detail_area] = if ctx.zoomed && body.height >= 4 {
+        let table_rows = if detail {
+            (rows.len() as u16 + 1).clamp(3, (body.height - 1) / 2)
+        } else {
+            body.height - 1
+        };
+        Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Length(table_rows),
+            Constraint::Min(0),
+        ])
+        .areas(body)
+    } else {
+        [Rect::default(), body, Rect::default()]
+    };
+    lines(
+        frame,
+        note,
+        vec![Line::from(Span::styled(
+            "cpu: 100% = 1 core · mem: used/limit · net: receive/transmit per second",
+            theme.muted,
+        ))],
+    );
     // The overview never hides a container in trouble; zoomed, the list scrolls.
-    let view = if ctx.zoomed {
-        let selected = ctx
-            .focused
-            .then_some(ctx.ui.selected.min(rows.len().saturating_sub(1)));
-        table(frame, table_area, theme, columns, &rows, selected)
+    let table_view = if ctx.zoomed {
+        let selected = ctx.focused.then_some(selected);
+        table(frame, table_area, theme, &columns, &rows, selected)
     } else {
         let problems: Vec<bool> = all
             .iter()
             .map(|(_, c)| worst_of(c) != Severity::Ok)
             .collect();
-        table_problems_first(frame, table_area, theme, columns, &rows, &problems)
+        table_problems_first(frame, table_area, theme, &columns, &rows, &problems)
     };
-    titles.bottom = more_hint(theme, &view);
+    titles.bottom = more_hint(theme, &table_view);
+    if detail && let Some((source, container)) = all.get(selected) {
+        details(frame, detail_area, ctx, source, container);
+    }
     draw_block(frame, area, ctx, PaneId::Containers, sources, titles);
+}
+
+/// The selected container's CPU and memory charts beside its last log lines.
+fn details(frame: &mut Frame, area: Rect, ctx: &PaneContext, source: &str, c: &ContainerRow) {
+    let (charts, log) = if area.width >= 100 {
+        let [charts, log] =
+            Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)])
+                .areas(area);
+        (charts, log)
+    } else {
+        let [charts, log] =
+            Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
+        (charts, log)
+    };
+    let [cpu_area, mem_area] =
+        Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(charts);
+    let samples: Vec<ContainerSample> = ctx
+        .state
+        .container_history
+        .of(source, &c.id)
+        .map(|h| h.iter().copied().collect())
+        .unwrap_or_default();
+    let name = one_line(&c.name);
+    let cpu: Vec<(DateTime<Utc>, f64)> = samples
+        .iter()
+        .filter_map(|s| Some((s.at, s.cpu_pct?)))
+        .collect();
+    let cpu_now = c.cpu_pct.map_or("—".into(), |v| format!("{v:.1}%"));
+    let cpu_max = cpu.iter().map(|(_, v)| *v).fold(0.0, f64::max);
+    history_chart(
+        frame,
+        cpu_area,
+        ctx,
+        Line::from(vec![
+            Span::styled(format!("cpu of {name} "), ctx.theme.muted),
+            Span::styled(cpu_now, ctx.theme.title),
+            Span::styled(
+                format!(" · max {cpu_max:.1}% · 100% = 1 core"),
+                ctx.theme.muted,
+            ),
+        ]),
+        &cpu,
+        (1.0, |v| format!("{v:.0}%")),
+    );
+    let mem: Vec<(DateTime<Utc>, f64)> = samples
+        .iter()
+        .filter_map(|s| Some((s.at, s.mem_bytes?)))
+        .collect();
+    let mem_now = match (c.mem_bytes, c.mem_limit_bytes) {
+        (Some(used), Some(limit)) if limit > 0.0 => {
+            format!("{} of {}", compact_bytes(used), compact_bytes(limit))
+        }
+        (Some(used), _) => compact_bytes(used),
+        (None, _) => "—".into(),
+    };
+    let mem_max = mem.iter().map(|(_, v)| *v).fold(0.0, f64::max);
+    history_chart(
+        frame,
+        mem_area,
+        ctx,
+        Line::from(vec![
+            Span::styled("mem ", ctx.theme.muted),
+            Span::styled(mem_now, ctx.theme.title),
+            Span::styled(
+                format!(" · max {}", compact_bytes(mem_max)),
+                ctx.theme.muted,
+            ),
+        ]),
+        &mem,
+        (MIB, compact_bytes),
+    );
+    log_tail(frame, log, ctx, source, c);
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// One figure's recent values as a line chart under a title: time up to now on the x
+/// axis, 0 to a round number in `unit`s (printed by `format`) on the y axis.
+fn history_chart(
+    frame: &mut Frame,
+    area: Rect,
+    ctx: &PaneContext,
+    title: Line<'static>,
+    values: &[(DateTime<Utc>, f64)],
+    (unit, format): (f64, fn(f64) -> String),
+) {
+    if area.is_empty() {
+        return;
+    }
+    let theme = ctx.theme;
+    if values.len() < 2 || area.height < 3 {
+        let [head, rest] =
+            Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
+        lines(frame, head, vec![title]);
+        message(frame, rest, "collecting samples…", theme.muted);
+        return;
+    }
+    let points: Vec<(f64, f64)> = values
+        .iter()
+        .map(|(at, v)| ((*at - ctx.now).num_milliseconds() as f64 / 1000.0, *v))
+        .collect();
+    let oldest = points.first().map_or(-60.0, |(x, _)| *x).min(-60.0);
+    let highest = points.iter().map(|(_, v)| *v).fold(0.0, f64::max);
+    let top = nice_ceiling((highest * 1.1 / unit).max(1.0)) * unit;
+    let span = format_span(chrono::Duration::seconds(-oldest as i64));
+    let chart = Chart::new(vec![
+        Dataset::default()
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(theme.accent)
+            .data(&points),
+    ])
+    .block(Block::new().title(super::common::truncate_line(title, area.width as usize)))
+    .style(theme.text)
+    .x_axis(
+        Axis::default()
+            .style(theme.muted)
+            .bounds([oldest, 0.0])
+            .labels([Line::from(format!("-{span}")), Line::from("now")]),
+    )
+    .y_axis(
+        Axis::default()
+            .style(theme.muted)
+            .bounds([0.0, top])
+            .labels([Line::from(format(0.0)), Line::from(format(top))]),
+    );
+    frame.render_widget(chart, area);
+}
+
+/// The smallest 1, 2, 2.5 or 5 × 10^k at or above `v`: an axis top that reads well.
+fn nice_ceiling(v: f64) -> f64 {
+    if !v.is_finite() || v <= 0.0 {
+        return 1.0;
+    }
+    let magnitude = 10f64.powf(v.log10().floor());
+    [1.0, 2.0, 2.5, 5.0, 10.0]
+        .into_iter()
+        .map(|step| step * magnitude)
+        .find(|top| *top >= v)
+        .unwrap_or(10.0 * magnitude)
+}
+
+/// The selected container's last log lines, newest at the bottom, every one sanitized.
+fn log_tail(frame: &mut Frame, area: Rect, ctx: &PaneContext, source: &str, c: &ContainerRow) {
+    if area.is_empty() {
+        return;
+    }
+    let theme = ctx.theme;
+    let [head, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
+    let tail = ctx
+        .state
+        .container_logs
+        .as_ref()
+        .filter(|t| t.source == source && t.id == c.id);
+    let count = tail.map_or(0, |t| t.lines.len());
+    lines(
+        frame,
+        head,
+        vec![Line::from(vec![
+            Span::styled(" log of ", theme.muted),
+            Span::styled(one_line(&c.name), theme.title),
+            Span::styled(
+                format!(" · last {count} lines (docker logs --tail)"),
+                theme.muted,
+            ),
+        ])],
+    );
+    let Some(tail) = tail else {
+        message(frame, body, " reading the last log lines…", theme.unknown);
+        return;
+    };
+    // An error goes last: it says why the lines stop there.
+    let mut notes: Vec<Line<'static>> = Vec::new();
+    if let Some(error) = &tail.error {
+        notes.push(Line::from(Span::styled(
+            format!(" {}", one_line(error)),
+            theme.crit,
+        )));
+    } else if tail.lines.is_empty() {
+        notes.push(Line::from(Span::styled(" no log lines", theme.muted)));
+    }
+    let room = (body.height as usize).saturating_sub(notes.len());
+    let shown = &tail.lines[tail.lines.len().saturating_sub(room)..];
+    let mut out: Vec<Line<'static>> = shown
+        .iter()
+        .map(|line| {
+            let time = line
+                .at
+                .map_or("        ".to_string(), |t| t.format("%H:%M:%S").to_string());
+            // stderr is marked by a bar and the colour of its time, so it reads without colour.
+            let (mark, style) = if line.stderr {
+                ("▌", theme.warn)
+            } else {
+                (" ", theme.muted)
+            };
+            Line::from(vec![
+                Span::styled(format!("{mark}{time} "), style),
+                Span::styled(one_line(&line.text), theme.text),
+            ])
+        })
+        .collect();
+    out.append(&mut notes);
+    lines(frame, body, out);
 }
 
 fn worst_of(c: &ContainerRow) -> Severity {
