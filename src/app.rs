@@ -47,6 +47,14 @@ pub enum Action {
     FilterApply,
     FilterCancel,
     ToggleErrorsOnly,
+    /// Errors pane: wrap long messages or cut them.
+    ToggleWrap,
+    /// Errors pane, zoomed: the top error patterns or the tail.
+    TogglePatterns,
+    /// Errors pane, zoomed: every field of the selected line (or pattern example).
+    ToggleLineFields,
+    /// Errors pane: back to the newest line, following.
+    Follow,
     TogglePause,
     Acknowledge,
     StartNote,
@@ -59,7 +67,10 @@ pub enum Action {
     Down(usize),
     Top,
     Bottom,
-    Click { column: u16, row: u16 },
+    Click {
+        column: u16,
+        row: u16,
+    },
     Resize,
 }
 
@@ -102,10 +113,14 @@ pub fn action_for_key(key: KeyEvent, ui: &UiState) -> Option<Action> {
         KeyCode::Tab => Action::FocusNext,
         KeyCode::BackTab => Action::FocusPrevious,
         KeyCode::Char(c @ '1'..='8') => Action::Focus(PaneId::ALL[(c as u8 - b'1') as usize]),
+        KeyCode::Enter if ui.focus == PaneId::Errors && ui.zoomed => Action::ToggleLineFields,
         KeyCode::Enter => Action::ToggleZoom,
         KeyCode::Esc => Action::Back,
         KeyCode::Char('/') => Action::StartFilter,
         KeyCode::Char('e') => Action::ToggleErrorsOnly,
+        KeyCode::Char('w') => Action::ToggleWrap,
+        KeyCode::Char('t') => Action::TogglePatterns,
+        KeyCode::Char('F') => Action::Follow,
         KeyCode::Char('p') => Action::TogglePause,
         KeyCode::Char('a') => Action::Acknowledge,
         KeyCode::Char('n') => Action::StartNote,
@@ -311,13 +326,16 @@ impl App {
             Action::Back => {
                 if self.ui.help {
                     self.ui.help = false;
+                } else if self.ui.errors.detail {
+                    self.ui.errors.detail = false;
+                    self.hold_errors_view();
                 } else if self.ui.zoomed {
                     self.ui.zoomed = false;
                     self.ui.drilldown = false;
                 } else if self.ui.filter.is_active() {
                     self.ui.filter = LogFilter::default();
                 } else if self.ui.log_scroll > 0 {
-                    self.ui.log_scroll = 0;
+                    self.follow_errors();
                 }
             }
             Action::StartFilter => {
@@ -337,8 +355,9 @@ impl App {
             }
             Action::FilterApply => {
                 self.ui.editing_filter = false;
-                self.ui.log_scroll = 0;
                 self.filter_before_edit = None;
+                self.ui.selected = 0;
+                self.follow_errors();
             }
             Action::FilterCancel => {
                 self.ui.editing_filter = false;
@@ -354,6 +373,33 @@ impl App {
                     }
                     .to_string(),
                 );
+            }
+            Action::ToggleWrap => {
+                self.ui.errors.wrap = !self.ui.errors.wrap;
+                self.ui.flash = Some(
+                    if self.ui.errors.wrap {
+                        "errors: long lines wrap"
+                    } else {
+                        "errors: long lines cut"
+                    }
+                    .to_string(),
+                );
+            }
+            Action::TogglePatterns => {
+                self.focus(PaneId::Errors);
+                self.ui.zoomed = true;
+                self.ui.errors.patterns = !self.ui.errors.patterns;
+                self.ui.errors.detail = false;
+                self.ui.selected = 0;
+                self.hold_errors_view();
+            }
+            Action::ToggleLineFields => {
+                self.ui.errors.detail = !self.ui.errors.detail;
+                self.hold_errors_view();
+            }
+            Action::Follow => {
+                self.focus(PaneId::Errors);
+                self.follow_errors();
             }
             Action::TogglePause => {
                 self.ui.paused = !self.ui.paused;
@@ -402,15 +448,16 @@ impl App {
             Action::Up(n) => self.scroll_up(n),
             Action::Down(n) => self.scroll_down(n),
             Action::Top => {
-                if self.ui.focus == PaneId::Errors {
+                if self.errors_tail_focused() {
                     self.ui.log_scroll = self.shown().logs.len();
+                    self.hold_errors_view();
                 } else {
                     self.ui.selected = 0;
                 }
             }
             Action::Bottom => {
-                if self.ui.focus == PaneId::Errors {
-                    self.ui.log_scroll = 0;
+                if self.errors_tail_focused() {
+                    self.follow_errors();
                 } else {
                     self.ui.selected = usize::MAX / 2;
                 }
@@ -444,20 +491,45 @@ impl App {
     }
 
     fn scroll_up(&mut self, n: usize) {
-        if self.ui.focus == PaneId::Errors {
+        if self.errors_tail_focused() {
             let max = self.shown().logs.len();
             self.ui.log_scroll = (self.ui.log_scroll + n).min(max);
+            self.hold_errors_view();
         } else {
             self.ui.selected = self.ui.selected.saturating_sub(n);
         }
     }
 
     fn scroll_down(&mut self, n: usize) {
-        if self.ui.focus == PaneId::Errors {
+        if self.errors_tail_focused() {
             self.ui.log_scroll = self.ui.log_scroll.saturating_sub(n);
+            self.hold_errors_view();
         } else {
             self.ui.selected = self.ui.selected.saturating_add(n);
         }
+    }
+
+    /// The keys move through the Errors tail (not the patterns table).
+    fn errors_tail_focused(&self) -> bool {
+        self.ui.focus == PaneId::Errors && !(self.ui.zoomed && self.ui.errors.patterns)
+    }
+
+    /// The Errors tail holds still while a line is selected back from the newest or a
+    /// line's fields are open, and follows again when neither is the case.
+    fn hold_errors_view(&mut self) {
+        let hold = self.ui.log_scroll > 0 || self.ui.errors.detail;
+        match (hold, self.ui.errors.anchor) {
+            (true, None) => self.ui.errors.anchor = Some(self.shown().logs.pushed()),
+            (false, Some(_)) => self.ui.errors.anchor = None,
+            _ => {}
+        }
+    }
+
+    /// Back to the newest line of the Errors tail, following.
+    fn follow_errors(&mut self) {
+        self.ui.log_scroll = 0;
+        self.ui.errors.detail = false;
+        self.ui.errors.anchor = None;
     }
 
     /// `a`: acknowledges the selected alert in the Alerts pane.
@@ -909,6 +981,63 @@ mod tests {
             held_back: 0,
         };
         assert_eq!(run_on_alert(&[], &event, "d"), Ok(()));
+    }
+
+    #[test]
+    fn errors_keys_scroll_back_pause_follow_wrap_fields_and_patterns() {
+        use crate::state::update::{LogLevel, LogLine};
+        let mut app = app();
+        let lines = |n: usize| {
+            Update::Logs(
+                (0..n)
+                    .map(|i| LogLine::new("app", Utc::now(), LogLevel::Error, format!("e{i}")))
+                    .collect(),
+            )
+        };
+        app.apply_update(lines(10));
+        let press = |app: &mut App, code: KeyCode| {
+            if let Some(action) = action_for_key(key(code), &app.ui) {
+                app.handle(action);
+            }
+        };
+        press(&mut app, KeyCode::Char('6'));
+        assert!(app.ui.errors.following());
+        // k (or ↑) selects an older line and holds the view at what has arrived so far.
+        press(&mut app, KeyCode::Char('k'));
+        assert_eq!(app.ui.log_scroll, 1);
+        assert_eq!(app.ui.errors.anchor, Some(10));
+        app.apply_update(lines(5));
+        assert_eq!(app.ui.errors.anchor, Some(10), "new lines do not move it");
+        // Back down to the newest follows again; so do G, End and F.
+        press(&mut app, KeyCode::Char('j'));
+        assert!(app.ui.errors.following());
+        for code in [KeyCode::Char('G'), KeyCode::End, KeyCode::Char('F')] {
+            press(&mut app, KeyCode::PageUp);
+            assert!(!app.ui.errors.following());
+            press(&mut app, code);
+            assert!(app.ui.errors.following(), "{code:?}");
+            assert_eq!(app.ui.log_scroll, 0);
+        }
+        // w wraps; Enter zooms, then (zoomed) opens the selected line's fields, held.
+        press(&mut app, KeyCode::Char('w'));
+        assert!(app.ui.errors.wrap);
+        press(&mut app, KeyCode::Enter);
+        assert!(app.ui.zoomed);
+        press(&mut app, KeyCode::Enter);
+        assert!(app.ui.errors.detail);
+        assert!(!app.ui.errors.following(), "the open line holds still");
+        // Esc closes the fields (following again), then unzooms.
+        press(&mut app, KeyCode::Esc);
+        assert!(!app.ui.errors.detail && app.ui.zoomed && app.ui.errors.following());
+        // t: the top patterns, where ↑↓ move through the patterns, not the tail.
+        press(&mut app, KeyCode::Char('t'));
+        assert!(app.ui.errors.patterns && app.ui.zoomed);
+        press(&mut app, KeyCode::Down);
+        assert_eq!((app.ui.selected, app.ui.log_scroll), (1, 0));
+        press(&mut app, KeyCode::Char('t'));
+        assert!(!app.ui.errors.patterns);
+        press(&mut app, KeyCode::Esc);
+        assert!(!app.ui.zoomed);
     }
 
     #[test]

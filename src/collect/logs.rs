@@ -423,11 +423,13 @@ fn ingest<'a>(
 ) -> Vec<LogLine> {
     let mut lines = Vec::with_capacity(raw.len());
     let with_metrics = !derived.metrics.is_empty();
+    // One copy of the name for the batch, shared by its lines.
+    let source: Arc<str> = source.into();
     for (bytes, dropped) in raw {
         let line = match parser {
-            LineParser::Text => parse_line(source, bytes, dropped, error_pattern, now),
+            LineParser::Text => parse_line(source.clone(), bytes, dropped, error_pattern, now),
             LineParser::Journal => {
-                journald::parse_entry(source, bytes, dropped, error_pattern, now)
+                journald::parse_entry(source.clone(), bytes, dropped, error_pattern, now)
             }
         };
         if line.is_error {

@@ -1,5 +1,9 @@
 //! The bounded log buffer behind the Errors pane, with per-minute error counts per source
 //! and the top error patterns (see `patterns`).
+//!
+//! Lines are kept in time order across sources (a merged tail): a line older than the
+//! newest one kept is inserted where it belongs. Every line gets an arrival number
+//! (`seq`), so a view scrolled back can hold still while new lines arrive.
 
 use super::patterns::{Pattern, Patterns};
 use super::update::LogLine;
@@ -12,7 +16,10 @@ const MINUTES_KEPT: usize = 60;
 
 #[derive(Clone, Debug)]
 pub struct LogBuffer {
-    lines: VecDeque<LogLine>,
+    /// (arrival number, line), oldest first by the lines' own time.
+    lines: VecDeque<(u64, LogLine)>,
+    /// Lines pushed since start; the next line's arrival number.
+    pushed: u64,
     capacity: usize,
     /// Lines pushed out of the buffer since start, said on screen.
     pub dropped: u64,
@@ -28,6 +35,7 @@ impl LogBuffer {
         LogBuffer {
             lines: VecDeque::with_capacity(capacity.min(4096)),
             capacity: capacity.max(1),
+            pushed: 0,
             dropped: 0,
             per_minute: BTreeMap::new(),
             patterns: Patterns::default(),
@@ -43,15 +51,29 @@ impl LogBuffer {
             self.lines.pop_front();
             self.dropped += 1;
         }
-        self.lines.push_back(line);
+        let seq = self.pushed;
+        self.pushed += 1;
+        // Almost every line is the newest; a late one goes after the last line not newer.
+        let in_order = self.lines.back().is_none_or(|(_, last)| last.at <= line.at);
+        if in_order {
+            self.lines.push_back((seq, line));
+        } else {
+            let at = self.lines.partition_point(|(_, l)| l.at <= line.at);
+            self.lines.insert(at, (seq, line));
+        }
+    }
+
+    /// Lines pushed since start (the arrival number the next line gets).
+    pub fn pushed(&self) -> u64 {
+        self.pushed
     }
 
     fn count_error(&mut self, line: &LogLine) {
         let minute = line.at.timestamp().div_euclid(60);
         // Looked up by reference first: the source's name is cloned once, not per line.
-        let counts = match self.per_minute.get_mut(&line.source) {
+        let counts = match self.per_minute.get_mut(&*line.source) {
             Some(counts) => counts,
-            None => self.per_minute.entry(line.source.clone()).or_default(),
+            None => self.per_minute.entry(line.source.to_string()).or_default(),
         };
         match counts.iter_mut().rev().find(|(m, _)| *m == minute) {
             Some((_, n)) => *n += 1,
@@ -73,8 +95,14 @@ impl LogBuffer {
         self.lines.is_empty()
     }
 
+    /// The lines, oldest first.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &LogLine> + ExactSizeIterator {
-        self.lines.iter()
+        self.lines.iter().map(|(_, line)| line)
+    }
+
+    /// The lines with their arrival numbers, oldest first.
+    pub fn iter_seq(&self) -> impl DoubleEndedIterator<Item = (u64, &LogLine)> + ExactSizeIterator {
+        self.lines.iter().map(|(seq, line)| (*seq, line))
     }
 
     /// Error counts per minute for the last `minutes` minutes up to `now`, oldest first.
@@ -135,7 +163,7 @@ mod tests {
                 LogLevel::Info
             },
             message: "m".into(),
-            fields: vec![],
+            fields: Default::default(),
             is_error,
         }
     }
@@ -177,5 +205,29 @@ mod tests {
         assert_eq!(patterns[0].template, "request <num> failed");
         assert_eq!(patterns[0].count, 4, "the info line is not counted");
         assert_eq!(buf.len(), 2);
+    }
+
+    #[test]
+    fn a_late_line_is_merged_in_time_order_and_keeps_its_arrival_number() {
+        let mut buf = LogBuffer::new(10);
+        let now = Utc::now();
+        let s = chrono::Duration::seconds;
+        for (i, at) in [now, now + s(2), now + s(1), now + s(2), now - s(5)]
+            .into_iter()
+            .enumerate()
+        {
+            let mut l = line(at, false);
+            l.message = i.to_string();
+            buf.push(l);
+        }
+        let order: Vec<(u64, &str)> = buf
+            .iter_seq()
+            .map(|(n, l)| (n, l.message.as_str()))
+            .collect();
+        assert_eq!(
+            order,
+            vec![(4, "4"), (0, "0"), (2, "2"), (1, "1"), (3, "3")]
+        );
+        assert_eq!(buf.pushed(), 5);
     }
 }
