@@ -54,11 +54,19 @@ impl LogBuffer {
         let seq = self.pushed;
         self.pushed += 1;
         // Almost every line is the newest; a late one goes after the last line not newer.
-        let in_order = self.lines.back().is_none_or(|(_, last)| last.at <= line.at);
-        if in_order {
+        // Late lines are usually late by little (a source that writes whole seconds among
+        // one that writes milliseconds): look back a few lines before searching the ring.
+        const NEAR: usize = 16;
+        let len = self.lines.len();
+        let not_newer = |(_, l): &(u64, LogLine)| l.at <= line.at;
+        let at = match (0..len.min(NEAR)).find(|&back| not_newer(&self.lines[len - 1 - back])) {
+            Some(back) => len - back,
+            None if len <= NEAR => 0,
+            None => self.lines.partition_point(not_newer),
+        };
+        if at == len {
             self.lines.push_back((seq, line));
         } else {
-            let at = self.lines.partition_point(|(_, l)| l.at <= line.at);
             self.lines.insert(at, (seq, line));
         }
     }
@@ -229,5 +237,17 @@ mod tests {
             vec![(4, "4"), (0, "0"), (2, "2"), (1, "1"), (3, "3")]
         );
         assert_eq!(buf.pushed(), 5);
+
+        // Far more lines than the few looked at from the end: a line late by a few lines
+        // and one older than all but the first still land in time order.
+        let mut buf = LogBuffer::new(1000);
+        for i in 0..100 {
+            buf.push(line(now + s(i), false));
+        }
+        buf.push(line(now + s(97), false));
+        buf.push(line(now + s(1), false));
+        let times: Vec<_> = buf.iter().map(|l| l.at).collect();
+        assert!(times.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(buf.iter_seq().nth(2).map(|(n, _)| n), Some(101));
     }
 }
