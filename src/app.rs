@@ -172,7 +172,13 @@ pub struct App {
     pub on_alert: Vec<String>,
     /// Alerts that notify, waiting for the loop to ring and run `on_alert`.
     notifications: Vec<AlertEvent>,
+    /// Updates taken off the channel and not applied yet (big batches of log lines cut in
+    /// slices), so a burst is applied between frames instead of holding one back.
+    backlog: std::collections::VecDeque<Update>,
 }
+
+/// Log lines applied in one go at most: a few milliseconds of work.
+const LINES_PER_SLICE: usize = 8192;
 
 impl App {
     pub fn new(state: AppState, theme: Theme) -> App {
@@ -188,6 +194,7 @@ impl App {
             record_setup: None,
             on_alert: Vec::new(),
             notifications: Vec::new(),
+            backlog: std::collections::VecDeque::new(),
         }
     }
 
@@ -267,6 +274,40 @@ impl App {
 
     pub fn apply_update(&mut self, update: Update) {
         self.apply_update_at(update, Utc::now());
+    }
+
+    /// Queues an update to be applied by [`App::apply_queued`]; lines in slices.
+    pub fn queue(&mut self, update: Update) {
+        match update {
+            Update::Logs(mut lines) if lines.len() > LINES_PER_SLICE => {
+                while lines.len() > LINES_PER_SLICE {
+                    let rest = lines.split_off(LINES_PER_SLICE);
+                    self.backlog.push_back(Update::Logs(lines));
+                    lines = rest;
+                }
+                self.backlog.push_back(Update::Logs(lines));
+            }
+            update => self.backlog.push_back(update),
+        }
+    }
+
+    /// Whether queued updates wait to be applied.
+    pub fn has_backlog(&self) -> bool {
+        !self.backlog.is_empty()
+    }
+
+    /// Applies queued updates, at least one, until `until` (when the next frame is due).
+    /// Returns whether anything was applied.
+    pub fn apply_queued(&mut self, until: Instant) -> bool {
+        let mut applied = false;
+        while let Some(update) = self.backlog.pop_front() {
+            self.apply_update(update);
+            applied = true;
+            if Instant::now() >= until {
+                break;
+            }
+        }
+        applied
     }
 
     pub fn apply_update_at(&mut self, update: Update, now: DateTime<Utc>) {
@@ -652,13 +693,20 @@ pub async fn run(
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => app.quit = true,
             },
-            Some(update) = rx.recv() => {
-                app.apply_update(update);
-                // Drain what is already queued so a burst costs one frame.
+            // Taken off the channel only when the backlog is empty, so a collector that
+            // outpaces the screen waits on the channel (bounded) instead of piling up here.
+            Some(update) = rx.recv(), if !app.has_backlog() => {
+                app.queue(update);
+                // What is already queued too, so a burst costs one frame...
                 while let Ok(update) = rx.try_recv() {
-                    app.apply_update(update);
+                    app.queue(update);
                 }
-                dirty |= !app.ui.paused;
+                // ...applied until the next frame is due; the rest in the next turns.
+                dirty |= app.apply_queued(next_draw) && !app.ui.paused;
+            }
+            // (Not while a frame is due: the frame's timer must get its turn.)
+            _ = std::future::ready(()), if app.has_backlog() && !(dirty && Instant::now() >= next_draw) => {
+                dirty |= app.apply_queued(next_draw) && !app.ui.paused;
             }
             _ = clock.tick() => {
                 app.tick(Utc::now());
@@ -1038,6 +1086,27 @@ mod tests {
         assert!(!app.ui.errors.patterns);
         press(&mut app, KeyCode::Esc);
         assert!(!app.ui.zoomed);
+    }
+
+    #[test]
+    fn a_burst_of_lines_is_applied_in_slices_until_the_frame_is_due() {
+        use crate::state::update::{LogLevel, LogLine};
+        let mut app = app();
+        let lines: Vec<LogLine> = (0..LINES_PER_SLICE * 2 + 5)
+            .map(|i| LogLine::new("app", Utc::now(), LogLevel::Error, format!("e{i}")))
+            .collect();
+        app.queue(Update::Logs(lines));
+        assert!(app.has_backlog());
+        // A frame already due: one slice, then the frame gets its turn.
+        assert!(app.apply_queued(Instant::now()));
+        assert_eq!(app.state.logs.len(), LINES_PER_SLICE);
+        // Time to spare: the rest, in order.
+        assert!(app.apply_queued(Instant::now() + Duration::from_secs(60)));
+        assert!(!app.has_backlog());
+        assert_eq!(app.state.logs.len(), LINES_PER_SLICE * 2 + 5);
+        let last = app.state.logs.iter().last().unwrap();
+        assert_eq!(last.message, format!("e{}", LINES_PER_SLICE * 2 + 4));
+        assert!(!app.apply_queued(Instant::now()), "nothing left to apply");
     }
 
     #[test]
