@@ -161,7 +161,7 @@ fn realistic_state() -> (AppState, chrono::DateTime<Utc>) {
                 "request {i} finished: tool_name=search outcome=timeout latency_ms={}",
                 i % 900
             ),
-            fields: vec![("outcome".into(), "timeout".into())],
+            fields: vec![("outcome", "timeout")].into(),
             is_error: i % 7 == 0,
         })
         .collect();

@@ -47,6 +47,14 @@ pub enum Action {
     FilterApply,
     FilterCancel,
     ToggleErrorsOnly,
+    /// Errors pane: wrap long messages or cut them.
+    ToggleWrap,
+    /// Errors pane, zoomed: the top error patterns or the tail.
+    TogglePatterns,
+    /// Errors pane, zoomed: every field of the selected line (or pattern example).
+    ToggleLineFields,
+    /// Errors pane: back to the newest line, following.
+    Follow,
     TogglePause,
     Acknowledge,
     StartNote,
@@ -108,10 +116,14 @@ pub fn action_for_key(key: KeyEvent, ui: &UiState) -> Option<Action> {
         KeyCode::Tab => Action::FocusNext,
         KeyCode::BackTab => Action::FocusPrevious,
         KeyCode::Char(c @ '1'..='8') => Action::Focus(PaneId::ALL[(c as u8 - b'1') as usize]),
+        KeyCode::Enter if ui.focus == PaneId::Errors && ui.zoomed => Action::ToggleLineFields,
         KeyCode::Enter => Action::ToggleZoom,
         KeyCode::Esc => Action::Back,
         KeyCode::Char('/') => Action::StartFilter,
         KeyCode::Char('e') => Action::ToggleErrorsOnly,
+        KeyCode::Char('w') => Action::ToggleWrap,
+        KeyCode::Char('t') => Action::TogglePatterns,
+        KeyCode::Char('F') => Action::Follow,
         KeyCode::Char('p') => Action::TogglePause,
         KeyCode::Char('a') => Action::Acknowledge,
         KeyCode::Char('n') => Action::StartNote,
@@ -168,7 +180,13 @@ pub struct App {
     /// Tells the collectors what is on screen (the zoomed container's logs are read only
     /// while it is zoomed).
     on_screen: tokio::sync::watch::Sender<OnScreen>,
+    /// Updates taken off the channel and not applied yet (big batches of log lines cut in
+    /// slices), so a burst is applied between frames instead of holding one back.
+    backlog: std::collections::VecDeque<Update>,
 }
+
+/// Log lines applied in one go at most: a few milliseconds of work.
+const LINES_PER_SLICE: usize = 8192;
 
 impl App {
     pub fn new(state: AppState, theme: Theme) -> App {
@@ -185,6 +203,7 @@ impl App {
             on_alert: Vec::new(),
             notifications: Vec::new(),
             on_screen: tokio::sync::watch::Sender::new(OnScreen::default()),
+            backlog: std::collections::VecDeque::new(),
         }
     }
 
@@ -271,6 +290,40 @@ impl App {
         self.apply_update_at(update, Utc::now());
     }
 
+    /// Queues an update to be applied by [`App::apply_queued`]; lines in slices.
+    pub fn queue(&mut self, update: Update) {
+        match update {
+            Update::Logs(mut lines) if lines.len() > LINES_PER_SLICE => {
+                while lines.len() > LINES_PER_SLICE {
+                    let rest = lines.split_off(LINES_PER_SLICE);
+                    self.backlog.push_back(Update::Logs(lines));
+                    lines = rest;
+                }
+                self.backlog.push_back(Update::Logs(lines));
+            }
+            update => self.backlog.push_back(update),
+        }
+    }
+
+    /// Whether queued updates wait to be applied.
+    pub fn has_backlog(&self) -> bool {
+        !self.backlog.is_empty()
+    }
+
+    /// Applies queued updates, at least one, until `until` (when the next frame is due).
+    /// Returns whether anything was applied.
+    pub fn apply_queued(&mut self, until: Instant) -> bool {
+        let mut applied = false;
+        while let Some(update) = self.backlog.pop_front() {
+            self.apply_update(update);
+            applied = true;
+            if Instant::now() >= until {
+                break;
+            }
+        }
+        applied
+    }
+
     pub fn apply_update_at(&mut self, update: Update, now: DateTime<Utc>) {
         self.state.apply(update, now);
         self.drain_outbox();
@@ -339,13 +392,16 @@ impl App {
             Action::Back => {
                 if self.ui.help {
                     self.ui.help = false;
+                } else if self.ui.errors.detail {
+                    self.ui.errors.detail = false;
+                    self.hold_errors_view();
                 } else if self.ui.zoomed {
                     self.ui.zoomed = false;
                     self.ui.drilldown = false;
                 } else if self.ui.filter.is_active() {
                     self.ui.filter = LogFilter::default();
                 } else if self.ui.log_scroll > 0 {
-                    self.ui.log_scroll = 0;
+                    self.follow_errors();
                 }
             }
             Action::StartFilter => {
@@ -365,8 +421,9 @@ impl App {
             }
             Action::FilterApply => {
                 self.ui.editing_filter = false;
-                self.ui.log_scroll = 0;
                 self.filter_before_edit = None;
+                self.ui.selected = 0;
+                self.follow_errors();
             }
             Action::FilterCancel => {
                 self.ui.editing_filter = false;
@@ -382,6 +439,33 @@ impl App {
                     }
                     .to_string(),
                 );
+            }
+            Action::ToggleWrap => {
+                self.ui.errors.wrap = !self.ui.errors.wrap;
+                self.ui.flash = Some(
+                    if self.ui.errors.wrap {
+                        "errors: long lines wrap"
+                    } else {
+                        "errors: long lines cut"
+                    }
+                    .to_string(),
+                );
+            }
+            Action::TogglePatterns => {
+                self.focus(PaneId::Errors);
+                self.ui.zoomed = true;
+                self.ui.errors.patterns = !self.ui.errors.patterns;
+                self.ui.errors.detail = false;
+                self.ui.selected = 0;
+                self.hold_errors_view();
+            }
+            Action::ToggleLineFields => {
+                self.ui.errors.detail = !self.ui.errors.detail;
+                self.hold_errors_view();
+            }
+            Action::Follow => {
+                self.focus(PaneId::Errors);
+                self.follow_errors();
             }
             Action::TogglePause => {
                 self.ui.paused = !self.ui.paused;
@@ -440,15 +524,16 @@ impl App {
             Action::Up(n) => self.scroll_up(n),
             Action::Down(n) => self.scroll_down(n),
             Action::Top => {
-                if self.ui.focus == PaneId::Errors {
+                if self.errors_tail_focused() {
                     self.ui.log_scroll = self.shown().logs.len();
+                    self.hold_errors_view();
                 } else {
                     self.ui.selected = 0;
                 }
             }
             Action::Bottom => {
-                if self.ui.focus == PaneId::Errors {
-                    self.ui.log_scroll = 0;
+                if self.errors_tail_focused() {
+                    self.follow_errors();
                 } else {
                     self.ui.selected = usize::MAX / 2;
                 }
@@ -515,20 +600,45 @@ impl App {
     }
 
     fn scroll_up(&mut self, n: usize) {
-        if self.ui.focus == PaneId::Errors {
+        if self.errors_tail_focused() {
             let max = self.shown().logs.len();
             self.ui.log_scroll = (self.ui.log_scroll + n).min(max);
+            self.hold_errors_view();
         } else {
             self.ui.selected = self.ui.selected.saturating_sub(n);
         }
     }
 
     fn scroll_down(&mut self, n: usize) {
-        if self.ui.focus == PaneId::Errors {
+        if self.errors_tail_focused() {
             self.ui.log_scroll = self.ui.log_scroll.saturating_sub(n);
+            self.hold_errors_view();
         } else {
             self.ui.selected = self.ui.selected.saturating_add(n);
         }
+    }
+
+    /// The keys move through the Errors tail (not the patterns table).
+    fn errors_tail_focused(&self) -> bool {
+        self.ui.focus == PaneId::Errors && !(self.ui.zoomed && self.ui.errors.patterns)
+    }
+
+    /// The Errors tail holds still while a line is selected back from the newest or a
+    /// line's fields are open, and follows again when neither is the case.
+    fn hold_errors_view(&mut self) {
+        let hold = self.ui.log_scroll > 0 || self.ui.errors.detail;
+        match (hold, self.ui.errors.anchor) {
+            (true, None) => self.ui.errors.anchor = Some(self.shown().logs.pushed()),
+            (false, Some(_)) => self.ui.errors.anchor = None,
+            _ => {}
+        }
+    }
+
+    /// Back to the newest line of the Errors tail, following.
+    fn follow_errors(&mut self) {
+        self.ui.log_scroll = 0;
+        self.ui.errors.detail = false;
+        self.ui.errors.anchor = None;
     }
 
     /// `a`: acknowledges the selected alert in the Alerts pane.
@@ -654,14 +764,26 @@ pub async fn run(
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => app.quit = true,
             },
-            Some(update) = rx.recv() => {
-                app.apply_update(update);
-                // Drain what is already queued so a burst costs one frame.
+            // Taken off the channel only when the backlog is empty, so a collector that
+            // outpaces the screen waits on the channel (bounded) instead of piling up here.
+            Some(update) = rx.recv(), if !app.has_backlog() => {
+                app.queue(update);
+                // What is already queued too, so a burst costs one frame...
                 while let Ok(update) = rx.try_recv() {
-                    app.apply_update(update);
+                    app.queue(update);
                 }
-                app.follow_selected_container(false);
-                dirty |= !app.ui.paused;
+                // ...applied until the next frame is due; the rest in the next turns.
+                if app.apply_queued(next_draw) {
+                    app.follow_selected_container(false);
+                    dirty |= !app.ui.paused;
+                }
+            }
+            // (Not while a frame is due: the frame's timer must get its turn.)
+            _ = std::future::ready(()), if app.has_backlog() && !(dirty && Instant::now() >= next_draw) => {
+                if app.apply_queued(next_draw) {
+                    app.follow_selected_container(false);
+                    dirty |= !app.ui.paused;
+                }
             }
             _ = clock.tick() => {
                 app.tick(Utc::now());
@@ -1041,6 +1163,84 @@ mod tests {
         );
         app.handle(action_for_key(key(KeyCode::Esc), &app.ui).unwrap());
         assert_eq!(screen.borrow().zoomed_container, None);
+    }
+
+    #[test]
+    fn errors_keys_scroll_back_pause_follow_wrap_fields_and_patterns() {
+        use crate::state::update::{LogLevel, LogLine};
+        let mut app = app();
+        let lines = |n: usize| {
+            Update::Logs(
+                (0..n)
+                    .map(|i| LogLine::new("app", Utc::now(), LogLevel::Error, format!("e{i}")))
+                    .collect(),
+            )
+        };
+        app.apply_update(lines(10));
+        let press = |app: &mut App, code: KeyCode| {
+            if let Some(action) = action_for_key(key(code), &app.ui) {
+                app.handle(action);
+            }
+        };
+        press(&mut app, KeyCode::Char('6'));
+        assert!(app.ui.errors.following());
+        // k (or ↑) selects an older line and holds the view at what has arrived so far.
+        press(&mut app, KeyCode::Char('k'));
+        assert_eq!(app.ui.log_scroll, 1);
+        assert_eq!(app.ui.errors.anchor, Some(10));
+        app.apply_update(lines(5));
+        assert_eq!(app.ui.errors.anchor, Some(10), "new lines do not move it");
+        // Back down to the newest follows again; so do G, End and F.
+        press(&mut app, KeyCode::Char('j'));
+        assert!(app.ui.errors.following());
+        for code in [KeyCode::Char('G'), KeyCode::End, KeyCode::Char('F')] {
+            press(&mut app, KeyCode::PageUp);
+            assert!(!app.ui.errors.following());
+            press(&mut app, code);
+            assert!(app.ui.errors.following(), "{code:?}");
+            assert_eq!(app.ui.log_scroll, 0);
+        }
+        // w wraps; Enter zooms, then (zoomed) opens the selected line's fields, held.
+        press(&mut app, KeyCode::Char('w'));
+        assert!(app.ui.errors.wrap);
+        press(&mut app, KeyCode::Enter);
+        assert!(app.ui.zoomed);
+        press(&mut app, KeyCode::Enter);
+        assert!(app.ui.errors.detail);
+        assert!(!app.ui.errors.following(), "the open line holds still");
+        // Esc closes the fields (following again), then unzooms.
+        press(&mut app, KeyCode::Esc);
+        assert!(!app.ui.errors.detail && app.ui.zoomed && app.ui.errors.following());
+        // t: the top patterns, where ↑↓ move through the patterns, not the tail.
+        press(&mut app, KeyCode::Char('t'));
+        assert!(app.ui.errors.patterns && app.ui.zoomed);
+        press(&mut app, KeyCode::Down);
+        assert_eq!((app.ui.selected, app.ui.log_scroll), (1, 0));
+        press(&mut app, KeyCode::Char('t'));
+        assert!(!app.ui.errors.patterns);
+        press(&mut app, KeyCode::Esc);
+        assert!(!app.ui.zoomed);
+    }
+
+    #[test]
+    fn a_burst_of_lines_is_applied_in_slices_until_the_frame_is_due() {
+        use crate::state::update::{LogLevel, LogLine};
+        let mut app = app();
+        let lines: Vec<LogLine> = (0..LINES_PER_SLICE * 2 + 5)
+            .map(|i| LogLine::new("app", Utc::now(), LogLevel::Error, format!("e{i}")))
+            .collect();
+        app.queue(Update::Logs(lines));
+        assert!(app.has_backlog());
+        // A frame already due: one slice, then the frame gets its turn.
+        assert!(app.apply_queued(Instant::now()));
+        assert_eq!(app.state.logs.len(), LINES_PER_SLICE);
+        // Time to spare: the rest, in order.
+        assert!(app.apply_queued(Instant::now() + Duration::from_secs(60)));
+        assert!(!app.has_backlog());
+        assert_eq!(app.state.logs.len(), LINES_PER_SLICE * 2 + 5);
+        let last = app.state.logs.iter().last().unwrap();
+        assert_eq!(last.message, format!("e{}", LINES_PER_SLICE * 2 + 4));
+        assert!(!app.apply_queued(Instant::now()), "nothing left to apply");
     }
 
     #[test]

@@ -344,6 +344,14 @@ fn examples_tmws_toml_validates() {
         assert!(r.stdout.contains(id), "{id}: {}", r.stdout);
     }
     assert!(r.stdout.contains("tmws-api.up"), "{}", r.stdout);
+    for id in [
+        "tmws-log.cleanup_failed_1h",
+        "tmws-log.tool_timeouts_1h",
+        "tmws-log.tool_latency_p95",
+        "tmws-log.skill_registration_failed_1h",
+    ] {
+        assert!(r.stdout.contains(id), "{id}: {}", r.stdout);
+    }
     assert!(r.stdout.contains("config OK"));
 
     let r = validate(&example, &[]);
@@ -377,5 +385,241 @@ fn examples_tmws_toml_validates() {
     assert_eq!(
         config.rules["tmws.db.freelist"].describe(),
         "warn > 1000, priority P2"
+    );
+}
+
+/// The shipped example for seed 001 is valid with nothing set (the runbook's /logs) and
+/// with FOSSAWORK_LOGS pointing elsewhere, and names the runbook's thresholds.
+#[test]
+fn examples_fossawork_toml_validates() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/fossawork.toml");
+    let r = validate(&example, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("logs errors: /logs/errors/*.jsonl on local"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("logs api: /logs/performance/*.jsonl on local"),
+        "{}",
+        r.stdout
+    );
+    for id in [
+        "api.response_p95_s",
+        "api.response_p99_s",
+        "api.error_rate_pct",
+        "api.5xx_pct",
+        "errors.errors_1h",
+        "fossawork-host.cpu_pct",
+        "backend.up",
+        "frontend.up",
+    ] {
+        assert!(r.stdout.contains(id), "{id}: {}", r.stdout);
+    }
+    assert!(r.stdout.contains("config OK"));
+    let r = validate(
+        &example,
+        &[
+            ("FOSSAWORK_LOGS", "/srv/fossa/logs"),
+            ("FOSSAWORK_HOST", "ssh://ops@fossa.invalid"),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("/srv/fossa/logs/performance/*.jsonl on ssh://ops@fossa.invalid"),
+        "{}",
+        r.stdout
+    );
+
+    let config = Config::parse(&std::fs::read_to_string(&example).unwrap()).unwrap();
+    let metric = |source: &str, id: &str| {
+        config.logs[source]
+            .metrics
+            .iter()
+            .find(|m| m.id == id)
+            .unwrap_or_else(|| panic!("{source}.{id}"))
+            .rule
+            .describe()
+    };
+    assert_eq!(
+        metric("api", "response_p95_s"),
+        "warn > 3, crit > 10, priority P1"
+    );
+    assert_eq!(
+        metric("api", "response_p99_s"),
+        "warn > 7, crit > 15, priority P2"
+    );
+    assert_eq!(
+        metric("api", "error_rate_pct"),
+        "warn > 1, crit > 5, priority P1"
+    );
+    assert_eq!(
+        config.rules["fossawork-host.cpu_pct"].describe(),
+        "warn > 70, crit > 85, priority P2"
+    );
+    assert_eq!(
+        config.rules["fossawork-host.mem_pct"].describe(),
+        "warn > 80, crit > 90, priority P1"
+    );
+    assert_eq!(
+        config.rules["fossawork-host.disk_pct"].describe(),
+        "warn > 80, crit > 90, priority P1"
+    );
+}
+
+/// `check` on the seed 001 example over a real log directory: the response-time p95 of
+/// the performance log is judged against the runbook's 3 s / 10 s.
+#[test]
+fn examples_fossawork_toml_judges_response_times_from_the_logs() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/fossawork.toml");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("performance")).unwrap();
+    std::fs::create_dir_all(dir.path().join("errors")).unwrap();
+    let now = chrono::Utc::now();
+    let mut performance = String::new();
+    // 100 requests: 90 quick, 10 at 4.5 s: p95 is 4.5 s (warn), two with an error_type.
+    for i in 0..100 {
+        let at = (now - chrono::Duration::seconds(100 - i)).to_rfc3339();
+        let time = if i % 10 == 0 { 4.5 } else { 0.2 };
+        let error = if i % 50 == 0 {
+            r#", "error_type": "TimeoutError""#
+        } else {
+            ""
+        };
+        performance.push_str(&format!(
+            r#"{{"timestamp": "{at}", "endpoint": "/api/work-orders", "response_time": {time}, "status_code": 200{error}}}"#
+        ));
+        performance.push('\n');
+    }
+    std::fs::write(dir.path().join("performance/2026-12-02.jsonl"), performance).unwrap();
+    std::fs::write(
+        dir.path().join("errors/2026-12-02.jsonl"),
+        format!(
+            "{{\"timestamp\": \"{}\", \"error_type\": \"DatabaseError\", \"message\": \"database is locked\"}}\n",
+            now.to_rfc3339()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_watchpost"))
+        .args([
+            "check",
+            "--config",
+            example.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+        .env("FOSSAWORK_LOGS", dir.path())
+        // Nothing listens there: the services are down, the logs are still read.
+        .env("FOSSAWORK_API", "http://127.0.0.1:9")
+        .env("FOSSAWORK_WEB", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let check = |id: &str| {
+        json["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("{id}: {json}"))
+            .clone()
+    };
+    let p95 = check("api.response_p95_s");
+    assert_eq!(p95["value"], 4.5, "{p95}");
+    assert_eq!(p95["severity"], "warn", "{p95}");
+    let rate = check("api.error_rate_pct");
+    assert_eq!(rate["value"], 2.0, "{rate}");
+    assert_eq!(rate["severity"], "warn", "{rate}");
+    assert_eq!(check("errors.errors_1h")["value"], 1.0);
+    assert_eq!(check("backend.up")["severity"], "crit");
+    assert_eq!(out.status.code(), Some(2), "the backend is down: CRIT");
+}
+
+/// `check` on the seed 000+002 example with seed 002's events in its log: over 10 tool
+/// timeouts in the hour warn, one SCHEDULER_CLEANUP_FAILED is critical at once, and the
+/// tool latency p95 is judged against 5000 ms.
+#[test]
+fn examples_tmws_toml_judges_seed_002_events() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tmws.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tmws.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(include_str!("../assets/tmws_schema.sql"))
+        .unwrap();
+    let now = chrono::Utc::now();
+    let at = |secs: i64| (now - chrono::Duration::seconds(secs)).to_rfc3339();
+    let mut log = String::new();
+    for i in 0..11 {
+        log.push_str(&format!(
+            r#"{{"timestamp": "{}", "level": "WARNING", "message": "Tool outcome recorded: get-library-docs - timeout", "tool_name": "get-library-docs", "outcome": "timeout", "latency_ms": 30000.0, "error_type": "TimeoutError"}}"#,
+            at(600 - i * 10)
+        ));
+        log.push('\n');
+    }
+    for i in 0..9 {
+        log.push_str(&format!(
+            r#"{{"timestamp": "{}", "level": "DEBUG", "message": "Tool outcome recorded: search_memories - success", "outcome": "success", "latency_ms": 45.23}}"#,
+            at(300 - i * 10)
+        ));
+        log.push('\n');
+    }
+    log.push_str(&format!(
+        r#"{{"timestamp": "{}", "level": "ERROR", "message": "Scheduled expiration cleanup failed", "error_type": "OperationalError", "monitoring_event": "SCHEDULER_CLEANUP_FAILED"}}"#,
+        at(5)
+    ));
+    log.push('\n');
+    let log_path = dir.path().join("tmws.jsonl");
+    std::fs::write(&log_path, log).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_watchpost"))
+        .args([
+            "check",
+            "--config",
+            example.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+        .env("TMWS_DB", &db)
+        .env("TMWS_LOG", &log_path)
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let check = |id: &str| {
+        json["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("{id}: {json}"))
+            .clone()
+    };
+    let timeouts = check("tmws-log.tool_timeouts_1h");
+    assert_eq!(
+        (timeouts["value"].clone(), timeouts["severity"].clone()),
+        (11.0.into(), "warn".into()),
+        "{timeouts}"
+    );
+    let cleanup = check("tmws-log.cleanup_failed_1h");
+    assert_eq!(
+        (cleanup["value"].clone(), cleanup["severity"].clone()),
+        (1.0.into(), "crit".into()),
+        "{cleanup}"
+    );
+    // 20 latencies, 11 of them 30 s: the p95 is 30000 ms, over 5000.
+    let latency = check("tmws-log.tool_latency_p95");
+    assert_eq!(
+        (latency["value"].clone(), latency["severity"].clone()),
+        (30000.0.into(), "warn".into()),
+        "{latency}"
+    );
+    assert_eq!(
+        check("tmws-log.skill_registration_failed_1h")["severity"],
+        "ok"
     );
 }

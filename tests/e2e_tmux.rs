@@ -334,3 +334,214 @@ fn dashboard_session_leaves_the_database_unchanged() {
         assert!(!side.exists(), "{} left behind", side.display());
     }
 }
+
+/// Log lines that try to drive the terminal: OSC 0 (title), OSC 52 (clipboard), OSC 8
+/// (hyperlink), tmux's own rename, CSI 2J (clear) and cursor moves.
+const ATTACK_LINES: &[&str] = &[
+    "ERROR ATTACK-1 title \x1b]0;PWNED-TITLE\x07 end1",
+    "ERROR ATTACK-2 clipboard \x1b]52;c;UFdORUQtQ0xJUA==\x07 end2",
+    "ERROR ATTACK-3 link \x1b]8;;http://evil.invalid/\x1b\\click-here\x1b]8;;\x1b\\ end3",
+    "ERROR ATTACK-4 clear \x1b[2J\x1b[H end4",
+    "ERROR ATTACK-5 move \x1b[1;1HINJECTED\x1b[10A\x1b[5C end5",
+    "ERROR ATTACK-6 rename \x1bkPWNED-NAME\x1b\\ end6",
+];
+
+/// What an attack could change: the pane's title, the window's name, tmux's paste
+/// buffers (where OSC 52 lands with set-clipboard on).
+fn terminal_state(tmux: &Tmux, pane: &str) -> (String, String, String) {
+    let format = |fmt: &str| {
+        let out = tmux
+            .cmd(&["display-message", "-p", "-t", pane, fmt])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let buffers = tmux.cmd(&["list-buffers"]).output().unwrap();
+    (
+        format("#{pane_title}"),
+        format("#{window_name}"),
+        String::from_utf8_lossy(&buffers.stdout).into_owned(),
+    )
+}
+
+fn arm(tmux: &Tmux) {
+    for option in [["set-clipboard", "on"], ["allow-rename", "on"]] {
+        assert!(
+            tmux.cmd(&["set-option", "-g", option[0], option[1]])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    assert!(
+        tmux.cmd(&["select-pane", "-t", "t.0", "-T", "BEFORE-TITLE"])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+/// Lines with escape sequences written into a followed file while the dashboard runs
+/// change nothing on the user's terminal: not the tmux pane's title or window name, not
+/// the paste buffers, not the pane beside it, not the dashboard's own screen; the text
+/// shows with the sequences taken out. A control run first shows the same bytes printed
+/// raw do change all of that, so the checks can fail.
+#[test]
+fn escape_sequences_in_a_followed_log_change_nothing_on_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let attack = dir.path().join("attack.txt");
+    std::fs::write(&attack, ATTACK_LINES.join("\n") + "\n").unwrap();
+
+    // Control: cat prints the bytes as they are.
+    {
+        let Some(control) = Tmux::start(100, 30) else {
+            return;
+        };
+        arm(&control);
+        let before = terminal_state(&control, "t.0");
+        control.send(&[&format!("cat {}", attack.display()), "Enter"]);
+        control.wait_for("the raw bytes to act", Duration::from_secs(10), |t| {
+            let now = terminal_state(t, "t.0");
+            now.0 == "PWNED-TITLE" && now.1 == "PWNED-NAME" && now.2.contains("PWNED-CLIP")
+        });
+        assert_ne!(before, terminal_state(&control, "t.0"));
+    }
+
+    let Some(tmux) = Tmux::start(150, 40) else {
+        return;
+    };
+    arm(&tmux);
+    // A second pane under the dashboard with text of its own.
+    assert!(
+        tmux.cmd(&["split-window", "-v", "-l", "6", "-t", "t.0"])
+            .arg("env -i PATH=/usr/bin:/bin HOME=/tmp TERM=screen-256color bash --norc --noprofile")
+            .status()
+            .unwrap()
+            .success()
+    );
+    tmux.cmd(&[
+        "send-keys",
+        "-t",
+        "t.1",
+        "clear; echo OUTSIDE-MARKER",
+        "Enter",
+    ])
+    .status()
+    .unwrap();
+    let capture = |pane: &str| {
+        let out = tmux
+            .cmd(&["capture-pane", "-p", "-t", pane])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    tmux.wait_for("the marker beside", Duration::from_secs(10), |_| {
+        capture("t.1").lines().any(|l| l == "OUTSIDE-MARKER")
+    });
+    let outside_before = capture("t.1");
+
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "").unwrap();
+    let config = dir.path().join("watchpost.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[deployment]\nname = \"escape-test\"\n\n[logs.app]\nfiles = [\"{}\"]\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    tmux.cmd(&[
+        "send-keys",
+        "-t",
+        "t.0",
+        &format!(
+            "{} run --no-record --config {}; echo EXIT=$?",
+            binary().display(),
+            config.display()
+        ),
+        "Enter",
+    ])
+    .status()
+    .unwrap();
+    tmux.wait_for("the dashboard", Duration::from_secs(30), |_| {
+        let screen = capture("t.0");
+        TITLES.iter().all(|title| screen.contains(title))
+    });
+    let state_before = terminal_state(&tmux, "t.0");
+    assert_eq!(state_before.0, "BEFORE-TITLE");
+
+    // Appended while the dashboard follows the file, one line at a time.
+    {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        for line in ATTACK_LINES {
+            writeln!(file, "{line}").unwrap();
+            file.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+    tmux.wait_for(
+        "every attack line in the Errors pane",
+        Duration::from_secs(20),
+        |_| {
+            let screen = capture("t.0");
+            (1..=6).all(|n| screen.contains(&format!("ATTACK-{n}")))
+        },
+    );
+    // Give a stray sequence time to act (and the dashboard a few frames).
+    std::thread::sleep(Duration::from_millis(1500));
+    let screen = capture("t.0");
+
+    assert_eq!(
+        terminal_state(&tmux, "t.0"),
+        state_before,
+        "title, window name or buffers changed"
+    );
+    assert_eq!(
+        capture("t.1"),
+        outside_before,
+        "the pane beside the dashboard changed"
+    );
+    // The dashboard is whole: nothing cleared it or wrote over it.
+    for title in TITLES {
+        assert!(
+            screen.contains(title),
+            "{title} gone after the attack:\n{screen}"
+        );
+    }
+    let first_row = screen.lines().next().unwrap_or("");
+    assert!(
+        first_row.contains("escape-test"),
+        "header overwritten:\n{screen}"
+    );
+    assert!(
+        !first_row.contains("INJECTED"),
+        "a cursor move went through:\n{screen}"
+    );
+    // Each line shows sanitized: its text in order on one row, the payloads gone.
+    for (n, words) in [
+        (1, "title  end1"),
+        (2, "clipboard  end2"),
+        (3, "link click-here end3"),
+        (4, "clear  end4"),
+        (5, "move INJECTED end5"),
+        // ESC k is taken out; its text is plain text without it (and renamed nothing).
+        (6, "rename PWNED-NAME end6"),
+    ] {
+        let row = screen
+            .lines()
+            .find(|l| l.contains(&format!("ATTACK-{n}")))
+            .unwrap_or_else(|| panic!("ATTACK-{n}:\n{screen}"));
+        let shown: String = row.split_whitespace().collect::<Vec<_>>().join(" ");
+        let wanted: String = words.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(shown.contains(&wanted), "ATTACK-{n}: {row:?}");
+    }
+    for payload in ["PWNED-TITLE", "UFdORUQtQ0xJUA", "evil.invalid"] {
+        assert!(!screen.contains(payload), "{payload} on screen:\n{screen}");
+    }
+    tmux.cmd(&["send-keys", "-t", "t.0", "q"]).status().unwrap();
+    tmux.wait_for("a clean exit", Duration::from_secs(10), |_| {
+        capture("t.0").contains("EXIT=0")
+    });
+}

@@ -380,10 +380,10 @@ async fn formats_levels_and_error_counts() {
         ]
     );
     let json = &got.lines[0];
-    assert_eq!(json.source, "app");
+    assert_eq!(&*json.source, "app");
     assert_eq!(json.message, "Scheduled expiration cleanup failed");
     assert_eq!(
-        json.fields,
+        json.fields.to_vec(),
         [
             (
                 "monitoring_event".to_string(),
@@ -393,12 +393,12 @@ async fn formats_levels_and_error_counts() {
         ]
     );
     assert_eq!(
-        got.lines[1].fields[1],
+        got.lines[1].fields.to_vec()[1],
         ("latency_ms".to_string(), "45.23".to_string())
     );
     assert_eq!(got.lines[2].message, "pool at 90%");
     assert_eq!(
-        got.lines[2].fields,
+        got.lines[2].fields.to_vec(),
         [("pool".to_string(), "db".to_string())]
     );
     assert_eq!(got.lines[3].message, "disk full");
@@ -568,7 +568,7 @@ mod parse_never_panics {
         fn on_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..300), dropped in 0u64..10) {
             let pattern = regex::Regex::new("(?i)error").unwrap();
             let line = parse_line("app", &bytes, dropped, &pattern, chrono::Utc::now());
-            prop_assert_eq!(line.source, "app");
+            prop_assert_eq!(&*line.source, "app");
             prop_assert_eq!(dropped > 0, line.message.ends_with(&format!(" … [+{dropped} bytes]")));
         }
 
@@ -734,10 +734,7 @@ exit 1
         assert_eq!(last.reading("app.errors_1h").value, Value::Number(2.0));
         let line = &last.lines[0];
         assert_eq!(line.level, LogLevel::Error);
-        assert!(
-            line.fields
-                .contains(&("unit".into(), "tmws.service".into()))
-        );
+        assert!(line.fields.get("unit") == Some("tmws.service"));
 
         let calls = fake.follow_calls();
         assert_eq!(calls.len(), 3, "{calls:?}");

@@ -235,7 +235,7 @@ fn log(at: DateTime<Utc>, level: LogLevel, source: &str, message: &str) -> LogLi
         at,
         level,
         message: message.into(),
-        fields: vec![("logger".into(), "tmws.security.rbac".into())],
+        fields: vec![("logger", "tmws.security.rbac")].into(),
         is_error: level >= LogLevel::Error,
     }
 }
@@ -1213,8 +1213,9 @@ fn errors_pane_filters_scrolls_and_says_so() {
 
     ui.errors_only = false;
     ui.log_scroll = 5;
+    ui.errors.anchor = Some(state.logs.pushed());
     let scrolled = text(&draw_pane(PaneId::Errors, &state, &ui, &theme, size, &opts));
-    assert!(scrolled.contains("SCROLL +5"), "{scrolled}");
+    assert!(scrolled.contains("PAUSED ↑5"), "{scrolled}");
     assert!(scrolled.contains("all lines"), "{scrolled}");
 
     // Scrolling past the oldest line stops at the oldest line.
@@ -1223,6 +1224,7 @@ fn errors_pane_filters_scrolls_and_says_so() {
     assert!(top.contains("server started"), "{top}");
 
     ui.log_scroll = 0;
+    ui.errors.anchor = None;
     ui.filter = LogFilter::parse("redis");
     let filtered = text(&draw_pane(PaneId::Errors, &state, &ui, &theme, size, &opts));
     assert!(filtered.contains("connection reset"), "{filtered}");
@@ -1730,4 +1732,536 @@ fn zoomed_containers_survive_every_size() {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------- the Errors pane's views
+
+/// Seed 002's JSON lines and two other sources, through the real parser.
+fn errors_triage_state() -> AppState {
+    let pattern = regex::RegexBuilder::new("error|exception|failed|critical|fatal|panic")
+        .case_insensitive(true)
+        .build()
+        .unwrap();
+    let mut state = connecting();
+    state.register_source("errors", "tmws");
+    state.register_source("errors", "nginx");
+    let raw = [
+        (
+            "tmws",
+            r#"{"timestamp": "2026-11-23T11:50:00Z", "level": "ERROR", "message": "Failed to call MCP tool", "tool_name": "get-library-docs", "outcome": "timeout", "latency_ms": 30012.0, "error_type": "TimeoutError"}"#,
+        ),
+        (
+            "tmws",
+            r#"{"timestamp": "2026-11-23T11:52:00Z", "level": "WARNING", "message": "Skill activation denied", "security_event": "SKILL_ACTIVATION_DENIED", "agent_id": "agent-17"}"#,
+        ),
+        (
+            "nginx",
+            "2026/11/23 11:55:00 [error] 1234#0: *88 connect() failed (111: Connection refused) while connecting to upstream, client: 10.0.3.7",
+        ),
+        (
+            "tmws",
+            r#"{"timestamp": "2026-11-23T11:58:00Z", "level": "ERROR", "message": "Scheduled expiration cleanup failed", "error_type": "OperationalError", "total_cleanups_attempted": 3, "monitoring_event": "SCHEDULER_CLEANUP_FAILED"}"#,
+        ),
+        (
+            "tmws",
+            r#"{"timestamp": "2026-11-23T11:59:00Z", "level": "ERROR", "message": "Failed to call MCP tool", "tool_name": "search_memories", "outcome": "timeout", "latency_ms": 31877.5, "error_type": "TimeoutError"}"#,
+        ),
+    ];
+    let lines = raw
+        .iter()
+        .map(|(source, text)| {
+            watchpost::collect::logparse::parse_line(*source, text.as_bytes(), 0, &pattern, now())
+        })
+        .collect();
+    state.apply(Update::Logs(lines), now());
+    state
+}
+
+const FOCUSED_ZOOMED: Opts = Opts {
+    focused: true,
+    zoomed: true,
+};
+
+fn errors_ui(f: impl FnOnce(&mut UiState)) -> UiState {
+    let mut ui = UiState {
+        focus: PaneId::Errors,
+        zoomed: true,
+        ..UiState::default()
+    };
+    f(&mut ui);
+    ui
+}
+
+#[test]
+fn errors_tail_is_merged_in_time_order_with_a_stable_colour_per_source() {
+    let theme = theme();
+    let mut state = errors_triage_state();
+    // A source that is late: its line goes where its time puts it, not at the bottom.
+    state.apply(
+        Update::Logs(vec![log(
+            now() - Duration::minutes(7),
+            LogLevel::Error,
+            "worker",
+            "late worker error",
+        )]),
+        now(),
+    );
+    let ui = errors_ui(|ui| ui.errors_only = false);
+    let buffer = draw_pane(
+        PaneId::Errors,
+        &state,
+        &ui,
+        &theme,
+        (110, 16),
+        &FOCUSED_ZOOMED,
+    );
+    let screen = text(&buffer);
+    let rows: Vec<u16> = ["11:50:00", "11:53:00", "11:55:00", "11:58:00", "11:59:00"]
+        .iter()
+        .map(|t| {
+            find(&buffer, &format!("{t} "))
+                .unwrap_or_else(|| panic!("{t}: {screen}"))
+                .1
+        })
+        .collect();
+    assert!(rows.windows(2).all(|w| w[0] < w[1]), "time order: {screen}");
+    // Each source's name is drawn in its own colour wherever it appears, and the two
+    // sources differ.
+    let style_of = |needle: &str| {
+        // In a line of the tail (after its time), not in the title.
+        let (x, y) = find(&buffer, &format!(":00 {needle}")).unwrap();
+        buffer[(x + 4, y)].fg
+    };
+    let tmws_rows: Vec<u16> = screen
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains(":00 tmws "))
+        .map(|(y, _)| y as u16)
+        .collect();
+    assert!(tmws_rows.len() >= 2, "{screen}");
+    let x_source = find(&buffer, "11:50:00").unwrap().0 + 9;
+    let colours: Vec<_> = tmws_rows
+        .iter()
+        .map(|y| buffer[(x_source, *y)].fg)
+        .collect();
+    assert!(colours.windows(2).all(|w| w[0] == w[1]), "{colours:?}");
+    // In the order the sources are configured: app, tmws, nginx.
+    assert_eq!(colours[0], theme.sources[1].fg.unwrap_or(Color::Reset));
+    assert_ne!(style_of("nginx"), style_of("tmws"));
+    // The level column carries the level's style.
+    let (x, y) = find(&buffer, "ERROR").unwrap();
+    assert_eq!(buffer[(x, y)].fg, theme.crit.fg.unwrap_or(Color::Reset));
+    let (x, y) = find(&buffer, "WARN ").unwrap();
+    assert_eq!(buffer[(x, y)].fg, theme.warn.fg.unwrap_or(Color::Reset));
+}
+
+#[test]
+fn errors_pane_follows_then_holds_still_when_scrolled_back() {
+    let theme = theme();
+    let mut state = errors_triage_state();
+    let size = (100, 9);
+    let following = errors_ui(|ui| ui.zoomed = false);
+    let screen = text(&draw_pane(
+        PaneId::Errors,
+        &state,
+        &following,
+        &theme,
+        size,
+        &FOCUSED_PLAIN,
+    ));
+    assert!(screen.contains("FOLLOW"), "{screen}");
+
+    // Scrolled back two lines: paused at what was there.
+    let paused = errors_ui(|ui| {
+        ui.zoomed = false;
+        ui.log_scroll = 2;
+        ui.errors.anchor = Some(state.logs.pushed());
+    });
+    let before = draw_pane(
+        PaneId::Errors,
+        &state,
+        &paused,
+        &theme,
+        size,
+        &FOCUSED_PLAIN,
+    );
+    let before_text = text(&before);
+    assert!(before_text.contains("PAUSED ↑2"), "{before_text}");
+    // The selected line (two back from the newest: the 11:55 nginx line) is reversed.
+    let (_, y) = find(&before, "11:55:00").unwrap();
+    for x in 1..99 {
+        assert!(
+            before[(x, y)].modifier.contains(Modifier::REVERSED),
+            "cell {x} of the selected line: {before_text}"
+        );
+    }
+    let (_, y_newest) = find(&before, "11:59:00").unwrap();
+    assert!(!before[(2, y_newest)].modifier.contains(Modifier::REVERSED));
+
+    // New lines arrive, faster than anyone reads: the view holds still and counts them.
+    let burst: Vec<LogLine> = (0..40)
+        .map(|i| log(now(), LogLevel::Error, "tmws", &format!("burst line {i}")))
+        .collect();
+    state.apply(Update::Logs(burst), now());
+    let after = text(&draw_pane(
+        PaneId::Errors,
+        &state,
+        &paused,
+        &theme,
+        size,
+        &FOCUSED_PLAIN,
+    ));
+    assert!(after.contains("PAUSED ↑2 · 40 new"), "{after}");
+    assert!(!after.contains("burst line"), "{after}");
+    let body = |t: &str| t.lines().skip(1).take(6).collect::<Vec<_>>().join("\n");
+    assert_eq!(body(&before_text), body(&after));
+
+    // Following again shows the newest.
+    let followed = text(&draw_pane(
+        PaneId::Errors,
+        &state,
+        &following,
+        &theme,
+        size,
+        &FOCUSED_PLAIN,
+    ));
+    assert!(followed.contains("burst line 39"), "{followed}");
+    assert!(followed.contains("FOLLOW"), "{followed}");
+    insta::assert_snapshot!(format!("{screen}{before_text}{after}{followed}"));
+}
+
+const FOCUSED_PLAIN: Opts = Opts {
+    focused: true,
+    zoomed: false,
+};
+
+#[test]
+fn errors_pane_filters_exclude_level_and_source() {
+    let theme = theme();
+    let state = errors_triage_state();
+    let size = (110, 10);
+    let draw = |filter: &str| {
+        let ui = errors_ui(|ui| {
+            ui.zoomed = false;
+            ui.errors_only = false;
+            ui.filter = LogFilter::parse(filter);
+        });
+        text(&draw_pane(
+            PaneId::Errors,
+            &state,
+            &ui,
+            &theme,
+            size,
+            &FOCUSED_PLAIN,
+        ))
+    };
+    let excluded = draw("!mcp");
+    assert!(!excluded.contains("Failed to call MCP tool"), "{excluded}");
+    assert!(excluded.contains("cleanup failed"), "{excluded}");
+    let level = draw("level:error");
+    assert!(!level.contains("Skill activation denied"), "{level}");
+    assert!(level.contains("connect() failed"), "{level}");
+    let source = draw("source:nginx");
+    assert!(source.contains("connect() failed"), "{source}");
+    assert!(!source.contains("MCP"), "{source}");
+    let combined = draw("fail !cleanup source:tmws");
+    assert!(combined.contains("Failed to call MCP tool"), "{combined}");
+    assert!(!combined.contains("cleanup failed"), "{combined}");
+    assert!(!combined.contains("connect()"), "{combined}");
+    let bad = draw("(unclosed");
+    assert!(bad.contains("filter error: bad regex"), "{bad}");
+    insta::assert_snapshot!(format!("{excluded}{level}{source}{combined}{bad}"));
+}
+
+#[test]
+fn errors_pane_wraps_long_lines_when_asked() {
+    let theme = theme();
+    let mut state = connecting();
+    let long = format!("start of a long message {} end-of-message", "x".repeat(150));
+    state.apply(
+        Update::Logs(vec![log(now(), LogLevel::Error, "app", &long)]),
+        now(),
+    );
+    let size = (60, 8);
+    let cut_ui = errors_ui(|ui| ui.zoomed = false);
+    let cut = text(&draw_pane(
+        PaneId::Errors,
+        &state,
+        &cut_ui,
+        &theme,
+        size,
+        &FOCUSED_PLAIN,
+    ));
+    assert!(cut.contains("start of a long"), "{cut}");
+    assert!(cut.contains('…'), "{cut}");
+    assert!(!cut.contains("end-of-message"), "{cut}");
+    let wrap_ui = errors_ui(|ui| {
+        ui.zoomed = false;
+        ui.errors.wrap = true;
+    });
+    let wrapped = text(&draw_pane(
+        PaneId::Errors,
+        &state,
+        &wrap_ui,
+        &theme,
+        size,
+        &FOCUSED_PLAIN,
+    ));
+    assert!(wrapped.contains("end-of-message"), "{wrapped}");
+    assert!(wrapped.contains("· wrap"), "{wrapped}");
+    insta::assert_snapshot!(format!("{cut}{wrapped}"));
+}
+
+#[test]
+fn enter_on_a_line_shows_all_its_fields() {
+    let theme = theme();
+    let state = errors_triage_state();
+    // The newest error but one: the scheduler cleanup failure.
+    let ui = errors_ui(|ui| {
+        ui.log_scroll = 1;
+        ui.errors.anchor = Some(state.logs.pushed());
+        ui.errors.detail = true;
+    });
+    let buffer = draw_pane(
+        PaneId::Errors,
+        &state,
+        &ui,
+        &theme,
+        (100, 20),
+        &FOCUSED_ZOOMED,
+    );
+    let screen = text(&buffer);
+    for needle in [
+        "line fields",
+        "2026-11-23 11:58:00.000 UTC",
+        "Scheduled expiration cleanup failed",
+        "monitoring_event",
+        "SCHEDULER_CLEANUP_FAILED",
+        "error_type",
+        "OperationalError",
+        "total_cleanups_attempted",
+        "Esc closes",
+    ] {
+        assert!(screen.contains(needle), "{needle}: {screen}");
+    }
+    // Every field of seed 002's tool-timeout line, on the newest line.
+    let ui = errors_ui(|ui| {
+        ui.errors.anchor = Some(state.logs.pushed());
+        ui.errors.detail = true;
+    });
+    let newest = text(&draw_pane(
+        PaneId::Errors,
+        &state,
+        &ui,
+        &theme,
+        (100, 20),
+        &FOCUSED_ZOOMED,
+    ));
+    for needle in [
+        "tool_name",
+        "search_memories",
+        "outcome",
+        "timeout",
+        "latency_ms",
+        "31877.5",
+        "TimeoutError",
+    ] {
+        assert!(newest.contains(needle), "{needle}: {newest}");
+    }
+    let (x, y) = find(&buffer, "monitoring_event").unwrap();
+    assert_eq!(buffer[(x, y)].fg, theme.accent.fg.unwrap_or(Color::Reset));
+    // The security event of the warning line.
+    let ui = errors_ui(|ui| {
+        ui.errors_only = false;
+        ui.log_scroll = 3;
+        ui.errors.anchor = Some(state.logs.pushed());
+        ui.errors.detail = true;
+    });
+    let warning = text(&draw_pane(
+        PaneId::Errors,
+        &state,
+        &ui,
+        &theme,
+        (100, 20),
+        &FOCUSED_ZOOMED,
+    ));
+    assert!(warning.contains("security_event"), "{warning}");
+    assert!(warning.contains("SKILL_ACTIVATION_DENIED"), "{warning}");
+    insta::assert_snapshot!(format!("{screen}{newest}"));
+}
+
+#[test]
+fn zoomed_errors_show_a_sparkline_per_source() {
+    let theme = theme();
+    let state = errors_triage_state();
+    let ui = errors_ui(|_| {});
+    let buffer = draw_pane(
+        PaneId::Errors,
+        &state,
+        &ui,
+        &theme,
+        (100, 20),
+        &FOCUSED_ZOOMED,
+    );
+    let screen = text(&buffer);
+    // tmws: 3 errors in the last half hour, nginx 1; app has none.
+    assert!(screen.contains("3 in 30m"), "{screen}");
+    assert!(screen.contains("1 in 30m"), "{screen}");
+    assert!(screen.contains("0 in 30m"), "{screen}");
+    let (x, y) = find(&buffer, "nginx").unwrap();
+    assert_eq!(
+        buffer[(x, y)].fg,
+        theme.sources[2].fg.unwrap_or(Color::Reset)
+    );
+    // A source with errors has its sparkline in the warn style; one without, muted.
+    let spark_x = x + 6;
+    assert_eq!(
+        buffer[(spark_x, y)].fg,
+        theme.warn.fg.unwrap_or(Color::Reset)
+    );
+    let (x, y) = find(&buffer, "app ").unwrap();
+    assert_eq!(
+        buffer[(x + 6, y)].fg,
+        theme.muted.fg.unwrap_or(Color::Reset)
+    );
+}
+
+#[test]
+fn top_patterns_view_counts_and_shows_one_example_each() {
+    let theme = theme();
+    let state = errors_triage_state();
+    let ui = errors_ui(|ui| ui.errors.patterns = true);
+    let buffer = draw_pane(
+        PaneId::Errors,
+        &state,
+        &ui,
+        &theme,
+        (120, 14),
+        &FOCUSED_ZOOMED,
+    );
+    let screen = text(&buffer);
+    // The two tool timeouts are one pattern, counted twice, first and last seen.
+    let (_, y) = find(&buffer, "Failed to call MCP tool").unwrap();
+    let row = screen.lines().nth(y as usize).unwrap();
+    assert!(row.contains("    2 11:50:00 11:59:00 tmws"), "{row}");
+    assert!(screen.contains("TOP PATTERNS · 3"), "{screen}");
+    // The nginx line is masked: its ids and address vary.
+    assert!(
+        screen.contains("*<num> connect() failed (<num>: Connection refused)"),
+        "{screen}"
+    );
+    // The selected (first) pattern is reversed and its example is shown whole.
+    assert!(buffer[(3, y)].modifier.contains(Modifier::REVERSED));
+    assert!(screen.contains("example (Enter: every field)"), "{screen}");
+    assert!(
+        screen.contains("2026-11-23 11:50:00 tmws Failed to call MCP tool"),
+        "{screen}"
+    );
+    // Enter on it: the example's every field.
+    let detail_ui = errors_ui(|ui| {
+        ui.errors.patterns = true;
+        ui.errors.detail = true;
+    });
+    let detail = text(&draw_pane(
+        PaneId::Errors,
+        &state,
+        &detail_ui,
+        &theme,
+        (120, 14),
+        &FOCUSED_ZOOMED,
+    ));
+    assert!(detail.contains("get-library-docs"), "{detail}");
+    assert!(detail.contains("30012.0"), "{detail}");
+    // Filtered.
+    let filtered_ui = errors_ui(|ui| {
+        ui.errors.patterns = true;
+        ui.filter = LogFilter::parse("source:nginx");
+    });
+    let filtered = text(&draw_pane(
+        PaneId::Errors,
+        &state,
+        &filtered_ui,
+        &theme,
+        (120, 14),
+        &FOCUSED_ZOOMED,
+    ));
+    assert!(filtered.contains("TOP PATTERNS · 1"), "{filtered}");
+    let none_ui = errors_ui(|ui| ui.errors.patterns = true);
+    let empty = text(&draw_pane(
+        PaneId::Errors,
+        &connecting(),
+        &none_ui,
+        &theme,
+        (120, 6),
+        &FOCUSED_ZOOMED,
+    ));
+    assert!(empty.contains("no patterns"), "{empty}");
+    insta::assert_snapshot!(format!("{screen}{detail}{filtered}{empty}"));
+}
+
+#[test]
+fn errors_views_survive_tiny_sizes_and_say_something() {
+    let theme = theme();
+    let state = errors_triage_state();
+    let views: Vec<(&str, UiState)> = vec![
+        ("follow", errors_ui(|_| {})),
+        (
+            "paused",
+            errors_ui(|ui| {
+                ui.log_scroll = 2;
+                ui.errors.anchor = Some(state.logs.pushed());
+            }),
+        ),
+        (
+            "paused, its lines gone",
+            errors_ui(|ui| {
+                ui.log_scroll = 2;
+                ui.errors.anchor = Some(0);
+            }),
+        ),
+        ("wrap", errors_ui(|ui| ui.errors.wrap = true)),
+        (
+            "detail",
+            errors_ui(|ui| {
+                ui.errors.detail = true;
+                ui.errors.anchor = Some(state.logs.pushed());
+            }),
+        ),
+        ("patterns", errors_ui(|ui| ui.errors.patterns = true)),
+        (
+            "pattern detail",
+            errors_ui(|ui| {
+                ui.errors.patterns = true;
+                ui.errors.detail = true;
+                ui.selected = 99;
+            }),
+        ),
+    ];
+    let mut out = String::new();
+    for (name, ui) in &views {
+        for width in 0..=24 {
+            for height in 0..=8 {
+                for opts in [&PLAIN, &FOCUSED_ZOOMED] {
+                    draw_pane(PaneId::Errors, &state, ui, &theme, (width, height), opts);
+                }
+            }
+        }
+        for size in [(16, 4), (30, 6)] {
+            out.push_str(&format!("── {name} at {}x{}\n", size.0, size.1));
+            let screen = text(&draw_pane(
+                PaneId::Errors,
+                &state,
+                ui,
+                &theme,
+                size,
+                &FOCUSED_ZOOMED,
+            ));
+            assert!(
+                screen.contains("6 Errors") || screen.contains("6 Err"),
+                "{name}: {screen}"
+            );
+            out.push_str(&screen);
+        }
+    }
+    insta::assert_snapshot!(out);
 }

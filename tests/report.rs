@@ -106,7 +106,7 @@ fn log_lines(t: DateTime<Utc>) -> Vec<LogLine> {
         at: t,
         level,
         message: message.into(),
-        fields: vec![],
+        fields: Default::default(),
         is_error: level >= LogLevel::Error,
     };
     let mut lines = vec![line(LogLevel::Info, "GET /api/products 200")];

@@ -184,7 +184,7 @@ const SKIPPED: &[&str] = &[
 /// One line of `journalctl --output=json` as a log line. A line that is not a journal
 /// entry (cut, or not JSON) is read as plain text.
 pub fn parse_entry(
-    source: &str,
+    source: impl Into<std::sync::Arc<str>>,
     raw: &[u8],
     dropped: u64,
     error_pattern: &Regex,
@@ -221,7 +221,7 @@ pub fn parse_entry(
         .and_then(DateTime::from_timestamp_micros);
     parsed.at = parsed.at.or(realtime);
 
-    let mut fields = Vec::new();
+    let mut fields = crate::state::update::Fields::default();
     for (key, name) in META {
         let value = entry.get(*key).map(field_text).filter(|v| !v.is_empty());
         let value = match (*key, value) {
@@ -229,15 +229,15 @@ pub fn parse_entry(
             (_, value) => value,
         };
         if let Some(value) = value {
-            fields.push((name.to_string(), value));
+            fields.push(name, &value);
         }
     }
-    fields.append(&mut parsed.fields);
+    fields.extend_from(&parsed.fields);
     for (key, value) in &entry {
         if key.starts_with('_') || SKIPPED.contains(&key.as_str()) || value.is_null() {
             continue;
         }
-        fields.push((key.clone(), field_text(value)));
+        fields.push(key, &field_text(value));
     }
     parsed.fields = fields;
     logparse::finish(source, text, parsed, priority, dropped, error_pattern, now)
@@ -294,7 +294,7 @@ mod tests {
         assert_eq!(line.at.timestamp(), 1765535445);
         assert_eq!(line.at.nanosecond(), 123_999_000);
         assert_eq!(
-            &line.fields[..3],
+            &line.fields.to_vec()[..3],
             &[
                 ("unit".to_string(), "ssh.service".to_string()),
                 ("pid".to_string(), "812".to_string()),
@@ -343,12 +343,7 @@ mod tests {
             line.at,
             DateTime::parse_from_rfc3339("2025-12-12T10:31:20.456Z").unwrap()
         );
-        let field = |k: &str| {
-            line.fields
-                .iter()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.as_str())
-        };
+        let field = |k: &str| line.fields.get(k);
         assert_eq!(field("monitoring_event"), Some("SCHEDULER_CLEANUP_FAILED"));
         assert_eq!(field("unit"), Some("tmws.service"));
         assert_eq!(field("CODE_FILE"), Some("scheduler.py"));
@@ -362,7 +357,10 @@ mod tests {
         );
         assert_eq!(line.message, "bad \u{fffd} byte \u{1b}[2J");
         assert_eq!(line.level, LogLevel::Error);
-        assert_eq!(line.fields[0], ("unit".to_string(), "kernel".to_string()));
+        assert_eq!(
+            line.fields.to_vec()[0],
+            ("unit".to_string(), "kernel".to_string())
+        );
 
         // A value too large for journalctl's JSON is null; no MESSAGE at all is empty.
         let line = parse(r#"{"__REALTIME_TIMESTAMP":"1765535445000000","MESSAGE":null}"#);
@@ -374,6 +372,7 @@ mod tests {
         let line = parse(r#"{"MESSAGE":"m","TAG":["a","b"]}"#);
         assert!(
             line.fields
+                .to_vec()
                 .contains(&("TAG".to_string(), "a b".to_string()))
         );
     }

@@ -296,7 +296,7 @@ impl TryFrom<RawMetric> for LogMetric {
 /// A field of a line by name: exact, then ignoring case (journald upper-cases its
 /// fields); `message` and `level` name the parsed message and level.
 pub fn field<'a>(line: &'a LogLine, name: &str) -> Option<&'a str> {
-    if let Some((_, v)) = line.fields.iter().find(|(k, _)| k == name) {
+    if let Some(v) = line.fields.get(name) {
         return Some(v);
     }
     if let Some((_, v)) = line

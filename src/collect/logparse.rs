@@ -3,14 +3,14 @@
 //! journalctl `host unit[pid]:`, glog `E1212 …]`, `<3>` priorities, compose `svc  | `).
 //! Text stays raw here (the UI sanitizes it); invalid UTF-8 is decoded lossily.
 
-use crate::state::update::{LogLevel, LogLine};
+use crate::state::update::{Fields, LogLevel, LogLine};
 use chrono::{
     DateTime, Datelike, Local, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc,
 };
 use regex::Regex;
 use std::borrow::Cow;
 use std::cell::Cell;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 /// Longer lines are cut here, with a marker, so a 1 MB line costs no more than 64 KiB.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
@@ -19,7 +19,7 @@ pub const MAX_LINE_BYTES: usize = 64 * 1024;
 /// reader already cut off; more are cut here if `raw` is over [`MAX_LINE_BYTES`].
 /// `error_pattern` decides `is_error` together with the level (>= Error).
 pub fn parse_line(
-    source: &str,
+    source: impl Into<Arc<str>>,
     raw: &[u8],
     dropped: u64,
     error_pattern: &Regex,
@@ -49,7 +49,7 @@ pub fn parse_line(
 /// gave (journald's PRIORITY), used when the text names none; `error_pattern` is tried on
 /// `text`.
 pub(crate) fn finish(
-    source: &str,
+    source: impl Into<Arc<str>>,
     text: &str,
     parsed: Parsed,
     fallback_level: Option<LogLevel>,
@@ -72,7 +72,7 @@ pub(crate) fn finish(
         message.push_str(&format!(" … [+{dropped} bytes]"));
     }
     LogLine {
-        source: source.to_string(),
+        source: source.into(),
         at: parsed.at.unwrap_or(now),
         level,
         message,
@@ -86,7 +86,7 @@ pub(crate) struct Parsed {
     pub at: Option<DateTime<Utc>>,
     pub level: Option<LogLevel>,
     pub message: String,
-    pub fields: Vec<(String, String)>,
+    pub fields: Fields,
 }
 
 /// JSON, then logfmt, then plain text.
@@ -170,7 +170,7 @@ fn parse_json(text: &str, now: DateTime<Utc>) -> Option<Parsed> {
         (false, false, false, false);
     // Where the event member sits among the fields, if it may become the message.
     let mut event_at = None;
-    let mut fields: Vec<(String, String)> = Vec::with_capacity(8);
+    let mut fields = Fields::with_capacity(8, text.len());
     json::members(text, |key, value| {
         match key_role(&key) {
             Role::Level if !level_seen => {
@@ -215,11 +215,11 @@ fn parse_json(text: &str, now: DateTime<Utc>) -> Option<Parsed> {
             }
             _ => {}
         }
-        fields.push((key.into_owned(), value.into_text()));
+        fields.push(&key, value.text());
     })?;
     let message = match (message, event_at) {
         (Some(message), _) => message,
-        (None, Some(i)) if !message_seen => fields.remove(i).1,
+        (None, Some(i)) if !message_seen => fields.remove(i).unwrap_or_default(),
         (None, _) => render_fields(&fields),
     };
     Some(Parsed {
@@ -253,9 +253,14 @@ mod json {
     impl Value<'_> {
         /// As a field shows it: strings bare, the rest as written.
         pub fn into_text(self) -> String {
+            self.text().to_string()
+        }
+
+        /// [`Value::into_text`], borrowed.
+        pub fn text(&self) -> &str {
             match self {
-                Value::Str(s) => s.into_owned(),
-                Value::Number(t) | Value::Literal(t) | Value::Nested(t) => t.to_string(),
+                Value::Str(s) => s,
+                Value::Number(t) | Value::Literal(t) | Value::Nested(t) => t,
             }
         }
     }
@@ -670,7 +675,7 @@ mod json {
 }
 
 /// `k=v k=v`, the message of a structured line that has no message field.
-fn render_fields(fields: &[(String, String)]) -> String {
+fn render_fields(fields: &Fields) -> String {
     let mut out = String::with_capacity(fields.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
     for (k, v) in fields {
         if !out.is_empty() {
@@ -802,12 +807,12 @@ fn parse_logfmt(text: &str, now: DateTime<Utc>) -> Option<Parsed> {
             || (Some(i) == time_at && at.is_some())
     };
     let mut message_value = None;
-    let mut fields = Vec::with_capacity(pairs.len());
+    let mut fields = Fields::with_capacity(pairs.len(), text.len());
     for (i, (key, value)) in pairs.into_iter().enumerate() {
         if Some(i) == message_at {
             message_value = Some(value.into_owned());
         } else if !used(i) {
-            fields.push((key.to_string(), value.into_owned()));
+            fields.push(key, &value);
         }
     }
     let message = message_value.unwrap_or_else(|| render_fields(&fields));
@@ -851,7 +856,7 @@ static GLOG: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 fn parse_plain(text: &str, now: DateTime<Utc>) -> Parsed {
-    let mut fields = Vec::new();
+    let mut fields = Fields::default();
     let mut level = None;
     let mut at = None;
     let mut rest = text;
@@ -863,7 +868,7 @@ fn parse_plain(text: &str, now: DateTime<Utc>) -> Parsed {
             .captures(rest)
             .filter(|c| level_word(&c[1]).is_none())
     {
-        fields.push(("service".to_string(), c[1].to_string()));
+        fields.push("service", &c[1]);
         rest = &rest[c[0].len()..];
     }
     if rest.starts_with('<')
@@ -879,7 +884,7 @@ fn parse_plain(text: &str, now: DateTime<Utc>) -> Parsed {
     {
         level = level_word(&c[1]);
         at = parse_glog_time(&c[2], &c[3], &c[4], now);
-        fields.push(("file".to_string(), c[5].to_string()));
+        fields.push("file", &c[5]);
         rest = &rest[c[0].len()..];
     } else if let Some((time, len)) = digit_first.then(|| iso_prefix(rest)).flatten() {
         at = parse_time(time, now);
@@ -910,7 +915,7 @@ fn parse_plain(text: &str, now: DateTime<Utc>) -> Parsed {
     {
         level = Some(found);
         if !prefix.is_empty() {
-            fields.push(("logger".to_string(), prefix.to_string()));
+            fields.push("logger", prefix);
         }
         message = after;
     }
@@ -999,11 +1004,11 @@ fn iso_prefix(text: &str) -> Option<(&str, usize)> {
     None
 }
 
-fn push_tag(fields: &mut Vec<(String, String)>, tag: &regex::Captures) {
-    fields.push(("host".to_string(), tag[1].to_string()));
-    fields.push(("unit".to_string(), tag[2].to_string()));
+fn push_tag(fields: &mut Fields, tag: &regex::Captures) {
+    fields.push("host", &tag[1]);
+    fields.push("unit", &tag[2]);
     if let Some(pid) = tag.get(3) {
-        fields.push(("pid".to_string(), pid.as_str().to_string()));
+        fields.push("pid", pid.as_str());
     }
 }
 
@@ -1435,7 +1440,7 @@ mod tests {
             "Skill registered as MCP tool: skill_code_review_assistant"
         );
         assert_eq!(
-            line.fields,
+            line.fields.to_vec(),
             vec![
                 ("skill_id".to_string(), "abc123".to_string()),
                 (
@@ -1452,8 +1457,14 @@ mod tests {
         );
         assert_eq!(line.level, LogLevel::Error);
         assert!(line.is_error);
-        assert_eq!(line.fields[0], ("outcome".into(), "timeout".into()));
-        assert_eq!(line.fields[1], ("latency_ms".into(), "45.23".into()));
+        assert_eq!(
+            line.fields.to_vec()[0],
+            ("outcome".into(), "timeout".into())
+        );
+        assert_eq!(
+            line.fields.to_vec()[1],
+            ("latency_ms".into(), "45.23".into())
+        );
     }
 
     #[test]
@@ -1465,7 +1476,7 @@ mod tests {
         assert_eq!(line.message, "slow");
         assert_eq!(line.at.with_timezone(&Local).hour(), 11);
         assert_eq!(
-            line.fields,
+            line.fields.to_vec(),
             vec![("nested".to_string(), r#"{"a":1}"#.to_string())]
         );
 
@@ -1508,7 +1519,7 @@ mod tests {
             DateTime::parse_from_rfc3339("2025-12-12T10:30:45Z").unwrap()
         );
         assert_eq!(
-            line.fields,
+            line.fields.to_vec(),
             vec![("host".into(), "db".into()), ("retries".into(), "3".into())]
         );
         assert!(line.is_error);
@@ -1583,7 +1594,7 @@ mod tests {
     fn python_logger_name_becomes_a_field() {
         let line = parse("2025-12-12 10:30:45,123 - tmws.app - ERROR - Failed");
         assert_eq!(
-            line.fields,
+            line.fields.to_vec(),
             vec![("logger".to_string(), "tmws.app".to_string())]
         );
         assert_eq!(line.at.with_timezone(&Local).minute(), 30);
@@ -1594,7 +1605,7 @@ mod tests {
         // A single-digit day is padded with a space; no pid.
         let line = parse("Mar  5 01:02:03 db1 kernel: Out of memory: Killed process 42");
         assert_eq!(line.at.with_timezone(&Local).day(), 5);
-        assert_eq!(line.fields[1], ("unit".into(), "kernel".into()));
+        assert_eq!(line.fields.to_vec()[1], ("unit".into(), "kernel".into()));
         assert_eq!(line.message, "Out of memory: Killed process 42");
         assert!(line.at <= Utc::now() + chrono::Duration::days(1));
 
@@ -1602,7 +1613,7 @@ mod tests {
         assert_eq!(line.level, LogLevel::Error);
         assert_eq!(line.message, "license check failed");
         assert_eq!(
-            &line.fields[..2],
+            &line.fields.to_vec()[..2],
             &[
                 ("host".into(), "web1".into()),
                 ("unit".into(), "tmws".into())
@@ -1616,16 +1627,22 @@ mod tests {
             DateTime::parse_from_rfc3339("2025-12-12T10:30:45Z").unwrap()
         );
         assert_eq!(line.message, "Accepted publickey");
-        assert_eq!(line.fields[2], ("pid".into(), "99".into()));
+        assert_eq!(line.fields.to_vec()[2], ("pid".into(), "99".into()));
 
         let line = parse("backend-1  | 2025-12-12T10:30:45Z WARN pool exhausted");
-        assert_eq!(line.fields[0], ("service".into(), "backend-1".into()));
+        assert_eq!(
+            line.fields.to_vec()[0],
+            ("service".into(), "backend-1".into())
+        );
         assert_eq!(line.level, LogLevel::Warn);
 
         let line = parse("E1212 10:30:45.123456   42 server.go:99] listen failed");
         assert_eq!(line.level, LogLevel::Error);
         assert_eq!(line.message, "listen failed");
-        assert_eq!(line.fields[0], ("file".into(), "server.go:99".into()));
+        assert_eq!(
+            line.fields.to_vec()[0],
+            ("file".into(), "server.go:99".into())
+        );
     }
 
     #[test]
@@ -1785,17 +1802,23 @@ mod tests {
         // The first level key decides; a second one is a field.
         let line = parse(r#"{"level":"warn","severity":"error","msg":"x"}"#);
         assert_eq!(line.level, LogLevel::Warn);
-        assert_eq!(line.fields, vec![("severity".into(), "error".into())]);
+        assert_eq!(
+            line.fields.to_vec(),
+            vec![("severity".into(), "error".into())]
+        );
         // A level that does not read stays a field.
         let line = parse(r#"{"level":"loud","msg":"x"}"#);
-        assert_eq!(line.fields, vec![("level".into(), "loud".into())]);
+        assert_eq!(line.fields.to_vec(), vec![("level".into(), "loud".into())]);
         // event is the message only without any message key, and only as a string.
         let line = parse(r#"{"event":"started","pid":1}"#);
         assert_eq!(line.message, "started");
-        assert_eq!(line.fields, vec![("pid".into(), "1".into())]);
+        assert_eq!(line.fields.to_vec(), vec![("pid".into(), "1".into())]);
         let line = parse(r#"{"event":"started","message":"real"}"#);
         assert_eq!(line.message, "real");
-        assert_eq!(line.fields, vec![("event".into(), "started".into())]);
+        assert_eq!(
+            line.fields.to_vec(),
+            vec![("event".into(), "started".into())]
+        );
         let line = parse(r#"{"event":{"a":1},"pid":1}"#);
         assert_eq!(line.message, r#"event={"a":1} pid=1"#);
         // A nested message is no message, and event does not stand in for it.
@@ -1805,7 +1828,7 @@ mod tests {
         let line = parse(r#"{"msg":"tab\there \"q\" \u00e9","n":1.50,"b":true,"z":null}"#);
         assert_eq!(line.message, "tab\there \"q\" é");
         assert_eq!(
-            line.fields,
+            line.fields.to_vec(),
             vec![
                 ("n".into(), "1.50".into()),
                 ("b".into(), "true".into()),

@@ -88,7 +88,13 @@ pub struct LogCollector {
     metric_defs: Vec<LogMetric>,
     /// Taken by the blocking task during a poll; `None` only if that task died.
     derived: Option<Derived>,
+    /// The last poll left more to read than one poll takes: poll again soon.
+    behind: bool,
 }
+
+/// How soon a source that is behind (written faster than one poll a `interval` reads) is
+/// read again.
+const CATCH_UP_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Where the lines come from.
 enum Input {
@@ -251,6 +257,7 @@ impl LogCollector {
             input,
             metric_defs: source.metrics.clone(),
             derived: Some(Derived::new(&source.metrics)),
+            behind: false,
         }
     }
 
@@ -333,9 +340,10 @@ impl LogCollector {
                 now,
             );
             tailer.recycle(outcome.lines);
-            (tailer, derived, outcome.problems, outcome.followed, lines)
+            let more = (outcome.problems, outcome.followed, outcome.behind);
+            (tailer, derived, more, lines)
         });
-        let (tailer, derived, problems, followed, lines) = match task.await {
+        let (tailer, derived, (problems, followed, behind), lines) = match task.await {
             Ok(result) => result,
             // The reader panicked: its state is gone; the next poll starts over at the tails.
             Err(e) => return self.error_updates(format!("log reader failed: {e}")),
@@ -344,6 +352,7 @@ impl LogCollector {
             *slot = Some(tailer);
         }
         self.derived = Some(derived);
+        self.behind = behind;
 
         let problem = summarize(&problems);
         let unknown = problem.is_some() && followed == 0;
@@ -507,11 +516,13 @@ fn ingest<'a>(
 ) -> Vec<LogLine> {
     let mut lines = Vec::with_capacity(raw.len());
     let with_metrics = !derived.metrics.is_empty();
+    // One copy of the name for the batch, shared by its lines.
+    let source: Arc<str> = source.into();
     for (bytes, dropped) in raw {
         let line = match parser {
-            LineParser::Text => parse_line(source, bytes, dropped, error_pattern, now),
+            LineParser::Text => parse_line(source.clone(), bytes, dropped, error_pattern, now),
             LineParser::Journal => {
-                journald::parse_entry(source, bytes, dropped, error_pattern, now)
+                journald::parse_entry(source.clone(), bytes, dropped, error_pattern, now)
             }
         };
         if line.is_error {
@@ -533,7 +544,11 @@ impl Collector for LogCollector {
         &["errors"]
     }
     fn interval(&self) -> Duration {
-        self.interval
+        if self.behind {
+            CATCH_UP_INTERVAL
+        } else {
+            self.interval
+        }
     }
     fn poll(&mut self) -> BoxFuture<'_, Vec<Update>> {
         Box::pin(async move {
@@ -724,6 +739,8 @@ struct PollOutcome {
     /// Files followed after this poll, including rotated ones still being drained (so a
     /// poll that lands between a rename and the new file does not make the counts unknown).
     followed: usize,
+    /// A file had more new bytes than one poll reads.
+    behind: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -789,6 +806,7 @@ impl Tailer {
         let mut problems = Vec::new();
         let found = self.find_files(&mut problems);
         let mut lines = std::mem::take(&mut self.spare);
+        let mut behind = false;
 
         for followed in &mut self.files {
             match found.iter().find(|f| f.id == followed.id) {
@@ -805,7 +823,7 @@ impl Tailer {
             for followed in self.files.iter_mut().filter(|f| f.retired == retired) {
                 match followed.read_new(&mut lines) {
                     Ok(0) if followed.retired => followed.idle_polls += 1,
-                    Ok(_) => {}
+                    Ok(read) => behind |= read >= MAX_READ_PER_POLL,
                     Err(e) => problems.push(format!(
                         "cannot read {}: {}",
                         followed.path.display(),
@@ -853,6 +871,7 @@ impl Tailer {
             lines,
             problems,
             followed: self.files.len(),
+            behind,
         }
     }
 
@@ -1171,10 +1190,39 @@ mod tests {
         for _ in 0..(12 * 1024) {
             file.write_all(line.as_bytes()).unwrap();
         }
-        let first = tailer.poll().lines.len();
-        assert_eq!(first, 8 * 1024);
-        let second = tailer.poll().lines.len();
-        assert_eq!(second, 4 * 1024);
+        let first = tailer.poll();
+        assert_eq!(first.lines.len(), 8 * 1024);
+        assert!(first.behind, "more is waiting");
+        let second = tailer.poll();
+        assert_eq!(second.lines.len(), 4 * 1024);
+        assert!(!second.behind);
+    }
+
+    #[tokio::test]
+    async fn a_source_written_faster_than_a_poll_reads_is_read_again_soon() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flood.log");
+        File::create(&path).unwrap();
+        let config = crate::config::Config::parse(&format!(
+            "[logs.flood]\nfiles = [{:?}]\n",
+            path.display().to_string()
+        ))
+        .unwrap();
+        let mut collector = LogCollector::new("flood", &config.logs["flood"]);
+        collector.poll().await;
+        assert_eq!(collector.interval(), Duration::from_secs(2));
+        let line = "z".repeat(1023) + "\n";
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        for _ in 0..(12 * 1024) {
+            file.write_all(line.as_bytes()).unwrap();
+        }
+        collector.poll().await;
+        assert_eq!(collector.interval(), CATCH_UP_INTERVAL);
+        collector.poll().await;
+        assert_eq!(collector.interval(), Duration::from_secs(2), "caught up");
     }
 
     #[test]

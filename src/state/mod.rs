@@ -732,11 +732,14 @@ impl AppState {
     /// Counts log lines, errors and critical lines per source and second, skipping lines
     /// an earlier session already counted.
     fn count_logs(&mut self, lines: &[update::LogLine]) {
-        let mut counts: BTreeMap<(String, DateTime<Utc>), (u32, u32, u32)> = BTreeMap::new();
+        // (lines, errors, critical) per (source, second), keyed by the shared name: no
+        // copy of it per line.
+        type Key = (std::sync::Arc<str>, DateTime<Utc>);
+        let mut counts: BTreeMap<Key, (u32, u32, u32)> = BTreeMap::new();
         for line in lines {
             if self
                 .log_watermarks
-                .get(&line.source)
+                .get(&*line.source)
                 .is_some_and(|mark| line.at <= *mark)
             {
                 continue;
@@ -749,7 +752,7 @@ impl AppState {
         }
         for ((source, at), (lines, errors, critical)) in counts {
             self.emit(Outgoing::Logs {
-                source,
+                source: source.to_string(),
                 at,
                 lines,
                 errors,

@@ -66,8 +66,10 @@ impl Patterns {
                 group.first_seen = group.first_seen.min(line.at);
                 group.last_seen = group.last_seen.max(line.at);
                 group.touched = self.clock;
-                if group.sources.len() < MAX_SOURCES && !group.sources.contains(&line.source) {
-                    group.sources.push(line.source.clone());
+                if group.sources.len() < MAX_SOURCES
+                    && !group.sources.iter().any(|s| **s == *line.source)
+                {
+                    group.sources.push(line.source.to_string());
                 }
             }
             None => {
@@ -80,7 +82,7 @@ impl Patterns {
                     first_seen: line.at,
                     last_seen: line.at,
                     example: line.clone(),
-                    sources: vec![line.source.clone()],
+                    sources: vec![line.source.to_string()],
                     touched: self.clock,
                 };
                 self.groups.insert(scratch.clone(), group);
@@ -546,7 +548,7 @@ mod tests {
             at,
             level: LogLevel::Error,
             message: message.into(),
-            fields: vec![],
+            fields: Default::default(),
             is_error: true,
         }
     }

@@ -2,6 +2,7 @@
 
 use super::figure::Reading;
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 
 /// A collector's own health, shown by every pane that uses the source.
 #[derive(Clone, Debug, PartialEq)]
@@ -145,16 +146,178 @@ impl LogLevel {
 }
 
 /// One line of a log, parsed. Text fields are raw here; the UI sanitizes them.
+///
+/// Lean on purpose (ingest makes a million a second): the source's name is shared with
+/// every line of the source, and all fields live in one string, so a line costs at most
+/// three allocations (message, field text, field bounds) however many fields it has.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LogLine {
-    pub source: String,
+    pub source: Arc<str>,
     pub at: DateTime<Utc>,
     pub level: LogLevel,
     pub message: String,
     /// Other fields of a structured line, in their order.
-    pub fields: Vec<(String, String)>,
+    pub fields: Fields,
     /// Whether the source's error pattern matched this line.
     pub is_error: bool,
+}
+
+impl LogLine {
+    /// A line without fields; `is_error` from the level (Error and above).
+    pub fn new(
+        source: impl Into<Arc<str>>,
+        at: DateTime<Utc>,
+        level: LogLevel,
+        message: impl Into<String>,
+    ) -> LogLine {
+        LogLine {
+            source: source.into(),
+            at,
+            level,
+            message: message.into(),
+            fields: Fields::default(),
+            is_error: level >= LogLevel::Error,
+        }
+    }
+
+    pub fn with_fields(mut self, fields: impl Into<Fields>) -> LogLine {
+        self.fields = fields.into();
+        self
+    }
+}
+
+/// The fields of a structured line, in their order, keys and values back to back in one
+/// string. Keys may repeat (a JSON object may say a key twice).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fields {
+    text: String,
+    /// Where each key, then its value, ends in `text`.
+    ends: Vec<u32>,
+}
+
+impl Fields {
+    pub fn with_capacity(fields: usize, bytes: usize) -> Fields {
+        Fields {
+            text: String::with_capacity(bytes),
+            ends: Vec::with_capacity(fields * 2),
+        }
+    }
+
+    pub fn push(&mut self, key: &str, value: &str) {
+        self.text.push_str(key);
+        self.ends.push(self.text.len() as u32);
+        self.text.push_str(value);
+        self.ends.push(self.text.len() as u32);
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len() / 2
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The `i`th field.
+    pub fn at(&self, i: usize) -> Option<(&str, &str)> {
+        let start = match i {
+            0 => 0,
+            _ => *self.ends.get(2 * i - 1)? as usize,
+        };
+        let key_end = *self.ends.get(2 * i)? as usize;
+        let value_end = *self.ends.get(2 * i + 1)? as usize;
+        Some((&self.text[start..key_end], &self.text[key_end..value_end]))
+    }
+
+    pub fn iter(&self) -> FieldsIter<'_> {
+        FieldsIter {
+            fields: self,
+            range: 0..self.len(),
+        }
+    }
+
+    /// The value of the first field named `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// Takes the `i`th field out, returning its value.
+    pub fn remove(&mut self, i: usize) -> Option<String> {
+        let (key, value) = self.at(i)?;
+        let (key_len, value_len) = (key.len(), value.len());
+        let value = value.to_string();
+        let start = self.ends[2 * i + 1] as usize - key_len - value_len;
+        self.text
+            .replace_range(start..start + key_len + value_len, "");
+        self.ends.drain(2 * i..2 * i + 2);
+        let gone = (key_len + value_len) as u32;
+        for end in &mut self.ends[2 * i..] {
+            *end -= gone;
+        }
+        Some(value)
+    }
+
+    /// Every field of `other` after these.
+    pub fn extend_from(&mut self, other: &Fields) {
+        for (k, v) in other {
+            self.push(k, v);
+        }
+    }
+
+    /// As owned pairs (for tests and tools).
+    pub fn to_vec(&self) -> Vec<(String, String)> {
+        self.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+}
+
+/// The fields of a line, in order.
+pub struct FieldsIter<'a> {
+    fields: &'a Fields,
+    range: std::ops::Range<usize>,
+}
+
+impl<'a> Iterator for FieldsIter<'a> {
+    type Item = (&'a str, &'a str);
+    fn next(&mut self) -> Option<Self::Item> {
+        self.range.next().and_then(|i| self.fields.at(i))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.range.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for FieldsIter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.range.next_back().and_then(|i| self.fields.at(i))
+    }
+}
+
+impl ExactSizeIterator for FieldsIter<'_> {}
+
+impl<'a> IntoIterator for &'a Fields {
+    type Item = (&'a str, &'a str);
+    type IntoIter = FieldsIter<'a>;
+    fn into_iter(self) -> FieldsIter<'a> {
+        self.iter()
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Fields {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Fields {
+        let mut fields = Fields::default();
+        for (k, v) in iter {
+            fields.push(k.as_ref(), v.as_ref());
+        }
+        fields
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> From<Vec<(K, V)>> for Fields {
+    fn from(pairs: Vec<(K, V)>) -> Fields {
+        pairs.into_iter().collect()
+    }
 }
 
 /// A small table for a drill-down ("top denied operations").

@@ -136,7 +136,7 @@ impl LogFilter {
             return false;
         }
         if let Some(source) = &self.source
-            && &line.source != source
+            && *line.source != **source
         {
             return false;
         }
@@ -167,8 +167,10 @@ pub struct UiState {
     pub filter: LogFilter,
     /// Show only error lines in the Errors pane (default) or every line.
     pub errors_only: bool,
-    /// Lines scrolled back from the newest in the Errors pane (0 = following).
+    /// The selected line of the Errors pane, counted back from the newest (0 = following).
     pub log_scroll: usize,
+    /// The rest of the Errors pane's view: scroll-back anchor, wrap, patterns, details.
+    pub errors: ErrorsView,
     /// Selected row in the focused table pane.
     pub selected: usize,
     /// The Containers pane's sort and selected container.
@@ -193,12 +195,34 @@ impl Default for UiState {
             filter: LogFilter::default(),
             errors_only: true,
             log_scroll: 0,
+            errors: ErrorsView::default(),
             selected: 0,
             containers: panes::containers::ContainersView::default(),
             drilldown: false,
             flash: None,
             note: None,
         }
+    }
+}
+
+/// How the Errors pane is looked at, besides the filter and the selected line.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ErrorsView {
+    /// Scrolled back (or a line's fields open): lines that arrived after this arrival number
+    /// are held back, so what is read holds still. `None` follows the newest line.
+    pub anchor: Option<u64>,
+    /// Long messages wrap over several rows instead of being cut.
+    pub wrap: bool,
+    /// The zoomed pane lists the top error patterns instead of the tail.
+    pub patterns: bool,
+    /// Every field of the selected line (or the selected pattern's example) is shown.
+    pub detail: bool,
+}
+
+impl ErrorsView {
+    /// Whether the tail follows new lines (else it is a paused scroll-back).
+    pub fn following(&self) -> bool {
+        self.anchor.is_none()
     }
 }
 

@@ -1,23 +1,47 @@
-//! Errors: the merged tail of every log source (seed 002/003's `journalctl | grep` and
-//! `docker compose logs | grep -i error`), newest at the bottom, with the error rate per
-//! minute in the title. Filterable (`/`), error lines only or all lines (`e`), scrollable.
+//! Errors: the merged, time-ordered tail of every log source (seed 002/003's
+//! `journalctl | grep` and `docker compose logs | grep -i error`), newest at the bottom,
+//! with the error rate per minute in the title.
+//!
+//! The tail follows new lines until the user scrolls back; then it is a paused scroll-back
+//! that holds still while lines arrive (counted as "N new"), and End/`F` follows again.
+//! `/` filters (regex, `!regex`, `level:`, `source:`), `e` switches error lines / all lines,
+//! `w` wraps long messages. Zoomed, it adds one errors-per-minute sparkline per source,
+//! `Enter` opens every field of the selected line, and `t` switches to the top error
+//! patterns (count, first and last seen, sources, one full example each).
 
 use super::common::{
-    Cell, Column, Row, Titles, count_sparkline, draw_block, inner, lines, one_line, table_with,
+    Cell, Column, Row, Titles, count_sparkline, draw_block, fit, fit_columns, inner, lines,
+    one_line, table, width,
 };
+use crate::state::patterns::Pattern;
 use crate::state::update::{LogLevel, LogLine};
+use crate::ui::sanitize::sanitize;
 use crate::ui::theme::Theme;
 use crate::ui::{PaneContext, PaneId};
+use ratatui::Frame;
+use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::{Frame, layout::Rect};
+use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
+use unicode_width::UnicodeWidthChar;
 
 const COLUMNS: [Column; 4] = [
     Column::left("time", 8, 8, 2),
     Column::left("source", 3, 12, 3),
     Column::left("level", 5, 5, 1),
-    Column::left("message", 8, u16::MAX, 0).grow(9),
+    Column::left("message", 8, u16::MAX, 0).grow(9).fill(),
 ];
+
+const PATTERN_COLUMNS: [Column; 5] = [
+    Column::right("count", 5, 8, 0),
+    Column::left("first", 8, 8, 3),
+    Column::left("last", 8, 8, 2),
+    Column::left("sources", 6, 20, 4),
+    Column::left("pattern", 10, u16::MAX, 0).grow(9),
+];
+
+/// Minutes in a sparkline at most (half an hour, like the title's).
+const SPARK_MINUTES: usize = 30;
 
 pub fn level_style(theme: &Theme, level: LogLevel) -> Style {
     match level {
@@ -28,54 +52,286 @@ pub fn level_style(theme: &Theme, level: LogLevel) -> Style {
     }
 }
 
-/// The lines to show: at most `rows`, `scroll` matching lines back from the newest (clamped
-/// at the oldest), oldest first; and the scroll actually applied.
-pub fn visible<'a>(ctx: &PaneContext<'a>, rows: usize) -> (Vec<&'a LogLine>, usize) {
-    let ui = ctx.ui;
-    let wanted = ui.log_scroll.saturating_add(rows);
-    let mut newest_first: Vec<&LogLine> = ctx
+/// A source's colour: configured sources take the theme's source colours in the order the
+/// config lists them (so up to eight sources never share one); any other source (a line
+/// from a source since removed) falls back to a colour picked from its name.
+pub fn source_style(ctx: &PaneContext, name: &str) -> Style {
+    let theme = ctx.theme;
+    match ctx
         .state
-        .logs
+        .sources_of("errors")
         .iter()
+        .position(|s| s == name)
+    {
+        Some(i) if !theme.sources.is_empty() => theme.sources[i % theme.sources.len()],
+        _ => theme.source(name),
+    }
+}
+
+/// The part of the tail that is on screen.
+pub struct TailView<'a> {
+    /// Oldest first.
+    pub lines: Vec<&'a LogLine>,
+    /// Which of `lines` is the selected one.
+    pub selected: Option<usize>,
+    /// The selection actually applied, counted back from the newest shown line (the
+    /// requested one clamped at the oldest line).
+    pub scroll: usize,
+    /// Lines that arrived since the view was paused (not shown until it follows again).
+    pub held_back: u64,
+}
+
+/// The lines that pass the pane's filters, newest first, without those held back by a
+/// paused view; at most `take`.
+fn matching<'a>(ctx: &PaneContext<'a>, take: usize) -> Vec<&'a LogLine> {
+    let ui = ctx.ui;
+    let anchor = ui.errors.anchor.unwrap_or(u64::MAX);
+    ctx.state
+        .logs
+        .iter_seq()
         .rev()
+        .filter(|(seq, _)| *seq < anchor)
+        .map(|(_, l)| l)
         .filter(|l| (!ui.errors_only || l.is_error) && ui.filter.matches(l))
-        .take(wanted)
-        .collect();
-    let start = ui.log_scroll.min(newest_first.len().saturating_sub(rows));
-    let scroll = start;
-    newest_first = newest_first.into_iter().skip(start).take(rows).collect();
-    newest_first.reverse();
-    (newest_first, scroll)
+        .take(take)
+        .collect()
+}
+
+/// The tail for `rows` screen rows; `height` is how many rows a line takes (1 unless
+/// wrapped). The selected line stays in view: the newest lines fill the bottom, and once
+/// the selection goes past the top, the view scrolls with it.
+pub fn visible<'a>(
+    ctx: &PaneContext<'a>,
+    rows: usize,
+    height: impl Fn(&LogLine) -> usize,
+) -> TailView<'a> {
+    let held_back = ctx
+        .ui
+        .errors
+        .anchor
+        .map_or(0, |a| ctx.state.logs.pushed().saturating_sub(a));
+    let newest_first = matching(ctx, ctx.ui.log_scroll.saturating_add(rows.max(1)));
+    if newest_first.is_empty() || rows == 0 {
+        return TailView {
+            lines: Vec::new(),
+            selected: None,
+            scroll: 0,
+            held_back,
+        };
+    }
+    let cursor = ctx.ui.log_scroll.min(newest_first.len() - 1);
+    // From the selected line toward the newest, as many as fit under it...
+    let mut used = height(newest_first[cursor]).min(rows);
+    let mut bottom = cursor;
+    while bottom > 0 && used + height(newest_first[bottom - 1]) <= rows {
+        bottom -= 1;
+        used += height(newest_first[bottom]);
+    }
+    // ...then older lines above it while there is room.
+    let mut top = cursor;
+    while top + 1 < newest_first.len() && used + height(newest_first[top + 1]) <= rows {
+        top += 1;
+        used += height(newest_first[top]);
+    }
+    let mut shown: Vec<&LogLine> = newest_first[bottom..=top].to_vec();
+    shown.reverse();
+    TailView {
+        selected: Some(top - cursor),
+        lines: shown,
+        scroll: cursor,
+        held_back,
+    }
 }
 
 pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
     let sources = ctx.state.sources_of("errors");
-    let body = inner(area);
-    let theme = ctx.theme;
-    let ui = ctx.ui;
-    let logs = &ctx.state.logs;
     let mut titles = Titles::default();
-
-    // Errors per minute over the last half hour, as wide as the title allows.
-    let minutes = ((area.width as usize).saturating_sub(16) / 3).min(30);
-    if minutes >= 3 && !(sources.is_empty() && logs.is_empty()) {
-        let counts = logs.errors_per_minute(None, ctx.now, minutes);
+    let minutes = ((area.width as usize).saturating_sub(16) / 3).min(SPARK_MINUTES);
+    if minutes >= 3 && !(sources.is_empty() && ctx.state.logs.is_empty()) {
+        let counts = ctx.state.logs.errors_per_minute(None, ctx.now, minutes);
         let total: u64 = counts.iter().sum();
-        let style = if total > 0 { theme.warn } else { theme.muted };
+        let style = if total > 0 {
+            ctx.theme.warn
+        } else {
+            ctx.theme.muted
+        };
         titles.top = vec![
             Span::styled(count_sparkline(&counts), style),
-            Span::styled(format!(" {total} in {minutes}m"), theme.muted),
+            Span::styled(format!(" {total} in {minutes}m"), ctx.theme.muted),
         ];
     }
-
-    let (shown, scroll) = visible(ctx, body.height as usize);
-    let mut bottom = Vec::new();
-    if scroll == 0 {
-        bottom.push(Span::styled("FOLLOW", theme.ok));
-    } else {
-        bottom.push(Span::styled(format!("SCROLL +{scroll}"), theme.accent));
+    if ctx.state.logs.dropped > 0 {
+        titles.bottom_right = vec![Span::styled(
+            format!("{} dropped", ctx.state.logs.dropped),
+            ctx.theme.warn,
+        )];
     }
-    bottom.push(Span::styled(
+    let body = inner(area);
+    if ctx.zoomed && ctx.ui.errors.patterns {
+        render_patterns(frame, body, ctx, &mut titles);
+    } else {
+        render_tail(frame, body, ctx, sources, &mut titles);
+    }
+    draw_block(frame, area, ctx, PaneId::Errors, sources, titles);
+}
+
+// ---------------------------------------------------------------------------------------
+// The tail
+
+fn render_tail(
+    frame: &mut Frame,
+    body: Rect,
+    ctx: &PaneContext,
+    sources: &[String],
+    titles: &mut Titles,
+) {
+    let theme = ctx.theme;
+    let ui = ctx.ui;
+    let mut body = body;
+    if ctx.zoomed {
+        body = source_sparklines(frame, body, ctx, sources);
+    }
+
+    // Column widths from the lines around the selection (the message takes the rest).
+    let around = matching(ctx, ui.log_scroll.saturating_add(body.height as usize));
+    let sample_from = ui.log_scroll.saturating_sub(body.height as usize);
+    let sample: Vec<Row> = around
+        .iter()
+        .skip(sample_from)
+        .map(|l| prefix_row(ctx, l))
+        .collect();
+    let widths = fit_columns(&COLUMNS, &sample, body.width, false);
+    let message_width = widths
+        .iter()
+        .find(|(i, _)| *i == 3)
+        .map_or(0, |(_, w)| *w as usize);
+    let height = |l: &LogLine| -> usize {
+        if ui.errors.wrap && message_width > 0 {
+            wrap_cells(&message_text(ctx, l), message_width)
+                .len()
+                .max(1)
+        } else {
+            1
+        }
+    };
+    let view = visible(ctx, body.height as usize, height);
+
+    titles.bottom = mode_spans(ctx, &view);
+    if view.lines.is_empty() {
+        empty_tail(frame, body, ctx, sources, &view);
+        return;
+    }
+
+    let show_selection = ctx.focused && (!ui.errors.following() || ui.errors.detail);
+    let mut out: Vec<Line<'static>> = Vec::with_capacity(body.height as usize);
+    for (i, line) in view.lines.iter().enumerate() {
+        let selected = show_selection && view.selected == Some(i);
+        let row = prefix_row(ctx, line);
+        let message = message_text(ctx, line);
+        let pieces = if ui.errors.wrap && message_width > 0 {
+            wrap_cells(&message, message_width)
+        } else {
+            vec![message]
+        };
+        for (n, piece) in pieces.into_iter().enumerate() {
+            let mut spans = Vec::new();
+            for (pos, (column, w)) in widths.iter().enumerate() {
+                if pos > 0 {
+                    spans.push(Span::raw(" "));
+                }
+                let w = *w as usize;
+                if *column == 3 {
+                    spans.push(Span::styled(fit(&piece, w, false, true), theme.text));
+                } else if n == 0 {
+                    let cell = &row.cells[*column];
+                    spans.push(Span::styled(fit(&cell.text, w, false, true), cell.style));
+                } else {
+                    spans.push(Span::raw(" ".repeat(w)));
+                }
+            }
+            let mut line = Line::from(spans);
+            if selected {
+                line = line.patch_style(theme.selection);
+            }
+            out.push(line);
+        }
+    }
+    // A wrapped selected line taller than the pane shows its start.
+    let skip = out.len().saturating_sub(body.height as usize);
+    let out = if view.selected == Some(0) && skip > 0 {
+        out.into_iter().take(body.height as usize).collect()
+    } else {
+        out.into_iter().skip(skip).collect()
+    };
+    lines(frame, body, out);
+    if ui.errors.detail {
+        let selected = view.selected.and_then(|i| view.lines.get(i)).copied();
+        detail(frame, body, ctx, selected);
+    }
+}
+
+/// What the message column says: the message on one line; zoomed, the fields after it.
+fn message_text(ctx: &PaneContext, line: &LogLine) -> String {
+    let mut message = one_line(&line.message);
+    if ctx.zoomed {
+        for (key, value) in &line.fields {
+            message.push_str(&format!("  {}={}", one_line(key), one_line(value)));
+        }
+    }
+    message
+}
+
+/// Time, source and level cells (the message cell is laid out apart, to wrap).
+fn prefix_row(ctx: &PaneContext, line: &LogLine) -> Row {
+    let theme = ctx.theme;
+    Row {
+        cells: vec![
+            Cell::new(line.at.format("%H:%M:%S").to_string(), theme.muted),
+            Cell::new(one_line(&line.source), source_style(ctx, &line.source)),
+            Cell::new(line.level.label(), level_style(theme, line.level)),
+            Cell::new(String::new(), theme.text),
+        ],
+        style: Style::default(),
+    }
+}
+
+/// `text` cut into pieces of at most `cells` cells each (a hard wrap: log lines are read
+/// as written, and ids or paths have no spaces to break at).
+pub fn wrap_cells(text: &str, cells: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut piece = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w > cells && !piece.is_empty() {
+            out.push(std::mem::take(&mut piece));
+            used = 0;
+        }
+        piece.push(c);
+        used += w;
+    }
+    if !piece.is_empty() || out.is_empty() {
+        out.push(piece);
+    }
+    out
+}
+
+/// FOLLOW or PAUSED (with how far back and how many lines wait), the line filter, wrap.
+fn mode_spans(ctx: &PaneContext, view: &TailView) -> Vec<Span<'static>> {
+    let theme = ctx.theme;
+    let ui = ctx.ui;
+    let mut spans = Vec::new();
+    if ui.errors.following() {
+        spans.push(Span::styled("FOLLOW", theme.ok));
+    } else {
+        let mut text = format!("PAUSED ↑{}", view.scroll);
+        if view.held_back > 0 {
+            text.push_str(&format!(" · {} new", view.held_back));
+        }
+        spans.push(Span::styled(text, theme.accent.patch(theme.selection)));
+        spans.push(Span::styled(" End follows", theme.muted));
+    }
+    spans.push(Span::styled(
         if ui.errors_only {
             " · errors only"
         } else {
@@ -83,72 +339,325 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
         },
         theme.muted,
     ));
-    if ui.filter.is_active() {
-        let (text, style) = match &ui.filter.error {
-            Some(error) => (format!(" · filter error: {}", one_line(error)), theme.crit),
-            None => (
-                format!(" · filter: {}", one_line(&ui.filter.input)),
-                theme.accent,
-            ),
-        };
-        bottom.push(Span::styled(text, style));
+    if ui.errors.wrap {
+        spans.push(Span::styled(" · wrap", theme.muted));
     }
-    titles.bottom = bottom;
-    if logs.dropped > 0 {
-        titles.bottom_right = vec![Span::styled(
-            format!("{} dropped", logs.dropped),
-            theme.warn,
-        )];
-    }
-
-    if shown.is_empty() {
-        let waiting = ctx.state.logs.is_empty()
-            && (sources.is_empty()
-                || sources.iter().all(|s| {
-                    ctx.state
-                        .sources
-                        .get(s)
-                        .is_none_or(|s| s.is_error() || s.last_ok.is_none())
-                }));
-        if waiting {
-            frame.render_widget(ctx.placeholder(sources, "log"), body);
-        } else {
-            let (text, style) = if ui.filter.is_active() {
-                (
-                    format!("no lines match filter {}", one_line(&ui.filter.input)),
-                    theme.muted,
-                )
-            } else if ui.errors_only {
-                ("✓ no error lines yet".to_string(), theme.ok)
-            } else {
-                ("no log lines yet".to_string(), theme.muted)
-            };
-            lines(frame, body, vec![Line::from(Span::styled(text, style))]);
-        }
-        draw_block(frame, area, ctx, PaneId::Errors, sources, titles);
-        return;
-    }
-
-    let rows: Vec<Row> = shown.iter().map(|l| row(ctx, l)).collect();
-    table_with(frame, body, theme, &COLUMNS, &rows, None, false);
-    draw_block(frame, area, ctx, PaneId::Errors, sources, titles);
+    spans.extend(filter_spans(ctx));
+    spans
 }
 
-fn row(ctx: &PaneContext, line: &LogLine) -> Row {
+fn filter_spans(ctx: &PaneContext) -> Vec<Span<'static>> {
+    let ui = ctx.ui;
+    if !ui.filter.is_active() {
+        return Vec::new();
+    }
+    let (text, style) = match &ui.filter.error {
+        Some(error) => (
+            format!(" · filter error: {}", one_line(error)),
+            ctx.theme.crit,
+        ),
+        None => (
+            format!(" · filter: {}", one_line(&ui.filter.input)),
+            ctx.theme.accent,
+        ),
+    };
+    vec![Span::styled(text, style)]
+}
+
+/// Why nothing shows: no source, sources failing, a filter that matches nothing, no
+/// errors yet, or a paused view whose lines have left the buffer.
+fn empty_tail(
+    frame: &mut Frame,
+    body: Rect,
+    ctx: &PaneContext,
+    sources: &[String],
+    view: &TailView,
+) {
     let theme = ctx.theme;
-    let mut message = one_line(&line.message);
-    if ctx.zoomed {
-        for (key, value) in &line.fields {
-            message.push_str(&format!("  {}={}", one_line(key), one_line(value)));
+    let ui = ctx.ui;
+    let waiting = ctx.state.logs.is_empty()
+        && (sources.is_empty()
+            || sources.iter().all(|s| {
+                ctx.state
+                    .sources
+                    .get(s)
+                    .is_none_or(|s| s.is_error() || s.last_ok.is_none())
+            }));
+    if waiting {
+        frame.render_widget(ctx.placeholder(sources, "log"), body);
+        return;
+    }
+    let (text, style) = if !ui.errors.following() && view.held_back > 0 {
+        (
+            format!(
+                "the lines scrolled back to have left the buffer ({} new): End follows",
+                view.held_back
+            ),
+            theme.muted,
+        )
+    } else if ui.filter.is_active() {
+        (
+            format!("no lines match filter {}", one_line(&ui.filter.input)),
+            theme.muted,
+        )
+    } else if ui.errors_only {
+        ("✓ no error lines yet".to_string(), theme.ok)
+    } else {
+        ("no log lines yet".to_string(), theme.muted)
+    };
+    lines(frame, body, vec![Line::from(Span::styled(text, style))]);
+}
+
+/// Zoomed: one row per source, its errors per minute over the last half hour. Returns
+/// the room left under them (at most a quarter of the body goes to sparklines).
+fn source_sparklines(frame: &mut Frame, body: Rect, ctx: &PaneContext, sources: &[String]) -> Rect {
+    let theme = ctx.theme;
+    let mut names: Vec<&str> = sources.iter().map(String::as_str).collect();
+    for name in ctx.state.logs.sources() {
+        if !names.contains(&name.as_str()) {
+            names.push(name);
         }
     }
-    Row {
-        cells: vec![
-            Cell::new(line.at.format("%H:%M:%S").to_string(), theme.muted),
-            Cell::new(one_line(&line.source), theme.source(&line.source)),
-            Cell::new(line.level.label(), level_style(theme, line.level)),
-            Cell::new(message, theme.text),
-        ],
-        style: Style::default(),
+    let room = (body.height / 4) as usize;
+    if names.is_empty() || room == 0 || body.width < 20 {
+        return body;
     }
+    let name_width = names
+        .iter()
+        .map(|n| width(n))
+        .max()
+        .unwrap_or(0)
+        .clamp(3, 16);
+    let minutes = (body.width as usize)
+        .saturating_sub(name_width + 22)
+        .min(SPARK_MINUTES);
+    if minutes < 3 {
+        return body;
+    }
+    let mut out = Vec::new();
+    for name in names.iter().take(room) {
+        let counts = ctx
+            .state
+            .logs
+            .errors_per_minute(Some(name), ctx.now, minutes);
+        let total: u64 = counts.iter().sum();
+        let last = counts.last().copied().unwrap_or(0);
+        let style = if total > 0 { theme.warn } else { theme.muted };
+        out.push(Line::from(vec![
+            Span::styled(
+                fit(&sanitize(name), name_width, false, true),
+                source_style(ctx, name),
+            ),
+            Span::raw(" "),
+            Span::styled(count_sparkline(&counts), style),
+            Span::styled(format!(" {last}/min · {total} in {minutes}m"), theme.muted),
+        ]));
+    }
+    if names.len() > room
+        && let Some(last) = out.last_mut()
+    {
+        *last = Line::from(Span::styled(
+            format!("… {} more sources", names.len() - room + 1),
+            theme.muted,
+        ));
+    }
+    let used = out.len() as u16;
+    lines(
+        frame,
+        Rect {
+            height: used,
+            ..body
+        },
+        out,
+    );
+    Rect {
+        y: body.y + used,
+        height: body.height - used,
+        ..body
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Top patterns
+
+/// The patterns the filter lets through (judged on each pattern's example), most frequent
+/// first.
+pub fn shown_patterns<'a>(ctx: &PaneContext<'a>) -> Vec<&'a Pattern> {
+    ctx.state
+        .logs
+        .patterns()
+        .into_iter()
+        .filter(|p| ctx.ui.filter.matches(&p.example))
+        .collect()
+}
+
+fn render_patterns(frame: &mut Frame, body: Rect, ctx: &PaneContext, titles: &mut Titles) {
+    let theme = ctx.theme;
+    let patterns = shown_patterns(ctx);
+    let table_stats = ctx.state.logs.pattern_table();
+    let mut bottom = vec![Span::styled(
+        format!("TOP PATTERNS · {}", patterns.len()),
+        theme.accent,
+    )];
+    if table_stats.evicted_patterns > 0 {
+        bottom.push(Span::styled(
+            format!(
+                " · {} rare patterns evicted ({} lines)",
+                table_stats.evicted_patterns, table_stats.evicted_lines
+            ),
+            theme.warn,
+        ));
+    }
+    bottom.push(Span::styled(" · t: tail", theme.muted));
+    bottom.extend(filter_spans(ctx));
+    titles.bottom = bottom;
+    if patterns.is_empty() {
+        let text = if ctx.ui.filter.is_active() {
+            format!(
+                "no pattern matches filter {}",
+                one_line(&ctx.ui.filter.input)
+            )
+        } else {
+            "✓ no error lines yet: no patterns".to_string()
+        };
+        lines(
+            frame,
+            body,
+            vec![Line::from(Span::styled(text, theme.muted))],
+        );
+        return;
+    }
+    let selected = ctx.ui.selected.min(patterns.len() - 1);
+    // The selected pattern's example under the table, whole (wrapped over a few rows).
+    let example_rows = if body.height >= 8 { 3 } else { 0 };
+    let table_area = Rect {
+        height: body.height - example_rows,
+        ..body
+    };
+    let rows: Vec<Row> = patterns
+        .iter()
+        .map(|p| Row {
+            cells: vec![
+                Cell::new(p.count.to_string(), theme.text),
+                Cell::new(p.first_seen.format("%H:%M:%S").to_string(), theme.muted),
+                Cell::new(p.last_seen.format("%H:%M:%S").to_string(), theme.muted),
+                Cell::new(
+                    one_line(&p.sources.join(",")),
+                    match p.sources.as_slice() {
+                        [one] => source_style(ctx, one),
+                        _ => theme.text,
+                    },
+                ),
+                Cell::new(one_line(&p.template), level_style(theme, p.example.level)),
+            ],
+            style: Style::default(),
+        })
+        .collect();
+    table(
+        frame,
+        table_area,
+        theme,
+        &PATTERN_COLUMNS,
+        &rows,
+        Some(selected),
+    );
+    let example = &patterns[selected].example;
+    if example_rows > 0 {
+        let area = Rect {
+            y: body.y + table_area.height,
+            height: example_rows,
+            ..body
+        };
+        let text = format!(
+            "{} {} {}",
+            example.at.format("%Y-%m-%d %H:%M:%S"),
+            one_line(&example.source),
+            one_line(&example.message)
+        );
+        let paragraph = Paragraph::new(vec![
+            Line::from(Span::styled("example (Enter: every field)", theme.muted)),
+            Line::from(Span::styled(text, theme.text)),
+        ])
+        .wrap(Wrap { trim: false });
+        frame.render_widget(paragraph, area);
+    }
+    if ctx.ui.errors.detail {
+        detail(frame, body, ctx, Some(example));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A line's fields
+
+/// Every field of `line` over the pane's body: time, source, level, the whole message
+/// (its own lines kept), then each field, wrapped.
+fn detail(frame: &mut Frame, body: Rect, ctx: &PaneContext, line: Option<&LogLine>) {
+    if body.width < 4 || body.height < 3 {
+        return;
+    }
+    let theme = ctx.theme;
+    let block = Block::bordered()
+        .border_type(BorderType::Double)
+        .border_style(theme.border_focused)
+        .title(Line::from(Span::styled(" line fields ", theme.title)))
+        .title_bottom(Line::from(Span::styled(" Esc closes ", theme.muted)).right_aligned());
+    let area = block.inner(body);
+    frame.render_widget(Clear, body);
+    frame.render_widget(block, body);
+    let Some(line) = line else {
+        lines(
+            frame,
+            area,
+            vec![Line::from(Span::styled("no line selected", theme.muted))],
+        );
+        return;
+    };
+    let key_width = line
+        .fields
+        .iter()
+        .map(|(k, _)| width(&sanitize(k)))
+        .chain([7])
+        .max()
+        .unwrap_or(7)
+        .min(24);
+    let field = |key: &str, value: String, style: Style| {
+        Line::from(vec![
+            Span::styled(fit(key, key_width, false, true), theme.accent),
+            Span::raw("  "),
+            Span::styled(value, style),
+        ])
+    };
+    let mut out = vec![
+        field(
+            "time",
+            line.at.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string(),
+            theme.text,
+        ),
+        field(
+            "source",
+            sanitize(&line.source),
+            source_style(ctx, &line.source),
+        ),
+        field(
+            "level",
+            format!(
+                "{}{}",
+                line.level.label(),
+                if line.is_error { " (error line)" } else { "" }
+            ),
+            level_style(theme, line.level),
+        ),
+    ];
+    for (n, text) in line.message.split('\n').enumerate() {
+        let key = if n == 0 { "message" } else { "" };
+        out.push(field(
+            key,
+            sanitize(text.trim_end_matches('\r')),
+            theme.text,
+        ));
+    }
+    for (key, value) in &line.fields {
+        out.push(field(&sanitize(key), one_line(value), theme.text));
+    }
+    frame.render_widget(Paragraph::new(out).wrap(Wrap { trim: false }), area);
 }
