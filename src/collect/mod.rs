@@ -2,6 +2,7 @@
 //! interval; a run never overlaps the previous one, and results go to the state owner
 //! over a channel. `watchpost check` polls each once.
 
+pub mod alertmanager;
 pub mod command;
 pub mod docker;
 pub mod host;
@@ -10,6 +11,7 @@ pub mod journald;
 pub mod logmetrics;
 pub mod logparse;
 pub mod logs;
+pub mod prometheus;
 pub mod sqlite;
 pub mod tmws;
 
@@ -71,6 +73,14 @@ pub fn from_config(config: &Config, pool: &HostPool) -> Vec<Box<dyn Collector>> 
     }
     for (name, source) in &config.logs {
         collectors.push(Box::new(logs::LogCollector::new(name, source)));
+    }
+    for (name, source) in &config.prometheus {
+        collectors.push(Box::new(prometheus::PrometheusCollector::new(name, source)));
+    }
+    for (name, source) in &config.alertmanager {
+        collectors.push(Box::new(alertmanager::AlertmanagerCollector::new(
+            name, source,
+        )));
     }
     collectors
 }

@@ -1,0 +1,550 @@
+//! Prometheus and Alertmanager sources against the real servers from Debian's packages,
+//! started on 127.0.0.1 by the tests (see support/prometheus.rs). Prometheus scrapes an
+//! exporter the test runs, serving seed 004's metric names with values the test sets,
+//! and evaluates a rule file with a short `for`.
+
+#[macro_use]
+#[path = "support/prometheus.rs"]
+mod prometheus;
+
+use prometheus::{Exporter, eventually, http_get, http_post_json, write_config};
+use std::process::Command;
+use std::time::Duration;
+
+/// Runs the real binary's `check --format json`: (exit code, the JSON).
+fn check_json(config: &std::path::Path) -> (i32, serde_json::Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_watchpost"))
+        .args(["check", "--format", "json", "--config"])
+        .arg(config)
+        .output()
+        .expect("run watchpost check");
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "check printed no JSON ({e}):\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), json)
+}
+
+fn find<'a>(json: &'a serde_json::Value, id: &str) -> Option<&'a serde_json::Value> {
+    json["checks"]
+        .as_array()?
+        .iter()
+        .find(|c| c["id"].as_str() == Some(id))
+}
+
+fn ids(json: &serde_json::Value) -> Vec<String> {
+    json["checks"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c["id"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+const NO_RULES: &str = "groups: []\n";
+
+/// Seed 004's alert rules with a `for` short enough for a test.
+const RULES: &str = r#"groups:
+  - name: meatymusic-security
+    rules:
+      - alert: SecurityBoundaryViolationCritical
+        expr: sum(rate(meatymusic_security_boundary_violations_total[5s])) > 10
+        for: 2s
+        labels:
+          severity: critical
+        annotations:
+          summary: "More than 10 security boundary violations per second"
+      - alert: SecurityCachePerformancePoor
+        expr: meatymusic_security_contexts_active > 1000
+        for: 1s
+        labels:
+          severity: info
+"#;
+
+/// Waits until Prometheus has scraped the exporter at least twice (rates need two samples).
+fn wait_scraped(prom: &prometheus::Server) {
+    eventually(
+        "the exporter's first scrapes",
+        Duration::from_secs(20),
+        || {
+            let url = format!(
+                "{}/api/v1/query?query=count_over_time(up%5B1m%5D)",
+                prom.url()
+            );
+            let (_, body) = http_get(&url).ok()?;
+            let json: serde_json::Value = serde_json::from_str(&body).ok()?;
+            let n: f64 = json["data"]["result"][0]["value"][1]
+                .as_str()?
+                .parse()
+                .ok()?;
+            (n >= 2.0).then_some(())
+        },
+    );
+}
+
+#[test]
+fn promql_figures_follow_the_exporter_in_check_json() {
+    prometheus_or_skip!();
+    let exporter = Exporter::start();
+    exporter.gauge(
+        r#"meatymusic_security_contexts_active{instance="api-1"}"#,
+        5.0,
+    );
+    exporter.gauge(
+        r#"meatymusic_security_contexts_active{instance="api-2"}"#,
+        7.0,
+    );
+    exporter.counter_rate(r#"meatymusic_auth_failures_total{auth_method="jwt"}"#, 4.0);
+    let prom = prometheus::prometheus(&exporter.target(), NO_RULES, None);
+    wait_scraped(&prom);
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            r#"
+[deployment]
+name = "meatymusic"
+
+[prometheus.mm]
+url = "{url}"
+interval = "1s"
+history = "0s"
+
+[[prometheus.mm.figure]]
+id = "contexts_total"
+name = "security contexts"
+query = "sum(meatymusic_security_contexts_active)"
+warn = "> 100"
+
+[[prometheus.mm.figure]]
+id = "contexts"
+query = "meatymusic_security_contexts_active"
+by = ["instance"]
+
+[[prometheus.mm.figure]]
+id = "auth_failures_per_s"
+query = "sum(rate(meatymusic_auth_failures_total[5s]))"
+unit = "/s"
+"#,
+            url = prom.url()
+        ),
+    );
+    let (_, json) = check_json(&config);
+    let total = find(&json, "mm.contexts_total").unwrap_or_else(|| panic!("{json:#}"));
+    assert_eq!(total["value"], 12.0, "{total:#}");
+    assert_eq!(total["severity"], "ok");
+    // A vector: one figure per instance, named by its label.
+    let api1 = find(&json, "mm.contexts.api-1").unwrap_or_else(|| panic!("{:?}", ids(&json)));
+    assert_eq!(api1["value"], 5.0);
+    assert!(
+        api1["name"]
+            .as_str()
+            .unwrap()
+            .contains(r#"instance="api-1""#)
+    );
+    assert_eq!(find(&json, "mm.contexts.api-2").unwrap()["value"], 7.0);
+    assert!(find(&json, "mm.auth_failures_per_s").unwrap()["value"].is_number());
+    // The counter grows by 4/s; once a few scrapes are in, the rate says so.
+    eventually("a rate of about 4/s", Duration::from_secs(20), || {
+        let (_, json) = check_json(&config);
+        let rate = find(&json, "mm.auth_failures_per_s")?["value"].as_f64()?;
+        (3.0..=5.0).contains(&rate).then_some(())
+    });
+
+    // The exporter changes; the figure follows, and the threshold turns it WARN.
+    exporter.gauge(
+        r#"meatymusic_security_contexts_active{instance="api-2"}"#,
+        200.0,
+    );
+    let (code, json) = eventually("the new value in check", Duration::from_secs(20), || {
+        let (code, json) = check_json(&config);
+        let total = find(&json, "mm.contexts_total")?.clone();
+        (total["value"] == 205.0).then_some((code, json))
+    });
+    assert_eq!(
+        find(&json, "mm.contexts_total").unwrap()["severity"],
+        "warn"
+    );
+    assert_eq!(json["worst"], "warn");
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn unreachable_bad_promql_empty_and_nan_are_each_shown_for_what_they_are() {
+    prometheus_or_skip!();
+    let exporter = Exporter::start();
+    exporter.gauge("meatymusic_security_contexts_active", 3.0);
+    let prom = prometheus::prometheus(&exporter.target(), NO_RULES, None);
+    wait_scraped(&prom);
+    let closed = prometheus::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            r#"
+[prometheus.mm]
+url = "{url}"
+history = "0s"
+
+[[prometheus.mm.figure]]
+id = "bad"
+query = "sum(rate(meatymusic_auth_failures_total[5m])"
+
+[[prometheus.mm.figure]]
+id = "empty"
+query = "meatymusic_no_such_metric"
+
+[[prometheus.mm.figure]]
+id = "nan"
+query = "0 / 0"
+
+[[prometheus.mm.figure]]
+id = "fine"
+query = "sum(meatymusic_security_contexts_active)"
+
+[prometheus.gone]
+url = "http://127.0.0.1:{closed}"
+history = "0s"
+
+[[prometheus.gone.figure]]
+id = "contexts"
+query = "meatymusic_security_contexts_active"
+"#,
+            url = prom.url()
+        ),
+    );
+    let (code, json) = check_json(&config);
+    let get = |id: &str| find(&json, id).unwrap_or_else(|| panic!("no {id} in {json:#}"));
+
+    // Bad PromQL: Prometheus's own message.
+    let bad = get("mm.bad");
+    let error = bad["error"].as_str().expect("an error");
+    assert!(
+        error.contains("PromQL bad_data") && error.contains("parse error"),
+        "{error}"
+    );
+    assert_eq!(bad["severity"], "unknown");
+    assert!(bad["value"].is_null());
+
+    // Empty: no value, no error, said in the detail.
+    let empty = get("mm.empty");
+    assert!(
+        empty["value"].is_null() && empty["error"].is_null(),
+        "{empty:#}"
+    );
+    assert!(
+        empty["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("empty result"),
+        "{empty:#}"
+    );
+    assert_eq!(empty["severity"], "unknown");
+
+    // NaN: the text NaN, not a missing value.
+    let nan = get("mm.nan");
+    assert_eq!(nan["value"], "NaN", "{nan:#}");
+    assert!(nan["error"].is_null());
+    assert!(nan["detail"].as_str().unwrap().contains("not a number"));
+    assert_eq!(nan["severity"], "unknown");
+
+    // The good figure of the same source is unaffected.
+    assert_eq!(get("mm.fine")["value"], 3.0);
+
+    // Unreachable server: the figure says so, with the address.
+    let gone = get("gone.contexts");
+    let error = gone["error"].as_str().expect("an error");
+    assert!(
+        error.contains(&format!(
+            "cannot reach Prometheus at http://127.0.0.1:{closed}"
+        )),
+        "{error}"
+    );
+    assert!(error.to_lowercase().contains("refused"), "{error}");
+    assert_eq!(json["worst"], "unknown");
+    assert_eq!(code, 3);
+}
+
+/// Polls every collector of `config` once and applies the updates to `state` at `now`.
+fn poll_into(
+    runtime: &tokio::runtime::Runtime,
+    collectors: &mut [Box<dyn watchpost::collect::Collector>],
+    state: &mut watchpost::state::AppState,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    for collector in collectors.iter_mut() {
+        for update in runtime.block_on(collector.poll()) {
+            state.apply(update, now);
+        }
+    }
+}
+
+/// The Alerts pane as text, 140 columns wide.
+fn alerts_pane(state: &watchpost::state::AppState, now: chrono::DateTime<chrono::Utc>) -> String {
+    use ratatui::{Terminal, backend::TestBackend};
+    let mut terminal = Terminal::new(TestBackend::new(140, 12)).unwrap();
+    let ui = watchpost::ui::UiState::default();
+    let theme = watchpost::ui::theme::Theme::built_in("default").unwrap();
+    terminal
+        .draw(|frame| {
+            let ctx = watchpost::ui::PaneContext {
+                state,
+                ui: &ui,
+                theme: &theme,
+                focused: false,
+                zoomed: false,
+                now,
+            };
+            watchpost::ui::panes::alerts::render(frame, frame.area(), &ctx);
+        })
+        .unwrap();
+    let buffer = terminal.backend().buffer();
+    let mut out = String::new();
+    for y in 0..buffer.area.height {
+        for x in 0..buffer.area.width {
+            out.push_str(buffer[(x, y)].symbol());
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The alerts Alertmanager lists now, as JSON.
+fn alertmanager_alerts(am: &prometheus::Server) -> Vec<serde_json::Value> {
+    http_get(&format!("{}/api/v2/alerts", am.url()))
+        .ok()
+        .and_then(|(_, body)| serde_json::from_str::<Vec<serde_json::Value>>(&body).ok())
+        .unwrap_or_default()
+}
+
+fn named<'a>(alerts: &'a [serde_json::Value], name: &str) -> Option<&'a serde_json::Value> {
+    alerts
+        .iter()
+        .find(|a| a["labels"]["alertname"].as_str() == Some(name))
+}
+
+#[test]
+fn a_rule_with_for_fires_reaches_alertmanager_and_watchpost_shows_it() {
+    use watchpost::state::alerts::AlertState;
+    use watchpost::state::figure::Severity;
+    prometheus_or_skip!();
+    const VIOLATIONS: &str = r#"meatymusic_security_boundary_violations_total{violation_type="rls_bypass",table_name="songs"}"#;
+    let exporter = Exporter::start();
+    exporter.counter_rate(VIOLATIONS, 0.0);
+    exporter.gauge("meatymusic_security_contexts_active", 10.0);
+    let am = prometheus::alertmanager();
+    let prom = prometheus::prometheus(&exporter.target(), RULES, Some(am.port));
+    wait_scraped(&prom);
+
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = write_config(
+        dir.path(),
+        &format!(
+            r#"
+[deployment]
+name = "meatymusic"
+
+[prometheus.mm]
+url = "{prom}"
+interval = "1s"
+history = "0s"
+
+[[prometheus.mm.figure]]
+id = "violations_per_s"
+name = "boundary violations/s"
+query = "sum(rate(meatymusic_security_boundary_violations_total[5s]))"
+unit = "/s"
+crit = "> 10"
+for = "2s"
+priority = "P0"
+
+[alertmanager.am]
+url = "{am}"
+interval = "1s"
+"#,
+            prom = prom.url(),
+            am = am.url()
+        ),
+    );
+
+    // Quiet: nothing fires anywhere.
+    let (code, json) = check_json(&config_path);
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(find(&json, "am.active").unwrap()["value"], 0.0);
+
+    // 50 violations a second: Prometheus's rule (for: 2s) fires and reaches Alertmanager.
+    exporter.counter_rate(VIOLATIONS, 50.0);
+    let alert = eventually(
+        "SecurityBoundaryViolationCritical in Alertmanager",
+        Duration::from_secs(30),
+        || {
+            named(
+                &alertmanager_alerts(&am),
+                "SecurityBoundaryViolationCritical",
+            )
+            .cloned()
+        },
+    );
+    assert_eq!(alert["labels"]["severity"], "critical");
+
+    // `check` shows both: the figure over its threshold and Alertmanager's alert.
+    let (code, json) = check_json(&config_path);
+    assert_eq!(code, 2, "{json:#}");
+    assert_eq!(
+        find(&json, "mm.violations_per_s").unwrap()["severity"],
+        "crit"
+    );
+    let listed = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            c["id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("am.SecurityBoundaryViolationCritical."))
+        })
+        .unwrap_or_else(|| panic!("no Alertmanager alert in {json:#}"));
+    assert_eq!(listed["severity"], "crit");
+    assert_eq!(
+        listed["value"],
+        "More than 10 security boundary violations per second"
+    );
+
+    // The dashboard's state: the figure's own `for` (2s) keeps it pending first; the
+    // Alertmanager alert is firing at once, with its labels and start time.
+    let config = watchpost::config::Config::load(&config_path).unwrap();
+    let pool = watchpost::transport::HostPool::from_config(&config).unwrap();
+    let mut collectors = watchpost::collect::from_config(&config, &pool);
+    let start = chrono::Utc::now();
+    let window = watchpost::state::Window::new("meatymusic", start, chrono::Duration::hours(24));
+    let mut state = watchpost::app::initial_state(window, &collectors, &config);
+    state.enable_outbox();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    poll_into(&runtime, &mut collectors, &mut state, start);
+    let own = |state: &watchpost::state::AppState| {
+        state
+            .alerts
+            .active
+            .iter()
+            .find(|a| a.id == "mm.violations_per_s")
+            .map(|a| a.state)
+    };
+    assert_eq!(own(&state), Some(AlertState::Pending));
+    let external = state
+        .alerts
+        .active
+        .iter()
+        .find(|a| a.id.starts_with("am.SecurityBoundaryViolationCritical."))
+        .unwrap_or_else(|| panic!("{:#?}", state.alerts.active))
+        .clone();
+    assert_eq!(external.state, AlertState::Firing);
+    assert_eq!(external.severity, Severity::Crit);
+    assert!(
+        external.name.contains("{severity=critical}"),
+        "{}",
+        external.name
+    );
+    let starts_at: chrono::DateTime<chrono::Utc> =
+        alert["startsAt"].as_str().unwrap().parse().unwrap();
+    assert_eq!(external.since, starts_at);
+    assert!(external.counts());
+    assert_eq!(state.worst(), Severity::Crit);
+    let pane = alerts_pane(&state, start);
+    assert!(
+        pane.contains("am: SecurityBoundaryViolationCritical"),
+        "{pane}"
+    );
+    state.tick(start + chrono::Duration::seconds(3));
+    assert_eq!(own(&state), Some(AlertState::Firing));
+
+    // A silence in Alertmanager: the alert stays listed, marked, and stops counting.
+    let now = chrono::Utc::now();
+    let silence = serde_json::json!({
+        "matchers": [{"name": "alertname", "value": "SecurityBoundaryViolationCritical", "isRegex": false, "isEqual": true}],
+        "startsAt": now.to_rfc3339(),
+        "endsAt": (now + chrono::Duration::hours(1)).to_rfc3339(),
+        "createdBy": "watchpost test",
+        "comment": "maintenance"
+    });
+    let (status, body) = http_post_json(
+        &format!("{}/api/v2/silences", am.url()),
+        &silence.to_string(),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    eventually(
+        "the alert silenced in Alertmanager",
+        Duration::from_secs(10),
+        || {
+            let alerts = alertmanager_alerts(&am);
+            let a = named(&alerts, "SecurityBoundaryViolationCritical")?;
+            (a["status"]["state"] == "suppressed").then_some(())
+        },
+    );
+    let later = start + chrono::Duration::seconds(4);
+    poll_into(&runtime, &mut collectors, &mut state, later);
+    let silenced = state
+        .alerts
+        .active
+        .iter()
+        .find(|a| a.id == external.id)
+        .unwrap();
+    assert!(
+        silenced
+            .silenced
+            .as_deref()
+            .unwrap()
+            .contains("silenced in Alertmanager")
+    );
+    assert!(!silenced.counts());
+    let pane = alerts_pane(&state, later);
+    let line = pane
+        .lines()
+        .find(|l| l.contains("am: SecurityBoundaryViolationCritical"))
+        .unwrap_or_else(|| panic!("{pane}"));
+    assert!(line.contains("silenced"), "{pane}");
+
+    // Violations stop: Prometheus resolves, Alertmanager drops it, watchpost resolves it.
+    exporter.counter_rate(VIOLATIONS, 0.0);
+    eventually(
+        "the alert resolved in Alertmanager",
+        Duration::from_secs(30),
+        || {
+            named(
+                &alertmanager_alerts(&am),
+                "SecurityBoundaryViolationCritical",
+            )
+            .is_none()
+            .then_some(())
+        },
+    );
+    let end = start + chrono::Duration::seconds(40);
+    poll_into(&runtime, &mut collectors, &mut state, end);
+    assert!(!state.alerts.active.iter().any(|a| a.id == external.id));
+    assert!(state.alerts.resolved.iter().any(|a| a.id == external.id));
+
+    // What the record keeps, and the report is built from: the external alert's incident.
+    let events: Vec<_> = state
+        .take_outbox()
+        .into_iter()
+        .filter_map(|o| match o {
+            watchpost::state::Outgoing::Alert(event) => Some(event),
+            _ => None,
+        })
+        .collect();
+    let replay = watchpost::record::replay(&events);
+    let incident = replay
+        .incidents
+        .iter()
+        .find(|i| i.id == external.id)
+        .unwrap_or_else(|| panic!("{:#?}", replay.incidents));
+    assert_eq!(incident.severity, Severity::Crit);
+    assert_eq!(incident.began, starts_at);
+    assert!(incident.resolved.is_some());
+}
