@@ -14,6 +14,8 @@ if ! file -L /bin/busybox 2>/dev/null | grep -q 'statically linked'; then need_a
 # The Prometheus tests run Debian's real servers on 127.0.0.1.
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
+# The TLS test makes its own CA with openssl.
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_apt[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -548,3 +548,308 @@ interval = "1s"
     assert_eq!(incident.began, starts_at);
     assert!(incident.resolved.is_some());
 }
+
+/// node-exporter's figures for `hosts` instances (served by the test's exporter, each
+/// series with its own `instance` label), host `i` at 10·i % CPU.
+fn serve_node_exporter(exporter: &Exporter, hosts: usize) {
+    for i in 0..hosts {
+        let instance = format!("web-{i}:9100");
+        let l = |extra: &str| format!(r#"{{instance="{instance}"{extra}}}"#);
+        exporter.counter_rate(
+            &format!("node_cpu_seconds_total{}", l(r#",cpu="0",mode="idle""#)),
+            1.0 - (10.0 * i as f64 % 100.0) / 100.0,
+        );
+        exporter.gauge(&format!("node_memory_MemTotal_bytes{}", l("")), 8e9);
+        exporter.gauge(&format!("node_memory_MemAvailable_bytes{}", l("")), 6e9);
+        exporter.gauge(&format!("node_load1{}", l("")), 0.5);
+        exporter.gauge(&format!("node_load5{}", l("")), 0.4);
+        exporter.gauge(&format!("node_load15{}", l("")), 0.3);
+        let fs = r#",mountpoint="/",fstype="ext4",device="/dev/sda1""#;
+        exporter.gauge(&format!("node_filesystem_size_bytes{}", l(fs)), 100e9);
+        exporter.gauge(&format!("node_filesystem_avail_bytes{}", l(fs)), 5e9);
+        exporter.gauge(
+            &format!("node_uname_info{}", l(&format!(r#",nodename="web-{i}""#))),
+            1.0,
+        );
+    }
+}
+
+#[test]
+fn fifty_hosts_fill_the_host_and_services_panes_without_ssh() {
+    use watchpost::state::figure::Severity;
+    prometheus_or_skip!();
+    let exporter = Exporter::start();
+    serve_node_exporter(&exporter, 50);
+    // A second target that nobody serves: `up` is 0 for it.
+    let dead = format!("127.0.0.1:{}", prometheus::free_port());
+    let prom =
+        prometheus::prometheus_scraping(&[exporter.target(), dead.clone()], NO_RULES, None, None);
+    wait_scraped(&prom);
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = write_config(
+        dir.path(),
+        &format!(
+            "[prometheus.fleet]\nurl = \"{}\"\nhistory = \"0s\"\nservices = true\nhosts = true\n",
+            prom.url()
+        ),
+    );
+    // CPU is a rate: wait for two scrapes of the counters.
+    let json = eventually("50 hosts with CPU figures", Duration::from_secs(20), || {
+        let (_, json) = check_json(&config_path);
+        let cpu = find(&json, "fleet.web-3:9100.cpu_pct")?["value"].as_f64()?;
+        (cpu > 20.0 && cpu < 40.0).then_some(json)
+    });
+    let ids = ids(&json);
+    for i in 0..50 {
+        for figure in ["cpu_pct", "mem_pct", "disk_pct", "load1"] {
+            let id = format!("fleet.web-{i}:9100.{figure}");
+            assert!(ids.contains(&id), "no {id} in {ids:?}");
+        }
+    }
+    assert_eq!(
+        find(&json, "fleet.web-0:9100.mem_pct").unwrap()["value"],
+        25.0
+    );
+    // 95% full is over the runbook's 90: critical, as for a host read over SSH.
+    let disk = find(&json, "fleet.web-0:9100.disk_pct").unwrap();
+    assert_eq!(
+        (disk["value"].as_f64(), disk["severity"].as_str()),
+        (Some(95.0), Some("crit"))
+    );
+    let up = format!("fleet.meatymusic-api.{}.up", exporter.target());
+    assert_eq!(
+        find(&json, &up).unwrap_or_else(|| panic!("{ids:?}"))["value"],
+        1.0
+    );
+    let down = find(&json, &format!("fleet.meatymusic-api.{dead}.up")).unwrap();
+    assert_eq!(
+        (down["value"].as_f64(), down["severity"].as_str()),
+        (Some(0.0), Some("crit"))
+    );
+
+    // The panes: 50 hosts in the Host pane, both targets in the Services pane.
+    let config = watchpost::config::Config::load(&config_path).unwrap();
+    let pool = watchpost::transport::HostPool::from_config(&config).unwrap();
+    let mut collectors = watchpost::collect::from_config(&config, &pool);
+    let now = chrono::Utc::now();
+    let window = watchpost::state::Window::new("fleet", now, chrono::Duration::hours(24));
+    let mut state = watchpost::app::initial_state(window, &collectors, &config);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    poll_into(&runtime, &mut collectors, &mut state, now);
+    let hosts: Vec<&String> = state
+        .sources_of("host")
+        .iter()
+        .filter(|s| state.hosts.contains_key(*s))
+        .collect();
+    assert_eq!(hosts.len(), 50, "{hosts:?}");
+    let web7 = &state.hosts["fleet.web-7:9100"];
+    assert_eq!(web7.hostname, "web-7");
+    assert_eq!(web7.load, [0.5, 0.4, 0.3]);
+    assert_eq!(web7.disks[0].mount, "/");
+    let services: Vec<(&String, bool)> = state
+        .services
+        .iter()
+        .map(|(name, s)| (name, s.status.up))
+        .collect();
+    assert_eq!(services.len(), 2, "{services:?}");
+    assert!(services.contains(&(&format!("fleet.meatymusic-api.{dead}"), false)));
+    assert_eq!(state.worst_figure(), Severity::Crit);
+}
+
+#[test]
+fn range_queries_fill_the_sparkline_at_start_up() {
+    prometheus_or_skip!();
+    let exporter = Exporter::start();
+    exporter.gauge("meatymusic_db_pool_connections_active", 4.0);
+    let prom = prometheus::prometheus(&exporter.target(), NO_RULES, None);
+    // A few seconds of past for the range query to find.
+    eventually("five scrapes", Duration::from_secs(20), || {
+        let url = format!(
+            "{}/api/v1/query?query=count_over_time(up%5B1m%5D)",
+            prom.url()
+        );
+        let (_, body) = http_get(&url).ok()?;
+        let json: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let n: f64 = json["data"]["result"][0]["value"][1]
+            .as_str()?
+            .parse()
+            .ok()?;
+        (n >= 5.0).then_some(())
+    });
+    let config = watchpost::config::Config::parse(&format!(
+        "[prometheus.mm]\nurl = \"{}\"\ninterval = \"1s\"\nhistory = \"1m\"\n\n[[prometheus.mm.figure]]\nid = \"db_active\"\nquery = \"sum(meatymusic_db_pool_connections_active)\"\n",
+        prom.url()
+    ))
+    .unwrap();
+    let pool = watchpost::transport::HostPool::from_config(&config).unwrap();
+    let mut collectors = watchpost::collect::from_config(&config, &pool);
+    let now = chrono::Utc::now();
+    let window = watchpost::state::Window::new("mm", now, chrono::Duration::hours(24));
+    let mut state = watchpost::app::initial_state(window, &collectors, &config);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    poll_into(&runtime, &mut collectors, &mut state, now);
+    let figure = state.figure("mm.db_active").unwrap();
+    // One poll, yet several points: the past came from the range query, oldest first.
+    assert!(figure.history.len() >= 4, "{:?}", figure.history);
+    assert!(figure.history.iter().all(|(_, v)| *v == 4.0));
+    assert!(
+        figure
+            .history
+            .iter()
+            .zip(figure.history.iter().skip(1))
+            .all(|(a, b)| a.0 < b.0)
+    );
+    assert_eq!(figure.history.back().unwrap().0, now);
+    // The next round asks instant queries only: history grows by one point.
+    let before = figure.history.len();
+    poll_into(
+        &runtime,
+        &mut collectors,
+        &mut state,
+        now + chrono::Duration::seconds(1),
+    );
+    assert_eq!(
+        state.figure("mm.db_active").unwrap().history.len(),
+        before + 1
+    );
+}
+
+#[test]
+fn tls_with_a_private_ca_and_a_bearer_token_from_the_environment() {
+    prometheus_or_skip!();
+    if prometheus::installed("openssl").is_none() {
+        assert!(
+            !prometheus::prometheus_required(),
+            "openssl is needed to make the test CA"
+        );
+        eprintln!("SKIPPED: no openssl to make a test CA");
+        return;
+    }
+    let certs = tempfile::tempdir().unwrap();
+    let at = |f: &str| certs.path().join(f).display().to_string();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // A CA of our own, and a server certificate for 127.0.0.1 signed by it.
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=watchpost test CA",
+        "-keyout",
+        &at("ca.key"),
+        "-out",
+        &at("ca.pem"),
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        &at("server.key"),
+        "-out",
+        &at("server.csr"),
+    ]);
+    std::fs::write(at("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &at("server.csr"),
+        "-CA",
+        &at("ca.pem"),
+        "-CAkey",
+        &at("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        &at("ext.cnf"),
+        "-out",
+        &at("server.pem"),
+    ]);
+
+    let exporter = Exporter::start();
+    exporter.gauge("meatymusic_security_contexts_active", 9.0);
+    let web = format!(
+        "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+        at("server.pem"),
+        at("server.key")
+    );
+    let prom = prometheus::prometheus_scraping(&[exporter.target()], NO_RULES, None, Some(&web));
+    let config = |ca: Option<&str>| {
+        let ca = ca
+            .map(|c| format!("ca_file = \"{c}\"\n"))
+            .unwrap_or_default();
+        format!(
+            "[prometheus.mm]\nurl = \"{}\"\ntoken = \"${{WATCHPOST_TEST_PROM_TOKEN}}\"\nhistory = \"0s\"\n{ca}\n[[prometheus.mm.figure]]\nid = \"contexts\"\nquery = \"sum(meatymusic_security_contexts_active)\"\n",
+            prom.url()
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let run = |text: &str| {
+        let path = write_config(dir.path(), text);
+        let out = Command::new(env!("CARGO_BIN_EXE_watchpost"))
+            .args(["check", "--format", "json", "--config"])
+            .arg(&path)
+            .env("WATCHPOST_TEST_PROM_TOKEN", "s3cret-token")
+            .output()
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    // With the CA: figures over https.
+    let json = eventually("the figure over TLS", Duration::from_secs(20), || {
+        let json = run(&config(Some(&at("ca.pem"))));
+        (find(&json, "mm.contexts")?["value"] == 9.0).then_some(json)
+    });
+    assert_eq!(json["worst"], "ok");
+    // Without it, the certificate is not trusted, and the figure says why.
+    let json = run(&config(None));
+    let error = find(&json, "mm.contexts").unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("cannot reach Prometheus"), "{error}");
+    assert!(error.to_lowercase().contains("certificate"), "{error}");
+    // A CA file that is not a certificate is a clear error, not a panic.
+    std::fs::write(at("junk.pem"), "not a certificate\n").unwrap();
+    let json = run(&config(Some(&at("junk.pem"))));
+    let error = find(&json, "mm.contexts").unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.contains("ca_file") && error.contains("junk.pem"),
+        "{error}"
+    );
+
+    // The token goes out as `Authorization: Bearer …` (Prometheus itself checks none, so
+    // the test's own HTTP server is asked what it got; its answer is no query JSON).
+    let json = run(&format!(
+        "[prometheus.mm]\nurl = \"http://{}\"\ntoken = \"${{WATCHPOST_TEST_PROM_TOKEN}}\"\nhistory = \"0s\"\n\n[[prometheus.mm.figure]]\nid = \"contexts\"\nquery = \"up\"\n",
+        exporter.target()
+    ));
+    assert!(
+        exporter
+            .authorizations()
+            .contains(&"Bearer s3cret-token".to_string())
+    );
+    let error = find(&json, "mm.contexts").unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("not Prometheus's query JSON"), "{error}");
+}

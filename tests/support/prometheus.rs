@@ -72,11 +72,36 @@ pub struct Server {
     pub port: u16,
     pub dir: tempfile::TempDir,
     child: Child,
+    /// Serves https (a web config with TLS).
+    tls: bool,
 }
 
 impl Server {
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    fn wait_listening(mut self) -> Server {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("{} exited with {status}:\n{}", self.name, self.log());
+            }
+            if self
+                .log()
+                .contains("Server is ready to receive web requests")
+            {
+                return self;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} not ready in 30s:\n{}",
+                self.name,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// What the server wrote to stderr so far (for failure messages).
@@ -145,6 +170,7 @@ pub fn alertmanager() -> Server {
         port,
         dir,
         child,
+        tls: false,
     }
     .wait_ready()
 }
@@ -152,6 +178,22 @@ pub fn alertmanager() -> Server {
 /// Starts Prometheus scraping `target` (host:port) every second, evaluating `rules` (a
 /// rule file's YAML) every second, and sending alerts to `alertmanager` if given.
 pub fn prometheus(target: &str, rules: &str, alertmanager: Option<u16>) -> Server {
+    prometheus_scraping(&[target.to_string()], rules, alertmanager, None)
+}
+
+/// [`prometheus`] with several scrape targets of one job, and optionally a web config
+/// (`--web.config.file`: TLS or basic auth), which makes its URL https.
+pub fn prometheus_scraping(
+    targets: &[String],
+    rules: &str,
+    alertmanager: Option<u16>,
+    web_config: Option<&str>,
+) -> Server {
+    let target = targets
+        .iter()
+        .map(|t| format!("'{t}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
     let path = dir.path().to_path_buf();
@@ -163,25 +205,37 @@ pub fn prometheus(target: &str, rules: &str, alertmanager: Option<u16>) -> Serve
         None => String::new(),
     };
     let config = format!(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - '{}'\n{alerting}scrape_configs:\n  - job_name: 'meatymusic-api'\n    honor_labels: true\n    static_configs:\n      - targets: ['{target}']\n",
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - '{}'\n{alerting}scrape_configs:\n  - job_name: 'meatymusic-api'\n    honor_labels: true\n    static_configs:\n      - targets: [{target}]\n",
         path.join("rules.yml").display()
     );
     std::fs::write(path.join("prometheus.yml"), config).expect("write config");
-    let args = vec![
+    let mut args = vec![
         format!("--config.file={}", path.join("prometheus.yml").display()),
         format!("--storage.tsdb.path={}", path.join("data").display()),
         format!("--web.listen-address=127.0.0.1:{port}"),
         // Alerts reach Alertmanager at once, not after the default minute.
         "--rules.alert.resend-delay=1s".into(),
     ];
+    if let Some(web) = web_config {
+        std::fs::write(path.join("web.yml"), web).expect("write web config");
+        args.push(format!(
+            "--web.config.file={}",
+            path.join("web.yml").display()
+        ));
+    }
     let child = spawn("prometheus", PROMETHEUS, &path, &args);
-    Server {
+    let server = Server {
         name: "prometheus",
         port,
         dir,
         child,
+        tls: web_config.is_some(),
+    };
+    if server.tls {
+        // The readiness probe here speaks plain HTTP; wait for the server's own word.
+        return server.wait_listening();
     }
-    .wait_ready()
+    server.wait_ready()
 }
 
 /// A blocking GET on loopback: (status, body).
@@ -264,6 +318,8 @@ struct Metric {
 pub struct Exporter {
     pub port: u16,
     metrics: Arc<Mutex<(Instant, BTreeMap<String, Metric>)>>,
+    /// The Authorization headers of the requests it got, in order.
+    authorizations: Arc<Mutex<Vec<String>>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -276,6 +332,8 @@ impl Exporter {
         let metrics = Arc::new(Mutex::new((Instant::now(), BTreeMap::new())));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let shared = metrics.clone();
+        let authorizations = Arc::new(Mutex::new(Vec::new()));
+        let seen = authorizations.clone();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -289,7 +347,12 @@ impl Exporter {
                             continue;
                         };
                         let shared = shared.clone();
-                        let service = service_fn(move |_request: Request<Incoming>| {
+                        let seen = seen.clone();
+                        let service = service_fn(move |request: Request<Incoming>| {
+                            if let Some(auth) = request.headers().get("authorization") {
+                                let auth = String::from_utf8_lossy(auth.as_bytes()).into_owned();
+                                seen.lock().unwrap().push(auth);
+                            }
                             let text = render(&shared);
                             async move {
                                 Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(text))))
@@ -311,9 +374,15 @@ impl Exporter {
         Exporter {
             port,
             metrics,
+            authorizations,
             stop: Some(stop),
             thread: Some(thread),
         }
+    }
+
+    /// The Authorization headers of the requests so far.
+    pub fn authorizations(&self) -> Vec<String> {
+        self.authorizations.lock().unwrap().clone()
     }
 
     pub fn target(&self) -> String {
