@@ -853,3 +853,152 @@ fn tls_with_a_private_ca_and_a_bearer_token_from_the_environment() {
         .to_string();
     assert!(error.contains("not Prometheus's query JSON"), "{error}");
 }
+
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/meatymusic.toml");
+
+/// Seed 004's example is valid with nothing set (the runbook's defaults) and knows every
+/// figure of the seed's dashboards and rules.
+#[test]
+fn examples_meatymusic_toml_validates() {
+    let out = Command::new(env!("CARGO_BIN_EXE_watchpost"))
+        .args(["validate", "--config", EXAMPLE])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("prometheus mm: http://localhost:9090,"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("bearer token"),
+        "no token is set: {stdout}"
+    );
+    assert!(
+        stdout.contains("alertmanager am: active alerts of http://localhost:9093/api/v2/alerts")
+    );
+    for (id, rule) in [
+        ("mm.boundary_violations_per_s", "warn > 1, for 2m"),
+        (
+            "mm.boundary_violations_critical",
+            "crit > 10, priority P1, for 1m",
+        ),
+        ("mm.auth_failures_per_s", "warn > 20, for 2m"),
+        (
+            "mm.auth_failures_critical",
+            "crit > 100, priority P1, for 1m",
+        ),
+        ("mm.rls_coverage_pct", "crit < 95, priority P1, for 5m"),
+        ("mm.query_p95_s", "warn > 2, for 5m"),
+        ("mm.rls_overhead_p95_s", "warn > 0.5, for 3m"),
+        ("mm.cache_hit_pct", "warn < 70, priority P2, for 5m"),
+    ] {
+        let line = stdout
+            .lines()
+            .find(|l| l.contains(&format!("figure {id}:")))
+            .unwrap_or_else(|| panic!("no {id}: {stdout}"));
+        assert!(line.ends_with(rule), "{line}");
+    }
+    let with_url = Command::new(env!("CARGO_BIN_EXE_watchpost"))
+        .args(["validate", "--config", EXAMPLE])
+        .env("PROMETHEUS_URL", "https://prometheus.internal:9090")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&with_url.stdout)
+            .contains("prometheus mm: https://prometheus.internal:9090,")
+    );
+}
+
+/// The example against a real Prometheus scraping seed 004's metric names.
+#[test]
+fn examples_meatymusic_toml_reads_seed_004s_metrics() {
+    prometheus_or_skip!();
+    let exporter = Exporter::start();
+    exporter.counter_rate(r#"meatymusic_security_boundary_violations_total{violation_type="rls_bypass",table_name="songs",user_id="u1",instance="api:8000"}"#, 2.0);
+    exporter.counter_rate(r#"meatymusic_auth_failures_total{auth_method="jwt",failure_reason="expired",instance="api:8000"}"#, 1.0);
+    exporter.counter_rate(
+        r#"meatymusic_auth_attempts_total{auth_method="jwt",instance="api:8000"}"#,
+        10.0,
+    );
+    exporter.gauge(
+        r#"meatymusic_security_contexts_active{instance="api:8000"}"#,
+        12.0,
+    );
+    exporter.gauge(
+        r#"meatymusic_security_memory_usage_bytes{component="context_cache",instance="api:8000"}"#,
+        64e6,
+    );
+    exporter.gauge(
+        r#"meatymusic_db_pool_connections_active{instance="api:8000"}"#,
+        7.0,
+    );
+    exporter.gauge(
+        r#"meatymusic_db_pool_connections_idle{instance="api:8000"}"#,
+        3.0,
+    );
+    let prom = prometheus::prometheus(&exporter.target(), NO_RULES, None);
+    wait_scraped(&prom);
+    // The example as shipped, but its rates over 5 seconds instead of 5 minutes, so a
+    // test of a few seconds sees them.
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string(EXAMPLE).unwrap();
+    assert!(example.contains("[5m]"));
+    let config = write_config(dir.path(), &example.replace("[5m]", "[5s]"));
+    let out = |url: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_watchpost"))
+            .args(["check", "--format", "json", "--config"])
+            .arg(&config)
+            .env("PROMETHEUS_URL", url)
+            .env(
+                "ALERTMANAGER_URL",
+                format!("http://127.0.0.1:{}", prometheus::free_port()),
+            )
+            .output()
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let json = eventually("the example's rates", Duration::from_secs(20), || {
+        let json = out(&prom.url());
+        let rate = find(&json, "mm.boundary_violations_per_s")?["value"].as_f64()?;
+        (rate > 1.0).then_some(json)
+    });
+    let value = |id: &str| {
+        find(&json, id).unwrap_or_else(|| panic!("no {id}: {:?}", ids(&json)))["value"].clone()
+    };
+    // Above the warning line (1/s), under the critical one (10/s).
+    assert_eq!(
+        find(&json, "mm.boundary_violations_per_s").unwrap()["severity"],
+        "warn"
+    );
+    assert_eq!(
+        find(&json, "mm.boundary_violations_critical").unwrap()["severity"],
+        "ok"
+    );
+    assert!(value("mm.violations_by_table.songs").as_f64().unwrap() > 1.0);
+    assert!((5.0..=15.0).contains(&value("mm.auth_failure_pct").as_f64().unwrap()));
+    assert_eq!(value("mm.contexts_by_instance.api:8000"), 12.0);
+    assert_eq!(value("mm.memory_by_component.context_cache"), 64e6);
+    assert_eq!(value("mm.db_pool_active"), 7.0);
+    // No histogram is served: an empty result, said as such.
+    let p95 = find(&json, "mm.query_p95_s").unwrap();
+    assert!(
+        p95["detail"].as_str().unwrap().starts_with("empty result"),
+        "{p95:#}"
+    );
+    // Its Alertmanager is not running: said, not hidden.
+    let am = find(&json, "am.active").unwrap();
+    assert!(
+        am["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach Alertmanager"),
+        "{am:#}"
+    );
+}

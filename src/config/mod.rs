@@ -554,6 +554,7 @@ fn toml_problem(text: &str, error: &toml::de::Error) -> validate::Problem {
 
 /// A plain-text explanation of a config, for `watchpost validate`.
 pub fn explain(config: &Config) -> String {
+    let given = |secret: &Option<String>| secret.as_deref().is_some_and(|t| !t.trim().is_empty());
     let mut out = String::new();
     let d = &config.deployment;
     out.push_str(&format!(
@@ -671,7 +672,7 @@ pub fn explain(config: &Config) -> String {
         out.push_str(&format!(
             "prometheus {name}: {}{}{}, every {}, history {}{extra}\n",
             s.url,
-            if s.token.is_some() {
+            if given(&s.token) {
                 ", bearer token"
             } else {
                 ""
@@ -688,9 +689,11 @@ pub fn explain(config: &Config) -> String {
                 .rule()
                 .map(|r| format!(", {}", r.describe()))
                 .unwrap_or_default();
+            out.push_str(&format!("  figure {name}.{}: {}{rule}\n", f.id, f.query));
+        }
+        if !s.figures.is_empty() {
             out.push_str(&format!(
-                "  figure {name}.{} (one per series: {name}.{}.<labels>): {}{rule}\n",
-                f.id, f.id, f.query
+                "  (a query that answers a vector gives one figure per series: {name}.<figure>.<label values>)\n"
             ));
         }
     }
@@ -698,7 +701,7 @@ pub fn explain(config: &Config) -> String {
         out.push_str(&format!(
             "alertmanager {name}: active alerts of {}/api/v2/alerts{}, every {}, figures {name}.active, {name}.silenced\n",
             s.url.trim_end_matches('/'),
-            if s.token.is_some() { " with a bearer token" } else { "" },
+            if given(&s.token) { " with a bearer token" } else { "" },
             humantime::format_duration(s.interval)
         ));
     }
