@@ -29,7 +29,8 @@ pub type UpdateSender = mpsc::Sender<Update>;
 pub trait Collector: Send + 'static {
     /// The source name (the first part of every figure id it produces).
     fn name(&self) -> &str;
-    /// Which pane this source feeds ("services", "rbac", "license", "containers", "host", "errors").
+    /// Which pane this source feeds ("services", "rbac", "license", "containers", "host", "errors",
+    /// "alerts", "metrics").
     fn panes(&self) -> &'static [&'static str];
     /// How long to wait between the end of one poll and the start of the next.
     fn interval(&self) -> Duration;

@@ -914,10 +914,10 @@ impl Collector for PrometheusCollector {
     }
     fn panes(&self) -> &'static [&'static str] {
         match (self.services, self.hosts) {
-            (true, true) => &["prometheus", "services", "host"],
-            (true, false) => &["prometheus", "services"],
-            (false, true) => &["prometheus", "host"],
-            (false, false) => &["prometheus"],
+            (true, true) => &["metrics", "services", "host"],
+            (true, false) => &["metrics", "services"],
+            (false, true) => &["metrics", "host"],
+            (false, false) => &["metrics"],
         }
     }
     fn interval(&self) -> Duration {

@@ -27,10 +27,12 @@ pub enum PaneId {
     Errors,
     Alerts,
     Window,
+    /// PromQL figures (zoomed only, like the window).
+    Metrics,
 }
 
 impl PaneId {
-    pub const ALL: [PaneId; 8] = [
+    pub const ALL: [PaneId; 9] = [
         PaneId::Services,
         PaneId::Rbac,
         PaneId::License,
@@ -39,6 +41,7 @@ impl PaneId {
         PaneId::Errors,
         PaneId::Alerts,
         PaneId::Window,
+        PaneId::Metrics,
     ];
 
     pub fn title(self) -> &'static str {
@@ -51,10 +54,11 @@ impl PaneId {
             PaneId::Errors => "Errors",
             PaneId::Alerts => "Alerts",
             PaneId::Window => "Window",
+            PaneId::Metrics => "Metrics",
         }
     }
 
-    /// The key that focuses it ("1".."8").
+    /// The key that focuses it ("1".."9").
     pub fn number(self) -> usize {
         PaneId::ALL.iter().position(|p| *p == self).unwrap_or(0) + 1
     }
@@ -333,6 +337,7 @@ fn render_pane(frame: &mut Frame, area: Rect, pane: PaneId, ctx: &PaneContext) {
         PaneId::Errors => panes::errors::render(frame, area, ctx),
         PaneId::Alerts => panes::alerts::render(frame, area, ctx),
         PaneId::Window => panes::window::render(frame, area, ctx),
+        PaneId::Metrics => panes::metrics::render(frame, area, ctx),
     }
 }
 
