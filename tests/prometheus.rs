@@ -68,9 +68,14 @@ const RULES: &str = r#"groups:
 
 /// Waits until Prometheus has scraped the exporter at least twice (rates need two samples).
 fn wait_scraped(prom: &prometheus::Server) {
+    wait_scrapes(prom, 2);
+}
+
+/// Waits until Prometheus has scraped the exporter `n` times.
+fn wait_scrapes(prom: &prometheus::Server, n: usize) {
     eventually(
-        "the exporter's first scrapes",
-        Duration::from_secs(20),
+        &format!("{n} scrapes of the exporter"),
+        Duration::from_secs(30),
         || {
             let url = format!(
                 "{}/api/v1/query?query=count_over_time(up%5B1m%5D)",
@@ -78,11 +83,11 @@ fn wait_scraped(prom: &prometheus::Server) {
             );
             let (_, body) = http_get(&url).ok()?;
             let json: serde_json::Value = serde_json::from_str(&body).ok()?;
-            let n: f64 = json["data"]["result"][0]["value"][1]
+            let seen: f64 = json["data"]["result"][0]["value"][1]
                 .as_str()?
                 .parse()
                 .ok()?;
-            (n >= 2.0).then_some(())
+            (seen >= n as f64).then_some(())
         },
     );
 }
@@ -589,7 +594,7 @@ fn fifty_hosts_fill_the_host_and_services_panes_without_ssh() {
     let config_path = write_config(
         dir.path(),
         &format!(
-            "[prometheus.fleet]\nurl = \"{}\"\nhistory = \"0s\"\nservices = true\nhosts = true\n",
+            "[prometheus.fleet]\nurl = \"{}\"\ninterval = \"1s\"\nhistory = \"1m\"\nservices = true\nhosts = true\n",
             prom.url()
         ),
     );
@@ -627,7 +632,9 @@ fn fifty_hosts_fill_the_host_and_services_panes_without_ssh() {
         (Some(0.0), Some("crit"))
     );
 
-    // The panes: 50 hosts in the Host pane, both targets in the Services pane.
+    // The panes: 50 hosts in the Host pane, both targets in the Services pane. A few
+    // seconds of past first, for the start-up range query of the CPU.
+    wait_scrapes(&prom, 6);
     let config = watchpost::config::Config::load(&config_path).unwrap();
     let pool = watchpost::transport::HostPool::from_config(&config).unwrap();
     let mut collectors = watchpost::collect::from_config(&config, &pool);
@@ -642,6 +649,9 @@ fn fifty_hosts_fill_the_host_and_services_panes_without_ssh() {
         .filter(|s| state.hosts.contains_key(*s))
         .collect();
     assert_eq!(hosts.len(), 50, "{hosts:?}");
+    // The start-up range query filled each host's CPU sparkline.
+    let cpu = state.figure("fleet.web-7:9100.cpu_pct").unwrap();
+    assert!(cpu.history.len() >= 3, "{:?}", cpu.history);
     let web7 = &state.hosts["fleet.web-7:9100"];
     assert_eq!(web7.hostname, "web-7");
     assert_eq!(web7.load, [0.5, 0.4, 0.3]);
@@ -663,19 +673,7 @@ fn range_queries_fill_the_sparkline_at_start_up() {
     exporter.gauge("meatymusic_db_pool_connections_active", 4.0);
     let prom = prometheus::prometheus(&exporter.target(), NO_RULES, None);
     // A few seconds of past for the range query to find.
-    eventually("five scrapes", Duration::from_secs(20), || {
-        let url = format!(
-            "{}/api/v1/query?query=count_over_time(up%5B1m%5D)",
-            prom.url()
-        );
-        let (_, body) = http_get(&url).ok()?;
-        let json: serde_json::Value = serde_json::from_str(&body).ok()?;
-        let n: f64 = json["data"]["result"][0]["value"][1]
-            .as_str()?
-            .parse()
-            .ok()?;
-        (n >= 5.0).then_some(())
-    });
+    wait_scrapes(&prom, 5);
     let config = watchpost::config::Config::parse(&format!(
         "[prometheus.mm]\nurl = \"{}\"\ninterval = \"1s\"\nhistory = \"1m\"\n\n[[prometheus.mm.figure]]\nid = \"db_active\"\nquery = \"sum(meatymusic_db_pool_connections_active)\"\n",
         prom.url()

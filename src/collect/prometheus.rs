@@ -105,13 +105,8 @@ impl ApiClient {
         })
     }
 
-    /// The server's base URL, as configured.
-    pub fn base(&self) -> &reqwest::Url {
-        &self.base
-    }
-
-    /// GET `path` (relative to the base URL) with `params`; the body of a 2xx answer, or
-    /// the error. A non-2xx answer is passed to `rejected` to read the server's message.
+    /// GET `path` (relative to the base URL) with `params`: the body of a 2xx answer, or
+    /// the error (for any other answer, the server's own message when it gives one).
     pub async fn get(&self, path: &str, params: &[(&str, &str)]) -> Result<Vec<u8>, ApiError> {
         let mut url = self
             .base
@@ -690,7 +685,8 @@ impl PrometheusCollector {
     }
 
     /// The start-up range queries: each figure's past over `history`, at most
-    /// [`crate::state::HISTORY_POINTS`] points, as `Update::History` per series.
+    /// [`crate::state::HISTORY_POINTS`] points, as `Update::History` per series (and the
+    /// CPU of every discovered host, for the Host pane's sparkline).
     async fn history_updates(&self, client: &ApiClient, now: DateTime<Utc>) -> Vec<Update> {
         let points = crate::state::HISTORY_POINTS as f64;
         let step = self
@@ -705,10 +701,15 @@ impl PrometheusCollector {
             format!("{step:.3}"),
         );
         let mut queries: Vec<String> = Vec::new();
-        for f in &self.figures {
-            let query = f.query.trim().to_string();
-            if !queries.contains(&query) {
-                queries.push(query);
+        let discovered_cpu = self.hosts.then_some(NODE_CPU);
+        for query in self
+            .figures
+            .iter()
+            .map(|f| f.query.trim())
+            .chain(discovered_cpu)
+        {
+            if !queries.iter().any(|q| q == query) {
+                queries.push(query.to_string());
             }
         }
         let (start, end, step) = (&start, &end, &step);
@@ -743,6 +744,19 @@ impl PrometheusCollector {
                 out.push(Update::History {
                     id,
                     points: points.clone(),
+                });
+            }
+        }
+        // The Host pane's CPU sparkline of every discovered host.
+        if let Some(Ok(series)) = discovered_cpu.and_then(|q| answers.get(q)) {
+            for (labels, points) in series {
+                let instance = labels.get("instance").map_or("", String::as_str);
+                out.push(Update::History {
+                    id: format!("{}.{}.cpu_pct", self.name, id_part(instance)),
+                    points: points
+                        .iter()
+                        .map(|(t, v)| (*t, v.clamp(0.0, 100.0)))
+                        .collect(),
                 });
             }
         }

@@ -82,42 +82,34 @@ impl Server {
         format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
-    fn wait_listening(mut self) -> Server {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("{} exited with {status}:\n{}", self.name, self.log());
-            }
-            if self
-                .log()
-                .contains("Server is ready to receive web requests")
-            {
-                return self;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} not ready in 30s:\n{}",
-                self.name,
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
     /// What the server wrote to stderr so far (for failure messages).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
     }
 
-    fn wait_ready(mut self) -> Server {
+    /// Waits until `/-/ready` answers 200 (over plain HTTP).
+    fn wait_ready(self) -> Server {
+        self.wait_until(|server| {
+            http_get(&format!("{}/-/ready", server.url())).is_ok_and(|(code, _)| code == 200)
+        })
+    }
+
+    /// Waits until the server logs that it listens (for TLS, which the probe cannot speak).
+    fn wait_listening(self) -> Server {
+        self.wait_until(|server| {
+            server
+                .log()
+                .contains("Server is ready to receive web requests")
+        })
+    }
+
+    fn wait_until(mut self, ready: impl Fn(&Server) -> bool) -> Server {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("{} exited with {status}:\n{}", self.name, self.log());
             }
-            if let Ok(body) = http_get(&format!("{}/-/ready", self.url()))
-                && body.0 == 200
-            {
+            if ready(&self) {
                 return self;
             }
             assert!(
