@@ -11,6 +11,11 @@ command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)
 [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
 # A static busybox builds the FROM-scratch test images (no image can be pulled).
 if ! file -L /bin/busybox 2>/dev/null | grep -q 'statically linked'; then need_apt+=(busybox-static file); fi
+# The Prometheus tests run Debian's real servers on 127.0.0.1.
+command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
+# The TLS test makes its own CA with openssl.
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_apt[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -21,6 +26,7 @@ fi
 if [ "${CI:-}" = "true" ]; then
   export WATCHPOST_REQUIRE_DOCKER=1
   export WATCHPOST_REQUIRE_SSH=1
+  export WATCHPOST_REQUIRE_PROMETHEUS=1
 fi
 
 # The end-to-end tests drive the release binary in tmux.

@@ -115,7 +115,7 @@ pub fn action_for_key(key: KeyEvent, ui: &UiState) -> Option<Action> {
         KeyCode::Char('?') => Action::ToggleHelp,
         KeyCode::Tab => Action::FocusNext,
         KeyCode::BackTab => Action::FocusPrevious,
-        KeyCode::Char(c @ '1'..='8') => Action::Focus(PaneId::ALL[(c as u8 - b'1') as usize]),
+        KeyCode::Char(c @ '1'..='9') => Action::Focus(PaneId::ALL[(c as u8 - b'1') as usize]),
         KeyCode::Enter if ui.focus == PaneId::Errors && ui.zoomed => Action::ToggleLineFields,
         KeyCode::Enter => Action::ToggleZoom,
         KeyCode::Esc => Action::Back,

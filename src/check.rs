@@ -152,6 +152,34 @@ pub fn report_from_state(state: &AppState, sources: &[String], now: DateTime<Utc
             }
         }
     }
+    // Alerts another system fired (Alertmanager) are checks too; silenced ones are OK.
+    for alert in &state.alerts.active {
+        if state.figures.contains_key(&alert.id) || alert.id.ends_with(".source") {
+            continue;
+        }
+        checks.push(Figure {
+            id: alert.id.clone(),
+            name: alert.name.clone(),
+            value: crate::state::figure::Value::Text(alert.reason.clone()),
+            unit: String::new(),
+            severity: match &alert.silenced {
+                Some(_) => Severity::Ok,
+                None => alert.severity,
+            },
+            detail: format!(
+                "{} since {}{}",
+                alert.priority.label(),
+                alert.since.to_rfc3339_opts(SecondsFormat::Secs, true),
+                alert
+                    .silenced
+                    .as_deref()
+                    .map(|why| format!(", {why}"))
+                    .unwrap_or_default()
+            ),
+            error: None,
+            at: now,
+        });
+    }
     checks.sort_by(|a, b| a.id.cmp(&b.id));
     let worst = checks
         .iter()

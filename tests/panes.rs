@@ -616,6 +616,7 @@ fn draw_pane(
                 PaneId::Errors => panes::errors::render(frame, area, &ctx),
                 PaneId::Alerts => panes::alerts::render(frame, area, &ctx),
                 PaneId::Window => panes::window::render(frame, area, &ctx),
+                PaneId::Metrics => panes::metrics::render(frame, area, &ctx),
             }
         })
         .unwrap();

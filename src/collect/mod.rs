@@ -2,6 +2,7 @@
 //! interval; a run never overlaps the previous one, and results go to the state owner
 //! over a channel. `watchpost check` polls each once.
 
+pub mod alertmanager;
 pub mod command;
 pub mod docker;
 pub mod host;
@@ -10,6 +11,7 @@ pub mod journald;
 pub mod logmetrics;
 pub mod logparse;
 pub mod logs;
+pub mod prometheus;
 pub mod sqlite;
 pub mod tmws;
 
@@ -27,7 +29,8 @@ pub type UpdateSender = mpsc::Sender<Update>;
 pub trait Collector: Send + 'static {
     /// The source name (the first part of every figure id it produces).
     fn name(&self) -> &str;
-    /// Which pane this source feeds ("services", "rbac", "license", "containers", "host", "errors").
+    /// Which pane this source feeds ("services", "rbac", "license", "containers", "host", "errors",
+    /// "alerts", "metrics").
     fn panes(&self) -> &'static [&'static str];
     /// How long to wait between the end of one poll and the start of the next.
     fn interval(&self) -> Duration;
@@ -88,6 +91,14 @@ pub fn from_config(config: &Config, pool: &HostPool) -> Vec<Box<dyn Collector>> 
             name,
             source,
             reach(&source.host),
+        )));
+    }
+    for (name, source) in &config.prometheus {
+        collectors.push(Box::new(prometheus::PrometheusCollector::new(name, source)));
+    }
+    for (name, source) in &config.alertmanager {
+        collectors.push(Box::new(alertmanager::AlertmanagerCollector::new(
+            name, source,
         )));
     }
     collectors

@@ -37,6 +37,12 @@ pub struct Config {
     /// Host metrics (CPU, memory, disk, load) for the Host pane.
     #[serde(default)]
     pub system: BTreeMap<String, SystemSource>,
+    /// Prometheus servers: PromQL figures, and targets for the Services and Host panes.
+    #[serde(default)]
+    pub prometheus: BTreeMap<String, PrometheusSource>,
+    /// Alertmanagers whose active alerts join the Alerts pane.
+    #[serde(default)]
+    pub alertmanager: BTreeMap<String, AlertmanagerSource>,
     /// Thresholds by figure id, overriding a pack's defaults.
     #[serde(default)]
     pub rules: BTreeMap<String, Rule>,
@@ -64,6 +70,10 @@ struct RawConfig {
     docker: BTreeMap<String, DockerSource>,
     #[serde(default)]
     system: BTreeMap<String, SystemSource>,
+    #[serde(default)]
+    prometheus: BTreeMap<String, PrometheusSource>,
+    #[serde(default)]
+    alertmanager: BTreeMap<String, AlertmanagerSource>,
     #[serde(default)]
     rules: BTreeMap<String, Rule>,
 }
@@ -112,6 +122,8 @@ impl From<RawConfig> for Config {
             logs: raw.logs,
             docker: raw.docker,
             system: raw.system,
+            prometheus: raw.prometheus,
+            alertmanager: raw.alertmanager,
             rules: raw.rules,
             metrics,
         }
@@ -317,6 +329,123 @@ pub struct SystemSource {
     pub interval: Duration,
 }
 
+/// How a Prometheus or Alertmanager API is reached: the base URL, a bearer token (from
+/// the environment: `token = "${PROM_TOKEN}"`), a CA file for a private TLS certificate,
+/// and how long one request may take.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiEndpoint {
+    pub url: String,
+    pub token: Option<String>,
+    pub ca_file: Option<String>,
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusSource {
+    #[serde(deserialize_with = "expanded")]
+    pub url: String,
+    #[serde(default, deserialize_with = "expanded_opt")]
+    pub token: Option<String>,
+    #[serde(default, deserialize_with = "expanded_opt")]
+    pub ca_file: Option<String>,
+    #[serde(default = "default_timeout", with = "humantime_serde_compat")]
+    pub timeout: Duration,
+    #[serde(default = "default_api_interval", with = "humantime_serde_compat")]
+    pub interval: Duration,
+    /// How far back the range queries at start-up fill each figure's sparkline ("0s": none).
+    #[serde(default = "default_history", with = "humantime_serde_compat")]
+    pub history: Duration,
+    /// Fill the Services pane from `up`: one row per scrape target.
+    #[serde(default)]
+    pub services: bool,
+    /// Fill the Host pane from node-exporter figures: one host per instance.
+    #[serde(default)]
+    pub hosts: bool,
+    /// PromQL figures: `[[prometheus.NAME.figure]]`.
+    #[serde(default, rename = "figure")]
+    pub figures: Vec<PromFigure>,
+}
+
+/// One PromQL instant query shown as a figure: one value, or one figure per series.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PromFigure {
+    /// The figure id after `<source>.`; a vector's series get `<source>.<id>.<labels>`.
+    pub id: String,
+    #[serde(default, deserialize_with = "expanded_opt")]
+    pub name: Option<String>,
+    /// PromQL, taken as written.
+    pub query: String,
+    #[serde(default, deserialize_with = "expanded")]
+    pub unit: String,
+    #[serde(default)]
+    pub warn: Option<Threshold>,
+    #[serde(default)]
+    pub crit: Option<Threshold>,
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    #[serde(default, rename = "for", with = "crate::rules::opt_duration")]
+    pub for_duration: Option<Duration>,
+    /// The labels that name each series of a vector (default: all but `__name__`).
+    #[serde(default)]
+    pub by: Vec<String>,
+}
+
+impl PromFigure {
+    /// The thresholds and `for` as a rule (none when no threshold is given).
+    pub fn rule(&self) -> Option<Rule> {
+        (self.warn.is_some() || self.crit.is_some()).then_some(Rule {
+            warn: self.warn,
+            crit: self.crit,
+            priority: self.priority,
+            for_duration: self.for_duration,
+            ..Rule::default()
+        })
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerSource {
+    #[serde(deserialize_with = "expanded")]
+    pub url: String,
+    #[serde(default, deserialize_with = "expanded_opt")]
+    pub token: Option<String>,
+    #[serde(default, deserialize_with = "expanded_opt")]
+    pub ca_file: Option<String>,
+    #[serde(default = "default_timeout", with = "humantime_serde_compat")]
+    pub timeout: Duration,
+    #[serde(default = "default_api_interval", with = "humantime_serde_compat")]
+    pub interval: Duration,
+}
+
+/// The API settings of a source, for the HTTP client (serde cannot flatten them into a
+/// table that also denies unknown keys).
+macro_rules! api_endpoint {
+    ($source:ty) => {
+        impl $source {
+            pub fn api(&self) -> ApiEndpoint {
+                ApiEndpoint {
+                    url: self.url.clone(),
+                    token: self.token.clone(),
+                    ca_file: self.ca_file.clone(),
+                    timeout: self.timeout,
+                }
+            }
+        }
+    };
+}
+api_endpoint!(PrometheusSource);
+api_endpoint!(AlertmanagerSource);
+
+fn default_api_interval() -> Duration {
+    Duration::from_secs(15)
+}
+fn default_history() -> Duration {
+    Duration::from_secs(3600)
+}
+
 fn default_host() -> String {
     "local".into()
 }
@@ -428,6 +557,7 @@ fn toml_problem(text: &str, error: &toml::de::Error) -> validate::Problem {
 
 /// A plain-text explanation of a config, for `watchpost validate`.
 pub fn explain(config: &Config) -> String {
+    let given = |secret: &Option<String>| secret.as_deref().is_some_and(|t| !t.trim().is_empty());
     let mut out = String::new();
     let d = &config.deployment;
     out.push_str(&format!(
@@ -537,6 +667,54 @@ pub fn explain(config: &Config) -> String {
     }
     for (name, s) in &config.system {
         out.push_str(&format!("system {name}: CPU, memory, disk, load of {}, figures {name}.cpu_pct, .mem_pct, .disk_pct, .load1\n", s.host));
+    }
+    for (name, s) in &config.prometheus {
+        let mut extra = String::new();
+        if s.services {
+            extra.push_str(&format!(
+                ", services from `up` ({name}.<job>.<instance>.up)"
+            ));
+        }
+        if s.hosts {
+            extra.push_str(&format!(
+                ", hosts from node-exporter ({name}.<instance>.cpu_pct, .mem_pct, .disk_pct, .load1)"
+            ));
+        }
+        out.push_str(&format!(
+            "prometheus {name}: {}{}{}, every {}, history {}{extra}\n",
+            s.url,
+            if given(&s.token) {
+                ", bearer token"
+            } else {
+                ""
+            },
+            s.ca_file
+                .as_deref()
+                .map(|f| format!(", CA {f}"))
+                .unwrap_or_default(),
+            humantime::format_duration(s.interval),
+            humantime::format_duration(s.history),
+        ));
+        for f in &s.figures {
+            let rule = f
+                .rule()
+                .map(|r| format!(", {}", r.describe()))
+                .unwrap_or_default();
+            out.push_str(&format!("  figure {name}.{}: {}{rule}\n", f.id, f.query));
+        }
+        if !s.figures.is_empty() {
+            out.push_str(&format!(
+                "  (a query that answers a vector gives one figure per series: {name}.<figure>.<label values>)\n"
+            ));
+        }
+    }
+    for (name, s) in &config.alertmanager {
+        out.push_str(&format!(
+            "alertmanager {name}: active alerts of {}/api/v2/alerts{}, every {}, figures {name}.active, {name}.silenced\n",
+            s.url.trim_end_matches('/'),
+            if given(&s.token) { " with a bearer token" } else { "" },
+            humantime::format_duration(s.interval)
+        ));
     }
     for (id, rule) in &config.rules {
         out.push_str(&format!("rule {id}: {}\n", rule.describe()));

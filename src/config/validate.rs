@@ -88,6 +88,14 @@ pub enum Kind {
     Structured,
     /// The name of an environment variable (not its value: secrets stay out of the file).
     EnvName,
+    /// A secret that must come from the environment (`"${PROM_TOKEN}"`), never written out.
+    Secret,
+    /// An http:// or https:// URL (expanded).
+    Url,
+    /// true or false.
+    Bool,
+    /// `[[prometheus.NAME.figure]]` tables.
+    PromFigures,
 }
 
 pub struct Field {
@@ -121,6 +129,8 @@ pub const SECTIONS: &[&str] = &[
     "logs",
     "docker",
     "system",
+    "prometheus",
+    "alertmanager",
     "rules",
 ];
 
@@ -183,6 +193,35 @@ pub const DOCKER: &[Field] = &[
     f("host", Kind::Host),
     f("project", Kind::Text),
     f("services", Kind::TextList),
+    f("interval", Kind::Duration),
+];
+pub const PROMETHEUS: &[Field] = &[
+    req("url", Kind::Url),
+    f("token", Kind::Secret),
+    f("ca_file", Kind::Text),
+    f("timeout", Kind::Duration),
+    f("interval", Kind::Duration),
+    f("history", Kind::Duration),
+    f("services", Kind::Bool),
+    f("hosts", Kind::Bool),
+    f("figure", Kind::PromFigures),
+];
+pub const PROM_FIGURE: &[Field] = &[
+    req("id", Kind::Ident),
+    f("name", Kind::Text),
+    req("query", Kind::Verbatim),
+    f("unit", Kind::Text),
+    f("warn", Kind::Threshold),
+    f("crit", Kind::Threshold),
+    f("priority", Kind::Priority),
+    f("for", Kind::Duration),
+    f("by", Kind::TextList),
+];
+pub const ALERTMANAGER: &[Field] = &[
+    req("url", Kind::Url),
+    f("token", Kind::Secret),
+    f("ca_file", Kind::Text),
+    f("timeout", Kind::Duration),
     f("interval", Kind::Duration),
 ];
 pub const SYSTEM: &[Field] = &[f("host", Kind::Host), f("interval", Kind::Duration)];
@@ -298,6 +337,8 @@ fn check_root(walk: &mut Walk<'_>, root: &DeTable<'_>) {
                         "service" => SERVICE,
                         "logs" => LOGS,
                         "docker" => DOCKER,
+                        "prometheus" => PROMETHEUS,
+                        "alertmanager" => ALERTMANAGER,
                         _ => SYSTEM,
                     };
                     check_fields(walk, table, fields, &label, &hosts);
@@ -596,32 +637,50 @@ fn check_value(
     if let Kind::Structured = kind {
         return;
     }
-    if let Kind::Metrics = kind {
-        let DeValue::Array(items) = value.get_ref() else {
-            return wrong(walk, "a list of [[…metric]] tables");
+    if let Kind::Metrics | Kind::PromFigures = kind {
+        let (what, fields) = match kind {
+            Kind::Metrics => ("metric", METRIC),
+            _ => ("figure", PROM_FIGURE),
         };
+        let DeValue::Array(items) = value.get_ref() else {
+            return wrong(walk, &format!("a list of [[…{what}]] tables"));
+        };
+        let mut ids: Vec<String> = Vec::new();
         for (i, item) in items.iter().enumerate() {
             match item.get_ref() {
                 DeValue::Table(metric) => {
-                    let label = format!("{label} metric #{}", i + 1);
+                    let label = format!("{label} {what} #{}", i + 1);
                     let named = get(metric, "id")
                         .and_then(|(_, v)| v.get_ref().as_str().map(|s| s.to_string()));
                     let label = match named {
                         Some(id) => format!("{label} ({id:?})"),
                         None => label,
                     };
-                    check_fields(walk, metric, METRIC, &label, hosts);
+                    check_fields(walk, metric, fields, &label, hosts);
                     if let Some((_, q)) = get(metric, "query")
                         && let DeValue::String(q) = q.get_ref()
                         && q.trim().is_empty()
                     {
                         walk.problem(item.span(), format!("{label}: the query is empty"));
                     }
+                    // SQLite metric ids are checked with the source's built-in figures.
+                    if let Kind::PromFigures = kind
+                        && let Some((_, id)) = get(metric, "id")
+                        && let DeValue::String(text) = id.get_ref()
+                    {
+                        if ids.iter().any(|seen| seen == text.as_ref()) {
+                            walk.problem(
+                                id.span(),
+                                format!("{label}: two figures have the id {text:?}"),
+                            );
+                        }
+                        ids.push(text.to_string());
+                    }
                 }
                 other => walk.problem(
                     item.span(),
                     format!(
-                        "`{name}` in {label} must hold tables ([[…metric]]), not {}",
+                        "`{name}` in {label} must hold tables ([[…{what}]]), not {}",
                         type_name(other)
                     ),
                 ),
@@ -651,6 +710,12 @@ fn check_value(
         }
         return;
     }
+    if let Kind::Bool = kind {
+        if !matches!(value.get_ref(), DeValue::Boolean(_)) {
+            wrong(walk, "true or false");
+        }
+        return;
+    }
     let DeValue::String(raw) = value.get_ref() else {
         let want = match kind {
             Kind::Duration => "a string like \"5s\" or \"24h\"",
@@ -661,10 +726,12 @@ fn check_value(
     };
     let raw: &str = raw.as_ref();
     let expanded = match kind {
-        Kind::Text | Kind::Host | Kind::Regex | Kind::Start => match expand(raw) {
-            Ok(text) => text,
-            Err(e) => return walk.problem(span, format!("`{name}` in {label}: {e}")),
-        },
+        Kind::Text | Kind::Host | Kind::Regex | Kind::Start | Kind::Url | Kind::Secret => {
+            match expand(raw) {
+                Ok(text) => text,
+                Err(e) => return walk.problem(span, format!("`{name}` in {label}: {e}")),
+            }
+        }
         _ => raw.to_string(),
     };
     let problem = match kind {
@@ -721,7 +788,27 @@ fn check_value(
                 "must name an environment variable (letters, digits and `_`) that holds the passphrase, never the passphrase itself".to_string()
             })
         }
-        Kind::Text | Kind::Verbatim | Kind::Metrics | Kind::TextList | Kind::Structured => None,
+        Kind::Secret => (!raw.contains("${")).then(|| {
+            "must come from the environment (write it like \"${PROM_TOKEN}\"), never the token itself".to_string()
+        }),
+        Kind::Url => match reqwest::Url::parse(expanded.trim()) {
+            Err(e) => Some(format!("{expanded:?} is not a URL: {e}")),
+            Ok(url) if !matches!(url.scheme(), "http" | "https") => Some(format!(
+                "{expanded:?}: the scheme must be http or https, not {:?}",
+                url.scheme()
+            )),
+            Ok(url) if url.host_str().is_none_or(str::is_empty) => {
+                Some(format!("{expanded:?} has no host"))
+            }
+            Ok(_) => None,
+        },
+        Kind::Text
+        | Kind::Verbatim
+        | Kind::Metrics
+        | Kind::PromFigures
+        | Kind::TextList
+        | Kind::Structured
+        | Kind::Bool => None,
     };
     if let Some(text) = problem {
         walk.problem(span, format!("`{name}` in {label}: {text}"));
@@ -794,7 +881,13 @@ mod tests {
         let mut sections: Vec<String> = SECTIONS.iter().map(|s| s.to_string()).collect();
         sections.sort();
         assert_eq!(serde_keys("zz_unknown = 1"), sections);
-        let cases: [(&str, &[Field]); 9] = [
+        let cases: [(&str, &[Field]); 12] = [
+            ("[prometheus.p]\nzz_unknown = 1", PROMETHEUS),
+            (
+                "[prometheus.p]\nurl = \"http://x\"\n[[prometheus.p.figure]]\nzz_unknown = 1",
+                PROM_FIGURE,
+            ),
+            ("[alertmanager.a]\nzz_unknown = 1", ALERTMANAGER),
             ("[deployment]\nzz_unknown = 1", DEPLOYMENT),
             ("[hosts.h]\nzz_unknown = 1", HOST),
             ("[sqlite.s]\nzz_unknown = 1", SQLITE),
@@ -822,6 +915,58 @@ mod tests {
         assert!(got[1].starts_with("line 4,") && got[1].contains("never the passphrase itself"));
         let fine = "[hosts.prod]\nssh = \"deploy@192.0.2.1\"\nhost_key = \"accept-new\"\npassphrase_env = \"PROD_KEY_PASSPHRASE\"\n";
         assert!(lines(fine).is_empty(), "{:?}", lines(fine));
+    }
+
+    #[test]
+    fn prometheus_and_alertmanager_keys_are_checked() {
+        let text = r#"[prometheus.prom]
+url = "ftp://prom:9090"
+tokn = "${PROM_TOKEN}"
+intreval = "5s"
+services = "yes"
+
+[[prometheus.prom.figure]]
+id = "auth fails"
+qeury = "sum(rate(x[5m]))"
+for = "soon"
+
+[[prometheus.prom.figure]]
+id = "p95"
+query = "histogram_quantile(0.95, x)"
+warn = "above 2"
+
+[[prometheus.prom.figure]]
+id = "p95"
+query = "y"
+
+[alertmanager.am]
+url = "http://127.0.0.1:9093"
+token = "hunter2"
+"#;
+        let got = lines(text);
+        let has = |start: &str, part: &str| {
+            assert!(
+                got.iter().any(|l| l.starts_with(start) && l.contains(part)),
+                "no {start:?} … {part:?} in {got:#?}"
+            )
+        };
+        has("line 2, column 7:", "scheme must be http or https");
+        has("line 3, column 1:", "unknown key `tokn`");
+        has("line 3, column 1:", "nearest valid key is `token`");
+        has("line 4, column 1:", "nearest valid key is `interval`");
+        has("line 5, column 12:", "true or false");
+        has("line 8, column 6:", "letters, digits");
+        has("line 9, column 1:", "nearest valid key is `query`");
+        has("line ", "figure #1 (\"auth fails\") needs `query`");
+        has("line 10, column 7:", "\"soon\"");
+        has("line 15, column 8:", "must start with one of");
+        has("line 18, column 6:", "two figures have the id \"p95\"");
+        has("line 23, column 9:", "must come from the environment");
+        assert_eq!(got.len(), 11, "{got:#?}");
+
+        let fine = "[prometheus.prom]\nurl = \"${PROMETHEUS_URL:-http://localhost:9090}\"\ntoken = \"${PROM_TOKEN:-}\"\nca_file = \"/etc/ssl/prom-ca.pem\"\ntimeout = \"3s\"\ninterval = \"5s\"\nhistory = \"30m\"\nservices = true\nhosts = true\n\n[[prometheus.prom.figure]]\nid = \"up\"\nquery = \"up\"\nby = [\"instance\"]\ncrit = \"< 1\"\nfor = \"1m\"\npriority = \"P0\"\n\n[alertmanager.am]\nurl = \"http://127.0.0.1:9093\"\n\n[rules.\"prom.up.web-1:9100\"]\nfor = \"5m\"\n";
+        assert!(lines(fine).is_empty(), "{:?}", lines(fine));
+        crate::config::Config::parse(fine).unwrap();
     }
 
     #[test]

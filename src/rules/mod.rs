@@ -278,7 +278,7 @@ impl Rule {
 }
 
 /// `Option<Duration>` written like "90s" or "2m" in the config.
-mod opt_duration {
+pub(crate) mod opt_duration {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
 

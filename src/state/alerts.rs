@@ -5,12 +5,13 @@
 //! the bell and `on_alert` (see [`crate::rules::notify`] for which ones ring).
 
 use super::figure::Severity;
+use super::update::ExternalAlert;
 use crate::rules::engine::{AlertPhase, Condition, Judgement, Transition};
 use crate::rules::notify::{Decision, Policy, Silence, silenced};
 use crate::rules::{Priority, Rule};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 /// How many resolved alerts stay listed.
 const RESOLVED_KEPT: usize = 50;
@@ -85,6 +86,40 @@ impl Alert {
             acknowledged: false,
             reason: String::new(),
             silenced,
+            held_back: 0,
+            ok_now: false,
+        }
+    }
+
+    /// An alert of external source `source` (Alertmanager) as the book lists it: id
+    /// `<source>.<alertname>.<fingerprint>`, its labels in the name, firing since it began.
+    pub fn external(source: &str, ext: &ExternalAlert) -> Alert {
+        let condition = match ext.severity {
+            Severity::Crit => Condition::Crit,
+            _ => Condition::Warn,
+        };
+        let labels: Vec<String> = ext.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut name = format!("{source}: {}", ext.name);
+        if !labels.is_empty() {
+            name.push_str(&format!(" {{{}}}", labels.join(", ")));
+        }
+        Alert {
+            id: format!("{source}.{}.{}", ext.name, ext.key),
+            name,
+            state: AlertState::Firing,
+            condition,
+            severity: condition.severity(),
+            priority: ext.priority,
+            since: ext.starts_at,
+            began: ext.starts_at,
+            resolved_at: None,
+            acknowledged: false,
+            reason: if ext.summary.is_empty() {
+                "firing in Alertmanager".to_string()
+            } else {
+                ext.summary.clone()
+            },
+            silenced: ext.silenced.clone(),
             held_back: 0,
             ok_now: false,
         }
@@ -225,6 +260,9 @@ pub struct AlertBook {
     /// Resolved lately, newest first.
     pub resolved: VecDeque<Alert>,
     policy: Policy,
+    /// Sources whose alerts another system manages (Alertmanager): their alerts come and
+    /// go with [`AlertBook::sync_external`], and their silences are that system's.
+    external: BTreeSet<String>,
 }
 
 /// What the engine said about one figure, with what the book needs to list it.
@@ -407,6 +445,90 @@ impl AlertBook {
         events
     }
 
+    /// Makes the active alerts of external source `source` those in `alerts`: new ones
+    /// fire (and ring unless silenced there), changed ones change, missing ones resolve.
+    pub fn sync_external(
+        &mut self,
+        source: &str,
+        alerts: Vec<ExternalAlert>,
+        now: DateTime<Utc>,
+    ) -> Vec<AlertEvent> {
+        self.external.insert(source.to_string());
+        let mut events = Vec::new();
+        let mut listed = BTreeSet::new();
+        for ext in alerts {
+            let alert = Alert::external(source, &ext);
+            listed.insert(alert.id.clone());
+            match self.active.iter_mut().find(|a| a.id == alert.id) {
+                None => {
+                    let (id, silent) = (alert.id.clone(), alert.silenced.is_some());
+                    self.active.push(alert);
+                    events.push(self.ring(&id, EventKind::Fired, now, !silent));
+                }
+                Some(known) => {
+                    let worse = alert.severity.rank() > known.severity.rank();
+                    let changed = alert.condition != known.condition;
+                    let silence_change = (known.silenced.is_some(), alert.silenced.is_some());
+                    known.name = alert.name;
+                    known.reason = alert.reason;
+                    known.condition = alert.condition;
+                    known.severity = alert.severity;
+                    known.priority = alert.priority;
+                    known.silenced = alert.silenced;
+                    if worse {
+                        known.acknowledged = false;
+                    }
+                    let silent = known.silenced.is_some();
+                    if changed {
+                        events.push(self.ring(
+                            &alert.id,
+                            EventKind::Changed,
+                            now,
+                            worse && !silent,
+                        ));
+                    }
+                    match silence_change {
+                        (false, true) => {
+                            events.push(self.event(&alert.id, EventKind::Silenced, now, false, 0))
+                        }
+                        (true, false) => {
+                            events.push(self.ring(&alert.id, EventKind::Unsilenced, now, true))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        let own = crate::rules::engine::source_id(source);
+        let prefix = format!("{source}.");
+        let gone: Vec<String> = self
+            .active
+            .iter()
+            .filter(|a| a.id.starts_with(&prefix) && a.id != own && !listed.contains(&a.id))
+            .map(|a| a.id.clone())
+            .collect();
+        for id in gone {
+            events.push(self.event(&id, EventKind::Resolved, now, false, 0));
+            if let Some(i) = self.active.iter().position(|a| a.id == id) {
+                let mut alert = self.active.remove(i);
+                alert.resolved_at = Some(now);
+                self.resolved.push_front(alert);
+                self.resolved.truncate(RESOLVED_KEPT);
+            }
+        }
+        self.sort();
+        events
+    }
+
+    /// Whether another system manages this alert (see [`AlertBook::sync_external`]).
+    fn is_external(&self, id: &str) -> bool {
+        self.external.iter().any(|source| {
+            id.strip_prefix(source.as_str())
+                .and_then(|rest| rest.strip_prefix('.'))
+                .is_some_and(|rest| rest != "source")
+        })
+    }
+
     /// Time passing: flapping alerts that have been quiet long enough settle (resolved or
     /// firing), and maintenance silences begin and end.
     pub fn tick(&mut self, now: DateTime<Utc>, silences: &[Silence]) -> Vec<AlertEvent> {
@@ -414,6 +536,10 @@ impl AlertBook {
         let mut i = 0;
         while i < self.active.len() {
             let id = self.active[i].id.clone();
+            if self.is_external(&id) {
+                i += 1;
+                continue;
+            }
             if self.active[i].state == AlertState::Flapping && self.policy.quiet(&id, now) {
                 events.push(self.event(&id, EventKind::FlapEnded, now, false, 0));
                 if self.active[i].ok_now {

@@ -79,14 +79,26 @@ impl fmt::Display for Severity {
     }
 }
 
-/// A figure's value as JSON shows it: a number, a string or null.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+/// A figure's value as JSON shows it: a number, a string or null. A number that is not
+/// finite (a PromQL `0/0`) is written as "NaN", "+Inf" or "-Inf", never as a missing value.
+#[derive(Clone, Debug, PartialEq, Deserialize, Default)]
 #[serde(untagged)]
 pub enum Value {
     Number(f64),
     Text(String),
     #[default]
     None,
+}
+
+impl Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Number(n) if n.is_finite() => s.serialize_f64(*n),
+            Value::Number(n) => s.serialize_str(&format_number(*n, "")),
+            Value::Text(t) => s.serialize_str(t),
+            Value::None => s.serialize_none(),
+        }
+    }
 }
 
 impl Value {
@@ -109,8 +121,11 @@ impl Value {
 
 /// Formats a number with its unit the way the panes show it.
 pub fn format_number(n: f64, unit: &str) -> String {
-    if !n.is_finite() {
+    if n.is_nan() {
         return "NaN".into();
+    }
+    if n.is_infinite() {
+        return if n > 0.0 { "+Inf" } else { "-Inf" }.into();
     }
     match unit {
         "%" => format!("{n:.1}%"),

@@ -534,6 +534,13 @@ impl AppState {
                 entry.status = status;
             }
             Update::Host { source, snapshot } => {
+                // Hosts found by a Prometheus source join the pane as they appear.
+                if !self.sources_of("host").contains(&source) {
+                    self.pane_sources
+                        .entry("host")
+                        .or_default()
+                        .push(source.clone());
+                }
                 self.hosts.insert(source.clone(), snapshot);
                 self.mark_ok(&source, now);
             }
@@ -553,6 +560,28 @@ impl AppState {
             Update::ContainerLogs(tail) => self.container_logs = Some(tail),
             Update::Table { id, table } => {
                 self.tables.insert(id, table);
+            }
+            Update::History { id, points } => {
+                if let Some(entry) = self.figures.get_mut(&id) {
+                    let first = entry.history.front().map(|(t, _)| *t);
+                    let older = points
+                        .into_iter()
+                        .filter(|(t, v)| v.is_finite() && first.is_none_or(|f| *t < f));
+                    let mut history: VecDeque<(DateTime<Utc>, f64)> = older.collect();
+                    history.extend(entry.history.drain(..));
+                    while history.len() > HISTORY_POINTS {
+                        history.pop_front();
+                    }
+                    entry.history = history;
+                }
+            }
+            Update::Alerts { source, alerts } => {
+                if !self.alerts_from_record {
+                    for event in self.alerts.sync_external(&source, alerts, now) {
+                        self.emit(Outgoing::Alert(event));
+                    }
+                }
+                self.mark_ok(&source, now);
             }
         }
         self.mark_timeline(now);

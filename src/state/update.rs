@@ -354,4 +354,34 @@ pub enum Update {
         id: String,
         table: Table,
     },
+    /// Past values of a figure (a Prometheus range query at start-up) for its sparkline,
+    /// oldest first; points newer than the figure's own history are left out.
+    History {
+        id: String,
+        points: Vec<(DateTime<Utc>, f64)>,
+    },
+    /// Every alert an external alert manager has active now (Alertmanager); the ones not
+    /// listed any more have resolved.
+    Alerts {
+        source: String,
+        alerts: Vec<ExternalAlert>,
+    },
+}
+
+/// An alert that another system fired (Alertmanager), listed beside watchpost's own.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExternalAlert {
+    /// Stable for the alert's label set (Alertmanager's fingerprint).
+    pub key: String,
+    /// `alertname`.
+    pub name: String,
+    /// Every label but `alertname`, in order.
+    pub labels: Vec<(String, String)>,
+    pub severity: super::figure::Severity,
+    pub priority: crate::rules::Priority,
+    pub starts_at: DateTime<Utc>,
+    /// The summary or description annotation, if any.
+    pub summary: String,
+    /// Why it is silenced or inhibited there, if it is.
+    pub silenced: Option<String>,
 }

@@ -12,7 +12,7 @@ use ratatui::widgets::{Block, BorderType, Clear, Paragraph};
 pub const KEYS: &[(&str, &str)] = &[
     ("?", "show / hide this help"),
     ("Tab / Shift-Tab", "next / previous pane"),
-    ("1–8", "focus a pane (8: the watch window)"),
+    ("1–9", "focus a pane (8: the watch window, 9: PromQL)"),
     ("Enter", "zoom / drill down; zoomed Errors: all fields"),
     ("Esc", "back: close help, unzoom, cancel filter"),
     ("↑ ↓  k j", "select a row / scroll the errors back (pauses)"),

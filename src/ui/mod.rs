@@ -27,10 +27,12 @@ pub enum PaneId {
     Errors,
     Alerts,
     Window,
+    /// PromQL figures (zoomed only, like the window).
+    Metrics,
 }
 
 impl PaneId {
-    pub const ALL: [PaneId; 8] = [
+    pub const ALL: [PaneId; 9] = [
         PaneId::Services,
         PaneId::Rbac,
         PaneId::License,
@@ -39,6 +41,7 @@ impl PaneId {
         PaneId::Errors,
         PaneId::Alerts,
         PaneId::Window,
+        PaneId::Metrics,
     ];
 
     pub fn title(self) -> &'static str {
@@ -51,10 +54,11 @@ impl PaneId {
             PaneId::Errors => "Errors",
             PaneId::Alerts => "Alerts",
             PaneId::Window => "Window",
+            PaneId::Metrics => "Metrics",
         }
     }
 
-    /// The key that focuses it ("1".."8").
+    /// The key that focuses it ("1".."9").
     pub fn number(self) -> usize {
         PaneId::ALL.iter().position(|p| *p == self).unwrap_or(0) + 1
     }
@@ -360,6 +364,7 @@ fn render_pane(frame: &mut Frame, area: Rect, pane: PaneId, ctx: &PaneContext) {
         PaneId::Errors => panes::errors::render(frame, area, ctx),
         PaneId::Alerts => panes::alerts::render(frame, area, ctx),
         PaneId::Window => panes::window::render(frame, area, ctx),
+        PaneId::Metrics => panes::metrics::render(frame, area, ctx),
     }
 }
 
@@ -416,7 +421,7 @@ fn draw_footer(frame: &mut Frame, area: Rect, ui: &UiState, theme: &Theme) {
         if let Some(flash) = &ui.flash {
             spans.push(Span::styled(format!("{flash}  "), theme.accent));
         }
-        let hints = "?:help  Tab/1-8:focus  Enter:zoom  Esc:back  /:filter  p:pause  a:ack  n:note  m:mouse  q:quit";
+        let hints = "?:help  Tab/1-9:focus  Enter:zoom  Esc:back  /:filter  p:pause  a:ack  n:note  m:mouse  q:quit";
         spans.push(Span::styled(hints, theme.muted));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);

@@ -7,6 +7,7 @@ pub mod errors;
 pub mod header;
 pub mod host;
 pub mod license;
+pub mod metrics;
 pub mod rbac;
 pub mod services;
 pub mod window;

@@ -1,0 +1,118 @@
+//! Metrics (zoomed, pane 9): every PromQL figure of the Prometheus sources, one row per
+//! figure or per series of a vector, with its value, its history as a sparkline (filled at
+//! start-up by range queries) and its labels. Figures that are not OK come first, so what
+//! needs a look is at the top. The hosts and targets a source discovers are in the Host
+//! and Services panes, not here.
+
+use super::common::{
+    Cell, Column, Row, Titles, draw_block, figure_text, inner, more_hint, one_line, sparkline,
+    table,
+};
+use crate::state::FigureState;
+use crate::state::figure::Severity;
+use crate::ui::{PaneContext, PaneId};
+use ratatui::style::Style;
+use ratatui::text::Span;
+use ratatui::{Frame, layout::Rect};
+
+const SPARK: u16 = 24;
+const COLUMNS: [Column; 5] = [
+    Column::left("", 1, 1, 0),
+    Column::left("figure", 10, 48, 0).grow(1).fill(),
+    Column::right("value", 5, 20, 1).grow(0),
+    Column::left("history", 8, SPARK, 2),
+    Column::left("labels / why", 8, 100, 3),
+];
+
+/// The figures the pane lists, not-OK first, then by id.
+pub fn listed<'a>(ctx: &PaneContext<'a>) -> Vec<&'a FigureState> {
+    let state = ctx.state;
+    let sources = state.sources_of("metrics");
+    let mut figures: Vec<&FigureState> = state
+        .figures
+        .values()
+        .filter(|f| {
+            let id = &f.figure.id;
+            sources.iter().any(|s| id.starts_with(&format!("{s}.")))
+                // Discovered hosts and targets have their own panes.
+                && !id.rsplit_once('.').is_some_and(|(owner, _)| {
+                    state.hosts.contains_key(owner) || state.services.contains_key(owner)
+                })
+        })
+        .collect();
+    figures.sort_by(|a, b| {
+        b.figure
+            .severity
+            .rank()
+            .cmp(&a.figure.severity.rank())
+            .then(a.figure.id.cmp(&b.figure.id))
+    });
+    figures
+}
+
+pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
+    let sources = ctx.state.sources_of("metrics");
+    let body = inner(area);
+    let mut titles = Titles::default();
+    let figures = listed(ctx);
+    if figures.is_empty() {
+        frame.render_widget(ctx.placeholder(sources, "prometheus"), body);
+        draw_block(frame, area, ctx, PaneId::Metrics, sources, titles);
+        return;
+    }
+    let theme = ctx.theme;
+    let bad = figures
+        .iter()
+        .filter(|f| f.figure.severity != Severity::Ok)
+        .count();
+    titles.top.push(if bad > 0 {
+        let worst = figures[0].figure.severity;
+        Span::styled(
+            format!("{} {bad} not OK", worst.symbol()),
+            theme.severity(worst),
+        )
+    } else {
+        Span::styled(format!("✓ {} figures", figures.len()), theme.ok)
+    });
+    let rows: Vec<Row> = figures.iter().map(|f| row(ctx, f)).collect();
+    let selected = ctx
+        .focused
+        .then_some(ctx.ui.selected.min(rows.len().saturating_sub(1)));
+    let view = table(frame, body, theme, &COLUMNS, &rows, selected);
+    titles.bottom = more_hint(theme, &view);
+    draw_block(frame, area, ctx, PaneId::Metrics, sources, titles);
+}
+
+fn row(ctx: &PaneContext, f: &FigureState) -> Row {
+    let theme = ctx.theme;
+    let severity = f.figure.severity;
+    // An error gets the wide last column; a value without one can still say there why
+    // it is empty or NaN, or carry the series' labels.
+    let (value, value_style, labels) = match &f.figure.error {
+        Some(error) => ("error".to_string(), theme.unknown, one_line(error)),
+        None => {
+            let (value, style) = figure_text(theme, Some(f));
+            (value, style, one_line(&f.figure.detail))
+        }
+    };
+    Row {
+        cells: vec![
+            Cell::new(severity.symbol(), theme.severity(severity)),
+            Cell::new(one_line(&f.figure.name), theme.text),
+            Cell::new(value, value_style),
+            Cell::new(
+                sparkline(&f.history_values(), SPARK as usize),
+                theme.severity(severity),
+            ),
+            Cell::new(
+                labels,
+                if f.figure.error.is_some() {
+                    theme.unknown
+                } else {
+                    theme.muted
+                },
+            ),
+        ],
+        style: Style::default(),
+    }
+}
