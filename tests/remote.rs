@@ -989,11 +989,14 @@ impl LogsSeen {
     fn take(&mut self, updates: Vec<Update>) {
         for update in updates {
             match update {
-                Update::Logs(lines) => self.lines.extend(
-                    lines
-                        .into_iter()
-                        .map(|l| (l.message, format!("{:?}", l.level), l.fields, l.is_error)),
-                ),
+                Update::Logs(lines) => self.lines.extend(lines.into_iter().map(|l| {
+                    let fields = l
+                        .fields
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect();
+                    (l.message, format!("{:?}", l.level), fields, l.is_error)
+                })),
                 Update::Readings { readings, .. } => {
                     for r in readings {
                         self.figures.insert(r.id.clone(), r);
@@ -1272,7 +1275,7 @@ impl Running {
     /// How many times each message is in the log buffer the Errors pane shows.
     fn shown(&self, source: &str) -> BTreeMap<String, usize> {
         let mut counts = BTreeMap::new();
-        for line in self.state.logs.iter().filter(|l| l.source == source) {
+        for line in self.state.logs.iter().filter(|l| &*l.source == source) {
             *counts.entry(line.message.clone()).or_insert(0) += 1;
         }
         counts
