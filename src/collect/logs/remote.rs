@@ -12,11 +12,13 @@
 //!   followed by a [`StreamSpec::follow_file`] stream: across rotation, and after a
 //!   reconnect from the byte after the last line delivered. Globs (and paths not there
 //!   yet) are expanded again every [`EXPAND_EVERY`]. A file that appears later is read
-//!   from its start, unless it is a file already followed under another name (a rotation
-//!   into a name the glob matches), which goes on from its end.
-//! - At most [`MAX_REMOTE_FILES`] files per source: every stream holds one of the
-//!   connection's session channels, and OpenSSH allows 10 per connection (`MaxSessions`),
-//!   shared with every other source on that host.
+//!   from its start, unless its inode was followed before (a rotation into a name the
+//!   glob matches), which goes on from its end. A glob's file that no longer matches is
+//!   dropped.
+//! - At most [`MAX_REMOTE_FILES`] files per source (plain paths first, then the most
+//!   recently written matches): every stream holds one of the connection's session
+//!   channels, and OpenSSH allows 10 per connection (`MaxSessions`), shared with every
+//!   other source on that host.
 
 use crate::collect::command::{
     Event, Exit, Launched, Launcher, MAX_BACKOFF, MIN_BACKOFF, Outbox, Plan, ProcessLines, RawLine,
