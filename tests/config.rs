@@ -388,6 +388,33 @@ fn examples_tmws_toml_validates() {
     );
 }
 
+/// `watchpost check --format json` on `config` with `env`: the exit code and the checks.
+fn check_json(
+    config: &Path,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> (Option<i32>, Vec<serde_json::Value>) {
+    let out = Command::new(env!("CARGO_BIN_EXE_watchpost"))
+        .args(["check", "--config", config.to_str().unwrap()])
+        .args(["--format", "json"])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (
+        out.status.code(),
+        json["checks"].as_array().unwrap().clone(),
+    )
+}
+
+fn check_by_id(checks: &[serde_json::Value], id: &str) -> serde_json::Value {
+    checks
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("{id}: {checks:?}"))
+        .clone()
+}
+
 /// The shipped example for seed 001 is valid with nothing set (the runbook's /logs) and
 /// with FOSSAWORK_LOGS pointing elsewhere, and names the runbook's thresholds.
 #[test]
@@ -504,31 +531,16 @@ fn examples_fossawork_toml_judges_response_times_from_the_logs() {
         ),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_watchpost"))
-        .args([
-            "check",
-            "--config",
-            example.to_str().unwrap(),
-            "--format",
-            "json",
-        ])
-        .env("FOSSAWORK_LOGS", dir.path())
-        // Nothing listens there: the services are down, the logs are still read.
-        .env("FOSSAWORK_API", "http://127.0.0.1:9")
-        .env("FOSSAWORK_WEB", "http://127.0.0.1:9")
-        .output()
-        .unwrap();
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    let check = |id: &str| {
-        json["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == id)
-            .unwrap_or_else(|| panic!("{id}: {json}"))
-            .clone()
-    };
+    // Nothing listens on port 9: the services are down, the logs are still read.
+    let (code, checks) = check_json(
+        &example,
+        &[
+            ("FOSSAWORK_LOGS", dir.path().as_os_str()),
+            ("FOSSAWORK_API", "http://127.0.0.1:9".as_ref()),
+            ("FOSSAWORK_WEB", "http://127.0.0.1:9".as_ref()),
+        ],
+    );
+    let check = |id: &str| check_by_id(&checks, id);
     let p95 = check("api.response_p95_s");
     assert_eq!(p95["value"], 4.5, "{p95}");
     assert_eq!(p95["severity"], "warn", "{p95}");
@@ -537,7 +549,7 @@ fn examples_fossawork_toml_judges_response_times_from_the_logs() {
     assert_eq!(rate["severity"], "warn", "{rate}");
     assert_eq!(check("errors.errors_1h")["value"], 1.0);
     assert_eq!(check("backend.up")["severity"], "crit");
-    assert_eq!(out.status.code(), Some(2), "the backend is down: CRIT");
+    assert_eq!(code, Some(2), "the backend is down: CRIT");
 }
 
 /// `check` on the seed 000+002 example with seed 002's events in its log: over 10 tool
@@ -576,29 +588,14 @@ fn examples_tmws_toml_judges_seed_002_events() {
     log.push('\n');
     let log_path = dir.path().join("tmws.jsonl");
     std::fs::write(&log_path, log).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_watchpost"))
-        .args([
-            "check",
-            "--config",
-            example.to_str().unwrap(),
-            "--format",
-            "json",
-        ])
-        .env("TMWS_DB", &db)
-        .env("TMWS_LOG", &log_path)
-        .output()
-        .unwrap();
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    let check = |id: &str| {
-        json["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == id)
-            .unwrap_or_else(|| panic!("{id}: {json}"))
-            .clone()
-    };
+    let (_, checks) = check_json(
+        &example,
+        &[
+            ("TMWS_DB", db.as_os_str()),
+            ("TMWS_LOG", log_path.as_os_str()),
+        ],
+    );
+    let check = |id: &str| check_by_id(&checks, id);
     let timeouts = check("tmws-log.tool_timeouts_1h");
     assert_eq!(
         (timeouts["value"].clone(), timeouts["severity"].clone()),

@@ -1778,6 +1778,11 @@ fn errors_triage_state() -> AppState {
     state
 }
 
+/// The Errors pane's text in the default theme.
+fn errors_text(state: &AppState, ui: &UiState, size: (u16, u16), opts: &Opts) -> String {
+    text(&draw_pane(PaneId::Errors, state, ui, &theme(), size, opts))
+}
+
 const FOCUSED_ZOOMED: Opts = Opts {
     focused: true,
     zoomed: true,
@@ -1862,14 +1867,7 @@ fn errors_pane_follows_then_holds_still_when_scrolled_back() {
     let mut state = errors_triage_state();
     let size = (100, 9);
     let following = errors_ui(|ui| ui.zoomed = false);
-    let screen = text(&draw_pane(
-        PaneId::Errors,
-        &state,
-        &following,
-        &theme,
-        size,
-        &FOCUSED_PLAIN,
-    ));
+    let screen = errors_text(&state, &following, size, &FOCUSED_PLAIN);
     assert!(screen.contains("FOLLOW"), "{screen}");
 
     // Scrolled back two lines: paused at what was there.
@@ -1904,28 +1902,14 @@ fn errors_pane_follows_then_holds_still_when_scrolled_back() {
         .map(|i| log(now(), LogLevel::Error, "tmws", &format!("burst line {i}")))
         .collect();
     state.apply(Update::Logs(burst), now());
-    let after = text(&draw_pane(
-        PaneId::Errors,
-        &state,
-        &paused,
-        &theme,
-        size,
-        &FOCUSED_PLAIN,
-    ));
+    let after = errors_text(&state, &paused, size, &FOCUSED_PLAIN);
     assert!(after.contains("PAUSED ↑2 · 40 new"), "{after}");
     assert!(!after.contains("burst line"), "{after}");
     let body = |t: &str| t.lines().skip(1).take(6).collect::<Vec<_>>().join("\n");
     assert_eq!(body(&before_text), body(&after));
 
     // Following again shows the newest.
-    let followed = text(&draw_pane(
-        PaneId::Errors,
-        &state,
-        &following,
-        &theme,
-        size,
-        &FOCUSED_PLAIN,
-    ));
+    let followed = errors_text(&state, &following, size, &FOCUSED_PLAIN);
     assert!(followed.contains("burst line 39"), "{followed}");
     assert!(followed.contains("FOLLOW"), "{followed}");
     insta::assert_snapshot!(format!("{screen}{before_text}{after}{followed}"));
@@ -1938,7 +1922,6 @@ const FOCUSED_PLAIN: Opts = Opts {
 
 #[test]
 fn errors_pane_filters_exclude_level_and_source() {
-    let theme = theme();
     let state = errors_triage_state();
     let size = (110, 10);
     let draw = |filter: &str| {
@@ -1947,14 +1930,7 @@ fn errors_pane_filters_exclude_level_and_source() {
             ui.errors_only = false;
             ui.filter = LogFilter::parse(filter);
         });
-        text(&draw_pane(
-            PaneId::Errors,
-            &state,
-            &ui,
-            &theme,
-            size,
-            &FOCUSED_PLAIN,
-        ))
+        errors_text(&state, &ui, size, &FOCUSED_PLAIN)
     };
     let excluded = draw("!mcp");
     assert!(!excluded.contains("Failed to call MCP tool"), "{excluded}");
@@ -1976,7 +1952,6 @@ fn errors_pane_filters_exclude_level_and_source() {
 
 #[test]
 fn errors_pane_wraps_long_lines_when_asked() {
-    let theme = theme();
     let mut state = connecting();
     let long = format!("start of a long message {} end-of-message", "x".repeat(150));
     state.apply(
@@ -1985,14 +1960,7 @@ fn errors_pane_wraps_long_lines_when_asked() {
     );
     let size = (60, 8);
     let cut_ui = errors_ui(|ui| ui.zoomed = false);
-    let cut = text(&draw_pane(
-        PaneId::Errors,
-        &state,
-        &cut_ui,
-        &theme,
-        size,
-        &FOCUSED_PLAIN,
-    ));
+    let cut = errors_text(&state, &cut_ui, size, &FOCUSED_PLAIN);
     assert!(cut.contains("start of a long"), "{cut}");
     assert!(cut.contains('…'), "{cut}");
     assert!(!cut.contains("end-of-message"), "{cut}");
@@ -2000,14 +1968,7 @@ fn errors_pane_wraps_long_lines_when_asked() {
         ui.zoomed = false;
         ui.errors.wrap = true;
     });
-    let wrapped = text(&draw_pane(
-        PaneId::Errors,
-        &state,
-        &wrap_ui,
-        &theme,
-        size,
-        &FOCUSED_PLAIN,
-    ));
+    let wrapped = errors_text(&state, &wrap_ui, size, &FOCUSED_PLAIN);
     assert!(wrapped.contains("end-of-message"), "{wrapped}");
     assert!(wrapped.contains("· wrap"), "{wrapped}");
     insta::assert_snapshot!(format!("{cut}{wrapped}"));
@@ -2050,14 +2011,7 @@ fn enter_on_a_line_shows_all_its_fields() {
         ui.errors.anchor = Some(state.logs.pushed());
         ui.errors.detail = true;
     });
-    let newest = text(&draw_pane(
-        PaneId::Errors,
-        &state,
-        &ui,
-        &theme,
-        (100, 20),
-        &FOCUSED_ZOOMED,
-    ));
+    let newest = errors_text(&state, &ui, (100, 20), &FOCUSED_ZOOMED);
     for needle in [
         "tool_name",
         "search_memories",
@@ -2078,14 +2032,7 @@ fn enter_on_a_line_shows_all_its_fields() {
         ui.errors.anchor = Some(state.logs.pushed());
         ui.errors.detail = true;
     });
-    let warning = text(&draw_pane(
-        PaneId::Errors,
-        &state,
-        &ui,
-        &theme,
-        (100, 20),
-        &FOCUSED_ZOOMED,
-    ));
+    let warning = errors_text(&state, &ui, (100, 20), &FOCUSED_ZOOMED);
     assert!(warning.contains("security_event"), "{warning}");
     assert!(warning.contains("SKILL_ACTIVATION_DENIED"), "{warning}");
     insta::assert_snapshot!(format!("{screen}{newest}"));
@@ -2163,14 +2110,7 @@ fn top_patterns_view_counts_and_shows_one_example_each() {
         ui.errors.patterns = true;
         ui.errors.detail = true;
     });
-    let detail = text(&draw_pane(
-        PaneId::Errors,
-        &state,
-        &detail_ui,
-        &theme,
-        (120, 14),
-        &FOCUSED_ZOOMED,
-    ));
+    let detail = errors_text(&state, &detail_ui, (120, 14), &FOCUSED_ZOOMED);
     assert!(detail.contains("get-library-docs"), "{detail}");
     assert!(detail.contains("30012.0"), "{detail}");
     // Filtered.
@@ -2178,24 +2118,10 @@ fn top_patterns_view_counts_and_shows_one_example_each() {
         ui.errors.patterns = true;
         ui.filter = LogFilter::parse("source:nginx");
     });
-    let filtered = text(&draw_pane(
-        PaneId::Errors,
-        &state,
-        &filtered_ui,
-        &theme,
-        (120, 14),
-        &FOCUSED_ZOOMED,
-    ));
+    let filtered = errors_text(&state, &filtered_ui, (120, 14), &FOCUSED_ZOOMED);
     assert!(filtered.contains("TOP PATTERNS · 1"), "{filtered}");
     let none_ui = errors_ui(|ui| ui.errors.patterns = true);
-    let empty = text(&draw_pane(
-        PaneId::Errors,
-        &connecting(),
-        &none_ui,
-        &theme,
-        (120, 6),
-        &FOCUSED_ZOOMED,
-    ));
+    let empty = errors_text(&connecting(), &none_ui, (120, 6), &FOCUSED_ZOOMED);
     assert!(empty.contains("no patterns"), "{empty}");
     insta::assert_snapshot!(format!("{screen}{detail}{filtered}{empty}"));
 }
@@ -2249,14 +2175,7 @@ fn errors_views_survive_tiny_sizes_and_say_something() {
         }
         for size in [(16, 4), (30, 6)] {
             out.push_str(&format!("── {name} at {}x{}\n", size.0, size.1));
-            let screen = text(&draw_pane(
-                PaneId::Errors,
-                &state,
-                ui,
-                &theme,
-                size,
-                &FOCUSED_ZOOMED,
-            ));
+            let screen = errors_text(&state, ui, size, &FOCUSED_ZOOMED);
             assert!(
                 screen.contains("6 Errors") || screen.contains("6 Err"),
                 "{name}: {screen}"

@@ -1175,6 +1175,15 @@ mod tests {
         assert_eq!(lines[1], "last line");
     }
 
+    /// 12 MiB in lines of 1 KiB: one and a half polls' worth.
+    fn append_12_mib(path: &Path) {
+        let line = "y".repeat(1023) + "\n";
+        let mut file = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+        for _ in 0..(12 * 1024) {
+            file.write_all(line.as_bytes()).unwrap();
+        }
+    }
+
     #[test]
     fn a_poll_reads_at_most_the_bound() {
         let dir = tempfile::tempdir().unwrap();
@@ -1182,14 +1191,7 @@ mod tests {
         File::create(&path).unwrap();
         let mut tailer = Tailer::new(vec![path.display().to_string()]);
         assert!(tailer.poll().lines.is_empty());
-        let line = "y".repeat(1023) + "\n";
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap();
-        for _ in 0..(12 * 1024) {
-            file.write_all(line.as_bytes()).unwrap();
-        }
+        append_12_mib(&path);
         let first = tailer.poll();
         assert_eq!(first.lines.len(), 8 * 1024);
         assert!(first.behind, "more is waiting");
@@ -1211,14 +1213,7 @@ mod tests {
         let mut collector = LogCollector::new("flood", &config.logs["flood"]);
         collector.poll().await;
         assert_eq!(collector.interval(), Duration::from_secs(2));
-        let line = "z".repeat(1023) + "\n";
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap();
-        for _ in 0..(12 * 1024) {
-            file.write_all(line.as_bytes()).unwrap();
-        }
+        append_12_mib(&path);
         collector.poll().await;
         assert_eq!(collector.interval(), CATCH_UP_INTERVAL);
         collector.poll().await;
