@@ -373,12 +373,15 @@ fn arm(tmux: &Tmux) {
                 .success()
         );
     }
-    assert!(
-        tmux.cmd(&["select-pane", "-t", "t.0", "-T", "BEFORE-TITLE"])
-            .status()
-            .unwrap()
-            .success()
-    );
+    // A fixed window name: tmux's automatic-rename would otherwise follow whatever process
+    // runs in the active pane (env, then bash), and only an escape sequence may change it.
+    for args in [
+        &["select-pane", "-t", "t.0", "-T", "BEFORE-TITLE"][..],
+        &["rename-window", "-t", "t", "BEFORE-NAME"][..],
+        &["set-window-option", "-t", "t", "automatic-rename", "off"][..],
+    ] {
+        assert!(tmux.cmd(args).status().unwrap().success(), "{args:?}");
+    }
 }
 
 /// Lines with escape sequences written into a followed file while the dashboard runs
@@ -469,7 +472,10 @@ fn escape_sequences_in_a_followed_log_change_nothing_on_the_terminal() {
         TITLES.iter().all(|title| screen.contains(title))
     });
     let state_before = terminal_state(&tmux, "t.0");
-    assert_eq!(state_before.0, "BEFORE-TITLE");
+    assert_eq!(
+        (state_before.0.as_str(), state_before.1.as_str()),
+        ("BEFORE-TITLE", "BEFORE-NAME")
+    );
 
     // Appended while the dashboard follows the file, one line at a time.
     {
