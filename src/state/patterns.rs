@@ -5,7 +5,8 @@
 //!
 //! Masks: `<uuid>`, `<ts>` (dates, times, ISO timestamps), `<ip>` (IPv4, IPv6), `<email>`,
 //! `<hex>` (`0x…`, and hex words of 8+ characters with a digit: hashes, ids), `<id>`
-//! (other letter-and-digit words of 16+ characters), `<num>` (digit runs, decimals), and
+//! (names joined by `-` or `_` that hold a digit, such as `eris-builder-071`, and other
+//! letter-and-digit words of 16+ characters), `<num>` (digit runs, decimals), and
 //! `"<str>"` / `'<str>'` (quoted strings). Words without digits stay as they are.
 //!
 //! The masking is one hand-written pass over the bytes of the first [`MASKED_BYTES`] of the
@@ -231,6 +232,9 @@ fn token(b: &[u8], i: usize, has_at: bool) -> (usize, Option<Replacement>) {
     if has_at && let Some(e) = email(b, i) {
         return (e, Some(Replacement::Str("<email>")));
     }
+    if let Some(e) = compound_id(b, i) {
+        return (e, Some(Replacement::Str("<id>")));
+    }
     let end = i + b[i..]
         .iter()
         .position(|c| !c.is_ascii_alphanumeric())
@@ -268,6 +272,28 @@ fn token(b: &[u8], i: usize, has_at: bool) -> (usize, Option<Replacement>) {
         return (end, Some(Replacement::Str("<id>")));
     }
     (end, Some(Replacement::DigitRuns))
+}
+
+/// A name made of words joined by `-` or `_`, starting with a letter and holding a digit
+/// (`eris-builder-071`, `agent_17`, `pod-7f9c-x2`): one id as a whole, so every agent,
+/// worker or pod counts towards one pattern instead of one pattern per name.
+fn compound_id(b: &[u8], i: usize) -> Option<usize> {
+    if !b[i].is_ascii_alphabetic() {
+        return None;
+    }
+    let (mut e, mut joined, mut digit) = (i, false, false);
+    while e < b.len() {
+        let c = b[e];
+        if c.is_ascii_alphanumeric() {
+            digit |= c.is_ascii_digit();
+        } else if (c == b'-' || c == b'_') && b.get(e + 1).is_some_and(u8::is_ascii_alphanumeric) {
+            joined = true;
+        } else {
+            break;
+        }
+        e += 1;
+    }
+    (joined && digit).then_some(e)
 }
 
 fn push_digit_runs(word: &str, out: &mut String) {
@@ -519,7 +545,12 @@ mod tests {
             ),
             ("ptr 0x7ffd5e8c and 0xDEAD", "ptr <hex> and <hex>"),
             ("token aZ3kQ9xPq7Lm2Nb8Vc", "token <id>"),
-            ("worker-12 on node7", "worker-<num> on node<num>"),
+            ("worker-12 on node7", "<id> on node<num>"),
+            (
+                "RBAC check failed for agent eris-builder-071: role lookup failed",
+                "RBAC check failed for agent <id>: role lookup failed",
+            ),
+            ("agent_17 and get-library-docs", "<id> and get-library-docs"),
             (
                 "user 'bob' said \"hi there\"",
                 "user '<str>' said \"<str>\"",
