@@ -26,8 +26,10 @@
 //! (`host = "prod"`) every kind runs there, through the host's one SSH connection (see
 //! `remote`): the same parsing, counting and figures, and while the host is down the
 //! source says so in the host's words ("ssh prod: connection refused, retrying in 4s").
-//! Docker logs come with the container work (through the engine connection, with a tail
-//! limit).
+//! Docker logs (`docker = ["backend"]`) come through the container work's engine task
+//! (see `docker::follow_logs`: the same connection, `/events` and backoff as the
+//! Containers pane, on the host's forwarded socket for a remote host), each container's
+//! last `tail` lines first, and are counted like the rest.
 
 mod remote;
 
@@ -176,10 +178,13 @@ impl LogCollector {
     /// run on that host.
     pub fn on(name: &str, source: &LogSource, reach: Reach) -> Self {
         match reach {
-            Ok(Transport::Local) => Self::build(name, source, Runner::Local(local_launcher())),
-            Ok(transport) => Self::build(name, source, Runner::Remote(transport)),
+            Ok(Transport::Local) => {
+                Self::build(name, source, Runner::Local(local_launcher()), None)
+            }
+            Ok(transport) => Self::build(name, source, Runner::Remote(transport), None),
             Err(message) => {
-                let mut collector = Self::build(name, source, Runner::Local(local_launcher()));
+                let mut collector =
+                    Self::build(name, source, Runner::Local(local_launcher()), None);
                 if !matches!(collector.input, Input::Nothing) {
                     collector.input = Input::Unreachable(message);
                 }
@@ -191,10 +196,27 @@ impl LogCollector {
     /// A source whose processes (journald, command) are started by `launcher` (a local
     /// launcher with its own environment, in tests). Files are read here.
     pub fn with_launcher(name: &str, source: &LogSource, launcher: Arc<dyn Launcher>) -> Self {
-        Self::build(name, source, Runner::Local(launcher))
+        Self::build(name, source, Runner::Local(launcher), None)
     }
 
-    fn build(name: &str, source: &LogSource, runner: Runner) -> Self {
+    /// A docker log source talking to the engine at `address` (`unix:///path` or
+    /// `tcp://host:port`) instead of DOCKER_HOST or the default socket (tests use it for an
+    /// engine that is not there).
+    pub fn with_engine_address(name: &str, source: &LogSource, address: &str) -> Self {
+        Self::build(
+            name,
+            source,
+            Runner::Local(local_launcher()),
+            Some(address.to_string()),
+        )
+    }
+
+    fn build(
+        name: &str,
+        source: &LogSource,
+        runner: Runner,
+        engine_address: Option<String>,
+    ) -> Self {
         let error_pattern = compile_error_pattern(&source.error_pattern);
         let process = |parser, label: String, start: Starter| {
             Input::Process(Box::new(ProcessInput {
@@ -223,6 +245,29 @@ impl LogCollector {
             Runner::Local(_) => None,
         };
         let input = match (plan, runner) {
+            (None, runner) if !source.docker.is_empty() => {
+                let (names, project, tail) =
+                    (source.docker.clone(), source.project.clone(), source.tail);
+                let name = name.to_string();
+                let transport = match runner {
+                    Runner::Remote(transport) => Some(transport),
+                    Runner::Local(_) => None,
+                };
+                process(
+                    LineParser::Text,
+                    "docker".to_string(),
+                    Box::new(move || {
+                        Box::new(crate::collect::docker::follow_logs(
+                            &name,
+                            names,
+                            project,
+                            tail,
+                            transport,
+                            engine_address,
+                        ))
+                    }),
+                )
+            }
             (Some((parser, plan)), runner) => {
                 let label = plan.label();
                 let start: Starter = match runner {
@@ -558,7 +603,7 @@ impl Collector for LogCollector {
             };
             match &self.input {
                 Input::Nothing => self.error_updates(
-                    "no input configured: set files, journald or command".to_string(),
+                    "no input configured: set files, journald, command or docker".to_string(),
                 ),
                 Input::Unreachable(message) => self.error_updates(message.clone()),
                 Input::Files { .. } => self.poll_files(pattern).await,
