@@ -1042,6 +1042,7 @@ mod log_sources {
             std::thread::sleep(Duration::from_millis(100));
         }
         const TAIL: usize = 20;
+        let source_started = chrono::Utc::now();
         let mut collector = LogCollector::new("backend", &log_source(&["backend"], &project, TAIL));
         let mut got = Gathered::default();
         let at_start = gather(&mut collector, &mut got).await;
@@ -1057,6 +1058,16 @@ mod log_sources {
         );
         assert!(!got.has("run 1 boot 1") && !got.has("run 1 boot 130"));
         assert!(got.has("run 1 boot 150"), "the tail ends at the log's end");
+        // Dated by the engine's stamps (when written), not when they were read.
+        let banner_end = got
+            .lines
+            .iter()
+            .find(|l| l.message == "run 1 boot 150")
+            .unwrap();
+        assert!(
+            banner_end.at < source_started - chrono::Duration::milliseconds(200),
+            "{banner_end:?} read at {source_started}"
+        );
         gather_until(&mut collector, &mut got, "ticks", |g| {
             g.has("run 1 tick 12")
         })

@@ -480,7 +480,7 @@ impl LogCollector {
         let task = tokio::task::spawn_blocking(move || {
             let lines = ingest(
                 &name,
-                raw.iter().map(|l| (l.bytes.as_slice(), l.dropped)),
+                raw.iter().map(|l| (l.bytes.as_slice(), l.dropped, l.at)),
                 parser,
                 &error_pattern,
                 &mut derived,
@@ -553,7 +553,7 @@ fn compile_error_pattern(pattern: &str) -> Result<Regex, String> {
 /// The one path every source's lines take.
 fn ingest<'a>(
     source: &str,
-    raw: impl ExactSizeIterator<Item = (&'a [u8], u64)>,
+    raw: impl ExactSizeIterator<Item = (&'a [u8], u64, Option<DateTime<Utc>>)>,
     parser: LineParser,
     error_pattern: &Regex,
     derived: &mut Derived,
@@ -563,11 +563,13 @@ fn ingest<'a>(
     let with_metrics = !derived.metrics.is_empty();
     // One copy of the name for the batch, shared by its lines.
     let source: Arc<str> = source.into();
-    for (bytes, dropped) in raw {
+    for (bytes, dropped, written) in raw {
+        // A line naming no time of its own is dated by its transport, or by now.
+        let written = written.unwrap_or(now);
         let line = match parser {
-            LineParser::Text => parse_line(source.clone(), bytes, dropped, error_pattern, now),
+            LineParser::Text => parse_line(source.clone(), bytes, dropped, error_pattern, written),
             LineParser::Journal => {
-                journald::parse_entry(source.clone(), bytes, dropped, error_pattern, now)
+                journald::parse_entry(source.clone(), bytes, dropped, error_pattern, written)
             }
         };
         if line.is_error {
@@ -745,10 +747,10 @@ impl LineBatch {
         self.spans.is_empty()
     }
 
-    fn iter(&self) -> impl ExactSizeIterator<Item = (&[u8], u64)> {
+    fn iter(&self) -> impl ExactSizeIterator<Item = (&[u8], u64, Option<DateTime<Utc>>)> {
         self.spans
             .iter()
-            .map(|&(start, end, dropped)| (&self.data[start..end], dropped))
+            .map(|&(start, end, dropped)| (&self.data[start..end], dropped, None))
     }
 
     /// Takes `data[start..end]` as a line: at most `MAX_LINE_BYTES` of it are kept. Blank
@@ -1178,7 +1180,7 @@ mod tests {
         outcome
             .lines
             .iter()
-            .map(|(bytes, _)| String::from_utf8_lossy(bytes).into_owned())
+            .map(|(bytes, _, _)| String::from_utf8_lossy(bytes).into_owned())
             .collect()
     }
 

@@ -10,7 +10,6 @@
 use super::{AbortOnDrop, Shared, describe_error, lock};
 use crate::collect::ScreenWatch;
 use crate::collect::command::{Event, Outbox, RawLine};
-use crate::collect::logparse::MAX_LINE_BYTES;
 use crate::state::update::{CONTAINER_LOG_TAIL, ContainerLogLine, ContainerLogTail};
 use bollard::Docker;
 use bollard::container::LogOutput;
@@ -283,7 +282,10 @@ async fn follow_into_feed(docker: Docker, id: String, name: String, feed: Arc<Lo
                     let last = delivered.entry(id.clone()).or_insert(at);
                     *last = (*last).max(at);
                 }
-                fresh.push(raw_line(text));
+                fresh.push(RawLine {
+                    at,
+                    ..RawLine::cut(text.to_vec())
+                });
             }
         }
         for line in fresh {
@@ -291,15 +293,6 @@ async fn follow_into_feed(docker: Docker, id: String, name: String, feed: Arc<Lo
                 return;
             }
         }
-    }
-}
-
-/// A line as a process source's: at most [`MAX_LINE_BYTES`], saying how much was cut.
-fn raw_line(text: &[u8]) -> RawLine {
-    let kept = text.len().min(MAX_LINE_BYTES);
-    RawLine {
-        bytes: text[..kept].to_vec(),
-        dropped: (text.len() - kept) as u64,
     }
 }
 
