@@ -1138,6 +1138,41 @@ mod log_sources {
         assert!(got.error.is_none(), "{:?}", got.error);
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_service_with_no_running_container_says_so_until_one_starts() {
+        require_docker!();
+        let project = unique("idle");
+        let mut cleanup = Cleanup(Vec::new());
+        let mut collector = LogCollector::new("worker", &log_source(&["worker"], &project, 10));
+        let mut got = Gathered::default();
+        gather_until(&mut collector, &mut got, "the idle service said", |g| {
+            g.error.as_deref()
+                == Some(&*format!(
+                    "no running container of worker in compose project {project}"
+                ))
+        })
+        .await;
+        run(
+            &mut cleanup,
+            &project,
+            "worker",
+            &[],
+            "while :; do echo 'worker job failed'; sleep 0.2; done",
+        );
+        gather_until(
+            &mut collector,
+            &mut got,
+            "the worker's lines, healthy",
+            |g| g.has("worker job failed") && g.error.is_none(),
+        )
+        .await;
+        let errors = got.errors_1h.clone().expect("worker.errors_1h");
+        assert!(
+            matches!(errors.value, Value::Number(n) if n > 0.0),
+            "{errors:?}"
+        );
+    }
+
     #[tokio::test]
     async fn docker_logs_with_no_engine_say_why_in_the_source_health() {
         // Needs no Docker at all: the socket does not exist.

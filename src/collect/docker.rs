@@ -203,6 +203,15 @@ pub fn follow_logs(
         by_name: true,
     };
     let source = source.to_string();
+    let idle = format!(
+        "no running container of {}{}",
+        selection.services.join(", "),
+        selection
+            .project
+            .as_deref()
+            .map(|p| format!(" in compose project {p}"))
+            .unwrap_or_default()
+    );
     crate::collect::command::ProcessLines::from_producer(move |outbox| async move {
         let feed = Arc::new(logtail::LogFeed::new(outbox, tail));
         let screen = watch::channel(OnScreen::default()).1;
@@ -214,10 +223,25 @@ pub fn follow_logs(
             screen,
             Some(feed.clone()),
         );
-        // The engine's status, told once per change.
+        // The engine's status, told once per change, and whether any container runs.
         let mut ready = engine.ready.clone();
+        let mut running = feed.watch_running();
         let mut told = EngineStatus::Connecting;
-        while ready.changed().await.is_ok() {
+        loop {
+            tokio::select! {
+                changed = ready.changed() => if changed.is_err() { return },
+                changed = running.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    let any = *running.borrow_and_update();
+                    let problem = (!any).then(|| idle.clone());
+                    if !feed.send(crate::collect::command::Event::Lasting(problem)).await {
+                        return;
+                    }
+                    continue;
+                }
+            }
             let status = lock(&engine.shared).status.clone();
             if status == told {
                 continue;

@@ -169,6 +169,8 @@ pub(in crate::collect) struct LogFeed {
     tail: usize,
     /// By container id: the stamp of the last line delivered.
     delivered: Mutex<HashMap<String, DateTime<Utc>>>,
+    /// Whether a selected container runs (told by every reconcile).
+    running: tokio::sync::watch::Sender<bool>,
 }
 
 impl LogFeed {
@@ -177,7 +179,13 @@ impl LogFeed {
             outbox,
             tail,
             delivered: Mutex::new(HashMap::new()),
+            running: tokio::sync::watch::Sender::new(true),
         }
+    }
+
+    /// Changes when the selection goes from some running container to none, or back.
+    pub(in crate::collect) fn watch_running(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.running.subscribe()
     }
 
     /// Queues an event for the source. False once nobody is listening.
@@ -212,6 +220,11 @@ pub(super) fn reconcile_feed(
         .filter(|r| r.state == "running")
         .map(|r| (r.id.clone(), r.name.clone(), r.started_at))
         .collect();
+    feed.running.send_if_modified(|any| {
+        let changed = *any == running.is_empty();
+        *any = !running.is_empty();
+        changed
+    });
     follows.retain(|id, _| running.iter().any(|(r, _, _)| r == id));
     for (id, name, started_at) in running {
         let current = follows
