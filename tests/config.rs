@@ -620,3 +620,45 @@ fn examples_tmws_toml_judges_seed_002_events() {
         "ok"
     );
 }
+
+#[test]
+fn docker_log_sources_are_known_to_validate() {
+    let ok = problems(
+        "[logs.backend-logs]\ndocker = [\"backend\", \"worker\"]\nproject = \"warungin\"\ntail = 50\n",
+    );
+    assert!(ok.is_empty(), "{ok:#?}");
+    let config = Config::parse(
+        "[logs.backend-logs]\ndocker = [\"backend\"]\nproject = \"${WP_NO_SUCH_PROJECT:-shop}\"\n",
+    )
+    .unwrap();
+    let source = &config.logs["backend-logs"];
+    assert_eq!(source.docker, ["backend"]);
+    assert_eq!(source.project.as_deref(), Some("shop"));
+    assert_eq!(source.tail, 100, "the default tail");
+
+    let got = problems("[logs.b]\ndokcer = [\"backend\"]\n");
+    assert!(
+        has(
+            &got,
+            "line 2, column 1:",
+            &["`dokcer`", "nearest valid key is `docker`"]
+        ),
+        "{got:#?}"
+    );
+    let got = problems("[logs.b]\ndocker = [\"backend\"]\ntial = 5\n");
+    assert!(
+        has(&got, "line 3, column 1:", &["`tial`", "`tail`"]),
+        "{got:#?}"
+    );
+    let got = problems("[logs.b]\ndocker = [\"backend\"]\nfiles = [\"/x\"]\n");
+    assert!(
+        has(
+            &got,
+            "line 1, column 7:",
+            &["give only one of files, journald, command and docker"]
+        ),
+        "{got:#?}"
+    );
+    let got = problems("[logs.b]\ndocker = [\"backend\"]\ntail = \"lots\"\n");
+    assert!(!got.is_empty(), "a tail that is not a number");
+}

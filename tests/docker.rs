@@ -927,3 +927,271 @@ async fn zoomed_container_logs_are_followed_only_while_zoomed_and_sanitized() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Docker services as log sources (`[logs.NAME] docker = [...]`).
+
+mod log_sources {
+    use super::*;
+    use watchpost::collect::logs::LogCollector;
+    use watchpost::config::LogSource;
+    use watchpost::state::update::LogLine;
+
+    fn log_source(services: &[&str], project: &str, tail: usize) -> LogSource {
+        LogSource {
+            files: Vec::new(),
+            journald: None,
+            command: Vec::new(),
+            docker: services.iter().map(|s| s.to_string()).collect(),
+            project: Some(project.into()),
+            tail,
+            host: "local".into(),
+            error_pattern: watchpost::config::default_error_pattern(),
+            metrics: Vec::new(),
+        }
+    }
+
+    #[derive(Default)]
+    struct Gathered {
+        lines: Vec<LogLine>,
+        errors_1h: Option<Reading>,
+        error: Option<String>,
+    }
+
+    impl Gathered {
+        fn count(&self, text: &str) -> usize {
+            self.lines.iter().filter(|l| l.message == text).count()
+        }
+        fn has(&self, text: &str) -> bool {
+            self.count(text) > 0
+        }
+    }
+
+    /// One poll's lines added to `into`; the figure and health replaced.
+    async fn gather(collector: &mut LogCollector, into: &mut Gathered) -> usize {
+        let mut new = 0;
+        into.error = None;
+        for update in collector.poll().await {
+            match update {
+                Update::Logs(lines) => {
+                    new += lines.len();
+                    into.lines.extend(lines);
+                }
+                Update::Readings { readings, .. } => {
+                    into.errors_1h = readings.into_iter().find(|r| r.id.ends_with(".errors_1h"));
+                }
+                Update::Health {
+                    health: SourceHealth::Error { message, .. },
+                    ..
+                } => into.error = Some(message),
+                _ => {}
+            }
+        }
+        new
+    }
+
+    async fn gather_until(
+        collector: &mut LogCollector,
+        into: &mut Gathered,
+        what: &str,
+        done: impl Fn(&Gathered) -> bool,
+    ) {
+        let started = Instant::now();
+        while !done(into) {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "still waiting for {what}; error {:?}, lines {:?}",
+                into.error,
+                into.lines.iter().map(|l| &l.message).collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            gather(collector, into).await;
+        }
+    }
+
+    /// Prints a boot banner of 150 lines, an error on stderr, a hostile line, then ticks
+    /// (every fifth with an exception); each run of the container numbers its lines.
+    const TALKER: &str = "n=$(cat /tmp/run 2>/dev/null || echo 0); n=$((n+1)); echo $n > /tmp/run; \
+        i=0; while [ $i -lt 150 ]; do i=$((i+1)); echo \"run $n boot $i\"; done; sleep 0.3; \
+        echo \"ERROR run $n database failed\" >&2; \
+        echo -e \"run $n evil \\033]0;pwned\\007 \\033]52;c;aGk=\\007 \\033[2J end\"; \
+        j=0; while :; do j=$((j+1)); echo \"run $n tick $j\"; \
+        if [ $((j % 5)) = 0 ]; then echo \"run $n exception at tick $j\"; fi; sleep 0.2; done";
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn docker_logs_arrive_once_from_the_tail_across_a_restart_and_errors_count() {
+        require_docker!();
+        let project = unique("logs");
+        let mut cleanup = Cleanup(Vec::new());
+        let first = run(&mut cleanup, &project, "backend", &[], TALKER);
+        // Another service of the project, not asked for.
+        run(
+            &mut cleanup,
+            &project,
+            "frontend",
+            &[],
+            "while :; do echo 'frontend ERROR not mine'; sleep 0.2; done",
+        );
+        // The banner is written before the source starts: only the tail of it is read.
+        let started = Instant::now();
+        while !docker(&["logs", &first]).contains("run 1 tick 3") {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the talker talks"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        const TAIL: usize = 20;
+        let source_started = chrono::Utc::now();
+        let mut collector = LogCollector::new("backend", &log_source(&["backend"], &project, TAIL));
+        let mut got = Gathered::default();
+        let at_start = gather(&mut collector, &mut got).await;
+        // The first poll also keeps what is written while it settles (ticks).
+        let boot_lines = got
+            .lines
+            .iter()
+            .filter(|l| l.message.starts_with("run 1 boot"))
+            .count();
+        assert!(
+            at_start > 0 && boot_lines < TAIL,
+            "{at_start} lines at start, {boot_lines} of the banner, tail {TAIL}"
+        );
+        assert!(!got.has("run 1 boot 1") && !got.has("run 1 boot 130"));
+        assert!(got.has("run 1 boot 150"), "the tail ends at the log's end");
+        // Dated by the engine's stamps (when written), not when they were read.
+        let banner_end = got
+            .lines
+            .iter()
+            .find(|l| l.message == "run 1 boot 150")
+            .unwrap();
+        assert!(
+            banner_end.at < source_started - chrono::Duration::milliseconds(200),
+            "{banner_end:?} read at {source_started}"
+        );
+        gather_until(&mut collector, &mut got, "ticks", |g| {
+            g.has("run 1 tick 12")
+        })
+        .await;
+        assert!(got.has("run 1 database failed"), "stderr comes too");
+
+        // A restart: the new run's lines come, none of the old run's again.
+        docker(&["restart", "-t", "1", &first]);
+        gather_until(&mut collector, &mut got, "the second run", |g| {
+            g.has("run 2 tick 5")
+        })
+        .await;
+        assert!(got.has("run 2 boot 1") && got.has("run 2 boot 150"));
+        // A container of the service that starts later (scale up) is followed too.
+        let second = run(
+            &mut cleanup,
+            &project,
+            "backend",
+            &[],
+            "while :; do echo 'second replica failed to warm up'; sleep 0.3; done",
+        );
+        gather_until(&mut collector, &mut got, "the new replica", |g| {
+            g.has("second replica failed to warm up")
+        })
+        .await;
+        let _ = second;
+
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for line in &got.lines {
+            *seen.entry(line.message.as_str()).or_default() += 1;
+        }
+        let repeated: Vec<_> = seen
+            .iter()
+            .filter(|(text, n)| **n > 1 && !text.starts_with("second replica"))
+            .collect();
+        assert!(repeated.is_empty(), "lines delivered twice: {repeated:?}");
+        assert!(
+            !got.has("frontend ERROR not mine"),
+            "only the services asked for"
+        );
+        assert_eq!(got.count("run 2 database failed"), 1);
+        // The hostile line arrives as one line, escapes and all, for the sanitizer to
+        // defuse on screen (tests/panes.rs), and is not an error.
+        let evil: Vec<_> = got
+            .lines
+            .iter()
+            .filter(|l| l.message.starts_with("run 2 evil"))
+            .collect();
+        assert_eq!(evil.len(), 1, "{evil:?}");
+        assert!(evil[0].message.contains('\x1b') && !evil[0].is_error);
+
+        // Errors counted by the existing parser and pattern, into <name>.errors_1h.
+        assert!(
+            got.lines
+                .iter()
+                .any(|l| l.message == "run 2 exception at tick 5" && l.is_error)
+        );
+        assert!(
+            got.lines
+                .iter()
+                .all(|l| !l.message.contains(" boot ") || !l.is_error)
+        );
+        gather(&mut collector, &mut got).await;
+        let errors = got.lines.iter().filter(|l| l.is_error).count() as f64;
+        let reading = got.errors_1h.clone().expect("backend.errors_1h");
+        assert_eq!(reading.id, "backend.errors_1h");
+        assert_eq!(reading.value, Value::Number(errors), "{reading:?}");
+        assert!(got.error.is_none(), "{:?}", got.error);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_service_with_no_running_container_says_so_until_one_starts() {
+        require_docker!();
+        let project = unique("idle");
+        let mut cleanup = Cleanup(Vec::new());
+        let mut collector = LogCollector::new("worker", &log_source(&["worker"], &project, 10));
+        let mut got = Gathered::default();
+        gather_until(&mut collector, &mut got, "the idle service said", |g| {
+            g.error.as_deref()
+                == Some(&*format!(
+                    "no running container of worker in compose project {project}"
+                ))
+        })
+        .await;
+        run(
+            &mut cleanup,
+            &project,
+            "worker",
+            &[],
+            "while :; do echo 'worker job failed'; sleep 0.2; done",
+        );
+        gather_until(
+            &mut collector,
+            &mut got,
+            "the worker's lines, healthy",
+            |g| g.has("worker job failed") && g.error.is_none(),
+        )
+        .await;
+        let errors = got.errors_1h.clone().expect("worker.errors_1h");
+        assert!(
+            matches!(errors.value, Value::Number(n) if n > 0.0),
+            "{errors:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn docker_logs_with_no_engine_say_why_in_the_source_health() {
+        // Needs no Docker at all: the socket does not exist.
+        let dir = tempfile::tempdir().unwrap();
+        let address = format!("unix://{}", dir.path().join("nothing.sock").display());
+        let source = log_source(&["backend"], "warungin", 100);
+        let mut collector = LogCollector::with_engine_address("backend", &source, &address);
+        let mut got = Gathered::default();
+        gather(&mut collector, &mut got).await;
+        let message = got.error.clone().expect("an error on the first poll");
+        eprintln!("no engine: {message}");
+        assert!(
+            message.starts_with(&format!("docker: cannot reach the engine at {address}: ")),
+            "{message}"
+        );
+        let reading = got.errors_1h.expect("the figure, unknown");
+        assert!(
+            reading.error.is_some() && reading.value == Value::None,
+            "{reading:?}"
+        );
+    }
+}

@@ -1683,6 +1683,16 @@ fn the_warungin_example_validates_and_keeps_the_runbooks_literals_out() {
         remote.contains("logs journal: journald unit docker.service on warungin"),
         "{remote}"
     );
+    assert!(
+        remote.contains(
+            "logs backend-logs: docker logs of backend in compose project pos (last 20 lines at start, then followed) on warungin"
+        ),
+        "{remote}"
+    );
+    assert!(
+        local.contains("logs frontend-logs: docker logs of frontend in compose project warungin"),
+        "{local}"
+    );
 
     // Every source is on the one host; the rules carry the runbook's thresholds.
     let config = Config::parse(&text.replace(

@@ -23,6 +23,7 @@
 //! work, through the engine connection.)
 
 use crate::collect::logparse::MAX_LINE_BYTES;
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use std::ffi::OsString;
 use std::io;
@@ -49,6 +50,22 @@ const EVENT_OVERHEAD: usize = 64;
 pub struct RawLine {
     pub bytes: Vec<u8>,
     pub dropped: u64,
+    /// When the line was written, if its transport says so (the Docker engine's stamp);
+    /// the line's own time, when it names one, still wins.
+    pub at: Option<DateTime<Utc>>,
+}
+
+impl RawLine {
+    /// A line from a stream, cut to what a log line keeps (counting the bytes cut).
+    pub fn cut(mut bytes: Vec<u8>) -> RawLine {
+        let dropped = bytes.len().saturating_sub(MAX_LINE_BYTES) as u64;
+        bytes.truncate(MAX_LINE_BYTES);
+        RawLine {
+            bytes,
+            dropped,
+            at: None,
+        }
+    }
 }
 
 /// How a process ended.
@@ -453,6 +470,7 @@ pub async fn read_line<R: AsyncBufRead + Unpin>(reader: &mut R) -> io::Result<Op
     let mut line = RawLine {
         bytes: Vec::new(),
         dropped: 0,
+        at: None,
     };
     loop {
         let buf = reader.fill_buf().await?;

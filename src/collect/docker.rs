@@ -100,6 +100,7 @@ impl DockerCollector {
             selection: Selection {
                 project: source.project.clone().filter(|p| !p.trim().is_empty()),
                 services: source.services.clone(),
+                by_name: false,
             },
             address: None,
             engine: None,
@@ -143,6 +144,7 @@ impl Collector for DockerCollector {
                     self.selection.clone(),
                     remote,
                     self.screen.clone(),
+                    None,
                 );
                 engine.wait_first(FIRST_LIST_WAIT, FIRST_STATS_WAIT).await;
                 self.engine = Some(engine);
@@ -179,6 +181,85 @@ impl Collector for DockerCollector {
             updates
         })
     }
+}
+
+/// The logs of a log source's containers (`[logs.NAME] docker = [...]`): compose services
+/// or container names, of `project` if given, on the engine this machine reaches (or
+/// `address`), or on `remote`'s through its forwarded socket. The same engine task as the
+/// Containers pane's (connection, backoff, `/events`), following each selected running
+/// container's log from its last `tail` lines, and a restarted or new container's from
+/// the last line delivered. Events come as a process source's do.
+pub fn follow_logs(
+    source: &str,
+    names: Vec<String>,
+    project: Option<String>,
+    tail: usize,
+    remote: Option<Transport>,
+    address: Option<String>,
+) -> crate::collect::command::ProcessLines {
+    let selection = Selection {
+        project: project.filter(|p| !p.trim().is_empty()),
+        services: names,
+        by_name: true,
+    };
+    let source = source.to_string();
+    let idle = format!(
+        "no running container of {}{}",
+        selection.services.join(", "),
+        selection
+            .project
+            .as_deref()
+            .map(|p| format!(" in compose project {p}"))
+            .unwrap_or_default()
+    );
+    crate::collect::command::ProcessLines::from_producer(move |outbox| async move {
+        let feed = Arc::new(logtail::LogFeed::new(outbox, tail));
+        let screen = watch::channel(OnScreen::default()).1;
+        let engine = Engine::start(
+            &source,
+            address,
+            selection,
+            remote,
+            screen,
+            Some(feed.clone()),
+        );
+        // The engine's status, told once per change, and whether any container runs.
+        let mut ready = engine.ready.clone();
+        let mut running = feed.watch_running();
+        let mut told = EngineStatus::Connecting;
+        loop {
+            tokio::select! {
+                changed = ready.changed() => if changed.is_err() { return },
+                changed = running.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    let any = *running.borrow_and_update();
+                    let problem = (!any).then(|| idle.clone());
+                    if !feed.send(crate::collect::command::Event::Lasting(problem)).await {
+                        return;
+                    }
+                    continue;
+                }
+            }
+            let status = lock(&engine.shared).status.clone();
+            if status == told {
+                continue;
+            }
+            let event = match &status {
+                EngineStatus::Connecting => continue,
+                EngineStatus::Up => crate::collect::command::Event::Started,
+                EngineStatus::Down { message, retry } => crate::collect::command::Event::Down {
+                    message: message.clone(),
+                    retry: retry.unwrap_or(FIRST_BACKOFF),
+                },
+            };
+            if !feed.send(event).await {
+                return;
+            }
+            told = status;
+        }
+    })
 }
 
 /// How the engine connection stands.
@@ -233,6 +314,7 @@ impl Engine {
         selection: Selection,
         remote: Option<Transport>,
         screen: ScreenWatch,
+        feed: Option<Arc<logtail::LogFeed>>,
     ) -> Engine {
         let shared = Arc::new(Mutex::new(Shared {
             status: EngineStatus::Connecting,
@@ -247,6 +329,7 @@ impl Engine {
             screen,
             shared: shared.clone(),
             ready: tx,
+            feed,
         };
         let task = match remote {
             Some(transport) => tokio::spawn(run_remote_engine(transport, session)),
@@ -491,12 +574,16 @@ struct Selection {
     project: Option<String>,
     /// Only these compose services (label `com.docker.compose.service`); empty: all.
     services: Vec<String>,
+    /// `services` may also be container names (a log source's `docker = [...]`).
+    by_name: bool,
 }
 
 impl Selection {
     fn wants(&self, row: &ContainerRow) -> bool {
         self.project.as_ref().is_none_or(|p| *p == row.project)
-            && (self.services.is_empty() || self.services.contains(&row.service))
+            && (self.services.is_empty()
+                || self.services.contains(&row.service)
+                || (self.by_name && self.services.contains(&row.name)))
     }
 }
 
@@ -509,6 +596,9 @@ struct SessionSetup {
     shared: Arc<Mutex<Shared>>,
     /// Bumped each time a listing completed or the connection failed.
     ready: watch::Sender<u64>,
+    /// A log source's: the selected containers' logs are followed into it instead of
+    /// their stats.
+    feed: Option<Arc<logtail::LogFeed>>,
 }
 
 /// One connection: list, subscribe, follow. Returns whether the engine answered at all,
@@ -555,7 +645,15 @@ async fn session(address: &str, explicit: bool, setup: &SessionSetup) -> (bool, 
     ready.send_modify(|g| *g += 1);
 
     let mut streams: HashMap<String, AbortOnDrop> = HashMap::new();
-    reconcile_streams(&docker, shared, &mut streams);
+    let mut follows = HashMap::new();
+    let reconcile = |streams: &mut HashMap<String, AbortOnDrop>,
+                     follows: &mut HashMap<String, logtail::Follow>| {
+        match &setup.feed {
+            Some(feed) => logtail::reconcile_feed(&docker, shared, feed, follows),
+            None => reconcile_streams(&docker, shared, streams),
+        }
+    };
+    reconcile(&mut streams, &mut follows);
     let mut screen = setup.screen.clone();
     // Without a dashboard behind it (`check`, tests) the screen never changes.
     let mut screen_open = true;
@@ -573,7 +671,7 @@ async fn session(address: &str, explicit: bool, setup: &SessionSetup) -> (bool, 
                     if let Err(reason) = handle_event(&docker, selection, shared, &event).await {
                         return (true, reason);
                     }
-                    reconcile_streams(&docker, shared, &mut streams);
+                    reconcile(&mut streams, &mut follows);
                     follow_zoomed(&mut tail, &screen);
                 }
                 Some(Err(e)) => return (true, describe_error(&e)),
@@ -583,7 +681,7 @@ async fn session(address: &str, explicit: bool, setup: &SessionSetup) -> (bool, 
                 Ok(()) => follow_zoomed(&mut tail, &screen),
                 Err(_) => screen_open = false,
             },
-            _ = check.tick() => reconcile_streams(&docker, shared, &mut streams),
+            _ = check.tick() => reconcile(&mut streams, &mut follows),
         }
     }
 }

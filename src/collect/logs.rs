@@ -26,8 +26,10 @@
 //! (`host = "prod"`) every kind runs there, through the host's one SSH connection (see
 //! `remote`): the same parsing, counting and figures, and while the host is down the
 //! source says so in the host's words ("ssh prod: connection refused, retrying in 4s").
-//! Docker logs come with the container work (through the engine connection, with a tail
-//! limit).
+//! Docker logs (`docker = ["backend"]`) come through the container work's engine task
+//! (see `docker::follow_logs`: the same connection, `/events` and backoff as the
+//! Containers pane, on the host's forwarded socket for a remote host), each container's
+//! last `tail` lines first, and are counted like the rest.
 
 mod remote;
 
@@ -176,10 +178,13 @@ impl LogCollector {
     /// run on that host.
     pub fn on(name: &str, source: &LogSource, reach: Reach) -> Self {
         match reach {
-            Ok(Transport::Local) => Self::build(name, source, Runner::Local(local_launcher())),
-            Ok(transport) => Self::build(name, source, Runner::Remote(transport)),
+            Ok(Transport::Local) => {
+                Self::build(name, source, Runner::Local(local_launcher()), None)
+            }
+            Ok(transport) => Self::build(name, source, Runner::Remote(transport), None),
             Err(message) => {
-                let mut collector = Self::build(name, source, Runner::Local(local_launcher()));
+                let mut collector =
+                    Self::build(name, source, Runner::Local(local_launcher()), None);
                 if !matches!(collector.input, Input::Nothing) {
                     collector.input = Input::Unreachable(message);
                 }
@@ -191,10 +196,27 @@ impl LogCollector {
     /// A source whose processes (journald, command) are started by `launcher` (a local
     /// launcher with its own environment, in tests). Files are read here.
     pub fn with_launcher(name: &str, source: &LogSource, launcher: Arc<dyn Launcher>) -> Self {
-        Self::build(name, source, Runner::Local(launcher))
+        Self::build(name, source, Runner::Local(launcher), None)
     }
 
-    fn build(name: &str, source: &LogSource, runner: Runner) -> Self {
+    /// A docker log source talking to the engine at `address` (`unix:///path` or
+    /// `tcp://host:port`) instead of DOCKER_HOST or the default socket (tests use it for an
+    /// engine that is not there).
+    pub fn with_engine_address(name: &str, source: &LogSource, address: &str) -> Self {
+        Self::build(
+            name,
+            source,
+            Runner::Local(local_launcher()),
+            Some(address.to_string()),
+        )
+    }
+
+    fn build(
+        name: &str,
+        source: &LogSource,
+        runner: Runner,
+        engine_address: Option<String>,
+    ) -> Self {
         let error_pattern = compile_error_pattern(&source.error_pattern);
         let process = |parser, label: String, start: Starter| {
             Input::Process(Box::new(ProcessInput {
@@ -223,6 +245,29 @@ impl LogCollector {
             Runner::Local(_) => None,
         };
         let input = match (plan, runner) {
+            (None, runner) if !source.docker.is_empty() => {
+                let (names, project, tail) =
+                    (source.docker.clone(), source.project.clone(), source.tail);
+                let name = name.to_string();
+                let transport = match runner {
+                    Runner::Remote(transport) => Some(transport),
+                    Runner::Local(_) => None,
+                };
+                process(
+                    LineParser::Text,
+                    "docker".to_string(),
+                    Box::new(move || {
+                        Box::new(crate::collect::docker::follow_logs(
+                            &name,
+                            names,
+                            project,
+                            tail,
+                            transport,
+                            engine_address,
+                        ))
+                    }),
+                )
+            }
             (Some((parser, plan)), runner) => {
                 let label = plan.label();
                 let start: Starter = match runner {
@@ -435,7 +480,7 @@ impl LogCollector {
         let task = tokio::task::spawn_blocking(move || {
             let lines = ingest(
                 &name,
-                raw.iter().map(|l| (l.bytes.as_slice(), l.dropped)),
+                raw.iter().map(|l| (l.bytes.as_slice(), l.dropped, l.at)),
                 parser,
                 &error_pattern,
                 &mut derived,
@@ -508,7 +553,7 @@ fn compile_error_pattern(pattern: &str) -> Result<Regex, String> {
 /// The one path every source's lines take.
 fn ingest<'a>(
     source: &str,
-    raw: impl ExactSizeIterator<Item = (&'a [u8], u64)>,
+    raw: impl ExactSizeIterator<Item = (&'a [u8], u64, Option<DateTime<Utc>>)>,
     parser: LineParser,
     error_pattern: &Regex,
     derived: &mut Derived,
@@ -518,11 +563,13 @@ fn ingest<'a>(
     let with_metrics = !derived.metrics.is_empty();
     // One copy of the name for the batch, shared by its lines.
     let source: Arc<str> = source.into();
-    for (bytes, dropped) in raw {
+    for (bytes, dropped, written) in raw {
+        // A line naming no time of its own is dated by its transport, or by now.
+        let written = written.unwrap_or(now);
         let line = match parser {
-            LineParser::Text => parse_line(source.clone(), bytes, dropped, error_pattern, now),
+            LineParser::Text => parse_line(source.clone(), bytes, dropped, error_pattern, written),
             LineParser::Journal => {
-                journald::parse_entry(source.clone(), bytes, dropped, error_pattern, now)
+                journald::parse_entry(source.clone(), bytes, dropped, error_pattern, written)
             }
         };
         if line.is_error {
@@ -558,7 +605,7 @@ impl Collector for LogCollector {
             };
             match &self.input {
                 Input::Nothing => self.error_updates(
-                    "no input configured: set files, journald or command".to_string(),
+                    "no input configured: set files, journald, command or docker".to_string(),
                 ),
                 Input::Unreachable(message) => self.error_updates(message.clone()),
                 Input::Files { .. } => self.poll_files(pattern).await,
@@ -700,10 +747,10 @@ impl LineBatch {
         self.spans.is_empty()
     }
 
-    fn iter(&self) -> impl ExactSizeIterator<Item = (&[u8], u64)> {
+    fn iter(&self) -> impl ExactSizeIterator<Item = (&[u8], u64, Option<DateTime<Utc>>)> {
         self.spans
             .iter()
-            .map(|&(start, end, dropped)| (&self.data[start..end], dropped))
+            .map(|&(start, end, dropped)| (&self.data[start..end], dropped, None))
     }
 
     /// Takes `data[start..end]` as a line: at most `MAX_LINE_BYTES` of it are kept. Blank
@@ -1133,7 +1180,7 @@ mod tests {
         outcome
             .lines
             .iter()
-            .map(|(bytes, _)| String::from_utf8_lossy(bytes).into_owned())
+            .map(|(bytes, _, _)| String::from_utf8_lossy(bytes).into_owned())
             .collect()
     }
 

@@ -295,6 +295,16 @@ pub struct LogSource {
     /// Or: a command (argv, no shell) whose standard output lines are the log.
     #[serde(default, deserialize_with = "expanded_vec")]
     pub command: Vec<String>,
+    /// Or: compose services or container names whose logs are followed through the
+    /// host's Docker engine (`docker compose logs --follow --tail N`).
+    #[serde(default, deserialize_with = "expanded_vec")]
+    pub docker: Vec<String>,
+    /// With `docker`: only containers of this compose project.
+    #[serde(default, deserialize_with = "expanded_opt")]
+    pub project: Option<String>,
+    /// With `docker`: lines read back from each container's log at start.
+    #[serde(default = "default_docker_tail")]
+    pub tail: usize,
     #[serde(default = "default_host", deserialize_with = "expanded")]
     pub host: String,
     /// Regex (case-insensitive) that makes a line an error.
@@ -457,6 +467,10 @@ fn default_service_interval() -> Duration {
 }
 fn default_timeout() -> Duration {
     Duration::from_secs(5)
+}
+/// Lines a docker log source reads back from each container at start.
+pub fn default_docker_tail() -> usize {
+    100
 }
 /// The runbooks' grep: error, exception, failed, critical, fatal, panic.
 pub fn default_error_pattern() -> String {
@@ -640,6 +654,15 @@ pub fn explain(config: &Config) -> String {
         let what = match (&s.journald, s.command.is_empty()) {
             (Some(unit), _) => format!("journald unit {unit}"),
             (None, false) => format!("output of {}", s.command.join(" ")),
+            (None, true) if !s.docker.is_empty() => format!(
+                "docker logs of {}{} (last {} lines at start, then followed)",
+                s.docker.join(", "),
+                s.project
+                    .as_deref()
+                    .map(|p| format!(" in compose project {p}"))
+                    .unwrap_or_default(),
+                s.tail
+            ),
             (None, true) => s.files.join(", "),
         };
         let metrics: String = s

@@ -185,6 +185,9 @@ pub const LOGS: &[Field] = &[
     f("files", Kind::TextList),
     f("journald", Kind::Text),
     f("command", Kind::TextList),
+    f("docker", Kind::TextList),
+    f("project", Kind::Text),
+    f("tail", Kind::Structured),
     f("metric", Kind::Structured),
     f("host", Kind::Host),
     f("error_pattern", Kind::Regex),
@@ -382,15 +385,15 @@ fn check_root(walk: &mut Walk<'_>, root: &DeTable<'_>) {
                                 Some(_) => true,
                                 None => false,
                             };
-                            match ["files", "journald", "command"].iter().filter(|k| given(k)).count() {
+                            match ["files", "journald", "command", "docker"].iter().filter(|k| given(k)).count() {
                                 0 => walk.problem(
                                     entry_key.span(),
-                                    format!("{label}: give files (a list of files or globs), journald (a unit) or command (a list: program and arguments)"),
+                                    format!("{label}: give files (a list of files or globs), journald (a unit), command (a list: program and arguments) or docker (a list of compose services or container names)"),
                                 ),
                                 1 => {}
                                 _ => walk.problem(
                                     entry_key.span(),
-                                    format!("{label}: give only one of files, journald and command (use one source for each)"),
+                                    format!("{label}: give only one of files, journald, command and docker (use one source for each)"),
                                 ),
                             }
                             // Metric ids become figure ids: unique, and not a built-in one.

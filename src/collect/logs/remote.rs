@@ -23,7 +23,6 @@
 use crate::collect::command::{
     Event, Exit, Launched, Launcher, MAX_BACKOFF, MIN_BACKOFF, Outbox, Plan, ProcessLines, RawLine,
 };
-use crate::collect::logparse::MAX_LINE_BYTES;
 use crate::transport::{
     ExitStatus, HostStatus, LineStream, StreamEvent, StreamSpec, Transport, TransportError,
 };
@@ -128,7 +127,9 @@ fn translate(
 ) -> Option<Event> {
     match event {
         StreamEvent::Started { .. } => Some(Event::Started),
-        StreamEvent::Line { text, .. } => Some(Event::Line(raw_line(text))),
+        // (A line over the stream's own limit, 1 MiB, was cut there already; the bytes
+        // cut there are not counted.)
+        StreamEvent::Line { text, .. } => Some(Event::Line(RawLine::cut(text))),
         StreamEvent::Interrupted { reason } => Some(Event::Down {
             message: format!("ssh {}: {reason}", transport.name()),
             retry: MIN_BACKOFF,
@@ -143,14 +144,6 @@ fn translate(
             retry: retry_in.unwrap_or(MAX_BACKOFF),
         }),
     }
-}
-
-/// A streamed line, cut to what a log line keeps. (A line over the stream's own limit,
-/// 1 MiB, was cut there already; the bytes cut there are not counted.)
-fn raw_line(mut bytes: Vec<u8>) -> RawLine {
-    let dropped = bytes.len().saturating_sub(MAX_LINE_BYTES) as u64;
-    bytes.truncate(MAX_LINE_BYTES);
-    RawLine { bytes, dropped }
 }
 
 fn exit_message(label: &str, status: &ExitStatus, stderr: &str) -> String {
