@@ -69,10 +69,7 @@ project = "$project"
 interval = "2s"
 EOF
 
-hz=$(getconf CLK_TCK)
-# utime+stime of a whole process, in clock ticks.
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-pct() { awk -v d="$1" -v hz="$hz" -v t="$secs" 'BEGIN { printf "%.2f", 100 * d / hz / t }'; }
+. scripts/lib/cpu.sh
 dockerd=$(pgrep -o -x dockerd || true)
 
 ours=()

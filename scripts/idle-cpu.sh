@@ -9,9 +9,7 @@ secs=${1:-60}
 runs=${2:-3}
 bin=target/release/watchpost
 [ -x "$bin" ] || cargo build --release
-hz=$(getconf CLK_TCK)
-# utime+stime of the whole process, in clock ticks.
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+. scripts/lib/cpu.sh
 # The same for the simulator's writer threads (named demo-*), which are not watchpost's
 # own cost: they stand in for the application being watched.
 demo_ticks() {
@@ -41,9 +39,9 @@ for run in $(seq "$runs"); do
   tmux -L "$sock" send-keys -t idle q
   sleep 1
   tmux -L "$sock" kill-server 2>/dev/null || true
-  pct=$(awk -v d=$(( (t2 - t1) - (d2 - d1) )) -v hz="$hz" -v t="$secs" 'BEGIN { printf "%.2f", 100 * d / hz / t }')
-  sim=$(awk -v d=$(( d2 - d1 )) -v hz="$hz" -v t="$secs" 'BEGIN { printf "%.2f", 100 * d / hz / t }')
-  echo "run $run: watchpost ${pct}% of one core over ${secs}s (the demo's simulator threads: ${sim}% more)"
-  results+=("$pct")
+  ours=$(pct $(( (t2 - t1) - (d2 - d1) )))
+  sim=$(pct $(( d2 - d1 )))
+  echo "run $run: watchpost ${ours}% of one core over ${secs}s (the demo's simulator threads: ${sim}% more)"
+  results+=("$ours")
 done
 printf '%s\n' "${results[@]}" | sort -n | awk '{a[NR]=$1} END {print "median: " a[int((NR+1)/2)] "% of one core"}'

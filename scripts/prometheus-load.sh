@@ -24,8 +24,7 @@ bin=target/release/watchpost
 for tool in prometheus tmux curl; do
   command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install prometheus tmux curl)" >&2; exit 1; }
 done
-hz=$(getconf CLK_TCK)
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+. scripts/lib/cpu.sh
 free_port() {
   local p
   while :; do
@@ -100,7 +99,6 @@ answered() {
     'query=sum(prometheus_http_requests_total{handler="/api/v1/query"})' |
     sed -E 's/.*"value":\[[^,]*,"([0-9.e+]+)"\].*/\1/'
 }
-pct() { awk -v d="$1" -v hz="$hz" -v t="$secs" 'BEGIN { printf "%.2f", 100 * d / hz / t }'; }
 qps() { awk -v a="$1" -v b="$2" -v t="$secs" 'BEGIN { printf "%.1f", (b - a - 1) / t }'; }
 
 # The reference: every panel's query, every 5 s, 8 at a time.
