@@ -24,14 +24,7 @@ demo_ticks() {
 results=()
 for run in $(seq "$runs"); do
   sock="watchpost-idle-$$-$run"
-  tmux -L "$sock" new-session -d -s idle -x 200 -y 60 "$bin demo"
-  pid=""
-  for _ in $(seq 50); do
-    pid=$(pgrep -n -f "^$bin demo" || true)
-    [ -n "$pid" ] && break
-    sleep 0.2
-  done
-  [ -n "$pid" ] || { echo "watchpost did not start" >&2; exit 1; }
+  pid=$(start_in_tmux "$sock" idle "$bin demo")
   sleep 10 # let start-up (database seeding, first figures) finish
   t1=$(ticks "$pid"); d1=$(demo_ticks "$pid")
   sleep "$secs"

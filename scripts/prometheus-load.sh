@@ -119,14 +119,7 @@ for run in $(seq "$runs"); do
   base=$(pct $(( p2 - p1 )))
 
   # watchpost with the 200-figure dashboard.
-  tmux -L "$sock" new-session -d -s load -x 200 -y 60 "$bin run --no-record --config $config"
-  pid=""
-  for _ in $(seq 50); do
-    pid=$(pgrep -n -f "^$bin run --no-record --config $config" || true)
-    [ -n "$pid" ] && break
-    sleep 0.2
-  done
-  [ -n "$pid" ] || { echo "watchpost did not start" >&2; exit 1; }
+  pid=$(start_in_tmux "$sock" load "$bin run --no-record --config $config")
   sleep 3
   # The dashboard on screen: the Metrics pane (9), zoomed, redrawn as figures come.
   tmux -L "$sock" send-keys -t load 9 Enter
