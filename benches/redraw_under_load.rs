@@ -1,25 +1,25 @@
 //! The screen keeps redrawing while a log source writes as fast as it can (README:
 //! Performance). A writer thread appends seed-shaped lines to a file flat out; the real
-//! log collector follows it on its own tokio task, as in `watchpost run`; the dashboard's
-//! loop applies what arrives and draws the 200x60 overview (Errors focused) at most every
-//! 100 ms, as `app::run` does, while a simulated user holds ↓ (a key every 25 ms, so there
-//! is always something to draw).
+//! log collector follows it on its own tokio task, and the dashboard's own loop
+//! (`app::event_loop`, the one `watchpost run` uses) applies what arrives and draws the
+//! 200x60 overview with the Errors pane focused, while a simulated user holds ↓ (a key
+//! every 25 ms, so there is always something to draw).
 //!
-//! Printed: the gaps between consecutive frames (median, p99, max: the target is that no
-//! gap goes much past the 100 ms frame interval), what one frame's work costs (applying
-//! the updates since the last frame, in slices as `app::run` does, and drawing), and how
-//! many lines the writer wrote and the dashboard took in. `WATCHPOST_BENCH_SECS` sets the length (default 20 s).
+//! Printed: the gaps between consecutive frames (median, p99, max; the target is that the
+//! screen is redrawn within 100 ms), how long a draw takes, how many lines the writer
+//! wrote and the dashboard took in, and how busy the dashboard's thread was.
+//! `WATCHPOST_BENCH_SECS` sets the length (default 20 s).
 
 use chrono::Utc;
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use ratatui::{Terminal, backend::TestBackend};
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-use tokio::time::Instant;
-use watchpost::app::{self, Action, App};
+use watchpost::app::{self, Action, App, Screen};
 use watchpost::collect::{self, Collector};
 use watchpost::config::Config;
 use watchpost::state::Window;
@@ -27,8 +27,24 @@ use watchpost::state::update::Update;
 use watchpost::ui::PaneId;
 use watchpost::ui::theme::Theme;
 
-const FRAME_INTERVAL: Duration = Duration::from_millis(100);
 const KEY_EVERY: Duration = Duration::from_millis(25);
+
+/// The frames, on a test backend, with when each was finished and how long it took.
+struct TimedScreen {
+    terminal: Terminal<TestBackend>,
+    finished: Vec<Instant>,
+    took: Vec<Duration>,
+}
+
+impl Screen for TimedScreen {
+    fn draw(&mut self, app: &mut App) -> std::io::Result<()> {
+        let started = Instant::now();
+        Screen::draw(&mut self.terminal, app)?;
+        self.took.push(started.elapsed());
+        self.finished.push(Instant::now());
+        Ok(())
+    }
+}
 
 /// Appends lines until `stop`, as fast as the disk takes them; counts what it wrote.
 fn flood(path: &Path, stop: Arc<AtomicBool>, written: Arc<AtomicU64>) {
@@ -111,7 +127,8 @@ fn main() {
     let path = dir.join("flood.log");
     std::fs::write(&path, "").unwrap();
 
-    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // The runtime `watchpost run` uses.
+    let runtime = watchpost::runtime::build().unwrap();
     runtime.block_on(async {
         let config =
             Config::parse(&format!("[logs.flood]\nfiles = [{:?}]\n", path.display().to_string()))
@@ -123,7 +140,7 @@ fn main() {
         let state = app::initial_state(window, &collectors, &config);
         let mut app = App::new(state, Theme::built_in("default").unwrap());
         app.handle(Action::Focus(PaneId::Errors));
-        let (tx, mut rx) = mpsc::channel::<Update>(4096);
+        let (tx, rx) = mpsc::channel::<Update>(4096);
         let tasks: Vec<_> = collectors
             .into_iter()
             .map(|c| collect::spawn(c, tx.clone()))
@@ -136,123 +153,63 @@ fn main() {
             std::thread::spawn(move || flood(&path, stop, written))
         };
 
-        let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
-        let mut keys = tokio::time::interval(KEY_EVERY);
-        let started = Instant::now();
-        let end = started + Duration::from_secs(secs);
-        let mut last_draw = Instant::now() - FRAME_INTERVAL;
-        let mut dirty = true;
-        let (mut gaps, mut frame_work, mut draws) = (Vec::new(), Vec::new(), Vec::new());
-        // How long after it was due each frame began.
-        let mut late = Vec::new();
-        // The longest the loop was busy with lines in one turn (a frame waits at most this).
-        let mut longest_turn = Duration::ZERO;
-        let mut longest_turn_cpu = Duration::ZERO;
-        let mut applying = Duration::ZERO;
-        let mut applied_lines = 0u64;
-        let mut previous_frame: Option<Instant> = None;
-        while Instant::now() < end {
-            let next_draw = last_draw + FRAME_INTERVAL;
-            tokio::select! {
-                // As app::run: take what is queued, apply it in slices until the frame
-                // is due.
-                Some(update) = rx.recv(), if !app.has_backlog() => {
-                    let (t, cpu) = (Instant::now(), thread_cpu());
-                    let mut take = |app: &mut App, update: Update| {
-                        if let Update::Logs(lines) = &update {
-                            applied_lines += lines.len() as u64;
-                        }
-                        app.queue(update);
-                    };
-                    take(&mut app, update);
-                    while let Ok(update) = rx.try_recv() {
-                        take(&mut app, update);
-                    }
-                    dirty |= app.apply_queued(next_draw);
-                    applying += t.elapsed();
-                    if t.elapsed() > longest_turn {
-                        longest_turn = t.elapsed();
-                        longest_turn_cpu = thread_cpu() - cpu;
-                    }
-                }
-                _ = std::future::ready(()), if app.has_backlog() && !(dirty && Instant::now() >= next_draw) => {
-                    let (t, cpu) = (Instant::now(), thread_cpu());
-                    dirty |= app.apply_queued(next_draw);
-                    applying += t.elapsed();
-                    if t.elapsed() > longest_turn {
-                        longest_turn = t.elapsed();
-                        longest_turn_cpu = thread_cpu() - cpu;
-                    }
-                }
-                _ = keys.tick() => {
-                    // ↓ on the newest line: the tail keeps following, a frame is due.
-                    app.handle(Action::Down(1));
-                    dirty = true;
-                }
-                _ = tokio::time::sleep_until(next_draw), if dirty => {
-                    let t = Instant::now();
-                    late.push(t.saturating_duration_since(next_draw));
-                    terminal.draw(|frame| app.draw(frame)).unwrap();
-                    let drawn = t.elapsed();
-                    draws.push(drawn);
-                    frame_work.push(applying + drawn);
-                    applying = Duration::ZERO;
-                    if let Some(previous) = previous_frame {
-                        gaps.push(t - previous);
-                    }
-                    previous_frame = Some(t);
-                    last_draw = Instant::now();
-                    dirty = false;
-                }
-            }
-        }
+        let mut screen = TimedScreen {
+            terminal: Terminal::new(TestBackend::new(200, 60)).unwrap(),
+            finished: Vec::new(),
+            took: Vec::new(),
+        };
+        // ↓ on the newest line: the tail keeps following and a frame is always due.
+        let keys = Box::pin(futures::stream::unfold(
+            tokio::time::interval(KEY_EVERY),
+            |mut every| async move {
+                every.tick().await;
+                let down = KeyEvent::new(KeyCode::Down, KeyModifiers::NONE);
+                Some((Ok(Event::Key(down)), every))
+            },
+        ));
+        let (started, cpu_before) = (Instant::now(), thread_cpu());
+        let quit = Box::pin(tokio::time::sleep(Duration::from_secs(secs)));
+        app::event_loop(&mut app, &mut screen, keys, rx, quit)
+            .await
+            .unwrap();
+        let (elapsed, cpu) = (started.elapsed().as_secs_f64(), thread_cpu() - cpu_before);
         stop.store(true, Ordering::Relaxed);
         writer.join().unwrap();
         for task in tasks {
             task.abort();
         }
-        let elapsed = started.elapsed().as_secs_f64();
-        for list in [&mut gaps, &mut frame_work, &mut draws, &mut late] {
-            list.sort();
-        }
+        let mut gaps: Vec<Duration> = screen
+            .finished
+            .windows(2)
+            .map(|pair| pair[1] - pair[0])
+            .collect();
+        gaps.sort();
+        screen.took.sort();
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         let written = written.load(Ordering::Relaxed);
+        let taken = app.shown().logs.pushed();
         println!(
             "redraw while a log source writes flat out ({secs} s, 200x60, Errors focused, a key every {} ms):",
             KEY_EVERY.as_millis()
         );
         println!(
-            "  writer: {written} lines ({:.0} lines/s, {} MB); dashboard took in {applied_lines} lines ({:.0} lines/s); {} in the buffer",
+            "  writer: {written} lines ({:.0} lines/s, {} MB); dashboard took in {taken} lines ({:.0} lines/s); {} in the buffer",
             written as f64 / elapsed,
             size / (1024 * 1024),
-            applied_lines as f64 / elapsed,
+            taken as f64 / elapsed,
             app.shown().logs.len()
         );
         println!(
-            "  frames: {}; gap between frames median {}, p99 {}, max {} (frame interval {})",
-            gaps.len() + 1,
+            "  frames: {}; gap between frames median {}, p99 {}, max {}; a draw median {}",
+            screen.finished.len(),
             ms(percentile(&gaps, 50.0)),
             ms(percentile(&gaps, 99.0)),
             ms(gaps.last().copied().unwrap_or_default()),
-            ms(FRAME_INTERVAL)
+            ms(percentile(&screen.took, 50.0)),
         );
         println!(
-            "  a frame began after it was due by: median {}, p99 {}, max {}",
-            ms(percentile(&late, 50.0)),
-            ms(percentile(&late, 99.0)),
-            ms(late.last().copied().unwrap_or_default()),
-        );
-        println!(
-            "  longest turn spent applying lines: {} ({} of it on the CPU)",
-            ms(longest_turn),
-            ms(longest_turn_cpu)
-        );
-        println!(
-            "  one frame's work (apply what arrived + draw): median {}, p99 {}, max {}; the draw alone median {}",
-            ms(percentile(&frame_work, 50.0)),
-            ms(percentile(&frame_work, 99.0)),
-            ms(frame_work.last().copied().unwrap_or_default()),
-            ms(percentile(&draws, 50.0)),
+            "  the dashboard's thread was on a CPU {:.0}% of the time",
+            100.0 * cpu.as_secs_f64() / elapsed
         );
     });
     let _ = std::fs::remove_file(&path);

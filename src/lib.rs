@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod record;
 pub mod rules;
+pub mod runtime;
 pub mod state;
 pub mod transport;
 pub mod tui;

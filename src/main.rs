@@ -9,11 +9,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match watchpost::runtime::build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("watchpost: cannot start the async runtime: {e}");
