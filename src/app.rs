@@ -1328,11 +1328,22 @@ mod tests {
         shown: Vec<String>,
     }
 
+    impl Frames {
+        fn new(width: u16, height: u16) -> Frames {
+            let backend = ratatui::backend::TestBackend::new(width, height);
+            Frames {
+                terminal: ratatui::Terminal::new(backend).unwrap(),
+                shown: Vec::new(),
+            }
+        }
+    }
+
     impl Screen for Frames {
         fn draw(&mut self, app: &mut App) -> std::io::Result<()> {
             Screen::draw(&mut self.terminal, app)?;
             let buffer = self.terminal.backend().buffer();
-            self.shown.push(buffer.content().iter().map(|c| c.symbol()).collect());
+            self.shown
+                .push(buffer.content().iter().map(|c| c.symbol()).collect());
             Ok(())
         }
     }
@@ -1342,10 +1353,7 @@ mod tests {
         use crate::state::update::{LogLevel, LogLine};
         let mut app = app();
         app.handle(Action::Focus(PaneId::Errors));
-        let mut screen = Frames {
-            terminal: ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 30)).unwrap(),
-            shown: Vec::new(),
-        };
+        let mut screen = Frames::new(120, 30);
         let (tx, rx) = mpsc::channel(4);
         // More lines than one slice, in batches the bounded channel makes wait.
         let flood = tokio::spawn(async move {
@@ -1367,7 +1375,10 @@ mod tests {
         let press = tokio::spawn(async move {
             flood.await.unwrap();
             tokio::time::sleep(Duration::from_millis(300)).await;
-            keys_tx.send(Event::Key(key(KeyCode::Char('q')))).await.unwrap();
+            keys_tx
+                .send(Event::Key(key(KeyCode::Char('q'))))
+                .await
+                .unwrap();
         });
         let never = Box::pin(std::future::pending::<()>());
         tokio::time::timeout(
@@ -1387,14 +1398,13 @@ mod tests {
     #[tokio::test]
     async fn the_event_loop_ends_with_its_quit_future_or_its_input() {
         let mut app = app();
-        let mut screen = Frames {
-            terminal: ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap(),
-            shown: Vec::new(),
-        };
+        let mut screen = Frames::new(80, 24);
         let (_tx, rx) = mpsc::channel(1);
         let idle = Box::pin(futures::stream::pending());
         let soon = Box::pin(tokio::time::sleep(Duration::from_millis(50)));
-        event_loop(&mut app, &mut screen, idle, rx, soon).await.unwrap();
+        event_loop(&mut app, &mut screen, idle, rx, soon)
+            .await
+            .unwrap();
         assert!(app.quit && !screen.shown.is_empty());
 
         // Input that ends (the terminal went away) ends the loop too.
