@@ -3,7 +3,12 @@
 //! Images cannot be pulled here, so the tests build `watchpost-test-busybox:latest`
 //! FROM scratch with a static busybox (Debian: `apt-get install -y busybox-static`).
 //! Without Docker (or busybox) the tests skip with a message, unless
-//! WATCHPOST_REQUIRE_DOCKER=1, where they fail.
+//! WATCHPOST_REQUIRE_DOCKER=1, where they fail. The log source over SSH also needs the
+//! test sshd on 127.0.0.1 (support/sshd.rs; WATCHPOST_REQUIRE_SSH=1 likewise).
+
+#[macro_use]
+#[path = "support/sshd.rs"]
+mod sshd;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -1394,5 +1399,143 @@ mod log_sources {
         assert_eq!(messages.len(), 4 * 6 + 1, "{messages:?}");
         let reading = got.errors_1h.clone().expect("api.errors_1h");
         assert_eq!(reading.value, Value::Number(4.0), "{reading:?}");
+    }
+
+    /// The number in "tick 12" or "tick 12 failed".
+    fn tick_of(message: &str) -> Option<u32> {
+        let rest = message.split("tick ").nth(1)?;
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    }
+
+    /// (stamp, message, is_error) of the lines up to tick `last` (and the banner).
+    fn up_to_tick(got: &Gathered, last: u32) -> Vec<(chrono::DateTime<chrono::Utc>, String, bool)> {
+        let mut lines: Vec<_> = got
+            .lines
+            .iter()
+            .filter(|l| tick_of(&l.message).is_none_or(|t| t <= last))
+            .map(|l| (l.at, l.message.clone(), l.is_error))
+            .collect();
+        lines.sort();
+        lines
+    }
+
+    fn last_tick(got: &Gathered) -> u32 {
+        got.lines
+            .iter()
+            .filter_map(|l| tick_of(&l.message))
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_docker_log_source_over_ssh_delivers_the_local_lines_across_an_sshd_crash() {
+        require_docker!();
+        let mut sshd = sshd_or_skip!();
+        let pool = sshd.quick_pool();
+        let project = unique("sshlogs");
+        let mut cleanup = Cleanup(Vec::new());
+        // A banner, then quiet until told to tick, so both sources start from the same
+        // tail; every fifth tick fails on stderr.
+        let talker = run(
+            &mut cleanup,
+            &project,
+            "api",
+            &[],
+            "i=0; while [ $i -lt 40 ]; do i=$((i+1)); echo \"boot $i\"; done; \
+             while [ ! -f /tmp/go ]; do sleep 0.1; done; \
+             j=0; while :; do j=$((j+1)); \
+             if [ $((j % 5)) = 0 ]; then echo \"ERROR tick $j failed\" >&2; \
+             else echo \"tick $j\"; fi; sleep 0.1; done",
+        );
+        let started = Instant::now();
+        while !docker(&["logs", &talker]).contains("boot 40") {
+            assert!(started.elapsed() < Duration::from_secs(20), "the banner");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        const TAIL: usize = 15;
+        let local_source = log_source(&["api"], &project, TAIL);
+        let remote_source = LogSource {
+            host: "test".into(),
+            ..log_source(&["api"], &project, TAIL)
+        };
+        let mut local = LogCollector::new("api", &local_source);
+        let mut remote = LogCollector::on(
+            "api",
+            &remote_source,
+            watchpost::collect::reach(&pool, "test"),
+        );
+        let (mut near, mut far) = (Gathered::default(), Gathered::default());
+        gather_until(&mut local, &mut near, "the banner's tail here", |g| {
+            g.has("boot 40")
+        })
+        .await;
+        gather_until(&mut remote, &mut far, "the banner's tail over ssh", |g| {
+            g.has("boot 40")
+        })
+        .await;
+        assert_eq!(far.lines.len(), TAIL);
+        assert_eq!(up_to_tick(&far, 0), up_to_tick(&near, 0), "the same tail");
+
+        docker(&["exec", &talker, "sh", "-c", ": > /tmp/go"]);
+        gather_until(&mut remote, &mut far, "ticks over ssh", |g| {
+            g.has("tick 12")
+        })
+        .await;
+
+        // The server dies mid-stream: the source says so in the host's words.
+        sshd.crash();
+        gather_until(&mut remote, &mut far, "the host's line", |g| {
+            g.error
+                .as_deref()
+                .is_some_and(|m| m.starts_with("ssh test: "))
+        })
+        .await;
+        let cut = last_tick(&far);
+        eprintln!("down: {:?} after tick {cut}", far.error);
+        // Lines are written while it is down (ten a second); the local source sees them.
+        let down = Instant::now();
+        while down.elapsed() < Duration::from_secs(2) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            gather(&mut remote, &mut far).await;
+            gather(&mut local, &mut near).await;
+            assert!(
+                far.error
+                    .as_deref()
+                    .is_some_and(|m| m.starts_with("ssh test: ")),
+                "{:?}",
+                far.error
+            );
+        }
+        assert_eq!(
+            last_tick(&far),
+            cut,
+            "nothing arrives while the host is down"
+        );
+        let written = last_tick(&near);
+        assert!(written > cut + 10, "written {written}, cut at {cut}");
+
+        sshd.start_again().unwrap();
+        let target = written + 5;
+        gather_until(&mut remote, &mut far, "the ticks written meanwhile", |g| {
+            last_tick(g) >= target && g.error.is_none()
+        })
+        .await;
+        gather_until(&mut local, &mut near, "the same ticks here", |g| {
+            last_tick(g) >= target
+        })
+        .await;
+        assert_each_once(&far);
+        let (here, there) = (up_to_tick(&near, target), up_to_tick(&far, target));
+        assert_eq!(there.len(), TAIL + target as usize);
+        assert!(
+            here == there,
+            "over ssh the same lines, stamps and errors as here:\nhere {here:?}\nthere {there:?}"
+        );
+        let failed = there.iter().filter(|(_, _, error)| *error).count();
+        assert_eq!(failed, target as usize / 5);
+        assert_eq!(sshd.established_from_here(), 1, "one connection");
     }
 }
