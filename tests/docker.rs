@@ -3,7 +3,12 @@
 //! Images cannot be pulled here, so the tests build `watchpost-test-busybox:latest`
 //! FROM scratch with a static busybox (Debian: `apt-get install -y busybox-static`).
 //! Without Docker (or busybox) the tests skip with a message, unless
-//! WATCHPOST_REQUIRE_DOCKER=1, where they fail.
+//! WATCHPOST_REQUIRE_DOCKER=1, where they fail. The log source over SSH also needs the
+//! test sshd on 127.0.0.1 (support/sshd.rs; WATCHPOST_REQUIRE_SSH=1 likewise).
+
+#[macro_use]
+#[path = "support/sshd.rs"]
+mod sshd;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -1193,5 +1198,344 @@ mod log_sources {
             reading.error.is_some() && reading.value == Value::None,
             "{reading:?}"
         );
+    }
+
+    /// How many times each message came.
+    fn counts(got: &Gathered) -> HashMap<&str, usize> {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for line in &got.lines {
+            *seen.entry(line.message.as_str()).or_default() += 1;
+        }
+        seen
+    }
+
+    fn assert_each_once(got: &Gathered) {
+        let repeated: Vec<_> = counts(got).into_iter().filter(|(_, n)| *n > 1).collect();
+        assert!(repeated.is_empty(), "lines delivered twice: {repeated:?}");
+    }
+
+    fn state_of(container: &str) -> String {
+        docker(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            container,
+        ])
+    }
+
+    fn wait_for_state(container: &str, want: &str) {
+        let started = Instant::now();
+        while state_of(container) != want {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{container} is {:?}, not {want:?}",
+                state_of(container)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Polls for `how_long`, every 200 ms, adding what comes.
+    async fn gather_for(collector: &mut LogCollector, into: &mut Gathered, how_long: Duration) {
+        let started = Instant::now();
+        while started.elapsed() < how_long {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            gather(collector, into).await;
+        }
+    }
+
+    fn idle_message(service: &str, project: &str) -> String {
+        format!("no running container of {service} in compose project {project}")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_container_that_crashed_before_the_source_started_is_read_back_once() {
+        require_docker!();
+        let project = unique("crashed");
+        let mut cleanup = Cleanup(Vec::new());
+        let crashed = run(
+            &mut cleanup,
+            &project,
+            "backend",
+            &[],
+            "i=0; while [ $i -lt 30 ]; do i=$((i+1)); echo \"boot $i\"; done; sleep 0.2; \
+             echo 'ERROR cannot open /etc/app.conf' >&2; sleep 0.2; echo 'shutting down'; exit 3",
+        );
+        wait_for_state(&crashed, "exited 3");
+        const TAIL: usize = 10;
+        let source_started = chrono::Utc::now();
+        let mut collector = LogCollector::new("backend", &log_source(&["backend"], &project, TAIL));
+        let mut got = Gathered::default();
+        gather_until(
+            &mut collector,
+            &mut got,
+            "the crashed run's last lines",
+            |g| g.has("shutting down"),
+        )
+        .await;
+        // Over a reconcile tick (10 s) and many polls: nothing more, nothing again.
+        gather_for(&mut collector, &mut got, Duration::from_secs(11)).await;
+        let messages: Vec<&str> = got.lines.iter().map(|l| l.message.as_str()).collect();
+        assert_eq!(messages.len(), TAIL, "the last {TAIL} lines: {messages:?}");
+        assert_each_once(&got);
+        for i in 23..=30 {
+            assert!(got.has(&format!("boot {i}")), "{messages:?}");
+        }
+        assert!(!got.has("boot 22"), "{messages:?}");
+        let fatal: Vec<_> = got.lines.iter().filter(|l| l.is_error).collect();
+        assert_eq!(fatal.len(), 1, "{messages:?}");
+        assert!(fatal[0].message.contains("cannot open /etc/app.conf"));
+        // Dated by the engine, when they were written.
+        assert!(got.lines.iter().all(|l| l.at < source_started));
+        // The error is counted, and the source still says that nothing runs.
+        let reading = got.errors_1h.clone().expect("backend.errors_1h");
+        assert_eq!(reading.value, Value::Number(1.0), "{reading:?}");
+        assert_eq!(got.error, Some(idle_message("backend", &project)));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_container_that_crashes_while_followed_delivers_up_to_the_crash_once() {
+        require_docker!();
+        let project = unique("crashing");
+        let mut cleanup = Cleanup(Vec::new());
+        // Ticks until told to crash, then a burst (a stack dump) and the panic.
+        let crashing = run(
+            &mut cleanup,
+            &project,
+            "worker",
+            &[],
+            "j=0; while [ ! -f /tmp/crash ]; do j=$((j+1)); echo \"tick $j\"; sleep 0.2; done; \
+             k=0; while [ $k -lt 200 ]; do k=$((k+1)); echo \"dump $k\"; done; \
+             echo 'panic: out of memory' >&2; exit 2",
+        );
+        let mut collector = LogCollector::new("worker", &log_source(&["worker"], &project, 100));
+        let mut got = Gathered::default();
+        gather_until(&mut collector, &mut got, "ticks while it runs", |g| {
+            g.has("tick 5") && g.error.is_none()
+        })
+        .await;
+        docker(&["exec", &crashing, "sh", "-c", ": > /tmp/crash"]);
+        wait_for_state(&crashing, "exited 2");
+        gather_until(&mut collector, &mut got, "the lines up to the crash", |g| {
+            g.lines.iter().any(|l| l.message.contains("out of memory")) && g.has("dump 200")
+        })
+        .await;
+        gather_until(&mut collector, &mut got, "the source to say so", |g| {
+            g.error == Some(idle_message("worker", &project))
+        })
+        .await;
+        let before = got.lines.len();
+        gather_for(&mut collector, &mut got, Duration::from_secs(3)).await;
+        assert_eq!(got.lines.len(), before, "nothing after the crash");
+        assert_each_once(&got);
+        let ticks = got
+            .lines
+            .iter()
+            .filter(|l| l.message.starts_with("tick "))
+            .count();
+        for j in 1..=ticks {
+            assert!(got.has(&format!("tick {j}")), "tick {j} of {ticks}");
+        }
+        for k in 1..=200 {
+            assert!(got.has(&format!("dump {k}")), "dump {k}");
+        }
+        assert_eq!(got.lines.len(), ticks + 201);
+        let reading = got.errors_1h.clone().expect("worker.errors_1h");
+        assert_eq!(reading.value, Value::Number(1.0), "{reading:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_crash_loop_and_a_later_start_deliver_every_run_once() {
+        require_docker!();
+        let project = unique("loop");
+        let mut cleanup = Cleanup(Vec::new());
+        let mut collector = LogCollector::new("api", &log_source(&["api"], &project, 50));
+        let mut got = Gathered::default();
+        gather_until(&mut collector, &mut got, "the idle service said", |g| {
+            g.error == Some(idle_message("api", &project))
+        })
+        .await;
+        // Runs 1 and 2 crash at once (restarted by the policy, a few hundred ms apart),
+        // run 3 ends cleanly; a later `docker start` runs for a second.
+        let looping = run(
+            &mut cleanup,
+            &project,
+            "api",
+            &["--restart", "on-failure"],
+            "n=$(cat /tmp/run 2>/dev/null || echo 0); n=$((n+1)); echo $n > /tmp/run; \
+             i=0; while [ $i -lt 5 ]; do i=$((i+1)); echo \"run $n line $i\"; done; \
+             echo \"run $n exception\" >&2; \
+             if [ $n -lt 3 ]; then exit 1; fi; \
+             if [ $n -gt 3 ]; then sleep 1; echo \"run $n bye\"; fi; exit 0",
+        );
+        wait_for_state(&looping, "exited 0");
+        let run_lines =
+            |n: usize| move |g: &Gathered| (1..=5).all(|i| g.has(&format!("run {n} line {i}")));
+        gather_until(
+            &mut collector,
+            &mut got,
+            "the three runs of the loop",
+            |g| (1..=3).all(|n| run_lines(n)(g) && g.has(&format!("run {n} exception"))),
+        )
+        .await;
+        assert_eq!(
+            docker(&["inspect", "--format", "{{.RestartCount}}", &looping]),
+            "2"
+        );
+
+        docker(&["start", &looping]);
+        gather_until(&mut collector, &mut got, "the started run", |g| {
+            run_lines(4)(g) && g.has("run 4 bye")
+        })
+        .await;
+        wait_for_state(&looping, "exited 0");
+        gather_until(&mut collector, &mut got, "the source to say so", |g| {
+            g.error == Some(idle_message("api", &project))
+        })
+        .await;
+        gather_for(&mut collector, &mut got, Duration::from_secs(3)).await;
+        assert_each_once(&got);
+        let messages: Vec<&str> = got.lines.iter().map(|l| l.message.as_str()).collect();
+        assert_eq!(messages.len(), 4 * 6 + 1, "{messages:?}");
+        let reading = got.errors_1h.clone().expect("api.errors_1h");
+        assert_eq!(reading.value, Value::Number(4.0), "{reading:?}");
+    }
+
+    /// The number in "tick 12" or "tick 12 failed".
+    fn tick_of(message: &str) -> Option<u32> {
+        let rest = message.split("tick ").nth(1)?;
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    }
+
+    /// (stamp, message, is_error) of the lines up to tick `last` (and the banner).
+    fn up_to_tick(got: &Gathered, last: u32) -> Vec<(chrono::DateTime<chrono::Utc>, String, bool)> {
+        let mut lines: Vec<_> = got
+            .lines
+            .iter()
+            .filter(|l| tick_of(&l.message).is_none_or(|t| t <= last))
+            .map(|l| (l.at, l.message.clone(), l.is_error))
+            .collect();
+        lines.sort();
+        lines
+    }
+
+    fn last_tick(got: &Gathered) -> u32 {
+        got.lines
+            .iter()
+            .filter_map(|l| tick_of(&l.message))
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_docker_log_source_over_ssh_delivers_the_local_lines_across_an_sshd_crash() {
+        require_docker!();
+        let mut sshd = sshd_or_skip!();
+        let pool = sshd.quick_pool();
+        let project = unique("sshlogs");
+        let mut cleanup = Cleanup(Vec::new());
+        // A banner, then quiet until told to tick, so both sources start from the same
+        // tail; every fifth tick fails on stderr.
+        let talker = run(
+            &mut cleanup,
+            &project,
+            "api",
+            &[],
+            "i=0; while [ $i -lt 40 ]; do i=$((i+1)); echo \"boot $i\"; done; \
+             while [ ! -f /tmp/go ]; do sleep 0.1; done; \
+             j=0; while :; do j=$((j+1)); \
+             if [ $((j % 5)) = 0 ]; then echo \"ERROR tick $j failed\" >&2; \
+             else echo \"tick $j\"; fi; sleep 0.1; done",
+        );
+        let started = Instant::now();
+        while !docker(&["logs", &talker]).contains("boot 40") {
+            assert!(started.elapsed() < Duration::from_secs(20), "the banner");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        const TAIL: usize = 15;
+        let local_source = log_source(&["api"], &project, TAIL);
+        let remote_source = LogSource {
+            host: "test".into(),
+            ..log_source(&["api"], &project, TAIL)
+        };
+        let mut local = LogCollector::new("api", &local_source);
+        let mut remote = LogCollector::on(
+            "api",
+            &remote_source,
+            watchpost::collect::reach(&pool, "test"),
+        );
+        let (mut near, mut far) = (Gathered::default(), Gathered::default());
+        gather_until(&mut local, &mut near, "the banner's tail here", |g| {
+            g.has("boot 40")
+        })
+        .await;
+        gather_until(&mut remote, &mut far, "the banner's tail over ssh", |g| {
+            g.has("boot 40")
+        })
+        .await;
+        assert_eq!(far.lines.len(), TAIL);
+        assert_eq!(up_to_tick(&far, 0), up_to_tick(&near, 0), "the same tail");
+
+        docker(&["exec", &talker, "sh", "-c", ": > /tmp/go"]);
+        gather_until(&mut remote, &mut far, "ticks over ssh", |g| {
+            g.has("tick 12")
+        })
+        .await;
+
+        // The server dies mid-stream: the source says so in the host's words.
+        sshd.crash();
+        gather_until(&mut remote, &mut far, "the host's line", |g| {
+            g.error
+                .as_deref()
+                .is_some_and(|m| m.starts_with("ssh test: "))
+        })
+        .await;
+        let cut = last_tick(&far);
+        eprintln!("down: {:?} after tick {cut}", far.error);
+        // Lines are written while it is down (ten a second); the local source sees them.
+        let down = Instant::now();
+        while down.elapsed() < Duration::from_secs(2) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            gather(&mut remote, &mut far).await;
+            gather(&mut local, &mut near).await;
+            assert!(
+                far.error
+                    .as_deref()
+                    .is_some_and(|m| m.starts_with("ssh test: ")),
+                "{:?}",
+                far.error
+            );
+        }
+        assert_eq!(
+            last_tick(&far),
+            cut,
+            "nothing arrives while the host is down"
+        );
+        let written = last_tick(&near);
+        assert!(written > cut + 10, "written {written}, cut at {cut}");
+
+        sshd.start_again().unwrap();
+        let target = written + 5;
+        gather_until(&mut remote, &mut far, "the ticks written meanwhile", |g| {
+            last_tick(g) >= target && g.error.is_none()
+        })
+        .await;
+        gather_until(&mut local, &mut near, "the same ticks here", |g| {
+            last_tick(g) >= target
+        })
+        .await;
+        assert_each_once(&far);
+        let (here, there) = (up_to_tick(&near, target), up_to_tick(&far, target));
+        assert_eq!(there.len(), TAIL + target as usize);
+        assert!(
+            here == there,
+            "over ssh the same lines, stamps and errors as here:\nhere {here:?}\nthere {there:?}"
+        );
+        let failed = there.iter().filter(|(_, _, error)| *error).count();
+        assert_eq!(failed, target as usize / 5);
+        assert_eq!(sshd.established_from_here(), 1, "one connection");
     }
 }

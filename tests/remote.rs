@@ -90,18 +90,6 @@ fn marker(name: &str) -> PathBuf {
     ))
 }
 
-/// A pool with the server as host "test" that notices a dead server within seconds and
-/// retries often (so the fault test fits in its time).
-fn quick_pool(sshd: &sshd::Sshd) -> HostPool {
-    let options = PoolOptions {
-        keepalive: Duration::from_secs(1),
-        dead_after: Duration::from_secs(3),
-        backoff_max: Duration::from_secs(2),
-        ..sshd.options()
-    };
-    sshd.pool_with(sshd.entry("id_ed25519"), options)
-}
-
 fn stamp(at: chrono::DateTime<chrono::Utc>, fmt: usize) -> String {
     match fmt % 4 {
         0 => at.format("%Y-%m-%d %H:%M:%S").to_string(),
@@ -1366,7 +1354,7 @@ timeout = "2s"
     // The host name in the config is a [hosts] entry; the test's pool knows it as "test".
     text.push_str("\n[hosts.test]\nssh = \"user@127.0.0.1\"\n");
     let config = Config::parse(&text).unwrap();
-    let pool = quick_pool(&sshd);
+    let pool = sshd.quick_pool();
     let collectors = collect::from_config(&config, &pool);
     let sources: Vec<String> = collectors.iter().map(|c| c.name().to_string()).collect();
     assert_eq!(sources.len(), if have_sqlite3 { 5 } else { 4 });
@@ -1549,7 +1537,7 @@ async fn remote_docker_engine_through_the_forwarded_socket() {
         return;
     }
     let mut sshd = sshd_or_skip!();
-    let pool = quick_pool(&sshd);
+    let pool = sshd.quick_pool();
     let source = |host: &str| DockerSource {
         host: host.into(),
         project: None,

@@ -188,7 +188,8 @@ impl Collector for DockerCollector {
 /// `address`), or on `remote`'s through its forwarded socket. The same engine task as the
 /// Containers pane's (connection, backoff, `/events`), following each selected running
 /// container's log from its last `tail` lines, and a restarted or new container's from
-/// the last line delivered. Events come as a process source's do.
+/// the last line delivered; a stopped container's last run, if it was never read, is read
+/// back once by the same rules. Events come as a process source's do.
 pub fn follow_logs(
     source: &str,
     names: Vec<String>,

@@ -29,7 +29,8 @@
 //! Docker logs (`docker = ["backend"]`) come through the container work's engine task
 //! (see `docker::follow_logs`: the same connection, `/events` and backoff as the
 //! Containers pane, on the host's forwarded socket for a remote host), each container's
-//! last `tail` lines first, and are counted like the rest.
+//! last `tail` lines first (a stopped container's unread last run read back once), and
+//! are counted like the rest.
 
 mod remote;
 

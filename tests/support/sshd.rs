@@ -315,6 +315,18 @@ impl Sshd {
         self.pool_with(self.entry(key), self.options())
     }
 
+    /// A pool with this server as host "test" that notices a dead server within seconds
+    /// and retries often (so the fault tests fit in their time).
+    pub fn quick_pool(&self) -> HostPool {
+        let options = PoolOptions {
+            keepalive: Duration::from_secs(1),
+            dead_after: Duration::from_secs(3),
+            backoff_max: Duration::from_secs(2),
+            ..self.options()
+        };
+        self.pool_with(self.entry("id_ed25519"), options)
+    }
+
     pub fn pool_with(&self, entry: HostEntry, options: PoolOptions) -> HostPool {
         HostPool::new(BTreeMap::from([("test".to_string(), entry)]), options)
     }

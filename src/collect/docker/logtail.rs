@@ -3,9 +3,11 @@
 //! container and dropped when it leaves it. A dashboard nobody zooms reads no logs, and
 //! a zoom never reads a container's whole history.
 //!
-//! A log source's containers (`[logs.NAME] docker = [...]`) are followed the same way
-//! into its [`LogFeed`]: each running one from its last `tail` lines, and again after a
-//! restart from the time of the last line delivered, so no line comes twice.
+//! A log source's containers (`[logs.NAME] docker = [...]`) are read the same way into
+//! its [`LogFeed`]: each running one followed from its last `tail` lines, and again after
+//! a restart from the time of the last line delivered, so no line comes twice; a stopped
+//! one whose last run was never read (it crashed before the source started, or between
+//! two listings) is read back once, without following.
 
 use super::{AbortOnDrop, Shared, describe_error, lock};
 use crate::collect::ScreenWatch;
@@ -18,6 +20,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use tokio::task::JoinHandle;
 
 /// A longer line is cut: the pane shows one line per entry anyway.
 const MAX_LINE_CHARS: usize = 2000;
@@ -162,15 +165,25 @@ fn split_stamp(line: &[u8]) -> (Option<DateTime<Utc>>, &[u8]) {
 // ---------------------------------------------------------------------------------------
 // A log source's containers
 
-/// Where a log source's container lines go, and how far each container was delivered.
+/// Where a log source's container lines go, and how far each container was read.
 pub(in crate::collect) struct LogFeed {
     outbox: Outbox,
-    /// Lines read back from a container's log the first time it is followed.
+    /// Lines read back from a container's log the first time it is read.
     tail: usize,
-    /// By container id: the stamp of the last line delivered.
-    delivered: Mutex<HashMap<String, DateTime<Utc>>>,
+    /// By container id: how far its log was delivered.
+    progress: Mutex<HashMap<String, Progress>>,
     /// Whether a selected container runs (told by every reconcile).
     running: tokio::sync::watch::Sender<bool>,
+}
+
+/// How far one container's log was read.
+#[derive(Clone, Copy, Debug, Default)]
+struct Progress {
+    /// The stamp of the last line delivered.
+    last: Option<DateTime<Utc>>,
+    /// The run (its start) whose log was read to its end: followed until it stopped, or
+    /// read back after it had stopped. Such a run is not read again.
+    read_run: Option<DateTime<Utc>>,
 }
 
 impl LogFeed {
@@ -178,7 +191,7 @@ impl LogFeed {
         LogFeed {
             outbox,
             tail,
-            delivered: Mutex::new(HashMap::new()),
+            progress: Mutex::new(HashMap::new()),
             running: tokio::sync::watch::Sender::new(true),
         }
     }
@@ -193,71 +206,165 @@ impl LogFeed {
         self.outbox.send(event).await
     }
 
-    fn delivered(&self) -> std::sync::MutexGuard<'_, HashMap<String, DateTime<Utc>>> {
-        self.delivered.lock().unwrap_or_else(|e| e.into_inner())
+    fn progress(&self) -> std::sync::MutexGuard<'_, HashMap<String, Progress>> {
+        self.progress.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-/// The follow of one container's log for a log source.
+/// One read of a container's log for a log source: a follow while the container runs,
+/// or a single read back of a run that ended unread.
 pub(in crate::collect) struct Follow {
-    /// When the followed run of the container started, so a restart is followed again.
+    /// The run (its start) this read is for, so a new run is read again.
     started_at: Option<DateTime<Utc>>,
-    task: AbortOnDrop,
+    /// A follow (`--follow`) rather than a read back.
+    follows: bool,
+    /// Aborted on drop.
+    task: Option<JoinHandle<()>>,
 }
 
-/// One follow per selected running container: opens the missing ones, opens again the
-/// ones whose container restarted or whose stream ended, drops the ones of containers
-/// that stopped or went away.
+impl Follow {
+    fn is_finished(&self) -> bool {
+        self.task.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Aborts the read and hands back its task, so the next read can wait until it has
+    /// really stopped (an abort takes effect at the task's next await).
+    fn stop(mut self) -> Option<JoinHandle<()>> {
+        let task = self.task.take();
+        if let Some(task) = &task {
+            task.abort();
+        }
+        task
+    }
+}
+
+impl Drop for Follow {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// At most one read per selected container: a follow for each running one (opened again
+/// when it restarted or its stream ended), one read back for each stopped one whose
+/// current run was never read to its end (it crashed before the source started, or
+/// between two listings), nothing for a run that was. A follow of a container that stops
+/// is left to end by itself, so the lines up to the crash are all read. Containers that
+/// left the selection are forgotten.
 pub(super) fn reconcile_feed(
     docker: &Docker,
     shared: &Arc<Mutex<Shared>>,
     feed: &Arc<LogFeed>,
     follows: &mut HashMap<String, Follow>,
 ) {
-    let running: Vec<(String, String, Option<DateTime<Utc>>)> = lock(shared)
+    let selected: Vec<Selected> = lock(shared)
         .containers
         .values()
-        .filter(|r| r.state == "running")
-        .map(|r| (r.id.clone(), r.name.clone(), r.started_at))
+        .map(|r| Selected {
+            id: r.id.clone(),
+            name: r.name.clone(),
+            running: r.state == "running",
+            // Never started, or on its way out: nothing to read.
+            readable: r.started_at.is_some() && r.state != "removing",
+            started_at: r.started_at,
+        })
         .collect();
+    // Only a running container clears "no running container of …": a stopped one's
+    // lines read back say why it stopped, but still nothing runs.
+    let any_running = selected.iter().any(|c| c.running);
     feed.running.send_if_modified(|any| {
-        let changed = *any == running.is_empty();
-        *any = !running.is_empty();
+        let changed = *any != any_running;
+        *any = any_running;
         changed
     });
-    follows.retain(|id, _| running.iter().any(|(r, _, _)| r == id));
-    for (id, name, started_at) in running {
-        let current = follows
-            .get(&id)
-            .is_some_and(|f| f.started_at == started_at && !f.task.0.is_finished());
-        if current {
-            continue;
-        }
-        // The old follow goes before the new one reads, so both never deliver.
-        follows.remove(&id);
-        let task = tokio::spawn(follow_into_feed(
+    let is_selected = |id: &String| selected.iter().any(|c| c.id == *id);
+    follows.retain(|id, _| is_selected(id));
+    feed.progress().retain(|id, _| is_selected(id));
+    for c in selected {
+        let current = follows.get(&c.id).filter(|f| f.started_at == c.started_at);
+        let follow = if c.running {
+            if current.is_some_and(|f| f.follows && !f.is_finished()) {
+                continue;
+            }
+            true
+        } else {
+            let read = feed.progress().get(&c.id).and_then(|p| p.read_run);
+            if !c.readable || read == c.started_at {
+                continue;
+            }
+            // A follow still reading the end of this run, or a read back under way.
+            if current.is_some_and(|f| !f.is_finished()) {
+                continue;
+            }
+            false
+        };
+        // The read it replaces has stopped before this one starts, so both never deliver.
+        let previous = follows.remove(&c.id).and_then(Follow::stop);
+        let task = tokio::spawn(read_into_feed(
             docker.clone(),
-            id.clone(),
-            name,
+            Read {
+                id: c.id.clone(),
+                name: c.name,
+                started_at: c.started_at,
+                follow,
+            },
             feed.clone(),
+            previous,
         ));
         follows.insert(
-            id,
+            c.id,
             Follow {
-                started_at,
-                task: AbortOnDrop(task),
+                started_at: c.started_at,
+                follows: follow,
+                task: Some(task),
             },
         );
     }
 }
 
-/// Reads container `id`'s log into the feed until its run ends: from its last `tail`
-/// lines the first time, from the last delivered line's second after that (lines at or
-/// before the last stamp an earlier follow delivered are skipped).
-async fn follow_into_feed(docker: Docker, id: String, name: String, feed: Arc<LogFeed>) {
-    let resume = feed.delivered().get(&id).copied();
+/// A selected container as a reconcile sees it.
+struct Selected {
+    id: String,
+    name: String,
+    running: bool,
+    readable: bool,
+    started_at: Option<DateTime<Utc>>,
+}
+
+/// What one read of a container's log is for.
+struct Read {
+    id: String,
+    name: String,
+    /// The run it reads.
+    started_at: Option<DateTime<Utc>>,
+    /// Follow until the container stops, or read what is there and end.
+    follow: bool,
+}
+
+/// Reads container `id`'s log into the feed: from its last `tail` lines the first time,
+/// from the last delivered line's second after that (lines at or before the last stamp an
+/// earlier read delivered are skipped). A follow runs until the container stops; a read
+/// back ends at the log's end. Either marks its run as read once that is known to be
+/// whole.
+async fn read_into_feed(
+    docker: Docker,
+    read: Read,
+    feed: Arc<LogFeed>,
+    previous: Option<JoinHandle<()>>,
+) {
+    if let Some(previous) = previous {
+        let _ = previous.await;
+    }
+    let Read {
+        id,
+        name,
+        started_at,
+        follow,
+    } = read;
+    let resume = feed.progress().get(&id).and_then(|p| p.last);
     let options = LogsOptions {
-        follow: true,
+        follow,
         stdout: true,
         stderr: true,
         timestamps: true,
@@ -272,40 +379,57 @@ async fn follow_into_feed(docker: Docker, id: String, name: String, feed: Arc<Lo
     while let Some(item) = stream.next().await {
         let output = match item {
             Ok(output) => output,
+            // Removed meanwhile: its events say so, nothing to complain about.
+            Err(e) if super::is_not_found(&e) => return,
             Err(e) => {
                 let message = format!("logs of {name}: {}", describe_error(&e));
                 feed.send(Event::Stderr(message)).await;
                 return;
             }
         };
-
         let Some((_, lines)) = stamped_lines(&output) else {
             continue;
         };
-        let mut fresh = Vec::new();
-        {
-            let mut delivered = feed.delivered();
-            for (at, text) in lines {
-                if let Some(at) = at {
-                    // Only what an earlier follow delivered is skipped: within one follow
-                    // stdout and stderr lines may come slightly out of stamp order.
-                    if resume.is_some_and(|last| at <= last) {
-                        continue;
-                    }
-                    let last = delivered.entry(id.clone()).or_insert(at);
-                    *last = (*last).max(at);
-                }
-                fresh.push(RawLine {
-                    at,
-                    ..RawLine::cut(text.to_vec())
-                });
-            }
-        }
+        let fresh: Vec<RawLine> = lines
+            // Only what an earlier read delivered is skipped: within one read stdout and
+            // stderr lines may come slightly out of stamp order.
+            .filter(|(at, _)| !at.is_some_and(|at| resume.is_some_and(|last| at <= last)))
+            .map(|(at, text)| RawLine {
+                at,
+                ..RawLine::cut(text.to_vec())
+            })
+            .collect();
         for line in fresh {
+            let at = line.at;
             if !feed.send(Event::Line(line)).await {
                 return;
             }
+            // Counted as delivered only once queued: a read aborted in the middle of a
+            // send leaves that line to the next read.
+            if let Some(at) = at {
+                let mut progress = feed.progress();
+                let last = &mut progress.entry(id.clone()).or_default().last;
+                *last = Some(last.map_or(at, |l| l.max(at)));
+            }
         }
+    }
+    // A follow's stream also ends when the engine goes away: its run is whole only if the
+    // container no longer runs it.
+    if follow && still_runs(&docker, &id, started_at).await {
+        return;
+    }
+    feed.progress().entry(id).or_default().read_run = started_at;
+}
+
+/// Whether container `id` still runs the run that started at `started_at` (or cannot be
+/// asked, which counts as running: the run is read again rather than lost).
+async fn still_runs(docker: &Docker, id: &str, started_at: Option<DateTime<Utc>>) -> bool {
+    let asked = tokio::time::timeout(super::REQUEST_TIMEOUT, docker.inspect_container(id, None));
+    match asked.await {
+        Ok(Ok(inspect)) => super::row_from_inspect(&inspect)
+            .is_some_and(|row| row.state == "running" && row.started_at == started_at),
+        Ok(Err(e)) => !super::is_not_found(&e),
+        Err(_) => true,
     }
 }
 
