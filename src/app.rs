@@ -11,7 +11,7 @@
 use crate::collect::{self, Collector, OnScreen};
 use crate::record::{self, Role};
 use crate::state::alerts::AlertEvent;
-use crate::state::update::Update;
+use crate::state::update::{LogLine, Update};
 use crate::state::{AppState, Note, Outgoing, RecordStatus};
 use crate::tui::Tui;
 use crate::ui::theme::Theme;
@@ -182,13 +182,21 @@ pub struct App {
     /// Tells the collectors what is on screen (the zoomed container's logs are read only
     /// while it is zoomed).
     on_screen: tokio::sync::watch::Sender<OnScreen>,
-    /// Updates taken off the channel and not applied yet (big batches of log lines cut in
-    /// slices), so a burst is applied between frames instead of holding one back.
-    backlog: std::collections::VecDeque<Update>,
+    /// Updates taken off the channel and not applied yet (a big batch of log lines is
+    /// taken a slice at a time), so a burst is applied between frames instead of holding
+    /// one back.
+    backlog: std::collections::VecDeque<Queued>,
 }
 
 /// Log lines applied in one go at most: a few milliseconds of work.
 const LINES_PER_SLICE: usize = 8192;
+
+/// What waits in the event loop's backlog: an update, or the lines of a burst not yet
+/// applied (taken a slice at a time from the front, the rest never moved).
+enum Queued {
+    Update(Update),
+    Lines(std::vec::IntoIter<LogLine>),
+}
 
 impl App {
     pub fn new(state: AppState, theme: Theme) -> App {
@@ -295,15 +303,10 @@ impl App {
     /// Queues an update to be applied by [`App::apply_queued`]; lines in slices.
     pub fn queue(&mut self, update: Update) {
         match update {
-            Update::Logs(mut lines) if lines.len() > LINES_PER_SLICE => {
-                while lines.len() > LINES_PER_SLICE {
-                    let rest = lines.split_off(LINES_PER_SLICE);
-                    self.backlog.push_back(Update::Logs(lines));
-                    lines = rest;
-                }
-                self.backlog.push_back(Update::Logs(lines));
+            Update::Logs(lines) if lines.len() > LINES_PER_SLICE => {
+                self.backlog.push_back(Queued::Lines(lines.into_iter()))
             }
-            update => self.backlog.push_back(update),
+            update => self.backlog.push_back(Queued::Update(update)),
         }
     }
 
@@ -316,8 +319,21 @@ impl App {
     /// Returns whether anything was applied.
     pub fn apply_queued(&mut self, until: Instant) -> bool {
         let mut applied = false;
-        while let Some(update) = self.backlog.pop_front() {
-            self.apply_update(update);
+        while let Some(front) = self.backlog.front_mut() {
+            match front {
+                Queued::Lines(lines) => {
+                    self.state.push_logs(lines, LINES_PER_SLICE);
+                    if lines.len() == 0 {
+                        self.backlog.pop_front();
+                    }
+                    self.drain_outbox();
+                }
+                Queued::Update(_) => {
+                    if let Some(Queued::Update(update)) = self.backlog.pop_front() {
+                        self.apply_update(update);
+                    }
+                }
+            }
             applied = true;
             if Instant::now() >= until {
                 break;

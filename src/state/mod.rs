@@ -550,12 +550,8 @@ impl AppState {
                 self.mark_ok(&source, now);
             }
             Update::Logs(lines) => {
-                if self.outbox.is_some() {
-                    self.count_logs(&lines);
-                }
-                for line in lines {
-                    self.logs.push(line);
-                }
+                let mut lines = lines.into_iter();
+                self.push_logs(&mut lines, usize::MAX);
             }
             Update::ContainerLogs(tail) => self.container_logs = Some(tail),
             Update::Table { id, table } => {
@@ -760,6 +756,19 @@ impl AppState {
 
     /// Counts log lines, errors and critical lines per source and second, skipping lines
     /// an earlier session already counted.
+    /// Takes up to `most` lines off the front of `lines` into the buffer (and the
+    /// record's counts). The rest stay where they are: a burst is applied a slice at a
+    /// time without moving what waits.
+    pub fn push_logs(&mut self, lines: &mut std::vec::IntoIter<update::LogLine>, most: usize) {
+        let n = most.min(lines.len());
+        if self.outbox.is_some() {
+            self.count_logs(&lines.as_slice()[..n]);
+        }
+        for line in lines.by_ref().take(n) {
+            self.logs.push(line);
+        }
+    }
+
     fn count_logs(&mut self, lines: &[update::LogLine]) {
         // (lines, errors, critical) per (source, second), keyed by the shared name: no
         // copy of it per line.
