@@ -20,7 +20,6 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tokio::task::JoinHandle;
 
 /// A longer line is cut: the pane shows one line per entry anyway.
 const MAX_LINE_CHARS: usize = 2000;
@@ -218,31 +217,19 @@ pub(in crate::collect) struct Follow {
     started_at: Option<DateTime<Utc>>,
     /// A follow (`--follow`) rather than a read back.
     follows: bool,
-    /// Aborted on drop.
-    task: Option<JoinHandle<()>>,
+    task: AbortOnDrop,
 }
 
 impl Follow {
     fn is_finished(&self) -> bool {
-        self.task.as_ref().is_none_or(JoinHandle::is_finished)
+        self.task.0.is_finished()
     }
 
-    /// Aborts the read and hands back its task, so the next read can wait until it has
-    /// really stopped (an abort takes effect at the task's next await).
-    fn stop(mut self) -> Option<JoinHandle<()>> {
-        let task = self.task.take();
-        if let Some(task) = &task {
-            task.abort();
-        }
-        task
-    }
-}
-
-impl Drop for Follow {
-    fn drop(&mut self) {
-        if let Some(task) = &self.task {
-            task.abort();
-        }
+    /// Aborts the read and waits until it has really stopped (an abort takes effect at
+    /// the task's next await).
+    async fn stop(mut self) {
+        self.task.0.abort();
+        let _ = (&mut self.task.0).await;
     }
 }
 
@@ -300,7 +287,7 @@ pub(super) fn reconcile_feed(
             false
         };
         // The read it replaces has stopped before this one starts, so both never deliver.
-        let previous = follows.remove(&c.id).and_then(Follow::stop);
+        let previous = follows.remove(&c.id);
         let task = tokio::spawn(read_into_feed(
             docker.clone(),
             Read {
@@ -317,7 +304,7 @@ pub(super) fn reconcile_feed(
             Follow {
                 started_at: c.started_at,
                 follows: follow,
-                task: Some(task),
+                task: AbortOnDrop(task),
             },
         );
     }
@@ -347,14 +334,9 @@ struct Read {
 /// earlier read delivered are skipped). A follow runs until the container stops; a read
 /// back ends at the log's end. Either marks its run as read once that is known to be
 /// whole.
-async fn read_into_feed(
-    docker: Docker,
-    read: Read,
-    feed: Arc<LogFeed>,
-    previous: Option<JoinHandle<()>>,
-) {
+async fn read_into_feed(docker: Docker, read: Read, feed: Arc<LogFeed>, previous: Option<Follow>) {
     if let Some(previous) = previous {
-        let _ = previous.await;
+        previous.stop().await;
     }
     let Read {
         id,
