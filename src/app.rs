@@ -29,7 +29,7 @@ use tokio::time::Instant;
 /// Minimum time between two frames: about 11 a second while something keeps changing.
 /// Kept 10 ms under 100 so that a frame a few milliseconds late (a busy machine's
 /// scheduler) still comes within 100 ms of the one before.
-pub const FRAME_INTERVAL: Duration = Duration::from_millis(90);
+const FRAME_INTERVAL: Duration = Duration::from_millis(90);
 /// Ages ("3s ago") and T+ move with the clock; redraw this often when nothing else happens.
 const CLOCK_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -905,14 +905,10 @@ pub async fn event_loop(
             // outpaces the screen waits on the channel (bounded) instead of piling up here.
             Some(update) = rx.recv(), if !app.has_backlog() => {
                 app.queue(update);
-                // What is already queued too, so a burst costs one frame...
+                // What is already queued too, so a burst costs one frame: applied by the
+                // next branch, from the next turn on, until each frame is due.
                 while let Ok(update) = rx.try_recv() {
                     app.queue(update);
-                }
-                // ...applied until the next frame is due; the rest in the next turns.
-                if app.apply_queued(next_draw) {
-                    app.follow_selected_container(false);
-                    dirty |= !app.ui.paused;
                 }
             }
             _ = std::future::ready(()), if app.has_backlog() && !frame_due => {
