@@ -22,8 +22,8 @@ use tokio::sync::mpsc;
 use watchpost::app::{self, Action, App, Screen};
 use watchpost::collect::{self, Collector};
 use watchpost::config::Config;
+use watchpost::model::update::Update;
 use watchpost::state::Window;
-use watchpost::state::update::Update;
 use watchpost::ui::PaneId;
 use watchpost::ui::theme::Theme;
 

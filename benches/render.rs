@@ -4,9 +4,9 @@ use chrono::{Duration, TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use ratatui::{Terminal, backend::TestBackend};
 use std::hint::black_box;
-use watchpost::rules::{Rule, Threshold};
-use watchpost::state::figure::Reading;
-use watchpost::state::update::*;
+use watchpost::model::figure::Reading;
+use watchpost::model::rule::{Rule, Threshold};
+use watchpost::model::update::*;
 use watchpost::state::{AppState, Window};
 use watchpost::ui::{UiState, theme::Theme};
 

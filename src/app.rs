@@ -9,9 +9,9 @@
 //! a viewer reads the record again (taking over as writer when the lock comes free).
 
 use crate::collect::{self, Collector, OnScreen};
+use crate::model::update::{LogLine, Update};
 use crate::record::{self, Role};
 use crate::state::alerts::AlertEvent;
-use crate::state::update::{LogLine, Update};
 use crate::state::{AppState, Note, Outgoing, RecordStatus};
 use crate::tui::Tui;
 use crate::ui::theme::Theme;
@@ -267,7 +267,7 @@ impl App {
             let snapshot = record::Snapshot {
                 offset_secs: at.num_seconds(),
                 at: now,
-                figures: self.state.snapshot_figures(),
+                figures: record::snapshot_figures(&self.state),
             };
             if let Some(recording) = &self.recording {
                 recording
@@ -679,7 +679,10 @@ impl App {
         match self.state.alerts.active.get(index).map(|a| a.id.clone()) {
             Some(id) => {
                 self.acknowledge_alert(&id, Utc::now());
-                self.ui.flash = Some(format!("acknowledged {}", ui::sanitize::sanitize(&id)));
+                self.ui.flash = Some(format!(
+                    "acknowledged {}",
+                    crate::model::sanitize::sanitize(&id)
+                ));
             }
             None => self.ui.flash = Some("no active alert to acknowledge".into()),
         }
@@ -1090,7 +1093,7 @@ mod tests {
         app.handle(Action::TogglePause);
         app.apply_update(Update::Readings {
             source: "s".into(),
-            readings: vec![crate::state::figure::Reading::number("s.x", "x", 1.0, "")],
+            readings: vec![crate::model::figure::Reading::number("s.x", "x", 1.0, "")],
         });
         assert!(app.shown().figure("s.x").is_none());
         app.handle(Action::TogglePause);
@@ -1132,8 +1135,8 @@ mod tests {
 
     #[test]
     fn a_new_firing_alert_rings_once_and_a_pending_one_does_not() {
-        use crate::rules::{Priority, Rule, Threshold};
-        use crate::state::figure::Reading;
+        use crate::model::figure::Reading;
+        use crate::model::rule::{Priority, Rule, Threshold};
         let mut app = app();
         app.state.enable_outbox();
         let up = |v: f64| Update::Readings {
@@ -1176,8 +1179,8 @@ mod tests {
             name: "b".into(),
             kind: crate::state::alerts::EventKind::Fired,
             condition: crate::rules::engine::Condition::Crit,
-            severity: crate::state::figure::Severity::Crit,
-            priority: crate::rules::Priority::P1,
+            severity: crate::model::figure::Severity::Crit,
+            priority: crate::model::rule::Priority::P1,
             value: "1".into(),
             since: Utc::now(),
             began: Utc::now(),
@@ -1190,7 +1193,7 @@ mod tests {
 
     #[test]
     fn containers_sort_keys_keep_the_selected_container_and_zoom_tells_the_collectors() {
-        use crate::state::update::ContainerRow;
+        use crate::model::update::ContainerRow;
         use crate::ui::panes::containers::SortBy;
         let mut app = app();
         app.state.register_source("containers", "d");
@@ -1247,7 +1250,7 @@ mod tests {
 
     #[test]
     fn errors_keys_scroll_back_pause_follow_wrap_fields_and_patterns() {
-        use crate::state::update::{LogLevel, LogLine};
+        use crate::model::update::{LogLevel, LogLine};
         let mut app = app();
         let lines = |n: usize| {
             Update::Logs(
@@ -1304,7 +1307,7 @@ mod tests {
 
     #[test]
     fn a_burst_of_lines_is_applied_in_slices_until_the_frame_is_due() {
-        use crate::state::update::{LogLevel, LogLine};
+        use crate::model::update::{LogLevel, LogLine};
         let mut app = app();
         let lines: Vec<LogLine> = (0..LINES_PER_SLICE * 2 + 5)
             .map(|i| LogLine::new("app", Utc::now(), LogLevel::Error, format!("e{i}")))
@@ -1362,7 +1365,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_event_loop_applies_a_flood_draws_and_quits_on_q() {
-        use crate::state::update::{LogLevel, LogLine};
+        use crate::model::update::{LogLevel, LogLine};
         let mut app = app();
         app.handle(Action::Focus(PaneId::Errors));
         let mut screen = Frames::new(120, 30);

@@ -6,8 +6,8 @@
 
 use crate::collect::{self, Collector};
 use crate::config::Config;
-use crate::state::figure::{Figure, Severity};
-use crate::state::update::{SourceHealth, Update};
+use crate::model::figure::{Figure, Severity};
+use crate::model::update::{SourceHealth, Update};
 use crate::state::{AppState, Window};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -56,9 +56,9 @@ impl CheckReport {
             out.push_str(&format!(
                 "{:<7} {:<id_width$}  {}{}\n",
                 check.severity.label(),
-                crate::ui::sanitize::sanitize(&check.id),
-                crate::ui::sanitize::sanitize(&value),
-                crate::ui::sanitize::sanitize(&detail),
+                crate::model::sanitize::sanitize(&check.id),
+                crate::model::sanitize::sanitize(&value),
+                crate::model::sanitize::sanitize(&detail),
             ));
         }
         out
@@ -142,7 +142,7 @@ pub fn report_from_state(state: &AppState, sources: &[String], now: DateTime<Utc
                 checks.push(Figure {
                     id: format!("{name}.source"),
                     name: format!("{name} source"),
-                    value: crate::state::figure::Value::None,
+                    value: crate::model::figure::Value::None,
                     unit: String::new(),
                     severity: Severity::Unknown,
                     detail: String::new(),
@@ -160,7 +160,7 @@ pub fn report_from_state(state: &AppState, sources: &[String], now: DateTime<Utc
         checks.push(Figure {
             id: alert.id.clone(),
             name: alert.name.clone(),
-            value: crate::state::figure::Value::Text(alert.reason.clone()),
+            value: crate::model::figure::Value::Text(alert.reason.clone()),
             unit: String::new(),
             severity: match &alert.silenced {
                 Some(_) => Severity::Ok,

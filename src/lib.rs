@@ -8,6 +8,7 @@ pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod demo;
+pub mod model;
 pub mod record;
 pub mod rules;
 pub mod runtime;

@@ -105,7 +105,7 @@ async fn run_demo(args: &DemoArgs, display: &DisplayArgs) -> color_eyre::Result<
         config.deployment.length = length;
     }
     if let Some(every) = args.checkpoint_every {
-        config.deployment.checkpoints = Some(watchpost::state::Checkpoints::Every(every));
+        config.deployment.checkpoints = Some(watchpost::config::Checkpoints::Every(every));
     }
     // A recorded demo resumes its window when run again, like a real deployment.
     if args.record.is_some() {
@@ -137,7 +137,7 @@ fn criteria_json(config: &Config) -> serde_json::Value {
         .deployment
         .success_criteria
         .clone()
-        .unwrap_or_else(watchpost::record::report::default_criteria);
+        .unwrap_or_else(watchpost::config::criteria::default_criteria);
     serde_json::to_value(criteria).unwrap_or_default()
 }
 

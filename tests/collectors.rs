@@ -15,8 +15,8 @@ use watchpost::collect::Collector;
 use watchpost::collect::host::HostCollector;
 use watchpost::collect::http::ServiceCollector;
 use watchpost::config::{ServiceSource, SystemSource};
-use watchpost::state::figure::{Reading, Value};
-use watchpost::state::update::{ServiceStatus, SourceHealth, Update};
+use watchpost::model::figure::{Reading, Value};
+use watchpost::model::update::{ServiceStatus, SourceHealth, Update};
 
 fn readings(updates: &[Update]) -> Vec<Reading> {
     updates
@@ -246,11 +246,11 @@ async fn http_service_up_then_down_then_slow() {
     let up = reading(&r, "api.up");
     assert_eq!(
         watchpost::rules::judge(up, None),
-        watchpost::state::figure::Severity::Crit
+        watchpost::model::figure::Severity::Crit
     );
     assert_eq!(
         up.default_rule.as_ref().and_then(|rule| rule.priority),
-        Some(watchpost::rules::Priority::P0)
+        Some(watchpost::model::rule::Priority::P0)
     );
     // The check ran: the service is down, the source is fine.
     assert_eq!(last_health(&updates), Some(&SourceHealth::Ok));

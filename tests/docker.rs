@@ -19,11 +19,11 @@ use std::time::{Duration, Instant};
 use watchpost::collect::Collector;
 use watchpost::collect::docker::DockerCollector;
 use watchpost::config::DockerSource;
-use watchpost::rules::judge;
-use watchpost::state::figure::{Reading, Severity, Value};
-use watchpost::state::update::{
+use watchpost::model::figure::{Reading, Severity, Value};
+use watchpost::model::update::{
     ContainerLogTail, ContainerRow, ServiceStatus, SourceHealth, Update,
 };
+use watchpost::rules::judge;
 
 const IMAGE: &str = "watchpost-test-busybox:latest";
 
@@ -893,7 +893,7 @@ async fn zoomed_container_logs_are_followed_only_while_zoomed_and_sanitized() {
         tail.lines.iter().all(|l| l.at.is_some()),
         "stamped by the engine"
     );
-    assert!(tail.lines.len() <= watchpost::state::update::CONTAINER_LOG_TAIL);
+    assert!(tail.lines.len() <= watchpost::model::update::CONTAINER_LOG_TAIL);
 
     // On screen, zoomed on it: the lines and the label, with no control character.
     let ui = UiState {
@@ -940,7 +940,7 @@ mod log_sources {
     use super::*;
     use watchpost::collect::logs::LogCollector;
     use watchpost::config::LogSource;
-    use watchpost::state::update::LogLine;
+    use watchpost::model::update::LogLine;
 
     fn log_source(services: &[&str], project: &str, tail: usize) -> LogSource {
         LogSource {

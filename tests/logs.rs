@@ -8,8 +8,8 @@ use std::path::Path;
 use watchpost::collect::Collector;
 use watchpost::collect::logs::LogCollector;
 use watchpost::config::LogSource;
-use watchpost::state::figure::{Reading, Value};
-use watchpost::state::update::{LogLevel, LogLine, SourceHealth, Update};
+use watchpost::model::figure::{Reading, Value};
+use watchpost::model::update::{LogLevel, LogLine, SourceHealth, Update};
 
 struct Poll {
     lines: Vec<LogLine>,
@@ -580,7 +580,7 @@ mod parse_never_panics {
             let pattern = regex::Regex::new("(?i)error").unwrap();
             let text = parts.concat();
             let line = parse_line("app", text.as_bytes(), 0, &pattern, chrono::Utc::now());
-            prop_assert_eq!(line.is_error, pattern.is_match(&text) || line.level >= watchpost::state::update::LogLevel::Error);
+            prop_assert_eq!(line.is_error, pattern.is_match(&text) || line.level >= watchpost::model::update::LogLevel::Error);
         }
     }
 }
@@ -947,7 +947,7 @@ exit 1
         let rule = timeouts.default_rule.as_ref().unwrap();
         assert_eq!(
             watchpost::rules::judge(timeouts, None),
-            watchpost::state::figure::Severity::Warn,
+            watchpost::model::figure::Severity::Warn,
             "{rule:?}"
         );
         // 12 of 120 calls at 30 s: the p95 is a timeout.
@@ -958,7 +958,7 @@ exit 1
         assert_eq!(cleanup.value, Value::Number(1.0));
         assert_eq!(
             watchpost::rules::judge(cleanup, None),
-            watchpost::state::figure::Severity::Crit
+            watchpost::model::figure::Severity::Crit
         );
     }
 

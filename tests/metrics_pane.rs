@@ -4,9 +4,9 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use ratatui::{Terminal, backend::TestBackend};
-use watchpost::rules::{Rule, Threshold};
-use watchpost::state::figure::{Reading, Value};
-use watchpost::state::update::{HostSnapshot, Update};
+use watchpost::model::figure::{Reading, Value};
+use watchpost::model::rule::{Rule, Threshold};
+use watchpost::model::update::{HostSnapshot, Update};
 use watchpost::state::{AppState, Window};
 use watchpost::ui::theme::Theme;
 use watchpost::ui::{PaneContext, PaneId, UiState, panes};

@@ -9,9 +9,9 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier};
-use watchpost::rules::{Comparison, Priority, Rule, Threshold};
-use watchpost::state::figure::Reading;
-use watchpost::state::update::{
+use watchpost::model::figure::Reading;
+use watchpost::model::rule::{Comparison, Priority, Rule, Threshold};
+use watchpost::model::update::{
     ContainerLogLine, ContainerLogTail, ContainerRow, DiskUsage, HostSnapshot, LogLevel, LogLine,
     ServiceStatus, SourceHealth, Table, Update,
 };

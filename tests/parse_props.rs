@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
 use regex::Regex;
 use watchpost::collect::logparse::{MAX_LINE_BYTES, parse_line};
-use watchpost::state::update::{LogLevel, LogLine};
+use watchpost::model::update::{LogLevel, LogLine};
 
 fn pattern() -> Regex {
     Regex::new(r"(?i)\b(error|exception|failed|critical|fatal|panic)\b").unwrap()

@@ -7,7 +7,7 @@ use std::io::Write;
 use watchpost::collect::Collector;
 use watchpost::collect::logs::LogCollector;
 use watchpost::config::Config;
-use watchpost::state::update::Update;
+use watchpost::model::update::Update;
 use watchpost::state::{AppState, Window};
 
 /// xorshift64*: deterministic "random" ids, addresses and numbers.

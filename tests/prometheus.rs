@@ -336,8 +336,8 @@ fn named<'a>(alerts: &'a [serde_json::Value], name: &str) -> Option<&'a serde_js
 
 #[test]
 fn a_rule_with_for_fires_reaches_alertmanager_and_watchpost_shows_it() {
+    use watchpost::model::figure::Severity;
     use watchpost::state::alerts::AlertState;
-    use watchpost::state::figure::Severity;
     prometheus_or_skip!();
     const VIOLATIONS: &str = r#"meatymusic_security_boundary_violations_total{violation_type="rls_bypass",table_name="songs"}"#;
     let exporter = Exporter::start();
@@ -581,7 +581,7 @@ fn serve_node_exporter(exporter: &Exporter, hosts: usize) {
 
 #[test]
 fn fifty_hosts_fill_the_host_and_services_panes_without_ssh() {
-    use watchpost::state::figure::Severity;
+    use watchpost::model::figure::Severity;
     prometheus_or_skip!();
     let exporter = Exporter::start();
     serve_node_exporter(&exporter, 50);

@@ -11,13 +11,13 @@ use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
+use watchpost::model::figure::{Reading, Value};
+use watchpost::model::rule::{Priority, Rule, Threshold};
+use watchpost::model::update::Update;
 use watchpost::record::store::{self, Msg};
 use watchpost::record::{self, Role, report};
 use watchpost::rules::engine::Condition;
-use watchpost::rules::{Priority, Rule, Threshold};
 use watchpost::state::alerts::EventKind;
-use watchpost::state::figure::{Reading, Value};
-use watchpost::state::update::Update;
 use watchpost::state::{AppState, Outgoing, Window};
 
 fn t0() -> DateTime<Utc> {
@@ -170,7 +170,7 @@ fn a_full_record_keeps_filling_old_buckets_drops_new_ones_and_says_so() {
     let inputs = report::Inputs::read(&reader).unwrap();
     let built = report::build(
         &inputs,
-        &report::default_criteria(),
+        &watchpost::config::criteria::default_criteria(),
         t0() + Duration::hours(25),
     );
     assert!(
@@ -242,7 +242,7 @@ fn a_restart_resumes_the_window_its_history_and_its_open_alerts() {
     assert_eq!(state.alerts.active[0].since, t0() + Duration::seconds(100));
     assert_eq!(
         state.timeline[0],
-        Some(watchpost::state::figure::Severity::Crit)
+        Some(watchpost::model::figure::Severity::Crit)
     );
     // Still down: no second firing. Then up: resolved, in the record too.
     round(&mut state, &writer, false, later + Duration::seconds(1));

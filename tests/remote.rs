@@ -28,8 +28,8 @@ use watchpost::collect::logs::LogCollector;
 use watchpost::collect::sqlite::SqliteCollector;
 use watchpost::collect::{self, Collector};
 use watchpost::config::{Config, DockerSource, ServiceSource, SqliteSource, SystemSource};
-use watchpost::state::figure::{Reading, Value};
-use watchpost::state::update::{HostSnapshot, SourceHealth, Update};
+use watchpost::model::figure::{Reading, Value};
+use watchpost::model::update::{HostSnapshot, SourceHealth, Update};
 use watchpost::state::{AppState, Window};
 use watchpost::transport::{HostPool, PoolOptions};
 use watchpost::ui::theme::Theme;
@@ -1707,7 +1707,7 @@ fn the_warungin_example_validates_and_keeps_the_runbooks_literals_out() {
     }
     assert_eq!(
         config.rules["warungin.postgres.state"].priority,
-        Some(watchpost::rules::Priority::P0)
+        Some(watchpost::model::rule::Priority::P0)
     );
     assert_eq!(
         config.docker["warungin"].project.as_deref(),

@@ -8,11 +8,11 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use std::path::Path;
 use watchpost::app::App;
+use watchpost::model::figure::Reading;
+use watchpost::model::rule::{Priority, Rule, Threshold};
+use watchpost::model::update::{LogLevel, LogLine, Update};
 use watchpost::record::{self, Role, report};
 use watchpost::rules::notify::SilenceSpec;
-use watchpost::rules::{Priority, Rule, Threshold};
-use watchpost::state::figure::Reading;
-use watchpost::state::update::{LogLevel, LogLine, Update};
 use watchpost::state::{AppState, Window};
 use watchpost::ui::theme::Theme;
 
@@ -34,7 +34,7 @@ fn settings() -> record::Settings {
     record::Settings {
         start_is_now: false,
         max_mb: 50,
-        criteria: serde_json::to_value(report::default_criteria()).unwrap(),
+        criteria: serde_json::to_value(watchpost::config::criteria::default_criteria()).unwrap(),
         silences: vec![SilenceSpec {
             from: "T+20h".into(),
             until: "T+20h30m".into(),

@@ -5,12 +5,12 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use watchpost::config::Config;
+use watchpost::model::figure::{Reading, Severity};
+use watchpost::model::rule::{Priority, Rule, Threshold};
+use watchpost::model::update::{SourceHealth, Update};
 use watchpost::rules::engine::Condition;
 use watchpost::rules::notify::Silence;
-use watchpost::rules::{Priority, Rule, Threshold};
 use watchpost::state::alerts::{AlertState, EventKind};
-use watchpost::state::figure::{Reading, Severity};
-use watchpost::state::update::{SourceHealth, Update};
 use watchpost::state::{AppState, Outgoing, Window};
 
 fn t(secs: i64) -> DateTime<Utc> {

@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use ratatui::style::{Color, Style};
 use unicode_width::UnicodeWidthChar;
-use watchpost::ui::sanitize::{sanitize, sanitize_bytes, sanitize_styled, sanitize_truncated};
+use watchpost::model::sanitize::{sanitize, sanitize_bytes, sanitize_styled, sanitize_truncated};
 
 /// What no sanitized text may contain: ESC, BEL, any other C0 control, DEL, C1 controls,
 /// bidi overrides/isolates and zero-width characters.

@@ -10,9 +10,9 @@ use std::time::Duration as StdDuration;
 use watchpost::collect::Collector;
 use watchpost::collect::sqlite::SqliteCollector;
 use watchpost::config::SqliteSource;
+use watchpost::model::figure::{Reading, Severity, Value};
+use watchpost::model::update::{SourceHealth, Table, Update};
 use watchpost::rules;
-use watchpost::state::figure::{Reading, Severity, Value};
-use watchpost::state::update::{SourceHealth, Table, Update};
 
 const SCHEMA: &str = include_str!("../assets/tmws_schema.sql");
 const HEAD: &str = "571948cc671b";
@@ -1948,7 +1948,7 @@ async fn all_validations_failing_is_p0() {
             .as_ref()
             .unwrap()
             .priority_for(Severity::Crit),
-        Some(rules::Priority::P0)
+        Some(watchpost::model::rule::Priority::P0)
     );
     let key = w.key("PRO", now, None, None, Fmt::IsoZ);
     w.validation(now - Duration::minutes(1), Fmt::IsoZ, Some(key), 1);
@@ -1960,7 +1960,7 @@ async fn all_validations_failing_is_p0() {
             .as_ref()
             .unwrap()
             .priority_for(Severity::Crit),
-        Some(rules::Priority::P1)
+        Some(watchpost::model::rule::Priority::P1)
     );
 }
 

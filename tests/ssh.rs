@@ -9,9 +9,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use watchpost::config::HostKeyPolicy;
 use watchpost::transport::{
-    AgentSource, HostKeyPolicy, HostStatus, LineStream, StreamEvent, StreamSpec, Transport,
-    TransportError,
+    AgentSource, HostStatus, LineStream, StreamEvent, StreamSpec, Transport, TransportError,
 };
 
 const WAIT: Duration = Duration::from_secs(15);

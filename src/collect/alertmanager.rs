@@ -14,9 +14,9 @@
 use crate::collect::prometheus::ApiClient;
 use crate::collect::{Collector, failed, health};
 use crate::config::AlertmanagerSource;
-use crate::rules::Priority;
-use crate::state::figure::{Reading, Severity};
-use crate::state::update::{ExternalAlert, SourceHealth, Update};
+use crate::model::figure::{Reading, Severity};
+use crate::model::rule::Priority;
+use crate::model::update::{ExternalAlert, SourceHealth, Update};
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde::Deserialize;

@@ -29,9 +29,9 @@ mod logtail;
 
 use crate::collect::{Collector, OnScreen, Reach, ScreenWatch, health};
 use crate::config::DockerSource;
-use crate::rules::{Priority, Rule, Threshold};
-use crate::state::figure::{Reading, format_bytes};
-use crate::state::update::{ContainerLogTail, ContainerRow, ServiceStatus, SourceHealth, Update};
+use crate::model::figure::{Reading, format_bytes};
+use crate::model::rule::{Priority, Rule, Threshold};
+use crate::model::update::{ContainerLogTail, ContainerRow, ServiceStatus, SourceHealth, Update};
 use crate::transport::{HostStatus, Transport, UnixForward};
 use bollard::models::{
     ContainerInspectResponse, ContainerMemoryStats, ContainerStatsResponse, EventMessage,
@@ -1073,7 +1073,7 @@ pub fn block_io(sample: &ContainerStatsResponse) -> Option<(u64, u64)> {
 /// Labels are any text, and ids travel to `check`'s output, the record and `on_alert`'s
 /// environment: they go through the sanitizer here.
 fn figure_keys(rows: &[ContainerRow]) -> Vec<String> {
-    let clean = |text: &str| crate::ui::sanitize::sanitize(text);
+    let clean = |text: &str| crate::model::sanitize::sanitize(text);
     let base = |r: &ContainerRow| {
         if r.service.is_empty() {
             clean(&r.name)
@@ -1521,7 +1521,7 @@ mod tests {
         assert!(ids.contains(&"d.lonely.state"));
         assert!(!ids.contains(&"d.lonely.cpu_pct"), "no stats sample yet");
         let get = |id: &str| readings.iter().find(|r| r.id == id).unwrap();
-        use crate::state::figure::Severity;
+        use crate::model::figure::Severity;
         assert_eq!(crate::rules::judge(get("d.db.state"), None), Severity::Crit);
         assert_eq!(
             get("d.db.state").default_rule.as_ref().unwrap().priority,

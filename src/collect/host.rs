@@ -8,9 +8,9 @@
 
 use crate::collect::{Collector, Reach};
 use crate::config::SystemSource;
-use crate::rules::{Rule, Threshold};
-use crate::state::figure::Reading;
-use crate::state::update::{DiskUsage, HostSnapshot, Update};
+use crate::model::figure::Reading;
+use crate::model::rule::{Rule, Threshold};
+use crate::model::update::{DiskUsage, HostSnapshot, Update};
 use crate::transport::Transport;
 use futures::future::BoxFuture;
 use std::collections::HashSet;
@@ -543,8 +543,8 @@ pub fn readings(source: &str, s: &HostSnapshot) -> Vec<Reading> {
             Reading::number(id("mem_pct"), label("memory"), pct, "%")
                 .with_detail(format!(
                     "{} of {}",
-                    crate::state::figure::format_bytes(s.mem_used_bytes),
-                    crate::state::figure::format_bytes(s.mem_total_bytes)
+                    crate::model::figure::format_bytes(s.mem_used_bytes),
+                    crate::model::figure::format_bytes(s.mem_total_bytes)
                 ))
                 .with_rule(mem_rule),
         );
@@ -566,8 +566,8 @@ pub fn readings(source: &str, s: &HostSnapshot) -> Vec<Reading> {
                 .with_detail(format!(
                     "{}: {} of {}",
                     d.mount,
-                    crate::state::figure::format_bytes(d.used_bytes),
-                    crate::state::figure::format_bytes(d.total_bytes)
+                    crate::model::figure::format_bytes(d.used_bytes),
+                    crate::model::figure::format_bytes(d.total_bytes)
                 ))
                 .with_rule(disk_rule),
         ),
@@ -721,7 +721,7 @@ overlay        overlay  100000000   50000000   50000000      50% /var/lib/docker
         let readings = readings("web", &snapshot);
         let get = |id: &str| readings.iter().find(|r| r.id == id).unwrap();
         let sev = |id: &str| crate::rules::judge(get(id), None);
-        use crate::state::figure::Severity;
+        use crate::model::figure::Severity;
         assert_eq!(sev("web.cpu_pct"), Severity::Crit);
         assert_eq!(sev("web.mem_pct"), Severity::Warn);
         assert_eq!(sev("web.disk_pct"), Severity::Crit);

@@ -15,9 +15,9 @@
 
 use crate::collect::{Collector, Reach, health};
 use crate::config::ServiceSource;
-use crate::rules::{Priority, Rule, Threshold};
-use crate::state::figure::Reading;
-use crate::state::update::{ServiceStatus, SourceHealth, Update};
+use crate::model::figure::Reading;
+use crate::model::rule::{Priority, Rule, Threshold};
+use crate::model::update::{ServiceStatus, SourceHealth, Update};
 use crate::transport::{Transport, TransportError};
 use futures::future::BoxFuture;
 use std::process::Stdio;

@@ -14,7 +14,7 @@
 
 use crate::collect::command::{self, Launcher, Plan, run_to_end};
 use crate::collect::logparse::{self, MAX_LINE_BYTES};
-use crate::state::update::LogLine;
+use crate::model::update::LogLine;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use regex::Regex;
@@ -221,7 +221,7 @@ pub fn parse_entry(
         .and_then(DateTime::from_timestamp_micros);
     parsed.at = parsed.at.or(realtime);
 
-    let mut fields = crate::state::update::Fields::default();
+    let mut fields = crate::model::update::Fields::default();
     for (key, name) in META {
         let value = entry.get(*key).map(field_text).filter(|v| !v.is_empty());
         let value = match (*key, value) {
@@ -265,7 +265,7 @@ fn field_text(value: &Json) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::update::LogLevel;
+    use crate::model::update::LogLevel;
     use chrono::Timelike;
 
     fn pattern() -> Regex {

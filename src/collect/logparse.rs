@@ -3,7 +3,7 @@
 //! journalctl `host unit[pid]:`, glog `E1212 …]`, `<3>` priorities, compose `svc  | `).
 //! Text stays raw here (the UI sanitizes it); invalid UTF-8 is decoded lossily.
 
-use crate::state::update::{Fields, LogLevel, LogLine};
+use crate::model::update::{Fields, LogLevel, LogLine};
 use chrono::{
     DateTime, Datelike, Local, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc,
 };

@@ -40,12 +40,13 @@ use crate::collect::command::{
     CommandPlan, Event, EventSource, Launcher, LocalLauncher, Plan, ProcessLines,
 };
 use crate::collect::journald::{self, JournaldPlan};
-use crate::collect::logmetrics::{LogMetric, LogMetrics};
+use crate::collect::logmetrics::LogMetrics;
 use crate::collect::logparse::{MAX_LINE_BYTES, parse_line};
 use crate::collect::{Collector, Reach, failed, health, reach_without_pool};
 use crate::config::LogSource;
-use crate::state::figure::Reading;
-use crate::state::update::{LogLine, SourceHealth, Update};
+use crate::config::log_metric::LogMetric;
+use crate::model::figure::Reading;
+use crate::model::update::{LogLine, SourceHealth, Update};
 use crate::transport::Transport;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;

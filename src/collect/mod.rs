@@ -16,7 +16,7 @@ pub mod sqlite;
 pub mod tmws;
 
 use crate::config::Config;
-use crate::state::update::{SourceHealth, Update};
+use crate::model::update::{SourceHealth, Update};
 use crate::transport::{HostPool, Transport, TransportError};
 use futures::future::BoxFuture;
 use std::time::Duration;

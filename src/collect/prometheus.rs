@@ -20,8 +20,8 @@
 
 use crate::collect::{Collector, failed, health};
 use crate::config::{ApiEndpoint, PromFigure, PrometheusSource};
-use crate::state::figure::{Reading, Value};
-use crate::state::update::{DiskUsage, HostSnapshot, ServiceStatus, SourceHealth, Update};
+use crate::model::figure::{Reading, Value};
+use crate::model::update::{DiskUsage, HostSnapshot, ServiceStatus, SourceHealth, Update};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -685,10 +685,10 @@ impl PrometheusCollector {
     }
 
     /// The start-up range queries: each figure's past over `history`, at most
-    /// [`crate::state::HISTORY_POINTS`] points, as `Update::History` per series (and the
+    /// [`crate::model::HISTORY_POINTS`] points, as `Update::History` per series (and the
     /// CPU of every discovered host, for the Host pane's sparkline).
     async fn history_updates(&self, client: &ApiClient, now: DateTime<Utc>) -> Vec<Update> {
-        let points = crate::state::HISTORY_POINTS as f64;
+        let points = crate::model::HISTORY_POINTS as f64;
         let step = self
             .interval
             .as_secs_f64()
@@ -791,8 +791,8 @@ fn service_updates(
             .collect(),
         Answer::Failed(_) => HashMap::new(),
     };
-    let up_rule = crate::rules::Rule::crit_only(crate::rules::Threshold::below(1.0))
-        .with_priority(crate::rules::Priority::P0);
+    let up_rule = crate::model::rule::Rule::crit_only(crate::model::rule::Threshold::below(1.0))
+        .with_priority(crate::model::rule::Priority::P0);
     let mut out = Vec::new();
     for s in samples {
         let (job, instance) = target(s);

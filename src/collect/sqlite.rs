@@ -31,9 +31,13 @@ mod remote;
 use crate::collect::tmws::tail::{LocalReader, TableReader};
 use crate::collect::{Collector, Reach, tmws::TmwsPack};
 use crate::config::{SqlMetric, SqliteSource};
-use crate::rules::{Priority, Rule, Threshold};
-use crate::state::figure::Reading;
-use crate::state::update::{SourceHealth, Table, Update};
+use crate::model::catalog::{
+    Fig,
+    sqlite::{DB_FREELIST, DB_INTEGRITY, DB_SIZE_MB},
+};
+use crate::model::figure::Reading;
+use crate::model::rule::{Priority, Rule, Threshold};
+use crate::model::update::{SourceHealth, Table, Update};
 use crate::transport::Transport;
 use futures::future::BoxFuture;
 use rusqlite::types::Value;
@@ -65,44 +69,6 @@ const CHUNK: Duration = Duration::from_millis(20);
 const CATCH_UP_LIMIT: Duration = Duration::from_secs(60);
 /// Snapshots tried before the last one, which has no deadline.
 const SNAPSHOT_ATTEMPTS: usize = 3;
-
-/// A figure a source produces: the id after `<source>.` and the name panes show.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Fig {
-    pub key: &'static str,
-    pub name: &'static str,
-}
-
-impl Fig {
-    pub const fn new(key: &'static str, name: &'static str) -> Self {
-        Fig { key, name }
-    }
-
-    pub fn id(&self, source: &str) -> String {
-        format!("{source}.{}", self.key)
-    }
-
-    pub fn number(&self, source: &str, value: f64, unit: &str) -> Reading {
-        Reading::number(self.id(source), self.name, value, unit)
-    }
-
-    pub fn count(&self, source: &str, value: i64) -> Reading {
-        self.number(source, value as f64, "")
-    }
-
-    pub fn text(&self, source: &str, value: impl Into<String>) -> Reading {
-        Reading::text(self.id(source), self.name, value)
-    }
-
-    pub fn failed(&self, source: &str, error: &str) -> Reading {
-        Reading::failed(self.id(source), self.name, error)
-    }
-}
-
-/// The figures every SQLite source has, pack or not.
-pub const DB_SIZE_MB: Fig = Fig::new("db.size_mb", "database size");
-pub const DB_FREELIST: Fig = Fig::new("db.freelist", "freelist pages");
-pub const DB_INTEGRITY: Fig = Fig::new("db.integrity", "integrity check");
 
 /// What one section of queries produced.
 #[derive(Debug, Default)]
@@ -380,7 +346,7 @@ impl Worker {
     fn figs(&self) -> Vec<Fig> {
         let mut figs = vec![DB_SIZE_MB, DB_FREELIST, DB_INTEGRITY];
         if let Pack::Tmws(_) = self.pack {
-            figs.extend_from_slice(TmwsPack::FIGURES);
+            figs.extend_from_slice(crate::model::catalog::tmws::ALL);
         }
         figs
     }
@@ -766,7 +732,7 @@ fn with_deadline<T>(conn: &Connection, budget: Duration, f: impl FnOnce() -> T) 
 }
 
 fn age(elapsed: Duration) -> String {
-    crate::state::format_age(chrono::Duration::from_std(elapsed).unwrap_or_default())
+    crate::model::time::format_age(chrono::Duration::from_std(elapsed).unwrap_or_default())
 }
 
 #[cfg(test)]

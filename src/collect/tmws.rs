@@ -32,10 +32,12 @@
 
 pub mod tail;
 
-use crate::collect::sqlite::{Busy, Fig, Harvest, PackDb, Section, SqlRows, is_busy};
-use crate::rules::{Comparison, Priority, Rule, Threshold};
-use crate::state::figure::Reading;
-use crate::state::update::Table;
+use crate::collect::sqlite::{Busy, Harvest, PackDb, Section, SqlRows, is_busy};
+use crate::model::catalog::Fig;
+use crate::model::catalog::tmws::*;
+use crate::model::figure::Reading;
+use crate::model::rule::{Comparison, Priority, Rule, Threshold};
+use crate::model::update::Table;
 use rusqlite::Connection;
 use rusqlite::types::{Value, ValueRef};
 use std::time::Instant;
@@ -48,37 +50,8 @@ pub const AGENTS_SQL: &str =
     "SELECT lower(role) AS r, COUNT(*) AS n FROM agents GROUP BY r ORDER BY n DESC, r";
 pub const SCHEMA_VERSION_SQL: &str = "PRAGMA schema_version";
 
-pub const RBAC_CHECKS_1H: Fig = Fig::new("rbac.checks_1h", "permission checks (1h)");
-pub const RBAC_DENY_PCT_1H: Fig = Fig::new("rbac.deny_pct_1h", "deny % (1h)");
-/// The last minute: an incident shows here long before it moves the hour's figure.
-pub const RBAC_DENY_PCT_1M: Fig = Fig::new("rbac.deny_pct_1m", "deny % (1m)");
 /// Checks needed in one minute before `rbac.deny_pct_1m` can warn.
 const MIN_CHECKS_1M: i64 = 20;
-pub const RBAC_ALLOW_1H: Fig = Fig::new("rbac.allow_1h", "allowed (1h)");
-pub const RBAC_DENY_1H: Fig = Fig::new("rbac.deny_1h", "denied (1h)");
-
-pub const LICENSE_VALIDATIONS_1H: Fig = Fig::new("license.validations_1h", "validations (1h)");
-pub const LICENSE_FAILURE_PCT_1H: Fig =
-    Fig::new("license.failure_pct_1h", "validation failure % (1h)");
-pub const LICENSE_NOT_FOUND_1H: Fig = Fig::new(
-    "license.failures_not_found_1h",
-    "failed: key not found (1h)",
-);
-pub const LICENSE_INVALID_1H: Fig = Fig::new(
-    "license.failures_invalid_1h",
-    "failed: invalid or expired (1h)",
-);
-
-pub const LICENSE_GENERATED_1H: Fig = Fig::new("license.generated_1h", "generated (1h)");
-pub const LICENSE_REVOKED_1H: Fig = Fig::new("license.revoked_1h", "revoked (1h)");
-pub const LICENSE_EXPIRING_7D: Fig = Fig::new("license.expiring_7d", "expiring within 7 days");
-pub const LICENSE_EXPIRED_ACTIVE: Fig = Fig::new("license.expired_active", "expired, not revoked");
-
-pub const DB_MIGRATION: Fig = Fig::new("db.migration", "migration version");
-pub const AGENTS_ADMIN_PCT: Fig = Fig::new("agents.admin_pct", "admins %");
-pub const AGENTS_VIEWER_PCT: Fig = Fig::new("agents.viewer_pct", "viewers %");
-pub const AUDIT_VOLUME_24H: Fig = Fig::new("audit.volume_24h", "audit events (24h)");
-pub const AUDIT_JUMP_1H: Fig = Fig::new("audit.jump_1h", "audit events, last hour vs before");
 
 const RBAC_FIGS: &[Fig] = &[
     RBAC_CHECKS_1H,
@@ -187,28 +160,6 @@ fn split_busy<T>(result: rusqlite::Result<T>) -> Result<Result<T, String>, Busy>
 }
 
 impl TmwsPack {
-    /// Every figure the pack produces (each one is sent on every poll, failed or not).
-    pub const FIGURES: &'static [Fig] = &[
-        RBAC_CHECKS_1H,
-        RBAC_DENY_PCT_1H,
-        RBAC_DENY_PCT_1M,
-        RBAC_ALLOW_1H,
-        RBAC_DENY_1H,
-        LICENSE_VALIDATIONS_1H,
-        LICENSE_FAILURE_PCT_1H,
-        LICENSE_NOT_FOUND_1H,
-        LICENSE_INVALID_1H,
-        LICENSE_GENERATED_1H,
-        LICENSE_REVOKED_1H,
-        LICENSE_EXPIRING_7D,
-        LICENSE_EXPIRED_ACTIVE,
-        DB_MIGRATION,
-        AGENTS_ADMIN_PCT,
-        AGENTS_VIEWER_PCT,
-        AUDIT_VOLUME_24H,
-        AUDIT_JUMP_1H,
-    ];
-
     pub fn new(expected_migration: Option<String>) -> Self {
         let expected_migration = expected_migration.filter(|m| !m.trim().is_empty());
         TmwsPack {
@@ -963,7 +914,7 @@ fn audit(tail: &Tail<AuditStore>, now: f64, source: &str) -> Section {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::figure::Severity;
+    use crate::model::figure::Severity;
     use chrono::{Duration, Utc};
 
     /// Whether `after(col, modifier)` holds for one timestamp text.
@@ -1073,9 +1024,9 @@ mod tests {
 
     #[test]
     fn every_figure_has_a_distinct_id() {
-        let mut keys: Vec<&str> = TmwsPack::FIGURES.iter().map(|f| f.key).collect();
+        let mut keys: Vec<&str> = ALL.iter().map(|f| f.key).collect();
         keys.sort();
         keys.dedup();
-        assert_eq!(keys.len(), TmwsPack::FIGURES.len());
+        assert_eq!(keys.len(), ALL.len());
     }
 }

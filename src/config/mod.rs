@@ -4,12 +4,14 @@
 //! so an unset variable is reported with the line it is on. [`validate`] checks the whole text
 //! first and reports every problem with its line and column.
 
+pub mod criteria;
 pub mod expand;
+pub mod log_metric;
 pub mod validate;
 
-use crate::rules::{Priority, Rule, Threshold};
+use crate::model::rule::{Priority, Rule, Threshold};
 use expand::{expanded, expanded_opt, expanded_vec};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -173,6 +175,62 @@ impl SqlMetric {
     }
 }
 
+/// The checkpoint schedule as the config writes it: one interval (`"30m"`: every 30
+/// minutes) or a list of offsets (`["1h", "2h", "4h"]`). The start and the end of the window
+/// are always checkpoints.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Checkpoints {
+    Every(std::time::Duration),
+    At(Vec<std::time::Duration>),
+}
+
+impl<'de> Deserialize<'de> for Checkpoints {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            One(String),
+            Many(Vec<String>),
+        }
+        let parse = |text: &str| {
+            humantime::parse_duration(text.trim()).map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "checkpoint {text:?} is not a duration like \"1h\" or \"30m\": {e}"
+                ))
+            })
+        };
+        match Raw::deserialize(deserializer)? {
+            Raw::One(text) => Ok(Checkpoints::Every(parse(&text)?)),
+            Raw::Many(list) => Ok(Checkpoints::At(
+                list.iter().map(|t| parse(t)).collect::<Result<_, _>>()?,
+            )),
+        }
+    }
+}
+
+/// What to do with a host key that is not in known_hosts. A changed key is always refused.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HostKeyPolicy {
+    /// Refuse it, with a message that says how to add it.
+    #[default]
+    Strict,
+    /// Add it to known_hosts and connect (OpenSSH's `StrictHostKeyChecking accept-new`).
+    AcceptNew,
+}
+
+impl HostKeyPolicy {
+    /// `host_key` in `[hosts.NAME]`: absent, "strict" or "yes" → Strict; "accept-new".
+    pub fn parse(value: Option<&str>) -> Result<Self, String> {
+        match value.map(str::trim) {
+            None | Some("") | Some("strict") | Some("yes") => Ok(HostKeyPolicy::Strict),
+            Some("accept-new") => Ok(HostKeyPolicy::AcceptNew),
+            Some(other) => Err(format!(
+                "host_key = {other:?} is not \"strict\" or \"accept-new\""
+            )),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Deployment {
@@ -188,10 +246,10 @@ pub struct Deployment {
     /// Checkpoint offsets (`["1h", "2h", "4h"]`) or one interval (`"30m"`); default seed
     /// 003's rhythm (hourly to 4h, every 2h to 12h, every 4h to 24h).
     #[serde(default)]
-    pub checkpoints: Option<crate::state::Checkpoints>,
+    pub checkpoints: Option<Checkpoints>,
     /// What the window is judged by in `watchpost report`; default seed 003's list.
     #[serde(default)]
-    pub success_criteria: Option<Vec<crate::record::report::Criterion>>,
+    pub success_criteria: Option<Vec<criteria::Criterion>>,
     /// Size limit of the record in MB (default 50).
     #[serde(default)]
     pub record_max_mb: Option<u64>,
@@ -312,7 +370,7 @@ pub struct LogSource {
     pub error_pattern: String,
     /// Figures derived from the lines: `[[logs.NAME.metric]]`.
     #[serde(default, rename = "metric")]
-    pub metrics: Vec<crate::collect::logmetrics::LogMetric>,
+    pub metrics: Vec<log_metric::LogMetric>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -395,7 +453,7 @@ pub struct PromFigure {
     pub crit: Option<Threshold>,
     #[serde(default)]
     pub priority: Option<Priority>,
-    #[serde(default, rename = "for", with = "crate::rules::opt_duration")]
+    #[serde(default, rename = "for", with = "crate::model::rule::opt_duration")]
     pub for_duration: Option<Duration>,
     /// The labels that name each series of a vector (default: all but `__name__`).
     #[serde(default)]
@@ -613,7 +671,7 @@ pub fn explain(config: &Config) -> String {
             humantime::format_duration(s.interval)
         ));
         if s.pack.as_deref() == Some("tmws") {
-            let ids: Vec<String> = crate::collect::tmws::TmwsPack::FIGURES
+            let ids: Vec<String> = crate::model::catalog::tmws::ALL
                 .iter()
                 .map(|f| f.id(name))
                 .collect();

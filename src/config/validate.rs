@@ -349,8 +349,7 @@ fn check_root(walk: &mut Walk<'_>, root: &DeTable<'_>) {
                         if let Some((_, value)) = get(table, "host_key")
                             && let DeValue::String(raw) = value.get_ref()
                             && let Ok(text) = expand(raw)
-                            && let Err(e) =
-                                crate::transport::HostKeyPolicy::parse(Some(text.as_str()))
+                            && let Err(e) = super::HostKeyPolicy::parse(Some(text.as_str()))
                         {
                             walk.problem(value.span(), format!("{label}: {e}"));
                         }
@@ -506,7 +505,7 @@ fn check_rule_id(
 
 /// The figures a SQLite source will produce (for checking rule ids), checking its metrics.
 fn sqlite_figures(walk: &mut Walk<'_>, table: &DeTable<'_>, label: &str) -> Vec<String> {
-    use crate::collect::sqlite::{DB_FREELIST, DB_INTEGRITY, DB_SIZE_MB};
+    use crate::model::catalog::sqlite::{DB_FREELIST, DB_INTEGRITY, DB_SIZE_MB};
     let mut figures: Vec<String> = [DB_SIZE_MB, DB_FREELIST, DB_INTEGRITY]
         .iter()
         .map(|f| f.key.to_string())
@@ -516,7 +515,7 @@ fn sqlite_figures(walk: &mut Walk<'_>, table: &DeTable<'_>, label: &str) -> Vec<
         && p.as_ref() == "tmws"
     {
         figures.extend(
-            crate::collect::tmws::TmwsPack::FIGURES
+            crate::model::catalog::tmws::ALL
                 .iter()
                 .map(|f| f.key.to_string()),
         );
@@ -741,7 +740,7 @@ fn check_value(
         Kind::Duration => humantime::parse_duration(raw.trim())
             .err()
             .map(|e| format!("{raw:?} is not a duration like \"5s\" or \"24h\": {e}")),
-        Kind::Threshold => raw.parse::<crate::rules::Threshold>().err(),
+        Kind::Threshold => raw.parse::<crate::model::rule::Threshold>().err(),
         Kind::Priority => (!["P0", "P1", "P2", "P3"].contains(&raw))
             .then(|| format!("{raw:?} is not a priority (P0, P1, P2 or P3)")),
         Kind::OneOf(words) => (!words.contains(&raw)).then(|| {

@@ -20,11 +20,12 @@
 pub mod report;
 pub mod store;
 
-use crate::rules::Rule;
+use crate::model::HISTORY_POINTS;
+use crate::model::figure::{Figure, Severity, Value};
+use crate::model::rule::Rule;
 use crate::rules::engine::{AlertPhase, Condition};
 use crate::state::alerts::{Alert, AlertEvent, AlertState, EventKind};
-use crate::state::figure::{Figure, Severity, Value};
-use crate::state::{AppState, FigureState, HISTORY_POINTS, Note, Window};
+use crate::state::{AppState, FigureState, Note, Window};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::File;
@@ -276,7 +277,7 @@ pub struct Incident {
     pub name: String,
     /// The worst reached.
     pub severity: Severity,
-    pub priority: crate::rules::Priority,
+    pub priority: crate::model::rule::Priority,
     pub conditions: Vec<Condition>,
     pub began: DateTime<Utc>,
     pub fired: DateTime<Utc>,
@@ -694,10 +695,36 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// Every figure as it stands, for a checkpoint snapshot.
+pub fn snapshot_figures(state: &AppState) -> Vec<SnapshotFigure> {
+    state
+        .figures
+        .values()
+        .map(|f| SnapshotFigure {
+            id: f.figure.id.clone(),
+            name: f.figure.name.clone(),
+            value: f
+                .figure
+                .error
+                .clone()
+                .unwrap_or_else(|| f.figure.display_value()),
+            number: f.figure.value.as_f64(),
+            unit: f.figure.unit.clone(),
+            condition: match (&f.figure.error, f.figure.severity) {
+                (Some(_), _) => Condition::SourceError,
+                (None, Severity::Ok) => Condition::Ok,
+                (None, Severity::Warn) => Condition::Warn,
+                (None, Severity::Crit) => Condition::Crit,
+                (None, Severity::Unknown) => Condition::NoData,
+            },
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::Priority;
+    use crate::model::rule::Priority;
     use chrono::TimeZone;
 
     fn at(secs: i64) -> DateTime<Utc> {

@@ -20,140 +20,16 @@
 
 use super::store::{Bucket, LogBucket, Reader, RecordMeta};
 use super::{Incident, Replay, replay, timeline};
+use crate::config::criteria::{Criterion, Measure, Stat, default_criteria, parse_measure};
+use crate::model::figure::{Severity, format_number};
+use crate::model::rule::{Priority, Threshold};
 use crate::rules::engine::Condition;
 use crate::rules::notify::{Silence, glob_match};
-use crate::rules::{Priority, Threshold};
-use crate::state::figure::{Severity, format_number};
 use crate::state::{Note, Window};
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-
-/// One success criterion: what is measured and the target it must meet.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Criterion {
-    /// As the sign-off sheet says it.
-    pub name: String,
-    /// `critical_errors`, `errors`, `uptime`, `manual`, or `<stat> of <figure pattern>` with
-    /// stat `min`, `max`, `avg`, `p95`, `p99`, `last` or `worst` (e.g. `p99 of *.health_ms`).
-    #[serde(deserialize_with = "measure_text")]
-    pub measure: String,
-    /// A threshold (`"< 2000"`, `"== 0"`, `">= 99.9"`); for `worst of`, the worst state
-    /// allowed (`"ok"` or `"warn"`). Defaults: `== 0` for error counts, `>= 100` for uptime.
-    #[serde(default)]
-    pub target: Option<String>,
-}
-
-impl Criterion {
-    fn new(name: &str, measure: &str, target: Option<&str>) -> Criterion {
-        Criterion {
-            name: name.into(),
-            measure: measure.into(),
-            target: target.map(Into::into),
-        }
-    }
-}
-
-/// Seed 003's success criteria; those with no figure behind them report "not measured".
-pub fn default_criteria() -> Vec<Criterion> {
-    vec![
-        Criterion::new(
-            "Zero critical errors in logs",
-            "critical_errors",
-            Some("== 0"),
-        ),
-        Criterion::new("Zero security violations detected", "manual", None),
-        Criterion::new(
-            "100% service uptime (all services UP)",
-            "uptime",
-            Some(">= 100"),
-        ),
-        Criterion::new(
-            "Response times < 2 seconds (99th percentile)",
-            "p99 of *.health_ms",
-            Some("< 2000"),
-        ),
-        Criterion::new(
-            "Cache hit rate > 85%",
-            "avg of *.cache_hit_pct",
-            Some("> 85"),
-        ),
-        Criterion::new(
-            "Database queries < 500ms (95th percentile)",
-            "p95 of *.query_ms",
-            Some("< 500"),
-        ),
-        Criterion::new(
-            "No data loss or corruption detected",
-            "worst of *.db.integrity",
-            Some("ok"),
-        ),
-        Criterion::new("All users can access primary features", "manual", None),
-    ]
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-enum Stat {
-    Min,
-    Max,
-    Avg,
-    P95,
-    P99,
-    Last,
-    Worst,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-enum Measure {
-    CriticalErrors,
-    Errors,
-    Uptime,
-    Manual,
-    Figure { stat: Stat, pattern: String },
-}
-
-fn parse_measure(text: &str) -> Result<Measure, String> {
-    let text = text.trim();
-    match text {
-        "critical_errors" => return Ok(Measure::CriticalErrors),
-        "errors" => return Ok(Measure::Errors),
-        "uptime" => return Ok(Measure::Uptime),
-        "manual" => return Ok(Measure::Manual),
-        _ => {}
-    }
-    let Some((stat, pattern)) = text.split_once(" of ") else {
-        return Err(format!(
-            "measure {text:?}: write critical_errors, errors, uptime, manual, or \"<stat> of <figure>\" (e.g. \"p99 of *.health_ms\")"
-        ));
-    };
-    let stat = match stat.trim() {
-        "min" => Stat::Min,
-        "max" => Stat::Max,
-        "avg" | "mean" => Stat::Avg,
-        "p95" => Stat::P95,
-        "p99" => Stat::P99,
-        "last" => Stat::Last,
-        "worst" => Stat::Worst,
-        other => {
-            return Err(format!(
-                "measure {text:?}: {other:?} is not one of min, max, avg, p95, p99, last, worst"
-            ));
-        }
-    };
-    Ok(Measure::Figure {
-        stat,
-        pattern: pattern.trim().to_string(),
-    })
-}
-
-fn measure_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    parse_measure(&text).map_err(serde::de::Error::custom)?;
-    Ok(text)
-}
 
 /// Pass, fail, or no figure to tell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -1311,7 +1187,7 @@ fn escalation(incidents: &[Incident], as_of: DateTime<Utc>) -> Vec<EscalationRow
 
 /// Markdown-safe text: control sequences stripped, one line, Markdown specials escaped.
 fn md(text: &str) -> String {
-    let clean = crate::ui::sanitize::sanitize(&text.replace(['\n', '\r', '\t'], " "));
+    let clean = crate::model::sanitize::sanitize(&text.replace(['\n', '\r', '\t'], " "));
     let mut out = String::with_capacity(clean.len());
     for c in clean.chars() {
         if matches!(
@@ -1619,7 +1495,7 @@ impl Report {
         let _ = writeln!(
             o,
             "Project: {}",
-            crate::ui::sanitize::sanitize(&self.deployment)
+            crate::model::sanitize::sanitize(&self.deployment)
         );
         let _ = writeln!(o, "Deployment Date: {}", self.start.format("%Y-%m-%d"));
         let _ = writeln!(o, "Monitoring Period: {}", period(length));
@@ -1652,7 +1528,7 @@ impl Report {
             o,
             "- watchpost recommendation: {} — {}\n",
             s.go_live,
-            crate::ui::sanitize::sanitize(&s.recommendation)
+            crate::model::sanitize::sanitize(&s.recommendation)
         );
         let line = "________________  Date: __________  Signature: ________________";
         let _ = writeln!(o, "MONITORING COMPLETED BY:");
@@ -1679,7 +1555,7 @@ impl Report {
                 o,
                 "- {} {}",
                 offset(n.at - self.start),
-                crate::ui::sanitize::sanitize(&n.text.replace(['\n', '\r'], " "))
+                crate::model::sanitize::sanitize(&n.text.replace(['\n', '\r'], " "))
             );
         }
         let _ = writeln!(o, "```");

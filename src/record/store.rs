@@ -13,10 +13,10 @@
 //! one transaction every [`COMMIT_EVERY`], so a `kill -9` loses at most that much. WAL with
 //! `synchronous = NORMAL`: a committed transaction survives the process dying.
 
-use crate::rules::Priority;
+use crate::model::figure::{Severity, Value};
+use crate::model::rule::Priority;
 use crate::rules::engine::Condition;
 use crate::state::alerts::{AlertEvent, EventKind};
-use crate::state::figure::{Severity, Value};
 use crate::state::{Note, Outgoing};
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};

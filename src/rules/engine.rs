@@ -21,7 +21,7 @@
 //! Neither is ever OK.
 
 use super::Rule;
-use crate::state::figure::{Reading, Severity, Value};
+use crate::model::figure::{Reading, Severity, Value};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -501,7 +501,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::Threshold;
+    use crate::model::rule::Threshold;
     use chrono::TimeZone;
     use std::time::Duration as StdDuration;
 

@@ -4,11 +4,11 @@
 //! ([`crate::rules::engine`]); every change comes back as an [`AlertEvent`] for the record,
 //! the bell and `on_alert` (see [`crate::rules::notify`] for which ones ring).
 
-use super::figure::Severity;
-use super::update::ExternalAlert;
+use crate::model::figure::Severity;
+use crate::model::rule::{Priority, Rule};
+use crate::model::update::ExternalAlert;
 use crate::rules::engine::{AlertPhase, Condition, Judgement, Transition};
 use crate::rules::notify::{Decision, Policy, Silence, silenced};
-use crate::rules::{Priority, Rule};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, VecDeque};
@@ -735,10 +735,10 @@ fn phase_times(phase: AlertPhase, now: DateTime<Utc>) -> (DateTime<Utc>, DateTim
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::figure::Reading;
+    use crate::model::rule::{Rule, Threshold};
     use crate::rules::engine::RuleState;
     use crate::rules::notify::FLAP_WINDOW;
-    use crate::rules::{Rule, Threshold};
-    use crate::state::figure::Reading;
     use chrono::{Duration, TimeZone};
 
     fn at(secs: i64) -> DateTime<Utc> {

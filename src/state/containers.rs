@@ -3,7 +3,7 @@
 //! collector already sends (one sample per poll of a running container), so it costs no
 //! request of its own.
 
-use super::update::ContainerRow;
+use crate::model::update::ContainerRow;
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, VecDeque};
 

@@ -6,7 +6,7 @@
 //! (`seq`), so a view scrolled back can hold still while new lines arrive.
 
 use super::patterns::{Pattern, Patterns};
-use super::update::LogLine;
+use crate::model::update::LogLine;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -159,7 +159,7 @@ impl LogBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::update::LogLevel;
+    use crate::model::update::LogLevel;
 
     fn line(at: DateTime<Utc>, is_error: bool) -> LogLine {
         LogLine {

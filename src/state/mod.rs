@@ -3,28 +3,26 @@
 
 pub mod alerts;
 pub mod containers;
-pub mod figure;
+
 pub mod logbuf;
 pub mod patterns;
-pub mod update;
 
-use crate::rules::Rule;
+use crate::config::Checkpoints;
+use crate::model::HISTORY_POINTS;
+use crate::model::figure::{Figure, Severity, Value};
+use crate::model::rule::Rule;
+use crate::model::time::{format_age, format_offset};
+use crate::model::update::{
+    ContainerLogTail, ContainerRow, HostSnapshot, LogLevel, ServiceStatus, SourceHealth, Table,
+    Update,
+};
 use crate::rules::engine::{Condition, Engine, Judgement};
 use crate::rules::notify::Silence;
 use alerts::{AlertBook, AlertEvent, Observed};
 use chrono::{DateTime, Duration, Utc};
-use figure::{Figure, Severity, Value};
 use logbuf::LogBuffer;
-use serde::{Deserialize, Deserializer};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
-use update::{
-    ContainerLogTail, ContainerRow, HostSnapshot, LogLevel, ServiceStatus, SourceHealth, Table,
-    Update,
-};
-
-/// How many points of history each figure keeps for its sparkline.
-pub const HISTORY_POINTS: usize = 240;
 
 /// The watch window: the deployment and the hours after it.
 #[derive(Clone, Debug, PartialEq)]
@@ -167,45 +165,6 @@ impl Window {
     }
 }
 
-/// The checkpoint schedule as the config writes it: one interval (`"30m"`: every 30
-/// minutes) or a list of offsets (`["1h", "2h", "4h"]`). The start and the end of the window
-/// are always checkpoints.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Checkpoints {
-    Every(std::time::Duration),
-    At(Vec<std::time::Duration>),
-}
-
-impl<'de> Deserialize<'de> for Checkpoints {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            One(String),
-            Many(Vec<String>),
-        }
-        let parse = |text: &str| {
-            humantime::parse_duration(text.trim()).map_err(|e| {
-                serde::de::Error::custom(format!(
-                    "checkpoint {text:?} is not a duration like \"1h\" or \"30m\": {e}"
-                ))
-            })
-        };
-        match Raw::deserialize(deserializer)? {
-            Raw::One(text) => Ok(Checkpoints::Every(parse(&text)?)),
-            Raw::Many(list) => Ok(Checkpoints::At(
-                list.iter().map(|t| parse(t)).collect::<Result<_, _>>()?,
-            )),
-        }
-    }
-}
-
-/// `T+hh:mm` as the runbooks write it.
-pub fn format_offset(offset: Duration) -> String {
-    let minutes = offset.num_minutes().max(0);
-    format!("T+{:02}:{:02}", minutes / 60, minutes % 60)
-}
-
 /// A figure and its recent past.
 #[derive(Clone, Debug)]
 pub struct FigureState {
@@ -262,18 +221,6 @@ impl SourceState {
 
     pub fn is_error(&self) -> bool {
         matches!(self.health, SourceHealth::Error { .. })
-    }
-}
-
-/// "3s", "4m", "2h".
-pub fn format_age(age: Duration) -> String {
-    let secs = age.num_seconds().max(0);
-    if secs < 60 {
-        format!("{secs}s")
-    } else if secs < 3600 {
-        format!("{}m", secs / 60)
-    } else {
-        format!("{}h", secs / 3600)
     }
 }
 
@@ -432,7 +379,7 @@ impl AppState {
     }
 
     /// The rule a reading is judged by: the configured one, else the pack's default.
-    pub fn rule_for(&self, reading: &figure::Reading) -> Rule {
+    pub fn rule_for(&self, reading: &crate::model::figure::Reading) -> Rule {
         self.rules
             .get(&reading.id)
             .or(reading.default_rule.as_ref())
@@ -759,7 +706,11 @@ impl AppState {
     /// Takes up to `most` lines off the front of `lines` into the buffer (and the
     /// record's counts). The rest stay where they are: a burst is applied a slice at a
     /// time without moving what waits.
-    pub fn push_logs(&mut self, lines: &mut std::vec::IntoIter<update::LogLine>, most: usize) {
+    pub fn push_logs(
+        &mut self,
+        lines: &mut std::vec::IntoIter<crate::model::update::LogLine>,
+        most: usize,
+    ) {
         let n = most.min(lines.len());
         if self.outbox.is_some() {
             self.count_logs(&lines.as_slice()[..n]);
@@ -769,7 +720,7 @@ impl AppState {
         }
     }
 
-    fn count_logs(&mut self, lines: &[update::LogLine]) {
+    fn count_logs(&mut self, lines: &[crate::model::update::LogLine]) {
         // (lines, errors, critical) per (source, second), keyed by the shared name: no
         // copy of it per line.
         type Key = (std::sync::Arc<str>, DateTime<Utc>);
@@ -799,31 +750,6 @@ impl AppState {
         }
     }
 
-    /// Every figure as it stands, for a checkpoint snapshot.
-    pub fn snapshot_figures(&self) -> Vec<crate::record::SnapshotFigure> {
-        self.figures
-            .values()
-            .map(|f| crate::record::SnapshotFigure {
-                id: f.figure.id.clone(),
-                name: f.figure.name.clone(),
-                value: f
-                    .figure
-                    .error
-                    .clone()
-                    .unwrap_or_else(|| f.figure.display_value()),
-                number: f.figure.value.as_f64(),
-                unit: f.figure.unit.clone(),
-                condition: match (&f.figure.error, f.figure.severity) {
-                    (Some(_), _) => Condition::SourceError,
-                    (None, Severity::Ok) => Condition::Ok,
-                    (None, Severity::Warn) => Condition::Warn,
-                    (None, Severity::Crit) => Condition::Crit,
-                    (None, Severity::Unknown) => Condition::NoData,
-                },
-            })
-            .collect()
-    }
-
     fn mark_ok(&mut self, source: &str, now: DateTime<Utc>) {
         let entry = self
             .sources
@@ -836,7 +762,7 @@ impl AppState {
         entry.last_ok = Some(now);
     }
 
-    fn apply_reading(&mut self, reading: figure::Reading, now: DateTime<Utc>) {
+    fn apply_reading(&mut self, reading: crate::model::figure::Reading, now: DateTime<Utc>) {
         let rule = self.rule_for(&reading);
         let judgement = self.engine.evaluate(&rule, &reading, now);
         let severity = judgement.severity;
@@ -891,8 +817,8 @@ impl AppState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::Threshold;
-    use figure::Reading;
+    use crate::model::figure::Reading;
+    use crate::model::rule::Threshold;
 
     fn state() -> AppState {
         AppState::new(Window::new("test", Utc::now(), Duration::hours(24)))

@@ -14,7 +14,7 @@
 //! The table keeps at most [`MAX_PATTERNS`]; when it is full, the least recently seen
 //! eighth is evicted at once (so eviction costs little per line) and counted.
 
-use super::update::LogLine;
+use crate::model::update::LogLine;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
@@ -508,7 +508,7 @@ fn quoted(b: &[u8], i: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::update::LogLevel;
+    use crate::model::update::LogLevel;
 
     #[test]
     fn masks_what_varies() {

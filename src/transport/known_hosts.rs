@@ -9,34 +9,12 @@
 //!   libssh2 would rather have ed25519;
 //! - `@revoked` keys are refused.
 
+use crate::config::HostKeyPolicy;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use ssh2::{CheckResult, HashType, KnownHostFileKind, Session};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-
-/// What to do with a host key that is not in known_hosts. A changed key is always refused.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum HostKeyPolicy {
-    /// Refuse it, with a message that says how to add it.
-    #[default]
-    Strict,
-    /// Add it to known_hosts and connect (OpenSSH's `StrictHostKeyChecking accept-new`).
-    AcceptNew,
-}
-
-impl HostKeyPolicy {
-    /// `host_key` in `[hosts.NAME]`: absent, "strict" or "yes" → Strict; "accept-new".
-    pub fn parse(value: Option<&str>) -> Result<Self, String> {
-        match value.map(str::trim) {
-            None | Some("") | Some("strict") | Some("yes") => Ok(HostKeyPolicy::Strict),
-            Some("accept-new") => Ok(HostKeyPolicy::AcceptNew),
-            Some(other) => Err(format!(
-                "host_key = {other:?} is not \"strict\" or \"accept-new\""
-            )),
-        }
-    }
-}
 
 /// The known_hosts files read, and the one written by accept-new.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -46,8 +46,8 @@ mod ssh;
 mod stream;
 mod target;
 
+use crate::config::HostKeyPolicy;
 pub use auth::{PassphrasePrompt, prompt_passphrase_on_tty};
-pub use known_hosts::HostKeyPolicy;
 pub use ssh::SshHost;
 pub use stream::{LineStream, Resume, StreamEvent, StreamSpec};
 pub use target::SshTarget;

@@ -1,7 +1,7 @@
 //! The help overlay: every key the app answers to, and what the severity symbols mean.
 //! Centered over the screen; cut (never wrapped) when the terminal is small.
 
-use crate::state::figure::Severity;
+use crate::model::figure::Severity;
 use crate::ui::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::Rect;

@@ -3,9 +3,10 @@
 
 pub mod help;
 pub mod panes;
-pub mod sanitize;
+
 pub mod theme;
 
+use crate::model::sanitize::sanitize;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
@@ -79,7 +80,7 @@ pub struct LogFilter {
     pub input: String,
     pub include: Option<Regex>,
     pub exclude: Option<Regex>,
-    pub min_level: Option<crate::state::update::LogLevel>,
+    pub min_level: Option<crate::model::update::LogLevel>,
     pub source: Option<String>,
     /// Why the typed text is not a valid filter (shown in the pane).
     pub error: Option<String>,
@@ -96,7 +97,7 @@ impl LogFilter {
         let mut excludes = Vec::new();
         for term in input.split_whitespace() {
             if let Some(level) = term.strip_prefix("level:") {
-                match crate::state::update::LogLevel::parse(level) {
+                match crate::model::update::LogLevel::parse(level) {
                     Some(l) => filter.min_level = Some(l),
                     None => filter.error = Some(format!("unknown level {level:?}")),
                 }
@@ -133,7 +134,7 @@ impl LogFilter {
         !self.input.trim().is_empty()
     }
 
-    pub fn matches(&self, line: &crate::state::update::LogLine) -> bool {
+    pub fn matches(&self, line: &crate::model::update::LogLine) -> bool {
         if let Some(level) = self.min_level
             && line.level < level
         {
@@ -276,15 +277,15 @@ impl PaneContext<'_> {
                 continue;
             };
             let style = match source.health {
-                crate::state::update::SourceHealth::Ok => self.theme.muted,
-                crate::state::update::SourceHealth::Connecting => self.theme.unknown,
-                crate::state::update::SourceHealth::Busy { .. } => self.theme.warn,
-                crate::state::update::SourceHealth::Error { .. } => self.theme.crit,
+                crate::model::update::SourceHealth::Ok => self.theme.muted,
+                crate::model::update::SourceHealth::Connecting => self.theme.unknown,
+                crate::model::update::SourceHealth::Busy { .. } => self.theme.warn,
+                crate::model::update::SourceHealth::Error { .. } => self.theme.crit,
             };
             if !spans.is_empty() {
                 spans.push(Span::styled(" · ", self.theme.muted));
             }
-            let text = sanitize::sanitize(&format!("{name} {}", source.describe(self.now)));
+            let text = sanitize(&format!("{name} {}", source.describe(self.now)));
             spans.push(Span::styled(text, style));
         }
         if spans.is_empty() {
@@ -300,7 +301,7 @@ impl PaneContext<'_> {
             let source = self.state.sources.get(name)?;
             source
                 .is_error()
-                .then(|| sanitize::sanitize(&format!("{name}: {}", source.describe(self.now))))
+                .then(|| sanitize(&format!("{name}: {}", source.describe(self.now))))
         })
     }
 
@@ -402,7 +403,7 @@ fn draw_footer(frame: &mut Frame, area: Rect, ui: &UiState, theme: &Theme) {
     let mut spans = vec![];
     if let Some(note) = &ui.note {
         spans.push(Span::styled("note: ", theme.accent));
-        spans.push(Span::styled(sanitize::sanitize(note), theme.text));
+        spans.push(Span::styled(sanitize(note), theme.text));
         spans.push(Span::styled("█", theme.text));
         spans.push(Span::styled("  Enter save · Esc cancel", theme.muted));
     } else if ui.editing_filter {
@@ -431,7 +432,7 @@ fn draw_footer(frame: &mut Frame, area: Rect, ui: &UiState, theme: &Theme) {
 fn draw_tiny(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now: DateTime<Utc>) {
     let worst = state.worst();
     let alerts = state.alerts.active.len();
-    let offset = crate::state::format_offset(state.window.elapsed(now));
+    let offset = crate::model::time::format_offset(state.window.elapsed(now));
     let lines = vec![
         Line::from(vec![
             Span::styled(
@@ -441,7 +442,7 @@ fn draw_tiny(frame: &mut Frame, area: Rect, state: &AppState, theme: &Theme, now
             Span::styled(format!(" {alerts} alerts"), theme.text),
         ]),
         Line::from(Span::styled(
-            sanitize::sanitize(&state.window.deployment),
+            sanitize(&state.window.deployment),
             theme.header,
         )),
         Line::from(Span::styled(offset, theme.muted)),

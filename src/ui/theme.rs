@@ -2,7 +2,7 @@
 //! never for a raw colour. Built-in themes are TOML files embedded in the binary; a user file
 //! `<config dir>/watchpost/themes/NAME.toml` overrides single fields of the theme it names.
 
-use crate::state::figure::Severity;
+use crate::model::figure::Severity;
 use ratatui::style::{Color, Modifier, Style};
 use serde::Deserialize;
 use std::collections::BTreeMap;

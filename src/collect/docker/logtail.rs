@@ -12,7 +12,7 @@
 use super::{AbortOnDrop, Shared, describe_error, lock};
 use crate::collect::ScreenWatch;
 use crate::collect::command::{Event, Outbox, RawLine};
-use crate::state::update::{CONTAINER_LOG_TAIL, ContainerLogLine, ContainerLogTail};
+use crate::model::update::{CONTAINER_LOG_TAIL, ContainerLogLine, ContainerLogTail};
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::query_parameters::LogsOptions;

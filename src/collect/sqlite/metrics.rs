@@ -8,8 +8,8 @@
 
 use super::{BUSY_TIMEOUT, is_busy, with_deadline};
 use crate::config::{MetricKind, SqlMetric};
-use crate::state::figure::Reading;
-use crate::state::update::Table;
+use crate::model::figure::Reading;
+use crate::model::update::Table;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode};
 use std::time::Duration;

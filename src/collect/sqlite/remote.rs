@@ -28,7 +28,7 @@ use super::{
 use crate::collect::tmws::tail::{
     Cols, Page, RowFn, Store, TableReader, Tail, TailSql, portable_seconds,
 };
-use crate::state::update::{SourceHealth, Update};
+use crate::model::update::{SourceHealth, Update};
 use crate::transport::{Output, Transport, TransportError};
 use rusqlite::types::{Value, ValueRef};
 use serde::Deserialize;

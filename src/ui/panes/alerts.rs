@@ -7,9 +7,9 @@
 use super::common::{
     Cell, Column, Row, Titles, draw_block, fit_columns, format_span, inner, lines, one_line, table,
 };
+use crate::model::figure::Severity;
 use crate::state::AppState;
 use crate::state::alerts::{Alert, AlertState};
-use crate::state::figure::Severity;
 use crate::ui::{PaneContext, PaneId};
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::Style;

@@ -2,11 +2,12 @@
 //! text sparklines and bars, and short formats for spans of time and sizes.
 //! All arithmetic saturates: any `Rect`, down to 0x0, renders without panicking.
 
+use crate::model::figure::Severity;
+use crate::model::sanitize::sanitize;
+use crate::model::update::SourceHealth;
 use crate::state::FigureState;
-use crate::state::figure::Severity;
-use crate::state::update::SourceHealth;
 use crate::ui::theme::Theme;
-use crate::ui::{PaneContext, PaneId, sanitize::sanitize};
+use crate::ui::{PaneContext, PaneId};
 use chrono::Duration;
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -382,7 +383,7 @@ pub fn sources_summary(ctx: &PaneContext, sources: &[String]) -> Line<'static> {
     }
     let stalest = known.iter().filter_map(|(_, s)| s.last_ok).min();
     let age = stalest.map_or(String::new(), |at| {
-        format!(" {} ago", crate::state::format_age(ctx.now - at))
+        format!(" {} ago", crate::model::time::format_age(ctx.now - at))
     });
     Line::from(Span::styled(age.trim_start().to_string(), theme.muted))
 }

@@ -8,10 +8,10 @@ use super::common::{
     Cell, Column, Row, Titles, compact_bytes, draw_block, format_span, inner, lines, message,
     more_hint, one_line, table, table_problems_first,
 };
+use crate::model::figure::Severity;
+use crate::model::update::{ContainerRow, SourceHealth};
 use crate::state::AppState;
 use crate::state::containers::ContainerSample;
-use crate::state::figure::Severity;
-use crate::state::update::{ContainerRow, SourceHealth};
 use crate::ui::{PaneContext, PaneId, UiState};
 use chrono::{DateTime, Utc};
 use ratatui::layout::{Constraint, Layout};

@@ -13,9 +13,9 @@ use super::common::{
     Cell, Column, Row, Titles, count_sparkline, draw_block, fit, fit_columns, inner, lines,
     one_line, table, width,
 };
+use crate::model::sanitize::sanitize;
+use crate::model::update::{LogLevel, LogLine};
 use crate::state::patterns::Pattern;
-use crate::state::update::{LogLevel, LogLine};
-use crate::ui::sanitize::sanitize;
 use crate::ui::theme::Theme;
 use crate::ui::{PaneContext, PaneId};
 use ratatui::Frame;

@@ -5,10 +5,11 @@
 //! When the line is narrow, the least needed parts go first; the severity goes last.
 
 use super::common::{format_span, width};
-use crate::state::figure::Severity;
-use crate::state::{RecordStatus, Window, format_offset};
+use crate::model::figure::Severity;
+use crate::model::sanitize::sanitize;
+use crate::model::time::format_offset;
+use crate::state::{RecordStatus, Window};
 use crate::ui::PaneContext;
-use crate::ui::sanitize::sanitize;
 use crate::ui::theme::Theme;
 use chrono::{DateTime, Duration, Utc};
 use ratatui::text::{Line, Span};

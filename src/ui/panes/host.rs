@@ -4,10 +4,10 @@
 use super::common::{
     Titles, bar, compact_bytes, draw_block, format_span, inner, lines, one_line, sparkline,
 };
-use crate::rules::{Comparison, Rule, Threshold};
+use crate::model::figure::Severity;
+use crate::model::rule::{Comparison, Rule, Threshold};
+use crate::model::update::HostSnapshot;
 use crate::state::FigureState;
-use crate::state::figure::Severity;
-use crate::state::update::HostSnapshot;
 use crate::ui::theme::Theme;
 use crate::ui::{PaneContext, PaneId};
 use ratatui::text::{Line, Span};
@@ -103,7 +103,7 @@ fn judged(limits: (f64, f64), pct: Option<f64>) -> Gauge {
     Gauge {
         pct,
         severity: pct.map_or(Severity::Unknown, |v| {
-            rule.judge(&crate::state::figure::Value::Number(v))
+            rule.judge(&crate::model::figure::Value::Number(v))
         }),
         limits,
         error: None,

@@ -4,8 +4,8 @@
 //! When the pane is short, figures that are not OK are kept and OK ones are counted.
 
 use super::common::{Cell, Column, Row, Titles, draw_block, figure_text, inner, lines, table_with};
+use crate::model::figure::Severity;
 use crate::state::FigureState;
-use crate::state::figure::Severity;
 use crate::ui::{PaneContext, PaneId};
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::Style;

@@ -8,8 +8,8 @@ use super::common::{
     Cell, Column, Row, Titles, draw_block, figure_text, inner, more_hint, one_line, sparkline,
     table,
 };
+use crate::model::figure::Severity;
 use crate::state::FigureState;
-use crate::state::figure::Severity;
 use crate::ui::{PaneContext, PaneId};
 use ratatui::style::Style;
 use ratatui::text::Span;

@@ -6,8 +6,8 @@ use super::common::{
     Align, Cell, Column, Row, Titles, draw_block, figure_text, inner, lines, more_hint, one_line,
     sparkline, table,
 };
+use crate::model::update::Table;
 use crate::state::FigureState;
-use crate::state::update::Table;
 use crate::ui::{PaneContext, PaneId};
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::{Modifier, Style};
@@ -185,7 +185,7 @@ fn summary_lines(
     let count = |label: &str, figure: Option<&FigureState>| -> Vec<Span<'static>> {
         let (text, style) = figure_text(theme, figure);
         let mark = match figure.map(|f| f.figure.severity) {
-            Some(s) if s != crate::state::figure::Severity::Ok => format!("{} ", s.symbol()),
+            Some(s) if s != crate::model::figure::Severity::Ok => format!("{} ", s.symbol()),
             _ => String::new(),
         };
         vec![

@@ -7,8 +7,8 @@ use super::common::{
     Cell, Column, Row, Titles, draw_block, figure_severity, figure_text, format_span, inner, lines,
     more_hint, one_line, sparkline, table,
 };
+use crate::model::figure::Severity;
 use crate::state::ServiceState;
-use crate::state::figure::Severity;
 use crate::ui::{PaneContext, PaneId};
 use ratatui::layout::{Constraint, Layout};
 use ratatui::text::{Line, Span};

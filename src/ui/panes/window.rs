@@ -8,9 +8,9 @@ use super::common::{
     Cell, Column, Row, Titles, bar, draw_block, format_span, inner, lines, one_line, table,
 };
 use super::header::{format_length, window_offset};
+use crate::model::figure::Severity;
+use crate::model::update::SourceHealth;
 use crate::state::RecordStatus;
-use crate::state::figure::Severity;
-use crate::state::update::SourceHealth;
 use crate::ui::{PaneContext, PaneId};
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::Style;

@@ -378,7 +378,7 @@ pub struct ExternalAlert {
     /// Every label but `alertname`, in order.
     pub labels: Vec<(String, String)>,
     pub severity: super::figure::Severity,
-    pub priority: crate::rules::Priority,
+    pub priority: crate::model::rule::Priority,
     pub starts_at: DateTime<Utc>,
     /// The summary or description annotation, if any.
     pub summary: String,

@@ -174,7 +174,7 @@ pub struct Reading {
     /// Why the figure could not be read (the figure is then `unknown`).
     pub error: Option<String>,
     /// Thresholds that come with the figure (a pack's defaults); config rules override them.
-    pub default_rule: Option<crate::rules::Rule>,
+    pub default_rule: Option<crate::model::rule::Rule>,
 }
 
 impl Reading {
@@ -228,7 +228,7 @@ impl Reading {
         self
     }
 
-    pub fn with_rule(mut self, rule: crate::rules::Rule) -> Self {
+    pub fn with_rule(mut self, rule: crate::model::rule::Rule) -> Self {
         self.default_rule = Some(rule);
         self
     }

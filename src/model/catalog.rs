@@ -1,0 +1,105 @@
+//! The catalogue of figure ids, per source kind: the key after `<source>.` and the name
+//! panes show. Collectors produce readings from these, `validate` checks `[rules."id"]`
+//! against them, and panes and the report look figures up by them, so an id is written once.
+
+use super::figure::Reading;
+
+/// A figure a source produces: the id after `<source>.` and the name panes show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fig {
+    pub key: &'static str,
+    pub name: &'static str,
+}
+
+impl Fig {
+    pub const fn new(key: &'static str, name: &'static str) -> Self {
+        Fig { key, name }
+    }
+
+    pub fn id(&self, source: &str) -> String {
+        format!("{source}.{}", self.key)
+    }
+
+    pub fn number(&self, source: &str, value: f64, unit: &str) -> Reading {
+        Reading::number(self.id(source), self.name, value, unit)
+    }
+
+    pub fn count(&self, source: &str, value: i64) -> Reading {
+        self.number(source, value as f64, "")
+    }
+
+    pub fn text(&self, source: &str, value: impl Into<String>) -> Reading {
+        Reading::text(self.id(source), self.name, value)
+    }
+
+    pub fn failed(&self, source: &str, error: &str) -> Reading {
+        Reading::failed(self.id(source), self.name, error)
+    }
+}
+
+/// Every SQLite source, pack or not.
+pub mod sqlite {
+    use super::Fig;
+
+    pub const DB_SIZE_MB: Fig = Fig::new("db.size_mb", "database size");
+    pub const DB_FREELIST: Fig = Fig::new("db.freelist", "freelist pages");
+    pub const DB_INTEGRITY: Fig = Fig::new("db.integrity", "integrity check");
+}
+
+/// The TMWS pack (seed 000's post-deploy checklist) on a SQLite source.
+pub mod tmws {
+    use super::Fig;
+
+    pub const RBAC_CHECKS_1H: Fig = Fig::new("rbac.checks_1h", "permission checks (1h)");
+    pub const RBAC_DENY_PCT_1H: Fig = Fig::new("rbac.deny_pct_1h", "deny % (1h)");
+    /// The last minute: an incident shows here long before it moves the hour's figure.
+    pub const RBAC_DENY_PCT_1M: Fig = Fig::new("rbac.deny_pct_1m", "deny % (1m)");
+    pub const RBAC_ALLOW_1H: Fig = Fig::new("rbac.allow_1h", "allowed (1h)");
+    pub const RBAC_DENY_1H: Fig = Fig::new("rbac.deny_1h", "denied (1h)");
+
+    pub const LICENSE_VALIDATIONS_1H: Fig = Fig::new("license.validations_1h", "validations (1h)");
+    pub const LICENSE_FAILURE_PCT_1H: Fig =
+        Fig::new("license.failure_pct_1h", "validation failure % (1h)");
+    pub const LICENSE_NOT_FOUND_1H: Fig = Fig::new(
+        "license.failures_not_found_1h",
+        "failed: key not found (1h)",
+    );
+    pub const LICENSE_INVALID_1H: Fig = Fig::new(
+        "license.failures_invalid_1h",
+        "failed: invalid or expired (1h)",
+    );
+
+    pub const LICENSE_GENERATED_1H: Fig = Fig::new("license.generated_1h", "generated (1h)");
+    pub const LICENSE_REVOKED_1H: Fig = Fig::new("license.revoked_1h", "revoked (1h)");
+    pub const LICENSE_EXPIRING_7D: Fig = Fig::new("license.expiring_7d", "expiring within 7 days");
+    pub const LICENSE_EXPIRED_ACTIVE: Fig =
+        Fig::new("license.expired_active", "expired, not revoked");
+
+    pub const DB_MIGRATION: Fig = Fig::new("db.migration", "migration version");
+    pub const AGENTS_ADMIN_PCT: Fig = Fig::new("agents.admin_pct", "admins %");
+    pub const AGENTS_VIEWER_PCT: Fig = Fig::new("agents.viewer_pct", "viewers %");
+    pub const AUDIT_VOLUME_24H: Fig = Fig::new("audit.volume_24h", "audit events (24h)");
+    pub const AUDIT_JUMP_1H: Fig = Fig::new("audit.jump_1h", "audit events, last hour vs before");
+
+    /// Every figure the pack produces (each one is sent on every poll, failed or not).
+    pub const ALL: &[Fig] = &[
+        RBAC_CHECKS_1H,
+        RBAC_DENY_PCT_1H,
+        RBAC_DENY_PCT_1M,
+        RBAC_ALLOW_1H,
+        RBAC_DENY_1H,
+        LICENSE_VALIDATIONS_1H,
+        LICENSE_FAILURE_PCT_1H,
+        LICENSE_NOT_FOUND_1H,
+        LICENSE_INVALID_1H,
+        LICENSE_GENERATED_1H,
+        LICENSE_REVOKED_1H,
+        LICENSE_EXPIRING_7D,
+        LICENSE_EXPIRED_ACTIVE,
+        DB_MIGRATION,
+        AGENTS_ADMIN_PCT,
+        AGENTS_VIEWER_PCT,
+        AUDIT_VOLUME_24H,
+        AUDIT_JUMP_1H,
+    ];
+}
