@@ -14,7 +14,7 @@ use watchpost::model::figure::{Reading, Severity, Value};
 use watchpost::model::update::{SourceHealth, Table, Update};
 use watchpost::rules;
 
-const SCHEMA: &str = include_str!("../assets/tmws_schema.sql");
+const SCHEMA: &str = include_str!("../../assets/tmws_schema.sql");
 const HEAD: &str = "571948cc671b";
 
 // ---------------------------------------------------------------- fixtures

@@ -44,12 +44,12 @@ pub fn installed(program: &str) -> Option<PathBuf> {
 #[macro_export]
 macro_rules! prometheus_or_skip {
     () => {
-        for program in [$crate::prometheus::PROMETHEUS, $crate::prometheus::ALERTMANAGER] {
-            if $crate::prometheus::installed(program).is_none() {
+        for program in [$crate::support::prometheus::PROMETHEUS, $crate::support::prometheus::ALERTMANAGER] {
+            if $crate::support::prometheus::installed(program).is_none() {
                 let problem = format!(
                     "{program} is not installed (apt-get install prometheus prometheus-alertmanager)"
                 );
-                if $crate::prometheus::prometheus_required() {
+                if $crate::support::prometheus::prometheus_required() {
                     panic!("WATCHPOST_REQUIRE_PROMETHEUS=1 or CI=true, but {problem}");
                 }
                 eprintln!("SKIPPED (no Prometheus here): {problem}");

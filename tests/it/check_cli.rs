@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const SCHEMA: &str = include_str!("../assets/tmws_schema.sql");
+const SCHEMA: &str = include_str!("../../assets/tmws_schema.sql");
 const HEAD: &str = "571948cc671b";
 
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -28,10 +28,10 @@ pub fn ssh_required() -> bool {
 #[macro_export]
 macro_rules! sshd_or_skip {
     () => {
-        match $crate::sshd::Sshd::start() {
+        match $crate::support::sshd::Sshd::start() {
             Ok(sshd) => sshd,
             Err(problem) => {
-                if $crate::sshd::ssh_required() {
+                if $crate::support::sshd::ssh_required() {
                     panic!("WATCHPOST_REQUIRE_SSH=1 but {problem}");
                 }
                 eprintln!("SKIPPED (no OpenSSH server here): {problem}");

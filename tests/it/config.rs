@@ -315,7 +315,7 @@ fn examples_tmws_toml_validates() {
     std::fs::write(&log, "").unwrap();
     rusqlite::Connection::open(&db)
         .unwrap()
-        .execute_batch(include_str!("../assets/tmws_schema.sql"))
+        .execute_batch(include_str!("../../assets/tmws_schema.sql"))
         .unwrap();
     let r = validate(
         &example,
@@ -562,7 +562,7 @@ fn examples_tmws_toml_judges_seed_002_events() {
     let db = dir.path().join("tmws.db");
     rusqlite::Connection::open(&db)
         .unwrap()
-        .execute_batch(include_str!("../assets/tmws_schema.sql"))
+        .execute_batch(include_str!("../../assets/tmws_schema.sql"))
         .unwrap();
     let now = chrono::Utc::now();
     let at = |secs: i64| (now - chrono::Duration::seconds(secs)).to_rfc3339();

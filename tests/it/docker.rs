@@ -6,9 +6,6 @@
 //! WATCHPOST_REQUIRE_DOCKER=1, where they fail. The log source over SSH also needs the
 //! test sshd on 127.0.0.1 (support/sshd.rs; WATCHPOST_REQUIRE_SSH=1 likewise).
 
-#[macro_use]
-#[path = "support/sshd.rs"]
-mod sshd;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

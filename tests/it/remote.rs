@@ -2,9 +2,7 @@
 //! on 127.0.0.1 (see support/sshd.rs). The "remote" host is this machine, so every remote
 //! figure can be compared with the same figure read locally.
 
-#[macro_use]
-#[path = "support/sshd.rs"]
-mod sshd;
+use crate::support::sshd;
 
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -35,7 +33,7 @@ use watchpost::transport::{HostPool, PoolOptions};
 use watchpost::ui::theme::Theme;
 use watchpost::ui::{PaneContext, UiState, panes};
 
-const SCHEMA: &str = include_str!("../assets/tmws_schema.sql");
+const SCHEMA: &str = include_str!("../../assets/tmws_schema.sql");
 const HEAD: &str = "571948cc671b";
 const WAIT: Duration = Duration::from_secs(15);
 

@@ -280,7 +280,7 @@ fn dashboard_session_leaves_the_database_unchanged() {
     let db = dir.path().join("tmws.db");
     {
         let conn = rusqlite::Connection::open(&db).unwrap();
-        conn.execute_batch(include_str!("../assets/tmws_schema.sql"))
+        conn.execute_batch(include_str!("../../assets/tmws_schema.sql"))
             .unwrap();
         conn.execute_batch(
             "PRAGMA journal_mode=DELETE; INSERT INTO alembic_version VALUES ('571948cc671b');",

@@ -1,8 +1,6 @@
 //! The SSH transport against a real OpenSSH server on 127.0.0.1 (see support/sshd.rs).
 
-#[macro_use]
-#[path = "support/sshd.rs"]
-mod sshd;
+use crate::support::sshd;
 
 use sshd::{Agent, PASSPHRASE};
 use std::io::{BufRead, BufReader, Write};

@@ -3,9 +3,7 @@
 //! exporter the test runs, serving seed 004's metric names with values the test sets,
 //! and evaluates a rule file with a short `for`.
 
-#[macro_use]
-#[path = "support/prometheus.rs"]
-mod prometheus;
+use crate::support::prometheus;
 
 use prometheus::{Exporter, eventually, http_get, http_post_json, write_config};
 use std::process::Command;

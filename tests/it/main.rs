@@ -1,0 +1,28 @@
+//! Every integration test in one binary: one link of the crate and its dependencies
+//! instead of one per file. Each file is a module; shared servers live in `support/`.
+
+// First: the macros of support/ are seen only by the modules declared after it.
+#[macro_use]
+mod support;
+
+mod check_cli;
+mod cli;
+mod collectors;
+mod config;
+mod demo_world;
+mod docker;
+mod e2e_tmux;
+mod layers;
+mod logs;
+mod metrics_pane;
+mod panes;
+mod parse_props;
+mod patterns;
+mod prometheus;
+mod record;
+mod remote;
+mod report;
+mod rules;
+mod sanitize;
+mod sqlite_tmws;
+mod ssh;
