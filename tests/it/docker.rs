@@ -6,7 +6,6 @@
 //! WATCHPOST_REQUIRE_DOCKER=1, where they fail. The log source over SSH also needs the
 //! test sshd on 127.0.0.1 (support/sshd.rs; WATCHPOST_REQUIRE_SSH=1 likewise).
 
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

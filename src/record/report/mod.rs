@@ -18,6 +18,8 @@
 //! go-live recommendation is YES only when every measured criterion passes, the window is
 //! over and no P0/P1 alert is still firing, and it lists what must be checked by hand.
 
+mod markdown;
+
 use super::store::{Bucket, LogBucket, Reader, RecordMeta};
 use super::{Incident, Replay, replay, timeline};
 use crate::config::criteria::{Criterion, Measure, Stat, default_criteria, parse_measure};
@@ -252,25 +254,57 @@ fn clock(t: DateTime<Utc>) -> String {
 
 /// Builds the report as of `now` with `criteria` (the config's, or the record's, or seed
 /// 003's).
-pub fn build(inputs: &Inputs, criteria: &[Criterion], now: DateTime<Utc>) -> Report {
-    let meta = &inputs.meta;
-    let window = window_of(meta);
-    let end = window.start + window.length;
-    let as_of = now.min(end.max(window.start));
-    let bucket = meta.bucket_secs.max(1);
-    let silences: Vec<Silence> = serde_json::from_value(meta.silences.clone()).unwrap_or_default();
-    let observed: Vec<DateTime<Utc>> = {
-        let mut t: Vec<_> = inputs
+/// What the sections of the report read besides the record's inputs: the window, the
+/// moment the report speaks of, and which figures measure what.
+struct Frame<'a> {
+    inputs: &'a Inputs,
+    window: Window,
+    as_of: DateTime<Utc>,
+    bucket: i64,
+    silences: Vec<Silence>,
+    /// Every bucket time with a recorded sample: when watchpost was watching.
+    observed: Vec<DateTime<Utc>>,
+    has_logs: bool,
+    services: Vec<&'a String>,
+    latency: Vec<&'a String>,
+}
+
+impl<'a> Frame<'a> {
+    fn new(inputs: &'a Inputs, now: DateTime<Utc>) -> Frame<'a> {
+        let meta = &inputs.meta;
+        let window = window_of(meta);
+        let end = window.start + window.length;
+        let mut observed: Vec<_> = inputs
             .samples
             .values()
             .flat_map(|b| b.iter().map(|b| b.t))
             .collect();
-        t.sort();
-        t.dedup();
-        t
-    };
-    let cells = timeline(&window, &inputs.replay.segments, &observed, as_of);
-    let intervals = window.intervals();
+        observed.sort();
+        observed.dedup();
+        let keys = |keep: fn(&str) -> bool| -> Vec<&'a String> {
+            inputs.samples.keys().filter(|k| keep(k)).collect()
+        };
+        Frame {
+            inputs,
+            as_of: now.min(end.max(window.start)),
+            window,
+            bucket: meta.bucket_secs.max(1),
+            silences: serde_json::from_value(meta.silences.clone()).unwrap_or_default(),
+            observed,
+            has_logs: !inputs.logs.is_empty()
+                || inputs.figures.keys().any(|k| k.ends_with(".errors_1h")),
+            services: keys(|k| k.ends_with(".up")),
+            latency: keys(|k| k.ends_with("_ms")),
+        }
+    }
+}
+
+pub fn build(inputs: &Inputs, criteria: &[Criterion], now: DateTime<Utc>) -> Report {
+    let f = Frame::new(inputs, now);
+    let meta = &inputs.meta;
+    let end = f.window.start + f.window.length;
+    let cells = timeline(&f.window, &inputs.replay.segments, &f.observed, f.as_of);
+    let intervals = f.window.intervals();
     let timeline_rows: Vec<TimelineCell> = intervals
         .iter()
         .zip(&cells)
@@ -279,140 +313,178 @@ pub fn build(inputs: &Inputs, criteria: &[Criterion], now: DateTime<Utc>) -> Rep
             to: offset(*to),
             state: match cell {
                 Some(s) => s.as_str().to_string(),
-                None if window.start + *from > as_of => "to come".into(),
+                None if f.window.start + *from > f.as_of => "to come".into(),
                 None => "not watched".into(),
             },
         })
         .collect();
-
-    let has_logs =
-        !inputs.logs.is_empty() || inputs.figures.keys().any(|k| k.ends_with(".errors_1h"));
-    let services: Vec<&String> = inputs
-        .samples
-        .keys()
-        .filter(|k| k.ends_with(".up"))
+    let log_rows: Vec<IntervalLog> = intervals
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (from, to))| interval_log(&f, i, intervals.len(), from, to))
         .collect();
-    let latency: Vec<&String> = inputs
-        .samples
-        .keys()
-        .filter(|k| k.ends_with("_ms"))
-        .collect();
-
-    let mut log_rows = Vec::new();
-    for (i, (from, to)) in intervals.iter().enumerate() {
-        let (from_t, to_t) = (window.start + *from, window.start + *to);
-        let in_range = |t: DateTime<Utc>| t >= from_t && t < to_t;
-        let watched = observed.iter().any(|t| in_range(*t));
-        if !watched && from_t > as_of {
-            continue;
-        }
-        let label = if from.num_seconds() % 3600 == 0 && to.num_seconds() % 3600 == 0 {
-            format!(
-                "HOUR {}-{} (T+{} to T+{})",
-                from.num_hours(),
-                to.num_hours(),
-                from.num_hours(),
-                to.num_hours()
-            )
-        } else {
-            format!("{} to {}", offset(*from), offset(*to))
-        };
-        let checkpoint = inputs
-            .snapshots
-            .iter()
-            .find(|s| s.offset_secs == to.num_seconds())
-            .map(|s| format!("{} snapshot at {}", offset(*to), clock(s.at)))
-            .unwrap_or_else(|| {
-                if to_t > as_of {
-                    format!("{} to come", offset(*to))
-                } else {
-                    format!("{} no snapshot (watchpost was not running)", offset(*to))
-                }
-            });
-        let service_status = if !watched {
-            "not watched".to_string()
-        } else {
-            service_status(
-                &services,
-                &inputs.samples,
-                &inputs.figures,
-                bucket,
-                &silences,
-                in_range,
-            )
-        };
-        let logs_in: Vec<&LogBucket> = inputs.logs.iter().filter(|l| in_range(l.t)).collect();
-        let (error_count, critical_errors) = if has_logs && watched {
-            (
-                Some(logs_in.iter().map(|l| l.errors).sum()),
-                Some(logs_in.iter().map(|l| l.critical).sum()),
-            )
-        } else {
-            (None, None)
-        };
-        let performance = if watched {
-            performance(&latency, &inputs.samples, &inputs.figures, in_range)
-        } else {
-            "not watched".into()
-        };
-        let critical =
-            |inc: &Incident| inc.severity == Severity::Crit || inc.priority <= Priority::P1;
-        let overlapping: Vec<&Incident> = inputs
-            .replay
-            .incidents
-            .iter()
-            .filter(|inc| inc.fired < to_t && inc.resolved.is_none_or(|r| r > from_t))
-            .collect();
-        let mut critical_issues: Vec<String> = overlapping
-            .iter()
-            .filter(|inc| critical(inc))
-            .map(|inc| describe_incident(inc, &window, as_of))
-            .collect();
-        let other_alerts: Vec<String> = overlapping
-            .iter()
-            .filter(|inc| !critical(inc))
-            .map(|inc| describe_incident(inc, &window, as_of))
-            .collect();
-        if let Some(n) = critical_errors
-            && n > 0
-        {
-            critical_issues.push(format!(
-                "{n} critical log line{}",
-                if n == 1 { "" } else { "s" }
-            ));
-        }
-        let notes = inputs
-            .notes
-            .iter()
-            .filter(|n| in_range(n.at) || (i + 1 == intervals.len() && n.at >= to_t))
-            .map(|n| format!("{} {}", n.at.format("%H:%M:%S"), n.text))
-            .collect();
-        log_rows.push(IntervalLog {
-            label,
-            from: from_t,
-            to: to_t,
-            checkpoint,
-            watched,
-            service_status,
-            error_count,
-            critical_errors,
-            performance,
-            critical_issues,
-            other_alerts,
-            notes,
-        });
-    }
-
-    // The summary.
-    let total_errors = has_logs.then(|| inputs.logs.iter().map(|l| l.errors).sum());
-    let critical_errors = has_logs.then(|| inputs.logs.iter().map(|l| l.critical).sum());
     let uptime = uptime(
-        &services,
+        &f.services,
         &inputs.samples,
         &inputs.figures,
-        bucket,
-        &silences,
+        f.bucket,
+        &f.silences,
     );
+    let criteria: Vec<CriterionResult> = criteria
+        .iter()
+        .map(|c| judge_criterion(c, inputs, f.has_logs, &uptime))
+        .collect();
+    let complete = now >= end;
+    let summary = summary(&f, &criteria, &uptime, complete);
+    Report {
+        deployment: meta.deployment.clone(),
+        version: meta.version.clone(),
+        start: f.window.start,
+        end,
+        as_of: now,
+        complete,
+        bucket_secs: f.bucket,
+        kpis: kpis(inputs, &uptime),
+        escalation: escalation(&inputs.replay.incidents, f.as_of),
+        caveats: caveats(inputs, &timeline_rows),
+        timeline: timeline_rows,
+        intervals: log_rows,
+        summary,
+        criteria,
+        incidents: inputs.replay.incidents.clone(),
+        notes: inputs.notes.clone(),
+    }
+}
+
+/// The log block of one checkpoint interval (`i` of `count`), or none for an interval
+/// still to come that nothing was recorded in.
+fn interval_log(
+    f: &Frame,
+    i: usize,
+    count: usize,
+    from: &Duration,
+    to: &Duration,
+) -> Option<IntervalLog> {
+    let inputs = f.inputs;
+    let (from_t, to_t) = (f.window.start + *from, f.window.start + *to);
+    let in_range = |t: DateTime<Utc>| t >= from_t && t < to_t;
+    let watched = f.observed.iter().any(|t| in_range(*t));
+    if !watched && from_t > f.as_of {
+        return None;
+    }
+    let label = if from.num_seconds() % 3600 == 0 && to.num_seconds() % 3600 == 0 {
+        format!(
+            "HOUR {}-{} (T+{} to T+{})",
+            from.num_hours(),
+            to.num_hours(),
+            from.num_hours(),
+            to.num_hours()
+        )
+    } else {
+        format!("{} to {}", offset(*from), offset(*to))
+    };
+    let checkpoint = inputs
+        .snapshots
+        .iter()
+        .find(|s| s.offset_secs == to.num_seconds())
+        .map(|s| format!("{} snapshot at {}", offset(*to), clock(s.at)))
+        .unwrap_or_else(|| {
+            if to_t > f.as_of {
+                format!("{} to come", offset(*to))
+            } else {
+                format!("{} no snapshot (watchpost was not running)", offset(*to))
+            }
+        });
+    let service_status = if !watched {
+        "not watched".to_string()
+    } else {
+        service_status(
+            &f.services,
+            &inputs.samples,
+            &inputs.figures,
+            f.bucket,
+            &f.silences,
+            in_range,
+        )
+    };
+    let logs_in: Vec<&LogBucket> = inputs.logs.iter().filter(|l| in_range(l.t)).collect();
+    let (error_count, critical_errors) = if f.has_logs && watched {
+        (
+            Some(logs_in.iter().map(|l| l.errors).sum()),
+            Some(logs_in.iter().map(|l| l.critical).sum()),
+        )
+    } else {
+        (None, None)
+    };
+    let performance = if watched {
+        performance(&f.latency, &inputs.samples, &inputs.figures, in_range)
+    } else {
+        "not watched".into()
+    };
+    let critical = |inc: &Incident| inc.severity == Severity::Crit || inc.priority <= Priority::P1;
+    let overlapping: Vec<&Incident> = inputs
+        .replay
+        .incidents
+        .iter()
+        .filter(|inc| inc.fired < to_t && inc.resolved.is_none_or(|r| r > from_t))
+        .collect();
+    let mut critical_issues: Vec<String> = overlapping
+        .iter()
+        .filter(|inc| critical(inc))
+        .map(|inc| describe_incident(inc, &f.window, f.as_of))
+        .collect();
+    let other_alerts: Vec<String> = overlapping
+        .iter()
+        .filter(|inc| !critical(inc))
+        .map(|inc| describe_incident(inc, &f.window, f.as_of))
+        .collect();
+    if let Some(n) = critical_errors
+        && n > 0
+    {
+        critical_issues.push(format!(
+            "{n} critical log line{}",
+            if n == 1 { "" } else { "s" }
+        ));
+    }
+    let notes = inputs
+        .notes
+        .iter()
+        .filter(|n| in_range(n.at) || (i + 1 == count && n.at >= to_t))
+        .map(|n| format!("{} {}", n.at.format("%H:%M:%S"), n.text))
+        .collect();
+    Some(IntervalLog {
+        label,
+        from: from_t,
+        to: to_t,
+        checkpoint,
+        watched,
+        service_status,
+        error_count,
+        critical_errors,
+        performance,
+        critical_issues,
+        other_alerts,
+        notes,
+    })
+}
+
+/// The final summary: the window's counts, downtime and latency, the alerts, and the
+/// go-live recommendation from the criteria and what still fires.
+fn summary(
+    f: &Frame,
+    criteria: &[CriterionResult],
+    uptime: &Option<Uptime>,
+    complete: bool,
+) -> Summary {
+    let inputs = f.inputs;
+    let window = &f.window;
+    let end = window.start + window.length;
+    let total_errors = f
+        .has_logs
+        .then(|| inputs.logs.iter().map(|l| l.errors).sum());
+    let critical_errors = f
+        .has_logs
+        .then(|| inputs.logs.iter().map(|l| l.critical).sum());
     let health: Vec<&String> = inputs
         .samples
         .keys()
@@ -446,10 +518,6 @@ pub fn build(inputs: &Inputs, criteria: &[Criterion], now: DateTime<Utc>) -> Rep
         .map(|a| format!("{} {} {}", a.priority.label(), a.severity.label(), a.name))
         .collect();
 
-    let criteria: Vec<CriterionResult> = criteria
-        .iter()
-        .map(|c| judge_criterion(c, inputs, has_logs, &uptime))
-        .collect();
     let failed: Vec<&str> = criteria
         .iter()
         .filter(|c| c.verdict == Verdict::Fail)
@@ -477,7 +545,6 @@ pub fn build(inputs: &Inputs, criteria: &[Criterion], now: DateTime<Utc>) -> Rep
     } else {
         Verdict::NotMeasured
     };
-    let complete = now >= end;
     let by_hand = if unmeasured > 0 {
         format!(
             "; {unmeasured} criteri{} not measured by watchpost must be checked by hand",
@@ -524,7 +591,7 @@ pub fn build(inputs: &Inputs, criteria: &[Criterion], now: DateTime<Utc>) -> Rep
         )
     };
     let downtime_secs = uptime.as_ref().map(|u| u.down_secs + u.unknown_secs);
-    let summary = Summary {
+    Summary {
         total_errors,
         critical_errors,
         downtime_secs,
@@ -538,10 +605,12 @@ pub fn build(inputs: &Inputs, criteria: &[Criterion], now: DateTime<Utc>) -> Rep
         overall,
         go_live,
         recommendation,
-    };
+    }
+}
 
-    let kpis = kpis(inputs, &uptime);
-    let escalation = escalation(&inputs.replay.incidents, as_of);
+/// What the record does not cover: dropped buckets and transitions, unwatched intervals.
+fn caveats(inputs: &Inputs, timeline_rows: &[TimelineCell]) -> Vec<String> {
+    let meta = &inputs.meta;
     let mut caveats = Vec::new();
     if inputs.dropped_full > 0 {
         caveats.push(format!(
@@ -571,25 +640,7 @@ pub fn build(inputs: &Inputs, criteria: &[Criterion], now: DateTime<Utc>) -> Rep
                 .join(", ")
         ));
     }
-
-    Report {
-        deployment: meta.deployment.clone(),
-        version: meta.version.clone(),
-        start: window.start,
-        end,
-        as_of: now,
-        complete,
-        bucket_secs: bucket,
-        timeline: timeline_rows,
-        intervals: log_rows,
-        summary,
-        criteria,
-        kpis,
-        escalation,
-        incidents: inputs.replay.incidents.clone(),
-        notes: inputs.notes.clone(),
-        caveats,
-    }
+    caveats
 }
 
 fn name_of<'a>(figures: &'a BTreeMap<String, String>, id: &'a str) -> &'a str {
@@ -1217,349 +1268,6 @@ fn mark(v: Verdict) -> &'static str {
 impl Report {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
-    }
-
-    /// The report as Markdown: the log template of seed 003 filled in.
-    pub fn to_markdown(&self) -> String {
-        let mut o = String::new();
-        let title = if self.version.is_empty() {
-            md(&self.deployment)
-        } else {
-            format!("{} {}", md(&self.deployment), md(&self.version))
-        };
-        let length = (self.end - self.start).num_seconds();
-        let _ = writeln!(o, "# {title} — post-deployment monitoring\n");
-        let _ = writeln!(o, "- Deployment: {title}");
-        let _ = writeln!(o, "- Monitoring start: {}", clock(self.start));
-        let _ = writeln!(
-            o,
-            "- Monitoring end: {} ({} after the start)",
-            clock(self.end),
-            period(length)
-        );
-        if self.complete {
-            let _ = writeln!(o, "- Status: window complete");
-        } else {
-            let _ = writeln!(
-                o,
-                "- Status: in progress, {} of {} (report as of {})",
-                offset(self.as_of - self.start),
-                offset(self.end - self.start),
-                clock(self.as_of)
-            );
-        }
-        let _ = writeln!(
-            o,
-            "- Resolution: figures kept in {}-second buckets",
-            self.bucket_secs
-        );
-        let _ = writeln!(o, "- Monitoring team: ________________");
-
-        let _ = writeln!(o, "\n## Timeline\n");
-        let _ = writeln!(o, "| Interval | Worst state |");
-        let _ = writeln!(o, "|---|---|");
-        for cell in &self.timeline {
-            let state = match cell.state.as_str() {
-                "ok" => "✓ OK".to_string(),
-                "warn" => "▲ WARN".to_string(),
-                "crit" => "✖ CRIT".to_string(),
-                "unknown" => "? UNKNOWN".to_string(),
-                other => other.to_string(),
-            };
-            let _ = writeln!(o, "| {} – {} | {state} |", cell.from, cell.to);
-        }
-
-        let _ = writeln!(o, "\n## Monitoring log\n");
-        for log in &self.intervals {
-            let _ = writeln!(o, "### {}\n", log.label);
-            let _ = writeln!(
-                o,
-                "- Time: {} to {}; checkpoint {}",
-                log.from.format("%H:%M:%S"),
-                log.to.format("%H:%M:%S"),
-                log.checkpoint
-            );
-            let _ = writeln!(o, "- Service Status: {}", md(&log.service_status));
-            let errors = match (log.error_count, log.critical_errors, log.watched) {
-                (_, _, false) => "not watched".to_string(),
-                (Some(e), Some(c), true) => format!("{e} ({c} critical)"),
-                _ => "not measured (no log source)".to_string(),
-            };
-            let _ = writeln!(o, "- Error Count: {errors}");
-            let _ = writeln!(o, "- Performance: {}", md(&log.performance));
-            if log.critical_issues.is_empty() {
-                let _ = writeln!(o, "- Critical Issues: NONE");
-            } else {
-                let _ = writeln!(o, "- Critical Issues:");
-                for issue in &log.critical_issues {
-                    let _ = writeln!(o, "  - {}", md(issue));
-                }
-            }
-            if !log.other_alerts.is_empty() {
-                let _ = writeln!(o, "- Other Alerts:");
-                for alert in &log.other_alerts {
-                    let _ = writeln!(o, "  - {}", md(alert));
-                }
-            }
-            if log.notes.is_empty() {
-                let _ = writeln!(o, "- Notes: —");
-            } else {
-                let _ = writeln!(o, "- Notes:");
-                for note in &log.notes {
-                    let _ = writeln!(o, "  - {}", md(note));
-                }
-            }
-            let _ = writeln!(o);
-        }
-
-        let s = &self.summary;
-        let _ = writeln!(
-            o,
-            "## Final summary ({})\n",
-            if self.complete {
-                offset(self.end - self.start)
-            } else {
-                format!("so far, {}", offset(self.as_of - self.start))
-            }
-        );
-        let _ = writeln!(o, "- Total Errors: {}", opt_count(s.total_errors));
-        let _ = writeln!(o, "- Critical Errors: {}", opt_count(s.critical_errors));
-        let downtime = match (s.downtime_secs, s.documented_downtime_secs) {
-            (Some(d), Some(doc)) if doc > 0 => {
-                format!(
-                    "{} (of which {} documented maintenance)",
-                    span(d),
-                    span(doc)
-                )
-            }
-            (Some(d), _) => span(d),
-            (None, _) => "not measured (no service figures)".into(),
-        };
-        let _ = writeln!(o, "- Service Downtime: {downtime}");
-        let _ = writeln!(
-            o,
-            "- Uptime: {}",
-            s.uptime_pct
-                .map(|u| format!("{u:.2}% (lowest of any service)"))
-                .unwrap_or_else(|| "not measured".into())
-        );
-        let _ = writeln!(
-            o,
-            "- Average Response Time: {}",
-            match (s.average_response_ms, s.p99_response_ms) {
-                (Some(avg), Some(p99)) => format!(
-                    "{} (p99 ≤ {})",
-                    format_number(avg, "ms"),
-                    format_number(p99, "ms")
-                ),
-                _ => "not measured".into(),
-            }
-        );
-        let _ = writeln!(
-            o,
-            "- Cache Hit Rate: {}",
-            s.cache_hit_pct
-                .map(|c| format!("{c:.1}%"))
-                .unwrap_or_else(|| "not measured".into())
-        );
-        let alerts: Vec<String> = s
-            .alerts_by_priority
-            .iter()
-            .map(|(p, n)| format!("{p} {n}"))
-            .collect();
-        let _ = writeln!(o, "- Alerts: {}", alerts.join(", "));
-        if !s.still_firing.is_empty() {
-            let firing: Vec<String> = s.still_firing.iter().map(|f| md(f)).collect();
-            let _ = writeln!(o, "- Still firing: {}", firing.join("; "));
-        }
-        let _ = writeln!(o, "- Overall Status: {}", s.overall.label());
-        let _ = writeln!(
-            o,
-            "- Go-Live Approval: {} — {}",
-            s.go_live,
-            md(&s.recommendation)
-        );
-
-        let _ = writeln!(o, "\n### Success criteria\n");
-        let _ = writeln!(o, "| Criterion | Target | Measured | Result |");
-        let _ = writeln!(o, "|---|---|---|---|");
-        for c in &self.criteria {
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} |",
-                md(&c.name),
-                md(&c.target),
-                md(&c.measured),
-                mark(c.verdict)
-            );
-        }
-
-        let _ = writeln!(o, "\n### KPIs (week 1 targets)\n");
-        let _ = writeln!(
-            o,
-            "| Metric | Target | Acceptable Range | Measured | Status |"
-        );
-        let _ = writeln!(o, "|---|---|---|---|---|");
-        for k in &self.kpis {
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} | {} |",
-                md(&k.metric),
-                md(&k.target),
-                md(&k.acceptable),
-                md(&k.measured),
-                k.status
-            );
-        }
-
-        let _ = writeln!(o, "\n### Escalation\n");
-        let _ = writeln!(
-            o,
-            "| Severity | Condition | Response Time | Alerts | Answered in time | Slowest answer |"
-        );
-        let _ = writeln!(o, "|---|---|---|---|---|---|");
-        for e in &self.escalation {
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} | {} | {} |",
-                e.priority.label(),
-                md(&e.condition),
-                e.response,
-                e.alerts,
-                e.acknowledged_in_time,
-                e.slowest
-            );
-        }
-        let _ = writeln!(
-            o,
-            "\nAn alert is answered when it is acknowledged (or, failing that, resolved)."
-        );
-
-        if !self.incidents.is_empty() {
-            let _ = writeln!(o, "\n### Alerts\n");
-            let _ = writeln!(
-                o,
-                "| Priority | State | Figure | Value | Fired | Resolved | Acknowledged |"
-            );
-            let _ = writeln!(o, "|---|---|---|---|---|---|---|");
-            for i in &self.incidents {
-                let mut state: Vec<&str> = i.conditions.iter().map(|c| c.label()).collect();
-                if i.silenced {
-                    state.push("silenced");
-                }
-                if i.flapping {
-                    state.push("flapping");
-                }
-                let _ = writeln!(
-                    o,
-                    "| {} | {} | {} (`{}`) | {} | {} | {} | {} |",
-                    i.priority.label(),
-                    state.join(", "),
-                    md(&i.name),
-                    i.id.replace('`', "'"),
-                    md(&i.value),
-                    offset(i.fired - self.start),
-                    i.resolved
-                        .map(|r| format!(
-                            "{} ({})",
-                            offset(r - self.start),
-                            span((r - i.fired).num_seconds())
-                        ))
-                        .unwrap_or_else(|| "still firing".into()),
-                    i.acknowledged
-                        .map(|a| format!("after {}", span((a - i.fired).num_seconds())))
-                        .unwrap_or_else(|| "—".into()),
-                );
-            }
-        }
-
-        if !self.caveats.is_empty() {
-            let _ = writeln!(o, "\n### What the record does not cover\n");
-            for c in &self.caveats {
-                let _ = writeln!(o, "- {}", md(c));
-            }
-        }
-
-        let tick = |ok: bool| if ok { "✅" } else { "❌" };
-        let _ = writeln!(o, "\n## Sign-off\n");
-        let _ = writeln!(o, "```text");
-        let heading = if length % 3600 == 0 {
-            format!("{}-HOUR", length / 3600)
-        } else {
-            span(length).to_uppercase()
-        };
-        let _ = writeln!(
-            o,
-            "=== {heading} POST-DEPLOYMENT MONITORING - SIGN-OFF ===\n"
-        );
-        let _ = writeln!(
-            o,
-            "Project: {}",
-            crate::model::sanitize::sanitize(&self.deployment)
-        );
-        let _ = writeln!(o, "Deployment Date: {}", self.start.format("%Y-%m-%d"));
-        let _ = writeln!(o, "Monitoring Period: {}", period(length));
-        let _ = writeln!(o, "End Time: {}\n", clock(self.end));
-        let _ = writeln!(o, "RESULTS SUMMARY:");
-        let uptime_line = match s.uptime_pct {
-            Some(u) => format!("{u:.2}% {}", tick(u >= 100.0)),
-            None => "not measured".into(),
-        };
-        let _ = writeln!(o, "- Service Uptime: {uptime_line}");
-        let critical = match s.critical_errors {
-            Some(c) => format!("{c} {}", tick(c == 0)),
-            None => "not measured".into(),
-        };
-        let _ = writeln!(o, "- Critical Errors: {critical}");
-        let _ = writeln!(o, "- Security Issues: ________ (check by hand)");
-        let _ = writeln!(o, "- User Incidents: ________ (check by hand)");
-        let integrity = self
-            .criteria
-            .iter()
-            .find(|c| c.measure.starts_with("worst of") && c.measure.contains("integrity"))
-            .map(|c| match c.verdict {
-                Verdict::Pass => "Verified ✅".to_string(),
-                Verdict::Fail => format!("{} ❌", c.measured),
-                Verdict::NotMeasured => "not measured".into(),
-            })
-            .unwrap_or_else(|| "not measured".into());
-        let _ = writeln!(o, "- Data Integrity: {integrity}");
-        let _ = writeln!(
-            o,
-            "- watchpost recommendation: {} — {}\n",
-            s.go_live,
-            crate::model::sanitize::sanitize(&s.recommendation)
-        );
-        let line = "________________  Date: __________  Signature: ________________";
-        let _ = writeln!(o, "MONITORING COMPLETED BY:");
-        let _ = writeln!(o, "Name: {line}\n");
-        let _ = writeln!(o, "APPROVALS:");
-        for role in [
-            "Tech Lead:",
-            "Security Lead:",
-            "QA Lead:",
-            "Product Manager:",
-        ] {
-            let _ = writeln!(o, "{role:<16} {line}");
-        }
-        let _ = writeln!(
-            o,
-            "\nFINAL STATUS: ________________ (GO-LIVE APPROVED / NOT APPROVED)\n"
-        );
-        let _ = writeln!(o, "Notes:");
-        if self.notes.is_empty() {
-            let _ = writeln!(o, "[Any additional observations or recommendations]");
-        }
-        for n in &self.notes {
-            let _ = writeln!(
-                o,
-                "- {} {}",
-                offset(n.at - self.start),
-                crate::model::sanitize::sanitize(&n.text.replace(['\n', '\r'], " "))
-            );
-        }
-        let _ = writeln!(o, "```");
-        o
     }
 }
 
