@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need when it is missing, then runs
-# every test. On CI (CI=true) nothing may skip: tests that need Docker fail without it.
+# every test. On CI (CI=true) nothing may skip: tests that need Docker fail without it,
+# and the ownership tests fail where they cannot run as a second Unix user.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)
+# tests/readonly_db.rs runs `watchpost check` as a second Unix user it creates (as root).
+command -v useradd >/dev/null 2>&1 || need_apt+=(passwd)
+command -v runuser >/dev/null 2>&1 || need_apt+=(util-linux)
 # The SSH tests run a real OpenSSH server on 127.0.0.1 (and ssh-keygen, ssh-agent).
 [ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
 # A static busybox builds the FROM-scratch test images (no image can be pulled).
@@ -27,6 +31,7 @@ if [ "${CI:-}" = "true" ]; then
   export WATCHPOST_REQUIRE_DOCKER=1
   export WATCHPOST_REQUIRE_SSH=1
   export WATCHPOST_REQUIRE_PROMETHEUS=1
+  export WATCHPOST_REQUIRE_USERS=1
 fi
 
 # The end-to-end tests drive the release binary in tmux.

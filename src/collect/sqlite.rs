@@ -4,6 +4,11 @@
 //! How this collector stays out of the application's way:
 //! - the file is opened with `SQLITE_OPEN_READ_ONLY` (no URI parsing) and `PRAGMA query_only`,
 //!   so neither we nor a bug of ours can write to it;
+//! - no file of the application's is created: a WAL database without its own `-wal`/`-shm`
+//!   (cleanly closed) is read with `immutable=1` (no sidecar files, no locks), since an
+//!   ordinary read-only open would create them owned by our user, and the application's next
+//!   write would fail; once the application has its sidecars, the ordinary read-only open
+//!   uses them (see [`open_mode`] and [`Worker::read`]);
 //! - each poll reads in one short `BEGIN DEFERRED … COMMIT`; no read transaction (and so no
 //!   SHARED lock or WAL snapshot) is held between polls;
 //! - a busy or locked database is waited for at most [`BUSY_TIMEOUT`], then reported as
@@ -42,6 +47,9 @@ use crate::transport::Transport;
 use futures::future::BoxFuture;
 use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
+use std::ffi::OsStr;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -69,6 +77,8 @@ const CHUNK: Duration = Duration::from_millis(20);
 const CATCH_UP_LIMIT: Duration = Duration::from_secs(60);
 /// Snapshots tried before the last one, which has no deadline.
 const SNAPSHOT_ATTEMPTS: usize = 3;
+/// Reads of one poll: a read without locks whose file changed meanwhile is read again.
+const READ_ATTEMPTS: usize = 3;
 
 /// What one section of queries produced.
 #[derive(Debug, Default)]
@@ -301,8 +311,218 @@ impl Collector for SqliteCollector {
 /// An open connection and the file it was opened on.
 struct OpenDb {
     conn: Connection,
+    /// The file as it was when the connection was opened.
+    probe: Probe,
+}
+
+/// How a database file is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenMode {
+    /// `SQLITE_OPEN_READ_ONLY` on the path: a rollback-journal database, or a WAL database whose
+    /// application has its `-wal` and `-shm` (SQLite then uses them and creates nothing).
+    ReadOnly,
+    /// `file:PATH?immutable=1`: a WAL database without its `-wal` or `-shm`. An ordinary
+    /// read-only open would create them, owned by our user (the application's next write then
+    /// fails with "attempt to write a readonly database"); immutable creates no file and takes
+    /// no lock. SQLite trusts the file not to change, so each read is checked afterwards.
+    Immutable,
+}
+
+/// The header's magic string (the first 16 bytes of every SQLite database).
+const MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// How to open a database whose first bytes are `header`, with `wal_file` / `shm_file`
+/// telling whether its `-wal` / `-shm` exist: WAL mode (header bytes 18 and 19, the file
+/// format write and read versions, are 2) without both sidecars means immutable.
+pub fn open_mode(header: &[u8], wal_file: bool, shm_file: bool) -> OpenMode {
+    if header_says_wal(header) && !(wal_file && shm_file) {
+        OpenMode::Immutable
+    } else {
+        OpenMode::ReadOnly
+    }
+}
+
+fn header_says_wal(header: &[u8]) -> bool {
+    header.len() >= 20 && header.starts_with(MAGIC) && (header[18] == 2 || header[19] == 2)
+}
+
+/// What is at a database's path right now: enough to choose how to open it and to notice
+/// that it changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Probe {
+    /// The path with symlinks resolved (where SQLite puts the sidecars).
+    real: PathBuf,
     dev: u64,
     ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    wal_file: bool,
+    shm_file: bool,
+    /// The header says WAL mode.
+    wal: bool,
+    mode: OpenMode,
+}
+
+impl Probe {
+    /// Looks at the file at `path` (its metadata, its first 100 bytes and its sidecars); the
+    /// error says what is wrong in words an operator can act on.
+    fn of(path: &Path) -> Result<Probe, String> {
+        let meta = match std::fs::metadata(path) {
+            Ok(meta) => meta,
+            Err(e) => {
+                return Err(match e.kind() {
+                    std::io::ErrorKind::NotFound => format!("no such file: {}", path.display()),
+                    std::io::ErrorKind::PermissionDenied => {
+                        format!("cannot read {}: {}", path.display(), access_advice(path))
+                    }
+                    _ => format!("cannot read {}: {e}", path.display()),
+                });
+            }
+        };
+        if meta.is_dir() {
+            return Err(format!(
+                "{} is a directory, not a database file",
+                path.display()
+            ));
+        }
+        let mut header = Vec::with_capacity(100);
+        match std::fs::File::open(path) {
+            Ok(file) => {
+                if let Err(e) = file.take(100).read_to_end(&mut header) {
+                    return Err(format!("cannot read {}: {e}", path.display()));
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(format!(
+                    "cannot read {}: {}",
+                    path.display(),
+                    access_advice(path)
+                ));
+            }
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        }
+        if header.is_empty() {
+            return Err(format!(
+                "{} is an empty file (0 bytes), not a SQLite database yet",
+                path.display()
+            ));
+        }
+        let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let wal_file = sidecar(&real, "-wal").exists();
+        let shm_file = sidecar(&real, "-shm").exists();
+        Ok(Probe {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            wal_file,
+            shm_file,
+            wal: header_says_wal(&header),
+            mode: open_mode(&header, wal_file, shm_file),
+            real,
+        })
+    }
+
+    fn same_file(&self, other: &Probe) -> bool {
+        (self.dev, self.ino) == (other.dev, other.ino)
+    }
+
+    /// Same file, same size and modification time: its content did not change.
+    fn same_content(&self, other: &Probe) -> bool {
+        self.same_file(other) && (self.size, self.mtime) == (other.size, other.mtime)
+    }
+}
+
+/// `PATH-wal` or `PATH-shm`.
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Why a file cannot be read, for the operator: its owner and mode (or those of the
+/// directory that cannot be searched), the user watchpost runs as, and what to do.
+fn access_advice(path: &Path) -> String {
+    let (me, facts, owner, group) = ownership(path);
+    match (owner, group) {
+        (Some(owner), Some(group)) => format!(
+            "permission denied: {facts}; give {me} read access (for example: add {me} to \
+             group {group} and make the file group-readable), or run watchpost as {owner}"
+        ),
+        _ => format!("permission denied ({facts})"),
+    }
+}
+
+/// The owner and mode of the file (or of the directory that cannot be searched) and the
+/// user watchpost runs as, for an error about opening it.
+fn access_note(path: &Path) -> String {
+    ownership(path).1
+}
+
+/// `(our user, "… is owned by … with mode …, and watchpost runs as …", owner, group)`.
+fn ownership(path: &Path) -> (String, String, Option<String>, Option<String>) {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = user_name(unsafe { libc::geteuid() });
+    // The file itself when it can be looked at, else the nearest directory that can.
+    let found = std::fs::metadata(path)
+        .ok()
+        .map(|m| ("the file", path.to_path_buf(), m))
+        .or_else(|| {
+            path.ancestors()
+                .skip(1)
+                .filter(|a| !a.as_os_str().is_empty())
+                .find_map(|a| {
+                    std::fs::metadata(a)
+                        .ok()
+                        .map(|m| ("the directory", a.to_path_buf(), m))
+                })
+        });
+    match found {
+        Some((what, at, meta)) => {
+            let owner = user_name(meta.uid());
+            let group = group_name(meta.gid());
+            let facts = format!(
+                "{what} {} is owned by {owner}:{group} with mode {:04o}, and watchpost runs as {me}",
+                at.display(),
+                meta.mode() & 0o7777,
+            );
+            (me, facts, Some(owner), Some(group))
+        }
+        None => {
+            let facts = format!("watchpost runs as {me}");
+            (me, facts, None, None)
+        }
+    }
+}
+
+/// A user's name (or its number when it has none).
+pub fn user_name(uid: u32) -> String {
+    let mut buf = vec![0 as libc::c_char; 4096];
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut out: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: the buffers outlive the call; `out` is null or points to `pwd`.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut out) };
+    if rc == 0 && !out.is_null() && !pwd.pw_name.is_null() {
+        // SAFETY: pw_name is a NUL-terminated string inside `buf`.
+        let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
+        return name.to_string_lossy().into_owned();
+    }
+    uid.to_string()
+}
+
+/// A group's name (or its number when it has none).
+pub fn group_name(gid: u32) -> String {
+    let mut buf = vec![0 as libc::c_char; 4096];
+    let mut grp: libc::group = unsafe { std::mem::zeroed() };
+    let mut out: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: the buffers outlive the call; `out` is null or points to `grp`.
+    let rc = unsafe { libc::getgrgid_r(gid, &mut grp, buf.as_mut_ptr(), buf.len(), &mut out) };
+    if rc == 0 && !out.is_null() && !grp.gr_name.is_null() {
+        // SAFETY: gr_name is a NUL-terminated string inside `buf`.
+        let name = unsafe { std::ffi::CStr::from_ptr(grp.gr_name) };
+        return name.to_string_lossy().into_owned();
+    }
+    gid.to_string()
 }
 
 /// The last integrity check, reused between runs.
@@ -401,10 +621,53 @@ impl Worker {
             self.fail_all(harvest, &text);
             return Ok(());
         }
-        if let Err(text) = self.connect() {
-            self.fail_all(harvest, &text);
-            return Ok(());
+        for _ in 0..READ_ATTEMPTS {
+            let opened = match self.connect() {
+                Ok(opened) => opened,
+                Err(text) => {
+                    self.fail_all(harvest, &text);
+                    return Ok(());
+                }
+            };
+            let integrity = self.integrity.clone();
+            let mut fresh = Harvest::new(&harvest.source);
+            let outcome = self.read_open(&mut fresh, opened.wal);
+            if opened.mode == OpenMode::Immutable {
+                // Immutable means SQLite trusted the file not to change: check it did not.
+                let now = Probe::of(&self.settings.path).ok();
+                let held = now.as_ref().is_some_and(|now| {
+                    now.mode == OpenMode::Immutable
+                        && (now.wal_file, now.shm_file) == (opened.wal_file, opened.shm_file)
+                        && now.same_content(&opened)
+                });
+                if !held {
+                    // The application opened the database while we read it (its sidecars
+                    // appeared: what we read may miss its newest commits) or wrote the file
+                    // itself (a checkpoint: what we read may not be consistent). This poll's
+                    // result goes; the next attempt opens the way the file now asks for.
+                    self.integrity = integrity;
+                    if now.is_some_and(|now| now.same_content(&opened)) {
+                        self.db = None;
+                    } else {
+                        self.forget();
+                    }
+                    continue;
+                }
+            }
+            harvest.readings.extend(fresh.readings);
+            harvest.tables.extend(fresh.tables);
+            harvest.errors.extend(fresh.errors);
+            return outcome;
         }
+        Err(Busy(
+            "the database kept changing while it was read; reading it again at the next refresh"
+                .into(),
+        ))
+    }
+
+    /// Reads the figures, custom metrics and integrity check through the open connection.
+    /// `wal`: the header says WAL mode (an immutable connection reports journal mode "delete").
+    fn read_open(&mut self, harvest: &mut Harvest, wal: bool) -> Result<(), Busy> {
         let Some(db) = self.db.as_mut() else {
             return Ok(());
         };
@@ -426,7 +689,7 @@ impl Worker {
             }
         }
         let wal = match outcome {
-            Ok(wal) => wal.unwrap_or(false),
+            Ok(journal_wal) => wal || journal_wal.unwrap_or(false),
             Err(SnapshotError::Busy(busy)) => return Err(busy),
             Err(SnapshotError::Fatal(text)) => {
                 // The file as a whole is unreadable (not a database, I/O error): start over with
@@ -461,41 +724,51 @@ impl Worker {
         Ok(())
     }
 
-    /// Makes sure `self.db` is a connection to the file now at the path.
-    fn connect(&mut self) -> Result<(), String> {
+    /// Makes sure `self.db` is a connection to the file now at the path, opened the way the
+    /// file asks for now ([`open_mode`]); returns what the file looked like.
+    fn connect(&mut self) -> Result<Probe, String> {
         let path = self.settings.path.clone();
-        let meta = match std::fs::metadata(&path) {
-            Ok(meta) => meta,
-            Err(e) => {
+        let probe = match Probe::of(&path) {
+            Ok(probe) => probe,
+            Err(text) => {
                 self.forget();
-                return Err(match e.kind() {
-                    std::io::ErrorKind::NotFound => format!("no such file: {}", path.display()),
-                    _ => format!("cannot read {}: {e}", path.display()),
-                });
+                return Err(text);
             }
         };
-        if meta.is_dir() {
-            self.forget();
-            return Err(format!(
-                "{} is a directory, not a database file",
-                path.display()
-            ));
+        if let Some(db) = &self.db {
+            if !db.probe.same_file(&probe) {
+                // A different file now lives at the path.
+                self.forget();
+            } else if db.probe.mode != probe.mode
+                || (probe.mode == OpenMode::Immutable && !db.probe.same_content(&probe))
+            {
+                // The application opened or closed the database (its sidecars appeared or
+                // went), or the file changed under an immutable connection (whose page cache
+                // would be stale): the same file, opened afresh. What was learnt stays.
+                self.db = None;
+            } else {
+                return Ok(db.probe.clone());
+            }
         }
-        if let Some(db) = &self.db
-            && (db.dev, db.ino) == (meta.dev(), meta.ino())
-        {
-            return Ok(());
-        }
-        // A different file now lives at the path (or this is the first poll).
-        self.forget();
-        let conn =
-            open_read_only(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let opened = match probe.mode {
+            OpenMode::ReadOnly => open_read_only(&path),
+            OpenMode::Immutable => open_immutable(&probe.real),
+        };
+        let conn = opened.map_err(|e| {
+            let mut text = format!("cannot open {}: {e}", path.display());
+            if matches!(
+                e.sqlite_error_code(),
+                Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied | ErrorCode::ReadOnly)
+            ) {
+                text.push_str(&format!(" ({})", access_note(&probe.real)));
+            }
+            text
+        })?;
         self.db = Some(OpenDb {
             conn,
-            dev: meta.dev(),
-            ino: meta.ino(),
+            probe: probe.clone(),
         });
-        Ok(())
+        Ok(probe)
     }
 
     /// Drops the connection and everything learnt from the file behind it.
@@ -544,6 +817,43 @@ fn integrity_reading(source: &str, integrity: Option<&IntegrityResult>) -> Readi
     }
 }
 
+/// Opens a WAL database that has no `-wal`/`-shm` of its own without creating them:
+/// `file:PATH?immutable=1`, read-only (no sidecar files, no locks). The caller checks after
+/// each read that the file did not change meanwhile.
+pub fn open_immutable(path: &Path) -> rusqlite::Result<Connection> {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let uri = file_uri(path.as_os_str().as_bytes(), "immutable=1");
+    let conn = Connection::open_with_flags(
+        Path::new(OsStr::from_bytes(&uri)),
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    guard(conn)
+}
+
+/// The `file:` URI of `path` with the query `params`: `%`, `?` and `#` escaped so the path
+/// stays a path (locally and for the remote `sqlite3`).
+pub fn file_uri(path: &[u8], params: &str) -> Vec<u8> {
+    let mut uri = b"file:".to_vec();
+    // "//x" would be read as an authority: one leading slash is the same path.
+    let mut path = path;
+    while path.starts_with(b"//") {
+        path = &path[1..];
+    }
+    for &c in path {
+        match c {
+            b'%' => uri.extend_from_slice(b"%25"),
+            b'?' => uri.extend_from_slice(b"%3F"),
+            b'#' => uri.extend_from_slice(b"%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push(b'?');
+    uri.extend_from_slice(params.as_bytes());
+    uri
+}
+
 /// Opens a database so that nothing can be written through the connection.
 pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
     // A path is a path, never "file:…?mode=rwc". Not passing SQLITE_OPEN_URI is not enough:
@@ -554,10 +864,15 @@ pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
     } else {
         Path::new(".").join(path)
     };
-    let mut conn = Connection::open_with_flags(
+    let conn = Connection::open_with_flags(
         &path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
+    guard(conn)
+}
+
+/// `PRAGMA query_only` and the busy handler, on every connection.
+fn guard(mut conn: Connection) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "query_only", 1)?;
     // Like busy_timeout, but retrying every millisecond: SQLite's own schedule backs off to
     // 25-100 ms sleeps, and a reader that sleeps that long keeps missing the short gaps between
@@ -798,6 +1113,261 @@ mod tests {
         // The handle does not linger: the next statement runs normally.
         let one: i64 = conn.query_row("SELECT 1", [], |row| row.get(0)).unwrap();
         assert_eq!(one, 1);
+    }
+
+    /// A WAL database with table `t` of `rows` rows, cleanly closed (no `-wal`, no `-shm`).
+    fn closed_wal_db(dir: &Path, rows: i64) -> PathBuf {
+        let path = dir.join("app.db");
+        let conn = Connection::open(&path).unwrap();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        conn.execute_batch("CREATE TABLE t (x)").unwrap();
+        for i in 0..rows {
+            conn.execute("INSERT INTO t VALUES (?1)", [i]).unwrap();
+        }
+        drop(conn);
+        assert_eq!(sidecars(&path), (false, false));
+        path
+    }
+
+    fn sidecars(path: &Path) -> (bool, bool) {
+        (
+            sidecar(path, "-wal").exists(),
+            sidecar(path, "-shm").exists(),
+        )
+    }
+
+    fn counting(path: &Path, query: &str) -> Worker {
+        let metric: SqlMetric =
+            toml::from_str(&format!("id = \"rows\"\nquery = {query:?}")).unwrap();
+        Worker::new(Settings {
+            metrics: vec![metric],
+            ..settings(path)
+        })
+    }
+
+    /// The `db.rows` figure of a poll (panics with the poll when it is missing or failed).
+    fn rows_of(updates: &[Update]) -> f64 {
+        updates
+            .iter()
+            .find_map(|u| match u {
+                Update::Readings { readings, .. } => readings.iter().find(|r| r.id == "db.rows"),
+                _ => None,
+            })
+            .and_then(|r| match r.value {
+                crate::state::figure::Value::Number(n) => Some(n),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no db.rows in {updates:?}"))
+    }
+
+    fn mode_of(worker: &Worker) -> OpenMode {
+        worker.db.as_ref().expect("a connection").probe.mode
+    }
+
+    #[test]
+    fn the_mode_follows_the_header_and_the_sidecars() {
+        let mut wal = [0u8; 100];
+        wal[..16].copy_from_slice(MAGIC);
+        wal[18] = 2;
+        wal[19] = 2;
+        let mut rollback = wal;
+        rollback[18] = 1;
+        rollback[19] = 1;
+        // WAL without its sidecars (cleanly closed, or a persistent -wal without -shm).
+        assert_eq!(open_mode(&wal, false, false), OpenMode::Immutable);
+        assert_eq!(open_mode(&wal, true, false), OpenMode::Immutable);
+        assert_eq!(open_mode(&wal, false, true), OpenMode::Immutable);
+        // The application has them: SQLite uses them and creates nothing.
+        assert_eq!(open_mode(&wal, true, true), OpenMode::ReadOnly);
+        // Rollback journal: a reader creates no file.
+        assert_eq!(open_mode(&rollback, false, false), OpenMode::ReadOnly);
+        assert_eq!(open_mode(&rollback, true, true), OpenMode::ReadOnly);
+        // Not a database, or too short to say: SQLite reports it, with nothing created.
+        let mut other = wal;
+        other[0] = b'X';
+        assert_eq!(open_mode(&other, false, false), OpenMode::ReadOnly);
+        assert_eq!(open_mode(&wal[..18], false, false), OpenMode::ReadOnly);
+        assert_eq!(open_mode(b"", false, false), OpenMode::ReadOnly);
+    }
+
+    #[test]
+    fn the_probe_reads_the_real_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = closed_wal_db(dir.path(), 1);
+        let probe = Probe::of(&path).unwrap();
+        assert!(probe.wal);
+        assert_eq!(probe.mode, OpenMode::Immutable);
+        // Through a symlink the sidecars are looked for beside the real file (as SQLite does).
+        let link = dir.path().join("link.db");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("INSERT INTO t VALUES (9)").unwrap();
+        assert_eq!(sidecars(&path), (true, true));
+        assert_eq!(Probe::of(&link).unwrap().mode, OpenMode::ReadOnly);
+        drop(conn);
+        // A rollback-journal database.
+        let old = dir.path().join("old.db");
+        Connection::open(&old)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x)")
+            .unwrap();
+        let probe = Probe::of(&old).unwrap();
+        assert!(!probe.wal);
+        assert_eq!(probe.mode, OpenMode::ReadOnly);
+    }
+
+    #[test]
+    fn uris_escape_what_sqlite_would_read_as_uri_syntax() {
+        assert_eq!(
+            file_uri(b"/var/x.db", "immutable=1"),
+            b"file:/var/x.db?immutable=1"
+        );
+        assert_eq!(
+            file_uri(b"/tmp/a?mode=rwc#x%y.db", "immutable=1"),
+            b"file:/tmp/a%3Fmode=rwc%23x%25y.db?immutable=1"
+        );
+        assert_eq!(
+            file_uri(b"///srv/x.db", "mode=ro"),
+            b"file:/srv/x.db?mode=ro"
+        );
+        // A path with URI syntax in its name opens that file, and only that file.
+        let dir = tempfile::tempdir().unwrap();
+        let odd = dir.path().join("a?mode=rwc#x%41.db");
+        std::fs::copy(closed_wal_db(dir.path(), 3), &odd).unwrap();
+        let conn = open_immutable(&odd).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 3);
+        assert!(!dir.path().join("a").exists());
+    }
+
+    #[test]
+    fn a_cleanly_closed_wal_database_gets_no_sidecars() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = closed_wal_db(dir.path(), 5);
+        let mut worker = counting(&path, "SELECT count(*) FROM t");
+        for _ in 0..2 {
+            let updates = worker.poll();
+            assert_eq!(rows_of(&updates), 5.0);
+            assert!(
+                matches!(
+                    updates.last(),
+                    Some(Update::Health {
+                        health: SourceHealth::Ok,
+                        ..
+                    })
+                ),
+                "{updates:?}"
+            );
+            assert_eq!(mode_of(&worker), OpenMode::Immutable);
+            assert_eq!(
+                sidecars(&path),
+                (false, false),
+                "a file of the app's was created"
+            );
+        }
+        // The integrity check ran on the same connection, with nothing created either.
+        assert!(matches!(
+            worker.integrity.as_ref().map(|i| &i.outcome),
+            Some(Ok(text)) if text == "ok"
+        ));
+        // And the application writes afterwards as it did before.
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("INSERT INTO t VALUES (6)")
+            .unwrap();
+    }
+
+    #[test]
+    fn the_connection_follows_the_application_opening_and_closing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = closed_wal_db(dir.path(), 2);
+        let mut worker = counting(&path, "SELECT count(*) FROM t");
+        assert_eq!(rows_of(&worker.poll()), 2.0);
+        assert_eq!(mode_of(&worker), OpenMode::Immutable);
+
+        // The application opens it and commits rows that stay in its -wal.
+        let app = Connection::open(&path).unwrap();
+        app.execute_batch("PRAGMA wal_autocheckpoint=0; INSERT INTO t VALUES (3), (4)")
+            .unwrap();
+        assert_eq!(sidecars(&path), (true, true));
+        assert_eq!(rows_of(&worker.poll()), 4.0);
+        assert_eq!(mode_of(&worker), OpenMode::ReadOnly);
+        app.execute_batch("INSERT INTO t VALUES (5)").unwrap();
+        assert_eq!(rows_of(&worker.poll()), 5.0);
+        drop(app);
+        // Our connection kept the application's sidecars from being removed as it closed
+        // (they are its own files); its next clean close removes them.
+        drop(worker);
+        let app = Connection::open(&path).unwrap();
+        let _: i64 = app
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        drop(app);
+
+        // Between two polls the application opened, wrote and closed it (a checkpoint into
+        // the file, the sidecars removed): an immutable connection must not serve its cache.
+        let mut worker = counting(&path, "SELECT count(*) FROM t");
+        assert_eq!(sidecars(&path), (false, false));
+        assert_eq!(rows_of(&worker.poll()), 5.0);
+        assert_eq!(mode_of(&worker), OpenMode::Immutable);
+        {
+            let app = Connection::open(&path).unwrap();
+            for i in 0..200 {
+                app.execute("INSERT INTO t VALUES (?1)", [i]).unwrap();
+            }
+        }
+        assert_eq!(sidecars(&path), (false, false));
+        assert_eq!(rows_of(&worker.poll()), 205.0);
+        assert_eq!(mode_of(&worker), OpenMode::Immutable);
+    }
+
+    #[test]
+    fn a_read_the_application_overtook_is_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = closed_wal_db(dir.path(), 1);
+        // A metric that takes a while (about a second) after counting the rows.
+        let mut worker = counting(
+            &path,
+            "SELECT (SELECT count(*) FROM t) + 0 * (WITH RECURSIVE c(x) AS \
+             (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT count(*) FROM c)",
+        );
+        let app_path = path.clone();
+        let app = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(150));
+            let app = Connection::open(&app_path).unwrap();
+            app.execute_batch("INSERT INTO t VALUES (2)").unwrap();
+            // Held open until the reader is done.
+            std::thread::sleep(Duration::from_secs(4));
+        });
+        let started = Instant::now();
+        let updates = worker.poll();
+        let elapsed = started.elapsed();
+        app.join().unwrap();
+        assert!(
+            elapsed > Duration::from_millis(150),
+            "the read ended before the application opened the database ({elapsed:?}); \
+             the test needs a slower query"
+        );
+        // The immutable read (1 row) was discarded; the one through the app's sidecars counts.
+        assert_eq!(rows_of(&updates), 2.0, "{updates:?}");
+        assert_eq!(mode_of(&worker), OpenMode::ReadOnly);
+    }
+
+    #[test]
+    fn an_empty_file_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("empty.db");
+        std::fs::write(&path, b"").unwrap();
+        let mut worker = Worker::new(settings(&path));
+        let updates = worker.poll();
+        let text = format!("{updates:?}");
+        assert!(text.contains("empty file"), "{text}");
+        assert!(!text.contains("no such table"), "{text}");
     }
 
     #[test]

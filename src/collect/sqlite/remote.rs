@@ -3,6 +3,13 @@
 //! `PRAGMA query_only`), in `-safe` mode where the shell has it (no `writefile()`, no
 //! `.shell`), in JSON mode, and bounded by `timeout` where the host has it.
 //!
+//! As locally, no file of the application's is created: the script looks at the file on
+//! the host (header bytes 18-19 with `od`, `-e` on `PATH-wal` and `PATH-shm`) and reads a
+//! WAL database that lacks its sidecars with `file:PATH?immutable=1` instead of
+//! `mode=ro` (which would create them, owned by the SSH user). After such a read it looks
+//! again: if the sidecars or the file changed meanwhile, it prints `watchpost-again` (on
+//! both streams) and reads again the way the file now asks for; only the last read counts.
+//!
 //! One poll is one command: every query of the poll goes as its own argument (the shell
 //! runs them in order), between marker queries that tell the results apart, inside one
 //! `BEGIN … COMMIT` (one snapshot, as locally). The values in the command line (the path,
@@ -49,17 +56,37 @@ const CATCH_UP_PER_POLL: Duration = Duration::from_secs(8);
 /// The server's own busy wait, as locally ([`super::BUSY_TIMEOUT`]).
 const BUSY_MS: u128 = super::BUSY_TIMEOUT.as_millis();
 
-/// What the remote host runs: `$1` the time limit (seconds), `$2` the path, then the
-/// shell's arguments. The first line says what is at the path (`dir`, `missing`, or the
-/// file's device:inode, to notice a replaced file); then the shell's JSON.
-const SCRIPT: &str = r#"t=$1; p=$2; shift 2
+/// What the remote host runs: `$1` the time limit (seconds), `$2` the path, `$3` the busy
+/// wait (ms), `$4` and `$5` the path's `mode=ro` and `immutable=1` URIs, then the
+/// statements. The first line says what is at the path (`dir`, `missing`, or the file's
+/// device:inode, to notice a replaced file); then the shell's JSON. A WAL database (header
+/// byte 18 or 19 is 2) without its `-wal` or `-shm` is read immutable (creating neither);
+/// when its sidecars or its content changed during that read, `watchpost-again` is printed
+/// and it is read again; `watchpost-changing` when it kept changing.
+const SCRIPT: &str = r#"t=$1; p=$2; b=$3; o=$4; i=$5; shift 5
 if [ -d "$p" ]; then echo "watchpost-file dir"; exit 0; fi
 if [ ! -e "$p" ]; then echo "watchpost-file missing"; exit 0; fi
 echo "watchpost-file $(stat -L -c %d:%i -- "$p" 2>/dev/null)"
 command -v sqlite3 >/dev/null 2>&1 || { echo "sqlite3 is not installed (apt-get install sqlite3)" >&2; exit 127; }
-if sqlite3 -safe -version >/dev/null 2>&1; then set -- -safe "$@"; fi
-if command -v timeout >/dev/null 2>&1; then exec timeout "$t" sqlite3 "$@"; fi
-exec sqlite3 "$@""#;
+s=; if sqlite3 -safe -version >/dev/null 2>&1; then s=-safe; fi
+r=$(readlink -f -- "$p" 2>/dev/null); [ -n "$r" ] || r=$p
+w() { set -- $(od -An -tu1 -j18 -N2 -- "$r" 2>/dev/null); [ "${1:-0}" = 2 ] || [ "${2:-0}" = 2 ]; }
+bare() { w && { [ ! -e "$r-wal" ] || [ ! -e "$r-shm" ]; }; }
+state() { [ -e "$r-wal" ] && printf w; [ -e "$r-shm" ] && printf s; stat -L -c ' %d:%i:%s:%y' -- "$r" 2>/dev/null; }
+run() {
+  if command -v timeout >/dev/null 2>&1; then set -- timeout "$t" sqlite3 "$@"; else set -- sqlite3 "$@"; fi
+  "$@"
+}
+n=0
+while bare; do
+  n=$((n + 1))
+  a=$(state)
+  run $s -init /dev/null -batch -readonly -json -cmd ".timeout $b" -cmd "PRAGMA query_only=1" "$i" "$@"; c=$?
+  if [ "$c" = 124 ] || [ "$(state)" = "$a" ]; then exit "$c"; fi
+  printf '\nwatchpost-again\n'; printf '\nwatchpost-again\n' >&2
+  if [ "$n" -ge 3 ]; then echo watchpost-changing; exit 0; fi
+done
+run $s -init /dev/null -batch -readonly -json -cmd ".timeout $b" -cmd "PRAGMA query_only=1" "$o" "$@""#;
 
 const MARK: &str = "watchpost_mark";
 const ROWID: &str = "watchpost_rowid";
@@ -432,19 +459,13 @@ impl RemoteWorker {
 
     /// The script's arguments for the statements `pending` of `plan`.
     fn command(&self, plan: &Plan, pending: &[usize], limit: Duration) -> Vec<String> {
+        let path = self.settings.path.to_string_lossy().into_owned();
         let mut args = vec![
             format!("{}", limit.as_secs_f64().ceil().max(1.0) as u64),
-            self.settings.path.to_string_lossy().into_owned(),
-            "-init".into(),
-            "/dev/null".into(),
-            "-batch".into(),
-            "-readonly".into(),
-            "-json".into(),
-            "-cmd".into(),
-            format!(".timeout {BUSY_MS}"),
-            "-cmd".into(),
-            "PRAGMA query_only=1".into(),
-            file_uri(&self.settings.path.to_string_lossy()),
+            path.clone(),
+            BUSY_MS.to_string(),
+            file_uri(&path, "mode=ro"),
+            file_uri(&path, "immutable=1"),
         ];
         let mut in_tx = false;
         for &i in pending {
@@ -486,25 +507,9 @@ enum RunError {
     TimedOut,
 }
 
-/// `file:` URI of a path for `mode=ro`: `%`, `?` and `#` escaped so the path stays a path.
-pub fn file_uri(path: &str) -> String {
-    let mut uri = String::from("file:");
-    // "//x" would be read as an authority: one leading slash is the same path.
-    let trimmed = if path.starts_with("//") {
-        format!("/{}", path.trim_start_matches('/'))
-    } else {
-        path.to_string()
-    };
-    for c in trimmed.chars() {
-        match c {
-            '%' => uri.push_str("%25"),
-            '?' => uri.push_str("%3F"),
-            '#' => uri.push_str("%23"),
-            c => uri.push(c),
-        }
-    }
-    uri.push_str("?mode=ro");
-    uri
+/// `file:` URI of a path with `params` (`%`, `?` and `#` escaped so the path stays a path).
+pub fn file_uri(path: &str, params: &str) -> String {
+    String::from_utf8_lossy(&super::file_uri(path.as_bytes(), params)).into_owned()
 }
 
 /// One query of a plan.
@@ -726,8 +731,14 @@ struct Parsed {
 /// Reads the script's output: the file line, then result sets between markers.
 fn parse_output(out: &Output, settings: &Settings, host: &str) -> Result<Parsed, RunError> {
     let path = settings.path.display();
-    let stdout = out.stdout_text();
-    let stderr = out.stderr_text();
+    let (stdout, again) = last_read(out.stdout_text());
+    let (stderr, _) = last_read(out.stderr_text());
+    if again && stdout.lines().any(|l| l == "watchpost-changing") {
+        return Err(RunError::Busy(
+            "the database kept changing while it was read; reading it again at the next refresh"
+                .into(),
+        ));
+    }
     if out.status.code == Some(127) {
         return Err(RunError::Fatal(format!(
             "cannot read {path} on {host}: {}",
@@ -824,6 +835,34 @@ fn parse_output(out: &Output, settings: &Settings, host: &str) -> Result<Parsed,
         done,
         failed,
     })
+}
+
+/// The output of the script's last read: a read discarded because the file changed under it
+/// ends with a `watchpost-again` line; the file line before it is kept. Also whether there
+/// was such a line.
+fn last_read(text: String) -> (String, bool) {
+    const AGAIN: &str = "watchpost-again\n";
+    let cut = if text.starts_with(AGAIN) {
+        Some(0)
+    } else {
+        text.rfind(&format!("\n{AGAIN}")).map(|i| i + 1)
+    };
+    let Some(cut) = cut else {
+        return (text, false);
+    };
+    let rest = &text[cut + AGAIN.len()..];
+    // The file line (first of stdout, none on stderr) stays in front of the last read.
+    let head = text
+        .lines()
+        .find(|l| l.starts_with("watchpost-file"))
+        .filter(|_| !text[..cut].is_empty());
+    let mut kept = String::new();
+    if let Some(head) = head {
+        kept.push_str(head);
+        kept.push('\n');
+    }
+    kept.push_str(rest);
+    (kept, true)
 }
 
 fn first_line(text: &str) -> Option<&str> {
@@ -1075,13 +1114,34 @@ mod tests {
 
     #[test]
     fn uris_keep_paths_whole() {
-        assert_eq!(file_uri("/var/x.db"), "file:/var/x.db?mode=ro");
+        assert_eq!(file_uri("/var/x.db", "mode=ro"), "file:/var/x.db?mode=ro");
         assert_eq!(
-            file_uri("/tmp/a?mode=rwc#x%y.db"),
+            file_uri("/tmp/a?mode=rwc#x%y.db", "mode=ro"),
             "file:/tmp/a%3Fmode=rwc%23x%25y.db?mode=ro"
         );
-        assert_eq!(file_uri("//srv/x.db"), "file:/srv/x.db?mode=ro");
-        assert_eq!(file_uri("data/x.db"), "file:data/x.db?mode=ro");
+        assert_eq!(
+            file_uri("/tmp/a?mode=rwc#x%y.db", "immutable=1"),
+            "file:/tmp/a%3Fmode=rwc%23x%25y.db?immutable=1"
+        );
+        assert_eq!(file_uri("//srv/x.db", "mode=ro"), "file:/srv/x.db?mode=ro");
+        assert_eq!(file_uri("data/x.db", "mode=ro"), "file:data/x.db?mode=ro");
+    }
+
+    #[test]
+    fn only_the_last_read_counts() {
+        let (out, again) = last_read("watchpost-file 1:2\n[{\"a\":1}]\n".into());
+        assert_eq!(out, "watchpost-file 1:2\n[{\"a\":1}]\n");
+        assert!(!again);
+        let (out, again) =
+            last_read("watchpost-file 1:2\n[{\"a\":1}]\nwatchpost-again\n[{\"a\":2}]\n".into());
+        assert_eq!(out, "watchpost-file 1:2\n[{\"a\":2}]\n");
+        assert!(again);
+        // stderr: no file line, the first read's errors dropped.
+        let (err, again) = last_read("Error: x\nwatchpost-again\n".into());
+        assert_eq!(err, "");
+        assert!(again);
+        let (err, _) = last_read("watchpost-again\nError: y\n".into());
+        assert_eq!(err, "Error: y\n");
     }
 
     #[test]
