@@ -1157,7 +1157,7 @@ mod tests {
                 _ => None,
             })
             .and_then(|r| match r.value {
-                crate::state::figure::Value::Number(n) => Some(n),
+                crate::model::figure::Value::Number(n) => Some(n),
                 _ => None,
             })
             .unwrap_or_else(|| panic!("no db.rows in {updates:?}"))

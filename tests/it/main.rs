@@ -19,6 +19,7 @@ mod panes;
 mod parse_props;
 mod patterns;
 mod prometheus;
+mod readonly_db;
 mod record;
 mod remote;
 mod report;

@@ -10,9 +10,7 @@
 //! Real SQLite files, the real `watchpost check` binary, the real collector, and for the
 //! remote path the real `sqlite3` shell behind a real sshd on 127.0.0.1.
 
-#[macro_use]
-#[path = "support/sshd.rs"]
-mod sshd;
+use crate::support::sshd;
 
 use rusqlite::Connection;
 use serde_json::Value as Json;
@@ -24,10 +22,10 @@ use std::time::Duration;
 use watchpost::collect::sqlite::SqliteCollector;
 use watchpost::collect::{self, Collector};
 use watchpost::config::SqliteSource;
-use watchpost::state::figure::Value;
-use watchpost::state::update::{SourceHealth, Update};
+use watchpost::model::figure::Value;
+use watchpost::model::update::{SourceHealth, Update};
 
-const SCHEMA: &str = include_str!("../assets/tmws_schema.sql");
+const SCHEMA: &str = include_str!("../../assets/tmws_schema.sql");
 const HEAD: &str = "571948cc671b";
 const APP: &str = "wp-app";
 const OPERATOR: &str = "wp-operator";
