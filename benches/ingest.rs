@@ -187,14 +187,13 @@ fn thread_cpu() -> Option<std::time::Duration> {
 
 /// CPU time (user + system) of the children that have ended, such as grep.
 fn children_cpu() -> std::time::Duration {
-    // SAFETY: getrusage writes into the struct we hand it and reads nothing else.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
-    let time = |t: libc::timeval| {
-        std::time::Duration::from_secs(t.tv_sec as u64)
-            + std::time::Duration::from_micros(t.tv_usec as u64)
+    use nix::sys::resource::{UsageWho, getrusage};
+    let usage = getrusage(UsageWho::RUSAGE_CHILDREN).expect("getrusage");
+    let time = |t: nix::sys::time::TimeVal| {
+        std::time::Duration::from_secs(t.tv_sec() as u64)
+            + std::time::Duration::from_micros(t.tv_usec() as u64)
     };
-    time(usage.ru_utime) + time(usage.ru_stime)
+    time(usage.user_time()) + time(usage.system_time())
 }
 
 fn grep_count(path: &Path) -> u64 {

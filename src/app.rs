@@ -143,7 +143,7 @@ pub fn action_for_key(key: KeyEvent, ui: &UiState) -> Option<Action> {
 }
 
 /// The longest note kept.
-pub const NOTE_MAX_CHARS: usize = crate::record::store::MAX_NOTE_CHARS;
+pub const NOTE_MAX_CHARS: usize = record::store::MAX_NOTE_CHARS;
 
 /// How a dashboard keeps its record, so a viewer can take over as the writer.
 pub struct RecordSetup {
@@ -764,7 +764,7 @@ pub async fn run(
     drop(tui);
     // Commit what is queued before leaving (the writer also does it when dropped).
     if let Some(recording) = &app.recording {
-        recording.writer.flush(std::time::Duration::from_secs(3));
+        recording.writer.flush(Duration::from_secs(3));
     }
     ended
 }
@@ -817,7 +817,7 @@ pub async fn event_loop(
     screen: &mut impl Screen,
     mut events: impl futures::Stream<Item = std::io::Result<Event>> + Unpin,
     mut rx: mpsc::Receiver<Update>,
-    mut quit: impl std::future::Future<Output = ()> + Unpin,
+    mut quit: impl Future<Output = ()> + Unpin,
 ) -> color_eyre::Result<()> {
     let mut dirty = true;
     // When the last frame was due (not when it was drawn: a late frame does not push the
@@ -1173,7 +1173,7 @@ mod tests {
 
     #[test]
     fn on_alert_with_no_command_does_nothing() {
-        let event = crate::state::alerts::AlertEvent {
+        let event = AlertEvent {
             at: Utc::now(),
             id: "a.b".into(),
             name: "b".into(),

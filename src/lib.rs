@@ -1,6 +1,11 @@
 //! watchpost: a terminal dashboard for the 24 hours after a production deploy.
 //!
-//! Data flows one way: sources → collectors → state → rules → panes → terminal.
+//! Data flows one way: sources → collectors → state → rules → panes → terminal, and the
+//! imports follow it: each top-level module imports only those below it, in the order
+//! `tests/it/layers.rs` keeps (model, rules, config, transport, collect, state, record, ui,
+//! then the wiring). Comments name the runbooks watchpost replaces as "seed 000" to
+//! "seed 004", and their terms (checkpoint rhythm, escalation matrix, playbooks): see
+//! `docs/runbooks.md`.
 
 pub mod app;
 pub mod check;

@@ -269,7 +269,7 @@ impl ProcessLines {
     pub fn from_producer<F, Fut>(producer: F) -> Self
     where
         F: FnOnce(Outbox) -> Fut,
-        Fut: std::future::Future<Output = ()> + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
     {
         let (tx, rx) = mpsc::unbounded_channel();
         let budget = Arc::new(Semaphore::new(QUEUE_BYTES));

@@ -1398,7 +1398,7 @@ fn parse_glog_time(
     let year = now.with_timezone(&Local).year();
     let at = |year: i32| {
         let date = NaiveDate::from_ymd_opt(year, month.parse().ok()?, day.parse().ok()?)?;
-        let time = chrono::NaiveTime::parse_from_str(time, "%H:%M:%S%.f").ok()?;
+        let time = NaiveTime::parse_from_str(time, "%H:%M:%S%.f").ok()?;
         local(date.and_time(time))
     };
     let t = at(year)?;

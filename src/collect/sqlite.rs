@@ -461,8 +461,7 @@ fn access_note(path: &Path) -> String {
 
 /// `(our user, "… is owned by … with mode …, and watchpost runs as …", owner, group)`.
 fn ownership(path: &Path) -> (String, String, Option<String>, Option<String>) {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let me = user_name(unsafe { libc::geteuid() });
+    let me = user_name(nix::unistd::geteuid().as_raw());
     // The file itself when it can be looked at, else the nearest directory that can.
     let found = std::fs::metadata(path)
         .ok()
@@ -497,32 +496,18 @@ fn ownership(path: &Path) -> (String, String, Option<String>, Option<String>) {
 
 /// A user's name (or its number when it has none).
 pub fn user_name(uid: u32) -> String {
-    let mut buf = vec![0 as libc::c_char; 4096];
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut out: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: the buffers outlive the call; `out` is null or points to `pwd`.
-    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut out) };
-    if rc == 0 && !out.is_null() && !pwd.pw_name.is_null() {
-        // SAFETY: pw_name is a NUL-terminated string inside `buf`.
-        let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
-        return name.to_string_lossy().into_owned();
+    match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {
+        Ok(Some(user)) => user.name,
+        _ => uid.to_string(),
     }
-    uid.to_string()
 }
 
 /// A group's name (or its number when it has none).
 pub fn group_name(gid: u32) -> String {
-    let mut buf = vec![0 as libc::c_char; 4096];
-    let mut grp: libc::group = unsafe { std::mem::zeroed() };
-    let mut out: *mut libc::group = std::ptr::null_mut();
-    // SAFETY: the buffers outlive the call; `out` is null or points to `grp`.
-    let rc = unsafe { libc::getgrgid_r(gid, &mut grp, buf.as_mut_ptr(), buf.len(), &mut out) };
-    if rc == 0 && !out.is_null() && !grp.gr_name.is_null() {
-        // SAFETY: gr_name is a NUL-terminated string inside `buf`.
-        let name = unsafe { std::ffi::CStr::from_ptr(grp.gr_name) };
-        return name.to_string_lossy().into_owned();
+    match nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid)) {
+        Ok(Some(group)) => group.name,
+        _ => gid.to_string(),
     }
-    gid.to_string()
 }
 
 /// The last integrity check, reused between runs.

@@ -180,8 +180,8 @@ impl SqlMetric {
 /// are always checkpoints.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Checkpoints {
-    Every(std::time::Duration),
-    At(Vec<std::time::Duration>),
+    Every(Duration),
+    At(Vec<Duration>),
 }
 
 impl<'de> Deserialize<'de> for Checkpoints {

@@ -1108,7 +1108,7 @@ fn last_received(fd: RawFd) -> Option<Duration> {
     // SAFETY: getsockopt writes at most `len` bytes into a zeroed tcp_info.
     unsafe {
         let mut info: libc::tcp_info = std::mem::zeroed();
-        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+        let mut len = size_of::<libc::tcp_info>() as libc::socklen_t;
         let rc = libc::getsockopt(
             fd,
             libc::IPPROTO_TCP,

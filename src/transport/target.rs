@@ -235,23 +235,8 @@ pub(crate) fn local_user_name() -> Result<String, String> {
             return Ok(user);
         }
     }
-    // SAFETY: getpwuid_r writes into the buffers given; the result points into `buf`.
-    unsafe {
-        let mut pwd: libc::passwd = std::mem::zeroed();
-        let mut buf = vec![0 as libc::c_char; 4096];
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        let rc = libc::getpwuid_r(
-            libc::getuid(),
-            &mut pwd,
-            buf.as_mut_ptr(),
-            buf.len(),
-            &mut result,
-        );
-        if rc == 0 && !result.is_null() && !pwd.pw_name.is_null() {
-            return Ok(std::ffi::CStr::from_ptr(pwd.pw_name)
-                .to_string_lossy()
-                .into_owned());
-        }
+    if let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::getuid()) {
+        return Ok(user.name);
     }
     Err("cannot tell the local user name: give user@host".into())
 }

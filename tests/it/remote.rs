@@ -1107,7 +1107,7 @@ async fn remote_file_logs_equal_local_ones_across_rotation_and_new_files() {
     std::fs::write(&first, json_lines("after", 2)).unwrap();
     std::fs::write(dir.path().join("app-2.log"), json_lines("second", 2)).unwrap();
     let total = 3 + 4 + 1 + 2 + 2;
-    let limit = WAIT + watchpost::collect::logs::EXPAND_EVERY;
+    let limit = WAIT + collect::logs::EXPAND_EVERY;
     poll_logs(&mut remote, &mut r, limit, |s| s.lines.len() >= total).await;
     poll_logs(&mut local, &mut l, limit, |s| s.lines.len() >= total).await;
     // Nothing more, nothing twice.
@@ -1185,7 +1185,7 @@ host = "test"
         collect::reach(&pool, "test"),
     );
     let updates = journal.poll().await;
-    let has_journal = std::path::Path::new("/run/systemd/system").exists();
+    let has_journal = Path::new("/run/systemd/system").exists();
     if !has_journal {
         let message = error_of(&updates).unwrap_or_default();
         assert!(

@@ -1302,7 +1302,7 @@ mod tests {
 
     #[test]
     fn percentiles_are_taken_over_bucket_maxima() {
-        let t0 = chrono::DateTime::<Utc>::UNIX_EPOCH;
+        let t0 = DateTime::<Utc>::UNIX_EPOCH;
         let buckets: Vec<Bucket> = (0..100)
             .map(|i| Bucket {
                 t: t0 + Duration::seconds(i * 30),
