@@ -1322,16 +1322,20 @@ mod tests {
              (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT count(*) FROM c)",
         );
         let app_path = path.clone();
+        let (reader_done, wait_for_reader) = mpsc::channel::<()>();
         let app = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(150));
             let app = Connection::open(&app_path).unwrap();
             app.execute_batch("INSERT INTO t VALUES (2)").unwrap();
-            // Held open until the reader is done.
-            std::thread::sleep(Duration::from_secs(4));
+            // Held open until the reader is done, however slow the machine: closing would
+            // remove the sidecars and send the reader back to immutable mode.
+            let _ = wait_for_reader.recv_timeout(Duration::from_secs(120));
         });
         let started = Instant::now();
         let updates = worker.poll();
         let elapsed = started.elapsed();
+        let mode = mode_of(&worker);
+        reader_done.send(()).unwrap();
         app.join().unwrap();
         assert!(
             elapsed > Duration::from_millis(150),
@@ -1340,7 +1344,7 @@ mod tests {
         );
         // The immutable read (1 row) was discarded; the one through the app's sidecars counts.
         assert_eq!(rows_of(&updates), 2.0, "{updates:?}");
-        assert_eq!(mode_of(&worker), OpenMode::ReadOnly);
+        assert_eq!(mode, OpenMode::ReadOnly);
     }
 
     #[test]
