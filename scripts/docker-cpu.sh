@@ -7,7 +7,7 @@
 # The engine's own work (dockerd reading cgroups for both clients) is printed apart.
 #
 # The containers run `sleep` in a FROM-scratch image with a static busybox (Debian:
-# busybox-static), as in tests/docker.rs; everything the script creates is labelled and
+# busybox-static), as in tests/it/docker.rs; everything the script creates is labelled and
 # removed when it exits, however it exits.
 #
 # Usage: scripts/docker-cpu.sh [containers] [seconds-per-run] [runs]

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)
-# tests/readonly_db.rs runs `watchpost check` as a second Unix user it creates (as root).
+# tests/it/readonly_db.rs runs `watchpost check` as a second Unix user it creates (as root).
 command -v useradd >/dev/null 2>&1 || need_apt+=(passwd)
 command -v runuser >/dev/null 2>&1 || need_apt+=(util-linux)
 # The SSH tests run a real OpenSSH server on 127.0.0.1 (and ssh-keygen, ssh-agent).

@@ -4,7 +4,7 @@
 //! most [`MAX_BUCKETS`] buckets (30 s for 24 hours, never under a second), and each bucket
 //! of each figure is one row with the count, min, max, sum and last of its numbers, the
 //! last text, and the set of conditions seen in it. Nothing outside the window is kept.
-//! With [`ROW_BYTES_BOUND`] bytes a row at most (measured by `tests/record.rs`), 200
+//! With [`ROW_BYTES_BOUND`] bytes a row at most (measured by `tests/it/record.rs`), 200
 //! figures over a whole window stay under [`samples_bound_bytes`] ≈ 37 MB, below the
 //! default [`DEFAULT_MAX_MB`]; past `record_max_mb` new buckets are dropped and counted.
 //!

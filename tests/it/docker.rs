@@ -1111,7 +1111,7 @@ mod log_sources {
         );
         assert_eq!(got.count("run 2 database failed"), 1);
         // The hostile line arrives as one line, escapes and all, for the sanitizer to
-        // defuse on screen (tests/panes.rs), and is not an error.
+        // defuse on screen (tests/it/panes.rs), and is not an error.
         let evil: Vec<_> = got
             .lines
             .iter()

@@ -235,7 +235,7 @@ fn every_top_level_module_is_in_a_layer() {
     let missing: Vec<_> = modules.iter().filter(|m| rank(m).is_none()).collect();
     assert!(
         missing.is_empty(),
-        "src/ has modules with no place in LAYERS (tests/layers.rs): {missing:?}"
+        "src/ has modules with no place in LAYERS (tests/it/layers.rs): {missing:?}"
     );
 }
 
@@ -252,7 +252,7 @@ fn imports_flow_one_way_down_the_layers() {
         .collect();
     assert!(
         upward.is_empty(),
-        "these imports go up the layers (order in tests/layers.rs, lowest first: {}):\n{}",
+        "these imports go up the layers (order in tests/it/layers.rs, lowest first: {}):\n{}",
         LAYERS.join(" < "),
         upward.join("\n")
     );

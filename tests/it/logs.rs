@@ -869,7 +869,7 @@ exit 1
 
     #[tokio::test]
     async fn remote_process_sources_without_a_host_pool_say_how_to_get_one() {
-        // (Through a HostPool they run on the host: see tests/remote.rs.)
+        // (Through a HostPool they run on the host: see tests/it/remote.rs.)
         let mut s = command_source(&["true"]);
         s.host = "ssh://deploy@example.invalid".into();
         let mut c = LogCollector::new("app", &s);
