@@ -108,6 +108,7 @@ fn realistic_state() -> (AppState, chrono::DateTime<Utc>) {
                 disks: vec![DiskUsage {
                     mount: "/".into(),
                     used_bytes: 120e9,
+                    available_bytes: 119e9,
                     total_bytes: 252e9,
                 }],
             },

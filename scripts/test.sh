@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)
+# The disk test makes an ext4 with reserved blocks in a file and loop-mounts it (as root).
+command -v mkfs.ext4 >/dev/null 2>&1 || need_apt+=(e2fsprogs)
+command -v mount >/dev/null 2>&1 || need_apt+=(mount)
 # tests/it/readonly_db.rs runs `watchpost check` as a second Unix user it creates (as root).
 command -v useradd >/dev/null 2>&1 || need_apt+=(passwd)
 command -v runuser >/dev/null 2>&1 || need_apt+=(util-linux)

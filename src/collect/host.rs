@@ -349,7 +349,7 @@ pub fn parse_df(lines: &[&str]) -> Vec<MountInfo> {
             continue;
         }
         let number = |i: usize| fields[numbers_at + i].parse::<u64>().ok();
-        let (Some(total), Some(available)) = (number(0), number(2)) else {
+        let (Some(total), Some(used), Some(available)) = (number(0), number(1), number(2)) else {
             continue;
         };
         let device = fields[0].to_string();
@@ -363,6 +363,7 @@ pub fn parse_df(lines: &[&str]) -> Vec<MountInfo> {
             device,
             mount: fields[numbers_at + 4..].join(" "),
             total,
+            used,
             available,
         });
     }
@@ -414,12 +415,22 @@ impl Probe {
         let mounts: Vec<MountInfo> = self
             .disks
             .iter()
-            .map(|d| MountInfo {
-                device: d.name().to_string_lossy().into_owned(),
-                mount: d.mount_point().to_string_lossy().into_owned(),
-                fs: d.file_system().to_string_lossy().into_owned(),
-                total: d.total_space(),
-                available: d.available_space(),
+            .map(|d| {
+                let (total, used, available) = df_numbers(d.mount_point())
+                    // Without statvfs, sysinfo's numbers: reserved blocks then count as used.
+                    .unwrap_or((
+                        d.total_space(),
+                        d.total_space().saturating_sub(d.available_space()),
+                        d.available_space(),
+                    ));
+                MountInfo {
+                    device: d.name().to_string_lossy().into_owned(),
+                    mount: d.mount_point().to_string_lossy().into_owned(),
+                    fs: d.file_system().to_string_lossy().into_owned(),
+                    total,
+                    used,
+                    available,
+                }
             })
             .collect();
         HostSnapshot {
@@ -442,7 +453,32 @@ pub struct MountInfo {
     pub mount: String,
     pub fs: String,
     pub total: u64,
+    /// As `df`: blocks in use (reserved blocks are not in use).
+    pub used: u64,
+    /// As `df`: free to an ordinary user.
     pub available: u64,
+}
+
+/// Size, used and available bytes of the file system at `mount`, as `df` computes them
+/// from statvfs: size = blocks × frsize, used = (blocks − bfree) × frsize,
+/// available = bavail × frsize.
+pub fn df_numbers(mount: &std::path::Path) -> Option<(u64, u64, u64)> {
+    let s = nix::sys::statvfs::statvfs(mount).ok()?;
+    Some(df_from_statvfs(
+        s.blocks(),
+        s.blocks_free(),
+        s.blocks_available(),
+        s.fragment_size(),
+    ))
+}
+
+/// The arithmetic of [`df_numbers`], apart so it can be checked on known numbers.
+pub fn df_from_statvfs(blocks: u64, free: u64, available: u64, frsize: u64) -> (u64, u64, u64) {
+    (
+        blocks.saturating_mul(frsize),
+        blocks.saturating_sub(free).saturating_mul(frsize),
+        available.saturating_mul(frsize),
+    )
 }
 
 /// Filesystems that do not live on a disk of their own.
@@ -515,7 +551,8 @@ pub fn pick_disks(mounts: &[MountInfo]) -> Vec<DiskUsage> {
         }
         disks.push(DiskUsage {
             mount: m.mount.clone(),
-            used_bytes: m.total.saturating_sub(m.available) as f64,
+            used_bytes: m.used as f64,
+            available_bytes: m.available as f64,
             total_bytes: m.total as f64,
         });
     }
@@ -600,6 +637,7 @@ mod tests {
             mount: mount.into(),
             fs: fs.into(),
             total,
+            used: total - available,
             available,
         }
     }
@@ -709,11 +747,13 @@ overlay        overlay  100000000   50000000   50000000      50% /var/lib/docker
                 DiskUsage {
                     mount: "/".into(),
                     used_bytes: 10.0,
+                    available_bytes: 90.0,
                     total_bytes: 100.0,
                 },
                 DiskUsage {
                     mount: "/data".into(),
                     used_bytes: 95.0,
+                    available_bytes: 5.0,
                     total_bytes: 100.0,
                 },
             ],
@@ -728,5 +768,37 @@ overlay        overlay  100000000   50000000   50000000      50% /var/lib/docker
         assert!(get("web.disk_pct").detail.starts_with("/data"));
         assert_eq!(sev("web.load1"), Severity::Ok);
         assert!(get("web.load1").detail.contains("2 cores"));
+    }
+
+    #[test]
+    fn disk_figures_follow_dfs_formula_with_reserved_blocks() {
+        // statvfs of an ext4 made with 50 % reserved blocks, 4 KiB blocks: 1000 blocks,
+        // 400 free, 0 available to users (the reserve is 500 blocks).
+        let (size, used, available) = df_from_statvfs(1000, 400, 0, 4096);
+        assert_eq!((size, used, available), (4_096_000, 2_457_600, 0));
+        let disk = DiskUsage {
+            mount: "/".into(),
+            used_bytes: used as f64,
+            available_bytes: available as f64,
+            total_bytes: size as f64,
+        };
+        assert_eq!(
+            disk.used_pct(),
+            100.0,
+            "df says 100%: nothing left for users"
+        );
+        // The same disk by df -P -T -B1: Used and Available come from its columns, not
+        // from size minus available.
+        let mounts = parse_df(&[
+            "Filesystem     Type 1B-blocks    Used Available Capacity Mounted on",
+            "/dev/loop0     ext4  4096000 2457600    1638400      61% /mnt/my disk",
+        ]);
+        assert_eq!(mounts[0].used, 2_457_600);
+        assert_eq!(mounts[0].available, 1_638_400);
+        assert_eq!(mounts[0].mount, "/mnt/my disk");
+        let disks = pick_disks(&mounts);
+        // 2457600 / (2457600 + 1638400) is exactly 60 %. The Capacity column of this made-up
+        // line says 61% to show that it is computed, not read.
+        assert!((disks[0].used_pct() - 60.0).abs() < 1e-9);
     }
 }

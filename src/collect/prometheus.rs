@@ -540,7 +540,7 @@ const NODE_CORES: &str = r#"count by (instance) (node_cpu_seconds_total{mode="id
 const NODE_MEMORY: &str =
     r#"{__name__=~"node_memory_MemTotal_bytes|node_memory_MemAvailable_bytes"}"#;
 const NODE_LOAD: &str = r#"{__name__=~"node_load1|node_load5|node_load15"}"#;
-const NODE_DISKS: &str = r#"{__name__=~"node_filesystem_size_bytes|node_filesystem_avail_bytes",fstype!~"tmpfs|ramfs|devtmpfs|overlay|squashfs|nsfs|autofs|proc|sysfs"}"#;
+const NODE_DISKS: &str = r#"{__name__=~"node_filesystem_size_bytes|node_filesystem_free_bytes|node_filesystem_avail_bytes",fstype!~"tmpfs|ramfs|devtmpfs|overlay|squashfs|nsfs|autofs|proc|sysfs"}"#;
 const NODE_UPTIME: &str = "node_time_seconds - node_boot_time_seconds";
 const NODE_UNAME: &str = "node_uname_info";
 const HOST_QUERIES: [&str; 7] = [
@@ -888,8 +888,9 @@ fn host_snapshots(source: &str, answers: &HashMap<String, Answer>) -> Vec<(Strin
             None => {
                 h.disks.push(DiskUsage {
                     mount: mount.to_string(),
-                    // Until the size arrives, a disk is not full.
+                    // Free bytes until all three series are in; turned into used below.
                     used_bytes: f64::NAN,
+                    available_bytes: f64::NAN,
                     total_bytes: 0.0,
                 });
                 h.disks.len() - 1
@@ -898,21 +899,22 @@ fn host_snapshots(source: &str, answers: &HashMap<String, Answer>) -> Vec<(Strin
         let disk = &mut h.disks[at];
         match s.label("__name__") {
             "node_filesystem_size_bytes" => disk.total_bytes = n,
-            // Available now; turned into used once both are in.
+            "node_filesystem_avail_bytes" => disk.available_bytes = n,
             _ => disk.used_bytes = n,
         }
     });
     hosts
         .into_iter()
         .map(|(instance, mut host)| {
+            // As `df` computes them: used = size − free; Use% = used / (used + avail), so
+            // blocks reserved for root count neither way.
             for d in &mut host.disks {
-                d.used_bytes = if d.used_bytes.is_finite() {
-                    (d.total_bytes - d.used_bytes).max(0.0)
-                } else {
-                    0.0
-                };
+                let free = d.used_bytes;
+                d.used_bytes = (d.total_bytes - free).max(0.0);
             }
-            host.disks.retain(|d| d.total_bytes > 0.0);
+            host.disks.retain(|d| {
+                d.total_bytes > 0.0 && d.used_bytes.is_finite() && d.available_bytes.is_finite()
+            });
             host.disks.sort_by(|a, b| a.mount.cmp(&b.mount));
             if host.hostname.is_empty() {
                 host.hostname = instance.clone();
@@ -1152,6 +1154,14 @@ mod tests {
                     ],
                     "400",
                 ),
+                (
+                    &[
+                        ("__name__", "node_filesystem_free_bytes"),
+                        ("instance", "h1"),
+                        ("mountpoint", "/"),
+                    ],
+                    "120",
+                ),
             ]),
         );
         let hosts = host_snapshots("prom", &answers);
@@ -1160,7 +1170,10 @@ mod tests {
         assert_eq!(key, "prom.h1");
         assert_eq!(h.mem_used_bytes, 750.0);
         assert_eq!(h.cpu_pct, 42.5);
-        assert_eq!(h.disks[0].used_pct(), 75.0);
+        // As df: used = size − free = 280, Use% = 280 / (280 + 100): the 20 reserved bytes
+        // count neither way (size − avail would say 75 %).
+        assert_eq!(h.disks[0].used_bytes, 280.0);
+        assert!((h.disks[0].used_pct() - 100.0 * 280.0 / 380.0).abs() < 1e-9);
         assert_eq!(h.hostname, "h1");
     }
 }

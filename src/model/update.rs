@@ -94,16 +94,24 @@ pub struct HostSnapshot {
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct DiskUsage {
     pub mount: String,
+    /// Blocks in use, as `df`'s Used column: (blocks − free blocks) × fragment size.
     pub used_bytes: f64,
+    /// Free to an ordinary user, as `df`'s Available column (reserved blocks excluded).
+    pub available_bytes: f64,
+    /// The file system's size, as `df`'s 1B-blocks column.
     pub total_bytes: f64,
 }
 
 impl DiskUsage {
+    /// `df`'s Use%: used / (used + available). Blocks reserved for root count neither as
+    /// used nor as available, so a disk with a large reserve is not shown fuller than `df`
+    /// says (df then rounds up to a whole percent; this keeps the fraction).
     pub fn used_pct(&self) -> f64 {
-        if self.total_bytes <= 0.0 {
+        let reachable = self.used_bytes + self.available_bytes;
+        if reachable <= 0.0 {
             0.0
         } else {
-            100.0 * self.used_bytes / self.total_bytes
+            100.0 * self.used_bytes / reachable
         }
     }
 }

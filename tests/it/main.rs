@@ -10,6 +10,7 @@ mod cli;
 mod collectors;
 mod config;
 mod demo_world;
+mod disk;
 mod docker;
 mod e2e_tmux;
 mod layers;

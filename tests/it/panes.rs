@@ -218,11 +218,13 @@ fn host_snapshot(level: Level) -> HostSnapshot {
             DiskUsage {
                 mount: "/".into(),
                 used_bytes: 100e9 * disk / 100.0,
+                available_bytes: 100e9 * (100.0 - disk) / 100.0,
                 total_bytes: 100e9,
             },
             DiskUsage {
                 mount: "/var/lib/docker".into(),
                 used_bytes: 120e9,
+                available_bytes: 380e9,
                 total_bytes: 500e9,
             },
         ],
