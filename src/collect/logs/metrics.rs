@@ -1,5 +1,6 @@
-//! Figures derived from log lines, judged by the rules like any other figure:
-//! `[[logs.NAME.metric]]` in the config gives the reading `NAME.<id>`.
+//! Figures derived from log lines, judged by the rules like any other figure: every
+//! source's error counts (`NAME.errors_1h`, `NAME.errors_per_min`, see [`Derived`]), and
+//! its `[[logs.NAME.metric]]` figures, each giving the reading `NAME.<id>`.
 //!
 //! ```toml
 //! # Seed 002: tool timeouts over 10 an hour, any failed cleanup at once, latency p95.

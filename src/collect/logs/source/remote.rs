@@ -354,7 +354,9 @@ fn plan_follows(
 
 #[cfg(test)]
 mod tests {
+    use super::super::journald::JournaldPlan;
     use super::*;
+    use crate::transport::Resume;
 
     fn found(pattern: usize, inode: &str, path: &str) -> Found<String> {
         Found {
@@ -432,5 +434,29 @@ mod tests {
             ),
             "{problems:?}"
         );
+    }
+
+    /// A journald unit on a host: the stream resumes after the last cursor delivered.
+    #[test]
+    fn journal_resumes_after_the_cursor() {
+        let spec = stream_spec(Box::new(JournaldPlan::new("tmws.service")));
+        let first = spec.command_for(&Resume::default());
+        assert!(first.contains(&"--since=-1h".to_string()), "{first:?}");
+        assert!(
+            first.contains(&"--unit=tmws.service".to_string()),
+            "{first:?}"
+        );
+        let line = br#"{"__CURSOR":"s=abc;i=12","MESSAGE":"x"}"#;
+        let cursor = spec.token_of(line).unwrap();
+        assert_eq!(cursor, "s=abc;i=12");
+        let again = spec.command_for(&Resume {
+            token: Some(cursor),
+            ..Resume::default()
+        });
+        assert!(
+            again.contains(&"--after-cursor=s=abc;i=12".to_string()),
+            "{again:?}"
+        );
+        assert!(spec.token_of(b"not json").is_none());
     }
 }
