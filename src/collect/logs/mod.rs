@@ -8,11 +8,11 @@
 //! "prod"`) every kind runs there, through the host's one SSH connection, and while the
 //! host is down the source says so in the host's words.
 
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod parse;
-pub mod source;
+pub(crate) mod source;
 
-pub use source::{EXPAND_EVERY, LocalLauncher, MAX_REMOTE_FILES};
+pub use source::{EXPAND_EVERY, Launcher, LocalLauncher, MAX_REMOTE_FILES};
 
 use crate::collect::{Collector, Reach, failed, health, reach_without_pool};
 use crate::config::LogSource;
