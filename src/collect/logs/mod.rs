@@ -136,6 +136,13 @@ impl LogCollector {
     }
 
     async fn read(&mut self, error_pattern: Regex) -> Vec<Update> {
+        let source = match &mut self.input {
+            Ok(source) => source,
+            Err(message) => {
+                let message = message.clone();
+                return self.error_updates(message);
+            }
+        };
         let derived = self
             .derived
             .take()
@@ -145,12 +152,9 @@ impl LogCollector {
             error_pattern,
             derived,
         };
-        let read = match &mut self.input {
-            Ok(source) => source.read(ingest).await,
-            Err(message) => Err(message.clone()),
-        };
-        let read = match read {
+        let read = match source.read(ingest).await {
             Ok(read) => read,
+            // The reading task died, and the counts with it.
             Err(message) => return self.error_updates(message),
         };
         self.derived = Some(read.ingest.derived);
@@ -352,5 +356,37 @@ mod tests {
         assert_eq!(collector.interval(), CATCH_UP_INTERVAL);
         collector.poll().await;
         assert_eq!(collector.interval(), Duration::from_secs(2), "caught up");
+    }
+
+    /// A source that cannot be read says why in every figure it has, its metrics too.
+    #[tokio::test]
+    async fn an_unreachable_source_fails_every_figure() {
+        let config = crate::config::Config::parse(
+            "[logs.app]\nfiles = [\"/x.log\"]\n\n[[logs.app.metric]]\nid = \"timeouts_1h\"\nfield = \"outcome\"\nequals = \"timeout\"\nkind = \"count\"\n",
+        )
+        .unwrap();
+        let mut collector =
+            LogCollector::on("app", &config.logs["app"], Err("no route to prod".into()));
+        for _ in 0..2 {
+            let readings: Vec<(String, bool)> = collector
+                .poll()
+                .await
+                .into_iter()
+                .filter_map(|u| match u {
+                    Update::Readings { readings, .. } => Some(readings),
+                    _ => None,
+                })
+                .flatten()
+                .map(|r| (r.id.clone(), r.error.as_deref() == Some("no route to prod")))
+                .collect();
+            assert_eq!(
+                readings,
+                [
+                    ("app.errors_1h".to_string(), true),
+                    ("app.errors_per_min".to_string(), true),
+                    ("app.timeouts_1h".to_string(), true),
+                ]
+            );
+        }
     }
 }
