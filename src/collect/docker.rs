@@ -197,7 +197,7 @@ pub fn follow_logs(
     tail: usize,
     remote: Option<Transport>,
     address: Option<String>,
-) -> crate::collect::command::ProcessLines {
+) -> crate::collect::logs::source::Feed {
     let selection = Selection {
         project: project.filter(|p| !p.trim().is_empty()),
         services: names,
@@ -213,7 +213,7 @@ pub fn follow_logs(
             .map(|p| format!(" in compose project {p}"))
             .unwrap_or_default()
     );
-    crate::collect::command::ProcessLines::from_producer(move |outbox| async move {
+    crate::collect::logs::source::Feed::from_producer(move |outbox| async move {
         let feed = Arc::new(logtail::LogFeed::new(outbox, tail));
         let screen = watch::channel(OnScreen::default()).1;
         let engine = Engine::start(
@@ -237,7 +237,7 @@ pub fn follow_logs(
                     }
                     let any = *running.borrow_and_update();
                     let problem = (!any).then(|| idle.clone());
-                    if !feed.send(crate::collect::command::Event::Lasting(problem)).await {
+                    if !feed.send(crate::collect::logs::source::Event::Lasting(problem)).await {
                         return;
                     }
                     continue;
@@ -249,11 +249,13 @@ pub fn follow_logs(
             }
             let event = match &status {
                 EngineStatus::Connecting => continue,
-                EngineStatus::Up => crate::collect::command::Event::Started,
-                EngineStatus::Down { message, retry } => crate::collect::command::Event::Down {
-                    message: message.clone(),
-                    retry: retry.unwrap_or(FIRST_BACKOFF),
-                },
+                EngineStatus::Up => crate::collect::logs::source::Event::Started,
+                EngineStatus::Down { message, retry } => {
+                    crate::collect::logs::source::Event::Down {
+                        message: message.clone(),
+                        retry: retry.unwrap_or(FIRST_BACKOFF),
+                    }
+                }
             };
             if !feed.send(event).await {
                 return;

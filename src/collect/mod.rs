@@ -3,13 +3,9 @@
 //! over a channel. `watchpost check` polls each once.
 
 pub mod alertmanager;
-pub mod command;
 pub mod docker;
 pub mod host;
 pub mod http;
-pub mod journald;
-pub mod logmetrics;
-pub mod logparse;
 pub mod logs;
 pub mod prometheus;
 pub mod sqlite;

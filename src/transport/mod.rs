@@ -28,7 +28,7 @@
 //! let host = pool.transport("prod")?;        // the source's `host` value
 //! let out = host.exec(&["systemctl", "show", "tmws.service", "-p", "NRestarts"]).await?;
 //! let mut log = host.follow_file("/var/log/app.jsonl", 0).await; // tail -F, new lines
-//! let mut journal = host.stream(StreamSpec::journal(&["tmws.service"], 100));
+//! let mut journal = host.stream(StreamSpec::fixed(&["journalctl", "-f", "-u", "tmws"]));
 //! let docker_sock = host.forward_unix("/var/run/docker.sock").await?; // keep it alive
 //! let docker = bollard::Docker::connect_with_unix(
 //!     &docker_sock.path().to_string_lossy(), 30, bollard::API_DEFAULT_VERSION)?;

@@ -242,31 +242,6 @@ impl StreamSpec {
         .with_header(follow_header)
     }
 
-    /// `journalctl -f -o json` for these units (all when empty), starting with the last
-    /// `backlog` entries and resuming after the last cursor delivered.
-    pub fn journal<S: AsRef<str>>(units: &[S], backlog: u32) -> Self {
-        let units: Vec<String> = units.iter().map(|u| u.as_ref().to_string()).collect();
-        StreamSpec::new(move |r| {
-            let mut args: Vec<String> = ["journalctl", "--no-pager", "-o", "json", "-f"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-            for unit in &units {
-                args.push("-u".into());
-                args.push(unit.clone());
-            }
-            match &r.token {
-                Some(cursor) => {
-                    args.push("--lines=all".into());
-                    args.push(format!("--after-cursor={cursor}"));
-                }
-                None => args.push(format!("--lines={backlog}")),
-            }
-            args
-        })
-        .with_token(journal_cursor)
-    }
-
     /// The argv for a (re)start.
     pub fn command_for(&self, resume: &Resume) -> Vec<String> {
         (self.command)(resume)
@@ -299,12 +274,6 @@ impl StreamSpec {
             resume.token_bytes = resume.bytes;
         }
     }
-}
-
-/// `__CURSOR` of a `journalctl -o json` line.
-pub fn journal_cursor(line: &[u8]) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(line).ok()?;
-    value.get("__CURSOR")?.as_str().map(str::to_string)
 }
 
 /// What a stream yields.
@@ -553,26 +522,6 @@ mod tests {
             &fresh.command_for(&Resume::default())[4..],
             ["/a", "", "", ""]
         );
-    }
-
-    #[test]
-    fn journal_resumes_after_the_cursor() {
-        let spec = StreamSpec::journal(&["tmws.service"], 50);
-        let first = spec.command_for(&Resume::default());
-        assert!(first.contains(&"--lines=50".to_string()), "{first:?}");
-        assert!(first.windows(2).any(|w| w == ["-u", "tmws.service"]));
-        let line = br#"{"__CURSOR":"s=abc;i=12","MESSAGE":"x"}"#;
-        let cursor = spec.token_of(line).unwrap();
-        assert_eq!(cursor, "s=abc;i=12");
-        let again = spec.command_for(&Resume {
-            token: Some(cursor),
-            ..Resume::default()
-        });
-        assert!(
-            again.contains(&"--after-cursor=s=abc;i=12".to_string()),
-            "{again:?}"
-        );
-        assert!(spec.token_of(b"not json").is_none());
     }
 
     #[test]

@@ -521,7 +521,7 @@ async fn a_custom_error_pattern_is_case_insensitive() {
 
 mod parse_never_panics {
     use proptest::prelude::*;
-    use watchpost::collect::logparse::parse_line;
+    use watchpost::collect::logs::parse::parse_line;
 
     fn fragment() -> impl Strategy<Value = &'static str> {
         prop::sample::select(vec![
@@ -593,7 +593,7 @@ mod processes {
     use std::os::unix::fs::PermissionsExt;
     use std::sync::Arc;
     use std::time::Duration;
-    use watchpost::collect::command::LocalLauncher;
+    use watchpost::collect::logs::LocalLauncher;
     use watchpost::config::Config;
 
     /// A fake `journalctl`, first in PATH for the processes the collector starts. It logs

@@ -1773,7 +1773,13 @@ fn errors_triage_state() -> AppState {
     let lines = raw
         .iter()
         .map(|(source, text)| {
-            watchpost::collect::logparse::parse_line(*source, text.as_bytes(), 0, &pattern, now())
+            watchpost::collect::logs::parse::parse_line(
+                *source,
+                text.as_bytes(),
+                0,
+                &pattern,
+                now(),
+            )
         })
         .collect();
     state.apply(Update::Logs(lines), now());

@@ -1,4 +1,4 @@
-//! Properties of the log line parsers (`collect::logparse`): JSON, logfmt and plain text
+//! Properties of the log line parsers (`collect::logs::parse`): JSON, logfmt and plain text
 //! with level detection. Lines written by a generator in each format read back as what
 //! was written (message, level, time, fields); any input, however long or broken, gives a
 //! line of bounded size without a panic.
@@ -6,7 +6,7 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
 use regex::Regex;
-use watchpost::collect::logparse::{MAX_LINE_BYTES, parse_line};
+use watchpost::collect::logs::parse::{MAX_LINE_BYTES, parse_line};
 use watchpost::model::update::{LogLevel, LogLine};
 
 fn pattern() -> Regex {

@@ -11,7 +11,7 @@
 
 use super::{AbortOnDrop, Shared, describe_error, lock};
 use crate::collect::ScreenWatch;
-use crate::collect::command::{Event, Outbox, RawLine};
+use crate::collect::logs::source::{Event, Outbox, RawLine};
 use crate::model::update::{CONTAINER_LOG_TAIL, ContainerLogLine, ContainerLogTail};
 use bollard::Docker;
 use bollard::container::LogOutput;

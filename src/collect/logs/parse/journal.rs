@@ -1,137 +1,17 @@
-//! journald units: `journalctl --follow --output=json --unit=UNIT` as a long-lived
-//! process (see `command`), its JSON entries read into log lines.
+//! journald entries: one line of `journalctl --output=json` as a log line, and its cursor.
 //!
-//! - The first run starts an hour back (`--since=-1h`), so `errors_1h` and the log metrics
-//!   are right from the start; every later run resumes after the last entry read
-//!   (`--after-cursor`), so a restart neither loses nor repeats a line.
-//! - Before each run, `journalctl --lines=0` checks that there is a journal to read: on a
-//!   host without systemd `journalctl --follow` would wait silently forever.
-//! - An entry's MESSAGE (a string, or an array of bytes when it is not clean UTF-8) is
-//!   parsed like a file's line, so an application that logs JSON or logfmt to journald
-//!   keeps its fields and level; PRIORITY (0–7) gives the level otherwise and
-//!   `__REALTIME_TIMESTAMP` the time. The unit, pid, host and the entry's own fields
-//!   (those without a leading `_`) are kept as fields.
+//! An entry's MESSAGE (a string, or an array of bytes when it is not clean UTF-8) is
+//! parsed like a file's line, so an application that logs JSON or logfmt to journald
+//! keeps its fields and level; PRIORITY (0–7) gives the level otherwise and
+//! `__REALTIME_TIMESTAMP` the time. The unit, pid, host and the entry's own fields (those
+//! without a leading `_`) are kept as fields.
 
-use crate::collect::command::{self, Launcher, Plan, run_to_end};
-use crate::collect::logparse::{self, MAX_LINE_BYTES};
+use super::level::level_number;
+use super::{MAX_LINE_BYTES, finish, parse_line, parse_text};
 use crate::model::update::LogLine;
 use chrono::{DateTime, Utc};
-use futures::future::BoxFuture;
 use regex::Regex;
 use serde_json::{Map, Value as Json};
-use std::io;
-use std::time::Duration;
-
-/// How far back the first run starts.
-pub const SINCE: &str = "-1h";
-const PROBE_LIMIT: Duration = Duration::from_secs(10);
-
-/// Follows one unit, resuming after the last cursor seen.
-pub struct JournaldPlan {
-    unit: String,
-    cursor: Option<String>,
-}
-
-impl JournaldPlan {
-    pub fn new(unit: &str) -> Self {
-        JournaldPlan {
-            unit: unit.trim().to_string(),
-            cursor: None,
-        }
-    }
-
-    pub fn cursor(&self) -> Option<&str> {
-        self.cursor.as_deref()
-    }
-}
-
-impl Plan for JournaldPlan {
-    fn label(&self) -> String {
-        format!("journalctl -u {}", self.unit)
-    }
-
-    fn argv(&self) -> Vec<String> {
-        self.argv_after(self.cursor.as_deref())
-    }
-
-    fn resume_token(&self, line: &[u8]) -> Option<String> {
-        cursor_of(line)
-    }
-
-    fn argv_after(&self, cursor: Option<&str>) -> Vec<String> {
-        let mut argv: Vec<String> = [
-            "journalctl",
-            "--follow",
-            "--output=json",
-            "--all",
-            "--no-pager",
-            "--lines=all",
-        ]
-        .map(String::from)
-        .to_vec();
-        // `--unit=X` rather than `-u X`: a unit name can never read as an option.
-        argv.push(format!("--unit={}", self.unit));
-        argv.push(match cursor {
-            Some(cursor) => format!("--after-cursor={cursor}"),
-            None => format!("--since={SINCE}"),
-        });
-        argv
-    }
-
-    fn observe(&mut self, line: &[u8]) {
-        if let Some(cursor) = cursor_of(line) {
-            self.cursor = Some(cursor);
-        }
-    }
-
-    fn preflight<'a>(
-        &'a mut self,
-        launcher: &'a dyn Launcher,
-    ) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move {
-            // The default output: `--output=json` keeps journalctl quiet about a missing
-            // journal.
-            let argv: Vec<String> = ["journalctl", "--no-pager", "--lines=0"]
-                .map(String::from)
-                .into_iter()
-                .chain([format!("--unit={}", self.unit)])
-                .collect();
-            let (exit, _stdout, stderr) = run_to_end(launcher, &argv, PROBE_LIMIT)
-                .await
-                .map_err(|e| self.spawn_error(&e))?;
-            let said = stderr.lines().map(str::trim).find(|l| !l.is_empty());
-            if stderr.contains("No journal files were found") {
-                return Err(
-                    "journald: this host has no journal (journalctl: No journal files were found.); is systemd running here?"
-                        .to_string(),
-                );
-            }
-            if stderr.contains("insufficient permissions") {
-                return Err(format!(
-                    "journald: not allowed to read the journal ({}); add the user to the systemd-journal or adm group",
-                    said.unwrap_or("insufficient permissions")
-                ));
-            }
-            if exit.code != Some(0) {
-                return Err(match said {
-                    Some(text) => format!("{} failed ({}): {text}", self.label(), exit.description),
-                    None => format!("{} failed ({})", self.label(), exit.description),
-                });
-            }
-            Ok(())
-        })
-    }
-
-    fn spawn_error(&self, e: &io::Error) -> String {
-        match e.kind() {
-            io::ErrorKind::NotFound => {
-                "journalctl not found: journald sources need systemd's journalctl on the host"
-                    .to_string()
-            }
-            _ => command::spawn_error(&self.label(), e),
-        }
-    }
-}
 
 /// The `__CURSOR` of a JSON entry, found without parsing the whole entry.
 pub fn cursor_of(line: &[u8]) -> Option<String> {
@@ -196,7 +76,7 @@ pub fn parse_entry(
         None
     };
     let Some(entry) = entry else {
-        return logparse::parse_line(source, raw, dropped, error_pattern, now);
+        return parse_line(source, raw, dropped, error_pattern, now);
     };
     let message = entry.get("MESSAGE").map(field_text).unwrap_or_default();
     let keep = message.len().min(MAX_LINE_BYTES);
@@ -208,12 +88,12 @@ pub fn parse_entry(
     let text = &message[..cut];
     let text = text.strip_suffix('\n').unwrap_or(text);
 
-    let mut parsed = logparse::parse_text(text, now);
+    let mut parsed = parse_text(text, now);
     let priority = entry
         .get("PRIORITY")
         .map(field_text)
         .and_then(|p| p.trim().parse::<f64>().ok())
-        .and_then(|p| logparse::level_number(p, true));
+        .and_then(|p| level_number(p, true));
     let realtime = entry
         .get("__REALTIME_TIMESTAMP")
         .map(field_text)
@@ -240,7 +120,7 @@ pub fn parse_entry(
         fields.push(key, &field_text(value));
     }
     parsed.fields = fields;
-    logparse::finish(source, text, parsed, priority, dropped, error_pattern, now)
+    finish(source, text, parsed, priority, dropped, error_pattern, now)
 }
 
 /// A journal field's value as text: strings as they are, byte arrays (what journalctl
@@ -262,25 +142,20 @@ fn field_text(value: &Json) -> String {
     }
 }
 
+/// An entry captured from `journalctl -o json` on a Debian 12 host (ids shortened).
+#[cfg(test)]
+pub(crate) const SSHD: &str = r#"{"_SOURCE_REALTIME_TIMESTAMP":"1765535445123456","SYSLOG_FACILITY":"4","_UID":"0","__CURSOR":"s=8f1c6f2a;i=1a2b;b=5e4d;m=2f0c;t=6453a1b2c3d4e;x=77aa","_COMM":"sshd","PRIORITY":"6","_SYSTEMD_UNIT":"ssh.service","__REALTIME_TIMESTAMP":"1765535445123999","_PID":"812","SYSLOG_IDENTIFIER":"sshd","_HOSTNAME":"web1","MESSAGE":"Accepted publickey for deploy from 10.0.0.7 port 52144 ssh2","_TRANSPORT":"syslog","__MONOTONIC_TIMESTAMP":"51234567","_BOOT_ID":"5e4d"}"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collect::logs::parse::testing::pattern;
     use crate::model::update::LogLevel;
     use chrono::Timelike;
-
-    fn pattern() -> Regex {
-        regex::RegexBuilder::new(&crate::config::default_error_pattern())
-            .case_insensitive(true)
-            .build()
-            .unwrap()
-    }
 
     fn parse(line: &str) -> LogLine {
         parse_entry("tmws", line.as_bytes(), 0, &pattern(), Utc::now())
     }
-
-    // Captured from `journalctl -o json` on a Debian 12 host (ids shortened).
-    const SSHD: &str = r#"{"_SOURCE_REALTIME_TIMESTAMP":"1765535445123456","SYSLOG_FACILITY":"4","_UID":"0","__CURSOR":"s=8f1c6f2a;i=1a2b;b=5e4d;m=2f0c;t=6453a1b2c3d4e;x=77aa","_COMM":"sshd","PRIORITY":"6","_SYSTEMD_UNIT":"ssh.service","__REALTIME_TIMESTAMP":"1765535445123999","_PID":"812","SYSLOG_IDENTIFIER":"sshd","_HOSTNAME":"web1","MESSAGE":"Accepted publickey for deploy from 10.0.0.7 port 52144 ssh2","_TRANSPORT":"syslog","__MONOTONIC_TIMESTAMP":"51234567","_BOOT_ID":"5e4d"}"#;
 
     #[test]
     fn a_plain_entry() {
@@ -385,29 +260,5 @@ mod tests {
         );
         assert_eq!(cursor_of(br#"{"MESSAGE":"__CURSOR"}"#), None);
         assert_eq!(cursor_of(br#"{"__CURSOR":"unterminated"#), None);
-    }
-
-    #[test]
-    fn argv_resumes_after_the_cursor() {
-        let mut plan = JournaldPlan::new("tmws.service");
-        assert_eq!(
-            plan.argv(),
-            [
-                "journalctl",
-                "--follow",
-                "--output=json",
-                "--all",
-                "--no-pager",
-                "--lines=all",
-                "--unit=tmws.service",
-                "--since=-1h"
-            ]
-        );
-        plan.observe(SSHD.as_bytes());
-        plan.observe(b"not json");
-        assert_eq!(
-            plan.argv().last().unwrap(),
-            "--after-cursor=s=8f1c6f2a;i=1a2b;b=5e4d;m=2f0c;t=6453a1b2c3d4e;x=77aa"
-        );
     }
 }

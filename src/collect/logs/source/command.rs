@@ -4,26 +4,25 @@
 //! - A [`Launcher`] starts a process from an argv (never through a shell) and hands back
 //!   its stdout, stderr and exit. [`LocalLauncher`] runs it here; a launcher over an SSH
 //!   connection plugs in the same way, so the code above it does not change.
-//! - A [`Plan`] says what to run and may change it between runs: journald resumes after
-//!   the last cursor it saw (`--after-cursor`) so nothing repeats.
-//! - [`ProcessLines`] runs the plan in a task: stdout lines (at most 64 KiB each, the rest
-//!   cut and counted) go into a queue bounded by bytes that `poll` drains; when the queue
-//!   is full the task stops reading, so the process waits (a pipe is its own backpressure)
+//! - A [`Plan`] says what to run, run after run: journald resumes after the last cursor
+//!   delivered (`--after-cursor`) so nothing repeats.
+//! - [`start`] runs the plan in a [`Feed`]'s task: stdout lines (at most 64 KiB each, the
+//!   rest cut and counted) go into the feed's queue, bounded by bytes; when the queue is
+//!   full the task stops reading, so the process waits (a pipe is its own backpressure)
 //!   and nothing is dropped. stderr lines come through as source errors. When the process
 //!   ends it is started again after a backoff (1 s doubling to 60 s, back to 1 s after a
-//!   run of 30 s); dropping `ProcessLines` kills it.
+//!   run of 30 s); dropping the feed kills it.
 //!
-//! On a remote host the events come from the SSH transport's long-lived streams instead
-//! (`logs::remote`, through [`ProcessLines::from_producer`]); a [`Plan`] gives that stream
-//! its argv and its resume token (journald's cursor, [`Plan::argv_after`]).
+//! On a remote host the plan runs as one of the SSH transport's long-lived streams instead
+//! (`source::remote`), which keeps the resume token itself ([`Plan::resume_token`]).
 //!
 //! A command that prints what it already printed when it starts again (`kubectl logs -f`
 //! without `--since`, `docker logs -f --tail 100`) repeats those lines after a restart:
 //! give such commands a `--since`/`--tail` bound. (Docker logs come with the container
 //! work, through the engine connection.)
 
-use crate::collect::logparse::MAX_LINE_BYTES;
-use chrono::{DateTime, Utc};
+use super::feed::{Event, Feed, MIN_BACKOFF, Outbox, RawLine};
+use crate::collect::logs::parse::MAX_LINE_BYTES;
 use futures::future::BoxFuture;
 use std::ffi::OsString;
 use std::io;
@@ -32,41 +31,10 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::sync::{Semaphore, mpsc};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-/// Bytes of output queued between the reading task and `poll` at most.
-pub const QUEUE_BYTES: usize = 16 * 1024 * 1024;
-pub const MIN_BACKOFF: Duration = Duration::from_secs(1);
-pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// A run this long counts as healthy: the next restart waits the shortest backoff again.
 const HEALTHY_RUN: Duration = Duration::from_secs(30);
-/// Queue cost of an event besides its text.
-const EVENT_OVERHEAD: usize = 64;
-
-/// One line as read: at most `MAX_LINE_BYTES` bytes, plus how many more were cut.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RawLine {
-    pub bytes: Vec<u8>,
-    pub dropped: u64,
-    /// When the line was written, if its transport says so (the Docker engine's stamp);
-    /// the line's own time, when it names one, still wins.
-    pub at: Option<DateTime<Utc>>,
-}
-
-impl RawLine {
-    /// A line from a stream, cut to what a log line keeps (counting the bytes cut).
-    pub fn cut(mut bytes: Vec<u8>) -> RawLine {
-        let dropped = bytes.len().saturating_sub(MAX_LINE_BYTES) as u64;
-        bytes.truncate(MAX_LINE_BYTES);
-        RawLine {
-            bytes,
-            dropped,
-            at: None,
-        }
-    }
-}
 
 /// How a process ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -148,22 +116,16 @@ impl Launcher for LocalLauncher {
 }
 
 /// What to run, run after run.
-pub trait Plan: Send + 'static {
+pub trait Plan: Send + Sync + 'static {
     /// A short name for messages: "journalctl -u tmws", "kubectl".
     fn label(&self) -> String;
-    /// The command line of the next run.
-    fn argv(&self) -> Vec<String>;
-    /// Sees every stdout line as it is read (journald keeps its cursor here).
-    fn observe(&mut self, _line: &[u8]) {}
-    /// For a stream that keeps its own resume token (a host's SSH stream): the token in a
-    /// stdout line that a later run can resume after (journald's cursor).
+    /// The command line of a run that resumes after the line that carried `token` (`None`:
+    /// nothing to resume after, as for the first run).
+    fn argv(&self, token: Option<&str>) -> Vec<String>;
+    /// The token in a stdout line that a later run can resume after (journald's cursor);
+    /// the last one delivered is kept, here or by the host's SSH stream.
     fn resume_token(&self, _line: &[u8]) -> Option<String> {
         None
-    }
-    /// The command line of a run that resumes after the line that carried `token` (`None`:
-    /// nothing to resume after). By default the same as every run's.
-    fn argv_after(&self, _token: Option<&str>) -> Vec<String> {
-        self.argv()
     }
     /// Runs before each start; an error skips the start and waits as after a failed run.
     fn preflight<'a>(
@@ -208,186 +170,31 @@ impl Plan for CommandPlan {
             .unwrap_or(program)
             .to_string()
     }
-    fn argv(&self) -> Vec<String> {
+    fn argv(&self, _token: Option<&str>) -> Vec<String> {
         self.argv.clone()
     }
 }
 
-/// What the reading task tells `poll`, in order.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Event {
-    /// A run started.
-    Started,
-    /// A line of stdout.
-    Line(RawLine),
-    /// A line of stderr.
-    Stderr(String),
-    /// The process ended, or could not be started; the next try is in `retry`.
-    Down { message: String, retry: Duration },
-    /// A problem that lasts until the source says it is over (`None`), whatever else comes
-    /// (a remote glob that matches nothing).
-    Lasting(Option<String>),
-}
-
-impl Event {
-    fn cost(&self) -> usize {
-        EVENT_OVERHEAD
-            + match self {
-                Event::Line(line) => line.bytes.len(),
-                Event::Stderr(text) | Event::Down { message: text, .. } => text.len(),
-                Event::Lasting(text) => text.as_ref().map_or(0, String::len),
-                Event::Started => 0,
-            }
-    }
-}
-
-/// Where a process source's events come from: [`ProcessLines`] (a process started by a
-/// [`Launcher`]), or an adapter over a stream the SSH transport runs on a host.
-pub trait EventSource: Send {
-    /// What arrived since the last call, without waiting.
-    fn drain(&mut self) -> Vec<Event>;
-    /// Waits for the first output to settle: until `quiet` passes without anything new
-    /// after something came, the run ends, or `limit` passes. For a one-shot `check`.
-    fn settle(&mut self, quiet: Duration, limit: Duration) -> BoxFuture<'_, Vec<Event>>;
-}
-
-/// A plan running in its own task, with the queue of what it produced.
-pub struct ProcessLines {
-    rx: mpsc::UnboundedReceiver<(Event, u32)>,
-    budget: Arc<Semaphore>,
-    task: JoinHandle<()>,
-}
-
-impl ProcessLines {
-    /// Starts the plan (needs a tokio runtime).
-    pub fn start(plan: Box<dyn Plan>, launcher: Arc<dyn Launcher>) -> Self {
-        Self::from_producer(move |outbox| run(plan, launcher, outbox))
-    }
-
-    /// Runs `producer` in its own task, its events queued as a process's are: for sources
-    /// whose events come from elsewhere (a host's SSH streams).
-    pub fn from_producer<F, Fut>(producer: F) -> Self
-    where
-        F: FnOnce(Outbox) -> Fut,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let budget = Arc::new(Semaphore::new(QUEUE_BYTES));
-        let outbox = Outbox {
-            tx,
-            budget: budget.clone(),
-        };
-        let task = tokio::spawn(producer(outbox));
-        ProcessLines { rx, budget, task }
-    }
-
-    /// What was produced since the last call, at most about `QUEUE_BYTES` of it.
-    fn take_queued(&mut self) -> Vec<Event> {
-        let mut events = Vec::new();
-        let mut taken = 0;
-        while taken < QUEUE_BYTES {
-            match self.rx.try_recv() {
-                Ok((event, permits)) => {
-                    self.budget.add_permits(permits as usize);
-                    taken += permits as usize;
-                    events.push(event);
-                }
-                Err(_) => break,
-            }
-        }
-        events
-    }
-
-    async fn wait_settled(&mut self, quiet: Duration, limit: Duration) -> Vec<Event> {
-        let deadline = Instant::now() + limit;
-        let mut events = Vec::new();
-        loop {
-            let wait = if events.is_empty() {
-                deadline.saturating_duration_since(Instant::now())
-            } else {
-                quiet.min(deadline.saturating_duration_since(Instant::now()))
-            };
-            match tokio::time::timeout(wait, self.rx.recv()).await {
-                Ok(Some((event, permits))) => {
-                    self.budget.add_permits(permits as usize);
-                    let down = matches!(event, Event::Down { .. });
-                    events.push(event);
-                    events.extend(self.take_queued());
-                    if down || events.iter().any(|e| matches!(e, Event::Down { .. })) {
-                        return events;
-                    }
-                }
-                Ok(None) | Err(_) => return events,
-            }
-        }
-    }
-}
-
-impl EventSource for ProcessLines {
-    fn drain(&mut self) -> Vec<Event> {
-        self.take_queued()
-    }
-
-    fn settle(&mut self, quiet: Duration, limit: Duration) -> BoxFuture<'_, Vec<Event>> {
-        Box::pin(self.wait_settled(quiet, limit))
-    }
-}
-
-impl Drop for ProcessLines {
-    fn drop(&mut self) {
-        // Dropping the task's future drops the process handle, which kills it.
-        self.task.abort();
-    }
-}
-
-/// Where a producer puts its events (see [`ProcessLines::from_producer`]).
-pub struct Outbox {
-    tx: mpsc::UnboundedSender<(Event, u32)>,
-    budget: Arc<Semaphore>,
-}
-
-impl Outbox {
-    /// Queues an event, waiting for room. False once nobody is listening.
-    pub async fn send(&self, event: Event) -> bool {
-        let permits = event.cost().min(QUEUE_BYTES) as u32;
-        match self.budget.acquire_many(permits).await {
-            Ok(p) => p.forget(),
-            Err(_) => return false,
-        }
-        self.tx.send((event, permits)).is_ok()
-    }
-
-    /// Says the source is down, waits `backoff`, and doubles it for next time (up to
-    /// `MAX_BACKOFF`). False once nobody is listening.
-    pub async fn down_for(&self, message: String, backoff: &mut Duration) -> bool {
-        if !self
-            .send(Event::Down {
-                message,
-                retry: *backoff,
-            })
-            .await
-        {
-            return false;
-        }
-        tokio::time::sleep(*backoff).await;
-        *backoff = (*backoff * 2).min(MAX_BACKOFF);
-        true
-    }
+/// Runs `plan` on `launcher` in a feed's task, run after run (needs a tokio runtime).
+pub fn start(plan: Box<dyn Plan>, launcher: Arc<dyn Launcher>) -> Feed {
+    Feed::from_producer(move |outbox| run(plan, launcher, outbox))
 }
 
 async fn run(mut plan: Box<dyn Plan>, launcher: Arc<dyn Launcher>, out: Outbox) {
     let mut backoff = MIN_BACKOFF;
+    // The last resume token delivered (journald's cursor).
+    let mut token: Option<String> = None;
     loop {
         let started = Instant::now();
         let message = match plan.preflight(&*launcher).await {
             Err(message) => message,
-            Ok(()) => match launcher.launch(&plan.argv()).await {
+            Ok(()) => match launcher.launch(&plan.argv(token.as_deref())).await {
                 Err(e) => plan.spawn_error(&e),
                 Ok(launched) => {
                     if !out.send(Event::Started).await {
                         return;
                     }
-                    match run_once(&mut *plan, launched, &out).await {
+                    match run_once(&*plan, &mut token, launched, &out).await {
                         Some(message) => message,
                         None => return,
                     }
@@ -404,7 +211,12 @@ async fn run(mut plan: Box<dyn Plan>, launcher: Arc<dyn Launcher>, out: Outbox) 
 }
 
 /// Reads one run to its end. Returns how it ended, or `None` if nobody listens any more.
-async fn run_once(plan: &mut dyn Plan, launched: Launched, out: &Outbox) -> Option<String> {
+async fn run_once(
+    plan: &dyn Plan,
+    token: &mut Option<String>,
+    launched: Launched,
+    out: &Outbox,
+) -> Option<String> {
     let label = plan.label();
     let Launched {
         stdout,
@@ -416,7 +228,9 @@ async fn run_once(plan: &mut dyn Plan, launched: Launched, out: &Outbox) -> Opti
         loop {
             match read_line(&mut reader).await {
                 Ok(Some(line)) => {
-                    plan.observe(&line.bytes);
+                    if let Some(new) = plan.resume_token(&line.bytes) {
+                        *token = Some(new);
+                    }
                     if !out.send(Event::Line(line)).await {
                         return Err(None);
                     }
@@ -531,6 +345,7 @@ pub async fn run_to_end(
 
 #[cfg(test)]
 mod tests {
+    use super::super::feed::{EVENT_OVERHEAD, QUEUE_BYTES};
     use super::*;
 
     fn sh(script: &str) -> Box<dyn Plan> {
@@ -541,7 +356,7 @@ mod tests {
         ]))
     }
 
-    async fn until_down(p: &mut ProcessLines) -> Vec<Event> {
+    async fn until_down(p: &mut Feed) -> Vec<Event> {
         let mut all = Vec::new();
         for _ in 0..200 {
             let events = p.drain();
@@ -557,7 +372,7 @@ mod tests {
 
     #[tokio::test]
     async fn lines_stderr_and_exit_in_order() {
-        let mut p = ProcessLines::start(
+        let mut p = start(
             sh("echo one; echo; printf 'two\\r\\n'; echo oops >&2; printf 'last'; exit 3"),
             Arc::new(LocalLauncher::new()),
         );
@@ -583,7 +398,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_program_says_so_and_backs_off() {
-        let mut p = ProcessLines::start(
+        let mut p = start(
             Box::new(CommandPlan::new(vec!["watchpost-no-such-program".into()])),
             Arc::new(LocalLauncher::new()),
         );
@@ -609,7 +424,7 @@ mod tests {
     #[tokio::test]
     async fn long_lines_are_cut_and_a_full_queue_holds_the_process_back() {
         // 40 MiB of output, in 1 MiB lines: more than the queue holds.
-        let mut p = ProcessLines::start(
+        let mut p = start(
             sh("for i in $(seq 40); do head -c 1048575 /dev/zero | tr '\\0' x; echo; done"),
             Arc::new(LocalLauncher::new()),
         );
@@ -645,7 +460,7 @@ mod tests {
             "echo started; while true; do date +%s%N > {}; sleep 0.05; done",
             marker.display()
         );
-        let mut p = ProcessLines::start(sh(&script), Arc::new(LocalLauncher::new()));
+        let mut p = start(sh(&script), Arc::new(LocalLauncher::new()));
         let first = p
             .settle(Duration::from_millis(200), Duration::from_secs(5))
             .await;

@@ -1,7 +1,6 @@
 //! Log sources on a remote host, through the host's one SSH connection (see `transport`).
-//! What they deliver goes through the same queue as a local process's output
-//! ([`ProcessLines::from_producer`]), so the collector parses, counts and reports it as it
-//! does for a local source.
+//! What they deliver goes into a [`Feed`], as a local process's output does, so the
+//! collector parses, counts and reports it as it does for a local source.
 //!
 //! - journald units and commands: the plan's command runs as one of the host's long-lived
 //!   streams. journald's cursor is the stream's resume token, so a restart after a
@@ -20,9 +19,9 @@
 //!   channels, and OpenSSH allows 10 per connection (`MaxSessions`), shared with every
 //!   other source on that host.
 
-use crate::collect::command::{
-    Event, Exit, Launched, Launcher, MAX_BACKOFF, MIN_BACKOFF, Outbox, Plan, ProcessLines, RawLine,
-};
+use super::command::{Exit, Launched, Launcher, Plan};
+use super::feed::{Event, Feed, MAX_BACKOFF, MIN_BACKOFF, Outbox, RawLine};
+use super::glob::{Found, is_glob, keep_newest};
 use crate::transport::{
     ExitStatus, HostStatus, LineStream, StreamEvent, StreamSpec, Transport, TransportError,
 };
@@ -30,8 +29,9 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::{BoxStream, SelectAll};
 use std::io;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 /// Files followed at once per remote source.
@@ -39,7 +39,7 @@ pub const MAX_REMOTE_FILES: usize = 4;
 /// How often globs (and paths not found yet) are expanded again on the host.
 pub const EXPAND_EVERY: Duration = Duration::from_secs(10);
 /// The last lines of each file shown at start, as for a local file.
-const START_LINES: u64 = super::START_TAIL_LINES as u64;
+const START_LINES: u64 = super::files::START_TAIL_LINES as u64;
 const EXPAND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Prints `INDEX INODE MTIME PATH` for every regular file each pattern (`$1`, `$2`, ...)
@@ -61,13 +61,13 @@ for p in "$@"; do
 done"#;
 
 /// A journald unit or a command, run on the host as a long-lived stream.
-pub(super) fn process(plan: Box<dyn Plan>, transport: Transport) -> ProcessLines {
-    ProcessLines::from_producer(move |out| run_process(plan, transport, out))
+pub(super) fn process(plan: Box<dyn Plan>, transport: Transport) -> Feed {
+    Feed::from_producer(move |out| run_process(plan, transport, out))
 }
 
 /// Files and globs, followed on the host.
-pub(super) fn files(patterns: Vec<String>, transport: Transport) -> ProcessLines {
-    ProcessLines::from_producer(move |out| run_files(patterns, transport, out))
+pub(super) fn files(patterns: Vec<String>, transport: Transport) -> Feed {
+    Feed::from_producer(move |out| run_files(patterns, transport, out))
 }
 
 /// Waits until the host is connected (a check run while it is down would only fail; the
@@ -93,20 +93,7 @@ async fn run_process(mut plan: Box<dyn Plan>, transport: Transport, out: Outbox)
             }
         }
     }
-    let plan = Arc::new(Mutex::new(plan));
-    let token_plan = plan.clone();
-    let spec = StreamSpec::new(move |resume| {
-        plan.lock()
-            .expect("the plan is never poisoned")
-            .argv_after(resume.token.as_deref())
-    })
-    .with_token(move |line| {
-        token_plan
-            .lock()
-            .expect("the plan is never poisoned")
-            .resume_token(line)
-    });
-    let mut stream = transport.stream(spec);
+    let mut stream = transport.stream(stream_spec(plan));
     while let Some(event) = stream.recv().await {
         if let Some(event) = translate(&transport, event, &label, false)
             && !out.send(event).await
@@ -114,6 +101,24 @@ async fn run_process(mut plan: Box<dyn Plan>, transport: Transport, out: Outbox)
             return;
         }
     }
+}
+
+/// The plan as one of the host's long-lived streams: each (re)start resumes after the
+/// last token delivered (journald's cursor), which the stream keeps.
+fn stream_spec(plan: Box<dyn Plan>) -> StreamSpec {
+    let plan = Arc::new(Mutex::new(plan));
+    let token_plan = plan.clone();
+    StreamSpec::new(move |resume| {
+        plan.lock()
+            .expect("the plan is never poisoned")
+            .argv(resume.token.as_deref())
+    })
+    .with_token(move |line| {
+        token_plan
+            .lock()
+            .expect("the plan is never poisoned")
+            .resume_token(line)
+    })
 }
 
 /// A stream event as a process event; `None` for one that is no news. `label` names the
@@ -187,43 +192,48 @@ impl Launcher for ExecLauncher {
     }
 }
 
-/// A file found by an expansion.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Found {
-    pattern: usize,
-    inode: String,
-    modified: i64,
-    path: String,
-}
-
-/// The files the patterns match on the host now.
-async fn expand(transport: &Transport, patterns: &[String]) -> Result<Vec<Found>, TransportError> {
+/// The files the patterns match on the host now, known by their inode.
+async fn expand(
+    transport: &Transport,
+    patterns: &[String],
+) -> Result<Vec<Found<String>>, TransportError> {
     let out = transport
         .exec_script(EXPAND_SCRIPT, patterns, EXPAND_TIMEOUT)
         .await?;
     Ok(parse_expansion(&out.stdout_text()))
 }
 
-fn parse_expansion(text: &str) -> Vec<Found> {
+fn parse_expansion(text: &str) -> Vec<Found<String>> {
     text.lines()
         .filter_map(|line| {
             let mut parts = line.splitn(4, ' ');
             let pattern = parts.next()?.parse::<usize>().ok()?.checked_sub(1)?;
-            let inode = parts.next()?.to_string();
-            let modified = parts.next()?.parse().ok()?;
-            let path = parts.next()?.to_string();
+            let id = parts.next()?.to_string();
+            let modified = epoch_seconds(parts.next()?.parse().ok()?);
+            let path = PathBuf::from(parts.next()?);
             Some(Found {
                 pattern,
-                inode,
-                modified,
                 path,
+                id,
+                modified,
             })
         })
         .collect()
 }
 
-fn is_glob(pattern: &str) -> bool {
-    super::is_glob(pattern)
+/// A time `stat -c %Y` printed.
+fn epoch_seconds(seconds: i64) -> SystemTime {
+    let since = Duration::from_secs(seconds.unsigned_abs());
+    if seconds < 0 {
+        SystemTime::UNIX_EPOCH - since
+    } else {
+        SystemTime::UNIX_EPOCH + since
+    }
+}
+
+/// The path of a file an expansion found, as the host printed it.
+fn path_of(found: &Found<String>) -> String {
+    found.path.to_string_lossy().into_owned()
 }
 
 /// One followed file: its path and the inode it had when last seen.
@@ -288,50 +298,46 @@ async fn run_files(patterns: Vec<String>, transport: Transport, out: Outbox) {
 /// for a missing file); glob matches once found.
 fn plan_follows(
     patterns: &[String],
-    found: &[Found],
+    found: &[Found<String>],
     followed: &mut Vec<Followed>,
     first: bool,
 ) -> (Vec<(usize, StreamSpec)>, Vec<String>) {
     let mut problems = Vec::new();
-    let mut wanted: Vec<(String, Option<&Found>)> = Vec::new();
+    let mut wanted: Vec<(String, Option<&Found<String>>)> = Vec::new();
     for (i, pattern) in patterns.iter().enumerate() {
-        let matches: Vec<&Found> = found.iter().filter(|f| f.pattern == i).collect();
+        let matches: Vec<&Found<String>> = found.iter().filter(|f| f.pattern == i).collect();
         if matches.is_empty() {
             problems.push(format!("no file matches {pattern}"));
         }
         if is_glob(pattern) {
-            wanted.extend(matches.iter().map(|f| (f.path.clone(), Some(*f))));
+            wanted.extend(matches.iter().map(|f| (path_of(f), Some(*f))));
         } else {
             wanted.push((pattern.clone(), matches.first().copied()));
         }
     }
     wanted.dedup_by(|a, b| a.0 == b.0);
-    let new: Vec<(String, Option<&Found>)> = wanted
+    let mut new: Vec<(String, Option<&Found<String>>)> = wanted
         .into_iter()
         .filter(|(path, _)| !followed.iter().any(|f| &f.path == path))
         .collect();
     let room = MAX_REMOTE_FILES.saturating_sub(followed.len());
-    let mut new = new;
-    if new.len() > room {
+    let left_out = keep_newest(&mut new, room, |(_, f)| f.map(|f| f.modified));
+    if left_out > 0 {
         problems.push(format!(
-            "{} matching files not followed (a remote source follows at most {MAX_REMOTE_FILES})",
-            new.len() - room
+            "{left_out} matching files not followed (a remote source follows at most {MAX_REMOTE_FILES})"
         ));
-        // The most recently written first.
-        new.sort_by_key(|(_, f)| std::cmp::Reverse(f.map_or(i64::MAX, |f| f.modified)));
-        new.truncate(room);
     }
     // The inodes followed until now (a rotated file keeps its inode under a new name),
     // then what is followed now, as this expansion sees it.
     let known: Vec<String> = followed.iter().filter_map(|f| f.inode.clone()).collect();
     for f in followed.iter_mut() {
-        if let Some(now) = found.iter().find(|found| found.path == f.path) {
-            f.inode = Some(now.inode.clone());
+        if let Some(now) = found.iter().find(|found| path_of(found) == f.path) {
+            f.inode = Some(now.id.clone());
         }
     }
     let mut start = Vec::new();
     for (path, found) in new {
-        let inode = found.map(|f| f.inode.clone());
+        let inode = found.map(|f| f.id.clone());
         let spec = if first {
             StreamSpec::follow_file(&path, START_LINES)
         } else if inode.as_ref().is_some_and(|i| known.contains(i)) {
@@ -348,14 +354,16 @@ fn plan_follows(
 
 #[cfg(test)]
 mod tests {
+    use super::super::journald::JournaldPlan;
     use super::*;
+    use crate::transport::Resume;
 
-    fn found(pattern: usize, inode: &str, path: &str) -> Found {
+    fn found(pattern: usize, inode: &str, path: &str) -> Found<String> {
         Found {
             pattern,
-            inode: inode.into(),
-            modified: 0,
             path: path.into(),
+            id: inode.into(),
+            modified: SystemTime::UNIX_EPOCH,
         }
     }
 
@@ -367,15 +375,15 @@ mod tests {
             vec![
                 Found {
                     pattern: 0,
-                    inode: "42".into(),
-                    modified: 1_700_000_000,
-                    path: "/var/log/app log.jsonl".into()
+                    path: "/var/log/app log.jsonl".into(),
+                    id: "42".into(),
+                    modified: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
                 },
                 Found {
                     pattern: 1,
-                    inode: "7".into(),
-                    modified: 5,
-                    path: "/x".into()
+                    path: "/x".into(),
+                    id: "7".into(),
+                    modified: SystemTime::UNIX_EPOCH + Duration::from_secs(5),
                 },
             ]
         );
@@ -426,5 +434,29 @@ mod tests {
             ),
             "{problems:?}"
         );
+    }
+
+    /// A journald unit on a host: the stream resumes after the last cursor delivered.
+    #[test]
+    fn journal_resumes_after_the_cursor() {
+        let spec = stream_spec(Box::new(JournaldPlan::new("tmws.service")));
+        let first = spec.command_for(&Resume::default());
+        assert!(first.contains(&"--since=-1h".to_string()), "{first:?}");
+        assert!(
+            first.contains(&"--unit=tmws.service".to_string()),
+            "{first:?}"
+        );
+        let line = br#"{"__CURSOR":"s=abc;i=12","MESSAGE":"x"}"#;
+        let cursor = spec.token_of(line).unwrap();
+        assert_eq!(cursor, "s=abc;i=12");
+        let again = spec.command_for(&Resume {
+            token: Some(cursor),
+            ..Resume::default()
+        });
+        assert!(
+            again.contains(&"--after-cursor=s=abc;i=12".to_string()),
+            "{again:?}"
+        );
+        assert!(spec.token_of(b"not json").is_none());
     }
 }

@@ -1,5 +1,6 @@
-//! Figures derived from log lines, judged by the rules like any other figure:
-//! `[[logs.NAME.metric]]` in the config gives the reading `NAME.<id>`.
+//! Figures derived from log lines, judged by the rules like any other figure: every
+//! source's error counts (`NAME.errors_1h`, `NAME.errors_per_min`, see [`Derived`]), and
+//! its `[[logs.NAME.metric]]` figures, each giving the reading `NAME.<id>`.
 //!
 //! ```toml
 //! # Seed 002: tool timeouts over 10 an hour, any failed cleanup at once, latency p95.
@@ -44,7 +45,7 @@ use crate::config::log_metric::{FieldTest, LogMetric, MetricKind};
 use crate::model::figure::Reading;
 use crate::model::update::LogLine;
 use chrono::{DateTime, Utc};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 /// Values kept per minute for a percentile.
@@ -330,6 +331,125 @@ impl LogMetrics {
                     .with_rule(s.metric.rule.clone())
             })
             .collect()
+    }
+}
+
+/// Minutes of error counts kept (one hour plus the current minute).
+const MINUTES_KEPT: i64 = 61;
+
+/// Everything counted from one source's lines: its error counts (`NAME.errors_1h`,
+/// `NAME.errors_per_min`) and its `[[logs.NAME.metric]]` figures.
+pub(crate) struct Derived {
+    errors: ErrorCounts,
+    metrics: LogMetrics,
+}
+
+impl Derived {
+    pub fn new(metrics: &[LogMetric]) -> Self {
+        Derived {
+            errors: ErrorCounts::default(),
+            metrics: LogMetrics::new(metrics),
+        }
+    }
+
+    /// Whether any `[[logs.NAME.metric]]` looks at the lines.
+    pub fn has_metrics(&self) -> bool {
+        !self.metrics.is_empty()
+    }
+
+    /// Counts one line (an error by the line's own time); `with_metrics` as
+    /// [`Derived::has_metrics`] said for the batch.
+    pub fn observe(&mut self, line: &LogLine, with_metrics: bool, now: DateTime<Utc>) {
+        if line.is_error {
+            self.errors.add(line.at, now);
+        }
+        if with_metrics {
+            self.metrics.observe(line, now);
+        }
+    }
+
+    /// Error lines counted in the hour before `now`.
+    pub fn errors_last_hour(&self, now: DateTime<Utc>) -> u64 {
+        self.errors.last_hour(now)
+    }
+
+    /// The figures of `source` now.
+    pub fn readings(&self, source: &str, now: DateTime<Utc>) -> Vec<Reading> {
+        let mut readings = vec![
+            Reading::number(
+                errors_1h_id(source),
+                "errors in the last hour",
+                self.errors.last_hour(now) as f64,
+                "",
+            ),
+            Reading::number(
+                per_min_id(source),
+                "errors per minute",
+                self.errors.last_full_minute(now) as f64,
+                "/min",
+            ),
+        ];
+        readings.extend(self.metrics.readings(source, now));
+        readings
+    }
+
+    /// Without any line to read, the counts are unknown rather than zero (`derived`: the
+    /// source's counts, if it still has them, for its metrics' names).
+    pub fn failed_readings(derived: Option<&Self>, source: &str, message: &str) -> Vec<Reading> {
+        let mut readings = vec![
+            Reading::failed(errors_1h_id(source), "errors in the last hour", message),
+            Reading::failed(per_min_id(source), "errors per minute", message),
+        ];
+        if let Some(derived) = derived {
+            readings.extend(derived.metrics.failed_readings(source, message));
+        }
+        readings
+    }
+}
+
+fn errors_1h_id(source: &str) -> String {
+    format!("{source}.errors_1h")
+}
+
+fn per_min_id(source: &str) -> String {
+    format!("{source}.errors_per_min")
+}
+
+/// Error lines per minute (by the lines' own timestamps), for the last hour only.
+#[derive(Default)]
+struct ErrorCounts {
+    per_minute: BTreeMap<i64, u64>,
+}
+
+impl ErrorCounts {
+    fn add(&mut self, at: DateTime<Utc>, now: DateTime<Utc>) {
+        // A clock ahead of ours counts as now.
+        let minute = at.min(now).timestamp().div_euclid(60);
+        let current = now.timestamp().div_euclid(60);
+        if minute <= current - MINUTES_KEPT {
+            return;
+        }
+        if let Some(n) = self.per_minute.get_mut(&minute) {
+            *n += 1;
+            return;
+        }
+        self.per_minute.insert(minute, 1);
+        // Old minutes go when a new one comes (not on every line).
+        self.per_minute.retain(|m, _| *m > current - MINUTES_KEPT);
+    }
+
+    /// Errors in the current minute and the 59 before it.
+    fn last_hour(&self, now: DateTime<Utc>) -> u64 {
+        let current = now.timestamp().div_euclid(60);
+        self.per_minute
+            .range(current - 59..=current)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    fn last_full_minute(&self, now: DateTime<Utc>) -> u64 {
+        let current = now.timestamp().div_euclid(60);
+        self.per_minute.get(&(current - 1)).copied().unwrap_or(0)
     }
 }
 
@@ -719,5 +839,25 @@ window = "5m""#,
         let minutes: Vec<i64> = s.buckets.iter().map(|b| b.minute).collect();
         assert!(minutes.windows(2).all(|w| w[0] < w[1]), "{minutes:?}");
         assert_eq!(number(&s.reading("x", now)), 6.0);
+    }
+
+    #[test]
+    fn error_counts_by_minute() {
+        let mut counts = ErrorCounts::default();
+        let now = DateTime::parse_from_rfc3339("2025-12-12T10:30:30Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        counts.add(now, now);
+        counts.add(now - chrono::Duration::minutes(1), now);
+        counts.add(now - chrono::Duration::minutes(1), now);
+        counts.add(now - chrono::Duration::minutes(59), now);
+        counts.add(now - chrono::Duration::minutes(61), now); // too old
+        counts.add(now + chrono::Duration::minutes(5), now); // ahead: counts as now
+        assert_eq!(counts.last_hour(now), 5);
+        assert_eq!(counts.last_full_minute(now), 2);
+        let later = now + chrono::Duration::minutes(30);
+        assert_eq!(counts.last_hour(later), 4);
+        assert_eq!(counts.last_full_minute(later), 0);
+        assert!(counts.per_minute.len() <= MINUTES_KEPT as usize);
     }
 }

@@ -1,0 +1,26 @@
+//! Containers' logs (`docker = ["backend"]`): read by the container work's engine task
+//! (`collect::docker::follow_logs`, its reader in `docker/logtail.rs`: the same
+//! connection, `/events` and backoff as the Containers pane, on the host's forwarded
+//! socket for a remote host) into a [`Feed`](super::feed::Feed), each container's last `tail` lines first (a
+//! stopped container's unread last run read back once), and counted like the rest.
+
+use super::feed::FeedSource;
+use crate::collect::logs::parse::Format;
+use crate::config::LogSource;
+use crate::transport::Transport;
+
+/// The containers `source` names, as a line source; `engine_address` instead of
+/// DOCKER_HOST or the default socket.
+pub(super) fn containers(
+    name: &str,
+    source: &LogSource,
+    remote: Option<Transport>,
+    engine_address: Option<String>,
+) -> FeedSource {
+    let (names, project, tail) = (source.docker.clone(), source.project.clone(), source.tail);
+    let name = name.to_string();
+    let transport = remote.clone();
+    FeedSource::new(Format::Text, "docker".to_string(), remote, move || {
+        crate::collect::docker::follow_logs(&name, names, project, tail, transport, engine_address)
+    })
+}

@@ -1,0 +1,336 @@
+//! The queue between a source's producer task and the collector's poll: what every kind
+//! that delivers lines by itself (a local process, a host's SSH streams, the Docker
+//! engine) puts its [`Event`]s into.
+//!
+//! A [`Feed`] runs its producer in its own task; the producer queues events through an
+//! [`Outbox`], bounded by bytes: when the queue is full `send` waits, so a process's pipe
+//! (or SSH flow control) holds the rest and nothing is dropped. `drain` takes what came
+//! since the last poll; dropping the feed stops the producer (and kills its process).
+
+use super::{LineSource, Read as SourceRead};
+use crate::collect::logs::Ingest;
+use crate::collect::logs::parse::{Format, MAX_LINE_BYTES};
+use crate::transport::Transport;
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// Bytes of output queued between the reading task and `poll` at most.
+pub const QUEUE_BYTES: usize = 16 * 1024 * 1024;
+pub const MIN_BACKOFF: Duration = Duration::from_secs(1);
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Queue cost of an event besides its text.
+pub(super) const EVENT_OVERHEAD: usize = 64;
+
+/// One line as read: at most `MAX_LINE_BYTES` bytes, plus how many more were cut.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawLine {
+    pub bytes: Vec<u8>,
+    pub dropped: u64,
+    /// When the line was written, if its transport says so (the Docker engine's stamp);
+    /// the line's own time, when it names one, still wins.
+    pub at: Option<DateTime<Utc>>,
+}
+
+impl RawLine {
+    /// A line from a stream, cut to what a log line keeps (counting the bytes cut).
+    pub fn cut(mut bytes: Vec<u8>) -> RawLine {
+        let dropped = bytes.len().saturating_sub(MAX_LINE_BYTES) as u64;
+        bytes.truncate(MAX_LINE_BYTES);
+        RawLine {
+            bytes,
+            dropped,
+            at: None,
+        }
+    }
+}
+
+/// What a producer tells the collector's poll, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// A run started.
+    Started,
+    /// A line of stdout.
+    Line(RawLine),
+    /// A line of stderr.
+    Stderr(String),
+    /// The process ended, or could not be started; the next try is in `retry`.
+    Down { message: String, retry: Duration },
+    /// A problem that lasts until the source says it is over (`None`), whatever else comes
+    /// (a remote glob that matches nothing).
+    Lasting(Option<String>),
+}
+
+impl Event {
+    pub(super) fn cost(&self) -> usize {
+        EVENT_OVERHEAD
+            + match self {
+                Event::Line(line) => line.bytes.len(),
+                Event::Stderr(text) | Event::Down { message: text, .. } => text.len(),
+                Event::Lasting(text) => text.as_ref().map_or(0, String::len),
+                Event::Started => 0,
+            }
+    }
+}
+
+/// A producer running in its own task, with the queue of what it produced.
+pub struct Feed {
+    rx: mpsc::UnboundedReceiver<(Event, u32)>,
+    budget: Arc<Semaphore>,
+    task: JoinHandle<()>,
+}
+
+impl Feed {
+    /// Runs `producer` in its own task (needs a tokio runtime); what it sends through its
+    /// [`Outbox`] is queued for [`Feed::drain`].
+    pub fn from_producer<F, Fut>(producer: F) -> Self
+    where
+        F: FnOnce(Outbox) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let budget = Arc::new(Semaphore::new(QUEUE_BYTES));
+        let outbox = Outbox {
+            tx,
+            budget: budget.clone(),
+        };
+        let task = tokio::spawn(producer(outbox));
+        Feed { rx, budget, task }
+    }
+
+    /// What was produced since the last call, without waiting: at most about
+    /// `QUEUE_BYTES` of it.
+    pub fn drain(&mut self) -> Vec<Event> {
+        let mut events = Vec::new();
+        let mut taken = 0;
+        while taken < QUEUE_BYTES {
+            match self.rx.try_recv() {
+                Ok((event, permits)) => {
+                    self.budget.add_permits(permits as usize);
+                    taken += permits as usize;
+                    events.push(event);
+                }
+                Err(_) => break,
+            }
+        }
+        events
+    }
+
+    /// Waits for the first output to settle: until `quiet` passes without anything new
+    /// after something came, the run ends, or `limit` passes. For a one-shot `check`.
+    pub async fn settle(&mut self, quiet: Duration, limit: Duration) -> Vec<Event> {
+        let deadline = Instant::now() + limit;
+        let mut events = Vec::new();
+        loop {
+            let wait = if events.is_empty() {
+                deadline.saturating_duration_since(Instant::now())
+            } else {
+                quiet.min(deadline.saturating_duration_since(Instant::now()))
+            };
+            match tokio::time::timeout(wait, self.rx.recv()).await {
+                Ok(Some((event, permits))) => {
+                    self.budget.add_permits(permits as usize);
+                    let down = matches!(event, Event::Down { .. });
+                    events.push(event);
+                    events.extend(self.drain());
+                    if down || events.iter().any(|e| matches!(e, Event::Down { .. })) {
+                        return events;
+                    }
+                }
+                Ok(None) | Err(_) => return events,
+            }
+        }
+    }
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        // Dropping the task's future drops the process handle, which kills it.
+        self.task.abort();
+    }
+}
+
+/// Where a producer puts its events (see [`Feed::from_producer`]).
+pub struct Outbox {
+    tx: mpsc::UnboundedSender<(Event, u32)>,
+    budget: Arc<Semaphore>,
+}
+
+impl Outbox {
+    /// Queues an event, waiting for room. False once nobody is listening.
+    pub async fn send(&self, event: Event) -> bool {
+        let permits = event.cost().min(QUEUE_BYTES) as u32;
+        match self.budget.acquire_many(permits).await {
+            Ok(p) => p.forget(),
+            Err(_) => return false,
+        }
+        self.tx.send((event, permits)).is_ok()
+    }
+
+    /// Says the source is down, waits `backoff`, and doubles it for next time (up to
+    /// `MAX_BACKOFF`). False once nobody is listening.
+    pub async fn down_for(&self, message: String, backoff: &mut Duration) -> bool {
+        if !self
+            .send(Event::Down {
+                message,
+                retry: *backoff,
+            })
+            .await
+        {
+            return false;
+        }
+        tokio::time::sleep(*backoff).await;
+        *backoff = (*backoff * 2).min(MAX_BACKOFF);
+        true
+    }
+}
+
+/// The first read of a feed waits this long for its first output to settle (so a
+/// one-shot `check` sees the backlog)...
+const SETTLE_QUIET: Duration = Duration::from_millis(300);
+/// ...but no longer than this...
+const SETTLE_LIMIT: Duration = Duration::from_secs(2);
+/// ...or this on a remote host (connecting, signing in and a login shell come first).
+const SETTLE_LIMIT_REMOTE: Duration = Duration::from_secs(10);
+
+/// A line source over a [`Feed`]: what its producer said, in order, turned into lines
+/// and the source's health.
+pub(crate) struct FeedSource {
+    format: Format,
+    label: String,
+    /// The SSH host the producer works on (`None` here): while it is down, its own line
+    /// says what is wrong.
+    remote: Option<Transport>,
+    /// Used on the first read (it needs the runtime).
+    start: Option<Box<dyn FnOnce() -> Feed + Send>>,
+    feed: Option<Feed>,
+    /// A run has started at least once.
+    ever_started: bool,
+    /// A line has come at least once.
+    ever_read: bool,
+    /// What is wrong now, with the retry delay if the producer is down.
+    problem: Option<(String, Option<Duration>)>,
+    /// A problem the source itself says is over (see `Event::Lasting`).
+    lasting: Option<String>,
+}
+
+impl FeedSource {
+    /// A source whose feed `start` starts at the first read; `label` names it in a
+    /// complaint on stderr.
+    pub fn new(
+        format: Format,
+        label: String,
+        remote: Option<Transport>,
+        start: impl FnOnce() -> Feed + Send + 'static,
+    ) -> Self {
+        FeedSource {
+            format,
+            label,
+            remote,
+            start: Some(Box::new(start)),
+            feed: None,
+            ever_started: false,
+            ever_read: false,
+            problem: None,
+            lasting: None,
+        }
+    }
+
+    async fn events(&mut self) -> Vec<Event> {
+        match &mut self.feed {
+            Some(feed) => feed.drain(),
+            None => {
+                let start = self
+                    .start
+                    .take()
+                    .expect("a feed source has its starter until it starts");
+                let limit = match self.remote {
+                    Some(_) => SETTLE_LIMIT_REMOTE,
+                    None => SETTLE_LIMIT,
+                };
+                let feed = self.feed.insert(start());
+                feed.settle(SETTLE_QUIET, limit).await
+            }
+        }
+    }
+}
+
+impl LineSource for FeedSource {
+    fn read(&mut self, mut ingest: Ingest) -> BoxFuture<'_, Result<SourceRead, String>> {
+        Box::pin(async move {
+            let events = self.events().await;
+            let mut raw = Vec::new();
+            let mut complained = false;
+            for event in events {
+                match event {
+                    Event::Started => {
+                        self.ever_started = true;
+                        self.problem = None;
+                    }
+                    Event::Line(line) => raw.push(line),
+                    Event::Stderr(text) => {
+                        self.problem = Some((format!("{}: {text}", self.label), None));
+                        complained = true;
+                    }
+                    Event::Down { message, retry } => self.problem = Some((message, Some(retry))),
+                    Event::Lasting(problem) => self.lasting = problem,
+                }
+            }
+            // Output in a later poll, without a new complaint: the complaint on stderr is over.
+            // (Within one poll the order of stdout and stderr lines says nothing: two pipes.)
+            if !raw.is_empty()
+                && !complained
+                && self
+                    .problem
+                    .as_ref()
+                    .is_some_and(|(_, retry)| retry.is_none())
+            {
+                self.problem = None;
+            }
+            let mut problem = self
+                .problem
+                .clone()
+                .or_else(|| self.lasting.clone().map(|p| (p, None)));
+            self.ever_read |= !raw.is_empty();
+            // Counts are known while the process runs (a quiet unit has no lines to count) or
+            // once it has delivered lines; not when it never ran, or only died without a line.
+            let mut down = problem.as_ref().is_some_and(|(_, retry)| retry.is_some());
+            // While the host is not connected, its own line says what is wrong and when it is
+            // tried again (counting down at every poll), and the figures stay as they were, with
+            // their age, as other sources on the host keep theirs.
+            let mut host_down = false;
+            if let Some(Transport::Ssh(host)) = &self.remote {
+                let status = host.current_status();
+                if !status.is_up() {
+                    problem = Some((status.describe(host.name()), None));
+                    down = true;
+                    host_down = true;
+                }
+            }
+            let unknown = (!self.ever_started && problem.is_some())
+                || ((down || self.lasting.is_some()) && !self.ever_read);
+            let format = self.format;
+            let task = tokio::task::spawn_blocking(move || {
+                let lines = ingest.lines(
+                    raw.iter().map(|l| (l.bytes.as_slice(), l.dropped, l.at)),
+                    format,
+                    Utc::now(),
+                );
+                (ingest, lines)
+            });
+            let (ingest, lines) = task.await.map_err(|e| format!("log parser failed: {e}"))?;
+            Ok(SourceRead {
+                ingest,
+                lines,
+                problem,
+                unknown,
+                keep_figures: host_down,
+                behind: false,
+            })
+        })
+    }
+}
