@@ -7,6 +7,7 @@
 use crate::collect::{self, Collector};
 use crate::config::Config;
 use crate::model::figure::{Figure, Severity};
+use crate::model::sanitize::sanitize;
 use crate::model::update::{SourceHealth, Update};
 use crate::state::{AppState, Window};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -24,6 +25,16 @@ pub struct CheckReport {
     pub at: String,
     pub worst: Severity,
     pub checks: Vec<Figure>,
+    /// Each configured source and what went wrong with it, for the text output's grouping.
+    #[serde(skip)]
+    pub sources: Vec<SourceStatus>,
+}
+
+/// A configured source and its error, if it failed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceStatus {
+    pub name: String,
+    pub error: Option<String>,
 }
 
 impl CheckReport {
@@ -31,38 +42,96 @@ impl CheckReport {
         self.worst.exit_code()
     }
 
+    /// The JSON contract of product.md; numbers rounded to their figure's precision, so
+    /// a CPU share read as a 32-bit float is 14.29, not 14.285715103149414.
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+        let rounded = CheckReport {
+            deployment: self.deployment.clone(),
+            at: self.at.clone(),
+            worst: self.worst,
+            checks: self
+                .checks
+                .iter()
+                .map(|c| Figure {
+                    value: c.value.rounded_for(&c.unit),
+                    ..c.clone()
+                })
+                .collect(),
+            sources: Vec::new(),
+        };
+        serde_json::to_string_pretty(&rounded).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
 
+    /// For a person: one line per source, with its error once when it failed, then its
+    /// figures; a figure that failed for the source's reason does not repeat the reason.
     pub fn to_text(&self) -> String {
         let mut out = format!(
             "{}  {}  worst: {}\n",
-            self.deployment,
+            sanitize(&self.deployment),
             self.at,
             self.worst.label()
         );
         let id_width = self.checks.iter().map(|c| c.id.len()).max().unwrap_or(0);
-        for check in &self.checks {
-            let value = match &check.error {
-                Some(error) => format!("error: {error}"),
-                None => check.display_value(),
-            };
-            let detail = if check.detail.is_empty() {
-                String::new()
-            } else {
-                format!("  ({})", check.detail)
-            };
-            out.push_str(&format!(
-                "{:<7} {:<id_width$}  {}{}\n",
-                check.severity.label(),
-                crate::model::sanitize::sanitize(&check.id),
-                crate::model::sanitize::sanitize(&value),
-                crate::model::sanitize::sanitize(&detail),
-            ));
+        for (source, checks) in self.by_source() {
+            let error = source.error.as_deref();
+            match error {
+                Some(error) => out.push_str(&format!(
+                    "\n{}: error: {}\n",
+                    sanitize(&source.name),
+                    sanitize(error)
+                )),
+                None => out.push_str(&format!("\n{}:\n", sanitize(&source.name))),
+            }
+            for check in checks {
+                let value = match &check.error {
+                    Some(e) if Some(e.as_str()) == error => "(source error)".to_string(),
+                    Some(e) => format!("error: {e}"),
+                    None => check.display_value(),
+                };
+                let detail = if check.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!("  ({})", check.detail)
+                };
+                out.push_str(&format!(
+                    "  {:<7} {:<id_width$}  {}{}\n",
+                    check.severity.label(),
+                    sanitize(&check.id),
+                    sanitize(&value),
+                    sanitize(&detail),
+                ));
+            }
         }
         out
     }
+
+    /// The checks grouped under their source (`<source>.` prefix), failing sources first;
+    /// checks of no configured source (another system's alerts) under their own prefix.
+    fn by_source(&self) -> Vec<(SourceStatus, Vec<&Figure>)> {
+        let mut groups: Vec<(SourceStatus, Vec<&Figure>)> = self
+            .sources
+            .iter()
+            .map(|s| (s.clone(), Vec::new()))
+            .collect();
+        for check in &self.checks {
+            let at = groups
+                .iter()
+                .position(|(s, _)| is_of_source(&check.id, &s.name))
+                .unwrap_or_else(|| {
+                    let name = check.id.split('.').next().unwrap_or_default().to_string();
+                    groups.push((SourceStatus { name, error: None }, Vec::new()));
+                    groups.len() - 1
+                });
+            groups[at].1.push(check);
+        }
+        groups.sort_by_key(|(s, _)| s.error.is_none());
+        groups
+    }
+}
+
+fn is_of_source(id: &str, source: &str) -> bool {
+    id.strip_prefix(source)
+        .is_some_and(|rest| rest.starts_with('.'))
 }
 
 /// Polls one collector until it yields figures (or an error), within the timeouts.
@@ -185,10 +254,23 @@ pub fn report_from_state(state: &AppState, sources: &[String], now: DateTime<Utc
         .iter()
         .map(|c| c.severity)
         .fold(Severity::Ok, Severity::worst);
+    let sources = sources
+        .iter()
+        .map(|name| SourceStatus {
+            name: name.clone(),
+            error: state.sources.get(name).and_then(|s| match &s.health {
+                SourceHealth::Error { message, .. } | SourceHealth::Busy { message } => {
+                    Some(message.clone())
+                }
+                SourceHealth::Connecting | SourceHealth::Ok => None,
+            }),
+        })
+        .collect();
     CheckReport {
         deployment: state.window.deployment.clone(),
         at: now.to_rfc3339_opts(SecondsFormat::Secs, true),
         worst,
         checks,
+        sources,
     }
 }

@@ -334,22 +334,31 @@ async fn run_report(
 }
 
 async fn run_check(path: &std::path::Path, format: Format) -> u8 {
+    // Under --format json every outcome is JSON on stdout, a config error included, so
+    // a script reading it never has to parse English.
+    let fail = |error: String| -> u8 {
+        eprintln!("watchpost: {error}");
+        if format == Format::Json {
+            let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let json =
+                serde_json::json!({ "at": at, "worst": "unknown", "checks": [], "error": error });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json).unwrap_or_default()
+            );
+        }
+        3
+    };
     let config = match Config::load(path) {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("watchpost: {e}");
-            return 3;
-        }
+        Err(e) => return fail(e.to_string()),
     };
     let pool = match watchpost::collect::host_pool(
         &config,
         &mut watchpost::transport::prompt_passphrase_on_tty(),
     ) {
         Ok(pool) => pool,
-        Err(e) => {
-            eprintln!("watchpost: {e}");
-            return 3;
-        }
+        Err(e) => return fail(e.to_string()),
     };
     let report = watchpost::check::run_checks(&config, &pool, chrono::Utc::now()).await;
     match format {

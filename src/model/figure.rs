@@ -102,6 +102,23 @@ impl Serialize for Value {
 }
 
 impl Value {
+    /// The number rounded to [`json_decimals`] of its unit; texts and none unchanged.
+    pub fn rounded_for(&self, unit: &str) -> Value {
+        match self {
+            Value::Number(n) if n.is_finite() => {
+                let scale = 10f64.powi(json_decimals(unit));
+                let rounded = (n * scale).round() / scale;
+                // Past 2^53 / scale the multiplication itself loses digits: keep the number.
+                Value::Number(if rounded.is_finite() && n.abs() < 1e12 {
+                    rounded
+                } else {
+                    *n
+                })
+            }
+            other => other.clone(),
+        }
+    }
+
     pub fn as_f64(&self) -> Option<f64> {
         match self {
             Value::Number(n) if n.is_finite() => Some(*n),
@@ -142,6 +159,19 @@ pub fn format_number(n: f64, unit: &str) -> String {
         }
         _ if unit.is_empty() => format!("{n:.2}"),
         _ => format!("{n:.2} {unit}"),
+    }
+}
+
+/// Decimals a figure's number keeps in `check`'s JSON: one more than the panes show,
+/// so the JSON says what the screen says and nothing of a float's noise.
+pub fn json_decimals(unit: &str) -> i32 {
+    match unit {
+        "%" => 2,
+        "ms" => 1,
+        "s" => 3,
+        "MB" => 2,
+        "bytes" => 0,
+        _ => 3,
     }
 }
 

@@ -309,7 +309,8 @@ WHERE validated_at > datetime('now', '-1 hour');",
         &seed,
         "SELECT page_count * page_size / 1024.0 / 1024.0 FROM pragma_page_count(), pragma_page_size()",
     );
-    assert!((num(&json, "tmws.db.size_mb") - size_mb).abs() < 1e-9);
+    // MB keep two decimals in the JSON: within half of the last one.
+    assert!((num(&json, "tmws.db.size_mb") - size_mb).abs() <= 0.005);
     for id in [
         "tmws.rbac.deny_pct_1h",
         "tmws.rbac.checks_1h",
@@ -420,10 +421,98 @@ fn text_format_lists_every_check() {
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("worst: WARN"), "{}", r.stdout);
     assert!(
-        r.stdout.lines().any(|l| l.starts_with("WARN")
+        r.stdout.lines().any(|l| l.trim_start().starts_with("WARN")
             && l.contains("tmws.rbac.deny_pct_1h")
             && l.contains("30.0%")),
         "{}",
         r.stdout
     );
+}
+
+#[test]
+fn a_failing_source_is_said_once_with_its_figures_under_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("gone.db");
+    let config = write_config(dir.path(), CONFIG);
+    let r = run(
+        &["check", "--config", config.to_str().unwrap()],
+        Some(&missing),
+    );
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    let source_line = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("tmws: error: "))
+        .unwrap_or_else(|| panic!("no line for the failing source:\n{}", r.stdout));
+    let error = source_line.trim_start_matches("tmws: error: ");
+    assert!(error.contains("gone.db"), "{source_line}");
+    // The error is said once, not once per figure (there are 20 of them).
+    assert_eq!(r.stdout.matches(error).count(), 1, "{}", r.stdout);
+    let figures: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("UNKNOWN") && l.contains("tmws."))
+        .collect();
+    assert!(figures.len() >= 17, "{}", r.stdout);
+    assert!(
+        figures.iter().all(|l| l.contains("(source error)")),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn json_is_json_even_for_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write_config(dir.path(), &CONFIG.replace("pack =", "pakc ="));
+    let r = run(
+        &[
+            "check",
+            "--config",
+            bad.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let json: Value =
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", r.stdout));
+    assert_eq!(json["worst"], "unknown", "{json:#}");
+    assert!(json["error"].as_str().unwrap().contains("pakc"), "{json:#}");
+    assert!(json["checks"].as_array().unwrap().is_empty(), "{json:#}");
+}
+
+#[test]
+fn json_numbers_are_rounded_to_their_figures_precision() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = write_db(dir.path(), Mode::Rollback, 6, 1);
+    // 1 in 7 denied: 14.285714…; the host's CPU share is a 32-bit float.
+    let config = write_config(
+        dir.path(),
+        &format!("{CONFIG}\n[system.box]\nhost = \"local\"\n"),
+    );
+    let (_, json) = check_json(&config, &db);
+    assert_eq!(num(&json, "tmws.rbac.deny_pct_1h"), 14.29, "{json:#}");
+    for check in json["checks"].as_array().unwrap() {
+        let Some(value) = check["value"].as_f64() else {
+            continue;
+        };
+        let decimals = match check["unit"].as_str().unwrap_or("") {
+            "%" => 2,
+            "ms" => 1,
+            "s" => 3,
+            "MB" => 2,
+            "bytes" => 0,
+            _ => 3,
+        };
+        // The number as JSON text has no more decimals than its unit keeps.
+        let text = check["value"].to_string();
+        let after_point = text.split('.').nth(1).map_or(0, str::len);
+        assert!(
+            after_point <= decimals,
+            "{} = {text} ({value})",
+            check["id"]
+        );
+    }
 }
