@@ -6,7 +6,6 @@
 //! WATCHPOST_REQUIRE_DOCKER=1, where they fail. The log source over SSH also needs the
 //! test sshd on 127.0.0.1 (support/sshd.rs; WATCHPOST_REQUIRE_SSH=1 likewise).
 
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -856,7 +855,7 @@ async fn zoomed_container_logs_are_followed_only_while_zoomed_and_sanitized() {
         chrono::Utc::now(),
         chrono::Duration::hours(1),
     ));
-    state.register_source("containers", "dock");
+    state.register_source(watchpost::model::pane::PaneId::Containers, "dock");
     let started = Instant::now();
     let mut tail: Option<ContainerLogTail> = None;
     while started.elapsed() < Duration::from_secs(15) {
