@@ -5,6 +5,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ratatui::{Terminal, backend::TestBackend};
 use std::hint::black_box;
 use watchpost::model::figure::Reading;
+use watchpost::model::pane::PaneId;
 use watchpost::model::rule::{Rule, Threshold};
 use watchpost::model::update::*;
 use watchpost::state::{AppState, Window};
@@ -16,12 +17,12 @@ fn realistic_state() -> (AppState, chrono::DateTime<Utc>) {
     let now = start + Duration::minutes(75);
     let mut state = AppState::new(Window::new("tmws-demo", start, Duration::hours(24)));
     for (pane, source) in [
-        ("services", "api"),
-        ("rbac", "tmws"),
-        ("license", "tmws"),
-        ("containers", "local"),
-        ("host", "host"),
-        ("errors", "app"),
+        (PaneId::Services, "api"),
+        (PaneId::Rbac, "tmws"),
+        (PaneId::License, "tmws"),
+        (PaneId::Containers, "local"),
+        (PaneId::Host, "host"),
+        (PaneId::Errors, "app"),
     ] {
         state.register_source(pane, source);
     }

@@ -14,12 +14,11 @@ use crate::record::{self, Role};
 use crate::state::alerts::AlertEvent;
 use crate::state::{AppState, Note, Outgoing, RecordStatus};
 use crate::tui::Tui;
+use crate::ui::panes::{self, Cx, Outcome};
 use crate::ui::theme::Theme;
-use crate::ui::{self, LogFilter, PaneId, UiState};
+use crate::ui::{self, PaneId, UiState};
 use chrono::{DateTime, Utc};
-use crossterm::event::{
-    Event, EventStream, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind,
-};
+use crossterm::event::{Event, EventStream, MouseEventKind};
 use futures::StreamExt;
 use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
@@ -33,114 +32,7 @@ const FRAME_INTERVAL: Duration = Duration::from_millis(90);
 /// Ages ("3s ago") and T+ move with the clock; redraw this often when nothing else happens.
 const CLOCK_INTERVAL: Duration = Duration::from_secs(1);
 
-/// What a key (or mouse event) asks for.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Action {
-    Quit,
-    ToggleHelp,
-    FocusNext,
-    FocusPrevious,
-    Focus(PaneId),
-    ToggleZoom,
-    Back,
-    StartFilter,
-    FilterInput(char),
-    FilterBackspace,
-    FilterApply,
-    FilterCancel,
-    ToggleErrorsOnly,
-    /// Errors pane: wrap long messages or cut them.
-    ToggleWrap,
-    /// Errors pane, zoomed: the top error patterns or the tail.
-    TogglePatterns,
-    /// Errors pane, zoomed: every field of the selected line (or pattern example).
-    ToggleLineFields,
-    /// Errors pane: back to the newest line, following.
-    Follow,
-    TogglePause,
-    Acknowledge,
-    StartNote,
-    NoteInput(char),
-    NoteBackspace,
-    NoteSave,
-    NoteCancel,
-    ToggleMouse,
-    /// Containers pane: sort by the next column / reverse the sort.
-    SortNext,
-    SortReverse,
-    Up(usize),
-    Down(usize),
-    Top,
-    Bottom,
-    Click {
-        column: u16,
-        row: u16,
-    },
-    Resize,
-}
-
-/// The keymap. While a filter is being typed, keys are text.
-pub fn action_for_key(key: KeyEvent, ui: &UiState) -> Option<Action> {
-    if key.kind == KeyEventKind::Release {
-        return None;
-    }
-    if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
-        return Some(Action::Quit);
-    }
-    if ui.note.is_some() {
-        return match key.code {
-            KeyCode::Enter => Some(Action::NoteSave),
-            KeyCode::Esc => Some(Action::NoteCancel),
-            KeyCode::Backspace => Some(Action::NoteBackspace),
-            KeyCode::Char(c) => Some(Action::NoteInput(c)),
-            _ => None,
-        };
-    }
-    if ui.editing_filter {
-        return match key.code {
-            KeyCode::Enter => Some(Action::FilterApply),
-            KeyCode::Esc => Some(Action::FilterCancel),
-            KeyCode::Backspace => Some(Action::FilterBackspace),
-            KeyCode::Char(c) => Some(Action::FilterInput(c)),
-            _ => None,
-        };
-    }
-    if ui.help {
-        return match key.code {
-            KeyCode::Char('q') => Some(Action::Quit),
-            KeyCode::Esc | KeyCode::Char('?') | KeyCode::Enter => Some(Action::ToggleHelp),
-            _ => None,
-        };
-    }
-    Some(match key.code {
-        KeyCode::Char('q') => Action::Quit,
-        KeyCode::Char('?') => Action::ToggleHelp,
-        KeyCode::Tab => Action::FocusNext,
-        KeyCode::BackTab => Action::FocusPrevious,
-        KeyCode::Char(c @ '1'..='9') => Action::Focus(PaneId::ALL[(c as u8 - b'1') as usize]),
-        KeyCode::Enter if ui.focus == PaneId::Errors && ui.zoomed => Action::ToggleLineFields,
-        KeyCode::Enter => Action::ToggleZoom,
-        KeyCode::Esc => Action::Back,
-        KeyCode::Char('/') => Action::StartFilter,
-        KeyCode::Char('e') => Action::ToggleErrorsOnly,
-        KeyCode::Char('w') => Action::ToggleWrap,
-        KeyCode::Char('t') => Action::TogglePatterns,
-        KeyCode::Char('F') => Action::Follow,
-        KeyCode::Char('p') => Action::TogglePause,
-        KeyCode::Char('a') => Action::Acknowledge,
-        KeyCode::Char('n') => Action::StartNote,
-        KeyCode::Char('m') => Action::ToggleMouse,
-        KeyCode::Char('s') => Action::SortNext,
-        KeyCode::Char('S') => Action::SortReverse,
-        KeyCode::Up | KeyCode::Char('k') => Action::Up(1),
-        KeyCode::Down | KeyCode::Char('j') => Action::Down(1),
-        KeyCode::PageUp => Action::Up(10),
-        KeyCode::PageDown => Action::Down(10),
-        KeyCode::Home | KeyCode::Char('g') => Action::Top,
-        KeyCode::End | KeyCode::Char('G') => Action::Bottom,
-        _ => return None,
-    })
-}
+pub use crate::ui::keys::{Action, action_for_key};
 
 /// The longest note kept.
 pub const NOTE_MAX_CHARS: usize = record::store::MAX_NOTE_CHARS;
@@ -167,8 +59,6 @@ pub struct App {
     pub ui: UiState,
     pub theme: Theme,
     pub quit: bool,
-    /// The filter as it was before `/`, restored by Esc.
-    filter_before_edit: Option<LogFilter>,
     /// The last size drawn at, for mouse hit-testing.
     screen: ratatui::layout::Rect,
     /// The record writer, when this process holds the record.
@@ -206,7 +96,6 @@ impl App {
             ui: UiState::default(),
             theme,
             quit: false,
-            filter_before_edit: None,
             screen: ratatui::layout::Rect::default(),
             recording: None,
             record_setup: None,
@@ -392,104 +281,46 @@ impl App {
             Action::Up(_) | Action::Down(_) | Action::Top | Action::Bottom
         );
         let changed = self.carry_out(action);
-        self.follow_selected_container(moved);
+        self.settle(moved);
         changed
     }
 
+    /// The panes first (the focused one before the others), then the screen's own keys.
     fn carry_out(&mut self, action: Action) -> bool {
+        // Esc closes the overlay before anything a pane would do with it.
+        if !(action == Action::Back && self.ui.help) {
+            let mut cx = Cx {
+                ui: &mut self.ui,
+                shown: self.frozen.as_ref().unwrap_or(&self.state),
+                live: &self.state,
+            };
+            match panes::handle(&action, &mut cx) {
+                Outcome::Pass => {}
+                Outcome::Done => return true,
+                Outcome::Acknowledge(id) => {
+                    self.acknowledge_alert(&id, Utc::now());
+                    return true;
+                }
+            }
+        }
         match action {
             Action::Quit => self.quit = true,
             Action::ToggleHelp => self.ui.help = !self.ui.help,
-            Action::FocusNext => self.focus(self.ui.focus.next()),
-            Action::FocusPrevious => self.focus(self.ui.focus.previous()),
-            Action::Focus(pane) => self.focus(pane),
-            Action::ToggleZoom => {
-                self.ui.zoomed = !self.ui.zoomed;
-                self.ui.drilldown = self.ui.zoomed && self.ui.focus == PaneId::Rbac;
-            }
+            Action::FocusNext => self.ui.focus_on(panes::next(self.ui.focus)),
+            Action::FocusPrevious => self.ui.focus_on(panes::previous(self.ui.focus)),
+            Action::Focus(pane) => self.ui.focus_on(pane),
+            Action::ToggleZoom => self.ui.zoomed = !self.ui.zoomed,
             Action::Back => {
                 if self.ui.help {
                     self.ui.help = false;
-                } else if self.ui.errors.detail {
-                    self.ui.errors.detail = false;
-                    self.hold_errors_view();
                 } else if self.ui.zoomed {
                     self.ui.zoomed = false;
-                    self.ui.drilldown = false;
-                } else if self.ui.filter.is_active() {
-                    self.ui.filter = LogFilter::default();
-                } else if self.ui.log_scroll > 0 {
-                    self.follow_errors();
                 }
-            }
-            Action::StartFilter => {
-                self.focus(PaneId::Errors);
-                self.filter_before_edit = Some(self.ui.filter.clone());
-                self.ui.editing_filter = true;
-            }
-            Action::FilterInput(c) => {
-                let mut text = self.ui.filter.input.clone();
-                text.push(c);
-                self.ui.filter = LogFilter::parse(&text);
-            }
-            Action::FilterBackspace => {
-                let mut text = self.ui.filter.input.clone();
-                text.pop();
-                self.ui.filter = LogFilter::parse(&text);
-            }
-            Action::FilterApply => {
-                self.ui.editing_filter = false;
-                self.filter_before_edit = None;
-                self.ui.selected = 0;
-                self.follow_errors();
-            }
-            Action::FilterCancel => {
-                self.ui.editing_filter = false;
-                self.ui.filter = self.filter_before_edit.take().unwrap_or_default();
-            }
-            Action::ToggleErrorsOnly => {
-                self.ui.errors_only = !self.ui.errors_only;
-                self.ui.flash = Some(
-                    if self.ui.errors_only {
-                        "errors only"
-                    } else {
-                        "all log lines"
-                    }
-                    .to_string(),
-                );
-            }
-            Action::ToggleWrap => {
-                self.ui.errors.wrap = !self.ui.errors.wrap;
-                self.ui.flash = Some(
-                    if self.ui.errors.wrap {
-                        "errors: long lines wrap"
-                    } else {
-                        "errors: long lines cut"
-                    }
-                    .to_string(),
-                );
-            }
-            Action::TogglePatterns => {
-                self.focus(PaneId::Errors);
-                self.ui.zoomed = true;
-                self.ui.errors.patterns = !self.ui.errors.patterns;
-                self.ui.errors.detail = false;
-                self.ui.selected = 0;
-                self.hold_errors_view();
-            }
-            Action::ToggleLineFields => {
-                self.ui.errors.detail = !self.ui.errors.detail;
-                self.hold_errors_view();
-            }
-            Action::Follow => {
-                self.focus(PaneId::Errors);
-                self.follow_errors();
             }
             Action::TogglePause => {
                 self.ui.paused = !self.ui.paused;
                 self.frozen = self.ui.paused.then(|| self.state.clone());
             }
-            Action::Acknowledge => self.acknowledge(),
             Action::StartNote => {
                 if let RecordStatus::Viewer { holder, .. } = &self.state.record {
                     self.ui.flash = Some(format!(
@@ -529,163 +360,45 @@ impl App {
                     .to_string(),
                 );
             }
-            Action::SortNext | Action::SortReverse => {
-                if self.ui.focus != PaneId::Containers {
-                    self.ui.flash = Some("s / S sort the Containers pane: focus it (4)".into());
-                } else if action == Action::SortNext {
-                    self.ui.containers.sort = self.ui.containers.sort.next();
-                    self.ui.containers.reversed = false;
-                } else {
-                    self.ui.containers.reversed = !self.ui.containers.reversed;
+            Action::Up(n) => self.ui.selected = self.ui.selected.saturating_sub(n),
+            Action::Down(n) => self.ui.selected = self.ui.selected.saturating_add(n),
+            Action::Top => self.ui.selected = 0,
+            Action::Bottom => self.ui.selected = usize::MAX / 2,
+            Action::Click { column, row } if !self.ui.zoomed => {
+                let body = ratatui::layout::Rect {
+                    y: self.screen.y + 1,
+                    height: self.screen.height.saturating_sub(2),
+                    ..self.screen
+                };
+                let hit = ui::overview_layout(body)
+                    .into_iter()
+                    .find(|(_, r)| r.contains(ratatui::layout::Position { x: column, y: row }));
+                if let Some((pane, _)) = hit {
+                    self.ui.focus_on(pane);
                 }
             }
-            Action::Up(n) => self.scroll_up(n),
-            Action::Down(n) => self.scroll_down(n),
-            Action::Top => {
-                if self.errors_tail_focused() {
-                    self.ui.log_scroll = self.shown().logs.len();
-                    self.hold_errors_view();
-                } else {
-                    self.ui.selected = 0;
-                }
-            }
-            Action::Bottom => {
-                if self.errors_tail_focused() {
-                    self.follow_errors();
-                } else {
-                    self.ui.selected = usize::MAX / 2;
-                }
-            }
-            Action::Click { column, row } => {
-                if !self.ui.zoomed {
-                    let body = ratatui::layout::Rect {
-                        y: self.screen.y + 1,
-                        height: self.screen.height.saturating_sub(2),
-                        ..self.screen
-                    };
-                    let hit = ui::overview_layout(body)
-                        .into_iter()
-                        .find(|(_, r)| r.contains(ratatui::layout::Position { x: column, y: row }));
-                    if let Some((pane, _)) = hit {
-                        self.focus(pane);
-                    }
-                }
-            }
-            Action::Resize => {}
+            // The panes' own actions (handled above), a click while zoomed, a resize: a redraw.
+            _ => {}
         }
         true
     }
 
-    /// Keeps the Containers pane's selection on the same container while its rows move
-    /// (a new sort, new figures), or picks the container under the selection after a
-    /// move, and tells the collectors which container is zoomed.
-    pub fn follow_selected_container(&mut self, moved: bool) {
-        let mut zoomed = None;
-        if self.ui.focus == PaneId::Containers {
-            let state = self.frozen.as_ref().unwrap_or(&self.state);
-            let listed = ui::panes::containers::listed(state, &self.ui);
-            let pinned = self.ui.containers.selected.as_ref().and_then(|(s, id)| {
-                listed
-                    .iter()
-                    .position(|(source, row)| source == s && &row.id == id)
-            });
-            match pinned {
-                Some(index) if !moved => self.ui.selected = index,
-                _ => {
-                    self.ui.selected = ui::panes::containers::selected_index(&self.ui, listed.len())
-                }
-            }
-            self.ui.containers.selected = listed
-                .get(self.ui.selected)
-                .map(|(source, row)| (source.to_string(), row.id.clone()));
-            if self.ui.zoomed {
-                zoomed = self.ui.containers.selected.clone();
-            }
-        }
+    /// Lets the panes bring their view state in step with the focus, the zoom and the data
+    /// (the Containers selection follows its container), and tells the collectors which
+    /// container is zoomed.
+    pub fn settle(&mut self, moved: bool) {
+        let mut cx = Cx {
+            ui: &mut self.ui,
+            shown: self.frozen.as_ref().unwrap_or(&self.state),
+            live: &self.state,
+        };
+        panes::settle(&mut cx, moved);
+        let zoomed = panes::containers::zoomed_container(&self.ui);
         self.on_screen.send_if_modified(|screen| {
             let changed = screen.zoomed_container != zoomed;
             screen.zoomed_container = zoomed;
             changed
         });
-    }
-
-    fn focus(&mut self, pane: PaneId) {
-        if self.ui.focus != pane {
-            self.ui.focus = pane;
-            self.ui.selected = 0;
-            self.ui.drilldown = self.ui.zoomed && pane == PaneId::Rbac;
-        }
-    }
-
-    fn scroll_up(&mut self, n: usize) {
-        if self.errors_tail_focused() {
-            let max = self.shown().logs.len();
-            self.ui.log_scroll = (self.ui.log_scroll + n).min(max);
-            self.hold_errors_view();
-        } else {
-            self.ui.selected = self.ui.selected.saturating_sub(n);
-        }
-    }
-
-    fn scroll_down(&mut self, n: usize) {
-        if self.errors_tail_focused() {
-            self.ui.log_scroll = self.ui.log_scroll.saturating_sub(n);
-            self.hold_errors_view();
-        } else {
-            self.ui.selected = self.ui.selected.saturating_add(n);
-        }
-    }
-
-    /// The keys move through the Errors tail (not the patterns table).
-    fn errors_tail_focused(&self) -> bool {
-        self.ui.focus == PaneId::Errors && !(self.ui.zoomed && self.ui.errors.patterns)
-    }
-
-    /// The Errors tail holds still while a line is selected back from the newest or a
-    /// line's fields are open, and follows again when neither is the case.
-    fn hold_errors_view(&mut self) {
-        let hold = self.ui.log_scroll > 0 || self.ui.errors.detail;
-        match (hold, self.ui.errors.anchor) {
-            (true, None) => self.ui.errors.anchor = Some(self.shown().logs.pushed()),
-            (false, Some(_)) => self.ui.errors.anchor = None,
-            _ => {}
-        }
-    }
-
-    /// Back to the newest line of the Errors tail, following.
-    fn follow_errors(&mut self) {
-        self.ui.log_scroll = 0;
-        self.ui.errors.detail = false;
-        self.ui.errors.anchor = None;
-    }
-
-    /// `a`: acknowledges the selected alert in the Alerts pane.
-    fn acknowledge(&mut self) {
-        if self.ui.focus != PaneId::Alerts {
-            self.ui.flash = Some("focus Alerts (7) and select an alert to acknowledge it".into());
-            return;
-        }
-        let index = self
-            .ui
-            .selected
-            .min(self.state.alerts.active.len().saturating_sub(1));
-        if let RecordStatus::Viewer { holder, .. } = &self.state.record {
-            self.ui.flash = Some(format!(
-                "viewer: acknowledge in the watchpost that holds the record{}",
-                holder.map(|p| format!(" (pid {p})")).unwrap_or_default()
-            ));
-            return;
-        }
-        match self.state.alerts.active.get(index).map(|a| a.id.clone()) {
-            Some(id) => {
-                self.acknowledge_alert(&id, Utc::now());
-                self.ui.flash = Some(format!(
-                    "acknowledged {}",
-                    crate::model::sanitize::sanitize(&id)
-                ));
-            }
-            None => self.ui.flash = Some("no active alert to acknowledge".into()),
-        }
     }
 
     /// Acknowledges alert `id` at `now`, in the state, the paused copy and the record.
@@ -717,7 +430,12 @@ pub fn initial_state(
 ) -> AppState {
     let mut state = AppState::new(window);
     for collector in collectors {
-        for pane in collector.panes() {
+        // Collectors name the panes they feed; an unknown name feeds no pane.
+        for pane in collector
+            .panes()
+            .iter()
+            .filter_map(|key| PaneId::from_key(key))
+        {
             state.register_source(pane, collector.name());
         }
     }
@@ -916,7 +634,7 @@ pub async fn event_loop(
             }
             _ = std::future::ready(()), if app.has_backlog() && !frame_due => {
                 if app.apply_queued(next_draw) {
-                    app.follow_selected_container(false);
+                    app.settle(false);
                     dirty |= !app.ui.paused;
                 }
             }
@@ -1029,6 +747,7 @@ pub fn run_on_alert(argv: &[String], event: &AlertEvent, deployment: &str) -> Re
 mod tests {
     use super::*;
     use crate::state::Window;
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
     fn app() -> App {
         let state = AppState::new(Window::new("t", Utc::now(), chrono::Duration::hours(24)));
@@ -1072,9 +791,11 @@ mod tests {
         // 'q' is text while typing a filter, not quit.
         assert!(!app.quit);
         app.handle(action_for_key(key(KeyCode::Enter), &app.ui).unwrap());
-        assert!(!app.ui.editing_filter);
+        assert!(!app.ui.views.errors.editing);
         assert!(
             app.ui
+                .views
+                .errors
                 .filter
                 .include
                 .as_ref()
@@ -1084,7 +805,7 @@ mod tests {
         app.handle(Action::StartFilter);
         app.handle(Action::FilterInput('x'));
         app.handle(Action::FilterCancel);
-        assert_eq!(app.ui.filter.input, "time.?out");
+        assert_eq!(app.ui.views.errors.filter.input, "time.?out");
     }
 
     #[test]
@@ -1196,7 +917,7 @@ mod tests {
         use crate::model::update::ContainerRow;
         use crate::ui::panes::containers::SortBy;
         let mut app = app();
-        app.state.register_source("containers", "d");
+        app.state.register_source(PaneId::Containers, "d");
         let row = |id: &str, cpu: f64| ContainerRow {
             id: id.into(),
             name: id.into(),
@@ -1222,14 +943,17 @@ mod tests {
         for _ in 0..4 {
             app.handle(action_for_key(key(KeyCode::Char('s')), &app.ui).unwrap());
         }
-        assert_eq!(app.ui.containers.sort, SortBy::Cpu);
+        assert_eq!(app.ui.views.containers.sort, SortBy::Cpu);
         app.handle(action_for_key(key(KeyCode::Char('S')), &app.ui).unwrap());
-        assert!(app.ui.containers.reversed);
-        assert_eq!(app.ui.containers.selected, Some(("d".into(), "b".into())));
+        assert!(app.ui.views.containers.reversed);
+        assert_eq!(
+            app.ui.views.containers.selected,
+            Some(("d".into(), "b".into()))
+        );
         // New figures reorder the rows: the selection follows b to the top.
-        app.ui.containers.reversed = false;
+        app.ui.views.containers.reversed = false;
         app.apply_update(rows(1.0, 9.0, 3.0));
-        app.follow_selected_container(false);
+        app.settle(false);
         assert_eq!(app.ui.selected, 0);
         assert_eq!(screen.borrow().zoomed_container, None, "not zoomed yet");
         // Zoomed: the collectors learn which container, and forget it on Esc.
@@ -1266,41 +990,48 @@ mod tests {
             }
         };
         press(&mut app, KeyCode::Char('6'));
-        assert!(app.ui.errors.following());
+        assert!(app.ui.views.errors.following());
         // k (or ↑) selects an older line and holds the view at what has arrived so far.
         press(&mut app, KeyCode::Char('k'));
-        assert_eq!(app.ui.log_scroll, 1);
-        assert_eq!(app.ui.errors.anchor, Some(10));
+        assert_eq!(app.ui.views.errors.scroll, 1);
+        assert_eq!(app.ui.views.errors.anchor, Some(10));
         app.apply_update(lines(5));
-        assert_eq!(app.ui.errors.anchor, Some(10), "new lines do not move it");
+        assert_eq!(
+            app.ui.views.errors.anchor,
+            Some(10),
+            "new lines do not move it"
+        );
         // Back down to the newest follows again; so do G, End and F.
         press(&mut app, KeyCode::Char('j'));
-        assert!(app.ui.errors.following());
+        assert!(app.ui.views.errors.following());
         for code in [KeyCode::Char('G'), KeyCode::End, KeyCode::Char('F')] {
             press(&mut app, KeyCode::PageUp);
-            assert!(!app.ui.errors.following());
+            assert!(!app.ui.views.errors.following());
             press(&mut app, code);
-            assert!(app.ui.errors.following(), "{code:?}");
-            assert_eq!(app.ui.log_scroll, 0);
+            assert!(app.ui.views.errors.following(), "{code:?}");
+            assert_eq!(app.ui.views.errors.scroll, 0);
         }
         // w wraps; Enter zooms, then (zoomed) opens the selected line's fields, held.
         press(&mut app, KeyCode::Char('w'));
-        assert!(app.ui.errors.wrap);
+        assert!(app.ui.views.errors.wrap);
         press(&mut app, KeyCode::Enter);
         assert!(app.ui.zoomed);
         press(&mut app, KeyCode::Enter);
-        assert!(app.ui.errors.detail);
-        assert!(!app.ui.errors.following(), "the open line holds still");
+        assert!(app.ui.views.errors.detail);
+        assert!(
+            !app.ui.views.errors.following(),
+            "the open line holds still"
+        );
         // Esc closes the fields (following again), then unzooms.
         press(&mut app, KeyCode::Esc);
-        assert!(!app.ui.errors.detail && app.ui.zoomed && app.ui.errors.following());
+        assert!(!app.ui.views.errors.detail && app.ui.zoomed && app.ui.views.errors.following());
         // t: the top patterns, where ↑↓ move through the patterns, not the tail.
         press(&mut app, KeyCode::Char('t'));
-        assert!(app.ui.errors.patterns && app.ui.zoomed);
+        assert!(app.ui.views.errors.patterns && app.ui.zoomed);
         press(&mut app, KeyCode::Down);
-        assert_eq!((app.ui.selected, app.ui.log_scroll), (1, 0));
+        assert_eq!((app.ui.selected, app.ui.views.errors.scroll), (1, 0));
         press(&mut app, KeyCode::Char('t'));
-        assert!(!app.ui.errors.patterns);
+        assert!(!app.ui.views.errors.patterns);
         press(&mut app, KeyCode::Esc);
         assert!(!app.ui.zoomed);
     }

@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod figure;
+pub mod pane;
 pub mod rule;
 pub mod sanitize;
 pub mod time;

@@ -10,6 +10,7 @@ pub mod patterns;
 use crate::config::Checkpoints;
 use crate::model::HISTORY_POINTS;
 use crate::model::figure::{Figure, Severity, Value};
+use crate::model::pane::PaneId;
 use crate::model::rule::Rule;
 use crate::model::time::{format_age, format_offset};
 use crate::model::update::{
@@ -312,7 +313,7 @@ pub struct AppState {
     /// Rules from the config, by figure id; they override a pack's defaults.
     pub rules: HashMap<String, Rule>,
     /// Which source feeds which pane, in config order (e.g. the RBAC pane's SQLite source).
-    pub pane_sources: BTreeMap<&'static str, Vec<String>>,
+    pub pane_sources: BTreeMap<PaneId, Vec<String>>,
     /// Every figure's rule state over time (`for`, failures in a row, no data).
     pub engine: Engine,
     /// Maintenance windows: alerts in them are recorded but do not ring or count.
@@ -388,7 +389,7 @@ impl AppState {
     }
 
     /// Registers a source before it reports, so panes can say "connecting…".
-    pub fn register_source(&mut self, pane: &'static str, source: &str) {
+    pub fn register_source(&mut self, pane: PaneId, source: &str) {
         self.sources
             .entry(source.to_string())
             .or_insert(SourceState {
@@ -402,9 +403,9 @@ impl AppState {
     }
 
     /// The sources a pane reads, in config order.
-    pub fn sources_of(&self, pane: &str) -> &[String] {
+    pub fn sources_of(&self, pane: PaneId) -> &[String] {
         self.pane_sources
-            .get(pane)
+            .get(&pane)
             .map(Vec::as_slice)
             .unwrap_or(&[])
     }
@@ -482,9 +483,9 @@ impl AppState {
             }
             Update::Host { source, snapshot } => {
                 // Hosts found by a Prometheus source join the pane as they appear.
-                if !self.sources_of("host").contains(&source) {
+                if !self.sources_of(PaneId::Host).contains(&source) {
                     self.pane_sources
-                        .entry("host")
+                        .entry(PaneId::Host)
                         .or_default()
                         .push(source.clone());
                 }

@@ -1,52 +1,33 @@
-//! The help overlay: every key the app answers to, and what the severity symbols mean.
+//! The help overlay: every key the app answers to (generated from the key table in
+//! `ui::keys`), and what the severity symbols mean.
 //! Centered over the screen; cut (never wrapped) when the terminal is small.
 
 use crate::model::figure::Severity;
+use crate::ui::keys;
 use crate::ui::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph};
 
-/// (keys, what they do). The app loop implements exactly these.
-pub const KEYS: &[(&str, &str)] = &[
-    ("?", "show / hide this help"),
-    ("Tab / Shift-Tab", "next / previous pane"),
-    ("1–9", "focus a pane (8: the watch window, 9: PromQL)"),
-    ("Enter", "zoom / drill down; zoomed Errors: all fields"),
-    ("Esc", "back: close help, unzoom, cancel filter"),
-    ("↑ ↓  k j", "select a row / scroll the errors back (pauses)"),
-    ("PgUp PgDn", "a page up / down"),
-    ("Home End  g G", "top / bottom (End follows new lines)"),
-    ("/", "filter the errors: regex, !regex excludes,"),
-    ("", "level:warn, source:name (terms combine)"),
-    ("e", "error lines only / all lines"),
-    ("s / S", "Containers: sort by the next column / reverse"),
-    ("w  F", "errors: wrap long lines · follow the newest"),
-    ("t", "errors: top error patterns / the tail (zooms)"),
-    ("p", "pause / resume live updates"),
-    ("a", "acknowledge the selected alert (focus Alerts, 7)"),
-    ("n", "write a note into the window's record"),
-    ("m", "mouse on / off"),
-    ("q  Ctrl-C", "quit"),
-];
-
-/// The lines of the overlay.
+/// The lines of the overlay: the rows of the key table (`ui::keys`), then the legend.
 pub fn lines(theme: &Theme) -> Vec<Line<'static>> {
-    let key_width = KEYS
+    let rows = keys::help_rows();
+    let key_width = rows
         .iter()
-        .map(|(k, _)| k.chars().count())
+        .map(|row| row.keys.chars().count())
         .max()
         .unwrap_or(0);
-    let mut out: Vec<Line<'static>> = KEYS
-        .iter()
-        .map(|(key, what)| {
-            Line::from(vec![
+    let mut out: Vec<Line<'static>> = Vec::new();
+    for row in rows {
+        for (i, what) in row.text.iter().enumerate() {
+            let key = if i == 0 { row.keys.as_str() } else { "" };
+            out.push(Line::from(vec![
                 Span::styled(format!(" {key:<key_width$}  "), theme.accent),
                 Span::styled(what.to_string(), theme.text),
-            ])
-        })
-        .collect();
+            ]));
+        }
+    }
     out.push(Line::default());
     let mut legend = vec![Span::styled(" ", theme.text)];
     for severity in [

@@ -2,6 +2,7 @@
 //! Render functions take state, UI state, theme and a `Rect`; they do no I/O.
 
 pub mod help;
+pub mod keys;
 pub mod panes;
 
 pub mod theme;
@@ -14,152 +15,13 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
-use regex::Regex;
 use theme::Theme;
 
-/// The focusable panes, in focus order; `1`–`8` pick them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PaneId {
-    Services,
-    Rbac,
-    License,
-    Containers,
-    Host,
-    Errors,
-    Alerts,
-    Window,
-    /// PromQL figures (zoomed only, like the window).
-    Metrics,
-}
+pub use crate::model::pane::PaneId;
+pub use panes::errors::LogFilter;
 
-impl PaneId {
-    pub const ALL: [PaneId; 9] = [
-        PaneId::Services,
-        PaneId::Rbac,
-        PaneId::License,
-        PaneId::Containers,
-        PaneId::Host,
-        PaneId::Errors,
-        PaneId::Alerts,
-        PaneId::Window,
-        PaneId::Metrics,
-    ];
-
-    pub fn title(self) -> &'static str {
-        match self {
-            PaneId::Services => "Services",
-            PaneId::Rbac => "RBAC",
-            PaneId::License => "License",
-            PaneId::Containers => "Containers",
-            PaneId::Host => "Host",
-            PaneId::Errors => "Errors",
-            PaneId::Alerts => "Alerts",
-            PaneId::Window => "Window",
-            PaneId::Metrics => "Metrics",
-        }
-    }
-
-    /// The key that focuses it ("1".."9").
-    pub fn number(self) -> usize {
-        PaneId::ALL.iter().position(|p| *p == self).unwrap_or(0) + 1
-    }
-
-    pub fn next(self) -> PaneId {
-        PaneId::ALL[self.number() % PaneId::ALL.len()]
-    }
-
-    pub fn previous(self) -> PaneId {
-        PaneId::ALL[(self.number() + PaneId::ALL.len() - 2) % PaneId::ALL.len()]
-    }
-}
-
-/// The Errors pane's filter: regex include, `!regex` exclude, `level:warn`, `source:name`.
-#[derive(Clone, Debug, Default)]
-pub struct LogFilter {
-    /// The text as typed.
-    pub input: String,
-    pub include: Option<Regex>,
-    pub exclude: Option<Regex>,
-    pub min_level: Option<crate::model::update::LogLevel>,
-    pub source: Option<String>,
-    /// Why the typed text is not a valid filter (shown in the pane).
-    pub error: Option<String>,
-}
-
-impl LogFilter {
-    /// Parses a filter; space-separated terms, all must hold.
-    pub fn parse(input: &str) -> LogFilter {
-        let mut filter = LogFilter {
-            input: input.to_string(),
-            ..LogFilter::default()
-        };
-        let mut includes = Vec::new();
-        let mut excludes = Vec::new();
-        for term in input.split_whitespace() {
-            if let Some(level) = term.strip_prefix("level:") {
-                match crate::model::update::LogLevel::parse(level) {
-                    Some(l) => filter.min_level = Some(l),
-                    None => filter.error = Some(format!("unknown level {level:?}")),
-                }
-            } else if let Some(source) = term.strip_prefix("source:") {
-                filter.source = Some(source.to_string());
-            } else if let Some(pattern) = term.strip_prefix('!') {
-                excludes.push(pattern.to_string());
-            } else {
-                includes.push(term.to_string());
-            }
-        }
-        let compile = |parts: &[String], filter: &mut LogFilter| -> Option<Regex> {
-            if parts.is_empty() {
-                return None;
-            }
-            let pattern = format!("(?i){}", parts.join(" "));
-            match Regex::new(&pattern) {
-                Ok(re) => Some(re),
-                Err(e) => {
-                    filter.error = Some(format!(
-                        "bad regex: {}",
-                        e.to_string().lines().last().unwrap_or("")
-                    ));
-                    None
-                }
-            }
-        };
-        filter.include = compile(&includes, &mut filter);
-        filter.exclude = compile(&excludes, &mut filter);
-        filter
-    }
-
-    pub fn is_active(&self) -> bool {
-        !self.input.trim().is_empty()
-    }
-
-    pub fn matches(&self, line: &crate::model::update::LogLine) -> bool {
-        if let Some(level) = self.min_level
-            && line.level < level
-        {
-            return false;
-        }
-        if let Some(source) = &self.source
-            && *line.source != **source
-        {
-            return false;
-        }
-        if let Some(re) = &self.include
-            && !re.is_match(&line.message)
-        {
-            return false;
-        }
-        if let Some(re) = &self.exclude
-            && re.is_match(&line.message)
-        {
-            return false;
-        }
-        true
-    }
-}
-
-/// What the user has done to the screen: focus, zoom, scroll, filters.
+/// What the user has done to the screen: focus, zoom, the overlay, a note being typed. Each
+/// pane's own view state (scroll, sort, filter) is in its file, gathered in `views`.
 #[derive(Clone, Debug)]
 pub struct UiState {
     pub focus: PaneId,
@@ -167,67 +29,39 @@ pub struct UiState {
     pub help: bool,
     pub paused: bool,
     pub mouse: bool,
-    /// Typing a filter in the Errors pane.
-    pub editing_filter: bool,
-    pub filter: LogFilter,
-    /// Show only error lines in the Errors pane (default) or every line.
-    pub errors_only: bool,
-    /// The selected line of the Errors pane, counted back from the newest (0 = following).
-    pub log_scroll: usize,
-    /// The rest of the Errors pane's view: scroll-back anchor, wrap, patterns, details.
-    pub errors: ErrorsView,
     /// Selected row in the focused table pane.
     pub selected: usize,
-    /// The Containers pane's sort and selected container.
-    pub containers: panes::containers::ContainersView,
-    /// The RBAC pane's drill-down (top denied operation × role).
-    pub drilldown: bool,
     /// A short message in the footer ("paused", "mouse on").
     pub flash: Option<String>,
     /// A note being typed (`n`), shown in the footer until Enter or Esc.
     pub note: Option<String>,
+    /// Each pane's own view state.
+    pub views: panes::Views,
 }
 
 impl Default for UiState {
     fn default() -> Self {
         UiState {
-            focus: PaneId::Services,
+            focus: panes::panes()[0],
             zoomed: false,
             help: false,
             paused: false,
             mouse: false,
-            editing_filter: false,
-            filter: LogFilter::default(),
-            errors_only: true,
-            log_scroll: 0,
-            errors: ErrorsView::default(),
             selected: 0,
-            containers: panes::containers::ContainersView::default(),
-            drilldown: false,
             flash: None,
             note: None,
+            views: panes::Views::default(),
         }
     }
 }
 
-/// How the Errors pane is looked at, besides the filter and the selected line.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ErrorsView {
-    /// Scrolled back (or a line's fields open): lines that arrived after this arrival number
-    /// are held back, so what is read holds still. `None` follows the newest line.
-    pub anchor: Option<u64>,
-    /// Long messages wrap over several rows instead of being cut.
-    pub wrap: bool,
-    /// The zoomed pane lists the top error patterns instead of the tail.
-    pub patterns: bool,
-    /// Every field of the selected line (or the selected pattern's example) is shown.
-    pub detail: bool,
-}
-
-impl ErrorsView {
-    /// Whether the tail follows new lines (else it is a paused scroll-back).
-    pub fn following(&self) -> bool {
-        self.anchor.is_none()
+impl UiState {
+    /// Moves the focus to `pane`; the selection starts at its top.
+    pub fn focus_on(&mut self, pane: PaneId) {
+        if self.focus != pane {
+            self.focus = pane;
+            self.selected = 0;
+        }
     }
 }
 
@@ -260,7 +94,10 @@ impl PaneContext<'_> {
             })
             .border_style(border)
             .title(Line::from(vec![
-                Span::styled(format!("{marker}{} ", pane.number()), self.theme.muted),
+                Span::styled(
+                    format!("{marker}{} ", panes::number(pane)),
+                    self.theme.muted,
+                ),
                 Span::styled(pane.title().to_string(), title_style),
             ]));
         if let Some(status) = self.sources_status(sources) {
@@ -356,47 +193,26 @@ pub fn draw(frame: &mut Frame, state: &AppState, ui: &UiState, theme: &Theme, no
 }
 
 fn render_pane(frame: &mut Frame, area: Rect, pane: PaneId, ctx: &PaneContext) {
-    match pane {
-        PaneId::Services => panes::services::render(frame, area, ctx),
-        PaneId::Rbac => panes::rbac::render(frame, area, ctx),
-        PaneId::License => panes::license::render(frame, area, ctx),
-        PaneId::Containers => panes::containers::render(frame, area, ctx),
-        PaneId::Host => panes::host::render(frame, area, ctx),
-        PaneId::Errors => panes::errors::render(frame, area, ctx),
-        PaneId::Alerts => panes::alerts::render(frame, area, ctx),
-        PaneId::Window => panes::window::render(frame, area, ctx),
-        PaneId::Metrics => panes::metrics::render(frame, area, ctx),
+    if let Some(pane) = panes::pane(pane) {
+        (pane.render)(frame, area, ctx);
     }
 }
 
-/// Where each pane of the overview goes. Three bands: status figures, resources, triage.
-/// The Window pane is the header line in the overview; it is shown whole when zoomed.
+/// Where each pane of the overview goes ([`panes::OVERVIEW`]).
 pub fn overview_layout(body: Rect) -> Vec<(PaneId, Rect)> {
-    let [top, middle, bottom] = Layout::vertical([
-        Constraint::Percentage(30),
-        Constraint::Percentage(30),
-        Constraint::Percentage(40),
-    ])
-    .areas(body);
-    let [services, rbac, license] = Layout::horizontal([
-        Constraint::Percentage(40),
-        Constraint::Percentage(30),
-        Constraint::Percentage(30),
-    ])
-    .areas(top);
-    let [containers, host] =
-        Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(middle);
-    let [errors, alerts] =
-        Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(bottom);
-    vec![
-        (PaneId::Services, services),
-        (PaneId::Rbac, rbac),
-        (PaneId::License, license),
-        (PaneId::Containers, containers),
-        (PaneId::Host, host),
-        (PaneId::Errors, errors),
-        (PaneId::Alerts, alerts),
-    ]
+    let bands = Layout::vertical(
+        panes::OVERVIEW
+            .iter()
+            .map(|(height, _)| Constraint::Percentage(*height)),
+    )
+    .split(body);
+    let mut out = Vec::new();
+    for ((_, row), band) in panes::OVERVIEW.iter().zip(bands.iter()) {
+        let cells =
+            Layout::horizontal(row.iter().map(|(_, w)| Constraint::Percentage(*w))).split(*band);
+        out.extend(row.iter().map(|(pane, _)| *pane).zip(cells.iter().copied()));
+    }
+    out
 }
 
 fn draw_footer(frame: &mut Frame, area: Rect, ui: &UiState, theme: &Theme) {
@@ -405,15 +221,14 @@ fn draw_footer(frame: &mut Frame, area: Rect, ui: &UiState, theme: &Theme) {
         spans.push(Span::styled("note: ", theme.accent));
         spans.push(Span::styled(sanitize(note), theme.text));
         spans.push(Span::styled("█", theme.text));
-        spans.push(Span::styled("  Enter save · Esc cancel", theme.muted));
-    } else if ui.editing_filter {
-        spans.push(Span::styled("filter: ", theme.accent));
-        spans.push(Span::styled(ui.filter.input.clone(), theme.text));
-        spans.push(Span::styled("█", theme.text));
-        if let Some(error) = &ui.filter.error {
-            spans.push(Span::styled(format!("  {error}"), theme.crit));
+        let hints = keys::prompt_hints(keys::When::Note);
+        spans.push(Span::styled(format!("  {hints}"), theme.muted));
+    } else if let Some(pane) = panes::prompt_open(ui) {
+        if let Some(prompt) = panes::pane(pane).and_then(|p| p.prompt.as_ref()) {
+            spans.extend((prompt.line)(ui, theme));
         }
-        spans.push(Span::styled("  Enter apply · Esc cancel", theme.muted));
+        let hints = keys::prompt_hints(keys::When::Prompt(pane));
+        spans.push(Span::styled(format!("  {hints}"), theme.muted));
     } else {
         if ui.paused {
             spans.push(Span::styled(" PAUSED ", theme.warn.patch(theme.selection)));
@@ -422,8 +237,7 @@ fn draw_footer(frame: &mut Frame, area: Rect, ui: &UiState, theme: &Theme) {
         if let Some(flash) = &ui.flash {
             spans.push(Span::styled(format!("{flash}  "), theme.accent));
         }
-        let hints = "?:help  Tab/1-9:focus  Enter:zoom  Esc:back  /:filter  p:pause  a:ack  n:note  m:mouse  q:quit";
-        spans.push(Span::styled(hints, theme.muted));
+        spans.push(Span::styled(keys::footer_hints(), theme.muted));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }

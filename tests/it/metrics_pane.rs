@@ -21,7 +21,7 @@ fn state() -> AppState {
         now() - Duration::hours(2),
         Duration::hours(24),
     ));
-    state.register_source("metrics", "mm");
+    state.register_source(PaneId::Metrics, "mm");
     let warn = Rule::warn_only(Threshold::above(1.0));
     for (i, v) in [0.2, 0.4, 0.9, 1.6, 2.5].into_iter().enumerate() {
         let at = now() - Duration::seconds(60 - 15 * i as i64);

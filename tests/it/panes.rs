@@ -42,13 +42,13 @@ fn window() -> Window {
 /// A deployment whose sources are registered but have not reported yet.
 fn connecting() -> AppState {
     let mut state = AppState::new(window());
-    state.register_source("services", "tmws-api");
-    state.register_source("services", "tmws-worker");
-    state.register_source("rbac", "tmws");
-    state.register_source("license", "tmws");
-    state.register_source("containers", "docker");
-    state.register_source("host", "host");
-    state.register_source("errors", "app");
+    state.register_source(PaneId::Services, "tmws-api");
+    state.register_source(PaneId::Services, "tmws-worker");
+    state.register_source(PaneId::Rbac, "tmws");
+    state.register_source(PaneId::License, "tmws");
+    state.register_source(PaneId::Containers, "docker");
+    state.register_source(PaneId::Host, "host");
+    state.register_source(PaneId::Errors, "app");
     state
 }
 
@@ -609,17 +609,8 @@ fn draw_pane(
                 now: now(),
             };
             let area = frame.area();
-            match pane {
-                PaneId::Services => panes::services::render(frame, area, &ctx),
-                PaneId::Rbac => panes::rbac::render(frame, area, &ctx),
-                PaneId::License => panes::license::render(frame, area, &ctx),
-                PaneId::Containers => panes::containers::render(frame, area, &ctx),
-                PaneId::Host => panes::host::render(frame, area, &ctx),
-                PaneId::Errors => panes::errors::render(frame, area, &ctx),
-                PaneId::Alerts => panes::alerts::render(frame, area, &ctx),
-                PaneId::Window => panes::window::render(frame, area, &ctx),
-                PaneId::Metrics => panes::metrics::render(frame, area, &ctx),
-            }
+            let pane = panes::pane(pane).expect("a listed pane");
+            (pane.render)(frame, area, &ctx);
         })
         .unwrap();
     terminal.backend().buffer().clone()
@@ -820,7 +811,7 @@ fn draw_pane_header(state: &AppState, ui: &UiState, theme: &Theme, width: u16) -
 #[test]
 fn rbac_drilldown_in_the_overview() {
     let ui = UiState {
-        drilldown: true,
+        views: drilled(),
         ..UiState::default()
     };
     let buffer = draw_pane(
@@ -851,12 +842,12 @@ fn every_pane_survives_every_small_size() {
         AppState::new(window()),
     ];
     let ui = UiState {
-        drilldown: true,
+        views: drilled(),
         selected: 99,
         ..UiState::default()
     };
     for state in &states {
-        for pane in PaneId::ALL {
+        for pane in panes::panes().iter().copied() {
             for width in 0..=14 {
                 for height in 0..=6 {
                     for opts in [&PLAIN, &ZOOMED] {
@@ -891,7 +882,7 @@ fn tiny_panes_say_something() {
     let ui = UiState::default();
     let state = deployment(Level::Crit);
     let mut out = String::new();
-    for pane in PaneId::ALL {
+    for pane in panes::panes().iter().copied() {
         for size in [(10, 3), (16, 4), (1, 1)] {
             out.push_str(&format!("── {} at {}x{}\n", pane.title(), size.0, size.1));
             out.push_str(&text(&draw_pane(pane, &state, &ui, &theme, size, &PLAIN)));
@@ -981,8 +972,8 @@ fn screen_zoomed_and_help() {
     let buffer = draw_screen(&state, &help, &theme, 80, 24);
     insta::assert_snapshot!("screen_help", text(&buffer));
     let screen = text(&buffer);
-    for (key, _) in ui::help::KEYS {
-        assert!(screen.contains(key), "help lacks {key:?}");
+    for row in ui::keys::help_rows() {
+        assert!(screen.contains(&row.keys), "help lacks {:?}", row.keys);
     }
 }
 
@@ -1176,10 +1167,10 @@ fn foreign_text_is_sanitized_everywhere() {
     state.window.deployment = evil.into();
     let mut ui = UiState {
         zoomed: true,
-        drilldown: true,
+        views: drilled(),
         ..UiState::default()
     };
-    for pane in PaneId::ALL {
+    for pane in panes::panes().iter().copied() {
         ui.focus = pane;
         for (w, h) in [(80, 24), (200, 60)] {
             let buffer = draw_screen(&state, &ui, &theme(), w, h);
@@ -1214,35 +1205,35 @@ fn errors_pane_filters_scrolls_and_says_so() {
     );
     assert!(follow.contains("CRIT"), "{follow}");
 
-    ui.errors_only = false;
-    ui.log_scroll = 5;
-    ui.errors.anchor = Some(state.logs.pushed());
+    ui.views.errors.errors_only = false;
+    ui.views.errors.scroll = 5;
+    ui.views.errors.anchor = Some(state.logs.pushed());
     let scrolled = text(&draw_pane(PaneId::Errors, &state, &ui, &theme, size, &opts));
     assert!(scrolled.contains("PAUSED ↑5"), "{scrolled}");
     assert!(scrolled.contains("all lines"), "{scrolled}");
 
     // Scrolling past the oldest line stops at the oldest line.
-    ui.log_scroll = 10_000;
+    ui.views.errors.scroll = 10_000;
     let top = text(&draw_pane(PaneId::Errors, &state, &ui, &theme, size, &opts));
     assert!(top.contains("server started"), "{top}");
 
-    ui.log_scroll = 0;
-    ui.errors.anchor = None;
-    ui.filter = LogFilter::parse("redis");
+    ui.views.errors.scroll = 0;
+    ui.views.errors.anchor = None;
+    ui.views.errors.filter = LogFilter::parse("redis");
     let filtered = text(&draw_pane(PaneId::Errors, &state, &ui, &theme, size, &opts));
     assert!(filtered.contains("connection reset"), "{filtered}");
     assert!(!filtered.contains("database is locked"), "{filtered}");
     assert!(filtered.contains("filter: redis"), "{filtered}");
 
-    ui.filter = LogFilter::parse("no-such-thing");
+    ui.views.errors.filter = LogFilter::parse("no-such-thing");
     let none = text(&draw_pane(PaneId::Errors, &state, &ui, &theme, size, &opts));
     assert!(
         none.contains("no lines match filter no-such-thing"),
         "{none}"
     );
 
-    ui.filter = LogFilter::default();
-    ui.errors_only = true;
+    ui.views.errors.filter = LogFilter::default();
+    ui.views.errors.errors_only = true;
     let ok = text(&draw_pane(
         PaneId::Errors,
         &{
@@ -1425,7 +1416,7 @@ fn resolved_alerts_follow_the_active_ones_in_the_selection() {
 fn drilldown_shows_only_while_rbac_is_focused() {
     let state = deployment(Level::Crit);
     let ui = UiState {
-        drilldown: true,
+        views: drilled(),
         ..UiState::default()
     };
     let screen = text(&draw_pane(
@@ -1502,14 +1493,25 @@ fn containers_zoomed(level: Level) -> AppState {
     state
 }
 
+/// The RBAC pane drilled down (its table in place of the summary).
+fn drilled() -> panes::Views {
+    panes::Views {
+        rbac: panes::rbac::RbacView { drilldown: true },
+        ..panes::Views::default()
+    }
+}
+
 fn containers_ui(sort: SortBy, reversed: bool) -> UiState {
     UiState {
         focus: PaneId::Containers,
         zoomed: true,
-        containers: ContainersView {
-            sort,
-            reversed,
-            selected: None,
+        views: panes::Views {
+            containers: ContainersView {
+                sort,
+                reversed,
+                selected: None,
+            },
+            ..panes::Views::default()
         },
         ..UiState::default()
     }
@@ -1746,8 +1748,8 @@ fn errors_triage_state() -> AppState {
         .build()
         .unwrap();
     let mut state = connecting();
-    state.register_source("errors", "tmws");
-    state.register_source("errors", "nginx");
+    state.register_source(PaneId::Errors, "tmws");
+    state.register_source(PaneId::Errors, "nginx");
     let raw = [
         (
             "tmws",
@@ -1820,7 +1822,7 @@ fn errors_tail_is_merged_in_time_order_with_a_stable_colour_per_source() {
         )]),
         now(),
     );
-    let ui = errors_ui(|ui| ui.errors_only = false);
+    let ui = errors_ui(|ui| ui.views.errors.errors_only = false);
     let buffer = draw_pane(
         PaneId::Errors,
         &state,
@@ -1881,8 +1883,8 @@ fn errors_pane_follows_then_holds_still_when_scrolled_back() {
     // Scrolled back two lines: paused at what was there.
     let paused = errors_ui(|ui| {
         ui.zoomed = false;
-        ui.log_scroll = 2;
-        ui.errors.anchor = Some(state.logs.pushed());
+        ui.views.errors.scroll = 2;
+        ui.views.errors.anchor = Some(state.logs.pushed());
     });
     let before = draw_pane(
         PaneId::Errors,
@@ -1935,8 +1937,8 @@ fn errors_pane_filters_exclude_level_and_source() {
     let draw = |filter: &str| {
         let ui = errors_ui(|ui| {
             ui.zoomed = false;
-            ui.errors_only = false;
-            ui.filter = LogFilter::parse(filter);
+            ui.views.errors.errors_only = false;
+            ui.views.errors.filter = LogFilter::parse(filter);
         });
         errors_text(&state, &ui, size, &FOCUSED_PLAIN)
     };
@@ -1974,7 +1976,7 @@ fn errors_pane_wraps_long_lines_when_asked() {
     assert!(!cut.contains("end-of-message"), "{cut}");
     let wrap_ui = errors_ui(|ui| {
         ui.zoomed = false;
-        ui.errors.wrap = true;
+        ui.views.errors.wrap = true;
     });
     let wrapped = errors_text(&state, &wrap_ui, size, &FOCUSED_PLAIN);
     assert!(wrapped.contains("end-of-message"), "{wrapped}");
@@ -1988,9 +1990,9 @@ fn enter_on_a_line_shows_all_its_fields() {
     let state = errors_triage_state();
     // The newest error but one: the scheduler cleanup failure.
     let ui = errors_ui(|ui| {
-        ui.log_scroll = 1;
-        ui.errors.anchor = Some(state.logs.pushed());
-        ui.errors.detail = true;
+        ui.views.errors.scroll = 1;
+        ui.views.errors.anchor = Some(state.logs.pushed());
+        ui.views.errors.detail = true;
     });
     let buffer = draw_pane(
         PaneId::Errors,
@@ -2016,8 +2018,8 @@ fn enter_on_a_line_shows_all_its_fields() {
     }
     // Every field of seed 002's tool-timeout line, on the newest line.
     let ui = errors_ui(|ui| {
-        ui.errors.anchor = Some(state.logs.pushed());
-        ui.errors.detail = true;
+        ui.views.errors.anchor = Some(state.logs.pushed());
+        ui.views.errors.detail = true;
     });
     let newest = errors_text(&state, &ui, (100, 20), &FOCUSED_ZOOMED);
     for needle in [
@@ -2035,10 +2037,10 @@ fn enter_on_a_line_shows_all_its_fields() {
     assert_eq!(buffer[(x, y)].fg, theme.accent.fg.unwrap_or(Color::Reset));
     // The security event of the warning line.
     let ui = errors_ui(|ui| {
-        ui.errors_only = false;
-        ui.log_scroll = 3;
-        ui.errors.anchor = Some(state.logs.pushed());
-        ui.errors.detail = true;
+        ui.views.errors.errors_only = false;
+        ui.views.errors.scroll = 3;
+        ui.views.errors.anchor = Some(state.logs.pushed());
+        ui.views.errors.detail = true;
     });
     let warning = errors_text(&state, &ui, (100, 20), &FOCUSED_ZOOMED);
     assert!(warning.contains("security_event"), "{warning}");
@@ -2086,7 +2088,7 @@ fn zoomed_errors_show_a_sparkline_per_source() {
 fn top_patterns_view_counts_and_shows_one_example_each() {
     let theme = theme();
     let state = errors_triage_state();
-    let ui = errors_ui(|ui| ui.errors.patterns = true);
+    let ui = errors_ui(|ui| ui.views.errors.patterns = true);
     let buffer = draw_pane(
         PaneId::Errors,
         &state,
@@ -2115,20 +2117,20 @@ fn top_patterns_view_counts_and_shows_one_example_each() {
     );
     // Enter on it: the example's every field.
     let detail_ui = errors_ui(|ui| {
-        ui.errors.patterns = true;
-        ui.errors.detail = true;
+        ui.views.errors.patterns = true;
+        ui.views.errors.detail = true;
     });
     let detail = errors_text(&state, &detail_ui, (120, 14), &FOCUSED_ZOOMED);
     assert!(detail.contains("get-library-docs"), "{detail}");
     assert!(detail.contains("30012.0"), "{detail}");
     // Filtered.
     let filtered_ui = errors_ui(|ui| {
-        ui.errors.patterns = true;
-        ui.filter = LogFilter::parse("source:nginx");
+        ui.views.errors.patterns = true;
+        ui.views.errors.filter = LogFilter::parse("source:nginx");
     });
     let filtered = errors_text(&state, &filtered_ui, (120, 14), &FOCUSED_ZOOMED);
     assert!(filtered.contains("TOP PATTERNS · 1"), "{filtered}");
-    let none_ui = errors_ui(|ui| ui.errors.patterns = true);
+    let none_ui = errors_ui(|ui| ui.views.errors.patterns = true);
     let empty = errors_text(&connecting(), &none_ui, (120, 6), &FOCUSED_ZOOMED);
     assert!(empty.contains("no patterns"), "{empty}");
     insta::assert_snapshot!(format!("{screen}{detail}{filtered}{empty}"));
@@ -2143,31 +2145,31 @@ fn errors_views_survive_tiny_sizes_and_say_something() {
         (
             "paused",
             errors_ui(|ui| {
-                ui.log_scroll = 2;
-                ui.errors.anchor = Some(state.logs.pushed());
+                ui.views.errors.scroll = 2;
+                ui.views.errors.anchor = Some(state.logs.pushed());
             }),
         ),
         (
             "paused, its lines gone",
             errors_ui(|ui| {
-                ui.log_scroll = 2;
-                ui.errors.anchor = Some(0);
+                ui.views.errors.scroll = 2;
+                ui.views.errors.anchor = Some(0);
             }),
         ),
-        ("wrap", errors_ui(|ui| ui.errors.wrap = true)),
+        ("wrap", errors_ui(|ui| ui.views.errors.wrap = true)),
         (
             "detail",
             errors_ui(|ui| {
-                ui.errors.detail = true;
-                ui.errors.anchor = Some(state.logs.pushed());
+                ui.views.errors.detail = true;
+                ui.views.errors.anchor = Some(state.logs.pushed());
             }),
         ),
-        ("patterns", errors_ui(|ui| ui.errors.patterns = true)),
+        ("patterns", errors_ui(|ui| ui.views.errors.patterns = true)),
         (
             "pattern detail",
             errors_ui(|ui| {
-                ui.errors.patterns = true;
-                ui.errors.detail = true;
+                ui.views.errors.patterns = true;
+                ui.views.errors.detail = true;
                 ui.selected = 99;
             }),
         ),

@@ -645,7 +645,7 @@ fn fifty_hosts_fill_the_host_and_services_panes_without_ssh() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     poll_into(&runtime, &mut collectors, &mut state, now);
     let hosts: Vec<&String> = state
-        .sources_of("host")
+        .sources_of(watchpost::model::pane::PaneId::Host)
         .iter()
         .filter(|s| state.hosts.contains_key(*s))
         .collect();

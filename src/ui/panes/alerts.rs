@@ -7,9 +7,12 @@
 use super::common::{
     Cell, Column, Row, Titles, draw_block, fit_columns, format_span, inner, lines, one_line, table,
 };
+use super::{Cx, Outcome, Pane};
 use crate::model::figure::Severity;
 use crate::state::AppState;
+use crate::state::RecordStatus;
 use crate::state::alerts::{Alert, AlertState};
+use crate::ui::keys::{Action, Binding, Help, When, ch};
 use crate::ui::{PaneContext, PaneId};
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::Style;
@@ -30,6 +33,59 @@ const COLUMNS: [Column; 8] = [
 const ACK_COLUMN: usize = 5;
 const STATE_COLUMN: usize = 6;
 const NAME_COLUMN: usize = 2;
+
+/// The pane's part of the key table.
+pub const KEYS: &[Binding] = &[Binding::new(
+    &[ch('a')],
+    Action::Acknowledge,
+    When::Screen,
+    Help::Row(&["acknowledge the selected alert (focus Alerts, 7)"]),
+)
+.footer(6, "ack")];
+
+pub const PANE: Pane = Pane {
+    keys: KEYS,
+    handle,
+    ..Pane::new(PaneId::Alerts, render)
+};
+
+/// `a`: acknowledges the selected alert (the live one: while paused, the screen's copy
+/// may be behind).
+fn handle(action: &Action, cx: &mut Cx) -> Outcome {
+    if *action != Action::Acknowledge {
+        return Outcome::Pass;
+    }
+    let ui = &mut *cx.ui;
+    if ui.focus != PaneId::Alerts {
+        ui.flash = Some(format!(
+            "focus Alerts ({}) and select an alert to acknowledge it",
+            super::number(PaneId::Alerts)
+        ));
+        return Outcome::Done;
+    }
+    let active = &cx.live.alerts.active;
+    let index = ui.selected.min(active.len().saturating_sub(1));
+    if let RecordStatus::Viewer { holder, .. } = &cx.live.record {
+        ui.flash = Some(format!(
+            "viewer: acknowledge in the watchpost that holds the record{}",
+            holder.map(|p| format!(" (pid {p})")).unwrap_or_default()
+        ));
+        return Outcome::Done;
+    }
+    match active.get(index) {
+        Some(alert) => {
+            ui.flash = Some(format!(
+                "acknowledged {}",
+                crate::model::sanitize::sanitize(&alert.id)
+            ));
+            Outcome::Acknowledge(alert.id.clone())
+        }
+        None => {
+            ui.flash = Some("no active alert to acknowledge".into());
+            Outcome::Done
+        }
+    }
+}
 
 /// The alerts in the order the pane lists them (and `ui.selected` counts them): active,
 /// worst first, then resolved, newest first.

@@ -8,10 +8,12 @@ use super::common::{
     Cell, Column, Row, Titles, compact_bytes, draw_block, format_span, inner, lines, message,
     more_hint, one_line, table, table_problems_first,
 };
+use super::{Cx, Outcome, Pane};
 use crate::model::figure::Severity;
 use crate::model::update::{ContainerRow, SourceHealth};
 use crate::state::AppState;
 use crate::state::containers::ContainerSample;
+use crate::ui::keys::{Action, Binding, Help, When, ch};
 use crate::ui::{PaneContext, PaneId, UiState};
 use chrono::{DateTime, Utc};
 use ratatui::layout::{Constraint, Layout};
@@ -194,13 +196,84 @@ pub struct ContainersView {
     pub selected: Option<(String, String)>,
 }
 
+/// The pane's part of the key table.
+pub const KEYS: &[Binding] = &[
+    Binding::new(
+        &[ch('s')],
+        Action::SortNext,
+        When::Screen,
+        Help::Row(&["Containers: sort by the next column / reverse"]),
+    ),
+    Binding::new(&[ch('S')], Action::SortReverse, When::Screen, Help::Same),
+];
+
+pub const PANE: Pane = Pane {
+    keys: KEYS,
+    handle,
+    settle,
+    ..Pane::new(PaneId::Containers, render)
+};
+
+fn handle(action: &Action, cx: &mut Cx) -> Outcome {
+    let ui = &mut *cx.ui;
+    match action {
+        Action::SortNext | Action::SortReverse if ui.focus != PaneId::Containers => {
+            ui.flash = Some(format!(
+                "s / S sort the Containers pane: focus it ({})",
+                super::number(PaneId::Containers)
+            ));
+        }
+        Action::SortNext => {
+            let view = &mut ui.views.containers;
+            view.sort = view.sort.next();
+            view.reversed = false;
+        }
+        Action::SortReverse => {
+            let view = &mut ui.views.containers;
+            view.reversed = !view.reversed;
+        }
+        _ => return Outcome::Pass,
+    }
+    Outcome::Done
+}
+
+/// Keeps the selection on the same container while its rows move (a new sort, new
+/// figures), or picks the container under the selection after a move.
+fn settle(cx: &mut Cx, moved: bool) {
+    if cx.ui.focus != PaneId::Containers {
+        return;
+    }
+    let listed = listed(cx.shown, cx.ui);
+    let ui = &mut *cx.ui;
+    let pinned = ui.views.containers.selected.as_ref().and_then(|(s, id)| {
+        listed
+            .iter()
+            .position(|(source, row)| source == s && &row.id == id)
+    });
+    match pinned {
+        Some(index) if !moved => ui.selected = index,
+        _ => ui.selected = selected_index(ui, listed.len()),
+    }
+    ui.views.containers.selected = listed
+        .get(ui.selected)
+        .map(|(source, row)| (source.to_string(), row.id.clone()));
+}
+
+/// The container whose logs the collectors should read: the selected one, while the pane
+/// is zoomed.
+pub fn zoomed_container(ui: &UiState) -> Option<(String, String)> {
+    (ui.focus == PaneId::Containers && ui.zoomed)
+        .then(|| ui.views.containers.selected.clone())
+        .flatten()
+}
+
 /// Every source's containers in the order the pane lists them: sorted by the chosen
 /// column, then grouped so that a compose project's rows stay together and, inside it,
 /// a service's replicas; a group sits where its first row sorted.
 pub fn listed<'a>(state: &'a AppState, ui: &UiState) -> Vec<(&'a str, &'a ContainerRow)> {
-    let view = &ui.containers;
+    let view = &ui.views.containers;
     let mut all: Vec<(&str, &ContainerRow)> = state
-        .sources_of("containers")
+        .sources_of(PaneId::Containers)
         .iter()
         .filter_map(|s| state.containers.get(s).map(|rows| (s.as_str(), rows)))
         .flat_map(|(s, rows)| rows.iter().map(move |r| (s, r)))
@@ -246,7 +319,7 @@ pub fn selected_index(ui: &UiState, count: usize) -> usize {
 }
 
 pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
-    let sources = ctx.state.sources_of("containers");
+    let sources = ctx.state.sources_of(PaneId::Containers);
     let body = inner(area);
     let mut titles = Titles::default();
     let theme = ctx.theme;
@@ -310,7 +383,7 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
             theme.ok,
         )
     });
-    let view = &ctx.ui.containers;
+    let view = &ctx.ui.views.containers;
     let sorted = view.sort != SortBy::default() || view.reversed;
     if ctx.focused || sorted {
         let arrow = if view.reversed { "▲" } else { "▼" };

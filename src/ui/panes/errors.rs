@@ -13,16 +13,21 @@ use super::common::{
     Cell, Column, Row, Titles, count_sparkline, draw_block, fit, fit_columns, inner, lines,
     one_line, table, width,
 };
+use super::{Cx, Outcome, Pane, Prompt};
 use crate::model::sanitize::sanitize;
 use crate::model::update::{LogLevel, LogLine};
+use crate::state::AppState;
 use crate::state::patterns::Pattern;
+use crate::ui::keys::{Action, Binding, Help, Key, When, ch, code};
 use crate::ui::theme::Theme;
-use crate::ui::{PaneContext, PaneId};
+use crate::ui::{PaneContext, PaneId, UiState};
+use crossterm::event::KeyCode;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
+use regex::Regex;
 use unicode_width::UnicodeWidthChar;
 
 const COLUMNS: [Column; 4] = [
@@ -39,6 +44,353 @@ const PATTERN_COLUMNS: [Column; 5] = [
     Column::left("sources", 6, 20, 4),
     Column::left("pattern", 10, u16::MAX, 0).grow(9),
 ];
+
+/// The Errors pane's own view state.
+#[derive(Clone, Debug)]
+pub struct ErrorsView {
+    /// The filter that lines pass (`/`).
+    pub filter: LogFilter,
+    /// The filter is being typed: keys are text.
+    pub editing: bool,
+    /// The filter as it was before `/`, restored by Esc.
+    pub before_edit: Option<LogFilter>,
+    /// Only error lines (the default), or every line (`e`).
+    pub errors_only: bool,
+    /// The selected line, counted back from the newest (0 = following).
+    pub scroll: usize,
+    /// Scrolled back (or a line's fields open): lines that arrived after this arrival number
+    /// are held back, so what is read holds still. `None` follows the newest line.
+    pub anchor: Option<u64>,
+    /// Long messages wrap over several rows instead of being cut.
+    pub wrap: bool,
+    /// The zoomed pane lists the top error patterns instead of the tail.
+    pub patterns: bool,
+    /// Every field of the selected line (or the selected pattern's example) is shown.
+    pub detail: bool,
+}
+
+impl Default for ErrorsView {
+    fn default() -> Self {
+        ErrorsView {
+            filter: LogFilter::default(),
+            editing: false,
+            before_edit: None,
+            errors_only: true,
+            scroll: 0,
+            anchor: None,
+            wrap: false,
+            patterns: false,
+            detail: false,
+        }
+    }
+}
+
+impl ErrorsView {
+    /// Whether the tail follows new lines (else it is a paused scroll-back).
+    pub fn following(&self) -> bool {
+        self.anchor.is_none()
+    }
+
+    /// The tail holds still while a line is selected back from the newest or a line's
+    /// fields are open, and follows again when neither is the case.
+    fn hold(&mut self, shown: &AppState) {
+        let hold = self.scroll > 0 || self.detail;
+        match (hold, self.anchor) {
+            (true, None) => self.anchor = Some(shown.logs.pushed()),
+            (false, Some(_)) => self.anchor = None,
+            _ => {}
+        }
+    }
+
+    /// Back to the newest line, following.
+    fn follow(&mut self) {
+        self.scroll = 0;
+        self.detail = false;
+        self.anchor = None;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Keys
+
+/// The pane's part of the key table. `/`, `e`, `w`, `F` and `t` work from any pane.
+pub const KEYS: &[Binding] = &[
+    Binding::new(
+        &[ch('/')],
+        Action::StartFilter,
+        When::Screen,
+        Help::Row(&[
+            "filter the errors: regex, !regex excludes,",
+            "level:warn, source:name (terms combine)",
+        ]),
+    )
+    .footer(4, "filter"),
+    Binding::new(
+        &[ch('e')],
+        Action::ToggleErrorsOnly,
+        When::Screen,
+        Help::Row(&["error lines only / all lines"]),
+    ),
+    Binding::new(
+        &[ch('w')],
+        Action::ToggleWrap,
+        When::Screen,
+        Help::Row(&["errors: wrap long lines · follow the newest"]),
+    ),
+    Binding::new(&[ch('F')], Action::Follow, When::Screen, Help::Same),
+    Binding::new(
+        &[ch('t')],
+        Action::TogglePatterns,
+        When::Screen,
+        Help::Row(&["errors: top patterns / tail · zoomed: all fields"]),
+    ),
+    Binding::new(
+        &[code(KeyCode::Enter)],
+        Action::ToggleLineFields,
+        When::Zoomed(PaneId::Errors),
+        Help::Same,
+    ),
+    // The filter being typed: keys are text.
+    Binding::new(
+        &[code(KeyCode::Enter)],
+        Action::FilterApply,
+        FILTER,
+        Help::Hidden,
+    )
+    .footer(0, "apply"),
+    Binding::new(
+        &[code(KeyCode::Esc)],
+        Action::FilterCancel,
+        FILTER,
+        Help::Hidden,
+    )
+    .footer(1, "cancel"),
+    Binding::new(
+        &[code(KeyCode::Backspace)],
+        Action::FilterBackspace,
+        FILTER,
+        Help::Hidden,
+    ),
+    Binding::new(&[Key::Text], Action::FilterInput(' '), FILTER, Help::Hidden),
+];
+
+const FILTER: When = When::Prompt(PaneId::Errors);
+
+pub const PANE: Pane = Pane {
+    keys: KEYS,
+    handle,
+    prompt: Some(Prompt {
+        open: |ui| ui.views.errors.editing,
+        line: prompt_line,
+    }),
+    ..Pane::new(PaneId::Errors, render)
+};
+
+/// The footer while the filter is typed.
+fn prompt_line(ui: &UiState, theme: &Theme) -> Vec<Span<'static>> {
+    let filter = &ui.views.errors.filter;
+    let mut spans = vec![
+        Span::styled("filter: ", theme.accent),
+        Span::styled(filter.input.clone(), theme.text),
+        Span::styled("█", theme.text),
+    ];
+    if let Some(error) = &filter.error {
+        spans.push(Span::styled(format!("  {error}"), theme.crit));
+    }
+    spans
+}
+
+fn handle(action: &Action, cx: &mut Cx) -> Outcome {
+    let focused = cx.ui.focus == PaneId::Errors;
+    // ↑↓ move through the tail, not the patterns table (which is the screen's selection).
+    let tail = focused && !(cx.ui.zoomed && cx.ui.views.errors.patterns);
+    let shown = cx.shown;
+    let ui = &mut *cx.ui;
+    let view = &mut ui.views.errors;
+    match action {
+        Action::StartFilter => {
+            ui.focus_on(PaneId::Errors);
+            let view = &mut ui.views.errors;
+            view.before_edit = Some(view.filter.clone());
+            view.editing = true;
+        }
+        Action::FilterInput(c) => {
+            let mut text = view.filter.input.clone();
+            text.push(*c);
+            view.filter = LogFilter::parse(&text);
+        }
+        Action::FilterBackspace => {
+            let mut text = view.filter.input.clone();
+            text.pop();
+            view.filter = LogFilter::parse(&text);
+        }
+        Action::FilterApply => {
+            view.editing = false;
+            view.before_edit = None;
+            view.follow();
+            ui.selected = 0;
+        }
+        Action::FilterCancel => {
+            view.editing = false;
+            view.filter = view.before_edit.take().unwrap_or_default();
+        }
+        Action::ToggleErrorsOnly => {
+            view.errors_only = !view.errors_only;
+            let flash = if view.errors_only {
+                "errors only"
+            } else {
+                "all log lines"
+            };
+            ui.flash = Some(flash.to_string());
+        }
+        Action::ToggleWrap => {
+            view.wrap = !view.wrap;
+            let flash = if view.wrap {
+                "errors: long lines wrap"
+            } else {
+                "errors: long lines cut"
+            };
+            ui.flash = Some(flash.to_string());
+        }
+        Action::TogglePatterns => {
+            ui.focus_on(PaneId::Errors);
+            ui.zoomed = true;
+            ui.selected = 0;
+            let view = &mut ui.views.errors;
+            view.patterns = !view.patterns;
+            view.detail = false;
+            view.hold(shown);
+        }
+        Action::ToggleLineFields => {
+            view.detail = !view.detail;
+            view.hold(shown);
+        }
+        Action::Follow => {
+            ui.focus_on(PaneId::Errors);
+            ui.views.errors.follow();
+        }
+        // Esc: a line's fields close first; unzooming is the screen's; then the filter
+        // goes, then the scroll-back.
+        Action::Back => {
+            if view.detail {
+                view.detail = false;
+                view.hold(shown);
+            } else if ui.zoomed {
+                return Outcome::Pass;
+            } else if view.filter.is_active() {
+                view.filter = LogFilter::default();
+            } else if view.scroll > 0 {
+                view.follow();
+            } else {
+                return Outcome::Pass;
+            }
+        }
+        Action::Up(n) if tail => {
+            view.scroll = (view.scroll + n).min(shown.logs.len());
+            view.hold(shown);
+        }
+        Action::Down(n) if tail => {
+            view.scroll = view.scroll.saturating_sub(*n);
+            view.hold(shown);
+        }
+        Action::Top if tail => {
+            view.scroll = shown.logs.len();
+            view.hold(shown);
+        }
+        Action::Bottom if tail => view.follow(),
+        _ => return Outcome::Pass,
+    }
+    Outcome::Done
+}
+
+// ---------------------------------------------------------------------------------------
+// The filter
+
+/// The Errors pane's filter: regex include, `!regex` exclude, `level:warn`, `source:name`.
+#[derive(Clone, Debug, Default)]
+pub struct LogFilter {
+    /// The text as typed.
+    pub input: String,
+    pub include: Option<Regex>,
+    pub exclude: Option<Regex>,
+    pub min_level: Option<crate::model::update::LogLevel>,
+    pub source: Option<String>,
+    /// Why the typed text is not a valid filter (shown in the pane).
+    pub error: Option<String>,
+}
+
+impl LogFilter {
+    /// Parses a filter; space-separated terms, all must hold.
+    pub fn parse(input: &str) -> LogFilter {
+        let mut filter = LogFilter {
+            input: input.to_string(),
+            ..LogFilter::default()
+        };
+        let mut includes = Vec::new();
+        let mut excludes = Vec::new();
+        for term in input.split_whitespace() {
+            if let Some(level) = term.strip_prefix("level:") {
+                match crate::model::update::LogLevel::parse(level) {
+                    Some(l) => filter.min_level = Some(l),
+                    None => filter.error = Some(format!("unknown level {level:?}")),
+                }
+            } else if let Some(source) = term.strip_prefix("source:") {
+                filter.source = Some(source.to_string());
+            } else if let Some(pattern) = term.strip_prefix('!') {
+                excludes.push(pattern.to_string());
+            } else {
+                includes.push(term.to_string());
+            }
+        }
+        let compile = |parts: &[String], filter: &mut LogFilter| -> Option<Regex> {
+            if parts.is_empty() {
+                return None;
+            }
+            let pattern = format!("(?i){}", parts.join(" "));
+            match Regex::new(&pattern) {
+                Ok(re) => Some(re),
+                Err(e) => {
+                    filter.error = Some(format!(
+                        "bad regex: {}",
+                        e.to_string().lines().last().unwrap_or("")
+                    ));
+                    None
+                }
+            }
+        };
+        filter.include = compile(&includes, &mut filter);
+        filter.exclude = compile(&excludes, &mut filter);
+        filter
+    }
+
+    pub fn is_active(&self) -> bool {
+        !self.input.trim().is_empty()
+    }
+
+    pub fn matches(&self, line: &crate::model::update::LogLine) -> bool {
+        if let Some(level) = self.min_level
+            && line.level < level
+        {
+            return false;
+        }
+        if let Some(source) = &self.source
+            && *line.source != **source
+        {
+            return false;
+        }
+        if let Some(re) = &self.include
+            && !re.is_match(&line.message)
+        {
+            return false;
+        }
+        if let Some(re) = &self.exclude
+            && re.is_match(&line.message)
+        {
+            return false;
+        }
+        true
+    }
+}
 
 /// Minutes in a sparkline at most (half an hour, like the title's).
 const SPARK_MINUTES: usize = 30;
@@ -59,7 +411,7 @@ pub fn source_style(ctx: &PaneContext, name: &str) -> Style {
     let theme = ctx.theme;
     match ctx
         .state
-        .sources_of("errors")
+        .sources_of(PaneId::Errors)
         .iter()
         .position(|s| s == name)
     {
@@ -85,14 +437,16 @@ pub struct TailView<'a> {
 /// paused view; at most `take`.
 fn matching<'a>(ctx: &PaneContext<'a>, take: usize) -> Vec<&'a LogLine> {
     let ui = ctx.ui;
-    let anchor = ui.errors.anchor.unwrap_or(u64::MAX);
+    let anchor = ui.views.errors.anchor.unwrap_or(u64::MAX);
     ctx.state
         .logs
         .iter_seq()
         .rev()
         .filter(|(seq, _)| *seq < anchor)
         .map(|(_, l)| l)
-        .filter(|l| (!ui.errors_only || l.is_error) && ui.filter.matches(l))
+        .filter(|l| {
+            (!ui.views.errors.errors_only || l.is_error) && ui.views.errors.filter.matches(l)
+        })
         .take(take)
         .collect()
 }
@@ -107,10 +461,11 @@ pub fn visible<'a>(
 ) -> TailView<'a> {
     let held_back = ctx
         .ui
+        .views
         .errors
         .anchor
         .map_or(0, |a| ctx.state.logs.pushed().saturating_sub(a));
-    let newest_first = matching(ctx, ctx.ui.log_scroll.saturating_add(rows.max(1)));
+    let newest_first = matching(ctx, ctx.ui.views.errors.scroll.saturating_add(rows.max(1)));
     if newest_first.is_empty() || rows == 0 {
         return TailView {
             lines: Vec::new(),
@@ -119,7 +474,7 @@ pub fn visible<'a>(
             held_back,
         };
     }
-    let cursor = ctx.ui.log_scroll.min(newest_first.len() - 1);
+    let cursor = ctx.ui.views.errors.scroll.min(newest_first.len() - 1);
     // From the selected line toward the newest, as many as fit under it...
     let mut used = height(newest_first[cursor]).min(rows);
     let mut bottom = cursor;
@@ -144,7 +499,7 @@ pub fn visible<'a>(
 }
 
 pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
-    let sources = ctx.state.sources_of("errors");
+    let sources = ctx.state.sources_of(PaneId::Errors);
     let mut titles = Titles::default();
     let minutes = ((area.width as usize).saturating_sub(16) / 3).min(SPARK_MINUTES);
     if minutes >= 3 && !(sources.is_empty() && ctx.state.logs.is_empty()) {
@@ -167,7 +522,7 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
         )];
     }
     let body = inner(area);
-    if ctx.zoomed && ctx.ui.errors.patterns {
+    if ctx.zoomed && ctx.ui.views.errors.patterns {
         render_patterns(frame, body, ctx, &mut titles);
     } else {
         render_tail(frame, body, ctx, sources, &mut titles);
@@ -193,8 +548,11 @@ fn render_tail(
     }
 
     // Column widths from the lines around the selection (the message takes the rest).
-    let around = matching(ctx, ui.log_scroll.saturating_add(body.height as usize));
-    let sample_from = ui.log_scroll.saturating_sub(body.height as usize);
+    let around = matching(
+        ctx,
+        ui.views.errors.scroll.saturating_add(body.height as usize),
+    );
+    let sample_from = ui.views.errors.scroll.saturating_sub(body.height as usize);
     let sample: Vec<Row> = around
         .iter()
         .skip(sample_from)
@@ -206,7 +564,7 @@ fn render_tail(
         .find(|(i, _)| *i == 3)
         .map_or(0, |(_, w)| *w as usize);
     let height = |l: &LogLine| -> usize {
-        if ui.errors.wrap && message_width > 0 {
+        if ui.views.errors.wrap && message_width > 0 {
             wrap_cells(&message_text(ctx, l), message_width)
                 .len()
                 .max(1)
@@ -222,13 +580,13 @@ fn render_tail(
         return;
     }
 
-    let show_selection = ctx.focused && (!ui.errors.following() || ui.errors.detail);
+    let show_selection = ctx.focused && (!ui.views.errors.following() || ui.views.errors.detail);
     let mut out: Vec<Line<'static>> = Vec::with_capacity(body.height as usize);
     for (i, line) in view.lines.iter().enumerate() {
         let selected = show_selection && view.selected == Some(i);
         let row = prefix_row(ctx, line);
         let message = message_text(ctx, line);
-        let pieces = if ui.errors.wrap && message_width > 0 {
+        let pieces = if ui.views.errors.wrap && message_width > 0 {
             wrap_cells(&message, message_width)
         } else {
             vec![message]
@@ -264,7 +622,7 @@ fn render_tail(
         out.into_iter().skip(skip).collect()
     };
     lines(frame, body, out);
-    if ui.errors.detail {
+    if ui.views.errors.detail {
         let selected = view.selected.and_then(|i| view.lines.get(i)).copied();
         detail(frame, body, ctx, selected);
     }
@@ -321,7 +679,7 @@ fn mode_spans(ctx: &PaneContext, view: &TailView) -> Vec<Span<'static>> {
     let theme = ctx.theme;
     let ui = ctx.ui;
     let mut spans = Vec::new();
-    if ui.errors.following() {
+    if ui.views.errors.following() {
         spans.push(Span::styled("FOLLOW", theme.ok));
     } else {
         let mut text = format!("PAUSED ↑{}", view.scroll);
@@ -332,14 +690,14 @@ fn mode_spans(ctx: &PaneContext, view: &TailView) -> Vec<Span<'static>> {
         spans.push(Span::styled(" End follows", theme.muted));
     }
     spans.push(Span::styled(
-        if ui.errors_only {
+        if ui.views.errors.errors_only {
             " · errors only"
         } else {
             " · all lines"
         },
         theme.muted,
     ));
-    if ui.errors.wrap {
+    if ui.views.errors.wrap {
         spans.push(Span::styled(" · wrap", theme.muted));
     }
     spans.extend(filter_spans(ctx));
@@ -348,16 +706,16 @@ fn mode_spans(ctx: &PaneContext, view: &TailView) -> Vec<Span<'static>> {
 
 fn filter_spans(ctx: &PaneContext) -> Vec<Span<'static>> {
     let ui = ctx.ui;
-    if !ui.filter.is_active() {
+    if !ui.views.errors.filter.is_active() {
         return Vec::new();
     }
-    let (text, style) = match &ui.filter.error {
+    let (text, style) = match &ui.views.errors.filter.error {
         Some(error) => (
             format!(" · filter error: {}", one_line(error)),
             ctx.theme.crit,
         ),
         None => (
-            format!(" · filter: {}", one_line(&ui.filter.input)),
+            format!(" · filter: {}", one_line(&ui.views.errors.filter.input)),
             ctx.theme.accent,
         ),
     };
@@ -387,7 +745,7 @@ fn empty_tail(
         frame.render_widget(ctx.placeholder(sources, "log"), body);
         return;
     }
-    let (text, style) = if !ui.errors.following() && view.held_back > 0 {
+    let (text, style) = if !ui.views.errors.following() && view.held_back > 0 {
         (
             format!(
                 "the lines scrolled back to have left the buffer ({} new): End follows",
@@ -395,12 +753,15 @@ fn empty_tail(
             ),
             theme.muted,
         )
-    } else if ui.filter.is_active() {
+    } else if ui.views.errors.filter.is_active() {
         (
-            format!("no lines match filter {}", one_line(&ui.filter.input)),
+            format!(
+                "no lines match filter {}",
+                one_line(&ui.views.errors.filter.input)
+            ),
             theme.muted,
         )
-    } else if ui.errors_only {
+    } else if ui.views.errors.errors_only {
         ("✓ no error lines yet".to_string(), theme.ok)
     } else {
         ("no log lines yet".to_string(), theme.muted)
@@ -487,7 +848,7 @@ pub fn shown_patterns<'a>(ctx: &PaneContext<'a>) -> Vec<&'a Pattern> {
         .logs
         .patterns()
         .into_iter()
-        .filter(|p| ctx.ui.filter.matches(&p.example))
+        .filter(|p| ctx.ui.views.errors.filter.matches(&p.example))
         .collect()
 }
 
@@ -512,10 +873,10 @@ fn render_patterns(frame: &mut Frame, body: Rect, ctx: &PaneContext, titles: &mu
     bottom.extend(filter_spans(ctx));
     titles.bottom = bottom;
     if patterns.is_empty() {
-        let text = if ctx.ui.filter.is_active() {
+        let text = if ctx.ui.views.errors.filter.is_active() {
             format!(
                 "no pattern matches filter {}",
-                one_line(&ctx.ui.filter.input)
+                one_line(&ctx.ui.views.errors.filter.input)
             )
         } else {
             "✓ no error lines yet: no patterns".to_string()
@@ -581,7 +942,7 @@ fn render_patterns(frame: &mut Frame, body: Rect, ctx: &PaneContext, titles: &mu
         .wrap(Wrap { trim: false });
         frame.render_widget(paragraph, area);
     }
-    if ctx.ui.errors.detail {
+    if ctx.ui.views.errors.detail {
         detail(frame, body, ctx, Some(example));
     }
 }

@@ -1,6 +1,7 @@
 //! Host: CPU, memory and disk against the runbooks' thresholds (CPU 70/85, memory and
 //! disk 80/90), the load averages and the CPU history. Zoomed: every disk.
 
+use super::Pane;
 use super::common::{
     Titles, bar, compact_bytes, draw_block, format_span, inner, lines, one_line, sparkline,
 };
@@ -18,8 +19,10 @@ const CPU_LIMITS: (f64, f64) = (70.0, 85.0);
 const MEM_LIMITS: (f64, f64) = (80.0, 90.0);
 const DISK_LIMITS: (f64, f64) = (80.0, 90.0);
 
+pub const PANE: Pane = Pane::new(PaneId::Host, render);
+
 pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
-    let sources = ctx.state.sources_of("host");
+    let sources = ctx.state.sources_of(PaneId::Host);
     let body = inner(area);
     let titles = Titles::default();
     let present: Vec<&String> = sources

@@ -3,7 +3,9 @@
 //! playbook B), and the database's migration and integrity (steps 5 and 11).
 //! When the pane is short, figures that are not OK are kept and OK ones are counted.
 
+use super::Pane;
 use super::common::{Cell, Column, Row, Titles, draw_block, figure_text, inner, lines, table_with};
+use crate::model::catalog::{Fig, sqlite, tmws};
 use crate::model::figure::Severity;
 use crate::state::FigureState;
 use crate::ui::{PaneContext, PaneId};
@@ -12,29 +14,35 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::{Frame, layout::Rect};
 
-/// (figure id suffix, short label, long label), in the order the pane lists them.
-const FIGURES: [(&str, &str, &str); 8] = [
+/// (figure, short label, long label), in the order the pane lists them.
+const FIGURES: [(Fig, &str, &str); 8] = [
     (
-        "license.failure_pct_1h",
+        tmws::LICENSE_FAILURE_PCT_1H,
         "failures 1h",
         "validation failures 1h",
     ),
-    ("license.validations_1h", "validations", "validations 1h"),
-    ("license.generated_1h", "generated", "keys generated 1h"),
-    ("license.revoked_1h", "revoked", "keys revoked 1h"),
     (
-        "license.expiring_7d",
+        tmws::LICENSE_VALIDATIONS_1H,
+        "validations",
+        "validations 1h",
+    ),
+    (tmws::LICENSE_GENERATED_1H, "generated", "keys generated 1h"),
+    (tmws::LICENSE_REVOKED_1H, "revoked", "keys revoked 1h"),
+    (
+        tmws::LICENSE_EXPIRING_7D,
         "expiring 7d",
         "expiring within 7 days",
     ),
     (
-        "license.expired_active",
+        tmws::LICENSE_EXPIRED_ACTIVE,
         "expired active",
         "expired but not revoked",
     ),
-    ("db.migration", "migration", "schema migration"),
-    ("db.integrity", "integrity", "database integrity"),
+    (tmws::DB_MIGRATION, "migration", "schema migration"),
+    (sqlite::DB_INTEGRITY, "integrity", "database integrity"),
 ];
+
+pub const PANE: Pane = Pane::new(PaneId::License, render);
 
 const COLUMNS: [Column; 4] = [
     Column::left("", 1, 1, 0),
@@ -44,14 +52,14 @@ const COLUMNS: [Column; 4] = [
 ];
 
 pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
-    let sources = ctx.state.sources_of("license");
+    let sources = ctx.state.sources_of(PaneId::License);
     let body = inner(area);
     let titles = Titles::default();
     let figures: Vec<(usize, Option<&FigureState>)> = match sources.first() {
         Some(source) => FIGURES
             .iter()
             .enumerate()
-            .map(|(i, (id, _, _))| (i, ctx.state.figure(&format!("{source}.{id}"))))
+            .map(|(i, (fig, _, _))| (i, ctx.state.figure(&fig.id(source))))
             .collect(),
         None => Vec::new(),
     };

@@ -4,6 +4,7 @@
 //! needs a look is at the top. The hosts and targets a source discovers are in the Host
 //! and Services panes, not here.
 
+use super::Pane;
 use super::common::{
     Cell, Column, Row, Titles, draw_block, figure_text, inner, more_hint, one_line, sparkline,
     table,
@@ -27,7 +28,7 @@ const COLUMNS: [Column; 5] = [
 /// The figures the pane lists, not-OK first, then by id.
 pub fn listed<'a>(ctx: &PaneContext<'a>) -> Vec<&'a FigureState> {
     let state = ctx.state;
-    let sources = state.sources_of("metrics");
+    let sources = state.sources_of(PaneId::Metrics);
     let mut figures: Vec<&FigureState> = state
         .figures
         .values()
@@ -50,8 +51,10 @@ pub fn listed<'a>(ctx: &PaneContext<'a>) -> Vec<&'a FigureState> {
     figures
 }
 
+pub const PANE: Pane = Pane::new(PaneId::Metrics, render);
+
 pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
-    let sources = ctx.state.sources_of("metrics");
+    let sources = ctx.state.sources_of(PaneId::Metrics);
     let body = inner(area);
     let mut titles = Titles::default();
     let figures = listed(ctx);

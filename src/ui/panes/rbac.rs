@@ -6,6 +6,8 @@ use super::common::{
     Align, Cell, Column, Row, Titles, draw_block, figure_text, inner, lines, more_hint, one_line,
     sparkline, table,
 };
+use super::{Cx, Pane};
+use crate::model::catalog::{Fig, tmws};
 use crate::model::update::Table;
 use crate::state::FigureState;
 use crate::ui::{PaneContext, PaneId};
@@ -28,14 +30,14 @@ struct Figures<'a> {
 impl<'a> Figures<'a> {
     fn of(ctx: &PaneContext<'a>, source: &str) -> Figures<'a> {
         let state = ctx.state;
-        let fig = |name: &str| state.figure(&format!("{source}.{name}"));
+        let fig = |fig: Fig| state.figure(&fig.id(source));
         Figures {
-            deny_pct: fig("rbac.deny_pct_1h"),
-            deny_pct_1m: fig("rbac.deny_pct_1m"),
-            checks: fig("rbac.checks_1h"),
-            allow: fig("rbac.allow_1h"),
-            deny: fig("rbac.deny_1h"),
-            admin_pct: fig("agents.admin_pct"),
+            deny_pct: fig(tmws::RBAC_DENY_PCT_1H),
+            deny_pct_1m: fig(tmws::RBAC_DENY_PCT_1M),
+            checks: fig(tmws::RBAC_CHECKS_1H),
+            allow: fig(tmws::RBAC_ALLOW_1H),
+            deny: fig(tmws::RBAC_DENY_1H),
+            admin_pct: fig(tmws::AGENTS_ADMIN_PCT),
             top_denied: state.tables.get(&format!("{source}.rbac.top_denied")),
         }
     }
@@ -49,8 +51,26 @@ impl<'a> Figures<'a> {
     }
 }
 
+/// The pane's own view state.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RbacView {
+    /// The whole top-denied table (operation × role) in place of the summary: while the
+    /// pane is zoomed.
+    pub drilldown: bool,
+}
+
+pub const PANE: Pane = Pane {
+    settle,
+    ..Pane::new(PaneId::Rbac, render)
+};
+
+/// Drilled down while zoomed on this pane.
+fn settle(cx: &mut Cx, _moved: bool) {
+    cx.ui.views.rbac.drilldown = cx.ui.zoomed && cx.ui.focus == PaneId::Rbac;
+}
+
 pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
-    let sources = ctx.state.sources_of("rbac");
+    let sources = ctx.state.sources_of(PaneId::Rbac);
     let body = inner(area);
     let mut titles = Titles::default();
     let figures = sources.first().map(|s| Figures::of(ctx, s));
@@ -61,7 +81,7 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
     };
     let theme = ctx.theme;
     // The drill-down belongs to the focused pane; elsewhere the pane shows its summary.
-    let full_table = ctx.zoomed || (ctx.ui.drilldown && ctx.focused);
+    let full_table = ctx.zoomed || (ctx.ui.views.rbac.drilldown && ctx.focused);
     let summary = summary_lines(ctx, &figures, body.width as usize, full_table);
     if !full_table {
         lines(frame, body, pick(summary, body.height as usize));

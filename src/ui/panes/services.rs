@@ -3,6 +3,7 @@
 //! Down services come first so a narrow pane never hides them. Zoomed: every column and
 //! the latency history of the selected service.
 
+use super::Pane;
 use super::common::{
     Cell, Column, Row, Titles, draw_block, figure_severity, figure_text, format_span, inner, lines,
     more_hint, one_line, sparkline, table,
@@ -33,8 +34,10 @@ pub fn sorted<'a>(ctx: &PaneContext<'a>) -> Vec<(&'a String, &'a ServiceState)> 
     services
 }
 
+pub const PANE: Pane = Pane::new(PaneId::Services, render);
+
 pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
-    let sources = ctx.state.sources_of("services");
+    let sources = ctx.state.sources_of(PaneId::Services);
     let body = inner(area);
     let services = sorted(ctx);
     let mut titles = Titles::default();

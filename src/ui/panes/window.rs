@@ -4,6 +4,7 @@
 //! T+24) marked done (with or without their snapshot in the record), next or upcoming, the
 //! record this watchpost writes or views, the health of every source, and the notes.
 
+use super::Pane;
 use super::common::{
     Cell, Column, Row, Titles, bar, draw_block, format_span, inner, lines, one_line, table,
 };
@@ -23,6 +24,8 @@ const SOURCE_COLUMNS: [Column; 4] = [
     Column::left("panes", 4, 24, 2),
     Column::left("health", 6, u16::MAX, 1).grow(9),
 ];
+
+pub const PANE: Pane = Pane::new(PaneId::Window, render);
 
 pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
     let body = inner(area);
@@ -305,13 +308,14 @@ fn sources(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
                 SourceHealth::Error { .. } => Severity::Crit,
                 SourceHealth::Connecting => Severity::Unknown,
             };
-            let panes: Vec<&str> = ctx
+            let mut panes: Vec<&str> = ctx
                 .state
                 .pane_sources
                 .iter()
                 .filter(|(_, list)| list.iter().any(|s| s == name))
-                .map(|(pane, _)| *pane)
+                .map(|(pane, _)| pane.key())
                 .collect();
+            panes.sort_unstable();
             let health_style = if severity == Severity::Ok {
                 theme.text
             } else {
