@@ -855,7 +855,7 @@ async fn zoomed_container_logs_are_followed_only_while_zoomed_and_sanitized() {
         chrono::Utc::now(),
         chrono::Duration::hours(1),
     ));
-    state.register_source(watchpost::model::pane::PaneId::Containers, "dock");
+    state.register_source(PaneId::Containers, "dock");
     let started = Instant::now();
     let mut tail: Option<ContainerLogTail> = None;
     while started.elapsed() < Duration::from_secs(15) {

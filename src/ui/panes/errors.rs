@@ -313,7 +313,7 @@ pub struct LogFilter {
     pub input: String,
     pub include: Option<Regex>,
     pub exclude: Option<Regex>,
-    pub min_level: Option<crate::model::update::LogLevel>,
+    pub min_level: Option<LogLevel>,
     pub source: Option<String>,
     /// Why the typed text is not a valid filter (shown in the pane).
     pub error: Option<String>,
@@ -330,7 +330,7 @@ impl LogFilter {
         let mut excludes = Vec::new();
         for term in input.split_whitespace() {
             if let Some(level) = term.strip_prefix("level:") {
-                match crate::model::update::LogLevel::parse(level) {
+                match LogLevel::parse(level) {
                     Some(l) => filter.min_level = Some(l),
                     None => filter.error = Some(format!("unknown level {level:?}")),
                 }
@@ -367,7 +367,7 @@ impl LogFilter {
         !self.input.trim().is_empty()
     }
 
-    pub fn matches(&self, line: &crate::model::update::LogLine) -> bool {
+    pub fn matches(&self, line: &LogLine) -> bool {
         if let Some(level) = self.min_level
             && line.level < level
         {
