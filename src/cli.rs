@@ -139,9 +139,11 @@ pub enum Format {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
-    /// Markdown.
+    /// Markdown: the monitoring log, summary and sign-off sheet.
     Md,
     Json,
+    /// A short plain-text summary for an incident channel (at most 15 lines).
+    Text,
 }
 
 #[cfg(test)]

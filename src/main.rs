@@ -319,6 +319,7 @@ async fn run_report(
             match format {
                 ReportFormat::Md => print!("{}", report.to_markdown()),
                 ReportFormat::Json => println!("{}", report.to_json()),
+                ReportFormat::Text => print!("{}", report.to_text()),
             }
             0
         }

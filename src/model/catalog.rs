@@ -16,6 +16,12 @@ impl Fig {
         Fig { key, name }
     }
 
+    /// Whether `id` is this figure of some source (`<source>.<key>`).
+    pub fn is_key_of(&self, id: &str) -> bool {
+        id.strip_suffix(self.key)
+            .is_some_and(|source| source.len() > 1 && source.ends_with('.'))
+    }
+
     pub fn id(&self, source: &str) -> String {
         format!("{source}.{}", self.key)
     }

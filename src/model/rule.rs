@@ -50,6 +50,11 @@ impl Threshold {
         Threshold::new(Comparison::Less, limit)
     }
 
+    /// Whether a lower value is the worse one under this threshold (`> 85`: a hit rate).
+    pub fn lower_is_worse(&self) -> bool {
+        matches!(self.op, Comparison::Greater | Comparison::GreaterOrEqual)
+    }
+
     pub fn holds(&self, value: f64) -> bool {
         match self.op {
             Comparison::Greater => value > self.limit,

@@ -718,12 +718,18 @@ files = ["{log}"]
         "## Monitoring log",
         "## Final summary",
         "### Success criteria",
-        "### KPIs",
         "## Sign-off",
         "P0 CRIT api up",
         "Name: ________________",
     ] {
         assert!(md.contains(needle), "report lacks {needle:?}:\n{md}");
+    }
+    // No TMWS pack in this config: none of seed 000's sections.
+    for pack_only in ["### KPIs", "### Escalation"] {
+        assert!(
+            !md.contains(pack_only),
+            "{pack_only} without a TMWS pack:\n{md}"
+        );
     }
     // on_alert ran without a shell of ours, once per firing (not again after the restart).
     let rung = std::fs::read_to_string(&alerts_out).unwrap_or_default();

@@ -296,3 +296,191 @@ fn the_json_report_has_the_same_facts() {
     let err = String::from_utf8_lossy(&missing.stderr);
     assert!(err.contains("/nonexistent/w.sqlite"), "{err}");
 }
+
+// ------------------------------------------- a window with no TMWS pack and a slow app
+
+/// Two hours of a shop with no SQLite pack: its health probe answers in 8 ms all along,
+/// while the application's own latency (a log metric, p95 of `latency_ms`) is 2842 ms
+/// from T+00:40 to T+01:10. Errors are logged every 5 minutes; the first log bucket of
+/// the window begins 10 s before its start.
+fn build_shop_record(path: &Path) -> DateTime<Utc> {
+    let start = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 10).unwrap();
+    let window = Window::new("shop", start, Duration::hours(2));
+    let settings = record::Settings {
+        silences: Vec::new(),
+        ..settings()
+    };
+    let opened = record::open(path, &window, &settings, start).expect("open the record");
+    let mut app = App::new(
+        AppState::new(opened.window.clone()),
+        Theme::built_in("default").unwrap(),
+    );
+    match opened.role {
+        Role::Writer { writer, lock } => app.set_recording(writer, lock),
+        Role::Viewer { .. } => panic!("the test is the only writer"),
+    }
+    let mut t = start;
+    while t < start + Duration::hours(2) {
+        let minute = (t - start).num_minutes();
+        let slow = (40..70).contains(&minute);
+        let readings = vec![
+            Reading::number("web.up", "web up", 1.0, "")
+                .with_rule(Rule::crit_only(Threshold::below(1.0)).with_priority(Priority::P0)),
+            Reading::number("web.health_ms", "web health latency", 8.0, "ms"),
+            Reading::number(
+                "app.latency_p95",
+                "latency_ms p95 (15m)",
+                if slow { 2842.0 } else { 120.0 },
+                "ms",
+            )
+            .with_rule(Rule::warn_crit(
+                Threshold::above(1000.0),
+                Threshold::above(2000.0),
+            )),
+        ];
+        app.apply_update_at(
+            Update::Readings {
+                source: "web".into(),
+                readings,
+            },
+            t,
+        );
+        if minute % 5 == 0 && (t - start).num_seconds() % 60 == 0 {
+            let line = LogLine {
+                source: "app".into(),
+                at: t,
+                level: LogLevel::Error,
+                message: "payment provider timeout".into(),
+                fields: Default::default(),
+                is_error: true,
+            };
+            app.apply_update_at(Update::Logs(vec![line]), t);
+        }
+        app.tick(t + Duration::seconds(1));
+        t += Duration::seconds(30);
+    }
+    app.tick(start + Duration::hours(2) + Duration::seconds(1));
+    flush(&app);
+    start
+}
+
+fn shop_report(path: &Path) -> report::Report {
+    let start = build_shop_record(path);
+    let reader = record::Reader::open(path).unwrap();
+    let inputs = report::Inputs::read(&reader).unwrap();
+    let criteria = report::recorded_criteria(&inputs.meta);
+    report::build(
+        &inputs,
+        &criteria,
+        start + Duration::hours(2) + Duration::minutes(1),
+    )
+}
+
+#[test]
+fn a_slow_application_fails_the_response_time_criterion_and_names_the_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    let built = shop_report(&dir.path().join("shop.sqlite"));
+    let response = built
+        .criteria
+        .iter()
+        .find(|c| c.name.starts_with("Response times"))
+        .unwrap();
+    // The probe's 8 ms does not pass a window whose application answered in 2.8 s.
+    assert_eq!(response.verdict, report::Verdict::Fail, "{response:?}");
+    assert!(response.measured.contains("2842 ms"), "{response:?}");
+    assert!(
+        response.measured.contains("app.latency_p95"),
+        "{response:?}"
+    );
+    assert!(!response.measured.contains("health"), "{response:?}");
+    assert_eq!(
+        built.summary.response_figure.as_deref(),
+        Some("app.latency_p95")
+    );
+    let markdown = built.to_markdown();
+    // Seed 000's sections belong to the TMWS pack, which this deployment does not have.
+    assert!(!markdown.contains("### KPIs"), "{markdown}");
+    assert!(!markdown.contains("### Escalation"), "{markdown}");
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/report_no_pack.md");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, &markdown).unwrap();
+    }
+    assert_eq!(
+        markdown,
+        std::fs::read_to_string(&golden).expect("UPDATE_GOLDEN=1 writes it"),
+        "differs from {}",
+        golden.display()
+    );
+}
+
+#[test]
+fn every_count_in_the_report_agrees_with_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let built = shop_report(&dir.path().join("shop.sqlite"));
+    // 24 error lines, one every 5 minutes of the two hours; the one at the start is in a
+    // bucket that began 10 s before it and still counts, in hour 0 and in the total.
+    let total = built.summary.total_errors.unwrap();
+    assert_eq!(total, 24);
+    let per_interval: i64 = built
+        .intervals
+        .iter()
+        .map(|i| {
+            assert!(i.watched, "{} was watched the whole time", i.label);
+            i.error_count.unwrap()
+        })
+        .sum();
+    assert_eq!(per_interval, total, "the intervals add up to the summary");
+    let critical: i64 = built
+        .intervals
+        .iter()
+        .filter_map(|i| i.critical_errors)
+        .sum();
+    assert_eq!(Some(critical), built.summary.critical_errors);
+    // Alerts per priority in the summary are the alerts table's rows.
+    for (priority, n) in &built.summary.alerts_by_priority {
+        let rows = built
+            .incidents
+            .iter()
+            .filter(|i| i.priority.label() == priority && !i.silenced)
+            .count();
+        assert_eq!(*n, rows, "{priority}");
+    }
+    // The Markdown says the same numbers.
+    let markdown = built.to_markdown();
+    assert!(
+        markdown.contains(&format!("- Total Errors: {total}")),
+        "{markdown}"
+    );
+    let logged: i64 = markdown
+        .lines()
+        .filter_map(|l| l.strip_prefix("- Error Count: "))
+        .map(|l| l.split(' ').next().unwrap().parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(logged, total, "{markdown}");
+}
+
+#[test]
+fn the_text_summary_fits_a_chat_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let built = shop_report(&dir.path().join("shop.sqlite"));
+    let text = built.to_text();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() <= 15, "{text}");
+    assert!(lines[0].starts_with("shop: window complete"), "{text}");
+    assert!(lines[1].starts_with("Go-live: NO"), "{text}");
+    assert!(text.contains("Response times < 2 seconds"), "{text}");
+    assert!(text.contains("2842 ms (app.latency_p95)"), "{text}");
+    assert!(text.contains("Errors: 24 (0 critical)"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("- P1 CRIT latency_ms p95")
+                && l.contains("at T+00:40")
+                && l.contains("for 30m")),
+        "{text}"
+    );
+    // Plain text: no Markdown escapes or tables, nothing a terminal would interpret.
+    assert!(
+        !text.contains('\\') && !text.contains('|') && !text.contains('\x1b'),
+        "{text}"
+    );
+}

@@ -158,11 +158,12 @@ impl Report {
         let _ = writeln!(
             o,
             "- Average Response Time: {}",
-            match (s.average_response_ms, s.p99_response_ms) {
-                (Some(avg), Some(p99)) => format!(
-                    "{} (p99 ≤ {})",
+            match (s.average_response_ms, s.p99_response_ms, &s.response_figure) {
+                (Some(avg), Some(p99), Some(id)) => format!(
+                    "{} (p99 ≤ {}, {})",
                     format_number(avg, "ms"),
-                    format_number(p99, "ms")
+                    format_number(p99, "ms"),
+                    md(id)
                 ),
                 _ => "not measured".into(),
             }
@@ -212,6 +213,9 @@ impl Report {
 
     /// The KPI table of the TMWS pack.
     fn write_kpis(&self, o: &mut String) {
+        if self.kpis.is_empty() {
+            return;
+        }
         let _ = writeln!(o, "\n### KPIs (week 1 targets)\n");
         let _ = writeln!(
             o,
@@ -233,6 +237,9 @@ impl Report {
 
     /// The escalation matrix: alerts per priority and whether they were answered in time.
     fn write_escalation(&self, o: &mut String) {
+        if self.escalation.is_empty() {
+            return;
+        }
         let _ = writeln!(o, "\n### Escalation\n");
         let _ = writeln!(
             o,

@@ -1,6 +1,12 @@
 //! `watchpost report`: seed 003's monitoring log and final summary, filled in from the
-//! record, with seed 000's KPI table and escalation matrix, and the sign-off sheet left
-//! unsigned.
+//! record, with seed 000's KPI table and escalation matrix when a source had the TMWS
+//! pack, and the sign-off sheet left unsigned; or (`--format text`) a short summary for an
+//! incident channel.
+//!
+//! One rule places every count: a bucket counts at its own time, or at the window's start
+//! when it began before it, so the intervals' counts add up to the summary's. A success
+//! criterion over figures judges each figure on its own and names the worst one;
+//! `p99 of latency` is every response-time figure (see [`LATENCY`]).
 //!
 //! How figures become the log's words (all at the record's bucket resolution, 30 s for a
 //! 24-hour window):
@@ -19,6 +25,7 @@
 //! over and no P0/P1 alert is still firing, and it lists what must be checked by hand.
 
 mod markdown;
+mod text;
 
 use super::store::{Bucket, LogBucket, Reader, RecordMeta};
 use super::{Incident, Replay, replay, timeline};
@@ -117,6 +124,8 @@ pub struct Summary {
     pub downtime_secs: Option<i64>,
     pub documented_downtime_secs: Option<i64>,
     pub uptime_pct: Option<f64>,
+    /// The slowest latency figure (by its p99), its mean and p99 in ms.
+    pub response_figure: Option<String>,
     pub average_response_ms: Option<f64>,
     pub p99_response_ms: Option<f64>,
     pub cache_hit_pct: Option<f64>,
@@ -154,6 +163,8 @@ pub struct Report {
 pub struct Inputs {
     pub meta: RecordMeta,
     pub figures: BTreeMap<String, String>,
+    /// Each figure's unit, as its collector gave it.
+    pub units: BTreeMap<String, String>,
     pub samples: BTreeMap<String, Vec<Bucket>>,
     pub replay: Replay,
     pub logs: Vec<LogBucket>,
@@ -170,14 +181,14 @@ impl Inputs {
             .meta()
             .map_err(e)?
             .ok_or("the record has no window (was it written by watchpost?)")?;
+        let figures = reader.figures().map_err(e)?;
         Ok(Inputs {
             meta,
-            figures: reader
-                .figures()
-                .map_err(e)?
-                .into_iter()
-                .map(|f| (f.key, f.name))
+            units: figures
+                .iter()
+                .map(|f| (f.key.clone(), f.unit.clone()))
                 .collect(),
+            figures: figures.into_iter().map(|f| (f.key, f.name)).collect(),
             samples: reader.samples().map_err(e)?,
             replay: replay(&reader.alert_events().map_err(e)?),
             logs: reader.logs().map_err(e)?,
@@ -270,6 +281,19 @@ struct Frame<'a> {
 }
 
 impl<'a> Frame<'a> {
+    /// Where a bucket counts: at its own time, or at the window's start if it began
+    /// before it. Every count of the report places buckets by this one rule, so the
+    /// intervals' counts add up to the summary's.
+    fn at(&self, t: DateTime<Utc>) -> DateTime<Utc> {
+        t.max(self.window.start)
+    }
+
+    /// The log buckets of the window (a bucket that began before the start included).
+    fn window_logs(&self) -> impl Iterator<Item = &'a LogBucket> + '_ {
+        let end = self.window.start + self.window.length;
+        self.inputs.logs.iter().filter(move |l| self.at(l.t) < end)
+    }
+
     fn new(inputs: &'a Inputs, now: DateTime<Utc>) -> Frame<'a> {
         let meta = &inputs.meta;
         let window = window_of(meta);
@@ -279,6 +303,11 @@ impl<'a> Frame<'a> {
             .values()
             .flat_map(|b| b.iter().map(|b| b.t))
             .collect();
+        // A bucket that began before the window's start counts at the start: the first
+        // 30-second bucket of a window usually does.
+        for t in &mut observed {
+            *t = (*t).max(window.start);
+        }
         observed.sort();
         observed.dedup();
         let keys = |keep: fn(&str) -> bool| -> Vec<&'a String> {
@@ -294,7 +323,12 @@ impl<'a> Frame<'a> {
             has_logs: !inputs.logs.is_empty()
                 || inputs.figures.keys().any(|k| k.ends_with(".errors_1h")),
             services: keys(|k| k.ends_with(".up")),
-            latency: keys(|k| k.ends_with("_ms")),
+            // Every figure of a time unit: probes, the application's latencies, queries.
+            latency: inputs
+                .samples
+                .keys()
+                .filter(|k| is_latency(inputs, k))
+                .collect(),
         }
     }
 }
@@ -344,8 +378,17 @@ pub fn build(inputs: &Inputs, criteria: &[Criterion], now: DateTime<Utc>) -> Rep
         as_of: now,
         complete,
         bucket_secs: f.bucket,
-        kpis: kpis(inputs, &uptime),
-        escalation: escalation(&inputs.replay.incidents, f.as_of),
+        // Seed 000's KPI table and escalation matrix belong to its pack.
+        kpis: if has_tmws_pack(inputs) {
+            kpis(inputs, &uptime)
+        } else {
+            Vec::new()
+        },
+        escalation: if has_tmws_pack(inputs) {
+            escalation(&inputs.replay.incidents, f.as_of)
+        } else {
+            Vec::new()
+        },
         caveats: caveats(inputs, &timeline_rows),
         timeline: timeline_rows,
         intervals: log_rows,
@@ -368,7 +411,9 @@ fn interval_log(
     let inputs = f.inputs;
     let (from_t, to_t) = (f.window.start + *from, f.window.start + *to);
     let in_range = |t: DateTime<Utc>| t >= from_t && t < to_t;
-    let watched = f.observed.iter().any(|t| in_range(*t));
+    let logs_in: Vec<&LogBucket> = f.window_logs().filter(|l| in_range(f.at(l.t))).collect();
+    // Watched when anything was recorded in it: figures, or log lines counted.
+    let watched = f.observed.iter().any(|t| in_range(*t)) || !logs_in.is_empty();
     if !watched && from_t > f.as_of {
         return None;
     }
@@ -407,7 +452,6 @@ fn interval_log(
             in_range,
         )
     };
-    let logs_in: Vec<&LogBucket> = inputs.logs.iter().filter(|l| in_range(l.t)).collect();
     let (error_count, critical_errors) = if f.has_logs && watched {
         (
             Some(logs_in.iter().map(|l| l.errors).sum()),
@@ -479,19 +523,22 @@ fn summary(
     let inputs = f.inputs;
     let window = &f.window;
     let end = window.start + window.length;
-    let total_errors = f
-        .has_logs
-        .then(|| inputs.logs.iter().map(|l| l.errors).sum());
+    let total_errors = f.has_logs.then(|| f.window_logs().map(|l| l.errors).sum());
     let critical_errors = f
         .has_logs
-        .then(|| inputs.logs.iter().map(|l| l.critical).sum());
-    let health: Vec<&String> = inputs
-        .samples
-        .keys()
-        .filter(|k| glob_match("*.health_ms", k))
-        .collect();
-    let average_response_ms = stat(&health, &inputs.samples, Stat::Avg);
-    let p99_response_ms = stat(&health, &inputs.samples, Stat::P99);
+        .then(|| f.window_logs().map(|l| l.critical).sum());
+    // The slowest of the latency figures, the same set the response-time criterion reads.
+    let slowest = latency_figures(inputs)
+        .into_iter()
+        .filter_map(|id| {
+            let p99 = in_ms(stat(&[id], &inputs.samples, Stat::P99)?, inputs, id);
+            let avg = stat(&[id], &inputs.samples, Stat::Avg).map(|v| in_ms(v, inputs, id));
+            Some((id, avg, p99))
+        })
+        .max_by(|a, b| a.2.total_cmp(&b.2));
+    let response_figure = slowest.map(|(id, _, _)| id.clone());
+    let average_response_ms = slowest.and_then(|(_, avg, _)| avg);
+    let p99_response_ms = slowest.map(|(_, _, p99)| p99);
     let cache: Vec<&String> = inputs
         .samples
         .keys()
@@ -597,6 +644,7 @@ fn summary(
         downtime_secs,
         documented_downtime_secs: uptime.as_ref().map(|u| u.documented_secs),
         uptime_pct: uptime.as_ref().map(|u| u.worst_pct),
+        response_figure,
         average_response_ms,
         p99_response_ms,
         cache_hit_pct,
@@ -1000,11 +1048,15 @@ fn judge_criterion(
             }
         },
         Measure::Figure { stat: s, pattern } => {
-            let ids: Vec<&String> = inputs
-                .samples
-                .keys()
-                .filter(|k| glob_match(&pattern, k))
-                .collect();
+            let ids: Vec<&String> = if pattern == LATENCY {
+                latency_figures(inputs)
+            } else {
+                inputs
+                    .samples
+                    .keys()
+                    .filter(|k| glob_match(&pattern, k))
+                    .collect()
+            };
             if ids.is_empty() {
                 return not_measured(&format!("no figure {pattern}"), &target);
             }
@@ -1043,23 +1095,107 @@ fn judge_criterion(
                     },
                 };
             }
-            let unit = ids.first().map(|id| unit_guess(id)).unwrap_or_default();
-            match stat(&ids, &inputs.samples, s) {
-                Some(v) => threshold(v, format_number(v, unit)),
+            // Each figure is judged on its own and the worst one decides, named in the
+            // report: a pooled statistic would let a quiet figure hide a failing one.
+            let Ok(limit) = target.parse::<Threshold>() else {
+                return threshold(f64::NAN, String::new());
+            };
+            let values: Vec<(&String, f64)> = ids
+                .iter()
+                .filter_map(|id| Some((*id, in_ms(stat(&[id], &inputs.samples, s)?, inputs, id))))
+                .collect();
+            let worst = values.iter().copied().reduce(|a, b| {
+                let (a_ok, b_ok) = (limit.holds(a.1), limit.holds(b.1));
+                match (a_ok, b_ok) {
+                    (true, false) => b,
+                    (false, true) => a,
+                    // Both pass or both fail: the one further on the failing side.
+                    _ if limit.lower_is_worse() => {
+                        if b.1 < a.1 {
+                            b
+                        } else {
+                            a
+                        }
+                    }
+                    _ => {
+                        if b.1 > a.1 {
+                            b
+                        } else {
+                            a
+                        }
+                    }
+                }
+            });
+            match worst {
+                Some((id, v)) => {
+                    let unit = if is_latency(inputs, id) {
+                        "ms"
+                    } else {
+                        unit_of(inputs, id)
+                    };
+                    let mut measured = format_number(v, unit);
+                    let _ = write!(measured, " ({}", id.replace('`', "'"));
+                    if values.len() > 1 {
+                        let _ = write!(measured, ", worst of {}", values.len());
+                    }
+                    measured.push(')');
+                    threshold(v, measured)
+                }
                 None => not_measured("no values", &target),
             }
         }
     }
 }
 
-/// The unit a figure id suggests, for display in the report.
-fn unit_guess(id: &str) -> &'static str {
-    if id.ends_with("_ms") {
-        "ms"
-    } else if id.ends_with("_pct") || id.contains("_pct_") {
-        "%"
+/// Whether a source of the record had the TMWS pack: its figures are recorded on every
+/// poll, failed or not, so their presence is the pack's.
+fn has_tmws_pack(inputs: &Inputs) -> bool {
+    inputs.figures.keys().any(|id| {
+        crate::model::catalog::tmws::ALL
+            .iter()
+            .any(|f| f.is_key_of(id))
+    })
+}
+
+/// The figure set `latency` in a measure ("p99 of latency"): every figure of a time
+/// unit (ms or s) that measures responses — log metrics such as a p95 of `latency_ms`,
+/// PromQL and SQL figures in ms or s — except database query timings (`*.query_ms`, their
+/// own criterion); the health probes (`*.health_ms`) only when nothing else measures
+/// latency, since a probe answers fast while the application's own requests are slow.
+pub const LATENCY: &str = "latency";
+
+fn is_latency(inputs: &Inputs, id: &str) -> bool {
+    matches!(unit_of(inputs, id), "ms" | "s")
+}
+
+fn latency_figures(inputs: &Inputs) -> Vec<&String> {
+    let timed: Vec<&String> = inputs
+        .samples
+        .keys()
+        .filter(|k| is_latency(inputs, k) && !glob_match("*.query_ms", k))
+        .collect();
+    let (probes, others): (Vec<&String>, Vec<&String>) = timed
+        .into_iter()
+        .partition(|k| glob_match("*.health_ms", k));
+    if others.is_empty() { probes } else { others }
+}
+
+/// A figure's unit: as recorded, else what its id suggests (records of older versions).
+fn unit_of<'a>(inputs: &'a Inputs, id: &str) -> &'a str {
+    match inputs.units.get(id).map(String::as_str) {
+        Some(unit) if !unit.is_empty() => unit,
+        _ if id.ends_with("_ms") => "ms",
+        _ if id.ends_with("_pct") || id.contains("_pct_") => "%",
+        _ => "",
+    }
+}
+
+/// A latency in seconds as milliseconds, so figures in ms and s compare; others as they are.
+fn in_ms(value: f64, inputs: &Inputs, id: &str) -> f64 {
+    if unit_of(inputs, id) == "s" {
+        value * 1000.0
     } else {
-        ""
+        value
     }
 }
 
