@@ -71,7 +71,9 @@ fn report(result: color_eyre::Result<()>) -> u8 {
     match result {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("watchpost: {e:#}");
+            // Not eprintln!: it panics when the terminal has hung up.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "watchpost: {e:#}");
             1
         }
     }
@@ -91,6 +93,12 @@ fn theme(display: &DisplayArgs) -> color_eyre::Result<Theme> {
 async fn run_demo(args: &DemoArgs, display: &DisplayArgs) -> color_eyre::Result<()> {
     let theme = theme(display)?;
     watchpost::tui::install_hooks()?;
+    // A panic that ends the process skips the demo's Drop: remove its files first.
+    let report_panic = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        watchpost::demo::remove_live_dirs();
+        report_panic(info);
+    }));
     let mut options = watchpost::demo::DemoOptions::default();
     if args.incident_after.is_some() || args.incident_duration.is_some() {
         let default = watchpost::demo::IncidentSchedule::default();

@@ -9,12 +9,15 @@ use crossterm::terminal::{
 };
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
-use std::io::{self, Stdout};
+use std::io::{self, Stdout, Write};
+use std::mem::ManuallyDrop;
 
 pub type Backend = CrosstermBackend<Stdout>;
 
 pub struct Tui {
-    pub terminal: Terminal<Backend>,
+    /// Dropped by hand: ratatui's own drop prints to stderr when the cursor cannot be
+    /// shown, and printing to a terminal that hung up (a closed tmux pane) panics.
+    pub terminal: ManuallyDrop<Terminal<Backend>>,
     mouse: bool,
 }
 
@@ -32,7 +35,10 @@ impl Tui {
         let mut terminal = Terminal::new(CrosstermBackend::new(stdout))?;
         terminal.hide_cursor()?;
         terminal.clear()?;
-        Ok(Tui { terminal, mouse })
+        Ok(Tui {
+            terminal: ManuallyDrop::new(terminal),
+            mouse,
+        })
     }
 
     pub fn set_mouse(&mut self, on: bool) -> io::Result<()> {
@@ -51,6 +57,12 @@ impl Tui {
 impl Drop for Tui {
     fn drop(&mut self) {
         restore();
+        // With the cursor shown, ratatui's drop has nothing to say; when the terminal is
+        // gone the cursor cannot be shown, and the terminal is left to the process's exit.
+        if self.terminal.show_cursor().is_ok() {
+            // SAFETY: `terminal` is not used after this: the Tui is being dropped.
+            unsafe { ManuallyDrop::drop(&mut self.terminal) };
+        }
     }
 }
 
@@ -67,14 +79,15 @@ pub fn restore() {
     let _ = disable_raw_mode();
 }
 
-/// Installs color-eyre with a panic hook that restores the terminal first.
+/// Installs color-eyre with a panic hook that restores the terminal first. The report is
+/// written without panicking when stderr is gone (a closed tmux pane): a panic inside the
+/// panic hook would abort the process before anything is cleaned up.
 pub fn install_hooks() -> color_eyre::Result<()> {
     let (panic_hook, eyre_hook) = color_eyre::config::HookBuilder::default().into_hooks();
     eyre_hook.install()?;
-    let panic_hook = panic_hook.into_panic_hook();
     std::panic::set_hook(Box::new(move |info| {
         restore();
-        panic_hook(info);
+        let _ = writeln!(io::stderr(), "{}", panic_hook.panic_report(info));
     }));
     Ok(())
 }

@@ -194,10 +194,14 @@ impl DemoWorld {
     /// Starts the demo with `options`. Must run inside a tokio runtime (the health server
     /// is a task on it); the writers are threads of their own.
     pub async fn start_with(options: DemoOptions) -> color_eyre::Result<DemoWorld> {
+        remove_leftovers(&std::env::temp_dir());
         let dir = tempfile::Builder::new()
-            .prefix("watchpost-demo-")
+            .prefix(DIR_PREFIX)
             .tempdir()
             .wrap_err("cannot create a temporary directory for the demo")?;
+        std::fs::write(dir.path().join(OWNER_FILE), std::process::id().to_string())
+            .wrap_err("cannot write the demo's owner file")?;
+        live_dirs().push(dir.path().to_path_buf());
         if dir.path().to_str().is_none() {
             return Err(eyre!(
                 "the temporary directory {} is not valid UTF-8",
@@ -395,6 +399,76 @@ impl Drop for DemoWorld {
             let _ = thread.join();
         }
         // `dir` is dropped after this, removing the files.
+        live_dirs().retain(|d| d != self.dir.path());
+    }
+}
+
+/// The demo's files live in `<tmp>/watchpost-demo-XXXXXX`, with the owner's pid in
+/// `owner.pid`, so a later demo can tell a crashed demo's leftovers from a running one's.
+const DIR_PREFIX: &str = "watchpost-demo-";
+const OWNER_FILE: &str = "owner.pid";
+/// A directory without an owner file is being made right now, unless it is this old.
+const UNOWNED_GRACE: Duration = Duration::from_secs(60);
+
+/// The directories of this process's running demos, for [`remove_live_dirs`].
+fn live_dirs() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    static DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    DIRS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Removes this process's demo files now: for ways out that skip the demo's `Drop` (a
+/// panic that ends the process, or an exit from deep inside). The threads may still be
+/// writing; their files go with the directory.
+pub fn remove_live_dirs() {
+    for dir in live_dirs().drain(..) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// Removes what crashed demos left in `tmp`: directories whose owner no longer runs.
+/// A running demo's directory (its owner alive), and one just being made, are kept.
+pub fn remove_leftovers(tmp: &Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with(DIR_PREFIX) {
+            continue;
+        }
+        let dir = entry.path();
+        // Only directories of ours: not a link to somewhere else, not another user's.
+        let Ok(meta) = std::fs::symlink_metadata(&dir) else {
+            continue;
+        };
+        use std::os::unix::fs::MetadataExt;
+        if !meta.is_dir() || meta.uid() != nix::unistd::geteuid().as_raw() {
+            continue;
+        }
+        let owner = std::fs::read_to_string(dir.join(OWNER_FILE))
+            .ok()
+            .and_then(|text| text.trim().parse::<i32>().ok());
+        let abandoned = match owner {
+            Some(pid) => !process_runs(pid),
+            None => meta
+                .modified()
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|age| age > UNOWNED_GRACE),
+        };
+        if abandoned {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+}
+
+fn process_runs(pid: i32) -> bool {
+    use nix::errno::Errno;
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
+        Ok(()) => true,
+        // It exists, as someone else's process.
+        Err(Errno::EPERM) => true,
+        Err(_) => false,
     }
 }
 

@@ -30,6 +30,7 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::File;
 use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 pub use store::{Reader, RecordMeta, Snapshot, SnapshotFigure};
 
@@ -82,16 +83,13 @@ impl Lock {
     /// Takes the lock, or says which pid holds it.
     pub fn try_take(record: &Path) -> std::io::Result<Result<Lock, Option<u32>>> {
         let path = lock_path(record);
-        if let Some(dir) = path.parent()
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir)?;
-        }
+        private_dir_for(&path)?;
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .read(true)
             .write(true)
+            .mode(PRIVATE_FILE)
             .open(&path)?;
         match file.try_lock() {
             Ok(()) => {
@@ -103,6 +101,23 @@ impl Lock {
             Err(std::fs::TryLockError::WouldBlock) => Ok(Err(holder(record))),
             Err(std::fs::TryLockError::Error(e)) => Err(e),
         }
+    }
+}
+
+/// The record holds log lines (tokens, customer data), alert texts and notes: its files
+/// are the user's alone, and so are the directories watchpost makes for them.
+pub const PRIVATE_FILE: u32 = 0o600;
+pub const PRIVATE_DIR: u32 = 0o700;
+
+/// Makes the directory a file goes in, private, where it does not exist yet (an existing
+/// directory is the user's choice and is left as it is).
+pub fn private_dir_for(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(PRIVATE_DIR)
+            .create(dir),
+        _ => Ok(()),
     }
 }
 

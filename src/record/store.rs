@@ -230,13 +230,41 @@ pub struct WriterStatus {
     pub full: bool,
 }
 
+/// Creates the record file 0600 before SQLite opens it (SQLite gives its `-wal` and
+/// `-shm` the database file's mode), and takes an existing one of ours back to 0600.
+fn make_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+    super::private_dir_for(path)?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(super::PRIVATE_FILE)
+        .open(path)?;
+    let meta = std::fs::metadata(path)?;
+    if meta.uid() == nix::unistd::geteuid().as_raw() && meta.mode() & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(super::PRIVATE_FILE))?;
+        for sidecar in ["-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(sidecar);
+            if std::fs::metadata(&name).is_ok() {
+                std::fs::set_permissions(
+                    &name,
+                    std::fs::Permissions::from_mode(super::PRIVATE_FILE),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Opens (creating if needed) a record for writing and makes sure its schema is there.
 pub fn open_rw(path: &Path) -> rusqlite::Result<Connection> {
-    if let Some(dir) = path.parent()
-        && !dir.as_os_str().is_empty()
-    {
-        let _ = std::fs::create_dir_all(dir);
-    }
+    make_private(path).map_err(|e| {
+        rusqlite::Error::ToSqlConversionFailure(Box::new(std::io::Error::new(
+            e.kind(),
+            format!("cannot make {} private: {e}", path.display()),
+        )))
+    })?;
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;

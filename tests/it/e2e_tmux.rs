@@ -551,3 +551,91 @@ fn escape_sequences_in_a_followed_log_change_nothing_on_the_terminal() {
         capture("t.0").contains("EXIT=0")
     });
 }
+
+/// The demo's directory of one running demo, from its open files.
+fn demo_dir_of(pid: u32) -> Option<PathBuf> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()?
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .find_map(|target| {
+            let dir = target.parent()?;
+            let name = dir.file_name()?.to_str()?;
+            name.starts_with("watchpost-demo-")
+                .then(|| dir.to_path_buf())
+        })
+}
+
+#[test]
+fn closing_the_demos_tmux_session_removes_its_files() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("SKIP: tmux is not installed (scripts/test.sh installs it)");
+        return;
+    }
+    // The demo is the pane's own process, as when a tmux user runs `tmux new watchpost demo`
+    // and later closes the session: it gets SIGHUP and its terminal is gone.
+    let tmux = Tmux {
+        socket: format!("watchpost-test-{}-{}", std::process::id(), rand_suffix()),
+    };
+    let status = tmux
+        .cmd(&["new-session", "-d", "-s", "t", "-x", "100", "-y", "30"])
+        .arg(format!("exec {} demo", binary().display()))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    tmux.wait_for("the dashboard", Duration::from_secs(30), |t| {
+        t.format("#{alternate_on}") == "1"
+    });
+    let pid: u32 = tmux.format("#{pane_pid}").parse().unwrap();
+    let mut dir = None;
+    tmux.wait_for("the demo's files", Duration::from_secs(10), |_| {
+        dir = demo_dir_of(pid);
+        dir.is_some()
+    });
+    let dir = dir.unwrap();
+    assert!(dir.exists());
+    assert!(
+        tmux.cmd(&["kill-session", "-t", "t"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let start = Instant::now();
+    while std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && start.elapsed() < Duration::from_secs(20)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the demo still runs 20 s after its session closed"
+    );
+    assert!(!dir.exists(), "{} is left behind", dir.display());
+}
+
+#[test]
+fn a_crashed_demos_files_are_removed_by_the_next_demo() {
+    let Some(tmux) = Tmux::start(100, 30) else {
+        return;
+    };
+    // What a demo killed with SIGKILL leaves: its directory, its pid no longer running.
+    let gone = Command::new("true").spawn().unwrap();
+    let dead_pid = gone.id();
+    let mut gone = gone;
+    gone.wait().unwrap();
+    let leftover = std::env::temp_dir().join(format!("watchpost-demo-test{}", rand_suffix()));
+    std::fs::create_dir(&leftover).unwrap();
+    std::fs::write(leftover.join("owner.pid"), dead_pid.to_string()).unwrap();
+    std::fs::write(leftover.join("tmws.db"), vec![0u8; 4096]).unwrap();
+    // A live demo's directory (this test process stands for it) stays.
+    let live = std::env::temp_dir().join(format!("watchpost-demo-live{}", rand_suffix()));
+    std::fs::create_dir(&live).unwrap();
+    std::fs::write(live.join("owner.pid"), std::process::id().to_string()).unwrap();
+    tmux.send(&[&format!("{} demo", binary().display()), "Enter"]);
+    tmux.wait_for("the dashboard", Duration::from_secs(30), |t| {
+        t.format("#{alternate_on}") == "1"
+    });
+    tmux.send(&["q"]);
+    assert!(!leftover.exists(), "{} is still there", leftover.display());
+    assert!(live.exists(), "a running demo's directory was removed");
+    std::fs::remove_dir_all(&live).unwrap();
+}

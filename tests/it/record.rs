@@ -740,3 +740,44 @@ files = ["{log}"]
         "{rung}"
     );
 }
+
+#[test]
+fn the_record_its_sidecars_and_its_directories_are_private() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    // A umask that would make everything world-readable: the modes must not depend on it.
+    let old_umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o002));
+    let path = dir.path().join("new/nested/shop.sqlite");
+    let window = Window::new("shop", t0(), Duration::hours(1));
+    let opened = record::open(&path, &window, &settings(5), t0()).unwrap();
+    let (writer, _lock) = writer_of(opened);
+    assert!(writer.send(Msg::Out(Outgoing::Sample {
+        id: "api.up".into(),
+        name: "api up".into(),
+        unit: String::new(),
+        at: t0(),
+        value: Value::Number(1.0),
+        condition: Condition::Ok,
+    })));
+    assert!(writer.flush(std::time::Duration::from_secs(10)));
+    nix::sys::stat::umask(old_umask);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().mode() & 0o777;
+    let sidecar = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    for p in [sidecar(""), sidecar("-wal"), sidecar("-shm")] {
+        assert_eq!(mode(&p), 0o600, "{}", p.display());
+    }
+    assert_eq!(mode(&record::lock_path(&path)), 0o600);
+    assert_eq!(mode(&dir.path().join("new")), 0o700);
+    assert_eq!(mode(&dir.path().join("new/nested")), 0o700);
+
+    // A record a version before this one left world-readable is taken back to 0600.
+    let old = dir.path().join("old.sqlite");
+    drop(rusqlite::Connection::open(&old).unwrap());
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+    drop(store::open_rw(&old).unwrap());
+    assert_eq!(mode(&old), 0o600);
+}
