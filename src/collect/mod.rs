@@ -9,7 +9,6 @@ pub mod http;
 pub mod logs;
 pub mod prometheus;
 pub mod sqlite;
-pub mod tmws;
 
 use crate::config::Config;
 use crate::model::update::{SourceHealth, Update};

@@ -1,5 +1,6 @@
-//! SQLite sources: a database file read strictly read-only, with optional packs of figures
-//! (the TMWS pack of seed 000 is in [`super::tmws`]).
+//! SQLite sources: a database file read strictly read-only, with an optional pack of figures
+//! named by id in the config (`pack = "tmws"`): a [`Pack`] from the registry in
+//! `sqlite/packs.rs` (the TMWS pack of seed 000 is `sqlite/packs/tmws.rs`).
 //!
 //! How this collector stays out of the application's way:
 //! - the file is opened with `SQLITE_OPEN_READ_ONLY` (no URI parsing) and `PRAGMA query_only`,
@@ -16,7 +17,7 @@
 //! - the connection is kept between polls and reopened when the file was replaced (another
 //!   inode: restore, `VACUUM INTO` + rename) or disappeared;
 //! - every rusqlite call runs in `spawn_blocking`; the worker is moved in and out;
-//! - a pack's big tables are read incrementally (see `tmws/tail.rs`); the first read of a
+//! - a pack's big tables are read incrementally (see `sqlite/tail.rs`); the first read of a
 //!   large table, and a recount, go in read transactions of at most `CHUNK` (20 ms) each with a
 //!   gap between them, so the application's writers are never held up for long;
 //! - custom SQL metrics (`[[sqlite.NAME.metric]]`, see `sqlite/metrics.rs`) run one statement
@@ -31,10 +32,13 @@
 //! turns the rows into the same figures.
 
 mod metrics;
+mod pack;
+mod packs;
 mod remote;
+mod rows;
+mod tail;
 
-use crate::collect::tmws::tail::{LocalReader, TableReader};
-use crate::collect::{Collector, Reach, tmws::TmwsPack};
+use crate::collect::{Collector, Reach};
 use crate::config::{SqlMetric, SqliteSource};
 use crate::model::catalog::{
     Fig,
@@ -45,7 +49,8 @@ use crate::model::rule::{Priority, Rule, Threshold};
 use crate::model::update::{SourceHealth, Table, Update};
 use crate::transport::Transport;
 use futures::future::BoxFuture;
-use rusqlite::types::Value;
+use pack::{Pack, PackOptions, now_secs};
+use rows::{SqlRows, col, int};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use std::ffi::OsStr;
 use std::io::Read;
@@ -54,6 +59,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use tail::LocalReader;
 
 /// How long a poll waits for a lock held by the application before it reports "busy"
 /// (the wait itself holds no lock, so it never slows the application).
@@ -151,36 +157,6 @@ impl Harvest {
         }
     }
 }
-
-/// Rows of one query as owned values: how the pack reads its small tables, locally or
-/// from a remote batch.
-pub type Rows = Vec<Vec<Value>>;
-
-/// Something that answers a query with its rows.
-pub trait SqlRows {
-    fn rows(&mut self, sql: &str) -> rusqlite::Result<Rows>;
-}
-
-impl SqlRows for LocalReader<'_> {
-    fn rows(&mut self, sql: &str) -> rusqlite::Result<Rows> {
-        let mut stmt = self.0.prepare_cached(sql)?;
-        let columns = stmt.column_count();
-        let mut rows = stmt.query([])?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            out.push(
-                (0..columns)
-                    .map(|i| row.get::<_, Value>(i))
-                    .collect::<rusqlite::Result<Vec<_>>>()?,
-            );
-        }
-        Ok(out)
-    }
-}
-
-/// What a pack reads a database through: its small tables and its big ones.
-pub trait PackDb: SqlRows + TableReader {}
-impl<T: SqlRows + TableReader> PackDb for T {}
 
 /// Whether SQLite said the database is busy or locked (worth retrying, not an error).
 pub fn is_busy(error: &rusqlite::Error) -> bool {
@@ -517,43 +493,48 @@ struct IntegrityResult {
     outcome: Result<String, String>,
 }
 
-/// The blocking half of the collector: owns the connection and the packs' memory.
+/// The blocking half of the collector: owns the connection and the pack's memory.
 struct Worker {
     settings: Settings,
     db: Option<OpenDb>,
     integrity: Option<IntegrityResult>,
-    pack: Pack,
+    pack: PackSlot,
 }
 
-enum Pack {
-    None,
-    Tmws(Box<TmwsPack>),
-    Unknown(String),
+/// A source's pack: none, one from the registry, or why the configured one cannot be read
+/// (an unknown id: every figure fails with that text).
+type PackSlot = Result<Option<Box<dyn Pack>>, String>;
+
+/// The pack `settings` name, built from the registry.
+fn pack_of(settings: &Settings) -> PackSlot {
+    match settings.pack.as_deref() {
+        None | Some("") => Ok(None),
+        Some(id) => {
+            let options = PackOptions {
+                expected_migration: settings.expected_migration.clone(),
+            };
+            packs::build(id, &options).map(Some)
+        }
+    }
+}
+
+/// Every figure of a source: its own, then its pack's.
+fn figs_of(pack: &PackSlot) -> Vec<Fig> {
+    let mut figs = vec![DB_SIZE_MB, DB_FREELIST, DB_INTEGRITY];
+    if let Ok(Some(pack)) = pack {
+        figs.extend_from_slice(pack.figs());
+    }
+    figs
 }
 
 impl Worker {
     fn new(settings: Settings) -> Self {
-        let pack = match settings.pack.as_deref() {
-            None | Some("") => Pack::None,
-            Some("tmws") => {
-                Pack::Tmws(Box::new(TmwsPack::new(settings.expected_migration.clone())))
-            }
-            Some(other) => Pack::Unknown(other.to_string()),
-        };
         Worker {
+            pack: pack_of(&settings),
             settings,
             db: None,
             integrity: None,
-            pack,
         }
-    }
-
-    fn figs(&self) -> Vec<Fig> {
-        let mut figs = vec![DB_SIZE_MB, DB_FREELIST, DB_INTEGRITY];
-        if let Pack::Tmws(_) = self.pack {
-            figs.extend_from_slice(crate::model::catalog::tmws::ALL);
-        }
-        figs
     }
 
     /// One poll: readings, tables and health, in the order the state should apply them
@@ -588,18 +569,12 @@ impl Worker {
 
     /// Fails every figure of the source (its own, its pack's, its metrics') with `text`.
     fn fail_all(&self, harvest: &mut Harvest, text: &str) {
-        harvest.fail(&self.figs(), text);
-        for m in &self.settings.metrics {
-            harvest
-                .readings
-                .push(metrics::failed(&harvest.source, m, text));
-        }
+        fail_all(harvest, &self.pack, &self.settings.metrics, text);
     }
 
     fn read(&mut self, harvest: &mut Harvest) -> Result<(), Busy> {
-        if let Pack::Unknown(name) = &self.pack {
-            let text = format!("unknown pack {name:?} (known packs: tmws)");
-            self.fail_all(harvest, &text);
+        if let Err(text) = &self.pack {
+            self.fail_all(harvest, text);
             return Ok(());
         }
         if let Some(text) = self.settings.unreachable.clone() {
@@ -659,8 +634,8 @@ impl Worker {
 
         let mut outcome = Err(SnapshotError::Fatal("not read".into()));
         for attempt in 0..SNAPSHOT_ATTEMPTS {
-            if let Pack::Tmws(pack) = &mut self.pack {
-                catch_up(&mut db.conn, pack)?;
+            if let Ok(Some(pack)) = &mut self.pack {
+                catch_up(&mut db.conn, pack.as_mut())?;
             }
             // The last attempt reads whatever is left, however long it takes.
             let deadline = (attempt + 1 < SNAPSHOT_ATTEMPTS).then(|| Instant::now() + CHUNK);
@@ -760,9 +735,19 @@ impl Worker {
     fn forget(&mut self) {
         self.db = None;
         self.integrity = None;
-        if let Pack::Tmws(pack) = &mut self.pack {
+        if let Ok(Some(pack)) = &mut self.pack {
             pack.reset();
         }
+    }
+}
+
+/// Fails every figure of a source (its own, its pack's, its metrics') with `text`.
+fn fail_all(harvest: &mut Harvest, pack: &PackSlot, metrics: &[SqlMetric], text: &str) {
+    harvest.fail(&figs_of(pack), text);
+    for m in metrics {
+        harvest
+            .readings
+            .push(metrics::failed(&harvest.source, m, text));
     }
 }
 
@@ -888,7 +873,7 @@ enum SnapshotError {
 /// (nothing is added to `harvest` then: the caller catches up and tries again).
 fn read_snapshot(
     conn: &mut Connection,
-    pack: &mut Pack,
+    pack: &mut PackSlot,
     harvest: &mut Harvest,
     deadline: Option<Instant>,
 ) -> Result<Option<bool>, SnapshotError> {
@@ -906,8 +891,10 @@ fn read_snapshot(
 
     let source = harvest.source.clone();
     let busy = |b: Busy| SnapshotError::Busy(b);
-    if let Pack::Tmws(pack) = pack
-        && !pack.collect(&tx, harvest, deadline).map_err(busy)?
+    if let Ok(Some(pack)) = pack
+        && !pack
+            .collect(&mut LocalReader(&tx), harvest, deadline, None)
+            .map_err(busy)?
     {
         tx.commit().map_err(fatal)?;
         return Ok(None);
@@ -933,7 +920,7 @@ fn fatal(e: rusqlite::Error) -> SnapshotError {
 /// Reads the pack's backlog of new rows (all of them on the first poll) in short read
 /// transactions of at most [`CHUNK`] each, so a first read of millions of rows never holds a
 /// lock long enough to hold up the application's writes.
-fn catch_up(conn: &mut Connection, pack: &mut TmwsPack) -> Result<(), Busy> {
+fn catch_up(conn: &mut Connection, pack: &mut dyn Pack) -> Result<(), Busy> {
     let started = Instant::now();
     loop {
         let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred) {
@@ -942,7 +929,11 @@ fn catch_up(conn: &mut Connection, pack: &mut TmwsPack) -> Result<(), Busy> {
             // The snapshot meets the same error and reports it.
             Err(_) => return Ok(()),
         };
-        let done = pack.read_tails(&tx, Some(Instant::now() + CHUNK))?;
+        let done = pack.read_tails(
+            &mut LocalReader(&tx),
+            now_secs(),
+            Some(Instant::now() + CHUNK),
+        )?;
         // Only a read: nothing to lose if the commit fails, the snapshot reports the cause.
         if tx.commit().is_err() || done || started.elapsed() >= CATCH_UP_LIMIT {
             return Ok(());
@@ -959,7 +950,6 @@ pub const FREELIST_SQL: &str = "PRAGMA freelist_count";
 
 /// Seed 000 step 11: size in MB and freelist pages.
 fn db_size<D: SqlRows>(db: &mut D, source: &str) -> rusqlite::Result<Section> {
-    use crate::collect::tmws::{col, int};
     let pages_row = db.rows(PAGES_SQL)?;
     let row = pages_row
         .first()

@@ -134,7 +134,8 @@ pub const SECTIONS: &[&str] = &[
     "rules",
 ];
 
-pub const PACKS: &[&str] = &["tmws"];
+/// The ids a SQLite source's `pack` may name (the catalogue lists the packs).
+pub const PACKS: &[&str] = &crate::model::catalog::sqlite::PACK_IDS;
 pub const METRIC_KINDS: &[&str] = &["number", "table"];
 
 pub const DEPLOYMENT: &[Field] = &[

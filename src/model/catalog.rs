@@ -50,11 +50,50 @@ pub mod sqlite {
     pub const DB_SIZE_MB: Fig = Fig::new("db.size_mb", "database size");
     pub const DB_FREELIST: Fig = Fig::new("db.freelist", "freelist pages");
     pub const DB_INTEGRITY: Fig = Fig::new("db.integrity", "integrity check");
+
+    /// A pack of figures on a SQLite source: the id a config names it by (`pack = "tmws"`)
+    /// and every figure it produces. The code that reads a pack is found by the same id in
+    /// the collector's registry.
+    #[derive(Debug, PartialEq, Eq)]
+    pub struct PackFigures {
+        pub id: &'static str,
+        pub figs: &'static [Fig],
+    }
+
+    /// Every pack, in the order the config's error messages list them.
+    pub const PACKS: &[PackFigures] = &[super::tmws::PACK];
+
+    /// The ids of [`PACKS`].
+    pub const PACK_IDS: [&str; PACKS.len()] = {
+        let mut ids = [""; PACKS.len()];
+        let mut i = 0;
+        while i < PACKS.len() {
+            ids[i] = PACKS[i].id;
+            i += 1;
+        }
+        ids
+    };
+
+    /// The pack a config names `id`.
+    pub fn pack(id: &str) -> Option<&'static PackFigures> {
+        PACKS.iter().find(|p| p.id == id)
+    }
 }
 
 /// The TMWS pack (seed 000's post-deploy checklist) on a SQLite source.
 pub mod tmws {
     use super::Fig;
+    use super::sqlite::PackFigures;
+
+    /// The pack's entry in [`super::sqlite::PACKS`].
+    pub const PACK: PackFigures = PackFigures {
+        id: "tmws",
+        figs: ALL,
+    };
+
+    /// Drill-down table ids, after `<source>.`.
+    pub const TABLE_TOP_DENIED: &str = "rbac.top_denied";
+    pub const TABLE_BY_TIER: &str = "license.by_tier";
 
     pub const RBAC_CHECKS_1H: Fig = Fig::new("rbac.checks_1h", "permission checks (1h)");
     pub const RBAC_DENY_PCT_1H: Fig = Fig::new("rbac.deny_pct_1h", "deny % (1h)");

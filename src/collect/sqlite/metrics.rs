@@ -114,7 +114,7 @@ fn evaluate(
                 if kept.len() < TABLE_ROWS {
                     let mut cells = Vec::with_capacity(columns.len());
                     for i in 0..columns.len() {
-                        cells.push(crate::collect::tmws::cell(row.get_ref(i).map_err(err)?));
+                        cells.push(super::rows::cell(row.get_ref(i).map_err(err)?));
                     }
                     kept.push(cells);
                 }
@@ -237,7 +237,7 @@ pub(super) fn from_rows(
                 .take(TABLE_ROWS)
                 .map(|row| {
                     row.iter()
-                        .map(|v| crate::collect::tmws::cell(ValueRef::from(v)))
+                        .map(|v| super::rows::cell(ValueRef::from(v)))
                         .collect()
                 })
                 .collect();

@@ -18,22 +18,22 @@
 //! a second command, and the rest of the failed query's section fails with the same text
 //! (a missing table fails the figures that need it, as locally).
 //!
-//! The TMWS pack's big tables are read incrementally as locally (the same [`Tail`] code):
+//! A pack's big tables are read incrementally as locally (the same [`Tail`] code):
 //! each command also fetches the rows above the watermark, the rows the tail compares
 //! (lowest, newest, last read) and the table's bounds; rows older than every window are
 //! skipped on the server (only their rowids are covered), so a first read sends the last
 //! week, not the table. Times are read by the server's SQLite with a formula that gives
 //! the same number as the local `unixepoch(…, 'subsec')` on SQLite before 3.42.
 //!
-//! [`Tail`]: crate::collect::tmws::tail::Tail
+//! [`Tail`]: super::tail::Tail
 
 use super::metrics;
+use super::pack::now_secs;
+use super::rows::{Rows, SqlRows, cell};
+use super::tail::{Cols, Page, RowFn, TableReader, TailFetch, TailSql, portable_seconds};
 use super::{
-    Busy, DB_FREELIST, DB_SIZE_MB, FREELIST_SQL, Harvest, IntegrityResult, PAGES_SQL, Pack, Rows,
-    Settings, SqlRows, Worker, db_size,
-};
-use crate::collect::tmws::tail::{
-    Cols, Page, RowFn, Store, TableReader, Tail, TailSql, portable_seconds,
+    Busy, DB_FREELIST, DB_SIZE_MB, FREELIST_SQL, Harvest, IntegrityResult, PAGES_SQL, PackSlot,
+    Settings, db_size, fail_all, pack_of,
 };
 use crate::model::update::{SourceHealth, Update};
 use crate::transport::{Output, Transport, TransportError};
@@ -99,7 +99,7 @@ pub(super) struct RemoteWorker {
     transport: Transport,
     interval: Duration,
     /// The pack and its memory of the big tables; taken out while rows are ingested.
-    pack: Option<Pack>,
+    pack: PackSlot,
     /// `device:inode` of the file last read (a different one means a replaced file).
     file: Option<String>,
     integrity: Option<IntegrityResult>,
@@ -108,7 +108,7 @@ pub(super) struct RemoteWorker {
 impl RemoteWorker {
     pub fn new(settings: Settings, transport: Transport, interval: Duration) -> Self {
         RemoteWorker {
-            pack: Some(Worker::new(settings.clone()).pack),
+            pack: pack_of(&settings),
             settings,
             transport,
             interval,
@@ -130,15 +130,15 @@ impl RemoteWorker {
         crate::collect::exec_budget(self.interval)
     }
 
-    /// A [`Worker`] shell for the shared helpers (figures of the source, failing them all).
-    fn figs_worker(&self) -> Worker {
-        Worker::new(self.settings.clone())
+    /// Fails every figure of the source (its own, its pack's, its metrics') with `text`.
+    fn fail_all(&self, harvest: &mut Harvest, text: &str) {
+        fail_all(harvest, &self.pack, &self.settings.metrics, text);
     }
 
     /// Forgets what was learnt from the file (it was replaced, or vanished).
     fn forget(&mut self) {
         self.integrity = None;
-        if let Some(Pack::Tmws(pack)) = self.pack.as_mut() {
+        if let Ok(Some(pack)) = &mut self.pack {
             pack.reset();
         }
     }
@@ -175,14 +175,16 @@ impl RemoteWorker {
     }
 
     async fn read(&mut self, harvest: &mut Harvest) -> Result<(), Stop> {
-        if let Some(Pack::Unknown(name)) = &self.pack {
-            let text = format!("unknown pack {name:?} (known packs: tmws)");
-            self.figs_worker().fail_all(harvest, &text);
+        if let Err(text) = &self.pack {
+            self.fail_all(harvest, text);
             return Ok(());
         }
         let started = Instant::now();
         let (plan, batch) = loop {
-            let plan = Plan::new(&self.settings, self.pack.as_ref());
+            let plan = Plan::new(
+                &self.settings,
+                self.pack.as_ref().ok().and_then(Option::as_deref),
+            );
             let batch = match self.run_with_limit(&plan, self.budget()).await {
                 Ok(batch) => batch,
                 Err(RunError::Transport(e)) => return Err(self.transport_stop(&e)),
@@ -203,13 +205,13 @@ impl RemoteWorker {
                     // The file as a whole cannot be read: start over next time.
                     self.file = None;
                     self.forget();
-                    self.figs_worker().fail_all(harvest, &text);
+                    self.fail_all(harvest, &text);
                     return Ok(());
                 }
                 Err(RunError::Gone(text)) => {
                     self.file = None;
                     self.forget();
-                    self.figs_worker().fail_all(harvest, &text);
+                    self.fail_all(harvest, &text);
                     return Ok(());
                 }
             };
@@ -221,15 +223,15 @@ impl RemoteWorker {
             }
             // The pack reads the rows (CPU work on up to tens of thousands of rows: off the
             // executor, the pack moved in and back).
-            let mut pack = self.pack.take();
+            let mut pack = self.pack.as_mut().ok().and_then(Option::take);
             let source = self.settings.source.clone();
             let (pack_back, result) = tokio::task::spawn_blocking(move || {
                 let mut fresh = Harvest::new(&source);
                 let mut db = RemoteDb::new(&plan, &batch);
                 let now = db.now();
                 let done = match pack.as_mut() {
-                    Some(Pack::Tmws(p)) => p.collect_from(&mut db, &mut fresh, None, Some(now)),
-                    _ => Ok(true),
+                    Some(p) => p.collect(&mut db, &mut fresh, None, Some(now)),
+                    None => Ok(true),
                 };
                 (pack, done.map(|done| (done, fresh, plan, batch)))
             })
@@ -241,7 +243,9 @@ impl RemoteWorker {
                     self.settings.retry,
                 )])
             })?;
-            self.pack = pack_back;
+            if let Ok(slot) = &mut self.pack {
+                *slot = pack_back;
+            }
             match result {
                 Err(busy) => return Err(Stop::Busy(busy)),
                 Ok((true, fresh, plan, batch)) => {
@@ -362,7 +366,7 @@ impl RemoteWorker {
                     let lines: Vec<String> = set
                         .values()
                         .iter()
-                        .filter_map(|row| row.first().map(|v| crate::collect::tmws::cell(v.into())))
+                        .filter_map(|row| row.first().map(|v| cell(v.into())))
                         .collect();
                     if lines.is_empty() {
                         Err("quick_check returned nothing".into())
@@ -565,14 +569,14 @@ impl Plan {
         plan
     }
 
-    fn new(settings: &Settings, pack: Option<&Pack>) -> Plan {
+    fn new(settings: &Settings, pack: Option<&dyn super::Pack>) -> Plan {
         let mut plan = Plan::default();
         // The first read of the file: "not a database" and "busy" show up here.
         plan.now = Some(plan.push(NOW_SQL, 0, true));
         plan.push("SELECT count(*) FROM sqlite_master", 0, true);
         plan.push("PRAGMA journal_mode", 0, true);
         let mut group = 1;
-        if let Some(Pack::Tmws(pack)) = pack {
+        if let Some(pack) = pack {
             let mut groups: HashMap<&str, usize> = HashMap::new();
             for (section, sql) in pack.small_queries() {
                 let g = *groups.entry(section).or_insert_with(|| {
@@ -582,11 +586,10 @@ impl Plan {
                 let i = plan.push(sql.clone(), g, false);
                 plan.small.insert(sql, i);
             }
-            let (audit, usage) = pack.tails();
-            group += 1;
-            plan.add_tail(audit, group);
-            group += 1;
-            plan.add_tail(usage, group);
+            for tail in pack.tails() {
+                group += 1;
+                plan.add_tail(&tail, group);
+            }
         }
         group += 1;
         for sql in [PAGES_SQL, FREELIST_SQL] {
@@ -615,10 +618,11 @@ impl Plan {
         plan
     }
 
-    fn add_tail<S: Store>(&mut self, tail: &Tail<S>, group: usize) {
-        let (after, low, high) = tail.marks();
-        let _ = low; // the lowest row is fetched by min(rowid), whatever it is now
-        let t = S::TABLE;
+    /// The queries of one tail (the lowest row is fetched by `min(rowid)`, whatever it is
+    /// now).
+    fn add_tail(&mut self, tail: &TailFetch, group: usize) {
+        let (after, high) = (tail.after, tail.high);
+        let t = tail.table;
         let bounds = self.push(
             format!("SELECT min(rowid) AS lo, max(rowid) AS hi FROM {t}"),
             group,
@@ -633,7 +637,7 @@ impl Plan {
             group,
             false,
         );
-        let time = portable_seconds(S::TIME);
+        let time = portable_seconds(tail.time);
         let now = portable_seconds("'now'");
         let rows = self.push(
             format!(
@@ -641,9 +645,9 @@ impl Plan {
                  WHERE rowid > {after} AND rowid <= {end} \
                    AND ({time} IS NULL OR {time} > {now} - {span}) \
                  ORDER BY rowid LIMIT {limit}",
-                cols = S::REMOTE_COLUMNS,
+                cols = tail.columns,
                 end = after.saturating_add(ROWID_SPAN),
-                span = S::SPAN + WINDOW_MARGIN,
+                span = tail.span + WINDOW_MARGIN,
                 limit = ROWS_PER_FETCH,
             ),
             group,
@@ -988,12 +992,7 @@ impl<'a> RemoteDb<'a> {
             .now
             .and_then(|i| self.batch.result(i).ok())
             .and_then(|set| set.rows.first()?.first()?.1.as_f64())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs_f64())
-                    .unwrap_or(0.0)
-            })
+            .unwrap_or_else(now_secs)
     }
 
     fn tail(&self, table: &str) -> rusqlite::Result<&'a TailPlan> {

@@ -12,6 +12,7 @@
 //! | 9 denial analysis | table `rbac.top_denied` |
 //!
 //! (Step 11, size/freelist/integrity, is common to every SQLite source: see `sqlite.rs`.)
+//! The figure ids are in the catalogue (`model::catalog::tmws`).
 //!
 //! Time windows compare by time, not text: applications write both
 //! `YYYY-MM-DD HH:MM:SS[.ffffff]` and ISO-8601 `YYYY-MM-DDTHH:MM:SS[.fff](Z|±hh:mm)`, and the
@@ -20,28 +21,31 @@
 //! functions cannot read is outside every window; such rows are counted and said in details.
 //!
 //! The two big append-only tables (`security_audit_logs`, `license_usage_history`) are read
-//! incrementally (see [`tail`]): after the first read a refresh costs the same on ten million
+//! incrementally (the generic [`Tail`], with this pack's [`stores`]): after the first read a refresh costs the same on ten million
 //! rows as on ten thousand. The small tables (`license_keys`, `agents`, `alembic_version`)
 //! are read with plain queries on every refresh: their figures change with time and with
 //! `UPDATE`s (a key expires, gets revoked, an agent changes role), not only with inserts, and
 //! they hold thousands of rows, not millions.
 //!
 //! Each section reads its raw counts into a plain struct (`RbacHour`, `Validations`, …) and
-//! turns those into readings separately. [`TmwsPack::reset`] drops the in-memory counts when
+//! turns those into readings separately. [`Pack::reset`] drops the in-memory counts when
 //! the file is replaced.
 
-pub mod tail;
+mod stores;
 
-use crate::collect::sqlite::{Busy, Harvest, PackDb, Section, SqlRows, is_busy};
+use crate::collect::sqlite::pack::{Pack, PackDb, PackOptions, now_secs, split_busy};
+use crate::collect::sqlite::rows::{SqlRows, cell, col, first_int, int};
+use crate::collect::sqlite::tail::{self, Tail, TailFetch};
+use crate::collect::sqlite::{Busy, Harvest, Section};
 use crate::model::catalog::Fig;
+use crate::model::catalog::sqlite::PackFigures;
 use crate::model::catalog::tmws::*;
 use crate::model::figure::Reading;
 use crate::model::rule::{Comparison, Priority, Rule, Threshold};
 use crate::model::update::Table;
-use rusqlite::Connection;
-use rusqlite::types::{Value, ValueRef};
+use rusqlite::types::ValueRef;
 use std::time::Instant;
-use tail::{AuditStore, LocalReader, Tail, UsageStore};
+use stores::{AuditStore, UsageStore};
 
 /// The pack's fixed queries of the small tables (the remote reader sends them all at once).
 pub const MIGRATION_SQL: &str = "SELECT version_num FROM alembic_version LIMIT 3";
@@ -72,10 +76,6 @@ const KEY_FIGS: &[Fig] = &[
     LICENSE_EXPIRING_7D,
     LICENSE_EXPIRED_ACTIVE,
 ];
-
-/// Drill-down table ids, after `<source>.`.
-pub const TABLE_TOP_DENIED: &str = "rbac.top_denied";
-pub const TABLE_BY_TIER: &str = "license.by_tier";
 
 /// How many rows the top-denied drill-down keeps (seed 000 step 9).
 const TOP_DENIED_LIMIT: usize = 20;
@@ -142,23 +142,6 @@ pub struct TmwsPack {
     usage_error: Option<String>,
 }
 
-/// Now, as Unix seconds.
-fn now_secs() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
-/// Busy propagates; any other error is kept as text for the section that owns the table.
-fn split_busy<T>(result: rusqlite::Result<T>) -> Result<Result<T, String>, Busy> {
-    match result {
-        Ok(v) => Ok(Ok(v)),
-        Err(e) if is_busy(&e) => Err(Busy(e.to_string())),
-        Err(e) => Ok(Err(e.to_string())),
-    }
-}
-
 impl TmwsPack {
     pub fn new(expected_migration: Option<String>) -> Self {
         let expected_migration = expected_migration.filter(|m| !m.trim().is_empty());
@@ -173,44 +156,13 @@ impl TmwsPack {
         }
     }
 
-    /// The file behind the source was replaced or vanished: forget what was learnt from it.
-    pub fn reset(&mut self) {
-        if self.audit.rows_read > 0 {
-            self.audit.mark_replaced();
-        } else {
-            self.audit.reset();
-        }
-        if self.usage.rows_read > 0 {
-            self.usage.mark_replaced();
-        } else {
-            self.usage.reset();
-        }
-        self.schema_version = None;
-    }
-
-    /// Every query of the small tables a [`TmwsPack::collect_from`] may run, each with the
-    /// section it belongs to (a failed query fails its section).
-    pub fn small_queries(&self) -> Vec<(&'static str, String)> {
-        let q = &self.queries;
-        vec![
-            ("schema", SCHEMA_VERSION_SQL.to_string()),
-            ("keys", q.generated_by_tier.clone()),
-            ("keys", q.revoked_by_tier.clone()),
-            ("keys", q.expiring_by_tier.clone()),
-            ("keys", q.expired_active.clone()),
-            ("migration", MIGRATION_SQL.to_string()),
-            ("migration", MIGRATION_COUNT_SQL.to_string()),
-            ("agents", AGENTS_SQL.to_string()),
-        ]
-    }
-
-    /// The two big tables, for a remote reader to fetch their new rows.
-    pub fn tails(&self) -> (&Tail<AuditStore>, &Tail<UsageStore>) {
-        (&self.audit, &self.usage)
+    /// The registry's constructor.
+    pub fn build(options: &PackOptions) -> Box<dyn Pack> {
+        Box::new(TmwsPack::new(options.expected_migration.clone()))
     }
 
     /// A VACUUM (or any schema change) may renumber rows: count again from the start.
-    fn check_schema<D: SqlRows>(&mut self, db: &mut D) -> Result<(), Busy> {
+    fn check_schema<D: SqlRows + ?Sized>(&mut self, db: &mut D) -> Result<(), Busy> {
         let version = split_busy(
             db.rows(SCHEMA_VERSION_SQL)
                 .and_then(|rows| first_int(&rows)),
@@ -224,58 +176,69 @@ impl TmwsPack {
         }
         Ok(())
     }
+}
 
-    /// Reads new rows of the big tables inside the caller's (short) read transaction, until
-    /// none are left or `deadline` passes. Returns whether both tables are read to the end.
-    /// Errors other than busy (a missing table) end the reading of that table; `collect`
-    /// reports them.
-    pub fn read_tails(
-        &mut self,
-        conn: &Connection,
-        deadline: Option<Instant>,
-    ) -> Result<bool, Busy> {
-        self.read_tails_from(&mut LocalReader(conn), now_secs(), deadline)
+impl Pack for TmwsPack {
+    fn catalog(&self) -> &'static PackFigures {
+        &PACK
     }
 
-    /// [`TmwsPack::read_tails`] from any reader, with the time taken as `now`.
-    pub fn read_tails_from<D: PackDb>(
+    fn reset(&mut self) {
+        if self.audit.rows_read > 0 {
+            self.audit.mark_replaced();
+        } else {
+            self.audit.reset();
+        }
+        if self.usage.rows_read > 0 {
+            self.usage.mark_replaced();
+        } else {
+            self.usage.reset();
+        }
+        self.schema_version = None;
+    }
+
+    fn small_queries(&self) -> Vec<(&'static str, String)> {
+        let q = &self.queries;
+        vec![
+            ("schema", SCHEMA_VERSION_SQL.to_string()),
+            ("keys", q.generated_by_tier.clone()),
+            ("keys", q.revoked_by_tier.clone()),
+            ("keys", q.expiring_by_tier.clone()),
+            ("keys", q.expired_active.clone()),
+            ("migration", MIGRATION_SQL.to_string()),
+            ("migration", MIGRATION_COUNT_SQL.to_string()),
+            ("agents", AGENTS_SQL.to_string()),
+        ]
+    }
+
+    /// The two big tables: `security_audit_logs`, then `license_usage_history`.
+    fn tails(&self) -> Vec<TailFetch> {
+        vec![self.audit.fetch(), self.usage.fetch()]
+    }
+
+    fn read_tails(
         &mut self,
-        db: &mut D,
+        db: &mut dyn PackDb,
         now: f64,
         deadline: Option<Instant>,
     ) -> Result<bool, Busy> {
         self.check_schema(db)?;
-        let audit = split_busy(self.audit.ingest_from(db, now, deadline))?;
-        let usage = split_busy(self.usage.ingest_from(db, now, deadline))?;
+        let audit = split_busy(self.audit.ingest(db, now, deadline))?;
+        let usage = split_busy(self.usage.ingest(db, now, deadline))?;
         let done = audit.as_ref().map_or(true, |d| *d) && usage.as_ref().map_or(true, |d| *d);
         self.audit_error = audit.err();
         self.usage_error = usage.err();
         Ok(done)
     }
 
-    /// Reads every section inside the caller's read transaction. A section that fails (a
-    /// missing table or column) fails only its own figures; busy aborts the poll. Returns
-    /// `Ok(false)`, with nothing added, when the big tables could not be read to the end
-    /// before `deadline` (the caller catches up in short transactions and tries again).
-    pub fn collect(
+    fn collect(
         &mut self,
-        conn: &Connection,
-        harvest: &mut Harvest,
-        deadline: Option<Instant>,
-    ) -> Result<bool, Busy> {
-        self.collect_from(&mut LocalReader(conn), harvest, deadline, None)
-    }
-
-    /// [`TmwsPack::collect`] from any reader. `now` is the database host's clock when it is
-    /// not this one's (a remote reader); by default the time is read here.
-    pub fn collect_from<D: PackDb>(
-        &mut self,
-        db: &mut D,
+        db: &mut dyn PackDb,
         harvest: &mut Harvest,
         deadline: Option<Instant>,
         now: Option<f64>,
     ) -> Result<bool, Busy> {
-        if !self.read_tails_from(db, now.unwrap_or_else(now_secs), deadline)? {
+        if !self.read_tails(db, now.unwrap_or_else(now_secs), deadline)? {
             return Ok(false);
         }
         let now = now.unwrap_or_else(now_secs);
@@ -327,40 +290,6 @@ pub fn pct(part: i64, whole: i64) -> f64 {
         0.0
     } else {
         100.0 * part as f64 / whole as f64
-    }
-}
-
-/// The value at `i` of a row, or the error rusqlite gives for a missing column.
-pub fn col(row: &[Value], i: usize) -> rusqlite::Result<&Value> {
-    row.get(i).ok_or(rusqlite::Error::InvalidColumnIndex(i))
-}
-
-/// An integer cell (a `COUNT`), typed as strictly as rusqlite's `get::<i64>`.
-pub fn int(value: &Value) -> rusqlite::Result<i64> {
-    match value {
-        Value::Integer(n) => Ok(*n),
-        other => Err(rusqlite::Error::InvalidColumnType(
-            0,
-            "count".into(),
-            other.data_type(),
-        )),
-    }
-}
-
-/// The first column of the first row as an integer.
-fn first_int(rows: &[Vec<Value>]) -> rusqlite::Result<i64> {
-    let row = rows.first().ok_or(rusqlite::Error::QueryReturnedNoRows)?;
-    int(col(row, 0)?)
-}
-
-/// A query cell as text, whatever its SQLite type.
-pub fn cell(value: ValueRef<'_>) -> String {
-    match value {
-        ValueRef::Null => "(none)".into(),
-        ValueRef::Integer(n) => n.to_string(),
-        ValueRef::Real(x) => x.to_string(),
-        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
-        ValueRef::Blob(b) => format!("({} byte blob)", b.len()),
     }
 }
 
@@ -691,14 +620,18 @@ impl Keys {
     }
 }
 
-fn counts_by<D: SqlRows>(db: &mut D, sql: &str) -> rusqlite::Result<Vec<(String, i64)>> {
+fn counts_by<D: SqlRows + ?Sized>(db: &mut D, sql: &str) -> rusqlite::Result<Vec<(String, i64)>> {
     db.rows(sql)?
         .iter()
         .map(|row| Ok((cell(ValueRef::from(col(row, 0)?)), int(col(row, 1)?)?)))
         .collect()
 }
 
-fn license_keys<D: SqlRows>(db: &mut D, q: &Queries, source: &str) -> rusqlite::Result<Section> {
+fn license_keys<D: SqlRows + ?Sized>(
+    db: &mut D,
+    q: &Queries,
+    source: &str,
+) -> rusqlite::Result<Section> {
     let generated = db
         .rows(&q.generated_by_tier)?
         .iter()
@@ -724,7 +657,7 @@ fn license_keys<D: SqlRows>(db: &mut D, q: &Queries, source: &str) -> rusqlite::
 }
 
 /// Seed 000 step 5: `alembic_version` holds exactly one row, the expected head.
-fn migration<D: SqlRows>(
+fn migration<D: SqlRows + ?Sized>(
     db: &mut D,
     source: &str,
     expected: Option<&str>,
@@ -776,7 +709,7 @@ fn migration<D: SqlRows>(
 
 /// Seed 000 step 6: role distribution. Roles compare case-insensitively (ORMs often store
 /// enum names in capitals).
-fn agents<D: SqlRows>(db: &mut D, source: &str) -> rusqlite::Result<Section> {
+fn agents<D: SqlRows + ?Sized>(db: &mut D, source: &str) -> rusqlite::Result<Section> {
     let roles = counts_by(db, AGENTS_SQL)?;
     let total: i64 = roles.iter().map(|(_, n)| n).sum();
     let of = |name: &str| roles.iter().find(|(r, _)| r == name).map_or(0, |(_, n)| *n);
@@ -916,6 +849,7 @@ mod tests {
     use super::*;
     use crate::model::figure::Severity;
     use chrono::{Duration, Utc};
+    use rusqlite::Connection;
 
     /// Whether `after(col, modifier)` holds for one timestamp text.
     fn holds(text: &str, modifier: &str) -> bool {
