@@ -670,11 +670,12 @@ pub fn explain(config: &Config) -> String {
             s.host,
             humantime::format_duration(s.interval)
         ));
-        if s.pack.as_deref() == Some("tmws") {
-            let ids: Vec<String> = crate::model::catalog::tmws::ALL
-                .iter()
-                .map(|f| f.id(name))
-                .collect();
+        if let Some(pack) = s
+            .pack
+            .as_deref()
+            .and_then(crate::model::catalog::sqlite::pack)
+        {
+            let ids: Vec<String> = pack.figs.iter().map(|f| f.id(name)).collect();
             out.push_str(&format!("  figures {}\n", ids.join(", ")));
         }
         for m in config.metrics.get(name).into_iter().flatten() {

@@ -513,13 +513,9 @@ fn sqlite_figures(walk: &mut Walk<'_>, table: &DeTable<'_>, label: &str) -> Vec<
         .collect();
     if let Some((_, pack)) = get(table, "pack")
         && let DeValue::String(p) = pack.get_ref()
-        && p.as_ref() == "tmws"
+        && let Some(pack) = crate::model::catalog::sqlite::pack(p.as_ref())
     {
-        figures.extend(
-            crate::model::catalog::tmws::ALL
-                .iter()
-                .map(|f| f.key.to_string()),
-        );
+        figures.extend(pack.figs.iter().map(|f| f.key.to_string()));
     }
     let builtin = figures.len();
     if let Some((_, metrics)) = get(table, "metric")
