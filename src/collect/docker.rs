@@ -29,6 +29,7 @@ mod logtail;
 
 use crate::collect::{Collector, OnScreen, Reach, ScreenWatch, health};
 use crate::config::DockerSource;
+use crate::model::backoff::Backoff;
 use crate::model::figure::{Reading, format_bytes};
 use crate::model::rule::{Priority, Rule, Threshold};
 use crate::model::update::{ContainerLogTail, ContainerRow, ServiceStatus, SourceHealth, Update};
@@ -470,14 +471,15 @@ fn describe_error(error: &bollard::errors::Error) -> String {
 /// Keeps one engine connection alive for as long as the collector lives.
 async fn run_engine(explicit: Option<String>, setup: SessionSetup) {
     let SessionSetup { shared, ready, .. } = &setup;
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
     loop {
         // Read again on every attempt, as the docker CLI would.
         let address = explicit.clone().unwrap_or_else(engine_address);
         let (was_up, reason) = session(&address, explicit.is_some(), &setup).await;
         if was_up {
-            backoff = FIRST_BACKOFF;
+            backoff.reset();
         }
+        let wait = backoff.next_wait();
         let message = if was_up {
             format!("docker: lost the engine at {address}: {reason}")
         } else {
@@ -485,11 +487,10 @@ async fn run_engine(explicit: Option<String>, setup: SessionSetup) {
         };
         lock(shared).status = EngineStatus::Down {
             message,
-            retry: Some(backoff),
+            retry: Some(wait),
         };
         ready.send_modify(|g| *g += 1);
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        tokio::time::sleep(wait).await;
     }
 }
 
@@ -520,7 +521,7 @@ async fn run_remote_engine(transport: Transport, setup: SessionSetup) {
     };
     let address = forward.docker_host();
     let mut status = transport.status();
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
     loop {
         // Wait for the host, saying so (the countdown refreshed every second).
         loop {
@@ -536,7 +537,7 @@ async fn run_remote_engine(transport: Transport, setup: SessionSetup) {
         }
         let (was_up, reason) = session(&address, true, &setup).await;
         if was_up {
-            backoff = FIRST_BACKOFF;
+            backoff.reset();
         }
         let host_now = status.borrow().clone();
         if !host_now.is_up() {
@@ -549,12 +550,13 @@ async fn run_remote_engine(transport: Transport, setup: SessionSetup) {
         } else {
             format!("docker: cannot reach the engine at {label}: {reason}")
         };
-        down(message, Some(backoff));
+        let wait = backoff.next_wait();
+        down(message, Some(wait));
         // A reconnect of the host (it went down and up meanwhile) retries at once.
         let mut watch = transport.status();
         watch.borrow_and_update();
         tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = async {
                 loop {
                     if watch.changed().await.is_err() {
@@ -566,7 +568,6 @@ async fn run_remote_engine(transport: Transport, setup: SessionSetup) {
                 }
             } => {}
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 

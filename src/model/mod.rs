@@ -2,6 +2,7 @@
 //! priorities, the rules the config writes, the updates collectors send, the sanitizer for
 //! foreign text. It imports nothing else of watchpost, so everything can depend on it.
 
+pub mod backoff;
 pub mod catalog;
 pub mod figure;
 pub mod pane;

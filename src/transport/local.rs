@@ -1,7 +1,7 @@
 //! The local transport: commands run directly (no shell), streams restart with the same
 //! resume rules as over SSH.
 
-use super::stream::{ExitBackoff, Splitter, Tail};
+use super::stream::{Splitter, Tail, exit_backoff};
 use super::{ExitStatus, LineStream, Output, Resume, StreamEvent, StreamSpec, TransportError};
 use std::collections::VecDeque;
 use std::process::Stdio;
@@ -65,7 +65,7 @@ pub(crate) fn stream(spec: StreamSpec) -> LineStream {
 
 async fn run_stream(spec: StreamSpec, tx: mpsc::Sender<StreamEvent>) {
     let mut resume = Resume::default();
-    let mut backoff = ExitBackoff::default();
+    let mut backoff = exit_backoff();
     loop {
         let args = spec.command_for(&resume);
         let Some(program) = args.first() else {

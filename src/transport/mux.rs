@@ -10,8 +10,9 @@
 //! a connection and are restarted on the next one.
 
 use super::ssh::{self, ConnectFailure, Connection, HostSetup};
-use super::stream::{ExitBackoff, Resume, SplitLine, Splitter, StreamEvent, StreamSpec, Tail};
+use super::stream::{Resume, SplitLine, Splitter, StreamEvent, StreamSpec, Tail, exit_backoff};
 use super::{ExitStatus, HostStatus, Output, TransportError, quote, script_command};
+use crate::model::backoff::Backoff;
 use ssh2::{Channel, ErrorCode, Session};
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{ErrorKind, Read, Write};
@@ -76,7 +77,7 @@ struct StreamReg {
     spec: StreamSpec,
     tx: mpsc::Sender<StreamEvent>,
     resume: Resume,
-    backoff: ExitBackoff,
+    backoff: Backoff,
     /// When to (re)start; `None` while running or while the host is down.
     start_at: Option<Instant>,
     /// Queued, opening or open.
@@ -148,7 +149,7 @@ impl HostCtx {
                         spec,
                         tx,
                         resume: Resume::default(),
-                        backoff: ExitBackoff::default(),
+                        backoff: exit_backoff(),
                         start_at: Some(Instant::now()),
                         running: false,
                         started_once: false,
@@ -268,7 +269,7 @@ fn poll(fds: &mut [libc::pollfd], timeout: Duration) {
 /// The thread: connect, serve, back off, again, until every handle is gone.
 pub(crate) fn host_thread(mut ctx: HostCtx) {
     let options = ctx.setup.options.clone();
-    let mut backoff = options.backoff_min;
+    let mut backoff = Backoff::new(options.backoff_min, options.backoff_max);
     let mut attempt = 0u32;
     loop {
         attempt += 1;
@@ -276,7 +277,7 @@ pub(crate) fn host_thread(mut ctx: HostCtx) {
         let failure = match ssh::connect(&ctx.setup) {
             Ok(conn) => {
                 attempt = 0;
-                backoff = options.backoff_min;
+                backoff.reset();
                 ctx.status.send_replace(HostStatus::Up {
                     since: Instant::now(),
                 });
@@ -291,19 +292,19 @@ pub(crate) fn host_thread(mut ctx: HostCtx) {
             Err(failure) => failure,
         };
         if failure.lasting {
-            backoff = options.backoff_max;
+            backoff.give_up_soon();
         }
-        let retry_at = Instant::now() + backoff;
+        let wait = backoff.next_wait();
+        let retry_at = Instant::now() + wait;
         ctx.status.send_replace(HostStatus::Down {
             reason: failure.reason.clone(),
-            retry_in: backoff,
+            retry_in: wait,
             retry_at,
         });
         ctx.interrupt_streams(&failure.reason);
         if !ctx.wait_down(&failure.reason, retry_at) {
             return;
         }
-        backoff = (backoff * 2).min(options.backoff_max);
     }
 }
 

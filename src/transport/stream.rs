@@ -20,6 +20,7 @@
 //! are missed if the file grows past its old size before the restart (about a second).
 
 use super::ExitStatus;
+use crate::model::backoff::Backoff;
 use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
@@ -424,30 +425,11 @@ impl Tail {
     }
 }
 
-/// Backoff between restarts of a command that keeps exiting.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ExitBackoff {
-    next: Duration,
-}
-
-impl Default for ExitBackoff {
-    fn default() -> Self {
-        ExitBackoff {
-            next: Duration::from_secs(1),
-        }
-    }
-}
-
-impl ExitBackoff {
-    /// The wait before the next start, given how long the command ran.
-    pub fn after_run(&mut self, ran: Duration) -> Duration {
-        if ran > Duration::from_secs(30) {
-            self.next = Duration::from_secs(1);
-        }
-        let wait = self.next;
-        self.next = (self.next * 2).min(Duration::from_secs(30));
-        wait
-    }
+/// Backoff between restarts of a command that keeps exiting: 1 s doubling to 30 s, from
+/// 1 s again after a run of 30 s.
+pub(crate) fn exit_backoff() -> Backoff {
+    Backoff::new(Duration::from_secs(1), Duration::from_secs(30))
+        .healthy_after(Duration::from_secs(30))
 }
 
 #[cfg(test)]
@@ -522,18 +504,6 @@ mod tests {
             &fresh.command_for(&Resume::default())[4..],
             ["/a", "", "", ""]
         );
-    }
-
-    #[test]
-    fn exit_backoff_grows_and_resets() {
-        let mut b = ExitBackoff::default();
-        assert_eq!(b.after_run(Duration::ZERO), Duration::from_secs(1));
-        assert_eq!(b.after_run(Duration::ZERO), Duration::from_secs(2));
-        for _ in 0..10 {
-            b.after_run(Duration::ZERO);
-        }
-        assert_eq!(b.after_run(Duration::ZERO), Duration::from_secs(30));
-        assert_eq!(b.after_run(Duration::from_secs(60)), Duration::from_secs(1));
     }
 
     #[test]

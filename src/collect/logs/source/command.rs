@@ -21,7 +21,7 @@
 //! give such commands a `--since`/`--tail` bound. (Docker logs come with the container
 //! work, through the engine connection.)
 
-use super::feed::{Event, Feed, MIN_BACKOFF, Outbox, RawLine};
+use super::feed::{Event, Feed, Outbox, RawLine, source_backoff};
 use crate::collect::logs::parse::MAX_LINE_BYTES;
 use futures::future::BoxFuture;
 use std::ffi::OsString;
@@ -181,7 +181,7 @@ pub fn start(plan: Box<dyn Plan>, launcher: Arc<dyn Launcher>) -> Feed {
 }
 
 async fn run(mut plan: Box<dyn Plan>, launcher: Arc<dyn Launcher>, out: Outbox) {
-    let mut backoff = MIN_BACKOFF;
+    let mut backoff = source_backoff();
     // The last resume token delivered (journald's cursor).
     let mut token: Option<String> = None;
     loop {
@@ -202,7 +202,7 @@ async fn run(mut plan: Box<dyn Plan>, launcher: Arc<dyn Launcher>, out: Outbox) 
             },
         };
         if started.elapsed() >= HEALTHY_RUN {
-            backoff = MIN_BACKOFF;
+            backoff.reset();
         }
         if !out.down_for(message, &mut backoff).await {
             return;
@@ -345,7 +345,7 @@ pub async fn run_to_end(
 
 #[cfg(test)]
 mod tests {
-    use super::super::feed::{EVENT_OVERHEAD, QUEUE_BYTES};
+    use super::super::feed::{EVENT_OVERHEAD, MIN_BACKOFF, QUEUE_BYTES};
     use super::*;
 
     fn sh(script: &str) -> Box<dyn Plan> {

@@ -10,6 +10,7 @@
 use super::{LineSource, Read as SourceRead};
 use crate::collect::logs::Ingest;
 use crate::collect::logs::parse::{Format, MAX_LINE_BYTES};
+use crate::model::backoff::Backoff;
 use crate::transport::Transport;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
@@ -23,6 +24,11 @@ use tokio::time::Instant;
 pub const QUEUE_BYTES: usize = 16 * 1024 * 1024;
 pub const MIN_BACKOFF: Duration = Duration::from_secs(1);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// A log source's restarts: 1 s doubling to 60 s.
+pub fn source_backoff() -> Backoff {
+    Backoff::new(MIN_BACKOFF, MAX_BACKOFF)
+}
 /// Queue cost of an event besides its text.
 pub(super) const EVENT_OVERHEAD: usize = 64;
 
@@ -171,20 +177,20 @@ impl Outbox {
         self.tx.send((event, permits)).is_ok()
     }
 
-    /// Says the source is down, waits `backoff`, and doubles it for next time (up to
-    /// `MAX_BACKOFF`). False once nobody is listening.
-    pub async fn down_for(&self, message: String, backoff: &mut Duration) -> bool {
+    /// Says the source is down, and waits the backoff's next wait. False once nobody is
+    /// listening.
+    pub async fn down_for(&self, message: String, backoff: &mut Backoff) -> bool {
+        let wait = backoff.next_wait();
         if !self
             .send(Event::Down {
                 message,
-                retry: *backoff,
+                retry: wait,
             })
             .await
         {
             return false;
         }
-        tokio::time::sleep(*backoff).await;
-        *backoff = (*backoff * 2).min(MAX_BACKOFF);
+        tokio::time::sleep(wait).await;
         true
     }
 }

@@ -20,7 +20,7 @@
 //!   other source on that host.
 
 use super::command::{Exit, Launched, Launcher, Plan};
-use super::feed::{Event, Feed, MAX_BACKOFF, MIN_BACKOFF, Outbox, RawLine};
+use super::feed::{Event, Feed, MAX_BACKOFF, MIN_BACKOFF, Outbox, RawLine, source_backoff};
 use super::glob::{Found, is_glob, keep_newest};
 use crate::transport::{
     ExitStatus, HostStatus, LineStream, StreamEvent, StreamSpec, Transport, TransportError,
@@ -81,7 +81,7 @@ async fn run_process(mut plan: Box<dyn Plan>, transport: Transport, out: Outbox)
     let label = plan.label();
     // The plan's check (journald: is there a journal?) as one-shot commands on the host.
     let launcher = ExecLauncher(transport.clone());
-    let mut backoff = MIN_BACKOFF;
+    let mut backoff = source_backoff();
     loop {
         until_up(&transport).await;
         match plan.preflight(&launcher).await {
