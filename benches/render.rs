@@ -137,6 +137,7 @@ fn realistic_state() -> (AppState, chrono::DateTime<Utc>) {
             net_tx_bps: Some(8.0e3),
             block_read_bytes: Some(1e6),
             block_write_bytes: Some(2e6),
+            ..ContainerRow::default()
         })
         .collect();
     state.apply(

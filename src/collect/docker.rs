@@ -50,6 +50,10 @@ use tokio::task::JoinHandle;
 
 pub const PROJECT_LABEL: &str = "com.docker.compose.project";
 pub const SERVICE_LABEL: &str = "com.docker.compose.service";
+pub const NUMBER_LABEL: &str = "com.docker.compose.container-number";
+
+/// How long a container may stay `created` or `restarting` before that counts as down.
+pub const START_GRACE: Duration = crate::model::update::CONTAINER_START_GRACE;
 
 /// Where the engine listens when DOCKER_HOST is not set.
 const DEFAULT_SOCKET: &str = "unix:///var/run/docker.sock";
@@ -80,6 +84,9 @@ pub struct DockerCollector {
     screen: ScreenWatch,
     /// The generation of the log tail last sent, so an unchanged tail is not sent again.
     logs_sent: u64,
+    /// The figure subjects and Services rows of the last poll: those missing from the next
+    /// one are removed (see [`Update::Removed`]).
+    sent: Shown,
 }
 
 impl DockerCollector {
@@ -107,6 +114,7 @@ impl DockerCollector {
             engine: None,
             screen: watch::channel(OnScreen::default()).1,
             logs_sent: 0,
+            sent: Shown::default(),
         }
     }
 
@@ -176,7 +184,37 @@ impl Collector for DockerCollector {
                         retry_in_secs: retry.map(|r| r.as_secs().max(1)),
                     },
                 )],
-                EngineStatus::Up => container_updates(&self.name, rows),
+                EngineStatus::Up => {
+                    let (mut updates, shown) = project_updates(
+                        &self.name,
+                        rows,
+                        &self.selection.services,
+                        self.selection.project.as_deref(),
+                        Utc::now(),
+                    );
+                    let subjects: Vec<String> = self
+                        .sent
+                        .subjects
+                        .difference(&shown.subjects)
+                        .cloned()
+                        .collect();
+                    let services: Vec<String> = self
+                        .sent
+                        .services
+                        .difference(&shown.services)
+                        .cloned()
+                        .collect();
+                    if !subjects.is_empty() || !services.is_empty() {
+                        updates.push(Update::Removed {
+                            source: self.name.clone(),
+                            subjects,
+                            services,
+                            reason: "container removed".into(),
+                        });
+                    }
+                    self.sent = shown;
+                    updates
+                }
             };
             updates.extend(logs.map(Update::ContainerLogs));
             updates
@@ -908,14 +946,22 @@ pub fn row_from_inspect(inspect: &ContainerInspectResponse) -> Option<ContainerR
         .map(|t| t.with_timezone(&Utc))
         // Never started: the engine says "0001-01-01T00:00:00Z".
         .filter(|t| t.timestamp() > 0);
+    let stamp = |t: Option<&str>| {
+        t.and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .filter(|t| t.timestamp() > 0)
+    };
     Some(ContainerRow {
         id,
         name,
         project: label(PROJECT_LABEL),
         service: label(SERVICE_LABEL),
+        number: label(NUMBER_LABEL),
         state: status,
         health,
         started_at,
+        created_at: stamp(inspect.created.as_deref()),
+        finished_at: stamp(state.and_then(|s| s.finished_at.as_deref())),
         restarts: inspect.restart_count.unwrap_or(0).max(0) as u64,
         ..ContainerRow::default()
     })
@@ -1099,14 +1145,99 @@ fn figure_keys(rows: &[ContainerRow]) -> Vec<String> {
         .collect()
 }
 
+/// What one poll showed: the figure subjects (`<source>.<key>`) and the Services rows.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Shown {
+    pub subjects: std::collections::BTreeSet<String>,
+    pub services: std::collections::BTreeSet<String>,
+}
+
+/// Whether a container is on its way up: `created` (not started yet) or `restarting` (its
+/// restart policy starts it again) for at most [`START_GRACE`] since it was created or last
+/// exited; or running with its health check still `starting` (the engine itself turns
+/// that into `unhealthy` once the check has failed its retries).
+pub fn is_starting(row: &ContainerRow, now: DateTime<Utc>) -> bool {
+    let recent = |t: Option<DateTime<Utc>>| {
+        t.is_some_and(|t| (now - t).to_std().unwrap_or_default() < START_GRACE)
+    };
+    match row.state.as_str() {
+        "created" => recent(row.created_at),
+        "restarting" => recent(row.finished_at.or(row.started_at)),
+        "running" => row.health == "starting",
+        _ => false,
+    }
+}
+
+/// The containers that stand for their compose replica. Of the containers with the same
+/// project, service and replica number, those that run (or restart, or are paused) stay;
+/// one that is stopped stays unless a newer one took its place; one that is `created`
+/// beside one that runs is its replacement, not started yet (compose creates it before it
+/// stops the old one). The others are being replaced: they leave the panes as a removed
+/// container does. Containers outside compose stand for themselves.
+pub fn current_replicas(rows: Vec<ContainerRow>) -> Vec<ContainerRow> {
+    let mut groups: BTreeMap<(String, String, String), Vec<ContainerRow>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for row in rows {
+        if row.service.is_empty() {
+            out.push(row);
+        } else {
+            let key = (row.project.clone(), row.service.clone(), row.number.clone());
+            groups.entry(key).or_default().push(row);
+        }
+    }
+    let live = |r: &ContainerRow| matches!(r.state.as_str(), "running" | "restarting" | "paused");
+    for (_, members) in groups {
+        let any_live = members.iter().any(live);
+        let kept: Vec<bool> = members
+            .iter()
+            .map(|r| {
+                if live(r) {
+                    return true;
+                }
+                // Created beside one that runs: the replacement, not started yet.
+                if r.state == "created" && any_live {
+                    return false;
+                }
+                // Stopped, and a newer container took its place.
+                !members.iter().any(|o| o.created_at > r.created_at)
+            })
+            .collect();
+        out.extend(
+            members
+                .into_iter()
+                .zip(kept)
+                .filter_map(|(r, keep)| keep.then_some(r)),
+        );
+    }
+    out
+}
+
 /// The updates of one poll: the rows, one Services row per compose service, the figures.
-pub fn container_updates(source: &str, mut rows: Vec<ContainerRow>) -> Vec<Update> {
+pub fn container_updates(source: &str, rows: Vec<ContainerRow>) -> Vec<Update> {
+    project_updates(source, rows, &[], None, Utc::now()).0
+}
+
+/// [`container_updates`] at `now`, with the compose services the config names
+/// (`services = [...]` of `project`): one of them without any container is a finding of
+/// its own (`<source>.<service>.state` = "absent", down in Services). Also says what it
+/// showed, so the next poll can tell what was removed.
+pub fn project_updates(
+    source: &str,
+    rows: Vec<ContainerRow>,
+    named: &[String],
+    project: Option<&str>,
+    now: DateTime<Utc>,
+) -> (Vec<Update>, Shown) {
+    let mut rows = current_replicas(rows);
     rows.sort_by(|a, b| (&a.project, &a.service, &a.name).cmp(&(&b.project, &b.service, &b.name)));
     let keys = figure_keys(&rows);
+    let mut shown = Shown::default();
     let mut readings = Vec::new();
     for (row, key) in rows.iter().zip(&keys) {
+        shown.subjects.insert(format!("{source}.{key}"));
         let id = |figure: &str| format!("{source}.{key}.{figure}");
         let running = row.state == "running";
+        let starting = is_starting(row, now);
         let mut state_detail = row.name.clone();
         if let Some(started) = row.started_at.filter(|_| running) {
             state_detail.push_str(&format!(
@@ -1114,16 +1245,34 @@ pub fn container_updates(source: &str, mut rows: Vec<ContainerRow>) -> Vec<Updat
                 started.format("%Y-%m-%d %H:%M:%S UTC")
             ));
         }
+        // Starting is not down: judged once it has had START_GRACE to come up.
+        let grace = format!(
+            "starting: judged if not up within {}",
+            humantime::format_duration(START_GRACE)
+        );
+        if starting && !running {
+            state_detail.push_str(&format!(" ({grace})"));
+        }
+        let state_rule = if starting && !running {
+            Rule::default().with_priority(Priority::P0)
+        } else {
+            Rule::expecting("running").with_priority(Priority::P0)
+        };
         readings.push(
             Reading::text(id("state"), format!("{key} state"), row.state.clone())
                 .with_detail(state_detail)
-                .with_rule(Rule::expecting("running").with_priority(Priority::P0)),
+                .with_rule(state_rule),
         );
         if !row.health.is_empty() {
+            let (rule, detail) = if starting && running {
+                (Rule::default(), format!("{} ({grace})", row.name))
+            } else {
+                (Rule::expecting("healthy"), row.name.clone())
+            };
             readings.push(
                 Reading::text(id("health"), format!("{key} health"), row.health.clone())
-                    .with_detail(row.name.clone())
-                    .with_rule(Rule::expecting("healthy")),
+                    .with_detail(detail)
+                    .with_rule(rule.depending_on(id("state"))),
             );
         }
         readings.push(
@@ -1157,20 +1306,63 @@ pub fn container_updates(source: &str, mut rows: Vec<ContainerRow>) -> Vec<Updat
         }
     }
 
+    let mut services = compose_services(&rows, now);
+    // Services the config names that have no container at all.
+    let project = project.unwrap_or_default();
+    for service in named {
+        if rows.iter().any(|r| r.service == *service) {
+            continue;
+        }
+        let key = crate::model::sanitize::sanitize(service);
+        shown.subjects.insert(format!("{source}.{key}"));
+        let detail = if project.is_empty() {
+            format!("no container of compose service {service}")
+        } else {
+            format!("no container of compose service {service} in project {project}")
+        };
+        readings.push(
+            Reading::text(
+                format!("{source}.{key}.state"),
+                format!("{key} state"),
+                "absent",
+            )
+            .with_detail(detail.clone())
+            .with_rule(Rule::expecting("running").with_priority(Priority::P0)),
+        );
+        services.push(ServiceStatus {
+            name: service_name(project, service),
+            kind: "compose".into(),
+            up: false,
+            status: "absent".into(),
+            latency_ms: None,
+            restarts: None,
+            detail,
+        });
+    }
+    shown.services = services.iter().map(|s| s.name.clone()).collect();
     let mut updates = vec![Update::Containers {
         source: source.to_string(),
         rows: rows.clone(),
     }];
-    updates.extend(compose_services(&rows));
+    updates.extend(services.into_iter().map(Update::Service));
     updates.push(Update::Readings {
         source: source.to_string(),
         readings,
     });
-    updates
+    (updates, shown)
 }
 
-/// One Services row per compose service: up when all its containers run and are healthy.
-fn compose_services(rows: &[ContainerRow]) -> Vec<Update> {
+fn service_name(project: &str, service: &str) -> String {
+    if project.is_empty() {
+        service.to_string()
+    } else {
+        format!("{project}/{service}")
+    }
+}
+
+/// One Services row per compose service: up when all its containers run and are healthy
+/// (or are starting, see [`is_starting`]).
+fn compose_services(rows: &[ContainerRow], now: DateTime<Utc>) -> Vec<ServiceStatus> {
     let mut services: BTreeMap<(&str, &str), Vec<&ContainerRow>> = BTreeMap::new();
     for row in rows.iter().filter(|r| !r.service.is_empty()) {
         services
@@ -1182,7 +1374,8 @@ fn compose_services(rows: &[ContainerRow]) -> Vec<Update> {
         .into_iter()
         .map(|((project, service), members)| {
             let fine = |r: &ContainerRow| {
-                r.state == "running" && (r.health.is_empty() || r.health == "healthy")
+                is_starting(r, now)
+                    || (r.state == "running" && (r.health.is_empty() || r.health == "healthy"))
             };
             let running = members.iter().filter(|r| r.state == "running").count();
             let up = members.iter().all(|r| fine(r));
@@ -1212,20 +1405,15 @@ fn compose_services(rows: &[ContainerRow]) -> Vec<Update> {
             } else {
                 problems.join("; ")
             };
-            let name = if project.is_empty() {
-                service.to_string()
-            } else {
-                format!("{project}/{service}")
-            };
-            Update::Service(ServiceStatus {
-                name,
+            ServiceStatus {
+                name: service_name(project, service),
                 kind: "compose".into(),
                 up,
                 status,
                 latency_ms: None,
                 restarts: Some(members.iter().map(|r| r.restarts).sum()),
                 detail,
-            })
+            }
         })
         .collect()
 }
@@ -1494,6 +1682,83 @@ mod tests {
             health: health.into(),
             ..ContainerRow::default()
         }
+    }
+
+    #[test]
+    fn starting_is_not_down_for_a_while() {
+        let now = Utc::now();
+        let ago = |secs: i64| Some(now - chrono::Duration::seconds(secs));
+        let mut created = row("p-q3-1", "p", "q3", "created", "");
+        created.created_at = ago(2);
+        assert!(is_starting(&created, now));
+        created.created_at = ago(31);
+        assert!(!is_starting(&created, now), "stuck in created is down");
+        let mut restarting = row("p-q3-1", "p", "q3", "restarting", "");
+        restarting.finished_at = ago(1);
+        assert!(is_starting(&restarting, now));
+        let checking = row("p-q3-1", "p", "q3", "running", "starting");
+        assert!(is_starting(&checking, now));
+        assert!(!is_starting(&row("p-q3-1", "p", "q3", "exited", ""), now));
+
+        created.created_at = ago(2);
+        let (updates, _) = project_updates("d", vec![created], &[], None, now);
+        let Some(Update::Readings { readings, .. }) = updates.last() else {
+            panic!()
+        };
+        use crate::model::figure::Severity;
+        assert_eq!(crate::rules::judge(&readings[0], None), Severity::Ok);
+        let service = updates.iter().find_map(|u| match u {
+            Update::Service(s) => Some(s),
+            _ => None,
+        });
+        assert!(service.is_some_and(|s| s.up));
+    }
+
+    #[test]
+    fn a_replacement_stands_for_its_replica_and_the_old_one_leaves() {
+        let now = Utc::now();
+        let at = |secs: i64| Some(now - chrono::Duration::seconds(secs));
+        let mut old = row("p-q1-1", "p", "q1", "running", "");
+        old.created_at = at(100);
+        let mut new = row("tmp_p-q1-1", "p", "q1", "created", "");
+        new.created_at = at(1);
+        let names = |rows: Vec<ContainerRow>| {
+            let mut n: Vec<String> = current_replicas(rows).into_iter().map(|r| r.name).collect();
+            n.sort();
+            n
+        };
+        // Created beside the one that runs: not shown yet.
+        assert_eq!(names(vec![old.clone(), new.clone()]), vec!["p-q1-1"]);
+        // The old one stopped: the new one takes over.
+        old.state = "exited".into();
+        assert_eq!(names(vec![old.clone(), new.clone()]), vec!["tmp_p-q1-1"]);
+        // Two that run (replicas without numbers) both stay; so does a lone exited one.
+        old.state = "running".into();
+        new.state = "running".into();
+        assert_eq!(names(vec![old.clone(), new]).len(), 2);
+        old.state = "exited".into();
+        assert_eq!(names(vec![old]), vec!["p-q1-1"]);
+    }
+
+    #[test]
+    fn a_named_service_without_containers_is_absent() {
+        let (updates, shown) = project_updates(
+            "d",
+            vec![row("p-web-1", "p", "web", "running", "")],
+            &["web".to_string(), "db".to_string()],
+            Some("p"),
+            Utc::now(),
+        );
+        let Some(Update::Readings { readings, .. }) = updates.last() else {
+            panic!()
+        };
+        let db = readings.iter().find(|r| r.id == "d.db.state").unwrap();
+        use crate::model::figure::Severity;
+        assert_eq!(crate::rules::judge(db, None), Severity::Crit);
+        assert!(shown.services.contains("p/db") && shown.subjects.contains("d.db"));
+        // Without `services = [...]`, nothing is missing.
+        let (_, shown) = project_updates("d", Vec::new(), &[], Some("p"), Utc::now());
+        assert!(shown.subjects.is_empty() && shown.services.is_empty());
     }
 
     #[test]

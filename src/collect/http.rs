@@ -648,25 +648,28 @@ fn assemble(
 
     let mut code = None;
     let mut latency_ms = None;
+    // Latency and code say nothing new while the service is down: they fold into `up`.
+    let code_rule = Rule::default().depending_on(id("up"));
     match &http {
         None => {}
         Some(Err(e)) => {
             errors.push(e.clone());
             readings.push(
                 Reading::failed(id("health_ms"), label("health latency"), e.clone())
-                    .with_unit("ms"),
+                    .with_unit("ms")
+                    .with_rule(code_rule.clone()),
             );
-            readings.push(Reading::failed(
-                id("health_code"),
-                label("health code"),
-                e.clone(),
-            ));
+            readings.push(
+                Reading::failed(id("health_code"), label("health code"), e.clone())
+                    .with_rule(code_rule.clone()),
+            );
         }
         Some(Ok(outcome)) => {
             verdicts.push((outcome.up, outcome.detail.clone()));
             code = outcome.code;
             latency_ms = outcome.latency_ms;
-            let latency_rule = Rule::warn_crit(Threshold::above(1000.0), Threshold::above(2000.0));
+            let latency_rule = Rule::warn_crit(Threshold::above(1000.0), Threshold::above(2000.0))
+                .depending_on(id("up"));
             readings.push(match outcome.latency_ms {
                 Some(ms) if outcome.code.is_some() => {
                     Reading::number(id("health_ms"), label("health latency"), ms, "ms")
@@ -681,17 +684,23 @@ fn assemble(
                 .with_unit("ms")
                 .with_rule(latency_rule),
             });
-            readings.push(match outcome.code {
-                Some(code) => {
-                    Reading::number(id("health_code"), label("health code"), f64::from(code), "")
-                        .with_detail(outcome.detail.clone())
+            readings.push(
+                match outcome.code {
+                    Some(code) => Reading::number(
+                        id("health_code"),
+                        label("health code"),
+                        f64::from(code),
+                        "",
+                    )
+                    .with_detail(outcome.detail.clone()),
+                    None => Reading::failed(
+                        id("health_code"),
+                        label("health code"),
+                        outcome.detail.clone(),
+                    ),
                 }
-                None => Reading::failed(
-                    id("health_code"),
-                    label("health code"),
-                    outcome.detail.clone(),
-                ),
-            });
+                .with_rule(code_rule.clone()),
+            );
         }
     }
 

@@ -76,6 +76,8 @@ struct RawMetric {
     crit: Option<Threshold>,
     #[serde(default)]
     priority: Option<Priority>,
+    #[serde(default)]
+    min_samples: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -94,6 +96,31 @@ impl Scalar {
             Scalar::Int(n) => n.to_string(),
             Scalar::Float(n) => n.to_string(),
             Scalar::Text(s) => s.clone(),
+        }
+    }
+}
+
+impl MetricKind {
+    /// How many samples in its window a figure of this kind needs before it is judged
+    /// (`min_samples`, unless the metric or its `[rules."id"]` says otherwise):
+    /// - a percentile: enough values that it is not just the largest one, 100/(100 − p),
+    ///   and never fewer than 20 nor more than 100 (p50–p95: 20, p99: 100);
+    /// - a percent: 20 lines of the source in the window (its denominator);
+    /// - a rate: 5 matching lines in the window;
+    /// - a count: none (a count is its own evidence: `crit = "> 0"` fires on one line).
+    pub fn default_min_samples(self) -> Option<u32> {
+        match self {
+            MetricKind::Count => None,
+            MetricKind::Rate => Some(5),
+            MetricKind::Percent => Some(20),
+            MetricKind::Percentile(p) => {
+                let needed = if p >= 100.0 {
+                    100.0
+                } else {
+                    (100.0 / (100.0 - p)).ceil()
+                };
+                Some(needed.clamp(20.0, 100.0) as u32)
+            }
         }
     }
 }
@@ -243,6 +270,7 @@ impl TryFrom<RawMetric> for LogMetric {
                 warn: raw.warn,
                 crit: raw.crit,
                 priority: raw.priority,
+                min_samples: raw.min_samples.or(kind.default_min_samples()),
                 ..Rule::default()
             },
         })

@@ -153,6 +153,11 @@ pub struct SqlMetric {
     pub priority: Option<Priority>,
     #[serde(default)]
     pub kind: MetricKind,
+    /// Samples the value needs before it is judged, given by the query in a column named
+    /// `samples` (see [`SqlMetric::SAMPLES_COLUMN`]); with that column and no setting,
+    /// [`SqlMetric::DEFAULT_MIN_SAMPLES`].
+    #[serde(default)]
+    pub min_samples: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -164,12 +169,20 @@ pub enum MetricKind {
 }
 
 impl SqlMetric {
+    /// The column a number metric's query names `samples` holds how many samples its
+    /// value was computed from (`SELECT 100.0 * SUM(denied) / COUNT(*), COUNT(*) AS samples`).
+    pub const SAMPLES_COLUMN: &str = "samples";
+    /// Samples a metric with a `samples` column needs before it is judged, unless it sets
+    /// `min_samples`.
+    pub const DEFAULT_MIN_SAMPLES: u32 = 20;
+
     /// The thresholds as a rule (none when neither warn nor crit is given).
     pub fn rule(&self) -> Option<Rule> {
         (self.warn.is_some() || self.crit.is_some()).then_some(Rule {
             warn: self.warn,
             crit: self.crit,
             priority: self.priority,
+            min_samples: self.min_samples,
             ..Rule::default()
         })
     }
@@ -687,7 +700,22 @@ pub fn explain(config: &Config) -> String {
                 .rule()
                 .map(|r| format!(", {}", r.describe()))
                 .unwrap_or_default();
-            out.push_str(&format!("  metric {name}.{}: {what}{rule}\n", m.id));
+            let samples = match m.min_samples {
+                Some(_) => format!(
+                    " (sample count from its `{}` column)",
+                    SqlMetric::SAMPLES_COLUMN
+                ),
+                None if m.kind == MetricKind::Number && m.rule().is_some() => format!(
+                    ", judged from {} samples if the query returns a `{}` column",
+                    SqlMetric::DEFAULT_MIN_SAMPLES,
+                    SqlMetric::SAMPLES_COLUMN
+                ),
+                None => String::new(),
+            };
+            out.push_str(&format!(
+                "  metric {name}.{}: {what}{rule}{samples}\n",
+                m.id
+            ));
         }
     }
     for (name, s) in &config.service {
@@ -699,11 +727,13 @@ pub fn explain(config: &Config) -> String {
             what.push(format!("systemd unit {unit}"));
         }
         out.push_str(&format!(
-            "service {name}: {} on {}, figures {name}.up{}\n",
+            "service {name}: {} on {}, figures {name}.up (P0 when 0){}\n",
             what.join(" + "),
             s.host,
             if s.health_url.is_some() {
-                format!(", {name}.health_ms")
+                format!(
+                    ", {name}.health_ms (warn > 1000, crit > 2000), {name}.health_code; these two fold into {name}.up while it is 0"
+                )
             } else {
                 String::new()
             }
@@ -730,6 +760,19 @@ pub fn explain(config: &Config) -> String {
             .map(|m| format!(", {name}.{}", m.id))
             .collect();
         out.push_str(&format!("logs {name}: {what} on {}, errors match {}, figures {name}.errors_1h, {name}.errors_per_min{metrics}\n", s.host, s.error_pattern));
+        for m in &s.metrics {
+            let default = match m.kind.default_min_samples() {
+                Some(n) if m.rule.min_samples == Some(n) => " (the default for its kind)",
+                _ => "",
+            };
+            let rule = m.rule.describe();
+            let rule = if rule.is_empty() {
+                "no thresholds".to_string()
+            } else {
+                rule
+            };
+            out.push_str(&format!("  metric {name}.{}: {rule}{default}\n", m.id));
+        }
     }
     for (name, s) in &config.docker {
         let project = s
@@ -742,9 +785,15 @@ pub fn explain(config: &Config) -> String {
         } else {
             format!(", services {}", s.services.join(" "))
         };
+        let absent = if s.services.is_empty() {
+            String::new()
+        } else {
+            " (one of them with no container at all is CRIT \"absent\")".to_string()
+        };
         out.push_str(&format!(
-            "docker {name}: engine on {}{project}{services}\n",
-            s.host
+            "docker {name}: engine on {}{project}{services}{absent}; a container `created` or `restarting` counts as starting for {}, a health check `starting` is not down; a removed or replaced container leaves the panes with one \"removed\" line on the timeline\n",
+            s.host,
+            humantime::format_duration(crate::model::update::CONTAINER_START_GRACE)
         ));
     }
     for (name, s) in &config.system {
@@ -801,6 +850,9 @@ pub fn explain(config: &Config) -> String {
     for (id, rule) in &config.rules {
         out.push_str(&format!("rule {id}: {}\n", rule.describe()));
     }
+    out.push_str(
+        "alerts: a source that fails raises one alert (<source>.source) and its figures' errors fold into it; no reading for 3 intervals (at least 15s) is \"no data\"; a percentile needs 20 samples in its window (p99: 100), a percent 20 lines, a rate 5 lines before it is judged (min_samples)\n",
+    );
     out.push_str("config OK\n");
     out
 }

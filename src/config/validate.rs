@@ -174,6 +174,7 @@ pub const METRIC: &[Field] = &[
     f("crit", Kind::Threshold),
     f("priority", Kind::Priority),
     f("kind", Kind::OneOf(METRIC_KINDS)),
+    f("min_samples", Kind::Structured),
 ];
 pub const SERVICE: &[Field] = &[
     f("health_url", Kind::Text),
@@ -237,6 +238,8 @@ pub const RULE: &[Field] = &[
     f("for", Kind::Duration),
     f("min_failures", Kind::Structured),
     f("no_data_after", Kind::Duration),
+    f("min_samples", Kind::Structured),
+    f("depends_on", Kind::Text),
 ];
 
 /// The valid word nearest to `word` (Damerau-Levenshtein, then Jaro-Winkler on ties).

@@ -205,6 +205,10 @@ pub struct Reading {
     pub error: Option<String>,
     /// Thresholds that come with the figure (a pack's defaults); config rules override them.
     pub default_rule: Option<crate::model::rule::Rule>,
+    /// How many samples a statistical value was computed from (the values under a
+    /// percentile, the lines under a percent); `None` for a figure that is not a statistic.
+    /// A rule's `min_samples` keeps a value from too few of them from being judged.
+    pub samples: Option<u64>,
 }
 
 impl Reading {
@@ -217,6 +221,7 @@ impl Reading {
             detail: String::new(),
             error: None,
             default_rule: None,
+            samples: None,
         }
     }
 
@@ -229,6 +234,7 @@ impl Reading {
             detail: String::new(),
             error: None,
             default_rule: None,
+            samples: None,
         }
     }
 
@@ -245,6 +251,7 @@ impl Reading {
             detail: String::new(),
             error: Some(error.into()),
             default_rule: None,
+            samples: None,
         }
     }
 
@@ -260,6 +267,12 @@ impl Reading {
 
     pub fn with_rule(mut self, rule: crate::model::rule::Rule) -> Self {
         self.default_rule = Some(rule);
+        self
+    }
+
+    /// The value is a statistic over `samples` samples (see [`Reading::samples`]).
+    pub fn with_samples(mut self, samples: u64) -> Self {
+        self.samples = Some(samples);
         self
     }
 }

@@ -155,6 +155,15 @@ pub struct Rule {
     /// least 15 s).
     #[serde(default, with = "opt_duration")]
     pub no_data_after: Option<Duration>,
+    /// A statistic (a percentile, a percent, a rate) computed from fewer samples than this
+    /// is shown but not judged: it cannot fire. Defaults per kind of figure (see the
+    /// README); a figure that says nothing of its samples is always judged.
+    #[serde(default)]
+    pub min_samples: Option<u32>,
+    /// The figure this one depends on (`api.health_ms` on `api.up`): while that one is
+    /// not OK, this one's alert folds into it instead of ringing on its own.
+    #[serde(default)]
+    pub depends_on: Option<String>,
 }
 
 impl Rule {
@@ -207,6 +216,42 @@ impl Rule {
     /// No reading for this long is "no data".
     pub fn no_data_after(mut self, duration: Duration) -> Self {
         self.no_data_after = Some(duration);
+        self
+    }
+
+    /// A statistic needs at least this many samples before it is judged.
+    pub fn needing_samples(mut self, count: u32) -> Self {
+        self.min_samples = Some(count);
+        self
+    }
+
+    /// While figure `id` is not OK, this one's alert folds into it.
+    pub fn depending_on(mut self, id: impl Into<String>) -> Self {
+        self.depends_on = Some(id.into());
+        self
+    }
+
+    /// `Some((samples, needed))` when `reading` is a statistic over fewer samples than
+    /// this rule's `min_samples`: its value is shown but not judged.
+    pub fn lacks_samples(&self, reading: &super::figure::Reading) -> Option<(u64, u32)> {
+        let needed = self.min_samples?;
+        let samples = reading.samples?;
+        (samples < u64::from(needed)).then_some((samples, needed))
+    }
+
+    /// This rule (the configured one) with what it leaves unsaid taken from `default` (a
+    /// pack's or collector's rule for the same figure): the samples a statistic needs and
+    /// the figure it depends on are facts about the figure, not thresholds, so a user who
+    /// sets only `warn` keeps them.
+    pub fn over(mut self, default: Option<&Rule>) -> Rule {
+        if let Some(default) = default {
+            if self.min_samples.is_none() {
+                self.min_samples = default.min_samples;
+            }
+            if self.depends_on.is_none() {
+                self.depends_on = default.depends_on.clone();
+            }
+        }
         self
     }
 
@@ -268,6 +313,12 @@ impl Rule {
         }
         if let Some(d) = self.no_data_after {
             parts.push(format!("no data after {}", humantime::format_duration(d)));
+        }
+        if let Some(n) = self.min_samples {
+            parts.push(format!("judged from {n} samples"));
+        }
+        if let Some(id) = &self.depends_on {
+            parts.push(format!("folds into {id} while it is not OK"));
         }
         parts.join(", ")
     }

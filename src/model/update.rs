@@ -34,6 +34,10 @@ pub struct ServiceStatus {
     pub detail: String,
 }
 
+/// How long a container may stay `created` or `restarting` before that counts as down:
+/// starting is not down.
+pub const CONTAINER_START_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// One row of the Containers pane.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct ContainerRow {
@@ -52,6 +56,13 @@ pub struct ContainerRow {
     pub net_tx_bps: Option<f64>,
     pub block_read_bytes: Option<f64>,
     pub block_write_bytes: Option<f64>,
+    /// When the engine created it (a container passing through `created` is starting).
+    pub created_at: Option<DateTime<Utc>>,
+    /// When it last exited (a container `restarting` since then is starting again).
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Its compose replica number (`com.docker.compose.container-number`), if any: a new
+    /// container with the same project, service and number replaces this one.
+    pub number: String,
 }
 
 /// The last log lines of the container zoomed in the Containers pane (`docker logs --tail`),
@@ -373,6 +384,18 @@ pub enum Update {
     Alerts {
         source: String,
         alerts: Vec<ExternalAlert>,
+    },
+    /// Things a source watched that no longer exist (a container removed, or replaced
+    /// under another figure key): their figures, Services rows and alerts leave at once,
+    /// with one "removed" line each on the alert timeline, never "no data".
+    Removed {
+        source: String,
+        /// Figure ids, or the part of them before a `.` (`dock.q3` for every `dock.q3.*`).
+        subjects: Vec<String>,
+        /// Services rows, by name.
+        services: Vec<String>,
+        /// Why, as the timeline says it ("container removed").
+        reason: String,
     },
 }
 

@@ -512,6 +512,25 @@ pub fn replay(events: &[AlertEvent]) -> Replay {
                     o.alert.severity = o.alert.condition.severity();
                 }
             }
+            EventKind::Removed => {
+                // Every alert of the subject closes; nothing resolved, nothing open.
+                let gone: Vec<String> = open
+                    .keys()
+                    .filter(|id| crate::rules::engine::in_subject(id, &e.id))
+                    .cloned()
+                    .collect();
+                for id in gone {
+                    let mut o = open.remove(&id).expect("present");
+                    close_segment(&mut out, &mut o, e.at);
+                    if let Some(i) = o.incident.take() {
+                        out.incidents[i].resolved = Some(e.at);
+                    }
+                    o.alert.resolved_at = Some(e.at);
+                    o.alert.ok_now = false;
+                    o.alert.reason = e.value.clone();
+                    out.resolved.push(o.alert);
+                }
+            }
             EventKind::Silenced | EventKind::Unsilenced => {
                 let Some(o) = open.get_mut(&e.id) else {
                     continue;

@@ -19,6 +19,16 @@
 //! collector failing (an error on the reading, or the source's health turning to error);
 //! it counts as a sign of life, so a failing source is "source error", never "no data".
 //! Neither is ever OK.
+//!
+//! Two things keep one fault from paging many times:
+//! - **too few samples**: a statistic (a percentile, a percent, a rate) computed from fewer
+//!   samples than its rule's `min_samples` is shown but judged OK, so a p95 of one slow
+//!   request cannot fire (see [`Rule::lacks_samples`]);
+//! - **folding into the cause**: a bad figure whose cause is bad now does not ring on its
+//!   own. Its cause is the figure its rule `depends_on` (`api.health_ms` on `api.up`), or,
+//!   for a source error, its source's own alert (`<source>.source`). While folded the figure
+//!   shows its real condition, its alert machine sees OK (an alert it had resolves into the
+//!   cause) and it does not go stale; once the cause is OK it is judged on its own again.
 
 use super::Rule;
 use crate::model::figure::{Reading, Severity, Value};
@@ -155,6 +165,9 @@ pub struct Judgement {
     pub transition: Option<Transition>,
     /// Bad readings in a row, this one included.
     pub consecutive_bad: u32,
+    /// Bad, but its cause is bad too: the alert folds into the cause's (see the module
+    /// docs); `condition` and `severity` still say what the reading says.
+    pub folded: bool,
 }
 
 /// The instantaneous condition of a reading under a rule (or the reading's pack default).
@@ -166,6 +179,8 @@ pub fn classify(reading: &Reading, rule: Option<&Rule>) -> Condition {
         Value::None => Condition::NoData,
         Value::Number(n) if !n.is_finite() => Condition::NoData,
         value => match rule {
+            // Too few samples to judge a statistic: shown, not judged.
+            Some(rule) if rule.lacks_samples(reading).is_some() => Condition::Ok,
             Some(rule) => match rule.judge(value) {
                 Severity::Ok => Condition::Ok,
                 Severity::Warn => Condition::Warn,
@@ -206,6 +221,12 @@ impl RuleState {
 
     pub fn last_seen(&self) -> Option<DateTime<Utc>> {
         self.last_seen
+    }
+
+    /// Whether the last thing seen of this figure was bad (pending or firing alike): what
+    /// makes it the cause that its dependents fold into.
+    pub fn is_bad(&self) -> bool {
+        !self.last.is_ok()
     }
 
     /// Judges one reading at `now`.
@@ -384,6 +405,7 @@ impl RuleState {
             phase: self.phase,
             transition,
             consecutive_bad: self.consecutive_bad,
+            folded: false,
         }
     }
 }
@@ -401,12 +423,59 @@ pub fn source_id(source: &str) -> String {
     format!("{source}.source")
 }
 
+/// Whether figure `id` belongs to `subject`: the id itself, or one under it (`dock.q3.state`
+/// under `dock.q3`).
+pub fn in_subject(id: &str, subject: &str) -> bool {
+    id.strip_prefix(subject)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+}
+
 impl Engine {
     /// Judges a reading of figure `reading.id` under `rule` (the configured rule, or the
     /// pack's default). A changed rule takes effect at once; the alert's state is kept.
     pub fn evaluate(&mut self, rule: &Rule, reading: &Reading, now: DateTime<Utc>) -> Judgement {
+        let condition = classify(reading, Some(rule));
+        let folded = !condition.is_ok() && self.cause(&reading.id, rule, condition).is_some();
         let state = self.state_mut(&reading.id, rule);
-        state.evaluate(reading, now)
+        if !folded {
+            return state.observe(condition, now);
+        }
+        let mut judgement = state.observe(Condition::Ok, now);
+        judgement.condition = condition;
+        judgement.severity = condition.severity();
+        judgement.folded = true;
+        judgement
+    }
+
+    /// The alert that a bad `condition` of figure `id` folds into, if that cause is bad
+    /// now: the figure its rule depends on, or (for a source error) its source's own alert.
+    pub fn cause(&self, id: &str, rule: &Rule, condition: Condition) -> Option<String> {
+        if let Some(parent) = rule.depends_on.as_deref()
+            && parent != id
+            && self.figures.get(parent).is_some_and(RuleState::is_bad)
+        {
+            return Some(parent.to_string());
+        }
+        if condition == Condition::SourceError {
+            return self
+                .sources
+                .iter()
+                .find(|(source_id, state)| {
+                    state.is_bad()
+                        && source_id
+                            .strip_suffix(".source")
+                            .and_then(|source| id.strip_prefix(source))
+                            .is_some_and(|rest| rest.starts_with('.'))
+                })
+                .map(|(source_id, _)| source_id.clone());
+        }
+        None
+    }
+
+    /// Forgets every figure of `subject` (an id, or the part of ids before a `.`): the thing
+    /// it measured is gone, so it can never be "no data".
+    pub fn remove(&mut self, subject: &str) {
+        self.figures.retain(|id, _| !in_subject(id, subject));
     }
 
     /// Every figure of `source` counts `now` as a sign of life (see [`RuleState::touch`]).
@@ -450,12 +519,30 @@ impl Engine {
         (judgement.transition.is_some() || !condition.is_ok()).then_some(judgement)
     }
 
-    /// Runs every figure's [`RuleState::sweep`]; returns the ones that changed.
+    /// Runs every figure's [`RuleState::sweep`]; returns the ones that changed. A figure
+    /// folded into a cause that is bad now does not go stale (its cause speaks for it).
     pub fn sweep(&mut self, now: DateTime<Utc>) -> Vec<(String, Judgement)> {
+        let bad: std::collections::HashSet<String> = self
+            .figures
+            .iter()
+            .filter(|(_, state)| state.is_bad())
+            .map(|(id, _)| id.clone())
+            .collect();
         let mut out: Vec<(String, Judgement)> = self
             .figures
             .iter_mut()
-            .filter_map(|(id, state)| state.sweep(now).map(|j| (id.clone(), j)))
+            .filter_map(|(id, state)| {
+                if state
+                    .rule
+                    .depends_on
+                    .as_ref()
+                    .is_some_and(|p| bad.contains(p))
+                {
+                    state.touch(now);
+                    return None;
+                }
+                state.sweep(now).map(|j| (id.clone(), j))
+            })
             .collect();
         // A source's own alert is judged on its health only: its `for` runs out, it never
         // goes stale.
@@ -755,6 +842,73 @@ mod tests {
         let mut s = RuleState::new(rule());
         s.restore(AlertPhase::Ok, at(0));
         assert_eq!(s.sweep(at(5)), None);
+    }
+
+    #[test]
+    fn a_statistic_from_too_few_samples_is_shown_but_not_judged() {
+        let rule = Rule::crit_only(Threshold::above(2000.0)).needing_samples(20);
+        let p95 =
+            |v: f64, n: u64| Reading::number("app.latency_p95", "p95", v, "ms").with_samples(n);
+        assert_eq!(classify(&p95(2842.0, 1), Some(&rule)), Condition::Ok);
+        assert_eq!(classify(&p95(2842.0, 19), Some(&rule)), Condition::Ok);
+        assert_eq!(classify(&p95(2842.0, 20), Some(&rule)), Condition::Crit);
+        // A figure that says nothing of its samples is judged as always.
+        let plain = Reading::number("app.latency_p95", "p95", 2842.0, "ms");
+        assert_eq!(classify(&plain, Some(&rule)), Condition::Crit);
+    }
+
+    #[test]
+    fn a_dependent_folds_into_its_cause_and_comes_back_on_its_own() {
+        let mut engine = Engine::default();
+        let up_rule = Rule::crit_only(Threshold::below(1.0));
+        let ms_rule = Rule::crit_only(Threshold::above(2000.0)).depending_on("api.up");
+        let up = |v: f64| Reading::number("api.up", "up", v, "");
+        let ms = |v: f64| Reading::number("api.health_ms", "ms", v, "ms");
+        // Slow while up: fires on its own.
+        engine.evaluate(&up_rule, &up(1.0), at(0));
+        let j = engine.evaluate(&ms_rule, &ms(3000.0), at(0));
+        assert_eq!(j.transition, Some(Transition::Fired));
+        // Down: up fires; the latency's alert resolves into it, its figure still CRIT.
+        let j = engine.evaluate(&up_rule, &up(0.0), at(2));
+        assert_eq!(j.transition, Some(Transition::Fired));
+        let j = engine.evaluate(&ms_rule, &ms(3000.0), at(2));
+        assert!(j.folded);
+        assert_eq!(j.severity, Severity::Crit);
+        assert_eq!(j.transition, Some(Transition::Resolved));
+        let j = engine.evaluate(
+            &ms_rule,
+            &Reading::failed("api.health_ms", "ms", "refused"),
+            at(4),
+        );
+        assert!(j.folded && j.transition.is_none());
+        // Nothing read for long: the cause speaks for it, no "no data".
+        engine.evaluate(&up_rule, &up(0.0), at(60));
+        assert!(
+            engine
+                .sweep(at(61))
+                .iter()
+                .all(|(id, _)| id != "api.health_ms")
+        );
+        // Up again and still slow: its own alert again.
+        engine.evaluate(&up_rule, &up(1.0), at(62));
+        let j = engine.evaluate(&ms_rule, &ms(3000.0), at(62));
+        assert!(!j.folded);
+        assert_eq!(j.transition, Some(Transition::Fired));
+    }
+
+    #[test]
+    fn source_errors_fold_into_the_failing_source() {
+        let mut engine = Engine::default();
+        let failed = Reading::failed("tmws.rbac.deny_pct_1h", "deny", "no such file");
+        engine.source_health("tmws", &Rule::default(), Condition::SourceError, at(0));
+        let j = engine.evaluate(&rule(), &failed, at(0));
+        assert!(j.folded && j.transition.is_none());
+        assert_eq!(j.condition, Condition::SourceError);
+        // Another source's figure is not folded; nor is one whose source answers.
+        let other = Reading::failed("tmws2.rbac.deny_pct_1h", "deny", "no such file");
+        assert!(!engine.evaluate(&rule(), &other, at(0)).folded);
+        engine.source_health("tmws", &Rule::default(), Condition::Ok, at(2));
+        assert!(!engine.evaluate(&rule(), &failed, at(2)).folded);
     }
 
     #[test]

@@ -148,10 +148,13 @@ pub enum EventKind {
     FlapEnded,
     Silenced,
     Unsilenced,
+    /// What the figures measured is gone (a container removed): its alerts close without
+    /// resolving, and it leaves every pane. One per subject, never ringing.
+    Removed,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 11] = [
         EventKind::Pending,
         EventKind::Fired,
         EventKind::Changed,
@@ -162,6 +165,7 @@ impl EventKind {
         EventKind::FlapEnded,
         EventKind::Silenced,
         EventKind::Unsilenced,
+        EventKind::Removed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -176,6 +180,7 @@ impl EventKind {
             EventKind::FlapEnded => "flap_ended",
             EventKind::Silenced => "silenced",
             EventKind::Unsilenced => "unsilenced",
+            EventKind::Removed => "removed",
         }
     }
 
@@ -518,6 +523,46 @@ impl AlertBook {
         }
         self.sort();
         events
+    }
+
+    /// `subject` (a figure id, or the part of ids before a `.`, see
+    /// [`crate::rules::engine::in_subject`]) is gone: its active alerts close (listed as
+    /// resolved, "removed"), and one "removed" event says so, whether it had alerts or not.
+    pub fn remove(
+        &mut self,
+        subject: &str,
+        name: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> AlertEvent {
+        let mut i = 0;
+        while i < self.active.len() {
+            if crate::rules::engine::in_subject(&self.active[i].id, subject) {
+                let mut alert = self.active.remove(i);
+                alert.resolved_at = Some(now);
+                alert.ok_now = false;
+                alert.reason = reason.to_string();
+                self.resolved.push_front(alert);
+            } else {
+                i += 1;
+            }
+        }
+        self.resolved.truncate(RESOLVED_KEPT);
+        AlertEvent {
+            at: now,
+            id: subject.to_string(),
+            name: name.to_string(),
+            kind: EventKind::Removed,
+            condition: Condition::Ok,
+            severity: Severity::Ok,
+            priority: Priority::P3,
+            value: reason.to_string(),
+            since: now,
+            began: now,
+            silenced: false,
+            notify: false,
+            held_back: 0,
+        }
     }
 
     /// Whether another system manages this alert (see [`AlertBook::sync_external`]).

@@ -380,12 +380,13 @@ impl AppState {
     }
 
     /// The rule a reading is judged by: the configured one, else the pack's default.
+    /// A configured rule keeps the default's `min_samples` and `depends_on` unless it sets
+    /// them itself (see [`Rule::over`]).
     pub fn rule_for(&self, reading: &crate::model::figure::Reading) -> Rule {
-        self.rules
-            .get(&reading.id)
-            .or(reading.default_rule.as_ref())
-            .cloned()
-            .unwrap_or_default()
+        match self.rules.get(&reading.id) {
+            Some(configured) => configured.clone().over(reading.default_rule.as_ref()),
+            None => reading.default_rule.clone().unwrap_or_default(),
+        }
     }
 
     /// Registers a source before it reports, so panes can say "connecting…".
@@ -441,18 +442,40 @@ impl AppState {
                 // every reading failed, so a failing source is not reported twice.
                 let all_failed = readings.iter().all(|r| r.error.is_some());
                 self.round.insert(source.clone(), all_failed);
-                for reading in readings {
+                // Every figure failed: the source failed, and says so once, in its own
+                // alert, before its figures are judged (so they fold into it).
+                if let Some(error) = readings
+                    .iter()
+                    .find_map(|r| r.error.clone())
+                    .filter(|_| all_failed)
+                {
+                    self.source_health(&source, Some(&error), now);
+                } else if !readings.is_empty()
+                    && !self.sources.get(&source).is_some_and(SourceState::is_error)
+                {
+                    // Figures again, and no error from the source's health: it answers.
+                    self.source_health(&source, None, now);
+                }
+                // Causes before the figures that depend on them, so that a round that
+                // takes a service down folds its latency into its `up` at once.
+                let (dependents, causes): (Vec<_>, Vec<_>) = readings
+                    .into_iter()
+                    .partition(|r| self.rule_for(r).depends_on.is_some());
+                for reading in causes.into_iter().chain(dependents) {
                     self.apply_reading(reading, now);
                 }
                 self.mark_ok(&source, now);
             }
             Update::Health { source, health } => {
-                let all_failed = self.round.remove(&source);
+                let all_failed = self.round.remove(&source).unwrap_or(false);
                 match &health {
                     SourceHealth::Error { message, .. } => {
-                        self.source_health(&source, Some(message), all_failed, now)
+                        self.source_health(&source, Some(message), now)
                     }
-                    SourceHealth::Ok => self.source_health(&source, None, None, now),
+                    // A round whose every figure failed is a failed source, whatever its
+                    // health says.
+                    SourceHealth::Ok if all_failed => {}
+                    SourceHealth::Ok => self.source_health(&source, None, now),
                     SourceHealth::Busy { .. } | SourceHealth::Connecting => {}
                 }
                 let entry = self.sources.entry(source).or_insert(SourceState {
@@ -526,6 +549,30 @@ impl AppState {
                     }
                 }
                 self.mark_ok(&source, now);
+            }
+            Update::Removed {
+                source,
+                subjects,
+                services,
+                reason,
+            } => {
+                for subject in subjects {
+                    self.figures
+                        .retain(|id, _| !crate::rules::engine::in_subject(id, &subject));
+                    self.engine.remove(&subject);
+                    if !self.alerts_from_record {
+                        let what = subject
+                            .strip_prefix(&source)
+                            .and_then(|rest| rest.strip_prefix('.'))
+                            .unwrap_or(&subject);
+                        let name = format!("{what} ({source})");
+                        let event = self.alerts.remove(&subject, &name, &reason, now);
+                        self.emit(Outgoing::Alert(event));
+                    }
+                }
+                for service in services {
+                    self.services.remove(&service);
+                }
             }
         }
         self.mark_timeline(now);
@@ -623,27 +670,14 @@ impl AppState {
         })
     }
 
-    /// A source's health (`Some(message)`: failed) into its own alert, `<source>.source`.
-    /// A failure whose figures all failed in the same round already shows in their alerts;
-    /// it gets no alert of its own.
-    fn source_health(
-        &mut self,
-        source: &str,
-        error: Option<&String>,
-        all_failed: Option<bool>,
-        now: DateTime<Utc>,
-    ) {
+    /// A source's health (`Some(message)`: failed) into its own alert, `<source>.source`:
+    /// one alert for the source however many figures it has; their source errors fold
+    /// into it (see [`crate::rules::engine`]).
+    fn source_health(&mut self, source: &str, error: Option<&String>, now: DateTime<Utc>) {
         let id = crate::rules::engine::source_id(source);
         let rule = self.rules.get(&id).cloned().unwrap_or_default();
         let name = format!("{source} source");
         let condition = match error {
-            Some(_)
-                if all_failed == Some(true) && !self.alerts.active.iter().any(|a| a.id == id) =>
-            {
-                // Keep the figures alive; their own alerts say what failed.
-                self.engine.touch_source(source, now);
-                return;
-            }
             Some(_) => Condition::SourceError,
             None => Condition::Ok,
         };
@@ -767,13 +801,25 @@ impl AppState {
         let rule = self.rule_for(&reading);
         let judgement = self.engine.evaluate(&rule, &reading, now);
         let severity = judgement.severity;
+        let mut detail = reading.detail.clone();
+        if let Some((samples, needed)) = rule.lacks_samples(&reading) {
+            let note = format!(
+                "not judged: {samples} sample{} of the {needed} it needs",
+                if samples == 1 { "" } else { "s" }
+            );
+            detail = if detail.is_empty() {
+                note
+            } else {
+                format!("{detail}; {note}")
+            };
+        }
         let figure = Figure {
             id: reading.id.clone(),
             name: reading.name,
             value: reading.value,
             unit: reading.unit,
             severity,
-            detail: reading.detail,
+            detail,
             error: reading.error,
             at: now,
         };

@@ -148,12 +148,14 @@ impl HealthServer {
         let delay_ms = Arc::new(AtomicU64::new(0));
         let (c, d) = (code.clone(), delay_ms.clone());
         let task = tokio::spawn(async move {
+            // The connections live in the server's task: stopping it closes them too.
+            let mut connections = tokio::task::JoinSet::new();
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
                 let (c, d) = (c.clone(), d.clone());
-                tokio::spawn(async move {
+                connections.spawn(async move {
                     let service = service_fn(move |_req: Request<hyper::body::Incoming>| {
                         let (c, d) = (c.clone(), d.clone());
                         async move {
@@ -349,4 +351,87 @@ async fn remote_service_is_a_clear_error_for_now() {
         }
         other => panic!("expected an error, got {other:?}"),
     }
+}
+
+/// A service whose endpoint stops answering is one page: `up` = 0 at P0. Its latency and
+/// code cannot be read while it is down; they fold into that page instead of ringing on
+/// their own, and come back on their own once it answers again.
+#[tokio::test]
+async fn up_zero_raises_one_p0_not_three() {
+    use watchpost::model::rule::Priority;
+    use watchpost::state::{AppState, Outgoing, Window};
+    let server = HealthServer::start().await;
+    let url = server.url();
+    let mut collector =
+        ServiceCollector::new("api", &http_source(&url, Duration::from_millis(500)));
+    let mut state = AppState::new(Window::new(
+        "up",
+        chrono::Utc::now(),
+        chrono::Duration::hours(24),
+    ));
+    state.enable_outbox();
+    let mut events = Vec::new();
+    let mut at = chrono::Utc::now();
+    let step = async |collector: &mut ServiceCollector,
+                      state: &mut AppState,
+                      at: chrono::DateTime<chrono::Utc>| {
+        for update in collector.poll().await {
+            state.apply(update, at);
+        }
+        state.tick(at);
+        state
+            .take_outbox()
+            .into_iter()
+            .filter_map(|o| match o {
+                Outgoing::Alert(e) => Some(e),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    events.extend(step(&mut collector, &mut state, at).await);
+    assert!(events.is_empty(), "{events:#?}");
+
+    // The server stops: connection refused from now on. Half a minute of polls, well past
+    // the time after which a silent figure is "no data".
+    drop(server);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for _ in 0..30 {
+        at += chrono::Duration::seconds(1);
+        events.extend(step(&mut collector, &mut state, at).await);
+    }
+    let opened: Vec<String> = events
+        .iter()
+        .filter(|e| matches!(e.kind.as_str(), "pending" | "fired" | "changed"))
+        .map(|e| {
+            format!(
+                "{} {} {} {}",
+                e.kind.as_str(),
+                e.id,
+                e.priority.label(),
+                e.condition.label()
+            )
+        })
+        .collect();
+    assert_eq!(
+        opened,
+        vec!["fired api.up P0 CRIT".to_string()],
+        "{events:#?}"
+    );
+    let active: Vec<String> = state
+        .alerts
+        .active
+        .iter()
+        .map(|a| format!("{} {}", a.id, a.priority.label()))
+        .collect();
+    assert_eq!(active, vec!["api.up P0".to_string()]);
+    assert!(
+        state
+            .alerts
+            .active
+            .iter()
+            .all(|a| a.priority == Priority::P0)
+    );
+    // The figures still say what they can: no latency, the reason why.
+    let latency = state.figure("api.health_ms").expect("shown");
+    assert!(latency.figure.error.is_some(), "{latency:?}");
 }

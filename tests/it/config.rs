@@ -474,15 +474,15 @@ fn examples_fossawork_toml_validates() {
     };
     assert_eq!(
         metric("api", "response_p95_s"),
-        "warn > 3, crit > 10, priority P1"
+        "warn > 3, crit > 10, priority P1, judged from 20 samples"
     );
     assert_eq!(
         metric("api", "response_p99_s"),
-        "warn > 7, crit > 15, priority P2"
+        "warn > 7, crit > 15, priority P2, judged from 100 samples"
     );
     assert_eq!(
         metric("api", "error_rate_pct"),
-        "warn > 1, crit > 5, priority P1"
+        "warn > 1, crit > 5, priority P1, judged from 20 samples"
     );
     assert_eq!(
         config.rules["fossawork-host.cpu_pct"].describe(),

@@ -1535,3 +1535,297 @@ mod log_sources {
         assert_eq!(sshd.established_from_here(), 1, "one connection");
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Alert hygiene through the lifecycle of a compose project.
+
+/// Creates (does not start) a container of compose project `project`, service `service`.
+fn create(cleanup: &mut Cleanup, project: &str, service: &str) -> String {
+    let name = unique(service);
+    cleanup.0.push(name.clone());
+    let project_label = format!("com.docker.compose.project={project}");
+    let service_label = format!("com.docker.compose.service={service}");
+    docker(&[
+        "create",
+        "--name",
+        &name,
+        "--label",
+        &project_label,
+        "--label",
+        &service_label,
+        IMAGE,
+        "sleep",
+        "3600",
+    ]);
+    name
+}
+
+/// A dashboard's state fed by one collector, with every alert event kept.
+struct Watched {
+    collector: DockerCollector,
+    state: watchpost::state::AppState,
+    events: Vec<watchpost::state::alerts::AlertEvent>,
+    /// What went wrong, at any step (checked at the end, so one run shows all of it).
+    problems: Vec<String>,
+}
+
+impl Watched {
+    fn new(project: &str) -> Watched {
+        let mut state = watchpost::state::AppState::new(watchpost::state::Window::new(
+            "churn",
+            chrono::Utc::now(),
+            chrono::Duration::hours(24),
+        ));
+        state.enable_outbox();
+        Watched {
+            collector: collector(project),
+            state,
+            events: Vec::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// One poll applied to the state, then a tick, as the app loop does.
+    async fn step(&mut self, phase: &str) -> Poll {
+        let p = poll(&mut self.collector).await;
+        let now = chrono::Utc::now();
+        for update in p.updates.clone() {
+            self.state.apply(update, now);
+        }
+        self.state.tick(now);
+        self.collect(phase);
+        p
+    }
+
+    fn collect(&mut self, phase: &str) {
+        use watchpost::model::rule::Priority;
+        for out in self.state.take_outbox() {
+            if let watchpost::state::Outgoing::Alert(e) = out {
+                let opens = matches!(
+                    e.kind.as_str(),
+                    "pending" | "fired" | "changed" | "flapping"
+                );
+                if opens && e.priority < Priority::P3 {
+                    self.problems.push(format!(
+                        "{phase}: {} {} {} {} ({})",
+                        e.kind.as_str(),
+                        e.id,
+                        e.priority.label(),
+                        e.condition.label(),
+                        e.value
+                    ));
+                }
+                self.events.push(e);
+            }
+        }
+        for a in &self.state.alerts.active {
+            if a.priority < Priority::P3 {
+                let line = format!(
+                    "{phase}: active {} {} {}",
+                    a.id,
+                    a.priority.label(),
+                    a.condition.label()
+                );
+                if !self.problems.contains(&line) {
+                    self.problems.push(line);
+                }
+            }
+        }
+    }
+
+    /// Steps until `done` holds (or fails the test after `limit`).
+    async fn until(&mut self, phase: &str, limit: Duration, done: impl Fn(&Poll) -> bool) {
+        let started = Instant::now();
+        loop {
+            let p = self.step(phase).await;
+            if done(&p) {
+                return;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "{phase}: still waiting after {limit:?}; last poll {p:#?}; problems so far {:#?}",
+                self.problems
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Nothing of `project` is left in the Services, Containers and Alerts panes' state,
+    /// nor among the figures.
+    fn ghosts(&self, project: &str) -> Vec<String> {
+        let mut ghosts = Vec::new();
+        for name in self.state.services.keys() {
+            if name.starts_with(&format!("{project}/")) {
+                ghosts.push(format!("Services row {name}"));
+            }
+        }
+        for row in self.state.containers.values().flatten() {
+            ghosts.push(format!("Containers row {}", row.name));
+        }
+        for id in self.state.figures.keys() {
+            if id.starts_with("dock.") {
+                ghosts.push(format!("figure {id}"));
+            }
+        }
+        for a in &self.state.alerts.active {
+            ghosts.push(format!("alert {} {}", a.id, a.condition.label()));
+        }
+        ghosts
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn container_churn_raises_nothing_above_p3_and_leaves_no_ghosts() {
+    require_docker!();
+    let project = unique("churn");
+    let mut cleanup = Cleanup(Vec::new());
+    let mut w = Watched::new(&project);
+    w.step("empty project").await;
+
+    // 1. Three services created, then started together (as `docker compose up` does):
+    // each passes through `created`.
+    let services = ["q1", "q2", "q3"];
+    let names: Vec<String> = services
+        .iter()
+        .map(|s| create(&mut cleanup, &project, s))
+        .collect();
+    w.until("created", Duration::from_secs(20), |p| {
+        p.rows.as_ref().is_some_and(|r| r.len() == 3)
+    })
+    .await;
+    // Seen in `created` for a while, as a slow start would be.
+    for _ in 0..4 {
+        w.step("created").await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut start = vec!["start"];
+    start.extend(names.iter().map(String::as_str));
+    docker(&start);
+    w.until("started", Duration::from_secs(20), |p| {
+        p.rows
+            .as_ref()
+            .is_some_and(|r| r.len() == 3 && r.iter().all(|r| r.state == "running"))
+    })
+    .await;
+    assert_eq!(
+        w.state
+            .services
+            .keys()
+            .filter(|k| k.starts_with(&project))
+            .count(),
+        3,
+        "{:?}",
+        w.state.services.keys()
+    );
+
+    // 2. All removed (`docker rm -f`, as `docker compose down` ends): gone from every
+    // pane within one interval, one "removed" line each, never "no data".
+    let mut rm = vec!["rm", "-f"];
+    rm.extend(names.iter().map(String::as_str));
+    docker(&rm);
+    w.until("removed", Duration::from_secs(10), |p| {
+        p.rows.as_ref().is_some_and(|r| r.is_empty())
+    })
+    .await;
+    w.step("removed").await;
+    let ghosts = w.ghosts(&project);
+    if !ghosts.is_empty() {
+        w.problems.push(format!("after removal: ghosts {ghosts:?}"));
+    }
+    // A minute later (time passing without a poll, then with one): still nothing.
+    let later = chrono::Utc::now() + chrono::Duration::seconds(90);
+    w.state.tick(later);
+    w.collect("a minute after removal");
+    let ghosts = w.ghosts(&project);
+    if !ghosts.is_empty() {
+        w.problems
+            .push(format!("a minute after removal: ghosts {ghosts:?}"));
+    }
+    let removed: Vec<&str> = w
+        .events
+        .iter()
+        .filter(|e| e.kind.as_str() == "removed")
+        .map(|e| e.id.as_str())
+        .collect();
+    let mut expected: Vec<String> = services.iter().map(|s| format!("dock.{s}")).collect();
+    expected.sort();
+    let mut got: Vec<String> = removed.iter().map(|s| s.to_string()).collect();
+    got.sort();
+    if got != expected {
+        w.problems.push(format!(
+            "one \"removed\" line per container expected, got {got:?}"
+        ));
+    }
+
+    // 3. Recreated and started together again.
+    let names: Vec<String> = services
+        .iter()
+        .map(|s| create(&mut cleanup, &project, s))
+        .collect();
+    let mut start = vec!["start"];
+    start.extend(names.iter().map(String::as_str));
+    docker(&start);
+    w.until("recreated", Duration::from_secs(20), |p| {
+        p.rows
+            .as_ref()
+            .is_some_and(|r| r.len() == 3 && r.iter().all(|r| r.state == "running"))
+    })
+    .await;
+
+    // 4. One replaced by a new replica the way compose recreates a container: the new one
+    // created beside it, the old one stopped and removed, the new one renamed and started.
+    let old = names[0].clone();
+    let fresh = create(&mut cleanup, &project, "q1");
+    w.step("replacing").await;
+    docker(&["stop", "-t", "0", &old]);
+    w.step("replacing").await;
+    docker(&["rm", &old]);
+    w.step("replacing").await;
+    let renamed = unique("q1");
+    cleanup.0.push(renamed.clone());
+    docker(&["rename", &fresh, &renamed]);
+    docker(&["start", &renamed]);
+    w.until("replaced", Duration::from_secs(20), |p| {
+        p.rows.as_ref().is_some_and(|r| {
+            r.len() == 3 && r.iter().all(|r| r.state == "running") && p.row(&renamed).is_some()
+        })
+    })
+    .await;
+    w.step("replaced").await;
+    let rows = w.state.containers.get("dock").cloned().unwrap_or_default();
+    if rows.iter().any(|r| r.name == old) {
+        w.problems
+            .push(format!("the replaced container {old} is still listed"));
+    }
+    let q1: Vec<&String> = w
+        .state
+        .services
+        .keys()
+        .filter(|k| k.starts_with(&project))
+        .collect();
+    if q1.len() != 3 {
+        w.problems
+            .push(format!("three Services rows expected, got {q1:?}"));
+    }
+
+    // The record's view of the same events: nothing left open.
+    let replay = watchpost::record::replay(&w.events);
+    for a in &replay.open {
+        w.problems.push(format!(
+            "the record keeps {} open ({})",
+            a.id,
+            a.condition.label()
+        ));
+    }
+    let kinds: Vec<String> = w
+        .events
+        .iter()
+        .map(|e| format!("{} {} {}", e.kind.as_str(), e.id, e.priority.label()))
+        .collect();
+    assert!(
+        w.problems.is_empty(),
+        "problems:\n{}\nalert events:\n{}",
+        w.problems.join("\n"),
+        kinds.join("\n")
+    );
+}

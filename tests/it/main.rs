@@ -13,6 +13,7 @@ mod demo_world;
 mod disk;
 mod docker;
 mod e2e_tmux;
+mod hygiene;
 mod layers;
 mod logs;
 mod metrics_pane;

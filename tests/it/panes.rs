@@ -166,6 +166,7 @@ fn containers(level: Level) -> Vec<ContainerRow> {
         net_tx_bps: Some(3_100.0),
         block_read_bytes: Some(1.2e6),
         block_write_bytes: Some(4.0e5),
+        ..ContainerRow::default()
     };
     let mut rows = vec![
         row("backend", 23.4, 412.0, 1024.0),

@@ -155,8 +155,8 @@ fn a_failing_source_is_source_error_and_a_silent_one_no_data() {
         },
         t(2),
     );
-    // The figure that failed says so itself; the other one is not made up as failing, and
-    // the source gets no second alert for what its figures already say.
+    // One alert for the failing source; the figure that failed says so on its own row
+    // but folds into the source's alert; the other one is not made up as failing.
     let conditions: Vec<(String, Condition)> = s
         .alerts
         .active
@@ -165,8 +165,11 @@ fn a_failing_source_is_source_error_and_a_silent_one_no_data() {
         .collect();
     assert_eq!(
         conditions,
-        vec![("api.up".to_string(), Condition::SourceError)]
+        vec![("api.source".to_string(), Condition::SourceError)]
     );
+    let up = s.figure("api.up").unwrap();
+    assert_eq!(up.figure.severity, Severity::Unknown);
+    assert!(up.figure.error.is_some());
     assert_eq!(s.alerts.active[0].severity, Severity::Unknown);
     assert_eq!(s.worst(), Severity::Unknown, "an error is never OK");
     assert_eq!(events(&mut s).len(), 1);

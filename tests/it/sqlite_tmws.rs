@@ -2013,6 +2013,7 @@ fn metric(id: &str, query: &str) -> watchpost::config::SqlMetric {
         crit: None,
         priority: None,
         kind: watchpost::config::MetricKind::Number,
+        min_samples: None,
     }
 }
 

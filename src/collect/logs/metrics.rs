@@ -227,6 +227,7 @@ impl MetricState {
             MetricKind::Rate => {
                 Reading::number(id, &m.name, hits as f64 / m.window_minutes as f64, &m.unit)
                     .with_detail(format!("{hits} matching line{} in {window}", plural(hits)))
+                    .with_samples(hits)
             }
             MetricKind::Percent => {
                 let lines: u64 = live().map(|b| b.lines).sum();
@@ -235,6 +236,7 @@ impl MetricState {
                 } else {
                     Reading::number(id, &m.name, 100.0 * hits as f64 / lines as f64, &m.unit)
                         .with_detail(format!("{hits} of {lines} lines in {window}"))
+                        .with_samples(lines)
                 }
             }
             MetricKind::Percentile(p) => {
@@ -248,7 +250,8 @@ impl MetricState {
                 }
                 match percentile(&mut weighted, p) {
                     Some(v) => Reading::number(id, &m.name, v, &m.unit)
-                        .with_detail(format!("p{p} of {hits} value{} in {window}", plural(hits))),
+                        .with_detail(format!("p{p} of {hits} value{} in {window}", plural(hits)))
+                        .with_samples(hits),
                     None => no_samples(
                         id,
                         &m.name,
@@ -698,7 +701,8 @@ match = "(?i)failed""#,
                field = "status"
                matches = "^5"
                where = { method = "GET" }
-               crit = "> 5""#,
+               crit = "> 5"
+               min_samples = 6"#,
         );
         let mut s = MetricState::new(pct);
         assert_eq!(s.reading("x", now).value, Value::Text("no samples".into()));

@@ -94,6 +94,7 @@ fn evaluate(
     match metric.kind {
         MetricKind::Number => {
             let columns = stmt.column_count();
+            let samples_at = samples_column(stmt.column_names());
             let mut rows = stmt.query([]).map_err(err)?;
             let Some(row) = rows.next().map_err(err)? else {
                 return Err(
@@ -102,7 +103,11 @@ fn evaluate(
                 );
             };
             let value = number(row.get_ref(0).map_err(err)?)?;
-            Ok(number_outcome(source, metric, value, columns))
+            let samples = match samples_at {
+                Some(i) => Some(number(row.get_ref(i).map_err(err)?)?),
+                None => None,
+            };
+            number_outcome(source, metric, value, columns, samples)
         }
         MetricKind::Table => {
             let columns: Vec<String> = stmt.column_names().map(String::from).collect();
@@ -150,29 +155,56 @@ pub(super) fn number(value: ValueRef<'_>) -> Result<f64, String> {
     }
 }
 
-/// A number metric's outcome (`columns`: how many the query returned).
+/// Where the `samples` column is among a query's columns.
+fn samples_column<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<usize> {
+    names
+        .into_iter()
+        .position(|n| n.eq_ignore_ascii_case(SqlMetric::SAMPLES_COLUMN))
+        .filter(|&i| i > 0)
+}
+
+/// A number metric's outcome (`columns`: how many the query returned; `samples`: its
+/// `samples` column, if it has one).
 pub(super) fn number_outcome(
     source: &str,
     metric: &SqlMetric,
     value: f64,
     columns: usize,
-) -> Outcome {
+    samples: Option<f64>,
+) -> Result<Outcome, String> {
     let mut reading = Reading::number(
         figure_id(source, metric),
         figure_name(metric),
         value,
         &metric.unit,
     );
-    if columns > 1 {
+    let mut rule = metric.rule();
+    match samples {
+        Some(n) => {
+            reading = reading.with_samples(n.max(0.0) as u64);
+            if let Some(rule) = &mut rule {
+                rule.min_samples = rule.min_samples.or(Some(SqlMetric::DEFAULT_MIN_SAMPLES));
+            }
+        }
+        None if metric.min_samples.is_some() => {
+            return Err(format!(
+                "min_samples needs the query to return how many samples the value is from, in a column named {:?}",
+                SqlMetric::SAMPLES_COLUMN
+            ));
+        }
+        None => {}
+    }
+    let ignored = columns - 1 - usize::from(samples.is_some());
+    if ignored > 0 {
         reading = reading.with_detail(format!("first column of {columns}; the others are ignored"));
     }
-    if let Some(rule) = metric.rule() {
+    if let Some(rule) = rule {
         reading = reading.with_rule(rule);
     }
-    Outcome {
+    Ok(Outcome {
         reading,
         table: None,
-    }
+    })
 }
 
 /// A table metric's outcome: the first [`TABLE_ROWS`] rows kept, `count` in all.
@@ -227,8 +259,13 @@ pub(super) fn from_rows(
             ),
             Some(row) => match row.first() {
                 None => Err("the query returned no columns".to_string()),
-                Some(value) => number(ValueRef::from(value))
-                    .map(|n| number_outcome(source, metric, n, columns.len().max(row.len()))),
+                Some(value) => number(ValueRef::from(value)).and_then(|n| {
+                    let samples = samples_column(columns.iter().map(String::as_str))
+                        .and_then(|i| row.get(i))
+                        .map(|v| number(ValueRef::from(v)))
+                        .transpose()?;
+                    number_outcome(source, metric, n, columns.len().max(row.len()), samples)
+                }),
             },
         },
         MetricKind::Table => {
