@@ -593,11 +593,22 @@ impl std::error::Error for ConfigError {}
 impl Config {
     /// Reads and parses a config file; errors name the file, line and column.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        let bytes = std::fs::read(path).map_err(|e| ConfigError {
             path: path.to_path_buf(),
             message: format!("cannot read config: {e}"),
             problems: Vec::new(),
         })?;
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                let problems = vec![not_utf8(e.as_bytes(), e.utf8_error())];
+                return Err(ConfigError {
+                    path: path.to_path_buf(),
+                    message: render(&problems),
+                    problems,
+                });
+            }
+        };
         Config::parse_checked(&text).map_err(|problems| ConfigError {
             path: path.to_path_buf(),
             message: render(&problems),
@@ -618,6 +629,22 @@ impl Config {
         }
         // The walk found nothing; serde is the last word on the model.
         toml::from_str::<Config>(text).map_err(|e| vec![toml_problem(text, &e)])
+    }
+}
+
+/// Where the first byte that is not UTF-8 stands, as line and column of the text before it.
+fn not_utf8(bytes: &[u8], error: std::str::Utf8Error) -> validate::Problem {
+    let valid = &bytes[..error.valid_up_to()];
+    // The prefix is valid UTF-8 by definition of valid_up_to.
+    let before = std::str::from_utf8(valid).unwrap_or_default();
+    let (line, column) = validate::Locator::new(before).at(before.len());
+    validate::Problem {
+        line,
+        column,
+        message: format!(
+            "byte 0x{:02x} is not UTF-8: a config file is UTF-8 text (was it saved in another encoding?)",
+            bytes[error.valid_up_to()]
+        ),
     }
 }
 

@@ -56,6 +56,12 @@ impl<'a> Locator<'a> {
     }
 }
 
+/// The shortest `interval` of any source.
+pub const MIN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+/// The longest duration any key takes: a window, an interval or a `for` beyond a year is a
+/// typo, and would overflow the clock arithmetic of windows and alerts.
+pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(366 * 24 * 3600);
+
 /// What a key's value must be.
 #[derive(Clone, Copy, Debug)]
 pub enum Kind {
@@ -737,9 +743,20 @@ fn check_value(
         _ => raw.to_string(),
     };
     let problem = match kind {
-        Kind::Duration => humantime::parse_duration(raw.trim())
-            .err()
-            .map(|e| format!("{raw:?} is not a duration like \"5s\" or \"24h\": {e}")),
+        Kind::Duration => match humantime::parse_duration(raw.trim()) {
+            Err(e) => Some(format!(
+                "{raw:?} is not a duration like \"5s\" or \"24h\": {e}"
+            )),
+            Ok(d) if d > MAX_DURATION => Some(format!(
+                "{raw:?} is longer than watchpost can count with (at most {})",
+                humantime::format_duration(MAX_DURATION)
+            )),
+            Ok(d) if name == "interval" && d < MIN_INTERVAL => Some(format!(
+                "interval {raw:?} is below the minimum of {}: polling faster burns CPU here and loads the watched system for nothing a person can read",
+                humantime::format_duration(MIN_INTERVAL)
+            )),
+            Ok(_) => None,
+        },
         Kind::Threshold => raw.parse::<crate::model::rule::Threshold>().err(),
         Kind::Priority => (!["P0", "P1", "P2", "P3"].contains(&raw))
             .then(|| format!("{raw:?} is not a priority (P0, P1, P2 or P3)")),

@@ -662,3 +662,102 @@ fn docker_log_sources_are_known_to_validate() {
     let got = problems("[logs.b]\ndocker = [\"backend\"]\ntail = \"lots\"\n");
     assert!(!got.is_empty(), "a tail that is not a number");
 }
+
+// ------------------------------------------------ every mistake has a place, no panic
+
+#[test]
+fn a_byte_that_is_not_utf8_is_placed_by_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("watchpost.toml");
+    let mut bytes = b"[deployment]\nname = \"caf".to_vec();
+    bytes.push(0xe9); // Latin-1 é
+    bytes.extend_from_slice(b"\"\n");
+    std::fs::write(&path, &bytes).unwrap();
+    let error = Config::load(&path).unwrap_err();
+    assert_eq!(error.problems.len(), 1, "{error}");
+    assert_eq!((error.problems[0].line, error.problems[0].column), (2, 12));
+    let text = error.to_string();
+    assert!(
+        text.contains("line 2, column 12") && text.contains("0xe9"),
+        "{text}"
+    );
+}
+
+#[test]
+fn intervals_below_the_minimum_and_durations_past_a_year_are_refused() {
+    let base = "[deployment]\nname = \"x\"\n\n[system.box]\nhost = \"local\"\n";
+    for (interval, want) in [("0s", "minimum of 1s"), ("250ms", "minimum of 1s")] {
+        let error = Config::parse(&format!("{base}interval = \"{interval}\"\n")).unwrap_err();
+        assert!(
+            error.contains("line 6") && error.contains(want),
+            "{interval}: {error}"
+        );
+    }
+    assert!(Config::parse(&format!("{base}interval = \"1s\"\n")).is_ok());
+    let error = Config::parse("[deployment]\nlength = \"999999999h\"\n").unwrap_err();
+    assert!(
+        error.contains("line 2") && error.contains("longer than"),
+        "{error}"
+    );
+}
+
+mod mutated_examples {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn examples() -> Vec<Vec<u8>> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+            .collect();
+        files.sort();
+        files.iter().map(|p| std::fs::read(p).unwrap()).collect()
+    }
+
+    #[derive(Debug, Clone)]
+    enum Edit {
+        Set(usize, u8),
+        Insert(usize, u8),
+        Delete(usize),
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        prop_oneof![
+            (any::<usize>(), any::<u8>()).prop_map(|(at, b)| Edit::Set(at, b)),
+            (any::<usize>(), any::<u8>()).prop_map(|(at, b)| Edit::Insert(at, b)),
+            any::<usize>().prop_map(Edit::Delete),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, .. ProptestConfig::default() })]
+
+        /// Any example config with a few bytes changed loads, or fails with every problem
+        /// placed by line and column; never a panic.
+        #[test]
+        fn loads_or_fails_with_a_place(which in any::<usize>(), edits in prop::collection::vec(edit(), 1..4)) {
+            let all = examples();
+            let mut bytes = all[which % all.len()].clone();
+            for e in edits {
+                let n = bytes.len().max(1);
+                match e {
+                    Edit::Set(at, b) if !bytes.is_empty() => bytes[at % n] = b,
+                    Edit::Insert(at, b) => bytes.insert(at % (bytes.len() + 1), b),
+                    Edit::Delete(at) if !bytes.is_empty() => { bytes.remove(at % n); }
+                    _ => {}
+                }
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("mutated.toml");
+            std::fs::write(&path, &bytes).unwrap();
+            if let Err(error) = Config::load(&path) {
+                prop_assert!(!error.problems.is_empty(), "no place: {error}");
+                for p in &error.problems {
+                    prop_assert!(p.line >= 1 && p.column >= 1, "{error}");
+                }
+            }
+        }
+    }
+}

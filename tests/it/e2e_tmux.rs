@@ -304,7 +304,7 @@ fn dashboard_session_leaves_the_database_unchanged() {
     std::fs::write(
         &config,
         format!(
-            "[deployment]\nname = \"session-test\"\n\n[sqlite.tmws]\npath = \"{}\"\npack = \"tmws\"\ninterval = \"200ms\"\n",
+            "[deployment]\nname = \"session-test\"\n\n[sqlite.tmws]\npath = \"{}\"\npack = \"tmws\"\ninterval = \"1s\"\n",
             db.display()
         ),
     )
@@ -320,7 +320,7 @@ fn dashboard_session_leaves_the_database_unchanged() {
     tmux.wait_for("the deny figure", Duration::from_secs(30), |t| {
         t.capture().contains("10.0%")
     });
-    std::thread::sleep(Duration::from_secs(3)); // a dozen more refreshes
+    std::thread::sleep(Duration::from_secs(4)); // a few more refreshes (1 s is the minimum)
     tmux.send(&["q"]);
     tmux.wait_for("a clean exit", Duration::from_secs(10), |t| {
         t.capture().contains("EXIT=0")
