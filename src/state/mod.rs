@@ -187,9 +187,20 @@ impl FigureState {
 pub struct SourceState {
     pub health: SourceHealth,
     pub last_ok: Option<DateTime<Utc>>,
+    /// When its current run of errors began.
+    pub failing_since: Option<DateTime<Utc>>,
 }
 
 impl SourceState {
+    /// A source that has not reported yet.
+    pub fn connecting() -> SourceState {
+        SourceState {
+            health: SourceHealth::Connecting,
+            last_ok: None,
+            failing_since: None,
+        }
+    }
+
     /// A short status line: "12s ago", "connecting…", "error: …".
     pub fn describe(&self, now: DateTime<Utc>) -> String {
         let age = self.last_ok.map(|at| format_age(now - at));
@@ -214,6 +225,12 @@ impl SourceState {
                 }
                 if let Some(age) = age {
                     text.push_str(&format!(" (figures {age} old)"));
+                }
+                // How long it has failed, once that is more than a moment.
+                if let Some(since) = self.failing_since
+                    && now - since >= Duration::minutes(1)
+                {
+                    text.push_str(&format!(", failing for {}", format_age(now - since)));
                 }
                 text
             }
@@ -393,10 +410,7 @@ impl AppState {
     pub fn register_source(&mut self, pane: PaneId, source: &str) {
         self.sources
             .entry(source.to_string())
-            .or_insert(SourceState {
-                health: SourceHealth::Connecting,
-                last_ok: None,
-            });
+            .or_insert(SourceState::connecting());
         let list = self.pane_sources.entry(pane).or_default();
         if !list.iter().any(|s| s == source) {
             list.push(source.to_string());
@@ -464,7 +478,10 @@ impl AppState {
                 for reading in causes.into_iter().chain(dependents) {
                     self.apply_reading(reading, now);
                 }
-                self.mark_ok(&source, now);
+                // Only figures read fresh make the source's figures young again.
+                if !all_failed {
+                    self.mark_ok(&source, now);
+                }
             }
             Update::Health { source, health } => {
                 let all_failed = self.round.remove(&source).unwrap_or(false);
@@ -478,12 +495,25 @@ impl AppState {
                     SourceHealth::Ok => self.source_health(&source, None, now),
                     SourceHealth::Busy { .. } | SourceHealth::Connecting => {}
                 }
-                let entry = self.sources.entry(source).or_insert(SourceState {
-                    health: SourceHealth::Connecting,
-                    last_ok: None,
-                });
-                if health == SourceHealth::Ok {
-                    entry.last_ok = Some(now);
+                if matches!(health, SourceHealth::Error { .. }) {
+                    // What it can no longer vouch for goes: a drill-down table would
+                    // otherwise stand under the error as if it were current.
+                    let prefix = format!("{source}.");
+                    self.tables.retain(|id, _| !id.starts_with(&prefix));
+                }
+                let entry = self
+                    .sources
+                    .entry(source)
+                    .or_insert(SourceState::connecting());
+                match &health {
+                    SourceHealth::Ok => {
+                        entry.last_ok = Some(now);
+                        entry.failing_since = None;
+                    }
+                    SourceHealth::Error { .. } if entry.failing_since.is_none() => {
+                        entry.failing_since = Some(now);
+                    }
+                    _ => {}
                 }
                 entry.health = health;
             }
@@ -789,12 +819,10 @@ impl AppState {
         let entry = self
             .sources
             .entry(source.to_string())
-            .or_insert(SourceState {
-                health: SourceHealth::Connecting,
-                last_ok: None,
-            });
+            .or_insert(SourceState::connecting());
         entry.health = SourceHealth::Ok;
         entry.last_ok = Some(now);
+        entry.failing_since = None;
     }
 
     fn apply_reading(&mut self, reading: crate::model::figure::Reading, now: DateTime<Utc>) {

@@ -2156,3 +2156,38 @@ async fn custom_metrics_of_a_missing_file_fail_with_it() {
             .contains("no such file")
     );
 }
+
+#[tokio::test]
+async fn a_deleted_database_clears_the_rows_it_can_no_longer_vouch_for() {
+    use watchpost::state::{AppState, Window};
+    let dir = tempfile::tempdir().unwrap();
+    let path = create_db(dir.path(), Mode::Rollback);
+    populate(&Connection::open(&path).unwrap(), &[Fmt::Space]);
+    let mut c = collector(&path);
+    let now = Utc::now();
+    let mut state = AppState::new(Window::new("t", now, Duration::hours(24)));
+    for u in c.poll().await {
+        state.apply(u, now);
+    }
+    assert!(
+        state.tables.contains_key("tmws.rbac.top_denied"),
+        "{:?}",
+        state.tables.keys().collect::<Vec<_>>()
+    );
+    std::fs::remove_file(&path).unwrap();
+    // Two minutes of failed polls later.
+    let later = now + Duration::minutes(2);
+    for at in [now + Duration::seconds(5), later] {
+        for u in c.poll().await {
+            state.apply(u, at);
+        }
+    }
+    assert!(
+        !state.tables.keys().any(|id| id.starts_with("tmws.")),
+        "a table of a failed source is still shown: {:?}",
+        state.tables.keys().collect::<Vec<_>>()
+    );
+    let said = state.sources["tmws"].describe(later);
+    assert!(said.contains("no such file"), "{said}");
+    assert!(said.contains("failing for 1m"), "{said}");
+}
