@@ -121,6 +121,18 @@ pub fn private_dir_for(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Whether a writer holds the record now: its lock file is locked (a shared lock, taken
+/// and given back at once, is refused while the writer holds its exclusive one).
+pub fn writer_active(record: &Path) -> bool {
+    match File::open(lock_path(record)) {
+        Ok(file) => matches!(
+            file.try_lock_shared(),
+            Err(std::fs::TryLockError::WouldBlock)
+        ),
+        Err(_) => false,
+    }
+}
+
 /// The pid written in the lock file (whoever holds it now or held it last).
 pub fn holder(record: &Path) -> Option<u32> {
     let mut text = String::new();

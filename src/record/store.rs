@@ -243,9 +243,8 @@ fn make_private(path: &Path) -> std::io::Result<()> {
     let meta = std::fs::metadata(path)?;
     if meta.uid() == nix::unistd::geteuid().as_raw() && meta.mode() & 0o077 != 0 {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(super::PRIVATE_FILE))?;
-        for sidecar in ["-wal", "-shm"] {
-            let mut name = path.as_os_str().to_owned();
-            name.push(sidecar);
+        for suffix in ["-wal", "-shm"] {
+            let name = sidecar(path, suffix);
             if std::fs::metadata(&name).is_ok() {
                 std::fs::set_permissions(
                     &name,
@@ -255,6 +254,29 @@ fn make_private(path: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Room given to the WAL index (`-shm`) up front: four 32 KiB regions, each indexing 4,096
+/// WAL frames, where the record commits every second and checkpoints every 1,000 pages.
+const WAL_INDEX_RESERVE: i64 = 128 * 1024;
+
+/// SQLite maps the `-shm` file into memory and grows it page by page; on a full file
+/// system the kernel cannot back a new page, and the first write to it kills the process
+/// with SIGBUS. Allocating its blocks now, while there is room, means a disk that fills
+/// later fails the record's writes (said in the header) and nothing else.
+fn reserve_wal_index(path: &Path) -> std::io::Result<()> {
+    let shm = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(sidecar(path, "-shm"))?;
+    nix::fcntl::posix_fallocate(&shm, 0, WAL_INDEX_RESERVE).map_err(std::io::Error::from)
+}
+
+/// `path` with `suffix` appended to its file name (`x.sqlite-wal`).
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
 }
 
 /// Opens (creating if needed) a record for writing and makes sure its schema is there.
@@ -270,6 +292,12 @@ pub fn open_rw(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.execute_batch(SCHEMA)?;
+    reserve_wal_index(path).map_err(|e| {
+        rusqlite::Error::ToSqlConversionFailure(Box::new(std::io::Error::new(
+            e.kind(),
+            format!("cannot reserve room for the record's index: {e}"),
+        )))
+    })?;
     conn.execute(
         "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?1)",
         params![SCHEMA_VERSION.to_string()],
@@ -313,6 +341,27 @@ impl Reader {
                 rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
                 Some(format!("no record at {}", path.display())),
             ));
+        }
+        // A WAL left behind with no writer (it stopped on a full disk, or was killed):
+        // a reader would rebuild the WAL index in the `-shm` file, whose new pages a full
+        // disk cannot back (SIGBUS). With no writer to share it with, the index can live
+        // in this process's memory: exclusive locking mode, which needs a file opened for
+        // writing; `query_only` keeps this connection from writing anything.
+        if sidecar(path, "-wal").exists() && !super::writer_active(path) {
+            let private = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .and_then(|conn| {
+                conn.pragma_update(None, "query_only", 1)?;
+                conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+                conn.busy_timeout(Duration::from_secs(5))?;
+                Ok(conn)
+            });
+            // Not ours to write (another user's record): shared, as below.
+            if let Ok(conn) = private {
+                return Ok(Reader { conn });
+            }
         }
         let conn = Connection::open_with_flags(
             path,

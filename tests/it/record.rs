@@ -781,3 +781,155 @@ fn the_record_its_sidecars_and_its_directories_are_private() {
     drop(store::open_rw(&old).unwrap());
     assert_eq!(mode(&old), 0o600);
 }
+
+/// A small ext4 in a file, loop-mounted; unmounted on drop. None where the machine does not
+/// allow it (not root, no loop device).
+struct TinyDisk {
+    dir: tempfile::TempDir,
+}
+
+impl TinyDisk {
+    fn new(kib: u64) -> Result<TinyDisk, String> {
+        if nix::unistd::geteuid().as_raw() != 0 {
+            return Err("not root".into());
+        }
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let image = dir.path().join("disk.img");
+        std::fs::File::create(&image)
+            .and_then(|f| f.set_len(kib * 1024))
+            .map_err(|e| e.to_string())?;
+        let mount = dir.path().join("mnt");
+        std::fs::create_dir(&mount).map_err(|e| e.to_string())?;
+        let run = |cmd: &mut Command| -> Result<(), String> {
+            let out = cmd.output().map_err(|e| e.to_string())?;
+            out.status
+                .success()
+                .then_some(())
+                .ok_or_else(|| String::from_utf8_lossy(&out.stderr).trim().to_string())
+        };
+        run(Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-m", "0"])
+            .arg(&image))?;
+        run(Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(&image)
+            .arg(&mount))?;
+        Ok(TinyDisk { dir })
+    }
+
+    fn mount(&self) -> PathBuf {
+        self.dir.path().join("mnt")
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.mount()).status();
+    }
+}
+
+#[test]
+fn a_full_file_system_stops_the_record_says_so_and_leaves_it_intact() {
+    use watchpost::app::App;
+    use watchpost::state::RecordStatus;
+    let disk = match TinyDisk::new(2048) {
+        Ok(disk) => disk,
+        Err(why) => {
+            eprintln!("SKIPPED (needs a loop-mounted file system): {why}");
+            return;
+        }
+    };
+    let path = disk.mount().join("shop.sqlite");
+    let window = Window::new("shop", t0(), Duration::hours(24));
+    // The record's own bound (50 MB) is far above the disk's 2 MB: the disk fills first.
+    let opened = record::open(&path, &window, &settings(store::DEFAULT_MAX_MB), t0()).unwrap();
+    let mut app = App::new(
+        AppState::new(opened.window.clone()),
+        watchpost::ui::theme::Theme::built_in("default").unwrap(),
+    );
+    let (writer, lock) = writer_of(opened);
+    app.set_recording(writer, lock);
+    let mut first_error = None;
+    for minute in 0..1400 {
+        let at = t0() + Duration::minutes(minute);
+        // New figures with long names every minute: the disk fills over a few hundred
+        // minutes of window, long after the first ones are committed.
+        let readings = (0..20)
+            .map(|f| {
+                Reading::number(
+                    format!("src.m{minute:04}_f{f:02}_{}", "x".repeat(200)),
+                    format!("figure {f} {}", "y".repeat(200)),
+                    (minute * 20 + f) as f64,
+                    "",
+                )
+            })
+            .collect();
+        app.apply_update_at(
+            Update::Readings {
+                source: "src".into(),
+                readings,
+            },
+            at,
+        );
+        app.tick(at);
+        let recording = app.recording.as_ref().unwrap();
+        assert!(recording.writer.flush(std::time::Duration::from_secs(10)));
+        app.tick(at);
+        if let RecordStatus::Writing {
+            error: Some(error), ..
+        } = &app.state.record
+        {
+            first_error = Some((minute, error.clone()));
+            break;
+        }
+    }
+    let (minute, error) = first_error.expect("the disk never filled");
+    assert!(error.contains("full"), "{error}");
+    // The dashboard goes on: the state still takes figures and the writer still answers.
+    let later = t0() + Duration::minutes(minute + 1);
+    app.apply_update_at(
+        Update::Readings {
+            source: "api".into(),
+            readings: vec![Reading::number("api.up", "api up", 1.0, "")],
+        },
+        later,
+    );
+    app.tick(later);
+    assert!(app.state.figure("api.up").is_some());
+    assert!(
+        app.recording
+            .as_ref()
+            .unwrap()
+            .writer
+            .flush(std::time::Duration::from_secs(10))
+    );
+    drop(app);
+    // What was committed before the disk filled is intact and readable, by the report
+    // (a reader on a full disk once died of SIGBUS rebuilding the WAL index in `-shm`).
+    let reader = record::Reader::open(&path).unwrap();
+    let samples = reader.samples().unwrap();
+    assert!(!samples.is_empty(), "nothing of the first minutes was kept");
+    drop(reader);
+    let report = Command::new(env!("CARGO_BIN_EXE_watchpost"))
+        .args(["report", "--format", "json", "--record"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        report.status.success(),
+        "{:?}: {}",
+        report.status,
+        String::from_utf8_lossy(&report.stderr)
+    );
+    // (As the report reads it: the WAL index in memory, nothing written.)
+    let conn =
+        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .unwrap();
+    conn.pragma_update(None, "query_only", 1).unwrap();
+    conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
+        .unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
