@@ -435,3 +435,101 @@ async fn up_zero_raises_one_p0_not_three() {
     let latency = state.figure("api.health_ms").expect("shown");
     assert!(latency.figure.error.is_some(), "{latency:?}");
 }
+
+fn local_host() -> HostCollector {
+    HostCollector::new(
+        "box",
+        &SystemSource {
+            host: "local".into(),
+            interval: Duration::from_secs(1),
+        },
+    )
+}
+
+/// `free -b`'s Mem line: (total, used), used being total − available (procps 4).
+fn free_bytes() -> (f64, f64) {
+    let out = std::process::Command::new("free")
+        .arg("-b")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with("Mem:")).unwrap();
+    let n: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().unwrap())
+        .collect();
+    (n[0], n[1])
+}
+
+#[tokio::test]
+async fn memory_agrees_with_free_at_the_same_moment() {
+    let mut collector = local_host();
+    collector.poll().await;
+    // Memory moves between two reads: take free before and after ours.
+    let (total, used_before) = free_bytes();
+    let updates = collector.poll().await;
+    let (_, used_after) = free_bytes();
+    let ours = number(&readings(&updates), "box.mem_pct");
+    let (low, high) = (
+        100.0 * used_before.min(used_after) / total,
+        100.0 * used_before.max(used_after) / total,
+    );
+    assert!(
+        ours >= low - 0.5 && ours <= high + 0.5,
+        "mem_pct {ours:.2} vs free's used {low:.2}–{high:.2} %"
+    );
+}
+
+/// Busy and total jiffies of all CPUs from /proc/stat (as top and mpstat count them).
+fn proc_stat() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/stat").unwrap();
+    let fields: Vec<u64> = text
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().unwrap())
+        .collect();
+    // user nice system idle iowait irq softirq steal: idle and iowait are not busy.
+    let total: u64 = fields.iter().take(8).sum();
+    let idle = fields[3] + fields[4];
+    (total - idle, total)
+}
+
+#[tokio::test]
+async fn cpu_agrees_with_proc_stat_over_the_same_interval() {
+    // One core kept busy, so the figure is far from zero.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let burner = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut x = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            }
+            x
+        })
+    };
+    let mut collector = local_host();
+    collector.poll().await;
+    let (busy0, total0) = proc_stat();
+    collector.poll().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (busy1, total1) = proc_stat();
+    let updates = collector.poll().await;
+    stop.store(true, Ordering::Relaxed);
+    burner.join().unwrap();
+    let ours = number(&readings(&updates), "box.cpu_pct");
+    let reference = 100.0 * (busy1 - busy0) as f64 / (total1 - total0) as f64;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    assert!(
+        reference >= 100.0 / cores - 10.0,
+        "the burner shows: {reference:.1}"
+    );
+    assert!(
+        (ours - reference).abs() < 10.0,
+        "cpu_pct {ours:.1} vs /proc/stat {reference:.1} over the same 2 s"
+    );
+}
