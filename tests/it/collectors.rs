@@ -501,7 +501,7 @@ fn proc_stat() -> (u64, u64) {
 #[tokio::test]
 async fn cpu_agrees_with_proc_stat_over_the_same_interval() {
     // One core kept busy, so the figure is far from zero.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let burner = {
         let stop = stop.clone();
         std::thread::spawn(move || {
