@@ -1219,12 +1219,8 @@ pub(crate) fn current_replicas(rows: Vec<ContainerRow>) -> Vec<ContainerRow> {
     out
 }
 
-/// The updates of one poll: the rows, one Services row per compose service, the figures.
-pub(crate) fn container_updates(source: &str, rows: Vec<ContainerRow>) -> Vec<Update> {
-    project_updates(source, rows, &[], None, Utc::now()).0
-}
-
-/// [`container_updates`] at `now`, with the compose services the config names
+/// The updates of one poll at `now` (the rows, one Services row per compose service, the
+/// figures), with the compose services the config names
 /// (`services = [...]` of `project`): one of them without any container is a finding of
 /// its own (`<source>.<service>.state` = "absent", down in Services). Also says what it
 /// showed, so the next poll can tell what was removed.
@@ -1428,6 +1424,11 @@ fn compose_services(rows: &[ContainerRow], now: DateTime<Utc>) -> Vec<ServiceSta
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The updates of one poll, with no compose services named.
+    fn container_updates(source: &str, rows: Vec<ContainerRow>) -> Vec<Update> {
+        project_updates(source, rows, &[], None, Utc::now()).0
+    }
 
     /// A cgroup v1 sample shaped like the Engine API's (Docker 20.10, cgroupfs driver).
     const V1_SAMPLE: &str = r#"{
