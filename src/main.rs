@@ -189,8 +189,10 @@ async fn start_dashboard(
         Some(path) => {
             let (path, window, settings) = (path.clone(), configured.clone(), settings.clone());
             Some(
-                tokio::task::spawn_blocking(move || record::open(&path, &window, &settings, now))
-                    .await?,
+                tokio::task::spawn_blocking(move || {
+                    record::open_record(&path, &window, &settings, now)
+                })
+                .await?,
             )
         }
     };
@@ -215,7 +217,7 @@ async fn start_dashboard(
             );
         }
         None => {}
-        Some(Err(e)) => state.record = RecordStatus::Failed(e),
+        Some(Err(e)) => state.record = RecordStatus::Failed(e.to_string()),
         Some(Ok(opened)) => {
             let is_writer = matches!(opened.role, Role::Writer { .. });
             if let Some(old) = &opened.archived {
@@ -317,7 +319,7 @@ async fn run_report(
     let built = tokio::task::spawn_blocking(move || {
         let reader = record::Reader::open(&path)
             .map_err(|e| format!("cannot open the record {}: {e}", path.display()))?;
-        let inputs = report::Inputs::read(&reader)?;
+        let inputs = report::Inputs::read(&reader).map_err(|e| e.to_string())?;
         let criteria = criteria.unwrap_or_else(|| report::recorded_criteria(&inputs.meta));
         Ok::<_, String>(report::build(&inputs, &criteria, now))
     })

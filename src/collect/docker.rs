@@ -48,18 +48,18 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub const PROJECT_LABEL: &str = "com.docker.compose.project";
-pub const SERVICE_LABEL: &str = "com.docker.compose.service";
-pub const NUMBER_LABEL: &str = "com.docker.compose.container-number";
+pub(crate) const PROJECT_LABEL: &str = "com.docker.compose.project";
+pub(crate) const SERVICE_LABEL: &str = "com.docker.compose.service";
+pub(crate) const NUMBER_LABEL: &str = "com.docker.compose.container-number";
 
 /// How long a container may stay `created` or `restarting` before that counts as down.
-pub const START_GRACE: Duration = crate::model::update::CONTAINER_START_GRACE;
+pub(crate) const START_GRACE: Duration = crate::model::update::CONTAINER_START_GRACE;
 
 /// Where the engine listens when DOCKER_HOST is not set.
 const DEFAULT_SOCKET: &str = "unix:///var/run/docker.sock";
 
 /// Where a remote host's engine listens.
-pub const REMOTE_SOCKET: &str = "/var/run/docker.sock";
+pub(crate) const REMOTE_SOCKET: &str = "/var/run/docker.sock";
 
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -229,7 +229,7 @@ impl Collector for DockerCollector {
 /// container's log from its last `tail` lines, and a restarted or new container's from
 /// the last line delivered; a stopped container's last run, if it was never read, is read
 /// back once by the same rules. Events come as a process source's do.
-pub fn follow_logs(
+pub(crate) fn follow_logs(
     source: &str,
     names: Vec<String>,
     project: Option<String>,
@@ -423,7 +423,7 @@ fn engine_address() -> String {
 
 /// Connects, then settles on an API version the daemon speaks. `explicit` is an address
 /// given by the caller; otherwise bollard's defaults apply (DOCKER_HOST or the socket).
-async fn connect(address: &str, explicit: bool) -> Result<Docker, String> {
+async fn connect(address: &str, explicit: bool) -> Result<Docker, EngineError> {
     let local = address.starts_with("unix://");
     let timeout = REQUEST_TIMEOUT.as_secs() * 12;
     let docker = match (explicit, local) {
@@ -431,23 +431,21 @@ async fn connect(address: &str, explicit: bool) -> Result<Docker, String> {
         (false, false) => Docker::connect_with_defaults(),
         (true, true) => Docker::connect_with_local(address, timeout, bollard::API_DEFAULT_VERSION),
         (true, false) => Docker::connect_with_http(address, timeout, bollard::API_DEFAULT_VERSION),
-    }
-    .map_err(|e| describe_error(&e))?;
+    }?;
     match docker.clone().negotiate_version().await {
         Ok(docker) => Ok(docker),
         Err(e) => {
             // bollard asks for its own (newest) API version first; an older daemon answers
             // "client version 1.53 is too new. Maximum supported API version is 1.41".
             let Some(version) = max_api_version(&e.to_string()) else {
-                return Err(describe_error(&e));
+                return Err(e.into());
             };
             let docker = if local {
                 Docker::connect_with_local(address, timeout, &version)
             } else {
                 Docker::connect_with_http(address, timeout, &version)
-            }
-            .map_err(|e| describe_error(&e))?;
-            docker.version().await.map_err(|e| describe_error(&e))?;
+            }?;
+            docker.version().await?;
             Ok(docker)
         }
     }
@@ -465,6 +463,15 @@ fn max_api_version(message: &str) -> Option<ClientVersion> {
         major_version: major.parse().ok()?,
         minor_version: minor.parse().ok()?,
     })
+}
+
+/// Why the engine could not be reached or read. `Display` is the Containers pane's text.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum EngineError {
+    #[error("{}", describe_error(.0))]
+    Api(#[from] bollard::errors::Error),
+    #[error("inspecting container {0} took too long")]
+    InspectTimedOut(String),
 }
 
 /// A short reason from a bollard error, with the io error at the bottom of the chain.
@@ -651,7 +658,7 @@ async fn session(address: &str, explicit: bool, setup: &SessionSetup) -> (bool, 
     let project = selection.project.as_deref();
     let docker = match tokio::time::timeout(REQUEST_TIMEOUT, connect(address, explicit)).await {
         Ok(Ok(docker)) => docker,
-        Ok(Err(reason)) => return (false, reason),
+        Ok(Err(e)) => return (false, e.to_string()),
         Err(_) => return (false, "the engine did not answer in time".into()),
     };
     // Events from one second before the listing are replayed, so a change that happens
@@ -670,7 +677,7 @@ async fn session(address: &str, explicit: bool, setup: &SessionSetup) -> (bool, 
     let rows = match tokio::time::timeout(REQUEST_TIMEOUT * 3, list_rows(&docker, selection)).await
     {
         Ok(Ok(rows)) => rows,
-        Ok(Err(reason)) => return (false, reason),
+        Ok(Err(e)) => return (false, e.to_string()),
         Err(_) => return (false, "listing the containers took too long".into()),
     };
     {
@@ -710,8 +717,8 @@ async fn session(address: &str, explicit: bool, setup: &SessionSetup) -> (bool, 
         tokio::select! {
             event = events.next() => match event {
                 Some(Ok(event)) => {
-                    if let Err(reason) = handle_event(&docker, selection, shared, &event).await {
-                        return (true, reason);
+                    if let Err(e) = handle_event(&docker, selection, shared, &event).await {
+                        return (true, e.to_string());
                     }
                     reconcile(&mut streams, &mut follows);
                     follow_zoomed(&mut tail, &screen);
@@ -740,16 +747,16 @@ fn label_filter(project: Option<&str>) -> HashMap<String, Vec<String>> {
 }
 
 /// Lists every container (stopped ones too) and inspects each once.
-async fn list_rows(docker: &Docker, selection: &Selection) -> Result<Vec<ContainerRow>, String> {
+async fn list_rows(
+    docker: &Docker,
+    selection: &Selection,
+) -> Result<Vec<ContainerRow>, EngineError> {
     let options = ListContainersOptions {
         all: true,
         filters: Some(label_filter(selection.project.as_deref())),
         ..Default::default()
     };
-    let list = docker
-        .list_containers(Some(options))
-        .await
-        .map_err(|e| describe_error(&e))?;
+    let list = docker.list_containers(Some(options)).await?;
     let mut rows = Vec::new();
     for summary in list {
         let Some(id) = summary.id else { continue };
@@ -757,7 +764,7 @@ async fn list_rows(docker: &Docker, selection: &Selection) -> Result<Vec<Contain
             Ok(inspect) => rows.extend(row_from_inspect(&inspect).filter(|r| selection.wants(r))),
             // Removed between the list and the inspect.
             Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(describe_error(&e)),
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(rows)
@@ -800,7 +807,7 @@ async fn handle_event(
     selection: &Selection,
     shared: &Mutex<Shared>,
     event: &EventMessage,
-) -> Result<(), String> {
+) -> Result<(), EngineError> {
     let Some(action) = event.action.as_deref() else {
         return Ok(());
     };
@@ -816,12 +823,12 @@ async fn handle_event(
     }
     let inspect =
         match tokio::time::timeout(REQUEST_TIMEOUT, docker.inspect_container(&id, None)).await {
-            Err(_) => return Err(format!("inspecting container {id} took too long")),
+            Err(_) => return Err(EngineError::InspectTimedOut(id)),
             Ok(Err(e)) if is_not_found(&e) => {
                 lock(shared).containers.remove(&id);
                 return Ok(());
             }
-            Ok(Err(e)) => return Err(describe_error(&e)),
+            Ok(Err(e)) => return Err(e.into()),
             Ok(Ok(inspect)) => inspect,
         };
     let Some(mut row) = row_from_inspect(&inspect) else {
@@ -919,7 +926,7 @@ fn is_real_sample(sample: &ContainerStatsResponse) -> bool {
 }
 
 /// A Containers row from `docker inspect`.
-pub fn row_from_inspect(inspect: &ContainerInspectResponse) -> Option<ContainerRow> {
+pub(crate) fn row_from_inspect(inspect: &ContainerInspectResponse) -> Option<ContainerRow> {
     let id = inspect.id.clone()?;
     let name = inspect
         .name
@@ -981,7 +988,7 @@ pub struct StatsFigures {
 
 impl StatsFigures {
     /// Figures of `sample`; network rates need the previous sample of the same stream.
-    pub fn from_samples(
+    pub(crate) fn from_samples(
         sample: &ContainerStatsResponse,
         previous: Option<&ContainerStatsResponse>,
     ) -> StatsFigures {
@@ -1021,7 +1028,7 @@ impl StatsFigures {
 /// CPU % as `docker stats` computes it: the container's CPU time delta over the host's,
 /// times the online CPUs, times 100 (so 100% is one core). `None` until the sample has a
 /// previous one to compare with (the first sample of a stream).
-pub fn cpu_percent(sample: &ContainerStatsResponse) -> Option<f64> {
+pub(crate) fn cpu_percent(sample: &ContainerStatsResponse) -> Option<f64> {
     let cpu = sample.cpu_stats.as_ref()?;
     let pre = sample.precpu_stats.as_ref()?;
     let usage = cpu.cpu_usage.as_ref()?;
@@ -1048,7 +1055,7 @@ pub fn cpu_percent(sample: &ContainerStatsResponse) -> Option<f64> {
 
 /// Memory in use as `docker stats` shows it: usage minus the inactive page cache
 /// (`total_inactive_file` on cgroup v1, `inactive_file` on cgroup v2).
-pub fn memory_used(memory: &ContainerMemoryStats) -> Option<u64> {
+pub(crate) fn memory_used(memory: &ContainerMemoryStats) -> Option<u64> {
     let usage = memory.usage?;
     let stats = memory.stats.as_ref();
     if let Some(&inactive) = stats.and_then(|s| s.get("total_inactive_file"))
@@ -1065,7 +1072,7 @@ pub fn memory_used(memory: &ContainerMemoryStats) -> Option<u64> {
 }
 
 /// Received and sent bytes, summed over every interface.
-pub fn network_totals(sample: &ContainerStatsResponse) -> Option<(u64, u64)> {
+pub(crate) fn network_totals(sample: &ContainerStatsResponse) -> Option<(u64, u64)> {
     let networks = sample.networks.as_ref()?;
     let rx = networks.values().map(|n| n.rx_bytes.unwrap_or(0)).sum();
     let tx = networks.values().map(|n| n.tx_bytes.unwrap_or(0)).sum();
@@ -1074,7 +1081,7 @@ pub fn network_totals(sample: &ContainerStatsResponse) -> Option<(u64, u64)> {
 
 /// Bytes per second received and sent between two samples of one stream, timed by the
 /// samples' own `read` stamps. `None` if a counter went back (the container restarted).
-pub fn network_rates(
+pub(crate) fn network_rates(
     previous: &ContainerStatsResponse,
     current: &ContainerStatsResponse,
 ) -> Option<(f64, f64)> {
@@ -1098,7 +1105,7 @@ pub fn network_rates(
 
 /// Block I/O read and written since the container started, as `docker stats` sums
 /// `io_service_bytes_recursive` ("Read"/"Write" on cgroup v1, "read"/"write" on v2).
-pub fn block_io(sample: &ContainerStatsResponse) -> Option<(u64, u64)> {
+pub(crate) fn block_io(sample: &ContainerStatsResponse) -> Option<(u64, u64)> {
     let entries = sample
         .blkio_stats
         .as_ref()?
@@ -1156,7 +1163,7 @@ pub struct Shown {
 /// restart policy starts it again) for at most [`START_GRACE`] since it was created or last
 /// exited; or running with its health check still `starting` (the engine itself turns
 /// that into `unhealthy` once the check has failed its retries).
-pub fn is_starting(row: &ContainerRow, now: DateTime<Utc>) -> bool {
+pub(crate) fn is_starting(row: &ContainerRow, now: DateTime<Utc>) -> bool {
     let recent = |t: Option<DateTime<Utc>>| {
         t.is_some_and(|t| (now - t).to_std().unwrap_or_default() < START_GRACE)
     };
@@ -1174,7 +1181,7 @@ pub fn is_starting(row: &ContainerRow, now: DateTime<Utc>) -> bool {
 /// beside one that runs is its replacement, not started yet (compose creates it before it
 /// stops the old one). The others are being replaced: they leave the panes as a removed
 /// container does. Containers outside compose stand for themselves.
-pub fn current_replicas(rows: Vec<ContainerRow>) -> Vec<ContainerRow> {
+pub(crate) fn current_replicas(rows: Vec<ContainerRow>) -> Vec<ContainerRow> {
     let mut groups: BTreeMap<(String, String, String), Vec<ContainerRow>> = BTreeMap::new();
     let mut out = Vec::new();
     for row in rows {
@@ -1212,16 +1219,12 @@ pub fn current_replicas(rows: Vec<ContainerRow>) -> Vec<ContainerRow> {
     out
 }
 
-/// The updates of one poll: the rows, one Services row per compose service, the figures.
-pub fn container_updates(source: &str, rows: Vec<ContainerRow>) -> Vec<Update> {
-    project_updates(source, rows, &[], None, Utc::now()).0
-}
-
-/// [`container_updates`] at `now`, with the compose services the config names
+/// The updates of one poll at `now` (the rows, one Services row per compose service, the
+/// figures), with the compose services the config names
 /// (`services = [...]` of `project`): one of them without any container is a finding of
 /// its own (`<source>.<service>.state` = "absent", down in Services). Also says what it
 /// showed, so the next poll can tell what was removed.
-pub fn project_updates(
+pub(crate) fn project_updates(
     source: &str,
     rows: Vec<ContainerRow>,
     named: &[String],
@@ -1421,6 +1424,11 @@ fn compose_services(rows: &[ContainerRow], now: DateTime<Utc>) -> Vec<ServiceSta
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The updates of one poll, with no compose services named.
+    fn container_updates(source: &str, rows: Vec<ContainerRow>) -> Vec<Update> {
+        project_updates(source, rows, &[], None, Utc::now()).0
+    }
 
     /// A cgroup v1 sample shaped like the Engine API's (Docker 20.10, cgroupfs driver).
     const V1_SAMPLE: &str = r#"{

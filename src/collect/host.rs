@@ -6,7 +6,7 @@
 //! `<name>.disk_pct` (the fullest real disk), `<name>.load1`, with the runbooks' 70/85 and
 //! 80/90 thresholds.
 
-use crate::collect::{Collector, Reach};
+use crate::collect::{Collector, Reach, blocking};
 use crate::config::SystemSource;
 use crate::model::figure::Reading;
 use crate::model::rule::{Rule, Threshold};
@@ -21,9 +21,9 @@ pub struct HostCollector {
     name: String,
     interval: Duration,
     reach: Reach,
-    /// Kept between polls so CPU % is the delta since the previous poll. Taken out while
-    /// a blocking refresh runs and put back after.
-    probe: Option<Probe>,
+    /// Kept between polls so CPU % is the delta since the previous poll; refreshed on a
+    /// blocking thread (`None` until it could be made).
+    probe: blocking::Worker<Option<Probe>>,
     /// A remote host's CPU counters at the previous poll (the same delta, from /proc/stat).
     remote_cpu: Option<CpuTimes>,
 }
@@ -44,7 +44,7 @@ impl HostCollector {
             name: name.to_string(),
             interval: source.interval,
             reach,
-            probe: None,
+            probe: blocking::Worker::new(|| None),
             remote_cpu: None,
         }
     }
@@ -73,22 +73,19 @@ impl Collector for HostCollector {
 
 impl HostCollector {
     async fn poll_local(&mut self) -> Vec<Update> {
-        let probe = self.probe.take();
         // sysinfo reads /proc synchronously: keep it off the executor.
-        let joined = tokio::task::spawn_blocking(move || {
-            let mut probe = match probe {
-                Some(probe) => probe,
-                None => Probe::new()?,
-            };
-            let snapshot = probe.sample();
-            Ok::<_, String>((probe, snapshot))
-        })
-        .await;
+        let joined = self
+            .probe
+            .run(|probe| {
+                let probe = match probe {
+                    Some(probe) => probe,
+                    None => probe.insert(Probe::new()?),
+                };
+                Ok::<_, ProbeError>(probe.sample())
+            })
+            .await;
         match joined {
-            Ok(Ok((probe, snapshot))) => {
-                self.probe = Some(probe);
-                self.snapshot_updates(snapshot)
-            }
+            Ok(Ok(snapshot)) => self.snapshot_updates(snapshot),
             Ok(Err(message)) => vec![crate::collect::failed(
                 &self.name,
                 format!("host metrics: {message}"),
@@ -170,7 +167,7 @@ impl HostCollector {
 /// What the remote host runs each poll: a constant script (its one argument, `prime`, asks
 /// for a second CPU sample). Sections start with `@name` lines. `df` is bounded by
 /// `timeout` where there is one (a hung network mount must not hang the poll).
-pub const REMOTE_SCRIPT: &str = r#"LC_ALL=C; export LC_ALL
+pub(crate) const REMOTE_SCRIPT: &str = r#"LC_ALL=C; export LC_ALL
 echo @cpu
 grep '^cpu' /proc/stat || { echo "cannot read /proc/stat: remote host metrics need a Linux host" >&2; exit 3; }
 if [ "$1" = prime ]; then
@@ -229,7 +226,7 @@ impl CpuTimes {
     }
 
     /// Busy share (0-100) between this sample and a later one; `None` without ticks between.
-    pub fn busy_pct_until(&self, later: &CpuTimes) -> Option<f64> {
+    pub(crate) fn busy_pct_until(&self, later: &CpuTimes) -> Option<f64> {
         let total = later.total.checked_sub(self.total)?;
         let busy = later.busy.saturating_sub(self.busy);
         (total > 0).then(|| (100.0 * busy as f64 / total as f64).clamp(0.0, 100.0))
@@ -248,7 +245,7 @@ pub struct RemoteSample {
 }
 
 /// Parses the script's output. Missing sections are errors that say what is missing.
-pub fn parse_remote(text: &str) -> Result<RemoteSample, String> {
+pub(crate) fn parse_remote(text: &str) -> Result<RemoteSample, String> {
     let mut sections: std::collections::HashMap<&str, Vec<&str>> = Default::default();
     let mut current: Option<&str> = None;
     for line in text.lines() {
@@ -370,6 +367,16 @@ pub fn parse_df(lines: &[&str]) -> Vec<MountInfo> {
     mounts
 }
 
+/// Why this machine's figures cannot be read at all. `Display` is the pane's text (after
+/// "host metrics: ").
+#[derive(Debug, thiserror::Error)]
+enum ProbeError {
+    #[error("cannot read system information: {0}")]
+    System(sysinfo::Error),
+    #[error("cannot list disks: {0}")]
+    Disks(sysinfo::Error),
+}
+
 /// The sysinfo handles that must live between polls.
 struct Probe {
     system: System,
@@ -379,9 +386,9 @@ struct Probe {
 }
 
 impl Probe {
-    fn new() -> Result<Probe, String> {
-        let system = System::new().map_err(|e| format!("cannot read system information: {e}"))?;
-        let disks = Disks::new().map_err(|e| format!("cannot list disks: {e}"))?;
+    fn new() -> Result<Probe, ProbeError> {
+        let system = System::new().map_err(ProbeError::System)?;
+        let disks = Disks::new().map_err(ProbeError::Disks)?;
         Ok(Probe {
             system,
             disks,
@@ -473,7 +480,12 @@ pub fn df_numbers(mount: &std::path::Path) -> Option<(u64, u64, u64)> {
 }
 
 /// The arithmetic of [`df_numbers`], apart so it can be checked on known numbers.
-pub fn df_from_statvfs(blocks: u64, free: u64, available: u64, frsize: u64) -> (u64, u64, u64) {
+pub(crate) fn df_from_statvfs(
+    blocks: u64,
+    free: u64,
+    available: u64,
+    frsize: u64,
+) -> (u64, u64, u64) {
     (
         blocks.saturating_mul(frsize),
         blocks.saturating_sub(free).saturating_mul(frsize),

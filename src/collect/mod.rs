@@ -3,6 +3,7 @@
 //! over a channel. `watchpost check` polls each once.
 
 pub mod alertmanager;
+pub(crate) mod blocking;
 pub mod docker;
 pub mod host;
 pub mod http;
@@ -160,7 +161,7 @@ pub fn resolve(source: &str, reach: &Reach) -> Result<Option<Transport>, Vec<Upd
 
 /// For collectors built without a pool (`Collector::new`): local works, a remote host says
 /// how to get a transport.
-pub fn reach_without_pool(host: &str) -> Reach {
+pub(crate) fn reach_without_pool(host: &str) -> Reach {
     let host = host.trim();
     if host.is_empty() || host == "local" {
         Ok(Transport::Local)
@@ -173,7 +174,7 @@ pub fn reach_without_pool(host: &str) -> Reach {
 
 /// What a pane says about a failed remote call: while the host is not connected, the
 /// host's own line ("ssh prod: connection refused, retrying in 4s"); otherwise the error.
-pub fn transport_message(transport: &Transport, error: &TransportError) -> String {
+pub(crate) fn transport_message(transport: &Transport, error: &TransportError) -> String {
     if let Transport::Ssh(host) = transport {
         let status = host.current_status();
         if !status.is_up() {
@@ -185,7 +186,7 @@ pub fn transport_message(transport: &Transport, error: &TransportError) -> Strin
 
 /// Whether the host of `transport` is known to be down or still connecting (its figures
 /// are then kept as they are, with their age, and only the host's line is news).
-pub fn host_unreachable(transport: &Transport, error: &TransportError) -> bool {
+pub(crate) fn host_unreachable(transport: &Transport, error: &TransportError) -> bool {
     match error {
         TransportError::HostDown { .. } => true,
         _ => match transport {
@@ -197,7 +198,7 @@ pub fn host_unreachable(transport: &Transport, error: &TransportError) -> bool {
 
 /// The health update for a host that cannot be reached: the message alone, so a pane reads
 /// "ssh prod: connection refused, retrying in 4s (figures 12s old)".
-pub fn host_down(source: &str, transport: &Transport, error: &TransportError) -> Update {
+pub(crate) fn host_down(source: &str, transport: &Transport, error: &TransportError) -> Update {
     health(
         source,
         SourceHealth::Error {
@@ -211,12 +212,12 @@ pub fn host_down(source: &str, transport: &Transport, error: &TransportError) ->
 /// the interval (a slow host never piles up work), but never below [`MIN_EXEC_BUDGET`]: the
 /// command runs through the remote user's login shell, and a shell that reads a heavy
 /// `.bashrc` (pyenv, nvm, conda) can take seconds before the command even starts.
-pub fn exec_budget(interval: Duration) -> Duration {
+pub(crate) fn exec_budget(interval: Duration) -> Duration {
     interval.mul_f64(0.9).max(MIN_EXEC_BUDGET)
 }
 
 /// The least time a remote command of a collector is given (see [`exec_budget`]).
-pub const MIN_EXEC_BUDGET: Duration = Duration::from_secs(5);
+pub(crate) const MIN_EXEC_BUDGET: Duration = Duration::from_secs(5);
 
 /// Runs a collector until the receiver is gone. Each run finishes before the next starts.
 pub fn spawn(mut collector: Box<dyn Collector>, tx: UpdateSender) -> JoinHandle<()> {

@@ -38,7 +38,7 @@ mod remote;
 mod rows;
 mod tail;
 
-use crate::collect::{Collector, Reach};
+use crate::collect::{Collector, Reach, blocking};
 use crate::config::{SqlMetric, SqliteSource};
 use crate::model::catalog::{
     Fig,
@@ -63,11 +63,11 @@ use tail::LocalReader;
 
 /// How long a poll waits for a lock held by the application before it reports "busy"
 /// (the wait itself holds no lock, so it never slows the application).
-pub const BUSY_TIMEOUT: Duration = Duration::from_millis(250);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// The integrity check reads the whole file, so it runs at most this often; between runs the
 /// last result is shown with its age.
-pub const INTEGRITY_EVERY: Duration = Duration::from_secs(5 * 60);
+pub(crate) const INTEGRITY_EVERY: Duration = Duration::from_secs(5 * 60);
 
 /// Longest the integrity check may run in rollback-journal mode, where our SHARED lock keeps
 /// the application from committing: no longer than we would wait for the application.
@@ -119,7 +119,7 @@ impl Harvest {
     }
 
     /// Adds one custom metric's outcome: its reading, its table, and its error text once.
-    pub fn add_metric(&mut self, outcome: metrics::Outcome) {
+    pub(crate) fn add_metric(&mut self, outcome: metrics::Outcome) {
         if let Some(e) = &outcome.reading.error
             && !self.errors.contains(e)
         {
@@ -159,7 +159,7 @@ impl Harvest {
 }
 
 /// Whether SQLite said the database is busy or locked (worth retrying, not an error).
-pub fn is_busy(error: &rusqlite::Error) -> bool {
+pub(crate) fn is_busy(error: &rusqlite::Error) -> bool {
     matches!(
         error.sqlite_error_code(),
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
@@ -171,9 +171,8 @@ pub struct SqliteCollector {
     name: String,
     interval: Duration,
     settings: Settings,
-    /// Moved into `spawn_blocking` for each poll and back; `None` only while a poll runs
-    /// (or after a poll was cancelled, when a fresh worker is made).
-    worker: Option<Worker>,
+    /// Moved into `spawn_blocking` for each poll and back.
+    worker: blocking::Worker<Worker>,
     /// The reader of a database on a remote host (`None` for a local one).
     remote: Option<remote::RemoteWorker>,
 }
@@ -224,7 +223,7 @@ impl SqliteCollector {
         SqliteCollector {
             name: name.to_string(),
             interval: source.interval,
-            worker: Some(Worker::new(settings.clone())),
+            worker: worker_of(&settings),
             settings,
             remote,
         }
@@ -233,7 +232,7 @@ impl SqliteCollector {
     /// Adds custom SQL metrics, each a figure `<source>.<id>`.
     pub fn with_metrics(mut self, metrics: Vec<SqlMetric>) -> Self {
         self.settings.metrics = metrics;
-        self.worker = Some(Worker::new(self.settings.clone()));
+        self.worker = worker_of(&self.settings);
         if let Some(remote) = self.remote.take() {
             self.remote = Some(remote.with_settings(self.settings.clone()));
         }
@@ -259,20 +258,8 @@ impl Collector for SqliteCollector {
             if let Some(remote) = self.remote.as_mut() {
                 return remote.poll().await;
             }
-            let mut worker = self
-                .worker
-                .take()
-                .unwrap_or_else(|| Worker::new(self.settings.clone()));
-            let joined = tokio::task::spawn_blocking(move || {
-                let updates = worker.poll();
-                (worker, updates)
-            })
-            .await;
-            match joined {
-                Ok((worker, updates)) => {
-                    self.worker = Some(worker);
-                    updates
-                }
+            match self.worker.run(Worker::poll).await {
+                Ok(updates) => updates,
                 // Only a bug gets here (a panic in the worker); say so and start afresh next time.
                 Err(e) => vec![super::failed(
                     &self.name,
@@ -282,6 +269,12 @@ impl Collector for SqliteCollector {
             }
         })
     }
+}
+
+/// The blocking half of a source, made afresh from `settings` when a run loses it.
+fn worker_of(settings: &Settings) -> blocking::Worker<Worker> {
+    let settings = settings.clone();
+    blocking::Worker::new(move || Worker::new(settings.clone()))
 }
 
 /// An open connection and the file it was opened on.
@@ -310,7 +303,7 @@ const MAGIC: &[u8; 16] = b"SQLite format 3\0";
 /// How to open a database whose first bytes are `header`, with `wal_file` / `shm_file`
 /// telling whether its `-wal` / `-shm` exist: WAL mode (header bytes 18 and 19, the file
 /// format write and read versions, are 2) without both sidecars means immutable.
-pub fn open_mode(header: &[u8], wal_file: bool, shm_file: bool) -> OpenMode {
+pub(crate) fn open_mode(header: &[u8], wal_file: bool, shm_file: bool) -> OpenMode {
     if header_says_wal(header) && !(wal_file && shm_file) {
         OpenMode::Immutable
     } else {
@@ -342,46 +335,38 @@ struct Probe {
 impl Probe {
     /// Looks at the file at `path` (its metadata, its first 100 bytes and its sidecars); the
     /// error says what is wrong in words an operator can act on.
-    fn of(path: &Path) -> Result<Probe, String> {
+    fn of(path: &Path) -> Result<Probe, OpenError> {
+        let path_buf = || path.to_path_buf();
+        let unreadable = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::PermissionDenied => OpenError::Denied {
+                path: path_buf(),
+                advice: access_advice(path),
+            },
+            _ => OpenError::Read {
+                path: path_buf(),
+                error: e,
+            },
+        };
         let meta = match std::fs::metadata(path) {
             Ok(meta) => meta,
-            Err(e) => {
-                return Err(match e.kind() {
-                    std::io::ErrorKind::NotFound => format!("no such file: {}", path.display()),
-                    std::io::ErrorKind::PermissionDenied => {
-                        format!("cannot read {}: {}", path.display(), access_advice(path))
-                    }
-                    _ => format!("cannot read {}: {e}", path.display()),
-                });
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(OpenError::Missing(path_buf()));
             }
+            Err(e) => return Err(unreadable(e)),
         };
         if meta.is_dir() {
-            return Err(format!(
-                "{} is a directory, not a database file",
-                path.display()
-            ));
+            return Err(OpenError::Directory(path_buf()));
         }
         let mut header = Vec::with_capacity(100);
-        match std::fs::File::open(path) {
-            Ok(file) => {
-                if let Err(e) = file.take(100).read_to_end(&mut header) {
-                    return Err(format!("cannot read {}: {e}", path.display()));
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                return Err(format!(
-                    "cannot read {}: {}",
-                    path.display(),
-                    access_advice(path)
-                ));
-            }
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        let file = std::fs::File::open(path).map_err(unreadable)?;
+        if let Err(e) = file.take(100).read_to_end(&mut header) {
+            return Err(OpenError::Read {
+                path: path_buf(),
+                error: e,
+            });
         }
         if header.is_empty() {
-            return Err(format!(
-                "{} is an empty file (0 bytes), not a SQLite database yet",
-                path.display()
-            ));
+            return Err(OpenError::Empty(path_buf()));
         }
         let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         let wal_file = sidecar(&real, "-wal").exists();
@@ -407,6 +392,31 @@ impl Probe {
     fn same_content(&self, other: &Probe) -> bool {
         self.same_file(other) && (self.size, self.mtime) == (other.size, other.mtime)
     }
+}
+
+/// Why a database file cannot be read or opened. `Display` is the text its figures show.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum OpenError {
+    #[error("no such file: {}", .0.display())]
+    Missing(PathBuf),
+    #[error("cannot read {}: {advice}", .path.display())]
+    Denied { path: PathBuf, advice: String },
+    #[error("cannot read {}: {error}", .path.display())]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{} is a directory, not a database file", .0.display())]
+    Directory(PathBuf),
+    #[error("{} is an empty file (0 bytes), not a SQLite database yet", .0.display())]
+    Empty(PathBuf),
+    /// SQLite refused to open it; `note` says who may read it when access is the cause.
+    #[error("cannot open {}: {error}{}", .path.display(), .note.as_ref().map(|n| format!(" ({n})")).unwrap_or_default())]
+    Open {
+        path: PathBuf,
+        error: rusqlite::Error,
+        note: Option<String>,
+    },
 }
 
 /// `PATH-wal` or `PATH-shm`.
@@ -471,7 +481,7 @@ fn ownership(path: &Path) -> (String, String, Option<String>, Option<String>) {
 }
 
 /// A user's name (or its number when it has none).
-pub fn user_name(uid: u32) -> String {
+pub(crate) fn user_name(uid: u32) -> String {
     match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {
         Ok(Some(user)) => user.name,
         _ => uid.to_string(),
@@ -479,7 +489,7 @@ pub fn user_name(uid: u32) -> String {
 }
 
 /// A group's name (or its number when it has none).
-pub fn group_name(gid: u32) -> String {
+pub(crate) fn group_name(gid: u32) -> String {
     match nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid)) {
         Ok(Some(group)) => group.name,
         _ => gid.to_string(),
@@ -503,7 +513,7 @@ struct Worker {
 
 /// A source's pack: none, one from the registry, or why the configured one cannot be read
 /// (an unknown id: every figure fails with that text).
-type PackSlot = Result<Option<Box<dyn Pack>>, String>;
+type PackSlot = Result<Option<Box<dyn Pack>>, packs::UnknownPack>;
 
 /// The pack `settings` name, built from the registry.
 fn pack_of(settings: &Settings) -> PackSlot {
@@ -573,8 +583,8 @@ impl Worker {
     }
 
     fn read(&mut self, harvest: &mut Harvest) -> Result<(), Busy> {
-        if let Err(text) = &self.pack {
-            self.fail_all(harvest, text);
+        if let Err(e) = &self.pack {
+            self.fail_all(harvest, &e.to_string());
             return Ok(());
         }
         if let Some(text) = self.settings.unreachable.clone() {
@@ -584,8 +594,8 @@ impl Worker {
         for _ in 0..READ_ATTEMPTS {
             let opened = match self.connect() {
                 Ok(opened) => opened,
-                Err(text) => {
-                    self.fail_all(harvest, &text);
+                Err(e) => {
+                    self.fail_all(harvest, &e.to_string());
                     return Ok(());
                 }
             };
@@ -632,7 +642,8 @@ impl Worker {
             return Ok(());
         };
 
-        let mut outcome = Err(SnapshotError::Fatal("not read".into()));
+        // SNAPSHOT_ATTEMPTS > 0: the loop always sets it.
+        let mut outcome = Ok(None);
         for attempt in 0..SNAPSHOT_ATTEMPTS {
             if let Ok(Some(pack)) = &mut self.pack {
                 catch_up(&mut db.conn, pack.as_mut())?;
@@ -651,11 +662,11 @@ impl Worker {
         let wal = match outcome {
             Ok(journal_wal) => wal || journal_wal.unwrap_or(false),
             Err(SnapshotError::Busy(busy)) => return Err(busy),
-            Err(SnapshotError::Fatal(text)) => {
+            Err(SnapshotError::Fatal(e)) => {
                 // The file as a whole is unreadable (not a database, I/O error): start over with
                 // a fresh connection next time, in case it gets fixed or replaced.
                 self.forget();
-                self.fail_all(harvest, &text);
+                self.fail_all(harvest, &e.to_string());
                 return Ok(());
             }
         };
@@ -686,13 +697,13 @@ impl Worker {
 
     /// Makes sure `self.db` is a connection to the file now at the path, opened the way the
     /// file asks for now ([`open_mode`]); returns what the file looked like.
-    fn connect(&mut self) -> Result<Probe, String> {
+    fn connect(&mut self) -> Result<Probe, OpenError> {
         let path = self.settings.path.clone();
         let probe = match Probe::of(&path) {
             Ok(probe) => probe,
-            Err(text) => {
+            Err(e) => {
                 self.forget();
-                return Err(text);
+                return Err(e);
             }
         };
         if let Some(db) = &self.db {
@@ -714,15 +725,14 @@ impl Worker {
             OpenMode::ReadOnly => open_read_only(&path),
             OpenMode::Immutable => open_immutable(&probe.real),
         };
-        let conn = opened.map_err(|e| {
-            let mut text = format!("cannot open {}: {e}", path.display());
-            if matches!(
-                e.sqlite_error_code(),
+        let conn = opened.map_err(|error| OpenError::Open {
+            note: matches!(
+                error.sqlite_error_code(),
                 Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied | ErrorCode::ReadOnly)
-            ) {
-                text.push_str(&format!(" ({})", access_note(&probe.real)));
-            }
-            text
+            )
+            .then(|| access_note(&probe.real)),
+            path: path.clone(),
+            error,
         })?;
         self.db = Some(OpenDb {
             conn,
@@ -790,7 +800,7 @@ fn integrity_reading(source: &str, integrity: Option<&IntegrityResult>) -> Readi
 /// Opens a WAL database that has no `-wal`/`-shm` of its own without creating them:
 /// `file:PATH?immutable=1`, read-only (no sidecar files, no locks). The caller checks after
 /// each read that the file did not change meanwhile.
-pub fn open_immutable(path: &Path) -> rusqlite::Result<Connection> {
+pub(crate) fn open_immutable(path: &Path) -> rusqlite::Result<Connection> {
     let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let uri = file_uri(path.as_os_str().as_bytes(), "immutable=1");
     let conn = Connection::open_with_flags(
@@ -804,7 +814,7 @@ pub fn open_immutable(path: &Path) -> rusqlite::Result<Connection> {
 
 /// The `file:` URI of `path` with the query `params`: `%`, `?` and `#` escaped so the path
 /// stays a path (locally and for the remote `sqlite3`).
-pub fn file_uri(path: &[u8], params: &str) -> Vec<u8> {
+pub(crate) fn file_uri(path: &[u8], params: &str) -> Vec<u8> {
     let mut uri = b"file:".to_vec();
     // "//x" would be read as an authority: one leading slash is the same path.
     let mut path = path;
@@ -825,7 +835,7 @@ pub fn file_uri(path: &[u8], params: &str) -> Vec<u8> {
 }
 
 /// Opens a database so that nothing can be written through the connection.
-pub fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
+pub(crate) fn open_read_only(path: &Path) -> rusqlite::Result<Connection> {
     // A path is a path, never "file:…?mode=rwc". Not passing SQLITE_OPEN_URI is not enough:
     // the bundled SQLite is built with SQLITE_USE_URI, so a name starting with "file:" would
     // still be read as a URI. "./file:…" is not one.
@@ -865,7 +875,7 @@ fn guard(mut conn: Connection) -> rusqlite::Result<Connection> {
 enum SnapshotError {
     Busy(Busy),
     /// The database cannot be read at all (not a database, corrupt header, I/O error).
-    Fatal(String),
+    Fatal(rusqlite::Error),
 }
 
 /// Reads every section in one short read transaction. Returns whether the file is in WAL
@@ -913,7 +923,7 @@ fn fatal(e: rusqlite::Error) -> SnapshotError {
     if is_busy(&e) {
         SnapshotError::Busy(Busy(e.to_string()))
     } else {
-        SnapshotError::Fatal(e.to_string())
+        SnapshotError::Fatal(e)
     }
 }
 
@@ -944,9 +954,9 @@ fn catch_up(conn: &mut Connection, pack: &mut dyn Pack) -> Result<(), Busy> {
     }
 }
 
-pub const PAGES_SQL: &str =
+pub(crate) const PAGES_SQL: &str =
     "SELECT page_count, page_size FROM pragma_page_count(), pragma_page_size()";
-pub const FREELIST_SQL: &str = "PRAGMA freelist_count";
+pub(crate) const FREELIST_SQL: &str = "PRAGMA freelist_count";
 
 /// Seed 000 step 11: size in MB and freelist pages.
 fn db_size<D: SqlRows>(db: &mut D, source: &str) -> rusqlite::Result<Section> {

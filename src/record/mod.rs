@@ -26,7 +26,7 @@ use crate::model::rule::Rule;
 use crate::rules::engine::{AlertPhase, Condition};
 use crate::state::alerts::{Alert, AlertEvent, AlertState, EventKind};
 use crate::state::{AppState, FigureState, Note, Window};
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, Duration, Utc};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::File;
 use std::io::{Read, Write};
@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 pub use store::{Reader, RecordMeta, Snapshot, SnapshotFigure};
 
 /// How often a viewer reads the record again.
-pub const VIEWER_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
+pub(crate) const VIEWER_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `<data dir>/watchpost/<deployment>.sqlite`.
 pub fn default_path(deployment: &str) -> Option<PathBuf> {
@@ -47,7 +47,7 @@ pub fn default_path(deployment: &str) -> Option<PathBuf> {
 }
 
 /// A deployment name as a file name: letters, digits, `-`, `_` and `.` kept, the rest `_`.
-pub fn file_safe(name: &str) -> String {
+pub(crate) fn file_safe(name: &str) -> String {
     let safe: String = name
         .chars()
         .map(|c| {
@@ -81,7 +81,7 @@ pub struct Lock {
 
 impl Lock {
     /// Takes the lock, or says which pid holds it.
-    pub fn try_take(record: &Path) -> std::io::Result<Result<Lock, Option<u32>>> {
+    pub(crate) fn try_take(record: &Path) -> std::io::Result<Result<Lock, Option<u32>>> {
         let path = lock_path(record);
         private_dir_for(&path)?;
         let mut file = std::fs::OpenOptions::new()
@@ -106,12 +106,12 @@ impl Lock {
 
 /// The record holds log lines (tokens, customer data), alert texts and notes: its files
 /// are the user's alone, and so are the directories watchpost makes for them.
-pub const PRIVATE_FILE: u32 = 0o600;
-pub const PRIVATE_DIR: u32 = 0o700;
+pub(crate) const PRIVATE_FILE: u32 = 0o600;
+pub(crate) const PRIVATE_DIR: u32 = 0o700;
 
 /// Makes the directory a file goes in, private, where it does not exist yet (an existing
 /// directory is the user's choice and is left as it is).
-pub fn private_dir_for(path: &Path) -> std::io::Result<()> {
+pub(crate) fn private_dir_for(path: &Path) -> std::io::Result<()> {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => std::fs::DirBuilder::new()
             .recursive(true)
@@ -170,17 +170,52 @@ pub struct Settings {
     pub commit_every: std::time::Duration,
 }
 
+/// Why the record could not be opened. `Display` is the line the dashboard and `run` show.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("record {}: {error}", .path.display())]
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("record {}: {error}", .path.display())]
+    Sql {
+        path: PathBuf,
+        error: rusqlite::Error,
+    },
+    /// A configured silence does not resolve against the window's start.
+    #[error("{0}")]
+    Silence(String),
+}
+
 /// Opens the record at `path` for the window `configured` (built from the config at `now`):
 /// takes the lock and starts the writer, or becomes a viewer. A remembered start wins over
-/// `start = "now"`.
+/// `start = "now"`. The error is the text the dashboard shows (see [`open_record`]).
 pub fn open(
     path: &Path,
     configured: &Window,
     settings: &Settings,
     now: DateTime<Utc>,
 ) -> Result<Opened, String> {
-    let describe = |e: &dyn std::fmt::Display| format!("record {}: {e}", path.display());
-    let lock = Lock::try_take(path).map_err(|e| describe(&e))?;
+    open_record(path, configured, settings, now).map_err(|e| e.to_string())
+}
+
+/// [`open`], with the error as a [`RecordError`].
+pub fn open_record(
+    path: &Path,
+    configured: &Window,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> Result<Opened, RecordError> {
+    let io = |error: std::io::Error| RecordError::Io {
+        path: path.to_path_buf(),
+        error,
+    };
+    let sql = |error: rusqlite::Error| RecordError::Sql {
+        path: path.to_path_buf(),
+        error,
+    };
+    let lock = Lock::try_take(path).map_err(io)?;
     let lock = match lock {
         Ok(lock) => lock,
         Err(holder) => {
@@ -198,10 +233,10 @@ pub fn open(
             });
         }
     };
-    let mut conn = store::open_rw(path).map_err(|e| describe(&e))?;
+    let mut conn = store::open_rw(path).map_err(sql)?;
     let mut window = configured.clone();
     let mut archived = None;
-    if let Some(meta) = store::read_meta(&conn).map_err(|e| describe(&e))? {
+    if let Some(meta) = store::read_meta(&conn).map_err(sql)? {
         let length = Duration::seconds(meta.length_secs);
         let over = now >= meta.start + length;
         let new_version = meta.version != configured.version;
@@ -215,14 +250,14 @@ pub fn open(
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "record".into());
             let target = path.with_file_name(format!("{stem}-{stamp}.sqlite"));
-            std::fs::rename(path, &target).map_err(|e| describe(&e))?;
+            std::fs::rename(path, &target).map_err(io)?;
             for suffix in ["-wal", "-shm"] {
                 let mut side = path.as_os_str().to_os_string();
                 side.push(suffix);
                 let _ = std::fs::remove_file(PathBuf::from(side));
             }
             archived = Some(target);
-            conn = store::open_rw(path).map_err(|e| describe(&e))?;
+            conn = store::open_rw(path).map_err(sql)?;
         } else if settings.start_is_now {
             window.start = meta.start;
         }
@@ -231,7 +266,8 @@ pub fn open(
         .silences
         .iter()
         .map(|s| s.resolve(window.start))
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<_, _>>()
+        .map_err(RecordError::Silence)?;
     let bucket_secs = store::bucket_secs(window.length.num_seconds());
     let meta = RecordMeta {
         deployment: window.deployment.clone(),
@@ -244,7 +280,7 @@ pub fn open(
         silences: serde_json::to_value(&silences).unwrap_or_default(),
         max_mb: settings.max_mb,
     };
-    store::write_meta(&conn, &meta).map_err(|e| describe(&e))?;
+    store::write_meta(&conn, &meta).map_err(sql)?;
     let span = store::Span {
         start: window.start,
         length_secs: meta.length_secs,
@@ -257,7 +293,7 @@ pub fn open(
         settings.max_mb.saturating_mul(1024 * 1024),
         settings.commit_every,
     )
-    .map_err(|e| describe(&e))?;
+    .map_err(io)?;
     Ok(Opened {
         path: path.to_path_buf(),
         window,
@@ -267,7 +303,7 @@ pub fn open(
 }
 
 /// The window a record describes, with the configured deployment text where it is empty.
-pub fn window_from_meta(meta: &RecordMeta, configured: &Window) -> Window {
+pub(crate) fn window_from_meta(meta: &RecordMeta, configured: &Window) -> Window {
     let mut window = Window::new(
         &meta.deployment,
         meta.start,
@@ -713,7 +749,7 @@ pub fn view(reader: &Reader, window: &Window, now: DateTime<Utc>) -> rusqlite::R
 }
 
 /// Puts a view into a state.
-pub fn apply_view(state: &mut AppState, view: &View) {
+pub(crate) fn apply_view(state: &mut AppState, view: &View) {
     state
         .alerts
         .restore(view.open.clone(), view.resolved.clone());
@@ -736,13 +772,8 @@ fn observed_times(reader: &Reader) -> rusqlite::Result<Vec<DateTime<Utc>>> {
     reader.covered()
 }
 
-/// RFC 3339 to the second, as the report and the environment write times.
-pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
 /// Every figure as it stands, for a checkpoint snapshot.
-pub fn snapshot_figures(state: &AppState) -> Vec<SnapshotFigure> {
+pub(crate) fn snapshot_figures(state: &AppState) -> Vec<SnapshotFigure> {
     state
         .figures
         .values()

@@ -25,11 +25,11 @@ pub struct Outcome {
     pub table: Option<(String, Table)>,
 }
 
-pub fn figure_id(source: &str, metric: &SqlMetric) -> String {
+pub(crate) fn figure_id(source: &str, metric: &SqlMetric) -> String {
     format!("{source}.{}", metric.id)
 }
 
-pub fn figure_name(metric: &SqlMetric) -> String {
+pub(crate) fn figure_name(metric: &SqlMetric) -> String {
     metric.name.clone().unwrap_or_else(|| metric.id.clone())
 }
 
@@ -53,27 +53,63 @@ pub fn run(conn: &Connection, source: &str, metric: &SqlMetric, wal: bool) -> Ou
     }
 }
 
-pub(super) fn describe(e: &rusqlite::Error, budget: Duration) -> String {
-    let budget_ms = budget.as_millis();
-    if is_busy(e) {
-        return format!(
-            "the database is busy ({e}); tried for {} ms",
-            BUSY_TIMEOUT.as_millis()
-        );
-    }
-    match e.sqlite_error_code() {
-        Some(ErrorCode::OperationInterrupted) => format!(
-            "stopped after {budget_ms} ms so as not to hold up the application's writes; make the query cheaper (an index, a LIMIT)"
-        ),
-        Some(ErrorCode::ReadOnly) => format!(
-            "the query tries to write ({e}); watchpost opens databases read-only and metrics may only read"
-        ),
-        _ => match e {
-            rusqlite::Error::MultipleStatement => {
-                "give one statement per metric (the query holds several)".to_string()
-            }
-            other => other.to_string(),
-        },
+/// Why a metric has no value. `Display` is the text of its failed reading (after
+/// "metric ID: ").
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum MetricError {
+    #[error("the database is busy ({0}); tried for {ms} ms", ms = BUSY_TIMEOUT.as_millis())]
+    Busy(rusqlite::Error),
+    #[error(
+        "stopped after {budget_ms} ms so as not to hold up the application's writes; make the query cheaper (an index, a LIMIT)"
+    )]
+    Interrupted { budget_ms: u128 },
+    #[error(
+        "the query tries to write ({0}); watchpost opens databases read-only and metrics may only read"
+    )]
+    Writes(rusqlite::Error),
+    #[error("give one statement per metric (the query holds several)")]
+    SeveralStatements,
+    #[error(transparent)]
+    Sql(rusqlite::Error),
+    #[error(
+        "the query would write to the database; watchpost opens databases read-only and metrics may only read (SELECT, WITH, read-only PRAGMA)"
+    )]
+    WouldWrite,
+    #[error("the query returned no rows; a number metric needs one row holding one number")]
+    NoRows,
+    #[error("the query returned no columns")]
+    NoColumns,
+    #[error(
+        "the query returned NULL where a number is expected (COALESCE(…, 0) if none means zero)"
+    )]
+    Null,
+    #[error("the query returned text {0:?} where a number is expected")]
+    Text(String),
+    #[error("the query returned a {0} byte blob where a number is expected")]
+    Blob(usize),
+    #[error(
+        "min_samples needs the query to return how many samples the value is from, in a column named {:?}",
+        SqlMetric::SAMPLES_COLUMN
+    )]
+    NoSamplesColumn,
+}
+
+impl MetricError {
+    /// What SQLite's error `e` means for a metric run with a time budget of `budget`.
+    pub(super) fn of(e: rusqlite::Error, budget: Duration) -> Self {
+        if is_busy(&e) {
+            return MetricError::Busy(e);
+        }
+        match e.sqlite_error_code() {
+            Some(ErrorCode::OperationInterrupted) => MetricError::Interrupted {
+                budget_ms: budget.as_millis(),
+            },
+            Some(ErrorCode::ReadOnly) => MetricError::Writes(e),
+            _ => match e {
+                rusqlite::Error::MultipleStatement => MetricError::SeveralStatements,
+                other => MetricError::Sql(other),
+            },
+        }
     }
 }
 
@@ -82,14 +118,11 @@ fn evaluate(
     source: &str,
     metric: &SqlMetric,
     budget: Duration,
-) -> Result<Outcome, String> {
-    let err = |e: rusqlite::Error| describe(&e, budget);
+) -> Result<Outcome, MetricError> {
+    let err = |e: rusqlite::Error| MetricError::of(e, budget);
     let mut stmt = conn.prepare(&metric.query).map_err(err)?;
     if !stmt.readonly() {
-        return Err(
-            "the query would write to the database; watchpost opens databases read-only and metrics may only read (SELECT, WITH, read-only PRAGMA)"
-                .into(),
-        );
+        return Err(MetricError::WouldWrite);
     }
     match metric.kind {
         MetricKind::Number => {
@@ -97,10 +130,7 @@ fn evaluate(
             let samples_at = samples_column(stmt.column_names());
             let mut rows = stmt.query([]).map_err(err)?;
             let Some(row) = rows.next().map_err(err)? else {
-                return Err(
-                    "the query returned no rows; a number metric needs one row holding one number"
-                        .into(),
-                );
+                return Err(MetricError::NoRows);
             };
             let value = number(row.get_ref(0).map_err(err)?)?;
             let samples = match samples_at {
@@ -130,28 +160,19 @@ fn evaluate(
 }
 
 /// The number a metric's first cell holds, or why it is not one.
-pub(super) fn number(value: ValueRef<'_>) -> Result<f64, String> {
+pub(super) fn number(value: ValueRef<'_>) -> Result<f64, MetricError> {
     match value {
         ValueRef::Integer(n) => Ok(n as f64),
         ValueRef::Real(x) => Ok(x),
-        ValueRef::Null => Err(
-            "the query returned NULL where a number is expected (COALESCE(…, 0) if none means zero)"
-                .into(),
-        ),
+        ValueRef::Null => Err(MetricError::Null),
         ValueRef::Text(t) => {
             let text = String::from_utf8_lossy(t);
             match text.trim().parse::<f64>() {
                 Ok(x) if x.is_finite() => Ok(x),
-                _ => Err(format!(
-                    "the query returned text {:?} where a number is expected",
-                    truncate(&text, 60)
-                )),
+                _ => Err(MetricError::Text(truncate(&text, 60))),
             }
         }
-        ValueRef::Blob(b) => Err(format!(
-            "the query returned a {} byte blob where a number is expected",
-            b.len()
-        )),
+        ValueRef::Blob(b) => Err(MetricError::Blob(b.len())),
     }
 }
 
@@ -171,7 +192,7 @@ pub(super) fn number_outcome(
     value: f64,
     columns: usize,
     samples: Option<f64>,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, MetricError> {
     let mut reading = Reading::number(
         figure_id(source, metric),
         figure_name(metric),
@@ -187,10 +208,7 @@ pub(super) fn number_outcome(
             }
         }
         None if metric.min_samples.is_some() => {
-            return Err(format!(
-                "min_samples needs the query to return how many samples the value is from, in a column named {:?}",
-                SqlMetric::SAMPLES_COLUMN
-            ));
+            return Err(MetricError::NoSamplesColumn);
         }
         None => {}
     }
@@ -253,12 +271,9 @@ pub(super) fn from_rows(
     let id = figure_id(source, metric);
     let result = match metric.kind {
         MetricKind::Number => match rows.first() {
-            None => Err(
-                "the query returned no rows; a number metric needs one row holding one number"
-                    .to_string(),
-            ),
+            None => Err(MetricError::NoRows),
             Some(row) => match row.first() {
-                None => Err("the query returned no columns".to_string()),
+                None => Err(MetricError::NoColumns),
                 Some(value) => number(ValueRef::from(value)).and_then(|n| {
                     let samples = samples_column(columns.iter().map(String::as_str))
                         .and_then(|i| row.get(i))

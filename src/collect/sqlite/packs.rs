@@ -18,18 +18,21 @@ type Build = fn(&PackOptions) -> Box<dyn Pack>;
 /// Every pack: its catalogue entry and how to build it.
 const REGISTRY: &[(&PackFigures, Build)] = &[(&catalog::tmws::PACK, tmws::TmwsPack::build)];
 
+/// A pack id the registry does not know. `Display` is the text every figure of the source
+/// shows.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown pack {id:?} (known packs: {})", catalog::sqlite::PACK_IDS.join(", "))]
+pub(crate) struct UnknownPack {
+    id: String,
+}
+
 /// The pack named `id` for one source, or why there is none (the known ids listed).
-pub fn build(id: &str, options: &PackOptions) -> Result<Box<dyn Pack>, String> {
+pub(crate) fn build(id: &str, options: &PackOptions) -> Result<Box<dyn Pack>, UnknownPack> {
     REGISTRY
         .iter()
         .find(|(entry, _)| entry.id == id)
         .map(|(_, build)| build(options))
-        .ok_or_else(|| {
-            format!(
-                "unknown pack {id:?} (known packs: {})",
-                catalog::sqlite::PACK_IDS.join(", ")
-            )
-        })
+        .ok_or_else(|| UnknownPack { id: id.to_string() })
 }
 
 #[cfg(test)]
@@ -45,6 +48,9 @@ mod tests {
             assert_eq!(pack.figs(), entry.figs);
         }
         let unknown = build("nope", &PackOptions::default()).err().unwrap();
-        assert_eq!(unknown, "unknown pack \"nope\" (known packs: tmws)");
+        assert_eq!(
+            unknown.to_string(),
+            "unknown pack \"nope\" (known packs: tmws)"
+        );
     }
 }

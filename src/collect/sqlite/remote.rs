@@ -117,7 +117,7 @@ impl RemoteWorker {
         }
     }
 
-    pub fn with_settings(self, settings: Settings) -> Self {
+    pub(crate) fn with_settings(self, settings: Settings) -> Self {
         RemoteWorker::new(settings, self.transport, self.interval)
     }
 
@@ -175,8 +175,8 @@ impl RemoteWorker {
     }
 
     async fn read(&mut self, harvest: &mut Harvest) -> Result<(), Stop> {
-        if let Err(text) = &self.pack {
-            self.fail_all(harvest, text);
+        if let Err(e) = &self.pack {
+            self.fail_all(harvest, &e.to_string());
             return Ok(());
         }
         let started = Instant::now();
@@ -304,7 +304,7 @@ impl RemoteWorker {
                             &format!(
                                 "metric {source}.{}: {}",
                                 m.id,
-                                metrics::describe(&e, self.budget())
+                                metrics::MetricError::of(e, self.budget())
                             ),
                         ),
                         table: None,
@@ -512,7 +512,7 @@ enum RunError {
 }
 
 /// `file:` URI of a path with `params` (`%`, `?` and `#` escaped so the path stays a path).
-pub fn file_uri(path: &str, params: &str) -> String {
+pub(crate) fn file_uri(path: &str, params: &str) -> String {
     String::from_utf8_lossy(&super::file_uri(path.as_bytes(), params)).into_owned()
 }
 

@@ -174,13 +174,19 @@ pub struct Inputs {
     pub dropped_alert_events: u64,
 }
 
+/// Why a record cannot be reported on. `Display` is what `watchpost report` prints.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot read the record: {0}")]
+    Read(rusqlite::Error),
+    #[error("the record has no window (was it written by watchpost?)")]
+    NoWindow,
+}
+
 impl Inputs {
-    pub fn read(reader: &Reader) -> Result<Inputs, String> {
-        let e = |e: rusqlite::Error| format!("cannot read the record: {e}");
-        let meta = reader
-            .meta()
-            .map_err(e)?
-            .ok_or("the record has no window (was it written by watchpost?)")?;
+    pub fn read(reader: &Reader) -> Result<Inputs, ReportError> {
+        let e = ReportError::Read;
+        let meta = reader.meta().map_err(e)?.ok_or(ReportError::NoWindow)?;
         let figures = reader.figures().map_err(e)?;
         Ok(Inputs {
             meta,
@@ -1162,7 +1168,7 @@ fn has_tmws_pack(inputs: &Inputs) -> bool {
 /// PromQL and SQL figures in ms or s — except database query timings (`*.query_ms`, their
 /// own criterion); the health probes (`*.health_ms`) only when nothing else measures
 /// latency, since a probe answers fast while the application's own requests are slow.
-pub const LATENCY: &str = "latency";
+pub(crate) const LATENCY: &str = "latency";
 
 fn is_latency(inputs: &Inputs, id: &str) -> bool {
     matches!(unit_of(inputs, id), "ms" | "s")

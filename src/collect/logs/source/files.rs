@@ -22,6 +22,7 @@
 
 use super::glob::{Found, is_glob, keep_newest};
 use super::{LineSource, Read as SourceRead};
+use crate::collect::blocking::Worker;
 use crate::collect::logs::parse::{Format, MAX_LINE_BYTES};
 use crate::collect::logs::{Ingest, summarize};
 use chrono::{DateTime, Utc};
@@ -484,9 +485,8 @@ impl OpenFile {
 
 /// A source's files on this machine, as a line source.
 pub(crate) struct LocalFiles {
-    patterns: Vec<String>,
-    /// Taken by the blocking task during a read; `None` only if that task died.
-    tailer: Option<Tailer>,
+    /// Moved into a blocking task for each read and back.
+    tailer: Worker<Tailer>,
     /// When a problem is looked at again: the collector's next poll.
     retry: Duration,
 }
@@ -494,8 +494,7 @@ pub(crate) struct LocalFiles {
 impl LocalFiles {
     pub fn new(patterns: Vec<String>, retry: Duration) -> Self {
         LocalFiles {
-            tailer: Some(Tailer::new(patterns.clone())),
-            patterns,
+            tailer: Worker::new(move || Tailer::new(patterns.clone())),
             retry,
         }
     }
@@ -504,22 +503,17 @@ impl LocalFiles {
 impl LineSource for LocalFiles {
     fn read(&mut self, mut ingest: Ingest) -> BoxFuture<'_, Result<SourceRead, String>> {
         Box::pin(async move {
-            let mut tailer = self
-                .tailer
-                .take()
-                .unwrap_or_else(|| Tailer::new(self.patterns.clone()));
-            let task = tokio::task::spawn_blocking(move || {
+            let task = self.tailer.run(move |tailer| {
                 let now = Utc::now();
                 let outcome = tailer.poll();
                 let lines = ingest.lines(outcome.lines.iter(), Format::Text, now);
                 tailer.recycle(outcome.lines);
                 let more = (outcome.problems, outcome.followed, outcome.behind);
-                (tailer, ingest, more, lines)
+                (ingest, more, lines)
             });
             // The reader panicked: its state is gone; the next read starts over at the tails.
-            let (tailer, ingest, (problems, followed, behind), lines) =
+            let (ingest, (problems, followed, behind), lines) =
                 task.await.map_err(|e| format!("log reader failed: {e}"))?;
-            self.tailer = Some(tailer);
             let problem = summarize(&problems);
             let unknown = problem.is_some() && followed == 0;
             Ok(SourceRead {
