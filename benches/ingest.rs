@@ -13,7 +13,7 @@
 //! whose cores other work shares. One pass of each is also timed by the wall clock first.
 
 use chrono::{Duration, TimeZone, Utc};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use std::hint::black_box;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -284,4 +284,110 @@ fn bench(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+/// `WATCHPOST_BENCH_READBACK=1 cargo bench --bench ingest`: the read-back at start of a
+/// 400 MB, 2,000,000-line JSONL hour (50 minutes of it, 10% ERROR), through the dashboard's
+/// own path (`LogCollector`, polled at its interval until `errors_1h` is a number).
+/// Prints wall time, CPU (user + system) and peak RSS; the file goes in a temporary
+/// directory, removed after. `WATCHPOST_BENCH_READBACK_LINES` changes the line count.
+fn readback() {
+    use watchpost::collect::Collector;
+    use watchpost::collect::logs::LogCollector;
+    use watchpost::model::figure::Value;
+    use watchpost::model::update::Update;
+
+    let lines: u64 = std::env::var("WATCHPOST_BENCH_READBACK_LINES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2_000_000);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("hour.jsonl");
+    let now = Utc::now();
+    let span = Duration::minutes(50);
+    let step = span.num_microseconds().unwrap() / lines as i64;
+    let mut errors = 0u64;
+    {
+        let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&path).unwrap());
+        let pad = "x".repeat(60);
+        for i in 0..lines {
+            let at = now - span + Duration::microseconds(step * i as i64);
+            let ts = at.format("%Y-%m-%dT%H:%M:%S%.6fZ");
+            let (level, message) = match i % 10 {
+                3 => {
+                    errors += 1;
+                    ("ERROR", "Failed to call MCP tool")
+                }
+                5 => ("WARNING", "Login failed for user: invalid password"),
+                _ => ("INFO", "Tool outcome recorded: success"),
+            };
+            writeln!(
+                out,
+                r#"{{"timestamp":"{ts}","level":"{level}","message":"{message}","request":{i},"latency_ms":{},"note":"{pad}"}}"#,
+                i % 900
+            )
+            .unwrap();
+        }
+        out.flush().unwrap();
+    }
+    let bytes = std::fs::metadata(&path).unwrap().len();
+    let config = Config::parse(&format!(
+        "[logs.app]\nfiles = [{:?}]\n",
+        path.display().to_string()
+    ))
+    .unwrap();
+    let cpu = || {
+        let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
+            .expect("getrusage");
+        let t = |tv: nix::sys::time::TimeVal| {
+            std::time::Duration::new(tv.tv_sec() as u64, tv.tv_usec() as u32 * 1000)
+        };
+        t(usage.user_time()) + t(usage.system_time())
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (cpu_before, started) = (cpu(), std::time::Instant::now());
+    let counted = runtime.block_on(async {
+        let mut collector = LogCollector::new("app", &config.logs["app"]);
+        loop {
+            for update in collector.poll().await {
+                if let Update::Readings { readings, .. } = update
+                    && let Some(r) = readings.iter().find(|r| r.id == "app.errors_1h")
+                    && let Value::Number(n) = r.value
+                {
+                    return n as u64;
+                }
+            }
+            tokio::time::sleep(collector.interval()).await;
+        }
+    });
+    let (wall, cpu_used) = (started.elapsed(), cpu() - cpu_before);
+    let peak_kib: u64 = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0);
+    println!(
+        "read-back of {lines} lines ({:.0} MB) over 50 minutes: {counted} of {errors} ERROR lines counted; \
+         wall {:.2} s, CPU {:.2} s, peak RSS {:.1} MB",
+        bytes as f64 / 1e6,
+        wall.as_secs_f64(),
+        cpu_used.as_secs_f64(),
+        peak_kib as f64 / 1024.0
+    );
+    assert_eq!(counted, errors, "every ERROR line of the window, once");
+}
+
+fn main() {
+    if std::env::var_os("WATCHPOST_BENCH_READBACK").is_some() {
+        readback();
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

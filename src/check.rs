@@ -137,6 +137,7 @@ fn is_of_source(id: &str, source: &str) -> bool {
 /// Polls one collector until it yields figures (or an error), within the timeouts.
 async fn poll_settled(mut collector: Box<dyn Collector>) -> Vec<Update> {
     let name = collector.name().to_string();
+    collector.one_shot();
     let started = tokio::time::Instant::now();
     let mut updates = Vec::new();
     loop {

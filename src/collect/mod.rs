@@ -36,6 +36,10 @@ pub trait Collector: Send + 'static {
     /// Hands the collector what the screen shows, for what it fetches only on demand.
     /// Most collectors need nothing of it.
     fn watch_screen(&mut self, _screen: ScreenWatch) {}
+    /// The collector is polled once (`watchpost check`): a poll may take longer to read
+    /// what a live dashboard would read over several (a log source's window read back, a
+    /// command read to its end), within the check's time for a source.
+    fn one_shot(&mut self) {}
 }
 
 /// What is on screen that a collector fetches only while it is shown (as bottom collects

@@ -381,6 +381,11 @@ pub struct LogSource {
     /// Regex (case-insensitive) that makes a line an error.
     #[serde(default = "default_error_pattern", deserialize_with = "expanded")]
     pub error_pattern: String,
+    /// The error pattern also makes a line whose own level is below ERROR an error
+    /// (`WARNING Login failed`). By default a line's level decides where it names one,
+    /// and the pattern classifies only the lines that name none.
+    #[serde(default)]
+    pub error_pattern_all_levels: bool,
     /// Figures derived from the lines: `[[logs.NAME.metric]]`.
     #[serde(default, rename = "metric")]
     pub metrics: Vec<log_metric::LogMetric>,
@@ -786,7 +791,12 @@ pub fn explain(config: &Config) -> String {
             .iter()
             .map(|m| format!(", {name}.{}", m.id))
             .collect();
-        out.push_str(&format!("logs {name}: {what} on {}, errors match {}, figures {name}.errors_1h, {name}.errors_per_min{metrics}\n", s.host, s.error_pattern));
+        let applies = if s.error_pattern_all_levels {
+            "on every line"
+        } else {
+            "on lines without a level; a level decides where there is one"
+        };
+        out.push_str(&format!("logs {name}: {what} on {}, errors match {} ({applies}), figures {name}.errors_1h, {name}.errors_per_min{metrics}\n", s.host, s.error_pattern));
         for m in &s.metrics {
             let default = match m.kind.default_min_samples() {
                 Some(n) if m.rule.min_samples == Some(n) => " (the default for its kind)",

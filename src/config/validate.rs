@@ -199,6 +199,7 @@ pub const LOGS: &[Field] = &[
     f("metric", Kind::Structured),
     f("host", Kind::Host),
     f("error_pattern", Kind::Regex),
+    f("error_pattern_all_levels", Kind::Bool),
 ];
 pub const DOCKER: &[Field] = &[
     f("host", Kind::Host),

@@ -316,6 +316,7 @@ impl DemoWorld {
                 tail: crate::config::default_docker_tail(),
                 host: local(),
                 error_pattern: default_error_pattern(),
+                error_pattern_all_levels: false,
                 metrics: Vec::new(),
             },
         );

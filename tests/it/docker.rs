@@ -948,6 +948,7 @@ mod log_sources {
             tail,
             host: "local".into(),
             error_pattern: watchpost::config::default_error_pattern(),
+            error_pattern_all_levels: false,
             metrics: Vec::new(),
         }
     }

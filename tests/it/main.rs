@@ -16,6 +16,7 @@ mod e2e_tmux;
 mod hygiene;
 mod layers;
 mod logs;
+mod logs_readback;
 mod metrics_pane;
 mod panes;
 mod parse_props;

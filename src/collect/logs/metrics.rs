@@ -340,11 +340,30 @@ impl LogMetrics {
 /// Minutes of error counts kept (one hour plus the current minute).
 const MINUTES_KEPT: i64 = 61;
 
+/// How much of the window the figures have read: the lines written before watchpost
+/// started are read back from the files (see `source::files`) before a figure is a
+/// number, and a read-back cut by its cap says so in every figure.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) enum Coverage {
+    /// Every line of the window that the source holds has been counted.
+    #[default]
+    Complete,
+    /// The read-back is under way: `read` bytes of at most `total`.
+    ReadingBack { read: u64, total: u64 },
+    /// The read-back, or a one-shot read, was cut: why, in a few words ("partial: last
+    /// 512 MB of 3.1 GB").
+    Partial(String),
+}
+
+/// What a figure shows while its window is being read back.
+pub const READING_BACK: &str = "reading back";
+
 /// Everything counted from one source's lines: its error counts (`NAME.errors_1h`,
 /// `NAME.errors_per_min`) and its `[[logs.NAME.metric]]` figures.
 pub(crate) struct Derived {
     errors: ErrorCounts,
     metrics: LogMetrics,
+    pub coverage: Coverage,
 }
 
 impl Derived {
@@ -352,7 +371,22 @@ impl Derived {
         Derived {
             errors: ErrorCounts::default(),
             metrics: LogMetrics::new(metrics),
+            coverage: Coverage::Complete,
         }
+    }
+
+    /// How far back lines count in some figure: the hour of the error counts (and the
+    /// minute being written), or the longest metric window.
+    pub fn window(&self) -> chrono::Duration {
+        let minutes = self
+            .metrics
+            .states
+            .iter()
+            .map(|s| s.metric.window_minutes)
+            .chain([MINUTES_KEPT])
+            .max()
+            .unwrap_or(MINUTES_KEPT);
+        chrono::Duration::minutes(minutes + 1)
     }
 
     /// Whether any `[[logs.NAME.metric]]` looks at the lines.
@@ -376,8 +410,39 @@ impl Derived {
         self.errors.last_hour(now)
     }
 
-    /// The figures of `source` now.
+    /// The figures of `source` now: numbers once the window is read; "reading back"
+    /// while it is being read; with the cut said in their detail if it was cut.
     pub fn readings(&self, source: &str, now: DateTime<Utc>) -> Vec<Reading> {
+        let readings = self.counted(source, now);
+        match &self.coverage {
+            Coverage::Complete => readings,
+            Coverage::ReadingBack { read, total } => readings
+                .into_iter()
+                .map(|r| {
+                    Reading::text(r.id, r.name, READING_BACK)
+                        .with_unit(&r.unit)
+                        .with_detail(format!(
+                            "the window's lines: {} of at most {} read",
+                            crate::model::figure::format_bytes(*read as f64),
+                            crate::model::figure::format_bytes(*total as f64)
+                        ))
+                })
+                .collect(),
+            Coverage::Partial(note) => readings
+                .into_iter()
+                .map(|mut r| {
+                    r.detail = if r.detail.is_empty() {
+                        note.clone()
+                    } else {
+                        format!("{note}; {}", r.detail)
+                    };
+                    r
+                })
+                .collect(),
+        }
+    }
+
+    fn counted(&self, source: &str, now: DateTime<Utc>) -> Vec<Reading> {
         let mut readings = vec![
             Reading::number(
                 errors_1h_id(source),

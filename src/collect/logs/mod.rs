@@ -23,7 +23,7 @@ use crate::transport::Transport;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use metrics::Derived;
-use parse::Format;
+use parse::{ErrorRule, Format};
 use regex::{Regex, RegexBuilder};
 use source::{LineSource, Runner, Tailer};
 use std::sync::Arc;
@@ -42,7 +42,18 @@ pub struct LogCollector {
     derived: Option<Derived>,
     /// The last poll left more to read than one poll takes: poll again soon.
     behind: bool,
+    /// The error pattern applies to lines with a level below ERROR too.
+    all_levels: bool,
+    /// Polled once (`check`): a poll reads until the source is settled (its window read
+    /// back, a command's run ended) or `ONE_SHOT_LIMIT` passes.
+    one_shot: bool,
 }
+
+/// How long one poll of a one-shot `check` reads a source at most (under the 15 s that
+/// `check` gives a source).
+pub const ONE_SHOT_LIMIT: Duration = Duration::from_secs(12);
+/// Lines of a one-shot read kept for the tail (the rest are counted only).
+const ONE_SHOT_LINES: usize = 200;
 
 /// How soon a source that is behind (written faster than one poll a `interval` reads) is
 /// read again.
@@ -106,6 +117,8 @@ impl LogCollector {
             metric_defs: source.metrics.clone(),
             derived: Some(Derived::new(&source.metrics)),
             behind: false,
+            all_levels: source.error_pattern_all_levels,
+            one_shot: false,
         }
     }
 
@@ -143,15 +156,34 @@ impl LogCollector {
             .derived
             .take()
             .unwrap_or_else(|| Derived::new(&self.metric_defs));
-        let ingest = Ingest {
+        let mut ingest = Ingest {
             name: self.name.clone(),
             error_pattern,
+            all_levels: self.all_levels,
             derived,
         };
-        let read = match source.read(ingest).await {
-            Ok(read) => read,
-            // The reading task died, and the counts with it.
-            Err(message) => return self.error_updates(message),
+        let mut kept: std::collections::VecDeque<LogLine> = Default::default();
+        let started = tokio::time::Instant::now();
+        let read = loop {
+            let mut read = match source.read(ingest).await {
+                Ok(read) => read,
+                // The reading task died, and the counts with it.
+                Err(message) => return self.error_updates(message),
+            };
+            // One shot: read on (keeping the newest lines for the tail) until settled.
+            if !self.one_shot || read.settled || started.elapsed() >= ONE_SHOT_LIMIT {
+                if self.one_shot && !kept.is_empty() {
+                    kept.extend(read.lines.drain(..));
+                    let over = kept.len().saturating_sub(ONE_SHOT_LINES);
+                    kept.drain(..over);
+                    read.lines = kept.into();
+                }
+                break read;
+            }
+            kept.extend(read.lines.drain(..));
+            let over = kept.len().saturating_sub(ONE_SHOT_LINES);
+            kept.drain(..over);
+            ingest = read.ingest;
         };
         self.derived = Some(read.ingest.derived);
         self.behind = read.behind;
@@ -214,10 +246,63 @@ fn compile_error_pattern(pattern: &str) -> Result<Regex, String> {
 pub(crate) struct Ingest {
     name: String,
     error_pattern: Regex,
+    /// The pattern applies to lines with a level below ERROR too.
+    all_levels: bool,
     derived: Derived,
 }
 
 impl Ingest {
+    fn rule(&self) -> ErrorRule<'_> {
+        ErrorRule {
+            pattern: &self.error_pattern,
+            all_levels: self.all_levels,
+        }
+    }
+
+    /// Lines shown but not counted: the newest lines of a file read back at start (the
+    /// read-back counts them, once).
+    pub fn shown<'a>(
+        &self,
+        raw: impl ExactSizeIterator<Item = (&'a [u8], u64, Option<DateTime<Utc>>)>,
+        format: Format,
+        now: DateTime<Utc>,
+    ) -> Vec<LogLine> {
+        let source: Arc<str> = self.name.as_str().into();
+        let rule = self.rule();
+        raw.map(|(bytes, dropped, written)| {
+            format.parse(source.clone(), bytes, dropped, rule, written.unwrap_or(now))
+        })
+        .collect()
+    }
+
+    /// Counts lines read back (not shown), newest first: a line naming no time of its own
+    /// takes the time of the next newer line that does (`carry`, updated; a stack trace's
+    /// lines go with their message's minute). Returns the newest time a line named, if
+    /// any did.
+    pub fn count_back<'a>(
+        &mut self,
+        newest_first: impl Iterator<Item = &'a [u8]>,
+        carry: &mut DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let with_metrics = self.derived.has_metrics();
+        let source: Arc<str> = self.name.as_str().into();
+        let mut newest = None;
+        let rule = ErrorRule {
+            pattern: &self.error_pattern,
+            all_levels: self.all_levels,
+        };
+        for bytes in newest_first {
+            let (line, dated) = Format::Text.parse_dated(source.clone(), bytes, 0, rule, *carry);
+            if dated {
+                *carry = line.at;
+                newest = newest.max(Some(line.at));
+            }
+            self.derived.observe(&line, with_metrics, now);
+        }
+        newest
+    }
+
     /// Raw lines (bytes, bytes cut, the time the transport gave) to log lines, the error
     /// counts and metrics updated.
     pub fn lines<'a>(
@@ -233,7 +318,11 @@ impl Ingest {
         for (bytes, dropped, written) in raw {
             // A line naming no time of its own is dated by its transport, or by now.
             let written = written.unwrap_or(now);
-            let line = format.parse(source.clone(), bytes, dropped, &self.error_pattern, written);
+            let rule = ErrorRule {
+                pattern: &self.error_pattern,
+                all_levels: self.all_levels,
+            };
+            let line = format.parse(source.clone(), bytes, dropped, rule, written);
             self.derived.observe(&line, with_metrics, now);
             lines.push(line);
         }
@@ -253,6 +342,12 @@ impl Collector for LogCollector {
             CATCH_UP_INTERVAL
         } else {
             self.interval
+        }
+    }
+    fn one_shot(&mut self) {
+        self.one_shot = true;
+        if let Ok(source) = &mut self.input {
+            source.one_shot(ONE_SHOT_LIMIT);
         }
     }
     fn poll(&mut self) -> BoxFuture<'_, Vec<Update>> {
@@ -282,6 +377,7 @@ impl FileIngest {
             ingest: Ingest {
                 name: name.to_string(),
                 error_pattern: compile_error_pattern(&source.error_pattern)?,
+                all_levels: source.error_pattern_all_levels,
                 derived: Derived::new(&source.metrics),
             },
         })

@@ -7,10 +7,9 @@
 //! without a leading `_`) are kept as fields.
 
 use super::level::level_number;
-use super::{MAX_LINE_BYTES, finish, parse_line, parse_text};
+use super::{ErrorRule, MAX_LINE_BYTES, finish, parse_line_with, parse_through_colour};
 use crate::model::update::LogLine;
 use chrono::{DateTime, Utc};
-use regex::Regex;
 use serde_json::{Map, Value as Json};
 
 /// The `__CURSOR` of a JSON entry, found without parsing the whole entry.
@@ -67,7 +66,7 @@ pub fn parse_entry(
     source: impl Into<std::sync::Arc<str>>,
     raw: &[u8],
     dropped: u64,
-    error_pattern: &Regex,
+    rule: ErrorRule<'_>,
     now: DateTime<Utc>,
 ) -> LogLine {
     let entry: Option<Map<String, Json>> = if dropped == 0 {
@@ -76,7 +75,7 @@ pub fn parse_entry(
         None
     };
     let Some(entry) = entry else {
-        return parse_line(source, raw, dropped, error_pattern, now);
+        return parse_line_with(source, raw, dropped, rule, now);
     };
     let message = entry.get("MESSAGE").map(field_text).unwrap_or_default();
     let keep = message.len().min(MAX_LINE_BYTES);
@@ -87,8 +86,8 @@ pub fn parse_entry(
     let dropped = (message.len() - cut) as u64;
     let text = &message[..cut];
     let text = text.strip_suffix('\n').unwrap_or(text);
-
-    let mut parsed = parse_text(text, now);
+    let (mut parsed, plain) = parse_through_colour(text, now);
+    let text = plain.as_ref();
     let priority = entry
         .get("PRIORITY")
         .map(field_text)
@@ -120,7 +119,7 @@ pub fn parse_entry(
         fields.push(key, &field_text(value));
     }
     parsed.fields = fields;
-    finish(source, text, parsed, priority, dropped, error_pattern, now)
+    finish(source, text, parsed, priority, dropped, rule, now)
 }
 
 /// A journal field's value as text: strings as they are, byte arrays (what journalctl
@@ -154,7 +153,13 @@ mod tests {
     use chrono::Timelike;
 
     fn parse(line: &str) -> LogLine {
-        parse_entry("tmws", line.as_bytes(), 0, &pattern(), Utc::now())
+        parse_entry(
+            "tmws",
+            line.as_bytes(),
+            0,
+            ErrorRule::new(&pattern()),
+            Utc::now(),
+        )
     }
 
     #[test]

@@ -64,7 +64,8 @@ pub(super) fn parse(text: &str, now: DateTime<Utc>) -> Option<Parsed> {
                 level_seen = true;
                 let syslog = key.eq_ignore_ascii_case("priority");
                 level = match &value {
-                    reader::Value::Str(s) => level_word(s)
+                    // A coloured level (`"\u001b[31mERROR\u001b[0m"`) reads as its word.
+                    reader::Value::Str(s) => level_word(&super::strip_ansi(s))
                         .or_else(|| s.parse().ok().and_then(|n| level_number(n, syslog))),
                     reader::Value::Number(n) => {
                         n.parse().ok().and_then(|n| level_number(n, syslog))

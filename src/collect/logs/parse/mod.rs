@@ -3,6 +3,7 @@
 //! prefixes; journald's JSON entries (`journal`). Text stays raw here (the UI sanitizes
 //! it); invalid UTF-8 is decoded lossily.
 
+mod ansi;
 mod journal;
 mod json;
 mod level;
@@ -10,6 +11,7 @@ mod logfmt;
 mod text;
 mod time;
 
+pub(crate) use ansi::strip_ansi;
 #[cfg(test)]
 pub(crate) use journal::SSHD;
 pub(crate) use journal::{cursor_of, parse_entry};
@@ -36,12 +38,55 @@ impl Format {
         source: Arc<str>,
         raw: &[u8],
         dropped: u64,
-        error_pattern: &Regex,
+        rule: ErrorRule<'_>,
         now: DateTime<Utc>,
     ) -> LogLine {
+        self.parse_dated(source, raw, dropped, rule, now).0
+    }
+
+    /// As [`Format::parse`], and whether the line named its own time (else it is dated
+    /// `now`).
+    pub fn parse_dated(
+        self,
+        source: Arc<str>,
+        raw: &[u8],
+        dropped: u64,
+        rule: ErrorRule<'_>,
+        now: DateTime<Utc>,
+    ) -> (LogLine, bool) {
         match self {
-            Format::Text => parse_line(source, raw, dropped, error_pattern, now),
-            Format::Journal => parse_entry(source, raw, dropped, error_pattern, now),
+            Format::Text => parse_line_dated(source, raw, dropped, rule, now),
+            Format::Journal => (parse_entry(source, raw, dropped, rule, now), true),
+        }
+    }
+}
+
+/// What makes a line an error: its own level when it names one (ERROR or above), the
+/// error pattern when it names none, and the pattern on lines with a lower level too
+/// when the source asks for it (`error_pattern_all_levels = true`).
+#[derive(Clone, Copy, Debug)]
+pub struct ErrorRule<'a> {
+    pub pattern: &'a Regex,
+    /// The pattern also makes a line whose level is below ERROR an error.
+    pub all_levels: bool,
+}
+
+impl<'a> ErrorRule<'a> {
+    /// The default: the pattern classifies lines without a level only.
+    pub fn new(pattern: &'a Regex) -> Self {
+        ErrorRule {
+            pattern,
+            all_levels: false,
+        }
+    }
+
+    /// Whether a line with level `named` (if any) and text `text` is an error by the
+    /// pattern (a line at ERROR or above is one anyway).
+    fn matches(self, named: Option<LogLevel>, text: &str) -> bool {
+        match named {
+            None => self.pattern.is_match(text),
+            Some(level) if level >= LogLevel::Error => false,
+            Some(_) => self.all_levels && self.pattern.is_match(text),
         }
     }
 }
@@ -51,7 +96,8 @@ pub const MAX_LINE_BYTES: usize = 64 * 1024;
 
 /// Parses one line (without its newline). `dropped` is how many bytes of the line the
 /// reader already cut off; more are cut here if `raw` is over [`MAX_LINE_BYTES`].
-/// `error_pattern` decides `is_error` together with the level (>= Error).
+/// A line that names its level is an error at ERROR or above; `error_pattern` decides
+/// for a line that names none (see [`ErrorRule`]).
 pub fn parse_line(
     source: impl Into<Arc<str>>,
     raw: &[u8],
@@ -59,6 +105,28 @@ pub fn parse_line(
     error_pattern: &Regex,
     now: DateTime<Utc>,
 ) -> LogLine {
+    parse_line_with(source, raw, dropped, ErrorRule::new(error_pattern), now)
+}
+
+/// As [`parse_line`], with the source's whole error rule.
+pub fn parse_line_with(
+    source: impl Into<Arc<str>>,
+    raw: &[u8],
+    dropped: u64,
+    rule: ErrorRule<'_>,
+    now: DateTime<Utc>,
+) -> LogLine {
+    parse_line_dated(source, raw, dropped, rule, now).0
+}
+
+/// As [`parse_line_with`], and whether the line named its own time.
+fn parse_line_dated(
+    source: impl Into<Arc<str>>,
+    raw: &[u8],
+    dropped: u64,
+    rule: ErrorRule<'_>,
+    now: DateTime<Utc>,
+) -> (LogLine, bool) {
     let keep = raw.len().min(MAX_LINE_BYTES);
     let dropped = dropped + (raw.len() - keep) as u64;
     // Checked first: valid UTF-8 (the usual case) is checked much faster than it is
@@ -68,33 +136,43 @@ pub fn parse_line(
         Err(_) => String::from_utf8_lossy(&raw[..keep]),
     };
     let text = text.strip_suffix('\r').unwrap_or(&text);
-    finish(
-        source,
-        text,
-        parse_text(text, now),
-        None,
-        dropped,
-        error_pattern,
-        now,
+    let (parsed, plain) = parse_through_colour(text, now);
+    let dated = parsed.at.is_some();
+    (
+        finish(source, &plain, parsed, None, dropped, rule, now),
+        dated,
     )
 }
 
+/// Parses `text` with its escape sequences removed (a coloured level reads as its level),
+/// and returns that plain text for the error pattern. The message keeps the line as
+/// written (the screen's sanitizer defuses what it holds).
+pub(crate) fn parse_through_colour(text: &str, now: DateTime<Utc>) -> (Parsed, Cow<'_, str>) {
+    let plain = strip_ansi(text);
+    let mut parsed = parse_text(&plain, now);
+    if let Cow::Owned(_) = plain {
+        parsed.message = parse_text(text, now).message;
+    }
+    (parsed, plain)
+}
+
 /// Builds the line from what the text said. `fallback_level` is the level the transport
-/// gave (journald's PRIORITY), used when the text names none; `error_pattern` is tried on
-/// `text`.
+/// gave (journald's PRIORITY), used when the text names none; the rule's pattern is tried
+/// on `text` (see [`ErrorRule`]).
 pub(crate) fn finish(
     source: impl Into<Arc<str>>,
     text: &str,
     parsed: Parsed,
     fallback_level: Option<LogLevel>,
     dropped: u64,
-    error_pattern: &Regex,
+    rule: ErrorRule<'_>,
     now: DateTime<Utc>,
 ) -> LogLine {
     let named = parsed.level.or(fallback_level);
-    // A line at error level or above is an error whatever it says: the pattern is not
-    // needed (it is the costliest step for a long line).
-    let matched = named.is_none_or(|l| l < LogLevel::Error) && error_pattern.is_match(text);
+    // The level decides where there is one: a line at error level or above is an error
+    // whatever it says, one below is not (unless the source applies its pattern to every
+    // level). The pattern is the costliest step for a long line: tried only when needed.
+    let matched = rule.matches(named, text);
     // A line that names no level but matches the error pattern shows as an error.
     let level = named.unwrap_or(if matched {
         LogLevel::Error

@@ -102,6 +102,9 @@ pub(super) fn parse(text: &str, now: DateTime<Utc>) -> Parsed {
         }
         message = after;
     }
+    if level.is_none() {
+        level = inline_level(rest);
+    }
     let message = message.to_string();
     Parsed {
         at,
@@ -235,6 +238,18 @@ fn find_level(text: &str) -> Option<(LogLevel, &str, &str)> {
     None
 }
 
+/// A `level=error` (`lvl=`, `severity=`) pair anywhere in the line, beyond the first
+/// words `find_level` looks at: `component=db request=42 level=error msg=...`.
+fn inline_level(text: &str) -> Option<LogLevel> {
+    memchr::memchr(b'=', text.as_bytes())?;
+    text.split_whitespace()
+        .filter(|t| t.contains('='))
+        .find_map(|t| match token_level(t, false) {
+            Some((level, true)) => Some(level),
+            _ => None,
+        })
+}
+
 /// A token that names a level, and whether it is an inline `level=…` pair. Uppercase
 /// (`ERROR`), decorated (`[error]`, `error:`) or `level=error` forms count anywhere in the
 /// window; a bare lowercase word or a single letter (`E`, `W`) only as the first word.
@@ -252,6 +267,11 @@ fn token_level(token: &str, first: bool) -> Option<(LogLevel, bool)> {
         }
     }
     let word = token.trim_matches(DECORATION);
+    // Python's default `ERROR:root:message`: the word before the first colon.
+    let word = match word.split_once(':') {
+        Some((head, _)) if !head.is_empty() && head.bytes().all(|c| c.is_ascii_uppercase()) => head,
+        _ => word,
+    };
     if word.is_empty() || !word.chars().all(|c| c.is_ascii_alphabetic()) {
         return None;
     }

@@ -9,6 +9,7 @@
 
 use super::{LineSource, Read as SourceRead};
 use crate::collect::logs::Ingest;
+use crate::collect::logs::metrics::Coverage;
 use crate::collect::logs::parse::{Format, MAX_LINE_BYTES};
 use crate::model::backoff::Backoff;
 use crate::transport::Transport;
@@ -222,6 +223,13 @@ pub(crate) struct FeedSource {
     problem: Option<(String, Option<Duration>)>,
     /// A problem the source itself says is over (see `Event::Lasting`).
     lasting: Option<String>,
+    /// Its first run ends by itself (a command; not a follower like journald): a one-shot
+    /// read reads that run to its end.
+    ends: bool,
+    /// Read once (`check`): until this deadline at most (see [`LineSource::one_shot`]).
+    one_shot: Option<(Instant, Duration)>,
+    /// The first run ended, in a one-shot read: later events belong to a rerun.
+    run_ended: bool,
 }
 
 impl FeedSource {
@@ -243,7 +251,41 @@ impl FeedSource {
             ever_read: false,
             problem: None,
             lasting: None,
+            ends: false,
+            one_shot: None,
+            run_ended: false,
         }
+    }
+
+    /// The producer's first run ends by itself (a command): a one-shot read reads it to
+    /// its end rather than to the first quiet moment.
+    pub fn ends(mut self) -> Self {
+        self.ends = true;
+        self
+    }
+
+    /// A one-shot read of a source whose run ends: what came since the last read, waiting
+    /// for the first event (up to the deadline); nothing once the run ended.
+    async fn events_to_end(&mut self, deadline: Instant) -> Vec<Event> {
+        if self.run_ended {
+            return Vec::new();
+        }
+        if self.feed.is_none()
+            && let Some(start) = self.start.take()
+        {
+            self.feed = Some(start());
+        }
+        let Some(feed) = self.feed.as_mut() else {
+            return Vec::new();
+        };
+        let mut events = Vec::new();
+        let wait = deadline.saturating_duration_since(Instant::now());
+        if let Ok(Some((event, permits))) = tokio::time::timeout(wait, feed.rx.recv()).await {
+            feed.budget.add_permits(permits as usize);
+            events.push(event);
+        }
+        events.extend(feed.drain());
+        events
     }
 
     async fn events(&mut self) -> Vec<Event> {
@@ -266,13 +308,34 @@ impl FeedSource {
 }
 
 impl LineSource for FeedSource {
+    fn one_shot(&mut self, limit: Duration) {
+        if self.ends {
+            self.one_shot = Some((Instant::now() + limit, limit));
+        }
+    }
+
     fn read(&mut self, mut ingest: Ingest) -> BoxFuture<'_, Result<SourceRead, String>> {
         Box::pin(async move {
-            let events = self.events().await;
+            let events = match self.one_shot {
+                Some((deadline, _)) => self.events_to_end(deadline).await,
+                None => self.events().await,
+            };
             let mut raw = Vec::new();
             let mut complained = false;
+            let ended = format!("{} ended", self.label);
             for event in events {
+                if self.run_ended {
+                    // A one-shot read stops at the first run's end: the rest is a rerun.
+                    break;
+                }
                 match event {
+                    Event::Down { message, .. } if self.one_shot.is_some() && message == ended => {
+                        self.run_ended = true;
+                    }
+                    Event::Down { message, retry } if self.one_shot.is_some() => {
+                        self.run_ended = true;
+                        self.problem = Some((message, Some(retry)));
+                    }
                     Event::Started => {
                         self.ever_started = true;
                         self.problem = None;
@@ -319,6 +382,18 @@ impl LineSource for FeedSource {
             }
             let unknown = (!self.ever_started && problem.is_some())
                 || ((down || self.lasting.is_some()) && !self.ever_read);
+            let mut settled = true;
+            if let Some((deadline, limit)) = self.one_shot {
+                let out_of_time = Instant::now() >= deadline;
+                settled = self.run_ended || out_of_time;
+                if out_of_time && !self.run_ended {
+                    ingest.derived.coverage = Coverage::Partial(format!(
+                        "partial: {} was still writing after {}s; what came later is not counted",
+                        self.label,
+                        limit.as_secs()
+                    ));
+                }
+            }
             let format = self.format;
             let task = tokio::task::spawn_blocking(move || {
                 let lines = ingest.lines(
@@ -336,6 +411,7 @@ impl LineSource for FeedSource {
                 unknown,
                 keep_figures: host_down,
                 behind: false,
+                settled,
             })
         })
     }

@@ -23,8 +23,10 @@
 use super::glob::{Found, is_glob, keep_newest};
 use super::{LineSource, Read as SourceRead};
 use crate::collect::blocking::Worker;
+use crate::collect::logs::metrics::Coverage;
 use crate::collect::logs::parse::{Format, MAX_LINE_BYTES};
 use crate::collect::logs::{Ingest, summarize};
+use crate::model::figure::format_bytes;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use std::fs::{File, Metadata};
@@ -100,6 +102,9 @@ impl LineBatch {
 
 pub(crate) struct PollOutcome {
     pub lines: LineBatch,
+    /// The newest lines of files whose earlier lines are read back (see [`ReadBack`]):
+    /// shown at once, counted by the read-back.
+    pub shown: LineBatch,
     /// What went wrong, one sentence each; the source's health.
     pub problems: Vec<String>,
     /// Files followed after this poll, including rotated ones still being drained (so a
@@ -136,6 +141,8 @@ pub(crate) struct Tailer {
     started: bool,
     /// Read every file from its start, however long (`FileIngest`).
     pub(crate) from_start: bool,
+    /// The lines written before following started, counted from the files.
+    read_back: ReadBack,
 }
 
 struct OpenFile {
@@ -155,6 +162,18 @@ struct OpenFile {
     /// No configured path leads here any more (renamed or deleted).
     retired: bool,
     idle_polls: u32,
+    /// What is left to read back before where following started.
+    backlog: Option<Backlog>,
+}
+
+/// The part of a file before where following started that is still to be read back:
+/// `[0, end)`, read from `end` backwards.
+struct Backlog {
+    /// A line starts here; the next chunk read back ends here.
+    end: u64,
+    /// The time of the oldest line read back that named one (the file's modification
+    /// time at first): lines naming none take it.
+    carry: DateTime<Utc>,
 }
 
 impl Tailer {
@@ -165,13 +184,21 @@ impl Tailer {
             files: Vec::new(),
             started: false,
             from_start: false,
+            read_back: ReadBack::default(),
         }
+    }
+
+    /// A one-shot read: the read-back gets `limit` at most, in slices as large as the cap.
+    pub(crate) fn one_shot(&mut self, limit: Duration) {
+        self.read_back.time_cap = limit.min(READ_BACK_MAX_TIME);
+        self.read_back.slice = READ_BACK_MAX_BYTES;
     }
 
     pub(crate) fn poll(&mut self) -> PollOutcome {
         let mut problems = Vec::new();
         let found = self.find_files(&mut problems);
         let mut lines = std::mem::take(&mut self.spare);
+        let mut shown = LineBatch::default();
         let mut behind = false;
 
         for followed in &mut self.files {
@@ -207,8 +234,10 @@ impl Tailer {
             match self.open(f) {
                 Ok(Some(mut followed)) => {
                     let tail_start = !self.from_start && (!self.started || followed.offset > 0);
-                    let first = lines.len();
-                    if let Err(e) = followed.read_new(&mut lines) {
+                    // A tail start's lines are shown; the read-back counts them.
+                    let batch = if tail_start { &mut shown } else { &mut lines };
+                    let first = batch.len();
+                    if let Err(e) = followed.read_new(batch) {
                         problems.push(format!(
                             "cannot read {}: {}",
                             f.path.display(),
@@ -216,10 +245,19 @@ impl Tailer {
                         ));
                     }
                     if tail_start {
-                        // A tail start: keep only the last lines found there.
-                        let new = lines.len() - first;
+                        // A tail start: show only the last lines found there...
+                        let new = shown.len() - first;
                         if new > START_TAIL_LINES {
-                            lines.spans.drain(first..first + new - START_TAIL_LINES);
+                            shown.spans.drain(first..first + new - START_TAIL_LINES);
+                        }
+                        // ...and read back what comes before where following starts.
+                        let end = followed.line_start();
+                        if end > 0 {
+                            self.read_back.total += end;
+                            followed.backlog = Some(Backlog {
+                                end,
+                                carry: DateTime::<Utc>::from(f.modified),
+                            });
                         }
                     }
                     self.files.push(followed);
@@ -235,6 +273,7 @@ impl Tailer {
         self.started = true;
         PollOutcome {
             lines,
+            shown,
             problems,
             followed: self.files.len(),
             behind,
@@ -340,6 +379,7 @@ impl Tailer {
             fingerprint: Vec::new(),
             retired: false,
             idle_polls: 0,
+            backlog: None,
         }))
     }
 
@@ -371,6 +411,17 @@ fn describe(e: &io::Error) -> String {
 }
 
 impl OpenFile {
+    /// Where the next line to be read starts: past the complete lines read, before the
+    /// line whose newline has not come yet.
+    fn line_start(&self) -> u64 {
+        if self.skip_to_newline {
+            // No line started in what was read: it is all the end of one (read back).
+            return self.offset;
+        }
+        self.offset
+            .saturating_sub(self.partial.len() as u64 + self.partial_dropped)
+    }
+
     /// Reads what was appended since the last call (at most `MAX_READ_PER_POLL`), pushing
     /// complete lines. Returns the number of bytes read.
     fn read_new(&mut self, lines: &mut LineBatch) -> io::Result<u64> {
@@ -483,12 +534,174 @@ impl OpenFile {
     }
 }
 
+/// The lines written before watchpost started are read back to count them: from where
+/// following starts, backwards, in chunks of `READ_BACK_CHUNK`, until the lines are older
+/// than the longest window a figure reads (the hour of `errors_1h`, a metric's window)
+/// or the file's start. Bounded per source by `READ_BACK_MAX_BYTES` and
+/// `READ_BACK_MAX_TIME`; a cut is said in every figure ("partial: last 512.0 MiB of 3.1
+/// GiB"). The dashboard reads a slice of `READ_BACK_SLICE` per poll (polls come every
+/// 10 ms while it is under way), so the first frame and the tail never wait; `check`
+/// reads it whole before it reports.
+///
+/// Lines are taken newest first: a line that names no time of its own (a stack trace's)
+/// takes the time of the next newer line that does, or the file's modification time. A
+/// chunk in which no line names a time ends the read-back of that file (its lines cannot
+/// be placed in the window), and the figures say so.
+struct ReadBack {
+    /// Bytes before where following started, every file's.
+    total: u64,
+    /// Bytes read back so far.
+    read: u64,
+    started: Option<std::time::Instant>,
+    time_cap: Duration,
+    /// Bytes read back per poll.
+    slice: u64,
+    /// Why the read-back was cut, if it was.
+    cut: Option<String>,
+    buf: Vec<u8>,
+}
+
+impl Default for ReadBack {
+    fn default() -> Self {
+        ReadBack {
+            total: 0,
+            read: 0,
+            started: None,
+            time_cap: READ_BACK_MAX_TIME,
+            slice: READ_BACK_SLICE,
+            cut: None,
+            buf: Vec::new(),
+        }
+    }
+}
+
+/// A source's read-back reads this many bytes at most...
+pub const READ_BACK_MAX_BYTES: u64 = 512 * 1024 * 1024;
+/// ...for this long at most (a one-shot `check`: its own, shorter limit).
+pub const READ_BACK_MAX_TIME: Duration = Duration::from_secs(60);
+/// The dashboard reads this much of it per poll.
+const READ_BACK_SLICE: u64 = 32 * 1024 * 1024;
+/// Read back in chunks of this size.
+const READ_BACK_CHUNK: u64 = 4 * 1024 * 1024;
+
+impl Tailer {
+    /// Reads back a slice of what files held before following started, counting it
+    /// through `ingest`; says how far the read-back is.
+    pub(crate) fn read_back(&mut self, ingest: &mut Ingest, now: DateTime<Utc>) -> Coverage {
+        let rb = &mut self.read_back;
+        let pending = self.files.iter().any(|f| f.backlog.is_some());
+        if !pending {
+            return match &rb.cut {
+                Some(cut) => Coverage::Partial(cut.clone()),
+                None => Coverage::Complete,
+            };
+        }
+        let Some(started) = rb.started else {
+            // The first poll shows the tail at once; the read-back starts with the next.
+            rb.started = Some(std::time::Instant::now());
+            return Coverage::ReadingBack {
+                read: rb.read,
+                total: rb.total,
+            };
+        };
+        let window_start = now - ingest.derived.window();
+        let mut this_slice = 0;
+        for f in &mut self.files {
+            while let Some(backlog) = &mut f.backlog {
+                if this_slice >= rb.slice {
+                    return Coverage::ReadingBack {
+                        read: rb.read,
+                        total: rb.total,
+                    };
+                }
+                let cut = if rb.read >= READ_BACK_MAX_BYTES {
+                    Some(String::new())
+                } else if started.elapsed() >= rb.time_cap {
+                    Some(format!(" within the {}s cap", rb.time_cap.as_secs()))
+                } else {
+                    None
+                };
+                if let Some(why) = cut {
+                    rb.cut = Some(format!(
+                        "partial: last {} of {} read back{why}",
+                        format_bytes(rb.read as f64),
+                        format_bytes(rb.total as f64)
+                    ));
+                    f.backlog = None;
+                    continue;
+                }
+                let len = READ_BACK_CHUNK
+                    .min(backlog.end)
+                    .min(READ_BACK_MAX_BYTES - rb.read);
+                let at = backlog.end - len;
+                rb.buf.resize(len as usize, 0);
+                let read = f
+                    .file
+                    .seek(SeekFrom::Start(at))
+                    .and_then(|_| f.file.read_exact(&mut rb.buf));
+                if let Err(e) = read {
+                    rb.cut = Some(format!(
+                        "partial: cannot read back {}: {}",
+                        f.path.display(),
+                        describe(&e)
+                    ));
+                    f.backlog = None;
+                    continue;
+                }
+                rb.read += len;
+                this_slice += len;
+                // Complete lines: after the first newline, unless this is the file's start.
+                let (lines, next_end) = if at == 0 {
+                    (&rb.buf[..], 0)
+                } else {
+                    match memchr::memchr(b'\n', &rb.buf) {
+                        Some(p) => (&rb.buf[p + 1..], at + p as u64 + 1),
+                        // All of one long line: its start, read later, stands for it.
+                        None => (&rb.buf[..0], at),
+                    }
+                };
+                let newest_first = lines.rsplit(|&b| b == b'\n').filter_map(|line| {
+                    let start = line.iter().position(|&b| b != 0).unwrap_or(line.len());
+                    let line = &line[start..];
+                    (!line.iter().all(u8::is_ascii_whitespace)).then_some(line)
+                });
+                let mut any = false;
+                let newest = ingest.count_back(
+                    newest_first.inspect(|_| any = true),
+                    &mut backlog.carry,
+                    now,
+                );
+                backlog.end = next_end;
+                let older = newest.is_some_and(|t| t < window_start);
+                let undated = any && newest.is_none();
+                if undated && next_end > 0 {
+                    rb.cut = Some(format!(
+                        "partial: lines of {} name no time; only its last {} read back",
+                        f.path.display(),
+                        format_bytes(f.line_start().saturating_sub(next_end) as f64)
+                    ));
+                }
+                if next_end == 0 || older || undated {
+                    f.backlog = None;
+                }
+            }
+        }
+        match &rb.cut {
+            Some(cut) => Coverage::Partial(cut.clone()),
+            None => Coverage::Complete,
+        }
+    }
+}
+
 /// A source's files on this machine, as a line source.
 pub(crate) struct LocalFiles {
     /// Moved into a blocking task for each read and back.
     tailer: Worker<Tailer>,
     /// When a problem is looked at again: the collector's next poll.
     retry: Duration,
+    /// `check`'s single read: the read-back's time limit (applied on every run, so a
+    /// reader made afresh after a panic keeps it).
+    one_shot: Option<Duration>,
 }
 
 impl LocalFiles {
@@ -496,24 +709,37 @@ impl LocalFiles {
         LocalFiles {
             tailer: Worker::new(move || Tailer::new(patterns.clone())),
             retry,
+            one_shot: None,
         }
     }
 }
 
 impl LineSource for LocalFiles {
+    fn one_shot(&mut self, limit: Duration) {
+        self.one_shot = Some(limit);
+    }
+
     fn read(&mut self, mut ingest: Ingest) -> BoxFuture<'_, Result<SourceRead, String>> {
         Box::pin(async move {
+            let one_shot = self.one_shot;
             let task = self.tailer.run(move |tailer| {
+                if let Some(limit) = one_shot {
+                    tailer.one_shot(limit);
+                }
                 let now = Utc::now();
                 let outcome = tailer.poll();
-                let lines = ingest.lines(outcome.lines.iter(), Format::Text, now);
+                let mut lines = ingest.shown(outcome.shown.iter(), Format::Text, now);
+                lines.extend(ingest.lines(outcome.lines.iter(), Format::Text, now));
                 tailer.recycle(outcome.lines);
+                // Then a slice of the read-back (none in the first poll: the tail first).
+                ingest.derived.coverage = tailer.read_back(&mut ingest, now);
                 let more = (outcome.problems, outcome.followed, outcome.behind);
                 (ingest, more, lines)
             });
             // The reader panicked: its state is gone; the next read starts over at the tails.
             let (ingest, (problems, followed, behind), lines) =
                 task.await.map_err(|e| format!("log reader failed: {e}"))?;
+            let settled = !matches!(ingest.derived.coverage, Coverage::ReadingBack { .. });
             let problem = summarize(&problems);
             let unknown = problem.is_some() && followed == 0;
             Ok(SourceRead {
@@ -522,7 +748,8 @@ impl LineSource for LocalFiles {
                 problem: problem.map(|p| (p, Some(self.retry))),
                 unknown,
                 keep_figures: false,
-                behind,
+                behind: behind || !settled,
+                settled,
             })
         })
     }
@@ -533,9 +760,8 @@ pub(in crate::collect::logs) mod tests {
     use super::*;
     use std::io::Write;
 
-    fn lines_of(outcome: &PollOutcome) -> Vec<String> {
-        outcome
-            .lines
+    fn text_of(batch: &LineBatch) -> Vec<String> {
+        batch
             .iter()
             .map(|(bytes, _, _)| String::from_utf8_lossy(bytes).into_owned())
             .collect()
@@ -551,7 +777,9 @@ pub(in crate::collect::logs) mod tests {
         }
         let mut tailer = Tailer::new(vec![path.display().to_string()]);
         let outcome = tailer.poll();
-        let lines = lines_of(&outcome);
+        // Shown, not counted: the read-back counts them with the lines before.
+        assert!(outcome.lines.is_empty());
+        let lines = text_of(&outcome.shown);
         assert_eq!(lines.len(), START_TAIL_LINES);
         assert_eq!(
             lines.last().unwrap(),
@@ -569,7 +797,7 @@ pub(in crate::collect::logs) mod tests {
         let filler = "x".repeat(START_TAIL_BYTES as usize - last.len() - 1) + "\n";
         std::fs::write(&path, format!("first\n{filler}{last}")).unwrap();
         let mut tailer = Tailer::new(vec![path.display().to_string()]);
-        let lines = lines_of(&tailer.poll());
+        let lines = text_of(&tailer.poll().shown);
         assert_eq!(
             lines.len(),
             2,

@@ -46,6 +46,10 @@ pub(crate) trait LineSource: Send {
     /// classifying, counting: off the async executor), which it hands back with the lines.
     /// An error says the reading task died (`ingest` is gone with it).
     fn read(&mut self, ingest: Ingest) -> BoxFuture<'_, Result<Read, String>>;
+
+    /// The source is read once (`check`), within `limit`: what it holds now is read to
+    /// its end (a command's run to its exit), and a cut is said in the figures.
+    fn one_shot(&mut self, _limit: Duration) {}
 }
 
 /// One read of a [`LineSource`].
@@ -61,6 +65,9 @@ pub(crate) struct Read {
     pub keep_figures: bool,
     /// More was waiting than one read takes: read again soon.
     pub behind: bool,
+    /// The figures read what the source holds: its window read back, a one-shot
+    /// command's run ended (a one-shot read stops here).
+    pub settled: bool,
 }
 
 /// Where a source's processes run.
@@ -101,6 +108,7 @@ pub(crate) fn open(
     };
     if let Some((format, plan)) = plan {
         let label = plan.label();
+        let ends = source.journald.is_none();
         let source = match runner {
             Runner::Local(launcher) => FeedSource::new(format, label, remote, move || {
                 command::start(plan, launcher)
@@ -109,6 +117,9 @@ pub(crate) fn open(
                 remote::process(plan, transport)
             }),
         };
+        // A command's run may end by itself (`cat`, `kubectl logs` without -f): a one-shot
+        // read reads it to that end. journald follows and never ends.
+        let source = if ends { source.ends() } else { source };
         return Some(Box::new(source));
     }
     if !source.docker.is_empty() {

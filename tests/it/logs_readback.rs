@@ -1,0 +1,382 @@
+//! "Nothing missed" in the log ingest: a window's figures read that window (the lines
+//! written before watchpost started are read back, each counted once), a line's level
+//! decides where it names one, and levels read through colour. Started after the lines
+//! were written, as an operator opens watchpost 40 minutes into a deploy.
+
+use chrono::{DateTime, Duration as Span, SecondsFormat, Utc};
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use watchpost::collect::Collector;
+use watchpost::collect::logs::LogCollector;
+use watchpost::config::Config;
+use watchpost::model::figure::{Reading, Value};
+use watchpost::model::update::{LogLine, Update};
+
+/// What a generated log holds.
+struct Written {
+    errors: u64,
+    /// ERROR lines per minute (Unix minute).
+    per_minute: std::collections::BTreeMap<i64, u64>,
+}
+
+/// `lines` JSONL lines spread over the `span` before now: every 10th an ERROR, every 7th
+/// (not an error) a WARNING "Login failed … invalid password", the rest INFO.
+fn write_jsonl(path: &Path, lines: u64, span: Span, now: DateTime<Utc>) -> Written {
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).unwrap());
+    let start = now - span;
+    let step = span.num_milliseconds() / lines as i64;
+    let mut written = Written {
+        errors: 0,
+        per_minute: Default::default(),
+    };
+    for i in 0..lines {
+        let at = start + Span::milliseconds(step * i as i64);
+        let ts = at.to_rfc3339_opts(SecondsFormat::Millis, true);
+        if i % 10 == 3 {
+            written.errors += 1;
+            *written
+                .per_minute
+                .entry(at.timestamp().div_euclid(60))
+                .or_default() += 1;
+            writeln!(
+                out,
+                r#"{{"timestamp":"{ts}","level":"ERROR","message":"Failed to call MCP tool","request":{i},"latency_ms":{}}}"#,
+                i % 900
+            )
+        } else if i % 7 == 0 {
+            writeln!(
+                out,
+                r#"{{"timestamp":"{ts}","level":"WARNING","message":"Login failed for user u{i}: invalid password","request":{i}}}"#
+            )
+        } else {
+            writeln!(
+                out,
+                r#"{{"timestamp":"{ts}","level":"INFO","message":"request served","request":{i},"latency_ms":{}}}"#,
+                i % 500
+            )
+        }
+        .unwrap();
+    }
+    out.flush().unwrap();
+    written
+}
+
+fn number(reading: &Reading) -> f64 {
+    match reading.value {
+        Value::Number(n) => n,
+        ref other => panic!(
+            "{} is not a number: {other:?} ({})",
+            reading.id, reading.detail
+        ),
+    }
+}
+
+/// One poll's readings of source `name`, by id.
+async fn readings(collector: &mut LogCollector) -> Vec<Reading> {
+    collector
+        .poll()
+        .await
+        .into_iter()
+        .filter_map(|u| match u {
+            Update::Readings { readings, .. } => Some(readings),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+fn find<'a>(readings: &'a [Reading], id: &str) -> &'a Reading {
+    readings
+        .iter()
+        .find(|r| r.id == id)
+        .unwrap_or_else(|| panic!("no {id} in {readings:?}"))
+}
+
+/// Polls as the dashboard does (the collector's own interval) until `id` is a number.
+async fn poll_until_read(collector: &mut LogCollector, id: &str) -> Vec<Reading> {
+    let started = Instant::now();
+    loop {
+        let got = readings(collector).await;
+        if matches!(find(&got, id).value, Value::Number(_)) {
+            return got;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "still reading back: {:?}",
+            find(&got, id)
+        );
+        tokio::time::sleep(collector.interval()).await;
+    }
+}
+
+fn config(body: &str) -> Config {
+    Config::parse(body).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn check_json(config_path: &Path) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_watchpost"))
+        .args([
+            "check",
+            "--config",
+            config_path.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn check_of<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no {id} in {report:#}"))
+}
+
+/// The issue's case: 200,000 JSONL lines of the last 50 minutes, 20,000 of them ERROR and
+/// about 25,000 WARNING lines that say "failed". `check` (the binary, from a file and
+/// from `cat` run as a command) and the dashboard count the ERROR lines exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_written_before_the_start_is_counted_whole_by_check_and_the_dashboard() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.jsonl");
+    let now = Utc::now();
+    let written = write_jsonl(&log, 200_000, Span::minutes(50), now);
+    assert_eq!(written.errors, 20_000);
+    let toml = format!(
+        "[deployment]\nname = \"readback\"\n\n[logs.app]\nfiles = [{log:?}]\n\n\
+         [[logs.app.metric]]\nid = \"latency_p95\"\nkind = \"p95\"\nfield = \"latency_ms\"\nwindow = \"15m\"\n\n\
+         [logs.piped]\ncommand = [\"cat\", {log:?}]\n",
+        log = log.display().to_string()
+    );
+    let config_path = dir.path().join("watchpost.toml");
+    std::fs::write(&config_path, &toml).unwrap();
+
+    // check, as cron runs it.
+    let report = check_json(&config_path);
+    for id in ["app.errors_1h", "piped.errors_1h"] {
+        let check = check_of(&report, id);
+        assert_eq!(check["value"].as_f64(), Some(20_000.0), "{id}: {check:#}");
+        assert_eq!(check["error"], serde_json::Value::Null, "{id}: {check:#}");
+    }
+    assert!(
+        !check_of(&report, "piped.errors_1h")["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("partial"),
+        "cat ends: nothing cut"
+    );
+
+    // The dashboard: the tail at once, figures "reading back", then the exact counts.
+    let cfg = config(&toml);
+    let mut collector = LogCollector::new("app", &cfg.logs["app"]);
+    let first = collector.poll().await;
+    let tail: Vec<&LogLine> = first
+        .iter()
+        .filter_map(|u| match u {
+            Update::Logs(lines) => Some(lines),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert!(!tail.is_empty(), "the newest lines are shown at once");
+    assert!(tail.len() <= 200);
+    let first_readings: Vec<Reading> = first
+        .into_iter()
+        .filter_map(|u| match u {
+            Update::Readings { readings, .. } => Some(readings),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let errors = find(&first_readings, "app.errors_1h");
+    assert_eq!(
+        errors.value,
+        Value::Text("reading back".into()),
+        "{errors:?}"
+    );
+    let got = poll_until_read(&mut collector, "app.errors_1h").await;
+    assert_eq!(number(find(&got, "app.errors_1h")), 20_000.0);
+    let at = Utc::now();
+    let last_minute = at.timestamp().div_euclid(60) - 1;
+    let per_min = written.per_minute.get(&last_minute).copied().unwrap_or(0) as f64;
+    assert_eq!(number(find(&got, "app.errors_per_min")), per_min);
+    let p95 = number(find(&got, "app.latency_p95"));
+    assert!((400.0..900.0).contains(&p95), "{p95}");
+
+    // Lines written after the start are counted once, on top.
+    let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    let ts = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    for _ in 0..5 {
+        writeln!(
+            file,
+            r#"{{"timestamp":"{ts}","level":"ERROR","message":"late"}}"#
+        )
+        .unwrap();
+    }
+    let got = readings(&mut collector).await;
+    assert_eq!(number(find(&got, "app.errors_1h")), 20_005.0);
+    assert_eq!(
+        number(find(&readings(&mut collector).await, "app.errors_1h")),
+        20_005.0
+    );
+}
+
+/// Older lines than the window are not counted, and the read-back stops near the window's
+/// start rather than reading the whole file.
+#[tokio::test]
+async fn lines_older_than_the_window_are_left_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.jsonl");
+    let now = Utc::now();
+    // 3 hours, evenly: one hour (and the current minute) of it counts.
+    let written = write_jsonl(&log, 36_000, Span::hours(3), now);
+    let current = now.timestamp().div_euclid(60);
+    let in_hour: u64 = written
+        .per_minute
+        .range(current - 59..=current)
+        .map(|(_, n)| n)
+        .sum();
+    let cfg = config(&format!(
+        "[logs.app]\nfiles = [{:?}]\n",
+        log.display().to_string()
+    ));
+    let mut collector = LogCollector::new("app", &cfg.logs["app"]);
+    let got = poll_until_read(&mut collector, "app.errors_1h").await;
+    let counted = number(find(&got, "app.errors_1h")) as u64;
+    // A minute may turn between the count and the reading.
+    assert!(
+        counted.abs_diff(in_hour) <= written.errors / 180 + 1,
+        "{counted} vs {in_hour}"
+    );
+    assert!(find(&got, "app.errors_1h").detail.is_empty());
+}
+
+/// The level decides where a line names one; the pattern classifies the rest, and
+/// applies to leveled lines too when the source asks for it.
+#[tokio::test]
+async fn the_level_decides_and_the_pattern_classifies_lines_without_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let lines = [
+        "2025-12-12T10:00:00Z WARNING Login failed for user bob: invalid password",
+        r#"{"level":"warning","message":"Login failed for user eve"}"#,
+        "level=info msg=\"cleanup failed, retrying\"",
+        "INFO: request failed validation",
+        "request failed with status 500",
+        "Traceback: something exception here",
+        "2025-12-12T10:00:01Z ERROR db down",
+        "all quiet",
+    ];
+    let classify = |all_levels: bool| -> Vec<bool> {
+        let mut source = config(&format!(
+            "[logs.app]\nfiles = [{:?}]\n",
+            log.display().to_string()
+        ))
+        .logs["app"]
+            .clone();
+        source.error_pattern_all_levels = all_levels;
+        let pattern = regex::RegexBuilder::new(&source.error_pattern)
+            .case_insensitive(true)
+            .build()
+            .unwrap();
+        let rule = watchpost::collect::logs::parse::ErrorRule {
+            pattern: &pattern,
+            all_levels,
+        };
+        lines
+            .iter()
+            .map(|l| {
+                watchpost::collect::logs::parse::parse_line_with(
+                    "app",
+                    l.as_bytes(),
+                    0,
+                    rule,
+                    Utc::now(),
+                )
+                .is_error
+            })
+            .collect()
+    };
+    assert_eq!(
+        classify(false),
+        [false, false, false, false, true, true, true, false]
+    );
+    assert_eq!(
+        classify(true),
+        [true, true, true, true, true, true, true, false]
+    );
+    // And the config key reads.
+    let source =
+        &config("[logs.app]\nfiles = [\"/x\"]\nerror_pattern_all_levels = true\n").logs["app"];
+    assert!(source.error_pattern_all_levels);
+    let _ = std::fs::write(&log, lines.join("\n"));
+}
+
+/// Coloured levels, bracketed ones and the usual framework shapes read as levels.
+#[test]
+fn levels_read_through_colour_and_common_shapes() {
+    use watchpost::collect::logs::parse::parse_line;
+    use watchpost::model::update::LogLevel;
+    let pattern = regex::RegexBuilder::new(&watchpost::config::default_error_pattern())
+        .case_insensitive(true)
+        .build()
+        .unwrap();
+    let level = |text: &str| parse_line("app", text.as_bytes(), 0, &pattern, Utc::now());
+    let coloured = [
+        "\x1b[31mERROR\x1b[0m database unreachable",
+        "\x1b[1;31mERROR\x1b[0m database unreachable",
+        "\x1b[38;5;196mERROR\x1b[0m database unreachable",
+        "2025-12-12T10:00:00Z \x1b[31mERROR\x1b[0m database unreachable",
+        "backend-1  | \x1b[1;31mERROR\x1b[0m: database unreachable",
+        "\x1b[36mbackend-1  |\x1b[0m \x1b[38;5;196mERROR\x1b[39m database unreachable",
+    ];
+    for text in coloured {
+        let line = level(text);
+        assert_eq!(line.level, LogLevel::Error, "{text:?}");
+        assert!(line.is_error, "{text:?}");
+    }
+    // A coloured WARNING stays a warning, whatever it says.
+    let line = level("\x1b[33mWARNING\x1b[0m login failed");
+    assert_eq!((line.level, line.is_error), (LogLevel::Warn, false));
+    // A coloured JSON level.
+    let line = level(r#"{"level":"\u001b[31merror\u001b[0m","msg":"x"}"#);
+    assert_eq!(line.level, LogLevel::Error);
+
+    for (text, want) in [
+        ("[ERROR] upstream timed out", LogLevel::Error),
+        ("[2025-12-12 10:00:00,123] [WARNING] slow", LogLevel::Warn),
+        (
+            "E1203 10:30:45.123456       1 controller.go:123] sync failed",
+            LogLevel::Error,
+        ),
+        (
+            "I1203 10:30:45.123456       1 controller.go:123] sync failed once",
+            LogLevel::Info,
+        ),
+        (
+            "ts=2025-12-12T10:00:00Z caller=db.go:12 component=db level=error msg=down",
+            LogLevel::Error,
+        ),
+        (
+            "2025-12-12T10:00:00Z web1 app[42]: component=db req=9 level=warn x",
+            LogLevel::Warn,
+        ),
+        ("<3>kernel: oops", LogLevel::Error),
+        ("<4>kernel: failed to load firmware", LogLevel::Warn),
+        ("ERROR:root:payment failed", LogLevel::Error),
+        ("CRITICAL:tmws.app:disk full", LogLevel::Critical),
+    ] {
+        assert_eq!(level(text).level, want, "{text}");
+    }
+}
