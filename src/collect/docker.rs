@@ -131,8 +131,11 @@ impl Collector for DockerCollector {
     fn name(&self) -> &str {
         &self.name
     }
-    fn panes(&self) -> &'static [&'static str] {
-        &["containers", "services"]
+    fn panes(&self) -> &'static [crate::model::pane::PaneId] {
+        &[
+            crate::model::pane::PaneId::Containers,
+            crate::model::pane::PaneId::Services,
+        ]
     }
     fn interval(&self) -> Duration {
         self.interval

@@ -54,8 +54,8 @@ impl Collector for HostCollector {
     fn name(&self) -> &str {
         &self.name
     }
-    fn panes(&self) -> &'static [&'static str] {
-        &["host"]
+    fn panes(&self) -> &'static [crate::model::pane::PaneId] {
+        &[crate::model::pane::PaneId::Host]
     }
     fn interval(&self) -> Duration {
         self.interval
