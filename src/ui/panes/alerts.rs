@@ -44,9 +44,9 @@ const ID_COLUMN: usize = 7;
 /// cut before the name.
 const SHORT_VALUE: u16 = 10;
 
-/// The columns for these rows, each with its index in [`COLUMNS`]: zoomed, the id too,
-/// and the name and id in full however long; the ack and state columns only when some row
-/// has something in them.
+/// The columns for these rows, each with its index in [`COLUMNS`]: zoomed, the id too;
+/// the name and id as wide as the longest one when there is room (zoomed, or a wide
+/// pane); the ack and state columns only when some row has something in them.
 fn columns(rows: &[Row], zoomed: bool) -> Vec<(usize, Column)> {
     let widest = |i: usize, within: u16| {
         rows.iter()
@@ -63,9 +63,7 @@ fn columns(rows: &[Row], zoomed: bool) -> Vec<(usize, Column)> {
         .filter(|(i, _)| ![ACK_COLUMN, STATE_COLUMN].contains(i) || widest(*i, u16::MAX) > 0)
         .map(|(i, mut column)| {
             match i {
-                NAME_COLUMN | ID_COLUMN if zoomed => {
-                    column.max = column.max.max(widest(i, u16::MAX));
-                }
+                NAME_COLUMN | ID_COLUMN => column.max = column.max.max(widest(i, u16::MAX)),
                 VALUE_COLUMN => column.min = column.min.max(widest(i, SHORT_VALUE)),
                 _ => {}
             }
