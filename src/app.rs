@@ -16,7 +16,7 @@ use crate::state::{AppState, Note, Outgoing, RecordStatus};
 use crate::tui::Tui;
 use crate::ui::panes::{self, Cx, Outcome};
 use crate::ui::theme::Theme;
-use crate::ui::{self, PaneId, UiState};
+use crate::ui::{self, UiState};
 use chrono::{DateTime, Utc};
 use crossterm::event::{Event, EventStream, MouseEventKind};
 use futures::StreamExt;
@@ -430,12 +430,7 @@ pub fn initial_state(
 ) -> AppState {
     let mut state = AppState::new(window);
     for collector in collectors {
-        // Collectors name the panes they feed; an unknown name feeds no pane.
-        for pane in collector
-            .panes()
-            .iter()
-            .filter_map(|key| PaneId::from_key(key))
-        {
+        for &pane in collector.panes() {
             state.register_source(pane, collector.name());
         }
     }
@@ -747,6 +742,7 @@ pub fn run_on_alert(argv: &[String], event: &AlertEvent, deployment: &str) -> Re
 mod tests {
     use super::*;
     use crate::state::Window;
+    use crate::ui::PaneId;
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
     fn app() -> App {

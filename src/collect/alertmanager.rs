@@ -152,8 +152,8 @@ impl Collector for AlertmanagerCollector {
     fn name(&self) -> &str {
         &self.name
     }
-    fn panes(&self) -> &'static [&'static str] {
-        &["alerts"]
+    fn panes(&self) -> &'static [crate::model::pane::PaneId] {
+        &[crate::model::pane::PaneId::Alerts]
     }
     fn interval(&self) -> Duration {
         self.interval

@@ -131,8 +131,11 @@ impl Collector for DockerCollector {
     fn name(&self) -> &str {
         &self.name
     }
-    fn panes(&self) -> &'static [&'static str] {
-        &["containers", "services"]
+    fn panes(&self) -> &'static [crate::model::pane::PaneId] {
+        &[
+            crate::model::pane::PaneId::Containers,
+            crate::model::pane::PaneId::Services,
+        ]
     }
     fn interval(&self) -> Duration {
         self.interval
@@ -1175,6 +1178,14 @@ pub(crate) fn is_starting(row: &ContainerRow, now: DateTime<Utc>) -> bool {
     }
 }
 
+/// Whether the engine is removing a container (`removing`, as `docker rm -f` and
+/// `docker compose down` leave it for a moment): it is on its way out, not down, and its
+/// removal is one "removed" line on the timeline, never a page. (A container that merely
+/// stopped is down at once: a kill must show within seconds.)
+pub fn is_being_removed(row: &ContainerRow) -> bool {
+    row.state == "removing"
+}
+
 /// The containers that stand for their compose replica. Of the containers with the same
 /// project, service and replica number, those that run (or restart, or are paused) stay;
 /// one that is stopped stays unless a newer one took its place; one that is `created`
@@ -1253,10 +1264,13 @@ pub(crate) fn project_updates(
             "starting: judged if not up within {}",
             humantime::format_duration(START_GRACE)
         );
+        let leaving = is_being_removed(row);
         if starting && !running {
             state_detail.push_str(&format!(" ({grace})"));
+        } else if leaving {
+            state_detail.push_str(" (being removed)");
         }
-        let state_rule = if starting && !running {
+        let state_rule = if (starting && !running) || leaving {
             Rule::default().with_priority(Priority::P0)
         } else {
             Rule::expecting("running").with_priority(Priority::P0)
@@ -1707,6 +1721,25 @@ mod tests {
         let checking = row("p-q3-1", "p", "q3", "running", "starting");
         assert!(is_starting(&checking, now));
         assert!(!is_starting(&row("p-q3-1", "p", "q3", "exited", ""), now));
+        // Being removed: on its way out, not down. Stopped: down at once.
+        let removing = row("p-q3-1", "p", "q3", "removing", "");
+        assert!(is_being_removed(&removing));
+        let (updates, _) = project_updates("d", vec![removing], &[], None, now);
+        let Some(Update::Readings { readings, .. }) = updates.last() else {
+            panic!()
+        };
+        let state = readings.iter().find(|r| r.id == "d.q3.state").unwrap();
+        assert_eq!(crate::rules::judge(state, None), Severity::Ok);
+        assert!(state.detail.contains("being removed"));
+        let mut exited = row("p-q3-1", "p", "q3", "exited", "");
+        exited.finished_at = ago(1);
+        assert!(!is_being_removed(&exited));
+        let (updates, _) = project_updates("d", vec![exited], &[], None, now);
+        let Some(Update::Readings { readings, .. }) = updates.last() else {
+            panic!()
+        };
+        let state = readings.iter().find(|r| r.id == "d.q3.state").unwrap();
+        assert_eq!(crate::rules::judge(state, None), Severity::Crit);
 
         created.created_at = ago(2);
         let (updates, _) = project_updates("d", vec![created], &[], None, now);

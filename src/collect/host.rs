@@ -54,8 +54,8 @@ impl Collector for HostCollector {
     fn name(&self) -> &str {
         &self.name
     }
-    fn panes(&self) -> &'static [&'static str] {
-        &["host"]
+    fn panes(&self) -> &'static [crate::model::pane::PaneId] {
+        &[crate::model::pane::PaneId::Host]
     }
     fn interval(&self) -> Duration {
         self.interval
@@ -572,18 +572,26 @@ pub fn pick_disks(mounts: &[MountInfo]) -> Vec<DiskUsage> {
     disks
 }
 
+/// How long CPU % must stay over a threshold before its alert fires.
+pub const CPU_HOLD: Duration = Duration::from_secs(60);
+
 /// The Host pane's figures from a snapshot.
 pub fn readings(source: &str, s: &HostSnapshot) -> Vec<Reading> {
     let id = |figure: &str| format!("{source}.{figure}");
     let label = |what: &str| format!("{source} {what}");
     let mut out = Vec::new();
+    // CPU % is one interval's share, and bursts are normal (a build, a cron job, this
+    // program's own start): it must stay high for a while before it is an alert. And a
+    // busy CPU is a cause to look at, not a page by itself: P2, as the runbooks that set
+    // these thresholds (seeds 001 and 003) rank it.
     out.push(
         Reading::number(id("cpu_pct"), label("CPU"), s.cpu_pct, "%")
             .with_detail(format!("{} cores", s.cores))
-            .with_rule(Rule::warn_crit(
-                Threshold::above(70.0),
-                Threshold::above(85.0),
-            )),
+            .with_rule(
+                Rule::warn_crit(Threshold::above(70.0), Threshold::above(85.0))
+                    .with_priority(crate::model::rule::Priority::P2)
+                    .held_for(CPU_HOLD),
+            ),
     );
     let mem_rule = Rule::warn_crit(Threshold::above(80.0), Threshold::above(90.0));
     if s.mem_total_bytes > 0.0 {
@@ -780,6 +788,24 @@ overlay        overlay  100000000   50000000   50000000      50% /var/lib/docker
         assert!(get("web.disk_pct").detail.starts_with("/data"));
         assert_eq!(sev("web.load1"), Severity::Ok);
         assert!(get("web.load1").detail.contains("2 cores"));
+    }
+
+    #[test]
+    fn a_busy_cpu_must_stay_busy_and_is_not_a_page() {
+        use crate::model::figure::Severity;
+        use crate::model::rule::Priority;
+        let snapshot = HostSnapshot {
+            cpu_pct: 100.0,
+            ..HostSnapshot::default()
+        };
+        let readings = readings("web", &snapshot);
+        let cpu = readings.iter().find(|r| r.id == "web.cpu_pct").unwrap();
+        let rule = cpu.default_rule.as_ref().unwrap();
+        assert_eq!(rule.for_duration, Some(CPU_HOLD));
+        assert_eq!(rule.priority_for(Severity::Crit), Some(Priority::P2));
+        // Memory and disk keep the default priority: full is full.
+        let mem = readings.iter().find(|r| r.id == "web.mem_pct").unwrap();
+        assert_eq!(mem.default_rule.as_ref().unwrap().for_duration, None);
     }
 
     #[test]

@@ -72,8 +72,8 @@ impl Collector for ServiceCollector {
     fn name(&self) -> &str {
         &self.name
     }
-    fn panes(&self) -> &'static [&'static str] {
-        &["services"]
+    fn panes(&self) -> &'static [crate::model::pane::PaneId] {
+        &[crate::model::pane::PaneId::Services]
     }
     fn interval(&self) -> Duration {
         self.interval

@@ -25,9 +25,8 @@ pub type UpdateSender = mpsc::Sender<Update>;
 pub trait Collector: Send + 'static {
     /// The source name (the first part of every figure id it produces).
     fn name(&self) -> &str;
-    /// Which pane this source feeds ("services", "rbac", "license", "containers", "host", "errors",
-    /// "alerts", "metrics").
-    fn panes(&self) -> &'static [&'static str];
+    /// Which panes this source feeds.
+    fn panes(&self) -> &'static [crate::model::pane::PaneId];
     /// How long to wait between the end of one poll and the start of the next.
     fn interval(&self) -> Duration;
     /// One round of collection. Errors are reported as `Update::Health` (and as figures

@@ -928,12 +928,13 @@ impl Collector for PrometheusCollector {
     fn name(&self) -> &str {
         &self.name
     }
-    fn panes(&self) -> &'static [&'static str] {
+    fn panes(&self) -> &'static [crate::model::pane::PaneId] {
+        use crate::model::pane::PaneId::{Host, Metrics, Services};
         match (self.services, self.hosts) {
-            (true, true) => &["metrics", "services", "host"],
-            (true, false) => &["metrics", "services"],
-            (false, true) => &["metrics", "host"],
-            (false, false) => &["metrics"],
+            (true, true) => &[Metrics, Services, Host],
+            (true, false) => &[Metrics, Services],
+            (false, true) => &[Metrics, Host],
+            (false, false) => &[Metrics],
         }
     }
     fn interval(&self) -> Duration {

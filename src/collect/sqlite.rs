@@ -245,8 +245,11 @@ impl Collector for SqliteCollector {
         &self.name
     }
 
-    fn panes(&self) -> &'static [&'static str] {
-        &["rbac", "license"]
+    fn panes(&self) -> &'static [crate::model::pane::PaneId] {
+        &[
+            crate::model::pane::PaneId::Rbac,
+            crate::model::pane::PaneId::License,
+        ]
     }
 
     fn interval(&self) -> Duration {

@@ -18,7 +18,7 @@ pub enum PaneId {
 }
 
 impl PaneId {
-    /// The name a collector gives the pane it feeds (`Collector::panes`).
+    /// A short lowercase name (the Window pane lists the panes a source feeds by it).
     pub fn key(self) -> &'static str {
         match self {
             PaneId::Services => "services",
@@ -31,22 +31,6 @@ impl PaneId {
             PaneId::Window => "window",
             PaneId::Metrics => "metrics",
         }
-    }
-
-    /// The pane a collector's name stands for.
-    pub fn from_key(key: &str) -> Option<PaneId> {
-        Some(match key {
-            "services" => PaneId::Services,
-            "rbac" => PaneId::Rbac,
-            "license" => PaneId::License,
-            "containers" => PaneId::Containers,
-            "host" => PaneId::Host,
-            "errors" => PaneId::Errors,
-            "alerts" => PaneId::Alerts,
-            "window" => PaneId::Window,
-            "metrics" => PaneId::Metrics,
-            _ => return None,
-        })
     }
 
     /// The title on its frame.
@@ -70,20 +54,22 @@ mod tests {
     use super::PaneId;
 
     #[test]
-    fn a_key_names_its_pane_and_nothing_else() {
-        for key in [
-            "services",
-            "rbac",
-            "license",
-            "containers",
-            "host",
-            "errors",
-            "alerts",
-            "window",
-            "metrics",
-        ] {
-            assert_eq!(PaneId::from_key(key).map(PaneId::key), Some(key));
+    fn every_pane_has_its_own_key() {
+        let all = [
+            PaneId::Services,
+            PaneId::Rbac,
+            PaneId::License,
+            PaneId::Containers,
+            PaneId::Host,
+            PaneId::Errors,
+            PaneId::Alerts,
+            PaneId::Window,
+            PaneId::Metrics,
+        ];
+        let keys: std::collections::HashSet<_> = all.iter().map(|p| p.key()).collect();
+        assert_eq!(keys.len(), all.len());
+        for pane in all {
+            assert_eq!(pane.key(), pane.title().to_lowercase());
         }
-        assert_eq!(PaneId::from_key("Errors"), None);
     }
 }

@@ -761,6 +761,102 @@ fn alerts_states() {
     insta::assert_snapshot!(zoomed_sheet(PaneId::Alerts, 110, 14));
 }
 
+/// Alerts with long figure names, as a compose project's containers and a log metric
+/// give them, beside a source error whose reason is long.
+fn long_named_alerts() -> AppState {
+    let mut state = deployment(Level::Crit);
+    readings(
+        &mut state,
+        "warungin",
+        vec![
+            Reading::number(
+                "warungin.warungin-backend-worker-1.restarts",
+                "warungin-backend-worker-1 restarts",
+                4.0,
+                "",
+            )
+            .with_rule(Rule::warn_crit(
+                Threshold::above(0.0),
+                Threshold::above(2.0),
+            )),
+        ],
+        now() - Duration::seconds(90),
+    );
+    readings(
+        &mut state,
+        "app",
+        vec![
+            Reading::number(
+                "app.checkout_latency_p95",
+                "app p95 of checkout latency_ms (5m)",
+                2842.0,
+                "ms",
+            )
+            .with_rule(pct_rule(1000.0, 2000.0)),
+        ],
+        now() - Duration::seconds(30),
+    );
+    state.apply(
+        Update::Health {
+            source: "prod-metrics".into(),
+            health: SourceHealth::Error {
+                message: "GET http://127.0.0.1:9090/api/v1/query: connection refused".into(),
+                retry_in_secs: Some(4),
+            },
+        },
+        now() - Duration::seconds(20),
+    );
+    state
+}
+
+/// At 120 columns the Alerts pane is 48 wide: a figure's name keeps its room before the
+/// value column grows (a long value is cut first), and zoomed the whole name shows.
+#[test]
+fn alert_names_stay_readable_at_120_columns() {
+    let state = long_named_alerts();
+    let theme = theme();
+    let ui = UiState::default();
+    let (_, rect) = ui::overview_layout(Rect::new(0, 1, 120, 38))
+        .into_iter()
+        .find(|(p, _)| *p == PaneId::Alerts)
+        .unwrap();
+    let size = (rect.width, rect.height);
+    let overview = draw_pane(PaneId::Alerts, &state, &ui, &theme, size, &PLAIN);
+    let zoomed = draw_pane(PaneId::Alerts, &state, &ui, &theme, (120, 18), &ZOOMED);
+    let screen = text(&overview);
+    // Names that fit are whole; numbers are never cut.
+    for whole in [
+        "tmws-api health latency",
+        "RBAC deny rate 1h",
+        "2842 ms",
+        "2400 ms",
+    ] {
+        assert!(screen.contains(whole), "{whole}\n{screen}");
+    }
+    // Longer names keep both ends: what (the subject) and which figure.
+    for name in [
+        "warungin-backend-worker-1 restarts",
+        "app p95 of checkout latency_ms (5m)",
+        "license validation failures 1h",
+        "expired licenses not revoked",
+    ] {
+        let (head, tail) = (&name[..10], &name[name.len() - 8..]);
+        assert!(
+            screen
+                .lines()
+                .any(|l| l.contains(name)
+                    || (l.contains(head) && l.contains('…') && l.contains(tail))),
+            "{name}\n{screen}"
+        );
+        assert!(find(&zoomed, name).is_some(), "{name}\n{}", text(&zoomed));
+    }
+    let mut out = format!("── overview at 120x40: Alerts {}x{}\n", size.0, size.1);
+    out.push_str(&text(&overview));
+    out.push_str("── zoomed 120x18\n");
+    out.push_str(&text(&zoomed));
+    insta::assert_snapshot!(out);
+}
+
 #[test]
 fn window_states() {
     insta::assert_snapshot!(zoomed_sheet(PaneId::Window, 100, 20));

@@ -334,8 +334,8 @@ impl Collector for LogCollector {
     fn name(&self) -> &str {
         &self.name
     }
-    fn panes(&self) -> &'static [&'static str] {
-        &["errors"]
+    fn panes(&self) -> &'static [crate::model::pane::PaneId] {
+        &[crate::model::pane::PaneId::Errors]
     }
     fn interval(&self) -> Duration {
         if self.behind {

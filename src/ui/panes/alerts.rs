@@ -19,20 +19,58 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::{Frame, layout::Rect};
 
-// The severity shrinks to its symbol before the figure's name is cut.
+// The figure's name has the room first: the severity shrinks to its symbol and a long
+// value (a source error's reason) is cut before the name is; a name that is still too
+// long loses its middle, so the subject (its start) and the figure (its end) both show.
 const COLUMNS: [Column; 8] = [
     Column::left("", 1, 9, 0).clipped().grow(5),
     Column::left("pri", 2, 2, 1),
-    Column::left("figure", 12, 40, 0).grow(1).fill(),
-    Column::right("value", 5, 24, 2).grow(0),
+    Column::left("figure", 12, 40, 0)
+        .grow(0)
+        .fill()
+        .cut_middle(),
+    Column::right("value", 5, 24, 2).grow(1),
     Column::right("for", 3, 16, 3).grow(2),
     Column::left("ack", 3, 3, 4),
     Column::left("state", 5, 14, 5).grow(6),
     Column::left("id", 8, 40, 9),
 ];
+const NAME_COLUMN: usize = 2;
+const VALUE_COLUMN: usize = 3;
 const ACK_COLUMN: usize = 5;
 const STATE_COLUMN: usize = 6;
-const NAME_COLUMN: usize = 2;
+const ID_COLUMN: usize = 7;
+/// A value this short (a number with its unit) is never cut; a longer one (a reason) is
+/// cut before the name.
+const SHORT_VALUE: u16 = 10;
+
+/// The columns for these rows, each with its index in [`COLUMNS`]: zoomed, the id too;
+/// the name and id as wide as the longest one when there is room (zoomed, or a wide
+/// pane); the ack and state columns only when some row has something in them.
+fn columns(rows: &[Row], zoomed: bool) -> Vec<(usize, Column)> {
+    let widest = |i: usize, within: u16| {
+        rows.iter()
+            .map(|r| super::common::width(&r.cells[i].text).min(usize::from(u16::MAX)) as u16)
+            .filter(|w| *w <= within)
+            .max()
+            .unwrap_or(0)
+    };
+    let shown = if zoomed { COLUMNS.len() } else { 7 };
+    COLUMNS[..shown]
+        .iter()
+        .cloned()
+        .enumerate()
+        .filter(|(i, _)| ![ACK_COLUMN, STATE_COLUMN].contains(i) || widest(*i, u16::MAX) > 0)
+        .map(|(i, mut column)| {
+            match i {
+                NAME_COLUMN | ID_COLUMN => column.max = column.max.max(widest(i, u16::MAX)),
+                VALUE_COLUMN => column.min = column.min.max(widest(i, SHORT_VALUE)),
+                _ => {}
+            }
+            (i, column)
+        })
+        .collect()
+}
 
 /// The pane's part of the key table.
 pub const KEYS: &[Binding] = &[Binding::new(
@@ -152,12 +190,21 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
         .then_some(ctx.ui.selected.min(total.saturating_sub(1)));
     let mut hidden = 0;
     if active > 0 {
-        let mut rows: Vec<Row> = book.active.iter().map(|a| row(ctx, a)).collect();
-        let columns: &[Column] = if ctx.zoomed { &COLUMNS } else { &COLUMNS[..7] };
+        let all_rows: Vec<Row> = book.active.iter().map(|a| row(ctx, a)).collect();
+        let (kept, columns): (Vec<usize>, Vec<Column>) =
+            columns(&all_rows, ctx.zoomed).into_iter().unzip();
+        let mut rows: Vec<Row> = all_rows
+            .into_iter()
+            .map(|row| Row {
+                cells: kept.iter().map(|&i| row.cells[i].clone()).collect(),
+                style: row.style,
+            })
+            .collect();
         // No room for the ack or state column: say it in front of the name instead.
-        let layout = fit_columns(columns, &rows, rest.width, rest.height >= 3);
-        let shown = |column: usize| layout.iter().any(|(i, _)| *i == column);
+        let layout = fit_columns(&columns, &rows, rest.width, rest.height >= 3);
+        let shown = |column: usize| layout.iter().any(|(i, _)| kept[*i] == column);
         let (ack_shown, state_shown) = (shown(ACK_COLUMN), shown(STATE_COLUMN));
+        let name_at = kept.iter().position(|&i| i == NAME_COLUMN).unwrap_or(0);
         for (row, alert) in rows.iter_mut().zip(&book.active) {
             let mut prefix = String::new();
             if !state_shown && let Some(word) = state_word(alert) {
@@ -168,7 +215,7 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
                 prefix.push_str("ACK ");
             }
             if !prefix.is_empty() {
-                let name = &mut row.cells[NAME_COLUMN];
+                let name = &mut row.cells[name_at];
                 name.text = format!("{prefix}{}", name.text);
             }
         }
@@ -182,7 +229,7 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
             frame,
             table_area,
             theme,
-            columns,
+            &columns,
             &rows,
             selected.filter(|s| *s < active),
         );

@@ -44,6 +44,51 @@ pub fn truncate(text: &str, max: usize) -> String {
     out
 }
 
+/// Below this many cells a middle cut leaves two halves too short to read: the end is cut.
+pub const MIDDLE_CUT_MIN: usize = 20;
+
+/// Cuts `text` to `max` cells by taking out its middle, so both ends stay ("warungin-bac…
+/// r-1 restarts"): for names whose start says what and whose end says which figure. Under
+/// [`MIDDLE_CUT_MIN`] cells, cuts the end like [`truncate`].
+pub fn truncate_middle(text: &str, max: usize) -> String {
+    if width(text) <= max {
+        return text.to_string();
+    }
+    if max < MIDDLE_CUT_MIN {
+        return truncate(text, max);
+    }
+    let room = max - 1;
+    let tail_room = room / 2;
+    let head = clip_keeping_spaces(text, room - tail_room);
+    let mut tail: Vec<char> = Vec::new();
+    let mut used = 0;
+    for c in text.chars().rev() {
+        let w = c.width().unwrap_or(0);
+        if used + w > room - width(&head) {
+            break;
+        }
+        tail.push(c);
+        used += w;
+    }
+    let tail: String = tail.into_iter().rev().collect();
+    format!("{head}…{tail}")
+}
+
+/// The first `max` cells of `text`, spaces kept.
+fn clip_keeping_spaces(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w > max {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out
+}
+
 /// Cuts `text` to `max` cells without an ellipsis (for "✖ CRIT" that may shrink to "✖").
 pub fn clip(text: &str, max: usize) -> String {
     let mut out = String::new();
@@ -411,6 +456,8 @@ pub struct Column {
     /// Takes the room left at the end (up to its `max`), so the columns after it sit at
     /// the right edge of a narrow pane.
     pub fill: bool,
+    /// Cut in the middle, keeping both ends, instead of at the end.
+    pub middle: bool,
 }
 
 impl Column {
@@ -424,6 +471,7 @@ impl Column {
             grow: drop,
             clip: false,
             fill: false,
+            middle: false,
         }
     }
 
@@ -437,6 +485,7 @@ impl Column {
             grow: drop,
             clip: false,
             fill: false,
+            middle: false,
         }
     }
 
@@ -456,6 +505,12 @@ impl Column {
         self
     }
 
+    /// Cut in the middle ([`truncate_middle`]) when the column is too narrow.
+    pub const fn cut_middle(mut self) -> Column {
+        self.middle = true;
+        self
+    }
+
     /// A column whose title comes from data (a drill-down table's header).
     pub fn named(title: String, min: u16, max: u16, drop: u8, align: Align) -> Column {
         Column {
@@ -467,6 +522,7 @@ impl Column {
             grow: drop,
             clip: false,
             fill: false,
+            middle: false,
         }
     }
 }
@@ -691,8 +747,13 @@ fn draw_table(
             let style = row
                 .style
                 .patch(cell.map_or(Style::default(), |cell| cell.style));
+            let text = if c.middle {
+                Cow::Owned(truncate_middle(text, *w as usize))
+            } else {
+                Cow::Borrowed(text)
+            };
             spans.push(Span::styled(
-                fit(text, *w as usize, c.align == Align::Right, !c.clip),
+                fit(&text, *w as usize, c.align == Align::Right, !c.clip),
                 style,
             ));
         }
@@ -744,6 +805,18 @@ mod tests {
         assert_eq!(truncate("abc", 0), "");
         assert_eq!(clip("✖ CRIT", 1), "✖");
         assert_eq!(fit("7", 3, true, true), "  7");
+        assert_eq!(
+            truncate_middle("warungin-backend-worker-1 restarts", 20),
+            "warungin-b… restarts"
+        );
+        assert_eq!(truncate_middle("host CPU", 8), "host CPU");
+        assert_eq!(
+            truncate_middle("tmws-api health latency", 12),
+            "tmws-api he…"
+        );
+        for max in 0..30 {
+            assert!(width(&truncate_middle("tmws-api health latency", max)) <= max);
+        }
     }
 
     #[test]

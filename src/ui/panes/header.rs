@@ -8,7 +8,7 @@ use super::common::{format_span, width};
 use crate::model::figure::Severity;
 use crate::model::sanitize::sanitize;
 use crate::model::time::format_offset;
-use crate::state::{RecordStatus, Window};
+use crate::state::{AppState, RecordStatus, Window};
 use crate::ui::PaneContext;
 use crate::ui::theme::Theme;
 use chrono::{DateTime, Duration, Utc};
@@ -23,6 +23,14 @@ struct Part {
 }
 
 impl Part {
+    /// A part of one span.
+    fn one(span: Span<'static>, drop: u8) -> Part {
+        Part {
+            spans: vec![span],
+            drop,
+        }
+    }
+
     fn width(&self) -> usize {
         self.spans.iter().map(|s| width(&s.content)).sum()
     }
@@ -32,29 +40,36 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
     if area.is_empty() {
         return;
     }
+    let mut left = window_parts(ctx);
+    let mut right = status_parts(ctx);
+    leave_out_until_fit(&mut left, &mut right, area.width as usize);
+    draw(frame, area, ctx.theme, left, right);
+}
+
+/// The left side: the deployment, its version, where we are in the window, the timeline
+/// of its intervals, the next checkpoint.
+fn window_parts(ctx: &PaneContext) -> Vec<Part> {
     let theme = ctx.theme;
     let state = ctx.state;
     let window = &state.window;
     let now = ctx.now;
     let elapsed = window.elapsed(now);
 
-    let mut left = vec![Part {
-        spans: vec![Span::styled(sanitize(&window.deployment), theme.header)],
-        drop: 3,
-    }];
+    let mut left = vec![Part::one(
+        Span::styled(sanitize(&window.deployment), theme.header),
+        3,
+    )];
     if !window.version.is_empty() {
-        left.push(Part {
-            spans: vec![Span::styled(sanitize(&window.version), theme.muted)],
-            drop: 6,
-        });
+        left.push(Part::one(
+            Span::styled(sanitize(&window.version), theme.muted),
+            6,
+        ));
     }
-    let mut offset = vec![Span::styled(window_offset(window, elapsed), theme.accent)];
-    offset.push(Span::styled(
-        format!(" / {}", format_length(window.length)),
-        theme.muted,
-    ));
     left.push(Part {
-        spans: offset,
+        spans: vec![
+            Span::styled(window_offset(window, elapsed), theme.accent),
+            Span::styled(format!(" / {}", format_length(window.length)), theme.muted),
+        ],
         drop: 1,
     });
     if state.timeline.len() > 1 {
@@ -63,154 +78,164 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
             drop: 7,
         });
     }
-    let next = if elapsed >= window.length {
-        Span::styled("window complete", theme.ok)
-    } else {
-        match window.next_checkpoint(now) {
-            Some(at) => Span::styled(
-                format!(
-                    "next check {} in {}",
-                    window_offset(window, at),
-                    format_span(at - elapsed)
-                ),
-                theme.text,
-            ),
-            None => Span::styled("no checkpoints left", theme.muted),
-        }
-    };
-    left.push(Part {
-        spans: vec![next],
-        drop: 4,
-    });
+    left.push(Part::one(next_checkpoint(window, now, theme), 4));
+    left
+}
 
+/// "next check T+04:00 in 1h52m", or that the window is complete or has no checkpoints left.
+fn next_checkpoint(window: &Window, now: DateTime<Utc>, theme: &Theme) -> Span<'static> {
+    let elapsed = window.elapsed(now);
+    if elapsed >= window.length {
+        return Span::styled("window complete", theme.ok);
+    }
+    match window.next_checkpoint(now) {
+        Some(at) => Span::styled(
+            format!(
+                "next check {} in {}",
+                window_offset(window, at),
+                format_span(at - elapsed)
+            ),
+            theme.text,
+        ),
+        None => Span::styled("no checkpoints left", theme.muted),
+    }
+}
+
+/// The right side: paused, the record's state, failing sources, the alert counts and,
+/// last, the worst severity now.
+fn status_parts(ctx: &PaneContext) -> Vec<Part> {
+    let theme = ctx.theme;
+    let state = ctx.state;
     let mut right = Vec::new();
     if ctx.ui.paused {
-        right.push(Part {
-            spans: vec![Span::styled(" PAUSED ", theme.warn.patch(theme.selection))],
-            drop: 0,
-        });
+        right.push(Part::one(
+            Span::styled(" PAUSED ", theme.warn.patch(theme.selection)),
+            0,
+        ));
     }
-    match &state.record {
-        RecordStatus::Viewer { holder, .. } => right.push(Part {
-            spans: vec![Span::styled(
-                match holder {
-                    Some(pid) => format!("viewer (record held by pid {pid})"),
-                    None => "viewer (record held by another watchpost)".to_string(),
-                },
-                theme.accent,
-            )],
-            drop: 1,
-        }),
-        RecordStatus::Writing { full: true, .. } => right.push(Part {
-            spans: vec![Span::styled("record full", theme.crit)],
-            drop: 1,
-        }),
-        RecordStatus::Writing { error: Some(_), .. } => right.push(Part {
-            spans: vec![Span::styled("record error", theme.warn)],
-            drop: 2,
-        }),
-        RecordStatus::Failed(_) => right.push(Part {
-            spans: vec![Span::styled("no record", theme.warn)],
-            drop: 2,
-        }),
-        RecordStatus::Off | RecordStatus::Writing { .. } => {}
-    }
+    right.extend(record_part(&state.record, theme));
     let failing = state.sources.values().filter(|s| s.is_error()).count();
     if failing > 0 {
         let noun = if failing == 1 { "source" } else { "sources" };
-        right.push(Part {
-            spans: vec![Span::styled(
-                format!("{failing} {noun} failing"),
-                theme.crit,
-            )],
-            drop: 1,
-        });
+        right.push(Part::one(
+            Span::styled(format!("{failing} {noun} failing"), theme.crit),
+            1,
+        ));
     }
+    right.extend(alert_parts(state, theme));
+    right.push(Part::one(worst_now(state, theme), 0));
+    right
+}
+
+/// Whether this watchpost views another's record, or its own is full or failing.
+fn record_part(record: &RecordStatus, theme: &Theme) -> Option<Part> {
+    let (text, style, drop) = match record {
+        RecordStatus::Viewer { holder, .. } => (
+            match holder {
+                Some(pid) => format!("viewer (record held by pid {pid})"),
+                None => "viewer (record held by another watchpost)".to_string(),
+            },
+            theme.accent,
+            1,
+        ),
+        RecordStatus::Writing { full: true, .. } => ("record full".into(), theme.crit, 1),
+        RecordStatus::Writing { error: Some(_), .. } => ("record error".into(), theme.warn, 2),
+        RecordStatus::Failed(_) => ("no record".into(), theme.warn, 2),
+        RecordStatus::Off | RecordStatus::Writing { .. } => return None,
+    };
+    Some(Part::one(Span::styled(text, style), drop))
+}
+
+/// "3 alerts" waiting for someone, then how many are acknowledged, pending, silenced.
+fn alert_parts(state: &AppState, theme: &Theme) -> Vec<Part> {
     let unacked = state.alerts.unacknowledged();
-    let acked = state.alerts.active.len().saturating_sub(unacked);
-    right.push(Part {
-        spans: vec![Span::styled(
-            format!("{unacked} alert{}", if unacked == 1 { "" } else { "s" }),
-            if unacked > 0 { theme.warn } else { theme.muted },
-        )],
-        drop: 2,
-    });
     let pending = state.alerts.pending();
     let silenced = state.alerts.silenced();
-    let acked = acked.saturating_sub(pending);
-    if acked > 0 {
-        right.push(Part {
-            spans: vec![Span::styled(format!("{acked} acked"), theme.muted)],
-            drop: 5,
-        });
-    }
-    if pending > 0 {
-        right.push(Part {
-            spans: vec![Span::styled(format!("{pending} pending"), theme.muted)],
-            drop: 4,
-        });
-    }
-    if silenced > 0 {
-        right.push(Part {
-            spans: vec![Span::styled(format!("{silenced} silenced"), theme.muted)],
-            drop: 4,
-        });
-    }
-    let worst = if state.figures.is_empty() && state.alerts.active.is_empty() {
-        Span::styled("? no figures yet", theme.unknown)
-    } else {
-        let worst = state.worst();
+    let acked = state
+        .alerts
+        .active
+        .len()
+        .saturating_sub(unacked)
+        .saturating_sub(pending);
+    let mut parts = vec![Part::one(
         Span::styled(
-            format!("{} {}", worst.symbol(), worst.label()),
-            theme.severity(worst),
-        )
-    };
-    right.push(Part {
-        spans: vec![worst],
-        drop: 0,
-    });
+            format!("{unacked} alert{}", if unacked == 1 { "" } else { "s" }),
+            if unacked > 0 { theme.warn } else { theme.muted },
+        ),
+        2,
+    )];
+    let counts = [
+        (acked, "acked", 5),
+        (pending, "pending", 4),
+        (silenced, "silenced", 4),
+    ];
+    for (count, word, drop) in counts {
+        if count > 0 {
+            parts.push(Part::one(
+                Span::styled(format!("{count} {word}"), theme.muted),
+                drop,
+            ));
+        }
+    }
+    parts
+}
 
-    // Leave parts out, least needed first, until the line fits.
-    let total = area.width as usize;
+/// "✖ CRIT": the worst alert that counts now, or that nothing was read yet.
+fn worst_now(state: &AppState, theme: &Theme) -> Span<'static> {
+    if state.figures.is_empty() && state.alerts.active.is_empty() {
+        return Span::styled("? no figures yet", theme.unknown);
+    }
+    let worst = state.worst();
+    Span::styled(
+        format!("{} {}", worst.symbol(), worst.label()),
+        theme.severity(worst),
+    )
+}
+
+/// Leaves parts out, least needed first (among equals, the last one, reading the left
+/// side then the right), until the line fits in `total` cells; parts that drop 0 stay.
+fn leave_out_until_fit(left: &mut Vec<Part>, right: &mut Vec<Part>, total: usize) {
     let fits = |l: &[Part], r: &[Part]| {
         let parts = l.len() + r.len();
         let widths: usize = l.iter().chain(r).map(Part::width).sum();
         // One cell of margin on the left.
         widths + 3 * parts.saturating_sub(1) < total
     };
-    while !fits(&left, &right) {
+    while !fits(left, right) {
         let candidates = left
             .iter()
             .enumerate()
             .map(|(i, p)| (p.drop, false, i))
             .chain(right.iter().enumerate().map(|(i, p)| (p.drop, true, i)));
         match candidates.max_by_key(|(drop, _, _)| *drop) {
-            Some((0, _, _)) => break,
+            Some((0, _, _)) | None => break,
             Some((_, true, i)) => {
                 right.remove(i);
             }
             Some((_, false, i)) => {
                 left.remove(i);
             }
-            None => break,
         }
     }
+}
 
-    let sep = || Span::styled(" · ", theme.muted);
+/// The parts' spans with " · " between them.
+fn joined(parts: Vec<Part>, theme: &Theme) -> Vec<Span<'static>> {
+    let mut spans = Vec::new();
+    for (i, part) in parts.into_iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::styled(" · ", theme.muted));
+        }
+        spans.extend(part.spans);
+    }
+    spans
+}
+
+/// The right side flush right, whole; the left side in the rest, cut if it must be.
+fn draw(frame: &mut Frame, area: Rect, theme: &Theme, left: Vec<Part>, right: Vec<Part>) {
     let mut left_spans = vec![Span::raw(" ")];
-    for (i, part) in left.into_iter().enumerate() {
-        if i > 0 {
-            left_spans.push(sep());
-        }
-        left_spans.extend(part.spans);
-    }
-    let mut right_spans = Vec::new();
-    for (i, part) in right.into_iter().enumerate() {
-        if i > 0 {
-            right_spans.push(sep());
-        }
-        right_spans.extend(part.spans);
-    }
+    left_spans.extend(joined(left, theme));
+    let mut right_spans = joined(right, theme);
     right_spans.push(Span::raw(" "));
     let left_line = Line::from(left_spans);
     let right_line = Line::from(right_spans);

@@ -5,13 +5,13 @@
 //! layout ([`OVERVIEW`]) and the panes' view states ([`Views`]).
 //!
 //! To add a pane:
-//! 1. `model/pane.rs`: a `PaneId` variant, with its key (the name collectors use) and title;
+//! 1. `model/pane.rs`: a `PaneId` variant, with its key and title;
 //! 2. `ui/panes/<pane>.rs`: `render`, `pub const PANE`, and if it needs them its `KEYS`,
 //!    `handle`, `settle` and a view-state struct;
 //! 3. this file: `pub mod <pane>;`, its `PANE` in [`PANES`], its place in [`OVERVIEW`] (or
 //!    none: shown zoomed), its view state in [`Views`].
 //!
-//! A collector feeds it by naming its key in `Collector::panes`.
+//! A collector feeds it by naming it in `Collector::panes`.
 
 pub mod alerts;
 pub mod common;

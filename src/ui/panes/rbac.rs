@@ -38,7 +38,9 @@ impl<'a> Figures<'a> {
             allow: fig(tmws::RBAC_ALLOW_1H),
             deny: fig(tmws::RBAC_DENY_1H),
             admin_pct: fig(tmws::AGENTS_ADMIN_PCT),
-            top_denied: state.tables.get(&format!("{source}.rbac.top_denied")),
+            top_denied: state
+                .tables
+                .get(&format!("{source}.{}", tmws::TABLE_TOP_DENIED)),
         }
     }
 
