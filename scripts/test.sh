@@ -11,6 +11,8 @@ command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)
 # The disk test makes an ext4 with reserved blocks in a file and loop-mounts it (as root).
 command -v mkfs.ext4 >/dev/null 2>&1 || need_apt+=(e2fsprogs)
 command -v mount >/dev/null 2>&1 || need_apt+=(mount)
+# The host figures are checked against free (procps) at the same moment.
+command -v free >/dev/null 2>&1 || need_apt+=(procps)
 # tests/it/readonly_db.rs runs `watchpost check` as a second Unix user it creates (as root).
 command -v useradd >/dev/null 2>&1 || need_apt+=(passwd)
 command -v runuser >/dev/null 2>&1 || need_apt+=(util-linux)
