@@ -4,47 +4,12 @@
 //! `df` says 1%. Needs root and a loop device: elsewhere it says so and skips (the formula
 //! itself is unit-tested in src/collect/host.rs on statvfs and `df` numbers in any case).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use watchpost::collect::host::{df_numbers, parse_df, pick_disks};
 use watchpost::model::update::DiskUsage;
 
-/// A loop-mounted file system, unmounted and removed on drop.
-struct LoopMount {
-    dir: tempfile::TempDir,
-}
-
-impl LoopMount {
-    fn mount_path(&self) -> PathBuf {
-        self.dir.path().join("mnt")
-    }
-
-    fn new(reserved_pct: u32) -> Result<LoopMount, String> {
-        if nix::unistd::geteuid().as_raw() != 0 {
-            return Err("not root: cannot mount".into());
-        }
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let image = dir.path().join("fs.img");
-        let mount = dir.path().join("mnt");
-        std::fs::create_dir(&mount).map_err(|e| e.to_string())?;
-        let file = std::fs::File::create(&image).map_err(|e| e.to_string())?;
-        file.set_len(32 << 20).map_err(|e| e.to_string())?;
-        run(Command::new("mkfs.ext4")
-            .args(["-q", "-F", "-m", &reserved_pct.to_string()])
-            .arg(&image))?;
-        run(Command::new("mount")
-            .args(["-o", "loop"])
-            .arg(&image)
-            .arg(&mount))?;
-        Ok(LoopMount { dir })
-    }
-}
-
-impl Drop for LoopMount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.mount_path()).status();
-    }
-}
+use crate::support::loopfs::LoopFs;
 
 fn run(cmd: &mut Command) -> Result<String, String> {
     let out = cmd
@@ -80,14 +45,14 @@ fn fill(mount: &Path, megabytes: usize) {
 
 #[test]
 fn the_disk_figure_agrees_with_df_on_a_disk_with_reserved_blocks() {
-    let fs = match LoopMount::new(50) {
+    let fs = match LoopFs::new(32 * 1024, 50) {
         Ok(fs) => fs,
         Err(why) => {
             eprintln!("SKIPPED (needs a loop-mounted ext4): {why}");
             return;
         }
     };
-    let mount = fs.mount_path();
+    let mount = fs.mount();
     // Empty, then a third of what users may write, then nearly full for users.
     for megabytes in [0, 5, 12] {
         if megabytes > 0 {

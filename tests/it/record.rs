@@ -782,57 +782,11 @@ fn the_record_its_sidecars_and_its_directories_are_private() {
     assert_eq!(mode(&old), 0o600);
 }
 
-/// A small ext4 in a file, loop-mounted; unmounted on drop. None where the machine does not
-/// allow it (not root, no loop device).
-struct TinyDisk {
-    dir: tempfile::TempDir,
-}
-
-impl TinyDisk {
-    fn new(kib: u64) -> Result<TinyDisk, String> {
-        if nix::unistd::geteuid().as_raw() != 0 {
-            return Err("not root".into());
-        }
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let image = dir.path().join("disk.img");
-        std::fs::File::create(&image)
-            .and_then(|f| f.set_len(kib * 1024))
-            .map_err(|e| e.to_string())?;
-        let mount = dir.path().join("mnt");
-        std::fs::create_dir(&mount).map_err(|e| e.to_string())?;
-        let run = |cmd: &mut Command| -> Result<(), String> {
-            let out = cmd.output().map_err(|e| e.to_string())?;
-            out.status
-                .success()
-                .then_some(())
-                .ok_or_else(|| String::from_utf8_lossy(&out.stderr).trim().to_string())
-        };
-        run(Command::new("mkfs.ext4")
-            .args(["-q", "-F", "-m", "0"])
-            .arg(&image))?;
-        run(Command::new("mount")
-            .args(["-o", "loop"])
-            .arg(&image)
-            .arg(&mount))?;
-        Ok(TinyDisk { dir })
-    }
-
-    fn mount(&self) -> PathBuf {
-        self.dir.path().join("mnt")
-    }
-}
-
-impl Drop for TinyDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.mount()).status();
-    }
-}
-
 #[test]
 fn a_full_file_system_stops_the_record_says_so_and_leaves_it_intact() {
     use watchpost::app::App;
     use watchpost::state::RecordStatus;
-    let disk = match TinyDisk::new(2048) {
+    let disk = match crate::support::loopfs::LoopFs::new(2048, 0) {
         Ok(disk) => disk,
         Err(why) => {
             eprintln!("SKIPPED (needs a loop-mounted file system): {why}");

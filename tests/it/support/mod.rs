@@ -1,5 +1,7 @@
-//! Real servers the tests start on loopback: OpenSSH, Prometheus and Alertmanager.
+//! Real servers the tests start on loopback (OpenSSH, Prometheus and Alertmanager) and a
+//! loop-mounted file system.
 
+pub mod loopfs;
 #[macro_use]
 pub mod prometheus;
 #[macro_use]
