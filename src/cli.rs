@@ -75,6 +75,9 @@ pub struct DemoArgs {
     /// How long an incident lasts (default 45s).
     #[arg(long, hide = true, value_name = "DURATION", value_parser = parse_duration)]
     pub incident_duration: Option<std::time::Duration>,
+    /// Write this many extra log lines a second (a soak's flood log).
+    #[arg(long, hide = true, value_name = "LINES_PER_SEC", default_value_t = 0)]
+    pub flood: u32,
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {

@@ -107,6 +107,7 @@ async fn run_demo(args: &DemoArgs, display: &DisplayArgs) -> color_eyre::Result<
             args.incident_duration.unwrap_or(default.duration),
         );
     }
+    options.flood_lines_per_sec = args.flood;
     let world = watchpost::demo::DemoWorld::start_with(options).await?;
     let mut config = world.config();
     if let Some(length) = args.window {

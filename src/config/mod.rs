@@ -525,7 +525,7 @@ macro_rules! api_endpoint {
 api_endpoint!(PrometheusSource);
 api_endpoint!(AlertmanagerSource);
 
-fn default_api_interval() -> Duration {
+pub(super) fn default_api_interval() -> Duration {
     Duration::from_secs(15)
 }
 fn default_history() -> Duration {
@@ -538,7 +538,7 @@ fn default_host() -> String {
 fn default_sqlite_interval() -> Duration {
     Duration::from_secs(5)
 }
-fn default_service_interval() -> Duration {
+pub(super) fn default_service_interval() -> Duration {
     Duration::from_secs(2)
 }
 fn default_timeout() -> Duration {

@@ -356,6 +356,15 @@ fn check_root(walk: &mut Walk<'_>, root: &DeTable<'_>) {
                         _ => SYSTEM,
                     };
                     check_fields(walk, table, fields, &label, &hosts);
+                    match section {
+                        "service" => {
+                            check_timeout(walk, table, &label, super::default_service_interval())
+                        }
+                        "prometheus" | "alertmanager" => {
+                            check_timeout(walk, table, &label, super::default_api_interval())
+                        }
+                        _ => {}
+                    }
                     if section == "hosts" {
                         if let Some((_, value)) = get(table, "host_key")
                             && let DeValue::String(raw) = value.get_ref()
@@ -621,6 +630,55 @@ fn check_fields(
             let span = table.iter().next().map_or(0..0, |(k, _)| k.span());
             walk.problem(span, format!("{label} needs `{}`", field.key));
         }
+    }
+}
+
+/// A source's `timeout` must end before its figures would be judged "no data" (three
+/// intervals, at least [`MIN_NO_DATA_AFTER`](crate::rules::engine::MIN_NO_DATA_AFTER)):
+/// otherwise a slow answer shows as no data, and pages as such, before it is a timeout.
+/// Polls never overlap (the next starts an interval after the last one ends), so a long
+/// timeout cannot pile up work; it can only make the figures lie about why they are late.
+fn check_timeout(
+    walk: &mut Walk<'_>,
+    table: &DeTable<'_>,
+    label: &str,
+    default_interval: std::time::Duration,
+) {
+    let duration = |key: &str| -> Option<Result<std::time::Duration, ()>> {
+        let (_, value) = get(table, key)?;
+        let DeValue::String(raw) = value.get_ref() else {
+            return Some(Err(()));
+        };
+        let Ok(text) = expand(raw) else {
+            return Some(Err(()));
+        };
+        Some(humantime::parse_duration(text.trim()).map_err(|_| ()))
+    };
+    // Unparseable values have their own problem already.
+    let Some(Ok(timeout)) = duration("timeout") else {
+        return;
+    };
+    let interval = match duration("interval") {
+        Some(Ok(interval)) => interval,
+        Some(Err(())) => return,
+        None => default_interval,
+    };
+    let min_no_data = crate::rules::engine::MIN_NO_DATA_AFTER
+        .to_std()
+        .unwrap_or_default();
+    let no_data = (interval * 3).max(min_no_data);
+    if timeout >= no_data {
+        let span = get(table, "timeout").map_or(0..0, |(_, v)| v.span());
+        walk.problem(
+            span,
+            format!(
+                "{label}: timeout {} is not shorter than {}, after which a figure without a reading is judged \"no data\" (3 × interval {}, at least {}): a slow answer would page as no data before it timed out; shorten the timeout or lengthen the interval",
+                humantime::format_duration(timeout),
+                humantime::format_duration(no_data),
+                humantime::format_duration(interval),
+                humantime::format_duration(min_no_data),
+            ),
+        );
     }
 }
 

@@ -95,6 +95,8 @@ pub(crate) struct AppLog {
     next_cleanup: Instant,
     /// The phase of the previous line, to announce transitions once.
     previous: &'static str,
+    /// Extra ordinary lines a second on top of the usual few (`demo --flood`, for soaks).
+    flood_per_sec: u32,
 }
 
 impl AppLog {
@@ -118,6 +120,7 @@ impl AppLog {
             last_cleanup: None,
             next_cleanup: Instant::now() + Duration::from_secs(10),
             previous: "normal",
+            flood_per_sec: 0,
         };
         let now = Utc::now();
         let next = log_time(now + TimeDelta::hours(1));
@@ -172,8 +175,17 @@ impl AppLog {
         Ok(())
     }
 
-    /// Writes lines until `stop` is signalled: a line every ~0.4 s, faster during an incident.
+    /// Adds `lines_per_sec` ordinary lines a second to what [`run`](Self::run) writes.
+    pub(crate) fn flood(mut self, lines_per_sec: u32) -> Self {
+        self.flood_per_sec = lines_per_sec;
+        self
+    }
+
+    /// Writes lines until `stop` is signalled: a line every ~0.4 s, faster during an incident,
+    /// plus the flood's lines, caught up to its rate at each wake-up.
     pub(crate) fn run(mut self, script: Script, stop: Arc<StopSignal>) {
+        let flood_start = Instant::now();
+        let mut flooded: u64 = 0;
         loop {
             let phase = script.now();
             let pause = match phase {
@@ -184,7 +196,15 @@ impl AppLog {
                 return;
             }
             let phase = script.now();
-            for line in self.next_lines(Utc::now(), phase) {
+            let now = Utc::now();
+            let mut lines = self.next_lines(now, phase);
+            if self.flood_per_sec > 0 {
+                let due =
+                    (flood_start.elapsed().as_secs_f64() * f64::from(self.flood_per_sec)) as u64;
+                lines.extend((flooded..due).map(|_| self.normal_line(now)));
+                flooded = due;
+            }
+            for line in lines {
                 if let Err(e) = self.append(&line) {
                     self.counters
                         .write_error(format!("application log {}: {e}", self.path.display()));

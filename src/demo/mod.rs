@@ -63,6 +63,8 @@ pub struct DemoOptions {
     pub seed: Option<u64>,
     /// The application log is renamed to `<name>.1` when it would grow past this.
     pub log_rotate_bytes: u64,
+    /// Extra ordinary log lines a second (0: none); a soak's flood.
+    pub flood_lines_per_sec: u32,
 }
 
 impl Default for DemoOptions {
@@ -71,6 +73,7 @@ impl Default for DemoOptions {
             schedule: IncidentSchedule::default(),
             seed: None,
             log_rotate_bytes: 20 * 1024 * 1024,
+            flood_lines_per_sec: 0,
         }
     }
 }
@@ -228,7 +231,8 @@ impl DemoWorld {
             seed ^ 0x5eed,
             counters.clone(),
         )
-        .wrap_err_with(|| format!("cannot create the demo log {}", log_path.display()))?;
+        .wrap_err_with(|| format!("cannot create the demo log {}", log_path.display()))?
+        .flood(options.flood_lines_per_sec);
         let listener = health::bind()
             .await
             .wrap_err("cannot listen on 127.0.0.1 for the demo health endpoint")?;

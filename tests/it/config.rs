@@ -701,6 +701,29 @@ fn intervals_below_the_minimum_and_durations_past_a_year_are_refused() {
     );
 }
 
+#[test]
+fn a_timeout_that_outlasts_the_no_data_judgement_is_refused() {
+    let base =
+        "[deployment]\nname = \"x\"\n\n[service.api]\nhealth_url = \"http://127.0.0.1:1/\"\n";
+    // interval 2s: no data after max(3 × 2s, 15s) = 15s; 20s would page "no data" first.
+    let error = Config::parse(&format!("{base}timeout = \"20s\"\n")).unwrap_err();
+    assert!(
+        error.contains("line 6, column 11")
+            && error.contains("timeout 20s is not shorter than 15s")
+            && error.contains("interval 2s"),
+        "{error}"
+    );
+    assert!(Config::parse(&format!("{base}timeout = \"14s\"\n")).is_ok());
+    // A longer interval makes room for it: no data after 3 × 10s = 30s.
+    assert!(Config::parse(&format!("{base}timeout = \"20s\"\ninterval = \"10s\"\n")).is_ok());
+    let prom = "[deployment]\nname = \"x\"\n\n[prometheus.p]\nurl = \"http://127.0.0.1:9/\"\ntimeout = \"45s\"\n";
+    let error = Config::parse(prom).unwrap_err();
+    assert!(
+        error.contains("[prometheus.p]: timeout 45s is not shorter than 45s"),
+        "{error}"
+    );
+}
+
 mod mutated_examples {
     use super::*;
     use proptest::prelude::*;
