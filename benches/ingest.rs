@@ -381,6 +381,75 @@ fn readback() {
         peak_kib as f64 / 1024.0
     );
     assert_eq!(counted, errors, "every ERROR line of the window, once");
+    lnav_side_by_side(&path, errors, cpu_used);
+}
+
+/// The same count by lnav, where it is installed: its JSON format for these lines is
+/// installed into a throwaway `HOME`, and one SQL query counts the ERROR lines. Prints its
+/// wall time, CPU and peak RSS (the child's, from `getrusage`) and watchpost's CPU ratio.
+fn lnav_side_by_side(path: &Path, errors: u64, ours: std::time::Duration) {
+    if Command::new("lnav").arg("-V").output().is_err() {
+        println!("lnav is not installed: no side-by-side figure (apt-get install lnav)");
+        return;
+    }
+    let home = tempfile::tempdir().expect("a temporary HOME for lnav");
+    let format = home.path().join("jsonl.json");
+    std::fs::write(
+        &format,
+        r#"{"jsonl_bench": {"title": "JSONL", "description": "timestamp, level, message",
+            "json": true, "file-pattern": "\\.jsonl$", "timestamp-field": "timestamp",
+            "level-field": "level", "body-field": "message",
+            "level": {"error": "ERROR", "warning": "WARNING", "info": "INFO"}}}"#,
+    )
+    .unwrap();
+    let installed = Command::new("lnav")
+        .env("HOME", home.path())
+        .arg("-i")
+        .arg(&format)
+        .output()
+        .expect("lnav -i");
+    assert!(installed.status.success(), "lnav -i: {installed:?}");
+    let children = || {
+        let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+            .expect("getrusage");
+        let t = |tv: nix::sys::time::TimeVal| {
+            std::time::Duration::new(tv.tv_sec() as u64, tv.tv_usec() as u32 * 1000)
+        };
+        (
+            t(usage.user_time()) + t(usage.system_time()),
+            usage.max_rss(),
+        )
+    };
+    let (before, _) = children();
+    let started = std::time::Instant::now();
+    let out = Command::new("lnav")
+        .env("HOME", home.path())
+        .args([
+            "-n",
+            "-c",
+            ";SELECT count(*) FROM jsonl_bench WHERE log_level = 'error'",
+        ])
+        .arg(path)
+        .output()
+        .expect("lnav");
+    let wall = started.elapsed();
+    let (after, peak_kib) = children();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let counted: u64 = text
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .next_back()
+        .unwrap_or(0);
+    let cpu = after - before;
+    println!(
+        "lnav {} of the same file: {counted} of {errors} ERROR lines counted; wall {:.2} s, CPU {:.2} s, \
+         peak RSS {:.1} MB; watchpost's CPU is {:.2}× lnav's",
+        String::from_utf8_lossy(&Command::new("lnav").arg("-V").output().unwrap().stdout).trim(),
+        wall.as_secs_f64(),
+        cpu.as_secs_f64(),
+        peak_kib as f64 / 1024.0,
+        ours.as_secs_f64() / cpu.as_secs_f64().max(1e-9),
+    );
 }
 
 fn main() {
