@@ -185,15 +185,23 @@ fn thread_cpu() -> Option<std::time::Duration> {
     Some(std::time::Duration::from_nanos(nanos))
 }
 
-/// CPU time (user + system) of the children that have ended, such as grep.
-fn children_cpu() -> std::time::Duration {
-    use nix::sys::resource::{UsageWho, getrusage};
-    let usage = getrusage(UsageWho::RUSAGE_CHILDREN).expect("getrusage");
+/// CPU time (user + system) and peak RSS in KiB of `who`: this process, or its children
+/// that have ended (grep, lnav).
+fn usage(who: nix::sys::resource::UsageWho) -> (std::time::Duration, i64) {
+    let usage = nix::sys::resource::getrusage(who).expect("getrusage");
     let time = |t: nix::sys::time::TimeVal| {
         std::time::Duration::from_secs(t.tv_sec() as u64)
             + std::time::Duration::from_micros(t.tv_usec() as u64)
     };
-    time(usage.user_time()) + time(usage.system_time())
+    (
+        time(usage.user_time()) + time(usage.system_time()),
+        usage.max_rss(),
+    )
+}
+
+/// CPU time (user + system) of the children that have ended, such as grep.
+fn children_cpu() -> std::time::Duration {
+    usage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).0
 }
 
 fn grep_count(path: &Path) -> u64 {
@@ -335,14 +343,7 @@ fn readback() {
         path.display().to_string()
     ))
     .unwrap();
-    let cpu = || {
-        let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
-            .expect("getrusage");
-        let t = |tv: nix::sys::time::TimeVal| {
-            std::time::Duration::new(tv.tv_sec() as u64, tv.tv_usec() as u32 * 1000)
-        };
-        t(usage.user_time()) + t(usage.system_time())
-    };
+    let cpu = || usage(nix::sys::resource::UsageWho::RUSAGE_SELF).0;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -409,17 +410,7 @@ fn lnav_side_by_side(path: &Path, errors: u64, ours: std::time::Duration) {
         .output()
         .expect("lnav -i");
     assert!(installed.status.success(), "lnav -i: {installed:?}");
-    let children = || {
-        let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
-            .expect("getrusage");
-        let t = |tv: nix::sys::time::TimeVal| {
-            std::time::Duration::new(tv.tv_sec() as u64, tv.tv_usec() as u32 * 1000)
-        };
-        (
-            t(usage.user_time()) + t(usage.system_time()),
-            usage.max_rss(),
-        )
-    };
+    let children = || usage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN);
     let (before, _) = children();
     let started = std::time::Instant::now();
     let out = Command::new("lnav")
