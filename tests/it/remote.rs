@@ -292,13 +292,7 @@ async fn remote_host_figures_are_present_and_sane() {
         interval: Duration::from_secs(2),
     };
     let mut remote = HostCollector::on("box", &source, collect::reach(&pool, "test"));
-    let mut local = HostCollector::new(
-        "box",
-        &SystemSource {
-            host: "local".into(),
-            interval: Duration::from_secs(2),
-        },
-    );
+    let mut local = crate::support::host::local(source.interval);
     let deadline = Instant::now() + WAIT;
     let first = loop {
         let updates = remote.poll().await;
