@@ -25,3 +25,13 @@ pub mod update;
 
 /// How many points of history each figure keeps for its sparkline.
 pub const HISTORY_POINTS: usize = 240;
+
+/// The files SQLite keeps beside a database in WAL mode, `[PATH-wal, PATH-shm]`: the
+/// suffix goes on the whole name (`x.sqlite-wal`), as SQLite names them.
+pub fn sqlite_sidecars(path: &std::path::Path) -> [std::path::PathBuf; 2] {
+    ["-wal", "-shm"].map(|suffix| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        name.into()
+    })
+}

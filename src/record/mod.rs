@@ -251,10 +251,8 @@ pub fn open_record(
                 .unwrap_or_else(|| "record".into());
             let target = path.with_file_name(format!("{stem}-{stamp}.sqlite"));
             std::fs::rename(path, &target).map_err(io)?;
-            for suffix in ["-wal", "-shm"] {
-                let mut side = path.as_os_str().to_os_string();
-                side.push(suffix);
-                let _ = std::fs::remove_file(PathBuf::from(side));
+            for side in crate::model::sqlite_sidecars(path) {
+                let _ = std::fs::remove_file(side);
             }
             archived = Some(target);
             conn = store::open_rw(path).map_err(sql)?;
