@@ -207,7 +207,7 @@ impl SqliteCollector {
         let settings = Settings {
             source: name.to_string(),
             path: PathBuf::from(&source.path),
-            unreachable: reach.as_ref().err().cloned(),
+            unreachable: reach.as_ref().err().map(ToString::to_string),
             pack: source.pack.clone(),
             expected_migration: source.expected_migration.clone(),
             retry: source.interval,
