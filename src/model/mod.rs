@@ -4,15 +4,19 @@
 //!
 //! Errors, layer by layer: a function that can fail on an operation (I/O, SQLite, the
 //! container engine, a transport) returns its layer's error type (`thiserror`:
-//! `config::ConfigError`, `transport::TransportError`, `record::RecordError`,
-//! `record::report::ReportError`, and in `collect/` `sqlite::OpenError`, `metrics::MetricError`,
-//! `packs::UnknownPack`, `docker::EngineError`, `blocking::WorkerError`), whose `Display` is
-//! exactly the text a user reads. The text is made where a collector builds what a pane shows
+//! `rules::notify::SilenceError`, `config::ConfigError`, `transport::TransportError` (with
+//! `TargetError` for host strings and ssh config), `state::WindowError`,
+//! `record::RecordError`, `record::report::ReportError`, `app::OnAlertError`, and in
+//! `collect/` `ReachError`, `http::HttpError`/`UnitError`, `prometheus::ApiClientError`/
+//! `ApiError`, `sqlite::OpenError`, `metrics::MetricError`, `packs::UnknownPack`,
+//! `docker::EngineError`, `blocking::WorkerError`), whose `Display` is exactly the text a
+//! user reads. The text is made where a collector builds what a pane shows
 //! (`SourceHealth::Error { message }`, `Reading::failed(.., text)`), not below. `String`
 //! errors stay only where the text itself is the product: parsers whose message is the final
-//! word to the user (serde `deserialize_with` helpers, clap value parsers, config and remote
-//! output parsers), and values kept as already-rendered text for a pane (`collect::Reach`,
-//! a figure's stored failure text). An error type used by two layers lives in the lower one.
+//! word to the user (serde `deserialize_with` helpers, clap value parsers, config, theme and
+//! remote output parsers), and values kept as already-rendered text for a pane (a figure's
+//! stored failure text, a host's `HostStatus::Down` reason). An error type used by two
+//! layers lives in the lower one.
 
 pub mod backoff;
 pub mod catalog;
