@@ -563,7 +563,7 @@ pub async fn event_loop(
                     screen.bell();
                     for event in &notifications {
                         if let Err(e) = run_on_alert(&app.on_alert, event, &app.state.window.deployment) {
-                            app.ui.flash = Some(e);
+                            app.ui.flash = Some(e.to_string());
                         }
                     }
                 }
@@ -677,7 +677,7 @@ fn spawn_viewer_refresh(
                         Ok(view) => ViewerNews::View(view),
                         Err(e) => ViewerNews::Failed(format!("record: {e}")),
                     },
-                    Err(e) => ViewerNews::Failed(e),
+                    Err(e) => ViewerNews::Failed(e.to_string()),
                 }
             }
             _ => match record::Reader::open(&path).and_then(|r| record::view(&r, &window, now)) {
@@ -710,9 +710,21 @@ impl App {
     }
 }
 
+/// `on_alert`'s program could not be started. `Display` is the flash line.
+#[derive(Debug, thiserror::Error)]
+#[error("on_alert: cannot run {program:?}: {error}")]
+pub struct OnAlertError {
+    program: String,
+    error: std::io::Error,
+}
+
 /// Runs `on_alert` for one alert: no shell, the alert in WATCHPOST_ALERT_* variables, in
 /// a detached process reaped by a task (killed after a minute), never waited for here.
-pub fn run_on_alert(argv: &[String], event: &AlertEvent, deployment: &str) -> Result<(), String> {
+pub fn run_on_alert(
+    argv: &[String],
+    event: &AlertEvent,
+    deployment: &str,
+) -> Result<(), OnAlertError> {
     let Some((program, args)) = argv.split_first() else {
         return Ok(());
     };
@@ -724,9 +736,10 @@ pub fn run_on_alert(argv: &[String], event: &AlertEvent, deployment: &str) -> Re
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(false);
-    let mut child = command
-        .spawn()
-        .map_err(|e| format!("on_alert: cannot run {program:?}: {e}"))?;
+    let mut child = command.spawn().map_err(|error| OnAlertError {
+        program: program.clone(),
+        error,
+    })?;
     tokio::spawn(async move {
         if tokio::time::timeout(Duration::from_secs(60), child.wait())
             .await
@@ -888,8 +901,8 @@ mod tests {
         assert!(app.take_notifications().is_empty());
     }
 
-    #[test]
-    fn on_alert_with_no_command_does_nothing() {
+    #[tokio::test]
+    async fn on_alert_without_a_command_does_nothing_and_a_missing_program_is_said() {
         let event = AlertEvent {
             at: Utc::now(),
             id: "a.b".into(),
@@ -905,7 +918,12 @@ mod tests {
             notify: true,
             held_back: 0,
         };
-        assert_eq!(run_on_alert(&[], &event, "d"), Ok(()));
+        assert!(run_on_alert(&[], &event, "d").is_ok());
+        let missing = ["/nonexistent/notify".to_string()];
+        assert_eq!(
+            run_on_alert(&missing, &event, "d").unwrap_err().to_string(),
+            "on_alert: cannot run \"/nonexistent/notify\": No such file or directory (os error 2)"
+        );
     }
 
     #[test]

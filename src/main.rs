@@ -160,8 +160,7 @@ async fn start_dashboard(
     use watchpost::record::{self, Role};
     use watchpost::state::RecordStatus;
     let now = chrono::Utc::now();
-    let configured =
-        watchpost::state::Window::from_config(&config.deployment, now).map_err(|e| eyre!(e))?;
+    let configured = watchpost::state::Window::from_config(&config.deployment, now)?;
     // One SSH connection per host for the whole process; key passphrases asked now,
     // before the TUI takes the terminal.
     let pool = watchpost::collect::host_pool(
@@ -190,10 +189,8 @@ async fn start_dashboard(
         Some(path) => {
             let (path, window, settings) = (path.clone(), configured.clone(), settings.clone());
             Some(
-                tokio::task::spawn_blocking(move || {
-                    record::open_record(&path, &window, &settings, now)
-                })
-                .await?,
+                tokio::task::spawn_blocking(move || record::open(&path, &window, &settings, now))
+                    .await?,
             )
         }
     };

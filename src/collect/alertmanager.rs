@@ -11,7 +11,7 @@
 //! `high`) is CRIT at P1, anything else WARN (`warning` at P2, `info` and the rest at P3);
 //! a `priority` label of P0–P3 overrides the priority.
 
-use crate::collect::prometheus::ApiClient;
+use crate::collect::prometheus::{ApiClient, ApiClientError};
 use crate::collect::{Collector, failed, health};
 use crate::config::AlertmanagerSource;
 use crate::model::figure::{Reading, Severity};
@@ -26,7 +26,7 @@ use std::time::Duration;
 pub struct AlertmanagerCollector {
     name: String,
     interval: Duration,
-    client: Result<ApiClient, String>,
+    client: Result<ApiClient, ApiClientError>,
 }
 
 impl AlertmanagerCollector {
@@ -166,7 +166,7 @@ impl Collector for AlertmanagerCollector {
                     return vec![health(
                         &self.name,
                         SourceHealth::Error {
-                            message: e.clone(),
+                            message: e.to_string(),
                             retry_in_secs: None,
                         },
                     )];

@@ -26,15 +26,97 @@ use std::time::{Duration, Instant};
 /// The most of a health body that is read (enough for any JSON status document).
 const MAX_BODY: usize = 64 * 1024;
 
+/// Why the health check could not run (a service that answers badly or not at all is a
+/// result, not an error). `Display` is the text the Services pane shows.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("health_url {text:?} is not a valid URL: {error}")]
+    Url {
+        text: String,
+        error: crate::collect::UrlParseError,
+    },
+    #[error("health_url {0:?}: https is not supported by this build yet (plain http only)")]
+    Https(String),
+    #[error("health_url {text:?}: scheme {scheme:?} is not http")]
+    Scheme { text: String, scheme: String },
+    #[error("health_url {0:?} has no host")]
+    NoHost(String),
+    #[error("cannot create the HTTP client: {0}")]
+    Client(reqwest::Error),
+    /// The check on a remote host did not run there.
+    #[error("health check on {host}: {error}")]
+    Remote {
+        host: String,
+        error: RemoteHttpError,
+    },
+}
+
+/// Why [`REMOTE_HTTP_SCRIPT`] gave no outcome.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteHttpError {
+    /// Exit 127: no curl or wget (the shell's words on stderr, if any).
+    #[error("{}", or_no_client(.0))]
+    NoClient(String),
+    /// Neither curl's nor wget's trailer: the first line of stderr, if any.
+    #[error("the health check printed nothing usable{}", colon(.0))]
+    Unusable(Option<String>),
+}
+
+fn or_no_client(stderr: &str) -> &str {
+    if stderr.is_empty() {
+        "neither curl nor wget is installed on this host"
+    } else {
+        stderr
+    }
+}
+
+/// ` on HOST`, or nothing.
+fn on_host(host: &Option<String>) -> String {
+    host.as_deref()
+        .map(|h| format!(" on {h}"))
+        .unwrap_or_default()
+}
+
+/// `: TEXT`, or nothing.
+fn colon(text: &Option<String>) -> String {
+    text.as_deref()
+        .map(|t| format!(": {t}"))
+        .unwrap_or_default()
+}
+
+/// Why `systemctl show` said nothing about a unit. `Display` is the text the Services
+/// pane shows.
+#[derive(Debug, thiserror::Error)]
+pub enum UnitError {
+    #[error(
+        "systemd: systemctl show {unit} did not answer within {}",
+        humantime::format_duration(*.after)
+    )]
+    NoAnswer { unit: String, after: Duration },
+    /// No `systemctl` (here, or on `host`).
+    #[error(
+        "systemd: cannot check unit {unit}{}: systemctl is not installed (no systemd on this host?)",
+        on_host(.host)
+    )]
+    NoSystemctl { unit: String, host: Option<String> },
+    #[error("systemd: cannot run systemctl: {0}")]
+    Run(std::io::Error),
+    /// `systemctl` failed: its stderr on one line, or its exit status.
+    #[error("systemd: systemctl show {unit} failed (is systemd running here?): {reason}")]
+    Failed { unit: String, reason: String },
+    #[error("systemd: systemctl show {unit} gave no ActiveState")]
+    NoActiveState { unit: String },
+}
+
 pub struct ServiceCollector {
     name: String,
     interval: Duration,
     timeout: Duration,
     reach: Reach,
-    url: Option<Result<reqwest::Url, String>>,
+    url: Option<Result<reqwest::Url, HttpError>>,
     unit: Option<String>,
     /// One client for every poll, so connections are reused.
-    client: Result<reqwest::Client, String>,
+    client: Result<reqwest::Client, HttpError>,
 }
 
 impl ServiceCollector {
@@ -55,7 +137,7 @@ impl ServiceCollector {
             .no_proxy()
             .redirect(reqwest::redirect::Policy::limited(5))
             .build()
-            .map_err(|e| format!("cannot create the HTTP client: {e}"));
+            .map_err(HttpError::Client);
         ServiceCollector {
             name: name.to_string(),
             interval: source.interval,
@@ -90,8 +172,7 @@ impl Collector for ServiceCollector {
             let http = async {
                 match (&self.url, &self.client) {
                     (None, _) => None,
-                    (Some(Err(e)), _) => Some(Err(e.clone())),
-                    (Some(Ok(_)), Err(e)) => Some(Err(e.clone())),
+                    (Some(Err(e)), _) | (Some(Ok(_)), Err(e)) => Some(Err(e.to_string())),
                     (Some(Ok(url)), Ok(client)) => {
                         Some(Ok(check_http(client, url, self.timeout).await))
                     }
@@ -100,7 +181,11 @@ impl Collector for ServiceCollector {
             let unit = async {
                 match &self.unit {
                     None => None,
-                    Some(unit) => Some(check_systemd(unit, self.timeout).await),
+                    Some(unit) => Some(
+                        check_systemd(unit, self.timeout)
+                            .await
+                            .map_err(|e| e.to_string()),
+                    ),
                 }
             };
             // Both checks run at once: a slow endpoint does not delay the unit.
@@ -114,28 +199,31 @@ impl ServiceCollector {
     /// Both checks on the remote host, at once. While the host cannot be reached only its
     /// line is reported: the service's figures keep their values and their age.
     async fn poll_remote(&self, transport: &Transport) -> Vec<Update> {
-        let http =
-            async {
-                match &self.url {
-                    None => Ok(None),
-                    Some(Err(e)) => Ok(Some(Err(e.clone()))),
-                    Some(Ok(url)) => {
-                        check_http_remote(transport, url, self.timeout)
-                            .await
-                            .map(|outcome| {
-                                Some(outcome.map_err(|e| {
-                                    format!("health check on {}: {e}", transport.name())
-                                }))
-                            })
-                    }
+        let http = async {
+            match &self.url {
+                None => Ok(None),
+                Some(Err(e)) => Ok(Some(Err(e.to_string()))),
+                Some(Ok(url)) => {
+                    check_http_remote(transport, url, self.timeout)
+                        .await
+                        .map(|outcome| {
+                            Some(outcome.map_err(|error| {
+                                HttpError::Remote {
+                                    host: transport.name().to_string(),
+                                    error,
+                                }
+                                .to_string()
+                            }))
+                        })
                 }
-            };
+            }
+        };
         let unit = async {
             match &self.unit {
                 None => Ok(None),
                 Some(unit) => check_systemd_remote(transport, unit, self.timeout)
                     .await
-                    .map(Some),
+                    .map(|status| Some(status.map_err(|e| e.to_string()))),
             }
         };
         let (http, unit) = tokio::join!(http, unit);
@@ -188,7 +276,7 @@ pub async fn check_http_remote(
     transport: &Transport,
     url: &reqwest::Url,
     timeout: Duration,
-) -> Result<Result<HttpOutcome, String>, TransportError> {
+) -> Result<Result<HttpOutcome, RemoteHttpError>, TransportError> {
     let limit = format!("{:.3}", timeout.as_secs_f64().max(0.001));
     let started = Instant::now();
     // curl's own limit, plus the round trip.
@@ -201,12 +289,9 @@ pub async fn check_http_remote(
         .await?;
     let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
     if out.status.code == Some(127) {
-        let why = out.stderr_text().trim().to_string();
-        return Ok(Err(if why.is_empty() {
-            "neither curl nor wget is installed on this host".into()
-        } else {
-            why
-        }));
+        return Ok(Err(RemoteHttpError::NoClient(
+            out.stderr_text().trim().to_string(),
+        )));
     }
     Ok(parse_remote_http(
         &out.stdout,
@@ -222,7 +307,7 @@ pub fn parse_remote_http(
     stderr: &str,
     timeout: Duration,
     wall_ms: f64,
-) -> Result<HttpOutcome, String> {
+) -> Result<HttpOutcome, RemoteHttpError> {
     let text = String::from_utf8_lossy(stdout);
     if let Some(at) = text.rfind("@watchpost-curl ") {
         let body = text[..at].strip_suffix('\n').unwrap_or(&text[..at]);
@@ -283,10 +368,7 @@ pub fn parse_remote_http(
         });
     }
     let why = stderr.lines().map(str::trim).find(|l| !l.is_empty());
-    Err(match why {
-        Some(line) => format!("the health check printed nothing usable: {line}"),
-        None => "the health check printed nothing usable".into(),
-    })
+    Err(RemoteHttpError::Unusable(why.map(str::to_string)))
 }
 
 /// A check that got no HTTP answer.
@@ -382,20 +464,23 @@ impl UnitStatus {
 }
 
 /// Checks the URL once when the config is read: only plain http is built in.
-fn parse_url(text: &str) -> Result<reqwest::Url, String> {
-    let url = reqwest::Url::parse(text.trim())
-        .map_err(|e| format!("health_url {text:?} is not a valid URL: {e}"))?;
+fn parse_url(text: &str) -> Result<reqwest::Url, HttpError> {
+    let url = reqwest::Url::parse(text.trim()).map_err(|error| HttpError::Url {
+        text: text.to_string(),
+        error,
+    })?;
     match url.scheme() {
         "http" => {}
-        "https" => {
-            return Err(format!(
-                "health_url {text:?}: https is not supported by this build yet (plain http only)"
-            ));
+        "https" => return Err(HttpError::Https(text.to_string())),
+        other => {
+            return Err(HttpError::Scheme {
+                text: text.to_string(),
+                scheme: other.to_string(),
+            });
         }
-        other => return Err(format!("health_url {text:?}: scheme {other:?} is not http")),
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("health_url {text:?} has no host"));
+        return Err(HttpError::NoHost(text.to_string()));
     }
     Ok(url)
 }
@@ -506,7 +591,7 @@ fn describe_http_error(error: &reqwest::Error, timeout: Duration) -> String {
 }
 
 /// Runs `systemctl show` for a unit (no shell; the unit is one argument after `--`).
-pub async fn check_systemd(unit: &str, timeout: Duration) -> Result<UnitStatus, String> {
+pub async fn check_systemd(unit: &str, timeout: Duration) -> Result<UnitStatus, UnitError> {
     let mut command = tokio::process::Command::new("systemctl");
     command
         .args([
@@ -520,17 +605,18 @@ pub async fn check_systemd(unit: &str, timeout: Duration) -> Result<UnitStatus, 
         .kill_on_drop(true);
     let output = match tokio::time::timeout(timeout, command.output()).await {
         Err(_) => {
-            return Err(format!(
-                "systemd: systemctl show {unit} did not answer within {}",
-                humantime::format_duration(timeout)
-            ));
+            return Err(UnitError::NoAnswer {
+                unit: unit.to_string(),
+                after: timeout,
+            });
         }
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(format!(
-                "systemd: cannot check unit {unit}: systemctl is not installed (no systemd on this host?)"
-            ));
+            return Err(UnitError::NoSystemctl {
+                unit: unit.to_string(),
+                host: None,
+            });
         }
-        Ok(Err(e)) => return Err(format!("systemd: cannot run systemctl: {e}")),
+        Ok(Err(e)) => return Err(UnitError::Run(e)),
         Ok(Ok(output)) => output,
     };
     interpret_systemctl(
@@ -548,7 +634,7 @@ pub async fn check_systemd_remote(
     transport: &Transport,
     unit: &str,
     timeout: Duration,
-) -> Result<Result<UnitStatus, String>, TransportError> {
+) -> Result<Result<UnitStatus, UnitError>, TransportError> {
     let out = transport
         .exec_timeout(
             &[
@@ -563,10 +649,10 @@ pub async fn check_systemd_remote(
         )
         .await?;
     if out.status.code == Some(127) {
-        return Ok(Err(format!(
-            "systemd: cannot check unit {unit} on {}: systemctl is not installed (no systemd on this host?)",
-            transport.name()
-        )));
+        return Ok(Err(UnitError::NoSystemctl {
+            unit: unit.to_string(),
+            host: Some(transport.name().to_string()),
+        }));
     }
     Ok(interpret_systemctl(
         unit,
@@ -584,7 +670,7 @@ fn interpret_systemctl(
     status: &str,
     stdout: &[u8],
     stderr: &[u8],
-) -> Result<UnitStatus, String> {
+) -> Result<UnitStatus, UnitError> {
     if !success {
         let stderr = String::from_utf8_lossy(stderr);
         let reason = stderr
@@ -598,15 +684,16 @@ fn interpret_systemctl(
         } else {
             reason
         };
-        return Err(format!(
-            "systemd: systemctl show {unit} failed (is systemd running here?): {reason}"
-        ));
+        return Err(UnitError::Failed {
+            unit: unit.to_string(),
+            reason,
+        });
     }
     let status = parse_systemctl_show(&String::from_utf8_lossy(stdout));
     if status.active_state.is_empty() {
-        return Err(format!(
-            "systemd: systemctl show {unit} gave no ActiveState"
-        ));
+        return Err(UnitError::NoActiveState {
+            unit: unit.to_string(),
+        });
     }
     Ok(status)
 }
@@ -820,17 +907,19 @@ mod tests {
     #[test]
     fn malformed_urls_are_rejected_with_the_reason() {
         assert!(parse_url("http://127.0.0.1:8000/health").is_ok());
-        assert!(
-            parse_url("not a url")
-                .unwrap_err()
-                .contains("not a valid URL")
+        let error = |text: &str| parse_url(text).unwrap_err().to_string();
+        assert_eq!(
+            error("not a url"),
+            "health_url \"not a url\" is not a valid URL: relative URL without a base"
         );
-        assert!(
-            parse_url("ftp://x/health")
-                .unwrap_err()
-                .contains("not http")
+        assert_eq!(
+            error("ftp://x/health"),
+            "health_url \"ftp://x/health\": scheme \"ftp\" is not http"
         );
-        assert!(parse_url("https://x/health").unwrap_err().contains("https"));
+        assert_eq!(
+            error("https://x/health"),
+            "health_url \"https://x/health\": https is not supported by this build yet (plain http only)"
+        );
     }
 
     #[test]
@@ -888,7 +977,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(slow.detail, "timed out after 2s");
-        assert!(parse_remote_http(b"", "sh: 1: oops", t, 1.0).is_err());
+        let unusable = |stderr: &str| parse_remote_http(b"", stderr, t, 1.0).unwrap_err();
+        assert_eq!(
+            unusable("\n sh: 1: oops\n").to_string(),
+            "the health check printed nothing usable: sh: 1: oops"
+        );
+        assert_eq!(
+            unusable("").to_string(),
+            "the health check printed nothing usable"
+        );
     }
 
     #[test]

@@ -137,23 +137,38 @@ pub fn host_pool(
     Ok(pool)
 }
 
-/// How a collector reaches its host: a transport, or why there is none (a host string
-/// the pool cannot resolve; the pane shows the text).
-pub type Reach = Result<Transport, String>;
+/// What `reqwest::Url::parse` refuses a URL with (the `url` crate's error).
+pub type UrlParseError = <reqwest::Url as std::str::FromStr>::Err;
+
+/// How a collector reaches its host: a transport, or why there is none.
+pub type Reach = Result<Transport, ReachError>;
+
+/// Why a source's host cannot be reached at all. `Display` is the text its pane shows.
+#[derive(Debug, thiserror::Error)]
+pub enum ReachError {
+    /// A host string the pool cannot resolve.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// A collector built without a pool, for a remote host.
+    #[error(
+        "host {0:?}: only local sources can be read without the SSH transport (build collectors with collect::from_config and a HostPool)"
+    )]
+    NoPool(String),
+}
 
 /// The transport of `host` from `pool`, or the reason there is none.
 pub fn reach(pool: &HostPool, host: &str) -> Reach {
-    pool.transport(host).map_err(|e| e.to_string())
+    Ok(pool.transport(host)?)
 }
 
 /// Where one poll reads from: `Ok(None)` for this machine, `Ok(Some(t))` through an SSH
 /// host, or the update that says why the source's host cannot be reached.
 pub fn resolve(source: &str, reach: &Reach) -> Result<Option<Transport>, Vec<Update>> {
     match reach {
-        Err(message) => Err(vec![health(
+        Err(error) => Err(vec![health(
             source,
             SourceHealth::Error {
-                message: message.clone(),
+                message: error.to_string(),
                 retry_in_secs: None,
             },
         )]),
@@ -169,9 +184,7 @@ pub(crate) fn reach_without_pool(host: &str) -> Reach {
     if host.is_empty() || host == "local" {
         Ok(Transport::Local)
     } else {
-        Err(format!(
-            "host {host:?}: only local sources can be read without the SSH transport (build collectors with collect::from_config and a HostPool)"
-        ))
+        Err(ReachError::NoPool(host.to_string()))
     }
 }
 

@@ -44,33 +44,62 @@ pub struct ApiClient {
     client: reqwest::Client,
 }
 
-/// Why an API request failed.
-#[derive(Clone, Debug, PartialEq)]
+/// Why an API request failed. Each holds the text the pane shows (the server's own words
+/// for a rejected request).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum ApiError {
     /// No HTTP answer: refused, timed out, TLS failed.
+    #[error("{0}")]
     Unreachable(String),
     /// An answer that says the request was wrong (Prometheus's own error text).
+    #[error("{0}")]
     Rejected(String),
 }
 
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ApiError::Unreachable(m) | ApiError::Rejected(m) => f.write_str(m),
-        }
-    }
+/// Why no client could be made for an API: the config's URL or CA file. `Display` is the
+/// text the source's pane shows; `what` is the server's kind ("Prometheus").
+#[derive(Debug, thiserror::Error)]
+pub enum ApiClientError {
+    #[error("{what} url {url:?} is not a valid URL: {error}")]
+    Url {
+        what: &'static str,
+        url: String,
+        error: crate::collect::UrlParseError,
+    },
+    #[error("{what} url {url:?}: the scheme must be http or https")]
+    Scheme { what: &'static str, url: String },
+    #[error("{what} ca_file {file}: cannot read it: {error}")]
+    ReadCa {
+        what: &'static str,
+        file: String,
+        error: std::io::Error,
+    },
+    #[error("{what} ca_file {file}: not a PEM certificate: {error}")]
+    NotPem {
+        what: &'static str,
+        file: String,
+        error: reqwest::Error,
+    },
+    #[error("{what} ca_file {file}: no PEM certificate in the file")]
+    NoCertificate { what: &'static str, file: String },
+    #[error("cannot create the HTTP client: {0}")]
+    Client(reqwest::Error),
 }
 
 impl ApiClient {
     /// A client for `api`; a bad URL or CA file is an error the pane shows.
-    pub fn new(what: &'static str, api: &ApiEndpoint) -> Result<Self, String> {
-        let mut base = reqwest::Url::parse(api.url.trim())
-            .map_err(|e| format!("{what} url {:?} is not a valid URL: {e}", api.url))?;
+    pub fn new(what: &'static str, api: &ApiEndpoint) -> Result<Self, ApiClientError> {
+        let mut base =
+            reqwest::Url::parse(api.url.trim()).map_err(|error| ApiClientError::Url {
+                what,
+                url: api.url.clone(),
+                error,
+            })?;
         if !matches!(base.scheme(), "http" | "https") {
-            return Err(format!(
-                "{what} url {:?}: the scheme must be http or https",
-                api.url
-            ));
+            return Err(ApiClientError::Scheme {
+                what,
+                url: api.url.clone(),
+            });
         }
         // Joining "api/v1/query" must keep a path prefix such as /prometheus/.
         if !base.path().ends_with('/') {
@@ -83,20 +112,27 @@ impl ApiClient {
             .timeout(api.timeout)
             .connect_timeout(api.timeout);
         if let Some(file) = &api.ca_file {
-            let pem = std::fs::read(file)
-                .map_err(|e| format!("{what} ca_file {file}: cannot read it: {e}"))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("{what} ca_file {file}: not a PEM certificate: {e}"))?;
+            let pem = std::fs::read(file).map_err(|error| ApiClientError::ReadCa {
+                what,
+                file: file.clone(),
+                error,
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|error| {
+                ApiClientError::NotPem {
+                    what,
+                    file: file.clone(),
+                    error,
+                }
+            })?;
             if certs.is_empty() {
-                return Err(format!(
-                    "{what} ca_file {file}: no PEM certificate in the file"
-                ));
+                return Err(ApiClientError::NoCertificate {
+                    what,
+                    file: file.clone(),
+                });
             }
             builder = builder.tls_certs_merge(certs);
         }
-        let client = builder
-            .build()
-            .map_err(|e| format!("cannot create the HTTP client: {e}"))?;
+        let client = builder.build().map_err(ApiClientError::Client)?;
         Ok(ApiClient {
             what,
             base,
@@ -560,7 +596,7 @@ pub struct PrometheusCollector {
     services: bool,
     hosts: bool,
     figures: Vec<PromFigure>,
-    client: Result<ApiClient, String>,
+    client: Result<ApiClient, ApiClientError>,
     /// Series ids seen per figure, to report the ones that left.
     known: HashMap<String, Vec<(String, String)>>,
     /// Whether the start-up range queries are still to run.
@@ -945,7 +981,7 @@ impl Collector for PrometheusCollector {
             let client = match &self.client {
                 Ok(client) => client.clone(),
                 Err(e) => {
-                    let e = e.clone();
+                    let e = e.to_string();
                     let readings = self
                         .figures
                         .iter()

@@ -46,6 +46,7 @@ use crate::model::catalog::{
 };
 use crate::model::figure::Reading;
 use crate::model::rule::{Priority, Rule, Threshold};
+use crate::model::sqlite_sidecars;
 use crate::model::update::{SourceHealth, Table, Update};
 use crate::transport::Transport;
 use futures::future::BoxFuture;
@@ -206,7 +207,7 @@ impl SqliteCollector {
         let settings = Settings {
             source: name.to_string(),
             path: PathBuf::from(&source.path),
-            unreachable: reach.as_ref().err().cloned(),
+            unreachable: reach.as_ref().err().map(ToString::to_string),
             pack: source.pack.clone(),
             expected_migration: source.expected_migration.clone(),
             retry: source.interval,
@@ -372,8 +373,7 @@ impl Probe {
             return Err(OpenError::Empty(path_buf()));
         }
         let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        let wal_file = sidecar(&real, "-wal").exists();
-        let shm_file = sidecar(&real, "-shm").exists();
+        let [wal_file, shm_file] = sqlite_sidecars(&real).map(|p| p.exists());
         Ok(Probe {
             dev: meta.dev(),
             ino: meta.ino(),
@@ -420,13 +420,6 @@ pub(crate) enum OpenError {
         error: rusqlite::Error,
         note: Option<String>,
     },
-}
-
-/// `PATH-wal` or `PATH-shm`.
-fn sidecar(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
 }
 
 /// Why a file cannot be read, for the operator: its owner and mode (or those of the
@@ -1121,10 +1114,8 @@ mod tests {
     }
 
     fn sidecars(path: &Path) -> (bool, bool) {
-        (
-            sidecar(path, "-wal").exists(),
-            sidecar(path, "-shm").exists(),
-        )
+        let [wal, shm] = sqlite_sidecars(path).map(|p| p.exists());
+        (wal, shm)
     }
 
     fn counting(path: &Path, query: &str) -> Worker {

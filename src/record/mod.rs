@@ -184,24 +184,14 @@ pub enum RecordError {
         error: rusqlite::Error,
     },
     /// A configured silence does not resolve against the window's start.
-    #[error("{0}")]
-    Silence(String),
+    #[error(transparent)]
+    Silence(#[from] crate::rules::notify::SilenceError),
 }
 
 /// Opens the record at `path` for the window `configured` (built from the config at `now`):
 /// takes the lock and starts the writer, or becomes a viewer. A remembered start wins over
-/// `start = "now"`. The error is the text the dashboard shows (see [`open_record`]).
+/// `start = "now"`.
 pub fn open(
-    path: &Path,
-    configured: &Window,
-    settings: &Settings,
-    now: DateTime<Utc>,
-) -> Result<Opened, String> {
-    open_record(path, configured, settings, now).map_err(|e| e.to_string())
-}
-
-/// [`open`], with the error as a [`RecordError`].
-pub fn open_record(
     path: &Path,
     configured: &Window,
     settings: &Settings,
@@ -251,10 +241,8 @@ pub fn open_record(
                 .unwrap_or_else(|| "record".into());
             let target = path.with_file_name(format!("{stem}-{stamp}.sqlite"));
             std::fs::rename(path, &target).map_err(io)?;
-            for suffix in ["-wal", "-shm"] {
-                let mut side = path.as_os_str().to_os_string();
-                side.push(suffix);
-                let _ = std::fs::remove_file(PathBuf::from(side));
+            for side in crate::model::sqlite_sidecars(path) {
+                let _ = std::fs::remove_file(side);
             }
             archived = Some(target);
             conn = store::open_rw(path).map_err(sql)?;
@@ -266,8 +254,7 @@ pub fn open_record(
         .silences
         .iter()
         .map(|s| s.resolve(window.start))
-        .collect::<Result<_, _>>()
-        .map_err(RecordError::Silence)?;
+        .collect::<Result<_, _>>()?;
     let bucket_secs = store::bucket_secs(window.length.num_seconds());
     let meta = RecordMeta {
         deployment: window.deployment.clone(),

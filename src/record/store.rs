@@ -15,6 +15,7 @@
 
 use crate::model::figure::{Severity, Value};
 use crate::model::rule::Priority;
+use crate::model::sqlite_sidecars;
 use crate::rules::engine::Condition;
 use crate::state::alerts::{AlertEvent, EventKind};
 use crate::state::{Note, Outgoing};
@@ -243,8 +244,7 @@ fn make_private(path: &Path) -> std::io::Result<()> {
     let meta = std::fs::metadata(path)?;
     if meta.uid() == nix::unistd::geteuid().as_raw() && meta.mode() & 0o077 != 0 {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(super::PRIVATE_FILE))?;
-        for suffix in ["-wal", "-shm"] {
-            let name = sidecar(path, suffix);
+        for name in sqlite_sidecars(path) {
             if std::fs::metadata(&name).is_ok() {
                 std::fs::set_permissions(
                     &name,
@@ -265,18 +265,12 @@ const WAL_INDEX_RESERVE: i64 = 128 * 1024;
 /// with SIGBUS. Allocating its blocks now, while there is room, means a disk that fills
 /// later fails the record's writes (said in the header) and nothing else.
 fn reserve_wal_index(path: &Path) -> std::io::Result<()> {
+    let [_, shm] = sqlite_sidecars(path);
     let shm = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
-        .open(sidecar(path, "-shm"))?;
+        .open(shm)?;
     nix::fcntl::posix_fallocate(&shm, 0, WAL_INDEX_RESERVE).map_err(std::io::Error::from)
-}
-
-/// `path` with `suffix` appended to its file name (`x.sqlite-wal`).
-fn sidecar(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    name.into()
 }
 
 /// Opens (creating if needed) a record for writing and makes sure its schema is there.
@@ -347,7 +341,8 @@ impl Reader {
         // disk cannot back (SIGBUS). With no writer to share it with, the index can live
         // in this process's memory: exclusive locking mode, which needs a file opened for
         // writing; `query_only` keeps this connection from writing anything.
-        if sidecar(path, "-wal").exists() && !super::writer_active(path) {
+        let [wal, _] = sqlite_sidecars(path);
+        if wal.exists() && !super::writer_active(path) {
             let private = Connection::open_with_flags(
                 path,
                 OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,

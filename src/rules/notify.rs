@@ -113,18 +113,54 @@ impl Silence {
     }
 
     /// Reads a time written as RFC 3339 or as an offset into the window ("T+2h", "T+90m").
-    pub fn parse_time(text: &str, start: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    pub fn parse_time(text: &str, start: DateTime<Utc>) -> Result<DateTime<Utc>, SilenceError> {
         let text = text.trim();
         if let Some(offset) = text.strip_prefix("T+").or_else(|| text.strip_prefix("t+")) {
-            let d = humantime::parse_duration(offset.trim())
-                .map_err(|e| format!("{text:?}: {e} (write an offset like \"T+2h30m\")"))?;
-            let d = Duration::from_std(d).map_err(|e| format!("{text:?}: {e}"))?;
+            let d =
+                humantime::parse_duration(offset.trim()).map_err(|error| SilenceError::Offset {
+                    text: text.to_string(),
+                    error,
+                })?;
+            let d = Duration::from_std(d).map_err(|error| SilenceError::TooFar {
+                text: text.to_string(),
+                error,
+            })?;
             return Ok(start + d);
         }
         DateTime::parse_from_rfc3339(text)
             .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| format!("{text:?} is neither an RFC 3339 time nor \"T+<duration>\": {e}"))
+            .map_err(|error| SilenceError::Time {
+                text: text.to_string(),
+                error,
+            })
     }
+}
+
+/// Why a silence's time or span is refused; `text` is the time as written. `Display` is
+/// the message `validate` and the dashboard show.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum SilenceError {
+    #[error("{text:?}: {error} (write an offset like \"T+2h30m\")")]
+    Offset {
+        text: String,
+        error: humantime::DurationError,
+    },
+    #[error("{text:?}: {error}")]
+    TooFar {
+        text: String,
+        error: chrono::OutOfRangeError,
+    },
+    #[error("{text:?} is neither an RFC 3339 time nor \"T+<duration>\": {error}")]
+    Time {
+        text: String,
+        error: chrono::ParseError,
+    },
+    #[error("silence {reason:?}: until ({until}) is not after from ({from})")]
+    Empty {
+        reason: String,
+        from: String,
+        until: String,
+    },
 }
 
 /// A silence as the config writes it (`[deployment] silences`); times are RFC 3339 or
@@ -145,14 +181,15 @@ pub struct SilenceSpec {
 
 impl SilenceSpec {
     /// The silence in a window starting at `start`.
-    pub fn resolve(&self, start: DateTime<Utc>) -> Result<Silence, String> {
+    pub fn resolve(&self, start: DateTime<Utc>) -> Result<Silence, SilenceError> {
         let from = Silence::parse_time(&self.from, start)?;
         let until = Silence::parse_time(&self.until, start)?;
         if until <= from {
-            return Err(format!(
-                "silence {:?}: until ({}) is not after from ({})",
-                self.reason, self.until, self.from
-            ));
+            return Err(SilenceError::Empty {
+                reason: self.reason.clone(),
+                from: self.from.clone(),
+                until: self.until.clone(),
+            });
         }
         Ok(Silence {
             from,
@@ -281,8 +318,16 @@ mod tests {
             ..s.clone()
         };
         assert!(all.covers("tmws.db.integrity", at(4000)));
-        assert!(Silence::parse_time("soon", start).is_err());
-        assert!(Silence::parse_time("T+later", start).is_err());
+        assert_eq!(
+            Silence::parse_time("soon", start).unwrap_err().to_string(),
+            "\"soon\" is neither an RFC 3339 time nor \"T+<duration>\": premature end of input"
+        );
+        assert_eq!(
+            Silence::parse_time("T+later", start)
+                .unwrap_err()
+                .to_string(),
+            "\"T+later\": expected number at 0 (write an offset like \"T+2h30m\")"
+        );
     }
 
     #[test]

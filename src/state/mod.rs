@@ -25,6 +25,26 @@ use logbuf::LogBuffer;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
 
+/// Why `[deployment]` does not make a window. `Display` is the message `run` stops with.
+#[derive(Debug, thiserror::Error)]
+pub enum WindowError {
+    #[error("deployment.start {text:?} is neither \"now\" nor an RFC 3339 time: {error}")]
+    Start {
+        text: String,
+        error: chrono::ParseError,
+    },
+    #[error("deployment.length: {0}")]
+    Length(chrono::OutOfRangeError),
+    #[error("deployment.checkpoints: {0}")]
+    Checkpoint(chrono::OutOfRangeError),
+    #[error(
+        "deployment.checkpoints: {} is after the end of the window ({})",
+        format_offset(*.at),
+        format_offset(*.length)
+    )]
+    AfterEnd { at: Duration, length: Duration },
+}
+
 /// The watch window: the deployment and the hours after it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Window {
@@ -82,39 +102,31 @@ impl Window {
     pub fn from_config(
         deployment: &crate::config::Deployment,
         now: DateTime<Utc>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, WindowError> {
         let start = match deployment.start.trim() {
             "now" | "" => now,
             text => DateTime::parse_from_rfc3339(text)
                 .map(|t| t.with_timezone(&Utc))
-                .map_err(|e| {
-                    format!(
-                        "deployment.start {text:?} is neither \"now\" nor an RFC 3339 time: {e}"
-                    )
+                .map_err(|error| WindowError::Start {
+                    text: text.to_string(),
+                    error,
                 })?,
         };
-        let length =
-            Duration::from_std(deployment.length).map_err(|e| format!("deployment.length: {e}"))?;
+        let length = Duration::from_std(deployment.length).map_err(WindowError::Length)?;
         let mut window = Window::new(&deployment.name, start, length);
         window.version = deployment.version.clone();
         match &deployment.checkpoints {
             None => {}
             Some(Checkpoints::Every(every)) => {
-                let every = Duration::from_std(*every)
-                    .map_err(|e| format!("deployment.checkpoints: {e}"))?;
+                let every = Duration::from_std(*every).map_err(WindowError::Checkpoint)?;
                 window.checkpoints = Window::every(every, length);
             }
             Some(Checkpoints::At(offsets)) => {
                 let mut points = vec![Duration::zero()];
                 for offset in offsets {
-                    let offset = Duration::from_std(*offset)
-                        .map_err(|e| format!("deployment.checkpoints: {e}"))?;
+                    let offset = Duration::from_std(*offset).map_err(WindowError::Checkpoint)?;
                     if offset > length {
-                        return Err(format!(
-                            "deployment.checkpoints: {} is after the end of the window ({})",
-                            format_offset(offset),
-                            format_offset(length)
-                        ));
+                        return Err(WindowError::AfterEnd { at: offset, length });
                     }
                     points.push(offset);
                 }

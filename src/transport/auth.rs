@@ -185,6 +185,31 @@ pub(crate) fn unlock(
     asked
 }
 
+/// Why signing in failed; `who` is `user@host`. `Display` is the message a pane shows.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AuthError {
+    #[error("cannot ask {who} how to sign in: {}", .error.message())]
+    Methods { who: String, error: ssh2::Error },
+    #[error(
+        "{who} only accepts {methods}; watchpost signs in with keys (ssh-agent or key files), never with passwords"
+    )]
+    NoPublicKey { who: String, methods: String },
+    /// Every key was refused or unusable: each says why (`tried`).
+    #[error("authentication failed for {who}: tried {}", .tried.join(", "))]
+    Refused { who: String, tried: Vec<String> },
+}
+
+/// Why the agent's keys could not be tried.
+#[derive(Debug, thiserror::Error)]
+enum AgentError {
+    #[error("{}", .0.message())]
+    Agent(ssh2::Error),
+    #[error("cannot connect ({})", .0.message())]
+    Connect(ssh2::Error),
+    #[error("cannot list keys ({})", .0.message())]
+    List(ssh2::Error),
+}
+
 /// Authenticates a session (blocking mode). `Err` says what was tried.
 pub(crate) fn authenticate(
     session: &Session,
@@ -192,19 +217,17 @@ pub(crate) fn authenticate(
     entry: &HostEntry,
     options: &PoolOptions,
     passphrases: &Passphrases,
-) -> Result<(), String> {
+) -> Result<(), AuthError> {
     let user = target.user.as_str();
     let who = format!("{user}@{}", target.host);
     let methods = match session.auth_methods(user) {
         Ok(methods) => methods.to_string(),
         // "none" was accepted: nothing more to do.
         Err(_) if session.authenticated() => return Ok(()),
-        Err(e) => return Err(format!("cannot ask {who} how to sign in: {}", e.message())),
+        Err(error) => return Err(AuthError::Methods { who, error }),
     };
     if !methods.split(',').any(|m| m == "publickey") {
-        return Err(format!(
-            "{who} only accepts {methods}; watchpost signs in with keys (ssh-agent or key files), never with passwords"
-        ));
+        return Err(AuthError::NoPublicKey { who, methods });
     }
     let files = identity_candidates(entry, target, options);
     let mut tried: Vec<String> = Vec::new();
@@ -274,10 +297,7 @@ pub(crate) fn authenticate(
             "no agent and no key file (~/.ssh/id_ed25519, id_ecdsa, id_rsa or IdentityFile)".into(),
         );
     }
-    Err(format!(
-        "authentication failed for {who}: tried {}",
-        tried.join(", ")
-    ))
+    Err(AuthError::Refused { who, tried })
 }
 
 /// Tries every agent key, those matching the configured key files first.
@@ -286,18 +306,12 @@ fn try_agent(
     user: &str,
     socket: &Path,
     files: &[PathBuf],
-) -> Result<bool, String> {
-    let mut agent = session.agent().map_err(|e| e.message().to_string())?;
-    agent
-        .set_identity_path(socket)
-        .map_err(|e| e.message().to_string())?;
-    agent
-        .connect()
-        .map_err(|e| format!("cannot connect ({})", e.message()))?;
-    agent
-        .list_identities()
-        .map_err(|e| format!("cannot list keys ({})", e.message()))?;
-    let mut identities = agent.identities().map_err(|e| e.message().to_string())?;
+) -> Result<bool, AgentError> {
+    let mut agent = session.agent().map_err(AgentError::Agent)?;
+    agent.set_identity_path(socket).map_err(AgentError::Agent)?;
+    agent.connect().map_err(AgentError::Connect)?;
+    agent.list_identities().map_err(AgentError::List)?;
+    let mut identities = agent.identities().map_err(AgentError::Agent)?;
     let preferred: Vec<Vec<u8>> = files.iter().filter_map(|f| public_blob(f)).collect();
     identities.sort_by_key(|i| !preferred.contains(&i.blob().to_vec()));
     let mut ok = false;

@@ -214,7 +214,75 @@ pub(crate) fn prepare(session: &Session, entries: &[KnownEntry]) {
     }
 }
 
-/// Checks the key presented in the handshake. `Err` is the message a pane shows.
+/// Why the key presented in the handshake is refused. `Display` is the message a pane
+/// shows; `pattern` is the host as known_hosts writes it, `label` the key type ("ED25519")
+/// and `fingerprint` its SHA256.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HostKeyError {
+    #[error("the server sent no host key")]
+    NoKey,
+    #[error(
+        "the {label} host key of {pattern} ({fingerprint}) is marked @revoked in {} line {line}: refusing to connect",
+        .file.display()
+    )]
+    Revoked {
+        pattern: String,
+        label: String,
+        fingerprint: String,
+        file: PathBuf,
+        line: usize,
+    },
+    #[error(
+        "@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@ \
+         {pattern} sent the {label} key {fingerprint}, which is not the key recorded in {} line {line}. \
+         Someone could be eavesdropping on you right now (man-in-the-middle attack), or \
+         the host key has just been changed. Refusing to connect. If the change is \
+         expected, remove the old key with: ssh-keygen -R '{pattern}' -f {}",
+        .file.display(),
+        .file.display()
+    )]
+    Changed {
+        pattern: String,
+        label: String,
+        fingerprint: String,
+        file: PathBuf,
+        line: usize,
+    },
+    #[error("cannot add the host key of {pattern} to {}: {error}", .file.display())]
+    Append {
+        pattern: String,
+        file: PathBuf,
+        error: std::io::Error,
+    },
+    /// Strict policy and a key no file knows: how to add it after checking.
+    #[error(
+        "the host key of {pattern} is not known ({label} key {fingerprint}, not in {}). \
+         After checking that fingerprint, add it with: \
+         ssh-keyscan {}{host} >> {} (or set host_key = \"accept-new\" for this host)",
+        .file.display(),
+        port_flag(*.port),
+        .file.display()
+    )]
+    Unknown {
+        pattern: String,
+        label: String,
+        fingerprint: String,
+        host: String,
+        port: u16,
+        file: PathBuf,
+    },
+}
+
+/// `ssh-keyscan`'s `-p PORT ` off port 22.
+fn port_flag(port: u16) -> String {
+    if port == 22 {
+        String::new()
+    } else {
+        format!("-p {port} ")
+    }
+}
+
+/// Checks the key presented in the handshake (and with accept-new, records a new one).
 pub(crate) fn verify(
     session: &Session,
     host: &str,
@@ -222,54 +290,46 @@ pub(crate) fn verify(
     files: &KnownHostsFiles,
     entries: &[KnownEntry],
     policy: HostKeyPolicy,
-) -> Result<(), String> {
-    let (blob, _) = session
-        .host_key()
-        .ok_or_else(|| "the server sent no host key".to_string())?;
+) -> Result<(), HostKeyError> {
+    let (blob, _) = session.host_key().ok_or(HostKeyError::NoKey)?;
     let key_type = blob_key_type(blob).unwrap_or_else(|| "unknown".into());
     let pattern = host_pattern(host, port);
     let label = type_label(&key_type);
-    let fp = fingerprint(session);
+    let fingerprint = fingerprint(session);
     match judge(entries, blob) {
         Verdict::Match => Ok(()),
-        Verdict::Revoked(entry) => Err(format!(
-            "the {label} host key of {pattern} ({fp}) is marked @revoked in {} line {}: refusing to connect",
-            entry.file.display(),
-            entry.line
-        )),
-        Verdict::Changed(entry) => Err(format!(
-            "@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@ \
-             {pattern} sent the {label} key {fp}, which is not the key recorded in {} line {}. \
-             Someone could be eavesdropping on you right now (man-in-the-middle attack), or \
-             the host key has just been changed. Refusing to connect. If the change is \
-             expected, remove the old key with: ssh-keygen -R '{pattern}' -f {}",
-            entry.file.display(),
-            entry.line,
-            entry.file.display()
-        )),
+        Verdict::Revoked(entry) => Err(HostKeyError::Revoked {
+            pattern,
+            label,
+            fingerprint,
+            file: entry.file,
+            line: entry.line,
+        }),
+        Verdict::Changed(entry) => Err(HostKeyError::Changed {
+            pattern,
+            label,
+            fingerprint,
+            file: entry.file,
+            line: entry.line,
+        }),
         Verdict::Unknown => match policy {
             HostKeyPolicy::AcceptNew => {
-                append(&files.user, &pattern, &key_type, blob).map_err(|e| {
-                    format!(
-                        "cannot add the host key of {pattern} to {}: {e}",
-                        files.user.display()
-                    )
+                append(&files.user, &pattern, &key_type, blob).map_err(|error| {
+                    HostKeyError::Append {
+                        pattern: pattern.clone(),
+                        file: files.user.clone(),
+                        error,
+                    }
                 })
             }
-            HostKeyPolicy::Strict => {
-                let port_flag = if port == 22 {
-                    String::new()
-                } else {
-                    format!("-p {port} ")
-                };
-                Err(format!(
-                    "the host key of {pattern} is not known ({label} key {fp}, not in {}). \
-                     After checking that fingerprint, add it with: \
-                     ssh-keyscan {port_flag}{host} >> {} (or set host_key = \"accept-new\" for this host)",
-                    files.user.display(),
-                    files.user.display()
-                ))
-            }
+            HostKeyPolicy::Strict => Err(HostKeyError::Unknown {
+                pattern,
+                label,
+                fingerprint,
+                host: host.to_string(),
+                port,
+                file: files.user.clone(),
+            }),
         },
     }
 }

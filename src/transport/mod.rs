@@ -50,7 +50,7 @@ use crate::config::HostKeyPolicy;
 pub use auth::{PassphrasePrompt, prompt_passphrase_on_tty};
 pub use ssh::SshHost;
 pub use stream::{LineStream, Resume, StreamEvent, StreamSpec};
-pub use target::SshTarget;
+pub use target::{SshTarget, TargetError};
 
 use crate::config::{Config, HostConfig};
 use std::collections::{BTreeMap, HashMap};
@@ -112,15 +112,17 @@ impl fmt::Display for ExitStatus {
 }
 
 /// Why a transport operation failed. `Display` is what a pane can show as is.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     /// The host is not connected: "ssh NAME: REASON, retrying in Ns".
+    #[error("ssh {host}: {reason}{}", retrying(.retry_in))]
     HostDown {
         host: String,
         reason: String,
         retry_in: Option<Duration>,
     },
     /// The operation did not finish in time.
+    #[error("{host}: {what} timed out after {}s", ceil_secs(*.after))]
     Timeout {
         host: String,
         what: String,
@@ -128,45 +130,33 @@ pub enum TransportError {
     },
     /// The connection is fine but this channel failed (refused socket forward, exec
     /// request denied, too many sessions, ...).
+    #[error("{host}: {message}")]
     Channel { host: String, message: String },
     /// The command printed more than the limit.
+    #[error("{host}: command printed more than {limit} bytes")]
     TooLarge { host: String, limit: usize },
-    /// A host string, ssh config or key problem, found before connecting.
+    /// A host string that does not resolve, or an unreadable ssh config, found before
+    /// connecting.
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    /// A host name that is not `local`, an `ssh://` address or a `[hosts]` entry.
+    #[error("host {0:?} is not \"local\", an ssh:// address or a name under [hosts]")]
+    UnknownHost(String),
+    /// A `[hosts]` entry the config layer refused (its text names the field).
+    #[error("{0}")]
     Config(String),
     /// A local process or socket error.
+    #[error("{0}")]
     Io(String),
 }
 
-impl fmt::Display for TransportError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TransportError::HostDown {
-                host,
-                reason,
-                retry_in: Some(retry),
-            } => write!(
-                f,
-                "ssh {host}: {reason}, retrying in {}s",
-                ceil_secs(*retry)
-            ),
-            TransportError::HostDown {
-                host,
-                reason,
-                retry_in: None,
-            } => write!(f, "ssh {host}: {reason}"),
-            TransportError::Timeout { host, what, after } => {
-                write!(f, "{host}: {what} timed out after {}s", ceil_secs(*after))
-            }
-            TransportError::Channel { host, message } => write!(f, "{host}: {message}"),
-            TransportError::TooLarge { host, limit } => {
-                write!(f, "{host}: command printed more than {limit} bytes")
-            }
-            TransportError::Config(message) | TransportError::Io(message) => f.write_str(message),
-        }
+/// `, retrying in Ns` when a retry is planned.
+fn retrying(retry_in: &Option<Duration>) -> String {
+    match retry_in {
+        Some(retry) => format!(", retrying in {}s", ceil_secs(*retry)),
+        None => String::new(),
     }
 }
-
-impl std::error::Error for TransportError {}
 
 pub(crate) fn ceil_secs(d: Duration) -> u64 {
     d.as_millis().div_ceil(1000) as u64
@@ -626,9 +616,7 @@ impl HostPool {
         if let Some(rest) = host.strip_prefix("ssh://") {
             return Ok((rest.trim_end_matches('/').to_string(), HostEntry::new(host)));
         }
-        Err(TransportError::Config(format!(
-            "host {host:?} is not \"local\", an ssh:// address or a name under [hosts]"
-        )))
+        Err(TransportError::UnknownHost(host.to_string()))
     }
 
     fn config_file(&self) -> Result<Arc<target::SshConfigFile>, TransportError> {
@@ -636,17 +624,16 @@ impl HostPool {
         if let Some(file) = slot.as_ref() {
             return Ok(file.clone());
         }
-        let file = Arc::new(
-            target::SshConfigFile::load(self.inner.options.ssh_config_path().as_deref())
-                .map_err(TransportError::Config)?,
-        );
+        let file = Arc::new(target::SshConfigFile::load(
+            self.inner.options.ssh_config_path().as_deref(),
+        )?);
         *slot = Some(file.clone());
         Ok(file)
     }
 
     fn resolve(&self, ssh: &str) -> Result<SshTarget, TransportError> {
         let config = self.config_file()?;
-        target::resolve(ssh, &config).map_err(TransportError::Config)
+        Ok(target::resolve(ssh, &config)?)
     }
 
     /// The one handle per target (user, host, port, jump chain); jump hosts first.

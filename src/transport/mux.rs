@@ -9,7 +9,7 @@
 //! Streams and forwards are registered with the thread, not with a session: they outlive
 //! a connection and are restarted on the next one.
 
-use super::ssh::{self, ConnectFailure, Connection, HostSetup};
+use super::ssh::{self, Connection, HostSetup, JumpError};
 use super::stream::{Resume, SplitLine, Splitter, StreamEvent, StreamSpec, Tail, exit_backoff};
 use super::{ExitStatus, HostStatus, Output, TransportError, quote, script_command};
 use crate::model::backoff::Backoff;
@@ -50,7 +50,7 @@ pub(crate) enum Request {
         host: String,
         port: u16,
         deadline: Instant,
-        reply: std::sync::mpsc::Sender<Result<UnixStream, String>>,
+        reply: std::sync::mpsc::Sender<Result<UnixStream, JumpError>>,
     },
     Shutdown,
 }
@@ -202,11 +202,11 @@ impl HostCtx {
                         }));
                     }
                     Some(Request::DirectTcp { reply, .. }) => {
-                        let _ = reply.send(Err(format!(
-                            "jump host ssh {}: {reason}, retrying in {}s",
-                            self.name(),
-                            super::ceil_secs(retry_in)
-                        )));
+                        let _ = reply.send(Err(JumpError::Host(TransportError::HostDown {
+                            host: self.name().to_string(),
+                            reason: reason.to_string(),
+                            retry_in: Some(retry_in),
+                        })));
                     }
                     _ => {}
                 }
@@ -274,7 +274,8 @@ pub(crate) fn host_thread(mut ctx: HostCtx) {
     loop {
         attempt += 1;
         ctx.status.send_replace(HostStatus::Connecting { attempt });
-        let failure = match ssh::connect(&ctx.setup) {
+        // The host's status keeps the reason as the text its line shows.
+        let (reason, lasting) = match ssh::connect(&ctx.setup) {
             Ok(conn) => {
                 attempt = 0;
                 backoff.reset();
@@ -283,26 +284,23 @@ pub(crate) fn host_thread(mut ctx: HostCtx) {
                 });
                 match Mux::new(conn, &options).run(&mut ctx) {
                     Ended::Shutdown => return,
-                    Ended::Lost(reason) => ConnectFailure {
-                        reason,
-                        lasting: false,
-                    },
+                    Ended::Lost(reason) => (reason, false),
                 }
             }
-            Err(failure) => failure,
+            Err(failure) => (failure.to_string(), failure.lasting()),
         };
-        if failure.lasting {
+        if lasting {
             backoff.give_up_soon();
         }
         let wait = backoff.next_wait();
         let retry_at = Instant::now() + wait;
         ctx.status.send_replace(HostStatus::Down {
-            reason: failure.reason.clone(),
+            reason: reason.clone(),
             retry_in: wait,
             retry_at,
         });
-        ctx.interrupt_streams(&failure.reason);
-        if !ctx.wait_down(&failure.reason, retry_at) {
+        ctx.interrupt_streams(&reason);
+        if !ctx.wait_down(&reason, retry_at) {
             return;
         }
     }
@@ -447,7 +445,7 @@ enum Setup {
         deadline: Instant,
         local: UnixStream,
         give: UnixStream,
-        reply: std::sync::mpsc::Sender<Result<UnixStream, String>>,
+        reply: std::sync::mpsc::Sender<Result<UnixStream, JumpError>>,
     },
     /// Opens and closes a session channel so libssh2 reads (and answers) what the server
     /// sent while no channel was reading.
@@ -713,7 +711,7 @@ impl Mux {
                         });
                     }
                     Err(e) => {
-                        let _ = reply.send(Err(format!("cannot make a socket pair: {e}")));
+                        let _ = reply.send(Err(JumpError::SocketPair(e)));
                     }
                 },
                 _ => {}
@@ -768,7 +766,7 @@ impl Mux {
                 Setup::Tcp {
                     deadline, reply, ..
                 } if now >= deadline => {
-                    let _ = reply.send(Err("timed out waiting to open the tunnel".into()));
+                    let _ = reply.send(Err(JumpError::Queued));
                 }
                 other => kept.push_back(other),
             }
@@ -1088,7 +1086,7 @@ impl Mux {
                     let _ = req.reply.send(Err(down()));
                 }
                 Setup::Tcp { reply, .. } => {
-                    let _ = reply.send(Err(format!("jump host ssh {}: {reason}", ctx.setup.name)));
+                    let _ = reply.send(Err(JumpError::Host(down())));
                 }
                 _ => {}
             }
@@ -1195,7 +1193,10 @@ fn fail_setup(setup: Setup, ctx: &mut HostCtx, message: &str) {
             }
         }
         Setup::Tcp { reply, .. } => {
-            let _ = reply.send(Err(format!("jump host ssh {host}: {message}")));
+            let _ = reply.send(Err(JumpError::Channel {
+                host,
+                message: message.to_string(),
+            }));
         }
         // The local client sees its connection closed.
         Setup::Forward { .. } | Setup::Drain => {}

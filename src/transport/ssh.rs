@@ -243,9 +243,9 @@ impl SshHost {
         host: &str,
         port: u16,
         timeout: Duration,
-    ) -> Result<UnixStream, String> {
+    ) -> Result<UnixStream, JumpError> {
         if let Some(err) = self.down_error() {
-            return Err(format!("jump host {err}"));
+            return Err(JumpError::Host(err));
         }
         let (reply, answer) = std::sync::mpsc::channel();
         self.send(Request::DirectTcp {
@@ -254,15 +254,16 @@ impl SshHost {
             deadline: Instant::now() + timeout,
             reply,
         })
-        .map_err(|e| format!("jump host {e}"))?;
+        .map_err(JumpError::Host)?;
         match answer.recv_timeout(timeout + Duration::from_millis(500)) {
             Ok(result) => result,
-            Err(_) => Err(format!(
-                "jump host {} did not open a tunnel to {host}:{port} within {}s ({})",
-                self.name(),
-                timeout.as_secs(),
-                self.current_status().describe(self.name())
-            )),
+            Err(_) => Err(JumpError::NoAnswer {
+                jump: self.name().to_string(),
+                host: host.to_string(),
+                port,
+                after: timeout,
+                status: self.current_status().describe(self.name()),
+            }),
         }
     }
 }
@@ -299,39 +300,85 @@ pub(crate) struct Connection {
     pub tcp: bool,
 }
 
-/// Why a connection attempt failed; `lasting` failures (host key, authentication) wait
-/// the longest backoff, they will not fix themselves in a second.
-pub(crate) struct ConnectFailure {
-    pub reason: String,
-    pub lasting: bool,
+/// Why a tunnel through a jump host (ProxyJump) did not open. `Display` is the reason the
+/// host behind it shows.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum JumpError {
+    /// The jump host is down, or its thread is gone.
+    #[error("jump host {0}")]
+    Host(TransportError),
+    /// The jump host's server refused the `direct-tcpip` channel.
+    #[error("jump host ssh {host}: {message}")]
+    Channel { host: String, message: String },
+    #[error("cannot make a socket pair: {0}")]
+    SocketPair(std::io::Error),
+    /// The request waited in the jump host's queue past its deadline.
+    #[error("timed out waiting to open the tunnel")]
+    Queued,
+    /// The jump host's thread did not answer at all.
+    #[error(
+        "jump host {jump} did not open a tunnel to {host}:{port} within {}s ({status})",
+        .after.as_secs()
+    )]
+    NoAnswer {
+        jump: String,
+        host: String,
+        port: u16,
+        after: Duration,
+        status: String,
+    },
 }
 
-impl ConnectFailure {
-    fn now(reason: impl Into<String>) -> Self {
-        ConnectFailure {
-            reason: reason.into(),
-            lasting: false,
-        }
-    }
-    fn lasting(reason: impl Into<String>) -> Self {
-        ConnectFailure {
-            reason: reason.into(),
-            lasting: true,
-        }
+/// Why a connection attempt failed. `Display` is the reason the host's status line gives.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConnectError {
+    #[error("{}", .0.message())]
+    Session(ssh2::Error),
+    #[error(transparent)]
+    Jump(#[from] JumpError),
+    #[error("cannot resolve {host}: {error}")]
+    Resolve { host: String, error: std::io::Error },
+    #[error("{0} has no address")]
+    NoAddress(String),
+    #[error("connection refused")]
+    Refused,
+    #[error("connection timed out after {}s", .0.as_secs())]
+    TimedOut(Duration),
+    #[error("cannot connect to {addr}: {error}")]
+    Connect {
+        addr: std::net::SocketAddr,
+        error: std::io::Error,
+    },
+    #[error("SSH handshake with {host}:{port} failed: {}", mux::describe_error(.error))]
+    Handshake {
+        host: String,
+        port: u16,
+        error: ssh2::Error,
+    },
+    /// Boxed: its messages carry the most fields, and every attempt returns this type.
+    #[error(transparent)]
+    HostKey(#[from] Box<known_hosts::HostKeyError>),
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
+}
+
+impl ConnectError {
+    /// Host key and authentication failures will not fix themselves in a second: they wait
+    /// the longest backoff.
+    pub fn lasting(&self) -> bool {
+        matches!(self, ConnectError::HostKey(_) | ConnectError::Auth(_))
     }
 }
 
 /// Connects, checks the host key and signs in (blocking, bounded by the timeouts).
-pub(crate) fn connect(setup: &HostSetup) -> Result<Connection, ConnectFailure> {
+pub(crate) fn connect(setup: &HostSetup) -> Result<Connection, ConnectError> {
     let target = &setup.target;
     let options = &setup.options;
     let timeout = target.connect_timeout.unwrap_or(options.connect_timeout);
-    let mut session = Session::new().map_err(|e| ConnectFailure::now(e.message().to_string()))?;
+    let mut session = Session::new().map_err(ConnectError::Session)?;
     let (fd, tcp) = match &setup.jump {
         Some(jump) => {
-            let stream = jump
-                .open_tcp(&target.host, target.port, timeout)
-                .map_err(ConnectFailure::now)?;
+            let stream = jump.open_tcp(&target.host, target.port, timeout)?;
             let fd = stream.as_raw_fd();
             session.set_tcp_stream(stream);
             (fd, false)
@@ -351,14 +398,13 @@ pub(crate) fn connect(setup: &HostSetup) -> Result<Connection, ConnectFailure> {
     };
     let entries = known_hosts::entries_for(&files, &target.host, target.port);
     known_hosts::prepare(&session, &entries);
-    session.handshake().map_err(|e| {
-        ConnectFailure::now(format!(
-            "SSH handshake with {}:{} failed: {}",
-            target.host,
-            target.port,
-            mux::describe_error(&e)
-        ))
-    })?;
+    session
+        .handshake()
+        .map_err(|error| ConnectError::Handshake {
+            host: target.host.clone(),
+            port: target.port,
+            error,
+        })?;
     known_hosts::verify(
         &session,
         &target.host,
@@ -367,9 +413,8 @@ pub(crate) fn connect(setup: &HostSetup) -> Result<Connection, ConnectFailure> {
         &entries,
         setup.entry.host_key,
     )
-    .map_err(ConnectFailure::lasting)?;
-    auth::authenticate(&session, target, &setup.entry, options, &setup.passphrases)
-        .map_err(ConnectFailure::lasting)?;
+    .map_err(Box::new)?;
+    auth::authenticate(&session, target, &setup.entry, options, &setup.passphrases)?;
     // want_reply: the server answers every keepalive, so silence for `dead_after` means
     // it is gone or hung (see mux); TCP_USER_TIMEOUT catches a vanished peer too.
     session.set_keepalive(true, options.keepalive.as_secs().max(1) as u32);
@@ -378,23 +423,26 @@ pub(crate) fn connect(setup: &HostSetup) -> Result<Connection, ConnectFailure> {
     Ok(Connection { session, fd, tcp })
 }
 
-fn tcp_connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, ConnectFailure> {
+fn tcp_connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, ConnectError> {
     let addrs: Vec<_> = (host, port)
         .to_socket_addrs()
-        .map_err(|e| ConnectFailure::now(format!("cannot resolve {host}: {e}")))?
+        .map_err(|error| ConnectError::Resolve {
+            host: host.to_string(),
+            error,
+        })?
         .collect();
-    let mut last = ConnectFailure::now(format!("{host} has no address"));
+    let mut last = ConnectError::NoAddress(host.to_string());
     for addr in addrs {
         match TcpStream::connect_timeout(&addr, timeout) {
             Ok(stream) => return Ok(stream),
-            Err(e) => {
-                last = ConnectFailure::now(match e.kind() {
-                    std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+            Err(error) => {
+                last = match error.kind() {
+                    std::io::ErrorKind::ConnectionRefused => ConnectError::Refused,
                     std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
-                        format!("connection timed out after {}s", timeout.as_secs())
+                        ConnectError::TimedOut(timeout)
                     }
-                    _ => format!("cannot connect to {addr}: {e}"),
-                })
+                    _ => ConnectError::Connect { addr, error },
+                }
             }
         }
     }

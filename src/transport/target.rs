@@ -1,7 +1,7 @@
 //! Where a host string connects to: `[user@]host[:port]`, `ssh://…`, or an alias from
 //! ssh_config (HostName, User, Port, IdentityFile, ProxyJump), parsed with `ssh2-config`.
 
-use ssh2_config::{ParseRule, SshConfig};
+use ssh2_config::{ParseRule, SshConfig, SshParserError};
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
@@ -43,6 +43,28 @@ impl SshTarget {
     }
 }
 
+/// Why a host string does not resolve to a destination. `Display` is the message a pane
+/// and `watchpost validate` show.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("{text:?} is not a valid ssh destination: {why}")]
+    Destination { text: String, why: &'static str },
+    #[error("cannot read ssh config {}: {error}", .path.display())]
+    ReadConfig {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("ssh config {}: {error}", .path.display())]
+    ParseConfig {
+        path: PathBuf,
+        error: SshParserError,
+    },
+    #[error("ProxyJump chain through {0:?} is too long (a loop?)")]
+    JumpLoop(String),
+    #[error("cannot tell the local user name: give user@host")]
+    NoLocalUser,
+}
+
 /// A destination before ssh_config: what the user wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Destination {
@@ -52,12 +74,15 @@ pub(crate) struct Destination {
 }
 
 /// Parses `ssh://[user@]host[:port]`, `[user@]host[:port]`, `[user@][v6addr]:port`.
-pub(crate) fn parse_destination(text: &str) -> Result<Destination, String> {
+pub(crate) fn parse_destination(text: &str) -> Result<Destination, TargetError> {
     let original = text;
     let text = text.trim();
     let text = text.strip_prefix("ssh://").unwrap_or(text);
     let text = text.strip_suffix('/').unwrap_or(text);
-    let bad = |why: &str| format!("{original:?} is not a valid ssh destination: {why}");
+    let bad = |why: &'static str| TargetError::Destination {
+        text: original.to_string(),
+        why,
+    };
     if text.is_empty() {
         return Err(bad("empty"));
     }
@@ -115,22 +140,24 @@ impl SshConfigFile {
         SshConfigFile { config: None }
     }
 
-    pub fn load(path: Option<&Path>) -> Result<Self, String> {
+    pub fn load(path: Option<&Path>) -> Result<Self, TargetError> {
         let Some(path) = path else {
             return Ok(SshConfigFile::empty());
         };
-        let file = File::open(path)
-            .map_err(|e| format!("cannot read ssh config {}: {e}", path.display()))?;
-        SshConfigFile::parse(&mut BufReader::new(file))
-            .map_err(|e| format!("ssh config {}: {e}", path.display()))
+        let file = File::open(path).map_err(|error| TargetError::ReadConfig {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        SshConfigFile::parse(&mut BufReader::new(file)).map_err(|error| TargetError::ParseConfig {
+            path: path.to_path_buf(),
+            error,
+        })
     }
 
-    pub fn parse(reader: &mut impl std::io::BufRead) -> Result<Self, String> {
+    pub fn parse(reader: &mut impl std::io::BufRead) -> Result<Self, SshParserError> {
         // Options watchpost does not use (UseKeychain, ControlMaster, ...) are fine.
         let rules = ParseRule::ALLOW_UNKNOWN_FIELDS | ParseRule::ALLOW_UNSUPPORTED_FIELDS;
-        let config = SshConfig::default()
-            .parse(reader, rules)
-            .map_err(|e| e.to_string())?;
+        let config = SshConfig::default().parse(reader, rules)?;
         Ok(SshConfigFile {
             config: Some(config),
         })
@@ -138,15 +165,17 @@ impl SshConfigFile {
 }
 
 /// Resolves a host string against ssh_config, following ProxyJump.
-pub(crate) fn resolve(text: &str, config: &SshConfigFile) -> Result<SshTarget, String> {
+pub(crate) fn resolve(text: &str, config: &SshConfigFile) -> Result<SshTarget, TargetError> {
     resolve_depth(text, config, 0)
 }
 
-fn resolve_depth(text: &str, config: &SshConfigFile, depth: usize) -> Result<SshTarget, String> {
+fn resolve_depth(
+    text: &str,
+    config: &SshConfigFile,
+    depth: usize,
+) -> Result<SshTarget, TargetError> {
     if depth > 8 {
-        return Err(format!(
-            "ProxyJump chain through {text:?} is too long (a loop?)"
-        ));
+        return Err(TargetError::JumpLoop(text.to_string()));
     }
     let dest = parse_destination(text)?;
     let params = config.config.as_ref().map(|c| c.query(&dest.host));
@@ -228,7 +257,7 @@ fn expand_tokens(value: &str, original: &str) -> String {
 }
 
 /// The local login name, the default remote user as with OpenSSH.
-pub(crate) fn local_user_name() -> Result<String, String> {
+pub(crate) fn local_user_name() -> Result<String, TargetError> {
     if let Some(user) = std::env::var_os("USER").or_else(|| std::env::var_os("LOGNAME")) {
         let user = user.to_string_lossy().into_owned();
         if !user.is_empty() {
@@ -238,7 +267,7 @@ pub(crate) fn local_user_name() -> Result<String, String> {
     if let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::getuid()) {
         return Ok(user.name);
     }
-    Err("cannot tell the local user name: give user@host".into())
+    Err(TargetError::NoLocalUser)
 }
 
 #[cfg(test)]
@@ -285,6 +314,10 @@ mod tests {
         ] {
             assert!(parse_destination(bad).is_err(), "{bad:?} should be refused");
         }
+        assert_eq!(
+            parse_destination("host:0").unwrap_err().to_string(),
+            "\"host:0\" is not a valid ssh destination: the port is not a number from 1 to 65535"
+        );
     }
 
     fn config(text: &str) -> SshConfigFile {
@@ -344,8 +377,11 @@ mod tests {
     #[test]
     fn proxy_jump_loops_are_refused() {
         let cfg = config("Host loop\n  ProxyJump loop\n");
-        let err = resolve("loop", &cfg).unwrap_err();
-        assert!(err.contains("too long"), "{err}");
+        let err = resolve("loop", &cfg).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "ProxyJump chain through \"loop\" is too long (a loop?)"
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! written here with seed 000's schema. The JSON shape of product.md, figures equal to the
 //! seed's own SQL, Nagios exit codes, and the watched file left byte-for-byte unchanged.
 
+use crate::support::check::{BIN, by_id, num};
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::Connection;
 use serde_json::Value;
@@ -128,13 +129,18 @@ struct Run {
     stderr: String,
 }
 
-fn run(args: &[&str], db: Option<&Path>) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_watchpost"));
-    cmd.args(args).env_remove("WATCHPOST_TEST_DB");
+/// The binary with `WATCHPOST_TEST_DB` set to `db`, or unset.
+fn watchpost(db: Option<&Path>) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_remove("WATCHPOST_TEST_DB");
     if let Some(db) = db {
         cmd.env("WATCHPOST_TEST_DB", db);
     }
-    let out = cmd.output().unwrap();
+    cmd
+}
+
+fn run(args: &[&str], db: Option<&Path>) -> Run {
+    let out = watchpost(db).args(args).output().unwrap();
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -143,36 +149,8 @@ fn run(args: &[&str], db: Option<&Path>) -> Run {
 }
 
 fn check_json(config: &Path, db: &Path) -> (i32, Value) {
-    let r = run(
-        &[
-            "check",
-            "--config",
-            config.to_str().unwrap(),
-            "--format",
-            "json",
-        ],
-        Some(db),
-    );
-    let json: Value = serde_json::from_str(&r.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", r.stdout, r.stderr));
-    (r.code, json)
-}
-
-fn by_id<'a>(json: &'a Value, id: &str) -> &'a Value {
-    json["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no check {id} in {json:#}"))
-}
-
-fn num(json: &Value, id: &str) -> f64 {
-    let c = by_id(json, id);
-    assert!(c["error"].is_null(), "{id}: {}", c["error"]);
-    c["value"]
-        .as_f64()
-        .unwrap_or_else(|| panic!("{id} is not a number: {c}"))
+    let r = crate::support::check::check_json(watchpost(Some(db)), config);
+    (r.code, r.json)
 }
 
 fn scalar<T: rusqlite::types::FromSql>(conn: &Connection, sql: &str) -> T {
@@ -465,19 +443,9 @@ fn a_failing_source_is_said_once_with_its_figures_under_it() {
 fn json_is_json_even_for_a_config_error() {
     let dir = tempfile::tempdir().unwrap();
     let bad = write_config(dir.path(), &CONFIG.replace("pack =", "pakc ="));
-    let r = run(
-        &[
-            "check",
-            "--config",
-            bad.to_str().unwrap(),
-            "--format",
-            "json",
-        ],
-        None,
-    );
+    let r = crate::support::check::check_json(watchpost(None), &bad);
     assert_eq!(r.code, 3, "{}", r.stderr);
-    let json: Value =
-        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", r.stdout));
+    let json = r.json;
     assert_eq!(json["worst"], "unknown", "{json:#}");
     assert!(json["error"].as_str().unwrap().contains("pakc"), "{json:#}");
     assert!(json["checks"].as_array().unwrap().is_empty(), "{json:#}");

@@ -73,13 +73,7 @@ fn last_health(updates: &[Update]) -> Option<&SourceHealth> {
 
 #[tokio::test]
 async fn host_figures_are_present_and_in_range() {
-    let mut collector = HostCollector::new(
-        "box",
-        &SystemSource {
-            host: "local".into(),
-            interval: Duration::from_secs(1),
-        },
-    );
+    let mut collector = crate::support::host::local(Duration::from_secs(1));
     for round in 0..2 {
         let updates = collector.poll().await;
         let snapshot = updates
@@ -436,16 +430,6 @@ async fn up_zero_raises_one_p0_not_three() {
     assert!(latency.figure.error.is_some(), "{latency:?}");
 }
 
-fn local_host() -> HostCollector {
-    HostCollector::new(
-        "box",
-        &SystemSource {
-            host: "local".into(),
-            interval: Duration::from_secs(1),
-        },
-    )
-}
-
 /// `free -b`'s Mem line: (total, used), used being total − available (procps 4).
 fn free_bytes() -> (f64, f64) {
     let out = std::process::Command::new("free")
@@ -464,7 +448,7 @@ fn free_bytes() -> (f64, f64) {
 
 #[tokio::test]
 async fn memory_agrees_with_free_at_the_same_moment() {
-    let mut collector = local_host();
+    let mut collector = crate::support::host::local(Duration::from_secs(1));
     collector.poll().await;
     // Memory moves between two reads: take free before and after ours.
     let (total, used_before) = free_bytes();
@@ -512,7 +496,7 @@ async fn cpu_agrees_with_proc_stat_over_the_same_interval() {
             x
         })
     };
-    let mut collector = local_host();
+    let mut collector = crate::support::host::local(Duration::from_secs(1));
     collector.poll().await;
     let (busy0, total0) = proc_stat();
     collector.poll().await;

@@ -10,6 +10,7 @@
 //! Real SQLite files, the real `watchpost check` binary, the real collector, and for the
 //! remote path the real `sqlite3` shell behind a real sshd on 127.0.0.1.
 
+use crate::support::check::{BIN, by_id, num};
 use crate::support::sshd;
 
 use rusqlite::Connection;
@@ -112,45 +113,18 @@ fn write_config(dir: &Path, db: &Path) -> PathBuf {
 
 /// `watchpost check --format json`, as this process's user or (with `runuser`) as `user`.
 fn check(config: &Path, user: Option<(&str, &Path)>) -> (i32, Json, String) {
-    let bin = env!("CARGO_BIN_EXE_watchpost");
-    let mut cmd = match user {
-        None => Command::new(bin),
+    let cmd = match user {
+        None => Command::new(BIN),
         Some((user, home)) => {
             let mut cmd = Command::new("runuser");
             cmd.args(["-u", user, "--", "env"])
                 .arg(format!("HOME={}", home.display()))
-                .arg(bin);
+                .arg(BIN);
             cmd
         }
     };
-    let out = cmd
-        .args(["check", "--config"])
-        .arg(config)
-        .args(["--format", "json"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let json: Json = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\nstderr: {stderr}"));
-    (out.status.code().unwrap_or(-1), json, stderr)
-}
-
-fn entry<'a>(json: &'a Json, id: &str) -> &'a Json {
-    json["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no check {id} in {json:#}"))
-}
-
-fn num(json: &Json, id: &str) -> f64 {
-    let c = entry(json, id);
-    assert!(c["error"].is_null(), "{id}: {}", c["error"]);
-    c["value"]
-        .as_f64()
-        .unwrap_or_else(|| panic!("{id} is not a number: {c}"))
+    let r = crate::support::check::check_json(cmd, config);
+    (r.code, r.json, r.stderr)
 }
 
 fn source(path: &Path, host: &str) -> SqliteSource {
@@ -311,7 +285,7 @@ fn an_operator_check_creates_nothing_beside_the_apps_wal_database() {
     );
     assert_eq!(num(&json, "app.rbac.checks_1h"), 25.0, "{json:#}");
     assert_eq!(num(&json, "app.audit_rows"), 25.0);
-    assert_eq!(entry(&json, "app.db.integrity")["value"], "ok");
+    assert_eq!(by_id(&json, "app.db.integrity")["value"], "ok");
     assert_eq!(std::fs::metadata(&db).unwrap().uid(), ids.0);
 
     // The application still writes.
@@ -393,7 +367,7 @@ fn a_database_the_operator_cannot_read_says_who_owns_it() {
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600)).unwrap();
     let config = write_config(tmp.path(), &db);
     let (_, json, _) = check(&config, Some((OPERATOR, tmp.path())));
-    let error = entry(&json, "app.rbac.checks_1h")["error"]
+    let error = by_id(&json, "app.rbac.checks_1h")["error"]
         .as_str()
         .unwrap_or_else(|| panic!("no error in {json:#}"))
         .to_string();

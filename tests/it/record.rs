@@ -762,12 +762,8 @@ fn the_record_its_sidecars_and_its_directories_are_private() {
     assert!(writer.flush(std::time::Duration::from_secs(10)));
     nix::sys::stat::umask(old_umask);
     let mode = |p: &Path| std::fs::metadata(p).unwrap().mode() & 0o777;
-    let sidecar = |suffix: &str| {
-        let mut name = path.as_os_str().to_owned();
-        name.push(suffix);
-        PathBuf::from(name)
-    };
-    for p in [sidecar(""), sidecar("-wal"), sidecar("-shm")] {
+    let [wal, shm] = watchpost::model::sqlite_sidecars(&path);
+    for p in [path.clone(), wal, shm] {
         assert_eq!(mode(&p), 0o600, "{}", p.display());
     }
     assert_eq!(mode(&record::lock_path(&path)), 0o600);

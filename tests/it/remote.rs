@@ -292,13 +292,7 @@ async fn remote_host_figures_are_present_and_sane() {
         interval: Duration::from_secs(2),
     };
     let mut remote = HostCollector::on("box", &source, collect::reach(&pool, "test"));
-    let mut local = HostCollector::new(
-        "box",
-        &SystemSource {
-            host: "local".into(),
-            interval: Duration::from_secs(2),
-        },
-    );
+    let mut local = crate::support::host::local(source.interval);
     let deadline = Instant::now() + WAIT;
     let first = loop {
         let updates = remote.poll().await;
@@ -666,8 +660,8 @@ async fn remote_sqlite_follows_the_file_like_local() {
     assert_eq!(error_of(&l), error_of(&r));
 
     // A file that is not a database (its WAL gone with the old file), then none at all.
-    for suffix in ["-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    for side in watchpost::model::sqlite_sidecars(&db) {
+        let _ = std::fs::remove_file(side);
     }
     std::fs::write(&db, "not a database, just text\n".repeat(200)).unwrap();
     let r = remote.poll().await;

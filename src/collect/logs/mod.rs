@@ -77,10 +77,10 @@ impl LogCollector {
         match reach {
             Ok(Transport::Local) => Self::build(name, source, Runner::local(), None),
             Ok(transport) => Self::build(name, source, Runner::Remote(transport), None),
-            Err(message) => {
+            Err(error) => {
                 let mut collector = Self::build(name, source, Runner::local(), None);
                 if collector.input.is_ok() {
-                    collector.input = Err(message);
+                    collector.input = Err(error.to_string());
                 }
                 collector
             }
@@ -457,8 +457,9 @@ mod tests {
             "[logs.app]\nfiles = [\"/x.log\"]\n\n[[logs.app.metric]]\nid = \"timeouts_1h\"\nfield = \"outcome\"\nequals = \"timeout\"\nkind = \"count\"\n",
         )
         .unwrap();
-        let mut collector =
-            LogCollector::on("app", &config.logs["app"], Err("no route to prod".into()));
+        let reach = reach_without_pool("prod");
+        let why = reach.as_ref().unwrap_err().to_string();
+        let mut collector = LogCollector::on("app", &config.logs["app"], reach);
         for _ in 0..2 {
             let readings: Vec<(String, bool)> = collector
                 .poll()
@@ -469,7 +470,7 @@ mod tests {
                     _ => None,
                 })
                 .flatten()
-                .map(|r| (r.id.clone(), r.error.as_deref() == Some("no route to prod")))
+                .map(|r| (r.id.clone(), r.error.as_deref() == Some(why.as_str())))
                 .collect();
             assert_eq!(
                 readings,

@@ -1,6 +1,9 @@
-//! Real servers the tests start on loopback (OpenSSH, Prometheus and Alertmanager) and a
-//! loop-mounted file system.
+//! Real servers the tests start on loopback (OpenSSH, Prometheus and Alertmanager), a
+//! loop-mounted file system, the `watchpost check` binary's JSON and this machine's Host
+//! collector.
 
+pub mod check;
+pub mod host;
 pub mod loopfs;
 #[macro_use]
 pub mod prometheus;
