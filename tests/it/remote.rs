@@ -1137,12 +1137,13 @@ async fn remote_command_and_journald_sources_run_on_the_host() {
     let sshd = sshd_or_skip!();
     let pool = sshd.pool("id_ed25519");
     let dir = tempfile::tempdir().unwrap();
-    // The command runs on the host: its working file is the host's.
+    // The command runs on the host: its working file is the host's (made before it prints,
+    // so it exists once the lines are seen).
     let out = dir.path().join("from-the-host");
     let config = Config::parse(&format!(
         r#"
 [logs.cmd]
-command = ["sh", "-c", "echo \"ERROR one ($$(pwd))\"; echo fine; touch \"$$1\"; exec sleep 600", "sh", {out:?}]
+command = ["sh", "-c", "touch \"$$1\"; echo \"ERROR one ($$(pwd))\"; echo fine; exec sleep 600", "sh", {out:?}]
 host = "test"
 
 [hosts.test]
