@@ -423,14 +423,14 @@ pub fn action_for_key(key: KeyEvent, ui: &UiState) -> Option<Action> {
 
 /// One row of the `?` overlay: the keys and what they do (continued on more lines).
 #[derive(Clone, Debug, PartialEq)]
-pub struct HelpRow {
-    pub keys: String,
-    pub text: &'static [&'static str],
+pub(crate) struct HelpRow {
+    pub(crate) keys: String,
+    pub(crate) text: &'static [&'static str],
 }
 
 /// The overlay's rows. A row's keys are written column by column: the first key of each
 /// binding on the row, then the second ones (`↑ ↓  k j`).
-pub fn help_rows() -> Vec<HelpRow> {
+pub(crate) fn help_rows() -> Vec<HelpRow> {
     let mut rows: Vec<(Vec<&'static Binding>, &'static [&'static str])> = Vec::new();
     for binding in bindings() {
         match binding.help {
