@@ -18,6 +18,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
+use std::sync::Arc;
 use theme::Theme;
 
 pub use crate::model::pane::PaneId;
@@ -40,6 +41,8 @@ pub struct UiState {
     pub note: Option<String>,
     /// Each pane's own view state.
     pub views: panes::Views,
+    /// The key table in effect: the built-in one, or with the user's keymap file applied.
+    pub keymap: Arc<keys::Keymap>,
 }
 
 impl Default for UiState {
@@ -54,6 +57,7 @@ impl Default for UiState {
             flash: None,
             note: None,
             views: panes::Views::default(),
+            keymap: keys::Keymap::built_in(),
         }
     }
 }
@@ -191,7 +195,7 @@ pub fn draw(frame: &mut Frame, state: &AppState, ui: &UiState, theme: &Theme, no
     }
     draw_footer(frame, footer, ui, theme);
     if ui.help {
-        help::render(frame, area, theme);
+        help::render(frame, area, theme, &ui.keymap);
     }
 }
 
@@ -224,13 +228,13 @@ fn draw_footer(frame: &mut Frame, area: Rect, ui: &UiState, theme: &Theme) {
         spans.push(Span::styled("note: ", theme.accent));
         spans.push(Span::styled(sanitize(note), theme.text));
         spans.push(Span::styled("█", theme.text));
-        let hints = keys::prompt_hints(keys::When::Note);
+        let hints = ui.keymap.prompt_hints(keys::When::Note);
         spans.push(Span::styled(format!("  {hints}"), theme.muted));
     } else if let Some(pane) = panes::prompt_open(ui) {
         if let Some(prompt) = panes::pane(pane).and_then(|p| p.prompt.as_ref()) {
             spans.extend((prompt.line)(ui, theme));
         }
-        let hints = keys::prompt_hints(keys::When::Prompt(pane));
+        let hints = ui.keymap.prompt_hints(keys::When::Prompt(pane));
         spans.push(Span::styled(format!("  {hints}"), theme.muted));
     } else {
         if ui.paused {
@@ -240,7 +244,7 @@ fn draw_footer(frame: &mut Frame, area: Rect, ui: &UiState, theme: &Theme) {
         if let Some(flash) = &ui.flash {
             spans.push(Span::styled(format!("{flash}  "), theme.accent));
         }
-        spans.push(Span::styled(keys::footer_hints(), theme.muted));
+        spans.push(Span::styled(ui.keymap.footer_hints(), theme.muted));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
@@ -429,7 +433,7 @@ mod tests {
         let buffer = draw_screen(&state, &help, &theme, 80, 24);
         insta::assert_snapshot!("screen_help", text(&buffer));
         let screen = text(&buffer);
-        for row in ui::keys::help_rows() {
+        for row in ui::keys::Keymap::default().help_rows() {
             assert!(screen.contains(&row.keys), "help lacks {:?}", row.keys);
         }
     }

@@ -207,6 +207,16 @@ pub const KEYS: &[Binding] = &[
     Binding::new(&[ch('S')], Action::SortReverse, When::Screen, Help::Same),
 ];
 
+/// The sort keys as the bottom border names them: `s/S`.
+fn sort_keys(ctx: &PaneContext) -> String {
+    let keymap = &ctx.ui.keymap;
+    ["sort_next", "sort_reverse"]
+        .iter()
+        .filter_map(|name| keymap.key_of(name, When::Screen))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 pub const PANE: Pane = Pane {
     keys: KEYS,
     handle,
@@ -388,7 +398,7 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
     if ctx.focused || sorted {
         let arrow = if view.reversed { "▲" } else { "▼" };
         titles.bottom_right = vec![Span::styled(
-            format!("sort {}{arrow} s/S", view.sort.label()),
+            format!("sort {}{arrow} {}", view.sort.label(), sort_keys(ctx)),
             if sorted { theme.accent } else { theme.muted },
         )];
     }
@@ -1115,5 +1125,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_border_names_the_sort_keys_in_effect() {
+        let state = deployment(Level::Ok);
+        let border = |ui: &UiState| {
+            let screen = text(&draw_pane(
+                PaneId::Containers,
+                &state,
+                ui,
+                &theme(),
+                (60, 9),
+                &FOCUSED_PLAIN,
+            ));
+            screen.lines().last().unwrap().to_string()
+        };
+        assert!(border(&UiState::default()).contains("sort project▼ s/S"));
+        let keymap = crate::ui::keys::Keymap::parse("[keys]\nsort_next = \"o\"\n").unwrap();
+        let ui = UiState {
+            keymap: std::sync::Arc::new(keymap),
+            ..UiState::default()
+        };
+        assert!(border(&ui).contains("sort project▼ o/S"), "{}", border(&ui));
     }
 }

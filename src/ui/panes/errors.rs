@@ -176,6 +176,11 @@ pub const KEYS: &[Binding] = &[
 
 const FILTER: When = When::Prompt(PaneId::Errors);
 
+/// The key of an action as the pane's text names it (the keymap may have rebound it).
+fn key_of(ctx: &PaneContext, name: &str, when: When) -> String {
+    ctx.ui.keymap.key_of(name, when).unwrap_or_default()
+}
+
 pub const PANE: Pane = Pane {
     keys: KEYS,
     handle,
@@ -936,7 +941,13 @@ fn render_patterns(frame: &mut Frame, body: Rect, ctx: &PaneContext, titles: &mu
             one_line(&example.message)
         );
         let paragraph = Paragraph::new(vec![
-            Line::from(Span::styled("example (Enter: every field)", theme.muted)),
+            Line::from(Span::styled(
+                format!(
+                    "example ({}: every field)",
+                    key_of(ctx, "line_fields", When::Zoomed(PaneId::Errors))
+                ),
+                theme.muted,
+            )),
             Line::from(Span::styled(text, theme.text)),
         ])
         .wrap(Wrap { trim: false });
@@ -961,7 +972,13 @@ fn detail(frame: &mut Frame, body: Rect, ctx: &PaneContext, line: Option<&LogLin
         .border_type(BorderType::Double)
         .border_style(theme.border_focused)
         .title(Line::from(Span::styled(" line fields ", theme.title)))
-        .title_bottom(Line::from(Span::styled(" Esc closes ", theme.muted)).right_aligned());
+        .title_bottom(
+            Line::from(Span::styled(
+                format!(" {} closes ", key_of(ctx, "back", When::Screen)),
+                theme.muted,
+            ))
+            .right_aligned(),
+        );
     let area = block.inner(body);
     frame.render_widget(Clear, body);
     frame.render_widget(block, body);
