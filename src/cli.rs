@@ -12,7 +12,8 @@ use std::path::PathBuf;
 #[command(name = "watchpost", version, propagate_version = true)]
 #[command(
     after_help = "Start with `watchpost demo` to see the dashboard on a simulated deployment.\n\
-Keys inside the dashboard: press ? for the full list.\n\
+Keys inside the dashboard: press ? for the full list; rebind them in\n\
+<config dir>/watchpost/keys.toml or --keys FILE ([keys] then action = \"key\", see the README).\n\
 Exit codes of `check`: 0 all OK, 1 worst is WARN, 2 worst is CRIT, 3 unknown or config error.\n\
 The watch window is recorded in <data dir>/watchpost/<deployment>.sqlite (or --record PATH);\n\
 restarting resumes it, and `watchpost report` turns it into the monitoring log and sign-off."
@@ -29,7 +30,27 @@ pub struct Cli {
     pub record: RecordArgs,
 
     #[command(flatten)]
+    pub keys: KeysArgs,
+
+    #[command(flatten)]
     pub display: DisplayArgs,
+}
+
+/// The user's keymap file, for the commands that draw the dashboard.
+#[derive(Debug, Clone, Default, Args)]
+pub struct KeysArgs {
+    /// Keymap file (TOML): a [keys] table of `action = "key"` or `action = ["key", "key"]`
+    /// (quit = "Q", ack = ["a", "ctrl-a"]). Default: <config dir>/watchpost/keys.toml when
+    /// it exists. A mistake in it is reported with its line and column, and exit code 2.
+    ///
+    /// Actions: help, focus_next, focus_previous, zoom, back, up, down, page_up, page_down,
+    /// top, bottom, quit, note_save, note_cancel, note_backspace, sort_next, sort_reverse,
+    /// filter, errors_only, wrap, follow, patterns, line_fields, filter_apply,
+    /// filter_cancel, filter_backspace, ack, pause, note, mouse. Keys: a character (q, Q,
+    /// ?), space, enter, esc, tab, backtab, backspace, delete, insert, up, down, left,
+    /// right, pgup, pgdn, home, end, f1-f12, each also after ctrl- (ctrl-a).
+    #[arg(long = "keys", value_name = "FILE")]
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -78,6 +99,8 @@ pub struct DemoArgs {
     /// Write this many extra log lines a second (a soak's flood log).
     #[arg(long, hide = true, value_name = "LINES_PER_SEC", default_value_t = 0)]
     pub flood: u32,
+    #[command(flatten)]
+    pub keys: KeysArgs,
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -99,6 +122,8 @@ pub enum Command {
         config: PathBuf,
         #[command(flatten)]
         record: RecordArgs,
+        #[command(flatten)]
+        keys: KeysArgs,
     },
     /// Every check once, no TUI. Exit code 0 all OK, 1 worst is WARN, 2 worst is CRIT,
     /// 3 unknown or a config error (the Nagios convention).
@@ -203,6 +228,20 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn keys_help_names_every_action_a_keymap_file_can_rebind() {
+        let mut command = Cli::command();
+        let run = command.find_subcommand_mut("run").unwrap();
+        let arg = run.get_arguments().find(|a| a.get_id() == "file").unwrap();
+        let help = arg.get_long_help().unwrap().to_string();
+        for name in crate::ui::keys::Keymap::default().rebindable_names() {
+            assert!(
+                help.split([' ', ',', '.']).any(|w| w == name),
+                "--keys help lacks {name}"
+            );
+        }
     }
 
     #[test]

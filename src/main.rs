@@ -1,7 +1,10 @@
 use clap::Parser;
 use std::process::ExitCode;
-use watchpost::cli::{Cli, Command, DemoArgs, DisplayArgs, Format, RecordArgs, ReportFormat};
+use watchpost::cli::{
+    Cli, Command, DemoArgs, DisplayArgs, Format, KeysArgs, RecordArgs, ReportFormat,
+};
 use watchpost::config::Config;
+use watchpost::ui::keys::Keymap;
 use watchpost::ui::theme::Theme;
 
 fn main() -> ExitCode {
@@ -43,10 +46,18 @@ fn usage_error(error: clap::Error) -> ExitCode {
 
 async fn dispatch(cli: Cli) -> u8 {
     match cli.command {
-        Some(Command::Demo(args)) => report(run_demo(&args, &cli.display).await),
-        Some(Command::Run { config, record }) => {
-            report(run_dashboard(&config, &record, &cli.display).await)
-        }
+        Some(Command::Demo(args)) => match keymap(&args.keys) {
+            Ok(keymap) => report(run_demo(&args, &cli.display, keymap).await),
+            Err(code) => code,
+        },
+        Some(Command::Run {
+            config,
+            record,
+            keys,
+        }) => match keymap(&keys) {
+            Ok(keymap) => report(run_dashboard(&config, &record, &cli.display, keymap).await),
+            Err(code) => code,
+        },
         Some(Command::Check { config, format }) => run_check(&config, format).await,
         Some(Command::Validate { config }) => validate(&config),
         Some(Command::Report {
@@ -56,7 +67,12 @@ async fn dispatch(cli: Cli) -> u8 {
             at,
         }) => run_report(record, config, format, at).await,
         None => match cli.config {
-            Some(config) => report(run_dashboard(&config, &cli.record, &cli.display).await),
+            Some(config) => match keymap(&cli.keys) {
+                Ok(keymap) => {
+                    report(run_dashboard(&config, &cli.record, &cli.display, keymap).await)
+                }
+                Err(code) => code,
+            },
             None => {
                 eprintln!(
                     "watchpost: give a config (`watchpost run --config FILE`) or try `watchpost demo`; see --help"
@@ -90,7 +106,22 @@ fn theme(display: &DisplayArgs) -> color_eyre::Result<Theme> {
     Theme::load(name).map_err(|e| color_eyre::eyre::eyre!(e))
 }
 
-async fn run_demo(args: &DemoArgs, display: &DisplayArgs) -> color_eyre::Result<()> {
+/// The keymap in effect: `--keys FILE`, else the default file when there is one. A mistake
+/// in it is printed with its line and column, and ends the program with exit code 2 before
+/// anything is started or the terminal touched.
+fn keymap(args: &KeysArgs) -> Result<Keymap, u8> {
+    Keymap::load(args.file.as_deref()).map_err(|e| {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "watchpost: {e}");
+        2
+    })
+}
+
+async fn run_demo(
+    args: &DemoArgs,
+    display: &DisplayArgs,
+    keymap: Keymap,
+) -> color_eyre::Result<()> {
     let theme = theme(display)?;
     watchpost::tui::install_hooks()?;
     // A panic that ends the process skips the demo's Drop: remove its files first.
@@ -124,7 +155,7 @@ async fn run_demo(args: &DemoArgs, display: &DisplayArgs) -> color_eyre::Result<
         record: args.record.clone(),
         no_record: args.record.is_none(),
     };
-    let result = start_dashboard(&config, &record, theme, display.mouse).await;
+    let result = start_dashboard(&config, &record, theme, keymap, display.mouse).await;
     drop(world); // stops the simulator and removes its files
     result
 }
@@ -133,11 +164,12 @@ async fn run_dashboard(
     path: &std::path::Path,
     record: &RecordArgs,
     display: &DisplayArgs,
+    keymap: Keymap,
 ) -> color_eyre::Result<()> {
     let theme = theme(display)?;
     let config = Config::load(path)?;
     watchpost::tui::install_hooks()?;
-    start_dashboard(&config, record, theme, display.mouse).await
+    start_dashboard(&config, record, theme, keymap, display.mouse).await
 }
 
 /// The success criteria of a config as the record keeps them.
@@ -154,6 +186,7 @@ async fn start_dashboard(
     config: &Config,
     record_args: &RecordArgs,
     theme: Theme,
+    keymap: Keymap,
     mouse: bool,
 ) -> color_eyre::Result<()> {
     use color_eyre::eyre::eyre;
@@ -256,6 +289,7 @@ async fn start_dashboard(
         }
     }
     let mut app = watchpost::app::App::new(state, theme);
+    app.ui.keymap = std::sync::Arc::new(keymap);
     if let Some((w, lock)) = writer {
         app.set_recording(w, lock);
     }

@@ -3,16 +3,16 @@
 //! Centered over the screen; cut (never wrapped) when the terminal is small.
 
 use crate::model::figure::Severity;
-use crate::ui::keys;
+use crate::ui::keys::{Keymap, When};
 use crate::ui::theme::Theme;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph};
 
-/// The lines of the overlay: the rows of the key table (`ui::keys`), then the legend.
-pub fn lines(theme: &Theme) -> Vec<Line<'static>> {
-    let rows = keys::help_rows();
+/// The lines of the overlay: the rows of the key table in effect, then the legend.
+pub fn lines(theme: &Theme, keymap: &Keymap) -> Vec<Line<'static>> {
+    let rows = keymap.help_rows();
     let key_width = rows
         .iter()
         .map(|row| row.keys.chars().count())
@@ -50,11 +50,21 @@ pub fn lines(theme: &Theme) -> Vec<Line<'static>> {
     out
 }
 
-pub fn render(frame: &mut Frame, area: Rect, theme: &Theme) {
+/// What the overlay's frame says closes it: ` Esc or ? closes ` (the keys of `back` and
+/// `help` in the overlay).
+fn closing(keymap: &Keymap) -> String {
+    let keys: Vec<String> = ["back", "help"]
+        .iter()
+        .filter_map(|name| keymap.key_of(name, When::Help))
+        .collect();
+    format!(" {} closes ", keys.join(" or "))
+}
+
+pub fn render(frame: &mut Frame, area: Rect, theme: &Theme, keymap: &Keymap) {
     if area.is_empty() {
         return;
     }
-    let content = lines(theme);
+    let content = lines(theme, keymap);
     let content_width = content.iter().map(Line::width).max().unwrap_or(0) as u16;
     let width = content_width.saturating_add(3).min(area.width);
     let height = (content.len() as u16).saturating_add(2).min(area.height);
@@ -71,7 +81,7 @@ pub fn render(frame: &mut Frame, area: Rect, theme: &Theme) {
         .border_type(BorderType::Thick)
         .border_style(theme.border_focused)
         .title(Line::from(Span::styled(" Help — keys ", theme.title)))
-        .title_bottom(Line::from(Span::styled(" Esc or ? closes ", theme.muted)).right_aligned());
+        .title_bottom(Line::from(Span::styled(closing(keymap), theme.muted)).right_aligned());
     let inner = block.inner(overlay);
     frame.render_widget(block, overlay);
     let cut: Vec<Line<'static>> = content
@@ -79,4 +89,51 @@ pub fn render(frame: &mut Frame, area: Rect, theme: &Theme) {
         .map(|l| crate::ui::panes::common::truncate_line(l, inner.width as usize))
         .collect();
     frame.render_widget(Paragraph::new(cut), inner);
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ui::UiState;
+    use crate::ui::keys::Keymap;
+    use crate::ui::test_support::*;
+    use std::sync::Arc;
+
+    /// A keymap file's keys are the ones the overlay lists, its frame names and the footer
+    /// shows.
+    #[test]
+    fn the_overlay_and_the_footer_show_rebound_keys() {
+        let keymap = Keymap::parse(
+            "[keys]\nquit = \"Q\"\nack = [\"a\", \"ctrl-a\"]\nhelp = \"f1\"\n\
+             back = [\"backspace\", \"esc\"]\nzoom = \"space\"\nup = [\"up\", \"ctrl-p\"]\n",
+        )
+        .unwrap();
+        let ui = UiState {
+            help: true,
+            keymap: Arc::new(keymap),
+            ..UiState::default()
+        };
+        let screen = text(&draw_screen(&deployment(Level::Ok), &ui, &theme(), 110, 34));
+        for (keys, what) in [
+            ("F1 ", "show / hide this help"),
+            ("Space ", "zoom / drill down"),
+            ("Backspace  Esc ", "back: close help"),
+            ("↑ ↓  Ctrl-P j ", "select a row"),
+            ("a  Ctrl-A ", "acknowledge the selected alert"),
+            ("Q ", "quit"),
+        ] {
+            assert!(
+                screen
+                    .lines()
+                    .any(|l| l.contains(&format!("┃ {keys}")) && l.contains(what)),
+                "{keys}{what} not in\n{screen}"
+            );
+        }
+        assert!(screen.contains("━ Backspace or F1 closes ┛"), "{screen}");
+        let footer = screen.lines().last().unwrap();
+        assert_eq!(
+            footer.trim(),
+            "F1:help  Tab/1-9:focus  Space:zoom  Backspace:back  /:filter  p:pause  a:ack  n:note  m:mouse  Q:quit"
+        );
+        insta::assert_snapshot!(screen);
+    }
 }

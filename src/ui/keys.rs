@@ -1,16 +1,24 @@
 //! The key table: every key the dashboard answers to, as data. The keymap
-//! ([`action_for_key`]), the `?` overlay ([`help_rows`]) and the footer ([`footer_hints`],
-//! [`prompt_hints`]) are all read from it, so they cannot disagree.
+//! ([`Keymap::action_for`]), the `?` overlay ([`Keymap::help_rows`]) and the footer
+//! ([`Keymap::footer_hints`], [`Keymap::prompt_hints`]) are all read from it, so they
+//! cannot disagree.
 //!
-//! The table is this file's keys for the whole screen ([`SCREEN`] and [`GENERAL`]) with
-//! each pane's own part (`ui::panes::<pane>::KEYS`, beside its render function) between
-//! them, in pane order. Each [`Binding`] names its action by a stable name
-//! ([`Action::name`]), so a user keymap file can later rebind a name without code.
+//! The built-in table is this file's keys for the whole screen ([`SCREEN`] and
+//! [`GENERAL`]) with each pane's own part (`ui::panes::<pane>::KEYS`, beside its render
+//! function) between them, in pane order. Each [`Binding`] names its action by a stable
+//! name ([`Action::name`]): the user's keymap file (`file.rs`) rebinds by that name, and
+//! the [`Keymap`] in effect is the built-in table with the file applied.
+
+mod file;
+
+pub use file::{KeymapError, default_path};
 
 use super::PaneId;
 use super::UiState;
 use super::panes;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use std::borrow::Cow;
+use std::sync::{Arc, LazyLock};
 
 /// What a key (or mouse event) asks for.
 #[derive(Clone, Debug, PartialEq)]
@@ -59,7 +67,7 @@ pub enum Action {
 }
 
 impl Action {
-    /// The name a keymap file would use for it; stable across releases.
+    /// The name a keymap file uses for it; stable across releases.
     pub fn name(&self) -> &'static str {
         match self {
             Action::Quit => "quit",
@@ -80,7 +88,7 @@ impl Action {
             Action::ToggleLineFields => "line_fields",
             Action::Follow => "follow",
             Action::TogglePause => "pause",
-            Action::Acknowledge => "acknowledge",
+            Action::Acknowledge => "ack",
             Action::StartNote => "note",
             Action::NoteInput(_) => "note_type",
             Action::NoteBackspace => "note_backspace",
@@ -160,8 +168,10 @@ impl Key {
         match self {
             Key::Press(code, ctrl) => {
                 let name = match code {
+                    KeyCode::Char(' ') => "Space".into(),
                     KeyCode::Char(c) if *ctrl => c.to_ascii_uppercase().to_string(),
                     KeyCode::Char(c) => c.to_string(),
+                    KeyCode::F(n) => format!("F{n}"),
                     KeyCode::Up => "↑".into(),
                     KeyCode::Down => "↓".into(),
                     KeyCode::Left => "←".into(),
@@ -178,6 +188,19 @@ impl Key {
         }
     }
 
+    /// The keys it stands for: the number keys one by one; nothing for [`Key::Text`] (any
+    /// character, which [`Keymap::clashes`] looks at on its own).
+    fn spelled_out(&self) -> Vec<Key> {
+        match self {
+            Key::Press(..) => vec![*self],
+            Key::Text => Vec::new(),
+            Key::PaneNumber => (1..=panes::panes().len().min(9) as u32)
+                .filter_map(|n| char::from_digit(n, 10))
+                .map(ch)
+                .collect(),
+        }
+    }
+
     /// How the footer writes it (plain ASCII where the overlay has a dash).
     pub fn short_label(&self) -> String {
         match self {
@@ -185,6 +208,77 @@ impl Key {
             other => other.label(),
         }
     }
+
+    /// Reads a key as a keymap file writes it: a character (`q`, `Q`, `?`, `/`), `space`, a
+    /// named key (`enter`, `esc`, `tab`, `backtab`, `backspace`, `delete`, `insert`, `up`,
+    /// `down`, `left`, `right`, `pgup`, `pgdn`, `home`, `end`, `f1`…`f12`), or either
+    /// after `ctrl-` (`ctrl-a`, `ctrl-up`). Names are read in any case; a character as it
+    /// is (`Q` is Shift-q).
+    pub fn parse(text: &str) -> Result<Key, String> {
+        let lower = text.to_ascii_lowercase();
+        let (ctrl, rest) = match ["ctrl-", "ctrl+"]
+            .iter()
+            .find(|prefix| lower.starts_with(*prefix) && text.len() > prefix.len())
+        {
+            // The prefixes are ASCII: cutting at their length is cutting at a char boundary.
+            Some(prefix) => (true, &text[prefix.len()..]),
+            None => (false, text),
+        };
+        let mut chars = rest.chars();
+        let code = match (chars.next(), chars.next()) {
+            (None, _) => return Err("a key is a character or a name such as enter".into()),
+            (Some(c), None) if c.is_control() => {
+                return Err("a control character; write ctrl-x instead".into());
+            }
+            (Some(c), None) if ctrl && c.is_ascii_alphabetic() => {
+                KeyCode::Char(c.to_ascii_lowercase())
+            }
+            (Some(_), None) if ctrl => {
+                return Err("Ctrl goes with a letter or a named key (ctrl-a, ctrl-up)".into());
+            }
+            (Some(c), None) => KeyCode::Char(c),
+            _ => named(&rest.to_ascii_lowercase()).ok_or_else(|| {
+                let word = lower.split(['-', '+']).next().unwrap_or_default();
+                match word {
+                    "alt" | "meta" | "super" | "cmd" => {
+                        "only Ctrl is read as a modifier".to_string()
+                    }
+                    "shift" => "write Shift with the character itself (Q, not shift-q)".into(),
+                    _ => "not a key name: use a character or one of space, enter, esc, \
+                          tab, backtab, backspace, delete, insert, up, down, left, right, \
+                          pgup, pgdn, home, end, f1-f12, each optionally after ctrl-"
+                        .into(),
+                }
+            })?,
+        };
+        Ok(Key::Press(code, ctrl))
+    }
+}
+
+/// A named key of [`Key::parse`], lower case.
+fn named(name: &str) -> Option<KeyCode> {
+    Some(match name {
+        "space" => KeyCode::Char(' '),
+        "enter" | "return" => KeyCode::Enter,
+        "esc" | "escape" => KeyCode::Esc,
+        "tab" => KeyCode::Tab,
+        "backtab" | "shift-tab" => KeyCode::BackTab,
+        "backspace" => KeyCode::Backspace,
+        "delete" | "del" => KeyCode::Delete,
+        "insert" | "ins" => KeyCode::Insert,
+        "up" => KeyCode::Up,
+        "down" => KeyCode::Down,
+        "left" => KeyCode::Left,
+        "right" => KeyCode::Right,
+        "pgup" | "pageup" => KeyCode::PageUp,
+        "pgdn" | "pagedown" => KeyCode::PageDown,
+        "home" => KeyCode::Home,
+        "end" => KeyCode::End,
+        _ => match name.strip_prefix('f').map(str::parse::<u8>) {
+            Some(Ok(n @ 1..=12)) => KeyCode::F(n),
+            _ => return None,
+        },
+    })
 }
 
 /// Where a binding applies.
@@ -202,6 +296,20 @@ pub enum When {
     Prompt(PaneId),
     /// The pane is focused and zoomed (before [`When::Screen`]'s bindings).
     Zoomed(PaneId),
+}
+
+impl When {
+    /// Where it applies, in words: "on the dashboard".
+    pub fn describe(self) -> String {
+        match self {
+            Always => "everywhere".into(),
+            Screen => "on the dashboard".into(),
+            When::Help => "in the help overlay".into(),
+            When::Note => "while a note is typed".into(),
+            When::Prompt(pane) => format!("in the {} pane's prompt", pane.title()),
+            When::Zoomed(pane) => format!("in the zoomed {} pane", pane.title()),
+        }
+    }
 }
 
 /// How a binding shows in the `?` overlay.
@@ -226,7 +334,8 @@ pub struct Footer {
 /// One entry of the key table.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Binding {
-    pub keys: &'static [Key],
+    /// The built-in keys, or the keymap file's.
+    pub keys: Cow<'static, [Key]>,
     pub action: Action,
     pub when: When,
     pub help: Help,
@@ -236,7 +345,7 @@ pub struct Binding {
 impl Binding {
     pub const fn new(keys: &'static [Key], action: Action, when: When, help: Help) -> Binding {
         Binding {
-            keys,
+            keys: Cow::Borrowed(keys),
             action,
             when,
             help,
@@ -248,6 +357,12 @@ impl Binding {
     pub const fn footer(mut self, order: u8, hint: &'static str) -> Binding {
         self.footer = Some(Footer { order, hint });
         self
+    }
+
+    /// Whether a keymap file may give it other keys: not Ctrl-C's quit, which works even
+    /// while text is typed, nor the text and number keys.
+    fn rebindable(&self) -> bool {
+        self.when != Always && self.keys.iter().all(|k| matches!(k, Key::Press(..)))
     }
 }
 
@@ -324,11 +439,13 @@ pub const SCREEN: &[Binding] = &[
         Row(&["top / bottom (End follows new lines)"]),
     ),
     Binding::new(&[code(KeyCode::End), ch('G')], Action::Bottom, Screen, Same),
-    // The overlay: closed by the keys that say so on its frame.
+    // The overlay: closed by the keys that say so on its frame. Each is its action's own,
+    // so that rebinding `quit`, `help` or `back` rebinds it here too.
     Binding::new(&[ch('q')], Action::Quit, When::Help, Hidden),
+    Binding::new(&[ch('?')], Action::ToggleHelp, When::Help, Hidden),
     Binding::new(
-        &[code(KeyCode::Esc), ch('?'), code(KeyCode::Enter)],
-        Action::ToggleHelp,
+        &[code(KeyCode::Esc), code(KeyCode::Enter)],
+        Action::Back,
         When::Help,
         Hidden,
     ),
@@ -382,8 +499,8 @@ pub const GENERAL: &[Binding] = &[
     Binding::new(&[ch('q'), ctrl('c')], Action::Quit, Screen, Row(&["quit"])).footer(9, "quit"),
 ];
 
-/// The whole table, in the overlay's order.
-pub fn bindings() -> impl Iterator<Item = &'static Binding> {
+/// The built-in table, in the overlay's order.
+fn bindings() -> impl Iterator<Item = &'static Binding> {
     SCREEN
         .iter()
         .chain(panes::PANES.iter().flat_map(|p| p.keys.iter()))
@@ -409,101 +526,226 @@ fn contexts(ui: &UiState) -> Vec<When> {
     out
 }
 
-/// The keymap: the action of the first binding that applies and answers to `key`.
+/// The keymap in effect ([`UiState::keymap`]): the action for `key`.
 pub fn action_for_key(key: KeyEvent, ui: &UiState) -> Option<Action> {
-    if key.kind == KeyEventKind::Release {
-        return None;
+    ui.keymap.action_for(key, ui)
+}
+
+/// The key table in effect: the built-in one, with the user's keymap file applied
+/// ([`Keymap::load`]). The keymap, the `?` overlay and the footer all read it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Keymap {
+    bindings: Vec<Binding>,
+}
+
+impl Default for Keymap {
+    fn default() -> Self {
+        Keymap {
+            bindings: bindings().cloned().collect(),
+        }
     }
-    contexts(ui).into_iter().find_map(|when| {
-        bindings()
+}
+
+/// One copy of the built-in keymap for every [`UiState`] that has no other.
+static BUILT_IN: LazyLock<Arc<Keymap>> = LazyLock::new(|| Arc::new(Keymap::default()));
+
+/// Two actions on one key where both apply (found by [`Keymap::clashes`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Clash {
+    pub key: Key,
+    pub when: When,
+    /// The action that has the key first in the table, then the other.
+    pub names: [&'static str; 2],
+}
+
+impl Keymap {
+    /// The built-in keymap, shared.
+    pub fn built_in() -> Arc<Keymap> {
+        Arc::clone(&BUILT_IN)
+    }
+
+    /// The action of the binding that applies and answers to `key`, the most specific
+    /// scope first; within a scope a key bound as pressed (with or without Ctrl) comes
+    /// before one that answers whatever modifiers are held.
+    pub fn action_for(&self, key: KeyEvent, ui: &UiState) -> Option<Action> {
+        if key.kind == KeyEventKind::Release {
+            return None;
+        }
+        let exact = Key::Press(key.code, key.modifiers.contains(KeyModifiers::CONTROL));
+        contexts(ui).into_iter().find_map(|when| {
+            let scope = || self.bindings.iter().filter(move |b| b.when == when);
+            scope()
+                .find(|b| b.keys.contains(&exact))
+                .map(|b| b.action.clone())
+                .or_else(|| {
+                    scope().find_map(|b| b.keys.iter().find_map(|k| k.answers(&key, &b.action)))
+                })
+        })
+    }
+
+    /// The names a keymap file may rebind, in the table's order.
+    pub fn rebindable_names(&self) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = Vec::new();
+        for binding in self.bindings.iter().filter(|b| b.rebindable()) {
+            if !out.contains(&binding.action.name()) {
+                out.push(binding.action.name());
+            }
+        }
+        out
+    }
+
+    /// Gives the action named `name` these keys wherever it is bound (the screen, the
+    /// overlay, a prompt), but for the bindings that are not rebindable.
+    pub fn rebind(&mut self, name: &str, keys: &[Key]) {
+        for binding in self.bindings.iter_mut() {
+            if binding.action.name() == name && binding.rebindable() {
+                binding.keys = Cow::Owned(keys.to_vec());
+            }
+        }
+    }
+
+    /// Keys that would do two things: bound to two actions in one scope (Ctrl-C's quit,
+    /// which applies everywhere, counting in each), a character bound where characters are
+    /// text, a digit where digits focus the panes.
+    pub fn clashes(&self) -> Vec<Clash> {
+        let mut scopes: Vec<When> = Vec::new();
+        for binding in &self.bindings {
+            if binding.when != Always && !scopes.contains(&binding.when) {
+                scopes.push(binding.when);
+            }
+        }
+        let mut out = Vec::new();
+        for when in scopes {
+            let bound = self
+                .bindings
+                .iter()
+                .filter(|b| b.when == Always || b.when == when);
+            let text = bound
+                .clone()
+                .find(|b| b.keys.contains(&Key::Text))
+                .map(|b| b.action.name());
+            let mut seen: Vec<(Key, &'static str)> = Vec::new();
+            for binding in bound {
+                let name = binding.action.name();
+                for key in binding.keys.iter().flat_map(|k| k.spelled_out()) {
+                    if let (Some(text), Key::Press(KeyCode::Char(_), false)) = (text, key) {
+                        out.push(Clash {
+                            key,
+                            when,
+                            names: [text, name],
+                        });
+                    }
+                    match seen.iter().find(|(k, _)| *k == key) {
+                        Some((_, first)) if *first != name => out.push(Clash {
+                            key,
+                            when,
+                            names: [first, name],
+                        }),
+                        Some(_) => {}
+                        None => seen.push((key, name)),
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The first key of the action named `name` in `when`, as the footer writes it (`Esc`),
+    /// for the text of a pane or the overlay that names a key.
+    pub fn key_of(&self, name: &str, when: When) -> Option<String> {
+        self.bindings
+            .iter()
+            .find(|b| b.when == when && b.action.name() == name)
+            .and_then(|b| b.keys.first())
+            .map(Key::short_label)
+    }
+
+    /// The overlay's rows. A row's keys are written column by column: the first key of
+    /// each binding on the row, then the second ones (`↑ ↓  k j`).
+    pub(crate) fn help_rows(&self) -> Vec<HelpRow> {
+        let mut rows: Vec<(Vec<&Binding>, &'static [&'static str])> = Vec::new();
+        for binding in &self.bindings {
+            match binding.help {
+                Hidden => {}
+                Row(text) => rows.push((vec![binding], text)),
+                Same => {
+                    if let Some((row, _)) = rows.last_mut() {
+                        row.push(binding);
+                    }
+                }
+            }
+        }
+        rows.into_iter()
+            .map(|(row, text)| {
+                let depth = row.iter().map(|b| b.keys.len()).max().unwrap_or(0);
+                let columns: Vec<String> = (0..depth)
+                    .map(|i| {
+                        let mut labels: Vec<String> = Vec::new();
+                        for label in row.iter().filter_map(|b| b.keys.get(i)).map(Key::label) {
+                            if !labels.contains(&label) {
+                                labels.push(label);
+                            }
+                        }
+                        labels.join(" ")
+                    })
+                    .collect();
+                HelpRow {
+                    keys: columns.join("  "),
+                    text,
+                }
+            })
+            .collect()
+    }
+
+    /// Footer hints of the bindings in `when`, in their order, neighbours with one hint
+    /// merged: (keys, hint).
+    fn hints(&self, when: When) -> Vec<(Vec<String>, &'static str)> {
+        let mut shown: Vec<(&Footer, &Binding)> = self
+            .bindings
+            .iter()
             .filter(|b| b.when == when)
-            .find_map(|b| b.keys.iter().find_map(|k| k.answers(&key, &b.action)))
-    })
+            .filter_map(|b| b.footer.as_ref().map(|f| (f, b)))
+            .collect();
+        shown.sort_by_key(|(f, _)| f.order);
+        let mut out: Vec<(Vec<String>, &'static str)> = Vec::new();
+        for (footer, binding) in shown {
+            let key = binding
+                .keys
+                .first()
+                .map(Key::short_label)
+                .unwrap_or_default();
+            match out.last_mut() {
+                Some((keys, hint)) if *hint == footer.hint => keys.push(key),
+                _ => out.push((vec![key], footer.hint)),
+            }
+        }
+        out
+    }
+
+    /// The footer's hints on the dashboard: `?:help  Tab/1-9:focus  …`.
+    pub fn footer_hints(&self) -> String {
+        self.hints(Screen)
+            .into_iter()
+            .map(|(keys, hint)| format!("{}:{hint}", keys.join("/")))
+            .collect::<Vec<_>>()
+            .join("  ")
+    }
+
+    /// The footer's hints while a prompt is open: `Enter save · Esc cancel`.
+    pub fn prompt_hints(&self, when: When) -> String {
+        self.hints(when)
+            .into_iter()
+            .map(|(keys, hint)| format!("{} {hint}", keys.join("/")))
+            .collect::<Vec<_>>()
+            .join(" · ")
+    }
 }
 
 /// One row of the `?` overlay: the keys and what they do (continued on more lines).
 #[derive(Clone, Debug, PartialEq)]
-pub struct HelpRow {
-    pub keys: String,
-    pub text: &'static [&'static str],
-}
-
-/// The overlay's rows. A row's keys are written column by column: the first key of each
-/// binding on the row, then the second ones (`↑ ↓  k j`).
-pub fn help_rows() -> Vec<HelpRow> {
-    let mut rows: Vec<(Vec<&'static Binding>, &'static [&'static str])> = Vec::new();
-    for binding in bindings() {
-        match binding.help {
-            Hidden => {}
-            Row(text) => rows.push((vec![binding], text)),
-            Same => {
-                if let Some((row, _)) = rows.last_mut() {
-                    row.push(binding);
-                }
-            }
-        }
-    }
-    rows.into_iter()
-        .map(|(row, text)| {
-            let depth = row.iter().map(|b| b.keys.len()).max().unwrap_or(0);
-            let columns: Vec<String> = (0..depth)
-                .map(|i| {
-                    let mut labels: Vec<String> = Vec::new();
-                    for label in row.iter().filter_map(|b| b.keys.get(i)).map(Key::label) {
-                        if !labels.contains(&label) {
-                            labels.push(label);
-                        }
-                    }
-                    labels.join(" ")
-                })
-                .collect();
-            HelpRow {
-                keys: columns.join("  "),
-                text,
-            }
-        })
-        .collect()
-}
-
-/// Footer hints of the bindings in `when`, in their order, neighbours with one hint merged:
-/// (keys, hint).
-fn hints(when: When) -> Vec<(Vec<String>, &'static str)> {
-    let mut shown: Vec<(&Footer, &Binding)> = bindings()
-        .filter(|b| b.when == when)
-        .filter_map(|b| b.footer.as_ref().map(|f| (f, b)))
-        .collect();
-    shown.sort_by_key(|(f, _)| f.order);
-    let mut out: Vec<(Vec<String>, &'static str)> = Vec::new();
-    for (footer, binding) in shown {
-        let key = binding
-            .keys
-            .first()
-            .map(Key::short_label)
-            .unwrap_or_default();
-        match out.last_mut() {
-            Some((keys, hint)) if *hint == footer.hint => keys.push(key),
-            _ => out.push((vec![key], footer.hint)),
-        }
-    }
-    out
-}
-
-/// The footer's hints on the dashboard: `?:help  Tab/1-9:focus  …`.
-pub fn footer_hints() -> String {
-    hints(Screen)
-        .into_iter()
-        .map(|(keys, hint)| format!("{}:{hint}", keys.join("/")))
-        .collect::<Vec<_>>()
-        .join("  ")
-}
-
-/// The footer's hints while a prompt is open: `Enter save · Esc cancel`.
-pub fn prompt_hints(when: When) -> String {
-    hints(when)
-        .into_iter()
-        .map(|(keys, hint)| format!("{} {hint}", keys.join("/")))
-        .collect::<Vec<_>>()
-        .join(" · ")
+pub(crate) struct HelpRow {
+    pub(crate) keys: String,
+    pub(crate) text: &'static [&'static str],
 }
 
 #[cfg(test)]
@@ -563,7 +805,7 @@ mod tests {
     /// The overlay's key column, token by token, `1–9` spelled out.
     fn help_keys() -> BTreeSet<String> {
         let mut out = BTreeSet::new();
-        for row in help_rows() {
+        for row in Keymap::default().help_rows() {
             for token in row.keys.split_whitespace() {
                 if let Some((from, to)) = token.split_once('–') {
                     let (from, to): (u32, u32) = (from.parse().unwrap(), to.parse().unwrap());
@@ -632,9 +874,9 @@ mod tests {
                 "Enter apply · Esc cancel",
             ),
         ] {
-            assert_eq!(prompt_hints(when), footer);
+            assert_eq!(Keymap::default().prompt_hints(when), footer);
             for binding in bindings().filter(|b| b.when == when) {
-                for k in binding.keys {
+                for k in binding.keys.iter() {
                     let Key::Press(code, _) = k else { continue };
                     let event = key(*code, KeyModifiers::NONE);
                     assert_eq!(action_for_key(event, &ui), Some(binding.action.clone()));
@@ -653,10 +895,10 @@ mod tests {
     fn the_footer_names_keys_that_do_what_it_says() {
         let ui = UiState::default();
         assert_eq!(
-            footer_hints(),
+            Keymap::default().footer_hints(),
             "?:help  Tab/1-9:focus  Enter:zoom  Esc:back  /:filter  p:pause  a:ack  n:note  m:mouse  q:quit"
         );
-        for (keys, hint) in hints(Screen) {
+        for (keys, hint) in Keymap::default().hints(Screen) {
             for spelled in keys {
                 let event = if spelled.starts_with("1-") {
                     key(KeyCode::Char('1'), KeyModifiers::NONE)
@@ -680,11 +922,12 @@ mod tests {
 
     #[test]
     fn no_key_is_bound_twice_where_it_applies_and_names_are_unique() {
+        assert_eq!(Keymap::default().clashes(), []);
         for when in bindings().map(|b| b.when).collect::<Vec<_>>() {
             let mut seen_keys = Vec::new();
             let mut seen_names = BTreeSet::new();
             for binding in bindings().filter(|b| b.when == when) {
-                for key in binding.keys {
+                for key in binding.keys.iter() {
                     assert!(!seen_keys.contains(key), "{key:?} twice in {when:?}");
                     seen_keys.push(*key);
                 }
@@ -707,5 +950,228 @@ mod tests {
                 Some(Action::Focus(*pane))
             );
         }
+    }
+
+    #[test]
+    fn keys_are_read_as_a_keymap_file_writes_them() {
+        let press = |code, ctrl| Ok(Key::Press(code, ctrl));
+        for (text, key) in [
+            ("q", press(KeyCode::Char('q'), false)),
+            ("Q", press(KeyCode::Char('Q'), false)),
+            ("?", press(KeyCode::Char('?'), false)),
+            ("/", press(KeyCode::Char('/'), false)),
+            ("-", press(KeyCode::Char('-'), false)),
+            ("space", press(KeyCode::Char(' '), false)),
+            ("ctrl-c", press(KeyCode::Char('c'), true)),
+            ("Ctrl+A", press(KeyCode::Char('a'), true)),
+            ("enter", press(KeyCode::Enter, false)),
+            ("Esc", press(KeyCode::Esc, false)),
+            ("tab", press(KeyCode::Tab, false)),
+            ("backtab", press(KeyCode::BackTab, false)),
+            ("shift-tab", press(KeyCode::BackTab, false)),
+            ("f1", press(KeyCode::F(1), false)),
+            ("F12", press(KeyCode::F(12), false)),
+            ("up", press(KeyCode::Up, false)),
+            ("down", press(KeyCode::Down, false)),
+            ("pgup", press(KeyCode::PageUp, false)),
+            ("PgDn", press(KeyCode::PageDown, false)),
+            ("home", press(KeyCode::Home, false)),
+            ("end", press(KeyCode::End, false)),
+            ("ctrl-up", press(KeyCode::Up, true)),
+        ] {
+            assert_eq!(Key::parse(text), key, "{text}");
+        }
+        for (text, why) in [
+            ("", "a key is"),
+            ("f13", "not a key name"),
+            ("enterr", "not a key name"),
+            ("alt-x", "only Ctrl"),
+            ("shift-q", "Q, not shift-q"),
+            ("ctrl-?", "Ctrl goes with a letter"),
+            ("\t", "control character"),
+        ] {
+            let err = Key::parse(text).unwrap_err();
+            assert!(err.contains(why), "{text:?}: {err}");
+        }
+        // What the overlay writes for keys only a keymap file binds.
+        assert_eq!(Key::parse("space").unwrap().label(), "Space");
+        assert_eq!(Key::parse("f5").unwrap().label(), "F5");
+        assert_eq!(Key::parse("ctrl-a").unwrap().label(), "Ctrl-A");
+    }
+
+    fn press(code: KeyCode) -> KeyEvent {
+        key(code, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn a_rebound_action_answers_its_new_keys_only() {
+        let keymap = Keymap::parse(
+            "[keys]\nquit = \"x\"\nack = [\"a\", \"ctrl-a\"]\npause = \"ctrl-p\"\nnote = \"p\"\n",
+        )
+        .unwrap();
+        let ui = UiState {
+            keymap: Arc::new(keymap),
+            ..UiState::default()
+        };
+        let help = UiState {
+            help: true,
+            ..ui.clone()
+        };
+        let note = UiState {
+            note: Some(String::new()),
+            ..ui.clone()
+        };
+        let ctrl = |c| key(KeyCode::Char(c), KeyModifiers::CONTROL);
+        assert_eq!(
+            action_for_key(press(KeyCode::Char('x')), &ui),
+            Some(Action::Quit)
+        );
+        assert_eq!(action_for_key(press(KeyCode::Char('q')), &ui), None);
+        // In the overlay too; and Ctrl-C quits everywhere, as before.
+        assert_eq!(
+            action_for_key(press(KeyCode::Char('x')), &help),
+            Some(Action::Quit)
+        );
+        assert_eq!(action_for_key(press(KeyCode::Char('q')), &help), None);
+        assert_eq!(action_for_key(ctrl('c'), &ui), Some(Action::Quit));
+        assert_eq!(action_for_key(ctrl('c'), &note), Some(Action::Quit));
+        // A key typed into a note is text whatever it does on the dashboard.
+        assert_eq!(
+            action_for_key(press(KeyCode::Char('x')), &note),
+            Some(Action::NoteInput('x'))
+        );
+        assert_eq!(action_for_key(ctrl('a'), &ui), Some(Action::Acknowledge));
+        assert_eq!(
+            action_for_key(press(KeyCode::Char('a')), &ui),
+            Some(Action::Acknowledge)
+        );
+        // Ctrl-P is pause's, though `p` (note's, and earlier in no way) answers Ctrl too.
+        assert_eq!(action_for_key(ctrl('p'), &ui), Some(Action::TogglePause));
+        assert_eq!(
+            action_for_key(press(KeyCode::Char('p')), &ui),
+            Some(Action::StartNote)
+        );
+        assert!(
+            ui.keymap
+                .footer_hints()
+                .contains("Ctrl-P:pause  a:ack  p:note  m:mouse  x:quit"),
+            "{}",
+            ui.keymap.footer_hints()
+        );
+        // Untouched actions keep their keys.
+        assert_eq!(
+            action_for_key(press(KeyCode::Char('?')), &ui),
+            Some(Action::ToggleHelp)
+        );
+    }
+
+    /// The problems of a keymap file as `line:column message`.
+    fn problems(text: &str) -> Vec<String> {
+        Keymap::parse(text)
+            .unwrap_err()
+            .into_iter()
+            .map(|p| format!("{}:{} {}", p.line, p.column, p.message))
+            .collect()
+    }
+
+    #[test]
+    fn a_key_given_to_two_actions_is_refused_with_its_line_and_column() {
+        let found = problems("[keys]\nquit = \"x\"\npause = [\"p\", \"x\"]\n");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("3:15 `x` is also given to `quit` (line 2)"),
+            "{found:?}"
+        );
+        // Against a built-in key the file leaves alone.
+        let found = problems("# mine\n[keys]\n  quit = \"p\"\n");
+        assert_eq!(
+            found,
+            [
+                "3:10 `p` is already `pause`'s key on the dashboard: give `pause` another key \
+              too, or `quit` another one"
+            ]
+        );
+        // Swapped keys are no clash.
+        assert!(Keymap::parse("[keys]\npause = \"m\"\nmouse = \"p\"\n").is_ok());
+        // Where characters are text, and where digits focus panes.
+        let found = problems("[keys]\nnote_save = \"s\"\nzoom = \"3\"\n");
+        assert!(
+            found[0].starts_with("2:13 `s` types text while a note is typed"),
+            "{found:?}"
+        );
+        assert!(
+            found[1].starts_with("3:8 `3` focuses pane 3 on the dashboard"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_keymap_file_names_each_mistake_where_it_is() {
+        let found = problems(
+            "[keys]\nacknowledge = \"a\"\nquit = \"alt-q\"\nhelp = 1\nup = []\nfocus_pane = \"x\"\n[colours]\n",
+        );
+        assert!(
+            found[0].starts_with("2:1 unknown action `acknowledge`; did you mean `ack`?"),
+            "{found:?}"
+        );
+        assert!(
+            found[1].starts_with("3:8 \"alt-q\" is not a key: only Ctrl"),
+            "{found:?}"
+        );
+        assert!(found[2].starts_with("4:8 `help` takes a key"), "{found:?}");
+        assert!(
+            found[3].starts_with("5:6 `up` needs at least one key"),
+            "{found:?}"
+        );
+        assert!(
+            found[4].starts_with("6:1 `focus_pane` cannot be rebound"),
+            "{found:?}"
+        );
+        assert!(
+            found[5].starts_with("7:2 unknown table `colours`"),
+            "{found:?}"
+        );
+        assert_eq!(found.len(), 6, "{found:?}");
+        let found = problems("[keys]\nquit = \"x\"\nquit = \"y\"\n");
+        assert!(found[0].starts_with("3:1 TOML syntax"), "{found:?}");
+        // An empty file, or an empty table, is the built-in keymap.
+        assert_eq!(Keymap::parse("").unwrap(), Keymap::default());
+        assert_eq!(Keymap::parse("[keys]\n").unwrap(), Keymap::default());
+    }
+
+    #[test]
+    fn a_missing_default_file_is_the_built_in_keymap_and_a_missing_keys_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("keys.toml");
+        let err = Keymap::load(Some(&missing)).unwrap_err();
+        assert!(matches!(err, KeymapError::Read { .. }), "{err}");
+        assert!(err.to_string().contains("keys.toml: cannot read"), "{err}");
+        std::fs::write(&missing, "[keys]\nquit = \"p\"\n").unwrap();
+        let err = Keymap::load(Some(&missing)).unwrap_err().to_string();
+        assert!(
+            err.contains("keys.toml: line 2, column 8: `p` is already"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_readmes_keymap_example_is_a_keymap_that_does_what_it_says() {
+        let readme = include_str!("../../README.md");
+        let section = &readme[readme.find("### Your own keys").unwrap()..];
+        let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+        let end = start + section[start..].find("```").unwrap();
+        let ui = UiState {
+            keymap: Arc::new(Keymap::parse(&section[start..end]).unwrap()),
+            ..UiState::default()
+        };
+        assert_eq!(
+            action_for_key(press(KeyCode::Char('Q')), &ui),
+            Some(Action::Quit)
+        );
+        assert_eq!(action_for_key(press(KeyCode::Char('q')), &ui), None);
+        assert_eq!(
+            action_for_key(press(KeyCode::Char(' ')), &ui),
+            Some(Action::ToggleZoom)
+        );
     }
 }

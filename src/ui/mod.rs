@@ -7,6 +7,9 @@ pub mod panes;
 
 pub mod theme;
 
+#[cfg(test)]
+pub(crate) mod test_support;
+
 use crate::model::sanitize::sanitize;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
@@ -15,6 +18,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
+use std::sync::Arc;
 use theme::Theme;
 
 pub use crate::model::pane::PaneId;
@@ -37,6 +41,8 @@ pub struct UiState {
     pub note: Option<String>,
     /// Each pane's own view state.
     pub views: panes::Views,
+    /// The key table in effect: the built-in one, or with the user's keymap file applied.
+    pub keymap: Arc<keys::Keymap>,
 }
 
 impl Default for UiState {
@@ -51,6 +57,7 @@ impl Default for UiState {
             flash: None,
             note: None,
             views: panes::Views::default(),
+            keymap: keys::Keymap::built_in(),
         }
     }
 }
@@ -188,7 +195,7 @@ pub fn draw(frame: &mut Frame, state: &AppState, ui: &UiState, theme: &Theme, no
     }
     draw_footer(frame, footer, ui, theme);
     if ui.help {
-        help::render(frame, area, theme);
+        help::render(frame, area, theme, &ui.keymap);
     }
 }
 
@@ -199,7 +206,7 @@ fn render_pane(frame: &mut Frame, area: Rect, pane: PaneId, ctx: &PaneContext) {
 }
 
 /// Where each pane of the overview goes ([`panes::OVERVIEW`]).
-pub fn overview_layout(body: Rect) -> Vec<(PaneId, Rect)> {
+pub(crate) fn overview_layout(body: Rect) -> Vec<(PaneId, Rect)> {
     let bands = Layout::vertical(
         panes::OVERVIEW
             .iter()
@@ -221,13 +228,13 @@ fn draw_footer(frame: &mut Frame, area: Rect, ui: &UiState, theme: &Theme) {
         spans.push(Span::styled("note: ", theme.accent));
         spans.push(Span::styled(sanitize(note), theme.text));
         spans.push(Span::styled("█", theme.text));
-        let hints = keys::prompt_hints(keys::When::Note);
+        let hints = ui.keymap.prompt_hints(keys::When::Note);
         spans.push(Span::styled(format!("  {hints}"), theme.muted));
     } else if let Some(pane) = panes::prompt_open(ui) {
         if let Some(prompt) = panes::pane(pane).and_then(|p| p.prompt.as_ref()) {
             spans.extend((prompt.line)(ui, theme));
         }
-        let hints = keys::prompt_hints(keys::When::Prompt(pane));
+        let hints = ui.keymap.prompt_hints(keys::When::Prompt(pane));
         spans.push(Span::styled(format!("  {hints}"), theme.muted));
     } else {
         if ui.paused {
@@ -237,7 +244,7 @@ fn draw_footer(frame: &mut Frame, area: Rect, ui: &UiState, theme: &Theme) {
         if let Some(flash) = &ui.flash {
             spans.push(Span::styled(format!("{flash}  "), theme.accent));
         }
-        spans.push(Span::styled(keys::footer_hints(), theme.muted));
+        spans.push(Span::styled(ui.keymap.footer_hints(), theme.muted));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
@@ -270,5 +277,271 @@ pub fn severity_style(theme: &Theme, figure: Option<&crate::state::FigureState>)
     match figure {
         Some(f) => theme.severity(f.figure.severity),
         None => theme.muted,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The whole screen at 80x24, 200x60 and tiny sizes, and every pane at tiny sizes; each
+    //! pane's own states are tested in its file.
+
+    use super::theme::Theme;
+    use super::{PaneId, UiState, panes};
+    use crate::model::update::{LogLevel, Table, Update};
+    use crate::state::AppState;
+    use crate::ui;
+    use crate::ui::test_support::*;
+    use ratatui::layout::Rect;
+    use ratatui::style::Color;
+
+    #[test]
+    fn every_pane_survives_every_small_size() {
+        let theme = theme();
+        let states = [
+            deployment(Level::Crit),
+            deployment(Level::Ok),
+            failing(),
+            connecting(),
+            AppState::new(window()),
+        ];
+        let ui = UiState {
+            views: drilled(),
+            selected: 99,
+            ..UiState::default()
+        };
+        for state in &states {
+            for pane in panes::panes().iter().copied() {
+                for width in 0..=14 {
+                    for height in 0..=6 {
+                        for opts in [&PLAIN, &ZOOMED] {
+                            draw_pane(pane, state, &ui, &theme, (width, height), opts);
+                        }
+                    }
+                }
+            }
+            for (width, height) in [
+                (0, 0),
+                (1, 1),
+                (2, 1),
+                (1, 30),
+                (300, 1),
+                (29, 7),
+                (30, 8),
+                (31, 9),
+            ] {
+                draw_screen(state, &UiState::default(), &theme, width, height);
+                let help = UiState {
+                    help: true,
+                    ..UiState::default()
+                };
+                draw_screen(state, &help, &theme, width, height);
+            }
+        }
+    }
+
+    #[test]
+    fn tiny_panes_say_something() {
+        let theme = theme();
+        let ui = UiState::default();
+        let state = deployment(Level::Crit);
+        let mut out = String::new();
+        for pane in panes::panes().iter().copied() {
+            for size in [(10, 3), (16, 4), (1, 1)] {
+                out.push_str(&format!("── {} at {}x{}\n", pane.title(), size.0, size.1));
+                out.push_str(&text(&draw_pane(pane, &state, &ui, &theme, size, &PLAIN)));
+            }
+        }
+        insta::assert_snapshot!(out);
+        // At 16x4 a pane still shows its number and name.
+        let buffer = draw_pane(PaneId::Rbac, &state, &ui, &theme, (16, 4), &PLAIN);
+        assert!(text(&buffer).contains("2 RBAC"), "{}", text(&buffer));
+    }
+
+    #[test]
+    fn screen_80x24() {
+        let theme = theme();
+        let ui = UiState::default();
+        insta::assert_snapshot!(
+            "screen_80x24_ok",
+            text(&draw_screen(&deployment(Level::Ok), &ui, &theme, 80, 24))
+        );
+        insta::assert_snapshot!(
+            "screen_80x24_crit",
+            text(&draw_screen(&deployment(Level::Crit), &ui, &theme, 80, 24))
+        );
+        insta::assert_snapshot!(
+            "screen_80x24_failing",
+            text(&draw_screen(&failing(), &ui, &theme, 80, 24))
+        );
+        insta::assert_snapshot!(
+            "screen_80x24_connecting",
+            text(&draw_screen(&connecting(), &ui, &theme, 80, 24))
+        );
+    }
+
+    #[test]
+    fn screen_200x60() {
+        let theme = theme();
+        let ui = UiState {
+            focus: PaneId::Alerts,
+            ..UiState::default()
+        };
+        insta::assert_snapshot!(text(&draw_screen(
+            &deployment(Level::Crit),
+            &ui,
+            &theme,
+            200,
+            60
+        )));
+    }
+
+    #[test]
+    fn screen_tiny() {
+        let theme = theme();
+        let ui = UiState::default();
+        insta::assert_snapshot!(text(&draw_screen(
+            &deployment(Level::Crit),
+            &ui,
+            &theme,
+            20,
+            5
+        )));
+    }
+
+    #[test]
+    fn screen_zoomed_and_help() {
+        let theme = theme();
+        let state = deployment(Level::Crit);
+        let mut ui = UiState {
+            focus: PaneId::Rbac,
+            zoomed: true,
+            ..UiState::default()
+        };
+        insta::assert_snapshot!(
+            "screen_zoomed_rbac",
+            text(&draw_screen(&state, &ui, &theme, 80, 24))
+        );
+        ui.focus = PaneId::Window;
+        insta::assert_snapshot!(
+            "screen_zoomed_window",
+            text(&draw_screen(&state, &ui, &theme, 80, 24))
+        );
+        let help = UiState {
+            help: true,
+            ..UiState::default()
+        };
+        let buffer = draw_screen(&state, &help, &theme, 80, 24);
+        insta::assert_snapshot!("screen_help", text(&buffer));
+        let screen = text(&buffer);
+        for row in ui::keys::Keymap::default().help_rows() {
+            assert!(screen.contains(&row.keys), "help lacks {:?}", row.keys);
+        }
+    }
+
+    #[test]
+    fn focused_pane_has_the_focused_border() {
+        let theme = theme();
+        let state = deployment(Level::Ok);
+        let ui = UiState {
+            focus: PaneId::Rbac,
+            ..UiState::default()
+        };
+        let buffer = draw_screen(&state, &ui, &theme, 80, 24);
+        let layout = ui::overview_layout(Rect::new(0, 1, 80, 22));
+        for (pane, rect) in layout {
+            let corner = &buffer[(rect.x, rect.y)];
+            let expected = if pane == PaneId::Rbac {
+                theme.border_focused
+            } else {
+                theme.border
+            };
+            assert_eq!(Some(corner.fg), expected.fg, "{pane:?} border");
+            let (bx, by) = (rect.x, rect.y + rect.height / 2);
+            assert_eq!(
+                Some(buffer[(bx, by)].fg),
+                expected.fg,
+                "{pane:?} left border"
+            );
+        }
+        assert!(text(&buffer).contains("▶2 RBAC"));
+    }
+
+    #[test]
+    fn monochrome_has_no_colour_anywhere() {
+        let theme = Theme::built_in("monochrome").unwrap();
+        let ui = UiState {
+            focus: PaneId::Alerts,
+            ..UiState::default()
+        };
+        for (state, symbol) in [
+            (deployment(Level::Crit), "✖ CRIT"),
+            (stale(), "? "),
+            (failing(), ""),
+        ] {
+            for (w, h) in [(80, 24), (200, 60)] {
+                let buffer = draw_screen(&state, &ui, &theme, w, h);
+                for cell in buffer.content() {
+                    assert_eq!(cell.fg, Color::Reset, "a cell has a colour: {cell:?}");
+                    assert_eq!(cell.bg, Color::Reset, "a cell has a colour: {cell:?}");
+                }
+                // Severity survives without colour: symbols and words.
+                let screen = text(&buffer);
+                assert!(screen.contains(symbol), "{screen}");
+            }
+        }
+    }
+
+    #[test]
+    fn foreign_text_is_sanitized_everywhere() {
+        let mut state = deployment(Level::Crit);
+        let evil = "evil\x1b]0;pwned\x07\x1b[2J\u{9b}31m\r\nname";
+        let mut rows = containers(Level::Ok);
+        rows[0].name = evil.into();
+        rows[0].project = evil.into();
+        state.apply(
+            Update::Containers {
+                source: "docker".into(),
+                rows,
+            },
+            now(),
+        );
+        state.apply(
+            Update::Logs(vec![log(now(), LogLevel::Error, evil, evil)]),
+            now(),
+        );
+        state.apply(
+            Update::Service(service(evil, evil, false, evil, None)),
+            now(),
+        );
+        state.apply(
+            Update::Table {
+                id: "tmws.rbac.top_denied".into(),
+                table: Table {
+                    title: evil.into(),
+                    columns: vec![evil.into(), "role".into(), "denies".into()],
+                    rows: vec![vec![evil.into(), evil.into(), evil.into()]],
+                },
+            },
+            now(),
+        );
+        state.window.deployment = evil.into();
+        let mut ui = UiState {
+            zoomed: true,
+            views: drilled(),
+            ..UiState::default()
+        };
+        for pane in panes::panes().iter().copied() {
+            ui.focus = pane;
+            for (w, h) in [(80, 24), (200, 60)] {
+                let buffer = draw_screen(&state, &ui, &theme(), w, h);
+                for cell in buffer.content() {
+                    assert!(
+                        !cell.symbol().chars().any(char::is_control),
+                        "{pane:?}: control character {:?} on screen",
+                        cell.symbol()
+                    );
+                }
+            }
+        }
     }
 }

@@ -156,6 +156,50 @@ fn demo_shows_every_pane_and_q_restores_the_terminal() {
     );
 }
 
+/// `--keys` rebinds: with `quit = "x"` the footer says `x:quit`, `q` no longer quits
+/// (the dashboard is still there after it) and `x` does, restoring the terminal.
+#[test]
+fn a_keymap_file_rebinds_quit() {
+    let Some(tmux) = Tmux::start(120, 40) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.toml");
+    std::fs::write(&keys, "[keys]\nquit = \"x\"\n").unwrap();
+    tmux.send(&[
+        &format!(
+            "{} demo --keys {}; echo EXIT=$?",
+            binary().display(),
+            keys.display()
+        ),
+        "Enter",
+    ]);
+    tmux.wait_for(
+        "the footer with the rebound key",
+        Duration::from_secs(30),
+        |t| {
+            let screen = t.capture();
+            screen.contains("x:quit") && TITLES.iter().all(|title| screen.contains(title))
+        },
+    );
+    tmux.send(&["q"]);
+    // Long enough for a quit to show: the dashboard draws and exits within a frame or two.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        tmux.format("#{alternate_on}"),
+        "1",
+        "q quit though quit is x:\n{}",
+        tmux.capture()
+    );
+    tmux.send(&["x"]);
+    tmux.wait_for("the main screen back", Duration::from_secs(10), |t| {
+        t.format("#{alternate_on}") == "0"
+    });
+    tmux.wait_for("a clean exit", Duration::from_secs(10), |t| {
+        t.capture().contains("EXIT=0")
+    });
+}
+
 #[test]
 fn sigterm_restores_the_terminal() {
     let Some(tmux) = Tmux::start(100, 30) else {

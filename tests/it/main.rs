@@ -17,8 +17,6 @@ mod hygiene;
 mod layers;
 mod logs;
 mod logs_readback;
-mod metrics_pane;
-mod panes;
 mod parse_props;
 mod patterns;
 mod prometheus;

@@ -9,7 +9,6 @@ use super::common::{
 };
 use super::{Cx, Outcome, Pane};
 use crate::model::figure::Severity;
-use crate::state::AppState;
 use crate::state::RecordStatus;
 use crate::state::alerts::{Alert, AlertState};
 use crate::ui::keys::{Action, Binding, Help, When, ch};
@@ -123,13 +122,6 @@ fn handle(action: &Action, cx: &mut Cx) -> Outcome {
             Outcome::Done
         }
     }
-}
-
-/// The alerts in the order the pane lists them (and `ui.selected` counts them): active,
-/// worst first, then resolved, newest first.
-pub fn listed(state: &AppState) -> Vec<&Alert> {
-    let book = &state.alerts;
-    book.active.iter().chain(book.resolved.iter()).collect()
 }
 
 pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
@@ -346,5 +338,194 @@ fn row(ctx: &PaneContext, alert: &Alert) -> Row {
             Cell::new(one_line(&alert.id), theme.muted),
         ],
         style: Style::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::figure::Reading;
+    use crate::model::rule::{Rule, Threshold};
+    use crate::model::update::{SourceHealth, Update};
+    use crate::state::AppState;
+    use crate::ui::test_support::*;
+    use crate::ui::{self, PaneId, UiState};
+    use chrono::Duration;
+    use ratatui::layout::Rect;
+    use ratatui::style::Modifier;
+
+    #[test]
+    fn alerts_states() {
+        insta::assert_snapshot!(states_sheet(PaneId::Alerts));
+        insta::assert_snapshot!(zoomed_sheet(PaneId::Alerts, 110, 14));
+    }
+
+    /// Alerts with long figure names, as a compose project's containers and a log metric
+    /// give them, beside a source error whose reason is long.
+    fn long_named_alerts() -> AppState {
+        let mut state = deployment(Level::Crit);
+        readings(
+            &mut state,
+            "warungin",
+            vec![
+                Reading::number(
+                    "warungin.warungin-backend-worker-1.restarts",
+                    "warungin-backend-worker-1 restarts",
+                    4.0,
+                    "",
+                )
+                .with_rule(Rule::warn_crit(
+                    Threshold::above(0.0),
+                    Threshold::above(2.0),
+                )),
+            ],
+            now() - Duration::seconds(90),
+        );
+        readings(
+            &mut state,
+            "app",
+            vec![
+                Reading::number(
+                    "app.checkout_latency_p95",
+                    "app p95 of checkout latency_ms (5m)",
+                    2842.0,
+                    "ms",
+                )
+                .with_rule(pct_rule(1000.0, 2000.0)),
+            ],
+            now() - Duration::seconds(30),
+        );
+        state.apply(
+            Update::Health {
+                source: "prod-metrics".into(),
+                health: SourceHealth::Error {
+                    message: "GET http://127.0.0.1:9090/api/v1/query: connection refused".into(),
+                    retry_in_secs: Some(4),
+                },
+            },
+            now() - Duration::seconds(20),
+        );
+        state
+    }
+
+    /// At 120 columns the Alerts pane is 48 wide: a figure's name keeps its room before the
+    /// value column grows (a long value is cut first), and zoomed the whole name shows.
+    #[test]
+    fn alert_names_stay_readable_at_120_columns() {
+        let state = long_named_alerts();
+        let theme = theme();
+        let ui = UiState::default();
+        let (_, rect) = ui::overview_layout(Rect::new(0, 1, 120, 38))
+            .into_iter()
+            .find(|(p, _)| *p == PaneId::Alerts)
+            .unwrap();
+        let size = (rect.width, rect.height);
+        let overview = draw_pane(PaneId::Alerts, &state, &ui, &theme, size, &PLAIN);
+        let zoomed = draw_pane(PaneId::Alerts, &state, &ui, &theme, (120, 18), &ZOOMED);
+        let screen = text(&overview);
+        // Names that fit are whole; numbers are never cut.
+        for whole in [
+            "tmws-api health latency",
+            "RBAC deny rate 1h",
+            "2842 ms",
+            "2400 ms",
+        ] {
+            assert!(screen.contains(whole), "{whole}\n{screen}");
+        }
+        // Longer names keep both ends: what (the subject) and which figure.
+        for name in [
+            "warungin-backend-worker-1 restarts",
+            "app p95 of checkout latency_ms (5m)",
+            "license validation failures 1h",
+            "expired licenses not revoked",
+        ] {
+            let (head, tail) = (&name[..10], &name[name.len() - 8..]);
+            assert!(
+                screen.lines().any(|l| l.contains(name)
+                    || (l.contains(head) && l.contains('…') && l.contains(tail))),
+                "{name}\n{screen}"
+            );
+            assert!(find(&zoomed, name).is_some(), "{name}\n{}", text(&zoomed));
+        }
+        let mut out = format!("── overview at 120x40: Alerts {}x{}\n", size.0, size.1);
+        out.push_str(&text(&overview));
+        out.push_str("── zoomed 120x18\n");
+        out.push_str(&text(&zoomed));
+        insta::assert_snapshot!(out);
+    }
+
+    #[test]
+    fn selected_alert_row_is_reversed() {
+        let theme = theme();
+        let state = deployment(Level::Crit);
+        assert!(state.alerts.active.len() >= 3);
+        let ui = UiState {
+            selected: 1,
+            ..UiState::default()
+        };
+        let focused = Opts {
+            focused: true,
+            zoomed: false,
+        };
+        let buffer = draw_pane(PaneId::Alerts, &state, &ui, &theme, (60, 12), &focused);
+        let second = &state.alerts.active[1].name;
+        let (_, y) = find(&buffer, second).expect("second alert on screen");
+        for x in 1..59 {
+            assert!(
+                buffer[(x, y)].modifier.contains(Modifier::REVERSED),
+                "cell {x} of the selected row is not reversed"
+            );
+        }
+        let first = &state.alerts.active[0].name;
+        let (_, y0) = find(&buffer, first).unwrap();
+        assert!(!buffer[(2, y0)].modifier.contains(Modifier::REVERSED));
+
+        // Unfocused: no selection shown.
+        let buffer = draw_pane(PaneId::Alerts, &state, &ui, &theme, (60, 12), &PLAIN);
+        let (_, y) = find(&buffer, second).unwrap();
+        assert!(!buffer[(2, y)].modifier.contains(Modifier::REVERSED));
+    }
+
+    #[test]
+    fn alerts_list_the_worst_first_with_priority() {
+        let state = deployment(Level::Crit);
+        let buffer = draw_pane(
+            PaneId::Alerts,
+            &state,
+            &UiState::default(),
+            &theme(),
+            (70, 14),
+            &PLAIN,
+        );
+        let screen = text(&buffer);
+        let p0 = find(&buffer, "P0").expect("a P0 alert").1;
+        let p2 = find(&buffer, "P2").expect("a P2 alert").1;
+        assert!(p0 < p2, "{screen}");
+        assert!(screen.contains("ACK"), "{screen}");
+        assert!(screen.contains("✖ CRIT"), "{screen}");
+    }
+
+    #[test]
+    fn resolved_alerts_follow_the_active_ones_in_the_selection() {
+        let state = deployment(Level::Ok);
+        assert!(state.alerts.active.is_empty());
+        assert_eq!(state.alerts.resolved.len(), 1);
+        let ui = UiState {
+            selected: 0,
+            ..UiState::default()
+        };
+        let focused = Opts {
+            focused: true,
+            zoomed: false,
+        };
+        let buffer = draw_pane(PaneId::Alerts, &state, &ui, &theme(), (60, 6), &focused);
+        let screen = text(&buffer);
+        assert!(screen.contains("no alerts — all figures OK"), "{screen}");
+        let (x, y) = find(&buffer, "ok 6m ago").expect("resolved alert listed");
+        assert!(
+            buffer[(x, y)].modifier.contains(Modifier::REVERSED),
+            "{screen}"
+        );
+        let (x, y) = find(&buffer, "no alerts").unwrap();
+        assert_eq!(Some(buffer[(x, y)].fg), theme().ok.fg);
     }
 }

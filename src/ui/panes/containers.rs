@@ -65,7 +65,7 @@ pub fn health_severity(health: &str) -> Option<Severity> {
 
 /// What the pane sorts by: one of its columns, in the columns' order.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum SortBy {
+pub(crate) enum SortBy {
     /// Compose project, service, container name: the pane's grouping itself.
     #[default]
     Project,
@@ -189,11 +189,11 @@ fn uptime_key(row: &ContainerRow) -> Option<f64> {
 /// The pane's own corner of the UI state: its sort and the container selected in it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ContainersView {
-    pub sort: SortBy,
+    pub(crate) sort: SortBy,
     /// `S`: the sort column read the other way.
-    pub reversed: bool,
+    pub(crate) reversed: bool,
     /// The selected container as (source, id): the selection follows it when rows move.
-    pub selected: Option<(String, String)>,
+    pub(crate) selected: Option<(String, String)>,
 }
 
 /// The pane's part of the key table.
@@ -206,6 +206,16 @@ pub const KEYS: &[Binding] = &[
     ),
     Binding::new(&[ch('S')], Action::SortReverse, When::Screen, Help::Same),
 ];
+
+/// The sort keys as the bottom border names them: `s/S`.
+fn sort_keys(ctx: &PaneContext) -> String {
+    let keymap = &ctx.ui.keymap;
+    ["sort_next", "sort_reverse"]
+        .iter()
+        .filter_map(|name| keymap.key_of(name, When::Screen))
+        .collect::<Vec<_>>()
+        .join("/")
+}
 
 pub const PANE: Pane = Pane {
     keys: KEYS,
@@ -270,7 +280,7 @@ pub fn zoomed_container(ui: &UiState) -> Option<(String, String)> {
 /// Every source's containers in the order the pane lists them: sorted by the chosen
 /// column, then grouped so that a compose project's rows stay together and, inside it,
 /// a service's replicas; a group sits where its first row sorted.
-pub fn listed<'a>(state: &'a AppState, ui: &UiState) -> Vec<(&'a str, &'a ContainerRow)> {
+fn listed<'a>(state: &'a AppState, ui: &UiState) -> Vec<(&'a str, &'a ContainerRow)> {
     let view = &ui.views.containers;
     let mut all: Vec<(&str, &ContainerRow)> = state
         .sources_of(PaneId::Containers)
@@ -388,7 +398,7 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
     if ctx.focused || sorted {
         let arrow = if view.reversed { "▲" } else { "▼" };
         titles.bottom_right = vec![Span::styled(
-            format!("sort {}{arrow} s/S", view.sort.label()),
+            format!("sort {}{arrow} {}", view.sort.label(), sort_keys(ctx)),
             if sorted { theme.accent } else { theme.muted },
         )];
     }
@@ -767,5 +777,376 @@ fn row(ctx: &PaneContext, source: &str, c: &ContainerRow, project: &str) -> Row 
             block,
         ],
         style: Style::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ContainersView, SortBy};
+    use crate::model::update::{ContainerLogLine, ContainerLogTail, ContainerRow, Update};
+    use crate::state::AppState;
+    use crate::ui::test_support::*;
+    use crate::ui::{PaneId, UiState, panes};
+    use chrono::Duration;
+    use ratatui::style::{Color, Modifier};
+
+    #[test]
+    fn containers_states() {
+        insta::assert_snapshot!(states_sheet(PaneId::Containers));
+        insta::assert_snapshot!(zoomed_sheet(PaneId::Containers, 120, 12));
+    }
+
+    #[test]
+    fn containers_without_rows_say_why() {
+        let mut state = connecting();
+        state.apply(
+            Update::Containers {
+                source: "docker".into(),
+                rows: vec![],
+            },
+            now(),
+        );
+        let screen = text(&draw_pane(
+            PaneId::Containers,
+            &state,
+            &UiState::default(),
+            &theme(),
+            (48, 7),
+            &PLAIN,
+        ));
+        assert!(screen.contains("no containers"), "{screen}");
+        let screen = text(&draw_pane(
+            PaneId::Containers,
+            &failing(),
+            &UiState::default(),
+            &theme(),
+            (48, 7),
+            &PLAIN,
+        ));
+        assert!(screen.contains("connection refused"), "{screen}");
+    }
+
+    #[test]
+    fn containers_in_trouble_are_never_hidden_in_the_overview() {
+        let state = deployment(Level::Crit);
+        // Four rows of room, six containers: the exited one sorts last but is shown.
+        let buffer = draw_pane(
+            PaneId::Containers,
+            &state,
+            &UiState::default(),
+            &theme(),
+            (60, 6),
+            &PLAIN,
+        );
+        let screen = text(&buffer);
+        assert!(
+            screen.contains("redis-1") && screen.contains("✖ exited"),
+            "{screen}"
+        );
+        assert!(screen.contains("✖ unhealthy"), "{screen}");
+        assert!(screen.contains("+3 more"), "{screen}");
+        let (x, y) = find(&buffer, "✖ exited").unwrap();
+        assert_eq!(Some(buffer[(x, y)].fg), theme().crit.fg);
+    }
+
+    /// The deployment with two minutes of the backend's figures behind it and its last log
+    /// lines, as the Docker collector sends them while the backend is zoomed.
+    fn containers_zoomed(level: Level) -> AppState {
+        let mut state = deployment(level);
+        state.container_history = Default::default();
+        for i in 0..30 {
+            let mut rows = containers(level);
+            rows[0].cpu_pct = Some(10.0 + f64::from(i % 10) * 5.0);
+            rows[0].mem_bytes = Some((300.0 + f64::from(i) * 4.0) * 1024.0 * 1024.0);
+            state.apply(
+                Update::Containers {
+                    source: "docker".into(),
+                    rows,
+                },
+                now() - Duration::seconds(124 - 4 * i64::from(i)),
+            );
+        }
+        let line = |secs: i64, stderr: bool, text: &str| ContainerLogLine {
+            at: Some(now() - Duration::seconds(secs)),
+            stderr,
+            text: text.into(),
+        };
+        state.apply(
+            Update::ContainerLogs(ContainerLogTail {
+                source: "docker".into(),
+                id: "777700000000".into(),
+                lines: vec![
+                    line(30, false, "GET /api/orders 200 12ms"),
+                    line(20, true, "ERROR pool exhausted\x1b]0;pwned\x07\x1b[2J"),
+                    line(10, false, "GET /api/health 200 1ms"),
+                ],
+                error: (level == Level::Crit).then(|| {
+                    "docker logs: the engine answered 501: no logs with driver none".into()
+                }),
+            }),
+            now(),
+        );
+        state
+    }
+
+    fn containers_ui(sort: SortBy, reversed: bool) -> UiState {
+        UiState {
+            focus: PaneId::Containers,
+            zoomed: true,
+            views: panes::Views {
+                containers: ContainersView {
+                    sort,
+                    reversed,
+                    selected: None,
+                },
+                ..panes::Views::default()
+            },
+            ..UiState::default()
+        }
+    }
+
+    fn names(state: &AppState, ui: &UiState) -> Vec<String> {
+        super::listed(state, ui)
+            .iter()
+            .map(|(_, r)| r.name.trim_start_matches("warungin-").to_string())
+            .collect()
+    }
+
+    #[test]
+    fn containers_sort_by_any_column_and_keep_groups_together() {
+        let state = deployment(Level::Crit);
+        let by = |sort, reversed| names(&state, &containers_ui(sort, reversed));
+        assert_eq!(
+            by(SortBy::Project, false),
+            [
+                "backend-1",
+                "frontend-1",
+                "nginx-1",
+                "postgres-1",
+                "promtail-1",
+                "redis-1"
+            ]
+        );
+        assert_eq!(
+            by(SortBy::Cpu, false),
+            [
+                "backend-1",
+                "postgres-1",
+                "frontend-1",
+                "nginx-1",
+                "promtail-1",
+                "redis-1"
+            ],
+            "busiest first; the exited redis has no CPU figure and goes last"
+        );
+        assert_eq!(
+            by(SortBy::Cpu, true),
+            [
+                "promtail-1",
+                "nginx-1",
+                "frontend-1",
+                "postgres-1",
+                "backend-1",
+                "redis-1"
+            ],
+            "reversed, still missing figures last"
+        );
+        // The worst state first: the exited redis and the unhealthy backend, both critical.
+        assert_eq!(by(SortBy::State, false)[..2], ["redis-1", "backend-1"]);
+        assert_eq!(by(SortBy::Restarts, false)[0], "backend-1");
+        assert_eq!(
+            by(SortBy::Uptime, false)[0],
+            "backend-1",
+            "latest start first"
+        );
+        assert_eq!(by(SortBy::Memory, false)[0], "backend-1");
+        // Every column is reachable with `s` and comes back to the grouping.
+        let mut sort = SortBy::Project;
+        for _ in 0..SortBy::ALL.len() {
+            sort = sort.next();
+            by(sort, false);
+        }
+        assert_eq!(sort, SortBy::Project);
+
+        // Replicas of a service stay together, and a project stays together, placed where
+        // their busiest container sorts.
+        let mut state = connecting();
+        let row = |project: &str, service: &str, name: &str, cpu: f64| ContainerRow {
+            id: name.into(),
+            name: name.into(),
+            project: project.into(),
+            service: service.into(),
+            state: "running".into(),
+            cpu_pct: Some(cpu),
+            ..ContainerRow::default()
+        };
+        state.apply(
+            Update::Containers {
+                source: "docker".into(),
+                rows: vec![
+                    row("shop", "api", "api-1", 10.0),
+                    row("shop", "worker", "worker-1", 50.0),
+                    row("shop", "worker", "worker-2", 0.1),
+                    row("blog", "web", "web-1", 30.0),
+                    row("", "", "loose", 40.0),
+                ],
+            },
+            now(),
+        );
+        assert_eq!(
+            names(&state, &containers_ui(SortBy::Cpu, false)),
+            ["worker-1", "worker-2", "api-1", "loose", "web-1"]
+        );
+    }
+
+    #[test]
+    fn containers_zoomed_show_history_charts_and_last_log_lines() {
+        let theme = theme();
+        let mut out = String::new();
+        for (name, level, sort, size) in [
+            ("ok, wide", Level::Ok, SortBy::Project, (130, 30)),
+            ("ok, sorted by cpu", Level::Ok, SortBy::Cpu, (130, 30)),
+            (
+                "ok, narrow: charts above the log",
+                Level::Ok,
+                SortBy::Project,
+                (80, 34),
+            ),
+            ("crit, log error", Level::Crit, SortBy::Project, (130, 30)),
+            ("just enough room", Level::Ok, SortBy::Project, (42, 16)),
+        ] {
+            let state = containers_zoomed(level);
+            let ui = containers_ui(sort, false);
+            out.push_str(&format!("── {name}, {}x{}\n", size.0, size.1));
+            out.push_str(&text(&draw_pane(
+                PaneId::Containers,
+                &state,
+                &ui,
+                &theme,
+                size,
+                &ZOOMED,
+            )));
+        }
+        insta::assert_snapshot!(out);
+
+        let state = containers_zoomed(Level::Ok);
+        let buffer = draw_pane(
+            PaneId::Containers,
+            &state,
+            &containers_ui(SortBy::Cpu, false),
+            &theme,
+            (130, 30),
+            &ZOOMED,
+        );
+        let screen = text(&buffer);
+        // The selected row (the busiest, first) is reversed; its chart and log are shown.
+        let (x, y) = find(&buffer, "warungin-backend-1").unwrap();
+        assert!(buffer[(x, y)].modifier.contains(Modifier::REVERSED));
+        assert!(
+            screen.contains("cpu of warungin-backend-1 55.0%"),
+            "{screen}"
+        );
+        assert!(screen.contains("max 55.0%"), "{screen}");
+        assert!(screen.contains("last 3 lines"), "{screen}");
+        assert!(screen.contains("GET /api/health 200 1ms"), "{screen}");
+        // The sorted column is marked in the header and on the border, in the accent style.
+        assert!(screen.contains("cpu▼"), "{screen}");
+        let (x, y) = find(&buffer, "sort cpu▼ s/S").unwrap();
+        assert_eq!(buffer[(x, y)].fg, theme.accent.fg.unwrap_or(Color::Reset));
+        // stderr lines carry a bar in the warn style; control sequences never reach the screen.
+        let (x, y) = find(&buffer, "ERROR pool exhausted").unwrap();
+        assert!(screen.contains("▌"), "{screen}");
+        assert_eq!(
+            buffer[(x - 10, y)].fg,
+            theme.warn.fg.unwrap_or(Color::Reset)
+        );
+        for cell in buffer.content() {
+            assert!(!cell.symbol().chars().any(char::is_control), "{cell:?}");
+        }
+        // Braille dots: a chart is drawn.
+        assert!(
+            screen
+                .chars()
+                .any(|c| ('\u{2801}'..='\u{28ff}').contains(&c)),
+            "{screen}"
+        );
+
+        // A log error is in the crit style.
+        let crit = containers_zoomed(Level::Crit);
+        let buffer = draw_pane(
+            PaneId::Containers,
+            &crit,
+            &containers_ui(SortBy::Project, false),
+            &theme,
+            (130, 30),
+            &ZOOMED,
+        );
+        let (x, y) = find(&buffer, "docker logs: the engine answered 501").unwrap();
+        assert_eq!(Some(buffer[(x, y)].fg), theme.crit.fg);
+
+        // Another container selected: its own (empty) history, and its log still to come.
+        let ui = UiState {
+            selected: 1,
+            ..containers_ui(SortBy::Project, false)
+        };
+        let screen = text(&draw_pane(
+            PaneId::Containers,
+            &state,
+            &ui,
+            &theme,
+            (130, 30),
+            &ZOOMED,
+        ));
+        assert!(
+            screen.contains("cpu of warungin-frontend-1 1.2%"),
+            "{screen}"
+        );
+        assert!(screen.contains("reading the last log lines"), "{screen}");
+    }
+
+    #[test]
+    fn zoomed_containers_survive_every_size() {
+        let theme = theme();
+        for level in [Level::Ok, Level::Crit] {
+            let state = containers_zoomed(level);
+            for sort in [SortBy::Project, SortBy::Cpu, SortBy::Uptime] {
+                let ui = containers_ui(sort, true);
+                for width in (0..=140).step_by(10) {
+                    for height in (0..=36).step_by(2) {
+                        draw_pane(
+                            PaneId::Containers,
+                            &state,
+                            &ui,
+                            &theme,
+                            (width, height),
+                            &ZOOMED,
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_border_names_the_sort_keys_in_effect() {
+        let state = deployment(Level::Ok);
+        let border = |ui: &UiState| {
+            let screen = text(&draw_pane(
+                PaneId::Containers,
+                &state,
+                ui,
+                &theme(),
+                (60, 9),
+                &FOCUSED_PLAIN,
+            ));
+            screen.lines().last().unwrap().to_string()
+        };
+        assert!(border(&UiState::default()).contains("sort project▼ s/S"));
+        let keymap = crate::ui::keys::Keymap::parse("[keys]\nsort_next = \"o\"\n").unwrap();
+        let ui = UiState {
+            keymap: std::sync::Arc::new(keymap),
+            ..UiState::default()
+        };
+        assert!(border(&ui).contains("sort project▼ o/S"), "{}", border(&ui));
     }
 }

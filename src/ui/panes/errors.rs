@@ -49,24 +49,24 @@ const PATTERN_COLUMNS: [Column; 5] = [
 #[derive(Clone, Debug)]
 pub struct ErrorsView {
     /// The filter that lines pass (`/`).
-    pub filter: LogFilter,
+    pub(crate) filter: LogFilter,
     /// The filter is being typed: keys are text.
-    pub editing: bool,
+    pub(crate) editing: bool,
     /// The filter as it was before `/`, restored by Esc.
-    pub before_edit: Option<LogFilter>,
+    pub(crate) before_edit: Option<LogFilter>,
     /// Only error lines (the default), or every line (`e`).
-    pub errors_only: bool,
+    pub(crate) errors_only: bool,
     /// The selected line, counted back from the newest (0 = following).
-    pub scroll: usize,
+    pub(crate) scroll: usize,
     /// Scrolled back (or a line's fields open): lines that arrived after this arrival number
     /// are held back, so what is read holds still. `None` follows the newest line.
-    pub anchor: Option<u64>,
+    pub(crate) anchor: Option<u64>,
     /// Long messages wrap over several rows instead of being cut.
-    pub wrap: bool,
+    pub(crate) wrap: bool,
     /// The zoomed pane lists the top error patterns instead of the tail.
-    pub patterns: bool,
+    pub(crate) patterns: bool,
     /// Every field of the selected line (or the selected pattern's example) is shown.
-    pub detail: bool,
+    pub(crate) detail: bool,
 }
 
 impl Default for ErrorsView {
@@ -175,6 +175,11 @@ pub const KEYS: &[Binding] = &[
 ];
 
 const FILTER: When = When::Prompt(PaneId::Errors);
+
+/// The key of an action as the pane's text names it (the keymap may have rebound it).
+fn key_of(ctx: &PaneContext, name: &str, when: When) -> String {
+    ctx.ui.keymap.key_of(name, when).unwrap_or_default()
+}
 
 pub const PANE: Pane = Pane {
     keys: KEYS,
@@ -936,7 +941,13 @@ fn render_patterns(frame: &mut Frame, body: Rect, ctx: &PaneContext, titles: &mu
             one_line(&example.message)
         );
         let paragraph = Paragraph::new(vec![
-            Line::from(Span::styled("example (Enter: every field)", theme.muted)),
+            Line::from(Span::styled(
+                format!(
+                    "example ({}: every field)",
+                    key_of(ctx, "line_fields", When::Zoomed(PaneId::Errors))
+                ),
+                theme.muted,
+            )),
             Line::from(Span::styled(text, theme.text)),
         ])
         .wrap(Wrap { trim: false });
@@ -961,7 +972,13 @@ fn detail(frame: &mut Frame, body: Rect, ctx: &PaneContext, line: Option<&LogLin
         .border_type(BorderType::Double)
         .border_style(theme.border_focused)
         .title(Line::from(Span::styled(" line fields ", theme.title)))
-        .title_bottom(Line::from(Span::styled(" Esc closes ", theme.muted)).right_aligned());
+        .title_bottom(
+            Line::from(Span::styled(
+                format!(" {} closes ", key_of(ctx, "back", When::Screen)),
+                theme.muted,
+            ))
+            .right_aligned(),
+        );
     let area = block.inner(body);
     frame.render_widget(Clear, body);
     frame.render_widget(block, body);
@@ -1021,4 +1038,557 @@ fn detail(frame: &mut Frame, body: Rect, ctx: &PaneContext, line: Option<&LogLin
         out.push(field(&sanitize(key), one_line(value), theme.text));
     }
     frame.render_widget(Paragraph::new(out).wrap(Wrap { trim: false }), area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LogFilter;
+    use crate::model::update::{LogLevel, LogLine, Update};
+    use crate::state::AppState;
+    use crate::ui::test_support::*;
+    use crate::ui::{PaneId, UiState};
+    use chrono::Duration;
+    use ratatui::style::{Color, Modifier};
+
+    #[test]
+    fn errors_states() {
+        insta::assert_snapshot!(states_sheet(PaneId::Errors));
+        insta::assert_snapshot!(zoomed_sheet(PaneId::Errors, 120, 16));
+    }
+
+    #[test]
+    fn errors_pane_filters_scrolls_and_says_so() {
+        let theme = theme();
+        let state = deployment(Level::Crit);
+        let size = (70, 8);
+        let opts = Opts {
+            focused: true,
+            zoomed: false,
+        };
+        let mut ui = UiState::default();
+        let follow = text(&draw_pane(PaneId::Errors, &state, &ui, &theme, size, &opts));
+        assert!(follow.contains("FOLLOW"), "{follow}");
+        assert!(
+            !follow.contains("server started"),
+            "info lines hidden by default: {follow}"
+        );
+        assert!(follow.contains("CRIT"), "{follow}");
+
+        ui.views.errors.errors_only = false;
+        ui.views.errors.scroll = 5;
+        ui.views.errors.anchor = Some(state.logs.pushed());
+        let scrolled = text(&draw_pane(PaneId::Errors, &state, &ui, &theme, size, &opts));
+        assert!(scrolled.contains("PAUSED ↑5"), "{scrolled}");
+        assert!(scrolled.contains("all lines"), "{scrolled}");
+
+        // Scrolling past the oldest line stops at the oldest line.
+        ui.views.errors.scroll = 10_000;
+        let top = text(&draw_pane(PaneId::Errors, &state, &ui, &theme, size, &opts));
+        assert!(top.contains("server started"), "{top}");
+
+        ui.views.errors.scroll = 0;
+        ui.views.errors.anchor = None;
+        ui.views.errors.filter = LogFilter::parse("redis");
+        let filtered = text(&draw_pane(PaneId::Errors, &state, &ui, &theme, size, &opts));
+        assert!(filtered.contains("connection reset"), "{filtered}");
+        assert!(!filtered.contains("database is locked"), "{filtered}");
+        assert!(filtered.contains("filter: redis"), "{filtered}");
+
+        ui.views.errors.filter = LogFilter::parse("no-such-thing");
+        let none = text(&draw_pane(PaneId::Errors, &state, &ui, &theme, size, &opts));
+        assert!(
+            none.contains("no lines match filter no-such-thing"),
+            "{none}"
+        );
+
+        ui.views.errors.filter = LogFilter::default();
+        ui.views.errors.errors_only = true;
+        let ok = text(&draw_pane(
+            PaneId::Errors,
+            &{
+                let mut s = connecting();
+                s.apply(
+                    Update::Logs(vec![log(now(), LogLevel::Info, "app", "all quiet")]),
+                    now(),
+                );
+                s
+            },
+            &ui,
+            &theme,
+            size,
+            &opts,
+        ));
+        assert!(ok.contains("no error lines yet"), "{ok}");
+        insta::assert_snapshot!(format!("{follow}{scrolled}{filtered}"));
+    }
+
+    #[test]
+    fn errors_pane_counts_dropped_lines() {
+        let mut state = connecting();
+        let lines: Vec<LogLine> = (0..crate::state::logbuf::DEFAULT_CAPACITY + 7)
+            .map(|i| {
+                log(
+                    now() - Duration::seconds(i as i64 % 50),
+                    LogLevel::Error,
+                    "app",
+                    "boom",
+                )
+            })
+            .collect();
+        state.apply(Update::Logs(lines), now());
+        let screen = text(&draw_pane(
+            PaneId::Errors,
+            &state,
+            &UiState::default(),
+            &theme(),
+            (70, 6),
+            &PLAIN,
+        ));
+        assert!(screen.contains("7 dropped"), "{screen}");
+    }
+
+    /// Seed 002's JSON lines and two other sources, through the real parser.
+    fn errors_triage_state() -> AppState {
+        let pattern = regex::RegexBuilder::new("error|exception|failed|critical|fatal|panic")
+            .case_insensitive(true)
+            .build()
+            .unwrap();
+        let mut state = connecting();
+        state.register_source(PaneId::Errors, "tmws");
+        state.register_source(PaneId::Errors, "nginx");
+        let raw = [
+            (
+                "tmws",
+                r#"{"timestamp": "2026-11-23T11:50:00Z", "level": "ERROR", "message": "Failed to call MCP tool", "tool_name": "get-library-docs", "outcome": "timeout", "latency_ms": 30012.0, "error_type": "TimeoutError"}"#,
+            ),
+            (
+                "tmws",
+                r#"{"timestamp": "2026-11-23T11:52:00Z", "level": "WARNING", "message": "Skill activation denied", "security_event": "SKILL_ACTIVATION_DENIED", "agent_id": "agent-17"}"#,
+            ),
+            (
+                "nginx",
+                "2026/11/23 11:55:00 [error] 1234#0: *88 connect() failed (111: Connection refused) while connecting to upstream, client: 10.0.3.7",
+            ),
+            (
+                "tmws",
+                r#"{"timestamp": "2026-11-23T11:58:00Z", "level": "ERROR", "message": "Scheduled expiration cleanup failed", "error_type": "OperationalError", "total_cleanups_attempted": 3, "monitoring_event": "SCHEDULER_CLEANUP_FAILED"}"#,
+            ),
+            (
+                "tmws",
+                r#"{"timestamp": "2026-11-23T11:59:00Z", "level": "ERROR", "message": "Failed to call MCP tool", "tool_name": "search_memories", "outcome": "timeout", "latency_ms": 31877.5, "error_type": "TimeoutError"}"#,
+            ),
+        ];
+        let lines = raw
+            .iter()
+            .map(|(source, text)| {
+                crate::collect::logs::parse::parse_line(
+                    *source,
+                    text.as_bytes(),
+                    0,
+                    &pattern,
+                    now(),
+                )
+            })
+            .collect();
+        state.apply(Update::Logs(lines), now());
+        state
+    }
+
+    /// The Errors pane's text in the default theme.
+    fn errors_text(state: &AppState, ui: &UiState, size: (u16, u16), opts: &Opts) -> String {
+        text(&draw_pane(PaneId::Errors, state, ui, &theme(), size, opts))
+    }
+
+    fn errors_ui(f: impl FnOnce(&mut UiState)) -> UiState {
+        let mut ui = UiState {
+            focus: PaneId::Errors,
+            zoomed: true,
+            ..UiState::default()
+        };
+        f(&mut ui);
+        ui
+    }
+
+    #[test]
+    fn errors_tail_is_merged_in_time_order_with_a_stable_colour_per_source() {
+        let theme = theme();
+        let mut state = errors_triage_state();
+        // A source that is late: its line goes where its time puts it, not at the bottom.
+        state.apply(
+            Update::Logs(vec![log(
+                now() - Duration::minutes(7),
+                LogLevel::Error,
+                "worker",
+                "late worker error",
+            )]),
+            now(),
+        );
+        let ui = errors_ui(|ui| ui.views.errors.errors_only = false);
+        let buffer = draw_pane(
+            PaneId::Errors,
+            &state,
+            &ui,
+            &theme,
+            (110, 16),
+            &FOCUSED_ZOOMED,
+        );
+        let screen = text(&buffer);
+        let rows: Vec<u16> = ["11:50:00", "11:53:00", "11:55:00", "11:58:00", "11:59:00"]
+            .iter()
+            .map(|t| {
+                find(&buffer, &format!("{t} "))
+                    .unwrap_or_else(|| panic!("{t}: {screen}"))
+                    .1
+            })
+            .collect();
+        assert!(rows.windows(2).all(|w| w[0] < w[1]), "time order: {screen}");
+        // Each source's name is drawn in its own colour wherever it appears, and the two
+        // sources differ.
+        let style_of = |needle: &str| {
+            // In a line of the tail (after its time), not in the title.
+            let (x, y) = find(&buffer, &format!(":00 {needle}")).unwrap();
+            buffer[(x + 4, y)].fg
+        };
+        let tmws_rows: Vec<u16> = screen
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.contains(":00 tmws "))
+            .map(|(y, _)| y as u16)
+            .collect();
+        assert!(tmws_rows.len() >= 2, "{screen}");
+        let x_source = find(&buffer, "11:50:00").unwrap().0 + 9;
+        let colours: Vec<_> = tmws_rows
+            .iter()
+            .map(|y| buffer[(x_source, *y)].fg)
+            .collect();
+        assert!(colours.windows(2).all(|w| w[0] == w[1]), "{colours:?}");
+        // In the order the sources are configured: app, tmws, nginx.
+        assert_eq!(colours[0], theme.sources[1].fg.unwrap_or(Color::Reset));
+        assert_ne!(style_of("nginx"), style_of("tmws"));
+        // The level column carries the level's style.
+        let (x, y) = find(&buffer, "ERROR").unwrap();
+        assert_eq!(buffer[(x, y)].fg, theme.crit.fg.unwrap_or(Color::Reset));
+        let (x, y) = find(&buffer, "WARN ").unwrap();
+        assert_eq!(buffer[(x, y)].fg, theme.warn.fg.unwrap_or(Color::Reset));
+    }
+
+    #[test]
+    fn errors_pane_follows_then_holds_still_when_scrolled_back() {
+        let theme = theme();
+        let mut state = errors_triage_state();
+        let size = (100, 9);
+        let following = errors_ui(|ui| ui.zoomed = false);
+        let screen = errors_text(&state, &following, size, &FOCUSED_PLAIN);
+        assert!(screen.contains("FOLLOW"), "{screen}");
+
+        // Scrolled back two lines: paused at what was there.
+        let paused = errors_ui(|ui| {
+            ui.zoomed = false;
+            ui.views.errors.scroll = 2;
+            ui.views.errors.anchor = Some(state.logs.pushed());
+        });
+        let before = draw_pane(
+            PaneId::Errors,
+            &state,
+            &paused,
+            &theme,
+            size,
+            &FOCUSED_PLAIN,
+        );
+        let before_text = text(&before);
+        assert!(before_text.contains("PAUSED ↑2"), "{before_text}");
+        // The selected line (two back from the newest: the 11:55 nginx line) is reversed.
+        let (_, y) = find(&before, "11:55:00").unwrap();
+        for x in 1..99 {
+            assert!(
+                before[(x, y)].modifier.contains(Modifier::REVERSED),
+                "cell {x} of the selected line: {before_text}"
+            );
+        }
+        let (_, y_newest) = find(&before, "11:59:00").unwrap();
+        assert!(!before[(2, y_newest)].modifier.contains(Modifier::REVERSED));
+
+        // New lines arrive, faster than anyone reads: the view holds still and counts them.
+        let burst: Vec<LogLine> = (0..40)
+            .map(|i| log(now(), LogLevel::Error, "tmws", &format!("burst line {i}")))
+            .collect();
+        state.apply(Update::Logs(burst), now());
+        let after = errors_text(&state, &paused, size, &FOCUSED_PLAIN);
+        assert!(after.contains("PAUSED ↑2 · 40 new"), "{after}");
+        assert!(!after.contains("burst line"), "{after}");
+        let body = |t: &str| t.lines().skip(1).take(6).collect::<Vec<_>>().join("\n");
+        assert_eq!(body(&before_text), body(&after));
+
+        // Following again shows the newest.
+        let followed = errors_text(&state, &following, size, &FOCUSED_PLAIN);
+        assert!(followed.contains("burst line 39"), "{followed}");
+        assert!(followed.contains("FOLLOW"), "{followed}");
+        insta::assert_snapshot!(format!("{screen}{before_text}{after}{followed}"));
+    }
+
+    #[test]
+    fn errors_pane_filters_exclude_level_and_source() {
+        let state = errors_triage_state();
+        let size = (110, 10);
+        let draw = |filter: &str| {
+            let ui = errors_ui(|ui| {
+                ui.zoomed = false;
+                ui.views.errors.errors_only = false;
+                ui.views.errors.filter = LogFilter::parse(filter);
+            });
+            errors_text(&state, &ui, size, &FOCUSED_PLAIN)
+        };
+        let excluded = draw("!mcp");
+        assert!(!excluded.contains("Failed to call MCP tool"), "{excluded}");
+        assert!(excluded.contains("cleanup failed"), "{excluded}");
+        let level = draw("level:error");
+        assert!(!level.contains("Skill activation denied"), "{level}");
+        assert!(level.contains("connect() failed"), "{level}");
+        let source = draw("source:nginx");
+        assert!(source.contains("connect() failed"), "{source}");
+        assert!(!source.contains("MCP"), "{source}");
+        let combined = draw("fail !cleanup source:tmws");
+        assert!(combined.contains("Failed to call MCP tool"), "{combined}");
+        assert!(!combined.contains("cleanup failed"), "{combined}");
+        assert!(!combined.contains("connect()"), "{combined}");
+        let bad = draw("(unclosed");
+        assert!(bad.contains("filter error: bad regex"), "{bad}");
+        insta::assert_snapshot!(format!("{excluded}{level}{source}{combined}{bad}"));
+    }
+
+    #[test]
+    fn errors_pane_wraps_long_lines_when_asked() {
+        let mut state = connecting();
+        let long = format!("start of a long message {} end-of-message", "x".repeat(150));
+        state.apply(
+            Update::Logs(vec![log(now(), LogLevel::Error, "app", &long)]),
+            now(),
+        );
+        let size = (60, 8);
+        let cut_ui = errors_ui(|ui| ui.zoomed = false);
+        let cut = errors_text(&state, &cut_ui, size, &FOCUSED_PLAIN);
+        assert!(cut.contains("start of a long"), "{cut}");
+        assert!(cut.contains('…'), "{cut}");
+        assert!(!cut.contains("end-of-message"), "{cut}");
+        let wrap_ui = errors_ui(|ui| {
+            ui.zoomed = false;
+            ui.views.errors.wrap = true;
+        });
+        let wrapped = errors_text(&state, &wrap_ui, size, &FOCUSED_PLAIN);
+        assert!(wrapped.contains("end-of-message"), "{wrapped}");
+        assert!(wrapped.contains("· wrap"), "{wrapped}");
+        insta::assert_snapshot!(format!("{cut}{wrapped}"));
+    }
+
+    #[test]
+    fn enter_on_a_line_shows_all_its_fields() {
+        let theme = theme();
+        let state = errors_triage_state();
+        // The newest error but one: the scheduler cleanup failure.
+        let ui = errors_ui(|ui| {
+            ui.views.errors.scroll = 1;
+            ui.views.errors.anchor = Some(state.logs.pushed());
+            ui.views.errors.detail = true;
+        });
+        let buffer = draw_pane(
+            PaneId::Errors,
+            &state,
+            &ui,
+            &theme,
+            (100, 20),
+            &FOCUSED_ZOOMED,
+        );
+        let screen = text(&buffer);
+        for needle in [
+            "line fields",
+            "2026-11-23 11:58:00.000 UTC",
+            "Scheduled expiration cleanup failed",
+            "monitoring_event",
+            "SCHEDULER_CLEANUP_FAILED",
+            "error_type",
+            "OperationalError",
+            "total_cleanups_attempted",
+            "Esc closes",
+        ] {
+            assert!(screen.contains(needle), "{needle}: {screen}");
+        }
+        // Every field of seed 002's tool-timeout line, on the newest line.
+        let ui = errors_ui(|ui| {
+            ui.views.errors.anchor = Some(state.logs.pushed());
+            ui.views.errors.detail = true;
+        });
+        let newest = errors_text(&state, &ui, (100, 20), &FOCUSED_ZOOMED);
+        for needle in [
+            "tool_name",
+            "search_memories",
+            "outcome",
+            "timeout",
+            "latency_ms",
+            "31877.5",
+            "TimeoutError",
+        ] {
+            assert!(newest.contains(needle), "{needle}: {newest}");
+        }
+        let (x, y) = find(&buffer, "monitoring_event").unwrap();
+        assert_eq!(buffer[(x, y)].fg, theme.accent.fg.unwrap_or(Color::Reset));
+        // The security event of the warning line.
+        let ui = errors_ui(|ui| {
+            ui.views.errors.errors_only = false;
+            ui.views.errors.scroll = 3;
+            ui.views.errors.anchor = Some(state.logs.pushed());
+            ui.views.errors.detail = true;
+        });
+        let warning = errors_text(&state, &ui, (100, 20), &FOCUSED_ZOOMED);
+        assert!(warning.contains("security_event"), "{warning}");
+        assert!(warning.contains("SKILL_ACTIVATION_DENIED"), "{warning}");
+        insta::assert_snapshot!(format!("{screen}{newest}"));
+    }
+
+    #[test]
+    fn zoomed_errors_show_a_sparkline_per_source() {
+        let theme = theme();
+        let state = errors_triage_state();
+        let ui = errors_ui(|_| {});
+        let buffer = draw_pane(
+            PaneId::Errors,
+            &state,
+            &ui,
+            &theme,
+            (100, 20),
+            &FOCUSED_ZOOMED,
+        );
+        let screen = text(&buffer);
+        // tmws: 3 errors in the last half hour, nginx 1; app has none.
+        assert!(screen.contains("3 in 30m"), "{screen}");
+        assert!(screen.contains("1 in 30m"), "{screen}");
+        assert!(screen.contains("0 in 30m"), "{screen}");
+        let (x, y) = find(&buffer, "nginx").unwrap();
+        assert_eq!(
+            buffer[(x, y)].fg,
+            theme.sources[2].fg.unwrap_or(Color::Reset)
+        );
+        // A source with errors has its sparkline in the warn style; one without, muted.
+        let spark_x = x + 6;
+        assert_eq!(
+            buffer[(spark_x, y)].fg,
+            theme.warn.fg.unwrap_or(Color::Reset)
+        );
+        let (x, y) = find(&buffer, "app ").unwrap();
+        assert_eq!(
+            buffer[(x + 6, y)].fg,
+            theme.muted.fg.unwrap_or(Color::Reset)
+        );
+    }
+
+    #[test]
+    fn top_patterns_view_counts_and_shows_one_example_each() {
+        let theme = theme();
+        let state = errors_triage_state();
+        let ui = errors_ui(|ui| ui.views.errors.patterns = true);
+        let buffer = draw_pane(
+            PaneId::Errors,
+            &state,
+            &ui,
+            &theme,
+            (120, 14),
+            &FOCUSED_ZOOMED,
+        );
+        let screen = text(&buffer);
+        // The two tool timeouts are one pattern, counted twice, first and last seen.
+        let (_, y) = find(&buffer, "Failed to call MCP tool").unwrap();
+        let row = screen.lines().nth(y as usize).unwrap();
+        assert!(row.contains("    2 11:50:00 11:59:00 tmws"), "{row}");
+        assert!(screen.contains("TOP PATTERNS · 3"), "{screen}");
+        // The nginx line is masked: its ids and address vary.
+        assert!(
+            screen.contains("*<num> connect() failed (<num>: Connection refused)"),
+            "{screen}"
+        );
+        // The selected (first) pattern is reversed and its example is shown whole.
+        assert!(buffer[(3, y)].modifier.contains(Modifier::REVERSED));
+        assert!(screen.contains("example (Enter: every field)"), "{screen}");
+        assert!(
+            screen.contains("2026-11-23 11:50:00 tmws Failed to call MCP tool"),
+            "{screen}"
+        );
+        // Enter on it: the example's every field.
+        let detail_ui = errors_ui(|ui| {
+            ui.views.errors.patterns = true;
+            ui.views.errors.detail = true;
+        });
+        let detail = errors_text(&state, &detail_ui, (120, 14), &FOCUSED_ZOOMED);
+        assert!(detail.contains("get-library-docs"), "{detail}");
+        assert!(detail.contains("30012.0"), "{detail}");
+        // Filtered.
+        let filtered_ui = errors_ui(|ui| {
+            ui.views.errors.patterns = true;
+            ui.views.errors.filter = LogFilter::parse("source:nginx");
+        });
+        let filtered = errors_text(&state, &filtered_ui, (120, 14), &FOCUSED_ZOOMED);
+        assert!(filtered.contains("TOP PATTERNS · 1"), "{filtered}");
+        let none_ui = errors_ui(|ui| ui.views.errors.patterns = true);
+        let empty = errors_text(&connecting(), &none_ui, (120, 6), &FOCUSED_ZOOMED);
+        assert!(empty.contains("no patterns"), "{empty}");
+        insta::assert_snapshot!(format!("{screen}{detail}{filtered}{empty}"));
+    }
+
+    #[test]
+    fn errors_views_survive_tiny_sizes_and_say_something() {
+        let theme = theme();
+        let state = errors_triage_state();
+        let views: Vec<(&str, UiState)> = vec![
+            ("follow", errors_ui(|_| {})),
+            (
+                "paused",
+                errors_ui(|ui| {
+                    ui.views.errors.scroll = 2;
+                    ui.views.errors.anchor = Some(state.logs.pushed());
+                }),
+            ),
+            (
+                "paused, its lines gone",
+                errors_ui(|ui| {
+                    ui.views.errors.scroll = 2;
+                    ui.views.errors.anchor = Some(0);
+                }),
+            ),
+            ("wrap", errors_ui(|ui| ui.views.errors.wrap = true)),
+            (
+                "detail",
+                errors_ui(|ui| {
+                    ui.views.errors.detail = true;
+                    ui.views.errors.anchor = Some(state.logs.pushed());
+                }),
+            ),
+            ("patterns", errors_ui(|ui| ui.views.errors.patterns = true)),
+            (
+                "pattern detail",
+                errors_ui(|ui| {
+                    ui.views.errors.patterns = true;
+                    ui.views.errors.detail = true;
+                    ui.selected = 99;
+                }),
+            ),
+        ];
+        let mut out = String::new();
+        for (name, ui) in &views {
+            for width in 0..=24 {
+                for height in 0..=8 {
+                    for opts in [&PLAIN, &FOCUSED_ZOOMED] {
+                        draw_pane(PaneId::Errors, &state, ui, &theme, (width, height), opts);
+                    }
+                }
+            }
+            for size in [(16, 4), (30, 6)] {
+                out.push_str(&format!("── {name} at {}x{}\n", size.0, size.1));
+                let screen = errors_text(&state, ui, size, &FOCUSED_ZOOMED);
+                assert!(
+                    screen.contains("6 Errors") || screen.contains("6 Err"),
+                    "{name}: {screen}"
+                );
+                out.push_str(&screen);
+            }
+        }
+        insta::assert_snapshot!(out);
+    }
 }

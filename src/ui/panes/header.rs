@@ -36,7 +36,7 @@ impl Part {
     }
 }
 
-pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
+pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
     if area.is_empty() {
         return;
     }
@@ -319,5 +319,78 @@ pub fn format_length(length: Duration) -> String {
         format!("{minutes}m")
     } else {
         format!("{}h{:02}m", minutes / 60, minutes % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::state::AppState;
+    use crate::ui::test_support::*;
+    use crate::ui::theme::Theme;
+    use crate::ui::{PaneContext, UiState};
+    use ratatui::buffer::Buffer;
+
+    #[test]
+    fn header_states() {
+        let theme = theme();
+        let mut out = String::new();
+        let paused = UiState {
+            paused: true,
+            ..UiState::default()
+        };
+        let cases: Vec<(&str, AppState, UiState)> = vec![
+            ("ok", deployment(Level::Ok), UiState::default()),
+            ("crit", deployment(Level::Crit), UiState::default()),
+            ("crit, paused", deployment(Level::Crit), paused),
+            ("connecting", connecting(), UiState::default()),
+            ("failing", failing(), UiState::default()),
+        ];
+        for (name, state, ui) in cases {
+            for width in [200, 80, 40, 12] {
+                out.push_str(&format!("── {name} at {width}\n"));
+                out.push_str(&text(&draw_pane_header(&state, &ui, &theme, width)));
+            }
+        }
+        insta::assert_snapshot!(out);
+    }
+
+    fn draw_pane_header(state: &AppState, ui: &UiState, theme: &Theme, width: u16) -> Buffer {
+        let mut terminal = terminal(width, 1);
+        terminal
+            .draw(|frame| {
+                let ctx = PaneContext {
+                    state,
+                    ui,
+                    theme,
+                    focused: false,
+                    zoomed: false,
+                    now: now(),
+                };
+                super::render(frame, frame.area(), &ctx);
+            })
+            .unwrap();
+        terminal.backend().buffer().clone()
+    }
+
+    #[test]
+    fn header_says_paused_and_counts_unacked_alerts() {
+        let state = deployment(Level::Crit);
+        let ui = UiState {
+            paused: true,
+            ..UiState::default()
+        };
+        let line = text(&draw_pane_header(&state, &ui, &theme(), 120));
+        assert!(line.contains("PAUSED"), "{line}");
+        assert!(line.contains("T+02:14 / 24h"), "{line}");
+        assert!(line.contains("next check T+03:00 in 46m"), "{line}");
+        let unacked = state.alerts.unacknowledged();
+        assert!(line.contains(&format!("{unacked} alerts")), "{line}");
+        assert!(line.contains("✖ CRIT"), "{line}");
+        // Narrow: the severity and PAUSED stay, the rest goes first.
+        let narrow = text(&draw_pane_header(&state, &ui, &theme(), 20));
+        assert!(
+            narrow.contains("PAUSED") && narrow.contains("✖ CRIT"),
+            "{narrow}"
+        );
     }
 }

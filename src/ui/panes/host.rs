@@ -379,3 +379,15 @@ fn compact(ctx: &PaneContext, source: &str) -> Line<'static> {
     }
     Line::from(spans)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::ui::PaneId;
+    use crate::ui::test_support::*;
+
+    #[test]
+    fn host_states() {
+        insta::assert_snapshot!(states_sheet(PaneId::Host));
+        insta::assert_snapshot!(zoomed_sheet(PaneId::Host, 80, 14));
+    }
+}

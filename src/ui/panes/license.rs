@@ -145,3 +145,36 @@ fn row(ctx: &PaneContext, index: usize, figure: Option<&FigureState>, with_detai
         style: Style::default(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::ui::test_support::*;
+    use crate::ui::{PaneId, UiState};
+
+    #[test]
+    fn license_states() {
+        insta::assert_snapshot!(states_sheet(PaneId::License));
+        insta::assert_snapshot!(zoomed_sheet(PaneId::License, 80, 14));
+    }
+
+    #[test]
+    fn failed_figures_show_their_error_and_missing_ones_a_dash() {
+        let mut state = stale();
+        state.figures.remove("tmws.license.revoked_1h");
+        let theme = theme();
+        let buffer = draw_pane(
+            PaneId::License,
+            &state,
+            &UiState::default(),
+            &theme,
+            (70, 12),
+            &PLAIN,
+        );
+        let screen = text(&buffer);
+        let (x, y) = find(&buffer, "no such table: license_usage_history").expect(&screen);
+        assert_eq!(Some(buffer[(x, y)].fg), theme.unknown.fg);
+        let revoked = screen.lines().find(|l| l.contains("revoked")).unwrap();
+        assert!(revoked.contains('—'), "{screen}");
+        assert!(screen.contains("? integrity"), "{screen}");
+    }
+}

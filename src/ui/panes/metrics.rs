@@ -53,7 +53,7 @@ pub fn listed<'a>(ctx: &PaneContext<'a>) -> Vec<&'a FigureState> {
 
 pub const PANE: Pane = Pane::new(PaneId::Metrics, render);
 
-pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
+pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
     let sources = ctx.state.sources_of(PaneId::Metrics);
     let body = inner(area);
     let mut titles = Titles::default();
@@ -117,5 +117,140 @@ fn row(ctx: &PaneContext, f: &FigureState) -> Row {
             ),
         ],
         style: Style::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! PromQL figures with their values, histories and labels, not-OK ones first; NaN, an
+    //! empty result and a query error each readable; the hosts a Prometheus source
+    //! discovers left to the Host pane.
+
+    use crate::model::figure::{Reading, Value};
+    use crate::model::rule::{Rule, Threshold};
+    use crate::model::update::{HostSnapshot, Update};
+    use crate::state::{AppState, Window};
+    use crate::ui::test_support::{FOCUSED_ZOOMED, draw_pane_at, text, theme};
+    use crate::ui::{PaneId, UiState};
+    use chrono::{DateTime, Duration, TimeZone, Utc};
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 2, 6, 0, 0).unwrap()
+    }
+
+    fn state() -> AppState {
+        let mut state = AppState::new(Window::new(
+            "meatymusic",
+            now() - Duration::hours(2),
+            Duration::hours(24),
+        ));
+        state.register_source(PaneId::Metrics, "mm");
+        let warn = Rule::warn_only(Threshold::above(1.0));
+        for (i, v) in [0.2, 0.4, 0.9, 1.6, 2.5].into_iter().enumerate() {
+            let at = now() - Duration::seconds(60 - 15 * i as i64);
+            let readings = vec![
+                Reading::number(
+                    "mm.boundary_violations_per_s",
+                    "security boundary violations/s",
+                    v,
+                    "/s",
+                )
+                .with_rule(warn.clone()),
+                Reading::number(
+                    "mm.contexts_by_instance.api-1:8000",
+                    "active security contexts {instance=\"api-1:8000\"}",
+                    10.0 + i as f64,
+                    "",
+                )
+                .with_detail("instance=\"api-1:8000\", job=\"meatymusic-api\""),
+                Reading::number("mm.cache_hit_pct", "security cache hit rate", f64::NAN, "%")
+                    .with_detail("NaN: not a number (such as 0/0, a ratio over no events)"),
+                Reading {
+                    value: Value::None,
+                    ..Reading::text("mm.query_p95_s", "security query P95", "")
+                }
+                .with_detail("empty result: the query matched no series"),
+                Reading::failed(
+                    "mm.rls_coverage_pct",
+                    "RLS policy coverage",
+                    "PromQL bad_data: invalid parameter \"query\": 1:45: parse error: unclosed left parenthesis",
+                ),
+            ];
+            state.apply(
+                Update::Readings {
+                    source: "mm".into(),
+                    readings,
+                },
+                at,
+            );
+        }
+        // A discovered host: its figures belong to the Host pane.
+        state.apply(
+            Update::Host {
+                source: "mm.web-1:9100".into(),
+                snapshot: HostSnapshot {
+                    hostname: "web-1".into(),
+                    ..HostSnapshot::default()
+                },
+            },
+            now(),
+        );
+        state.apply(
+            Update::Readings {
+                source: "mm".into(),
+                readings: vec![Reading::number(
+                    "mm.web-1:9100.cpu_pct",
+                    "mm.web-1:9100 CPU",
+                    12.0,
+                    "%",
+                )],
+            },
+            now(),
+        );
+        state
+    }
+
+    fn draw(state: &AppState, width: u16, height: u16) -> String {
+        let ui = UiState {
+            focus: PaneId::Metrics,
+            zoomed: true,
+            ..UiState::default()
+        };
+        let buffer = draw_pane_at(
+            PaneId::Metrics,
+            state,
+            &ui,
+            &theme(),
+            (width, height),
+            &FOCUSED_ZOOMED,
+            now(),
+        );
+        text(&buffer)
+    }
+
+    #[test]
+    fn metrics_pane_states() {
+        let state = state();
+        let wide = draw(&state, 170, 9);
+        assert!(
+            !wide.contains("web-1:9100"),
+            "discovered hosts are the Host pane's:\n{wide}"
+        );
+        let at = |text: &str| {
+            wide.find(text)
+                .unwrap_or_else(|| panic!("no {text}:\n{wide}"))
+        };
+        // Not OK first (unknown outranks a warning, as in the header), the OK series last.
+        assert!(at("security cache hit rate") < at("security boundary violations/s"));
+        assert!(at("security boundary violations/s") < at("active security contexts"));
+        assert!(
+            wide.contains("unclosed left parenthesis"),
+            "the whole error:\n{wide}"
+        );
+        assert!(wide.contains("empty result"), "{wide}");
+        insta::assert_snapshot!(wide);
+        insta::assert_snapshot!(draw(&state, 60, 8));
+        let empty = AppState::new(Window::new("m", now(), Duration::hours(24)));
+        assert!(draw(&empty, 40, 4).contains("no prometheus"));
     }
 }

@@ -148,12 +148,12 @@ const fn ids() -> [PaneId; PANES.len()] {
 const IDS: [PaneId; PANES.len()] = ids();
 
 /// The panes in focus order; the one list that focus, the number keys and the layout use.
-pub fn panes() -> &'static [PaneId] {
+pub(crate) fn panes() -> &'static [PaneId] {
     &IDS
 }
 
 /// A pane's entry.
-pub fn pane(id: PaneId) -> Option<&'static Pane> {
+pub(crate) fn pane(id: PaneId) -> Option<&'static Pane> {
     PANES.iter().find(|p| p.id == id)
 }
 

@@ -58,7 +58,7 @@ impl<'a> Figures<'a> {
 pub struct RbacView {
     /// The whole top-denied table (operation × role) in place of the summary: while the
     /// pane is zoomed.
-    pub drilldown: bool,
+    pub(crate) drilldown: bool,
 }
 
 pub const PANE: Pane = Pane {
@@ -349,4 +349,88 @@ fn denied_table(ctx: &PaneContext, t: &Table) -> (Vec<Column>, Vec<Row>) {
         })
         .collect();
     (columns, rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ui::test_support::*;
+    use crate::ui::{PaneId, UiState};
+    use ratatui::style::Modifier;
+
+    #[test]
+    fn rbac_states() {
+        insta::assert_snapshot!(states_sheet(PaneId::Rbac));
+        insta::assert_snapshot!(zoomed_sheet(PaneId::Rbac, 80, 16));
+    }
+
+    #[test]
+    fn rbac_drilldown_in_the_overview() {
+        let ui = UiState {
+            views: drilled(),
+            ..UiState::default()
+        };
+        let buffer = draw_pane(
+            PaneId::Rbac,
+            &deployment(Level::Crit),
+            &ui,
+            &theme(),
+            (40, 9),
+            &Opts {
+                focused: true,
+                zoomed: false,
+            },
+        );
+        insta::assert_snapshot!(text(&buffer));
+        assert!(find(&buffer, "license.revoke").is_some());
+    }
+
+    #[test]
+    fn crit_deny_rate_is_drawn_in_the_crit_style() {
+        let theme = theme();
+        let ui = UiState::default();
+        let buffer = draw_pane(
+            PaneId::Rbac,
+            &deployment(Level::Crit),
+            &ui,
+            &theme,
+            (30, 7),
+            &PLAIN,
+        );
+        let (x, y) = find(&buffer, "62.4%").expect("deny rate on screen");
+        let cell = &buffer[(x, y)];
+        assert_eq!(Some(cell.fg), theme.crit.fg);
+        assert!(cell.modifier.contains(Modifier::BOLD));
+        let (x, y) = find(&buffer, "✖ CRIT").expect("severity word on screen");
+        assert_eq!(Some(buffer[(x, y)].fg), theme.crit.fg);
+
+        let buffer = draw_pane(
+            PaneId::Rbac,
+            &deployment(Level::Ok),
+            &ui,
+            &theme,
+            (30, 7),
+            &PLAIN,
+        );
+        let (x, y) = find(&buffer, "8.2%").expect("deny rate on screen");
+        assert_eq!(Some(buffer[(x, y)].fg), theme.ok.fg);
+    }
+
+    #[test]
+    fn drilldown_shows_only_while_rbac_is_focused() {
+        let state = deployment(Level::Crit);
+        let ui = UiState {
+            views: drilled(),
+            ..UiState::default()
+        };
+        let screen = text(&draw_pane(
+            PaneId::Rbac,
+            &state,
+            &ui,
+            &theme(),
+            (40, 9),
+            &PLAIN,
+        ));
+        assert!(!screen.contains("license.generate"), "{screen}");
+        assert!(screen.contains("trend"), "{screen}");
+    }
 }

@@ -219,3 +219,65 @@ fn format_uptime(pct: f64) -> String {
         format!("{:.1}%", pct.min(99.9))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::ui::test_support::*;
+    use crate::ui::{PaneId, UiState};
+
+    #[test]
+    fn services_states() {
+        insta::assert_snapshot!(states_sheet(PaneId::Services));
+        insta::assert_snapshot!(zoomed_sheet(PaneId::Services, 100, 16));
+    }
+
+    #[test]
+    fn down_service_is_crit_and_listed_first() {
+        let theme = theme();
+        let buffer = draw_pane(
+            PaneId::Services,
+            &deployment(Level::Crit),
+            &UiState::default(),
+            &theme,
+            (60, 6),
+            &PLAIN,
+        );
+        let (x, y) = find(&buffer, "✖ DOWN").expect("down marker");
+        assert_eq!(Some(buffer[(x, y)].fg), theme.crit.fg);
+        let (_, worker) = find(&buffer, "✓ UP").unwrap();
+        assert!(y < worker, "{}", text(&buffer));
+    }
+
+    #[test]
+    fn zoomed_services_show_the_selected_service_history() {
+        let state = deployment(Level::Crit);
+        let ui = UiState {
+            selected: 0,
+            ..UiState::default()
+        };
+        let screen = text(&draw_pane(
+            PaneId::Services,
+            &state,
+            &ui,
+            &theme(),
+            (90, 14),
+            &ZOOMED,
+        ));
+        assert!(screen.contains("health latency of tmws-api"), "{screen}");
+        assert!(screen.contains("max 2400 ms"), "{screen}");
+        let ui = UiState {
+            selected: 1,
+            ..UiState::default()
+        };
+        let screen = text(&draw_pane(
+            PaneId::Services,
+            &state,
+            &ui,
+            &theme(),
+            (90, 14),
+            &ZOOMED,
+        ));
+        assert!(screen.contains("health latency of tmws-worker"), "{screen}");
+        assert!(screen.contains("latency is not measured"), "{screen}");
+    }
+}

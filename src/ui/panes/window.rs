@@ -334,3 +334,15 @@ fn sources(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
         .collect();
     table(frame, table_area, theme, &SOURCE_COLUMNS, &rows, None);
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::ui::PaneId;
+    use crate::ui::test_support::*;
+
+    #[test]
+    fn window_states() {
+        insta::assert_snapshot!(zoomed_sheet(PaneId::Window, 100, 20));
+        insta::assert_snapshot!(zoomed_sheet(PaneId::Window, 50, 24));
+    }
+}
