@@ -35,7 +35,7 @@ const CLOCK_INTERVAL: Duration = Duration::from_secs(1);
 pub use crate::ui::keys::{Action, action_for_key};
 
 /// The longest note kept.
-pub const NOTE_MAX_CHARS: usize = record::store::MAX_NOTE_CHARS;
+pub(crate) const NOTE_MAX_CHARS: usize = record::store::MAX_NOTE_CHARS;
 
 /// How a dashboard keeps its record, so a viewer can take over as the writer.
 pub struct RecordSetup {
@@ -127,7 +127,7 @@ impl App {
     }
 
     /// Alerts that should ring now; the loop rings once and runs `on_alert` for each.
-    pub fn take_notifications(&mut self) -> Vec<AlertEvent> {
+    pub(crate) fn take_notifications(&mut self) -> Vec<AlertEvent> {
         std::mem::take(&mut self.notifications)
     }
 
@@ -185,12 +185,12 @@ impl App {
         self.frozen.as_ref().unwrap_or(&self.state)
     }
 
-    pub fn apply_update(&mut self, update: Update) {
+    pub(crate) fn apply_update(&mut self, update: Update) {
         self.apply_update_at(update, Utc::now());
     }
 
     /// Queues an update to be applied by [`App::apply_queued`]; lines in slices.
-    pub fn queue(&mut self, update: Update) {
+    pub(crate) fn queue(&mut self, update: Update) {
         match update {
             Update::Logs(lines) if lines.len() > LINES_PER_SLICE => {
                 self.backlog.push_back(Queued::Lines(lines.into_iter()))
@@ -200,13 +200,13 @@ impl App {
     }
 
     /// Whether queued updates wait to be applied.
-    pub fn has_backlog(&self) -> bool {
+    pub(crate) fn has_backlog(&self) -> bool {
         !self.backlog.is_empty()
     }
 
     /// Applies queued updates, at least one, until `until` (when the next frame is due).
     /// Returns whether anything was applied.
-    pub fn apply_queued(&mut self, until: Instant) -> bool {
+    pub(crate) fn apply_queued(&mut self, until: Instant) -> bool {
         let mut applied = false;
         while let Some(front) = self.backlog.front_mut() {
             match front {
@@ -237,7 +237,7 @@ impl App {
     }
 
     /// Puts a viewer's fresh read of the record into the state (and the paused copy).
-    pub fn apply_view(&mut self, view: &record::View) {
+    pub(crate) fn apply_view(&mut self, view: &record::View) {
         record::apply_view(&mut self.state, view);
         if let Some(frozen) = &mut self.frozen {
             record::apply_view(frozen, view);
@@ -386,7 +386,7 @@ impl App {
     /// Lets the panes bring their view state in step with the focus, the zoom and the data
     /// (the Containers selection follows its container), and tells the collectors which
     /// container is zoomed.
-    pub fn settle(&mut self, moved: bool) {
+    pub(crate) fn settle(&mut self, moved: bool) {
         let mut cx = Cx {
             ui: &mut self.ui,
             shown: self.frozen.as_ref().unwrap_or(&self.state),
@@ -639,7 +639,7 @@ pub async fn event_loop(
 }
 
 /// What a viewer's refresh found.
-pub enum ViewerNews {
+pub(crate) enum ViewerNews {
     View(record::View),
     /// The lock came free: this process now writes the record.
     TookOver(Box<record::Opened>, record::Reader),
@@ -692,7 +692,7 @@ fn spawn_viewer_refresh(
 impl App {
     /// A viewer becomes the writer: open alerts are put back into the rule engine, so they
     /// resolve (or stay firing) without firing again.
-    pub fn take_over(
+    pub(crate) fn take_over(
         &mut self,
         opened: record::Opened,
         reader: record::Reader,
@@ -713,14 +713,14 @@ impl App {
 /// `on_alert`'s program could not be started. `Display` is the flash line.
 #[derive(Debug, thiserror::Error)]
 #[error("on_alert: cannot run {program:?}: {error}")]
-pub struct OnAlertError {
+pub(crate) struct OnAlertError {
     program: String,
     error: std::io::Error,
 }
 
 /// Runs `on_alert` for one alert: no shell, the alert in WATCHPOST_ALERT_* variables, in
 /// a detached process reaped by a task (killed after a minute), never waited for here.
-pub fn run_on_alert(
+pub(crate) fn run_on_alert(
     argv: &[String],
     event: &AlertEvent,
     deployment: &str,

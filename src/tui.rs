@@ -12,9 +12,9 @@ use ratatui::backend::CrosstermBackend;
 use std::io::{self, Stdout, Write};
 use std::mem::ManuallyDrop;
 
-pub type Backend = CrosstermBackend<Stdout>;
+pub(crate) type Backend = CrosstermBackend<Stdout>;
 
-pub struct Tui {
+pub(crate) struct Tui {
     /// Dropped by hand: ratatui's own drop prints to stderr when the cursor cannot be
     /// shown, and printing to a terminal that hung up (a closed tmux pane) panics.
     pub terminal: ManuallyDrop<Terminal<Backend>>,
@@ -22,7 +22,7 @@ pub struct Tui {
 }
 
 impl Tui {
-    pub fn enter(mouse: bool) -> io::Result<Tui> {
+    pub(crate) fn enter(mouse: bool) -> io::Result<Tui> {
         enable_raw_mode()?;
         let mut stdout = io::stdout();
         if let Err(e) = execute!(stdout, EnterAlternateScreen) {
@@ -41,7 +41,7 @@ impl Tui {
         })
     }
 
-    pub fn set_mouse(&mut self, on: bool) -> io::Result<()> {
+    pub(crate) fn set_mouse(&mut self, on: bool) -> io::Result<()> {
         if on != self.mouse {
             if on {
                 execute!(self.terminal.backend_mut(), EnableMouseCapture)?;

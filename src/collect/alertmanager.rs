@@ -23,7 +23,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-pub struct AlertmanagerCollector {
+pub(crate) struct AlertmanagerCollector {
     name: String,
     interval: Duration,
     client: Result<ApiClient, ApiClientError>,
@@ -62,7 +62,7 @@ struct AlertStatus {
 }
 
 /// Reads the body of `/api/v2/alerts` into the alerts the Alerts pane lists.
-pub fn parse_alerts(body: &[u8]) -> Result<Vec<ExternalAlert>, String> {
+pub(crate) fn parse_alerts(body: &[u8]) -> Result<Vec<ExternalAlert>, String> {
     let alerts: Vec<GettableAlert> = serde_json::from_slice(body)
         .map_err(|e| format!("the answer is not Alertmanager's alert list: {e}"))?;
     Ok(alerts.into_iter().map(external).collect())

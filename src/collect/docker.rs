@@ -979,7 +979,7 @@ pub(crate) fn row_from_inspect(inspect: &ContainerInspectResponse) -> Option<Con
 
 /// What one stats sample says, in the units of the pane.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct StatsFigures {
+pub(crate) struct StatsFigures {
     pub cpu_pct: Option<f64>,
     pub mem_bytes: Option<f64>,
     pub mem_limit_bytes: Option<f64>,
@@ -1157,7 +1157,7 @@ fn figure_keys(rows: &[ContainerRow]) -> Vec<String> {
 
 /// What one poll showed: the figure subjects (`<source>.<key>`) and the Services rows.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Shown {
+pub(crate) struct Shown {
     pub subjects: std::collections::BTreeSet<String>,
     pub services: std::collections::BTreeSet<String>,
 }
@@ -1182,7 +1182,7 @@ pub(crate) fn is_starting(row: &ContainerRow, now: DateTime<Utc>) -> bool {
 /// `docker compose down` leave it for a moment): it is on its way out, not down, and its
 /// removal is one "removed" line on the timeline, never a page. (A container that merely
 /// stopped is down at once: a kill must show within seconds.)
-pub fn is_being_removed(row: &ContainerRow) -> bool {
+pub(crate) fn is_being_removed(row: &ContainerRow) -> bool {
     row.state == "removing"
 }
 

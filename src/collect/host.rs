@@ -200,7 +200,7 @@ fn remote_failure(host: &str, out: &crate::transport::Output) -> String {
 
 /// The aggregate CPU counters of /proc/stat (in USER_HZ ticks).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct CpuTimes {
+pub(crate) struct CpuTimes {
     pub busy: u64,
     pub total: u64,
 }
@@ -235,7 +235,7 @@ impl CpuTimes {
 
 /// What one run of [`REMOTE_SCRIPT`] printed.
 #[derive(Debug)]
-pub struct RemoteSample {
+pub(crate) struct RemoteSample {
     /// Everything but the CPU %, which needs a previous sample.
     pub snapshot: HostSnapshot,
     /// The counters now.
@@ -573,7 +573,7 @@ pub fn pick_disks(mounts: &[MountInfo]) -> Vec<DiskUsage> {
 }
 
 /// How long CPU % must stay over a threshold before its alert fires.
-pub const CPU_HOLD: Duration = Duration::from_secs(60);
+pub(crate) const CPU_HOLD: Duration = Duration::from_secs(60);
 
 /// The Host pane's figures from a snapshot.
 pub fn readings(source: &str, s: &HostSnapshot) -> Vec<Reading> {

@@ -29,7 +29,7 @@ const MAX_BODY: usize = 64 * 1024;
 /// Why the health check could not run (a service that answers badly or not at all is a
 /// result, not an error). `Display` is the text the Services pane shows.
 #[derive(Debug, thiserror::Error)]
-pub enum HttpError {
+pub(crate) enum HttpError {
     #[error("health_url {text:?} is not a valid URL: {error}")]
     Url {
         text: String,
@@ -87,7 +87,7 @@ fn colon(text: &Option<String>) -> String {
 /// Why `systemctl show` said nothing about a unit. `Display` is the text the Services
 /// pane shows.
 #[derive(Debug, thiserror::Error)]
-pub enum UnitError {
+pub(crate) enum UnitError {
     #[error(
         "systemd: systemctl show {unit} did not answer within {}",
         humantime::format_duration(*.after)
@@ -272,7 +272,7 @@ exit 127"#;
 
 /// The remote health check. `Err` is a transport failure (host down, timeout); the inner
 /// result is the check's own outcome, or why it could not run (no curl or wget).
-pub async fn check_http_remote(
+pub(crate) async fn check_http_remote(
     transport: &Transport,
     url: &reqwest::Url,
     timeout: Duration,
@@ -438,7 +438,7 @@ pub struct HttpOutcome {
 
 /// What `systemctl show` said about a unit.
 #[derive(Clone, Debug, PartialEq, Default)]
-pub struct UnitStatus {
+pub(crate) struct UnitStatus {
     pub load_state: String,
     pub active_state: String,
     pub sub_state: String,
@@ -486,7 +486,7 @@ fn parse_url(text: &str) -> Result<reqwest::Url, HttpError> {
 }
 
 /// GETs the health URL once, timing the whole exchange (headers and body), like `curl`.
-pub async fn check_http(
+pub(crate) async fn check_http(
     client: &reqwest::Client,
     url: &reqwest::Url,
     timeout: Duration,
@@ -591,7 +591,7 @@ fn describe_http_error(error: &reqwest::Error, timeout: Duration) -> String {
 }
 
 /// Runs `systemctl show` for a unit (no shell; the unit is one argument after `--`).
-pub async fn check_systemd(unit: &str, timeout: Duration) -> Result<UnitStatus, UnitError> {
+pub(crate) async fn check_systemd(unit: &str, timeout: Duration) -> Result<UnitStatus, UnitError> {
     let mut command = tokio::process::Command::new("systemctl");
     command
         .args([
@@ -630,7 +630,7 @@ pub async fn check_systemd(unit: &str, timeout: Duration) -> Result<UnitStatus, 
 
 /// `systemctl show` on a remote host (the unit is one quoted argument after `--`). `Err`
 /// is a transport failure; the inner result is what a local check would say.
-pub async fn check_systemd_remote(
+pub(crate) async fn check_systemd_remote(
     transport: &Transport,
     unit: &str,
     timeout: Duration,
@@ -699,7 +699,7 @@ fn interpret_systemctl(
 }
 
 /// Reads `Key=Value` lines from `systemctl show`.
-pub fn parse_systemctl_show(text: &str) -> UnitStatus {
+pub(crate) fn parse_systemctl_show(text: &str) -> UnitStatus {
     let mut status = UnitStatus::default();
     for line in text.lines() {
         let Some((key, value)) = line.split_once('=') else {

@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-pub type UpdateSender = mpsc::Sender<Update>;
+pub(crate) type UpdateSender = mpsc::Sender<Update>;
 
 /// A source of figures. `poll` does one round of collection.
 pub trait Collector: Send + 'static {
@@ -50,7 +50,7 @@ pub struct OnScreen {
     pub zoomed_container: Option<(String, String)>,
 }
 
-pub type ScreenWatch = tokio::sync::watch::Receiver<OnScreen>;
+pub(crate) type ScreenWatch = tokio::sync::watch::Receiver<OnScreen>;
 
 /// Builds every collector a config describes, in config order. Each one gets the
 /// [`Transport`] of its `host` from `pool` (one SSH connection per host, shared by every
@@ -138,10 +138,10 @@ pub fn host_pool(
 }
 
 /// What `reqwest::Url::parse` refuses a URL with (the `url` crate's error).
-pub type UrlParseError = <reqwest::Url as std::str::FromStr>::Err;
+pub(crate) type UrlParseError = <reqwest::Url as std::str::FromStr>::Err;
 
 /// How a collector reaches its host: a transport, or why there is none.
-pub type Reach = Result<Transport, ReachError>;
+pub(crate) type Reach = Result<Transport, ReachError>;
 
 /// Why a source's host cannot be reached at all. `Display` is the text its pane shows.
 #[derive(Debug, thiserror::Error)]

@@ -30,13 +30,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 /// How many queries of one round are in flight at once (kind to a busy server).
-pub const PARALLEL_QUERIES: usize = 8;
+pub(crate) const PARALLEL_QUERIES: usize = 8;
 /// The most of an API answer that is read.
 const MAX_BODY: usize = 16 * 1024 * 1024;
 
 /// An HTTP client for one Prometheus-style API: base URL, bearer token, CA, timeout.
 #[derive(Clone)]
-pub struct ApiClient {
+pub(crate) struct ApiClient {
     /// What the pane calls the server ("Prometheus", "Alertmanager").
     what: &'static str,
     base: reqwest::Url,
@@ -47,7 +47,7 @@ pub struct ApiClient {
 /// Why an API request failed. Each holds the text the pane shows (the server's own words
 /// for a rejected request).
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// No HTTP answer: refused, timed out, TLS failed.
     #[error("{0}")]
     Unreachable(String),
@@ -59,7 +59,7 @@ pub enum ApiError {
 /// Why no client could be made for an API: the config's URL or CA file. `Display` is the
 /// text the source's pane shows; `what` is the server's kind ("Prometheus").
 #[derive(Debug, thiserror::Error)]
-pub enum ApiClientError {
+pub(crate) enum ApiClientError {
     #[error("{what} url {url:?} is not a valid URL: {error}")]
     Url {
         what: &'static str,
@@ -268,7 +268,7 @@ fn parse_value(text: &str) -> Option<f64> {
 
 /// What one instant query answered.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Answer {
+pub(crate) enum Answer {
     /// A vector (possibly empty), or a scalar as one series without labels.
     Samples(Vec<Sample>),
     /// The query failed: unreachable server, or Prometheus's error message.
@@ -324,7 +324,7 @@ fn envelope_data(body: &[u8]) -> Result<Data, ApiError> {
 }
 
 /// Reads the body of `/api/v1/query`.
-pub fn parse_instant(body: &[u8]) -> Answer {
+pub(crate) fn parse_instant(body: &[u8]) -> Answer {
     let data = match envelope_data(body) {
         Ok(data) => data,
         Err(e) => return Answer::Failed(e),
@@ -365,10 +365,10 @@ pub fn parse_instant(body: &[u8]) -> Answer {
 }
 
 /// One series of a range query: its labels and its points (NaN points left out).
-pub type RangeSeries = (BTreeMap<String, String>, Vec<(DateTime<Utc>, f64)>);
+pub(crate) type RangeSeries = (BTreeMap<String, String>, Vec<(DateTime<Utc>, f64)>);
 
 /// Reads the body of `/api/v1/query_range`.
-pub fn parse_range(body: &[u8]) -> Result<Vec<RangeSeries>, ApiError> {
+pub(crate) fn parse_range(body: &[u8]) -> Result<Vec<RangeSeries>, ApiError> {
     let data = envelope_data(body)?;
     if data.result_type != "matrix" {
         return Err(ApiError::Rejected(format!(
@@ -444,7 +444,7 @@ fn label_text(labels: &[(&str, &str)]) -> String {
 
 /// The figure id and name of one series of figure `f` of source `source`: the figure's
 /// own for a series without naming labels, `<figure>.<values>` otherwise.
-pub fn series_id(
+pub(crate) fn series_id(
     source: &str,
     f: &PromFigure,
     labels: &BTreeMap<String, String>,
@@ -465,7 +465,7 @@ pub fn series_id(
 /// The readings of figure `f` from its query's answer. `known` lists the series ids seen
 /// before, so a series that left the result, or a failed query, says so instead of
 /// going quiet.
-pub fn figure_readings(
+pub(crate) fn figure_readings(
     source: &str,
     f: &PromFigure,
     answer: &Answer,
@@ -589,7 +589,7 @@ const HOST_QUERIES: [&str; 7] = [
     NODE_UNAME,
 ];
 
-pub struct PrometheusCollector {
+pub(crate) struct PrometheusCollector {
     name: String,
     interval: Duration,
     history: Duration,
@@ -619,7 +619,7 @@ impl PrometheusCollector {
     }
 
     /// Every distinct expression this source asks each round, in a stable order.
-    pub fn expressions(&self) -> Vec<String> {
+    pub(crate) fn expressions(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         let mut add = |q: &str| {
             if !out.iter().any(|e| e == q) {

@@ -89,7 +89,7 @@ const READ_ATTEMPTS: usize = 3;
 
 /// What one section of queries produced.
 #[derive(Debug, Default)]
-pub struct Section {
+pub(crate) struct Section {
     pub readings: Vec<Reading>,
     /// Drill-down tables by id (`<source>.rbac.top_denied`).
     pub tables: Vec<(String, Table)>,
@@ -101,7 +101,7 @@ pub struct Busy(pub String);
 
 /// Everything one poll gathered, section by section.
 #[derive(Debug)]
-pub struct Harvest {
+pub(crate) struct Harvest {
     pub source: String,
     pub readings: Vec<Reading>,
     pub tables: Vec<(String, Table)>,
@@ -290,7 +290,7 @@ struct OpenDb {
 
 /// How a database file is opened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OpenMode {
+pub(crate) enum OpenMode {
     /// `SQLITE_OPEN_READ_ONLY` on the path: a rollback-journal database, or a WAL database whose
     /// application has its `-wal` and `-shm` (SQLite then uses them and creates nothing).
     ReadOnly,

@@ -71,7 +71,7 @@ pub fn default_criteria() -> Vec<Criterion> {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Stat {
+pub(crate) enum Stat {
     Min,
     Max,
     Avg,
@@ -82,7 +82,7 @@ pub enum Stat {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum Measure {
+pub(crate) enum Measure {
     CriticalErrors,
     Errors,
     Uptime,
@@ -90,7 +90,7 @@ pub enum Measure {
     Figure { stat: Stat, pattern: String },
 }
 
-pub fn parse_measure(text: &str) -> Result<Measure, String> {
+pub(crate) fn parse_measure(text: &str) -> Result<Measure, String> {
     let text = text.trim();
     match text {
         "critical_errors" => return Ok(Measure::CriticalErrors),

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Deserializer};
 
 /// Expands one string from the environment.
-pub fn expand(text: &str) -> Result<String, String> {
+pub(crate) fn expand(text: &str) -> Result<String, String> {
     shellexpand::full(text)
         // A default can start with `~` too (`${TMWS_DB:-~/.tmws/data/tmws.db}`).
         .map(|s| shellexpand::tilde(&s).into_owned())
@@ -16,19 +16,21 @@ pub fn expand(text: &str) -> Result<String, String> {
         })
 }
 
-pub fn expanded<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+pub(crate) fn expanded<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     let text = String::deserialize(deserializer)?;
     expand(&text).map_err(serde::de::Error::custom)
 }
 
-pub fn expanded_opt<'de, D: Deserializer<'de>>(
+pub(crate) fn expanded_opt<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<String>, D::Error> {
     let text = String::deserialize(deserializer)?;
     expand(&text).map(Some).map_err(serde::de::Error::custom)
 }
 
-pub fn expanded_vec<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+pub(crate) fn expanded_vec<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
     let items = Vec::<String>::deserialize(deserializer)?;
     items
         .iter()

@@ -108,7 +108,7 @@ impl MetricKind {
     /// - a percent: 20 lines of the source in the window (its denominator);
     /// - a rate: 5 matching lines in the window;
     /// - a count: none (a count is its own evidence: `crit = "> 0"` fires on one line).
-    pub fn default_min_samples(self) -> Option<u32> {
+    pub(crate) fn default_min_samples(self) -> Option<u32> {
         match self {
             MetricKind::Count => None,
             MetricKind::Rate => Some(5),

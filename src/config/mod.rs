@@ -171,10 +171,10 @@ pub enum MetricKind {
 impl SqlMetric {
     /// The column a number metric's query names `samples` holds how many samples its
     /// value was computed from (`SELECT 100.0 * SUM(denied) / COUNT(*), COUNT(*) AS samples`).
-    pub const SAMPLES_COLUMN: &str = "samples";
+    pub(crate) const SAMPLES_COLUMN: &str = "samples";
     /// Samples a metric with a `samples` column needs before it is judged, unless it sets
     /// `min_samples`.
-    pub const DEFAULT_MIN_SAMPLES: u32 = 20;
+    pub(crate) const DEFAULT_MIN_SAMPLES: u32 = 20;
 
     /// The thresholds as a rule (none when neither warn nor crit is given).
     pub fn rule(&self) -> Option<Rule> {
@@ -558,7 +558,9 @@ mod humantime_serde_compat {
     use serde::{Deserialize, Deserializer};
     use std::time::Duration;
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Duration, D::Error> {
         let text = String::deserialize(deserializer)?;
         humantime::parse_duration(text.trim()).map_err(|e| {
             serde::de::Error::custom(format!(

@@ -32,7 +32,7 @@ impl std::fmt::Display for Problem {
 }
 
 /// Byte offsets to line and column (both from 1, columns in characters).
-pub struct Locator<'a> {
+pub(crate) struct Locator<'a> {
     text: &'a str,
     starts: Vec<usize>,
 }
@@ -57,10 +57,11 @@ impl<'a> Locator<'a> {
 }
 
 /// The shortest `interval` of any source.
-pub const MIN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+pub(crate) const MIN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 /// The longest duration any key takes: a window, an interval or a `for` beyond a year is a
 /// typo, and would overflow the clock arithmetic of windows and alerts.
-pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(366 * 24 * 3600);
+pub(crate) const MAX_DURATION: std::time::Duration =
+    std::time::Duration::from_secs(366 * 24 * 3600);
 
 /// What a key's value must be.
 #[derive(Clone, Copy, Debug)]
@@ -127,7 +128,7 @@ const fn req(key: &'static str, kind: Kind) -> Field {
 }
 
 /// Sections at the top of the file; all but `deployment` hold named entries.
-pub const SECTIONS: &[&str] = &[
+pub(crate) const SECTIONS: &[&str] = &[
     "deployment",
     "hosts",
     "sqlite",
@@ -141,10 +142,10 @@ pub const SECTIONS: &[&str] = &[
 ];
 
 /// The ids a SQLite source's `pack` may name (the catalogue lists the packs).
-pub const PACKS: &[&str] = &crate::model::catalog::sqlite::PACK_IDS;
-pub const METRIC_KINDS: &[&str] = &["number", "table"];
+pub(crate) const PACKS: &[&str] = &crate::model::catalog::sqlite::PACK_IDS;
+pub(crate) const METRIC_KINDS: &[&str] = &["number", "table"];
 
-pub const DEPLOYMENT: &[Field] = &[
+pub(crate) const DEPLOYMENT: &[Field] = &[
     f("name", Kind::Text),
     f("version", Kind::Text),
     f("start", Kind::Start),
@@ -163,7 +164,7 @@ pub const HOST: &[Field] = &[
     f("identity_file", Kind::Text),
     f("known_hosts", Kind::Text),
 ];
-pub const SQLITE: &[Field] = &[
+pub(crate) const SQLITE: &[Field] = &[
     req("path", Kind::Text),
     f("pack", Kind::OneOf(PACKS)),
     f("host", Kind::Host),
@@ -171,7 +172,7 @@ pub const SQLITE: &[Field] = &[
     f("expected_migration", Kind::Text),
     f("metric", Kind::Metrics),
 ];
-pub const METRIC: &[Field] = &[
+pub(crate) const METRIC: &[Field] = &[
     req("id", Kind::Ident),
     f("name", Kind::Text),
     req("query", Kind::Verbatim),
@@ -182,14 +183,14 @@ pub const METRIC: &[Field] = &[
     f("kind", Kind::OneOf(METRIC_KINDS)),
     f("min_samples", Kind::Structured),
 ];
-pub const SERVICE: &[Field] = &[
+pub(crate) const SERVICE: &[Field] = &[
     f("health_url", Kind::Text),
     f("systemd", Kind::Text),
     f("host", Kind::Host),
     f("interval", Kind::Duration),
     f("timeout", Kind::Duration),
 ];
-pub const LOGS: &[Field] = &[
+pub(crate) const LOGS: &[Field] = &[
     f("files", Kind::TextList),
     f("journald", Kind::Text),
     f("command", Kind::TextList),
@@ -201,7 +202,7 @@ pub const LOGS: &[Field] = &[
     f("error_pattern", Kind::Regex),
     f("error_pattern_all_levels", Kind::Bool),
 ];
-pub const DOCKER: &[Field] = &[
+pub(crate) const DOCKER: &[Field] = &[
     f("host", Kind::Host),
     f("project", Kind::Text),
     f("services", Kind::TextList),
@@ -218,7 +219,7 @@ pub const PROMETHEUS: &[Field] = &[
     f("hosts", Kind::Bool),
     f("figure", Kind::PromFigures),
 ];
-pub const PROM_FIGURE: &[Field] = &[
+pub(crate) const PROM_FIGURE: &[Field] = &[
     req("id", Kind::Ident),
     f("name", Kind::Text),
     req("query", Kind::Verbatim),
@@ -236,8 +237,8 @@ pub const ALERTMANAGER: &[Field] = &[
     f("timeout", Kind::Duration),
     f("interval", Kind::Duration),
 ];
-pub const SYSTEM: &[Field] = &[f("host", Kind::Host), f("interval", Kind::Duration)];
-pub const RULE: &[Field] = &[
+pub(crate) const SYSTEM: &[Field] = &[f("host", Kind::Host), f("interval", Kind::Duration)];
+pub(crate) const RULE: &[Field] = &[
     f("warn", Kind::Threshold),
     f("crit", Kind::Threshold),
     f("expect", Kind::Verbatim),

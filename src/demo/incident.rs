@@ -130,7 +130,7 @@ impl fmt::Display for Phase {
 
 /// The schedule anchored at the moment the demo started.
 #[derive(Clone, Copy, Debug)]
-pub struct Script {
+pub(crate) struct Script {
     pub started: Instant,
     pub schedule: IncidentSchedule,
 }

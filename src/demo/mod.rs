@@ -43,7 +43,6 @@ use crate::config::{
 use chrono::{DateTime, SecondsFormat, Utc};
 use color_eyre::eyre::{WrapErr, eyre};
 use incident::Script;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -178,7 +177,6 @@ pub struct DemoWorld {
     started_at: DateTime<Utc>,
     db_path: PathBuf,
     log_path: PathBuf,
-    health_addr: SocketAddr,
     health_url: String,
     counters: Arc<Counters>,
     stop: Arc<StopSignal>,
@@ -253,7 +251,6 @@ impl DemoWorld {
             started_at,
             db_path,
             log_path,
-            health_addr,
             health_url: format!("http://{health_addr}/health"),
             counters,
             stop: stop.clone(),
@@ -363,10 +360,6 @@ impl DemoWorld {
         &self.health_url
     }
 
-    pub fn health_addr(&self) -> SocketAddr {
-        self.health_addr
-    }
-
     /// When the world started (the start of the watch window).
     pub fn started_at(&self) -> DateTime<Utc> {
         self.started_at
@@ -432,7 +425,7 @@ pub fn remove_live_dirs() {
 
 /// Removes what crashed demos left in `tmp`: directories whose owner no longer runs.
 /// A running demo's directory (its owner alive), and one just being made, are kept.
-pub fn remove_leftovers(tmp: &Path) {
+pub(crate) fn remove_leftovers(tmp: &Path) {
     let Ok(entries) = std::fs::read_dir(tmp) else {
         return;
     };

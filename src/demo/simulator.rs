@@ -26,9 +26,9 @@ use std::time::{Duration, Instant};
 /// The migration head of the TMWS release the demo pretends to have deployed.
 pub const MIGRATION_HEAD: &str = "571948cc671b";
 /// How many agents the database is seeded with.
-pub const AGENTS: usize = 200;
+pub(crate) const AGENTS: usize = 200;
 /// License keys created before the backfilled hour (the hour adds ~180 more).
-pub const HISTORIC_LICENSES: usize = 320;
+pub(crate) const HISTORIC_LICENSES: usize = 320;
 
 const SCHEMA: &str = include_str!("../../assets/tmws_schema.sql");
 /// A real TMWS database indexes the time columns the checklist filters on.
@@ -49,7 +49,7 @@ pub(crate) const POOL_ERROR: &str =
     "QueuePool limit of size 20 overflow 10 reached, connection timed out, timeout 30.00";
 
 /// `YYYY-MM-DD HH:MM:SS.ffffff`, the way SQLAlchemy stores a UTC datetime in SQLite.
-pub fn sql_time(at: DateTime<Utc>) -> String {
+pub(crate) fn sql_time(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
 }
 

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     first: Duration,
     max: Duration,
     next: Duration,
@@ -31,7 +31,7 @@ impl Backoff {
     }
 
     /// The wait before the next attempt; the one after it is twice as long (up to `max`).
-    pub fn next_wait(&mut self) -> Duration {
+    pub(crate) fn next_wait(&mut self) -> Duration {
         let wait = self.next;
         self.next = (self.next * 2).min(self.max);
         wait
@@ -39,7 +39,7 @@ impl Backoff {
 
     /// The wait before restarting something that ran for `ran`: from the start of the
     /// schedule again when that run was healthy.
-    pub fn after_run(&mut self, ran: Duration) -> Duration {
+    pub(crate) fn after_run(&mut self, ran: Duration) -> Duration {
         if self.healthy_after.is_some_and(|healthy| ran >= healthy) {
             self.reset();
         }
@@ -52,7 +52,7 @@ impl Backoff {
     }
 
     /// Straight to the longest wait (a failure that retrying soon will not mend).
-    pub fn give_up_soon(&mut self) {
+    pub(crate) fn give_up_soon(&mut self) {
         self.next = self.max;
     }
 }

@@ -17,7 +17,7 @@ impl Fig {
     }
 
     /// Whether `id` is this figure of some source (`<source>.<key>`).
-    pub fn is_key_of(&self, id: &str) -> bool {
+    pub(crate) fn is_key_of(&self, id: &str) -> bool {
         id.strip_suffix(self.key)
             .is_some_and(|source| source.len() > 1 && source.ends_with('.'))
     }
@@ -47,9 +47,9 @@ impl Fig {
 pub mod sqlite {
     use super::Fig;
 
-    pub const DB_SIZE_MB: Fig = Fig::new("db.size_mb", "database size");
-    pub const DB_FREELIST: Fig = Fig::new("db.freelist", "freelist pages");
-    pub const DB_INTEGRITY: Fig = Fig::new("db.integrity", "integrity check");
+    pub(crate) const DB_SIZE_MB: Fig = Fig::new("db.size_mb", "database size");
+    pub(crate) const DB_FREELIST: Fig = Fig::new("db.freelist", "freelist pages");
+    pub(crate) const DB_INTEGRITY: Fig = Fig::new("db.integrity", "integrity check");
 
     /// A pack of figures on a SQLite source: the id a config names it by (`pack = "tmws"`)
     /// and every figure it produces. The code that reads a pack is found by the same id in
@@ -61,10 +61,10 @@ pub mod sqlite {
     }
 
     /// Every pack, in the order the config's error messages list them.
-    pub const PACKS: &[PackFigures] = &[super::tmws::PACK];
+    pub(crate) const PACKS: &[PackFigures] = &[super::tmws::PACK];
 
     /// The ids of [`PACKS`].
-    pub const PACK_IDS: [&str; PACKS.len()] = {
+    pub(crate) const PACK_IDS: [&str; PACKS.len()] = {
         let mut ids = [""; PACKS.len()];
         let mut i = 0;
         while i < PACKS.len() {
@@ -86,45 +86,48 @@ pub mod tmws {
     use super::sqlite::PackFigures;
 
     /// The pack's entry in [`super::sqlite::PACKS`].
-    pub const PACK: PackFigures = PackFigures {
+    pub(crate) const PACK: PackFigures = PackFigures {
         id: "tmws",
         figs: ALL,
     };
 
     /// Drill-down table ids, after `<source>.`.
-    pub const TABLE_TOP_DENIED: &str = "rbac.top_denied";
-    pub const TABLE_BY_TIER: &str = "license.by_tier";
+    pub(crate) const TABLE_TOP_DENIED: &str = "rbac.top_denied";
+    pub(crate) const TABLE_BY_TIER: &str = "license.by_tier";
 
-    pub const RBAC_CHECKS_1H: Fig = Fig::new("rbac.checks_1h", "permission checks (1h)");
-    pub const RBAC_DENY_PCT_1H: Fig = Fig::new("rbac.deny_pct_1h", "deny % (1h)");
+    pub(crate) const RBAC_CHECKS_1H: Fig = Fig::new("rbac.checks_1h", "permission checks (1h)");
+    pub(crate) const RBAC_DENY_PCT_1H: Fig = Fig::new("rbac.deny_pct_1h", "deny % (1h)");
     /// The last minute: an incident shows here long before it moves the hour's figure.
-    pub const RBAC_DENY_PCT_1M: Fig = Fig::new("rbac.deny_pct_1m", "deny % (1m)");
-    pub const RBAC_ALLOW_1H: Fig = Fig::new("rbac.allow_1h", "allowed (1h)");
-    pub const RBAC_DENY_1H: Fig = Fig::new("rbac.deny_1h", "denied (1h)");
+    pub(crate) const RBAC_DENY_PCT_1M: Fig = Fig::new("rbac.deny_pct_1m", "deny % (1m)");
+    pub(crate) const RBAC_ALLOW_1H: Fig = Fig::new("rbac.allow_1h", "allowed (1h)");
+    pub(crate) const RBAC_DENY_1H: Fig = Fig::new("rbac.deny_1h", "denied (1h)");
 
-    pub const LICENSE_VALIDATIONS_1H: Fig = Fig::new("license.validations_1h", "validations (1h)");
-    pub const LICENSE_FAILURE_PCT_1H: Fig =
+    pub(crate) const LICENSE_VALIDATIONS_1H: Fig =
+        Fig::new("license.validations_1h", "validations (1h)");
+    pub(crate) const LICENSE_FAILURE_PCT_1H: Fig =
         Fig::new("license.failure_pct_1h", "validation failure % (1h)");
-    pub const LICENSE_NOT_FOUND_1H: Fig = Fig::new(
+    pub(crate) const LICENSE_NOT_FOUND_1H: Fig = Fig::new(
         "license.failures_not_found_1h",
         "failed: key not found (1h)",
     );
-    pub const LICENSE_INVALID_1H: Fig = Fig::new(
+    pub(crate) const LICENSE_INVALID_1H: Fig = Fig::new(
         "license.failures_invalid_1h",
         "failed: invalid or expired (1h)",
     );
 
-    pub const LICENSE_GENERATED_1H: Fig = Fig::new("license.generated_1h", "generated (1h)");
-    pub const LICENSE_REVOKED_1H: Fig = Fig::new("license.revoked_1h", "revoked (1h)");
-    pub const LICENSE_EXPIRING_7D: Fig = Fig::new("license.expiring_7d", "expiring within 7 days");
-    pub const LICENSE_EXPIRED_ACTIVE: Fig =
+    pub(crate) const LICENSE_GENERATED_1H: Fig = Fig::new("license.generated_1h", "generated (1h)");
+    pub(crate) const LICENSE_REVOKED_1H: Fig = Fig::new("license.revoked_1h", "revoked (1h)");
+    pub(crate) const LICENSE_EXPIRING_7D: Fig =
+        Fig::new("license.expiring_7d", "expiring within 7 days");
+    pub(crate) const LICENSE_EXPIRED_ACTIVE: Fig =
         Fig::new("license.expired_active", "expired, not revoked");
 
-    pub const DB_MIGRATION: Fig = Fig::new("db.migration", "migration version");
-    pub const AGENTS_ADMIN_PCT: Fig = Fig::new("agents.admin_pct", "admins %");
-    pub const AGENTS_VIEWER_PCT: Fig = Fig::new("agents.viewer_pct", "viewers %");
-    pub const AUDIT_VOLUME_24H: Fig = Fig::new("audit.volume_24h", "audit events (24h)");
-    pub const AUDIT_JUMP_1H: Fig = Fig::new("audit.jump_1h", "audit events, last hour vs before");
+    pub(crate) const DB_MIGRATION: Fig = Fig::new("db.migration", "migration version");
+    pub(crate) const AGENTS_ADMIN_PCT: Fig = Fig::new("agents.admin_pct", "admins %");
+    pub(crate) const AGENTS_VIEWER_PCT: Fig = Fig::new("agents.viewer_pct", "viewers %");
+    pub(crate) const AUDIT_VOLUME_24H: Fig = Fig::new("audit.volume_24h", "audit events (24h)");
+    pub(crate) const AUDIT_JUMP_1H: Fig =
+        Fig::new("audit.jump_1h", "audit events, last hour vs before");
 
     /// Every figure the pack produces (each one is sent on every poll, failed or not).
     pub const ALL: &[Fig] = &[

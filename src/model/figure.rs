@@ -103,7 +103,7 @@ impl Serialize for Value {
 
 impl Value {
     /// The number rounded to [`json_decimals`] of its unit; texts and none unchanged.
-    pub fn rounded_for(&self, unit: &str) -> Value {
+    pub(crate) fn rounded_for(&self, unit: &str) -> Value {
         match self {
             Value::Number(n) if n.is_finite() => {
                 let scale = 10f64.powi(json_decimals(unit));
@@ -137,7 +137,7 @@ impl Value {
 }
 
 /// Formats a number with its unit the way the panes show it.
-pub fn format_number(n: f64, unit: &str) -> String {
+pub(crate) fn format_number(n: f64, unit: &str) -> String {
     if n.is_nan() {
         return "NaN".into();
     }
@@ -164,7 +164,7 @@ pub fn format_number(n: f64, unit: &str) -> String {
 
 /// Decimals a figure's number keeps in `check`'s JSON: one more than the panes show,
 /// so the JSON says what the screen says and nothing of a float's noise.
-pub fn json_decimals(unit: &str) -> i32 {
+pub(crate) fn json_decimals(unit: &str) -> i32 {
     match unit {
         "%" => 2,
         "ms" => 1,
@@ -176,7 +176,7 @@ pub fn json_decimals(unit: &str) -> i32 {
 }
 
 /// Binary units, like `docker stats` (KiB, MiB, GiB).
-pub fn format_bytes(n: f64) -> String {
+pub(crate) fn format_bytes(n: f64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut value = n.max(0.0);
     let mut unit = 0;
@@ -255,12 +255,12 @@ impl Reading {
         }
     }
 
-    pub fn with_unit(mut self, unit: &str) -> Self {
+    pub(crate) fn with_unit(mut self, unit: &str) -> Self {
         self.unit = unit.into();
         self
     }
 
-    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+    pub(crate) fn with_detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = detail.into();
         self
     }
@@ -271,7 +271,7 @@ impl Reading {
     }
 
     /// The value is a statistic over `samples` samples (see [`Reading::samples`]).
-    pub fn with_samples(mut self, samples: u64) -> Self {
+    pub(crate) fn with_samples(mut self, samples: u64) -> Self {
         self.samples = Some(samples);
         self
     }
@@ -292,7 +292,7 @@ pub struct Figure {
 }
 
 impl Figure {
-    pub fn display_value(&self) -> String {
+    pub(crate) fn display_value(&self) -> String {
         self.value.display(&self.unit)
     }
 }

@@ -28,7 +28,7 @@ pub mod time;
 pub mod update;
 
 /// How many points of history each figure keeps for its sparkline.
-pub const HISTORY_POINTS: usize = 240;
+pub(crate) const HISTORY_POINTS: usize = 240;
 
 /// The files SQLite keeps beside a database in WAL mode, `[PATH-wal, PATH-shm]`: the
 /// suffix goes on the whole name (`x.sqlite-wal`), as SQLite names them.

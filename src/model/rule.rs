@@ -51,7 +51,7 @@ impl Threshold {
     }
 
     /// Whether a lower value is the worse one under this threshold (`> 85`: a hit rate).
-    pub fn lower_is_worse(&self) -> bool {
+    pub(crate) fn lower_is_worse(&self) -> bool {
         matches!(self.op, Comparison::Greater | Comparison::GreaterOrEqual)
     }
 
@@ -182,7 +182,7 @@ impl Rule {
         }
     }
 
-    pub fn warn_only(warn: Threshold) -> Self {
+    pub(crate) fn warn_only(warn: Threshold) -> Self {
         Rule {
             warn: Some(warn),
             ..Rule::default()
@@ -208,32 +208,35 @@ impl Rule {
     }
 
     /// This many bad readings in a row before the alert fires.
-    pub fn after_failures(mut self, count: u32) -> Self {
+    #[cfg(test)]
+    pub(crate) fn after_failures(mut self, count: u32) -> Self {
         self.min_failures = Some(count);
         self
     }
 
     /// No reading for this long is "no data".
-    pub fn no_data_after(mut self, duration: Duration) -> Self {
+    #[cfg(test)]
+    pub(crate) fn no_data_after(mut self, duration: Duration) -> Self {
         self.no_data_after = Some(duration);
         self
     }
 
     /// A statistic needs at least this many samples before it is judged.
-    pub fn needing_samples(mut self, count: u32) -> Self {
+    #[cfg(test)]
+    pub(crate) fn needing_samples(mut self, count: u32) -> Self {
         self.min_samples = Some(count);
         self
     }
 
     /// While figure `id` is not OK, this one's alert folds into it.
-    pub fn depending_on(mut self, id: impl Into<String>) -> Self {
+    pub(crate) fn depending_on(mut self, id: impl Into<String>) -> Self {
         self.depends_on = Some(id.into());
         self
     }
 
     /// `Some((samples, needed))` when `reading` is a statistic over fewer samples than
     /// this rule's `min_samples`: its value is shown but not judged.
-    pub fn lacks_samples(&self, reading: &super::figure::Reading) -> Option<(u64, u32)> {
+    pub(crate) fn lacks_samples(&self, reading: &super::figure::Reading) -> Option<(u64, u32)> {
         let needed = self.min_samples?;
         let samples = reading.samples?;
         (samples < u64::from(needed)).then_some((samples, needed))
@@ -329,7 +332,7 @@ pub(crate) mod opt_duration {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Option<Duration>, D::Error> {
         let text = String::deserialize(deserializer)?;
@@ -342,7 +345,10 @@ pub(crate) mod opt_duration {
             })
     }
 
-    pub fn serialize<S: Serializer>(value: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(
+        value: &Option<Duration>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         match value {
             Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
             None => s.serialize_none(),

@@ -36,7 +36,7 @@ pub struct ServiceStatus {
 
 /// How long a container may stay `created` or `restarting` before that counts as down:
 /// starting is not down.
-pub const CONTAINER_START_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+pub(crate) const CONTAINER_START_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// One row of the Containers pane.
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -198,11 +198,6 @@ impl LogLine {
             is_error: level >= LogLevel::Error,
         }
     }
-
-    pub fn with_fields(mut self, fields: impl Into<Fields>) -> LogLine {
-        self.fields = fields.into();
-        self
-    }
 }
 
 /// The fields of a structured line, in their order, keys and values back to back in one
@@ -277,7 +272,7 @@ impl Fields {
     }
 
     /// Every field of `other` after these.
-    pub fn extend_from(&mut self, other: &Fields) {
+    pub(crate) fn extend_from(&mut self, other: &Fields) {
         for (k, v) in other {
             self.push(k, v);
         }

@@ -123,7 +123,7 @@ pub(crate) fn private_dir_for(path: &Path) -> std::io::Result<()> {
 
 /// Whether a writer holds the record now: its lock file is locked (a shared lock, taken
 /// and given back at once, is refused while the writer holds its exclusive one).
-pub fn writer_active(record: &Path) -> bool {
+pub(crate) fn writer_active(record: &Path) -> bool {
     match File::open(lock_path(record)) {
         Ok(file) => matches!(
             file.try_lock_shared(),

@@ -33,18 +33,18 @@ pub const MAX_BUCKETS: i64 = 2880;
 /// How often the writer commits.
 pub const COMMIT_EVERY: Duration = Duration::from_secs(1);
 /// Messages waiting for the writer; past this the app drops (and counts) rather than wait.
-pub const CHANNEL_CAPACITY: usize = 65_536;
+pub(crate) const CHANNEL_CAPACITY: usize = 65_536;
 /// Default size limit of a record.
 pub const DEFAULT_MAX_MB: u64 = 50;
 /// An upper bound of the bytes one sample row takes on disk, b-tree overhead included.
-pub const ROW_BYTES_BOUND: u64 = 64;
+pub(crate) const ROW_BYTES_BOUND: u64 = 64;
 /// Alert events kept; past this (a pathological flapping storm) they are counted, not kept.
-pub const MAX_ALERT_EVENTS: i64 = 50_000;
+pub(crate) const MAX_ALERT_EVENTS: i64 = 50_000;
 /// Notes kept, and their length.
-pub const MAX_NOTES: i64 = 10_000;
-pub const MAX_NOTE_CHARS: usize = 500;
+pub(crate) const MAX_NOTES: i64 = 10_000;
+pub(crate) const MAX_NOTE_CHARS: usize = 500;
 /// Current schema.
-pub const SCHEMA_VERSION: i64 = 1;
+pub(crate) const SCHEMA_VERSION: i64 = 1;
 
 /// The bound on sample bytes for `figures` figures over a whole window.
 pub fn samples_bound_bytes(figures: u64) -> u64 {
@@ -81,7 +81,7 @@ CREATE TABLE IF NOT EXISTS logs (
 ";
 
 /// Conditions as bits, so a bucket can say everything it saw.
-pub fn condition_bit(c: Condition) -> i64 {
+pub(crate) fn condition_bit(c: Condition) -> i64 {
     match c {
         Condition::Ok => 1,
         Condition::Warn => 2,
@@ -92,7 +92,7 @@ pub fn condition_bit(c: Condition) -> i64 {
 }
 
 /// The worst condition in a set of bits (crit > error > no data > warn > ok).
-pub fn worst_condition(bits: i64) -> Option<Condition> {
+pub(crate) fn worst_condition(bits: i64) -> Option<Condition> {
     [
         Condition::Crit,
         Condition::SourceError,
@@ -104,7 +104,7 @@ pub fn worst_condition(bits: i64) -> Option<Condition> {
     .find(|c| bits & condition_bit(*c) != 0)
 }
 
-pub fn millis(t: DateTime<Utc>) -> i64 {
+pub(crate) fn millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
@@ -300,7 +300,7 @@ pub fn open_rw(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 /// Writes the window's description (and keeps it across restarts).
-pub fn write_meta(conn: &Connection, meta: &RecordMeta) -> rusqlite::Result<()> {
+pub(crate) fn write_meta(conn: &Connection, meta: &RecordMeta) -> rusqlite::Result<()> {
     let json = serde_json::to_string(meta).map_err(|e| {
         rusqlite::Error::ToSqlConversionFailure(Box::new(std::io::Error::other(e.to_string())))
     })?;
@@ -313,7 +313,7 @@ pub fn write_meta(conn: &Connection, meta: &RecordMeta) -> rusqlite::Result<()> 
 }
 
 /// Reads the window's description, if the record has one.
-pub fn read_meta(conn: &Connection) -> rusqlite::Result<Option<RecordMeta>> {
+pub(crate) fn read_meta(conn: &Connection) -> rusqlite::Result<Option<RecordMeta>> {
     let json: Option<String> = conn
         .query_row("SELECT value FROM meta WHERE key = 'window'", [], |r| {
             r.get(0)
@@ -390,7 +390,10 @@ impl Reader {
     }
 
     /// The last `points` buckets of every figure, oldest first (for sparklines on start).
-    pub fn recent_samples(&self, points: usize) -> rusqlite::Result<BTreeMap<String, Vec<Bucket>>> {
+    pub(crate) fn recent_samples(
+        &self,
+        points: usize,
+    ) -> rusqlite::Result<BTreeMap<String, Vec<Bucket>>> {
         // Per figure, newest first along the primary key: no scan of the whole table.
         let mut figures = self.conn.prepare("SELECT id, key FROM figures")?;
         let ids: Vec<(i64, String)> = figures
@@ -501,7 +504,7 @@ impl Reader {
         rows.collect()
     }
 
-    pub fn snapshots(&self) -> rusqlite::Result<Vec<Snapshot>> {
+    pub(crate) fn snapshots(&self) -> rusqlite::Result<Vec<Snapshot>> {
         let mut stmt = self.conn.prepare(
             "SELECT offset_s, at, figure, name, value, num, unit, condition
              FROM checkpoints ORDER BY offset_s, figure",
@@ -548,7 +551,7 @@ impl Reader {
     }
 
     /// The latest log line time counted per source (lines up to it are not counted again).
-    pub fn log_watermarks(&self) -> rusqlite::Result<HashMap<String, DateTime<Utc>>> {
+    pub(crate) fn log_watermarks(&self) -> rusqlite::Result<HashMap<String, DateTime<Utc>>> {
         let mut stmt = self
             .conn
             .prepare("SELECT key, value FROM meta WHERE key LIKE 'log_seen:%'")?;
@@ -577,7 +580,7 @@ impl Reader {
     }
 }
 
-pub fn parse_severity(text: &str) -> Severity {
+pub(crate) fn parse_severity(text: &str) -> Severity {
     match text {
         "ok" => Severity::Ok,
         "warn" => Severity::Warn,
@@ -586,7 +589,7 @@ pub fn parse_severity(text: &str) -> Severity {
     }
 }
 
-pub fn parse_priority(text: &str) -> Priority {
+pub(crate) fn parse_priority(text: &str) -> Priority {
     match text {
         "P0" => Priority::P0,
         "P1" => Priority::P1,

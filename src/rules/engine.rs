@@ -37,9 +37,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// "No data" never triggers sooner than this after the last reading.
-pub const MIN_NO_DATA_AFTER: Duration = Duration::seconds(15);
+pub(crate) const MIN_NO_DATA_AFTER: Duration = Duration::seconds(15);
 /// The reading interval assumed before two readings have been seen.
-pub const DEFAULT_INTERVAL: Duration = Duration::seconds(20);
+pub(crate) const DEFAULT_INTERVAL: Duration = Duration::seconds(20);
 
 /// What one reading says, before time is taken into account.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -132,10 +132,6 @@ impl AlertPhase {
             }
         }
     }
-
-    pub fn is_firing(&self) -> bool {
-        matches!(self, AlertPhase::Firing { .. })
-    }
 }
 
 /// What changed with one evaluation.
@@ -225,19 +221,20 @@ impl RuleState {
 
     /// Whether the last thing seen of this figure was bad (pending or firing alike): what
     /// makes it the cause that its dependents fold into.
-    pub fn is_bad(&self) -> bool {
+    pub(crate) fn is_bad(&self) -> bool {
         !self.last.is_ok()
     }
 
     /// Judges one reading at `now`.
-    pub fn evaluate(&mut self, reading: &Reading, now: DateTime<Utc>) -> Judgement {
+    #[cfg(test)]
+    pub(crate) fn evaluate(&mut self, reading: &Reading, now: DateTime<Utc>) -> Judgement {
         let condition = classify(reading, Some(&self.rule));
         self.observe(condition, now)
     }
 
     /// Moves the state machine with one observed condition at `now` (a reading, or the
     /// source failing as a whole).
-    pub fn observe(&mut self, condition: Condition, now: DateTime<Utc>) -> Judgement {
+    pub(crate) fn observe(&mut self, condition: Condition, now: DateTime<Utc>) -> Judgement {
         if let Some(last) = self.last_seen {
             let gap = now - last;
             if gap > Duration::zero() {
@@ -293,7 +290,7 @@ impl RuleState {
     }
 
     /// How long without a reading means "no data" for this figure.
-    pub fn no_data_after(&self) -> Duration {
+    pub(crate) fn no_data_after(&self) -> Duration {
         match self
             .rule
             .no_data_after
@@ -419,13 +416,13 @@ pub struct Engine {
 }
 
 /// The id of a source's own alert.
-pub fn source_id(source: &str) -> String {
+pub(crate) fn source_id(source: &str) -> String {
     format!("{source}.source")
 }
 
 /// Whether figure `id` belongs to `subject`: the id itself, or one under it (`dock.q3.state`
 /// under `dock.q3`).
-pub fn in_subject(id: &str, subject: &str) -> bool {
+pub(crate) fn in_subject(id: &str, subject: &str) -> bool {
     id.strip_prefix(subject)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
 }
@@ -433,7 +430,12 @@ pub fn in_subject(id: &str, subject: &str) -> bool {
 impl Engine {
     /// Judges a reading of figure `reading.id` under `rule` (the configured rule, or the
     /// pack's default). A changed rule takes effect at once; the alert's state is kept.
-    pub fn evaluate(&mut self, rule: &Rule, reading: &Reading, now: DateTime<Utc>) -> Judgement {
+    pub(crate) fn evaluate(
+        &mut self,
+        rule: &Rule,
+        reading: &Reading,
+        now: DateTime<Utc>,
+    ) -> Judgement {
         let condition = classify(reading, Some(rule));
         let folded = !condition.is_ok() && self.cause(&reading.id, rule, condition).is_some();
         let state = self.state_mut(&reading.id, rule);
@@ -449,7 +451,7 @@ impl Engine {
 
     /// The alert that a bad `condition` of figure `id` folds into, if that cause is bad
     /// now: the figure its rule depends on, or (for a source error) its source's own alert.
-    pub fn cause(&self, id: &str, rule: &Rule, condition: Condition) -> Option<String> {
+    pub(crate) fn cause(&self, id: &str, rule: &Rule, condition: Condition) -> Option<String> {
         if let Some(parent) = rule.depends_on.as_deref()
             && parent != id
             && self.figures.get(parent).is_some_and(RuleState::is_bad)
@@ -479,7 +481,7 @@ impl Engine {
     }
 
     /// Every figure of `source` counts `now` as a sign of life (see [`RuleState::touch`]).
-    pub fn touch_source(&mut self, source: &str, now: DateTime<Utc>) {
+    pub(crate) fn touch_source(&mut self, source: &str, now: DateTime<Utc>) {
         let prefix = format!("{source}.");
         for (_, state) in self
             .figures
@@ -494,7 +496,7 @@ impl Engine {
     /// Its own alert (`<source>.source`) follows; its figures count the failure as a sign of
     /// life, so they do not also turn "no data" (their alerts, if any, stay as they are).
     /// Returns the source alert's judgement, if the source has one or fails now.
-    pub fn source_health(
+    pub(crate) fn source_health(
         &mut self,
         source: &str,
         rule: &Rule,

@@ -17,16 +17,16 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::{HashMap, VecDeque};
 
-pub const STORM_MAX_PER_ALERT: usize = 5;
-pub const STORM_WINDOW_PER_ALERT: Duration = Duration::minutes(5);
-pub const STORM_MAX_TOTAL: usize = 20;
-pub const STORM_WINDOW_TOTAL: Duration = Duration::minutes(10);
-pub const FLAP_CHANGES: usize = 6;
-pub const FLAP_WINDOW: Duration = Duration::minutes(10);
+pub(crate) const STORM_MAX_PER_ALERT: usize = 5;
+pub(crate) const STORM_WINDOW_PER_ALERT: Duration = Duration::minutes(5);
+pub(crate) const STORM_MAX_TOTAL: usize = 20;
+pub(crate) const STORM_WINDOW_TOTAL: Duration = Duration::minutes(10);
+pub(crate) const FLAP_CHANGES: usize = 6;
+pub(crate) const FLAP_WINDOW: Duration = Duration::minutes(10);
 
 /// Whether a notification may go out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Ring; `held_back` notifications of this alert were suppressed since the last one.
     Notify { held_back: u32 },
     /// Held back by storm control; `count` held back so far for this alert.
@@ -34,14 +34,15 @@ pub enum Decision {
 }
 
 impl Decision {
-    pub fn notifies(self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn notifies(self) -> bool {
         matches!(self, Decision::Notify { .. })
     }
 }
 
 /// Storm and flap bookkeeping for every alert.
 #[derive(Clone, Debug, Default)]
-pub struct Policy {
+pub(crate) struct Policy {
     sent: HashMap<String, VecDeque<DateTime<Utc>>>,
     sent_total: VecDeque<DateTime<Utc>>,
     held_back: HashMap<String, u32>,
@@ -73,7 +74,8 @@ impl Policy {
     }
 
     /// How many notifications of `id` are held back now.
-    pub fn held_back(&self, id: &str) -> u32 {
+    #[cfg(test)]
+    pub(crate) fn held_back(&self, id: &str) -> u32 {
         self.held_back.get(id).copied().unwrap_or(0)
     }
 
@@ -217,7 +219,7 @@ pub fn silenced<'a>(silences: &'a [Silence], id: &str, at: DateTime<Utc>) -> Opt
 }
 
 /// `*` matches any run of characters (including dots); everything else literally.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
+pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
     let parts: Vec<&str> = pattern.split('*').collect();
     if parts.len() == 1 {
         return pattern == text;

@@ -251,13 +251,6 @@ impl AlertEvent {
     }
 }
 
-/// An alert as the record remembers it, to put back on restart.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RestoredAlert {
-    pub alert: Alert,
-    pub phase: AlertPhase,
-}
-
 #[derive(Clone, Debug, Default)]
 pub struct AlertBook {
     /// Pending, firing and flapping now, worst first.
@@ -452,7 +445,7 @@ impl AlertBook {
 
     /// Makes the active alerts of external source `source` those in `alerts`: new ones
     /// fire (and ring unless silenced there), changed ones change, missing ones resolve.
-    pub fn sync_external(
+    pub(crate) fn sync_external(
         &mut self,
         source: &str,
         alerts: Vec<ExternalAlert>,
@@ -628,13 +621,13 @@ impl AlertBook {
     }
 
     /// Acknowledges one active alert by id at `now`; the event is for the record.
-    pub fn acknowledge_at(&mut self, id: &str, now: DateTime<Utc>) -> Option<AlertEvent> {
+    pub(crate) fn acknowledge_at(&mut self, id: &str, now: DateTime<Utc>) -> Option<AlertEvent> {
         let alert = self.active.iter_mut().find(|a| a.id == id)?;
         alert.acknowledged = true;
         Some(self.event(id, EventKind::Acknowledged, now, false, 0))
     }
 
-    pub fn unacknowledged(&self) -> usize {
+    pub(crate) fn unacknowledged(&self) -> usize {
         self.active
             .iter()
             .filter(|a| !a.acknowledged && a.state != AlertState::Pending)

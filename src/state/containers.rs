@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use std::collections::{HashMap, VecDeque};
 
 /// Samples kept per container: ten minutes at the default two-second interval.
-pub const CONTAINER_HISTORY_POINTS: usize = 300;
+pub(crate) const CONTAINER_HISTORY_POINTS: usize = 300;
 
 /// One poll's figures of one container.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -109,12 +109,14 @@ impl LogBuffer {
     }
 
     /// The lines with their arrival numbers, oldest first.
-    pub fn iter_seq(&self) -> impl DoubleEndedIterator<Item = (u64, &LogLine)> + ExactSizeIterator {
+    pub(crate) fn iter_seq(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = (u64, &LogLine)> + ExactSizeIterator {
         self.lines.iter().map(|(seq, line)| (*seq, line))
     }
 
     /// Error counts per minute for the last `minutes` minutes up to `now`, oldest first.
-    pub fn errors_per_minute(
+    pub(crate) fn errors_per_minute(
         &self,
         source: Option<&str>,
         now: DateTime<Utc>,
@@ -137,7 +139,13 @@ impl LogBuffer {
     }
 
     /// Error lines in the last `minutes` minutes (all sources or one).
-    pub fn errors_in_last(&self, source: Option<&str>, now: DateTime<Utc>, minutes: usize) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn errors_in_last(
+        &self,
+        source: Option<&str>,
+        now: DateTime<Utc>,
+        minutes: usize,
+    ) -> u64 {
         self.errors_per_minute(source, now, minutes).iter().sum()
     }
 

@@ -58,7 +58,7 @@ pub struct Window {
 
 impl Window {
     /// Seed 003's rhythm: hourly for four hours, every two until twelve, every four until 24.
-    pub fn default_checkpoints(length: Duration) -> Vec<Duration> {
+    pub(crate) fn default_checkpoints(length: Duration) -> Vec<Duration> {
         let mut points = Vec::new();
         let mut hour = 0;
         while Duration::hours(hour) <= length {
@@ -172,7 +172,7 @@ impl Window {
     }
 
     /// The next checkpoint after `now`, if the window has one left.
-    pub fn next_checkpoint(&self, now: DateTime<Utc>) -> Option<Duration> {
+    pub(crate) fn next_checkpoint(&self, now: DateTime<Utc>) -> Option<Duration> {
         let elapsed = self.elapsed(now);
         self.checkpoints.iter().copied().find(|c| *c > elapsed)
     }
@@ -189,7 +189,7 @@ pub struct FigureState {
 }
 
 impl FigureState {
-    pub fn history_values(&self) -> Vec<f64> {
+    pub(crate) fn history_values(&self) -> Vec<f64> {
         self.history.iter().map(|(_, v)| *v).collect()
     }
 }
@@ -264,7 +264,7 @@ pub struct ServiceState {
 }
 
 impl ServiceState {
-    pub fn uptime_pct(&self) -> f64 {
+    pub(crate) fn uptime_pct(&self) -> f64 {
         if self.samples_total == 0 {
             100.0
         } else {
@@ -411,7 +411,7 @@ impl AppState {
     /// The rule a reading is judged by: the configured one, else the pack's default.
     /// A configured rule keeps the default's `min_samples` and `depends_on` unless it sets
     /// them itself (see [`Rule::over`]).
-    pub fn rule_for(&self, reading: &crate::model::figure::Reading) -> Rule {
+    pub(crate) fn rule_for(&self, reading: &crate::model::figure::Reading) -> Rule {
         match self.rules.get(&reading.id) {
             Some(configured) => configured.clone().over(reading.default_rule.as_ref()),
             None => reading.default_rule.clone().unwrap_or_default(),
@@ -669,7 +669,7 @@ impl AppState {
     }
 
     /// Colours the current checkpoint interval with the worst state now (once figures exist).
-    pub fn mark_timeline(&mut self, now: DateTime<Utc>) {
+    pub(crate) fn mark_timeline(&mut self, now: DateTime<Utc>) {
         if self.figures.is_empty() {
             return;
         }
@@ -683,7 +683,7 @@ impl AppState {
 
     /// The checkpoint due for a snapshot at `now`: passed, not taken, and recent (a
     /// checkpoint missed while watchpost was not running stays missed).
-    pub fn due_checkpoint(&self, now: DateTime<Utc>) -> Option<Duration> {
+    pub(crate) fn due_checkpoint(&self, now: DateTime<Utc>) -> Option<Duration> {
         if self.figures.is_empty() {
             return None;
         }
@@ -783,7 +783,7 @@ impl AppState {
     /// Takes up to `most` lines off the front of `lines` into the buffer (and the
     /// record's counts). The rest stay where they are: a burst is applied a slice at a
     /// time without moving what waits.
-    pub fn push_logs(
+    pub(crate) fn push_logs(
         &mut self,
         lines: &mut std::vec::IntoIter<crate::model::update::LogLine>,
         most: usize,

@@ -19,9 +19,9 @@ use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
 /// Patterns kept at most.
-pub const MAX_PATTERNS: usize = 1000;
+pub(crate) const MAX_PATTERNS: usize = 1000;
 /// Only this much of a message is masked and kept as the pattern.
-pub const MASKED_BYTES: usize = 1024;
+pub(crate) const MASKED_BYTES: usize = 1024;
 /// Sources listed per pattern at most.
 const MAX_SOURCES: usize = 8;
 /// A quoted string longer than this is not masked (it is probably not a value).
@@ -57,7 +57,7 @@ pub struct Patterns {
 
 impl Patterns {
     /// Counts one line (the caller decides which lines are errors).
-    pub fn observe(&mut self, line: &LogLine) {
+    pub(crate) fn observe(&mut self, line: &LogLine) {
         self.clock += 1;
         let mut scratch = std::mem::take(&mut self.scratch);
         mask_into(&line.message, &mut scratch);
@@ -141,7 +141,7 @@ pub fn mask(message: &str) -> String {
 }
 
 /// Like [`mask`], into a buffer that is cleared first.
-pub fn mask_into(message: &str, out: &mut String) {
+pub(crate) fn mask_into(message: &str, out: &mut String) {
     out.clear();
     let mut end = message.len().min(MASKED_BYTES);
     while !message.is_char_boundary(end) {

@@ -61,7 +61,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// Default limit on what one `exec` may print (stdout + stderr).
-pub const DEFAULT_MAX_OUTPUT: usize = 64 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_OUTPUT: usize = 64 * 1024 * 1024;
 
 /// What a finished command printed and how it ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -188,7 +188,7 @@ impl HostStatus {
     }
 
     /// [`HostStatus::describe`] with the countdown taken at `now`.
-    pub fn describe_at(&self, host: &str, now: Instant) -> String {
+    pub(crate) fn describe_at(&self, host: &str, now: Instant) -> String {
         match self {
             HostStatus::Connecting { attempt } if *attempt > 1 => {
                 format!("ssh {host}: connecting (attempt {attempt})")
@@ -207,13 +207,13 @@ impl HostStatus {
 
 /// Shell-quotes every argument and joins them into one remote command line.
 /// `quote(&["ls", "x; rm -rf /"])` is `ls 'x; rm -rf /'`.
-pub fn quote<S: AsRef<str>>(args: &[S]) -> String {
+pub(crate) fn quote<S: AsRef<str>>(args: &[S]) -> String {
     shell_words::join(args.iter().map(|a| a.as_ref()))
 }
 
 /// The command line that runs `script` with `sh -c`, passing `args` as `$1`, `$2`, ...
 /// Use it for pipelines: the script is a constant, untrusted values go in `args`.
-pub fn script_command<S: AsRef<str>>(script: &str, args: &[S]) -> Vec<String> {
+pub(crate) fn script_command<S: AsRef<str>>(script: &str, args: &[S]) -> Vec<String> {
     let mut all = vec!["sh".to_string(), "-c".into(), script.into(), "sh".into()];
     all.extend(args.iter().map(|a| a.as_ref().to_string()));
     all
@@ -355,7 +355,7 @@ impl UnixForward {
     }
 }
 
-pub const DEFAULT_EXEC_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_EXEC_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One `[hosts.NAME]` entry, with the settings the transport needs.
 #[derive(Clone, Debug, Default)]

@@ -108,7 +108,7 @@ impl SshHost {
         self.inner.status.clone()
     }
 
-    pub fn current_status(&self) -> HostStatus {
+    pub(crate) fn current_status(&self) -> HostStatus {
         self.inner.status.borrow().clone()
     }
 
@@ -365,7 +365,7 @@ pub(crate) enum ConnectError {
 impl ConnectError {
     /// Host key and authentication failures will not fix themselves in a second: they wait
     /// the longest backoff.
-    pub fn lasting(&self) -> bool {
+    pub(crate) fn lasting(&self) -> bool {
         matches!(self, ConnectError::HostKey(_) | ConnectError::Auth(_))
     }
 }

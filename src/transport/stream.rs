@@ -108,7 +108,7 @@ fn follow_header(line: &[u8]) -> Option<String> {
 /// The one-shot command that measures where following `path` with its last `backlog`
 /// lines starts: it prints the header `watchpost-follow INODE OFFSET` (nothing for a
 /// missing file); see [`parse_follow_start`].
-pub fn follow_start_command(path: &str, backlog: u64) -> Vec<String> {
+pub(crate) fn follow_start_command(path: &str, backlog: u64) -> Vec<String> {
     super::script_command(
         FOLLOW_SCRIPT,
         &[path, "", "", &backlog.to_string(), "measure"],
@@ -116,7 +116,7 @@ pub fn follow_start_command(path: &str, backlog: u64) -> Vec<String> {
 }
 
 /// The inode and offset [`follow_start_command`] printed.
-pub fn parse_follow_start(stdout: &[u8]) -> Option<(String, u64)> {
+pub(crate) fn parse_follow_start(stdout: &[u8]) -> Option<(String, u64)> {
     let line = stdout.split(|b| *b == b'\n').next()?;
     let token = follow_header(line)?;
     let (inode, offset) = token.split_once(' ')?;
@@ -179,7 +179,7 @@ impl StreamSpec {
     }
 
     /// Picks a resume token out of each delivered line (e.g. a journald cursor).
-    pub fn with_token(
+    pub(crate) fn with_token(
         mut self,
         token: impl Fn(&[u8]) -> Option<String> + Send + Sync + 'static,
     ) -> Self {
@@ -187,21 +187,11 @@ impl StreamSpec {
         self
     }
 
-    pub fn restart_on_exit(mut self, restart: bool) -> Self {
-        self.restart_on_exit = restart;
-        self
-    }
-
-    pub fn max_line(mut self, bytes: usize) -> Self {
-        self.max_line = bytes.max(1);
-        self
-    }
-
     /// The first line of every run is the command's own header, not output: it is not
     /// delivered, and `header` makes it the resume token (with `token_bytes` set, so the
     /// next run knows how much was delivered after it). `Started` comes with the header,
     /// when the command really runs (a slow login shell has had its say by then).
-    pub fn with_header(
+    pub(crate) fn with_header(
         mut self,
         header: impl Fn(&[u8]) -> Option<String> + Send + Sync + 'static,
     ) -> Self {
@@ -217,13 +207,13 @@ impl StreamSpec {
     }
 
     /// [`StreamSpec::follow_file`] from the file's first line (a file that just appeared).
-    pub fn follow_file_from_start(path: impl Into<String>) -> Self {
+    pub(crate) fn follow_file_from_start(path: impl Into<String>) -> Self {
         Self::follow(path.into(), None)
     }
 
     /// [`StreamSpec::follow_file`] from `offset` of the file with `inode` (as measured by
     /// [`follow_start_command`]); from its start if the path leads to another file by then.
-    pub fn follow_file_at(path: impl Into<String>, inode: &str, offset: u64) -> Self {
+    pub(crate) fn follow_file_at(path: impl Into<String>, inode: &str, offset: u64) -> Self {
         Self::follow_from(path.into(), None, Some((inode.to_string(), offset)))
     }
 
@@ -244,7 +234,7 @@ impl StreamSpec {
     }
 
     /// The argv for a (re)start.
-    pub fn command_for(&self, resume: &Resume) -> Vec<String> {
+    pub(crate) fn command_for(&self, resume: &Resume) -> Vec<String> {
         (self.command)(resume)
     }
 

@@ -202,7 +202,7 @@ impl Key {
     }
 
     /// How the footer writes it (plain ASCII where the overlay has a dash).
-    pub fn short_label(&self) -> String {
+    pub(crate) fn short_label(&self) -> String {
         match self {
             Key::PaneNumber => format!("1-{}", panes::panes().len().min(9)),
             other => other.label(),
@@ -283,7 +283,7 @@ fn named(name: &str) -> Option<KeyCode> {
 
 /// Where a binding applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum When {
+pub(crate) enum When {
     /// Everywhere, even while text is typed.
     Always,
     /// The dashboard, no prompt or overlay open.
@@ -326,14 +326,14 @@ pub enum Help {
 /// How a binding shows in the footer: `keys:hint` (`keys hint` in a prompt), in `order`;
 /// neighbours with the same hint share it (`Tab/1-9:focus`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Footer {
+pub(crate) struct Footer {
     pub order: u8,
     pub hint: &'static str,
 }
 
 /// One entry of the key table.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Binding {
+pub(crate) struct Binding {
     /// The built-in keys, or the keymap file's.
     pub keys: Cow<'static, [Key]>,
     pub action: Action,
@@ -370,7 +370,7 @@ use Help::{Hidden, Row, Same};
 use When::{Always, Screen};
 
 /// The screen's keys listed before the panes' own: help, focus, zoom, moving.
-pub const SCREEN: &[Binding] = &[
+pub(crate) const SCREEN: &[Binding] = &[
     Binding::new(&[ctrl('c')], Action::Quit, Always, Hidden),
     Binding::new(
         &[ch('?')],
@@ -474,7 +474,7 @@ pub const SCREEN: &[Binding] = &[
 ];
 
 /// The screen's keys listed after the panes' own.
-pub const GENERAL: &[Binding] = &[
+pub(crate) const GENERAL: &[Binding] = &[
     Binding::new(
         &[ch('p')],
         Action::TogglePause,
@@ -551,7 +551,7 @@ static BUILT_IN: LazyLock<Arc<Keymap>> = LazyLock::new(|| Arc::new(Keymap::defau
 
 /// Two actions on one key where both apply (found by [`Keymap::clashes`]).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Clash {
+pub(crate) struct Clash {
     pub key: Key,
     pub when: When,
     /// The action that has the key first in the table, then the other.
@@ -567,7 +567,7 @@ impl Keymap {
     /// The action of the binding that applies and answers to `key`, the most specific
     /// scope first; within a scope a key bound as pressed (with or without Ctrl) comes
     /// before one that answers whatever modifiers are held.
-    pub fn action_for(&self, key: KeyEvent, ui: &UiState) -> Option<Action> {
+    pub(crate) fn action_for(&self, key: KeyEvent, ui: &UiState) -> Option<Action> {
         if key.kind == KeyEventKind::Release {
             return None;
         }
@@ -584,7 +584,7 @@ impl Keymap {
     }
 
     /// The names a keymap file may rebind, in the table's order.
-    pub fn rebindable_names(&self) -> Vec<&'static str> {
+    pub(crate) fn rebindable_names(&self) -> Vec<&'static str> {
         let mut out: Vec<&'static str> = Vec::new();
         for binding in self.bindings.iter().filter(|b| b.rebindable()) {
             if !out.contains(&binding.action.name()) {
@@ -596,7 +596,7 @@ impl Keymap {
 
     /// Gives the action named `name` these keys wherever it is bound (the screen, the
     /// overlay, a prompt), but for the bindings that are not rebindable.
-    pub fn rebind(&mut self, name: &str, keys: &[Key]) {
+    pub(crate) fn rebind(&mut self, name: &str, keys: &[Key]) {
         for binding in self.bindings.iter_mut() {
             if binding.action.name() == name && binding.rebindable() {
                 binding.keys = Cow::Owned(keys.to_vec());
@@ -607,7 +607,7 @@ impl Keymap {
     /// Keys that would do two things: bound to two actions in one scope (Ctrl-C's quit,
     /// which applies everywhere, counting in each), a character bound where characters are
     /// text, a digit where digits focus the panes.
-    pub fn clashes(&self) -> Vec<Clash> {
+    pub(crate) fn clashes(&self) -> Vec<Clash> {
         let mut scopes: Vec<When> = Vec::new();
         for binding in &self.bindings {
             if binding.when != Always && !scopes.contains(&binding.when) {
@@ -652,7 +652,7 @@ impl Keymap {
 
     /// The first key of the action named `name` in `when`, as the footer writes it (`Esc`),
     /// for the text of a pane or the overlay that names a key.
-    pub fn key_of(&self, name: &str, when: When) -> Option<String> {
+    pub(crate) fn key_of(&self, name: &str, when: When) -> Option<String> {
         self.bindings
             .iter()
             .find(|b| b.when == when && b.action.name() == name)
@@ -723,7 +723,7 @@ impl Keymap {
     }
 
     /// The footer's hints on the dashboard: `?:help  Tab/1-9:focus  …`.
-    pub fn footer_hints(&self) -> String {
+    pub(crate) fn footer_hints(&self) -> String {
         self.hints(Screen)
             .into_iter()
             .map(|(keys, hint)| format!("{}:{hint}", keys.join("/")))
@@ -732,7 +732,7 @@ impl Keymap {
     }
 
     /// The footer's hints while a prompt is open: `Enter save · Esc cancel`.
-    pub fn prompt_hints(&self, when: When) -> String {
+    pub(crate) fn prompt_hints(&self, when: When) -> String {
         self.hints(when)
             .into_iter()
             .map(|(keys, hint)| format!("{} {hint}", keys.join("/")))

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 /// Built-in themes, embedded.
-pub const BUILT_IN: &[(&str, &str)] = &[
+pub(crate) const BUILT_IN: &[(&str, &str)] = &[
     ("default", include_str!("../../themes/default.toml")),
     ("light", include_str!("../../themes/light.toml")),
     (
@@ -23,7 +23,7 @@ pub const BUILT_IN: &[(&str, &str)] = &[
 /// One role's style as written in a theme file.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct StyleSpec {
+pub(crate) struct StyleSpec {
     pub fg: Option<String>,
     pub bg: Option<String>,
     #[serde(default)]
@@ -61,7 +61,7 @@ pub struct Theme {
     pub sources: Vec<Style>,
 }
 
-pub const ROLE_NAMES: &[&str] = &[
+pub(crate) const ROLE_NAMES: &[&str] = &[
     "ok",
     "warn",
     "crit",
@@ -190,7 +190,7 @@ impl Theme {
         }
     }
 
-    pub fn block_border(&self, focused: bool) -> Style {
+    pub(crate) fn block_border(&self, focused: bool) -> Style {
         if focused {
             self.border_focused
         } else {

@@ -113,7 +113,7 @@ async fn follow_log(docker: Docker, id: String, shared: Arc<Mutex<Shared>>) {
 
 /// Adds the lines of one frame of the log stream (one or more lines, each stamped by the
 /// engine), keeping the last [`CONTAINER_LOG_TAIL`].
-pub fn push_output(tail: &mut ContainerLogTail, output: &LogOutput) {
+pub(crate) fn push_output(tail: &mut ContainerLogTail, output: &LogOutput) {
     let Some((stderr, lines)) = stamped_lines(output) else {
         return;
     };

@@ -117,7 +117,7 @@ struct Bucket {
 
 /// The running state of one metric.
 #[derive(Clone, Debug)]
-pub struct MetricState {
+pub(crate) struct MetricState {
     pub metric: LogMetric,
     buckets: VecDeque<Bucket>,
     /// For reservoir sampling.
@@ -141,7 +141,7 @@ impl MetricState {
     }
 
     /// Takes one line into account.
-    pub fn observe(&mut self, line: &LogLine, now: DateTime<Utc>) {
+    pub(crate) fn observe(&mut self, line: &LogLine, now: DateTime<Utc>) {
         let current = now.timestamp().div_euclid(60);
         // A clock ahead of ours counts as now.
         let minute = line.at.min(now).timestamp().div_euclid(60);
@@ -299,7 +299,7 @@ fn percentile(values: &mut [(f64, f64)], p: f64) -> Option<f64> {
 
 /// Every metric of one source.
 #[derive(Clone, Debug, Default)]
-pub struct LogMetrics {
+pub(crate) struct LogMetrics {
     states: Vec<MetricState>,
 }
 
@@ -314,7 +314,7 @@ impl LogMetrics {
         self.states.is_empty()
     }
 
-    pub fn observe(&mut self, line: &LogLine, now: DateTime<Utc>) {
+    pub(crate) fn observe(&mut self, line: &LogLine, now: DateTime<Utc>) {
         for state in &mut self.states {
             state.observe(line, now);
         }
@@ -325,7 +325,7 @@ impl LogMetrics {
     }
 
     /// Readings that say why nothing could be computed.
-    pub fn failed_readings(&self, source: &str, message: &str) -> Vec<Reading> {
+    pub(crate) fn failed_readings(&self, source: &str, message: &str) -> Vec<Reading> {
         self.states
             .iter()
             .map(|s| {
@@ -356,7 +356,7 @@ pub(crate) enum Coverage {
 }
 
 /// What a figure shows while its window is being read back.
-pub const READING_BACK: &str = "reading back";
+pub(crate) const READING_BACK: &str = "reading back";
 
 /// Everything counted from one source's lines: its error counts (`NAME.errors_1h`,
 /// `NAME.errors_per_min`) and its `[[logs.NAME.metric]]` figures.
@@ -390,24 +390,19 @@ impl Derived {
     }
 
     /// Whether any `[[logs.NAME.metric]]` looks at the lines.
-    pub fn has_metrics(&self) -> bool {
+    pub(crate) fn has_metrics(&self) -> bool {
         !self.metrics.is_empty()
     }
 
     /// Counts one line (an error by the line's own time); `with_metrics` as
     /// [`Derived::has_metrics`] said for the batch.
-    pub fn observe(&mut self, line: &LogLine, with_metrics: bool, now: DateTime<Utc>) {
+    pub(crate) fn observe(&mut self, line: &LogLine, with_metrics: bool, now: DateTime<Utc>) {
         if line.is_error {
             self.errors.add(line.at, now);
         }
         if with_metrics {
             self.metrics.observe(line, now);
         }
-    }
-
-    /// Error lines counted in the hour before `now`.
-    pub fn errors_last_hour(&self, now: DateTime<Utc>) -> u64 {
-        self.errors.last_hour(now)
     }
 
     /// The figures of `source` now: numbers once the window is read; "reading back"
@@ -463,7 +458,11 @@ impl Derived {
 
     /// Without any line to read, the counts are unknown rather than zero (`derived`: the
     /// source's counts, if it still has them, for its metrics' names).
-    pub fn failed_readings(derived: Option<&Self>, source: &str, message: &str) -> Vec<Reading> {
+    pub(crate) fn failed_readings(
+        derived: Option<&Self>,
+        source: &str,
+        message: &str,
+    ) -> Vec<Reading> {
         let mut readings = vec![
             Reading::failed(errors_1h_id(source), "errors in the last hour", message),
             Reading::failed(per_min_id(source), "errors per minute", message),

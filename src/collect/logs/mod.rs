@@ -51,7 +51,7 @@ pub struct LogCollector {
 
 /// How long one poll of a one-shot `check` reads a source at most (under the 15 s that
 /// `check` gives a source).
-pub const ONE_SHOT_LIMIT: Duration = Duration::from_secs(12);
+pub(crate) const ONE_SHOT_LIMIT: Duration = Duration::from_secs(12);
 /// Lines of a one-shot read kept for the tail (the rest are counted only).
 const ONE_SHOT_LINES: usize = 200;
 
@@ -279,7 +279,7 @@ impl Ingest {
     /// takes the time of the next newer line that does (`carry`, updated; a stack trace's
     /// lines go with their message's minute). Returns the newest time a line named, if
     /// any did.
-    pub fn count_back<'a>(
+    pub(crate) fn count_back<'a>(
         &mut self,
         newest_first: impl Iterator<Item = &'a [u8]>,
         carry: &mut DateTime<Utc>,
@@ -392,11 +392,6 @@ impl FileIngest {
         let lines = self.ingest.lines(outcome.lines.iter(), Format::Text, now);
         self.tailer.recycle(outcome.lines);
         Ok(lines)
-    }
-
-    /// Error lines counted in the hour before `now`.
-    pub fn errors_last_hour(&self, now: DateTime<Utc>) -> u64 {
-        self.ingest.derived.errors_last_hour(now)
     }
 }
 

@@ -26,18 +26,18 @@ use std::time::Instant;
 
 /// What a pack reads a database through: its small tables and its big ones, a local
 /// connection or a remote batch alike.
-pub trait PackDb: SqlRows + TableReader {}
+pub(crate) trait PackDb: SqlRows + TableReader {}
 impl<T: SqlRows + TableReader> PackDb for T {}
 
 /// The settings of a source that packs read (a pack ignores those it has no use for).
 #[derive(Clone, Debug, Default)]
-pub struct PackOptions {
+pub(crate) struct PackOptions {
     /// The migration head expected in the database (`expected_migration`).
     pub expected_migration: Option<String>,
 }
 
 /// A pack of figures on a SQLite source, with what it remembers between polls.
-pub trait Pack: Send + Sync {
+pub(crate) trait Pack: Send + Sync {
     /// The pack's entry in the catalogue: the id a config names it by, and every figure it
     /// produces (each one is sent on every poll, failed or not).
     fn catalog(&self) -> &'static PackFigures;
@@ -89,7 +89,7 @@ pub trait Pack: Send + Sync {
 }
 
 /// Now, as Unix seconds.
-pub fn now_secs() -> f64 {
+pub(crate) fn now_secs() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
@@ -97,7 +97,7 @@ pub fn now_secs() -> f64 {
 }
 
 /// Busy propagates; any other error is kept as text for the section that owns the table.
-pub fn split_busy<T>(result: rusqlite::Result<T>) -> Result<Result<T, String>, Busy> {
+pub(crate) fn split_busy<T>(result: rusqlite::Result<T>) -> Result<Result<T, String>, Busy> {
     match result {
         Ok(v) => Ok(Ok(v)),
         Err(e) if is_busy(&e) => Err(Busy(e.to_string())),

@@ -9,7 +9,7 @@ use rusqlite::types::{Value, ValueRef};
 pub type Rows = Vec<Vec<Value>>;
 
 /// Something that answers a query with its rows.
-pub trait SqlRows {
+pub(crate) trait SqlRows {
     fn rows(&mut self, sql: &str) -> rusqlite::Result<Rows>;
 }
 
@@ -36,7 +36,7 @@ pub fn col(row: &[Value], i: usize) -> rusqlite::Result<&Value> {
 }
 
 /// An integer cell (a `COUNT`), typed as strictly as rusqlite's `get::<i64>`.
-pub fn int(value: &Value) -> rusqlite::Result<i64> {
+pub(crate) fn int(value: &Value) -> rusqlite::Result<i64> {
     match value {
         Value::Integer(n) => Ok(*n),
         other => Err(rusqlite::Error::InvalidColumnType(
@@ -48,7 +48,7 @@ pub fn int(value: &Value) -> rusqlite::Result<i64> {
 }
 
 /// The first column of the first row as an integer.
-pub fn first_int(rows: &[Vec<Value>]) -> rusqlite::Result<i64> {
+pub(crate) fn first_int(rows: &[Vec<Value>]) -> rusqlite::Result<i64> {
     let row = rows.first().ok_or(rusqlite::Error::QueryReturnedNoRows)?;
     int(col(row, 0)?)
 }

@@ -44,9 +44,9 @@ use std::time::Instant;
 /// Rows read per statement step batch (the deadline is checked between batches).
 const PAGE: i64 = 2048;
 
-pub const HOUR: i64 = 3600;
-pub const DAY: i64 = 24 * HOUR;
-pub const WEEK: i64 = 7 * DAY;
+pub(crate) const HOUR: i64 = 3600;
+pub(crate) const DAY: i64 = 24 * HOUR;
+pub(crate) const WEEK: i64 = 7 * DAY;
 
 /// A timestamp column read by SQLite's date functions, as Unix seconds (NULL when SQLite
 /// cannot read it as a time).
@@ -57,12 +57,12 @@ fn seconds(col: &str) -> String {
 /// The same value as [`seconds`] for SQLite before 3.42 (no `'subsec'`; Debian 12 ships
 /// 3.40): `julianday` holds the time in whole milliseconds, which the rounding recovers
 /// exactly, so both give the same number.
-pub fn portable_seconds(col: &str) -> String {
+pub(crate) fn portable_seconds(col: &str) -> String {
     format!("((round(julianday({col}) * 86400000) - 210866760000000) / 1000.0)")
 }
 
 /// A row's values as a [`Store`] reads them: 0 the rowid, 1 the time, 2.. the store's columns.
-pub trait Cols {
+pub(crate) trait Cols {
     fn value(&self, i: usize) -> rusqlite::Result<ValueRef<'_>>;
 }
 
@@ -74,7 +74,7 @@ impl Cols for Row<'_> {
 
 /// The SQL a tail reads its table with.
 #[derive(Debug)]
-pub struct TailSql {
+pub(crate) struct TailSql {
     pub table: &'static str,
     /// `rowid, time, COLUMNS` of rows above `?1`, at most `?2`.
     pub select: String,
@@ -86,7 +86,7 @@ pub struct TailSql {
 
 /// A tail as a remote read sees it: what to fetch, from where (see [`Tail::fetch`]).
 #[derive(Clone, Debug)]
-pub struct TailFetch {
+pub(crate) struct TailFetch {
     pub table: &'static str,
     /// The time column ([`Store::TIME`]).
     pub time: &'static str,
@@ -102,7 +102,7 @@ pub struct TailFetch {
 
 /// One read of rows above a watermark.
 #[derive(Clone, Copy, Debug)]
-pub struct Page {
+pub(crate) struct Page {
     /// The highest rowid the read covered (rows it skipped as too old included).
     pub covered: Option<i64>,
     /// No row above `covered` existed when the read was made.
@@ -110,10 +110,10 @@ pub struct Page {
 }
 
 /// Called for each row: rowid, time (None when SQLite cannot read it), the row.
-pub type RowFn<'a> = dyn FnMut(i64, Option<f64>, &dyn Cols) -> rusqlite::Result<()> + 'a;
+pub(crate) type RowFn<'a> = dyn FnMut(i64, Option<f64>, &dyn Cols) -> rusqlite::Result<()> + 'a;
 
 /// Where a tail reads its table: a local connection, or a batch fetched from a remote host.
-pub trait TableReader {
+pub(crate) trait TableReader {
     /// `min(rowid)` and `max(rowid)`.
     fn bounds(&mut self, sql: &TailSql) -> rusqlite::Result<(Option<i64>, Option<i64>)>;
     /// A hash of every column of the row at `rowid` (`None` if there is none).
@@ -131,7 +131,7 @@ pub trait TableReader {
 }
 
 /// A table read through a local connection.
-pub struct LocalReader<'c>(pub &'c Connection);
+pub(crate) struct LocalReader<'c>(pub &'c Connection);
 
 impl TableReader for LocalReader<'_> {
     fn bounds(&mut self, sql: &TailSql) -> rusqlite::Result<(Option<i64>, Option<i64>)> {
@@ -186,7 +186,7 @@ impl TableReader for LocalReader<'_> {
 
 /// Counts in fixed-width time buckets, kept only while they can still be inside a window.
 #[derive(Debug)]
-pub struct Buckets<T> {
+pub(crate) struct Buckets<T> {
     /// Bucket width in seconds.
     width: i64,
     /// The longest window these buckets serve, in seconds.
@@ -241,7 +241,7 @@ impl<T: Default> Buckets<T> {
     }
 
     /// Drops the buckets that left the longest window, handing each to `gone`.
-    pub fn expire(&mut self, now: f64, mut gone: impl FnMut(T)) {
+    pub(crate) fn expire(&mut self, now: f64, mut gone: impl FnMut(T)) {
         let first_live = (now.floor() as i64 - self.span).div_euclid(self.width) + 1;
         let keep = self.map.split_off(&first_live);
         for (_, bucket) in std::mem::replace(&mut self.map, keep) {
@@ -256,7 +256,7 @@ impl<T: Default> Buckets<T> {
     }
 
     /// Start (Unix seconds) of the oldest bucket inside the last `window` seconds.
-    pub fn first_start(&self, window: i64, now: f64) -> Option<f64> {
+    pub(crate) fn first_start(&self, window: i64, now: f64) -> Option<f64> {
         let first = (now.floor() as i64 - window).div_euclid(self.width) + 1;
         self.map
             .range(first..)
@@ -264,13 +264,13 @@ impl<T: Default> Buckets<T> {
             .map(|(k, _)| (*k * self.width) as f64)
     }
 
-    pub fn min_rowid(&self) -> Option<i64> {
+    pub(crate) fn min_rowid(&self) -> Option<i64> {
         self.map.values().map(|b| b.min_rowid).min()
     }
 }
 
 /// What one big table keeps in memory, and how its rows are read into it.
-pub trait Store {
+pub(crate) trait Store {
     const TABLE: &'static str;
     const TIME: &'static str;
     /// The columns after `rowid` and the time, as a select list.
@@ -299,7 +299,7 @@ struct Mark {
 
 /// Why a table is being read again from the start.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Recount {
+pub(crate) enum Recount {
     Shrunk,
     Changed,
     Retention,
@@ -308,7 +308,7 @@ pub enum Recount {
 
 /// One big table read incrementally.
 #[derive(Debug)]
-pub struct Tail<S> {
+pub(crate) struct Tail<S> {
     pub store: S,
     /// Highest rowid read.
     watermark: i64,
@@ -495,7 +495,7 @@ impl<S: Store> Tail<S> {
     }
 
     /// A note for details after a recount ("recounted 12 s ago: …").
-    pub fn recount_note(&self) -> Option<String> {
+    pub(crate) fn recount_note(&self) -> Option<String> {
         let (why, at) = self.last_recount.as_ref()?;
         let age = at.elapsed();
         if age.as_secs() > 10 * 60 {
@@ -510,14 +510,14 @@ impl<S: Store> Tail<S> {
         Some(format!("recounted {} s ago: {why}", age.as_secs()))
     }
 
-    pub fn mark_replaced(&mut self) {
+    pub(crate) fn mark_replaced(&mut self) {
         self.recount(Recount::Replaced);
     }
 }
 
 /// Small interner: repeated texts (event types, operation × role) become small ids.
 #[derive(Debug, Default)]
-pub struct Names<K> {
+pub(crate) struct Names<K> {
     ids: HashMap<K, u32>,
     names: Vec<K>,
 }

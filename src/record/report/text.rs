@@ -8,7 +8,7 @@ use crate::model::sanitize::sanitize;
 use std::fmt::Write as _;
 
 /// Lines the summary may take, however much happened.
-pub const MAX_LINES: usize = 15;
+pub(crate) const MAX_LINES: usize = 15;
 /// Alerts listed by name; the rest are counted.
 const WORST_ALERTS: usize = 5;
 

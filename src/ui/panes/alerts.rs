@@ -72,7 +72,7 @@ fn columns(rows: &[Row], zoomed: bool) -> Vec<(usize, Column)> {
 }
 
 /// The pane's part of the key table.
-pub const KEYS: &[Binding] = &[Binding::new(
+pub(crate) const KEYS: &[Binding] = &[Binding::new(
     &[ch('a')],
     Action::Acknowledge,
     When::Screen,
@@ -80,7 +80,7 @@ pub const KEYS: &[Binding] = &[Binding::new(
 )
 .footer(6, "ack")];
 
-pub const PANE: Pane = Pane {
+pub(crate) const PANE: Pane = Pane {
     keys: KEYS,
     handle,
     ..Pane::new(PaneId::Alerts, render)

@@ -45,12 +45,12 @@ pub fn truncate(text: &str, max: usize) -> String {
 }
 
 /// Below this many cells a middle cut leaves two halves too short to read: the end is cut.
-pub const MIDDLE_CUT_MIN: usize = 20;
+pub(crate) const MIDDLE_CUT_MIN: usize = 20;
 
 /// Cuts `text` to `max` cells by taking out its middle, so both ends stay ("warungin-bac…
 /// r-1 restarts"): for names whose start says what and whose end says which figure. Under
 /// [`MIDDLE_CUT_MIN`] cells, cuts the end like [`truncate`].
-pub fn truncate_middle(text: &str, max: usize) -> String {
+pub(crate) fn truncate_middle(text: &str, max: usize) -> String {
     if width(text) <= max {
         return text.to_string();
     }
@@ -90,7 +90,7 @@ fn clip_keeping_spaces(text: &str, max: usize) -> String {
 }
 
 /// Cuts `text` to `max` cells without an ellipsis (for "✖ CRIT" that may shrink to "✖").
-pub fn clip(text: &str, max: usize) -> String {
+pub(crate) fn clip(text: &str, max: usize) -> String {
     let mut out = String::new();
     let mut used = 0;
     for c in text.chars() {
@@ -105,7 +105,7 @@ pub fn clip(text: &str, max: usize) -> String {
 }
 
 /// Foreign text made fit for one line: newlines and tabs become spaces, then the sanitizer.
-pub fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     let flat: String = text
         .chars()
         .map(|c| {
@@ -120,7 +120,7 @@ pub fn one_line(text: &str) -> String {
 }
 
 /// Cuts a styled line to `max` cells, ending in "…" when something was cut.
-pub fn truncate_line(line: Line<'static>, max: usize) -> Line<'static> {
+pub(crate) fn truncate_line(line: Line<'static>, max: usize) -> Line<'static> {
     if line.width() <= max {
         return line;
     }
@@ -165,7 +165,7 @@ pub fn fit(text: &str, w: usize, right: bool, ellipsis: bool) -> String {
 }
 
 /// "45s", "12m", "1h05m", "2d03h": a duration short enough for a table cell.
-pub fn format_span(span: Duration) -> String {
+pub(crate) fn format_span(span: Duration) -> String {
     let secs = span.num_seconds().max(0);
     match secs {
         s if s < 60 => format!("{s}s"),
@@ -176,7 +176,7 @@ pub fn format_span(span: Duration) -> String {
 }
 
 /// "512M", "1.5G": bytes in at most five cells, binary units like `docker stats`.
-pub fn compact_bytes(n: f64) -> String {
+pub(crate) fn compact_bytes(n: f64) -> String {
     const UNITS: [&str; 6] = ["B", "K", "M", "G", "T", "P"];
     if !n.is_finite() {
         return "?".into();
@@ -194,17 +194,9 @@ pub fn compact_bytes(n: f64) -> String {
     }
 }
 
-/// A severity as symbol and word: "✖ CRIT".
-pub fn severity_span(theme: &Theme, severity: Severity) -> Span<'static> {
-    Span::styled(
-        format!("{} {}", severity.symbol(), severity.label()),
-        theme.severity(severity),
-    )
-}
-
 /// A figure's value as shown in a pane, with the style that says how bad it is:
 /// missing is "—" (muted), a failed reading shows its error (unknown).
-pub fn figure_text(theme: &Theme, figure: Option<&FigureState>) -> (String, Style) {
+pub(crate) fn figure_text(theme: &Theme, figure: Option<&FigureState>) -> (String, Style) {
     match figure {
         None => ("—".to_string(), theme.muted),
         Some(f) => match &f.figure.error {
@@ -218,7 +210,7 @@ pub fn figure_text(theme: &Theme, figure: Option<&FigureState>) -> (String, Styl
 }
 
 /// The severity of a figure, `Unknown` when it is missing.
-pub fn figure_severity(figure: Option<&FigureState>) -> Severity {
+pub(crate) fn figure_severity(figure: Option<&FigureState>) -> Severity {
     figure.map_or(Severity::Unknown, |f| f.figure.severity)
 }
 
@@ -248,14 +240,14 @@ pub fn sparkline(values: &[f64], cells: usize) -> String {
 }
 
 /// Integer counts as a sparkline (errors per minute).
-pub fn count_sparkline(counts: &[u64]) -> String {
+pub(crate) fn count_sparkline(counts: &[u64]) -> String {
     let values: Vec<f64> = counts.iter().map(|c| *c as f64).collect();
     sparkline(&values, counts.len())
 }
 
 /// A horizontal bar of `cells` cells for `pct` (0–100), with the warn and crit limits
 /// marked in the empty part so the distance to a threshold can be read without colour.
-pub fn bar(
+pub(crate) fn bar(
     theme: &Theme,
     pct: f64,
     cells: usize,
@@ -320,7 +312,7 @@ pub fn inner(area: Rect) -> Rect {
 
 /// Extra titles a pane puts on its frame besides its name and its sources' health.
 #[derive(Default)]
-pub struct Titles {
+pub(crate) struct Titles {
     /// After the pane's name, top left.
     pub top: Vec<Span<'static>>,
     /// On the bottom border, left.
@@ -331,7 +323,7 @@ pub struct Titles {
 
 /// Draws the pane's frame: `ctx.block`'s name and focus, then the sources' health on the right,
 /// cut so it never covers the name, and the pane's own extra titles.
-pub fn draw_block(
+pub(crate) fn draw_block(
     frame: &mut Frame,
     area: Rect,
     ctx: &PaneContext,
@@ -387,7 +379,7 @@ pub fn draw_block(
 
 /// The health of several sources in few words: the first failing one, else how many are
 /// still connecting, else the age of the stalest figures.
-pub fn sources_summary(ctx: &PaneContext, sources: &[String]) -> Line<'static> {
+pub(crate) fn sources_summary(ctx: &PaneContext, sources: &[String]) -> Line<'static> {
     let theme = ctx.theme;
     let known: Vec<(&String, &crate::state::SourceState)> = sources
         .iter()
@@ -552,7 +544,7 @@ pub struct Row {
 
 /// Which columns fit in `total` cells and how wide each gets: the least needed columns are
 /// dropped until the minimums fit, then the rest of the room goes to the most needed first.
-pub fn fit_columns(
+pub(crate) fn fit_columns(
     columns: &[Column],
     rows: &[Row],
     total: u16,
@@ -628,7 +620,7 @@ pub fn table(
 }
 
 /// [`table`], with or without the header row.
-pub fn table_with(
+pub(crate) fn table_with(
     frame: &mut Frame,
     area: Rect,
     theme: &Theme,
@@ -643,7 +635,7 @@ pub fn table_with(
 
 /// A table in a summary pane: when not every row fits, the rows for which `problem` holds
 /// are shown first (in their order), then as many others as fit, in the rows' order.
-pub fn table_problems_first(
+pub(crate) fn table_problems_first(
     frame: &mut Frame,
     area: Rect,
     theme: &Theme,
@@ -670,7 +662,7 @@ enum Which<'a> {
 }
 
 /// The indices of at most `room` rows: problems first, the rest after, in the rows' order.
-pub fn pick_rows(count: usize, room: usize, problem: &[bool]) -> Vec<usize> {
+pub(crate) fn pick_rows(count: usize, room: usize, problem: &[bool]) -> Vec<usize> {
     if count <= room {
         return (0..count).collect();
     }
@@ -770,7 +762,7 @@ fn draw_table(
 }
 
 /// "+3 more" for a pane's bottom border.
-pub fn more_hint(theme: &Theme, view: &TableView) -> Vec<Span<'static>> {
+pub(crate) fn more_hint(theme: &Theme, view: &TableView) -> Vec<Span<'static>> {
     let mut parts = Vec::new();
     if view.hidden_above > 0 {
         parts.push(format!("{} above", view.hidden_above));

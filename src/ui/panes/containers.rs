@@ -43,7 +43,7 @@ const COLUMNS: [Column; 11] = [
 ];
 
 /// How bad a container's state is.
-pub fn state_severity(state: &str) -> Severity {
+pub(crate) fn state_severity(state: &str) -> Severity {
     match state.to_ascii_lowercase().as_str() {
         "running" => Severity::Ok,
         "restarting" | "paused" | "removing" | "created" => Severity::Warn,
@@ -53,7 +53,7 @@ pub fn state_severity(state: &str) -> Severity {
 }
 
 /// How bad a container's health check is; `None` when it has none.
-pub fn health_severity(health: &str) -> Option<Severity> {
+pub(crate) fn health_severity(health: &str) -> Option<Severity> {
     match health.to_ascii_lowercase().as_str() {
         "" | "none" => None,
         "healthy" => Some(Severity::Ok),
@@ -197,7 +197,7 @@ pub struct ContainersView {
 }
 
 /// The pane's part of the key table.
-pub const KEYS: &[Binding] = &[
+pub(crate) const KEYS: &[Binding] = &[
     Binding::new(
         &[ch('s')],
         Action::SortNext,
@@ -217,7 +217,7 @@ fn sort_keys(ctx: &PaneContext) -> String {
         .join("/")
 }
 
-pub const PANE: Pane = Pane {
+pub(crate) const PANE: Pane = Pane {
     keys: KEYS,
     handle,
     settle,
@@ -324,7 +324,7 @@ fn listed<'a>(state: &'a AppState, ui: &UiState) -> Vec<(&'a str, &'a ContainerR
 }
 
 /// The row the zoomed pane details: the selection, kept in range.
-pub fn selected_index(ui: &UiState, count: usize) -> usize {
+pub(crate) fn selected_index(ui: &UiState, count: usize) -> usize {
     ui.selected.min(count.saturating_sub(1))
 }
 

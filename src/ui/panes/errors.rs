@@ -114,7 +114,7 @@ impl ErrorsView {
 // Keys
 
 /// The pane's part of the key table. `/`, `e`, `w`, `F` and `t` work from any pane.
-pub const KEYS: &[Binding] = &[
+pub(crate) const KEYS: &[Binding] = &[
     Binding::new(
         &[ch('/')],
         Action::StartFilter,
@@ -181,7 +181,7 @@ fn key_of(ctx: &PaneContext, name: &str, when: When) -> String {
     ctx.ui.keymap.key_of(name, when).unwrap_or_default()
 }
 
-pub const PANE: Pane = Pane {
+pub(crate) const PANE: Pane = Pane {
     keys: KEYS,
     handle,
     prompt: Some(Prompt {
@@ -368,7 +368,7 @@ impl LogFilter {
         filter
     }
 
-    pub fn is_active(&self) -> bool {
+    pub(crate) fn is_active(&self) -> bool {
         !self.input.trim().is_empty()
     }
 
@@ -400,7 +400,7 @@ impl LogFilter {
 /// Minutes in a sparkline at most (half an hour, like the title's).
 const SPARK_MINUTES: usize = 30;
 
-pub fn level_style(theme: &Theme, level: LogLevel) -> Style {
+pub(crate) fn level_style(theme: &Theme, level: LogLevel) -> Style {
     match level {
         LogLevel::Critical | LogLevel::Error => theme.crit,
         LogLevel::Warn => theme.warn,
@@ -412,7 +412,7 @@ pub fn level_style(theme: &Theme, level: LogLevel) -> Style {
 /// A source's colour: configured sources take the theme's source colours in the order the
 /// config lists them (so up to eight sources never share one); any other source (a line
 /// from a source since removed) falls back to a colour picked from its name.
-pub fn source_style(ctx: &PaneContext, name: &str) -> Style {
+pub(crate) fn source_style(ctx: &PaneContext, name: &str) -> Style {
     let theme = ctx.theme;
     match ctx
         .state
@@ -660,7 +660,7 @@ fn prefix_row(ctx: &PaneContext, line: &LogLine) -> Row {
 
 /// `text` cut into pieces of at most `cells` cells each (a hard wrap: log lines are read
 /// as written, and ids or paths have no spaces to break at).
-pub fn wrap_cells(text: &str, cells: usize) -> Vec<String> {
+pub(crate) fn wrap_cells(text: &str, cells: usize) -> Vec<String> {
     let mut out = Vec::new();
     let mut piece = String::new();
     let mut used = 0;
@@ -848,7 +848,7 @@ fn source_sparklines(frame: &mut Frame, body: Rect, ctx: &PaneContext, sources: 
 
 /// The patterns the filter lets through (judged on each pattern's example), most frequent
 /// first.
-pub fn shown_patterns<'a>(ctx: &PaneContext<'a>) -> Vec<&'a Pattern> {
+pub(crate) fn shown_patterns<'a>(ctx: &PaneContext<'a>) -> Vec<&'a Pattern> {
     ctx.state
         .logs
         .patterns()

@@ -263,7 +263,7 @@ fn draw(frame: &mut Frame, area: Rect, theme: &Theme, left: Vec<Part>, right: Ve
 }
 
 /// `T+hh:mm`, with seconds when the whole window is shorter than an hour (rehearsals).
-pub fn window_offset(window: &Window, offset: Duration) -> String {
+pub(crate) fn window_offset(window: &Window, offset: Duration) -> String {
     if window.length < Duration::hours(1) {
         let secs = offset.num_seconds().max(0);
         format!(
@@ -280,7 +280,7 @@ pub fn window_offset(window: &Window, offset: Duration) -> String {
 /// One cell per checkpoint interval, by the worst state in it: the severity symbols (so it
 /// reads without colour), `·` for what is to come, `-` where nothing was watched; the
 /// current interval is reversed.
-pub fn timeline_spans(
+pub(crate) fn timeline_spans(
     window: &Window,
     cells: &[Option<Severity>],
     now: DateTime<Utc>,
@@ -311,7 +311,7 @@ pub fn timeline_spans(
 }
 
 /// "24h", "90m", "1h30m".
-pub fn format_length(length: Duration) -> String {
+pub(crate) fn format_length(length: Duration) -> String {
     let minutes = length.num_minutes().max(0);
     if minutes % 60 == 0 {
         format!("{}h", minutes / 60)

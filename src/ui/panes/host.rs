@@ -19,7 +19,7 @@ const CPU_LIMITS: (f64, f64) = (70.0, 85.0);
 const MEM_LIMITS: (f64, f64) = (80.0, 90.0);
 const DISK_LIMITS: (f64, f64) = (80.0, 90.0);
 
-pub const PANE: Pane = Pane::new(PaneId::Host, render);
+pub(crate) const PANE: Pane = Pane::new(PaneId::Host, render);
 
 pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
     let sources = ctx.state.sources_of(PaneId::Host);

@@ -42,7 +42,7 @@ const FIGURES: [(Fig, &str, &str); 8] = [
     (sqlite::DB_INTEGRITY, "integrity", "database integrity"),
 ];
 
-pub const PANE: Pane = Pane::new(PaneId::License, render);
+pub(crate) const PANE: Pane = Pane::new(PaneId::License, render);
 
 const COLUMNS: [Column; 4] = [
     Column::left("", 1, 1, 0),

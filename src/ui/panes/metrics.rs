@@ -51,7 +51,7 @@ pub fn listed<'a>(ctx: &PaneContext<'a>) -> Vec<&'a FigureState> {
     figures
 }
 
-pub const PANE: Pane = Pane::new(PaneId::Metrics, render);
+pub(crate) const PANE: Pane = Pane::new(PaneId::Metrics, render);
 
 pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
     let sources = ctx.state.sources_of(PaneId::Metrics);

@@ -34,7 +34,7 @@ use ratatui::layout::Rect;
 use ratatui::text::Span;
 
 /// The panes, in focus order: `1` focuses the first, Tab goes down the list.
-pub const PANES: &[Pane] = &[
+pub(crate) const PANES: &[Pane] = &[
     services::PANE,
     rbac::PANE,
     license::PANE,
@@ -49,7 +49,7 @@ pub const PANES: &[Pane] = &[
 /// The overview, top to bottom: bands (percent of the height), each with its panes left to
 /// right (percent of the width). The Window pane is the header line in the overview; it
 /// and the Metrics pane are shown zoomed.
-pub const OVERVIEW: &[(u16, &[(PaneId, u16)])] = &[
+pub(crate) const OVERVIEW: &[(u16, &[(PaneId, u16)])] = &[
     // Status figures.
     (
         30,
@@ -74,7 +74,7 @@ pub struct Views {
 }
 
 /// A pane: its id, how it draws, its keys and how it handles them.
-pub struct Pane {
+pub(crate) struct Pane {
     pub id: PaneId,
     pub render: fn(&mut Frame, Rect, &PaneContext),
     /// Its part of the key table (the keys of the whole screen are in `ui::keys`).
@@ -90,7 +90,7 @@ pub struct Pane {
 }
 
 /// A pane's prompt: whether it is open, and what the footer shows while it is.
-pub struct Prompt {
+pub(crate) struct Prompt {
     pub open: fn(&UiState) -> bool,
     pub line: fn(&UiState, &Theme) -> Vec<Span<'static>>,
 }
@@ -171,7 +171,7 @@ pub fn previous(id: PaneId) -> PaneId {
 }
 
 /// The pane whose prompt is open, if one is.
-pub fn prompt_open(ui: &UiState) -> Option<PaneId> {
+pub(crate) fn prompt_open(ui: &UiState) -> Option<PaneId> {
     PANES
         .iter()
         .find(|p| p.prompt.as_ref().is_some_and(|prompt| (prompt.open)(ui)))
@@ -194,7 +194,7 @@ pub fn handle(action: &Action, cx: &mut Cx) -> Outcome {
 }
 
 /// Lets every pane bring its view state in step (see [`Pane::settle`]).
-pub fn settle(cx: &mut Cx, moved: bool) {
+pub(crate) fn settle(cx: &mut Cx, moved: bool) {
     for pane in PANES {
         (pane.settle)(cx, moved);
     }

@@ -61,7 +61,7 @@ pub struct RbacView {
     pub(crate) drilldown: bool,
 }
 
-pub const PANE: Pane = Pane {
+pub(crate) const PANE: Pane = Pane {
     settle,
     ..Pane::new(PaneId::Rbac, render)
 };

@@ -34,7 +34,7 @@ pub fn sorted<'a>(ctx: &PaneContext<'a>) -> Vec<(&'a String, &'a ServiceState)> 
     services
 }
 
-pub const PANE: Pane = Pane::new(PaneId::Services, render);
+pub(crate) const PANE: Pane = Pane::new(PaneId::Services, render);
 
 pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
     let sources = ctx.state.sources_of(PaneId::Services);

@@ -25,7 +25,7 @@ const SOURCE_COLUMNS: [Column; 4] = [
     Column::left("health", 6, u16::MAX, 1).grow(9),
 ];
 
-pub const PANE: Pane = Pane::new(PaneId::Window, render);
+pub(crate) const PANE: Pane = Pane::new(PaneId::Window, render);
 
 pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
     let body = inner(area);

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value as Json};
 
 /// The `__CURSOR` of a JSON entry, found without parsing the whole entry.
-pub fn cursor_of(line: &[u8]) -> Option<String> {
+pub(crate) fn cursor_of(line: &[u8]) -> Option<String> {
     const KEY: &[u8] = b"\"__CURSOR\"";
     let at = line.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
     let rest = &line[at..];
@@ -62,7 +62,7 @@ const SKIPPED: &[&str] = &[
 
 /// One line of `journalctl --output=json` as a log line. A line that is not a journal
 /// entry (cut, or not JSON) is read as plain text.
-pub fn parse_entry(
+pub(crate) fn parse_entry(
     source: impl Into<std::sync::Arc<str>>,
     raw: &[u8],
     dropped: u64,

@@ -142,7 +142,7 @@ mod reader {
 
     impl Value<'_> {
         /// As a field shows it: strings bare, the rest as written.
-        pub fn into_text(self) -> String {
+        pub(crate) fn into_text(self) -> String {
             self.text().to_string()
         }
 

@@ -116,7 +116,7 @@ impl Launcher for LocalLauncher {
 }
 
 /// What to run, run after run.
-pub trait Plan: Send + Sync + 'static {
+pub(crate) trait Plan: Send + Sync + 'static {
     /// A short name for messages: "journalctl -u tmws", "kubectl".
     fn label(&self) -> String;
     /// The command line of a run that resumes after the line that carried `token` (`None`:
@@ -141,7 +141,7 @@ pub trait Plan: Send + Sync + 'static {
 }
 
 /// A spawn error in words: a missing program says so plainly.
-pub fn spawn_error(label: &str, e: &io::Error) -> String {
+pub(crate) fn spawn_error(label: &str, e: &io::Error) -> String {
     let program = label.split_whitespace().next().unwrap_or(label);
     match e.kind() {
         io::ErrorKind::NotFound => format!("{program}: command not found"),
@@ -151,7 +151,7 @@ pub fn spawn_error(label: &str, e: &io::Error) -> String {
 }
 
 /// A command's stdout, as configured (`command = ["kubectl", "logs", "-f", ...]`).
-pub struct CommandPlan {
+pub(crate) struct CommandPlan {
     argv: Vec<String>,
 }
 
@@ -313,7 +313,7 @@ pub async fn read_line<R: AsyncBufRead + Unpin>(reader: &mut R) -> io::Result<Op
 
 /// Runs a command to its end and returns its exit and output (stdout, stderr), each cut
 /// at `MAX_LINE_BYTES`, within `limit`. For short probes (`journalctl --lines=0`).
-pub async fn run_to_end(
+pub(crate) async fn run_to_end(
     launcher: &dyn Launcher,
     argv: &[String],
     limit: Duration,

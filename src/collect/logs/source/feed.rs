@@ -22,12 +22,12 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 /// Bytes of output queued between the reading task and `poll` at most.
-pub const QUEUE_BYTES: usize = 16 * 1024 * 1024;
-pub const MIN_BACKOFF: Duration = Duration::from_secs(1);
-pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+pub(crate) const QUEUE_BYTES: usize = 16 * 1024 * 1024;
+pub(crate) const MIN_BACKOFF: Duration = Duration::from_secs(1);
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// A log source's restarts: 1 s doubling to 60 s.
-pub fn source_backoff() -> Backoff {
+pub(crate) fn source_backoff() -> Backoff {
     Backoff::new(MIN_BACKOFF, MAX_BACKOFF)
 }
 /// Queue cost of an event besides its text.
@@ -94,7 +94,7 @@ pub struct Feed {
 impl Feed {
     /// Runs `producer` in its own task (needs a tokio runtime); what it sends through its
     /// [`Outbox`] is queued for [`Feed::drain`].
-    pub fn from_producer<F, Fut>(producer: F) -> Self
+    pub(crate) fn from_producer<F, Fut>(producer: F) -> Self
     where
         F: FnOnce(Outbox) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
@@ -129,7 +129,7 @@ impl Feed {
 
     /// Waits for the first output to settle: until `quiet` passes without anything new
     /// after something came, the run ends, or `limit` passes. For a one-shot `check`.
-    pub async fn settle(&mut self, quiet: Duration, limit: Duration) -> Vec<Event> {
+    pub(crate) async fn settle(&mut self, quiet: Duration, limit: Duration) -> Vec<Event> {
         let deadline = Instant::now() + limit;
         let mut events = Vec::new();
         loop {
@@ -180,7 +180,7 @@ impl Outbox {
 
     /// Says the source is down, and waits the backoff's next wait. False once nobody is
     /// listening.
-    pub async fn down_for(&self, message: String, backoff: &mut Backoff) -> bool {
+    pub(crate) async fn down_for(&self, message: String, backoff: &mut Backoff) -> bool {
         let wait = backoff.next_wait();
         if !self
             .send(Event::Down {

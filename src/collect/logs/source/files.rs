@@ -35,11 +35,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 /// At most this much is read from one file in one poll.
-pub const MAX_READ_PER_POLL: u64 = 8 * 1024 * 1024;
+pub(crate) const MAX_READ_PER_POLL: u64 = 8 * 1024 * 1024;
 /// The first poll starts this far before the end of an existing file...
-pub const START_TAIL_BYTES: u64 = 64 * 1024;
+pub(crate) const START_TAIL_BYTES: u64 = 64 * 1024;
 /// ...and keeps at most this many of the lines found there.
-pub const START_TAIL_LINES: usize = 200;
+pub(crate) const START_TAIL_LINES: usize = 200;
 /// Files followed at once per source (the most recently modified win).
 const MAX_FILES: usize = 128;
 /// A retired file is closed after this many polls that found nothing new in it.

@@ -15,11 +15,11 @@ use std::io;
 use std::time::Duration;
 
 /// How far back the first run starts.
-pub const SINCE: &str = "-1h";
+pub(crate) const SINCE: &str = "-1h";
 const PROBE_LIMIT: Duration = Duration::from_secs(10);
 
 /// Follows one unit, resuming after the last cursor delivered.
-pub struct JournaldPlan {
+pub(crate) struct JournaldPlan {
     unit: String,
 }
 

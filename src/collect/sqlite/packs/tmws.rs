@@ -48,11 +48,11 @@ use std::time::Instant;
 use stores::{AuditStore, UsageStore};
 
 /// The pack's fixed queries of the small tables (the remote reader sends them all at once).
-pub const MIGRATION_SQL: &str = "SELECT version_num FROM alembic_version LIMIT 3";
-pub const MIGRATION_COUNT_SQL: &str = "SELECT COUNT(*) FROM alembic_version";
-pub const AGENTS_SQL: &str =
+pub(crate) const MIGRATION_SQL: &str = "SELECT version_num FROM alembic_version LIMIT 3";
+pub(crate) const MIGRATION_COUNT_SQL: &str = "SELECT COUNT(*) FROM alembic_version";
+pub(crate) const AGENTS_SQL: &str =
     "SELECT lower(role) AS r, COUNT(*) AS n FROM agents GROUP BY r ORDER BY n DESC, r";
-pub const SCHEMA_VERSION_SQL: &str = "PRAGMA schema_version";
+pub(crate) const SCHEMA_VERSION_SQL: &str = "PRAGMA schema_version";
 
 /// Checks needed in one minute before `rbac.deny_pct_1m` can warn.
 const MIN_CHECKS_1M: i64 = 20;
@@ -91,7 +91,7 @@ fn after(col: &str, modifier: &str) -> String {
 }
 
 /// The pack's SQL for the small tables, built once.
-pub struct Queries {
+pub(crate) struct Queries {
     generated_by_tier: String,
     revoked_by_tier: String,
     expiring_by_tier: String,
@@ -130,7 +130,7 @@ impl Queries {
 }
 
 /// The TMWS pack of one source, with what it remembers between polls.
-pub struct TmwsPack {
+pub(crate) struct TmwsPack {
     expected_migration: Option<String>,
     queries: Queries,
     audit: Tail<AuditStore>,
@@ -285,7 +285,7 @@ fn tail_notes<S: tail::Store>(tail: &Tail<S>) -> Vec<String> {
 }
 
 /// `part` of `whole` in percent; 0 when there is no whole (the detail then says so).
-pub fn pct(part: i64, whole: i64) -> f64 {
+pub(crate) fn pct(part: i64, whole: i64) -> f64 {
     if whole == 0 {
         0.0
     } else {
@@ -314,7 +314,7 @@ fn plural(n: i64, one: &str, many: &str) -> String {
 
 /// Permission checks of the last hour (seed 000 step 2).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RbacHour {
+pub(crate) struct RbacHour {
     pub checks: i64,
     pub allow: i64,
     pub deny: i64,
@@ -448,7 +448,7 @@ pub struct Validations {
 
 impl Validations {
     /// Every validation of the hour failed: seed 000's escalation matrix makes that P0.
-    pub fn all_failing(&self) -> bool {
+    pub(crate) fn all_failing(&self) -> bool {
         self.total > 0 && self.failed == self.total
     }
 
@@ -522,7 +522,7 @@ fn validations(tail: &Tail<UsageStore>, now: f64, source: &str) -> Section {
 
 /// One tier's licenses generated in the last hour (seed 000 step 3).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TierRow {
+pub(crate) struct TierRow {
     pub tier: String,
     pub generated: i64,
     pub active: i64,
@@ -754,7 +754,7 @@ fn agents<D: SqlRows + ?Sized>(db: &mut D, source: &str) -> rusqlite::Result<Sec
 
 /// Audit rows of the last 24 hours by event type (seed 000 step 7).
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct AuditDay {
+pub(crate) struct AuditDay {
     /// (event type, rows in 24 h, of which in the last hour), largest first.
     pub by_type: Vec<(String, i64, i64)>,
     /// Hours of history before the last hour that the 24 h window actually covers (at most
@@ -769,7 +769,7 @@ impl AuditDay {
         self.by_type.iter().map(|(_, n, _)| n).sum()
     }
 
-    pub fn last_hour(&self) -> i64 {
+    pub(crate) fn last_hour(&self) -> i64 {
         self.by_type.iter().map(|(_, _, h)| h).sum()
     }
 

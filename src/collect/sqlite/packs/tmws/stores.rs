@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 /// Permission checks in one second.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CheckCounts {
+pub(crate) struct CheckCounts {
     pub checks: i64,
     pub allow: i64,
     pub deny: i64,
@@ -28,7 +28,7 @@ impl std::ops::AddAssign for CheckCounts {
 
 /// What one `details` text says about a permission check.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Decision {
+pub(crate) struct Decision {
     /// The text is JSON (SQLite's `json_valid`).
     pub readable: bool,
     /// `details ->> '$.result'` when it is a string.
@@ -50,7 +50,7 @@ fn json_cell(value: Option<&serde_json::Value>) -> String {
 }
 
 /// Reads the fields of seed 000's `details` (`result`, `operation`, `role`).
-pub fn decide(details: Option<&[u8]>) -> Decision {
+pub(crate) fn decide(details: Option<&[u8]>) -> Decision {
     let Some(bytes) = details else {
         return Decision::default();
     };
@@ -83,7 +83,7 @@ pub fn decide(details: Option<&[u8]>) -> Decision {
 /// `security_audit_logs`: permission checks of the last hour, denies by operation × role over
 /// 7 days, events by type over 24 hours.
 #[derive(Debug)]
-pub struct AuditStore {
+pub(crate) struct AuditStore {
     pub checks: Buckets<CheckCounts>,
     denied: Buckets<HashMap<u32, i64>>,
     /// The 7-day totals of `denied`, kept as buckets come and go.
@@ -113,7 +113,7 @@ impl AuditStore {
     }
 
     /// Permission checks in the last `window` seconds (at most an hour: the buckets kept).
-    pub fn checks_within(&self, window: i64, now: f64) -> CheckCounts {
+    pub(crate) fn checks_within(&self, window: i64, now: f64) -> CheckCounts {
         let mut sum = CheckCounts::default();
         for c in self.checks.within(window.min(HOUR), now) {
             sum += *c;
@@ -138,12 +138,12 @@ impl AuditStore {
     }
 
     /// Start of the oldest minute with an event in the 24 h window.
-    pub fn oldest_event(&self, now: f64) -> Option<f64> {
+    pub(crate) fn oldest_event(&self, now: f64) -> Option<f64> {
         self.events.first_start(DAY, now)
     }
 
     /// (event type, rows in 24 h, of which in the last hour), largest first.
-    pub fn events_24h(&self, now: f64) -> Vec<(String, i64, i64)> {
+    pub(crate) fn events_24h(&self, now: f64) -> Vec<(String, i64, i64)> {
         let mut day: HashMap<u32, (i64, i64)> = HashMap::new();
         for counts in self.events.within(DAY, now) {
             for (id, n) in counts {
@@ -243,7 +243,7 @@ impl Store for AuditStore {
 
 /// License validations in one second.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ValidationCounts {
+pub(crate) struct ValidationCounts {
     pub total: i64,
     pub ok: i64,
     pub failed: i64,
@@ -263,7 +263,7 @@ impl std::ops::AddAssign for ValidationCounts {
 
 /// `license_usage_history`: validations of the last hour.
 #[derive(Debug)]
-pub struct UsageStore {
+pub(crate) struct UsageStore {
     pub validations: Buckets<ValidationCounts>,
 }
 
@@ -276,7 +276,7 @@ impl Default for UsageStore {
 }
 
 impl UsageStore {
-    pub fn last_hour(&self, now: f64) -> ValidationCounts {
+    pub(crate) fn last_hour(&self, now: f64) -> ValidationCounts {
         let mut sum = ValidationCounts::default();
         for c in self.validations.within(HOUR, now) {
             sum += *c;
