@@ -240,6 +240,7 @@ fn log(at: DateTime<Utc>, level: LogLevel, source: &str, message: &str) -> LogLi
         message: message.into(),
         fields: vec![("logger", "tmws.security.rbac")].into(),
         is_error: level >= LogLevel::Error,
+        tallied: false,
     }
 }
 

@@ -1353,7 +1353,7 @@ timeout = "2s"
     text.push_str("\n[hosts.test]\nssh = \"user@127.0.0.1\"\n");
     let config = Config::parse(&text).unwrap();
     let pool = sshd.quick_pool();
-    let collectors = collect::from_config(&config, &pool);
+    let collectors = collect::from_config(&config, &pool, None);
     let sources: Vec<String> = collectors.iter().map(|c| c.name().to_string()).collect();
     assert_eq!(sources.len(), if have_sqlite3 { 5 } else { 4 });
     let mut run = Running::start(collectors);
@@ -1484,7 +1484,7 @@ async fn a_refused_host_never_delays_other_sources() {
         },
     );
     let started = Instant::now();
-    let collectors = collect::from_config(&config, &pool);
+    let collectors = collect::from_config(&config, &pool, None);
     assert!(started.elapsed() < Duration::from_millis(200));
     let mut run = Running::start(collectors);
     assert!(

@@ -412,6 +412,7 @@ impl LineSource for FeedSource {
                 keep_figures: host_down,
                 behind: false,
                 settled,
+                reading_back: false,
             })
         })
     }

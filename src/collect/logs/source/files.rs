@@ -25,7 +25,7 @@ use super::{LineSource, Read as SourceRead};
 use crate::collect::blocking::Worker;
 use crate::collect::logs::metrics::Coverage;
 use crate::collect::logs::parse::{Format, MAX_LINE_BYTES};
-use crate::collect::logs::{Ingest, summarize};
+use crate::collect::logs::{Carry, Ingest, summarize};
 use crate::model::figure::format_bytes;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
@@ -171,9 +171,8 @@ struct OpenFile {
 struct Backlog {
     /// A line starts here; the next chunk read back ends here.
     end: u64,
-    /// The time of the oldest line read back that named one (the file's modification
-    /// time at first): lines naming none take it.
-    carry: DateTime<Utc>,
+    /// The time of the lines read back, for those naming none.
+    carry: Carry,
 }
 
 impl Tailer {
@@ -256,7 +255,7 @@ impl Tailer {
                             self.read_back.total += end;
                             followed.backlog = Some(Backlog {
                                 end,
-                                carry: DateTime::<Utc>::from(f.modified),
+                                carry: Carry::new(DateTime::<Utc>::from(f.modified)),
                             });
                         }
                     }
@@ -537,14 +536,16 @@ impl OpenFile {
 /// The lines written before watchpost started are read back to count them: from where
 /// following starts, backwards, in chunks of `READ_BACK_CHUNK`, until the lines are older
 /// than the longest window a figure reads (the hour of `errors_1h`, a metric's window)
-/// or the file's start. Bounded per source by `READ_BACK_MAX_BYTES` and
+/// — or, with a record, than the last line it counted (or its window's start), when that
+/// is older: the lines written while nothing watched — or the file's start. Bounded per source by `READ_BACK_MAX_BYTES` and
 /// `READ_BACK_MAX_TIME`; a cut is said in every figure ("partial: last 512.0 MiB of 3.1
 /// GiB"). The dashboard reads a slice of `READ_BACK_SLICE` per poll (polls come every
 /// 10 ms while it is under way), so the first frame and the tail never wait; `check`
 /// reads it whole before it reports.
 ///
 /// Lines are taken newest first: a line that names no time of its own (a stack trace's)
-/// takes the time of the next newer line that does, or the file's modification time. A
+/// takes the time of the line before it that does (its message's), or at the file's start
+/// the next newer one's, or the file's modification time. A
 /// chunk in which no line names a time ends the read-back of that file (its lines cannot
 /// be placed in the window), and the figures say so.
 struct ReadBack {
@@ -585,17 +586,38 @@ const READ_BACK_SLICE: u64 = 32 * 1024 * 1024;
 const READ_BACK_CHUNK: u64 = 4 * 1024 * 1024;
 
 impl Tailer {
+    /// Whether anything is still to be read back (for the figures, or for the record).
+    pub(crate) fn reading_back(&self) -> bool {
+        self.files.iter().any(|f| f.backlog.is_some())
+    }
+
+    /// How far the figures' read-back is: they are complete once every file is read back
+    /// past the start of their window, even if the record's count reads on.
+    fn coverage(&self, figures_from: DateTime<Utc>) -> Coverage {
+        let rb = &self.read_back;
+        let figures_pending = self
+            .files
+            .iter()
+            .filter_map(|f| f.backlog.as_ref())
+            .any(|b| b.carry.at >= figures_from);
+        match &rb.cut {
+            _ if figures_pending => Coverage::ReadingBack {
+                read: rb.read,
+                total: rb.total,
+            },
+            Some(cut) => Coverage::Partial(cut.clone()),
+            None => Coverage::Complete,
+        }
+    }
+
     /// Reads back a slice of what files held before following started, counting it
     /// through `ingest`; says how far the read-back is.
     pub(crate) fn read_back(&mut self, ingest: &mut Ingest, now: DateTime<Utc>) -> Coverage {
-        let rb = &mut self.read_back;
-        let pending = self.files.iter().any(|f| f.backlog.is_some());
-        if !pending {
-            return match &rb.cut {
-                Some(cut) => Coverage::Partial(cut.clone()),
-                None => Coverage::Complete,
-            };
+        let figures_from = ingest.figures_reach(now);
+        if !self.reading_back() {
+            return self.coverage(figures_from);
         }
+        let rb = &mut self.read_back;
         let Some(started) = rb.started else {
             // The first poll shows the tail at once; the read-back starts with the next.
             rb.started = Some(std::time::Instant::now());
@@ -604,15 +626,13 @@ impl Tailer {
                 total: rb.total,
             };
         };
-        let window_start = now - ingest.derived.window();
+        let window_start = ingest.reach(now);
         let mut this_slice = 0;
-        for f in &mut self.files {
+        'files: for f in &mut self.files {
+            let line_start = f.line_start();
             while let Some(backlog) = &mut f.backlog {
                 if this_slice >= rb.slice {
-                    return Coverage::ReadingBack {
-                        read: rb.read,
-                        total: rb.total,
-                    };
+                    break 'files;
                 }
                 let cut = if rb.read >= READ_BACK_MAX_BYTES {
                     Some(String::new())
@@ -622,11 +642,14 @@ impl Tailer {
                     None
                 };
                 if let Some(why) = cut {
-                    rb.cut = Some(format!(
-                        "partial: last {} of {} read back{why}",
-                        format_bytes(rb.read as f64),
-                        format_bytes(rb.total as f64)
-                    ));
+                    // Cut past the figures' window: only the record's count is short.
+                    if backlog.carry.at >= figures_from {
+                        rb.cut = Some(format!(
+                            "partial: last {} of {} read back{why}",
+                            format_bytes(rb.read as f64),
+                            format_bytes(rb.total as f64)
+                        ));
+                    }
                     f.backlog = None;
                     continue;
                 }
@@ -675,21 +698,25 @@ impl Tailer {
                 let older = newest.is_some_and(|t| t < window_start);
                 let undated = any && newest.is_none();
                 if undated && next_end > 0 {
+                    let back = line_start.saturating_sub(next_end);
                     rb.cut = Some(format!(
                         "partial: lines of {} name no time; only its last {} read back",
                         f.path.display(),
-                        format_bytes(f.line_start().saturating_sub(next_end) as f64)
+                        format_bytes(back as f64)
                     ));
                 }
+                if next_end == 0 || undated {
+                    // The file's start, or a stretch of lines naming no time: what waits
+                    // for a time takes the newest one known.
+                    ingest.settle_back(&mut backlog.carry, now);
+                }
+                // (Past the window, lines still waiting belong to an older line.)
                 if next_end == 0 || older || undated {
                     f.backlog = None;
                 }
             }
         }
-        match &rb.cut {
-            Some(cut) => Coverage::Partial(cut.clone()),
-            None => Coverage::Complete,
-        }
+        self.coverage(figures_from)
     }
 }
 
@@ -733,11 +760,17 @@ impl LineSource for LocalFiles {
                 tailer.recycle(outcome.lines);
                 // Then a slice of the read-back (none in the first poll: the tail first).
                 ingest.derived.coverage = tailer.read_back(&mut ingest, now);
-                let more = (outcome.problems, outcome.followed, outcome.behind);
+                let reading_back = tailer.reading_back();
+                let more = (
+                    outcome.problems,
+                    outcome.followed,
+                    outcome.behind,
+                    reading_back,
+                );
                 (ingest, more, lines)
             });
             // The reader panicked: its state is gone; the next read starts over at the tails.
-            let (ingest, (problems, followed, behind), lines) =
+            let (ingest, (problems, followed, behind, reading_back), lines) =
                 task.await.map_err(|e| format!("log reader failed: {e}"))?;
             let settled = !matches!(ingest.derived.coverage, Coverage::ReadingBack { .. });
             let problem = summarize(&problems);
@@ -748,8 +781,9 @@ impl LineSource for LocalFiles {
                 problem: problem.map(|p| (p, Some(self.retry))),
                 unknown,
                 keep_figures: false,
-                behind: behind || !settled,
+                behind: behind || reading_back,
                 settled,
+                reading_back,
             })
         })
     }
@@ -830,5 +864,52 @@ pub(in crate::collect::logs) mod tests {
         let second = tailer.poll();
         assert_eq!(second.lines.len(), 4 * 1024);
         assert!(!second.behind);
+    }
+
+    /// Read back for the record: a stack trace's lines go with their message's second
+    /// (as when they are read live, after it), lines the record counted are left out, and
+    /// the lines shown from the tail are counted by the read-back, not again.
+    #[test]
+    fn the_read_back_tallies_for_the_record_what_it_has_not_counted() {
+        use crate::collect::logs::RecordFrom;
+        use crate::collect::logs::metrics::Derived;
+        use crate::collect::logs::tally::Tally;
+        use chrono::SecondsFormat;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        let now = Utc::now();
+        let second = |back: i64| DateTime::from_timestamp(now.timestamp() - back, 0).unwrap();
+        let ts = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let text = format!(
+            "{} INFO counted before\n{} ERROR payment declined\n    at shop.Pay.charge\n    at shop.Api.handle\n{} INFO next\n",
+            ts(second(30)),
+            ts(second(20) + chrono::Duration::milliseconds(250)),
+            ts(second(10)),
+        );
+        std::fs::write(&path, text).unwrap();
+        let mut tailer = Tailer::new(vec![path.display().to_string()]);
+        let mut ingest = Ingest {
+            name: "app".into(),
+            error_pattern: regex::Regex::new("(?i)error").unwrap(),
+            all_levels: false,
+            derived: Derived::new(&[]),
+            tally: Some(Tally::new(RecordFrom {
+                counted_until: Some(second(30)),
+                window_start: second(3600),
+            })),
+        };
+        let outcome = tailer.poll();
+        let shown = ingest.shown(outcome.shown.iter(), Format::Text, now);
+        assert_eq!(shown.len(), 5);
+        assert!(shown.iter().all(|l| l.tallied), "the read-back counts them");
+        while tailer.read_back(&mut ingest, now) != Coverage::Complete {}
+        let counts = ingest.tally.as_mut().unwrap().take();
+        let got: Vec<(DateTime<Utc>, u32, u32)> =
+            counts.iter().map(|c| (c.at, c.lines, c.errors)).collect();
+        assert_eq!(got, [(second(20), 3, 1), (second(10), 1, 0)]);
+        assert_eq!(
+            counts[0].newest,
+            second(20) + chrono::Duration::milliseconds(250)
+        );
     }
 }

@@ -68,6 +68,9 @@ pub(crate) struct Read {
     /// The figures read what the source holds: its window read back, a one-shot
     /// command's run ended (a one-shot read stops here).
     pub settled: bool,
+    /// Lines written before following started are still being read back (for the
+    /// figures, or further back for the record): the record's tally waits for them.
+    pub reading_back: bool,
 }
 
 /// Where a source's processes run.
