@@ -18,6 +18,7 @@ mod feed;
 mod files;
 mod glob;
 mod journald;
+mod readback;
 mod remote;
 
 pub use command::{Launcher, LocalLauncher};
