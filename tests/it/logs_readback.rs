@@ -14,15 +14,15 @@ use watchpost::model::figure::{Reading, Value};
 use watchpost::model::update::{LogLine, Update};
 
 /// What a generated log holds.
-struct Written {
-    errors: u64,
+pub(crate) struct Written {
+    pub errors: u64,
     /// ERROR lines per minute (Unix minute).
-    per_minute: std::collections::BTreeMap<i64, u64>,
+    pub per_minute: std::collections::BTreeMap<i64, u64>,
 }
 
 /// `lines` JSONL lines spread over the `span` before now: every 10th an ERROR, every 7th
 /// (not an error) a WARNING "Login failed … invalid password", the rest INFO.
-fn write_jsonl(path: &Path, lines: u64, span: Span, now: DateTime<Utc>) -> Written {
+pub(crate) fn write_jsonl(path: &Path, lines: u64, span: Span, now: DateTime<Utc>) -> Written {
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).unwrap());
     let start = now - span;
     let step = span.num_milliseconds() / lines as i64;

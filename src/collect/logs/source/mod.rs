@@ -114,10 +114,10 @@ pub(crate) fn open(
         let label = plan.label();
         let ends = source.journald.is_none();
         let source = match runner {
-            Runner::Local(launcher) => FeedSource::new(format, label, remote, move || {
+            Runner::Local(launcher) => FeedSource::new(format, label, remote, move |_| {
                 command::start(plan, launcher)
             }),
-            Runner::Remote(transport) => FeedSource::new(format, label, remote, move || {
+            Runner::Remote(transport) => FeedSource::new(format, label, remote, move |_| {
                 remote::process(plan, transport)
             }),
         };
@@ -144,7 +144,7 @@ pub(crate) fn open(
             Format::Text,
             "files".to_string(),
             remote,
-            move || remote::files(patterns, transport),
+            move |one_shot| remote::files(patterns, transport, one_shot),
         )),
     })
 }
