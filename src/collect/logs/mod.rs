@@ -53,6 +53,8 @@ pub struct LogCollector {
     /// The record's count of the lines read back (see `tally`), when there is a record;
     /// taken by the reading task during a poll, as `derived` is.
     tally: Option<Tally>,
+    /// The source was told how far back its lines are to be counted (at the first poll).
+    reach_told: bool,
 }
 
 /// How long one poll of a one-shot `check` reads a source at most (under the 15 s that
@@ -126,6 +128,7 @@ impl LogCollector {
             all_levels: source.error_pattern_all_levels,
             one_shot: false,
             tally: None,
+            reach_told: false,
         }
     }
 
@@ -178,6 +181,10 @@ impl LogCollector {
             derived,
             tally: self.tally.take(),
         };
+        if !self.reach_told {
+            self.reach_told = true;
+            source.reach(ingest.reach(Utc::now()));
+        }
         let mut kept: std::collections::VecDeque<LogLine> = Default::default();
         let started = tokio::time::Instant::now();
         let read = loop {

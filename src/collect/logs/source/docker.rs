@@ -20,7 +20,7 @@ pub(super) fn containers(
     let (names, project, tail) = (source.docker.clone(), source.project.clone(), source.tail);
     let name = name.to_string();
     let transport = remote.clone();
-    FeedSource::new(Format::Text, "docker".to_string(), remote, move |_| {
+    FeedSource::new(Format::Text, "docker".to_string(), remote, move |_start| {
         crate::collect::docker::follow_logs(&name, names, project, tail, transport, engine_address)
     })
 }

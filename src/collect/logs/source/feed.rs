@@ -77,6 +77,15 @@ pub enum Event {
     Backlog(RemoteBacklog),
 }
 
+/// How a feed's producer is started: what its collector knows by its first read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Start {
+    /// Read once (`check`).
+    pub one_shot: bool,
+    /// Lines back to this time are still to be counted (see [`LineSource::reach`]).
+    pub since: Option<DateTime<Utc>>,
+}
+
 /// What a file on an SSH host held before following started.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RemoteBacklog {
@@ -230,8 +239,12 @@ pub(crate) struct FeedSource {
     /// says what is wrong.
     remote: Option<Transport>,
     /// Used on the first read (it needs the runtime).
-    /// Told whether the source is read once (`check`).
-    start: Option<Box<dyn FnOnce(bool) -> Feed + Send>>,
+    /// Told how (see [`Start`]).
+    start: Option<Box<dyn FnOnce(Start) -> Feed + Send>>,
+    /// Lines back to this time are still to be counted, for the start.
+    since: Option<DateTime<Utc>>,
+    /// Its run ends by itself when it is read once (journald without `--follow`).
+    ends_when_read_once: bool,
     feed: Option<Feed>,
     /// A run has started at least once.
     ever_started: bool,
@@ -261,13 +274,15 @@ impl FeedSource {
         format: Format,
         label: String,
         remote: Option<Transport>,
-        start: impl FnOnce(bool) -> Feed + Send + 'static,
+        start: impl FnOnce(Start) -> Feed + Send + 'static,
     ) -> Self {
         FeedSource {
             format,
             label,
             remote,
             start: Some(Box::new(start)),
+            since: None,
+            ends_when_read_once: false,
             feed: None,
             ever_started: false,
             ever_read: false,
@@ -288,6 +303,19 @@ impl FeedSource {
         self
     }
 
+    /// The producer's first run ends by itself when the source is read once.
+    pub fn ends_when_read_once(mut self) -> Self {
+        self.ends_when_read_once = true;
+        self
+    }
+
+    fn start_with(&self) -> Start {
+        Start {
+            one_shot: self.one_shot_until.is_some(),
+            since: self.since,
+        }
+    }
+
     /// A one-shot read of a source whose run ends: what came since the last read, waiting
     /// for the first event (up to the deadline); nothing once the run ended.
     async fn events_to_end(&mut self, deadline: Instant) -> Vec<Event> {
@@ -297,7 +325,11 @@ impl FeedSource {
         if self.feed.is_none()
             && let Some(start) = self.start.take()
         {
-            self.feed = Some(start(true));
+            let how = Start {
+                one_shot: true,
+                ..self.start_with()
+            };
+            self.feed = Some(start(how));
         }
         let Some(feed) = self.feed.as_mut() else {
             return Vec::new();
@@ -324,7 +356,8 @@ impl FeedSource {
                     Some(_) => SETTLE_LIMIT_REMOTE,
                     None => SETTLE_LIMIT,
                 };
-                let feed = self.feed.insert(start(self.one_shot_until.is_some()));
+                let how = self.start_with();
+                let feed = self.feed.insert(start(how));
                 feed.settle(SETTLE_QUIET, limit).await
             }
         }
@@ -332,8 +365,12 @@ impl FeedSource {
 }
 
 impl LineSource for FeedSource {
+    fn reach(&mut self, since: DateTime<Utc>) {
+        self.since = Some(since);
+    }
+
     fn one_shot(&mut self, limit: Duration) {
-        if self.ends {
+        if self.ends || self.ends_when_read_once {
             self.one_shot = Some((Instant::now() + limit, limit));
         }
         self.one_shot_until = Some(Instant::now() + limit);

@@ -233,9 +233,15 @@ fn translate(
 
 fn exit_message(label: &str, status: &ExitStatus, stderr: &str) -> String {
     let said = stderr.lines().map(str::trim).rfind(|l| !l.is_empty());
+    // As a local run says it (a one-shot read takes "ended" as the run's end).
+    let how = if status.success() {
+        format!("{label} ended")
+    } else {
+        format!("{label} stopped ({status})")
+    };
     match said {
-        Some(text) => format!("{label} stopped ({status}): {text}"),
-        None => format!("{label} stopped ({status})"),
+        Some(text) => format!("{how}: {text}"),
+        None => how,
     }
 }
 
