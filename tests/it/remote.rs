@@ -1804,7 +1804,7 @@ fn the_warungin_example_validates_and_keeps_the_runbooks_literals_out() {
     );
     assert!(
         remote.contains(
-            "logs backend-logs: docker logs of backend in compose project pos (last 20 lines at start, then followed) on warungin"
+            "logs backend-logs: docker logs of backend in compose project pos (the window's lines at start, its last 100000 at most, then followed) on warungin"
         ),
         "{remote}"
     );

@@ -75,6 +75,8 @@ pub enum Event {
     /// A file on an SSH host is followed from `end` on: what comes before is the
     /// collector's to read back.
     Backlog(RemoteBacklog),
+    /// What was read of the window was cut, in a few words (said in every figure).
+    Partial(String),
 }
 
 /// How a feed's producer is started: what its collector knows by its first read.
@@ -105,6 +107,7 @@ impl Event {
                 Event::Stderr(text) | Event::Down { message: text, .. } => text.len(),
                 Event::Lasting(text) => text.as_ref().map_or(0, String::len),
                 Event::Backlog(backlog) => backlog.path.len(),
+                Event::Partial(text) => text.len(),
                 Event::Started => 0,
             }
     }
@@ -265,6 +268,8 @@ pub(crate) struct FeedSource {
     back: Option<RemoteReadBack>,
     /// Read once (`check`) within this deadline: the read-back's time limit.
     one_shot_until: Option<Instant>,
+    /// What the producer said was cut of the window (see [`Event::Partial`]).
+    partial: Option<String>,
 }
 
 impl FeedSource {
@@ -293,6 +298,7 @@ impl FeedSource {
             run_ended: false,
             back: None,
             one_shot_until: None,
+            partial: None,
         }
     }
 
@@ -409,6 +415,7 @@ impl LineSource for FeedSource {
                     }
                     Event::Down { message, retry } => self.problem = Some((message, Some(retry))),
                     Event::Lasting(problem) => self.lasting = problem,
+                    Event::Partial(note) => self.partial = Some(note),
                     Event::Backlog(backlog) => {
                         if let Some(transport) = &self.remote {
                             let until = self.one_shot_until;
@@ -465,6 +472,9 @@ impl LineSource for FeedSource {
                         limit.as_secs()
                     ));
                 }
+            }
+            if let Some(note) = &self.partial {
+                ingest.derived.coverage = Coverage::Partial(note.clone());
             }
             let format = self.format;
             let task = tokio::task::spawn_blocking(move || {
