@@ -1018,10 +1018,12 @@ fn wait_until(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// The exit code the shell printed after a run (`echo EXIT=$?`), if it has.
+/// The exit code the shell printed after a run (`echo "EXIT=$?;"`), if it has. (After a
+/// `kill -9` the dashboard's screen is still there and the shell writes over it: the `;`
+/// says where the code ends.)
 fn exit_code(screen: &str) -> Option<i32> {
     screen.split("EXIT=").skip(1).find_map(|rest| {
-        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        let (digits, _) = rest.split_once(';')?;
         digits.parse().ok()
     })
 }
@@ -1064,7 +1066,7 @@ fn restarts_count_every_line_once(ending: Ending) {
     std::fs::write(&config_path, config).unwrap();
     let binary = env!("CARGO_BIN_EXE_watchpost");
     let run = format!(
-        "{binary} run --config {} --record {}; echo EXIT=$?",
+        "{binary} run --config {} --record {}; echo \"EXIT=$?;\"",
         shell_quote(&config_path),
         shell_quote(&record_path)
     );
