@@ -166,6 +166,7 @@ fn realistic_state() -> (AppState, chrono::DateTime<Utc>) {
             ),
             fields: vec![("outcome", "timeout")].into(),
             is_error: i % 7 == 0,
+            tallied: false,
         })
         .collect();
     state.apply(Update::Logs(lines), now);

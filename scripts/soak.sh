@@ -43,7 +43,15 @@ done
 echo "watchpost demo (pid $pid) with $flood extra log lines/s: ${minutes} minutes" >&2
 
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"; }
-record_bytes() { du -cb "$record"* 2>/dev/null | awk 'END { print $1 }'; }
+# The record's size as SQLite counts it (pages in use, WAL included), not the files' sizes:
+# the WAL file keeps its length after a checkpoint.
+record_bytes() {
+  if command -v sqlite3 >/dev/null; then
+    sqlite3 -readonly "$record" 'SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()' 2>/dev/null || echo 0
+  else
+    du -cb "$record"* 2>/dev/null | awk 'END { print $1 }'
+  fi
+}
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
 log_dir() { ls -d /tmp/watchpost-demo-* 2>/dev/null | while read -r d; do
   [ -e "$d/tmws.jsonl" ] && echo "$d"; done | head -1; }

@@ -180,7 +180,7 @@ pub async fn run_checks(
     pool: &crate::transport::HostPool,
     now: DateTime<Utc>,
 ) -> CheckReport {
-    let collectors = collect::from_config(config, pool);
+    let collectors = collect::from_config(config, pool, None);
     let names: Vec<String> = collectors.iter().map(|c| c.name().to_string()).collect();
     let window = Window::new(&config.deployment.name, now, chrono::Duration::hours(24));
     let mut state = crate::app::initial_state(window, &collectors, config);

@@ -200,7 +200,6 @@ async fn start_dashboard(
         config,
         &mut watchpost::transport::prompt_passphrase_on_tty(),
     )?;
-    let collectors = watchpost::collect::from_config(config, &pool);
     let path = match (&record_args.record, record_args.no_record) {
         (_, true) => None,
         (Some(path), false) => Some(path.clone()),
@@ -231,6 +230,24 @@ async fn start_dashboard(
         Some(Ok(opened)) => opened.window.clone(),
         _ => configured.clone(),
     };
+    // What the record has counted of each log source: the sources count the rest for it.
+    let marks = match &opened {
+        Some(Ok(opened)) => {
+            let (path, window_start) = (opened.path.clone(), opened.window.start);
+            tokio::task::spawn_blocking(move || {
+                record::Reader::open(&path)
+                    .and_then(|reader| reader.log_watermarks())
+                    .ok()
+                    .map(|counted_until| watchpost::collect::RecordMarks {
+                        window_start,
+                        counted_until,
+                    })
+            })
+            .await?
+        }
+        _ => None,
+    };
+    let collectors = watchpost::collect::from_config(config, &pool, marks.as_ref());
     let mut state = watchpost::app::initial_state(window, &collectors, config);
     state.silences = config
         .deployment

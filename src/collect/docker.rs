@@ -236,7 +236,7 @@ pub(crate) fn follow_logs(
     source: &str,
     names: Vec<String>,
     project: Option<String>,
-    tail: usize,
+    (tail, since): (usize, Option<DateTime<Utc>>),
     remote: Option<Transport>,
     address: Option<String>,
 ) -> crate::collect::logs::source::Feed {
@@ -256,7 +256,7 @@ pub(crate) fn follow_logs(
             .unwrap_or_default()
     );
     crate::collect::logs::source::Feed::from_producer(move |outbox| async move {
-        let feed = Arc::new(logtail::LogFeed::new(outbox, tail));
+        let feed = Arc::new(logtail::LogFeed::new(outbox, tail, since));
         let screen = watch::channel(OnScreen::default()).1;
         let engine = Engine::start(
             &source,

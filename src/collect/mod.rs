@@ -52,10 +52,35 @@ pub struct OnScreen {
 
 pub(crate) type ScreenWatch = tokio::sync::watch::Receiver<OnScreen>;
 
+/// What the record has counted of the log sources, for their read-back at start (see
+/// [`logs::RecordFrom`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordMarks {
+    /// The start of the record's window.
+    pub window_start: chrono::DateTime<chrono::Utc>,
+    /// The newest line time counted, per log source.
+    pub counted_until: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>,
+}
+
+impl RecordMarks {
+    fn of(&self, source: &str) -> logs::RecordFrom {
+        logs::RecordFrom {
+            counted_until: self.counted_until.get(source).copied(),
+            window_start: self.window_start,
+        }
+    }
+}
+
 /// Builds every collector a config describes, in config order. Each one gets the
 /// [`Transport`] of its `host` from `pool` (one SSH connection per host, shared by every
 /// source on it); resolving never blocks, the connection is made in the background.
-pub fn from_config(config: &Config, pool: &HostPool) -> Vec<Box<dyn Collector>> {
+/// With a record (`record`: what it has counted), log sources count for it the lines it
+/// has not counted yet, those written while nothing watched included.
+pub fn from_config(
+    config: &Config,
+    pool: &HostPool,
+    record: Option<&RecordMarks>,
+) -> Vec<Box<dyn Collector>> {
     let reach = |host: &str| reach(pool, host);
     let mut collectors: Vec<Box<dyn Collector>> = Vec::new();
     for (name, source) in &config.service {
@@ -86,11 +111,10 @@ pub fn from_config(config: &Config, pool: &HostPool) -> Vec<Box<dyn Collector>> 
         )));
     }
     for (name, source) in &config.logs {
-        collectors.push(Box::new(logs::LogCollector::on(
-            name,
-            source,
-            reach(&source.host),
-        )));
+        collectors.push(Box::new(
+            logs::LogCollector::on(name, source, reach(&source.host))
+                .with_record(record.map(|r| r.of(name))),
+        ));
     }
     for (name, source) in &config.prometheus {
         collectors.push(Box::new(prometheus::PrometheusCollector::new(name, source)));

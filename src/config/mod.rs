@@ -373,7 +373,8 @@ pub struct LogSource {
     /// With `docker`: only containers of this compose project.
     #[serde(default, deserialize_with = "expanded_opt")]
     pub project: Option<String>,
-    /// With `docker`: lines read back from each container's log at start.
+    /// With `docker`: at most this many of a container's last lines are read back at
+    /// start (those of the window).
     #[serde(default = "default_docker_tail")]
     pub tail: usize,
     #[serde(default = "default_host", deserialize_with = "expanded")]
@@ -544,9 +545,10 @@ pub(super) fn default_service_interval() -> Duration {
 fn default_timeout() -> Duration {
     Duration::from_secs(5)
 }
-/// Lines a docker log source reads back from each container at start.
+/// Lines a docker log source reads back from each container at start, at most: the
+/// window's lines, unless a container wrote more.
 pub fn default_docker_tail() -> usize {
-    100
+    100_000
 }
 /// The runbooks' grep: error, exception, failed, critical, fatal, panic.
 pub fn default_error_pattern() -> String {
@@ -778,7 +780,7 @@ pub fn explain(config: &Config) -> String {
             (Some(unit), _) => format!("journald unit {unit}"),
             (None, false) => format!("output of {}", s.command.join(" ")),
             (None, true) if !s.docker.is_empty() => format!(
-                "docker logs of {}{} (last {} lines at start, then followed)",
+                "docker logs of {}{} (the window's lines at start, its last {} at most, then followed)",
                 s.docker.join(", "),
                 s.project
                     .as_deref()

@@ -179,6 +179,10 @@ pub struct LogLine {
     pub fields: Fields,
     /// Whether the source's error pattern matched this line.
     pub is_error: bool,
+    /// Counted for the record by its source's own tally (see [`Update::LogCounts`]): a
+    /// line shown from a file's tail at start, or read while the source's window was
+    /// being read back. The record does not count it again.
+    pub tallied: bool,
 }
 
 impl LogLine {
@@ -196,6 +200,7 @@ impl LogLine {
             message: message.into(),
             fields: Fields::default(),
             is_error: level >= LogLevel::Error,
+            tallied: false,
         }
     }
 }
@@ -334,6 +339,18 @@ impl<K: AsRef<str>, V: AsRef<str>> From<Vec<(K, V)>> for Fields {
     }
 }
 
+/// A source's log lines of one second, counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct LogCount {
+    /// The second.
+    pub at: DateTime<Utc>,
+    /// The newest line's own time: the record counts lines up to it as seen.
+    pub newest: DateTime<Utc>,
+    pub lines: u32,
+    pub errors: u32,
+    pub critical: u32,
+}
+
 /// A small table for a drill-down ("top denied operations").
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Table {
@@ -363,6 +380,13 @@ pub enum Update {
         rows: Vec<ContainerRow>,
     },
     Logs(Vec<LogLine>),
+    /// A log source's lines counted for the record without being sent one by one (the
+    /// lines of its window read back at start, and the lines read meanwhile), per second,
+    /// oldest first.
+    LogCounts {
+        source: String,
+        counts: Vec<LogCount>,
+    },
     ContainerLogs(ContainerLogTail),
     Table {
         id: String,

@@ -551,7 +551,7 @@ impl Reader {
     }
 
     /// The latest log line time counted per source (lines up to it are not counted again).
-    pub(crate) fn log_watermarks(&self) -> rusqlite::Result<HashMap<String, DateTime<Utc>>> {
+    pub fn log_watermarks(&self) -> rusqlite::Result<HashMap<String, DateTime<Utc>>> {
         let mut stmt = self
             .conn
             .prepare("SELECT key, value FROM meta WHERE key LIKE 'log_seen:%'")?;
@@ -825,12 +825,15 @@ impl Worker {
             Msg::Out(Outgoing::Logs {
                 source,
                 at,
+                newest,
                 lines,
                 errors,
                 critical,
             }) => {
+                // The newest line's own time, not its second: a restart counts the lines
+                // after it, and only those.
                 let seen = self.log_seen.entry(source.clone()).or_insert(i64::MIN);
-                *seen = (*seen).max(millis(at));
+                *seen = (*seen).max(millis(newest));
                 let Some(t) = self.span.bucket(at) else {
                     return;
                 };
@@ -863,6 +866,18 @@ impl Worker {
                 .optional()?;
             Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
         };
+        // The watermarks only move forward, whatever a session's lines say.
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key, value FROM meta WHERE key LIKE 'log_seen:%'")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            let (key, value) = row?;
+            if let (Some(source), Ok(ms)) = (key.strip_prefix("log_seen:"), value.parse::<i64>()) {
+                self.log_seen.insert(source.to_string(), ms);
+            }
+        }
+        drop(stmt);
         self.counters.full_dropped = counter("dropped_full")?;
         self.counters.alert_events_dropped = counter("dropped_alert_events")?;
         Ok(())

@@ -181,6 +181,7 @@ mod tests {
             message: "m".into(),
             fields: Default::default(),
             is_error,
+            tallied: false,
         }
     }
 

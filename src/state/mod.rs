@@ -317,6 +317,8 @@ pub enum Outgoing {
     Logs {
         source: String,
         at: DateTime<Utc>,
+        /// The newest line's own time (the record's watermark: lines up to it are counted).
+        newest: DateTime<Utc>,
         lines: u32,
         errors: u32,
         critical: u32,
@@ -566,6 +568,18 @@ impl AppState {
                 let mut lines = lines.into_iter();
                 self.push_logs(&mut lines, usize::MAX);
             }
+            Update::LogCounts { source, counts } => {
+                for count in counts {
+                    self.emit(Outgoing::Logs {
+                        source: source.clone(),
+                        at: count.at,
+                        newest: count.newest,
+                        lines: count.lines,
+                        errors: count.errors,
+                        critical: count.critical,
+                    });
+                }
+            }
             Update::ContainerLogs(tail) => self.container_logs = Some(tail),
             Update::Table { id, table } => {
                 self.tables.insert(id, table);
@@ -798,28 +812,35 @@ impl AppState {
     }
 
     fn count_logs(&mut self, lines: &[crate::model::update::LogLine]) {
-        // (lines, errors, critical) per (source, second), keyed by the shared name: no
-        // copy of it per line.
+        // (lines, errors, critical, newest) per (source, second), keyed by the shared
+        // name: no copy of it per line.
         type Key = (std::sync::Arc<str>, DateTime<Utc>);
-        let mut counts: BTreeMap<Key, (u32, u32, u32)> = BTreeMap::new();
+        let mut counts: BTreeMap<Key, (u32, u32, u32, DateTime<Utc>)> = BTreeMap::new();
         for line in lines {
-            if self
-                .log_watermarks
-                .get(&*line.source)
-                .is_some_and(|mark| line.at <= *mark)
+            // Counted by its source's tally, or by an earlier session (the watermark is
+            // kept in milliseconds).
+            if line.tallied
+                || self
+                    .log_watermarks
+                    .get(&*line.source)
+                    .is_some_and(|mark| line.at.timestamp_millis() <= mark.timestamp_millis())
             {
                 continue;
             }
             let second = DateTime::from_timestamp(line.at.timestamp(), 0).unwrap_or(line.at);
-            let entry = counts.entry((line.source.clone(), second)).or_default();
+            let entry = counts
+                .entry((line.source.clone(), second))
+                .or_insert((0, 0, 0, line.at));
             entry.0 += 1;
             entry.1 += u32::from(line.is_error);
             entry.2 += u32::from(line.level == LogLevel::Critical);
+            entry.3 = entry.3.max(line.at);
         }
-        for ((source, at), (lines, errors, critical)) in counts {
+        for ((source, at), (lines, errors, critical, newest)) in counts {
             self.emit(Outgoing::Logs {
                 source: source.to_string(),
                 at,
+                newest,
                 lines,
                 errors,
                 critical,

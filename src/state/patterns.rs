@@ -581,6 +581,7 @@ mod tests {
             message: message.into(),
             fields: Default::default(),
             is_error: true,
+            tallied: false,
         }
     }
 

@@ -288,18 +288,23 @@ impl Transport {
         // Measured first, so "new lines" means the lines written after this call returns
         // (the stream's command starts a little later). A failed measure (host down) leaves
         // it to the command.
-        let measured = self
-            .exec_timeout(
-                &stream::follow_start_command(path, backlog),
-                Duration::from_secs(10),
-            )
-            .await
-            .ok()
-            .and_then(|out| stream::parse_follow_start(&out.stdout));
-        self.stream(match measured {
+        self.stream(match self.measure_follow(path, backlog).await {
             Some((inode, offset)) => StreamSpec::follow_file_at(path, &inode, offset),
             None => StreamSpec::follow_file(path, backlog),
         })
+    }
+
+    /// Where following `path` with its last `backlog` lines starts: its inode and the
+    /// offset of the first of those lines (`None`: no such file, or the host did not
+    /// answer). Follow from there with [`StreamSpec::follow_file_at`].
+    pub async fn measure_follow(&self, path: &str, backlog: u64) -> Option<(String, u64)> {
+        self.exec_timeout(
+            &stream::follow_start_command(path, backlog),
+            Duration::from_secs(10),
+        )
+        .await
+        .ok()
+        .and_then(|out| stream::parse_follow_start(&out.stdout))
     }
 
     /// A local unix socket path that reaches `remote_path` on the host. For the local

@@ -249,6 +249,7 @@ pub(crate) fn log(at: DateTime<Utc>, level: LogLevel, source: &str, message: &st
         message: message.into(),
         fields: vec![("logger", "tmws.security.rbac")].into(),
         is_error: level >= LogLevel::Error,
+        tallied: false,
     }
 }
 

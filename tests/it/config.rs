@@ -634,7 +634,10 @@ fn docker_log_sources_are_known_to_validate() {
     let source = &config.logs["backend-logs"];
     assert_eq!(source.docker, ["backend"]);
     assert_eq!(source.project.as_deref(), Some("shop"));
-    assert_eq!(source.tail, 100, "the default tail");
+    assert_eq!(
+        source.tail, 100_000,
+        "the default tail: a cap, the window decides"
+    );
 
     let got = problems("[logs.b]\ndokcer = [\"backend\"]\n");
     assert!(

@@ -1140,6 +1140,96 @@ mod log_sources {
         assert!(got.error.is_none(), "{:?}", got.error);
     }
 
+    /// A container that wrote its lines before watchpost started: the engine is asked
+    /// for the window's lines (`since`), not a fixed tail, so `errors_1h` counts every
+    /// ERROR line once (the dashboard, and `check`); a `tail` smaller than what was
+    /// written cuts, and the figures say so.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_containers_window_is_read_back_whole() {
+        require_docker!();
+        let project = unique("window");
+        let mut cleanup = Cleanup(Vec::new());
+        const ERRORS: usize = 437;
+        let container = run(
+            &mut cleanup,
+            &project,
+            "api",
+            &[],
+            &format!(
+                "i=0; while [ $i -lt {ERRORS} ]; do i=$((i+1)); echo \"ERROR payment failed $i\"; \
+                 echo \"WARNING login failed for user $i\"; echo \"INFO served $i\"; done; \
+                 echo written; sleep 600"
+            ),
+        );
+        let started = Instant::now();
+        while !docker(&["logs", "--tail", "1", &container]).contains("written") {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the container writes"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let source = log_source(&["api"], &project, watchpost::config::default_docker_tail());
+        let mut collector = LogCollector::new("api", &source);
+        let mut got = Gathered::default();
+        gather_until(&mut collector, &mut got, "every line read", |g| {
+            g.has("written")
+        })
+        .await;
+        gather(&mut collector, &mut got).await;
+        let reading = got.errors_1h.clone().expect("api.errors_1h");
+        assert_eq!(reading.value, Value::Number(ERRORS as f64), "{reading:?}");
+        assert!(reading.detail.is_empty(), "{reading:?}");
+        let first = got
+            .lines
+            .iter()
+            .filter(|l| l.message.ends_with("payment failed 1"))
+            .count();
+        assert_eq!(first, 1, "from the first line, once");
+
+        // check, as cron runs it.
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("watchpost.toml");
+        std::fs::write(
+            &config,
+            format!("[logs.api]\ndocker = [\"api\"]\nproject = \"{project}\"\n"),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_watchpost"))
+            .args([
+                "check",
+                "--format",
+                "json",
+                "--config",
+                config.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+        let check = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "api.errors_1h")
+            .cloned()
+            .unwrap_or_else(|| panic!("{report:#}"));
+        assert_eq!(check["value"].as_f64(), Some(ERRORS as f64), "{check:#}");
+
+        // A tail smaller than the window: the last lines, and the cut said.
+        let mut cut = LogCollector::new("api", &log_source(&["api"], &project, 30));
+        let mut few = Gathered::default();
+        gather_until(&mut cut, &mut few, "the last lines", |g| g.has("written")).await;
+        gather(&mut cut, &mut few).await;
+        let reading = few.errors_1h.clone().expect("api.errors_1h");
+        // The last 30: "written", then 9 whole ERROR/WARNING/INFO groups and the end of one.
+        assert_eq!(reading.value, Value::Number(9.0), "{reading:?}");
+        assert!(
+            reading.detail.contains("partial: only the last 30 lines"),
+            "{reading:?}"
+        );
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_service_with_no_running_container_says_so_until_one_starts() {
         require_docker!();

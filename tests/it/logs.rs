@@ -748,9 +748,17 @@ exit 1
 
         let calls = fake.follow_calls();
         assert_eq!(calls.len(), 3, "{calls:?}");
+        // From the start of the figures' window (61 minutes and the one being written).
+        let since: i64 = calls[0]
+            .rsplit_once("--unit=tmws.service --since=@")
+            .unwrap_or_else(|| panic!("{calls:?}"))
+            .1
+            .parse()
+            .unwrap();
+        let back = Utc::now().timestamp() - since;
         assert!(
-            calls[0].ends_with("--unit=tmws.service --since=-1h"),
-            "{calls:?}"
+            (62 * 60..62 * 60 + 30).contains(&back),
+            "{back} s: {calls:?}"
         );
         assert!(
             calls[1].ends_with("--after-cursor=s=abc;i=3;b=1"),

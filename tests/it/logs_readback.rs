@@ -14,15 +14,15 @@ use watchpost::model::figure::{Reading, Value};
 use watchpost::model::update::{LogLine, Update};
 
 /// What a generated log holds.
-struct Written {
-    errors: u64,
+pub(crate) struct Written {
+    pub errors: u64,
     /// ERROR lines per minute (Unix minute).
-    per_minute: std::collections::BTreeMap<i64, u64>,
+    pub per_minute: std::collections::BTreeMap<i64, u64>,
 }
 
 /// `lines` JSONL lines spread over the `span` before now: every 10th an ERROR, every 7th
 /// (not an error) a WARNING "Login failed … invalid password", the rest INFO.
-fn write_jsonl(path: &Path, lines: u64, span: Span, now: DateTime<Utc>) -> Written {
+pub(crate) fn write_jsonl(path: &Path, lines: u64, span: Span, now: DateTime<Utc>) -> Written {
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).unwrap());
     let start = now - span;
     let step = span.num_milliseconds() / lines as i64;
@@ -379,4 +379,96 @@ fn levels_read_through_colour_and_common_shapes() {
     ] {
         assert_eq!(level(text).level, want, "{text}");
     }
+}
+
+/// journald's window from a real journal: a transient unit writes K ERROR lines and exits
+/// before watchpost starts; `check` and the dashboard count K, and the tail ends with the
+/// newest line. Needs a journal and `systemd-run` (systemd as the init): skipped, saying
+/// why, where there is none (a container without systemd).
+#[tokio::test]
+async fn journald_reads_its_window_back_from_a_real_journal() {
+    let probe = std::process::Command::new("journalctl")
+        .args(["--no-pager", "--lines=0"])
+        .output();
+    let reason = match &probe {
+        Err(e) => Some(format!("journalctl cannot run: {e}")),
+        Ok(out) if String::from_utf8_lossy(&out.stderr).contains("No journal files") => {
+            Some("journalctl: No journal files were found".to_string())
+        }
+        Ok(out) if !out.status.success() => Some(format!(
+            "journalctl --lines=0 failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Ok(_) => None,
+    };
+    if let Some(reason) = reason {
+        eprintln!("SKIPPED (no journal to read here): {reason}");
+        return;
+    }
+    let unit = format!("watchpost-readback-{}.service", std::process::id());
+    let errors = 7;
+    let script = format!(
+        "for i in $(seq 1 {errors}); do echo \"ERROR payment failed $i\"; echo \"INFO request served $i\"; done"
+    );
+    let run = std::process::Command::new("systemd-run")
+        .args(["--unit", &unit, "--wait", "--quiet", "sh", "-c", &script])
+        .output();
+    match &run {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => {
+            eprintln!(
+                "SKIPPED (cannot start a transient unit): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            return;
+        }
+        Err(e) => {
+            eprintln!("SKIPPED (no systemd-run): {e}");
+            return;
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!("[deployment]\nname = \"journal\"\n\n[logs.app]\njournald = \"{unit}\"\n");
+    let config_path = dir.path().join("watchpost.toml");
+    std::fs::write(&config_path, &toml).unwrap();
+    let report = check_json(&config_path);
+    let check = check_of(&report, "app.errors_1h");
+    assert_eq!(check["value"].as_f64(), Some(errors as f64), "{check:#}");
+
+    let cfg = config(&toml);
+    let mut collector = LogCollector::new("app", &cfg.logs["app"]);
+    let started = Instant::now();
+    let mut last = None;
+    loop {
+        let updates = collector.poll().await;
+        for update in &updates {
+            if let Update::Logs(lines) = update
+                && let Some(line) = lines.last()
+            {
+                last = Some(line.message.clone());
+            }
+        }
+        let got: Vec<Reading> = updates
+            .into_iter()
+            .filter_map(|u| match u {
+                Update::Readings { readings, .. } => Some(readings),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        if find(&got, "app.errors_1h").value == Value::Number(errors as f64) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            find(&got, "app.errors_1h")
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        last.as_deref()
+            .is_some_and(|m| m.contains(&format!("request served {errors}"))),
+        "the tail ends with the newest line: {last:?}"
+    );
 }

@@ -423,7 +423,7 @@ interval = "1s"
     // Alertmanager alert is firing at once, with its labels and start time.
     let config = watchpost::config::Config::load(&config_path).unwrap();
     let pool = watchpost::transport::HostPool::from_config(&config).unwrap();
-    let mut collectors = watchpost::collect::from_config(&config, &pool);
+    let mut collectors = watchpost::collect::from_config(&config, &pool, None);
     let start = chrono::Utc::now();
     let window = watchpost::state::Window::new("meatymusic", start, chrono::Duration::hours(24));
     let mut state = watchpost::app::initial_state(window, &collectors, &config);
@@ -638,7 +638,7 @@ fn fifty_hosts_fill_the_host_and_services_panes_without_ssh() {
     wait_scrapes(&prom, 6);
     let config = watchpost::config::Config::load(&config_path).unwrap();
     let pool = watchpost::transport::HostPool::from_config(&config).unwrap();
-    let mut collectors = watchpost::collect::from_config(&config, &pool);
+    let mut collectors = watchpost::collect::from_config(&config, &pool, None);
     let now = chrono::Utc::now();
     let window = watchpost::state::Window::new("fleet", now, chrono::Duration::hours(24));
     let mut state = watchpost::app::initial_state(window, &collectors, &config);
@@ -681,7 +681,7 @@ fn range_queries_fill_the_sparkline_at_start_up() {
     ))
     .unwrap();
     let pool = watchpost::transport::HostPool::from_config(&config).unwrap();
-    let mut collectors = watchpost::collect::from_config(&config, &pool);
+    let mut collectors = watchpost::collect::from_config(&config, &pool, None);
     let now = chrono::Utc::now();
     let window = watchpost::state::Window::new("mm", now, chrono::Duration::hours(24));
     let mut state = watchpost::app::initial_state(window, &collectors, &config);

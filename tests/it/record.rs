@@ -883,3 +883,336 @@ fn a_full_file_system_stops_the_record_says_so_and_leaves_it_intact() {
         .unwrap();
     assert_eq!(check, "ok");
 }
+
+// ------------------------------------------- restarts: every log line counted once
+
+/// What a log's writers have written inside the window (a line before the window's start
+/// is not the record's).
+#[derive(Default)]
+struct Written {
+    lines: std::sync::atomic::AtomicI64,
+    errors: std::sync::atomic::AtomicI64,
+    critical: std::sync::atomic::AtomicI64,
+}
+
+impl Written {
+    fn get(&self) -> (i64, i64, i64) {
+        (
+            self.lines.load(Ordering::SeqCst),
+            self.errors.load(Ordering::SeqCst),
+            self.critical.load(Ordering::SeqCst),
+        )
+    }
+}
+
+/// Appends line `i` at `at` in one write (a reader never sees half of it as a line):
+/// every 97th CRITICAL, every 5th ERROR, every 7th a WARNING that says "failed" (not an
+/// error: its level decides), the rest INFO. Counted in `written` if at or after `start`.
+fn append_line(
+    file: &mut std::fs::File,
+    at: DateTime<Utc>,
+    i: u64,
+    start: DateTime<Utc>,
+    written: &Written,
+) {
+    let ts = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let (level, message) = if i.is_multiple_of(97) {
+        ("CRITICAL", "fatal: ledger out of sync")
+    } else if i.is_multiple_of(5) {
+        ("ERROR", "payment provider timeout")
+    } else if i.is_multiple_of(7) {
+        ("WARNING", "Login failed for user: invalid password")
+    } else {
+        ("INFO", "GET /api/cart 200")
+    };
+    let line =
+        format!(r#"{{"timestamp":"{ts}","level":"{level}","message":"{message}","n":{i}}}"#) + "\n";
+    file.write_all(line.as_bytes()).unwrap();
+    if at >= start {
+        written.lines.fetch_add(1, Ordering::SeqCst);
+        if level != "INFO" && level != "WARNING" {
+            written.errors.fetch_add(1, Ordering::SeqCst);
+        }
+        if level == "CRITICAL" {
+            written.critical.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// `n` lines spread evenly from `from` to `to`, written now.
+fn backfill(
+    path: &Path,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    n: u64,
+    first: u64,
+    start: DateTime<Utc>,
+    written: &Written,
+) {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    let step = (to - from).num_milliseconds() / n as i64;
+    for k in 0..n {
+        append_line(
+            &mut file,
+            from + Duration::milliseconds(step * k as i64),
+            first + k,
+            start,
+            written,
+        );
+    }
+}
+
+/// A line every 10 ms, stamped with the time it is written, until `stop`.
+fn steady_writer(
+    path: PathBuf,
+    first: u64,
+    start: DateTime<Utc>,
+    written: Arc<Written>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        let mut i = first;
+        while !stop.load(Ordering::SeqCst) {
+            append_line(&mut file, Utc::now(), i, start, &written);
+            i += 1;
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        i
+    })
+}
+
+/// The record's lines, errors and critical lines of every second, summed.
+fn recorded(path: &Path) -> (i64, i64, i64) {
+    let Ok(reader) = record::Reader::open(path) else {
+        return (0, 0, 0);
+    };
+    reader
+        .logs()
+        .unwrap_or_default()
+        .iter()
+        .fold((0, 0, 0), |(l, e, c), b| {
+            (l + b.lines, e + b.errors, c + b.critical)
+        })
+}
+
+fn wait_until(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed().as_secs() < secs,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// The exit code the shell printed after a run (`echo "EXIT=$?;"`), if it has. (After a
+/// `kill -9` the dashboard's screen is still there and the shell writes over it: the `;`
+/// says where the code ends.)
+fn exit_code(screen: &str) -> Option<i32> {
+    screen.split("EXIT=").skip(1).find_map(|rest| {
+        let (digits, _) = rest.split_once(';')?;
+        digits.parse().ok()
+    })
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Ending {
+    Quit,
+    Kill,
+    Hangup,
+}
+
+/// Lines written before the first start (some before the window's), during a run, while
+/// nothing watched (after a quit, a `kill -9` or a SIGHUP) and during the next run: the
+/// record counts each line of the window once, and the report's total and its intervals
+/// say exactly the errors written.
+fn restarts_count_every_line_once(ending: Ending) {
+    let dir = tempfile::tempdir().unwrap();
+    let record_path = dir.path().join("restarts.sqlite");
+    let log_path = dir.path().join("app.jsonl");
+    let now = Utc::now();
+    let start = DateTime::from_timestamp(now.timestamp() - 600, 0).unwrap();
+    let written = Arc::new(Written::default());
+    // Before watchpost ever ran: 12 minutes, the first 2 before the window's start.
+    backfill(
+        &log_path,
+        start - Duration::minutes(2),
+        now - Duration::seconds(2),
+        2400,
+        0,
+        start,
+        &written,
+    );
+    let before = written.get();
+    let config = format!(
+        "[deployment]\nname = \"restarts\"\nstart = \"{}\"\nlength = \"1h\"\ncheckpoints = \"10m\"\n\n[logs.app]\nfiles = [\"{}\"]\n",
+        start.to_rfc3339(),
+        log_path.display()
+    );
+    let config_path = dir.path().join("restarts.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let binary = env!("CARGO_BIN_EXE_watchpost");
+    let run = format!(
+        "{binary} run --config {} --record {}; echo \"EXIT=$?;\"",
+        shell_quote(&config_path),
+        shell_quote(&record_path)
+    );
+    let Some(tmux) = Tmux::start(
+        "env -i PATH=/usr/bin:/bin HOME=/tmp TERM=screen-256color bash --norc --noprofile",
+    ) else {
+        return;
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = steady_writer(
+        log_path.clone(),
+        10_000,
+        start,
+        written.clone(),
+        stop.clone(),
+    );
+
+    tmux.send("t:0", &[&run, "Enter"]);
+    tmux.wait_for("t:0", "the dashboard", 30, |s| {
+        s.contains("Errors") && s.contains("restarts")
+    });
+    // The read-back's count reaches the record; then a few seconds of lines read live.
+    wait_until("the read-back counted in the record", 60, || {
+        recorded(&record_path).1 >= before.1
+    });
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let pid = record::holder(&record_path).expect("the writer's pid in the lock file");
+    match ending {
+        Ending::Quit => tmux.send("t:0", &["q"]),
+        Ending::Kill | Ending::Hangup => {
+            let signal = if matches!(ending, Ending::Kill) {
+                "-9"
+            } else {
+                "-HUP"
+            };
+            assert!(
+                Command::new("kill")
+                    .args([signal, &pid.to_string()])
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+        }
+    }
+    tmux.wait_for("t:0", "the first run's end", 15, |s| exit_code(s).is_some());
+    let code = exit_code(&tmux.capture("t:0"));
+    match ending {
+        Ending::Kill => assert_eq!(code, Some(137)),
+        Ending::Quit | Ending::Hangup => assert_eq!(code, Some(0)),
+    }
+    // Nothing watches: the steady writer goes on, and a burst comes.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let gap = Utc::now();
+    backfill(
+        &log_path,
+        gap - Duration::seconds(1),
+        gap,
+        500,
+        50_000,
+        start,
+        &written,
+    );
+
+    tmux.send("t:0", &[&format!("clear; {run}"), "Enter"]);
+    tmux.wait_for("t:0", "the restarted dashboard", 30, |s| {
+        exit_code(s).is_none() && s.contains("Errors") && s.contains("restarts")
+    });
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    stop.store(true, Ordering::SeqCst);
+    writer.join().unwrap();
+    let all = written.get();
+    assert!(
+        all.1 > before.1 + 100,
+        "lines were written during the runs: {all:?}"
+    );
+    wait_until("every line counted", 30, || recorded(&record_path) == all);
+    // And nothing more comes (no line counted twice, late).
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(
+        recorded(&record_path),
+        all,
+        "(lines, errors, critical) recorded vs written"
+    );
+    tmux.send("t:0", &["q"]);
+    tmux.wait_for("t:0", "the second run's clean exit", 15, |s| {
+        s.contains("EXIT=0")
+    });
+    assert_eq!(
+        recorded(&record_path),
+        all,
+        "(lines, errors, critical) recorded vs written"
+    );
+
+    let out = Command::new(binary)
+        .args(["report", "--format", "json", "--record"])
+        .arg(&record_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json["summary"]["total_errors"].as_i64(),
+        Some(all.1),
+        "{:#}",
+        json["summary"]
+    );
+    assert_eq!(
+        json["summary"]["critical_errors"].as_i64(),
+        Some(all.2),
+        "{:#}",
+        json["summary"]
+    );
+    // The intervals so far: both watched (lines read back, or watchpost running), filled,
+    // and adding up to the summary; the first begins at the window's start.
+    let intervals = json["intervals"].as_array().unwrap();
+    assert_eq!(intervals.len(), 2, "{intervals:#?}");
+    assert_eq!(
+        DateTime::parse_from_rfc3339(intervals[0]["from"].as_str().unwrap()).unwrap(),
+        start
+    );
+    for interval in intervals {
+        assert_eq!(interval["watched"], true, "{interval:#}");
+    }
+    let per_interval: i64 = intervals
+        .iter()
+        .map(|i| i["error_count"].as_i64().unwrap())
+        .sum();
+    assert_eq!(per_interval, all.1, "the intervals add up to the summary");
+    let critical: i64 = intervals
+        .iter()
+        .map(|i| i["critical_errors"].as_i64().unwrap())
+        .sum();
+    assert_eq!(critical, all.2);
+}
+
+#[test]
+fn restarts_count_every_line_once_after_quit() {
+    restarts_count_every_line_once(Ending::Quit);
+}
+
+#[test]
+fn restarts_count_every_line_once_after_sigkill() {
+    restarts_count_every_line_once(Ending::Kill);
+}
+
+#[test]
+fn restarts_count_every_line_once_after_sighup() {
+    restarts_count_every_line_once(Ending::Hangup);
+}

@@ -1132,6 +1132,139 @@ async fn remote_file_logs_equal_local_ones_across_rotation_and_new_files() {
     assert_eq!(r.health, Some(SourceHealth::Ok));
 }
 
+/// The case on an SSH host: 200,000 JSONL lines of the last 50 minutes, 20,000
+/// ERROR and about 25,000 WARNING lines that say "failed". `check` (the binary) and the
+/// dashboard's collector count the ERROR lines exactly: the lines before the shown tail
+/// are read back through the connection, and with a record they are counted for it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_window_written_before_the_start_is_counted_whole() {
+    use watchpost::collect::logs::RecordFrom;
+    let sshd = sshd_or_skip!();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.jsonl");
+    let now = chrono::Utc::now();
+    let written =
+        crate::logs_readback::write_jsonl(&log, 200_000, chrono::Duration::minutes(50), now);
+    assert_eq!(written.errors, 20_000);
+
+    // check, from a config file, signing in with a key and the server's known_hosts.
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let toml = format!(
+        "[deployment]\nname = \"remote-readback\"\n\n[hosts.test]\nssh = \"{dest}\"\nidentity_file = {key:?}\nknown_hosts = {known:?}\n\n[logs.app]\nhost = \"test\"\nfiles = [{log:?}]\n",
+        dest = sshd.destination(),
+        key = sshd.key("id_ed25519").display().to_string(),
+        known = sshd.known_hosts().display().to_string(),
+        log = log.display().to_string(),
+    );
+    let config_path = dir.path().join("watchpost.toml");
+    std::fs::write(&config_path, &toml).unwrap();
+    let started = Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_watchpost"))
+        .args([
+            "check",
+            "--config",
+            config_path.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+        .env("HOME", &home)
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .unwrap();
+    eprintln!(
+        "check over ssh, 200,000 lines ({} MB): {:?}",
+        std::fs::metadata(&log).unwrap().len() / 1_000_000,
+        started.elapsed()
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "app.errors_1h")
+        .unwrap_or_else(|| panic!("no app.errors_1h in {report:#}"));
+    assert_eq!(check["value"].as_f64(), Some(20_000.0), "{check:#}");
+    assert_eq!(check["error"], serde_json::Value::Null, "{check:#}");
+    assert_eq!(check["detail"], "", "{check:#}");
+
+    // The dashboard: the tail at once, "reading back", then the exact count; and for a
+    // record that has counted nothing yet, every line of its window once.
+    let pool = sshd.pool("id_ed25519");
+    let config = log_config(&log.display().to_string(), "host = \"test\"");
+    // On a minute's start, so the lines written in the window are counted by the minute.
+    let window_start =
+        chrono::DateTime::from_timestamp((now.timestamp() - 20 * 60).div_euclid(60) * 60, 0)
+            .unwrap();
+    let mut remote = LogCollector::on("app", &config.logs["app"], collect::reach(&pool, "test"))
+        .with_record(Some(RecordFrom {
+            counted_until: None,
+            window_start,
+        }));
+    let first = remote.poll().await;
+    let shown = first
+        .iter()
+        .filter_map(|u| match u {
+            Update::Logs(lines) => Some(lines.len()),
+            _ => None,
+        })
+        .sum::<usize>();
+    assert_eq!(shown, 200, "the newest lines at once");
+    assert_eq!(
+        by_id(&first)["app.errors_1h"].value,
+        Value::Text("reading back".into())
+    );
+    let (mut recorded_errors, mut updates) = (0u64, first);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        for update in &updates {
+            match update {
+                Update::LogCounts { counts, .. } => {
+                    recorded_errors += counts.iter().map(|c| u64::from(c.errors)).sum::<u64>()
+                }
+                Update::Logs(lines) => {
+                    recorded_errors +=
+                        lines.iter().filter(|l| l.is_error && !l.tallied).count() as u64
+                }
+                _ => {}
+            }
+        }
+        if let Some(Value::Number(n)) = by_id(&updates)
+            .get("app.errors_1h")
+            .map(|r| r.value.clone())
+        {
+            assert_eq!(n, 20_000.0);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still reading back: {:?}",
+            by_id(&updates).get("app.errors_1h")
+        );
+        tokio::time::sleep(remote.interval()).await;
+        updates = remote.poll().await;
+    }
+    // The record's tally comes when the read-back is over (here with the figures: the
+    // record's window is inside the hour).
+    let in_window = written
+        .per_minute
+        .iter()
+        .filter(|(m, _)| **m * 60 >= window_start.timestamp())
+        .map(|(_, n)| n)
+        .sum::<u64>();
+    assert_eq!(
+        recorded_errors, in_window,
+        "the record's count of the window"
+    );
+    assert!(recorded_errors > 7_000, "{recorded_errors}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_command_and_journald_sources_run_on_the_host() {
     let sshd = sshd_or_skip!();
@@ -1348,7 +1481,7 @@ timeout = "2s"
     text.push_str("\n[hosts.test]\nssh = \"user@127.0.0.1\"\n");
     let config = Config::parse(&text).unwrap();
     let pool = sshd.quick_pool();
-    let collectors = collect::from_config(&config, &pool);
+    let collectors = collect::from_config(&config, &pool, None);
     let sources: Vec<String> = collectors.iter().map(|c| c.name().to_string()).collect();
     assert_eq!(sources.len(), if have_sqlite3 { 5 } else { 4 });
     let mut run = Running::start(collectors);
@@ -1479,7 +1612,7 @@ async fn a_refused_host_never_delays_other_sources() {
         },
     );
     let started = Instant::now();
-    let collectors = collect::from_config(&config, &pool);
+    let collectors = collect::from_config(&config, &pool, None);
     assert!(started.elapsed() < Duration::from_millis(200));
     let mut run = Running::start(collectors);
     assert!(
@@ -1666,7 +1799,7 @@ fn the_warungin_example_validates_and_keeps_the_runbooks_literals_out() {
     );
     assert!(
         remote.contains(
-            "logs backend-logs: docker logs of backend in compose project pos (last 20 lines at start, then followed) on warungin"
+            "logs backend-logs: docker logs of backend in compose project pos (the window's lines at start, its last 100000 at most, then followed) on warungin"
         ),
         "{remote}"
     );

@@ -108,6 +108,7 @@ fn log_lines(t: DateTime<Utc>) -> Vec<LogLine> {
         message: message.into(),
         fields: Default::default(),
         is_error: level >= LogLevel::Error,
+        tallied: false,
     };
     let mut lines = vec![line(LogLevel::Info, "GET /api/products 200")];
     if minutes % 30 == 0 && t.timestamp() % 60 == 0 {
@@ -353,6 +354,7 @@ fn build_shop_record(path: &Path) -> DateTime<Utc> {
                 message: "payment provider timeout".into(),
                 fields: Default::default(),
                 is_error: true,
+                tallied: false,
             };
             app.apply_update_at(Update::Logs(vec![line]), t);
         }

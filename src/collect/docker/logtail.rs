@@ -4,10 +4,12 @@
 //! a zoom never reads a container's whole history.
 //!
 //! A log source's containers (`[logs.NAME] docker = [...]`) are read the same way into
-//! its [`LogFeed`]: each running one followed from its last `tail` lines, and again after
-//! a restart from the time of the last line delivered, so no line comes twice; a stopped
-//! one whose last run was never read (it crashed before the source started, or between
-//! two listings) is read back once, without following.
+//! its [`LogFeed`]: each running one followed from where the lines still to be counted
+//! start (`since`), at most its last `tail` lines, and again after a restart from the time
+//! of the last line delivered, so no line comes twice; a stopped one whose last run was
+//! never read (it crashed before the source started, or between two listings) is read
+//! back once, without following. A first read that brings `tail` lines may have been cut
+//! by it: the figures say so.
 
 use super::{AbortOnDrop, Shared, describe_error, lock};
 use crate::collect::ScreenWatch;
@@ -167,8 +169,10 @@ fn split_stamp(line: &[u8]) -> (Option<DateTime<Utc>>, &[u8]) {
 /// Where a log source's container lines go, and how far each container was read.
 pub(in crate::collect) struct LogFeed {
     outbox: Outbox,
-    /// Lines read back from a container's log the first time it is read.
+    /// Lines read back from a container's log the first time it is read, at most...
     tail: usize,
+    /// ...and from this time on (the engine's `since`, in whole seconds).
+    since: Option<DateTime<Utc>>,
     /// By container id: how far its log was delivered.
     progress: Mutex<HashMap<String, Progress>>,
     /// Whether a selected container runs (told by every reconcile).
@@ -186,10 +190,15 @@ struct Progress {
 }
 
 impl LogFeed {
-    pub(in crate::collect) fn new(outbox: Outbox, tail: usize) -> Self {
+    pub(in crate::collect) fn new(
+        outbox: Outbox,
+        tail: usize,
+        since: Option<DateTime<Utc>>,
+    ) -> Self {
         LogFeed {
             outbox,
             tail,
+            since,
             progress: Mutex::new(HashMap::new()),
             running: tokio::sync::watch::Sender::new(true),
         }
@@ -329,8 +338,9 @@ struct Read {
     follow: bool,
 }
 
-/// Reads container `id`'s log into the feed: from its last `tail` lines the first time,
-/// from the last delivered line's second after that (lines at or before the last stamp an
+/// Reads container `id`'s log into the feed: the first time from `since`, its last `tail`
+/// lines at most (a read that brings that many says it may be cut); from the last
+/// delivered line's second after that (lines at or before the last stamp an
 /// earlier read delivered are skipped). A follow runs until the container stops; a read
 /// back ends at the log's end. Either marks its run as read once that is known to be
 /// whole.
@@ -345,6 +355,7 @@ async fn read_into_feed(docker: Docker, read: Read, feed: Arc<LogFeed>, previous
         follow,
     } = read;
     let resume = feed.progress().get(&id).and_then(|p| p.last);
+    let since = resume.or(feed.since);
     let options = LogsOptions {
         follow,
         stdout: true,
@@ -354,9 +365,12 @@ async fn read_into_feed(docker: Docker, read: Read, feed: Arc<LogFeed>, previous
             Some(_) => "all".to_string(),
             None => feed.tail.to_string(),
         },
-        since: resume.map_or(0, |at| at.timestamp().clamp(0, i32::MAX as i64) as i32),
+        since: since.map_or(0, |at| at.timestamp().clamp(0, i32::MAX as i64) as i32),
         ..Default::default()
     };
+    // The first read's lines written before it began: as many as `tail` means cut.
+    let began = Utc::now();
+    let mut read_back = 0;
     let mut stream = docker.logs(&id, Some(options)).boxed();
     while let Some(item) = stream.next().await {
         let output = match item {
@@ -385,6 +399,18 @@ async fn read_into_feed(docker: Docker, read: Read, feed: Arc<LogFeed>, previous
             let at = line.at;
             if !feed.send(Event::Line(line)).await {
                 return;
+            }
+            if resume.is_none() && at.is_some_and(|at| at < began) {
+                read_back += 1;
+                if read_back == feed.tail {
+                    let note = format!(
+                        "partial: only the last {} lines of {name} read back (its tail)",
+                        feed.tail
+                    );
+                    if !feed.send(Event::Partial(note)).await {
+                        return;
+                    }
+                }
             }
             // Counted as delivered only once queued: a read aborted in the middle of a
             // send leaves that line to the next read.

@@ -561,6 +561,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             is_error: false,
+            tallied: false,
         }
     }
 

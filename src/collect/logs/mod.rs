@@ -11,8 +11,10 @@
 pub(crate) mod metrics;
 pub mod parse;
 pub(crate) mod source;
+mod tally;
 
 pub use source::{EXPAND_EVERY, Launcher, LocalLauncher, MAX_REMOTE_FILES};
+pub use tally::RecordFrom;
 
 use crate::collect::{Collector, Reach, failed, health, reach_without_pool};
 use crate::config::LogSource;
@@ -28,6 +30,7 @@ use regex::{Regex, RegexBuilder};
 use source::{LineSource, Runner, Tailer};
 use std::sync::Arc;
 use std::time::Duration;
+use tally::Tally;
 
 pub struct LogCollector {
     name: String,
@@ -47,6 +50,11 @@ pub struct LogCollector {
     /// Polled once (`check`): a poll reads until the source is settled (its window read
     /// back, a command's run ended) or `ONE_SHOT_LIMIT` passes.
     one_shot: bool,
+    /// The record's count of the lines read back (see `tally`), when there is a record;
+    /// taken by the reading task during a poll, as `derived` is.
+    tally: Option<Tally>,
+    /// The source was told how far back its lines are to be counted (at the first poll).
+    reach_told: bool,
 }
 
 /// How long one poll of a one-shot `check` reads a source at most (under the 15 s that
@@ -119,7 +127,17 @@ impl LogCollector {
             behind: false,
             all_levels: source.error_pattern_all_levels,
             one_shot: false,
+            tally: None,
+            reach_told: false,
         }
+    }
+
+    /// Counts for the record the lines it has not counted yet (`from`: what it has), the
+    /// lines written while nothing watched included: they are read back with the window.
+    /// Without a record (`None`) nothing is tallied.
+    pub fn with_record(mut self, from: Option<RecordFrom>) -> Self {
+        self.tally = from.map(Tally::new);
+        self
     }
 
     fn error_updates(&self, message: String) -> Vec<Update> {
@@ -161,7 +179,12 @@ impl LogCollector {
             error_pattern,
             all_levels: self.all_levels,
             derived,
+            tally: self.tally.take(),
         };
+        if !self.reach_told {
+            self.reach_told = true;
+            source.reach(ingest.reach(Utc::now()));
+        }
         let mut kept: std::collections::VecDeque<LogLine> = Default::default();
         let started = tokio::time::Instant::now();
         let read = loop {
@@ -187,9 +210,28 @@ impl LogCollector {
         };
         self.derived = Some(read.ingest.derived);
         self.behind = read.behind;
+        // The tally goes to the record once the read-back is over: oldest first, after
+        // nothing newer (see `tally`).
+        let mut counts = Vec::new();
+        if let Some(mut tally) = read.ingest.tally {
+            tally.holding = read.reading_back;
+            if !tally.holding {
+                counts = tally.take();
+            }
+            self.tally = Some(tally);
+        }
         let mut updates = self.updates(read.lines, read.problem, read.unknown);
         if read.keep_figures {
             updates.retain(|u| !matches!(u, Update::Readings { .. }));
+        }
+        if !counts.is_empty() {
+            updates.insert(
+                0,
+                Update::LogCounts {
+                    source: self.name.clone(),
+                    counts,
+                },
+            );
         }
         updates
     }
@@ -241,6 +283,60 @@ fn compile_error_pattern(pattern: &str) -> Result<Regex, String> {
         })
 }
 
+/// Lines read back that name no time of their own, held until the line before them that
+/// does (read after them, going backwards) gives them its time, at most this many.
+const MAX_PENDING: usize = 10_000;
+
+/// Where a read-back going backwards through a file stands, for the time of the lines
+/// that name none.
+pub(crate) struct Carry {
+    /// The time of the oldest line read back that named one (the file's modification time
+    /// at first).
+    pub at: DateTime<Utc>,
+    /// `at` is a line's own time, not the file's.
+    pub placed: bool,
+    /// Lines naming no time, waiting for the time of the line before them.
+    pending: Vec<LogLine>,
+}
+
+impl Carry {
+    pub fn new(modified: DateTime<Utc>) -> Self {
+        Carry {
+            at: modified,
+            placed: false,
+            pending: Vec::new(),
+        }
+    }
+}
+
+/// What a line read back is counted in: the figures, and the record's tally.
+struct Counts<'a> {
+    derived: &'a mut Derived,
+    tally: &'a mut Option<Tally>,
+}
+
+impl Counts<'_> {
+    fn one(&mut self, line: &LogLine, placed: bool, now: DateTime<Utc>) {
+        let with_metrics = self.derived.has_metrics();
+        self.derived.observe(line, with_metrics, now);
+        if let Some(tally) = self.tally
+            && tally.wants(line.at, placed)
+        {
+            tally.add(line);
+        }
+    }
+
+    fn settle(&mut self, carry: &mut Carry, now: DateTime<Utc>) {
+        let mut pending = std::mem::take(&mut carry.pending);
+        for line in &mut pending {
+            line.at = carry.at;
+            self.one(line, carry.placed, now);
+        }
+        pending.clear();
+        carry.pending = pending;
+    }
+}
+
 /// Parse, classify and count: the one path every source's lines take, moved into the
 /// blocking task that reads them and handed back.
 pub(crate) struct Ingest {
@@ -249,6 +345,8 @@ pub(crate) struct Ingest {
     /// The pattern applies to lines with a level below ERROR too.
     all_levels: bool,
     derived: Derived,
+    /// The record's count of what is read back, and of what is read meanwhile.
+    tally: Option<Tally>,
 }
 
 impl Ingest {
@@ -260,7 +358,7 @@ impl Ingest {
     }
 
     /// Lines shown but not counted: the newest lines of a file read back at start (the
-    /// read-back counts them, once).
+    /// read-back counts them, once, for the figures and for the record).
     pub fn shown<'a>(
         &self,
         raw: impl ExactSizeIterator<Item = (&'a [u8], u64, Option<DateTime<Utc>>)>,
@@ -269,38 +367,78 @@ impl Ingest {
     ) -> Vec<LogLine> {
         let source: Arc<str> = self.name.as_str().into();
         let rule = self.rule();
+        let tallied = self.tally.is_some();
         raw.map(|(bytes, dropped, written)| {
-            format.parse(source.clone(), bytes, dropped, rule, written.unwrap_or(now))
+            let mut line =
+                format.parse(source.clone(), bytes, dropped, rule, written.unwrap_or(now));
+            line.tallied = tallied;
+            line
         })
         .collect()
     }
 
-    /// Counts lines read back (not shown), newest first: a line naming no time of its own
-    /// takes the time of the next newer line that does (`carry`, updated; a stack trace's
-    /// lines go with their message's minute). Returns the newest time a line named, if
-    /// any did.
-    pub(crate) fn count_back<'a>(
+    /// How far back lines are still to be counted: the longest window a figure reads, or
+    /// further back to where the record's count stopped.
+    pub fn reach(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let figures = now - self.derived.window();
+        match &self.tally {
+            Some(tally) => figures.min(tally.reach()),
+            None => figures,
+        }
+    }
+
+    /// Where the figures' longest window starts.
+    pub fn figures_reach(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now - self.derived.window()
+    }
+
+    /// Counts lines read back (not shown), newest first. A line naming no time of its
+    /// own (a stack trace's) takes the time of the line before it that does — its
+    /// message's, as it had when it was read live — so it waits in `carry` until that line
+    /// comes. Returns the newest time a line named, if any did.
+    pub fn count_back<'a>(
         &mut self,
         newest_first: impl Iterator<Item = &'a [u8]>,
-        carry: &mut DateTime<Utc>,
+        carry: &mut Carry,
         now: DateTime<Utc>,
     ) -> Option<DateTime<Utc>> {
-        let with_metrics = self.derived.has_metrics();
         let source: Arc<str> = self.name.as_str().into();
         let mut newest = None;
         let rule = ErrorRule {
             pattern: &self.error_pattern,
             all_levels: self.all_levels,
         };
+        let counts = &mut Counts {
+            derived: &mut self.derived,
+            tally: &mut self.tally,
+        };
         for bytes in newest_first {
-            let (line, dated) = Format::Text.parse_dated(source.clone(), bytes, 0, rule, *carry);
-            if dated {
-                *carry = line.at;
-                newest = newest.max(Some(line.at));
+            let (line, dated) = Format::Text.parse_dated(source.clone(), bytes, 0, rule, carry.at);
+            if !dated {
+                carry.pending.push(line);
+                if carry.pending.len() >= MAX_PENDING {
+                    // Too many to hold: they take the time of the newer line instead.
+                    counts.settle(carry, now);
+                }
+                continue;
             }
-            self.derived.observe(&line, with_metrics, now);
+            carry.at = line.at;
+            carry.placed = true;
+            newest = newest.max(Some(line.at));
+            counts.settle(carry, now);
+            counts.one(&line, true, now);
         }
         newest
+    }
+
+    /// Counts the lines waiting in `carry` for their time, at `carry`'s: the file's start
+    /// came, or a stretch of lines naming no time.
+    pub fn settle_back(&mut self, carry: &mut Carry, now: DateTime<Utc>) {
+        Counts {
+            derived: &mut self.derived,
+            tally: &mut self.tally,
+        }
+        .settle(carry, now);
     }
 
     /// Raw lines (bytes, bytes cut, the time the transport gave) to log lines, the error
@@ -322,8 +460,17 @@ impl Ingest {
                 pattern: &self.error_pattern,
                 all_levels: self.all_levels,
             };
-            let line = format.parse(source.clone(), bytes, dropped, rule, written);
+            let mut line = format.parse(source.clone(), bytes, dropped, rule, written);
             self.derived.observe(&line, with_metrics, now);
+            // Read while the window is read back: the record takes it with the tally.
+            if let Some(tally) = &mut self.tally
+                && tally.holding
+            {
+                if tally.wants(line.at, true) {
+                    tally.add(&line);
+                }
+                line.tallied = true;
+            }
             lines.push(line);
         }
         lines
@@ -379,6 +526,7 @@ impl FileIngest {
                 error_pattern: compile_error_pattern(&source.error_pattern)?,
                 all_levels: source.error_pattern_all_levels,
                 derived: Derived::new(&source.metrics),
+                tally: None,
             },
         })
     }

@@ -190,6 +190,7 @@ pub(crate) fn finish(
         message,
         fields: parsed.fields,
         is_error: matched || level >= LogLevel::Error,
+        tallied: false,
     }
 }
 

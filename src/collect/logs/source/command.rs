@@ -21,7 +21,7 @@
 //! give such commands a `--since`/`--tail` bound. (Docker logs come with the container
 //! work, through the engine connection.)
 
-use super::feed::{Event, Feed, Outbox, RawLine, source_backoff};
+use super::feed::{Event, Feed, Outbox, RawLine, Start, source_backoff};
 use crate::collect::logs::parse::MAX_LINE_BYTES;
 use futures::future::BoxFuture;
 use std::ffi::OsString;
@@ -119,6 +119,9 @@ impl Launcher for LocalLauncher {
 pub(crate) trait Plan: Send + Sync + 'static {
     /// A short name for messages: "journalctl -u tmws", "kubectl".
     fn label(&self) -> String;
+    /// Told how the source starts, before the first run: how far back its lines are
+    /// still to be counted, and whether it is read once.
+    fn prepare(&mut self, _start: Start) {}
     /// The command line of a run that resumes after the line that carried `token` (`None`:
     /// nothing to resume after, as for the first run).
     fn argv(&self, token: Option<&str>) -> Vec<String>;

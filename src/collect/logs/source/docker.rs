@@ -1,8 +1,11 @@
 //! Containers' logs (`docker = ["backend"]`): read by the container work's engine task
 //! (`collect::docker::follow_logs`, its reader in `docker/logtail.rs`: the same
 //! connection, `/events` and backoff as the Containers pane, on the host's forwarded
-//! socket for a remote host) into a [`Feed`](super::feed::Feed), each container's last `tail` lines first (a
-//! stopped container's unread last run read back once), and counted like the rest.
+//! socket for a remote host) into a [`Feed`](super::feed::Feed), and counted like the
+//! rest. Each container is read first from where the lines still to be counted start
+//! (the engine's `since`: the figures' window, or back to the record's last counted line
+//! or its window's start), at most its last `tail` lines (a stopped container's unread
+//! last run read back once the same way).
 
 use super::feed::FeedSource;
 use crate::collect::logs::parse::Format;
@@ -20,7 +23,14 @@ pub(super) fn containers(
     let (names, project, tail) = (source.docker.clone(), source.project.clone(), source.tail);
     let name = name.to_string();
     let transport = remote.clone();
-    FeedSource::new(Format::Text, "docker".to_string(), remote, move || {
-        crate::collect::docker::follow_logs(&name, names, project, tail, transport, engine_address)
+    FeedSource::new(Format::Text, "docker".to_string(), remote, move |start| {
+        crate::collect::docker::follow_logs(
+            &name,
+            names,
+            project,
+            (tail, start.since),
+            transport,
+            engine_address,
+        )
     })
 }

@@ -7,6 +7,8 @@
 //! (or SSH flow control) holds the rest and nothing is dropped. `drain` takes what came
 //! since the last poll; dropping the feed stops the producer (and kills its process).
 
+use super::readback::{Backlog, ReadBack};
+use super::remote::{ChunkError, read_chunk};
 use super::{LineSource, Read as SourceRead};
 use crate::collect::logs::Ingest;
 use crate::collect::logs::metrics::Coverage;
@@ -70,6 +72,31 @@ pub enum Event {
     /// A problem that lasts until the source says it is over (`None`), whatever else comes
     /// (a remote glob that matches nothing).
     Lasting(Option<String>),
+    /// A file on an SSH host is followed from `end` on: what comes before is the
+    /// collector's to read back.
+    Backlog(RemoteBacklog),
+    /// What was read of the window was cut, in a few words (said in every figure).
+    Partial(String),
+}
+
+/// How a feed's producer is started: what its collector knows by its first read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Start {
+    /// Read once (`check`).
+    pub one_shot: bool,
+    /// Lines back to this time are still to be counted (see [`LineSource::reach`]).
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// What a file on an SSH host held before following started.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RemoteBacklog {
+    pub path: String,
+    pub inode: String,
+    /// Where following starts (a line starts there).
+    pub end: u64,
+    /// The file's modification time, for lines that name no time.
+    pub modified: std::time::SystemTime,
 }
 
 impl Event {
@@ -79,6 +106,8 @@ impl Event {
                 Event::Line(line) => line.bytes.len(),
                 Event::Stderr(text) | Event::Down { message: text, .. } => text.len(),
                 Event::Lasting(text) => text.as_ref().map_or(0, String::len),
+                Event::Backlog(backlog) => backlog.path.len(),
+                Event::Partial(text) => text.len(),
                 Event::Started => 0,
             }
     }
@@ -213,7 +242,12 @@ pub(crate) struct FeedSource {
     /// says what is wrong.
     remote: Option<Transport>,
     /// Used on the first read (it needs the runtime).
-    start: Option<Box<dyn FnOnce() -> Feed + Send>>,
+    /// Told how (see [`Start`]).
+    start: Option<Box<dyn FnOnce(Start) -> Feed + Send>>,
+    /// Lines back to this time are still to be counted, for the start.
+    since: Option<DateTime<Utc>>,
+    /// Its run ends by itself when it is read once (journald without `--follow`).
+    ends_when_read_once: bool,
     feed: Option<Feed>,
     /// A run has started at least once.
     ever_started: bool,
@@ -230,6 +264,12 @@ pub(crate) struct FeedSource {
     one_shot: Option<(Instant, Duration)>,
     /// The first run ended, in a one-shot read: later events belong to a rerun.
     run_ended: bool,
+    /// Files on the SSH host whose lines before following started are read back.
+    back: Option<RemoteReadBack>,
+    /// Read once (`check`) within this deadline: the read-back's time limit.
+    one_shot_until: Option<Instant>,
+    /// What the producer said was cut of the window (see [`Event::Partial`]).
+    partial: Option<String>,
 }
 
 impl FeedSource {
@@ -239,13 +279,15 @@ impl FeedSource {
         format: Format,
         label: String,
         remote: Option<Transport>,
-        start: impl FnOnce() -> Feed + Send + 'static,
+        start: impl FnOnce(Start) -> Feed + Send + 'static,
     ) -> Self {
         FeedSource {
             format,
             label,
             remote,
             start: Some(Box::new(start)),
+            since: None,
+            ends_when_read_once: false,
             feed: None,
             ever_started: false,
             ever_read: false,
@@ -254,6 +296,9 @@ impl FeedSource {
             ends: false,
             one_shot: None,
             run_ended: false,
+            back: None,
+            one_shot_until: None,
+            partial: None,
         }
     }
 
@@ -262,6 +307,19 @@ impl FeedSource {
     pub fn ends(mut self) -> Self {
         self.ends = true;
         self
+    }
+
+    /// The producer's first run ends by itself when the source is read once.
+    pub fn ends_when_read_once(mut self) -> Self {
+        self.ends_when_read_once = true;
+        self
+    }
+
+    fn start_with(&self) -> Start {
+        Start {
+            one_shot: self.one_shot_until.is_some(),
+            since: self.since,
+        }
     }
 
     /// A one-shot read of a source whose run ends: what came since the last read, waiting
@@ -273,7 +331,11 @@ impl FeedSource {
         if self.feed.is_none()
             && let Some(start) = self.start.take()
         {
-            self.feed = Some(start());
+            let how = Start {
+                one_shot: true,
+                ..self.start_with()
+            };
+            self.feed = Some(start(how));
         }
         let Some(feed) = self.feed.as_mut() else {
             return Vec::new();
@@ -300,7 +362,8 @@ impl FeedSource {
                     Some(_) => SETTLE_LIMIT_REMOTE,
                     None => SETTLE_LIMIT,
                 };
-                let feed = self.feed.insert(start());
+                let how = self.start_with();
+                let feed = self.feed.insert(start(how));
                 feed.settle(SETTLE_QUIET, limit).await
             }
         }
@@ -308,10 +371,15 @@ impl FeedSource {
 }
 
 impl LineSource for FeedSource {
+    fn reach(&mut self, since: DateTime<Utc>) {
+        self.since = Some(since);
+    }
+
     fn one_shot(&mut self, limit: Duration) {
-        if self.ends {
+        if self.ends || self.ends_when_read_once {
             self.one_shot = Some((Instant::now() + limit, limit));
         }
+        self.one_shot_until = Some(Instant::now() + limit);
     }
 
     fn read(&mut self, mut ingest: Ingest) -> BoxFuture<'_, Result<SourceRead, String>> {
@@ -347,6 +415,17 @@ impl LineSource for FeedSource {
                     }
                     Event::Down { message, retry } => self.problem = Some((message, Some(retry))),
                     Event::Lasting(problem) => self.lasting = problem,
+                    Event::Partial(note) => self.partial = Some(note),
+                    Event::Backlog(backlog) => {
+                        if let Some(transport) = &self.remote {
+                            let until = self.one_shot_until;
+                            self.back
+                                .get_or_insert_with(|| {
+                                    RemoteReadBack::new(transport.clone(), until)
+                                })
+                                .add(backlog);
+                        }
+                    }
                 }
             }
             // Output in a later poll, without a new complaint: the complaint on stderr is over.
@@ -394,6 +473,9 @@ impl LineSource for FeedSource {
                     ));
                 }
             }
+            if let Some(note) = &self.partial {
+                ingest.derived.coverage = Coverage::Partial(note.clone());
+            }
             let format = self.format;
             let task = tokio::task::spawn_blocking(move || {
                 let lines = ingest.lines(
@@ -403,16 +485,128 @@ impl LineSource for FeedSource {
                 );
                 (ingest, lines)
             });
-            let (ingest, lines) = task.await.map_err(|e| format!("log parser failed: {e}"))?;
+            let (mut ingest, lines) = task.await.map_err(|e| format!("log parser failed: {e}"))?;
+            // Then a slice of the files' read-back (none in the first read: the tail first).
+            let mut reading_back = false;
+            if let Some(back) = &mut self.back {
+                ingest = back.read(ingest).await?;
+                reading_back = back.pending();
+                settled &= !matches!(ingest.derived.coverage, Coverage::ReadingBack { .. });
+            }
             Ok(SourceRead {
                 ingest,
                 lines,
                 problem,
                 unknown,
                 keep_figures: host_down,
-                behind: false,
+                behind: reading_back,
                 settled,
+                reading_back,
             })
         })
+    }
+}
+
+/// The read-back of files on an SSH host (see `readback`): their chunks are fetched
+/// through the host's connection, newest first, and counted off the executor.
+pub(crate) struct RemoteReadBack {
+    transport: Transport,
+    files: Vec<(RemoteBacklog, Option<Backlog>)>,
+    read_back: ReadBack,
+}
+
+impl RemoteReadBack {
+    fn new(transport: Transport, one_shot_until: Option<Instant>) -> Self {
+        let mut read_back = ReadBack::default();
+        if let Some(until) = one_shot_until {
+            read_back.one_shot(until.saturating_duration_since(Instant::now()));
+        }
+        RemoteReadBack {
+            transport,
+            files: Vec::new(),
+            read_back,
+        }
+    }
+
+    fn add(&mut self, file: RemoteBacklog) {
+        self.read_back.total += file.end;
+        let backlog = Backlog::new(file.end, DateTime::<Utc>::from(file.modified));
+        self.files.push((file, Some(backlog)));
+    }
+
+    fn pending(&self) -> bool {
+        self.files.iter().any(|(_, b)| b.is_some())
+    }
+
+    /// Reads back a slice, counting it through `ingest` (sets its coverage). An error
+    /// says the counting task died.
+    async fn read(&mut self, mut ingest: Ingest) -> Result<Ingest, String> {
+        let now = Utc::now();
+        let figures_from = ingest.figures_reach(now);
+        if self.pending() && self.read_back.begun() {
+            let mut this_slice = 0;
+            'files: for (file, slot) in &mut self.files {
+                while let Some(backlog) = slot {
+                    if this_slice >= self.read_back.slice {
+                        break 'files;
+                    }
+                    if self.read_back.capped(backlog, figures_from) {
+                        *slot = None;
+                        continue;
+                    }
+                    let (at, len) = self.read_back.next_chunk(backlog);
+                    let what = format!("{}:{}", self.transport.name(), file.path);
+                    let bytes =
+                        match read_chunk(&self.transport, &file.path, &file.inode, at, len).await {
+                            Ok(bytes) => bytes,
+                            // Again at the next read, when the host is back.
+                            Err(ChunkError::HostDown) => break 'files,
+                            Err(ChunkError::Replaced) => {
+                                self.read_back.cut = Some(format!(
+                                    "partial: {what} was replaced while it was read back"
+                                ));
+                                *slot = None;
+                                continue;
+                            }
+                            Err(ChunkError::Failed(why)) => {
+                                self.read_back.cut =
+                                    Some(format!("partial: cannot read back {what}: {why}"));
+                                *slot = None;
+                                continue;
+                            }
+                        };
+                    this_slice += len;
+                    let mut taken = slot.take().expect("a backlog is being read");
+                    let mut read_back = std::mem::take(&mut self.read_back);
+                    let end = file.end;
+                    let task = tokio::task::spawn_blocking(move || {
+                        let more = read_back.count_chunk(
+                            &mut ingest,
+                            &mut taken,
+                            &bytes,
+                            at,
+                            &what,
+                            end,
+                            now,
+                        );
+                        (ingest, taken, read_back, more)
+                    });
+                    let (back, taken, read_back, more) =
+                        task.await.map_err(|e| format!("log parser failed: {e}"))?;
+                    ingest = back;
+                    self.read_back = read_back;
+                    if more {
+                        *slot = Some(taken);
+                    }
+                }
+            }
+        }
+        let figures_pending = self
+            .files
+            .iter()
+            .filter_map(|(_, b)| b.as_ref())
+            .any(|b| b.carry.at >= figures_from);
+        ingest.derived.coverage = self.read_back.coverage(figures_pending);
+        Ok(ingest)
     }
 }

@@ -10,9 +10,10 @@
 //!   (copytruncate followed by fast writes), is read again from its start. Lines written
 //!   after the last poll and before a copytruncate went to the copy only and are not seen,
 //!   as with `tail -F`.
-//! - The first poll starts each existing file at its last 64 KiB (at most 200 lines), so
-//!   the pane is not empty at start and a multi-GB log is not read. Files that appear later
-//!   are read from their start (or their tail, if already over 8 MiB).
+//! - The first poll shows each existing file's last 64 KiB (at most 200 lines) at once,
+//!   and what came before where following starts is read back to count it (see
+//!   [`readback`](super::readback)). Files that appear later are read from their start (or
+//!   shown from their tail and read back, if already over 8 MiB).
 //! - Each poll reads at most 8 MiB per file; the rest waits for the next poll. A line
 //!   without its newline yet waits too. A line over 64 KiB keeps its first 64 KiB and says
 //!   how many bytes were cut.
@@ -21,12 +22,12 @@
 //! poll (no allocation per line).
 
 use super::glob::{Found, is_glob, keep_newest};
+use super::readback::{Backlog, ReadBack};
 use super::{LineSource, Read as SourceRead};
 use crate::collect::blocking::Worker;
 use crate::collect::logs::metrics::Coverage;
 use crate::collect::logs::parse::{Format, MAX_LINE_BYTES};
 use crate::collect::logs::{Ingest, summarize};
-use crate::model::figure::format_bytes;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use std::fs::{File, Metadata};
@@ -143,6 +144,8 @@ pub(crate) struct Tailer {
     pub(crate) from_start: bool,
     /// The lines written before following started, counted from the files.
     read_back: ReadBack,
+    /// The chunk being read back.
+    buf: Vec<u8>,
 }
 
 struct OpenFile {
@@ -166,16 +169,6 @@ struct OpenFile {
     backlog: Option<Backlog>,
 }
 
-/// The part of a file before where following started that is still to be read back:
-/// `[0, end)`, read from `end` backwards.
-struct Backlog {
-    /// A line starts here; the next chunk read back ends here.
-    end: u64,
-    /// The time of the oldest line read back that named one (the file's modification
-    /// time at first): lines naming none take it.
-    carry: DateTime<Utc>,
-}
-
 impl Tailer {
     pub(crate) fn new(patterns: Vec<String>) -> Self {
         Tailer {
@@ -185,13 +178,13 @@ impl Tailer {
             started: false,
             from_start: false,
             read_back: ReadBack::default(),
+            buf: Vec::new(),
         }
     }
 
     /// A one-shot read: the read-back gets `limit` at most, in slices as large as the cap.
     pub(crate) fn one_shot(&mut self, limit: Duration) {
-        self.read_back.time_cap = limit.min(READ_BACK_MAX_TIME);
-        self.read_back.slice = READ_BACK_MAX_BYTES;
+        self.read_back.one_shot(limit);
     }
 
     pub(crate) fn poll(&mut self) -> PollOutcome {
@@ -254,10 +247,8 @@ impl Tailer {
                         let end = followed.line_start();
                         if end > 0 {
                             self.read_back.total += end;
-                            followed.backlog = Some(Backlog {
-                                end,
-                                carry: DateTime::<Utc>::from(f.modified),
-                            });
+                            followed.backlog =
+                                Some(Backlog::new(end, DateTime::<Utc>::from(f.modified)));
                         }
                     }
                     self.files.push(followed);
@@ -534,162 +525,63 @@ impl OpenFile {
     }
 }
 
-/// The lines written before watchpost started are read back to count them: from where
-/// following starts, backwards, in chunks of `READ_BACK_CHUNK`, until the lines are older
-/// than the longest window a figure reads (the hour of `errors_1h`, a metric's window)
-/// or the file's start. Bounded per source by `READ_BACK_MAX_BYTES` and
-/// `READ_BACK_MAX_TIME`; a cut is said in every figure ("partial: last 512.0 MiB of 3.1
-/// GiB"). The dashboard reads a slice of `READ_BACK_SLICE` per poll (polls come every
-/// 10 ms while it is under way), so the first frame and the tail never wait; `check`
-/// reads it whole before it reports.
-///
-/// Lines are taken newest first: a line that names no time of its own (a stack trace's)
-/// takes the time of the next newer line that does, or the file's modification time. A
-/// chunk in which no line names a time ends the read-back of that file (its lines cannot
-/// be placed in the window), and the figures say so.
-struct ReadBack {
-    /// Bytes before where following started, every file's.
-    total: u64,
-    /// Bytes read back so far.
-    read: u64,
-    started: Option<std::time::Instant>,
-    time_cap: Duration,
-    /// Bytes read back per poll.
-    slice: u64,
-    /// Why the read-back was cut, if it was.
-    cut: Option<String>,
-    buf: Vec<u8>,
-}
-
-impl Default for ReadBack {
-    fn default() -> Self {
-        ReadBack {
-            total: 0,
-            read: 0,
-            started: None,
-            time_cap: READ_BACK_MAX_TIME,
-            slice: READ_BACK_SLICE,
-            cut: None,
-            buf: Vec::new(),
-        }
-    }
-}
-
-/// A source's read-back reads this many bytes at most...
-pub const READ_BACK_MAX_BYTES: u64 = 512 * 1024 * 1024;
-/// ...for this long at most (a one-shot `check`: its own, shorter limit).
-pub const READ_BACK_MAX_TIME: Duration = Duration::from_secs(60);
-/// The dashboard reads this much of it per poll.
-const READ_BACK_SLICE: u64 = 32 * 1024 * 1024;
-/// Read back in chunks of this size.
-const READ_BACK_CHUNK: u64 = 4 * 1024 * 1024;
-
 impl Tailer {
-    /// Reads back a slice of what files held before following started, counting it
-    /// through `ingest`; says how far the read-back is.
+    /// Whether anything is still to be read back (for the figures, or for the record).
+    pub(crate) fn reading_back(&self) -> bool {
+        self.files.iter().any(|f| f.backlog.is_some())
+    }
+
+    /// Whether a file is not read back past the start of the figures' window yet.
+    fn figures_pending(&self, figures_from: DateTime<Utc>) -> bool {
+        self.files
+            .iter()
+            .filter_map(|f| f.backlog.as_ref())
+            .any(|b| b.carry.at >= figures_from)
+    }
+
+    /// Reads back a slice of what files held before following started (see
+    /// [`readback`](super::readback)), counting it through `ingest`; says how far the
+    /// read-back is.
     pub(crate) fn read_back(&mut self, ingest: &mut Ingest, now: DateTime<Utc>) -> Coverage {
-        let rb = &mut self.read_back;
-        let pending = self.files.iter().any(|f| f.backlog.is_some());
-        if !pending {
-            return match &rb.cut {
-                Some(cut) => Coverage::Partial(cut.clone()),
-                None => Coverage::Complete,
-            };
-        }
-        let Some(started) = rb.started else {
-            // The first poll shows the tail at once; the read-back starts with the next.
-            rb.started = Some(std::time::Instant::now());
-            return Coverage::ReadingBack {
-                read: rb.read,
-                total: rb.total,
-            };
-        };
-        let window_start = now - ingest.derived.window();
-        let mut this_slice = 0;
-        for f in &mut self.files {
-            while let Some(backlog) = &mut f.backlog {
-                if this_slice >= rb.slice {
-                    return Coverage::ReadingBack {
-                        read: rb.read,
-                        total: rb.total,
-                    };
-                }
-                let cut = if rb.read >= READ_BACK_MAX_BYTES {
-                    Some(String::new())
-                } else if started.elapsed() >= rb.time_cap {
-                    Some(format!(" within the {}s cap", rb.time_cap.as_secs()))
-                } else {
-                    None
-                };
-                if let Some(why) = cut {
-                    rb.cut = Some(format!(
-                        "partial: last {} of {} read back{why}",
-                        format_bytes(rb.read as f64),
-                        format_bytes(rb.total as f64)
-                    ));
-                    f.backlog = None;
-                    continue;
-                }
-                let len = READ_BACK_CHUNK
-                    .min(backlog.end)
-                    .min(READ_BACK_MAX_BYTES - rb.read);
-                let at = backlog.end - len;
-                rb.buf.resize(len as usize, 0);
-                let read = f
-                    .file
-                    .seek(SeekFrom::Start(at))
-                    .and_then(|_| f.file.read_exact(&mut rb.buf));
-                if let Err(e) = read {
-                    rb.cut = Some(format!(
-                        "partial: cannot read back {}: {}",
-                        f.path.display(),
-                        describe(&e)
-                    ));
-                    f.backlog = None;
-                    continue;
-                }
-                rb.read += len;
-                this_slice += len;
-                // Complete lines: after the first newline, unless this is the file's start.
-                let (lines, next_end) = if at == 0 {
-                    (&rb.buf[..], 0)
-                } else {
-                    match memchr::memchr(b'\n', &rb.buf) {
-                        Some(p) => (&rb.buf[p + 1..], at + p as u64 + 1),
-                        // All of one long line: its start, read later, stands for it.
-                        None => (&rb.buf[..0], at),
+        let figures_from = ingest.figures_reach(now);
+        if self.reading_back() && self.read_back.begun() {
+            let rb = &mut self.read_back;
+            let mut this_slice = 0;
+            'files: for f in &mut self.files {
+                let following_from = f.line_start();
+                let what = f.path.display().to_string();
+                while let Some(backlog) = &mut f.backlog {
+                    if this_slice >= rb.slice {
+                        break 'files;
                     }
-                };
-                let newest_first = lines.rsplit(|&b| b == b'\n').filter_map(|line| {
-                    let start = line.iter().position(|&b| b != 0).unwrap_or(line.len());
-                    let line = &line[start..];
-                    (!line.iter().all(u8::is_ascii_whitespace)).then_some(line)
-                });
-                let mut any = false;
-                let newest = ingest.count_back(
-                    newest_first.inspect(|_| any = true),
-                    &mut backlog.carry,
-                    now,
-                );
-                backlog.end = next_end;
-                let older = newest.is_some_and(|t| t < window_start);
-                let undated = any && newest.is_none();
-                if undated && next_end > 0 {
-                    rb.cut = Some(format!(
-                        "partial: lines of {} name no time; only its last {} read back",
-                        f.path.display(),
-                        format_bytes(f.line_start().saturating_sub(next_end) as f64)
-                    ));
-                }
-                if next_end == 0 || older || undated {
-                    f.backlog = None;
+                    if rb.capped(backlog, figures_from) {
+                        f.backlog = None;
+                        continue;
+                    }
+                    let (at, len) = rb.next_chunk(backlog);
+                    self.buf.resize(len as usize, 0);
+                    let read = f
+                        .file
+                        .seek(SeekFrom::Start(at))
+                        .and_then(|_| f.file.read_exact(&mut self.buf));
+                    if let Err(e) = read {
+                        rb.cut = Some(format!(
+                            "partial: cannot read back {what}: {}",
+                            describe(&e)
+                        ));
+                        f.backlog = None;
+                        continue;
+                    }
+                    this_slice += len;
+                    let more =
+                        rb.count_chunk(ingest, backlog, &self.buf, at, &what, following_from, now);
+                    if !more {
+                        f.backlog = None;
+                    }
                 }
             }
         }
-        match &rb.cut {
-            Some(cut) => Coverage::Partial(cut.clone()),
-            None => Coverage::Complete,
-        }
+        self.read_back.coverage(self.figures_pending(figures_from))
     }
 }
 
@@ -733,11 +625,17 @@ impl LineSource for LocalFiles {
                 tailer.recycle(outcome.lines);
                 // Then a slice of the read-back (none in the first poll: the tail first).
                 ingest.derived.coverage = tailer.read_back(&mut ingest, now);
-                let more = (outcome.problems, outcome.followed, outcome.behind);
+                let reading_back = tailer.reading_back();
+                let more = (
+                    outcome.problems,
+                    outcome.followed,
+                    outcome.behind,
+                    reading_back,
+                );
                 (ingest, more, lines)
             });
             // The reader panicked: its state is gone; the next read starts over at the tails.
-            let (ingest, (problems, followed, behind), lines) =
+            let (ingest, (problems, followed, behind, reading_back), lines) =
                 task.await.map_err(|e| format!("log reader failed: {e}"))?;
             let settled = !matches!(ingest.derived.coverage, Coverage::ReadingBack { .. });
             let problem = summarize(&problems);
@@ -748,8 +646,9 @@ impl LineSource for LocalFiles {
                 problem: problem.map(|p| (p, Some(self.retry))),
                 unknown,
                 keep_figures: false,
-                behind: behind || !settled,
+                behind: behind || reading_back,
                 settled,
+                reading_back,
             })
         })
     }
@@ -830,5 +729,52 @@ pub(in crate::collect::logs) mod tests {
         let second = tailer.poll();
         assert_eq!(second.lines.len(), 4 * 1024);
         assert!(!second.behind);
+    }
+
+    /// Read back for the record: a stack trace's lines go with their message's second
+    /// (as when they are read live, after it), lines the record counted are left out, and
+    /// the lines shown from the tail are counted by the read-back, not again.
+    #[test]
+    fn the_read_back_tallies_for_the_record_what_it_has_not_counted() {
+        use crate::collect::logs::RecordFrom;
+        use crate::collect::logs::metrics::Derived;
+        use crate::collect::logs::tally::Tally;
+        use chrono::SecondsFormat;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        let now = Utc::now();
+        let second = |back: i64| DateTime::from_timestamp(now.timestamp() - back, 0).unwrap();
+        let ts = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let text = format!(
+            "{} INFO counted before\n{} ERROR payment declined\n    at shop.Pay.charge\n    at shop.Api.handle\n{} INFO next\n",
+            ts(second(30)),
+            ts(second(20) + chrono::Duration::milliseconds(250)),
+            ts(second(10)),
+        );
+        std::fs::write(&path, text).unwrap();
+        let mut tailer = Tailer::new(vec![path.display().to_string()]);
+        let mut ingest = Ingest {
+            name: "app".into(),
+            error_pattern: regex::Regex::new("(?i)error").unwrap(),
+            all_levels: false,
+            derived: Derived::new(&[]),
+            tally: Some(Tally::new(RecordFrom {
+                counted_until: Some(second(30)),
+                window_start: second(3600),
+            })),
+        };
+        let outcome = tailer.poll();
+        let shown = ingest.shown(outcome.shown.iter(), Format::Text, now);
+        assert_eq!(shown.len(), 5);
+        assert!(shown.iter().all(|l| l.tallied), "the read-back counts them");
+        while tailer.read_back(&mut ingest, now) != Coverage::Complete {}
+        let counts = ingest.tally.as_mut().unwrap().take();
+        let got: Vec<(DateTime<Utc>, u32, u32)> =
+            counts.iter().map(|c| (c.at, c.lines, c.errors)).collect();
+        assert_eq!(got, [(second(20), 3, 1), (second(10), 1, 0)]);
+        assert_eq!(
+            counts[0].newest,
+            second(20) + chrono::Duration::milliseconds(250)
+        );
     }
 }

@@ -1,32 +1,45 @@
 //! journald units: `journalctl --follow --output=json --unit=UNIT` as a long-lived
 //! process (see `command`), its JSON entries read into log lines (see `parse::journal`).
 //!
-//! - The first run starts an hour back (`--since=-1h`), so `errors_1h` and the log metrics
-//!   are right from the start; every later run resumes after the last entry delivered
-//!   (`--after-cursor`), so a restart neither loses nor repeats a line. The cursor is the
-//!   plan's resume token: kept by the local run, or by the host's SSH stream.
+//! - The first run starts where the lines still to be counted start (`--since=@EPOCH`):
+//!   the longest window a figure reads (the hour of `errors_1h`, a metric's window), or
+//!   further back to the last line the record counted (or its window's start), so
+//!   `errors_1h`, the log metrics and the record count each line of their window once from
+//!   the start, the lines written while nothing watched included; the tail shows the
+//!   newest once the backlog has come through. Every later run resumes after the last
+//!   entry delivered (`--after-cursor`), so a restart neither loses nor repeats a line.
+//!   The cursor is the plan's resume token: kept by the local run, or by the host's SSH
+//!   stream.
+//! - Read once (`check`), it runs without `--follow`: to the journal's end, and stops.
 //! - Before each run, `journalctl --lines=0` checks that there is a journal to read: on a
 //!   host without systemd `journalctl --follow` would wait silently forever.
 
 use super::command::{self, Launcher, Plan, run_to_end};
+use super::feed::Start;
 use crate::collect::logs::parse::cursor_of;
 use futures::future::BoxFuture;
 use std::io;
 use std::time::Duration;
 
-/// How far back the first run starts.
-pub(crate) const SINCE: &str = "-1h";
+/// How far back the first run starts when the collector has not said (an hour).
+pub const SINCE: &str = "-1h";
 const PROBE_LIMIT: Duration = Duration::from_secs(10);
 
 /// Follows one unit, resuming after the last cursor delivered.
 pub(crate) struct JournaldPlan {
     unit: String,
+    /// Where the first run starts, in Unix seconds (rounded down: a second early).
+    since: Option<i64>,
+    /// Follows new entries (not when read once).
+    follow: bool,
 }
 
 impl JournaldPlan {
     pub fn new(unit: &str) -> Self {
         JournaldPlan {
             unit: unit.trim().to_string(),
+            since: None,
+            follow: true,
         }
     }
 }
@@ -40,22 +53,23 @@ impl Plan for JournaldPlan {
         cursor_of(line)
     }
 
+    fn prepare(&mut self, start: Start) {
+        self.since = start.since.map(|t| t.timestamp());
+        self.follow = !start.one_shot;
+    }
+
     fn argv(&self, cursor: Option<&str>) -> Vec<String> {
-        let mut argv: Vec<String> = [
-            "journalctl",
-            "--follow",
-            "--output=json",
-            "--all",
-            "--no-pager",
-            "--lines=all",
-        ]
-        .map(String::from)
-        .to_vec();
+        let mut argv: Vec<String> = ["journalctl"].map(String::from).to_vec();
+        if self.follow {
+            argv.push("--follow".into());
+        }
+        argv.extend(["--output=json", "--all", "--no-pager", "--lines=all"].map(String::from));
         // `--unit=X` rather than `-u X`: a unit name can never read as an option.
         argv.push(format!("--unit={}", self.unit));
-        argv.push(match cursor {
-            Some(cursor) => format!("--after-cursor={cursor}"),
-            None => format!("--since={SINCE}"),
+        argv.push(match (cursor, self.since) {
+            (Some(cursor), _) => format!("--after-cursor={cursor}"),
+            (None, Some(since)) => format!("--since=@{since}"),
+            (None, None) => format!("--since={SINCE}"),
         });
         argv
     }
@@ -141,5 +155,45 @@ mod tests {
             plan.argv(cursor.as_deref()).last().unwrap(),
             "--after-cursor=s=8f1c6f2a;i=1a2b;b=5e4d;m=2f0c;t=6453a1b2c3d4e;x=77aa"
         );
+    }
+
+    /// Told where the lines still to be counted start, the first run starts there; read
+    /// once, it does not follow.
+    #[test]
+    fn the_first_run_starts_where_the_counting_does() {
+        use chrono::TimeZone;
+        let mut plan = JournaldPlan::new("tmws.service");
+        let since = chrono::Utc
+            .with_ymd_and_hms(2026, 5, 6, 7, 0, 0)
+            .unwrap()
+            .checked_add_signed(chrono::Duration::milliseconds(900))
+            .unwrap();
+        plan.prepare(Start {
+            one_shot: false,
+            since: Some(since),
+        });
+        assert_eq!(
+            plan.argv(None),
+            [
+                "journalctl",
+                "--follow",
+                "--output=json",
+                "--all",
+                "--no-pager",
+                "--lines=all",
+                "--unit=tmws.service",
+                "--since=@1778050800"
+            ]
+        );
+        assert_eq!(
+            plan.argv(Some("s=1")).last().unwrap(),
+            "--after-cursor=s=1",
+            "a restart resumes after the cursor, wherever the first run started"
+        );
+        plan.prepare(Start {
+            one_shot: true,
+            since: Some(since),
+        });
+        assert!(!plan.argv(None).contains(&"--follow".to_string()));
     }
 }

@@ -18,10 +18,11 @@ mod feed;
 mod files;
 mod glob;
 mod journald;
+mod readback;
 mod remote;
 
 pub use command::{Launcher, LocalLauncher};
-pub use feed::{Event, Feed, Outbox, RawLine};
+pub use feed::{Event, Feed, Outbox, RawLine, Start};
 pub(crate) use files::Tailer;
 #[cfg(test)]
 pub(super) use files::tests as files_tests;
@@ -32,6 +33,7 @@ use crate::collect::logs::parse::Format;
 use crate::config::LogSource;
 use crate::model::update::LogLine;
 use crate::transport::Transport;
+use chrono::{DateTime, Utc};
 use command::{CommandPlan, Plan};
 use feed::FeedSource;
 use files::LocalFiles;
@@ -50,6 +52,11 @@ pub(crate) trait LineSource: Send {
     /// The source is read once (`check`), within `limit`: what it holds now is read to
     /// its end (a command's run to its exit), and a cut is said in the figures.
     fn one_shot(&mut self, _limit: Duration) {}
+
+    /// Lines back to `since` are still to be counted (the figures' longest window, or
+    /// further back to where the record's count stopped): told before the first read, for
+    /// sources that ask for their lines by time (journald's `--since`).
+    fn reach(&mut self, _since: DateTime<Utc>) {}
 }
 
 /// One read of a [`LineSource`].
@@ -68,6 +75,9 @@ pub(crate) struct Read {
     /// The figures read what the source holds: its window read back, a one-shot
     /// command's run ended (a one-shot read stops here).
     pub settled: bool,
+    /// Lines written before following started are still being read back (for the
+    /// figures, or further back for the record): the record's tally waits for them.
+    pub reading_back: bool,
 }
 
 /// Where a source's processes run.
@@ -106,20 +116,27 @@ pub(crate) fn open(
     } else {
         None
     };
-    if let Some((format, plan)) = plan {
+    if let Some((format, mut plan)) = plan {
         let label = plan.label();
-        let ends = source.journald.is_none();
+        let journald = source.journald.is_some();
         let source = match runner {
-            Runner::Local(launcher) => FeedSource::new(format, label, remote, move || {
+            Runner::Local(launcher) => FeedSource::new(format, label, remote, move |start| {
+                plan.prepare(start);
                 command::start(plan, launcher)
             }),
-            Runner::Remote(transport) => FeedSource::new(format, label, remote, move || {
+            Runner::Remote(transport) => FeedSource::new(format, label, remote, move |start| {
+                plan.prepare(start);
                 remote::process(plan, transport)
             }),
         };
         // A command's run may end by itself (`cat`, `kubectl logs` without -f): a one-shot
-        // read reads it to that end. journald follows and never ends.
-        let source = if ends { source.ends() } else { source };
+        // read reads it to that end. journald follows, except when read once: then it
+        // reads to the journal's end and stops.
+        let source = if journald {
+            source.ends_when_read_once()
+        } else {
+            source.ends()
+        };
         return Some(Box::new(source));
     }
     if !source.docker.is_empty() {
@@ -140,7 +157,7 @@ pub(crate) fn open(
             Format::Text,
             "files".to_string(),
             remote,
-            move || remote::files(patterns, transport),
+            move |start: Start| remote::files(patterns, transport, start.one_shot),
         )),
     })
 }

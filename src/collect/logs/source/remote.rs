@@ -18,9 +18,15 @@
 //!   recently written matches): every stream holds one of the connection's session
 //!   channels, and OpenSSH allows 10 per connection (`MaxSessions`), shared with every
 //!   other source on that host.
+//! - A file found at start shows its last 200 lines, and what came before them is read
+//!   back to count it, as for a local file (see `readback`): where following starts is
+//!   measured first, the collector is told ([`Event::Backlog`]), and it reads the chunks
+//!   with [`read_chunk`], newest first, through the same connection.
 
 use super::command::{Exit, Launched, Launcher, Plan};
-use super::feed::{Event, Feed, MAX_BACKOFF, MIN_BACKOFF, Outbox, RawLine, source_backoff};
+use super::feed::{
+    Event, Feed, MAX_BACKOFF, MIN_BACKOFF, Outbox, RawLine, RemoteBacklog, source_backoff,
+};
 use super::glob::{Found, is_glob, keep_newest};
 use crate::transport::{
     ExitStatus, HostStatus, LineStream, StreamEvent, StreamSpec, Transport, TransportError,
@@ -60,14 +66,88 @@ for p in "$@"; do
   done
 done"#;
 
+/// Prints the file's bytes from offset `$3` on, `$4` of them at most, in whole 64 KiB
+/// blocks (`dd` seeks to them, with GNU and busybox alike; the caller cuts what is beyond);
+/// exits 3 if the path no longer leads to inode `$2` (replaced since it was measured).
+const CHUNK_SCRIPT: &str = r#"f=$1 ino=$2 at=$3 len=$4
+s=$(stat -L -c %i -- "$f" 2>/dev/null) || exit 3
+[ "$s" = "$ino" ] || exit 3
+bs=65536
+skip=$((at / bs))
+count=$(( (at % bs + len + bs - 1) / bs ))
+exec dd if="$f" bs=$bs skip=$skip count=$count 2>/dev/null"#;
+
+const CHUNK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a chunk could not be read back.
+pub(super) enum ChunkError {
+    /// The path leads to another file now (rotated): the rest of it cannot be read.
+    Replaced,
+    /// The host is down: try again later.
+    HostDown,
+    /// Anything else, in words.
+    Failed(String),
+}
+
+/// The bytes `[at, at + len)` of the file with `inode` at `path` on the host.
+pub(super) async fn read_chunk(
+    transport: &Transport,
+    path: &str,
+    inode: &str,
+    at: u64,
+    len: u64,
+) -> Result<Vec<u8>, ChunkError> {
+    let args = [
+        path.to_string(),
+        inode.to_string(),
+        at.to_string(),
+        len.to_string(),
+    ];
+    let out = match transport
+        .exec_script(CHUNK_SCRIPT, &args, CHUNK_TIMEOUT)
+        .await
+    {
+        Ok(out) => out,
+        Err(e) if crate::collect::host_unreachable(transport, &e) => {
+            return Err(ChunkError::HostDown);
+        }
+        Err(e) => return Err(ChunkError::Failed(e.to_string())),
+    };
+    if out.status.code == Some(3) {
+        return Err(ChunkError::Replaced);
+    }
+    if !out.success() {
+        let said = out.stderr_text();
+        return Err(ChunkError::Failed(format!(
+            "{} {}",
+            out.status,
+            said.trim()
+        )));
+    }
+    let skip = (at % 65536) as usize;
+    let mut bytes = out.stdout;
+    if bytes.len() < skip + len as usize {
+        return Err(ChunkError::Failed(format!(
+            "{} bytes where {len} were expected (the file got shorter)",
+            bytes.len().saturating_sub(skip)
+        )));
+    }
+    bytes.truncate(skip + len as usize);
+    bytes.drain(..skip);
+    Ok(bytes)
+}
+
 /// A journald unit or a command, run on the host as a long-lived stream.
 pub(super) fn process(plan: Box<dyn Plan>, transport: Transport) -> Feed {
     Feed::from_producer(move |out| run_process(plan, transport, out))
 }
 
-/// Files and globs, followed on the host.
-pub(super) fn files(patterns: Vec<String>, transport: Transport) -> Feed {
-    Feed::from_producer(move |out| run_files(patterns, transport, out))
+/// Files and globs, followed on the host. Read once (`check`), a file's last lines are
+/// not streamed: the read-back reads the file to its end, so what is counted does not wait
+/// for the stream.
+pub(super) fn files(patterns: Vec<String>, transport: Transport, one_shot: bool) -> Feed {
+    let tail = if one_shot { 0 } else { START_LINES };
+    Feed::from_producer(move |out| run_files(patterns, transport, tail, out))
 }
 
 /// Waits until the host is connected (a check run while it is down would only fail; the
@@ -153,9 +233,15 @@ fn translate(
 
 fn exit_message(label: &str, status: &ExitStatus, stderr: &str) -> String {
     let said = stderr.lines().map(str::trim).rfind(|l| !l.is_empty());
+    // As a local run says it (a one-shot read takes "ended" as the run's end).
+    let how = if status.success() {
+        format!("{label} ended")
+    } else {
+        format!("{label} stopped ({status})")
+    };
     match said {
-        Some(text) => format!("{label} stopped ({status}): {text}"),
-        None => format!("{label} stopped ({status})"),
+        Some(text) => format!("{how}: {text}"),
+        None => how,
     }
 }
 
@@ -242,7 +328,7 @@ struct Followed {
     inode: Option<String>,
 }
 
-async fn run_files(patterns: Vec<String>, transport: Transport, out: Outbox) {
+async fn run_files(patterns: Vec<String>, transport: Transport, tail: u64, out: Outbox) {
     let mut followed: Vec<Followed> = Vec::new();
     let mut streams: SelectAll<BoxStream<'static, (usize, StreamEvent)>> = SelectAll::new();
     let mut first = true;
@@ -261,7 +347,31 @@ async fn run_files(patterns: Vec<String>, transport: Transport, out: Outbox) {
                     }
                 };
                 let (start, problems) = plan_follows(&patterns, &found, &mut followed, first);
-                for (index, spec) in start {
+                for (index, start) in start {
+                    let spec = match start {
+                        Start::Spec(spec) => spec,
+                        Start::Tail { path, modified } => {
+                            match transport.measure_follow(&path, tail).await {
+                                Some((inode, end)) => {
+                                    // The lines before the tail are the collector's to read back.
+                                    if end > 0 {
+                                        let backlog = RemoteBacklog {
+                                            path: path.clone(),
+                                            inode: inode.clone(),
+                                            end,
+                                            modified,
+                                        };
+                                        if !out.send(Event::Backlog(backlog)).await {
+                                            return;
+                                        }
+                                    }
+                                    StreamSpec::follow_file_at(&path, &inode, end)
+                                }
+                                // Not there (yet): read from its start when it comes.
+                                None => StreamSpec::follow_file(&path, START_LINES),
+                            }
+                        }
+                    };
                     let stream: LineStream = transport.stream(spec);
                     streams.push(stream.map(move |e| (index, e)).boxed());
                 }
@@ -293,6 +403,17 @@ async fn run_files(patterns: Vec<String>, transport: Transport, out: Outbox) {
     }
 }
 
+/// How a newly followed file starts.
+enum Start {
+    /// Found at start: its last lines shown, the lines before them read back (where they
+    /// start is measured first).
+    Tail {
+        path: String,
+        modified: SystemTime,
+    },
+    Spec(StreamSpec),
+}
+
 /// Which new streams to open for what an expansion found, and the problems to report.
 /// Plain paths are followed from the first expansion on, found or not (the follower waits
 /// for a missing file); glob matches once found.
@@ -301,7 +422,7 @@ fn plan_follows(
     found: &[Found<String>],
     followed: &mut Vec<Followed>,
     first: bool,
-) -> (Vec<(usize, StreamSpec)>, Vec<String>) {
+) -> (Vec<(usize, Start)>, Vec<String>) {
     let mut problems = Vec::new();
     let mut wanted: Vec<(String, Option<&Found<String>>)> = Vec::new();
     for (i, pattern) in patterns.iter().enumerate() {
@@ -339,12 +460,15 @@ fn plan_follows(
     for (path, found) in new {
         let inode = found.map(|f| f.id.clone());
         let spec = if first {
-            StreamSpec::follow_file(&path, START_LINES)
+            Start::Tail {
+                path: path.clone(),
+                modified: found.map_or(SystemTime::now(), |f| f.modified),
+            }
         } else if inode.as_ref().is_some_and(|i| known.contains(i)) {
             // A followed file under a new name (rotated into the glob): already shown.
-            StreamSpec::follow_file(&path, 0)
+            Start::Spec(StreamSpec::follow_file(&path, 0))
         } else {
-            StreamSpec::follow_file_from_start(&path)
+            Start::Spec(StreamSpec::follow_file_from_start(&path))
         };
         start.push((followed.len(), spec));
         followed.push(Followed { path, inode });
@@ -389,8 +513,11 @@ mod tests {
         );
     }
 
-    fn args(spec: &StreamSpec) -> Vec<String> {
-        spec.command_for(&Default::default())[4..].to_vec()
+    fn args(start: &Start) -> Vec<String> {
+        match start {
+            Start::Spec(spec) => spec.command_for(&Default::default())[4..].to_vec(),
+            Start::Tail { path, .. } => vec!["tail".into(), path.clone()],
+        }
     }
 
     #[test]
@@ -401,10 +528,7 @@ mod tests {
             plan_follows(&patterns, &[found(0, "1", "/l/a.log")], &mut followed, true);
         assert_eq!(problems, ["no file matches /l/plain.log"]);
         let specs: Vec<Vec<String>> = start.iter().map(|(_, s)| args(s)).collect();
-        assert_eq!(
-            specs,
-            [["/l/a.log", "", "", "200"], ["/l/plain.log", "", "", "200"]]
-        );
+        assert_eq!(specs, [["tail", "/l/a.log"], ["tail", "/l/plain.log"]]);
 
         // Later: a.log was rotated to b.log (same inode), a new a.log came.
         let now = [
@@ -458,5 +582,36 @@ mod tests {
             "{again:?}"
         );
         assert!(spec.token_of(b"not json").is_none());
+    }
+
+    /// A chunk at any offset and length, in whole blocks read with `dd`, cut to what was
+    /// asked; a path that leads to another file now says so.
+    #[tokio::test]
+    async fn a_chunk_is_the_bytes_asked_for_and_a_replaced_file_is_noticed() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let inode = std::fs::metadata(&path).unwrap().ino().to_string();
+        let name = path.display().to_string();
+        let local = Transport::Local;
+        for (at, len) in [(0, 10), (65_530, 20), (70_000, 130_000), (131_072, 65_536)] {
+            let got = read_chunk(&local, &name, &inode, at, len)
+                .await
+                .ok()
+                .unwrap();
+            assert_eq!(got, &bytes[at as usize..(at + len) as usize], "{at} {len}");
+        }
+        assert!(matches!(
+            read_chunk(&local, &name, &inode, 199_990, 20).await,
+            Err(ChunkError::Failed(_))
+        ));
+        std::fs::rename(&path, dir.path().join("app.log.1")).unwrap();
+        std::fs::write(&path, b"new\n").unwrap();
+        assert!(matches!(
+            read_chunk(&local, &name, &inode, 0, 4).await,
+            Err(ChunkError::Replaced)
+        ));
     }
 }
