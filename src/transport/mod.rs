@@ -297,7 +297,7 @@ impl Transport {
     /// Where following `path` with its last `backlog` lines starts: its inode and the
     /// offset of the first of those lines (`None`: no such file, or the host did not
     /// answer). Follow from there with [`StreamSpec::follow_file_at`].
-    pub async fn measure_follow(&self, path: &str, backlog: u64) -> Option<(String, u64)> {
+    pub(crate) async fn measure_follow(&self, path: &str, backlog: u64) -> Option<(String, u64)> {
         self.exec_timeout(
             &stream::follow_start_command(path, backlog),
             Duration::from_secs(10),

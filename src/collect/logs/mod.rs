@@ -388,7 +388,7 @@ impl Ingest {
     }
 
     /// Where the figures' longest window starts.
-    pub fn figures_reach(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+    pub(crate) fn figures_reach(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         now - self.derived.window()
     }
 
@@ -396,7 +396,7 @@ impl Ingest {
     /// own (a stack trace's) takes the time of the line before it that does — its
     /// message's, as it had when it was read live — so it waits in `carry` until that line
     /// comes. Returns the newest time a line named, if any did.
-    pub fn count_back<'a>(
+    pub(crate) fn count_back<'a>(
         &mut self,
         newest_first: impl Iterator<Item = &'a [u8]>,
         carry: &mut Carry,
@@ -433,7 +433,7 @@ impl Ingest {
 
     /// Counts the lines waiting in `carry` for their time, at `carry`'s: the file's start
     /// came, or a stretch of lines naming no time.
-    pub fn settle_back(&mut self, carry: &mut Carry, now: DateTime<Utc>) {
+    pub(crate) fn settle_back(&mut self, carry: &mut Carry, now: DateTime<Utc>) {
         Counts {
             derived: &mut self.derived,
             tally: &mut self.tally,

@@ -57,7 +57,7 @@ impl Tally {
     /// newer line's in the same file; a line dated only by the file's modification time
     /// cannot be told from the lines an earlier session counted, and counts only for a
     /// source the record has not counted before.
-    pub fn wants(&self, at: DateTime<Utc>, placed: bool) -> bool {
+    pub(crate) fn wants(&self, at: DateTime<Utc>, placed: bool) -> bool {
         if at < self.from.window_start {
             return false;
         }

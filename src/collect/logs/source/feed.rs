@@ -90,7 +90,7 @@ pub struct Start {
 
 /// What a file on an SSH host held before following started.
 #[derive(Clone, Debug, PartialEq)]
-pub struct RemoteBacklog {
+pub(crate) struct RemoteBacklog {
     pub path: String,
     pub inode: String,
     /// Where following starts (a line starts there).
@@ -310,7 +310,7 @@ impl FeedSource {
     }
 
     /// The producer's first run ends by itself when the source is read once.
-    pub fn ends_when_read_once(mut self) -> Self {
+    pub(crate) fn ends_when_read_once(mut self) -> Self {
         self.ends_when_read_once = true;
         self
     }

@@ -22,7 +22,7 @@ use std::io;
 use std::time::Duration;
 
 /// How far back the first run starts when the collector has not said (an hour).
-pub const SINCE: &str = "-1h";
+pub(crate) const SINCE: &str = "-1h";
 const PROBE_LIMIT: Duration = Duration::from_secs(10);
 
 /// Follows one unit, resuming after the last cursor delivered.

@@ -25,9 +25,9 @@ use chrono::{DateTime, Utc};
 use std::time::{Duration, Instant};
 
 /// A source's read-back reads this many bytes at most...
-pub const READ_BACK_MAX_BYTES: u64 = 512 * 1024 * 1024;
+pub(crate) const READ_BACK_MAX_BYTES: u64 = 512 * 1024 * 1024;
 /// ...for this long at most (a one-shot `check`: its own, shorter limit).
-pub const READ_BACK_MAX_TIME: Duration = Duration::from_secs(60);
+pub(crate) const READ_BACK_MAX_TIME: Duration = Duration::from_secs(60);
 /// The dashboard reads this much of it per poll.
 pub(super) const SLICE: u64 = 32 * 1024 * 1024;
 /// Read back in chunks of this size.
@@ -79,14 +79,14 @@ impl Backlog {
 
 impl ReadBack {
     /// A one-shot read: the read-back gets `limit` at most, in slices as large as the cap.
-    pub fn one_shot(&mut self, limit: Duration) {
+    pub(crate) fn one_shot(&mut self, limit: Duration) {
         self.time_cap = limit.min(READ_BACK_MAX_TIME);
         self.slice = READ_BACK_MAX_BYTES;
     }
 
     /// Starts the clock at the first call, and says whether it had started: the first poll
     /// shows the tail at once, the read-back starts with the next.
-    pub fn begun(&mut self) -> bool {
+    pub(crate) fn begun(&mut self) -> bool {
         if self.started.is_some() {
             return true;
         }
@@ -103,7 +103,7 @@ impl ReadBack {
 
     /// How far the figures are: still reading back while a file is not read back past
     /// the start of their window (`figures_pending`), even if the record's count reads on.
-    pub fn coverage(&self, figures_pending: bool) -> Coverage {
+    pub(crate) fn coverage(&self, figures_pending: bool) -> Coverage {
         match &self.cut {
             _ if figures_pending => self.reading(),
             Some(cut) => Coverage::Partial(cut.clone()),
@@ -113,7 +113,7 @@ impl ReadBack {
 
     /// Whether a cap stops `backlog`'s read-back now; if so it is over, and if that cuts
     /// the figures' window (not only the record's count) the figures say so.
-    pub fn capped(&mut self, backlog: &Backlog, figures_from: DateTime<Utc>) -> bool {
+    pub(crate) fn capped(&mut self, backlog: &Backlog, figures_from: DateTime<Utc>) -> bool {
         let why = if self.read >= READ_BACK_MAX_BYTES {
             String::new()
         } else if self.started.is_some_and(|s| s.elapsed() >= self.time_cap) {
@@ -132,7 +132,7 @@ impl ReadBack {
     }
 
     /// The next chunk of `backlog` to read: `(at, len)`.
-    pub fn next_chunk(&self, backlog: &Backlog) -> (u64, u64) {
+    pub(crate) fn next_chunk(&self, backlog: &Backlog) -> (u64, u64) {
         let len = CHUNK
             .min(backlog.end)
             .min(READ_BACK_MAX_BYTES.saturating_sub(self.read));
@@ -144,7 +144,7 @@ impl ReadBack {
     /// `following_from` is where following started, for a cut's words. Returns whether
     /// the file's read-back goes on.
     #[allow(clippy::too_many_arguments)]
-    pub fn count_chunk(
+    pub(crate) fn count_chunk(
         &mut self,
         ingest: &mut Ingest,
         backlog: &mut Backlog,
