@@ -373,6 +373,10 @@ pub struct LogSource {
     /// With `docker`: only containers of this compose project.
     #[serde(default, deserialize_with = "expanded_opt")]
     pub project: Option<String>,
+    /// At most this much of a source's files is read back at start to count the window
+    /// ("512MiB", "64 MB"; "0": none, the figures start at the tail and say so).
+    #[serde(default = "default_read_back", deserialize_with = "byte_size")]
+    pub read_back: u64,
     /// With `docker`: at most this many of a container's last lines are read back at
     /// start (those of the window).
     #[serde(default = "default_docker_tail")]
@@ -390,6 +394,26 @@ pub struct LogSource {
     /// Figures derived from the lines: `[[logs.NAME.metric]]`.
     #[serde(default, rename = "metric")]
     pub metrics: Vec<log_metric::LogMetric>,
+}
+
+/// A log source with every key at its default and no input: set one of `files`,
+/// `journald`, `command` or `docker`.
+impl Default for LogSource {
+    fn default() -> Self {
+        LogSource {
+            files: Vec::new(),
+            journald: None,
+            command: Vec::new(),
+            docker: Vec::new(),
+            project: None,
+            read_back: DEFAULT_READ_BACK,
+            tail: default_docker_tail(),
+            host: default_host(),
+            error_pattern: default_error_pattern(),
+            error_pattern_all_levels: false,
+            metrics: Vec::new(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -545,6 +569,26 @@ pub(super) fn default_service_interval() -> Duration {
 fn default_timeout() -> Duration {
     Duration::from_secs(5)
 }
+/// How much of a log source's files is read back at start, by default.
+pub const DEFAULT_READ_BACK: u64 = 512 * 1024 * 1024;
+fn default_read_back() -> u64 {
+    DEFAULT_READ_BACK
+}
+
+/// A size written like "512MiB" or "64 MB" (validate places a bad one).
+fn byte_size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_byte_size(&text).map_err(serde::de::Error::custom)
+}
+
+/// "512MiB", "64 MB", "0" as bytes.
+pub(crate) fn parse_byte_size(text: &str) -> Result<u64, String> {
+    text.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|size| size.as_u64())
+        .map_err(|e| format!("{text:?} is not a size like \"512MiB\" or \"64 MB\": {e}"))
+}
+
 /// Lines a docker log source reads back from each container at start, at most: the
 /// window's lines, unless a container wrote more.
 pub fn default_docker_tail() -> usize {

@@ -72,6 +72,8 @@ pub enum Kind {
     Verbatim,
     /// A duration such as "5s" or "24h".
     Duration,
+    /// A size such as "512MiB" or "64 MB".
+    Bytes,
     /// A threshold such as "> 20".
     Threshold,
     /// P0, P1, P2 or P3.
@@ -201,6 +203,7 @@ pub(crate) const LOGS: &[Field] = &[
     f("host", Kind::Host),
     f("error_pattern", Kind::Regex),
     f("error_pattern_all_levels", Kind::Bool),
+    f("read_back", Kind::Bytes),
 ];
 pub(crate) const DOCKER: &[Field] = &[
     f("host", Kind::Host),
@@ -787,6 +790,7 @@ fn check_value(
     let DeValue::String(raw) = value.get_ref() else {
         let want = match kind {
             Kind::Duration => "a string like \"5s\" or \"24h\"",
+            Kind::Bytes => "a string like \"512MiB\"",
             Kind::Threshold => "a string like \"> 20\"",
             _ => "a string",
         };
@@ -817,6 +821,7 @@ fn check_value(
             )),
             Ok(_) => None,
         },
+        Kind::Bytes => super::parse_byte_size(raw).err(),
         Kind::Threshold => raw.parse::<crate::model::rule::Threshold>().err(),
         Kind::Priority => (!["P0", "P1", "P2", "P3"].contains(&raw))
             .then(|| format!("{raw:?} is not a priority (P0, P1, P2 or P3)")),

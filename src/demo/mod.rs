@@ -38,7 +38,6 @@ pub use simulator::MIGRATION_HEAD;
 
 use crate::config::{
     Config, Deployment, DockerSource, LogSource, ServiceSource, SqliteSource, SystemSource,
-    default_error_pattern,
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use color_eyre::eyre::{WrapErr, eyre};
@@ -310,15 +309,8 @@ impl DemoWorld {
             "app".into(),
             LogSource {
                 files: vec![self.log_path_str().into()],
-                journald: None,
-                command: Vec::new(),
-                docker: Vec::new(),
-                project: None,
-                tail: crate::config::default_docker_tail(),
                 host: local(),
-                error_pattern: default_error_pattern(),
-                error_pattern_all_levels: false,
-                metrics: Vec::new(),
+                ..LogSource::default()
             },
         );
         config.docker.insert(

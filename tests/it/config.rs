@@ -727,6 +727,22 @@ fn a_timeout_that_outlasts_the_no_data_judgement_is_refused() {
     );
 }
 
+#[test]
+fn a_read_back_size_is_parsed_or_placed() {
+    let base = "[deployment]\nname = \"x\"\n\n[logs.app]\nfiles = [\"/var/log/app.log\"]\n";
+    let config = Config::parse(&format!("{base}read_back = \"64MiB\"\n")).unwrap();
+    assert_eq!(config.logs["app"].read_back, 64 * 1024 * 1024);
+    assert_eq!(
+        Config::parse(base).unwrap().logs["app"].read_back,
+        512 * 1024 * 1024
+    );
+    let error = Config::parse(&format!("{base}read_back = \"lots\"\n")).unwrap_err();
+    assert!(
+        error.contains("line 6, column 13") && error.contains("is not a size like"),
+        "{error}"
+    );
+}
+
 mod mutated_examples {
     use super::*;
     use proptest::prelude::*;

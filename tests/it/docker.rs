@@ -940,16 +940,10 @@ mod log_sources {
 
     fn log_source(services: &[&str], project: &str, tail: usize) -> LogSource {
         LogSource {
-            files: Vec::new(),
-            journald: None,
-            command: Vec::new(),
             docker: services.iter().map(|s| s.to_string()).collect(),
             project: Some(project.into()),
             tail,
-            host: "local".into(),
-            error_pattern: watchpost::config::default_error_pattern(),
-            error_pattern_all_levels: false,
-            metrics: Vec::new(),
+            ..LogSource::default()
         }
     }
 

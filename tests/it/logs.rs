@@ -63,15 +63,7 @@ async fn poll(collector: &mut LogCollector) -> Poll {
 fn source(files: &[&Path]) -> LogSource {
     LogSource {
         files: files.iter().map(|p| p.display().to_string()).collect(),
-        journald: None,
-        command: Vec::new(),
-        docker: Vec::new(),
-        project: None,
-        tail: watchpost::config::default_docker_tail(),
-        host: "local".into(),
-        error_pattern: watchpost::config::default_error_pattern(),
-        error_pattern_all_levels: false,
-        metrics: Vec::new(),
+        ..LogSource::default()
     }
 }
 

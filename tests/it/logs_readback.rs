@@ -472,3 +472,51 @@ async fn journald_reads_its_window_back_from_a_real_journal() {
         "the tail ends with the newest line: {last:?}"
     );
 }
+
+/// A source's `read_back` caps what is read back: the figures count the lines of the
+/// last `read_back` bytes exactly, and say they are partial, with how much was read of
+/// how much ("partial: last 2.0 MiB of 9.6 MiB read back"), in `check` and the dashboard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_back_cut_by_its_cap_counts_what_it_read_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.jsonl");
+    write_jsonl(&log, 100_000, Span::minutes(30), Utc::now());
+    let bytes = std::fs::read(&log).unwrap();
+    let cap = 2 * 1024 * 1024;
+    // The cut falls inside a line: the read-back counts from the next line on.
+    let cut = bytes.len() - cap;
+    let first = cut + memchr_newline(&bytes[cut..]) + 1;
+    let expected = bytes[first..]
+        .split(|&b| b == b'\n')
+        .filter(|line| line.windows(15).any(|w| w == br#""level":"ERROR""#))
+        .count() as f64;
+    let partial = format!(
+        "partial: last 2.0 MiB of {:.1} MiB read back",
+        bytes.len() as f64 / 1024.0 / 1024.0
+    );
+    let body = format!(
+        "[logs.app]\nfiles = [{:?}]\nread_back = \"2MiB\"\n",
+        log.display().to_string()
+    );
+
+    let config_path = dir.path().join("watchpost.toml");
+    std::fs::write(&config_path, &body).unwrap();
+    let report = check_json(&config_path);
+    let check = check_of(&report, "app.errors_1h");
+    assert_eq!(check["value"].as_f64(), Some(expected), "{check:#}");
+    assert!(
+        check["detail"].as_str().unwrap_or("").contains(&partial),
+        "{check:#}"
+    );
+
+    let cfg = config(&body);
+    let mut collector = LogCollector::new("app", &cfg.logs["app"]);
+    let got = poll_until_read(&mut collector, "app.errors_1h").await;
+    let reading = find(&got, "app.errors_1h");
+    assert_eq!(number(reading), expected, "{reading:?}");
+    assert!(reading.detail.contains(&partial), "{reading:?}");
+}
+
+fn memchr_newline(bytes: &[u8]) -> usize {
+    bytes.iter().position(|&b| b == b'\n').expect("a newline")
+}

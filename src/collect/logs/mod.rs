@@ -517,7 +517,7 @@ pub struct FileIngest {
 
 impl FileIngest {
     pub fn new(name: &str, source: &LogSource) -> Result<Self, String> {
-        let mut tailer = Tailer::new(source.files.clone());
+        let mut tailer = Tailer::new(source.files.clone(), source.read_back);
         tailer.from_start = true;
         Ok(FileIngest {
             tailer,

@@ -268,6 +268,8 @@ pub(crate) struct FeedSource {
     back: Option<RemoteReadBack>,
     /// Read once (`check`) within this deadline: the read-back's time limit.
     one_shot_until: Option<Instant>,
+    /// The read-back's byte cap (files on an SSH host).
+    read_back: u64,
     /// What the producer said was cut of the window (see [`Event::Partial`]).
     partial: Option<String>,
 }
@@ -298,8 +300,15 @@ impl FeedSource {
             run_ended: false,
             back: None,
             one_shot_until: None,
+            read_back: crate::config::DEFAULT_READ_BACK,
             partial: None,
         }
+    }
+
+    /// Reads back at most `bytes` of the files the producer reports a backlog of.
+    pub(crate) fn read_back(mut self, bytes: u64) -> Self {
+        self.read_back = bytes;
+        self
     }
 
     /// The producer's first run ends by itself (a command): a one-shot read reads it to
@@ -418,10 +427,10 @@ impl LineSource for FeedSource {
                     Event::Partial(note) => self.partial = Some(note),
                     Event::Backlog(backlog) => {
                         if let Some(transport) = &self.remote {
-                            let until = self.one_shot_until;
+                            let (until, cap) = (self.one_shot_until, self.read_back);
                             self.back
                                 .get_or_insert_with(|| {
-                                    RemoteReadBack::new(transport.clone(), until)
+                                    RemoteReadBack::new(transport.clone(), until, cap)
                                 })
                                 .add(backlog);
                         }
@@ -516,8 +525,8 @@ pub(crate) struct RemoteReadBack {
 }
 
 impl RemoteReadBack {
-    fn new(transport: Transport, one_shot_until: Option<Instant>) -> Self {
-        let mut read_back = ReadBack::default();
+    fn new(transport: Transport, one_shot_until: Option<Instant>, max_bytes: u64) -> Self {
+        let mut read_back = ReadBack::new(max_bytes);
         if let Some(until) = one_shot_until {
             read_back.one_shot(until.saturating_duration_since(Instant::now()));
         }

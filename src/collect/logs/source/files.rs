@@ -170,14 +170,15 @@ struct OpenFile {
 }
 
 impl Tailer {
-    pub(crate) fn new(patterns: Vec<String>) -> Self {
+    /// Follows `patterns`, reading back at most `read_back` bytes of what they held.
+    pub(crate) fn new(patterns: Vec<String>, read_back: u64) -> Self {
         Tailer {
             spare: LineBatch::default(),
             patterns,
             files: Vec::new(),
             started: false,
             from_start: false,
-            read_back: ReadBack::default(),
+            read_back: ReadBack::new(read_back),
             buf: Vec::new(),
         }
     }
@@ -597,9 +598,9 @@ pub(crate) struct LocalFiles {
 }
 
 impl LocalFiles {
-    pub fn new(patterns: Vec<String>, retry: Duration) -> Self {
+    pub fn new(patterns: Vec<String>, retry: Duration, read_back: u64) -> Self {
         LocalFiles {
-            tailer: Worker::new(move || Tailer::new(patterns.clone())),
+            tailer: Worker::new(move || Tailer::new(patterns.clone(), read_back)),
             retry,
             one_shot: None,
         }
@@ -674,7 +675,10 @@ pub(in crate::collect::logs) mod tests {
         for n in 0..20_000 {
             writeln!(file, "line {n:05} with some padding to make it longer").unwrap();
         }
-        let mut tailer = Tailer::new(vec![path.display().to_string()]);
+        let mut tailer = Tailer::new(
+            vec![path.display().to_string()],
+            crate::config::DEFAULT_READ_BACK,
+        );
         let outcome = tailer.poll();
         // Shown, not counted: the read-back counts them with the lines before.
         assert!(outcome.lines.is_empty());
@@ -695,7 +699,10 @@ pub(in crate::collect::logs) mod tests {
         let last = "last line\n";
         let filler = "x".repeat(START_TAIL_BYTES as usize - last.len() - 1) + "\n";
         std::fs::write(&path, format!("first\n{filler}{last}")).unwrap();
-        let mut tailer = Tailer::new(vec![path.display().to_string()]);
+        let mut tailer = Tailer::new(
+            vec![path.display().to_string()],
+            crate::config::DEFAULT_READ_BACK,
+        );
         let lines = text_of(&tailer.poll().shown);
         assert_eq!(
             lines.len(),
@@ -720,7 +727,10 @@ pub(in crate::collect::logs) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("flood.log");
         File::create(&path).unwrap();
-        let mut tailer = Tailer::new(vec![path.display().to_string()]);
+        let mut tailer = Tailer::new(
+            vec![path.display().to_string()],
+            crate::config::DEFAULT_READ_BACK,
+        );
         assert!(tailer.poll().lines.is_empty());
         append_12_mib(&path);
         let first = tailer.poll();
@@ -752,7 +762,10 @@ pub(in crate::collect::logs) mod tests {
             ts(second(10)),
         );
         std::fs::write(&path, text).unwrap();
-        let mut tailer = Tailer::new(vec![path.display().to_string()]);
+        let mut tailer = Tailer::new(
+            vec![path.display().to_string()],
+            crate::config::DEFAULT_READ_BACK,
+        );
         let mut ingest = Ingest {
             name: "app".into(),
             error_pattern: regex::Regex::new("(?i)error").unwrap(),

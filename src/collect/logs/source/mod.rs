@@ -152,12 +152,15 @@ pub(crate) fn open(
     }
     let patterns = source.files.clone();
     Some(match runner {
-        Runner::Local(_) => Box::new(LocalFiles::new(patterns, interval)),
-        Runner::Remote(transport) => Box::new(FeedSource::new(
-            Format::Text,
-            "files".to_string(),
-            remote,
-            move |start: Start| remote::files(patterns, transport, start.one_shot),
-        )),
+        Runner::Local(_) => Box::new(LocalFiles::new(patterns, interval, source.read_back)),
+        Runner::Remote(transport) => Box::new(
+            FeedSource::new(
+                Format::Text,
+                "files".to_string(),
+                remote,
+                move |start: Start| remote::files(patterns, transport, start.one_shot),
+            )
+            .read_back(source.read_back),
+        ),
     })
 }

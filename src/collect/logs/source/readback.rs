@@ -7,7 +7,7 @@
 //! the lines are older than the longest window a figure reads (the hour of `errors_1h`, a
 //! metric's window) — or, with a record, than the last line it counted (or its window's
 //! start), when that is older: the lines written while nothing watched — or the file's
-//! start. Bounded per source by [`READ_BACK_MAX_BYTES`] and [`READ_BACK_MAX_TIME`]; a cut
+//! start. Bounded per source by its `read_back` size and [`READ_BACK_MAX_TIME`]; a cut
 //! is said in every figure ("partial: last 512.0 MiB of 3.1 GiB"). The dashboard reads a
 //! slice of `SLICE` per poll (polls come every 10 ms while it is under way), so the first
 //! frame and the tail never wait; `check` reads it whole before it reports.
@@ -24,9 +24,8 @@ use crate::model::figure::format_bytes;
 use chrono::{DateTime, Utc};
 use std::time::{Duration, Instant};
 
-/// A source's read-back reads this many bytes at most...
-pub(crate) const READ_BACK_MAX_BYTES: u64 = 512 * 1024 * 1024;
-/// ...for this long at most (a one-shot `check`: its own, shorter limit).
+/// A source's read-back reads `read_back` bytes at most (512 MiB unless the config says),
+/// for this long at most (a one-shot `check`: its own, shorter limit).
 pub(crate) const READ_BACK_MAX_TIME: Duration = Duration::from_secs(60);
 /// The dashboard reads this much of it per poll.
 pub(super) const SLICE: u64 = 32 * 1024 * 1024;
@@ -45,10 +44,20 @@ pub(crate) struct ReadBack {
     pub slice: u64,
     /// Why the read-back was cut, if it was.
     pub cut: Option<String>,
+    /// The byte cap.
+    max_bytes: u64,
 }
 
+/// The default cap; a placeholder while a read-back is away in a blocking task.
 impl Default for ReadBack {
     fn default() -> Self {
+        ReadBack::new(crate::config::DEFAULT_READ_BACK)
+    }
+}
+
+impl ReadBack {
+    /// A read-back of at most `max_bytes`.
+    pub(crate) fn new(max_bytes: u64) -> Self {
         ReadBack {
             total: 0,
             read: 0,
@@ -56,6 +65,7 @@ impl Default for ReadBack {
             time_cap: READ_BACK_MAX_TIME,
             slice: SLICE,
             cut: None,
+            max_bytes,
         }
     }
 }
@@ -81,7 +91,7 @@ impl ReadBack {
     /// A one-shot read: the read-back gets `limit` at most, in slices as large as the cap.
     pub(crate) fn one_shot(&mut self, limit: Duration) {
         self.time_cap = limit.min(READ_BACK_MAX_TIME);
-        self.slice = READ_BACK_MAX_BYTES;
+        self.slice = self.max_bytes.max(1);
     }
 
     /// Starts the clock at the first call, and says whether it had started: the first poll
@@ -114,7 +124,7 @@ impl ReadBack {
     /// Whether a cap stops `backlog`'s read-back now; if so it is over, and if that cuts
     /// the figures' window (not only the record's count) the figures say so.
     pub(crate) fn capped(&mut self, backlog: &Backlog, figures_from: DateTime<Utc>) -> bool {
-        let why = if self.read >= READ_BACK_MAX_BYTES {
+        let why = if self.read >= self.max_bytes {
             String::new()
         } else if self.started.is_some_and(|s| s.elapsed() >= self.time_cap) {
             format!(" within the {}s cap", self.time_cap.as_secs())
@@ -135,7 +145,7 @@ impl ReadBack {
     pub(crate) fn next_chunk(&self, backlog: &Backlog) -> (u64, u64) {
         let len = CHUNK
             .min(backlog.end)
-            .min(READ_BACK_MAX_BYTES.saturating_sub(self.read));
+            .min(self.max_bytes.saturating_sub(self.read));
         (backlog.end - len, len)
     }
 
