@@ -9,6 +9,7 @@ pub mod host;
 pub mod http;
 pub mod logs;
 pub mod prometheus;
+pub mod redis;
 pub mod sqlite;
 
 use crate::config::Config;
@@ -95,6 +96,13 @@ pub fn from_config(config: &Config, pool: &HostPool) -> Vec<Box<dyn Collector>> 
     for (name, source) in &config.prometheus {
         collectors.push(Box::new(prometheus::PrometheusCollector::new(name, source)));
     }
+    for (name, source) in &config.redis {
+        collectors.push(Box::new(redis::RedisCollector::on(
+            name,
+            source,
+            reach(&source.host),
+        )));
+    }
     for (name, source) in &config.alertmanager {
         collectors.push(Box::new(alertmanager::AlertmanagerCollector::new(
             name, source,
@@ -113,7 +121,9 @@ pub fn hosts_in_use(config: &Config) -> Vec<String> {
         .chain(config.sqlite.values().map(|s| &s.host))
         .chain(config.docker.values().map(|s| &s.host))
         .chain(config.system.values().map(|s| &s.host))
-        .chain(config.logs.values().map(|s| &s.host));
+        .chain(config.logs.values().map(|s| &s.host))
+        .chain(config.redis.values().map(|s| &s.host))
+        .chain(config.postgres.values().map(|s| &s.host));
     let mut seen = Vec::new();
     for host in hosts {
         let host = host.trim();

@@ -203,7 +203,7 @@ impl HostCtx {
                     }
                     Some(Request::DirectTcp { reply, .. }) => {
                         let _ = reply.send(Err(format!(
-                            "jump host ssh {}: {reason}, retrying in {}s",
+                            "ssh {}: {reason}, retrying in {}s",
                             self.name(),
                             super::ceil_secs(retry_in)
                         )));
@@ -1088,7 +1088,7 @@ impl Mux {
                     let _ = req.reply.send(Err(down()));
                 }
                 Setup::Tcp { reply, .. } => {
-                    let _ = reply.send(Err(format!("jump host ssh {}: {reason}", ctx.setup.name)));
+                    let _ = reply.send(Err(format!("ssh {}: {reason}", ctx.setup.name)));
                 }
                 _ => {}
             }
@@ -1195,7 +1195,7 @@ fn fail_setup(setup: Setup, ctx: &mut HostCtx, message: &str) {
             }
         }
         Setup::Tcp { reply, .. } => {
-            let _ = reply.send(Err(format!("jump host ssh {host}: {message}")));
+            let _ = reply.send(Err(format!("ssh {host}: {message}")));
         }
         // The local client sees its connection closed.
         Setup::Forward { .. } | Setup::Drain => {}

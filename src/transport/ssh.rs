@@ -244,8 +244,21 @@ impl SshHost {
         port: u16,
         timeout: Duration,
     ) -> Result<UnixStream, String> {
+        self.direct_tcp(host, port, timeout)
+            .map_err(|e| format!("jump host {e}"))
+    }
+
+    /// A socket connected to `host:port` as seen from this host, carried by a
+    /// `direct-tcpip` channel of its one connection (the server's `AllowTcpForwarding`
+    /// must allow it). Blocking: call it from a blocking thread.
+    pub(crate) fn direct_tcp(
+        &self,
+        host: &str,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<UnixStream, String> {
         if let Some(err) = self.down_error() {
-            return Err(format!("jump host {err}"));
+            return Err(err.to_string());
         }
         let (reply, answer) = std::sync::mpsc::channel();
         self.send(Request::DirectTcp {
@@ -254,11 +267,11 @@ impl SshHost {
             deadline: Instant::now() + timeout,
             reply,
         })
-        .map_err(|e| format!("jump host {e}"))?;
+        .map_err(|e| e.to_string())?;
         match answer.recv_timeout(timeout + Duration::from_millis(500)) {
             Ok(result) => result,
             Err(_) => Err(format!(
-                "jump host {} did not open a tunnel to {host}:{port} within {}s ({})",
+                "ssh {} did not open a tunnel to {host}:{port} within {}s ({})",
                 self.name(),
                 timeout.as_secs(),
                 self.current_status().describe(self.name())

@@ -24,6 +24,7 @@ mod patterns;
 mod prometheus;
 mod readonly_db;
 mod record;
+mod redis;
 mod remote;
 mod report;
 mod rules;

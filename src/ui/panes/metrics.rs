@@ -1,8 +1,9 @@
-//! Metrics (zoomed, pane 9): every PromQL figure of the Prometheus sources, one row per
-//! figure or per series of a vector, with its value, its history as a sparkline (filled at
-//! start-up by range queries) and its labels. Figures that are not OK come first, so what
-//! needs a look is at the top. The hosts and targets a source discovers are in the Host
-//! and Services panes, not here.
+//! Metrics (zoomed, pane 9): every figure of the Prometheus, Redis and PostgreSQL sources,
+//! one row per figure (or per series of a PromQL vector), with its value, its history as a
+//! sparkline (for PromQL filled at start-up by range queries) and its labels or detail.
+//! Figures that are not OK come first, so what needs a look is at the top. The hosts and
+//! targets a Prometheus source discovers are in the Host and Services panes, not here; a
+//! database's own Services row (its `up` and latency) is there too, its figures here.
 
 use super::Pane;
 use super::common::{
@@ -35,9 +36,11 @@ pub fn listed<'a>(ctx: &PaneContext<'a>) -> Vec<&'a FigureState> {
         .filter(|f| {
             let id = &f.figure.id;
             sources.iter().any(|s| id.starts_with(&format!("{s}.")))
-                // Discovered hosts and targets have their own panes.
+                // Discovered hosts and targets have their own panes (a source that is its
+                // own Services row, a database, keeps its figures here).
                 && !id.rsplit_once('.').is_some_and(|(owner, _)| {
-                    state.hosts.contains_key(owner) || state.services.contains_key(owner)
+                    !sources.iter().any(|s| s == owner)
+                        && (state.hosts.contains_key(owner) || state.services.contains_key(owner))
                 })
         })
         .collect();
@@ -59,7 +62,10 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
     let mut titles = Titles::default();
     let figures = listed(ctx);
     if figures.is_empty() {
-        frame.render_widget(ctx.placeholder(sources, "prometheus"), body);
+        frame.render_widget(
+            ctx.placeholder(sources, "prometheus, redis or postgres"),
+            body,
+        );
         draw_block(frame, area, ctx, PaneId::Metrics, sources, titles);
         return;
     }
