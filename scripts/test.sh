@@ -27,6 +27,8 @@ command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-aler
 # The Redis and PostgreSQL sources are checked against Debian's real servers on 127.0.0.1.
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
 # The TLS test makes its own CA with openssl.
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -41,6 +43,7 @@ if [ "${CI:-}" = "true" ]; then
   export WATCHPOST_REQUIRE_SSH=1
   export WATCHPOST_REQUIRE_PROMETHEUS=1
   export WATCHPOST_REQUIRE_REDIS=1
+  export WATCHPOST_REQUIRE_POSTGRES=1
   export WATCHPOST_REQUIRE_USERS=1
 fi
 

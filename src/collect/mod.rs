@@ -8,6 +8,7 @@ pub mod docker;
 pub mod host;
 pub mod http;
 pub mod logs;
+pub mod postgres;
 pub mod prometheus;
 pub mod redis;
 pub mod sqlite;
@@ -98,6 +99,13 @@ pub fn from_config(config: &Config, pool: &HostPool) -> Vec<Box<dyn Collector>> 
     }
     for (name, source) in &config.redis {
         collectors.push(Box::new(redis::RedisCollector::on(
+            name,
+            source,
+            reach(&source.host),
+        )));
+    }
+    for (name, source) in &config.postgres {
+        collectors.push(Box::new(postgres::PostgresCollector::on(
             name,
             source,
             reach(&source.host),

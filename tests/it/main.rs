@@ -21,6 +21,7 @@ mod metrics_pane;
 mod panes;
 mod parse_props;
 mod patterns;
+mod postgres;
 mod prometheus;
 mod readonly_db;
 mod record;

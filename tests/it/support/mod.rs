@@ -1,9 +1,11 @@
-//! Real servers the tests start on loopback (OpenSSH, Prometheus and Alertmanager, Redis) and a
-//! loop-mounted file system.
+//! Real servers the tests start on loopback (OpenSSH, Prometheus and Alertmanager, Redis,
+//! PostgreSQL) and a loop-mounted file system.
 
 pub mod loopfs;
 #[macro_use]
 pub mod prometheus;
+#[macro_use]
+pub mod postgres;
 #[macro_use]
 pub mod redis;
 #[macro_use]
