@@ -363,9 +363,14 @@ impl Transport {
                     tokio::task::spawn_blocking(move || ssh.direct_tcp(&target, port, timeout))
                         .await
                         .map_err(|e| TransportError::Io(format!("tunnel thread: {e}")))?;
+                // The thread's answer names the host already ("ssh prod: …").
+                let prefix = format!("ssh {name}: ");
                 let stream = opened.map_err(|message| TransportError::Channel {
-                    host: name.clone(),
-                    message: format!("cannot reach {host}:{port} through it: {message}"),
+                    host: prefix.trim_end_matches(": ").to_string(),
+                    message: message
+                        .strip_prefix(&prefix)
+                        .unwrap_or(&message)
+                        .to_string(),
                 })?;
                 stream
                     .set_nonblocking(true)

@@ -844,7 +844,15 @@ impl Mux {
                         self.queue.push_front(opening.setup);
                         return Ok(true);
                     }
-                    fail_setup(opening.setup, ctx, &channel_refusal(&e));
+                    let message = match &opening.setup {
+                        // The server tried to connect and could not: say so, not "sessions".
+                        Setup::Tcp { host, port, .. } => format!(
+                            "the server could not open a tunnel to {host}:{port} ({}): nothing listens there, or its sshd does not allow TCP forwarding",
+                            e.message()
+                        ),
+                        _ => channel_refusal(&e),
+                    };
+                    fail_setup(opening.setup, ctx, &message);
                     return Ok(true);
                 }
             }

@@ -9,6 +9,7 @@ mod check_cli;
 mod cli;
 mod collectors;
 mod config;
+mod db_ssh;
 mod demo_world;
 mod disk;
 mod docker;
