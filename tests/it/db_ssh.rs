@@ -2,6 +2,7 @@
 //! opened from here: `address` as seen from a `[hosts]` host, carried over that host's one
 //! SSH connection (the real sshd of support/sshd.rs) as `direct-tcpip` channels. The
 //! figures are the ones read directly, and the process holds one TCP connection: to sshd.
+//! And examples/warungin.toml's seed 003 checks judged against local servers.
 
 use crate::support::postgres::Server as Postgres;
 use crate::support::redis::Server as Redis;
@@ -159,4 +160,63 @@ query = "SELECT count(*) FROM pg_tables"
     assert_eq!(established_to(sshd.port, Some(&own_socket_inodes())), 1);
     let pg = rt.block_on(db.poll());
     assert_eq!(health(&pg), SourceHealth::Ok, "{pg:#?}");
+}
+
+#[test]
+fn the_warungin_example_judges_the_cache_hit_and_connection_checks() {
+    redis_or_skip!();
+    postgres_or_skip!();
+    let redis = Redis::start(&[]);
+    let postgres = Postgres::start(&[]);
+    postgres.psql("CREATE TABLE sales (id int)");
+    // 18 hits and 2 misses since the server started: 90 %, from 20 lookups (enough to judge).
+    let mut commands = vec!["SET product:1 kopi".to_string()];
+    commands.extend((0..18).map(|_| "GET product:1".to_string()));
+    commands.extend(["GET product:2".into(), "GET product:3".into()]);
+    redis.cli_lines(&commands);
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/warungin.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_watchpost"))
+        .args(["check", "--format", "json", "--config", example])
+        .env("WARUNGIN_REDIS_URL", redis.url())
+        .env("WARUNGIN_DATABASE_URL", postgres.url())
+        .env("WARUNGIN_HOST", "local")
+        .env("WARUNGIN_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let find = |id: &str| {
+        json["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {id} in {json:#}"))
+    };
+    let hit = find("cache.cache_hit_pct");
+    assert_eq!(
+        (hit["value"].as_f64(), hit["severity"].as_str()),
+        (Some(90.0), Some("ok")),
+        "{hit:#}"
+    );
+    let up = find("db.up");
+    assert_eq!(
+        (up["value"].as_f64(), up["severity"].as_str()),
+        (Some(1.0), Some("ok"))
+    );
+    let pct = find("db.connections_pct");
+    assert_eq!(pct["severity"], "ok", "{pct:#}");
+    let connections = find("db.connections")["value"].as_f64().unwrap();
+    let max: f64 = postgres.psql("SHOW max_connections").parse().unwrap();
+    assert_eq!(
+        pct["value"].as_f64().unwrap(),
+        (10000.0 * connections / max).round() / 100.0
+    );
+    let tables = find("db.tables");
+    assert_eq!(
+        (tables["value"].as_f64(), tables["severity"].as_str()),
+        (Some(1.0), Some("ok"))
+    );
+    assert_eq!(find("cache.up")["severity"], "ok");
 }

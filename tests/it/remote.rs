@@ -1630,6 +1630,8 @@ fn the_warungin_example_validates_and_keeps_the_runbooks_literals_out() {
             "WARUNGIN_VERSION",
             "WARUNGIN_DEPLOYED_AT",
             "WARUNGIN_LOG_UNIT",
+            "WARUNGIN_REDIS_URL",
+            "WARUNGIN_DATABASE_URL",
         ] {
             cmd.env_remove(var);
         }
@@ -1679,6 +1681,20 @@ fn the_warungin_example_validates_and_keeps_the_runbooks_literals_out() {
         local.contains("logs frontend-logs: docker logs of frontend in compose project warungin"),
         "{local}"
     );
+    // The databases, reached from the server over its connection.
+    assert!(
+        remote.contains(
+            "redis cache: at 127.0.0.1:6379 as seen from warungin (through its SSH connection)"
+        ),
+        "{remote}"
+    );
+    assert!(
+        remote.contains(
+            "postgres db: at 127.0.0.1:5432 as seen from warungin (through its SSH connection)"
+        ),
+        "{remote}"
+    );
+    assert!(remote.contains("metric db.tables: number, crit < 1, priority P0"));
 
     // Every source is on the one host; the rules carry the runbook's thresholds.
     let config = Config::parse(&text.replace(
@@ -1689,6 +1705,14 @@ fn the_warungin_example_validates_and_keeps_the_runbooks_literals_out() {
     assert_eq!(
         collect::hosts_in_use(&config),
         ["ssh://deploy@pos.example.invalid"]
+    );
+    assert_eq!(
+        config.redis["cache"].host,
+        "ssh://deploy@pos.example.invalid"
+    );
+    assert_eq!(
+        config.postgres["db"].host,
+        "ssh://deploy@pos.example.invalid"
     );
     let cpu = &config.rules["server.cpu_pct"];
     assert_eq!(
