@@ -416,6 +416,73 @@ pub struct DockerSource {
     pub services: Vec<String>,
     #[serde(default = "default_service_interval", with = "humantime_serde_compat")]
     pub interval: Duration,
+    /// `[[docker.NAME.exec]]`: figures from commands run inside a service's container.
+    #[serde(default)]
+    pub exec: Vec<DockerExec>,
+}
+
+/// A command run inside a compose service's container through the engine's exec API (no
+/// shell of ours), and the figure taken from what it prints: a `regex` capture, a `field`
+/// of `key: value` / `key=value` lines or of JSON, or, with neither, its exit code.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DockerExec {
+    /// The figure id after `<source>.`.
+    pub id: String,
+    #[serde(default, deserialize_with = "expanded_opt")]
+    pub name: Option<String>,
+    /// A compose service (of the source's project, if it has one) or a container name.
+    #[serde(deserialize_with = "expanded")]
+    pub service: String,
+    /// The program and its arguments, as the container's exec runs them.
+    #[serde(deserialize_with = "expanded_vec")]
+    pub command: Vec<String>,
+    /// The first match's first group (or the whole match) is the value.
+    #[serde(default)]
+    pub regex: Option<String>,
+    /// A key of `key: value` / `key=value` lines, or a dotted path into JSON.
+    #[serde(default)]
+    pub field: Option<String>,
+    #[serde(default, deserialize_with = "expanded")]
+    pub unit: String,
+    #[serde(default)]
+    pub warn: Option<Threshold>,
+    #[serde(default)]
+    pub crit: Option<Threshold>,
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    #[serde(default, rename = "for", with = "crate::model::rule::opt_duration")]
+    pub for_duration: Option<Duration>,
+    #[serde(default = "default_exec_interval", with = "humantime_serde_compat")]
+    pub interval: Duration,
+    /// A command still running then is stopped and reported.
+    #[serde(default = "default_exec_timeout", with = "humantime_serde_compat")]
+    pub timeout: Duration,
+}
+
+impl DockerExec {
+    /// The thresholds and `for` as a rule; with no threshold and nothing extracted, the
+    /// exit code: anything but 0 is critical.
+    pub fn rule(&self) -> Option<Rule> {
+        if self.warn.is_some() || self.crit.is_some() {
+            return Some(Rule {
+                warn: self.warn,
+                crit: self.crit,
+                priority: self.priority,
+                for_duration: self.for_duration,
+                ..Rule::default()
+            });
+        }
+        (self.regex.is_none() && self.field.is_none()).then(|| Rule {
+            crit: Some(Threshold::new(
+                crate::model::rule::Comparison::NotEqual,
+                0.0,
+            )),
+            priority: self.priority,
+            for_duration: self.for_duration,
+            ..Rule::default()
+        })
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -629,6 +696,12 @@ fn default_history() -> Duration {
 
 fn default_host() -> String {
     "local".into()
+}
+pub(super) fn default_exec_interval() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_exec_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 pub(super) fn default_db_interval() -> Duration {
     Duration::from_secs(10)
@@ -951,6 +1024,25 @@ pub fn explain(config: &Config) -> String {
             s.host,
             humantime::format_duration(crate::model::update::CONTAINER_START_GRACE)
         ));
+        for e in &s.exec {
+            let reads = match (&e.regex, &e.field) {
+                (Some(re), _) => format!("the first match of /{re}/"),
+                (None, Some(field)) => format!("field {field}"),
+                (None, None) => "its exit code".to_string(),
+            };
+            let rule = e
+                .rule()
+                .map(|r| format!(", {}", r.describe()))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "  exec {name}.{}: {} in a container of {}, every {}, stopped after {}, figure from {reads}{rule}\n",
+                e.id,
+                e.command.join(" "),
+                e.service,
+                humantime::format_duration(e.interval),
+                humantime::format_duration(e.timeout),
+            ));
+        }
     }
     for (name, s) in &config.system {
         out.push_str(&format!("system {name}: CPU, memory, disk, load of {}, figures {name}.cpu_pct, .mem_pct, .disk_pct, .load1\n", s.host));

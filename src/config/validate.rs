@@ -104,6 +104,8 @@ pub enum Kind {
     PromFigures,
     /// `[[redis.NAME.metric]]` tables.
     RedisMetrics,
+    /// `[[docker.NAME.exec]]` tables.
+    DockerExecs,
     /// A `redis://` URL (expanded); a password in it must come from the environment.
     RedisUrl,
     /// A `postgres://` URL or `key=value` string (expanded); a password in it must come
@@ -217,6 +219,22 @@ pub const DOCKER: &[Field] = &[
     f("project", Kind::Text),
     f("services", Kind::TextList),
     f("interval", Kind::Duration),
+    f("exec", Kind::DockerExecs),
+];
+pub const DOCKER_EXEC: &[Field] = &[
+    req("id", Kind::Ident),
+    f("name", Kind::Text),
+    req("service", Kind::Text),
+    req("command", Kind::TextList),
+    f("regex", Kind::Regex),
+    f("field", Kind::Verbatim),
+    f("unit", Kind::Text),
+    f("warn", Kind::Threshold),
+    f("crit", Kind::Threshold),
+    f("priority", Kind::Priority),
+    f("for", Kind::Duration),
+    f("interval", Kind::Duration),
+    f("timeout", Kind::Duration),
 ];
 pub const PROMETHEUS: &[Field] = &[
     req("url", Kind::Url),
@@ -809,10 +827,11 @@ fn check_value(
     if let Kind::Structured = kind {
         return;
     }
-    if let Kind::Metrics | Kind::PromFigures | Kind::RedisMetrics = kind {
+    if let Kind::Metrics | Kind::PromFigures | Kind::RedisMetrics | Kind::DockerExecs = kind {
         let (what, fields) = match kind {
             Kind::Metrics => ("metric", METRIC),
             Kind::RedisMetrics => ("metric", REDIS_METRIC),
+            Kind::DockerExecs => ("exec", DOCKER_EXEC),
             _ => ("figure", PROM_FIGURE),
         };
         let DeValue::Array(items) = value.get_ref() else {
@@ -830,6 +849,9 @@ fn check_value(
                         None => label,
                     };
                     check_fields(walk, metric, fields, &label, hosts);
+                    if let Kind::DockerExecs = kind {
+                        check_exec(walk, metric, item.span(), &label);
+                    }
                     if let Some((_, q)) = get(metric, "query")
                         && let DeValue::String(q) = q.get_ref()
                         && q.trim().is_empty()
@@ -837,7 +859,7 @@ fn check_value(
                         walk.problem(item.span(), format!("{label}: the query is empty"));
                     }
                     // SQLite metric ids are checked with the source's built-in figures.
-                    if let Kind::PromFigures = kind
+                    if let Kind::PromFigures | Kind::DockerExecs = kind
                         && let Some((_, id)) = get(metric, "id")
                         && let DeValue::String(text) = id.get_ref()
                     {
@@ -1003,6 +1025,7 @@ fn check_value(
         | Kind::Metrics
         | Kind::PromFigures
         | Kind::RedisMetrics
+        | Kind::DockerExecs
         | Kind::TextList
         | Kind::Structured
         | Kind::Bool => None,
@@ -1010,6 +1033,27 @@ fn check_value(
     if let Some(text) = problem {
         walk.problem(span, format!("`{name}` in {label}: {text}"));
     }
+}
+
+/// What an exec table needs beyond its keys: a command, at most one way to read it, and a
+/// timeout that ends before its figure would be "no data".
+fn check_exec(walk: &mut Walk<'_>, table: &DeTable<'_>, span: Range<usize>, label: &str) {
+    if let Some((_, command)) = get(table, "command")
+        && let DeValue::Array(items) = command.get_ref()
+        && items.is_empty()
+    {
+        walk.problem(
+            command.span(),
+            format!("{label}: the command is empty (give the program and its arguments)"),
+        );
+    }
+    if get(table, "regex").is_some() && get(table, "field").is_some() {
+        walk.problem(
+            span,
+            format!("{label}: give regex or field, not both (or neither: the exit code)"),
+        );
+    }
+    check_timeout(walk, table, label, super::default_exec_interval());
 }
 
 /// Whether a connection URL or `key=value` string, as written in the file, holds a password
@@ -1138,7 +1182,7 @@ mod tests {
         let mut sections: Vec<String> = SECTIONS.iter().map(|s| s.to_string()).collect();
         sections.sort();
         assert_eq!(serde_keys("zz_unknown = 1"), sections);
-        let cases: [(&str, &[Field]); 16] = [
+        let cases: [(&str, &[Field]); 17] = [
             ("[redis.r]\nzz_unknown = 1", REDIS),
             (
                 "[redis.r]\nurl = \"redis://x\"\n[[redis.r.metric]]\nzz_unknown = 1",
@@ -1165,6 +1209,7 @@ mod tests {
             ("[service.s]\nzz_unknown = 1", SERVICE),
             ("[logs.s]\nzz_unknown = 1", LOGS),
             ("[docker.s]\nzz_unknown = 1", DOCKER),
+            ("[docker.s]\n[[docker.s.exec]]\nzz_unknown = 1", DOCKER_EXEC),
             ("[system.s]\nzz_unknown = 1", SYSTEM),
             ("[rules.\"x.y\"]\nzz_unknown = 1", RULE),
         ];
@@ -1288,6 +1333,47 @@ query = "SELECT 1"
         assert!(!literal_password("${DATABASE_URL}"));
         assert!(!literal_password("postgres://app@db/app"));
         assert!(literal_password("password='a b' host=db"));
+    }
+
+    #[test]
+    fn docker_execs_are_checked() {
+        let text = r#"[docker.local]
+project = "warungin"
+
+[[docker.local.exec]]
+id = "ready"
+service = "postgres"
+command = ["pg_isready"]
+
+[[docker.local.exec]]
+id = "hits"
+service = "redis"
+command = []
+regex = 'hits:(\d+)'
+field = "keyspace_hits"
+
+[[docker.local.exec]]
+id = "ready"
+servce = "x"
+command = ["true"]
+timeout = "2m"
+regex = "("
+"#;
+        let got = lines(text);
+        let has = |start: &str, part: &str| {
+            assert!(
+                got.iter().any(|l| l.starts_with(start) && l.contains(part)),
+                "no {start:?} … {part:?} in {got:#?}"
+            )
+        };
+        has("line 12, column 11:", "the command is empty");
+        has("line 9, column 1:", "give regex or field, not both");
+        has("line 17, column 6:", "two figures have the id \"ready\"");
+        has("line 18, column 1:", "nearest valid key is `service`");
+        has("line 19, column 1:", "needs `service`");
+        has("line 20, column 11:", "not shorter than");
+        has("line 21, column 9:", "not a valid regex");
+        assert_eq!(got.len(), 7, "{got:#?}");
     }
 
     #[test]

@@ -331,6 +331,7 @@ impl DemoWorld {
                 project: None,
                 services: Vec::new(),
                 interval: every,
+                exec: Vec::new(),
             },
         );
         config.system.insert(

@@ -143,5 +143,56 @@ fn metrics_pane_states() {
     insta::assert_snapshot!(wide);
     insta::assert_snapshot!(draw(&state, 60, 8));
     let empty = AppState::new(Window::new("m", now(), Duration::hours(24)));
-    assert!(draw(&empty, 40, 4).contains("no prometheus"));
+    assert!(draw(&empty, 40, 4).contains("no prometheus, redis or postgres"));
+}
+
+#[test]
+fn databases_and_container_execs_are_listed_but_not_containers() {
+    let mut state = AppState::new(Window::new("warungin", now(), Duration::hours(24)));
+    // A Redis source is its own Services row, and its figures are still listed here.
+    state.register_source(PaneId::Services, "cache");
+    state.register_source(PaneId::Metrics, "cache");
+    state.register_source(PaneId::Containers, "dock");
+    state.register_source(PaneId::Metrics, "dock");
+    state.apply(
+        Update::Service(watchpost::model::update::ServiceStatus {
+            name: "cache".into(),
+            kind: "redis".into(),
+            up: true,
+            status: "master".into(),
+            latency_ms: Some(0.4),
+            restarts: None,
+            detail: String::new(),
+        }),
+        now(),
+    );
+    state.apply(
+        Update::Readings {
+            source: "cache".into(),
+            readings: vec![Reading::number(
+                "cache.cache_hit_pct",
+                "keyspace hit %",
+                91.5,
+                "%",
+            )],
+        },
+        now(),
+    );
+    state.apply(
+        Update::Readings {
+            source: "dock".into(),
+            readings: vec![
+                Reading::number("dock.pg_isready", "postgres pg_isready", 0.0, ""),
+                Reading::number("dock.backend.cpu_pct", "backend cpu", 12.0, "%"),
+            ],
+        },
+        now(),
+    );
+    let screen = draw(&state, 120, 8);
+    assert!(screen.contains("keyspace hit %"), "{screen}");
+    assert!(screen.contains("postgres pg_isready"), "{screen}");
+    assert!(
+        !screen.contains("backend cpu"),
+        "containers are their pane's:\n{screen}"
+    );
 }

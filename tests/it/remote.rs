@@ -1541,6 +1541,7 @@ async fn remote_docker_engine_through_the_forwarded_socket() {
         project: None,
         services: Vec::new(),
         interval: Duration::from_secs(1),
+        exec: Vec::new(),
     };
     let containers = |updates: &[Update]| -> Option<Vec<String>> {
         updates.iter().find_map(|u| match u {

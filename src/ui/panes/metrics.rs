@@ -1,6 +1,7 @@
-//! Metrics (zoomed, pane 9): every figure of the Prometheus, Redis and PostgreSQL sources,
-//! one row per figure (or per series of a PromQL vector), with its value, its history as a
-//! sparkline (for PromQL filled at start-up by range queries) and its labels or detail.
+//! Metrics (zoomed, pane 9): every figure of the Prometheus, Redis and PostgreSQL sources
+//! and of `[[docker.S.exec]]`, one row per figure (or per series of a PromQL vector), with
+//! its value, its history as a sparkline (for PromQL filled at start-up by range queries)
+//! and its labels or detail.
 //! Figures that are not OK come first, so what needs a look is at the top. The hosts and
 //! targets a Prometheus source discovers are in the Host and Services panes, not here; a
 //! database's own Services row (its `up` and latency) is there too, its figures here.
@@ -30,12 +31,18 @@ const COLUMNS: [Column; 5] = [
 pub fn listed<'a>(ctx: &PaneContext<'a>) -> Vec<&'a FigureState> {
     let state = ctx.state;
     let sources = state.sources_of(PaneId::Metrics);
+    let containers = state.sources_of(PaneId::Containers);
     let mut figures: Vec<&FigureState> = state
         .figures
         .values()
         .filter(|f| {
             let id = &f.figure.id;
-            sources.iter().any(|s| id.starts_with(&format!("{s}.")))
+            sources.iter().any(|s| {
+                id.strip_prefix(s.as_str())
+                    .and_then(|rest| rest.strip_prefix('.'))
+                    // A Docker source's containers are in their pane; its execs (`S.E`) here.
+                    .is_some_and(|rest| !containers.contains(s) || !rest.contains('.'))
+            })
                 // Discovered hosts and targets have their own panes (a source that is its
                 // own Services row, a database, keeps its figures here).
                 && !id.rsplit_once('.').is_some_and(|(owner, _)| {
