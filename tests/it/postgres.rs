@@ -405,3 +405,52 @@ fn check_reads_the_url_from_the_environment() {
     );
     assert_eq!(out.status.code(), Some(0), "{json:#}");
 }
+
+#[test]
+fn replication_lag_is_there_only_with_a_replica_and_equals_psql() {
+    postgres_or_skip!();
+    let primary = Server::start(&[]);
+    primary.psql("CREATE TABLE t (id int)");
+    let replica = Server::replica_of(&primary);
+    eventually("the replica streaming", Duration::from_secs(20), || {
+        (primary.psql("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'") == "1")
+            .then_some(())
+    });
+    primary.psql("INSERT INTO t VALUES (1)");
+    eventually("the insert replayed", Duration::from_secs(20), || {
+        replica
+            .try_psql("SELECT count(*) FROM t")
+            .is_ok_and(|n| n.trim() == "1")
+            .then_some(())
+    });
+    let rt = tokio::runtime::Runtime::new().unwrap();
+
+    // On the replica: the age of the last transaction it replayed, as psql computes it.
+    let mut on_replica = collector(&config(&replica, ""));
+    let updates = poll(&rt, &mut on_replica);
+    let lag = number(&updates, "db.replication_lag_s");
+    let psql_lag =
+        num(&replica.psql("SELECT EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())"));
+    assert!(
+        lag >= 0.0 && (psql_lag - lag).abs() < 1.0,
+        "{lag} vs {psql_lag}"
+    );
+    assert!(
+        updates
+            .iter()
+            .any(|u| matches!(u, Update::Service(s) if s.status == "replica"))
+    );
+
+    // On the primary: the most behind replica's replay_lag (none to wait for: 0).
+    let mut on_primary = collector(&config(&primary, ""));
+    let updates = poll(&rt, &mut on_primary);
+    let lag = number(&updates, "db.replication_lag_s");
+    let psql_lag = num(&primary
+        .psql("SELECT COALESCE(EXTRACT(EPOCH FROM max(replay_lag)), 0) FROM pg_stat_replication"));
+    assert!((psql_lag - lag).abs() < 1.0, "{lag} vs {psql_lag}");
+    assert!(
+        reading(&updates, "db.replication_lag_s")
+            .detail
+            .contains("1 replica")
+    );
+}

@@ -92,24 +92,7 @@ impl Server {
     /// initdb (trust authentication, superuser `postgres`) and start; `settings` are more
     /// `-c name=value` for the server.
     pub fn start(settings: &[&str]) -> Server {
-        let user = run_as().expect("a user to run postgres as");
-        let dir = tempfile::tempdir().expect("temp dir");
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        for sub in ["data", "sock"] {
-            let path = dir.path().join(sub);
-            std::fs::create_dir(&path).unwrap();
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).unwrap();
-            if let Some((uid, gid)) = user {
-                std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
-            }
-        }
-        let mut server = Server {
-            port: super::prometheus::free_port(),
-            dir,
-            user,
-            child: None,
-        };
+        let server = Server::empty();
         let out = server
             .command("initdb")
             .args(["-D", &server.data().display().to_string()])
@@ -129,8 +112,57 @@ impl Server {
         for setting in settings {
             writeln!(conf, "{setting}").unwrap();
         }
+        let mut server = server;
         server.run();
         server
+    }
+
+    /// A streaming replica of `primary` (`pg_basebackup -R`), started on a port of its own.
+    pub fn replica_of(primary: &Server) -> Server {
+        let mut server = Server::empty();
+        let out = server
+            .command("pg_basebackup")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &primary.port.to_string(),
+                "-U",
+                "postgres",
+            ])
+            .args(["-D", &server.data().display().to_string()])
+            .args(["-R", "-X", "stream", "--no-sync"])
+            .output()
+            .expect("run pg_basebackup");
+        assert!(
+            out.status.success(),
+            "pg_basebackup failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        server.run();
+        server
+    }
+
+    /// A temporary directory with an empty data and socket directory for the server's user.
+    fn empty() -> Server {
+        let user = run_as().expect("a user to run postgres as");
+        let dir = tempfile::tempdir().expect("temp dir");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        for sub in ["data", "sock"] {
+            let path = dir.path().join(sub);
+            std::fs::create_dir(&path).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).unwrap();
+            if let Some((uid, gid)) = user {
+                std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
+            }
+        }
+        Server {
+            port: super::prometheus::free_port(),
+            dir,
+            user,
+            child: None,
+        }
     }
 
     fn data(&self) -> PathBuf {
