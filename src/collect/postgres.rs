@@ -417,6 +417,7 @@ impl PostgresCollector {
         ));
         out.push(blks_hit_pct(source, since, &now));
         self.last = Some(now);
+        super::redis::name_by_source(source, &mut out);
         Ok(out)
     }
 
@@ -437,6 +438,7 @@ impl PostgresCollector {
                 .filter(|f| **f != fig::UP && **f != fig::REPLICATION_LAG_S)
                 .map(|f| f.failed(source, message)),
         );
+        super::redis::name_by_source(source, &mut readings);
         readings.extend(
             self.metrics
                 .iter()

@@ -333,6 +333,7 @@ impl RedisCollector {
                     .with_rule(Rule::expecting("up").with_priority(Priority::P1)),
             );
         }
+        name_by_source(source, &mut readings);
         for m in &self.metrics {
             readings.push(metric_reading(source, m, info));
         }
@@ -371,6 +372,7 @@ impl RedisCollector {
                 .filter(|f| **f != fig::UP && **f != fig::MEM_PCT && **f != fig::MASTER_LINK)
                 .map(|f| f.failed(source, message)),
         );
+        name_by_source(source, &mut readings);
         readings.extend(self.metrics.iter().map(|m| {
             let id = format!("{source}.{}", m.id);
             Reading::failed(&id, m.name.clone().unwrap_or(id.clone()), message)
@@ -397,6 +399,14 @@ impl RedisCollector {
                 },
             ),
         ]
+    }
+}
+
+/// Built-in figures are named after their source ("cache keyspace hit %"): the Metrics
+/// pane and the alerts list the figures of several servers side by side.
+pub(crate) fn name_by_source(source: &str, readings: &mut [Reading]) {
+    for r in readings {
+        r.name = format!("{source} {}", r.name);
     }
 }
 
