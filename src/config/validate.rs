@@ -1001,7 +1001,14 @@ fn check_value(
             })
         }
         Kind::Secret => (!raw.contains("${")).then(|| {
-            "must come from the environment (write it like \"${PROM_TOKEN}\"), never the token or password itself".to_string()
+            let (example, what) = if name == "password" {
+                ("DB_PASSWORD", "password")
+            } else {
+                ("PROM_TOKEN", "token")
+            };
+            format!(
+                "must come from the environment (write it like \"${{{example}}}\"), never the {what} itself"
+            )
         }),
         Kind::Url => match reqwest::Url::parse(expanded.trim()) {
             Err(e) => Some(format!("{expanded:?} is not a URL: {e}")),
