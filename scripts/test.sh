@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need when it is missing, then runs
-# every test. On CI (CI=true) nothing may skip: tests that need Docker fail without it,
-# and the ownership tests fail where they cannot run as a second Unix user.
+# every test. On CI (CI=true) nothing may skip: tests that need Docker, Redis or
+# PostgreSQL fail without them, and the ownership tests fail where they cannot run as a
+# second Unix user.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,11 @@ if ! file -L /bin/busybox 2>/dev/null | grep -q 'statically linked'; then need_a
 # The Prometheus tests run Debian's real servers on 127.0.0.1.
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
+# The Redis and PostgreSQL sources are checked against Debian's real servers on 127.0.0.1.
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
 # The TLS test makes its own CA with openssl.
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -36,6 +42,8 @@ if [ "${CI:-}" = "true" ]; then
   export WATCHPOST_REQUIRE_DOCKER=1
   export WATCHPOST_REQUIRE_SSH=1
   export WATCHPOST_REQUIRE_PROMETHEUS=1
+  export WATCHPOST_REQUIRE_REDIS=1
+  export WATCHPOST_REQUIRE_POSTGRES=1
   export WATCHPOST_REQUIRE_USERS=1
 fi
 

@@ -25,6 +25,7 @@
 //! delta over the host's, times the online CPUs (100% = one core); memory is usage minus
 //! the inactive page cache.
 
+mod exec;
 mod logtail;
 
 use crate::collect::{Collector, OnScreen, Reach, ScreenWatch, health};
@@ -87,6 +88,10 @@ pub struct DockerCollector {
     /// The figure subjects and Services rows of the last poll: those missing from the next
     /// one are removed (see [`Update::Removed`]).
     sent: Shown,
+    /// `[[docker.NAME.exec]]`: commands run in containers, each on its own interval.
+    execs: exec::Execs,
+    /// Polled once (`watchpost check`): every exec runs, and is waited for.
+    one_shot: bool,
 }
 
 impl DockerCollector {
@@ -115,6 +120,12 @@ impl DockerCollector {
             screen: watch::channel(OnScreen::default()).1,
             logs_sent: 0,
             sent: Shown::default(),
+            execs: exec::Execs::new(
+                name,
+                source.project.clone().filter(|p| !p.trim().is_empty()),
+                &source.exec,
+            ),
+            one_shot: false,
         }
     }
 
@@ -132,10 +143,13 @@ impl Collector for DockerCollector {
         &self.name
     }
     fn panes(&self) -> &'static [crate::model::pane::PaneId] {
-        &[
-            crate::model::pane::PaneId::Containers,
-            crate::model::pane::PaneId::Services,
-        ]
+        use crate::model::pane::PaneId::{Containers, Metrics, Services};
+        // The figures of its execs are listed in the Metrics pane.
+        if self.execs.is_empty() {
+            &[Containers, Services]
+        } else {
+            &[Containers, Services, Metrics]
+        }
     }
     fn interval(&self) -> Duration {
         self.interval
@@ -154,7 +168,7 @@ impl Collector for DockerCollector {
                     &self.name,
                     self.address.clone(),
                     self.selection.clone(),
-                    remote,
+                    remote.clone(),
                     self.screen.clone(),
                     None,
                 );
@@ -220,8 +234,24 @@ impl Collector for DockerCollector {
                 }
             };
             updates.extend(logs.map(Update::ContainerLogs));
+            if !self.execs.is_empty() {
+                let place = exec::Place {
+                    address: self.address.clone(),
+                    remote,
+                };
+                let readings = self.execs.poll(&place, self.one_shot).await;
+                if !readings.is_empty() {
+                    updates.push(Update::Readings {
+                        source: self.name.clone(),
+                        readings,
+                    });
+                }
+            }
             updates
         })
+    }
+    fn one_shot(&mut self) {
+        self.one_shot = true;
     }
 }
 

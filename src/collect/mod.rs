@@ -8,7 +8,9 @@ pub mod docker;
 pub mod host;
 pub mod http;
 pub mod logs;
+pub mod postgres;
 pub mod prometheus;
+pub mod redis;
 pub mod sqlite;
 
 use crate::config::Config;
@@ -119,6 +121,20 @@ pub fn from_config(
     for (name, source) in &config.prometheus {
         collectors.push(Box::new(prometheus::PrometheusCollector::new(name, source)));
     }
+    for (name, source) in &config.redis {
+        collectors.push(Box::new(redis::RedisCollector::on(
+            name,
+            source,
+            reach(&source.host),
+        )));
+    }
+    for (name, source) in &config.postgres {
+        collectors.push(Box::new(postgres::PostgresCollector::on(
+            name,
+            source,
+            reach(&source.host),
+        )));
+    }
     for (name, source) in &config.alertmanager {
         collectors.push(Box::new(alertmanager::AlertmanagerCollector::new(
             name, source,
@@ -137,7 +153,9 @@ pub fn hosts_in_use(config: &Config) -> Vec<String> {
         .chain(config.sqlite.values().map(|s| &s.host))
         .chain(config.docker.values().map(|s| &s.host))
         .chain(config.system.values().map(|s| &s.host))
-        .chain(config.logs.values().map(|s| &s.host));
+        .chain(config.logs.values().map(|s| &s.host))
+        .chain(config.redis.values().map(|s| &s.host))
+        .chain(config.postgres.values().map(|s| &s.host));
     let mut seen = Vec::new();
     for host in hosts {
         let host = host.trim();

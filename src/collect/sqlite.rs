@@ -31,7 +31,7 @@
 //! `sqlite3` CLI, read-only, in JSON mode (see `sqlite/remote.rs`): the same pack code
 //! turns the rows into the same figures.
 
-mod metrics;
+pub(crate) mod metrics;
 mod pack;
 mod packs;
 mod remote;

@@ -45,6 +45,12 @@ pub struct Config {
     /// Alertmanagers whose active alerts join the Alerts pane.
     #[serde(default)]
     pub alertmanager: BTreeMap<String, AlertmanagerSource>,
+    /// Redis servers: `PING` and `INFO` figures.
+    #[serde(default)]
+    pub redis: BTreeMap<String, RedisSource>,
+    /// PostgreSQL servers, read-only: activity, sizes, counters and SQL metrics.
+    #[serde(default)]
+    pub postgres: BTreeMap<String, PostgresSource>,
     /// Thresholds by figure id, overriding a pack's defaults.
     #[serde(default)]
     pub rules: BTreeMap<String, Rule>,
@@ -76,6 +82,10 @@ struct RawConfig {
     prometheus: BTreeMap<String, PrometheusSource>,
     #[serde(default)]
     alertmanager: BTreeMap<String, AlertmanagerSource>,
+    #[serde(default)]
+    redis: BTreeMap<String, RedisSource>,
+    #[serde(default)]
+    postgres: BTreeMap<String, PostgresSource>,
     #[serde(default)]
     rules: BTreeMap<String, Rule>,
 }
@@ -126,6 +136,8 @@ impl From<RawConfig> for Config {
             system: raw.system,
             prometheus: raw.prometheus,
             alertmanager: raw.alertmanager,
+            redis: raw.redis,
+            postgres: raw.postgres,
             rules: raw.rules,
             metrics,
         }
@@ -429,6 +441,73 @@ pub struct DockerSource {
     pub services: Vec<String>,
     #[serde(default = "default_service_interval", with = "humantime_serde_compat")]
     pub interval: Duration,
+    /// `[[docker.NAME.exec]]`: figures from commands run inside a service's container.
+    #[serde(default)]
+    pub exec: Vec<DockerExec>,
+}
+
+/// A command run inside a compose service's container through the engine's exec API (no
+/// shell of ours), and the figure taken from what it prints: a `regex` capture, a `field`
+/// of `key: value` / `key=value` lines or of JSON, or, with neither, its exit code.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DockerExec {
+    /// The figure id after `<source>.`.
+    pub id: String,
+    #[serde(default, deserialize_with = "expanded_opt")]
+    pub name: Option<String>,
+    /// A compose service (of the source's project, if it has one) or a container name.
+    #[serde(deserialize_with = "expanded")]
+    pub service: String,
+    /// The program and its arguments, as the container's exec runs them.
+    #[serde(deserialize_with = "expanded_vec")]
+    pub command: Vec<String>,
+    /// The first match's first group (or the whole match) is the value.
+    #[serde(default)]
+    pub regex: Option<String>,
+    /// A key of `key: value` / `key=value` lines, or a dotted path into JSON.
+    #[serde(default)]
+    pub field: Option<String>,
+    #[serde(default, deserialize_with = "expanded")]
+    pub unit: String,
+    #[serde(default)]
+    pub warn: Option<Threshold>,
+    #[serde(default)]
+    pub crit: Option<Threshold>,
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    #[serde(default, rename = "for", with = "crate::model::rule::opt_duration")]
+    pub for_duration: Option<Duration>,
+    #[serde(default = "default_exec_interval", with = "humantime_serde_compat")]
+    pub interval: Duration,
+    /// A command still running then is stopped and reported.
+    #[serde(default = "default_exec_timeout", with = "humantime_serde_compat")]
+    pub timeout: Duration,
+}
+
+impl DockerExec {
+    /// The thresholds and `for` as a rule; with no threshold and nothing extracted, the
+    /// exit code: anything but 0 is critical.
+    pub fn rule(&self) -> Option<Rule> {
+        if self.warn.is_some() || self.crit.is_some() {
+            return Some(Rule {
+                warn: self.warn,
+                crit: self.crit,
+                priority: self.priority,
+                for_duration: self.for_duration,
+                ..Rule::default()
+            });
+        }
+        (self.regex.is_none() && self.field.is_none()).then(|| Rule {
+            crit: Some(Threshold::new(
+                crate::model::rule::Comparison::NotEqual,
+                0.0,
+            )),
+            priority: self.priority,
+            for_duration: self.for_duration,
+            ..Rule::default()
+        })
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -531,6 +610,89 @@ pub struct AlertmanagerSource {
     pub interval: Duration,
 }
 
+/// A Redis server (`[redis.NAME]`): reached at `url` (`redis://[user[:password]@]host:port[/db]`,
+/// from the environment when it holds a password) or at `address`, from `host`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSource {
+    #[serde(default, deserialize_with = "expanded_opt")]
+    pub url: Option<String>,
+    /// `host:port` as seen from `host`; overrides the url's host and port.
+    #[serde(default, deserialize_with = "expanded_opt")]
+    pub address: Option<String>,
+    /// Only from the environment (`"${REDIS_PASSWORD}"`); overrides the url's.
+    #[serde(default, deserialize_with = "expanded_opt")]
+    pub password: Option<String>,
+    #[serde(default = "default_host", deserialize_with = "expanded")]
+    pub host: String,
+    #[serde(default = "default_db_interval", with = "humantime_serde_compat")]
+    pub interval: Duration,
+    #[serde(default = "default_timeout", with = "humantime_serde_compat")]
+    pub timeout: Duration,
+    /// `[[redis.NAME.metric]]`: any INFO field as a figure.
+    #[serde(default, rename = "metric")]
+    pub metrics: Vec<RedisMetric>,
+}
+
+/// One field of Redis's `INFO` as a figure (`field = "instantaneous_ops_per_sec"`, or
+/// `"db0.keys"` for a part of a keyspace line).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RedisMetric {
+    /// The figure id after `<source>.`.
+    pub id: String,
+    #[serde(default, deserialize_with = "expanded_opt")]
+    pub name: Option<String>,
+    pub field: String,
+    #[serde(default, deserialize_with = "expanded")]
+    pub unit: String,
+    #[serde(default)]
+    pub warn: Option<Threshold>,
+    #[serde(default)]
+    pub crit: Option<Threshold>,
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    #[serde(default, rename = "for", with = "crate::model::rule::opt_duration")]
+    pub for_duration: Option<Duration>,
+}
+
+impl RedisMetric {
+    /// The thresholds and `for` as a rule (none when no threshold is given).
+    pub fn rule(&self) -> Option<Rule> {
+        (self.warn.is_some() || self.crit.is_some()).then_some(Rule {
+            warn: self.warn,
+            crit: self.crit,
+            priority: self.priority,
+            for_duration: self.for_duration,
+            ..Rule::default()
+        })
+    }
+}
+
+/// A PostgreSQL server (`[postgres.NAME]`), read-only: `url` is a `postgres://` URL or a
+/// `key=value` connection string (from the environment when it holds a password);
+/// `address` puts its host and port as seen from `host`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSource {
+    #[serde(deserialize_with = "expanded")]
+    pub url: String,
+    #[serde(default, deserialize_with = "expanded_opt")]
+    pub address: Option<String>,
+    #[serde(default, deserialize_with = "expanded_opt")]
+    pub password: Option<String>,
+    #[serde(default = "default_host", deserialize_with = "expanded")]
+    pub host: String,
+    #[serde(default = "default_db_interval", with = "humantime_serde_compat")]
+    pub interval: Duration,
+    /// Connecting, and each statement (`statement_timeout`).
+    #[serde(default = "default_timeout", with = "humantime_serde_compat")]
+    pub timeout: Duration,
+    /// `[[postgres.NAME.metric]]`: SQL metrics, with the keys and rules of SQLite's.
+    #[serde(default, rename = "metric")]
+    pub metrics: Vec<SqlMetric>,
+}
+
 /// The API settings of a source, for the HTTP client (serde cannot flatten them into a
 /// table that also denies unknown keys).
 macro_rules! api_endpoint {
@@ -559,6 +721,15 @@ fn default_history() -> Duration {
 
 fn default_host() -> String {
     "local".into()
+}
+pub(super) fn default_exec_interval() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_exec_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+pub(super) fn default_db_interval() -> Duration {
+    Duration::from_secs(10)
 }
 fn default_sqlite_interval() -> Duration {
     Duration::from_secs(5)
@@ -682,6 +853,27 @@ impl Config {
         }
         // The walk found nothing; serde is the last word on the model.
         toml::from_str::<Config>(text).map_err(|e| vec![toml_problem(text, &e)])
+    }
+}
+
+/// The host and port a connection URL names, without its user or password
+/// (`redis://:secret@cache:6379/0` → `cache:6379`; `host=db port=5433` → `db:5433`).
+fn server_of(url: &str) -> String {
+    if let Some((_, rest)) = url.split_once("://") {
+        let authority = rest.split(['/', '?']).next().unwrap_or("");
+        return authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host)
+            .to_string();
+    }
+    let value = |key: &str| {
+        url.split_whitespace()
+            .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
+            .unwrap_or("")
+    };
+    match (value("host"), value("port")) {
+        (host, "") => host.to_string(),
+        (host, port) => format!("{host}:{port}"),
     }
 }
 
@@ -880,6 +1072,25 @@ pub fn explain(config: &Config) -> String {
             s.host,
             humantime::format_duration(crate::model::update::CONTAINER_START_GRACE)
         ));
+        for e in &s.exec {
+            let reads = match (&e.regex, &e.field) {
+                (Some(re), _) => format!("the first match of /{re}/"),
+                (None, Some(field)) => format!("field {field}"),
+                (None, None) => "its exit code".to_string(),
+            };
+            let rule = e
+                .rule()
+                .map(|r| format!(", {}", r.describe()))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "  exec {name}.{}: {} in a container of {}, every {}, stopped after {}, figure from {reads}{rule}\n",
+                e.id,
+                e.command.join(" "),
+                e.service,
+                humantime::format_duration(e.interval),
+                humantime::format_duration(e.timeout),
+            ));
+        }
     }
     for (name, s) in &config.system {
         out.push_str(&format!("system {name}: CPU, memory, disk, load of {}, figures {name}.cpu_pct, .mem_pct, .disk_pct, .load1\n", s.host));
@@ -931,6 +1142,67 @@ pub fn explain(config: &Config) -> String {
             if given(&s.token) { " with a bearer token" } else { "" },
             humantime::format_duration(s.interval)
         ));
+    }
+    // Where a database is reached: the url's host and port, or `address`, from `host`.
+    let reached = |url: Option<&str>, address: &Option<String>, host: &str| {
+        let at = match address {
+            Some(address) => address.clone(),
+            None => url.map(server_of).unwrap_or_default(),
+        };
+        if host == "local" {
+            format!("at {at}")
+        } else {
+            format!("at {at} as seen from {host} (through its SSH connection)")
+        }
+    };
+    for (name, s) in &config.redis {
+        let ids: Vec<String> = crate::model::catalog::redis::ALL
+            .iter()
+            .map(|f| f.id(name))
+            .collect();
+        out.push_str(&format!(
+            "redis {name}: {}{}, every {}, timeout {}, figures {} (mem_pct with maxmemory set, master_link on a replica; cache_hit_pct and the per-minute figures over each interval)\n",
+            reached(s.url.as_deref(), &s.address, &s.host),
+            if given(&s.password) { ", password from the environment" } else { "" },
+            humantime::format_duration(s.interval),
+            humantime::format_duration(s.timeout),
+            ids.join(", ")
+        ));
+        for m in &s.metrics {
+            let rule = m
+                .rule()
+                .map(|r| format!(", {}", r.describe()))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "  metric {name}.{}: INFO field {}{rule}\n",
+                m.id, m.field
+            ));
+        }
+    }
+    for (name, s) in &config.postgres {
+        let ids: Vec<String> = crate::model::catalog::postgres::ALL
+            .iter()
+            .map(|f| f.id(name))
+            .collect();
+        out.push_str(&format!(
+            "postgres {name}: {}{}, every {}, one read-only connection (default_transaction_read_only, statement_timeout {}), figures {} (replication_lag_s only where there is a replica)\n",
+            reached(Some(&s.url), &s.address, &s.host),
+            if given(&s.password) { ", password from the environment" } else { "" },
+            humantime::format_duration(s.interval),
+            humantime::format_duration(s.timeout),
+            ids.join(", ")
+        ));
+        for m in &s.metrics {
+            let what = match m.kind {
+                MetricKind::Number => "number",
+                MetricKind::Table => "table (figure: row count)",
+            };
+            let rule = m
+                .rule()
+                .map(|r| format!(", {}", r.describe()))
+                .unwrap_or_default();
+            out.push_str(&format!("  metric {name}.{}: {what}{rule}\n", m.id));
+        }
     }
     for (id, rule) in &config.rules {
         out.push_str(&format!("rule {id}: {}\n", rule.describe()));

@@ -105,6 +105,17 @@ pub enum Kind {
     Bool,
     /// `[[prometheus.NAME.figure]]` tables.
     PromFigures,
+    /// `[[redis.NAME.metric]]` tables.
+    RedisMetrics,
+    /// `[[docker.NAME.exec]]` tables.
+    DockerExecs,
+    /// A `redis://` URL (expanded); a password in it must come from the environment.
+    RedisUrl,
+    /// A `postgres://` URL or `key=value` string (expanded); a password in it must come
+    /// from the environment.
+    PostgresUrl,
+    /// `host:port` (expanded).
+    Address,
 }
 
 pub struct Field {
@@ -140,6 +151,8 @@ pub(crate) const SECTIONS: &[&str] = &[
     "system",
     "prometheus",
     "alertmanager",
+    "redis",
+    "postgres",
     "rules",
 ];
 
@@ -210,6 +223,22 @@ pub(crate) const DOCKER: &[Field] = &[
     f("project", Kind::Text),
     f("services", Kind::TextList),
     f("interval", Kind::Duration),
+    f("exec", Kind::DockerExecs),
+];
+pub const DOCKER_EXEC: &[Field] = &[
+    req("id", Kind::Ident),
+    f("name", Kind::Text),
+    req("service", Kind::Text),
+    req("command", Kind::TextList),
+    f("regex", Kind::Regex),
+    f("field", Kind::Verbatim),
+    f("unit", Kind::Text),
+    f("warn", Kind::Threshold),
+    f("crit", Kind::Threshold),
+    f("priority", Kind::Priority),
+    f("for", Kind::Duration),
+    f("interval", Kind::Duration),
+    f("timeout", Kind::Duration),
 ];
 pub const PROMETHEUS: &[Field] = &[
     req("url", Kind::Url),
@@ -239,6 +268,34 @@ pub const ALERTMANAGER: &[Field] = &[
     f("ca_file", Kind::Text),
     f("timeout", Kind::Duration),
     f("interval", Kind::Duration),
+];
+pub(crate) const REDIS: &[Field] = &[
+    f("url", Kind::RedisUrl),
+    f("address", Kind::Address),
+    f("password", Kind::Secret),
+    f("host", Kind::Host),
+    f("interval", Kind::Duration),
+    f("timeout", Kind::Duration),
+    f("metric", Kind::RedisMetrics),
+];
+pub(crate) const REDIS_METRIC: &[Field] = &[
+    req("id", Kind::Ident),
+    f("name", Kind::Text),
+    req("field", Kind::Verbatim),
+    f("unit", Kind::Text),
+    f("warn", Kind::Threshold),
+    f("crit", Kind::Threshold),
+    f("priority", Kind::Priority),
+    f("for", Kind::Duration),
+];
+pub(crate) const POSTGRES: &[Field] = &[
+    req("url", Kind::PostgresUrl),
+    f("address", Kind::Address),
+    f("password", Kind::Secret),
+    f("host", Kind::Host),
+    f("interval", Kind::Duration),
+    f("timeout", Kind::Duration),
+    f("metric", Kind::Metrics),
 ];
 pub(crate) const SYSTEM: &[Field] = &[f("host", Kind::Host), f("interval", Kind::Duration)];
 pub(crate) const RULE: &[Field] = &[
@@ -357,6 +414,8 @@ fn check_root(walk: &mut Walk<'_>, root: &DeTable<'_>) {
                         "docker" => DOCKER,
                         "prometheus" => PROMETHEUS,
                         "alertmanager" => ALERTMANAGER,
+                        "redis" => REDIS,
+                        "postgres" => POSTGRES,
                         _ => SYSTEM,
                     };
                     check_fields(walk, table, fields, &label, &hosts);
@@ -366,6 +425,9 @@ fn check_root(walk: &mut Walk<'_>, root: &DeTable<'_>) {
                         }
                         "prometheus" | "alertmanager" => {
                             check_timeout(walk, table, &label, super::default_api_interval())
+                        }
+                        "redis" | "postgres" => {
+                            check_timeout(walk, table, &label, super::default_db_interval())
                         }
                         _ => {}
                     }
@@ -389,6 +451,18 @@ fn check_root(walk: &mut Walk<'_>, root: &DeTable<'_>) {
                     }
                     let figures = match section {
                         "sqlite" => Some(sqlite_figures(walk, table, &label)),
+                        "redis" => Some(metric_figures(
+                            walk,
+                            table,
+                            &label,
+                            crate::model::catalog::redis::ALL,
+                        )),
+                        "postgres" => Some(metric_figures(
+                            walk,
+                            table,
+                            &label,
+                            crate::model::catalog::postgres::ALL,
+                        )),
                         _ => None,
                     };
                     match section {
@@ -399,6 +473,14 @@ fn check_root(walk: &mut Walk<'_>, root: &DeTable<'_>) {
                             walk.problem(
                                 entry_key.span(),
                                 format!("{label}: give health_url, systemd, or both"),
+                            );
+                        }
+                        "redis"
+                            if get(table, "url").is_none() && get(table, "address").is_none() =>
+                        {
+                            walk.problem(
+                                entry_key.span(),
+                                format!("{label}: give url (redis://host:port, from the environment: url = \"${{REDIS_URL}}\") or address (host:port)"),
                             );
                         }
                         "logs" => {
@@ -525,6 +607,47 @@ fn check_rule_id(
             }
         }
     }
+}
+
+/// The figures a Redis or PostgreSQL source will produce (for checking rule ids): its
+/// built-in ones and its metrics, whose ids must be new and unique.
+fn metric_figures(
+    walk: &mut Walk<'_>,
+    table: &DeTable<'_>,
+    label: &str,
+    builtin: &[crate::model::catalog::Fig],
+) -> Vec<String> {
+    let mut figures: Vec<String> = builtin.iter().map(|f| f.key.to_string()).collect();
+    let builtin = figures.len();
+    if let Some((_, metrics)) = get(table, "metric")
+        && let DeValue::Array(items) = metrics.get_ref()
+    {
+        for item in items.iter() {
+            let DeValue::Table(metric) = item.get_ref() else {
+                continue;
+            };
+            let Some((_, id)) = get(metric, "id") else {
+                continue;
+            };
+            let DeValue::String(text) = id.get_ref() else {
+                continue;
+            };
+            let text = text.to_string();
+            if figures[..builtin].contains(&text) {
+                walk.problem(
+                    id.span(),
+                    format!("{label}: metric id {text:?} is already a figure of this source"),
+                );
+            } else if figures[builtin..].contains(&text) {
+                walk.problem(
+                    id.span(),
+                    format!("{label}: two metrics have the id {text:?}"),
+                );
+            }
+            figures.push(text);
+        }
+    }
+    figures
 }
 
 /// The figures a SQLite source will produce (for checking rule ids), checking its metrics.
@@ -708,9 +831,11 @@ fn check_value(
     if let Kind::Structured = kind {
         return;
     }
-    if let Kind::Metrics | Kind::PromFigures = kind {
+    if let Kind::Metrics | Kind::PromFigures | Kind::RedisMetrics | Kind::DockerExecs = kind {
         let (what, fields) = match kind {
             Kind::Metrics => ("metric", METRIC),
+            Kind::RedisMetrics => ("metric", REDIS_METRIC),
+            Kind::DockerExecs => ("exec", DOCKER_EXEC),
             _ => ("figure", PROM_FIGURE),
         };
         let DeValue::Array(items) = value.get_ref() else {
@@ -728,6 +853,9 @@ fn check_value(
                         None => label,
                     };
                     check_fields(walk, metric, fields, &label, hosts);
+                    if let Kind::DockerExecs = kind {
+                        check_exec(walk, metric, item.span(), &label);
+                    }
                     if let Some((_, q)) = get(metric, "query")
                         && let DeValue::String(q) = q.get_ref()
                         && q.trim().is_empty()
@@ -735,7 +863,7 @@ fn check_value(
                         walk.problem(item.span(), format!("{label}: the query is empty"));
                     }
                     // SQLite metric ids are checked with the source's built-in figures.
-                    if let Kind::PromFigures = kind
+                    if let Kind::PromFigures | Kind::DockerExecs = kind
                         && let Some((_, id)) = get(metric, "id")
                         && let DeValue::String(text) = id.get_ref()
                     {
@@ -798,12 +926,18 @@ fn check_value(
     };
     let raw: &str = raw.as_ref();
     let expanded = match kind {
-        Kind::Text | Kind::Host | Kind::Regex | Kind::Start | Kind::Url | Kind::Secret => {
-            match expand(raw) {
-                Ok(text) => text,
-                Err(e) => return walk.problem(span, format!("`{name}` in {label}: {e}")),
-            }
-        }
+        Kind::Text
+        | Kind::Host
+        | Kind::Regex
+        | Kind::Start
+        | Kind::Url
+        | Kind::Secret
+        | Kind::RedisUrl
+        | Kind::PostgresUrl
+        | Kind::Address => match expand(raw) {
+            Ok(text) => text,
+            Err(e) => return walk.problem(span, format!("`{name}` in {label}: {e}")),
+        },
         _ => raw.to_string(),
     };
     let problem = match kind {
@@ -873,7 +1007,14 @@ fn check_value(
             })
         }
         Kind::Secret => (!raw.contains("${")).then(|| {
-            "must come from the environment (write it like \"${PROM_TOKEN}\"), never the token itself".to_string()
+            let (example, what) = if name == "password" {
+                ("DB_PASSWORD", "password")
+            } else {
+                ("PROM_TOKEN", "token")
+            };
+            format!(
+                "must come from the environment (write it like \"${{{example}}}\"), never the {what} itself"
+            )
         }),
         Kind::Url => match reqwest::Url::parse(expanded.trim()) {
             Err(e) => Some(format!("{expanded:?} is not a URL: {e}")),
@@ -886,10 +1027,18 @@ fn check_value(
             }
             Ok(_) => None,
         },
+        Kind::RedisUrl | Kind::PostgresUrl => literal_password(raw)
+            .then(|| {
+                "holds a password written in the file; give the whole URL from the environment (url = \"${DATABASE_URL}\") or the password alone (password = \"${DB_PASSWORD}\")".to_string()
+            })
+            .or_else(|| server_url_problem(kind, expanded.trim())),
+        Kind::Address => address_problem(expanded.trim()),
         Kind::Text
         | Kind::Verbatim
         | Kind::Metrics
         | Kind::PromFigures
+        | Kind::RedisMetrics
+        | Kind::DockerExecs
         | Kind::TextList
         | Kind::Structured
         | Kind::Bool => None,
@@ -897,6 +1046,87 @@ fn check_value(
     if let Some(text) = problem {
         walk.problem(span, format!("`{name}` in {label}: {text}"));
     }
+}
+
+/// What an exec table needs beyond its keys: a command, at most one way to read it, and a
+/// timeout that ends before its figure would be "no data".
+fn check_exec(walk: &mut Walk<'_>, table: &DeTable<'_>, span: Range<usize>, label: &str) {
+    if let Some((_, command)) = get(table, "command")
+        && let DeValue::Array(items) = command.get_ref()
+        && items.is_empty()
+    {
+        walk.problem(
+            command.span(),
+            format!("{label}: the command is empty (give the program and its arguments)"),
+        );
+    }
+    if get(table, "regex").is_some() && get(table, "field").is_some() {
+        walk.problem(
+            span,
+            format!("{label}: give regex or field, not both (or neither: the exit code)"),
+        );
+    }
+    check_timeout(walk, table, label, super::default_exec_interval());
+}
+
+/// Whether a connection URL or `key=value` string, as written in the file, holds a password
+/// that is not an environment variable: `redis://:hunter2@db` or `password=hunter2` (but
+/// not `redis://:${REDIS_PASSWORD}@db`, nor a whole `${DATABASE_URL}`).
+pub fn literal_password(raw: &str) -> bool {
+    // Whatever a variable stands for came from the environment: mark it, then look.
+    const ENV: &str = "\u{1}";
+    let marked = regex::Regex::new(r"\$\{[^}]*\}")
+        .map(|re| re.replace_all(raw, ENV).into_owned())
+        .unwrap_or_else(|_| raw.to_string());
+    let literal = |password: &str| !password.is_empty() && !password.contains(ENV);
+    if let Some((_, rest)) = marked.split_once("://") {
+        let authority = rest.split(['/', '?']).next().unwrap_or("");
+        return authority
+            .rsplit_once('@')
+            .and_then(|(userinfo, _)| userinfo.split_once(':'))
+            .is_some_and(|(_, password)| literal(password));
+    }
+    regex::Regex::new(r"(?i)(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S*)")
+        .ok()
+        .and_then(|re| re.captures(&marked))
+        .is_some_and(|c| literal(c[1].trim_matches('\'')))
+}
+
+/// Why an expanded Redis or PostgreSQL connection string will not do, if it will not.
+fn server_url_problem(kind: Kind, url: &str) -> Option<String> {
+    if url.is_empty() {
+        return matches!(kind, Kind::PostgresUrl).then(|| "is empty".to_string());
+    }
+    match kind {
+        Kind::RedisUrl => {
+            let scheme = url.split_once("://").map(|(s, _)| s);
+            match scheme {
+                Some("redis") => redis::IntoConnectionInfo::into_connection_info(url)
+                    .err()
+                    .map(|e| format!("is not a Redis URL: {e}")),
+                Some("rediss") => Some(
+                    "rediss:// (TLS) is not supported yet; reach the server over a [hosts] host (host = \"NAME\") instead".to_string(),
+                ),
+                _ => Some("must be a redis://[user[:password]@]host[:port][/db] URL".to_string()),
+            }
+        }
+        _ => url
+            .parse::<tokio_postgres::Config>()
+            .err()
+            .map(|e| format!("is not a PostgreSQL connection string (postgres://user@host:port/db or \"host=… user=… dbname=…\"): {e}")),
+    }
+}
+
+/// Why an expanded `address` is not `host:port`, if it is not.
+fn address_problem(address: &str) -> Option<String> {
+    let parsed = address.rsplit_once(':').and_then(|(host, port)| {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let port: u16 = port.parse().ok().filter(|p| *p > 0)?;
+        (!host.is_empty()).then_some(port)
+    });
+    parsed
+        .is_none()
+        .then(|| format!("{address:?} is not host:port (as in \"127.0.0.1:6379\")"))
 }
 
 #[cfg(test)]
@@ -965,7 +1195,17 @@ mod tests {
         let mut sections: Vec<String> = SECTIONS.iter().map(|s| s.to_string()).collect();
         sections.sort();
         assert_eq!(serde_keys("zz_unknown = 1"), sections);
-        let cases: [(&str, &[Field]); 12] = [
+        let cases: [(&str, &[Field]); 17] = [
+            ("[redis.r]\nzz_unknown = 1", REDIS),
+            (
+                "[redis.r]\nurl = \"redis://x\"\n[[redis.r.metric]]\nzz_unknown = 1",
+                REDIS_METRIC,
+            ),
+            ("[postgres.p]\nzz_unknown = 1", POSTGRES),
+            (
+                "[postgres.p]\nurl = \"x\"\n[[postgres.p.metric]]\nzz_unknown = 1",
+                METRIC,
+            ),
             ("[prometheus.p]\nzz_unknown = 1", PROMETHEUS),
             (
                 "[prometheus.p]\nurl = \"http://x\"\n[[prometheus.p.figure]]\nzz_unknown = 1",
@@ -982,6 +1222,7 @@ mod tests {
             ("[service.s]\nzz_unknown = 1", SERVICE),
             ("[logs.s]\nzz_unknown = 1", LOGS),
             ("[docker.s]\nzz_unknown = 1", DOCKER),
+            ("[docker.s]\n[[docker.s.exec]]\nzz_unknown = 1", DOCKER_EXEC),
             ("[system.s]\nzz_unknown = 1", SYSTEM),
             ("[rules.\"x.y\"]\nzz_unknown = 1", RULE),
         ];
@@ -1051,6 +1292,101 @@ token = "hunter2"
         let fine = "[prometheus.prom]\nurl = \"${PROMETHEUS_URL:-http://localhost:9090}\"\ntoken = \"${PROM_TOKEN:-}\"\nca_file = \"/etc/ssl/prom-ca.pem\"\ntimeout = \"3s\"\ninterval = \"5s\"\nhistory = \"30m\"\nservices = true\nhosts = true\n\n[[prometheus.prom.figure]]\nid = \"up\"\nquery = \"up\"\nby = [\"instance\"]\ncrit = \"< 1\"\nfor = \"1m\"\npriority = \"P0\"\n\n[alertmanager.am]\nurl = \"http://127.0.0.1:9093\"\n\n[rules.\"prom.up.web-1:9100\"]\nfor = \"5m\"\n";
         assert!(lines(fine).is_empty(), "{:?}", lines(fine));
         crate::config::Config::parse(fine).unwrap();
+    }
+
+    #[test]
+    fn database_sources_refuse_a_password_written_in_the_file() {
+        let text = r#"[redis.cache]
+url = "redis://:hunter2@127.0.0.1:6379/0"
+
+[redis.fine]
+url = "redis://:${REDIS_PASSWORD:-}@127.0.0.1:6379"
+password = "${REDIS_PASSWORD:-x}"
+
+[redis.literal]
+address = "127.0.0.1:6379"
+password = "hunter2"
+
+[redis.nowhere]
+interval = "5s"
+
+[redis.bad]
+url = "rediss://cache:6379"
+address = "cache"
+
+[postgres.db]
+url = "postgres://app:s3cret@127.0.0.1:5432/app"
+
+[postgres.kv]
+url = "host=127.0.0.1 user=app password=s3cret dbname=app"
+
+[postgres.env]
+url = "${DATABASE_URL:-postgres://app@127.0.0.1/app}"
+
+[[postgres.env.metric]]
+id = "connections"
+query = "SELECT 1"
+"#;
+        let got = lines(text);
+        let has = |start: &str, part: &str| {
+            assert!(
+                got.iter().any(|l| l.starts_with(start) && l.contains(part)),
+                "no {start:?} … {part:?} in {got:#?}"
+            )
+        };
+        has("line 2, column 7:", "password written in the file");
+        has("line 10, column 12:", "must come from the environment");
+        has("line 12, column 8:", "give url");
+        has("line 16, column 7:", "TLS");
+        has("line 17, column 11:", "not host:port");
+        has("line 20, column 7:", "password written in the file");
+        has("line 23, column 7:", "password written in the file");
+        has("line 29, column 6:", "already a figure of this source");
+        assert_eq!(got.len(), 8, "{got:#?}");
+        assert!(!literal_password("${DATABASE_URL}"));
+        assert!(!literal_password("postgres://app@db/app"));
+        assert!(literal_password("password='a b' host=db"));
+    }
+
+    #[test]
+    fn docker_execs_are_checked() {
+        let text = r#"[docker.local]
+project = "warungin"
+
+[[docker.local.exec]]
+id = "ready"
+service = "postgres"
+command = ["pg_isready"]
+
+[[docker.local.exec]]
+id = "hits"
+service = "redis"
+command = []
+regex = 'hits:(\d+)'
+field = "keyspace_hits"
+
+[[docker.local.exec]]
+id = "ready"
+servce = "x"
+command = ["true"]
+timeout = "2m"
+regex = "("
+"#;
+        let got = lines(text);
+        let has = |start: &str, part: &str| {
+            assert!(
+                got.iter().any(|l| l.starts_with(start) && l.contains(part)),
+                "no {start:?} … {part:?} in {got:#?}"
+            )
+        };
+        has("line 12, column 11:", "the command is empty");
+        has("line 9, column 1:", "give regex or field, not both");
+        has("line 17, column 6:", "two figures have the id \"ready\"");
+        has("line 18, column 1:", "nearest valid key is `service`");
+        has("line 19, column 1:", "needs `service`");
+        has("line 20, column 11:", "not shorter than");
+        has("line 21, column 9:", "not a valid regex");
+        assert_eq!(got.len(), 7, "{got:#?}");
     }
 
     #[test]

@@ -320,6 +320,7 @@ impl DemoWorld {
                 project: None,
                 services: Vec::new(),
                 interval: every,
+                exec: Vec::new(),
             },
         );
         config.system.insert(

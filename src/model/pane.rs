@@ -13,7 +13,7 @@ pub enum PaneId {
     Errors,
     Alerts,
     Window,
-    /// PromQL figures (zoomed only, like the window).
+    /// PromQL, Redis and PostgreSQL figures (zoomed only, like the window).
     Metrics,
 }
 

@@ -222,7 +222,6 @@ impl Rule {
     }
 
     /// A statistic needs at least this many samples before it is judged.
-    #[cfg(test)]
     pub(crate) fn needing_samples(mut self, count: u32) -> Self {
         self.min_samples = Some(count);
         self

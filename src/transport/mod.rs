@@ -14,6 +14,8 @@
 //! - [`Transport::forward_unix`]: a local unix socket that tunnels every connection to a
 //!   remote unix socket (`direct-streamlocal@openssh.com`), e.g. for bollard and the remote
 //!   `/var/run/docker.sock`.
+//! - [`Transport::connect_tcp`]: a stream to `host:port` as seen from the host, over a
+//!   `direct-tcpip` channel of its one connection (Redis, PostgreSQL with nothing published).
 //! - [`Transport::status`]: a `watch` of [`HostStatus`] so panes can say
 //!   "ssh prod: connection refused, retrying in 4s".
 //!
@@ -321,6 +323,57 @@ impl Transport {
         }
     }
 
+    /// A byte stream to `host:port` as seen from this transport's machine: a TCP
+    /// connection from here, or a `direct-tcpip` channel of the host's one SSH connection
+    /// (no port is published or listened on). Fails after `timeout`.
+    pub async fn connect_tcp(
+        &self,
+        host: &str,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<TcpChannel, TransportError> {
+        match self {
+            Transport::Local => {
+                let connect = tokio::net::TcpStream::connect((host, port));
+                match tokio::time::timeout(timeout, connect).await {
+                    Ok(Ok(stream)) => {
+                        let _ = stream.set_nodelay(true);
+                        Ok(TcpChannel::Tcp(stream))
+                    }
+                    Ok(Err(e)) => Err(TransportError::Io(format!(
+                        "cannot connect to {host}:{port}: {}",
+                        io_reason(&e)
+                    ))),
+                    Err(_) => Err(TransportError::Timeout {
+                        host: format!("{host}:{port}"),
+                        what: "connecting".into(),
+                        after: timeout,
+                    }),
+                }
+            }
+            Transport::Ssh(ssh) => {
+                let (ssh, target) = (ssh.clone(), host.to_string());
+                let opened =
+                    tokio::task::spawn_blocking(move || ssh.direct_tcp(&target, port, timeout))
+                        .await
+                        .map_err(|e| TransportError::Io(format!("tunnel thread: {e}")))?;
+                let stream = opened.map_err(|e| match e {
+                    ssh::TunnelError::Host(down) => down,
+                    ssh::TunnelError::Channel { host, message } => TransportError::Channel {
+                        host: format!("ssh {host}"),
+                        message,
+                    },
+                    other => TransportError::Io(other.to_string()),
+                })?;
+                stream
+                    .set_nonblocking(true)
+                    .and_then(|()| tokio::net::UnixStream::from_std(stream))
+                    .map(TcpChannel::Ssh)
+                    .map_err(|e| TransportError::Io(format!("tunnel to {host}:{port}: {e}")))
+            }
+        }
+    }
+
     /// The connection state; the local transport is always up.
     pub fn status(&self) -> watch::Receiver<HostStatus> {
         match self {
@@ -339,6 +392,67 @@ fn local_status() -> watch::Receiver<HostStatus> {
             })
         })
         .subscribe()
+}
+
+/// What a refused or failed connection says, without the OS's error number.
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        std::io::ErrorKind::TimedOut => "connection timed out".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// A byte stream to a TCP service ([`Transport::connect_tcp`]): a TCP connection from this
+/// machine, or the local end of a socket pair pumped through an SSH channel.
+#[derive(Debug)]
+pub enum TcpChannel {
+    Tcp(tokio::net::TcpStream),
+    Ssh(tokio::net::UnixStream),
+}
+
+impl tokio::io::AsyncRead for TcpChannel {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            TcpChannel::Tcp(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            TcpChannel::Ssh(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for TcpChannel {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            TcpChannel::Tcp(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+            TcpChannel::Ssh(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            TcpChannel::Tcp(s) => std::pin::Pin::new(s).poll_flush(cx),
+            TcpChannel::Ssh(s) => std::pin::Pin::new(s).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            TcpChannel::Tcp(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+            TcpChannel::Ssh(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+        }
+    }
 }
 
 /// A local unix socket that tunnels to a remote one. The socket (and its private temp

@@ -9,7 +9,7 @@
 //! Streams and forwards are registered with the thread, not with a session: they outlive
 //! a connection and are restarted on the next one.
 
-use super::ssh::{self, Connection, HostSetup, JumpError};
+use super::ssh::{self, Connection, HostSetup, TunnelError};
 use super::stream::{Resume, SplitLine, Splitter, StreamEvent, StreamSpec, Tail, exit_backoff};
 use super::{ExitStatus, HostStatus, Output, TransportError, quote, script_command};
 use crate::model::backoff::Backoff;
@@ -50,7 +50,7 @@ pub(crate) enum Request {
         host: String,
         port: u16,
         deadline: Instant,
-        reply: std::sync::mpsc::Sender<Result<UnixStream, JumpError>>,
+        reply: std::sync::mpsc::Sender<Result<UnixStream, TunnelError>>,
     },
     Shutdown,
 }
@@ -202,7 +202,7 @@ impl HostCtx {
                         }));
                     }
                     Some(Request::DirectTcp { reply, .. }) => {
-                        let _ = reply.send(Err(JumpError::Host(TransportError::HostDown {
+                        let _ = reply.send(Err(TunnelError::Host(TransportError::HostDown {
                             host: self.name().to_string(),
                             reason: reason.to_string(),
                             retry_in: Some(retry_in),
@@ -445,7 +445,7 @@ enum Setup {
         deadline: Instant,
         local: UnixStream,
         give: UnixStream,
-        reply: std::sync::mpsc::Sender<Result<UnixStream, JumpError>>,
+        reply: std::sync::mpsc::Sender<Result<UnixStream, TunnelError>>,
     },
     /// Opens and closes a session channel so libssh2 reads (and answers) what the server
     /// sent while no channel was reading.
@@ -711,7 +711,7 @@ impl Mux {
                         });
                     }
                     Err(e) => {
-                        let _ = reply.send(Err(JumpError::SocketPair(e)));
+                        let _ = reply.send(Err(TunnelError::SocketPair(e)));
                     }
                 },
                 _ => {}
@@ -766,7 +766,7 @@ impl Mux {
                 Setup::Tcp {
                     deadline, reply, ..
                 } if now >= deadline => {
-                    let _ = reply.send(Err(JumpError::Queued));
+                    let _ = reply.send(Err(TunnelError::Queued));
                 }
                 other => kept.push_back(other),
             }
@@ -842,7 +842,15 @@ impl Mux {
                         self.queue.push_front(opening.setup);
                         return Ok(true);
                     }
-                    fail_setup(opening.setup, ctx, &channel_refusal(&e));
+                    let message = match &opening.setup {
+                        // The server tried to connect and could not: say so, not "sessions".
+                        Setup::Tcp { host, port, .. } => format!(
+                            "the server could not open a tunnel to {host}:{port} ({}): nothing listens there, or its sshd does not allow TCP forwarding",
+                            e.message()
+                        ),
+                        _ => channel_refusal(&e),
+                    };
+                    fail_setup(opening.setup, ctx, &message);
                     return Ok(true);
                 }
             }
@@ -1086,7 +1094,7 @@ impl Mux {
                     let _ = req.reply.send(Err(down()));
                 }
                 Setup::Tcp { reply, .. } => {
-                    let _ = reply.send(Err(JumpError::Host(down())));
+                    let _ = reply.send(Err(TunnelError::Host(down())));
                 }
                 _ => {}
             }
@@ -1193,7 +1201,7 @@ fn fail_setup(setup: Setup, ctx: &mut HostCtx, message: &str) {
             }
         }
         Setup::Tcp { reply, .. } => {
-            let _ = reply.send(Err(JumpError::Channel {
+            let _ = reply.send(Err(TunnelError::Channel {
                 host,
                 message: message.to_string(),
             }));

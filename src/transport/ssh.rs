@@ -244,8 +244,20 @@ impl SshHost {
         port: u16,
         timeout: Duration,
     ) -> Result<UnixStream, JumpError> {
+        self.direct_tcp(host, port, timeout).map_err(JumpError)
+    }
+
+    /// A socket connected to `host:port` as seen from this host, carried by a
+    /// `direct-tcpip` channel of its one connection (the server's `AllowTcpForwarding`
+    /// must allow it). Blocking: call it from a blocking thread.
+    pub(crate) fn direct_tcp(
+        &self,
+        host: &str,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<UnixStream, TunnelError> {
         if let Some(err) = self.down_error() {
-            return Err(JumpError::Host(err));
+            return Err(TunnelError::Host(err));
         }
         let (reply, answer) = std::sync::mpsc::channel();
         self.send(Request::DirectTcp {
@@ -254,11 +266,11 @@ impl SshHost {
             deadline: Instant::now() + timeout,
             reply,
         })
-        .map_err(JumpError::Host)?;
+        .map_err(TunnelError::Host)?;
         match answer.recv_timeout(timeout + Duration::from_millis(500)) {
             Ok(result) => result,
-            Err(_) => Err(JumpError::NoAnswer {
-                jump: self.name().to_string(),
+            Err(_) => Err(TunnelError::NoAnswer {
+                via: self.name().to_string(),
                 host: host.to_string(),
                 port,
                 after: timeout,
@@ -300,34 +312,40 @@ pub(crate) struct Connection {
     pub tcp: bool,
 }
 
-/// Why a tunnel through a jump host (ProxyJump) did not open. `Display` is the reason the
-/// host behind it shows.
+/// Why a `direct-tcpip` tunnel through a host's connection did not open. `Display` names
+/// the host ("ssh prod: …").
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum JumpError {
-    /// The jump host is down, or its thread is gone.
-    #[error("jump host {0}")]
+pub(crate) enum TunnelError {
+    /// The host is down, or its thread is gone.
+    #[error("{0}")]
     Host(TransportError),
-    /// The jump host's server refused the `direct-tcpip` channel.
-    #[error("jump host ssh {host}: {message}")]
+    /// The host's server refused the `direct-tcpip` channel.
+    #[error("ssh {host}: {message}")]
     Channel { host: String, message: String },
     #[error("cannot make a socket pair: {0}")]
     SocketPair(std::io::Error),
-    /// The request waited in the jump host's queue past its deadline.
+    /// The request waited in the host's queue past its deadline.
     #[error("timed out waiting to open the tunnel")]
     Queued,
-    /// The jump host's thread did not answer at all.
+    /// The host's thread did not answer at all.
     #[error(
-        "jump host {jump} did not open a tunnel to {host}:{port} within {}s ({status})",
+        "ssh {via} did not open a tunnel to {host}:{port} within {}s ({status})",
         .after.as_secs()
     )]
     NoAnswer {
-        jump: String,
+        via: String,
         host: String,
         port: u16,
         after: Duration,
         status: String,
     },
 }
+
+/// Why a tunnel through a jump host (ProxyJump) did not open: the reason the host behind
+/// it shows.
+#[derive(Debug, thiserror::Error)]
+#[error("jump host {0}")]
+pub(crate) struct JumpError(pub TunnelError);
 
 /// Why a connection attempt failed. `Display` is the reason the host's status line gives.
 #[derive(Debug, thiserror::Error)]

@@ -396,7 +396,7 @@ pub(crate) const SCREEN: &[Binding] = &[
         &[Key::PaneNumber],
         Action::Focus(PaneId::Services),
         Screen,
-        Row(&["focus a pane (8: the watch window, 9: PromQL)"]),
+        Row(&["focus a pane (8: the watch window, 9: metrics)"]),
     )
     .footer(1, "focus"),
     Binding::new(

@@ -239,6 +239,7 @@ fn collector(project: &str) -> DockerCollector {
             project: Some(project.into()),
             services: Vec::new(),
             interval: Duration::from_millis(200),
+            exec: Vec::new(),
         },
     )
 }
@@ -737,6 +738,7 @@ async fn a_service_list_watches_only_those_services() {
             project: Some(project.clone()),
             services: vec!["api".into()],
             interval: Duration::from_millis(200),
+            exec: Vec::new(),
         },
     );
     let listed = poll_until(&mut collector, Duration::from_secs(20), "the api", |p| {
@@ -783,6 +785,7 @@ async fn remote_engine_is_a_clear_error_for_now() {
             project: None,
             services: Vec::new(),
             interval: Duration::from_secs(2),
+            exec: Vec::new(),
         },
     );
     let p = poll(&mut collector).await;
@@ -1913,4 +1916,129 @@ async fn container_churn_raises_nothing_above_p3_and_leaves_no_ghosts() {
         w.problems.join("\n"),
         kinds.join("\n")
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// [[docker.NAME.exec]]: figures from commands run inside a service's container.
+
+fn exec_collector(project: &str) -> DockerCollector {
+    let config = watchpost::config::Config::parse(&format!(
+        r#"[docker.dk]
+project = "{project}"
+interval = "1s"
+
+[[docker.dk.exec]]
+id = "misses"
+service = "cache"
+command = ["sh", "-c", "echo '# Stats'; echo keyspace_hits:42; echo keyspace_misses:8"]
+field = "keyspace_misses"
+warn = "> 5"
+
+[[docker.dk.exec]]
+id = "conns"
+service = "cache"
+command = ["sh", "-c", "echo '{{\"db\": {{\"conns\": 7}}}}'"]
+field = "db.conns"
+
+[[docker.dk.exec]]
+id = "query_ms"
+service = "cache"
+command = ["sh", "-c", "echo PONG; echo 'query took 12.5 ms'"]
+regex = "took ([0-9.]+) ms"
+unit = "ms"
+
+[[docker.dk.exec]]
+id = "ready"
+service = "cache"
+command = ["sh", "-c", "exit 2"]
+
+[[docker.dk.exec]]
+id = "literal"
+service = "cache"
+command = ["echo", "a; rm -rf /tmp/x | cat", "*", "`id`"]
+regex = "(.*)"
+
+[[docker.dk.exec]]
+id = "hang"
+service = "cache"
+command = ["sleep", "37"]
+interval = "5s"
+timeout = "1s"
+
+[[docker.dk.exec]]
+id = "absent"
+service = "nosuch"
+command = ["true"]
+"#
+    ))
+    .unwrap();
+    DockerCollector::new("dk", &config.docker["dk"])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_reads_figures_from_a_containers_output_and_cuts_a_hang() {
+    require_docker!();
+    let project = unique("exec");
+    let mut cleanup = Cleanup(Vec::new());
+    let name = run(&mut cleanup, &project, "cache", &[], "sleep 600");
+
+    // As `watchpost check` polls: every exec runs, and is waited for.
+    let mut once = exec_collector(&project);
+    once.one_shot();
+    let p = poll(&mut once).await;
+    let value = |id: &str| {
+        p.reading(id)
+            .unwrap_or_else(|| panic!("no {id} in {:#?}", p.readings))
+            .clone()
+    };
+    let misses = value("dk.misses");
+    assert_eq!(misses.value, Value::Number(8.0), "{misses:?}");
+    assert_eq!(misses.detail, format!("in {name}"));
+    assert_eq!(judge(&misses, None), Severity::Warn);
+    assert_eq!(value("dk.conns").value, Value::Number(7.0));
+    let query = value("dk.query_ms");
+    assert_eq!(
+        (query.value.clone(), query.unit.as_str()),
+        (Value::Number(12.5), "ms")
+    );
+    // No extraction: the exit code, critical when not 0 (pg_isready's way of saying it).
+    let ready = value("dk.ready");
+    assert_eq!(ready.value, Value::Number(2.0));
+    assert_eq!(judge(&ready, None), Severity::Crit);
+    // The arguments reach the program as they are: no shell of ours expands them.
+    assert_eq!(
+        value("dk.literal").value,
+        Value::Text("a; rm -rf /tmp/x | cat * `id`".into())
+    );
+    let hang = value("dk.hang");
+    let error = hang.error.clone().expect("the hang is an error");
+    assert!(error.contains("still running after 1s"), "{error}");
+    assert!(error.contains("stopped (process"), "{error}");
+    let absent = value("dk.absent");
+    assert!(
+        absent.error.as_deref().unwrap().contains(&format!(
+            "no running container of nosuch in compose project {project}"
+        )),
+        "{absent:?}"
+    );
+    // The hung command is gone from the container.
+    let top = docker(&["top", &name]);
+    assert!(!top.contains("sleep 37"), "{top}");
+
+    // Live: a poll never waits for a run; the hang's figure comes once it is cut.
+    let mut live = exec_collector(&project);
+    // The first poll connects to the engine, then starts the runs.
+    poll(&mut live).await;
+    let started = Instant::now();
+    let p = poll(&mut live).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(900) && p.reading("dk.hang").is_none(),
+        "the poll waited for the runs: {:?}",
+        started.elapsed()
+    );
+    let p = poll_until(&mut live, Duration::from_secs(10), "the hang cut", |p| {
+        p.reading("dk.hang").is_some()
+    })
+    .await;
+    assert!(p.reading("dk.hang").unwrap().error.is_some());
 }

@@ -28,7 +28,7 @@ use watchpost::model::update::{SourceHealth, Update};
 
 const SCHEMA: &str = include_str!("../../assets/tmws_schema.sql");
 const HEAD: &str = "571948cc671b";
-const APP: &str = "wp-app";
+pub(crate) const APP: &str = "wp-app";
 const OPERATOR: &str = "wp-operator";
 
 // ---------------------------------------------------------------- fixtures
@@ -163,7 +163,7 @@ async fn checks_1h(collector: &mut SqliteCollector) -> f64 {
 
 // ------------------------------------------------- a second Unix user
 
-fn users_required() -> bool {
+pub(crate) fn users_required() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
         || std::env::var("WATCHPOST_REQUIRE_USERS").is_ok_and(|v| v == "1")
 }
@@ -190,7 +190,7 @@ fn exists(user: &str) -> bool {
 
 /// The application's user `wp-app` and an operator `wp-operator` in its group (created
 /// when missing), or why they cannot be had here.
-fn users() -> Result<(u32, u32), String> {
+pub(crate) fn users() -> Result<(u32, u32), String> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return Err("not running as root (the test creates users and runs as them)".into());

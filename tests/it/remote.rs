@@ -1669,6 +1669,7 @@ async fn remote_docker_engine_through_the_forwarded_socket() {
         project: None,
         services: Vec::new(),
         interval: Duration::from_secs(1),
+        exec: Vec::new(),
     };
     let containers = |updates: &[Update]| -> Option<Vec<String>> {
         updates.iter().find_map(|u| match u {
@@ -1758,6 +1759,8 @@ fn the_warungin_example_validates_and_keeps_the_runbooks_literals_out() {
             "WARUNGIN_VERSION",
             "WARUNGIN_DEPLOYED_AT",
             "WARUNGIN_LOG_UNIT",
+            "WARUNGIN_REDIS_URL",
+            "WARUNGIN_DATABASE_URL",
         ] {
             cmd.env_remove(var);
         }
@@ -1807,6 +1810,20 @@ fn the_warungin_example_validates_and_keeps_the_runbooks_literals_out() {
         local.contains("logs frontend-logs: docker logs of frontend in compose project warungin"),
         "{local}"
     );
+    // The databases, reached from the server over its connection.
+    assert!(
+        remote.contains(
+            "redis cache: at 127.0.0.1:6379 as seen from warungin (through its SSH connection)"
+        ),
+        "{remote}"
+    );
+    assert!(
+        remote.contains(
+            "postgres db: at 127.0.0.1:5432 as seen from warungin (through its SSH connection)"
+        ),
+        "{remote}"
+    );
+    assert!(remote.contains("metric db.tables: number, crit < 1, priority P0"));
 
     // Every source is on the one host; the rules carry the runbook's thresholds.
     let config = Config::parse(&text.replace(
@@ -1817,6 +1834,14 @@ fn the_warungin_example_validates_and_keeps_the_runbooks_literals_out() {
     assert_eq!(
         collect::hosts_in_use(&config),
         ["ssh://deploy@pos.example.invalid"]
+    );
+    assert_eq!(
+        config.redis["cache"].host,
+        "ssh://deploy@pos.example.invalid"
+    );
+    assert_eq!(
+        config.postgres["db"].host,
+        "ssh://deploy@pos.example.invalid"
     );
     let cpu = &config.rules["server.cpu_pct"];
     assert_eq!(

@@ -17,10 +17,10 @@ use std::time::Duration;
 /// Longest a metric may run in WAL mode (readers do not block writers there).
 const BUDGET_WAL: Duration = Duration::from_secs(5);
 /// Rows a table metric keeps for the drill-down.
-const TABLE_ROWS: usize = 500;
+pub(crate) const TABLE_ROWS: usize = 500;
 
 /// What one metric produced.
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub reading: Reading,
     pub table: Option<(String, Table)>,
 }
@@ -34,13 +34,13 @@ pub(crate) fn figure_name(metric: &SqlMetric) -> String {
 }
 
 /// The metric's reading marked as failed with `error`.
-pub fn failed(source: &str, metric: &SqlMetric, error: &str) -> Reading {
+pub(crate) fn failed(source: &str, metric: &SqlMetric, error: &str) -> Reading {
     Reading::failed(figure_id(source, metric), figure_name(metric), error)
 }
 
 /// Runs one metric. Errors (SQL, a write, text where a number is expected, busy) come back
 /// as a failed reading naming the metric, never as a zero.
-pub fn run(conn: &Connection, source: &str, metric: &SqlMetric, wal: bool) -> Outcome {
+pub(crate) fn run(conn: &Connection, source: &str, metric: &SqlMetric, wal: bool) -> Outcome {
     let budget = if wal { BUDGET_WAL } else { BUSY_TIMEOUT };
     let id = figure_id(source, metric);
     let result = with_deadline(conn, budget, || evaluate(conn, source, metric, budget));
@@ -268,6 +268,19 @@ pub(super) fn from_rows(
     columns: Vec<String>,
     rows: &[Vec<rusqlite::types::Value>],
 ) -> Outcome {
+    from_rows_counted(source, metric, columns, rows, rows.len())
+}
+
+/// [`from_rows`] for a reader that kept only the first rows (at most [`TABLE_ROWS`] of a
+/// table) of the `count` the query returned: PostgreSQL's metrics, whose cells are turned
+/// into SQLite's values so that they are judged and worded as a SQLite metric's.
+pub(crate) fn from_rows_counted(
+    source: &str,
+    metric: &SqlMetric,
+    columns: Vec<String>,
+    rows: &[Vec<rusqlite::types::Value>],
+    count: usize,
+) -> Outcome {
     let id = figure_id(source, metric);
     let result = match metric.kind {
         MetricKind::Number => match rows.first() {
@@ -293,13 +306,7 @@ pub(super) fn from_rows(
                         .collect()
                 })
                 .collect();
-            Ok(table_outcome(
-                source,
-                metric,
-                columns,
-                kept,
-                rows.len() as i64,
-            ))
+            Ok(table_outcome(source, metric, columns, kept, count as i64))
         }
     };
     match result {

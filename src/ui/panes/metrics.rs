@@ -1,8 +1,10 @@
-//! Metrics (zoomed, pane 9): every PromQL figure of the Prometheus sources, one row per
-//! figure or per series of a vector, with its value, its history as a sparkline (filled at
-//! start-up by range queries) and its labels. Figures that are not OK come first, so what
-//! needs a look is at the top. The hosts and targets a source discovers are in the Host
-//! and Services panes, not here.
+//! Metrics (zoomed, pane 9): every figure of the Prometheus, Redis and PostgreSQL sources
+//! and of `[[docker.S.exec]]`, one row per figure (or per series of a PromQL vector), with
+//! its value, its history as a sparkline (for PromQL filled at start-up by range queries)
+//! and its labels or detail.
+//! Figures that are not OK come first, so what needs a look is at the top. The hosts and
+//! targets a Prometheus source discovers are in the Host and Services panes, not here; a
+//! database's own Services row (its `up` and latency) is there too, its figures here.
 
 use super::Pane;
 use super::common::{
@@ -29,15 +31,23 @@ const COLUMNS: [Column; 5] = [
 pub fn listed<'a>(ctx: &PaneContext<'a>) -> Vec<&'a FigureState> {
     let state = ctx.state;
     let sources = state.sources_of(PaneId::Metrics);
+    let containers = state.sources_of(PaneId::Containers);
     let mut figures: Vec<&FigureState> = state
         .figures
         .values()
         .filter(|f| {
             let id = &f.figure.id;
-            sources.iter().any(|s| id.starts_with(&format!("{s}.")))
-                // Discovered hosts and targets have their own panes.
+            sources.iter().any(|s| {
+                id.strip_prefix(s.as_str())
+                    .and_then(|rest| rest.strip_prefix('.'))
+                    // A Docker source's containers are in their pane; its execs (`S.E`) here.
+                    .is_some_and(|rest| !containers.contains(s) || !rest.contains('.'))
+            })
+                // Discovered hosts and targets have their own panes (a source that is its
+                // own Services row, a database, keeps its figures here).
                 && !id.rsplit_once('.').is_some_and(|(owner, _)| {
-                    state.hosts.contains_key(owner) || state.services.contains_key(owner)
+                    !sources.iter().any(|s| s == owner)
+                        && (state.hosts.contains_key(owner) || state.services.contains_key(owner))
                 })
         })
         .collect();
@@ -59,7 +69,10 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
     let mut titles = Titles::default();
     let figures = listed(ctx);
     if figures.is_empty() {
-        frame.render_widget(ctx.placeholder(sources, "prometheus"), body);
+        frame.render_widget(
+            ctx.placeholder(sources, "prometheus, redis or postgres"),
+            body,
+        );
         draw_block(frame, area, ctx, PaneId::Metrics, sources, titles);
         return;
     }
@@ -251,6 +264,57 @@ mod tests {
         insta::assert_snapshot!(wide);
         insta::assert_snapshot!(draw(&state, 60, 8));
         let empty = AppState::new(Window::new("m", now(), Duration::hours(24)));
-        assert!(draw(&empty, 40, 4).contains("no prometheus"));
+        assert!(draw(&empty, 40, 4).contains("no prometheus, redis or postgres"));
+    }
+
+    #[test]
+    fn databases_and_container_execs_are_listed_but_not_containers() {
+        let mut state = AppState::new(Window::new("warungin", now(), Duration::hours(24)));
+        // A Redis source is its own Services row, and its figures are still listed here.
+        state.register_source(PaneId::Services, "cache");
+        state.register_source(PaneId::Metrics, "cache");
+        state.register_source(PaneId::Containers, "dock");
+        state.register_source(PaneId::Metrics, "dock");
+        state.apply(
+            Update::Service(crate::model::update::ServiceStatus {
+                name: "cache".into(),
+                kind: "redis".into(),
+                up: true,
+                status: "master".into(),
+                latency_ms: Some(0.4),
+                restarts: None,
+                detail: String::new(),
+            }),
+            now(),
+        );
+        state.apply(
+            Update::Readings {
+                source: "cache".into(),
+                readings: vec![Reading::number(
+                    "cache.cache_hit_pct",
+                    "keyspace hit %",
+                    91.5,
+                    "%",
+                )],
+            },
+            now(),
+        );
+        state.apply(
+            Update::Readings {
+                source: "dock".into(),
+                readings: vec![
+                    Reading::number("dock.pg_isready", "postgres pg_isready", 0.0, ""),
+                    Reading::number("dock.backend.cpu_pct", "backend cpu", 12.0, "%"),
+                ],
+            },
+            now(),
+        );
+        let screen = draw(&state, 120, 8);
+        assert!(screen.contains("keyspace hit %"), "{screen}");
+        assert!(screen.contains("postgres pg_isready"), "{screen}");
+        assert!(
+            !screen.contains("backend cpu"),
+            "containers are their pane's:\n{screen}"
+        );
     }
 }
