@@ -79,7 +79,7 @@ impl Target {
 }
 
 /// `host:port` (IPv6 in brackets) into its parts.
-pub fn split_address(address: &str) -> Result<(String, u16), String> {
+pub(crate) fn split_address(address: &str) -> Result<(String, u16), String> {
     let (host, port) = address
         .rsplit_once(':')
         .ok_or_else(|| format!("address {address:?} is not host:port"))?;
@@ -548,7 +548,7 @@ fn info_field(info: &HashMap<String, String>, field: &str) -> Option<String> {
 }
 
 /// INFO's `key:value` lines (sections and comments left out).
-pub fn parse_info(text: &str) -> HashMap<String, String> {
+pub(crate) fn parse_info(text: &str) -> HashMap<String, String> {
     text.lines()
         .filter(|line| !line.starts_with('#'))
         .filter_map(|line| {

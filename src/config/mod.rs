@@ -741,7 +741,7 @@ fn default_timeout() -> Duration {
     Duration::from_secs(5)
 }
 /// How much of a log source's files is read back at start, by default.
-pub const DEFAULT_READ_BACK: u64 = 512 * 1024 * 1024;
+pub(crate) const DEFAULT_READ_BACK: u64 = 512 * 1024 * 1024;
 fn default_read_back() -> u64 {
     DEFAULT_READ_BACK
 }

@@ -225,7 +225,7 @@ pub(crate) const DOCKER: &[Field] = &[
     f("interval", Kind::Duration),
     f("exec", Kind::DockerExecs),
 ];
-pub const DOCKER_EXEC: &[Field] = &[
+pub(crate) const DOCKER_EXEC: &[Field] = &[
     req("id", Kind::Ident),
     f("name", Kind::Text),
     req("service", Kind::Text),
@@ -1072,7 +1072,7 @@ fn check_exec(walk: &mut Walk<'_>, table: &DeTable<'_>, span: Range<usize>, labe
 /// Whether a connection URL or `key=value` string, as written in the file, holds a password
 /// that is not an environment variable: `redis://:hunter2@db` or `password=hunter2` (but
 /// not `redis://:${REDIS_PASSWORD}@db`, nor a whole `${DATABASE_URL}`).
-pub fn literal_password(raw: &str) -> bool {
+pub(crate) fn literal_password(raw: &str) -> bool {
     // Whatever a variable stands for came from the environment: mark it, then look.
     const ENV: &str = "\u{1}";
     let marked = regex::Regex::new(r"\$\{[^}]*\}")

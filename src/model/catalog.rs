@@ -156,21 +156,22 @@ pub mod tmws {
 pub mod redis {
     use super::Fig;
 
-    pub const UP: Fig = Fig::new("up", "reachable");
-    pub const PING_MS: Fig = Fig::new("ping_ms", "PING round trip");
+    pub(crate) const UP: Fig = Fig::new("up", "reachable");
+    pub(crate) const PING_MS: Fig = Fig::new("ping_ms", "PING round trip");
     /// Hits of all lookups between two polls (INFO's counters' change, not since start).
-    pub const CACHE_HIT_PCT: Fig = Fig::new("cache_hit_pct", "keyspace hit %");
-    pub const MEM_USED_BYTES: Fig = Fig::new("mem_used_bytes", "memory used");
+    pub(crate) const CACHE_HIT_PCT: Fig = Fig::new("cache_hit_pct", "keyspace hit %");
+    pub(crate) const MEM_USED_BYTES: Fig = Fig::new("mem_used_bytes", "memory used");
     /// Only while `maxmemory` is set.
-    pub const MEM_PCT: Fig = Fig::new("mem_pct", "memory used of maxmemory");
-    pub const EVICTIONS_PER_MIN: Fig = Fig::new("evictions_per_min", "keys evicted per minute");
-    pub const REJECTED_PER_MIN: Fig =
+    pub(crate) const MEM_PCT: Fig = Fig::new("mem_pct", "memory used of maxmemory");
+    pub(crate) const EVICTIONS_PER_MIN: Fig =
+        Fig::new("evictions_per_min", "keys evicted per minute");
+    pub(crate) const REJECTED_PER_MIN: Fig =
         Fig::new("rejected_conns_per_min", "connections rejected per minute");
-    pub const CLIENTS: Fig = Fig::new("clients", "connected clients");
-    pub const BLOCKED_CLIENTS: Fig = Fig::new("blocked_clients", "blocked clients");
-    pub const ROLE: Fig = Fig::new("role", "replication role");
+    pub(crate) const CLIENTS: Fig = Fig::new("clients", "connected clients");
+    pub(crate) const BLOCKED_CLIENTS: Fig = Fig::new("blocked_clients", "blocked clients");
+    pub(crate) const ROLE: Fig = Fig::new("role", "replication role");
     /// Only on a replica: `master_link_status`.
-    pub const MASTER_LINK: Fig = Fig::new("master_link", "link to the master");
+    pub(crate) const MASTER_LINK: Fig = Fig::new("master_link", "link to the master");
 
     /// Every built-in figure (`mem_pct` and `master_link` only when they apply).
     pub const ALL: &[Fig] = &[
@@ -192,27 +193,29 @@ pub mod redis {
 pub mod postgres {
     use super::Fig;
 
-    pub const UP: Fig = Fig::new("up", "reachable");
+    pub(crate) const UP: Fig = Fig::new("up", "reachable");
     /// Client backends in `pg_stat_activity`, every state.
-    pub const CONNECTIONS: Fig = Fig::new("connections", "connections");
-    pub const CONNECTIONS_PCT: Fig = Fig::new("connections_pct", "connections of max_connections");
-    pub const ACTIVE: Fig = Fig::new("connections.active", "connections active");
-    pub const IDLE: Fig = Fig::new("connections.idle", "connections idle");
-    pub const IDLE_IN_TX: Fig = Fig::new(
+    pub(crate) const CONNECTIONS: Fig = Fig::new("connections", "connections");
+    pub(crate) const CONNECTIONS_PCT: Fig =
+        Fig::new("connections_pct", "connections of max_connections");
+    pub(crate) const ACTIVE: Fig = Fig::new("connections.active", "connections active");
+    pub(crate) const IDLE: Fig = Fig::new("connections.idle", "connections idle");
+    pub(crate) const IDLE_IN_TX: Fig = Fig::new(
         "connections.idle_in_transaction",
         "connections idle in transaction",
     );
     /// The states above are the usual ones; the rest (aborted transactions, fastpath).
-    pub const OTHER: Fig = Fig::new("connections.other", "connections in another state");
-    pub const LONGEST_QUERY_S: Fig = Fig::new("longest_query_s", "longest running query");
-    pub const LONGEST_TX_S: Fig = Fig::new("longest_transaction_s", "longest open transaction");
+    pub(crate) const OTHER: Fig = Fig::new("connections.other", "connections in another state");
+    pub(crate) const LONGEST_QUERY_S: Fig = Fig::new("longest_query_s", "longest running query");
+    pub(crate) const LONGEST_TX_S: Fig =
+        Fig::new("longest_transaction_s", "longest open transaction");
     /// Only where there is a replica (on a primary with one, or on the replica itself).
-    pub const REPLICATION_LAG_S: Fig = Fig::new("replication_lag_s", "replication lag");
-    pub const DB_SIZE_BYTES: Fig = Fig::new("db_size_bytes", "database size");
-    pub const DEADLOCKS_PER_MIN: Fig = Fig::new("deadlocks_per_min", "deadlocks per minute");
-    pub const ROLLBACKS_PER_MIN: Fig = Fig::new("rollbacks_per_min", "rollbacks per minute");
+    pub(crate) const REPLICATION_LAG_S: Fig = Fig::new("replication_lag_s", "replication lag");
+    pub(crate) const DB_SIZE_BYTES: Fig = Fig::new("db_size_bytes", "database size");
+    pub(crate) const DEADLOCKS_PER_MIN: Fig = Fig::new("deadlocks_per_min", "deadlocks per minute");
+    pub(crate) const ROLLBACKS_PER_MIN: Fig = Fig::new("rollbacks_per_min", "rollbacks per minute");
     /// Buffer cache hits of all block reads between two polls.
-    pub const BLKS_HIT_PCT: Fig = Fig::new("blks_hit_pct", "buffer cache hit %");
+    pub(crate) const BLKS_HIT_PCT: Fig = Fig::new("blks_hit_pct", "buffer cache hit %");
 
     /// Every built-in figure (`replication_lag_s` only where there is a replica).
     pub const ALL: &[Fig] = &[

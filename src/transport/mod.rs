@@ -326,7 +326,7 @@ impl Transport {
     /// A byte stream to `host:port` as seen from this transport's machine: a TCP
     /// connection from here, or a `direct-tcpip` channel of the host's one SSH connection
     /// (no port is published or listened on). Fails after `timeout`.
-    pub async fn connect_tcp(
+    pub(crate) async fn connect_tcp(
         &self,
         host: &str,
         port: u16,
@@ -406,7 +406,7 @@ fn io_reason(e: &std::io::Error) -> String {
 /// A byte stream to a TCP service ([`Transport::connect_tcp`]): a TCP connection from this
 /// machine, or the local end of a socket pair pumped through an SSH channel.
 #[derive(Debug)]
-pub enum TcpChannel {
+pub(crate) enum TcpChannel {
     Tcp(tokio::net::TcpStream),
     Ssh(tokio::net::UnixStream),
 }

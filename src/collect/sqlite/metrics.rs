@@ -20,7 +20,7 @@ const BUDGET_WAL: Duration = Duration::from_secs(5);
 pub(crate) const TABLE_ROWS: usize = 500;
 
 /// What one metric produced.
-pub(crate) struct Outcome {
+pub struct Outcome {
     pub reading: Reading,
     pub table: Option<(String, Table)>,
 }
