@@ -180,6 +180,20 @@ pub enum MetricKind {
     Table,
 }
 
+/// A metric's own thresholds as a rule: none when neither warn nor crit is given.
+fn threshold_rule(
+    warn: Option<Threshold>,
+    crit: Option<Threshold>,
+    priority: Option<Priority>,
+) -> Option<Rule> {
+    (warn.is_some() || crit.is_some()).then_some(Rule {
+        warn,
+        crit,
+        priority,
+        ..Rule::default()
+    })
+}
+
 impl SqlMetric {
     /// The column a number metric's query names `samples` holds how many samples its
     /// value was computed from (`SELECT 100.0 * SUM(denied) / COUNT(*), COUNT(*) AS samples`).
@@ -190,12 +204,9 @@ impl SqlMetric {
 
     /// The thresholds as a rule (none when neither warn nor crit is given).
     pub fn rule(&self) -> Option<Rule> {
-        (self.warn.is_some() || self.crit.is_some()).then_some(Rule {
-            warn: self.warn,
-            crit: self.crit,
-            priority: self.priority,
+        threshold_rule(self.warn, self.crit, self.priority).map(|rule| Rule {
             min_samples: self.min_samples,
-            ..Rule::default()
+            ..rule
         })
     }
 }
@@ -585,12 +596,9 @@ pub struct PromFigure {
 impl PromFigure {
     /// The thresholds and `for` as a rule (none when no threshold is given).
     pub fn rule(&self) -> Option<Rule> {
-        (self.warn.is_some() || self.crit.is_some()).then_some(Rule {
-            warn: self.warn,
-            crit: self.crit,
-            priority: self.priority,
+        threshold_rule(self.warn, self.crit, self.priority).map(|rule| Rule {
             for_duration: self.for_duration,
-            ..Rule::default()
+            ..rule
         })
     }
 }
@@ -659,12 +667,9 @@ pub struct RedisMetric {
 impl RedisMetric {
     /// The thresholds and `for` as a rule (none when no threshold is given).
     pub fn rule(&self) -> Option<Rule> {
-        (self.warn.is_some() || self.crit.is_some()).then_some(Rule {
-            warn: self.warn,
-            crit: self.crit,
-            priority: self.priority,
+        threshold_rule(self.warn, self.crit, self.priority).map(|rule| Rule {
             for_duration: self.for_duration,
-            ..Rule::default()
+            ..rule
         })
     }
 }

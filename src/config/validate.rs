@@ -610,47 +610,19 @@ fn check_rule_id(
 }
 
 /// The figures a Redis or PostgreSQL source will produce (for checking rule ids): its
-/// built-in ones and its metrics, whose ids must be new and unique.
+/// built-in ones and its metrics.
 fn metric_figures(
     walk: &mut Walk<'_>,
     table: &DeTable<'_>,
     label: &str,
     builtin: &[crate::model::catalog::Fig],
 ) -> Vec<String> {
-    let mut figures: Vec<String> = builtin.iter().map(|f| f.key.to_string()).collect();
-    let builtin = figures.len();
-    if let Some((_, metrics)) = get(table, "metric")
-        && let DeValue::Array(items) = metrics.get_ref()
-    {
-        for item in items.iter() {
-            let DeValue::Table(metric) = item.get_ref() else {
-                continue;
-            };
-            let Some((_, id)) = get(metric, "id") else {
-                continue;
-            };
-            let DeValue::String(text) = id.get_ref() else {
-                continue;
-            };
-            let text = text.to_string();
-            if figures[..builtin].contains(&text) {
-                walk.problem(
-                    id.span(),
-                    format!("{label}: metric id {text:?} is already a figure of this source"),
-                );
-            } else if figures[builtin..].contains(&text) {
-                walk.problem(
-                    id.span(),
-                    format!("{label}: two metrics have the id {text:?}"),
-                );
-            }
-            figures.push(text);
-        }
-    }
-    figures
+    let figures = builtin.iter().map(|f| f.key.to_string()).collect();
+    with_metric_ids(walk, table, label, figures)
 }
 
-/// The figures a SQLite source will produce (for checking rule ids), checking its metrics.
+/// The figures a SQLite source will produce (for checking rule ids): its own, its pack's
+/// and its metrics.
 fn sqlite_figures(walk: &mut Walk<'_>, table: &DeTable<'_>, label: &str) -> Vec<String> {
     use crate::model::catalog::sqlite::{DB_FREELIST, DB_INTEGRITY, DB_SIZE_MB};
     let mut figures: Vec<String> = [DB_SIZE_MB, DB_FREELIST, DB_INTEGRITY]
@@ -663,6 +635,17 @@ fn sqlite_figures(walk: &mut Walk<'_>, table: &DeTable<'_>, label: &str) -> Vec<
     {
         figures.extend(pack.figs.iter().map(|f| f.key.to_string()));
     }
+    with_metric_ids(walk, table, label, figures)
+}
+
+/// `builtin` and the ids of the source's `[[….metric]]` tables, which must be new and
+/// unique.
+fn with_metric_ids(
+    walk: &mut Walk<'_>,
+    table: &DeTable<'_>,
+    label: &str,
+    mut figures: Vec<String>,
+) -> Vec<String> {
     let builtin = figures.len();
     if let Some((_, metrics)) = get(table, "metric")
         && let DeValue::Array(items) = metrics.get_ref()

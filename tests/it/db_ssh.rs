@@ -7,34 +7,13 @@
 use crate::support::postgres::Server as Postgres;
 use crate::support::redis::Server as Redis;
 use crate::support::sshd::{established_to, own_socket_inodes};
+use crate::support::updates::{health, value};
 use watchpost::collect::Collector;
 use watchpost::collect::postgres::PostgresCollector;
 use watchpost::collect::redis::RedisCollector;
 use watchpost::config::Config;
 use watchpost::model::figure::Value;
-use watchpost::model::update::{SourceHealth, Update};
-
-fn value(updates: &[Update], id: &str) -> Value {
-    updates
-        .iter()
-        .find_map(|u| match u {
-            Update::Readings { readings, .. } => readings.iter().find(|r| r.id == id).cloned(),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("no {id} in {updates:#?}"))
-        .value
-}
-
-fn health(updates: &[Update]) -> SourceHealth {
-    updates
-        .iter()
-        .rev()
-        .find_map(|u| match u {
-            Update::Health { health, .. } => Some(health.clone()),
-            _ => None,
-        })
-        .expect("a health update")
-}
+use watchpost::model::update::SourceHealth;
 
 #[test]
 fn redis_and_postgres_through_one_ssh_connection() {
@@ -175,25 +154,14 @@ fn the_warungin_example_judges_the_cache_hit_and_connection_checks() {
     commands.extend(["GET product:2".into(), "GET product:3".into()]);
     redis.cli_lines(&commands);
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/warungin.toml");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_watchpost"))
-        .args(["check", "--format", "json", "--config", example])
+    let mut command = std::process::Command::new(crate::support::check::BIN);
+    command
         .env("WARUNGIN_REDIS_URL", redis.url())
         .env("WARUNGIN_DATABASE_URL", postgres.url())
         .env("WARUNGIN_HOST", "local")
-        .env("WARUNGIN_URL", "http://127.0.0.1:9")
-        .output()
-        .unwrap();
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    let find = |id: &str| {
-        json["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == id)
-            .cloned()
-            .unwrap_or_else(|| panic!("no {id} in {json:#}"))
-    };
+        .env("WARUNGIN_URL", "http://127.0.0.1:9");
+    let json = crate::support::check::check_json(command, std::path::Path::new(example)).json;
+    let find = |id: &str| crate::support::check::by_id(&json, id).clone();
     let hit = find("cache.cache_hit_pct");
     assert_eq!(
         (hit["value"].as_f64(), hit["severity"].as_str()),

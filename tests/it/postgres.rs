@@ -4,11 +4,12 @@
 
 use crate::support::postgres::{Server, Session};
 use crate::support::prometheus::eventually;
+use crate::support::updates::{health, number, reading, readings};
 use std::time::Duration;
 use watchpost::collect::Collector;
 use watchpost::collect::postgres::PostgresCollector;
 use watchpost::config::Config;
-use watchpost::model::figure::{Reading, Value};
+use watchpost::model::figure::Value;
 use watchpost::model::update::{SourceHealth, Update};
 
 fn collector(body: &str) -> PostgresCollector {
@@ -19,43 +20,6 @@ fn collector(body: &str) -> PostgresCollector {
 
 fn poll(rt: &tokio::runtime::Runtime, c: &mut PostgresCollector) -> Vec<Update> {
     rt.block_on(c.poll())
-}
-
-fn readings(updates: &[Update]) -> Vec<Reading> {
-    updates
-        .iter()
-        .filter_map(|u| match u {
-            Update::Readings { readings, .. } => Some(readings.clone()),
-            _ => None,
-        })
-        .flatten()
-        .collect()
-}
-
-fn reading(updates: &[Update], id: &str) -> Reading {
-    readings(updates)
-        .into_iter()
-        .find(|r| r.id == id)
-        .unwrap_or_else(|| panic!("no {id} in {:#?}", readings(updates)))
-}
-
-fn number(updates: &[Update], id: &str) -> f64 {
-    let r = reading(updates, id);
-    match &r.value {
-        Value::Number(n) => *n,
-        other => panic!("{id} is {other:?}, not a number ({r:?})"),
-    }
-}
-
-fn health(updates: &[Update]) -> SourceHealth {
-    updates
-        .iter()
-        .rev()
-        .find_map(|u| match u {
-            Update::Health { health, .. } => Some(health.clone()),
-            _ => None,
-        })
-        .expect("a health update")
 }
 
 fn num(text: &str) -> f64 {
@@ -375,23 +339,11 @@ fn check_reads_the_url_from_the_environment() {
         dir.path(),
         "[postgres.db]\nurl = \"${WP_TEST_DATABASE_URL}\"\n\n[[postgres.db.metric]]\nid = \"tables\"\nquery = \"SELECT count(*) FROM pg_tables\"\n",
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_watchpost"))
-        .args(["check", "--format", "json", "--config"])
-        .arg(&config)
-        .env("WP_TEST_DATABASE_URL", server.url())
-        .output()
-        .unwrap();
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    let find = |id: &str| {
-        json["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["id"] == id)
-            .cloned()
-            .unwrap_or_else(|| panic!("no {id} in {json:#}"))
-    };
+    let mut command = std::process::Command::new(crate::support::check::BIN);
+    command.env("WP_TEST_DATABASE_URL", server.url());
+    let out = crate::support::check::check_json(command, &config);
+    let json = out.json;
+    let find = |id: &str| crate::support::check::by_id(&json, id).clone();
     assert_eq!(find("db.up")["value"], 1.0);
     assert_eq!(
         find("db.tables")["value"].as_f64().unwrap(),
@@ -403,7 +355,7 @@ fn check_reads_the_url_from_the_environment() {
             .unwrap()
             .contains("since the statistics were reset")
     );
-    assert_eq!(out.status.code(), Some(0), "{json:#}");
+    assert_eq!(out.code, 0, "{json:#}");
 }
 
 #[test]

@@ -13,3 +13,4 @@ pub mod postgres;
 pub mod redis;
 #[macro_use]
 pub mod sshd;
+pub mod updates;
