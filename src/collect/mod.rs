@@ -4,7 +4,9 @@
 
 pub mod alertmanager;
 pub(crate) mod blocking;
+pub mod command;
 pub mod docker;
+pub(crate) mod extract;
 pub mod host;
 pub mod http;
 pub mod logs;
@@ -135,6 +137,13 @@ pub fn from_config(
             reach(&source.host),
         )));
     }
+    for (name, spec) in &config.command {
+        collectors.push(Box::new(command::CommandCollector::on(
+            name,
+            spec,
+            reach(&spec.host),
+        )));
+    }
     for (name, source) in &config.alertmanager {
         collectors.push(Box::new(alertmanager::AlertmanagerCollector::new(
             name, source,
@@ -155,7 +164,8 @@ pub fn hosts_in_use(config: &Config) -> Vec<String> {
         .chain(config.system.values().map(|s| &s.host))
         .chain(config.logs.values().map(|s| &s.host))
         .chain(config.redis.values().map(|s| &s.host))
-        .chain(config.postgres.values().map(|s| &s.host));
+        .chain(config.postgres.values().map(|s| &s.host))
+        .chain(config.command.values().map(|s| &s.host));
     let mut seen = Vec::new();
     for host in hosts {
         let host = host.trim();

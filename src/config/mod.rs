@@ -51,6 +51,9 @@ pub struct Config {
     /// PostgreSQL servers, read-only: activity, sizes, counters and SQL metrics.
     #[serde(default)]
     pub postgres: BTreeMap<String, PostgresSource>,
+    /// Figures from commands run on a host, for what has no native source.
+    #[serde(default)]
+    pub command: BTreeMap<String, CommandSource>,
     /// Thresholds by figure id, overriding a pack's defaults.
     #[serde(default)]
     pub rules: BTreeMap<String, Rule>,
@@ -86,6 +89,8 @@ struct RawConfig {
     redis: BTreeMap<String, RedisSource>,
     #[serde(default)]
     postgres: BTreeMap<String, PostgresSource>,
+    #[serde(default)]
+    command: BTreeMap<String, CommandSource>,
     #[serde(default)]
     rules: BTreeMap<String, Rule>,
 }
@@ -138,6 +143,7 @@ impl From<RawConfig> for Config {
             alertmanager: raw.alertmanager,
             redis: raw.redis,
             postgres: raw.postgres,
+            command: raw.command,
             rules: raw.rules,
             metrics,
         }
@@ -500,25 +506,100 @@ impl DockerExec {
     /// The thresholds and `for` as a rule; with no threshold and nothing extracted, the
     /// exit code: anything but 0 is critical.
     pub fn rule(&self) -> Option<Rule> {
-        if self.warn.is_some() || self.crit.is_some() {
-            return Some(Rule {
-                warn: self.warn,
-                crit: self.crit,
-                priority: self.priority,
-                for_duration: self.for_duration,
-                ..Rule::default()
-            });
-        }
-        (self.regex.is_none() && self.field.is_none()).then(|| Rule {
-            crit: Some(Threshold::new(
-                crate::model::rule::Comparison::NotEqual,
-                0.0,
-            )),
-            priority: self.priority,
-            for_duration: self.for_duration,
-            ..Rule::default()
-        })
+        output_rule(
+            self.warn,
+            self.crit,
+            self.priority,
+            self.for_duration,
+            self.regex.is_some() || self.field.is_some(),
+        )
     }
+}
+
+/// The rule of a figure read from a command's output: its thresholds and `for`; with no
+/// threshold and nothing extracted, the exit code: anything but 0 is critical.
+fn output_rule(
+    warn: Option<Threshold>,
+    crit: Option<Threshold>,
+    priority: Option<Priority>,
+    for_duration: Option<Duration>,
+    extracting: bool,
+) -> Option<Rule> {
+    if warn.is_some() || crit.is_some() {
+        return Some(Rule {
+            warn,
+            crit,
+            priority,
+            for_duration,
+            ..Rule::default()
+        });
+    }
+    (!extracting).then(|| Rule {
+        crit: Some(Threshold::new(
+            crate::model::rule::Comparison::NotEqual,
+            0.0,
+        )),
+        priority,
+        for_duration,
+        ..Rule::default()
+    })
+}
+
+/// `[command.NAME]`: a command run on a host (this machine or a `[hosts]` host, over its
+/// one SSH connection), its arguments passed as they are (through no shell of ours), on an
+/// interval with a timeout; the figure `NAME.<id>` is read from what it prints as a
+/// `[[docker.S.exec]]` figure is.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CommandSource {
+    /// The figure id after `NAME.`.
+    #[serde(default = "default_command_id")]
+    pub id: String,
+    #[serde(default, deserialize_with = "expanded_opt")]
+    pub name: Option<String>,
+    /// The program and its arguments.
+    #[serde(deserialize_with = "expanded_vec")]
+    pub argv: Vec<String>,
+    #[serde(default = "default_host", deserialize_with = "expanded")]
+    pub host: String,
+    /// The first match's first group (or the whole match) is the value.
+    #[serde(default)]
+    pub regex: Option<String>,
+    /// A key of `key: value` / `key=value` lines, or a dotted path into JSON.
+    #[serde(default)]
+    pub field: Option<String>,
+    #[serde(default, deserialize_with = "expanded")]
+    pub unit: String,
+    #[serde(default)]
+    pub warn: Option<Threshold>,
+    #[serde(default)]
+    pub crit: Option<Threshold>,
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    #[serde(default, rename = "for", with = "crate::model::rule::opt_duration")]
+    pub for_duration: Option<Duration>,
+    #[serde(default = "default_exec_interval", with = "humantime_serde_compat")]
+    pub interval: Duration,
+    /// A command still running then is stopped and reported.
+    #[serde(default = "default_exec_timeout", with = "humantime_serde_compat")]
+    pub timeout: Duration,
+}
+
+impl CommandSource {
+    /// As [`DockerExec::rule`].
+    pub fn rule(&self) -> Option<Rule> {
+        output_rule(
+            self.warn,
+            self.crit,
+            self.priority,
+            self.for_duration,
+            self.regex.is_some() || self.field.is_some(),
+        )
+    }
+}
+
+pub(super) fn default_command_id() -> String {
+    "value".into()
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -1096,6 +1177,25 @@ pub fn explain(config: &Config) -> String {
                 humantime::format_duration(e.timeout),
             ));
         }
+    }
+    for (name, c) in &config.command {
+        let reads = match (&c.regex, &c.field) {
+            (Some(re), _) => format!("the first match of /{re}/"),
+            (None, Some(field)) => format!("field {field}"),
+            (None, None) => "its exit code".to_string(),
+        };
+        let rule = c
+            .rule()
+            .map(|r| format!(", {}", r.describe()))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "command {name}.{}: {} on {}, every {}, stopped after {}, figure from {reads}{rule}\n",
+            c.id,
+            c.argv.join(" "),
+            c.host,
+            humantime::format_duration(c.interval),
+            humantime::format_duration(c.timeout),
+        ));
     }
     for (name, s) in &config.system {
         out.push_str(&format!("system {name}: CPU, memory, disk, load of {}, figures {name}.cpu_pct, .mem_pct, .disk_pct, .load1\n", s.host));

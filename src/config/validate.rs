@@ -153,6 +153,7 @@ pub(crate) const SECTIONS: &[&str] = &[
     "alertmanager",
     "redis",
     "postgres",
+    "command",
     "rules",
 ];
 
@@ -230,6 +231,21 @@ pub(crate) const DOCKER_EXEC: &[Field] = &[
     f("name", Kind::Text),
     req("service", Kind::Text),
     req("command", Kind::TextList),
+    f("regex", Kind::Regex),
+    f("field", Kind::Verbatim),
+    f("unit", Kind::Text),
+    f("warn", Kind::Threshold),
+    f("crit", Kind::Threshold),
+    f("priority", Kind::Priority),
+    f("for", Kind::Duration),
+    f("interval", Kind::Duration),
+    f("timeout", Kind::Duration),
+];
+pub(crate) const COMMAND: &[Field] = &[
+    f("id", Kind::Ident),
+    f("name", Kind::Text),
+    req("argv", Kind::TextList),
+    f("host", Kind::Host),
     f("regex", Kind::Regex),
     f("field", Kind::Verbatim),
     f("unit", Kind::Text),
@@ -416,6 +432,7 @@ fn check_root(walk: &mut Walk<'_>, root: &DeTable<'_>) {
                         "alertmanager" => ALERTMANAGER,
                         "redis" => REDIS,
                         "postgres" => POSTGRES,
+                        "command" => COMMAND,
                         _ => SYSTEM,
                     };
                     check_fields(walk, table, fields, &label, &hosts);
@@ -429,6 +446,7 @@ fn check_root(walk: &mut Walk<'_>, root: &DeTable<'_>) {
                         "redis" | "postgres" => {
                             check_timeout(walk, table, &label, super::default_db_interval())
                         }
+                        "command" => check_exec(walk, table, entry_key.span(), &label),
                         _ => {}
                     }
                     if section == "hosts" {
@@ -463,6 +481,12 @@ fn check_root(walk: &mut Walk<'_>, root: &DeTable<'_>) {
                             &label,
                             crate::model::catalog::postgres::ALL,
                         )),
+                        // Its one figure, so a rule for another id is caught.
+                        "command" => Some(vec![
+                            get(table, "id")
+                                .and_then(|(_, v)| v.get_ref().as_str().map(str::to_string))
+                                .unwrap_or_else(super::default_command_id),
+                        ]),
                         _ => None,
                     };
                     match section {
@@ -1034,7 +1058,12 @@ fn check_value(
 /// What an exec table needs beyond its keys: a command, at most one way to read it, and a
 /// timeout that ends before its figure would be "no data".
 fn check_exec(walk: &mut Walk<'_>, table: &DeTable<'_>, span: Range<usize>, label: &str) {
-    if let Some((_, command)) = get(table, "command")
+    let key = if get(table, "argv").is_some() {
+        "argv"
+    } else {
+        "command"
+    };
+    if let Some((_, command)) = get(table, key)
         && let DeValue::Array(items) = command.get_ref()
         && items.is_empty()
     {

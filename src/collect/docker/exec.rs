@@ -9,6 +9,7 @@
 //! and its figure says so.
 
 use super::{DEFAULT_SOCKET, REMOTE_SOCKET, connect};
+use crate::collect::extract;
 use crate::config::DockerExec;
 use crate::model::figure::Reading;
 use crate::transport::{Transport, UnixForward};
@@ -384,124 +385,25 @@ impl Run {
     /// The figure from a finished run.
     fn read(&self, ran: &Ran) -> Reading {
         let (source, spec) = (&self.source, &self.spec);
-        let (id, name) = (figure_id(source, spec), figure_name(spec));
-        let detail = format!("in {}", ran.container);
-        let extracting = spec.regex.is_some() || spec.field.is_some();
-        if !extracting {
-            return match ran.exit {
-                Some(code) => Reading::number(id, name, code as f64, &spec.unit)
-                    .with_detail(format!("exit code, {detail}: {}", first_line(&ran.stdout))),
-                None => failed(
-                    source,
-                    spec,
-                    &format!("{detail}: the engine gave no exit code"),
-                ),
-            };
-        }
-        if let Some(code) = ran.exit.filter(|c| *c != 0) {
-            let why = first_line(if ran.stderr.trim().is_empty() {
-                &ran.stdout
-            } else {
-                &ran.stderr
-            });
-            return failed(source, spec, &format!("{detail}: exit code {code}: {why}"));
-        }
-        let value = match (&spec.regex, &spec.field) {
-            (Some(pattern), _) => match regex::Regex::new(pattern) {
-                Err(e) => Err(format!("regex {pattern:?}: {e}")),
-                Ok(re) => re
-                    .captures(&ran.stdout)
-                    .map(|c| {
-                        c.get(1)
-                            .or_else(|| c.get(0))
-                            .map_or(String::new(), |m| m.as_str().to_string())
-                    })
-                    .ok_or_else(|| {
-                        format!(
-                            "no match of /{pattern}/ in what it printed: {}",
-                            first_line(&ran.stdout)
-                        )
-                    }),
-            },
-            (None, Some(field)) => field_value(&ran.stdout, field).ok_or_else(|| {
-                format!(
-                    "no field {field:?} in what it printed: {}",
-                    first_line(&ran.stdout)
-                )
-            }),
-            (None, None) => Err("nothing to read".into()),
+        let how = extract::Extraction {
+            regex: spec.regex.as_deref(),
+            field: spec.field.as_deref(),
+            unit: &spec.unit,
         };
-        match value {
-            Ok(text) => match text.trim().parse::<f64>() {
-                Ok(n) if n.is_finite() => Reading::number(id, name, n, &spec.unit),
-                _ => Reading::text(id, name, text.trim()),
-            }
-            .with_detail(detail),
-            Err(e) => failed(source, spec, &format!("{detail}: {e}")),
-        }
+        let finished = extract::Ran {
+            stdout: &ran.stdout,
+            stderr: &ran.stderr,
+            exit: ran.exit,
+        };
+        let detail = format!("in {}", ran.container);
+        extract::read(
+            figure_id(source, spec),
+            figure_name(spec),
+            &how,
+            &finished,
+            &detail,
+        )
+        .unwrap_or_else(|e| failed(source, spec, &e))
     }
 }
 
-/// The value of `field` in a command's output: a dotted path into JSON (`stats.hits`,
-/// `items.0.count`), or the first `field: value` / `field=value` line (`key:value` as
-/// `redis-cli info` prints, `KEY=value` as an env dump).
-pub fn field_value(output: &str, field: &str) -> Option<String> {
-    let trimmed = output.trim_start();
-    if (trimmed.starts_with('{') || trimmed.starts_with('['))
-        && let Ok(json) = serde_json::from_str::<serde_json::Value>(trimmed)
-    {
-        let mut at = &json;
-        for part in field.split('.') {
-            at = match at {
-                serde_json::Value::Object(map) => map.get(part)?,
-                serde_json::Value::Array(items) => items.get(part.parse::<usize>().ok()?)?,
-                _ => return None,
-            };
-        }
-        return Some(match at {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        });
-    }
-    output.lines().find_map(|line| {
-        let line = line.trim();
-        let (key, value) = line
-            .split_once(':')
-            .filter(|(k, _)| !k.contains('='))
-            .or_else(|| line.split_once('='))?;
-        (key.trim() == field).then(|| value.trim().to_string())
-    })
-}
-
-fn first_line(text: &str) -> String {
-    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-    let line = line.trim();
-    if line.is_empty() {
-        "(nothing)".into()
-    } else if line.chars().count() > 120 {
-        format!("{}…", line.chars().take(120).collect::<String>())
-    } else {
-        line.to_string()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::field_value;
-
-    #[test]
-    fn fields_of_key_value_lines_and_json() {
-        let info = "# Stats\r\nkeyspace_hits:42\r\nkeyspace_misses:8\r\n";
-        assert_eq!(field_value(info, "keyspace_misses").as_deref(), Some("8"));
-        assert_eq!(field_value("A=1\nB = two\n", "B").as_deref(), Some("two"));
-        let json = r#"{"stats": {"hits": 7, "name": "x"}, "list": [{"n": 3}]}"#;
-        assert_eq!(field_value(json, "stats.hits").as_deref(), Some("7"));
-        assert_eq!(field_value(json, "stats.name").as_deref(), Some("x"));
-        assert_eq!(field_value(json, "list.0.n").as_deref(), Some("3"));
-        assert_eq!(field_value(json, "stats.none"), None);
-        assert_eq!(
-            field_value("url=http://x:1\n", "url").as_deref(),
-            Some("http://x:1")
-        );
-    }
-}
