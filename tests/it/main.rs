@@ -8,6 +8,7 @@ mod support;
 mod check_cli;
 mod cli;
 mod collectors;
+mod commands;
 mod config;
 mod db_ssh;
 mod demo_world;
