@@ -1402,6 +1402,36 @@ regex = "("
     }
 
     #[test]
+    fn commands_are_checked() {
+        let text = r#"[command.pg]
+id = "ready"
+regex = "("
+field = "x"
+
+[command.up]
+argv = ["true"]
+timeout = "2m"
+
+[rules]
+"up.value" = { crit = "!= 0" }
+"up.nope" = { crit = "!= 0" }
+"#;
+        let got = lines(text);
+        let has = |start: &str, part: &str| {
+            assert!(
+                got.iter().any(|l| l.starts_with(start) && l.contains(part)),
+                "no {start:?} … {part:?} in {got:#?}"
+            )
+        };
+        has("line 4, column 1:", "[command.pg] needs `argv`");
+        has("line 3, column 9:", "not a valid regex");
+        has("line 1, column 10:", "give regex or field, not both");
+        has("line 8, column 11:", "not shorter than");
+        has("line 12, column 1:", "up.nope");
+        assert_eq!(got.len(), 5, "{got:#?}");
+    }
+
+    #[test]
     fn nearest_prefers_the_closest_spelling() {
         assert_eq!(nearest("pakc", ["path", "pack", "host"]), Some("pack"));
         assert_eq!(nearest("sqllite", SECTIONS.iter().copied()), Some("sqlite"));
