@@ -36,9 +36,8 @@ pub(crate) fn read(
 ) -> Result<Reading, String> {
     if !how.extracting() {
         return match ran.exit {
-            Some(code) => Ok(Reading::number(id, name, code as f64, how.unit).with_detail(
-                format!("exit code, {detail}: {}", first_line(ran.stdout)),
-            )),
+            Some(code) => Ok(Reading::number(id, name, code as f64, how.unit)
+                .with_detail(format!("exit code, {detail}: {}", first_line(ran.stdout)))),
             None => Err(format!("{detail}: no exit code")),
         };
     }

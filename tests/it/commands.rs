@@ -184,7 +184,11 @@ async fn the_same_command_over_ssh_gives_the_same_figure() {
     let updates = CommandCollector::on(&name, &stuck, collect::reach(&pool, "test"))
         .poll()
         .await;
-    assert!(started.elapsed() < Duration::from_millis(2500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        started.elapsed()
+    );
     let error = reading(&updates).error.unwrap_or_default();
     assert!(error.contains("still running after 1s"), "{error}");
 }

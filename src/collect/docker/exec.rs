@@ -406,4 +406,3 @@ impl Run {
         .unwrap_or_else(|e| failed(source, spec, &e))
     }
 }
-

@@ -1,5 +1,5 @@
 //! Metrics (zoomed, pane 9): every figure of the Prometheus, Redis and PostgreSQL sources
-//! and of `[[docker.S.exec]]`, one row per figure (or per series of a PromQL vector), with
+//! and of `[[docker.S.exec]]` and `[command.NAME]`, one row per figure (or per series of a PromQL vector), with
 //! its value, its history as a sparkline (for PromQL filled at start-up by range queries)
 //! and its labels or detail.
 //! Figures that are not OK come first, so what needs a look is at the top. The hosts and
