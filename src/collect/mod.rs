@@ -5,6 +5,7 @@
 pub mod alertmanager;
 pub(crate) mod blocking;
 pub mod command;
+pub(crate) mod counters;
 pub mod docker;
 pub(crate) mod extract;
 pub mod host;

@@ -19,6 +19,7 @@
 //! directory as `host`), or through a `[hosts]` host's one SSH connection as a `direct-tcpip`
 //! channel ([`Transport::connect_tcp`]).
 
+use crate::collect::counters::{self, NEEDS_TWO, no_samples};
 use crate::collect::sqlite::metrics::{self as sql_metrics, TABLE_ROWS};
 use crate::collect::{Collector, Reach, health};
 use crate::config::{PostgresSource, SqlMetric};
@@ -500,13 +501,8 @@ enum Since {
     Start(f64),
 }
 
-const NEEDS_TWO: &str = "needs two polls: the figure is the counters' change between them";
 const WENT_BACK: &str =
     "the counters went back (a stats reset or a restart); again from the next poll";
-
-fn no_samples(f: Fig, source: &str, why: &str) -> Reading {
-    f.text(source, "no samples").with_detail(why)
-}
 
 fn per_minute(
     f: Fig,
@@ -516,27 +512,23 @@ fn per_minute(
     counter: fn(&Counters) -> i64,
     what: &str,
 ) -> Reading {
-    let (count, secs, span) = match since {
+    let change = match since {
         Since::Nothing => return no_samples(f, source, NEEDS_TWO),
         Since::Last(last) => {
-            let count = now - counter(&last);
-            if count < 0 {
+            let Ok(count) = u64::try_from(now - counter(&last)) else {
                 return no_samples(f, source, WENT_BACK);
-            }
+            };
             let secs = last.at.elapsed().as_secs_f64();
             (count, secs, format!("in {secs:.1}s"))
         }
         Since::Start(secs) => (
-            now,
+            // The counters of a server's statistics are never negative.
+            u64::try_from(now).unwrap_or(0),
             secs,
             format!("since the statistics were reset {secs:.0}s ago (one look)"),
         ),
     };
-    if secs <= 0.0 {
-        return no_samples(f, source, "no time has passed");
-    }
-    f.number(source, count as f64 * 60.0 / secs, "/min")
-        .with_detail(format!("{count} {what} {span}"))
+    counters::per_minute(f, source, change, what)
 }
 
 fn blks_hit_pct(source: &str, since: Since, now: &Counters) -> Reading {

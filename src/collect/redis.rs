@@ -14,6 +14,7 @@
 //! The server is reached from the source's `host`: from here, or through a `[hosts]` host's
 //! one SSH connection as a `direct-tcpip` channel ([`Transport::connect_tcp`]).
 
+use crate::collect::counters::{self, NEEDS_TWO, no_samples};
 use crate::collect::{Collector, Reach, health};
 use crate::config::{RedisMetric, RedisSource};
 use crate::model::catalog::{Fig, redis as fig};
@@ -431,14 +432,6 @@ fn delta(now: u64, before: u64) -> Option<u64> {
     now.checked_sub(before)
 }
 
-/// Nothing to compute from is neither a failure nor a zero: a text value the thresholds
-/// leave OK, saying why.
-fn no_samples(f: Fig, source: &str, why: &str) -> Reading {
-    f.text(source, "no samples").with_detail(why)
-}
-
-const NEEDS_TWO: &str = "needs two polls: the figure is the counters' change between them";
-
 fn hit_pct(source: &str, since: Since, now: &Counters) -> Reading {
     let rule = Rule::warn_only(Threshold::below(85.0))
         .with_priority(Priority::P2)
@@ -490,7 +483,7 @@ fn per_minute(
     counter: fn(&Counters) -> u64,
     what: &str,
 ) -> Reading {
-    let (count, secs, span) = match since {
+    let change = match since {
         Since::Nothing => return no_samples(f, source, NEEDS_TWO),
         Since::Last(last) => {
             let secs = last.at.elapsed().as_secs_f64();
@@ -511,11 +504,7 @@ fn per_minute(
             format!("since the server started {uptime}s ago (one look)"),
         ),
     };
-    if secs <= 0.0 {
-        return no_samples(f, source, "no time has passed");
-    }
-    f.number(source, count as f64 * 60.0 / secs, "/min")
-        .with_detail(format!("{count} {what} {span}"))
+    counters::per_minute(f, source, change, what)
 }
 
 /// One `[[redis.NAME.metric]]`: the INFO field's value, a number when it reads as one.
