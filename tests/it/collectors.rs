@@ -1,5 +1,6 @@
 //! Host and service collectors against the real machine and tiny loopback servers.
 
+use crate::support::net::ClosedPort;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::server::conn::http1;
@@ -267,11 +268,8 @@ async fn http_service_up_then_down_then_slow() {
 
 #[tokio::test]
 async fn refused_port_is_down_with_the_reason() {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let url = format!("http://127.0.0.1:{port}/health");
+    let closed = ClosedPort::new();
+    let url = format!("http://{}/health", closed.addr());
     let mut collector = ServiceCollector::new("gone", &http_source(&url, Duration::from_secs(1)));
     let updates = collector.poll().await;
     let row = service(&updates);

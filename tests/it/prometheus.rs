@@ -3,6 +3,7 @@
 //! exporter the test runs, serving seed 004's metric names with values the test sets,
 //! and evaluates a rule file with a short `for`.
 
+use crate::support::net::ClosedPort;
 use crate::support::prometheus;
 
 use prometheus::{Exporter, eventually, http_get, http_post_json, write_config};
@@ -185,7 +186,8 @@ fn unreachable_bad_promql_empty_and_nan_are_each_shown_for_what_they_are() {
     exporter.gauge("meatymusic_security_contexts_active", 3.0);
     let prom = prometheus::prometheus(&exporter.target(), NO_RULES, None);
     wait_scraped(&prom);
-    let closed = prometheus::free_port();
+    let closed_port = ClosedPort::new();
+    let closed = closed_port.port;
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(
         dir.path(),
@@ -586,7 +588,8 @@ fn fifty_hosts_fill_the_host_and_services_panes_without_ssh() {
     let exporter = Exporter::start();
     serve_node_exporter(&exporter, 50);
     // A second target that nobody serves: `up` is 0 for it.
-    let dead = format!("127.0.0.1:{}", prometheus::free_port());
+    let dead_port = ClosedPort::new();
+    let dead = dead_port.addr();
     let prom =
         prometheus::prometheus_scraping(&[exporter.target(), dead.clone()], NO_RULES, None, None);
     wait_scraped(&prom);
@@ -950,6 +953,7 @@ fn examples_meatymusic_toml_reads_seed_004s_metrics() {
     let example = std::fs::read_to_string(EXAMPLE).unwrap();
     assert!(example.contains("[5m]"));
     let config = write_config(dir.path(), &example.replace("[5m]", "[5s]"));
+    let no_alertmanager = ClosedPort::new();
     let out = |url: &str| {
         let out = Command::new(env!("CARGO_BIN_EXE_watchpost"))
             .args(["check", "--format", "json", "--config"])
@@ -957,7 +961,7 @@ fn examples_meatymusic_toml_reads_seed_004s_metrics() {
             .env("PROMETHEUS_URL", url)
             .env(
                 "ALERTMANAGER_URL",
-                format!("http://127.0.0.1:{}", prometheus::free_port()),
+                format!("http://{}", no_alertmanager.addr()),
             )
             .output()
             .unwrap();

@@ -2,6 +2,7 @@
 //! on 127.0.0.1 (see support/sshd.rs). The "remote" host is this machine, so every remote
 //! figure can be compared with the same figure read locally.
 
+use crate::support::net::ClosedPort;
 use crate::support::sshd;
 
 use http_body_util::Full;
@@ -1593,9 +1594,8 @@ timeout = "2s"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_host_never_delays_other_sources() {
     // A port nothing listens on: the remote source reports at once, the local one works.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
+    let closed = ClosedPort::new();
+    let port = closed.port;
     let config = Config::parse(&format!(
         "[hosts.gone]\nssh = \"nobody@127.0.0.1:{port}\"\n\n[system.far]\nhost = \"gone\"\ninterval = \"1s\"\n\n[system.near]\ninterval = \"1s\"\n"
     ))

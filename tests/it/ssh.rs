@@ -1,5 +1,6 @@
 //! The SSH transport against a real OpenSSH server on 127.0.0.1 (see support/sshd.rs).
 
+use crate::support::net::ClosedPort;
 use crate::support::sshd;
 
 use sshd::{Agent, PASSPHRASE};
@@ -903,12 +904,8 @@ fn pool_for_port(port: u16) -> watchpost::transport::HostPool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_connection_is_reported_and_never_blocks() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let t = pool_for_port(port).transport("test").unwrap();
+    let closed = ClosedPort::new();
+    let t = pool_for_port(closed.port).transport("test").unwrap();
     let reason = wait_down(&t).await;
     assert_eq!(reason, "connection refused");
     let shown = t.status().borrow().describe("test");

@@ -5,6 +5,7 @@
 pub mod check;
 pub mod host;
 pub mod loopfs;
+pub mod net;
 #[macro_use]
 pub mod prometheus;
 #[macro_use]
