@@ -264,13 +264,22 @@ const WAL_INDEX_RESERVE: i64 = 128 * 1024;
 /// system the kernel cannot back a new page, and the first write to it kills the process
 /// with SIGBUS. Allocating its blocks now, while there is room, means a disk that fills
 /// later fails the record's writes (said in the header) and nothing else.
+///
+/// The file handle used for that stays open as long as the process runs: closing any
+/// handle of a file drops every POSIX lock the process holds on it, SQLite's own lock on
+/// the `-shm` included (the one that tells another process opening the record — a
+/// viewer, `watchpost report` — that the index is in use). Without it that process took
+/// the index for abandoned and reset it under the writer, which died of SIGBUS.
 fn reserve_wal_index(path: &Path) -> std::io::Result<()> {
     let [_, shm] = sqlite_sidecars(path);
     let shm = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(shm)?;
-    nix::fcntl::posix_fallocate(&shm, 0, WAL_INDEX_RESERVE).map_err(std::io::Error::from)
+    let reserved =
+        nix::fcntl::posix_fallocate(&shm, 0, WAL_INDEX_RESERVE).map_err(std::io::Error::from);
+    std::mem::forget(shm);
+    reserved
 }
 
 /// Opens (creating if needed) a record for writing and makes sure its schema is there.

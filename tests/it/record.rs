@@ -778,6 +778,70 @@ fn the_record_its_sidecars_and_its_directories_are_private() {
     assert_eq!(mode(&old), 0o600);
 }
 
+/// Another process reading the record while it is written (`watchpost report`, a viewer)
+/// must find the WAL index in use. The writer once dropped SQLite's lock on the `-shm`
+/// (closing its own handle of that file drops every lock the process holds on it), so the
+/// reader took the index for abandoned and reset it (truncated) under the writer, which
+/// died of SIGBUS when it next touched it.
+#[test]
+fn a_reader_in_another_process_leaves_the_writers_wal_index_alone() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shop.sqlite");
+    let window = Window::new("shop", t0(), Duration::hours(1));
+    let opened = record::open(&path, &window, &settings(5), t0()).unwrap();
+    let (writer, _lock) = writer_of(opened);
+    let sample = |at: DateTime<Utc>| {
+        Msg::Out(Outgoing::Sample {
+            id: "api.up".into(),
+            name: "api up".into(),
+            unit: String::new(),
+            at,
+            value: Value::Number(1.0),
+            condition: Condition::Ok,
+        })
+    };
+    assert!(writer.send(sample(t0())));
+    assert!(writer.flush(std::time::Duration::from_secs(10)));
+    let [_, shm] = watchpost::model::sqlite_sidecars(&path);
+    let reserved = std::fs::metadata(&shm).unwrap().len();
+    assert!(reserved >= 128 * 1024, "{reserved}");
+    // The writer's process holds a lock on the index (SQLite's "in use" byte).
+    let inode = std::fs::metadata(&shm).unwrap().ino();
+    let locks = std::fs::read_to_string("/proc/locks").unwrap();
+    let mine = format!("POSIX  ADVISORY  READ {} ", std::process::id());
+    assert!(
+        locks
+            .lines()
+            .any(|l| l.contains(&mine) && l.contains(&format!(":{inode} "))),
+        "no lock of pid {} on {} (inode {inode}):\n{locks}",
+        std::process::id(),
+        shm.display()
+    );
+    // Another process reads the record: the index is left as it is, and the writer goes on.
+    let out = Command::new(env!("CARGO_BIN_EXE_watchpost"))
+        .args(["report", "--format", "json", "--record"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::metadata(&shm).unwrap().len(),
+        reserved,
+        "the index was reset under the writer"
+    );
+    for k in 1..=50 {
+        assert!(writer.send(sample(t0() + Duration::seconds(30 * k))));
+    }
+    assert!(writer.flush(std::time::Duration::from_secs(10)));
+    let reader = record::Reader::open(&path).unwrap();
+    assert_eq!(reader.samples().unwrap()["api.up"].len(), 51);
+}
+
 #[test]
 fn a_full_file_system_stops_the_record_says_so_and_leaves_it_intact() {
     use watchpost::app::App;
