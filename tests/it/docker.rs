@@ -2240,6 +2240,49 @@ mod databases {
         }
     }
 
+    /// The same through a `[hosts]` host: the engine asked through the host's SSH
+    /// connection (its forwarded socket), the server reached through a channel of that
+    /// same connection.
+    #[test]
+    fn redis_in_a_container_on_a_host_is_reached_through_its_ssh_connection() {
+        require_docker!();
+        if let Err(problem) = build_redis_image() {
+            if docker_required() {
+                panic!("WATCHPOST_REQUIRE_DOCKER=1 but {problem}");
+            }
+            eprintln!("SKIPPED (no Redis image): {problem}");
+            return;
+        }
+        let sshd = sshd_or_skip!();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let _inside = rt.enter();
+        let pool = sshd.quick_pool();
+        let mut net = Network::create();
+        let project = unique("shop");
+        let name = unique("cache");
+        let ip = net.redis(&name, "cache", &project, 20);
+        let config = Config::parse(&format!(
+            "[redis.cache]\ncontainer = \"cache\"\nproject = \"{project}\"\ntimeout = \"2s\"\n"
+        ))
+        .unwrap();
+        let source = watchpost::config::RedisSource {
+            host: "test".into(),
+            ..config.redis["cache"].clone()
+        };
+        let mut c = RedisCollector::on("cache", &source, watchpost::collect::reach(&pool, "test"));
+        let up = poll_until(&rt, &mut c, "up through the host", |u| {
+            number(u, "cache.up") == 1.0
+        });
+        let row = said(&up).0.unwrap();
+        eprintln!("{row}");
+        assert!(row.contains(&format!("({ip}:6379)")), "{row}");
+        assert_eq!(
+            sshd.established_from_here(),
+            1,
+            "one connection to the host"
+        );
+    }
+
     /// A compose service's Redis, published nowhere, reached at its container's address on
     /// its network as the engine says; recreated with another address, found there at the
     /// next connection; stopped, or never there, a source error that says so.
