@@ -10,6 +10,7 @@
 use super::readback::{Backlog, ReadBack};
 use super::remote::{ChunkError, read_chunk};
 use super::{LineSource, Read as SourceRead};
+use crate::collect::blocking::Worker;
 use crate::collect::logs::Ingest;
 use crate::collect::logs::metrics::Coverage;
 use crate::collect::logs::parse::{Format, MAX_LINE_BYTES};
@@ -272,6 +273,8 @@ pub(crate) struct FeedSource {
     read_back: u64,
     /// What the producer said was cut of the window (see [`Event::Partial`]).
     partial: Option<String>,
+    /// Parses the lines off the executor, always on the same thread (see `blocking`).
+    parser: Worker<()>,
 }
 
 impl FeedSource {
@@ -302,6 +305,7 @@ impl FeedSource {
             one_shot_until: None,
             read_back: crate::config::DEFAULT_READ_BACK,
             partial: None,
+            parser: Worker::new(|| ()),
         }
     }
 
@@ -486,7 +490,7 @@ impl LineSource for FeedSource {
                 ingest.derived.coverage = Coverage::Partial(note.clone());
             }
             let format = self.format;
-            let task = tokio::task::spawn_blocking(move || {
+            let task = self.parser.run(move |_| {
                 let lines = ingest.lines(
                     raw.iter().map(|l| (l.bytes.as_slice(), l.dropped, l.at)),
                     format,
