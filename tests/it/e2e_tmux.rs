@@ -1,86 +1,10 @@
 //! The real binary in a real terminal (tmux): `watchpost demo` shows every pane, `q`
 //! quits, and the terminal is restored (main screen, cooked mode, echo on).
 
+use crate::support::tmux::Tmux;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(width: u16, height: u16) -> Option<Tmux> {
-        if Command::new("tmux").arg("-V").output().is_err() {
-            eprintln!("SKIP: tmux is not installed (scripts/test.sh installs it)");
-            return None;
-        }
-        let socket = format!("watchpost-test-{}-{}", std::process::id(), rand_suffix());
-        let tmux = Tmux { socket };
-        let status = tmux
-            .cmd(&[
-                "new-session",
-                "-d",
-                "-s",
-                "t",
-                "-x",
-                &width.to_string(),
-                "-y",
-                &height.to_string(),
-            ])
-            .arg("env -i PATH=/usr/bin:/bin HOME=/tmp TERM=screen-256color bash --norc --noprofile")
-            .status()
-            .expect("tmux new-session");
-        assert!(status.success());
-        Some(tmux)
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("tmux");
-        // -u: the screen is UTF-8 whatever the locale of the machine running the tests.
-        c.arg("-u").arg("-L").arg(&self.socket).args(args);
-        c
-    }
-
-    fn send(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "t"];
-        args.extend_from_slice(keys);
-        assert!(self.cmd(&args).status().unwrap().success());
-    }
-
-    fn capture(&self) -> String {
-        let out = self
-            .cmd(&["capture-pane", "-p", "-t", "t"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn format(&self, fmt: &str) -> String {
-        let out = self
-            .cmd(&["display-message", "-p", "-t", "t", fmt])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    fn wait_for(&self, what: &str, timeout: Duration, mut done: impl FnMut(&Tmux) -> bool) {
-        let start = Instant::now();
-        while start.elapsed() < timeout {
-            if done(self) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        panic!("timed out waiting for {what}; screen:\n{}", self.capture());
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["kill-server"]).status();
-    }
-}
 
 fn rand_suffix() -> u32 {
     std::time::SystemTime::now()
@@ -105,7 +29,7 @@ const TITLES: [&str; 7] = [
 
 #[test]
 fn demo_shows_every_pane_and_q_restores_the_terminal() {
-    let Some(tmux) = Tmux::start(120, 40) else {
+    let Some(tmux) = Tmux::shell(120, 40) else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -160,7 +84,7 @@ fn demo_shows_every_pane_and_q_restores_the_terminal() {
 /// (the dashboard is still there after it) and `x` does, restoring the terminal.
 #[test]
 fn a_keymap_file_rebinds_quit() {
-    let Some(tmux) = Tmux::start(120, 40) else {
+    let Some(tmux) = Tmux::shell(120, 40) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -202,7 +126,7 @@ fn a_keymap_file_rebinds_quit() {
 
 #[test]
 fn sigterm_restores_the_terminal() {
-    let Some(tmux) = Tmux::start(100, 30) else {
+    let Some(tmux) = Tmux::shell(100, 30) else {
         return;
     };
     // The pid goes to a file: the dashboard's alternate screen hides anything echoed.
@@ -232,7 +156,7 @@ fn sigterm_restores_the_terminal() {
 
 #[test]
 fn tiny_and_resized_terminals_never_crash() {
-    let Some(tmux) = Tmux::start(80, 24) else {
+    let Some(tmux) = Tmux::shell(80, 24) else {
         return;
     };
     tmux.send(&[
@@ -278,7 +202,7 @@ fn tiny_and_resized_terminals_never_crash() {
 
 #[test]
 fn no_color_draws_without_colour() {
-    let Some(tmux) = Tmux::start(120, 36) else {
+    let Some(tmux) = Tmux::shell(120, 36) else {
         return;
     };
     tmux.send(&[&format!("NO_COLOR=1 {} demo", binary().display()), "Enter"]);
@@ -317,7 +241,7 @@ fn no_color_draws_without_colour() {
 /// byte-for-byte the same after minutes' worth of refreshes, and no journal is left.
 #[test]
 fn dashboard_session_leaves_the_database_unchanged() {
-    let Some(tmux) = Tmux::start(120, 36) else {
+    let Some(tmux) = Tmux::shell(120, 36) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -441,7 +365,7 @@ fn escape_sequences_in_a_followed_log_change_nothing_on_the_terminal() {
 
     // Control: cat prints the bytes as they are.
     {
-        let Some(control) = Tmux::start(100, 30) else {
+        let Some(control) = Tmux::shell(100, 30) else {
             return;
         };
         arm(&control);
@@ -454,7 +378,7 @@ fn escape_sequences_in_a_followed_log_change_nothing_on_the_terminal() {
         assert_ne!(before, terminal_state(&control, "t.0"));
     }
 
-    let Some(tmux) = Tmux::start(150, 40) else {
+    let Some(tmux) = Tmux::shell(150, 40) else {
         return;
     };
     arm(&tmux);
@@ -611,21 +535,11 @@ fn demo_dir_of(pid: u32) -> Option<PathBuf> {
 
 #[test]
 fn closing_the_demos_tmux_session_removes_its_files() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("SKIP: tmux is not installed (scripts/test.sh installs it)");
-        return;
-    }
     // The demo is the pane's own process, as when a tmux user runs `tmux new watchpost demo`
     // and later closes the session: it gets SIGHUP and its terminal is gone.
-    let tmux = Tmux {
-        socket: format!("watchpost-test-{}-{}", std::process::id(), rand_suffix()),
+    let Some(tmux) = Tmux::start(100, 30, &format!("exec {} demo", binary().display())) else {
+        return;
     };
-    let status = tmux
-        .cmd(&["new-session", "-d", "-s", "t", "-x", "100", "-y", "30"])
-        .arg(format!("exec {} demo", binary().display()))
-        .status()
-        .unwrap();
-    assert!(status.success());
     tmux.wait_for("the dashboard", Duration::from_secs(30), |t| {
         t.format("#{alternate_on}") == "1"
     });
@@ -658,7 +572,7 @@ fn closing_the_demos_tmux_session_removes_its_files() {
 
 #[test]
 fn a_crashed_demos_files_are_removed_by_the_next_demo() {
-    let Some(tmux) = Tmux::start(100, 30) else {
+    let Some(tmux) = Tmux::shell(100, 30) else {
         return;
     };
     // What a demo killed with SIGKILL leaves: its directory, its pid no longer running.

@@ -3,6 +3,7 @@
 //! through a short window on a fixture deployment, a restart, history and alerts intact,
 //! and the report complete with the incidents at the right times.
 
+use crate::support::tmux::Tmux;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -380,95 +381,9 @@ fn log_writer(path: PathBuf, down: Arc<AtomicBool>, stop: Arc<AtomicBool>) {
     });
 }
 
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(command: &str) -> Option<Tmux> {
-        if Command::new("tmux").arg("-V").output().is_err() {
-            eprintln!("SKIP: tmux is not installed (scripts/test.sh installs it)");
-            return None;
-        }
-        let tmux = Tmux {
-            socket: format!("watchpost-record-{}", std::process::id()),
-        };
-        let ok = tmux
-            .cmd(&[
-                "new-session",
-                "-d",
-                "-s",
-                "t",
-                "-x",
-                "160",
-                "-y",
-                "45",
-                command,
-            ])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "tmux new-session");
-        Some(tmux)
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("tmux");
-        c.arg("-L").arg(&self.socket).args(args);
-        c
-    }
-
-    fn window(&self, name: &str, command: &str) {
-        assert!(
-            self.cmd(&["new-window", "-d", "-t", "t", "-n", name, command])
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
-
-    fn send(&self, target: &str, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", target];
-        args.extend_from_slice(keys);
-        assert!(self.cmd(&args).status().unwrap().success());
-    }
-
-    fn capture(&self, target: &str) -> String {
-        let out = self
-            .cmd(&["capture-pane", "-p", "-t", target])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn wait_for(&self, target: &str, what: &str, secs: u64, done: impl Fn(&str) -> bool) {
-        let started = Instant::now();
-        while started.elapsed() < std::time::Duration::from_secs(secs) {
-            if done(&self.capture(target)) {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(250));
-        }
-        panic!(
-            "timed out waiting for {what}; screen:\n{}",
-            self.capture(target)
-        );
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["kill-server"]).status();
-    }
-}
-
 /// The pid of the process running in the viewer's pane.
 fn viewer_pid(tmux: &Tmux) -> u32 {
-    let out = tmux
-        .cmd(&["display-message", "-p", "-t", "t:viewer", "#{pane_pid}"])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    tmux.format_in("t:viewer", "#{pane_pid}").parse().unwrap()
 }
 
 /// Waits until `at` seconds after `origin`.
@@ -523,16 +438,17 @@ files = ["{log}"]
         shell_quote(&config_path),
         shell_quote(&record_path)
     );
-    let Some(tmux) = Tmux::start(
-        "env -i PATH=/usr/bin:/bin HOME=/tmp TERM=screen-256color bash --norc --noprofile",
-    ) else {
+    let Some(tmux) = Tmux::shell(160, 45) else {
         stop.store(true, Ordering::SeqCst);
         return;
     };
-    tmux.send("t:0", &[&run, "Enter"]);
-    tmux.wait_for("t:0", "the dashboard", 30, |s| {
-        s.contains("Alerts") && s.contains("shop")
-    });
+    tmux.send_in("t:0", &[&run, "Enter"]);
+    tmux.wait_for_screen(
+        "t:0",
+        "the dashboard",
+        std::time::Duration::from_secs(30),
+        |s| s.contains("Alerts") && s.contains("shop"),
+    );
     let started_at = {
         let reader = loop {
             if let Ok(r) = record::Reader::open(&record_path)
@@ -555,9 +471,12 @@ files = ["{log}"]
     down.store(false, Ordering::SeqCst);
     w(34.0);
     down.store(true, Ordering::SeqCst);
-    tmux.wait_for("t:0", "the second outage on screen", 20, |s| {
-        s.contains("api up")
-    });
+    tmux.wait_for_screen(
+        "t:0",
+        "the second outage on screen",
+        std::time::Duration::from_secs(20),
+        |s| s.contains("api up"),
+    );
     w(42.0);
     let pid = record::holder(&record_path).expect("the writer's pid in the lock file");
     let killed_at = Utc::now();
@@ -568,9 +487,12 @@ files = ["{log}"]
             .unwrap()
             .success()
     );
-    tmux.wait_for("t:0", "the shell after kill -9", 10, |s| {
-        s.contains("EXIT=137")
-    });
+    tmux.wait_for_screen(
+        "t:0",
+        "the shell after kill -9",
+        std::time::Duration::from_secs(10),
+        |s| s.contains("EXIT=137"),
+    );
 
     // What survived the kill: everything up to a few seconds before it.
     {
@@ -595,16 +517,21 @@ files = ["{log}"]
 
     // Restart in the same pane; and a second watchpost alongside, which only views.
     w(46.0);
-    tmux.send("t:0", &[&format!("clear; {run}"), "Enter"]);
-    tmux.wait_for("t:0", "the restarted dashboard", 30, |s| {
-        !s.contains("EXIT=137")
-            && s.contains("Alerts")
-            && s.lines()
-                .next()
-                .is_some_and(|l| l.contains("shop") && l.contains("T+"))
-    });
+    tmux.send_in("t:0", &[&format!("clear; {run}"), "Enter"]);
+    tmux.wait_for_screen(
+        "t:0",
+        "the restarted dashboard",
+        std::time::Duration::from_secs(30),
+        |s| {
+            !s.contains("EXIT=137")
+                && s.contains("Alerts")
+                && s.lines()
+                    .next()
+                    .is_some_and(|l| l.contains("shop") && l.contains("T+"))
+        },
+    );
     // The window goes on from where it was (T+00:00:4x or later), with its timeline.
-    let screen = tmux.capture("t:0");
+    let screen = tmux.capture_in("t:0");
     let header = screen.lines().next().unwrap_or_default().to_string();
     assert!(
         header.contains("T+00:00:4") || header.contains("T+00:00:5") || header.contains("T+00:01:"),
@@ -622,33 +549,48 @@ files = ["{log}"]
             shell_quote(&record_path)
         ),
     );
-    tmux.wait_for("t:viewer", "the viewer", 30, |s| {
-        s.contains(&"viewer (record held by pid".to_string())
-    });
+    tmux.wait_for_screen(
+        "t:viewer",
+        "the viewer",
+        std::time::Duration::from_secs(30),
+        |s| s.contains(&"viewer (record held by pid".to_string()),
+    );
     // A note, typed in the writer.
-    tmux.send("t:0", &["n"]);
-    tmux.send("t:0", &["-l", "pool raised to 40"]);
-    tmux.send("t:0", &["Enter"]);
-    tmux.wait_for("t:0", "the note kept", 10, |s| {
-        s.contains("note kept in the record")
-    });
+    tmux.send_in("t:0", &["n"]);
+    tmux.send_in("t:0", &["-l", "pool raised to 40"]);
+    tmux.send_in("t:0", &["Enter"]);
+    tmux.wait_for_screen(
+        "t:0",
+        "the note kept",
+        std::time::Duration::from_secs(10),
+        |s| s.contains("note kept in the record"),
+    );
     w(60.0);
     down.store(false, Ordering::SeqCst);
     // Let the recovery be seen and committed, then quit both.
     w(66.0);
-    tmux.wait_for("t:0", "the outage resolved", 20, |s| {
-        s.contains("ok ") && s.contains("api up")
-    });
+    tmux.wait_for_screen(
+        "t:0",
+        "the outage resolved",
+        std::time::Duration::from_secs(20),
+        |s| s.contains("ok ") && s.contains("api up"),
+    );
     // The writer leaves; the viewer takes the record over within a refresh or two.
-    tmux.send("t:0", &["q"]);
-    tmux.wait_for("t:0", "the writer's clean exit", 10, |s| {
-        s.contains("EXIT=0")
-    });
-    tmux.wait_for("t:viewer", "the viewer taking over", 15, |s| {
-        s.contains("now writes the record") && !s.contains("viewer (record held")
-    });
+    tmux.send_in("t:0", &["q"]);
+    tmux.wait_for_screen(
+        "t:0",
+        "the writer's clean exit",
+        std::time::Duration::from_secs(10),
+        |s| s.contains("EXIT=0"),
+    );
+    tmux.wait_for_screen(
+        "t:viewer",
+        "the viewer taking over",
+        std::time::Duration::from_secs(15),
+        |s| s.contains("now writes the record") && !s.contains("viewer (record held"),
+    );
     assert_eq!(record::holder(&record_path), Some(viewer_pid(&tmux)));
-    tmux.send("t:viewer", &["q"]);
+    tmux.send_in("t:viewer", &["q"]);
     std::thread::sleep(std::time::Duration::from_secs(2));
     stop.store(true, Ordering::SeqCst);
 
@@ -1130,9 +1072,7 @@ fn restarts_count_every_line_once(ending: Ending) {
         shell_quote(&config_path),
         shell_quote(&record_path)
     );
-    let Some(tmux) = Tmux::start(
-        "env -i PATH=/usr/bin:/bin HOME=/tmp TERM=screen-256color bash --norc --noprofile",
-    ) else {
+    let Some(tmux) = Tmux::shell(160, 45) else {
         return;
     };
     let stop = Arc::new(AtomicBool::new(false));
@@ -1144,10 +1084,13 @@ fn restarts_count_every_line_once(ending: Ending) {
         stop.clone(),
     );
 
-    tmux.send("t:0", &[&run, "Enter"]);
-    tmux.wait_for("t:0", "the dashboard", 30, |s| {
-        s.contains("Errors") && s.contains("restarts")
-    });
+    tmux.send_in("t:0", &[&run, "Enter"]);
+    tmux.wait_for_screen(
+        "t:0",
+        "the dashboard",
+        std::time::Duration::from_secs(30),
+        |s| s.contains("Errors") && s.contains("restarts"),
+    );
     // The read-back's count reaches the record; then a few seconds of lines read live.
     wait_until("the read-back counted in the record", 60, || {
         recorded(&record_path).1 >= before.1
@@ -1155,7 +1098,7 @@ fn restarts_count_every_line_once(ending: Ending) {
     std::thread::sleep(std::time::Duration::from_secs(3));
     let pid = record::holder(&record_path).expect("the writer's pid in the lock file");
     match ending {
-        Ending::Quit => tmux.send("t:0", &["q"]),
+        Ending::Quit => tmux.send_in("t:0", &["q"]),
         Ending::Kill | Ending::Hangup => {
             let signal = if matches!(ending, Ending::Kill) {
                 "-9"
@@ -1171,8 +1114,13 @@ fn restarts_count_every_line_once(ending: Ending) {
             );
         }
     }
-    tmux.wait_for("t:0", "the first run's end", 15, |s| exit_code(s).is_some());
-    let code = exit_code(&tmux.capture("t:0"));
+    tmux.wait_for_screen(
+        "t:0",
+        "the first run's end",
+        std::time::Duration::from_secs(15),
+        |s| exit_code(s).is_some(),
+    );
+    let code = exit_code(&tmux.capture_in("t:0"));
     match ending {
         Ending::Kill => assert_eq!(code, Some(137)),
         Ending::Quit | Ending::Hangup => assert_eq!(code, Some(0)),
@@ -1190,10 +1138,13 @@ fn restarts_count_every_line_once(ending: Ending) {
         &written,
     );
 
-    tmux.send("t:0", &[&format!("clear; {run}"), "Enter"]);
-    tmux.wait_for("t:0", "the restarted dashboard", 30, |s| {
-        exit_code(s).is_none() && s.contains("Errors") && s.contains("restarts")
-    });
+    tmux.send_in("t:0", &[&format!("clear; {run}"), "Enter"]);
+    tmux.wait_for_screen(
+        "t:0",
+        "the restarted dashboard",
+        std::time::Duration::from_secs(30),
+        |s| exit_code(s).is_none() && s.contains("Errors") && s.contains("restarts"),
+    );
     std::thread::sleep(std::time::Duration::from_secs(3));
     stop.store(true, Ordering::SeqCst);
     writer.join().unwrap();
@@ -1210,10 +1161,13 @@ fn restarts_count_every_line_once(ending: Ending) {
         all,
         "(lines, errors, critical) recorded vs written"
     );
-    tmux.send("t:0", &["q"]);
-    tmux.wait_for("t:0", "the second run's clean exit", 15, |s| {
-        s.contains("EXIT=0")
-    });
+    tmux.send_in("t:0", &["q"]);
+    tmux.wait_for_screen(
+        "t:0",
+        "the second run's clean exit",
+        std::time::Duration::from_secs(15),
+        |s| s.contains("EXIT=0"),
+    );
     assert_eq!(
         recorded(&record_path),
         all,
@@ -1308,7 +1262,7 @@ fn wait_or_show(tmux: &Tmux, what: &str, secs: u64, mut done: impl FnMut() -> (b
         assert!(
             started.elapsed().as_secs() < secs,
             "timed out waiting for {what}: {state}; screen:\n{}",
-            tmux.capture("t:0")
+            tmux.capture_in("t:0")
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
@@ -1384,15 +1338,16 @@ fn a_restart_whose_read_back_is_cut(cap: Option<u64>) {
         shell_quote(&config_path),
         shell_quote(&record_path)
     );
-    let Some(tmux) = Tmux::start(
-        "env -i PATH=/usr/bin:/bin HOME=/tmp TERM=screen-256color bash --norc --noprofile",
-    ) else {
+    let Some(tmux) = Tmux::shell(160, 45) else {
         return;
     };
-    tmux.send("t:0", &[&run, "Enter"]);
-    tmux.wait_for("t:0", "the dashboard", 30, |s| {
-        s.contains("Errors") && s.contains("cut")
-    });
+    tmux.send_in("t:0", &[&run, "Enter"]);
+    tmux.wait_for_screen(
+        "t:0",
+        "the dashboard",
+        std::time::Duration::from_secs(30),
+        |s| s.contains("Errors") && s.contains("cut"),
+    );
     wait_or_show(&tmux, "the first run's lines in the record", 60, || {
         (
             recorded(&record_path) == before,
@@ -1403,8 +1358,13 @@ fn a_restart_whose_read_back_is_cut(cap: Option<u64>) {
             ),
         )
     });
-    tmux.send("t:0", &["q"]);
-    tmux.wait_for("t:0", "the first run's end", 15, |s| s.contains("EXIT=0"));
+    tmux.send_in("t:0", &["q"]);
+    tmux.wait_for_screen(
+        "t:0",
+        "the first run's end",
+        std::time::Duration::from_secs(15),
+        |s| s.contains("EXIT=0"),
+    );
     let watermark = record::Reader::open(&record_path)
         .unwrap()
         .log_watermarks()
@@ -1436,10 +1396,13 @@ fn a_restart_whose_read_back_is_cut(cap: Option<u64>) {
     let lines = lines_of(&log_path);
     let file_len = std::fs::metadata(&log_path).unwrap().len();
 
-    tmux.send("t:0", &[&format!("clear; {run}"), "Enter"]);
-    tmux.wait_for("t:0", "the restarted dashboard", 30, |s| {
-        exit_code(s).is_none() && s.contains("Errors") && s.contains("cut")
-    });
+    tmux.send_in("t:0", &[&format!("clear; {run}"), "Enter"]);
+    tmux.wait_for_screen(
+        "t:0",
+        "the restarted dashboard",
+        std::time::Duration::from_secs(30),
+        |s| exit_code(s).is_none() && s.contains("Errors") && s.contains("cut"),
+    );
     // What the record is to hold: every line, or the first run's and those of the bytes
     // read back (a chunk's first, partial line left out).
     let counted: Vec<&(u64, DateTime<Utc>, String)> = match cap {
@@ -1470,10 +1433,13 @@ fn a_restart_whose_read_back_is_cut(cap: Option<u64>) {
             format!("{got:?}, {hour_errors} expected"),
         )
     });
-    tmux.send("t:0", &["q"]);
-    tmux.wait_for("t:0", "the second run's clean exit", 15, |s| {
-        s.contains("EXIT=0")
-    });
+    tmux.send_in("t:0", &["q"]);
+    tmux.wait_for_screen(
+        "t:0",
+        "the second run's clean exit",
+        std::time::Duration::from_secs(15),
+        |s| s.contains("EXIT=0"),
+    );
     assert_eq!(recorded(&record_path), expected);
     eprintln!(
         "written (lines, errors, critical) {all:?}; recorded {expected:?}; file {file_len} bytes; errors_1h {hour_errors}"

@@ -14,4 +14,5 @@ pub mod postgres;
 pub mod redis;
 #[macro_use]
 pub mod sshd;
+pub mod tmux;
 pub mod updates;
