@@ -13,7 +13,7 @@
 
 use super::{AbortOnDrop, Shared, describe_error, lock};
 use crate::collect::ScreenWatch;
-use crate::collect::logs::source::{Event, Outbox, RawLine};
+use crate::collect::logs::source::{Event, Outbox, RawLine, Start};
 use crate::model::update::{CONTAINER_LOG_TAIL, ContainerLogLine, ContainerLogTail};
 use bollard::Docker;
 use bollard::container::LogOutput;
@@ -177,6 +177,11 @@ pub(in crate::collect) struct LogFeed {
     progress: Mutex<HashMap<String, Progress>>,
     /// Whether a selected container runs (told by every reconcile).
     running: tokio::sync::watch::Sender<bool>,
+    /// Read once (`check`): each selected container is read once, without following, by
+    /// this moment at most.
+    one_shot: Option<Option<tokio::time::Instant>>,
+    /// Read once: the reads still under way (`None` until the first reconcile).
+    one_shot_reads: tokio::sync::watch::Sender<Option<usize>>,
 }
 
 /// How far one container's log was read.
@@ -190,18 +195,23 @@ struct Progress {
 }
 
 impl LogFeed {
-    pub(in crate::collect) fn new(
-        outbox: Outbox,
-        tail: usize,
-        since: Option<DateTime<Utc>>,
-    ) -> Self {
+    pub(in crate::collect) fn new(outbox: Outbox, tail: usize, start: Start) -> Self {
         LogFeed {
             outbox,
             tail,
-            since,
+            since: start.since,
             progress: Mutex::new(HashMap::new()),
             running: tokio::sync::watch::Sender::new(true),
+            one_shot: start.one_shot.then_some(start.until),
+            one_shot_reads: tokio::sync::watch::Sender::new(None),
         }
+    }
+
+    /// Read once: how many reads are under way (`None` before the first reconcile).
+    pub(in crate::collect) fn watch_one_shot_reads(
+        &self,
+    ) -> tokio::sync::watch::Receiver<Option<usize>> {
+        self.one_shot_reads.subscribe()
     }
 
     /// Changes when the selection goes from some running container to none, or back.
@@ -277,6 +287,10 @@ pub(super) fn reconcile_feed(
     let is_selected = |id: &String| selected.iter().any(|c| c.id == *id);
     follows.retain(|id, _| is_selected(id));
     feed.progress().retain(|id, _| is_selected(id));
+    if feed.one_shot.is_some() {
+        reconcile_one_shot(docker, feed, follows, selected);
+        return;
+    }
     for c in selected {
         let current = follows.get(&c.id).filter(|f| f.started_at == c.started_at);
         let follow = if c.running {
@@ -307,6 +321,7 @@ pub(super) fn reconcile_feed(
             },
             feed.clone(),
             previous,
+            None,
         ));
         follows.insert(
             c.id,
@@ -316,6 +331,66 @@ pub(super) fn reconcile_feed(
                 task: AbortOnDrop(task),
             },
         );
+    }
+}
+
+/// Read once (`check`): each selected container that ever ran, running or not, is read
+/// once without following, to the end of its log; the reads under way are counted, so
+/// the source's run ends when the last one does.
+fn reconcile_one_shot(
+    docker: &Docker,
+    feed: &Arc<LogFeed>,
+    follows: &mut HashMap<String, Follow>,
+    selected: Vec<Selected>,
+) {
+    // Counted before they start, so the count never reads 0 while a read is to come.
+    feed.one_shot_reads
+        .send_modify(|n| *n = Some(n.unwrap_or(0)));
+    for c in selected {
+        if !c.readable || follows.contains_key(&c.id) {
+            continue;
+        }
+        let pending = OneShotRead::new(feed);
+        let task = tokio::spawn(read_into_feed(
+            docker.clone(),
+            Read {
+                id: c.id.clone(),
+                name: c.name,
+                started_at: c.started_at,
+                follow: false,
+            },
+            feed.clone(),
+            None,
+            Some(pending),
+        ));
+        follows.insert(
+            c.id,
+            Follow {
+                started_at: c.started_at,
+                follows: false,
+                task: AbortOnDrop(task),
+            },
+        );
+    }
+}
+
+/// One read of a one-shot run under way: counted while it lives (also when its task is
+/// aborted).
+struct OneShotRead(Arc<LogFeed>);
+
+impl OneShotRead {
+    fn new(feed: &Arc<LogFeed>) -> Self {
+        feed.one_shot_reads
+            .send_modify(|n| *n = Some(n.unwrap_or(0) + 1));
+        OneShotRead(feed.clone())
+    }
+}
+
+impl Drop for OneShotRead {
+    fn drop(&mut self) {
+        self.0
+            .one_shot_reads
+            .send_modify(|n| *n = Some(n.unwrap_or(1).saturating_sub(1)));
     }
 }
 
@@ -344,7 +419,14 @@ struct Read {
 /// earlier read delivered are skipped). A follow runs until the container stops; a read
 /// back ends at the log's end. Either marks its run as read once that is known to be
 /// whole.
-async fn read_into_feed(docker: Docker, read: Read, feed: Arc<LogFeed>, previous: Option<Follow>) {
+async fn read_into_feed(
+    docker: Docker,
+    read: Read,
+    feed: Arc<LogFeed>,
+    previous: Option<Follow>,
+    // Read once: counted as under way until this read ends.
+    _one_shot: Option<OneShotRead>,
+) {
     if let Some(previous) = previous {
         previous.stop().await;
     }
@@ -370,9 +452,32 @@ async fn read_into_feed(docker: Docker, read: Read, feed: Arc<LogFeed>, previous
     };
     // The first read's lines written before it began: as many as `tail` means cut.
     let began = Utc::now();
+    let began_at = tokio::time::Instant::now();
     let mut read_back = 0;
     let mut stream = docker.logs(&id, Some(options)).boxed();
-    while let Some(item) = stream.next().await {
+    // Read once, by the one-shot limit at most.
+    let until = feed.one_shot.flatten();
+    let mut lines_read: u64 = 0;
+    loop {
+        let next = match until {
+            Some(until) => match tokio::time::timeout_at(until, stream.next()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    let oldest = feed.since.map_or(String::new(), |at| {
+                        format!(" from {}", at.format("%H:%M:%S UTC"))
+                    });
+                    let note = format!(
+                        "partial: the log of {name} was still being read after {}s ({} lines{oldest} read); its newer lines are not counted",
+                        began_at.elapsed().as_secs(),
+                        lines_read
+                    );
+                    feed.send(Event::Partial(note)).await;
+                    return;
+                }
+            },
+            None => stream.next().await,
+        };
+        let Some(item) = next else { break };
         let output = match item {
             Ok(output) => output,
             // Removed meanwhile: its events say so, nothing to complain about.
@@ -400,6 +505,7 @@ async fn read_into_feed(docker: Docker, read: Read, feed: Arc<LogFeed>, previous
             if !feed.send(Event::Line(line)).await {
                 return;
             }
+            lines_read += 1;
             if resume.is_none() && at.is_some_and(|at| at < began) {
                 read_back += 1;
                 if read_back == feed.tail {

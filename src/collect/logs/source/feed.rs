@@ -86,7 +86,15 @@ pub struct Start {
     pub one_shot: bool,
     /// Lines back to this time are still to be counted (see [`LineSource::reach`]).
     pub since: Option<DateTime<Utc>>,
+    /// Read once: a producer that reads a backlog itself stops by this moment, saying
+    /// what it did not read ([`Event::Partial`]), a little before the one-shot read's own
+    /// limit.
+    pub until: Option<Instant>,
 }
+
+/// A producer's own limit in a one-shot read comes this long before the read's, so what
+/// it says of a cut arrives before the read ends.
+pub(crate) const PRODUCER_MARGIN: Duration = Duration::from_secs(1);
 
 /// What a file on an SSH host held before following started.
 #[derive(Clone, Debug, PartialEq)]
@@ -328,6 +336,9 @@ impl FeedSource {
         Start {
             one_shot: self.one_shot_until.is_some(),
             since: self.since,
+            until: self
+                .one_shot_until
+                .map(|until| until.checked_sub(PRODUCER_MARGIN).unwrap_or(until)),
         }
     }
 
