@@ -10,6 +10,11 @@
 //! never read (it crashed before the source started, or between two listings) is read
 //! back once, without following. A first read that brings `tail` lines may have been cut
 //! by it: the figures say so.
+//!
+//! Read once (`check`), every selected container that ever ran is read once without
+//! following, to the end of its log (by the one-shot limit at most: a read cut there says
+//! which log and how much was read); the reads under way are counted, so the source's run
+//! ends when the last one does.
 
 use super::{AbortOnDrop, Shared, describe_error, lock};
 use crate::collect::ScreenWatch;
@@ -19,9 +24,12 @@ use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::query_parameters::LogsOptions;
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+/// Frames of a container's log already arrived that go into one event at most.
+const BATCH_FRAMES: usize = 1024;
 
 /// A longer line is cut: the pane shows one line per entry anyway.
 const MAX_LINE_CHARS: usize = 2000;
@@ -343,14 +351,16 @@ fn reconcile_one_shot(
     follows: &mut HashMap<String, Follow>,
     selected: Vec<Selected>,
 ) {
-    // Counted before they start, so the count never reads 0 while a read is to come.
+    let to_read: Vec<Selected> = selected
+        .into_iter()
+        .filter(|c| c.readable && !follows.contains_key(&c.id))
+        .collect();
+    // Counted all at once before they start, so the count never reads 0 while a read is
+    // still to come.
     feed.one_shot_reads
-        .send_modify(|n| *n = Some(n.unwrap_or(0)));
-    for c in selected {
-        if !c.readable || follows.contains_key(&c.id) {
-            continue;
-        }
-        let pending = OneShotRead::new(feed);
+        .send_modify(|n| *n = Some(n.unwrap_or(0) + to_read.len()));
+    for c in to_read {
+        let pending = OneShotRead(feed.clone());
         let task = tokio::spawn(read_into_feed(
             docker.clone(),
             Read {
@@ -374,17 +384,9 @@ fn reconcile_one_shot(
     }
 }
 
-/// One read of a one-shot run under way: counted while it lives (also when its task is
-/// aborted).
+/// One read of a one-shot run under way (counted by its reconcile): the count goes down
+/// when it ends (also when its task is aborted).
 struct OneShotRead(Arc<LogFeed>);
-
-impl OneShotRead {
-    fn new(feed: &Arc<LogFeed>) -> Self {
-        feed.one_shot_reads
-            .send_modify(|n| *n = Some(n.unwrap_or(0) + 1));
-        OneShotRead(feed.clone())
-    }
-}
 
 impl Drop for OneShotRead {
     fn drop(&mut self) {
@@ -478,53 +480,84 @@ async fn read_into_feed(
             None => stream.next().await,
         };
         let Some(item) = next else { break };
-        let output = match item {
-            Ok(output) => output,
+        // Frames that have already arrived go with it: one event for many lines.
+        let mut items = vec![item];
+        let mut ended = false;
+        while items.len() < BATCH_FRAMES {
+            match stream.next().now_or_never() {
+                Some(Some(item)) => items.push(item),
+                Some(None) => {
+                    ended = true;
+                    break;
+                }
+                None => break,
+            }
+        }
+        let mut batch: Vec<RawLine> = Vec::with_capacity(items.len());
+        let mut failed = None;
+        for item in items {
+            let output = match item {
+                Ok(output) => output,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            };
+            let Some((_, lines)) = stamped_lines(&output) else {
+                continue;
+            };
+            // Only what an earlier read delivered is skipped: within one read stdout and
+            // stderr lines may come slightly out of stamp order.
+            batch.extend(
+                lines
+                    .filter(|(at, _)| !at.is_some_and(|at| resume.is_some_and(|last| at <= last)))
+                    .map(|(at, text)| RawLine {
+                        at,
+                        ..RawLine::cut(text.to_vec())
+                    }),
+            );
+        }
+        let newest = batch.iter().filter_map(|l| l.at).max();
+        let before_start = batch
+            .iter()
+            .filter(|l| resume.is_none() && l.at.is_some_and(|at| at < began))
+            .count();
+        lines_read += batch.len() as u64;
+        if !batch.is_empty() && !feed.send(Event::Lines(batch)).await {
+            return;
+        }
+        if before_start > 0 {
+            let crossed = read_back < feed.tail && read_back + before_start >= feed.tail;
+            read_back += before_start;
+            if crossed {
+                let note = format!(
+                    "partial: only the last {} lines of {name} read back (its tail)",
+                    feed.tail
+                );
+                if !feed.send(Event::Partial(note)).await {
+                    return;
+                }
+            }
+        }
+        // Counted as delivered only once queued: a read aborted in the middle of a send
+        // leaves those lines to the next read.
+        if let Some(at) = newest {
+            let mut progress = feed.progress();
+            let last = &mut progress.entry(id.clone()).or_default().last;
+            *last = Some(last.map_or(at, |l| l.max(at)));
+        }
+        match failed {
             // Removed meanwhile: its events say so, nothing to complain about.
-            Err(e) if super::is_not_found(&e) => return,
-            Err(e) => {
+            Some(e) if super::is_not_found(&e) => return,
+            Some(e) => {
                 let message = format!("logs of {name}: {}", describe_error(&e));
                 feed.send(Event::Stderr(message)).await;
                 return;
             }
-        };
-        let Some((_, lines)) = stamped_lines(&output) else {
-            continue;
-        };
-        let fresh: Vec<RawLine> = lines
-            // Only what an earlier read delivered is skipped: within one read stdout and
-            // stderr lines may come slightly out of stamp order.
-            .filter(|(at, _)| !at.is_some_and(|at| resume.is_some_and(|last| at <= last)))
-            .map(|(at, text)| RawLine {
-                at,
-                ..RawLine::cut(text.to_vec())
-            })
-            .collect();
-        for line in fresh {
-            let at = line.at;
-            if !feed.send(Event::Line(line)).await {
-                return;
-            }
-            lines_read += 1;
-            if resume.is_none() && at.is_some_and(|at| at < began) {
-                read_back += 1;
-                if read_back == feed.tail {
-                    let note = format!(
-                        "partial: only the last {} lines of {name} read back (its tail)",
-                        feed.tail
-                    );
-                    if !feed.send(Event::Partial(note)).await {
-                        return;
-                    }
-                }
-            }
-            // Counted as delivered only once queued: a read aborted in the middle of a
-            // send leaves that line to the next read.
-            if let Some(at) = at {
-                let mut progress = feed.progress();
-                let last = &mut progress.entry(id.clone()).or_default().last;
-                *last = Some(last.map_or(at, |l| l.max(at)));
-            }
+            None => {}
+        }
+        if ended {
+            break;
         }
     }
     // A follow's stream also ends when the engine goes away: its run is whole only if the

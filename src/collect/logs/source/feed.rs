@@ -66,6 +66,8 @@ pub enum Event {
     Started,
     /// A line of stdout.
     Line(RawLine),
+    /// Lines that came together (a container's log frames already arrived).
+    Lines(Vec<RawLine>),
     /// A line of stderr.
     Stderr(String),
     /// The process ended, or could not be started; the next try is in `retry`.
@@ -119,6 +121,7 @@ impl Event {
         EVENT_OVERHEAD
             + match self {
                 Event::Line(line) | Event::Back(line) => line.bytes.len(),
+                Event::Lines(lines) => lines.iter().map(|l| l.bytes.len() + 16).sum(),
                 Event::Stderr(text) | Event::Down { message: text, .. } => text.len(),
                 Event::Lasting(text) => text.as_ref().map_or(0, String::len),
                 Event::Backlog(backlog) => backlog.path.len(),
@@ -481,6 +484,7 @@ impl LineSource for FeedSource {
                         self.problem = None;
                     }
                     Event::Line(line) => raw.push(line),
+                    Event::Lines(lines) => raw.extend(lines),
                     Event::Stderr(text) => {
                         self.problem = Some((format!("{}: {text}", self.label), None));
                         complained = true;

@@ -7,8 +7,8 @@
 //!    to the last line the record counted (or its window's start). It starts at the
 //!    journal's newest entry and goes back to EPOCH, so the tail shows the newest entries
 //!    at once and the figures say "reading back" until it is over. It is bounded by the
-//!    source's `read_back` bytes (of journalctl's JSON output) and, read once, by the
-//!    one-shot limit: a cut keeps the newest entries and says so in every figure
+//!    source's `read_back` bytes (of journalctl's JSON output) and by 60 s (read once:
+//!    the one-shot limit): a cut keeps the newest entries and says so in every figure
 //!    (`partial: last 64.0 MiB of the journal's window read back, back to 13:42:10 UTC;
 //!    older entries are not counted`).
 //! 2. **Following.** `journalctl --follow --after-cursor=C`, C being the cursor of the
@@ -241,6 +241,8 @@ async fn read_back(
         }
     }
     let began = tokio::time::Instant::now();
+    // The dashboard's read-back is bounded in time as a file's is.
+    let until = until.or(Some(began + super::readback::READ_BACK_MAX_TIME));
     let label = plan.label();
     let mut lines = match BackLines::open(reader, plan.back_argv(), &label).await {
         Ok(lines) => lines,
