@@ -25,6 +25,7 @@
 //! delta over the host's, times the online CPUs (100% = one core); memory is usage minus
 //! the inactive page cache.
 
+pub(crate) mod address;
 mod exec;
 mod logtail;
 

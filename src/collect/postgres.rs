@@ -57,6 +57,19 @@ impl Place {
 struct Target {
     place: Place,
     config: tokio_postgres::Config,
+    /// Reached at a container's address (`container = "SERVICE"`): which one.
+    container: Option<String>,
+}
+
+impl Target {
+    /// Where the server is, in the words of the source's messages.
+    fn describe(&self) -> String {
+        match (&self.container, &self.place) {
+            (Some(container), Place::Tcp(host, _)) if host.is_empty() => container.clone(),
+            (Some(container), place) => format!("{container} ({})", place.describe()),
+            (None, place) => place.describe(),
+        }
+    }
 }
 
 impl Target {
@@ -78,6 +91,19 @@ impl Target {
             let (host, port) = super::redis::split_address(address)?;
             place = Place::Tcp(host, port);
         }
+        let container = source
+            .container
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(|c| match source.project.as_deref() {
+                Some(p) if !p.trim().is_empty() => format!("container {c} of compose project {p}"),
+                _ => format!("container {c}"),
+            });
+        if container.is_some() {
+            // The container's address, found when connecting; the url's port.
+            place = Place::Tcp(String::new(), port);
+        }
         if let Some(password) = source.password.as_deref().filter(|p| !p.is_empty()) {
             config.password(password);
         }
@@ -96,7 +122,11 @@ impl Target {
             config.application_name("watchpost");
         }
         config.connect_timeout(source.timeout);
-        Ok(Target { place, config })
+        Ok(Target {
+            place,
+            config,
+            container,
+        })
     }
 }
 
@@ -120,6 +150,8 @@ pub struct PostgresCollector {
     client: Option<Client>,
     last: Option<Counters>,
     one_shot: bool,
+    /// `container = "SERVICE"`: its address, looked up for every new connection.
+    container: Option<crate::collect::docker::address::ContainerAddress>,
 }
 
 /// The built-in figures in one statement (our own backend left out of the longest query and
@@ -152,7 +184,10 @@ FROM pg_stat_database d WHERE d.datname = current_database()";
 impl PostgresCollector {
     /// A server reached from the host behind `reach` (from the pool: [`crate::collect::reach`]).
     pub fn on(name: &str, source: &PostgresSource, reach: Reach) -> Self {
+        let container =
+            super::redis::container_address(source.container.as_deref(), &source.project, &reach);
         PostgresCollector {
+            container,
             name: name.to_string(),
             interval: source.interval,
             timeout: source.timeout,
@@ -233,10 +268,28 @@ impl PostgresCollector {
                 return self.down(&e);
             }
         };
-        let place = target.place.describe();
         if self.client.as_ref().is_some_and(Client::is_closed) {
             self.client = None;
         }
+        let mut target = target;
+        if self.client.is_none()
+            && let Some(container) = &mut self.container
+        {
+            // Looked up again for every connection: a recreated container has a new address.
+            let found = container.resolve().await;
+            let port = match &target.place {
+                Place::Tcp(_, port) | Place::Socket(_, port) => *port,
+            };
+            let host = found.as_ref().cloned().unwrap_or_default();
+            target.place = Place::Tcp(host, port);
+            if let Ok(t) = &mut self.target {
+                t.place = target.place.clone();
+            }
+            if let Err(e) = found {
+                return self.down(&format!("postgres {}: {e}", self.name));
+            }
+        }
+        let place = target.describe();
         if self.client.is_none() {
             match self.connect(&transport, &target).await {
                 Ok(client) => self.client = Some(client),
@@ -750,7 +803,7 @@ impl Collector for PostgresCollector {
                     let place = self
                         .target
                         .as_ref()
-                        .map(|t| t.place.describe())
+                        .map(Target::describe)
                         .unwrap_or_default();
                     self.down(&format!(
                         "postgres at {place}: no answer within {}s",

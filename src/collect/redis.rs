@@ -15,6 +15,7 @@
 //! one SSH connection as a `direct-tcpip` channel ([`Transport::connect_tcp`]).
 
 use crate::collect::counters::{self, NEEDS_TWO, no_samples};
+use crate::collect::docker::address::ContainerAddress;
 use crate::collect::{Collector, Reach, health};
 use crate::config::{RedisMetric, RedisSource};
 use crate::model::catalog::{Fig, redis as fig};
@@ -34,6 +35,8 @@ struct Target {
     host: String,
     port: u16,
     settings: ::redis::RedisConnectionInfo,
+    /// Reached at a container's address (`container = "SERVICE"`): which one.
+    container: Option<String>,
 }
 
 impl Target {
@@ -57,8 +60,13 @@ impl Target {
             let (h, p) = split_address(address)?;
             (host, port) = (h, p);
         }
-        if host.is_empty() {
-            return Err("give url or address (host:port)".into());
+        let container = source
+            .container
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty());
+        if host.is_empty() && container.is_none() {
+            return Err("give url, address (host:port) or container".into());
         }
         if let Some(password) = source.password.as_deref().filter(|p| !p.is_empty()) {
             settings = settings.set_password(password);
@@ -71,12 +79,36 @@ impl Target {
             host,
             port,
             settings,
+            container: container.map(|c| match source.project.as_deref() {
+                Some(p) if !p.trim().is_empty() => format!("container {c} of compose project {p}"),
+                _ => format!("container {c}"),
+            }),
         })
     }
 
     fn address(&self) -> String {
-        format!("{}:{}", self.host, self.port)
+        match &self.container {
+            Some(container) if self.host.is_empty() => container.clone(),
+            Some(container) => format!("{container} ({}:{})", self.host, self.port),
+            None => format!("{}:{}", self.host, self.port),
+        }
     }
+}
+
+/// The lookup of `container` (with its compose `project`) on the engine of the host behind
+/// `reach`, for a Redis or PostgreSQL source that names one.
+pub(crate) fn container_address(
+    container: Option<&str>,
+    project: &Option<String>,
+    reach: &Reach,
+) -> Option<ContainerAddress> {
+    let container = container.map(str::trim).filter(|c| !c.is_empty())?;
+    let remote = match reach {
+        Ok(Transport::Ssh(_)) => reach.as_ref().ok().cloned(),
+        _ => None,
+    };
+    let project = project.clone().filter(|p| !p.trim().is_empty());
+    Some(ContainerAddress::new(container, project, remote))
 }
 
 /// `host:port` (IPv6 in brackets) into its parts.
@@ -111,12 +143,16 @@ pub struct RedisCollector {
     conn: Option<MultiplexedConnection>,
     last: Option<Counters>,
     one_shot: bool,
+    /// `container = "SERVICE"`: its address, looked up for every new connection.
+    container: Option<ContainerAddress>,
 }
 
 impl RedisCollector {
     /// A server reached from the host behind `reach` (from the pool: [`crate::collect::reach`]).
     pub fn on(name: &str, source: &RedisSource, reach: Reach) -> Self {
+        let container = container_address(source.container.as_deref(), &source.project, &reach);
         RedisCollector {
+            container,
             name: name.to_string(),
             interval: source.interval,
             timeout: source.timeout,
@@ -180,6 +216,26 @@ impl RedisCollector {
                 return self.down(&e);
             }
         };
+        let mut target = target;
+        if self.conn.is_none()
+            && let Some(container) = &mut self.container
+        {
+            // Looked up again for every connection: a recreated container has a new address.
+            match container.resolve().await {
+                Ok(ip) => {
+                    if let Ok(t) = &mut self.target {
+                        t.host = ip.clone();
+                    }
+                    target.host = ip;
+                }
+                Err(e) => {
+                    if let Ok(t) = &mut self.target {
+                        t.host.clear();
+                    }
+                    return self.down(&format!("redis {}: {e}", self.name));
+                }
+            }
+        }
         if self.conn.is_none() {
             match self.connect(&transport, &target).await {
                 Ok(conn) => self.conn = Some(conn),

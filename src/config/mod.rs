@@ -711,6 +711,12 @@ pub struct RedisSource {
     #[serde(default, deserialize_with = "expanded_opt")]
     pub address: Option<String>,
     /// Only from the environment (`"${REDIS_PASSWORD}"`); overrides the url's.
+    /// A compose service (of `project`, if given) or container name on the host's Docker
+    /// engine: the server is reached at that container's address on its network.
+    #[serde(default, deserialize_with = "expanded_opt")]
+    pub container: Option<String>,
+    #[serde(default, deserialize_with = "expanded_opt")]
+    pub project: Option<String>,
     #[serde(default, deserialize_with = "expanded_opt")]
     pub password: Option<String>,
     #[serde(default = "default_host", deserialize_with = "expanded")]
@@ -766,6 +772,12 @@ pub struct PostgresSource {
     pub url: String,
     #[serde(default, deserialize_with = "expanded_opt")]
     pub address: Option<String>,
+    /// A compose service (of `project`, if given) or container name on the host's Docker
+    /// engine: the server is reached at that container's address on its network.
+    #[serde(default, deserialize_with = "expanded_opt")]
+    pub container: Option<String>,
+    #[serde(default, deserialize_with = "expanded_opt")]
+    pub project: Option<String>,
     #[serde(default, deserialize_with = "expanded_opt")]
     pub password: Option<String>,
     #[serde(default = "default_host", deserialize_with = "expanded")]
@@ -1250,7 +1262,25 @@ pub fn explain(config: &Config) -> String {
         ));
     }
     // Where a database is reached: the url's host and port, or `address`, from `host`.
-    let reached = |url: Option<&str>, address: &Option<String>, host: &str| {
+    let reached = |url: Option<&str>,
+                   address: &Option<String>,
+                   container: &Option<String>,
+                   project: &Option<String>,
+                   host: &str| {
+        if let Some(container) = container {
+            let of = project
+                .as_deref()
+                .map(|p| format!(" of compose project {p}"))
+                .unwrap_or_default();
+            let engine = if host == "local" {
+                "this machine's Docker engine".to_string()
+            } else {
+                format!("{host}'s Docker engine, reached through its SSH connection")
+            };
+            return format!(
+                "at the address of container {container}{of} on its network, from {engine} (looked up again for every connection)"
+            );
+        }
         let at = match address {
             Some(address) => address.clone(),
             None => url.map(server_of).unwrap_or_default(),
@@ -1268,7 +1298,7 @@ pub fn explain(config: &Config) -> String {
             .collect();
         out.push_str(&format!(
             "redis {name}: {}{}, every {}, timeout {}, figures {} (mem_pct with maxmemory set, master_link on a replica; cache_hit_pct and the per-minute figures over each interval)\n",
-            reached(s.url.as_deref(), &s.address, &s.host),
+            reached(s.url.as_deref(), &s.address, &s.container, &s.project, &s.host),
             if given(&s.password) { ", password from the environment" } else { "" },
             humantime::format_duration(s.interval),
             humantime::format_duration(s.timeout),
@@ -1292,7 +1322,7 @@ pub fn explain(config: &Config) -> String {
             .collect();
         out.push_str(&format!(
             "postgres {name}: {}{}, every {}, one read-only connection (default_transaction_read_only, statement_timeout {}), figures {} (replication_lag_s only where there is a replica)\n",
-            reached(Some(&s.url), &s.address, &s.host),
+            reached(Some(&s.url), &s.address, &s.container, &s.project, &s.host),
             if given(&s.password) { ", password from the environment" } else { "" },
             humantime::format_duration(s.interval),
             humantime::format_duration(s.timeout),

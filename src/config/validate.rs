@@ -288,6 +288,8 @@ pub const ALERTMANAGER: &[Field] = &[
 pub(crate) const REDIS: &[Field] = &[
     f("url", Kind::RedisUrl),
     f("address", Kind::Address),
+    f("container", Kind::Text),
+    f("project", Kind::Text),
     f("password", Kind::Secret),
     f("host", Kind::Host),
     f("interval", Kind::Duration),
@@ -307,6 +309,8 @@ pub(crate) const REDIS_METRIC: &[Field] = &[
 pub(crate) const POSTGRES: &[Field] = &[
     req("url", Kind::PostgresUrl),
     f("address", Kind::Address),
+    f("container", Kind::Text),
+    f("project", Kind::Text),
     f("password", Kind::Secret),
     f("host", Kind::Host),
     f("interval", Kind::Duration),
@@ -500,11 +504,31 @@ fn check_root(walk: &mut Walk<'_>, root: &DeTable<'_>) {
                             );
                         }
                         "redis"
-                            if get(table, "url").is_none() && get(table, "address").is_none() =>
+                            if get(table, "url").is_none()
+                                && get(table, "address").is_none()
+                                && get(table, "container").is_none() =>
                         {
                             walk.problem(
                                 entry_key.span(),
-                                format!("{label}: give url (redis://host:port, from the environment: url = \"${{REDIS_URL}}\") or address (host:port)"),
+                                format!("{label}: give url (redis://host:port, from the environment: url = \"${{REDIS_URL}}\"), address (host:port) or container (a compose service)"),
+                            );
+                        }
+                        "redis" | "postgres"
+                            if get(table, "address").is_some()
+                                && get(table, "container").is_some() =>
+                        {
+                            walk.problem(
+                                entry_key.span(),
+                                format!("{label}: give address or container, not both (container: the address is the container's, from the Docker engine)"),
+                            );
+                        }
+                        "redis" | "postgres"
+                            if get(table, "project").is_some()
+                                && get(table, "container").is_none() =>
+                        {
+                            walk.problem(
+                                entry_key.span(),
+                                format!("{label}: project goes with container (the compose project of its service)"),
                             );
                         }
                         "logs" => {
@@ -1358,6 +1382,36 @@ query = "SELECT 1"
         assert!(!literal_password("${DATABASE_URL}"));
         assert!(!literal_password("postgres://app@db/app"));
         assert!(literal_password("password='a b' host=db"));
+    }
+
+    #[test]
+    fn a_database_in_a_container_is_given_by_container_alone() {
+        let text = r#"[redis.cache]
+container = "redis"
+project = "warungin"
+
+[redis.both]
+container = "redis"
+address = "127.0.0.1:6379"
+
+[postgres.db]
+url = "postgres://app@db/app"
+project = "warungin"
+
+[postgres.fine]
+url = "postgres://app@db/app"
+container = "postgres"
+"#;
+        let got = lines(text);
+        let has = |start: &str, part: &str| {
+            assert!(
+                got.iter().any(|l| l.starts_with(start) && l.contains(part)),
+                "no {start:?} … {part:?} in {got:#?}"
+            )
+        };
+        has("line 5, column 8:", "give address or container, not both");
+        has("line 9, column 11:", "project goes with container");
+        assert_eq!(got.len(), 2, "{got:#?}");
     }
 
     #[test]

@@ -351,6 +351,24 @@ pub struct LogCount {
     pub critical: u32,
 }
 
+/// A stretch of a source's lines the record counted only in part: the read-back of the
+/// lines written while nothing watched was cut (by its `read_back` size, its time cap, a
+/// file it could not read or lines naming no time) before it reached `from`, where the
+/// record's count had stopped. Lines from `from` to `to` were counted only as far as they
+/// were read; from `to` on, every line is counted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogGap {
+    /// Where the record's count had stopped (its watermark, or the window's start).
+    pub from: DateTime<Utc>,
+    /// The oldest line time read back: lines from here on are all counted.
+    pub to: DateTime<Utc>,
+    /// Bytes read back, of how many before where following started.
+    pub read: u64,
+    pub total: u64,
+    /// Why the read-back stopped ("its read_back cap of 64.0 KiB").
+    pub why: String,
+}
+
 /// A small table for a drill-down ("top denied operations").
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Table {
@@ -386,6 +404,9 @@ pub enum Update {
     LogCounts {
         source: String,
         counts: Vec<LogCount>,
+        /// The read-back that gave these counts was cut before it reached where the
+        /// record's count had stopped: the counts of that stretch are partial.
+        partial: Option<LogGap>,
     },
     ContainerLogs(ContainerLogTail),
     Table {

@@ -78,6 +78,9 @@ CREATE TABLE IF NOT EXISTS coverage (t INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS logs (
   source TEXT NOT NULL, t INTEGER NOT NULL, lines INTEGER NOT NULL, errors INTEGER NOT NULL,
   critical INTEGER NOT NULL, PRIMARY KEY (source, t)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS log_gaps (
+  source TEXT NOT NULL, from_ms INTEGER NOT NULL, to_ms INTEGER NOT NULL,
+  read INTEGER NOT NULL, total INTEGER NOT NULL, why TEXT NOT NULL);
 ";
 
 /// Conditions as bits, so a bucket can say everything it saw.
@@ -205,6 +208,14 @@ pub struct LogBucket {
     pub critical: i64,
 }
 
+/// A stretch of a source's lines the record counted only in part (see
+/// [`LogGap`](crate::model::update::LogGap)).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordedGap {
+    pub source: String,
+    pub gap: crate::model::update::LogGap,
+}
+
 /// What goes to the writer.
 #[derive(Debug)]
 pub enum Msg {
@@ -264,13 +275,22 @@ const WAL_INDEX_RESERVE: i64 = 128 * 1024;
 /// system the kernel cannot back a new page, and the first write to it kills the process
 /// with SIGBUS. Allocating its blocks now, while there is room, means a disk that fills
 /// later fails the record's writes (said in the header) and nothing else.
+///
+/// The file handle used for that stays open as long as the process runs: closing any
+/// handle of a file drops every POSIX lock the process holds on it, SQLite's own lock on
+/// the `-shm` included (the one that tells another process opening the record — a
+/// viewer, `watchpost report` — that the index is in use). Without it that process took
+/// the index for abandoned and reset it under the writer, which died of SIGBUS.
 fn reserve_wal_index(path: &Path) -> std::io::Result<()> {
     let [_, shm] = sqlite_sidecars(path);
     let shm = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open(shm)?;
-    nix::fcntl::posix_fallocate(&shm, 0, WAL_INDEX_RESERVE).map_err(std::io::Error::from)
+    let reserved =
+        nix::fcntl::posix_fallocate(&shm, 0, WAL_INDEX_RESERVE).map_err(std::io::Error::from);
+    std::mem::forget(shm);
+    reserved
 }
 
 /// Opens (creating if needed) a record for writing and makes sure its schema is there.
@@ -550,6 +570,35 @@ impl Reader {
         rows.collect()
     }
 
+    /// The stretches of log lines counted only in part, oldest first (none in a record
+    /// written before they were kept).
+    pub fn log_gaps(&self) -> rusqlite::Result<Vec<RecordedGap>> {
+        let kept: bool = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'log_gaps')",
+            [],
+            |r| r.get(0),
+        )?;
+        if !kept {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT source, from_ms, to_ms, read, total, why FROM log_gaps ORDER BY from_ms, source",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(RecordedGap {
+                source: r.get(0)?,
+                gap: crate::model::update::LogGap {
+                    from: from_millis(r.get(1)?),
+                    to: from_millis(r.get(2)?),
+                    read: r.get::<_, i64>(3)?.max(0) as u64,
+                    total: r.get::<_, i64>(4)?.max(0) as u64,
+                    why: r.get(5)?,
+                },
+            })
+        })?;
+        rows.collect()
+    }
+
     /// The latest log line time counted per source (lines up to it are not counted again).
     pub fn log_watermarks(&self) -> rusqlite::Result<HashMap<String, DateTime<Utc>>> {
         let mut stmt = self
@@ -741,6 +790,7 @@ struct Worker {
     samples: BTreeMap<(i64, i64), Agg>,
     logs: BTreeMap<(String, i64), (i64, i64, i64)>,
     log_seen: HashMap<String, i64>,
+    log_gaps: Vec<RecordedGap>,
     alerts: Vec<AlertEvent>,
     snapshots: Vec<Snapshot>,
     notes: Vec<Note>,
@@ -759,6 +809,7 @@ impl Worker {
             samples: BTreeMap::new(),
             logs: BTreeMap::new(),
             log_seen: HashMap::new(),
+            log_gaps: Vec::new(),
             alerts: Vec::new(),
             snapshots: Vec::new(),
             notes: Vec::new(),
@@ -841,6 +892,9 @@ impl Worker {
                 entry.0 += i64::from(lines);
                 entry.1 += i64::from(errors);
                 entry.2 += i64::from(critical);
+            }
+            Msg::Out(Outgoing::LogGap { source, gap }) => {
+                self.log_gaps.push(RecordedGap { source, gap })
             }
             Msg::Snapshot(s) => self.snapshots.push(s),
             Msg::Note(n) => self.notes.push(n),
@@ -925,6 +979,7 @@ impl Worker {
     fn write_pending(&mut self) -> rusqlite::Result<()> {
         let samples = std::mem::take(&mut self.samples);
         let logs = std::mem::take(&mut self.logs);
+        let gaps = std::mem::take(&mut self.log_gaps);
         let alerts = std::mem::take(&mut self.alerts);
         let snapshots = std::mem::take(&mut self.snapshots);
         let notes = std::mem::take(&mut self.notes);
@@ -971,6 +1026,20 @@ impl Worker {
             )?;
             for ((source, t), (lines, errors, critical)) in logs {
                 log.execute(params![source, t, lines, errors, critical])?;
+            }
+            let mut gap = tx.prepare_cached(
+                "INSERT INTO log_gaps (source, from_ms, to_ms, read, total, why)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for RecordedGap { source, gap: g } in gaps {
+                gap.execute(params![
+                    source,
+                    millis(g.from),
+                    millis(g.to),
+                    g.read as i64,
+                    g.total as i64,
+                    g.why
+                ])?;
             }
             let mut seen = tx.prepare_cached(
                 "INSERT INTO meta (key, value) VALUES (?1, ?2)

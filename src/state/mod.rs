@@ -323,6 +323,12 @@ pub enum Outgoing {
         errors: u32,
         critical: u32,
     },
+    /// A stretch of a source's lines the record counted only in part: its read-back was
+    /// cut before it reached where the record's count had stopped.
+    LogGap {
+        source: String,
+        gap: crate::model::update::LogGap,
+    },
 }
 
 /// Everything the panes draw from.
@@ -568,7 +574,19 @@ impl AppState {
                 let mut lines = lines.into_iter();
                 self.push_logs(&mut lines, usize::MAX);
             }
-            Update::LogCounts { source, counts } => {
+            Update::LogCounts {
+                source,
+                counts,
+                partial,
+            } => {
+                // Said before the counts, so a commit that takes the counts (and moves the
+                // watermark past the stretch) takes the word that they are partial too.
+                if let Some(gap) = partial {
+                    self.emit(Outgoing::LogGap {
+                        source: source.clone(),
+                        gap,
+                    });
+                }
                 for count in counts {
                     self.emit(Outgoing::Logs {
                         source: source.clone(),

@@ -2199,3 +2199,350 @@ async fn exec_reads_figures_from_a_containers_output_and_cuts_a_hang() {
     .await;
     assert!(p.reading("dk.hang").unwrap().error.is_some());
 }
+
+// ---------------------------------------------------------------------------------------
+// `[redis.NAME] container = "SERVICE"`: the server reached at its container's address.
+
+mod databases {
+    use super::*;
+    use crate::support::updates::{health, number};
+    use watchpost::collect::redis::RedisCollector;
+    use watchpost::config::Config;
+
+    const REDIS_IMAGE: &str = "watchpost-test-redis:latest";
+    const REDIS_SERVER: &str = "/usr/bin/redis-server";
+
+    /// Debian's redis-server is linked dynamically: the image, FROM scratch, holds it and
+    /// every library `ldd` names, at their paths. Built once per binary (a label says which).
+    fn build_redis_image() -> Result<(), String> {
+        let meta = std::fs::metadata(REDIS_SERVER)
+            .map_err(|e| format!("{REDIS_SERVER}: {e} (apt-get install -y redis-server)"))?;
+        let modified = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs());
+        let stamp = format!("{}-{modified}", meta.len());
+        let built = Command::new("docker")
+            .args([
+                "image",
+                "inspect",
+                "--format",
+                "{{index .Config.Labels \"watchpost.redis\"}}",
+                REDIS_IMAGE,
+            ])
+            .output()
+            .is_ok_and(|out| {
+                out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == stamp
+            });
+        if built {
+            return Ok(());
+        }
+        let ldd = Command::new("ldd")
+            .arg(REDIS_SERVER)
+            .output()
+            .map_err(|e| format!("ldd: {e}"))?;
+        let mut files = vec![PathBuf::from(REDIS_SERVER)];
+        for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+            // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x…)" or "/lib64/ld-linux… (0x…)"
+            let path = match line.split_once("=>") {
+                Some((_, right)) => right.split_whitespace().next(),
+                None => line.split_whitespace().next(),
+            };
+            if let Some(path) = path.filter(|p| p.starts_with('/')) {
+                files.push(PathBuf::from(path));
+            }
+        }
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let rootfs = dir.path().join("rootfs");
+        for file in &files {
+            let to = rootfs.join(file.strip_prefix("/").unwrap());
+            std::fs::create_dir_all(to.parent().unwrap()).map_err(|e| e.to_string())?;
+            std::fs::copy(file, &to).map_err(|e| format!("{}: {e}", file.display()))?;
+        }
+        std::fs::create_dir_all(rootfs.join("tmp")).map_err(|e| e.to_string())?;
+        std::fs::write(
+            dir.path().join("Dockerfile"),
+            format!(
+                "FROM scratch\nCOPY rootfs/ /\nLABEL watchpost.test=1 watchpost.redis=\"{stamp}\"\nENTRYPOINT [\"{REDIS_SERVER}\", \"--bind\", \"0.0.0.0\", \"--protected-mode\", \"no\", \"--save\", \"\", \"--dir\", \"/tmp\"]\n"
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        let out = Command::new("docker")
+            .args(["build", "-q", "-t", REDIS_IMAGE, "."])
+            .current_dir(dir.path())
+            .output()
+            .map_err(|e| format!("docker build: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "docker build of {REDIS_IMAGE} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(())
+    }
+
+    /// A network of its own with a /24 free here, so each container gets the address the
+    /// test gives it; removed (with its containers) at the end.
+    struct Network {
+        name: String,
+        prefix: String,
+        containers: Cleanup,
+    }
+
+    impl Network {
+        fn create() -> Network {
+            let name = unique("net");
+            for attempt in 0..20u32 {
+                let seed = std::process::id().wrapping_add(attempt * 7919);
+                let prefix = format!("10.{}.{}", 100 + seed % 100, (seed / 100) % 250);
+                let made = Command::new("docker")
+                    .args([
+                        "network",
+                        "create",
+                        "--subnet",
+                        &format!("{prefix}.0/24"),
+                        &name,
+                    ])
+                    .output()
+                    .unwrap();
+                if made.status.success() {
+                    return Network {
+                        name,
+                        prefix,
+                        containers: Cleanup(Vec::new()),
+                    };
+                }
+            }
+            panic!("no free /24 for a test network");
+        }
+
+        /// A redis container of compose service `service` in `project`, named `name`, at
+        /// `<prefix>.<host>`.
+        fn redis(&mut self, name: &str, service: &str, project: &str, host: u8) -> String {
+            let ip = format!("{}.{host}", self.prefix);
+            docker(&[
+                "run",
+                "-d",
+                "--name",
+                name,
+                "--network",
+                &self.name,
+                "--ip",
+                &ip,
+                "--label",
+                &format!("com.docker.compose.service={service}"),
+                "--label",
+                &format!("com.docker.compose.project={project}"),
+                REDIS_IMAGE,
+            ]);
+            if !self.containers.0.iter().any(|c| c == name) {
+                self.containers.0.push(name.to_string());
+            }
+            ip
+        }
+    }
+
+    impl Drop for Network {
+        fn drop(&mut self) {
+            let mut args = vec!["rm".to_string(), "-f".to_string()];
+            args.append(&mut self.containers.0);
+            if args.len() > 2 {
+                let _ = Command::new("docker").args(&args).output();
+            }
+            let _ = Command::new("docker")
+                .args(["network", "rm", &self.name])
+                .output();
+        }
+    }
+
+    fn collector(body: &str) -> RedisCollector {
+        let config = Config::parse(body).unwrap_or_else(|e| panic!("{e}\n{body}"));
+        let (name, source) = config.redis.iter().next().expect("a [redis.NAME] source");
+        RedisCollector::new(name, source)
+    }
+
+    /// The Services row's detail, and the source's error if it is down.
+    fn said(updates: &[Update]) -> (Option<String>, Option<String>) {
+        let row = updates.iter().find_map(|u| match u {
+            Update::Service(s) => Some(s.detail.clone()),
+            _ => None,
+        });
+        let error = match health(updates) {
+            SourceHealth::Error { message, .. } => Some(message),
+            _ => None,
+        };
+        (row, error)
+    }
+
+    /// Polls until `done` holds, for at most 20 s; the last poll's updates.
+    fn poll_until(
+        rt: &tokio::runtime::Runtime,
+        c: &mut RedisCollector,
+        what: &str,
+        done: impl Fn(&[Update]) -> bool,
+    ) -> Vec<Update> {
+        let started = Instant::now();
+        loop {
+            let updates = rt.block_on(c.poll());
+            if done(&updates) {
+                return updates;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{what}: {:?}",
+                said(&updates)
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// The same through a `[hosts]` host: the engine asked through the host's SSH
+    /// connection (its forwarded socket), the server reached through a channel of that
+    /// same connection.
+    #[test]
+    fn redis_in_a_container_on_a_host_is_reached_through_its_ssh_connection() {
+        require_docker!();
+        if let Err(problem) = build_redis_image() {
+            if docker_required() {
+                panic!("WATCHPOST_REQUIRE_DOCKER=1 but {problem}");
+            }
+            eprintln!("SKIPPED (no Redis image): {problem}");
+            return;
+        }
+        let sshd = sshd_or_skip!();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let _inside = rt.enter();
+        let pool = sshd.quick_pool();
+        let mut net = Network::create();
+        let project = unique("shop");
+        let name = unique("cache");
+        let ip = net.redis(&name, "cache", &project, 20);
+        let config = Config::parse(&format!(
+            "[redis.cache]\ncontainer = \"cache\"\nproject = \"{project}\"\ntimeout = \"2s\"\n"
+        ))
+        .unwrap();
+        let source = watchpost::config::RedisSource {
+            host: "test".into(),
+            ..config.redis["cache"].clone()
+        };
+        let mut c = RedisCollector::on("cache", &source, watchpost::collect::reach(&pool, "test"));
+        let up = poll_until(&rt, &mut c, "up through the host", |u| {
+            number(u, "cache.up") == 1.0
+        });
+        let row = said(&up).0.unwrap();
+        eprintln!("{row}");
+        assert!(row.contains(&format!("({ip}:6379)")), "{row}");
+        assert_eq!(
+            sshd.established_from_here(),
+            1,
+            "one connection to the host"
+        );
+    }
+
+    /// A compose service's Redis, published nowhere, reached at its container's address on
+    /// its network as the engine says; recreated with another address, found there at the
+    /// next connection; stopped, or never there, a source error that says so.
+    #[test]
+    fn redis_in_a_container_is_reached_at_its_address_and_found_again_when_recreated() {
+        require_docker!();
+        if let Err(problem) = build_redis_image() {
+            if docker_required() {
+                panic!("WATCHPOST_REQUIRE_DOCKER=1 but {problem}");
+            }
+            eprintln!("SKIPPED (no Redis image): {problem}");
+            return;
+        }
+        let mut net = Network::create();
+        let project = unique("shop");
+        let name = unique("cache");
+        let first_ip = net.redis(&name, "cache", &project, 10);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let mut c = collector(&format!(
+            "[redis.cache]\ncontainer = \"cache\"\nproject = \"{project}\"\ntimeout = \"2s\"\n"
+        ));
+        let up = poll_until(&rt, &mut c, "up at the first address", |u| {
+            number(u, "cache.up") == 1.0
+        });
+        let (row, _) = said(&up);
+        let row = row.unwrap();
+        eprintln!("{row}");
+        assert!(
+            row.contains(&format!(
+                "at container cache of compose project {project} ({first_ip}:6379)"
+            )),
+            "{row}"
+        );
+        let inspected = docker(&[
+            "inspect",
+            "--format",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+            &name,
+        ]);
+        assert_eq!(inspected, first_ip);
+
+        // Recreated (as `docker compose up` does after a change) at another address.
+        docker(&["rm", "-f", &name]);
+        let second_ip = net.redis(&name, "cache", &project, 11);
+        let again = poll_until(&rt, &mut c, "up at the new address", |u| {
+            number(u, "cache.up") == 1.0
+                && said(u)
+                    .0
+                    .is_some_and(|r| r.contains(&format!("({second_ip}:6379)")))
+        });
+        eprintln!("{}", said(&again).0.unwrap());
+
+        // Stopped: a source error that says so, `up` 0.
+        docker(&["stop", "-t", "1", &name]);
+        let stopped = poll_until(&rt, &mut c, "down while stopped", |u| {
+            number(u, "cache.up") == 0.0 && said(u).1.is_some_and(|e| e.contains("is not running"))
+        });
+        let message = said(&stopped).1.unwrap();
+        eprintln!("{message}");
+        assert!(
+            message.starts_with(&format!(
+                "redis cache: container cache of compose project {project} is not running ({name}: Exited"
+            )),
+            "{message}"
+        );
+        // Started again: up at its address.
+        docker(&["start", &name]);
+        poll_until(&rt, &mut c, "up after a start", |u| {
+            number(u, "cache.up") == 1.0
+        });
+
+        // A service that is not there.
+        let mut missing = collector(&format!(
+            "[redis.sessions]\ncontainer = \"sessions\"\nproject = \"{project}\"\ntimeout = \"2s\"\n"
+        ));
+        let none = rt.block_on(missing.poll());
+        assert_eq!(number(&none, "sessions.up"), 0.0);
+        assert_eq!(
+            said(&none).1.as_deref(),
+            Some(
+                format!(
+                    "redis sessions: no container of compose service sessions in project {project} and none named sessions"
+                )
+                .as_str()
+            )
+        );
+        // The same lookup for PostgreSQL.
+        let config = Config::parse(&format!(
+            "[postgres.db]\nurl = \"postgres://app@db/app\"\ncontainer = \"db\"\nproject = \"{project}\"\ntimeout = \"2s\"\n"
+        ))
+        .unwrap();
+        let mut db =
+            watchpost::collect::postgres::PostgresCollector::new("db", &config.postgres["db"]);
+        let none = rt.block_on(db.poll());
+        assert_eq!(number(&none, "db.up"), 0.0);
+        assert_eq!(
+            said(&none).1.as_deref(),
+            Some(
+                format!(
+                    "postgres db: no container of compose service db in project {project} and none named db"
+                )
+                .as_str()
+            )
+        );
+    }
+}

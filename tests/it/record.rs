@@ -778,6 +778,70 @@ fn the_record_its_sidecars_and_its_directories_are_private() {
     assert_eq!(mode(&old), 0o600);
 }
 
+/// Another process reading the record while it is written (`watchpost report`, a viewer)
+/// must find the WAL index in use. The writer once dropped SQLite's lock on the `-shm`
+/// (closing its own handle of that file drops every lock the process holds on it), so the
+/// reader took the index for abandoned and reset it (truncated) under the writer, which
+/// died of SIGBUS when it next touched it.
+#[test]
+fn a_reader_in_another_process_leaves_the_writers_wal_index_alone() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shop.sqlite");
+    let window = Window::new("shop", t0(), Duration::hours(1));
+    let opened = record::open(&path, &window, &settings(5), t0()).unwrap();
+    let (writer, _lock) = writer_of(opened);
+    let sample = |at: DateTime<Utc>| {
+        Msg::Out(Outgoing::Sample {
+            id: "api.up".into(),
+            name: "api up".into(),
+            unit: String::new(),
+            at,
+            value: Value::Number(1.0),
+            condition: Condition::Ok,
+        })
+    };
+    assert!(writer.send(sample(t0())));
+    assert!(writer.flush(std::time::Duration::from_secs(10)));
+    let [_, shm] = watchpost::model::sqlite_sidecars(&path);
+    let reserved = std::fs::metadata(&shm).unwrap().len();
+    assert!(reserved >= 128 * 1024, "{reserved}");
+    // The writer's process holds a lock on the index (SQLite's "in use" byte).
+    let inode = std::fs::metadata(&shm).unwrap().ino();
+    let locks = std::fs::read_to_string("/proc/locks").unwrap();
+    let mine = format!("POSIX  ADVISORY  READ {} ", std::process::id());
+    assert!(
+        locks
+            .lines()
+            .any(|l| l.contains(&mine) && l.contains(&format!(":{inode} "))),
+        "no lock of pid {} on {} (inode {inode}):\n{locks}",
+        std::process::id(),
+        shm.display()
+    );
+    // Another process reads the record: the index is left as it is, and the writer goes on.
+    let out = Command::new(env!("CARGO_BIN_EXE_watchpost"))
+        .args(["report", "--format", "json", "--record"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::metadata(&shm).unwrap().len(),
+        reserved,
+        "the index was reset under the writer"
+    );
+    for k in 1..=50 {
+        assert!(writer.send(sample(t0() + Duration::seconds(30 * k))));
+    }
+    assert!(writer.flush(std::time::Duration::from_secs(10)));
+    let reader = record::Reader::open(&path).unwrap();
+    assert_eq!(reader.samples().unwrap()["api.up"].len(), 51);
+}
+
 #[test]
 fn a_full_file_system_stops_the_record_says_so_and_leaves_it_intact() {
     use watchpost::app::App;
@@ -1215,4 +1279,345 @@ fn restarts_count_every_line_once_after_sigkill() {
 #[test]
 fn restarts_count_every_line_once_after_sighup() {
     restarts_count_every_line_once(Ending::Hangup);
+}
+
+/// The line starts of `path`: (byte offset, the line's own time, its level).
+fn lines_of(path: &Path) -> Vec<(u64, DateTime<Utc>, String)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut offset = 0u64;
+    let mut out = Vec::new();
+    for line in text.split_inclusive('\n') {
+        let json: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();
+        let at = DateTime::parse_from_rfc3339(json["timestamp"].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&Utc);
+        out.push((offset, at, json["level"].as_str().unwrap().to_string()));
+        offset += line.len() as u64;
+    }
+    out
+}
+
+/// Waits until `done` says so, or fails with what it says and the screen.
+fn wait_or_show(tmux: &Tmux, what: &str, secs: u64, mut done: impl FnMut() -> (bool, String)) {
+    let started = Instant::now();
+    loop {
+        let (ok, state) = done();
+        if ok {
+            return;
+        }
+        assert!(
+            started.elapsed().as_secs() < secs,
+            "timed out waiting for {what}: {state}; screen:\n{}",
+            tmux.capture("t:0")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// What the record says of its log counts, or why it cannot be read.
+fn record_state(path: &Path) -> String {
+    match record::Reader::open(path) {
+        Err(e) => format!("cannot open the record: {e}"),
+        Ok(reader) => match reader.logs() {
+            Err(e) => format!("cannot read its logs: {e}"),
+            Ok(logs) => format!(
+                "{} log buckets, watermarks {:?}, writer {:?}",
+                logs.len(),
+                reader.log_watermarks(),
+                record::holder(path)
+            ),
+        },
+    }
+}
+
+/// The last `app.errors_1h` the record holds.
+fn last_errors_1h(path: &Path) -> Option<f64> {
+    let reader = record::Reader::open(path).ok()?;
+    let samples = reader.samples().ok()?;
+    samples
+        .get("app.errors_1h")?
+        .iter()
+        .rev()
+        .find_map(|b| b.last)
+}
+
+/// A first run counts the lines of the window's first half hour and quits; while nothing
+/// watches, 30,000 lines are written stamped over the next 50 minutes (older than the
+/// figures' hour) and 300 over the last hour; then it starts again. With `read_back =
+/// "256KiB"` the read-back stops long before the record's watermark: the record counts
+/// exactly the lines of the bytes it read, keeps that the stretch from the watermark to
+/// the oldest line read is partial (what was read, of how much, why), and the report
+/// says "at least" for the summary and every interval that stretch touches — while the
+/// figures, whose hour was read whole, are exact. Without the cap the same restart counts
+/// every line and the report says nothing extra.
+fn a_restart_whose_read_back_is_cut(cap: Option<u64>) {
+    const CRITERIA: &str = "success_criteria = [\n  { name = \"Zero critical errors\", measure = \"critical_errors\", target = \"== 0\" },\n  { name = \"Under 10000 errors\", measure = \"errors\", target = \"< 10000\" },\n]\n";
+    let dir = tempfile::tempdir().unwrap();
+    let record_path = dir.path().join("cut.sqlite");
+    let log_path = dir.path().join("app.jsonl");
+    let now = Utc::now();
+    let start = DateTime::from_timestamp(now.timestamp() - 150 * 60, 0).unwrap();
+    let written = Arc::new(Written::default());
+    backfill(
+        &log_path,
+        start,
+        start + Duration::minutes(30),
+        1200,
+        0,
+        start,
+        &written,
+    );
+    let before = written.get();
+    let read_back = cap
+        .map(|c| format!("read_back = \"{}KiB\"\n", c / 1024))
+        .unwrap_or_default();
+    let config = format!(
+        "[deployment]\nname = \"cut\"\nstart = \"{}\"\nlength = \"4h\"\ncheckpoints = \"1h\"\n{CRITERIA}\n[logs.app]\nfiles = [\"{}\"]\n{read_back}",
+        start.to_rfc3339(),
+        log_path.display()
+    );
+    let config_path = dir.path().join("cut.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let binary = env!("CARGO_BIN_EXE_watchpost");
+    let run = format!(
+        "{binary} run --config {} --record {}; echo \"EXIT=$?;\"",
+        shell_quote(&config_path),
+        shell_quote(&record_path)
+    );
+    let Some(tmux) = Tmux::start(
+        "env -i PATH=/usr/bin:/bin HOME=/tmp TERM=screen-256color bash --norc --noprofile",
+    ) else {
+        return;
+    };
+    tmux.send("t:0", &[&run, "Enter"]);
+    tmux.wait_for("t:0", "the dashboard", 30, |s| {
+        s.contains("Errors") && s.contains("cut")
+    });
+    wait_or_show(&tmux, "the first run's lines in the record", 60, || {
+        (
+            recorded(&record_path) == before,
+            format!(
+                "{:?} of {before:?} ({})",
+                recorded(&record_path),
+                record_state(&record_path)
+            ),
+        )
+    });
+    tmux.send("t:0", &["q"]);
+    tmux.wait_for("t:0", "the first run's end", 15, |s| s.contains("EXIT=0"));
+    let watermark = record::Reader::open(&record_path)
+        .unwrap()
+        .log_watermarks()
+        .unwrap()["app"];
+    assert_eq!(watermark, lines_of(&log_path).last().unwrap().1);
+
+    // Nothing watches: 50 minutes of lines older than the figures' hour, then the hour's.
+    backfill(
+        &log_path,
+        now - Duration::minutes(119),
+        now - Duration::minutes(70),
+        30_000,
+        100_000,
+        start,
+        &written,
+    );
+    let hour_from = written.get();
+    backfill(
+        &log_path,
+        now - Duration::minutes(55),
+        now - Duration::seconds(1),
+        300,
+        200_000,
+        start,
+        &written,
+    );
+    let all = written.get();
+    let hour_errors = (all.1 - hour_from.1) as f64;
+    let lines = lines_of(&log_path);
+    let file_len = std::fs::metadata(&log_path).unwrap().len();
+
+    tmux.send("t:0", &[&format!("clear; {run}"), "Enter"]);
+    tmux.wait_for("t:0", "the restarted dashboard", 30, |s| {
+        exit_code(s).is_none() && s.contains("Errors") && s.contains("cut")
+    });
+    // What the record is to hold: every line, or the first run's and those of the bytes
+    // read back (a chunk's first, partial line left out).
+    let counted: Vec<&(u64, DateTime<Utc>, String)> = match cap {
+        None => lines.iter().collect(),
+        Some(cap) => lines
+            .iter()
+            .filter(|(offset, at, _)| *at <= watermark || *offset > file_len - cap)
+            .collect(),
+    };
+    let expected = counted.iter().fold((0i64, 0i64, 0i64), |(l, e, c), x| {
+        (
+            l + 1,
+            e + i64::from(x.2 == "ERROR" || x.2 == "CRITICAL"),
+            c + i64::from(x.2 == "CRITICAL"),
+        )
+    });
+    wait_or_show(&tmux, "the read-back's counts in the record", 60, || {
+        (
+            recorded(&record_path) == expected,
+            format!("{:?} of {expected:?}", recorded(&record_path)),
+        )
+    });
+    // The figures' hour was read whole: errors_1h is exact.
+    wait_or_show(&tmux, "errors_1h of the hour's lines", 30, || {
+        let got = last_errors_1h(&record_path);
+        (
+            got == Some(hour_errors),
+            format!("{got:?}, {hour_errors} expected"),
+        )
+    });
+    tmux.send("t:0", &["q"]);
+    tmux.wait_for("t:0", "the second run's clean exit", 15, |s| {
+        s.contains("EXIT=0")
+    });
+    assert_eq!(recorded(&record_path), expected);
+    eprintln!(
+        "written (lines, errors, critical) {all:?}; recorded {expected:?}; file {file_len} bytes; errors_1h {hour_errors}"
+    );
+
+    let report = |format: &str| {
+        let out = Command::new(binary)
+            .args(["report", "--format", format, "--record"])
+            .arg(&record_path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let json: serde_json::Value = serde_json::from_str(&report("json")).unwrap();
+    let markdown = report("md");
+    let text = report("text");
+    let summary = &json["summary"];
+    assert_eq!(summary["total_errors"].as_i64(), Some(expected.1));
+    assert_eq!(summary["critical_errors"].as_i64(), Some(expected.2));
+    let intervals = json["intervals"].as_array().unwrap();
+    assert_eq!(intervals.len(), 3, "{intervals:#?}");
+    let sum: i64 = intervals
+        .iter()
+        .map(|i| i["error_count"].as_i64().unwrap())
+        .sum();
+    assert_eq!(sum, expected.1, "the intervals add up to the summary");
+
+    let criterion = |name: &str| {
+        let c = json["criteria"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {:#}", json["criteria"]))
+            .clone();
+        (
+            c["measured"].as_str().unwrap().to_string(),
+            c["verdict"].as_str().unwrap().to_string(),
+        )
+    };
+    let Some(cap) = cap else {
+        assert_eq!(
+            criterion("Zero critical errors"),
+            (all.2.to_string(), "fail".to_string())
+        );
+        assert_eq!(
+            criterion("Under 10000 errors"),
+            (all.1.to_string(), "pass".to_string())
+        );
+        assert_eq!(expected.1, all.1);
+        assert!(summary.get("counts_partial").is_none(), "{summary:#}");
+        for interval in intervals {
+            assert!(interval.get("counts_partial").is_none(), "{interval:#}");
+        }
+        assert!(!markdown.contains("partial"), "{markdown}");
+        assert!(!markdown.contains("at least"), "{markdown}");
+        assert!(!text.contains("partial"), "{text}");
+        return;
+    };
+    assert!(
+        expected.1 < all.1,
+        "the cap cut: {expected:?} of {all:?} counted"
+    );
+    // The stretch: from the watermark to the oldest line read back.
+    let oldest_read = counted.iter().find(|(_, at, _)| *at > watermark).unwrap().1;
+    let partial = summary["counts_partial"]
+        .as_array()
+        .expect("counts_partial");
+    assert_eq!(partial.len(), 1, "{partial:#?}");
+    let p = &partial[0];
+    let time = |v: &serde_json::Value| {
+        DateTime::parse_from_rfc3339(v.as_str().unwrap())
+            .unwrap()
+            .with_timezone(&Utc)
+    };
+    assert_eq!(p["source"], "app");
+    assert_eq!(time(&p["from"]), watermark);
+    assert_eq!(time(&p["to"]), oldest_read);
+    assert_eq!(p["read_bytes"].as_u64(), Some(cap));
+    assert_eq!(p["total_bytes"].as_u64(), Some(file_len));
+    assert_eq!(p["why"], "its read_back cap of 256.0 KiB");
+    // Hours 0-1 and 1-2 hold the stretch; hour 2-3 was read whole.
+    let partial_in: Vec<bool> = intervals
+        .iter()
+        .map(|i| i.get("counts_partial").is_some())
+        .collect();
+    assert_eq!(partial_in, [true, true, false], "{intervals:#?}");
+    // A lower bound decides "== 0" (it fails already), not "< 10000".
+    assert_eq!(
+        criterion("Zero critical errors"),
+        (
+            format!(
+                "at least {} (app counted in part after a restart)",
+                expected.2
+            ),
+            "fail".to_string()
+        )
+    );
+    assert_eq!(
+        criterion("Under 10000 errors"),
+        (
+            format!(
+                "at least {} (app counted in part after a restart): not enough to judge < 10000",
+                expected.1
+            ),
+            "not_measured".to_string()
+        )
+    );
+    for line in markdown
+        .lines()
+        .filter(|l| l.contains("at least") || l.contains("partial"))
+    {
+        eprintln!("md| {line}");
+    }
+    eprintln!(
+        "text| {}",
+        text.lines().find(|l| l.starts_with("Errors")).unwrap()
+    );
+    assert!(
+        markdown.contains(&format!("- Total Errors: at least {}", expected.1)),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("  - partial: app: lines from"),
+        "{markdown}"
+    );
+    assert!(
+        text.contains(&format!("Errors: at least {} (", expected.1)),
+        "{text}"
+    );
+    eprintln!("{}", p["text"].as_str().unwrap());
+}
+
+#[test]
+fn a_restart_whose_read_back_is_cut_says_its_counts_are_partial() {
+    a_restart_whose_read_back_is_cut(Some(256 * 1024));
+}
+
+#[test]
+fn a_restart_read_back_whole_says_nothing_more() {
+    a_restart_whose_read_back_is_cut(None);
 }

@@ -213,10 +213,12 @@ impl LogCollector {
         // The tally goes to the record once the read-back is over: oldest first, after
         // nothing newer (see `tally`).
         let mut counts = Vec::new();
+        let mut partial = None;
         if let Some(mut tally) = read.ingest.tally {
             tally.holding = read.reading_back;
             if !tally.holding {
                 counts = tally.take();
+                partial = tally.take_cut();
             }
             self.tally = Some(tally);
         }
@@ -224,12 +226,13 @@ impl LogCollector {
         if read.keep_figures {
             updates.retain(|u| !matches!(u, Update::Readings { .. }));
         }
-        if !counts.is_empty() {
+        if !counts.is_empty() || partial.is_some() {
             updates.insert(
                 0,
                 Update::LogCounts {
                     source: self.name.clone(),
                     counts,
+                    partial,
                 },
             );
         }

@@ -9,8 +9,13 @@
 //! way, the lines read meanwhile are tallied too (and marked, so the state does not count
 //! them), and the whole tally goes to the record, oldest second first, once the read-back
 //! ends.
+//!
+//! A read-back cut (by a cap, a file it could not read, lines naming no time) before it
+//! reached where the record's count stopped leaves the record's count of that stretch
+//! partial: the tally keeps that ([`LogGap`]) and it goes to the record with the counts,
+//! so the report says so rather than show a low count as whole.
 
-use crate::model::update::{LogCount, LogLevel, LogLine};
+use crate::model::update::{LogCount, LogGap, LogLevel, LogLine};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
@@ -38,6 +43,8 @@ pub(crate) struct Tally {
     /// Lines read are tallied rather than counted by the state, until the read-back ends.
     pub holding: bool,
     seconds: BTreeMap<i64, LogCount>,
+    /// The read-back was cut before it reached `from`'s reach.
+    cut: Option<LogGap>,
 }
 
 impl Tally {
@@ -46,6 +53,7 @@ impl Tally {
             from,
             holding: true,
             seconds: BTreeMap::new(),
+            cut: None,
         }
     }
 
@@ -79,6 +87,29 @@ impl Tally {
         count.errors += u32::from(line.is_error);
         count.critical += u32::from(line.level == LogLevel::Critical);
         count.newest = count.newest.max(line.at);
+    }
+
+    /// A read-back stopped where its oldest line read is at `to` (`read` of `total`
+    /// bytes, for `why`): if the record's count wanted older lines, the stretch from its
+    /// reach to `to` is partial. Several files cut: the stretch reaches the newest cut.
+    pub(crate) fn cut(&mut self, to: DateTime<Utc>, read: u64, total: u64, why: &str) {
+        let from = self.reach();
+        if to <= from {
+            return;
+        }
+        let to = self.cut.as_ref().map_or(to, |c| c.to.max(to));
+        self.cut = Some(LogGap {
+            from,
+            to,
+            read,
+            total,
+            why: why.to_string(),
+        });
+    }
+
+    /// The stretch the read-back left partial, if any (once: it goes with the counts).
+    pub fn take_cut(&mut self) -> Option<LogGap> {
+        self.cut.take()
     }
 
     /// The counts so far, oldest first; the tally starts empty again.
@@ -116,6 +147,30 @@ mod tests {
         });
         assert!(first.wants(t(11, 0), false));
         assert!(!first.wants(t(-1, 0), true), "before the window");
+    }
+
+    #[test]
+    fn a_cut_short_of_the_reach_is_a_partial_stretch() {
+        let mut tally = Tally::new(RecordFrom {
+            counted_until: Some(t(10, 500)),
+            window_start: t(0, 0),
+        });
+        tally.cut(t(10, 500), 10, 20, "cap");
+        assert_eq!(tally.take_cut(), None, "read back to the watermark: whole");
+        tally.cut(t(40, 0), 10, 20, "cap");
+        tally.cut(t(30, 0), 12, 20, "cap");
+        assert_eq!(
+            tally.take_cut(),
+            Some(LogGap {
+                from: t(10, 500),
+                to: t(40, 0),
+                read: 12,
+                total: 20,
+                why: "cap".into()
+            }),
+            "from the watermark to the newest cut"
+        );
+        assert_eq!(tally.take_cut(), None, "said once");
     }
 
     #[test]

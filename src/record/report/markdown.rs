@@ -89,12 +89,17 @@ impl Report {
                 log.checkpoint
             );
             let _ = writeln!(o, "- Service Status: {}", md(&log.service_status));
+            let partial = !log.counts_partial.is_empty();
             let errors = match (log.error_count, log.critical_errors, log.watched) {
+                (Some(e), Some(c), _) if partial => format!("at least {e} ({c} critical)"),
                 (_, _, false) => "not watched".to_string(),
                 (Some(e), Some(c), true) => format!("{e} ({c} critical)"),
                 _ => "not measured (no log source)".to_string(),
             };
             let _ = writeln!(o, "- Error Count: {errors}");
+            for p in &log.counts_partial {
+                let _ = writeln!(o, "  - partial: {}", md(&p.text));
+            }
             let _ = writeln!(o, "- Performance: {}", md(&log.performance));
             if log.critical_issues.is_empty() {
                 let _ = writeln!(o, "- Critical Issues: NONE");
@@ -134,8 +139,20 @@ impl Report {
                 format!("so far, {}", offset(self.as_of - self.start))
             }
         );
-        let _ = writeln!(o, "- Total Errors: {}", opt_count(s.total_errors));
-        let _ = writeln!(o, "- Critical Errors: {}", opt_count(s.critical_errors));
+        let at_least = if s.counts_partial.is_empty() {
+            ""
+        } else {
+            "at least "
+        };
+        let count = |n: Option<i64>| match n {
+            Some(n) => format!("{at_least}{n}"),
+            None => opt_count(None),
+        };
+        let _ = writeln!(o, "- Total Errors: {}", count(s.total_errors));
+        let _ = writeln!(o, "- Critical Errors: {}", count(s.critical_errors));
+        for p in &s.counts_partial {
+            let _ = writeln!(o, "  - partial: {}", md(&p.text));
+        }
         let downtime = match (s.downtime_secs, s.documented_downtime_secs) {
             (Some(d), Some(doc)) if doc > 0 => {
                 format!(

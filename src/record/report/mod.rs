@@ -19,6 +19,11 @@
 //!   was WARN or CRIT in the interval.
 //! - **Critical issues**: alerts that were CRIT, or P0/P1, in the interval.
 //! - **p95/p99** are taken over the bucket maxima, so they are an upper bound.
+//! - **Partial counts**: where a source's read-back after a restart was cut before it
+//!   reached where the record's count had stopped (its `read_back` cap, its time cap), the
+//!   record keeps that stretch; every count it touches (an interval's, the summary's, an
+//!   error criterion's) says "at least" with what was read, of how much and why, and a
+//!   criterion that a lower bound cannot decide is "not measured".
 //!
 //! A success criterion with no figure behind it says "not measured", never "pass"; the
 //! go-live recommendation is YES only when every measured criterion passes, the window is
@@ -27,11 +32,11 @@
 mod markdown;
 mod text;
 
-use super::store::{Bucket, LogBucket, Reader, RecordMeta};
+use super::store::{Bucket, LogBucket, Reader, RecordMeta, RecordedGap};
 use super::{Incident, Replay, replay, timeline};
 use crate::config::criteria::{Criterion, Measure, Stat, default_criteria, parse_measure};
-use crate::model::figure::{Severity, format_number};
-use crate::model::rule::{Priority, Threshold};
+use crate::model::figure::{Severity, format_bytes, format_number};
+use crate::model::rule::{Comparison, Priority, Threshold};
 use crate::rules::engine::Condition;
 use crate::rules::notify::{Silence, glob_match};
 use crate::state::{Note, Window};
@@ -98,6 +103,25 @@ pub struct TimelineCell {
     pub state: String,
 }
 
+/// A stretch of a source's log lines the record counted only in part: the read-back of
+/// the lines written while nothing watched stopped before it reached where the record's
+/// count had stopped. Counts it touches are lower bounds.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PartialCount {
+    pub source: String,
+    /// Where the record's count had stopped (its last counted line, or the window's start).
+    pub from: DateTime<Utc>,
+    /// The oldest line read back: from here on every line is counted.
+    pub to: DateTime<Utc>,
+    /// Bytes read back, of how many the source's files held before following started.
+    pub read_bytes: u64,
+    pub total_bytes: u64,
+    /// Why the read-back stopped.
+    pub why: String,
+    /// All of it in words, as the Markdown and text reports say it.
+    pub text: String,
+}
+
 /// One entry of the monitoring log.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct IntervalLog {
@@ -109,6 +133,9 @@ pub struct IntervalLog {
     pub service_status: String,
     pub error_count: Option<i64>,
     pub critical_errors: Option<i64>,
+    /// The counts are lower bounds: these stretches of the interval were counted in part.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub counts_partial: Vec<PartialCount>,
     pub performance: String,
     pub critical_issues: Vec<String>,
     /// Alerts below critical (P2/P3 warnings, no data) in the interval.
@@ -120,6 +147,9 @@ pub struct IntervalLog {
 pub struct Summary {
     pub total_errors: Option<i64>,
     pub critical_errors: Option<i64>,
+    /// The counts are lower bounds: these stretches of the window were counted in part.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub counts_partial: Vec<PartialCount>,
     /// Seconds a service was down or unknown, and of that, under a maintenance silence.
     pub downtime_secs: Option<i64>,
     pub documented_downtime_secs: Option<i64>,
@@ -168,6 +198,8 @@ pub struct Inputs {
     pub samples: BTreeMap<String, Vec<Bucket>>,
     pub replay: Replay,
     pub logs: Vec<LogBucket>,
+    /// Stretches of log lines counted only in part.
+    pub log_gaps: Vec<RecordedGap>,
     pub notes: Vec<Note>,
     pub snapshots: Vec<super::Snapshot>,
     pub dropped_full: u64,
@@ -198,6 +230,7 @@ impl Inputs {
             samples: reader.samples().map_err(e)?,
             replay: replay(&reader.alert_events().map_err(e)?),
             logs: reader.logs().map_err(e)?,
+            log_gaps: reader.log_gaps().map_err(e)?,
             notes: reader.notes().map_err(e)?,
             snapshots: reader.snapshots().map_err(e)?,
             dropped_full: reader.counter("dropped_full").map_err(e)?,
@@ -282,11 +315,22 @@ struct Frame<'a> {
     /// Every bucket time with a recorded sample: when watchpost was watching.
     observed: Vec<DateTime<Utc>>,
     has_logs: bool,
+    /// The stretches of the window counted only in part.
+    partial: Vec<PartialCount>,
     services: Vec<&'a String>,
     latency: Vec<&'a String>,
 }
 
 impl<'a> Frame<'a> {
+    /// The stretches counted in part that overlap `[from, to)`.
+    fn partial_in(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<PartialCount> {
+        self.partial
+            .iter()
+            .filter(|p| p.from < to && p.to > from)
+            .cloned()
+            .collect()
+    }
+
     /// Where a bucket counts: at its own time, or at the window's start if it began
     /// before it. Every count of the report places buckets by this one rule, so the
     /// intervals' counts add up to the summary's.
@@ -319,8 +363,15 @@ impl<'a> Frame<'a> {
         let keys = |keep: fn(&str) -> bool| -> Vec<&'a String> {
             inputs.samples.keys().filter(|k| keep(k)).collect()
         };
+        let partial = inputs
+            .log_gaps
+            .iter()
+            .filter(|g| g.gap.from < end && g.gap.to > window.start)
+            .map(|g| partial_count(g, &window))
+            .collect();
         Frame {
             inputs,
+            partial,
             as_of: now.min(end.max(window.start)),
             window,
             bucket: meta.bucket_secs.max(1),
@@ -336,6 +387,31 @@ impl<'a> Frame<'a> {
                 .filter(|k| is_latency(inputs, k))
                 .collect(),
         }
+    }
+}
+
+/// A stretch counted in part, with its words: "app: lines from 13:02:11 (T+00:30:12) to
+/// 13:49:50 (T+01:17:51) counted in part — the read-back after a restart read the last
+/// 256.0 KiB of 2.3 MiB (stopped by its read_back cap of 256.0 KiB)".
+fn partial_count(g: &RecordedGap, window: &Window) -> PartialCount {
+    let at = |t: DateTime<Utc>| format!("{} ({})", t.format("%H:%M:%S"), offset(t - window.start));
+    let gap = &g.gap;
+    PartialCount {
+        source: g.source.clone(),
+        from: gap.from,
+        to: gap.to,
+        read_bytes: gap.read,
+        total_bytes: gap.total,
+        why: gap.why.clone(),
+        text: format!(
+            "{}: lines from {} to {} counted in part — the read-back after a restart read the last {} of {} (stopped by {})",
+            g.source,
+            at(gap.from),
+            at(gap.to),
+            format_bytes(gap.read as f64),
+            format_bytes(gap.total as f64),
+            gap.why
+        ),
     }
 }
 
@@ -372,7 +448,7 @@ pub fn build(inputs: &Inputs, criteria: &[Criterion], now: DateTime<Utc>) -> Rep
     );
     let criteria: Vec<CriterionResult> = criteria
         .iter()
-        .map(|c| judge_criterion(c, inputs, f.has_logs, &uptime))
+        .map(|c| judge_criterion(c, inputs, f.has_logs, &f.partial, &uptime))
         .collect();
     let complete = now >= end;
     let summary = summary(&f, &criteria, &uptime, complete);
@@ -395,7 +471,7 @@ pub fn build(inputs: &Inputs, criteria: &[Criterion], now: DateTime<Utc>) -> Rep
         } else {
             Vec::new()
         },
-        caveats: caveats(inputs, &timeline_rows),
+        caveats: caveats(inputs, &timeline_rows, &f.partial),
         timeline: timeline_rows,
         intervals: log_rows,
         summary,
@@ -458,7 +534,10 @@ fn interval_log(
             in_range,
         )
     };
-    let (error_count, critical_errors) = if f.has_logs && watched {
+    // A stretch counted in part has counts, lower bounds, even where nothing else was
+    // recorded.
+    let counts_partial = f.partial_in(from_t, to_t);
+    let (error_count, critical_errors) = if f.has_logs && (watched || !counts_partial.is_empty()) {
         (
             Some(logs_in.iter().map(|l| l.errors).sum()),
             Some(logs_in.iter().map(|l| l.critical).sum()),
@@ -511,6 +590,7 @@ fn interval_log(
         service_status,
         error_count,
         critical_errors,
+        counts_partial,
         performance,
         critical_issues,
         other_alerts,
@@ -647,6 +727,7 @@ fn summary(
     Summary {
         total_errors,
         critical_errors,
+        counts_partial: f.partial_in(window.start, end),
         downtime_secs,
         documented_downtime_secs: uptime.as_ref().map(|u| u.documented_secs),
         uptime_pct: uptime.as_ref().map(|u| u.worst_pct),
@@ -663,9 +744,19 @@ fn summary(
 }
 
 /// What the record does not cover: dropped buckets and transitions, unwatched intervals.
-fn caveats(inputs: &Inputs, timeline_rows: &[TimelineCell]) -> Vec<String> {
+fn caveats(
+    inputs: &Inputs,
+    timeline_rows: &[TimelineCell],
+    partial: &[PartialCount],
+) -> Vec<String> {
     let meta = &inputs.meta;
     let mut caveats = Vec::new();
+    for p in partial {
+        caveats.push(format!(
+            "{}; the error counts of that stretch are lower bounds",
+            p.text
+        ));
+    }
     if inputs.dropped_full > 0 {
         caveats.push(format!(
             "{} figure buckets were not recorded: the record reached its size limit ({} MB)",
@@ -984,6 +1075,7 @@ fn judge_criterion(
     c: &Criterion,
     inputs: &Inputs,
     has_logs: bool,
+    partial: &[PartialCount],
     uptime: &Option<Uptime>,
 ) -> CriterionResult {
     let not_measured = |why: &str, target: &str| CriterionResult {
@@ -1028,13 +1120,43 @@ fn judge_criterion(
         Measure::CriticalErrors | Measure::Errors if !has_logs => {
             not_measured("no log source", &target)
         }
-        Measure::CriticalErrors => {
-            let n = log_sum(|l| l.critical);
-            threshold(n as f64, n.to_string())
-        }
-        Measure::Errors => {
-            let n = log_sum(|l| l.errors);
-            threshold(n as f64, n.to_string())
+        Measure::CriticalErrors | Measure::Errors => {
+            let n = if matches!(measure, Measure::CriticalErrors) {
+                log_sum(|l| l.critical)
+            } else {
+                log_sum(|l| l.errors)
+            };
+            if partial.is_empty() {
+                return threshold(n as f64, n.to_string());
+            }
+            // A lower bound: the verdict holds only if every count from `n` up gives it.
+            let sources: Vec<&str> = partial.iter().map(|p| p.source.as_str()).collect();
+            let measured = format!(
+                "at least {n} ({} counted in part after a restart)",
+                sources.join(", ")
+            );
+            match target.parse::<Threshold>() {
+                Ok(t) => {
+                    let holds = t.holds(n as f64);
+                    let decided = match t.op {
+                        Comparison::Less | Comparison::LessOrEqual | Comparison::Equal => !holds,
+                        Comparison::Greater | Comparison::GreaterOrEqual => holds,
+                        Comparison::NotEqual => n as f64 > t.limit,
+                    };
+                    if decided {
+                        threshold(n as f64, measured)
+                    } else {
+                        CriterionResult {
+                            name: c.name.clone(),
+                            measure: c.measure.clone(),
+                            target: target.clone(),
+                            measured: format!("{measured}: not enough to judge {target}"),
+                            verdict: Verdict::NotMeasured,
+                        }
+                    }
+                }
+                Err(e) => not_measured(&e, &target),
+            }
         }
         Measure::Uptime => match uptime {
             None => not_measured("no service figures", &target),

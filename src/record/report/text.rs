@@ -54,6 +54,14 @@ impl Report {
         }
         lines.push(criteria);
         lines.push(match (s.total_errors, s.critical_errors) {
+            (Some(e), Some(c)) if !s.counts_partial.is_empty() => {
+                let stretches: Vec<String> =
+                    s.counts_partial.iter().map(|p| sanitize(&p.text)).collect();
+                format!(
+                    "Errors: at least {e} ({c} critical); partial: {}",
+                    stretches.join("; ")
+                )
+            }
             (Some(e), Some(c)) => format!("Errors: {e} ({c} critical)"),
             _ => "Errors: not measured (no log source)".into(),
         });

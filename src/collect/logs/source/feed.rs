@@ -672,7 +672,7 @@ impl RemoteReadBack {
                     if this_slice >= self.read_back.slice {
                         break 'files;
                     }
-                    if self.read_back.capped(backlog, figures_from) {
+                    if self.read_back.capped(&mut ingest, backlog, figures_from) {
                         *slot = None;
                         continue;
                     }
@@ -684,15 +684,16 @@ impl RemoteReadBack {
                             // Again at the next read, when the host is back.
                             Err(ChunkError::HostDown) => break 'files,
                             Err(ChunkError::Replaced) => {
-                                self.read_back.cut = Some(format!(
-                                    "partial: {what} was replaced while it was read back"
-                                ));
+                                let why = format!("{what} was replaced while it was read back");
+                                self.read_back.record_cut(&mut ingest, backlog, &why);
+                                self.read_back.cut = Some(format!("partial: {why}"));
                                 *slot = None;
                                 continue;
                             }
                             Err(ChunkError::Failed(why)) => {
-                                self.read_back.cut =
-                                    Some(format!("partial: cannot read back {what}: {why}"));
+                                let why = format!("cannot read back {what}: {why}");
+                                self.read_back.record_cut(&mut ingest, backlog, &why);
+                                self.read_back.cut = Some(format!("partial: {why}"));
                                 *slot = None;
                                 continue;
                             }

@@ -555,7 +555,7 @@ impl Tailer {
                     if this_slice >= rb.slice {
                         break 'files;
                     }
-                    if rb.capped(backlog, figures_from) {
+                    if rb.capped(ingest, backlog, figures_from) {
                         f.backlog = None;
                         continue;
                     }
@@ -566,10 +566,9 @@ impl Tailer {
                         .seek(SeekFrom::Start(at))
                         .and_then(|_| f.file.read_exact(&mut self.buf));
                     if let Err(e) = read {
-                        rb.cut = Some(format!(
-                            "partial: cannot read back {what}: {}",
-                            describe(&e)
-                        ));
+                        let why = format!("cannot read back {what}: {}", describe(&e));
+                        rb.record_cut(ingest, backlog, &why);
+                        rb.cut = Some(format!("partial: {why}"));
                         f.backlog = None;
                         continue;
                     }

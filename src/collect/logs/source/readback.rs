@@ -122,12 +122,29 @@ impl ReadBack {
     }
 
     /// Whether a cap stops `backlog`'s read-back now; if so it is over, and if that cuts
-    /// the figures' window (not only the record's count) the figures say so.
-    pub(crate) fn capped(&mut self, backlog: &Backlog, figures_from: DateTime<Utc>) -> bool {
-        let why = if self.read >= self.max_bytes {
-            String::new()
+    /// the figures' window the figures say so. If it cuts what the record's count still
+    /// wanted (the lines written while nothing watched, older than the figures' window or
+    /// not), the record is told that stretch is partial.
+    pub(crate) fn capped(
+        &mut self,
+        ingest: &mut Ingest,
+        backlog: &Backlog,
+        figures_from: DateTime<Utc>,
+    ) -> bool {
+        let (why, record_why) = if self.read >= self.max_bytes {
+            (
+                String::new(),
+                format!(
+                    "its read_back cap of {}",
+                    format_bytes(self.max_bytes as f64)
+                ),
+            )
         } else if self.started.is_some_and(|s| s.elapsed() >= self.time_cap) {
-            format!(" within the {}s cap", self.time_cap.as_secs())
+            let secs = self.time_cap.as_secs();
+            (
+                format!(" within the {secs}s cap"),
+                format!("the {secs}s read-back time cap"),
+            )
         } else {
             return false;
         };
@@ -138,7 +155,16 @@ impl ReadBack {
                 format_bytes(self.total as f64)
             ));
         }
+        self.record_cut(ingest, backlog, &record_why);
         true
+    }
+
+    /// `backlog`'s read-back ends before its file's start, for `why`: the record's count
+    /// is partial back from the oldest line read, if it wanted older lines.
+    pub(crate) fn record_cut(&self, ingest: &mut Ingest, backlog: &Backlog, why: &str) {
+        if let Some(tally) = &mut ingest.tally {
+            tally.cut(backlog.carry.at, self.read, self.total, why);
+        }
     }
 
     /// The next chunk of `backlog` to read: `(at, len)`.
@@ -194,6 +220,7 @@ impl ReadBack {
                 "partial: lines of {what} name no time; only its last {} read back",
                 format_bytes(following_from.saturating_sub(next_end) as f64)
             ));
+            self.record_cut(ingest, backlog, &format!("lines of {what} name no time"));
         }
         if next_end == 0 || undated {
             // The file's start, or a stretch of lines naming no time: what waits for a
