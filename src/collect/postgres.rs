@@ -91,17 +91,23 @@ impl Target {
             let (host, port) = super::redis::split_address(address)?;
             place = Place::Tcp(host, port);
         }
-        let container = source
-            .container
-            .as_deref()
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
-            .map(|c| match source.project.as_deref() {
-                Some(p) if !p.trim().is_empty() => format!("container {c} of compose project {p}"),
-                _ => format!("container {c}"),
+        // With `container`, the host given decides: the container's own name (or none) is
+        // its address, from the engine; any other host is reached as written.
+        let given = crate::config::given_host(Some(&source.url), source.address.as_deref(), true);
+        let container =
+            crate::config::container_in_use(source.container.as_deref(), &given).map(|c| {
+                match source.project.as_deref() {
+                    Some(p) if !p.trim().is_empty() => {
+                        format!("container {c} of compose project {p}")
+                    }
+                    _ => format!("container {c}"),
+                }
             });
         if container.is_some() {
-            // The container's address, found when connecting; the url's port.
+            // The container's address, found when connecting; the port given.
+            let port = match &place {
+                Place::Tcp(_, port) | Place::Socket(_, port) => *port,
+            };
             place = Place::Tcp(String::new(), port);
         }
         if let Some(password) = source.password.as_deref().filter(|p| !p.is_empty()) {
@@ -184,15 +190,21 @@ FROM pg_stat_database d WHERE d.datname = current_database()";
 impl PostgresCollector {
     /// A server reached from the host behind `reach` (from the pool: [`crate::collect::reach`]).
     pub fn on(name: &str, source: &PostgresSource, reach: Reach) -> Self {
-        let container =
-            super::redis::container_address(source.container.as_deref(), &source.project, &reach);
+        let target = Target::from_source(source);
+        // Only when the container is the one reached (the url's host is its name).
+        let in_use = target.as_ref().is_ok_and(|t| t.container.is_some());
+        let container = super::redis::container_address(
+            source.container.as_deref().filter(|_| in_use),
+            &source.project,
+            &reach,
+        );
         PostgresCollector {
             container,
             name: name.to_string(),
             interval: source.interval,
             timeout: source.timeout,
             reach,
-            target: Target::from_source(source),
+            target,
             metrics: source.metrics.clone(),
             client: None,
             last: None,

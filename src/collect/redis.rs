@@ -60,11 +60,12 @@ impl Target {
             let (h, p) = split_address(address)?;
             (host, port) = (h, p);
         }
-        let container = source
-            .container
-            .as_deref()
-            .map(str::trim)
-            .filter(|c| !c.is_empty());
+        // With `container`, the host given decides: the container's own name (or none) is
+        // its address, from the engine; any other host is reached as written.
+        let container = crate::config::container_in_use(source.container.as_deref(), &host);
+        if container.is_some() {
+            host.clear();
+        }
         if host.is_empty() && container.is_none() {
             return Err("give url, address (host:port) or container".into());
         }
@@ -150,14 +151,21 @@ pub struct RedisCollector {
 impl RedisCollector {
     /// A server reached from the host behind `reach` (from the pool: [`crate::collect::reach`]).
     pub fn on(name: &str, source: &RedisSource, reach: Reach) -> Self {
-        let container = container_address(source.container.as_deref(), &source.project, &reach);
+        let target = Target::from_source(source);
+        // Only when the container is the one reached (the url's host is its name).
+        let in_use = target.as_ref().is_ok_and(|t| t.container.is_some());
+        let container = container_address(
+            source.container.as_deref().filter(|_| in_use),
+            &source.project,
+            &reach,
+        );
         RedisCollector {
             container,
             name: name.to_string(),
             interval: source.interval,
             timeout: source.timeout,
             reach,
-            target: Target::from_source(source),
+            target,
             metrics: source.metrics.clone(),
             conn: None,
             last: None,

@@ -16,7 +16,7 @@
 //!   [`SourceHealth::Busy`] with no readings, so the figures already shown stay as they were;
 //! - the connection is kept between polls and reopened when the file was replaced (another
 //!   inode: restore, `VACUUM INTO` + rename) or disappeared;
-//! - every rusqlite call runs in `spawn_blocking`; the worker is moved in and out;
+//! - every rusqlite call runs on the source's own worker thread (`collect::blocking`), which keeps the connection;
 //! - a pack's big tables are read incrementally (see `sqlite/tail.rs`); the first read of a
 //!   large table, and a recount, go in read transactions of at most `CHUNK` (20 ms) each with a
 //!   gap between them, so the application's writers are never held up for long;
@@ -172,7 +172,7 @@ pub struct SqliteCollector {
     name: String,
     interval: Duration,
     settings: Settings,
-    /// Moved into `spawn_blocking` for each poll and back.
+    /// Holds the connection on its own thread; each poll runs there.
     worker: blocking::Worker<Worker>,
     /// The reader of a database on a remote host (`None` for a local one).
     remote: Option<remote::RemoteWorker>,

@@ -710,13 +710,14 @@ pub struct RedisSource {
     /// `host:port` as seen from `host`; overrides the url's host and port.
     #[serde(default, deserialize_with = "expanded_opt")]
     pub address: Option<String>,
-    /// Only from the environment (`"${REDIS_PASSWORD}"`); overrides the url's.
     /// A compose service (of `project`, if given) or container name on the host's Docker
-    /// engine: the server is reached at that container's address on its network.
+    /// engine: when the url's host is that name (or there is no url), the server is
+    /// reached at that container's address on its network ([`container_in_use`]).
     #[serde(default, deserialize_with = "expanded_opt")]
     pub container: Option<String>,
     #[serde(default, deserialize_with = "expanded_opt")]
     pub project: Option<String>,
+    /// Only from the environment (`"${REDIS_PASSWORD}"`); overrides the url's.
     #[serde(default, deserialize_with = "expanded_opt")]
     pub password: Option<String>,
     #[serde(default = "default_host", deserialize_with = "expanded")]
@@ -773,7 +774,8 @@ pub struct PostgresSource {
     #[serde(default, deserialize_with = "expanded_opt")]
     pub address: Option<String>,
     /// A compose service (of `project`, if given) or container name on the host's Docker
-    /// engine: the server is reached at that container's address on its network.
+    /// engine: when the url's host is that name, the server is reached at that
+    /// container's address on its network ([`container_in_use`]).
     #[serde(default, deserialize_with = "expanded_opt")]
     pub container: Option<String>,
     #[serde(default, deserialize_with = "expanded_opt")]
@@ -952,6 +954,54 @@ impl Config {
         }
         // The walk found nothing; serde is the last word on the model.
         toml::from_str::<Config>(text).map_err(|e| vec![toml_problem(text, &e)])
+    }
+}
+
+/// Whether a Redis or PostgreSQL source with `container = "NAME"` is reached at that
+/// container's address, found through the Docker engine: when the host it is given (its
+/// url's, or `address`'s; see [`given_host`]) is that same name, as the app's own compose
+/// config writes it (`redis://redis:6379`), or when it is given none. Any other host (an
+/// IP, a DNS name) is reached as written and `container` is not used, so one environment
+/// variable can point the source at a server anywhere. The name in use, if it is.
+pub fn container_in_use<'a>(container: Option<&'a str>, host: &str) -> Option<&'a str> {
+    let container = container.map(str::trim).filter(|c| !c.is_empty())?;
+    let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+    (host.is_empty() || host.eq_ignore_ascii_case(container)).then_some(container)
+}
+
+/// The host a Redis or PostgreSQL source is given: `address`'s when there is one, else the
+/// one its url names as its client reads it; "" when neither names one (or the url does
+/// not parse: validation says why).
+pub fn given_host(url: Option<&str>, address: Option<&str>, postgres: bool) -> String {
+    if let Some(address) = address.map(str::trim).filter(|a| !a.is_empty()) {
+        let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+        return host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+    }
+    let url = url.map(str::trim).unwrap_or_default();
+    if url.is_empty() {
+        return String::new();
+    }
+    if postgres {
+        use tokio_postgres::config::Host;
+        let parsed = url.parse::<tokio_postgres::Config>().ok();
+        match parsed.as_ref().and_then(|c| c.get_hosts().first()) {
+            Some(Host::Tcp(host)) => host.clone(),
+            Some(Host::Unix(dir)) => dir.display().to_string(),
+            None => String::new(),
+        }
+    } else {
+        match redis::IntoConnectionInfo::into_connection_info(url) {
+            Ok(info) => match info.addr() {
+                redis::ConnectionAddr::Tcp(host, _)
+                | redis::ConnectionAddr::TcpTls { host, .. } => host.clone(),
+                redis::ConnectionAddr::Unix(path) => path.display().to_string(),
+                _ => String::new(),
+            },
+            Err(_) => String::new(),
+        }
     }
 }
 
@@ -1261,13 +1311,16 @@ pub fn explain(config: &Config) -> String {
             humantime::format_duration(s.interval)
         ));
     }
-    // Where a database is reached: the url's host and port, or `address`, from `host`.
+    // Where a database is reached: the url's host and port, or `address`, from `host`; or
+    // the container's address, when the host given is the container's name.
     let reached = |url: Option<&str>,
+                   postgres: bool,
                    address: &Option<String>,
                    container: &Option<String>,
                    project: &Option<String>,
                    host: &str| {
-        if let Some(container) = container {
+        let given = given_host(url, address.as_deref(), postgres);
+        if let Some(container) = container_in_use(container.as_deref(), &given) {
             let of = project
                 .as_deref()
                 .map(|p| format!(" of compose project {p}"))
@@ -1277,19 +1330,34 @@ pub fn explain(config: &Config) -> String {
             } else {
                 format!("{host}'s Docker engine, reached through its SSH connection")
             };
+            let named = if given.is_empty() {
+                String::new()
+            } else {
+                format!(" (the host given, {given}, is its name)")
+            };
             return format!(
-                "at the address of container {container}{of} on its network, from {engine} (looked up again for every connection)"
+                "at the address of container {container}{of} on its network{named}, from {engine} (looked up again for every connection)"
             );
         }
         let at = match address {
             Some(address) => address.clone(),
             None => url.map(server_of).unwrap_or_default(),
         };
-        if host == "local" {
+        let mut text = if host == "local" {
             format!("at {at}")
         } else {
             format!("at {at} as seen from {host} (through its SSH connection)")
+        };
+        if let Some(container) = container
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+        {
+            text.push_str(&format!(
+                ", as written: its host {given} is not the name of container {container}, so the Docker engine is not asked"
+            ));
         }
+        text
     };
     for (name, s) in &config.redis {
         let ids: Vec<String> = crate::model::catalog::redis::ALL
@@ -1298,7 +1366,7 @@ pub fn explain(config: &Config) -> String {
             .collect();
         out.push_str(&format!(
             "redis {name}: {}{}, every {}, timeout {}, figures {} (mem_pct with maxmemory set, master_link on a replica; cache_hit_pct and the per-minute figures over each interval)\n",
-            reached(s.url.as_deref(), &s.address, &s.container, &s.project, &s.host),
+            reached(s.url.as_deref(), false, &s.address, &s.container, &s.project, &s.host),
             if given(&s.password) { ", password from the environment" } else { "" },
             humantime::format_duration(s.interval),
             humantime::format_duration(s.timeout),
@@ -1322,7 +1390,7 @@ pub fn explain(config: &Config) -> String {
             .collect();
         out.push_str(&format!(
             "postgres {name}: {}{}, every {}, one read-only connection (default_transaction_read_only, statement_timeout {}), figures {} (replication_lag_s only where there is a replica)\n",
-            reached(Some(&s.url), &s.address, &s.container, &s.project, &s.host),
+            reached(Some(&s.url), true, &s.address, &s.container, &s.project, &s.host),
             if given(&s.password) { ", password from the environment" } else { "" },
             humantime::format_duration(s.interval),
             humantime::format_duration(s.timeout),

@@ -493,6 +493,9 @@ fn check_root(walk: &mut Walk<'_>, root: &DeTable<'_>) {
                         ]),
                         _ => None,
                     };
+                    if matches!(section, "redis" | "postgres") {
+                        check_container_host(walk, table, section == "postgres", &label);
+                    }
                     match section {
                         "service"
                             if get(table, "health_url").is_none()
@@ -519,7 +522,7 @@ fn check_root(walk: &mut Walk<'_>, root: &DeTable<'_>) {
                         {
                             walk.problem(
                                 entry_key.span(),
-                                format!("{label}: give address or container, not both (container: the address is the container's, from the Docker engine)"),
+                                format!("{label}: give address or container, not both (with container, the url's host says where the server is: the container's name for its address from the Docker engine, any other host as written)"),
                             );
                         }
                         "redis" | "postgres"
@@ -1105,6 +1108,37 @@ fn check_exec(walk: &mut Walk<'_>, table: &DeTable<'_>, span: Range<usize>, labe
     check_timeout(walk, table, label, super::default_exec_interval());
 }
 
+/// `container` with a url written in the file whose host is another name: the container is
+/// never used (a url reaches it when its host is its name, `redis://redis:6379`; any other
+/// host is reached as written). A url or container from the environment may name any host:
+/// pointing the source elsewhere is what the variable is for.
+fn check_container_host(walk: &mut Walk<'_>, table: &DeTable<'_>, postgres: bool, label: &str) {
+    let (Some((_, container)), Some((_, url))) = (get(table, "container"), get(table, "url"))
+    else {
+        return;
+    };
+    let (DeValue::String(name), DeValue::String(raw)) = (container.get_ref(), url.get_ref()) else {
+        return;
+    };
+    if name.contains("${") || raw.contains("${") || get(table, "address").is_some() {
+        return;
+    }
+    let (Ok(name), Ok(expanded)) = (expand(name), expand(raw)) else {
+        return;
+    };
+    let host = super::given_host(Some(&expanded), None, postgres);
+    if super::container_in_use(Some(&name), &host).is_none() && !name.trim().is_empty() {
+        let name = name.trim();
+        let scheme = if postgres { "postgres" } else { "redis" };
+        walk.problem(
+            url.span(),
+            format!(
+                "{label}: the url's host {host} is not {name:?}, so container {name} is never used: a url whose host is the container's name ({scheme}://{name}:PORT) is reached at its address from the Docker engine, any other as written; write {name} as the url's host, or drop container"
+            ),
+        );
+    }
+}
+
 /// Whether a connection URL or `key=value` string, as written in the file, holds a password
 /// that is not an environment variable: `redis://:hunter2@db` or `password=hunter2` (but
 /// not `redis://:${REDIS_PASSWORD}@db`, nor a whole `${DATABASE_URL}`).
@@ -1399,7 +1433,7 @@ url = "postgres://app@db/app"
 project = "warungin"
 
 [postgres.fine]
-url = "postgres://app@db/app"
+url = "postgres://app@Postgres/app"
 container = "postgres"
 "#;
         let got = lines(text);
@@ -1412,6 +1446,100 @@ container = "postgres"
         has("line 5, column 8:", "give address or container, not both");
         has("line 9, column 11:", "project goes with container");
         assert_eq!(got.len(), 2, "{got:#?}");
+    }
+
+    #[test]
+    fn with_container_a_url_written_in_the_file_names_the_container_as_its_host() {
+        // Written in the file with another host, container would never be used; from the
+        // environment, another host is the point (a server anywhere), and so is no error.
+        let text = r#"[redis.cache]
+url = "redis://127.0.0.1:6379"
+container = "redis"
+
+[postgres.db]
+url = "postgres://app@db.example.com:5433/app"
+container = "postgres"
+project = "warungin"
+
+[postgres.keywords]
+url = "host=10.1.2.3 user=app dbname=app"
+container = "postgres"
+
+[redis.same]
+url = "redis://redis:6379"
+container = "redis"
+
+[redis.alone]
+container = "redis"
+
+[postgres.no_host]
+url = "postgres:///app"
+container = "postgres"
+
+[redis.from_env]
+url = "${WATCHPOST_UNIT_TEST_UNSET_REDIS_URL:-redis://127.0.0.1:6379}"
+container = "redis"
+
+[postgres.db_from_env]
+url = "${WATCHPOST_UNIT_TEST_UNSET_DATABASE_URL:-postgres://app@10.0.0.5/app}"
+container = "postgres"
+
+[redis.named_from_env]
+url = "redis://127.0.0.1:6379"
+container = "${WATCHPOST_UNIT_TEST_UNSET_SERVICE:-redis}"
+"#;
+        let got = lines(text);
+        let has = |start: &str, parts: &[&str]| {
+            assert!(
+                got.iter()
+                    .any(|l| l.starts_with(start) && parts.iter().all(|p| l.contains(p))),
+                "no {start:?} … {parts:?} in {got:#?}"
+            )
+        };
+        has(
+            "line 2, column 7:",
+            &[
+                "[redis.cache]: the url's host 127.0.0.1 is not \"redis\", so container redis is never used",
+                "(redis://redis:PORT)",
+            ],
+        );
+        has(
+            "line 6, column 7:",
+            &[
+                "the url's host db.example.com is not \"postgres\"",
+                "(postgres://postgres:PORT)",
+            ],
+        );
+        has("line 11, column 7:", &["the url's host 10.1.2.3 is not"]);
+        assert_eq!(got.len(), 3, "{got:#?}");
+    }
+
+    #[test]
+    fn the_host_given_decides_whether_the_container_is_used() {
+        use super::super::{container_in_use, given_host};
+        let redis = |url: &str| given_host(Some(url), None, false);
+        let postgres = |url: &str| given_host(Some(url), None, true);
+        assert_eq!(redis("redis://:secret@redis:6379/0"), "redis");
+        assert_eq!(redis("redis://[::1]:6379"), "::1");
+        assert_eq!(
+            postgres("postgres://postgres@postgres:5432/warungin"),
+            "postgres"
+        );
+        assert_eq!(postgres("host=db port=5433 user=app"), "db");
+        assert_eq!(postgres("postgres:///app"), "");
+        assert_eq!(
+            given_host(Some("redis://redis:6379"), Some("10.0.0.5:6379"), false),
+            "10.0.0.5"
+        );
+        assert_eq!(given_host(None, Some("[::1]:6379"), false), "::1");
+        assert_eq!(given_host(None, None, false), "");
+        assert_eq!(container_in_use(Some("redis"), "redis"), Some("redis"));
+        assert_eq!(container_in_use(Some(" redis "), "REDIS"), Some("redis"));
+        assert_eq!(container_in_use(Some("redis"), ""), Some("redis"));
+        assert_eq!(container_in_use(Some("redis"), "127.0.0.1"), None);
+        assert_eq!(container_in_use(Some("redis"), "redis.example.com"), None);
+        assert_eq!(container_in_use(Some(""), "redis"), None);
+        assert_eq!(container_in_use(None, "redis"), None);
     }
 
     #[test]

@@ -187,4 +187,22 @@ fn the_warungin_example_judges_the_cache_hit_and_connection_checks() {
         (Some(1.0), Some("ok"))
     );
     assert_eq!(find("cache.up")["severity"], "ok");
+    // The urls' hosts are not the containers' names (redis, postgres): the servers were
+    // reached as written, not looked up through the Docker engine, and their details say so.
+    let cache = find("cache.up")["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        cache.contains(&format!(" at 127.0.0.1:{}, ", redis.port)) && !cache.contains("container"),
+        "{cache}"
+    );
+    let db = find("db.up")["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        db.contains(&format!(" at 127.0.0.1:{}, ", postgres.port)) && !db.contains("container"),
+        "{db}"
+    );
 }

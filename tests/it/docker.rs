@@ -2481,6 +2481,41 @@ mod databases {
         ]);
         assert_eq!(inspected, first_ip);
 
+        // A url whose host is the container's name, as the app's compose config writes it
+        // (a name no DNS here resolves): the container's address, from the engine.
+        let mut named = collector(&format!(
+            "[redis.named]\nurl = \"redis://cache:6379\"\ncontainer = \"cache\"\nproject = \"{project}\"\ntimeout = \"2s\"\n"
+        ));
+        let up = poll_until(&rt, &mut named, "up by the url's host", |u| {
+            number(u, "named.up") == 1.0
+        });
+        let row = said(&up).0.unwrap();
+        eprintln!("{row}");
+        assert!(
+            row.contains(&format!(
+                "at container cache of compose project {project} ({first_ip}:6379)"
+            )),
+            "{row}"
+        );
+        // A url with another host (here the container's IP, as a server anywhere would be
+        // given): reached as written, the engine not asked — its container is not there.
+        let config = Config::parse(&format!(
+            "[redis.written]\ncontainer = \"sessions\"\nproject = \"{project}\"\ntimeout = \"2s\"\n"
+        ))
+        .unwrap();
+        let source = watchpost::config::RedisSource {
+            url: Some(format!("redis://{first_ip}:6379")),
+            ..config.redis["written"].clone()
+        };
+        let mut written = RedisCollector::new("written", &source);
+        let up = poll_until(&rt, &mut written, "up at the url's address", |u| {
+            number(u, "written.up") == 1.0
+        });
+        let row = said(&up).0.unwrap();
+        eprintln!("{row}");
+        assert!(row.contains(&format!(" at {first_ip}:6379, ")), "{row}");
+        assert!(!row.contains("container"), "{row}");
+
         // Recreated (as `docker compose up` does after a change) at another address.
         docker(&["rm", "-f", &name]);
         let second_ip = net.redis(&name, "cache", &project, 11);

@@ -1810,18 +1810,41 @@ fn the_warungin_example_validates_and_keeps_the_runbooks_literals_out() {
         local.contains("logs frontend-logs: docker logs of frontend in compose project warungin"),
         "{local}"
     );
-    // The databases, reached from the server over its connection.
+    // The databases: by default the compose containers (the urls' hosts are the services'
+    // names), found through the server's engine over its connection.
     assert!(
         remote.contains(
-            "redis cache: at 127.0.0.1:6379 as seen from warungin (through its SSH connection)"
+            "redis cache: at the address of container redis of compose project pos on its network (the host given, redis, is its name), from warungin's Docker engine, reached through its SSH connection (looked up again for every connection)"
         ),
         "{remote}"
     );
     assert!(
-        remote.contains(
-            "postgres db: at 127.0.0.1:5432 as seen from warungin (through its SSH connection)"
+        local.contains(
+            "postgres db: at the address of container postgres of compose project warungin on its network (the host given, postgres, is its name), from this machine's Docker engine"
         ),
-        "{remote}"
+        "{local}"
+    );
+    // Urls with other hosts: reached as written, from the server over its connection.
+    let elsewhere = validate(&[
+        ("WARUNGIN_HOST", "warungin"),
+        ("WARUNGIN_SSH", "deploy@pos.example.invalid:2222"),
+        ("WARUNGIN_REDIS_URL", "redis://10.9.8.7:6380"),
+        (
+            "WARUNGIN_DATABASE_URL",
+            "postgres://app@db.example.invalid:5433/warungin",
+        ),
+    ]);
+    assert!(
+        elsewhere.contains(
+            "redis cache: at 10.9.8.7:6380 as seen from warungin (through its SSH connection), as written: its host 10.9.8.7 is not the name of container redis, so the Docker engine is not asked"
+        ),
+        "{elsewhere}"
+    );
+    assert!(
+        elsewhere.contains(
+            "postgres db: at db.example.invalid:5433 as seen from warungin (through its SSH connection), as written: its host db.example.invalid is not the name of container postgres"
+        ),
+        "{elsewhere}"
     );
     assert!(remote.contains("metric db.tables: number, crit < 1, priority P0"));
 

@@ -4,7 +4,9 @@
 //! gives it — the engine of the source's host: this machine's, or a `[hosts]` host's
 //! through its one SSH connection, as the Containers pane reaches it. Nothing needs to be
 //! published. The address is looked up again for every new connection, so a container
-//! restarted or recreated with a new address is found at the next poll.
+//! restarted or recreated with a new address is found at the next poll. Used only when the
+//! host the source is given is the container's name, or none ([`crate::config::container_in_use`]):
+//! a url with any other host is reached as written.
 
 use super::{DEFAULT_SOCKET, REMOTE_SOCKET, connect, engine_address};
 use crate::transport::{Transport, UnixForward};

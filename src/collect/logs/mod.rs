@@ -24,7 +24,7 @@ use crate::model::update::{LogLine, SourceHealth, Update};
 use crate::transport::Transport;
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
-use metrics::Derived;
+use metrics::{Coverage, Derived};
 use parse::{ErrorRule, Format};
 use regex::{Regex, RegexBuilder};
 use source::{LineSource, Runner, Tailer};
@@ -194,7 +194,19 @@ impl LogCollector {
                 Err(message) => return self.error_updates(message),
             };
             // One shot: read on (keeping the newest lines for the tail) until settled.
-            if !self.one_shot || read.settled || started.elapsed() >= ONE_SHOT_LIMIT {
+            let out_of_time = started.elapsed() >= ONE_SHOT_LIMIT;
+            if !self.one_shot || read.settled || out_of_time {
+                // Cut by the limit between the source's own look at its deadline and here:
+                // still say so, never a silent low count.
+                if self.one_shot
+                    && !read.settled
+                    && !matches!(read.ingest.derived.coverage, Coverage::Partial(_))
+                {
+                    read.ingest.derived.coverage = Coverage::Partial(format!(
+                        "partial: still reading after {}s; what came later is not counted",
+                        ONE_SHOT_LIMIT.as_secs()
+                    ));
+                }
                 if self.one_shot && !kept.is_empty() {
                     kept.extend(read.lines.drain(..));
                     let over = kept.len().saturating_sub(ONE_SHOT_LINES);

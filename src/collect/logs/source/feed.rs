@@ -11,6 +11,7 @@ use super::files::START_TAIL_LINES;
 use super::readback::{Backlog, ReadBack};
 use super::remote::{ChunkError, read_chunk};
 use super::{LineSource, Read as SourceRead};
+use crate::collect::blocking::Worker;
 use crate::collect::logs::Ingest;
 use crate::collect::logs::metrics::Coverage;
 use crate::collect::logs::parse::{Format, MAX_LINE_BYTES};
@@ -303,6 +304,8 @@ pub(crate) struct FeedSource {
     read_back: u64,
     /// What the producer said was cut of the window (see [`Event::Partial`]).
     partial: Option<String>,
+    /// Parses the lines off the executor, always on the same thread (see `blocking`).
+    parser: Worker<()>,
     /// The producer reads the window back itself first ([`Event::Back`]): how far.
     own_back: Option<OwnBack>,
 }
@@ -345,6 +348,7 @@ impl FeedSource {
             one_shot_until: None,
             read_back: crate::config::DEFAULT_READ_BACK,
             partial: None,
+            parser: Worker::new(|| ()),
             own_back: None,
         }
     }
@@ -586,7 +590,7 @@ impl LineSource for FeedSource {
                 }
                 _ => 0,
             };
-            let task = tokio::task::spawn_blocking(move || {
+            let task = self.parser.run(move |_| {
                 let now = Utc::now();
                 let mut lines = ingest.shown(
                     back[..show]

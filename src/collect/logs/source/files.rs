@@ -18,8 +18,8 @@
 //!   without its newline yet waits too. A line over 64 KiB keeps its first 64 KiB and says
 //!   how many bytes were cut.
 //!
-//! Reading, parsing and counting run together in `spawn_blocking`, on one buffer per
-//! poll (no allocation per line).
+//! Reading, parsing and counting run together on the source's own worker thread, on one buffer
+//! per poll (no allocation per line).
 
 use super::glob::{Found, is_glob, keep_newest};
 use super::readback::{Backlog, ReadBack};
