@@ -267,7 +267,8 @@ pub(crate) fn follow_logs(
     source: &str,
     names: Vec<String>,
     project: Option<String>,
-    (tail, since): (usize, Option<DateTime<Utc>>),
+    tail: usize,
+    start: crate::collect::logs::source::Start,
     remote: Option<Transport>,
     address: Option<String>,
 ) -> crate::collect::logs::source::Feed {
@@ -287,7 +288,7 @@ pub(crate) fn follow_logs(
             .unwrap_or_default()
     );
     crate::collect::logs::source::Feed::from_producer(move |outbox| async move {
-        let feed = Arc::new(logtail::LogFeed::new(outbox, tail, since));
+        let feed = Arc::new(logtail::LogFeed::new(outbox, tail, start));
         let screen = watch::channel(OnScreen::default()).1;
         let engine = Engine::start(
             &source,
@@ -300,10 +301,25 @@ pub(crate) fn follow_logs(
         // The engine's status, told once per change, and whether any container runs.
         let mut ready = engine.ready.clone();
         let mut running = feed.watch_running();
+        // Read once: how many reads are still under way (`None` before the first listing).
+        let mut reads = feed.watch_one_shot_reads();
         let mut told = EngineStatus::Connecting;
         loop {
             tokio::select! {
                 changed = ready.changed() => if changed.is_err() { return },
+                done = async { reads.wait_for(|n| *n == Some(0)).await.is_ok() },
+                    if start.one_shot && told == EngineStatus::Up => {
+                    if !done {
+                        return;
+                    }
+                    // Every selected container's log is read: the one-shot run ends here.
+                    let ended = crate::collect::logs::source::Event::Down {
+                        message: "docker ended".to_string(),
+                        retry: FIRST_BACKOFF,
+                    };
+                    feed.send(ended).await;
+                    return;
+                }
                 changed = running.changed() => {
                     if changed.is_err() {
                         return;

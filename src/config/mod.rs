@@ -402,8 +402,9 @@ pub struct LogSource {
     /// With `docker`: only containers of this compose project.
     #[serde(default, deserialize_with = "expanded_opt")]
     pub project: Option<String>,
-    /// At most this much of a source's files is read back at start to count the window
-    /// ("512MiB", "64 MB"; "0": none, the figures start at the tail and say so).
+    /// At most this much of a source's files (or of journalctl's output, for `journald`)
+    /// is read back at start to count the window ("512MiB", "64 MB"; "0": none, the
+    /// figures start at the tail and say so).
     #[serde(default = "default_read_back", deserialize_with = "byte_size")]
     pub read_back: u64,
     /// With `docker`: at most this many of a container's last lines are read back at

@@ -1227,6 +1227,163 @@ mod log_sources {
         );
     }
 
+    /// `check` over a container's 120,000-line window: read without following, to the
+    /// end of its log, so `errors_1h` is the exact count (not what came before the first
+    /// quiet moment, 2 s at most before); through an engine link too slow to read it all
+    /// in the one-shot limit, the figures say they are partial, never a silent low number.
+    /// (A debug build reads about 25,000 lines a second on 2 shared cores: 120,000 leaves
+    /// room under the 11 s limit while other tests run.)
+    #[test]
+    fn check_reads_a_containers_whole_window_or_says_it_was_cut() {
+        require_docker!();
+        let project = unique("checkwin");
+        let mut cleanup = Cleanup(Vec::new());
+        const GROUPS: usize = 12_000;
+        // Ten lines a group: one ERROR, one WARNING that says "failed", eight INFO.
+        let container = run(
+            &mut cleanup,
+            &project,
+            "api",
+            &[],
+            &format!(
+                "i=0; while [ $i -lt {GROUPS} ]; do i=$((i+1)); \
+                 printf 'ERROR payment failed %d\\nWARNING login failed for user %d\\nINFO a %d\\nINFO b\\nINFO c\\nINFO d\\nINFO e\\nINFO f\\nINFO g\\nINFO h\\n' $i $i $i; \
+                 done; echo written; sleep 600"
+            ),
+        );
+        let started = Instant::now();
+        while !docker(&["logs", "--tail", "1", &container]).contains("written") {
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "the container writes its lines"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        eprintln!(
+            "{} lines written in {:.1}s",
+            GROUPS * 10 + 1,
+            started.elapsed().as_secs_f64()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("watchpost.toml");
+        std::fs::write(
+            &config,
+            format!("[logs.api]\ndocker = [\"api\"]\nproject = \"{project}\"\ntail = 500000\n"),
+        )
+        .unwrap();
+        let check = |docker_host: Option<&str>| {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_watchpost"));
+            command.args([
+                "check",
+                "--format",
+                "json",
+                "--config",
+                config.to_str().unwrap(),
+            ]);
+            if let Some(host) = docker_host {
+                command.env("DOCKER_HOST", host);
+            }
+            let began = Instant::now();
+            let out = command.output().unwrap();
+            let took = began.elapsed();
+            let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+                .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+            let check = report["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["id"] == "api.errors_1h")
+                .cloned()
+                .unwrap_or_else(|| panic!("{report:#}"));
+            (check, took)
+        };
+        let (whole, took) = check(None);
+        eprintln!("check: {whole} in {:.1}s", took.as_secs_f64());
+        assert_eq!(whole["value"].as_f64(), Some(GROUPS as f64), "{whole:#}");
+        assert!(
+            !whole["detail"].as_str().unwrap_or("").contains("partial"),
+            "{whole:#}"
+        );
+
+        // The same engine behind a slow link: the read is cut at the one-shot limit.
+        let proxy = SlowEngine::start(dir.path());
+        let (cut, took) = check(Some(&proxy.docker_host()));
+        eprintln!(
+            "check over a slow link: {cut} in {:.1}s",
+            took.as_secs_f64()
+        );
+        let detail = cut["detail"].as_str().unwrap_or("");
+        assert!(
+            detail.contains(&format!(
+                "partial: the log of {container} was still being read after"
+            )),
+            "{cut:#}"
+        );
+        assert!(
+            detail.contains("its newer lines are not counted"),
+            "{cut:#}"
+        );
+        let counted = cut["value"].as_f64().unwrap_or(0.0);
+        assert!(
+            counted > 0.0 && counted < GROUPS as f64,
+            "what was read is counted, not all: {cut:#}"
+        );
+        assert!(
+            took < Duration::from_secs(20),
+            "within check's limit: {took:?}"
+        );
+    }
+
+    /// A unix socket in front of the real engine that passes its answers on slowly
+    /// (about 320 KB/s), for a container log that cannot be read in the one-shot limit.
+    struct SlowEngine {
+        path: PathBuf,
+    }
+
+    impl SlowEngine {
+        fn start(dir: &Path) -> SlowEngine {
+            use std::io::{Read, Write};
+            use std::os::unix::net::{UnixListener, UnixStream};
+            let path = dir.join("slow-engine.sock");
+            let listener = UnixListener::bind(&path).unwrap();
+            std::thread::spawn(move || {
+                for client in listener.incoming() {
+                    let Ok(client) = client else { return };
+                    let Ok(engine) = UnixStream::connect("/var/run/docker.sock") else {
+                        return;
+                    };
+                    let (mut up_from, mut up_to) =
+                        (client.try_clone().unwrap(), engine.try_clone().unwrap());
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut up_from, &mut up_to);
+                        let _ = up_to.shutdown(std::net::Shutdown::Write);
+                    });
+                    let (mut down_from, mut down_to) = (engine, client);
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 16 * 1024];
+                        loop {
+                            match down_from.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => {
+                                    if down_to.write_all(&buf[..n]).is_err() {
+                                        break;
+                                    }
+                                }
+                            }
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                        let _ = down_to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            });
+            SlowEngine { path }
+        }
+
+        fn docker_host(&self) -> String {
+            format!("unix://{}", self.path.display())
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_service_with_no_running_container_says_so_until_one_starts() {
         require_docker!();

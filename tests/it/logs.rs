@@ -597,8 +597,9 @@ mod processes {
 
     /// A fake `journalctl`, first in PATH for the processes the collector starts. It logs
     /// each call's arguments; the probe (`--lines=0`) succeeds (or says there is no
-    /// journal, if `nojournal` exists); a follow run prints the entries of `entries` after
-    /// the `--after-cursor` it was given (all of them without one), then either stays (if
+    /// journal, if `nojournal` exists); the read-back (`--reverse`) prints every entry,
+    /// newest first, and ends; a follow run prints the entries of `entries` after the
+    /// `--after-cursor` it was given (all of them without one), then either stays (if
     /// `stay` exists) or dies with a complaint on stderr.
     const FAKE_JOURNALCTL: &str = r#"#!/bin/sh
 dir=$(dirname "$0")
@@ -610,6 +611,7 @@ for a in "$@"; do
       if [ -e "$dir/nojournal" ]; then echo "No journal files were found." >&2; fi
       exit 0 ;;
     --after-cursor=*) cursor="${a#--after-cursor=}" ;;
+    --reverse) tac "$dir/entries"; exit 0 ;;
   esac
 done
 if [ -z "$cursor" ]; then
@@ -738,19 +740,26 @@ exit 1
         assert_eq!(line.level, LogLevel::Error);
         assert!(line.fields.get("unit") == Some("tmws.service"));
 
-        let calls = fake.follow_calls();
-        assert_eq!(calls.len(), 3, "{calls:?}");
-        // From the start of the figures' window (61 minutes and the one being written).
-        let since: i64 = calls[0]
+        // The window read back first, newest first, from the start of the figures'
+        // window (61 minutes and the one being written)...
+        let all = std::fs::read_to_string(fake.dir.path().join("calls")).unwrap();
+        let back: Vec<&str> = all.lines().filter(|l| l.contains("--reverse")).collect();
+        assert_eq!(back.len(), 1, "{all}");
+        let since: i64 = back[0]
             .rsplit_once("--unit=tmws.service --since=@")
-            .unwrap_or_else(|| panic!("{calls:?}"))
+            .unwrap_or_else(|| panic!("{all}"))
             .1
             .parse()
             .unwrap();
-        let back = Utc::now().timestamp() - since;
+        let ago = Utc::now().timestamp() - since;
+        assert!((62 * 60..62 * 60 + 30).contains(&ago), "{ago} s: {all}");
+        // ...then followed after the newest entry it saw, and after each restart after the
+        // last entry delivered.
+        let calls = fake.follow_calls();
+        assert_eq!(calls.len(), 3, "{calls:?}");
         assert!(
-            (62 * 60..62 * 60 + 30).contains(&back),
-            "{back} s: {calls:?}"
+            calls[0].ends_with("--after-cursor=s=abc;i=3;b=1"),
+            "{calls:?}"
         );
         assert!(
             calls[1].ends_with("--after-cursor=s=abc;i=3;b=1"),

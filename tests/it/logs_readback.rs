@@ -520,3 +520,279 @@ async fn a_read_back_cut_by_its_cap_counts_what_it_read_and_says_so() {
 fn memchr_newline(bytes: &[u8]) -> usize {
     bytes.iter().position(|&b| b == b'\n').expect("a newline")
 }
+
+/// systemd's `systemd-journal-remote`, which writes journal files from the export format
+/// (Debian: `apt-get install -y systemd-journal-remote`).
+fn journal_remote() -> Option<std::path::PathBuf> {
+    [
+        "/lib/systemd/systemd-journal-remote",
+        "/usr/lib/systemd/systemd-journal-remote",
+    ]
+    .into_iter()
+    .map(std::path::PathBuf::from)
+    .find(|p| p.exists())
+}
+
+/// Appends entries (MESSAGE, PRIORITY, time) of `unit` to the journal file `file`,
+/// written by the real systemd-journal-remote from the export format.
+fn append_journal(tool: &Path, file: &Path, unit: &str, entries: &[(String, u8, DateTime<Utc>)]) {
+    let mut export = Vec::new();
+    for (i, (message, priority, at)) in entries.iter().enumerate() {
+        write!(
+            export,
+            "__REALTIME_TIMESTAMP={}\n__MONOTONIC_TIMESTAMP={}\n_BOOT_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME=h\n_SYSTEMD_UNIT={unit}\nPRIORITY={priority}\nMESSAGE={message}\n\n",
+            at.timestamp_micros(),
+            i + 1
+        )
+        .unwrap();
+    }
+    let mut child = std::process::Command::new(tool)
+        .arg(format!("--output={}", file.display()))
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&export).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "systemd-journal-remote: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// journald's window from a real journal file (written by systemd-journal-remote, read by
+/// the real journalctl through `--file`, which a `journalctl` first on PATH adds): 20,000
+/// entries of the last 50 minutes, older ERROR entries and another unit's around them.
+/// `check` counts the window's ERROR entries exactly; with `read_back = "1MiB"` it counts
+/// the ERROR entries of the newest 1 MiB of journalctl's output exactly and says it is
+/// partial; the dashboard says "reading back", shows the newest entry at once, reaches the
+/// exact count, and then counts entries written later once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journald_reads_its_window_back_newest_first_from_a_journal_file() {
+    let Some(tool) = journal_remote() else {
+        eprintln!("SKIPPED (no systemd-journal-remote: apt-get install -y systemd-journal-remote)");
+        return;
+    };
+    let Some(real) = ["/usr/bin/journalctl", "/bin/journalctl"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        eprintln!("SKIPPED (no journalctl)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("app.journal");
+    let unit = "app.service";
+    let now = Utc::now();
+    let total = 20_000i64;
+    let span = Span::minutes(50);
+    let mut entries = Vec::new();
+    // Older than the window, and another unit's: never counted.
+    for i in 0..300 {
+        entries.push((
+            format!("ERROR old failure {i}"),
+            3,
+            now - Span::minutes(90) + Span::seconds(i),
+        ));
+    }
+    let mut errors = 0u64;
+    for i in 0..total {
+        let at = now - span + Span::milliseconds(span.num_milliseconds() * i / total);
+        let entry = if i % 10 == 3 {
+            errors += 1;
+            (format!("ERROR payment failed {i}"), 3, at)
+        } else if i % 7 == 0 {
+            (
+                format!("WARNING login failed for user u{i}: invalid password"),
+                4,
+                at,
+            )
+        } else {
+            (format!("INFO request served {i}"), 6, at)
+        };
+        entries.push(entry);
+    }
+    append_journal(&tool, &journal, unit, &entries);
+    let others: Vec<_> = (0..200)
+        .map(|i| (format!("ERROR not mine {i}"), 3, now - Span::minutes(10)))
+        .collect();
+    append_journal(&tool, &journal, "other.service", &others);
+
+    // journalctl, reading the file.
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let wrapper = bin.join("journalctl");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec {real} --file={} \"$@\"\n",
+            journal.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let check = |toml: &str| {
+        let config_path = dir.path().join("watchpost.toml");
+        std::fs::write(&config_path, toml).unwrap();
+        let began = Instant::now();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_watchpost"))
+            .args([
+                "check",
+                "--config",
+                config_path.to_str().unwrap(),
+                "--format",
+                "json",
+            ])
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        let took = began.elapsed();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): {}\nstderr: {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        let check = check_of(&report, "app.errors_1h").clone();
+        eprintln!("check in {:.1}s: {check}", took.as_secs_f64());
+        check
+    };
+    let toml = format!("[deployment]\nname = \"journal\"\n\n[logs.app]\njournald = \"{unit}\"\n");
+    let whole = check(&toml);
+    assert_eq!(whole["value"].as_f64(), Some(errors as f64), "{whole:#}");
+    assert!(
+        !whole["detail"].as_str().unwrap_or("").contains("partial"),
+        "{whole:#}"
+    );
+
+    // Capped: the newest 1 MiB of journalctl's output is what counts.
+    let cap = 1024 * 1024;
+    let newest = std::process::Command::new(&wrapper)
+        .args([
+            "--reverse",
+            "--output=json",
+            "--all",
+            "--no-pager",
+            "--lines=all",
+        ])
+        .arg(format!("--unit={unit}"))
+        .output()
+        .unwrap();
+    let (mut read, mut expected) = (0usize, 0u64);
+    for line in newest
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+    {
+        let entry: serde_json::Value = serde_json::from_slice(line).unwrap();
+        if entry["MESSAGE"].as_str().unwrap_or("").starts_with("ERROR") {
+            expected += 1;
+        }
+        read += line.len() + 1;
+        if read >= cap {
+            break;
+        }
+    }
+    assert!(expected > 0 && expected < errors, "{expected} of {errors}");
+    let capped = check(&format!("{toml}read_back = \"1MiB\"\n"));
+    assert_eq!(
+        capped["value"].as_f64(),
+        Some(expected as f64),
+        "{capped:#}"
+    );
+    let detail = capped["detail"].as_str().unwrap_or("");
+    assert!(
+        detail.starts_with(
+            "partial: last 1.0 MiB of the journal's window read back (read_back), back to "
+        ) && detail.ends_with("; older entries are not counted"),
+        "{capped:#}"
+    );
+
+    // The dashboard: "reading back", the newest entry shown at once, then the exact count.
+    let cfg = config(&toml);
+    let launcher = watchpost::collect::logs::LocalLauncher::new().env("PATH", &path);
+    let mut collector =
+        LogCollector::with_launcher("app", &cfg.logs["app"], std::sync::Arc::new(launcher));
+    let started = Instant::now();
+    let mut saw_reading_back = false;
+    let mut shown: Vec<String> = Vec::new();
+    loop {
+        let updates = collector.poll().await;
+        for update in &updates {
+            if let Update::Logs(lines) = update {
+                shown.extend(lines.iter().map(|l| l.message.clone()));
+            }
+        }
+        let got: Vec<Reading> = updates
+            .into_iter()
+            .filter_map(|u| match u {
+                Update::Readings { readings, .. } => Some(readings),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let reading = find(&got, "app.errors_1h");
+        match &reading.value {
+            Value::Number(n) => {
+                assert_eq!(*n, errors as f64, "{reading:?}");
+                assert!(reading.detail.is_empty(), "{reading:?}");
+                break;
+            }
+            _ => {
+                assert!(reading.detail.contains("the window's lines"), "{reading:?}");
+                saw_reading_back = true;
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{reading:?}");
+        tokio::time::sleep(collector.interval()).await;
+    }
+    eprintln!(
+        "dashboard: exact after {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(saw_reading_back, "the figures said \"reading back\" first");
+    // (The level word is read off the message: "login failed for user u19999: …".)
+    assert!(
+        shown
+            .last()
+            .is_some_and(|m| m.contains(&format!("u{}:", total - 1))),
+        "the newest entry ends the tail: {:?}",
+        shown.last()
+    );
+    assert!(
+        shown.len() <= 200,
+        "only the newest are shown: {}",
+        shown.len()
+    );
+
+    // Written after the start: each counted once.
+    let later: Vec<_> = (0..5)
+        .map(|i| (format!("ERROR later failure {i}"), 3, Utc::now()))
+        .collect();
+    append_journal(&tool, &journal, unit, &later);
+    let started = Instant::now();
+    loop {
+        let got = readings(&mut collector).await;
+        let n = number(find(&got, "app.errors_1h"));
+        assert!(n <= (errors + 5) as f64, "counted twice: {n}");
+        if n == (errors + 5) as f64 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{n}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // And nothing more comes.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got = readings(&mut collector).await;
+    assert_eq!(number(find(&got, "app.errors_1h")), (errors + 5) as f64);
+}

@@ -10,18 +10,26 @@
 //! never read (it crashed before the source started, or between two listings) is read
 //! back once, without following. A first read that brings `tail` lines may have been cut
 //! by it: the figures say so.
+//!
+//! Read once (`check`), every selected container that ever ran is read once without
+//! following, to the end of its log (by the one-shot limit at most: a read cut there says
+//! which log and how much was read); the reads under way are counted, so the source's run
+//! ends when the last one does.
 
 use super::{AbortOnDrop, Shared, describe_error, lock};
 use crate::collect::ScreenWatch;
-use crate::collect::logs::source::{Event, Outbox, RawLine};
+use crate::collect::logs::source::{Event, Outbox, RawLine, Start};
 use crate::model::update::{CONTAINER_LOG_TAIL, ContainerLogLine, ContainerLogTail};
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::query_parameters::LogsOptions;
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+/// Frames of a container's log already arrived that go into one event at most.
+const BATCH_FRAMES: usize = 1024;
 
 /// A longer line is cut: the pane shows one line per entry anyway.
 const MAX_LINE_CHARS: usize = 2000;
@@ -177,6 +185,11 @@ pub(in crate::collect) struct LogFeed {
     progress: Mutex<HashMap<String, Progress>>,
     /// Whether a selected container runs (told by every reconcile).
     running: tokio::sync::watch::Sender<bool>,
+    /// Read once (`check`): each selected container is read once, without following, by
+    /// this moment at most.
+    one_shot: Option<Option<tokio::time::Instant>>,
+    /// Read once: the reads still under way (`None` until the first reconcile).
+    one_shot_reads: tokio::sync::watch::Sender<Option<usize>>,
 }
 
 /// How far one container's log was read.
@@ -190,18 +203,23 @@ struct Progress {
 }
 
 impl LogFeed {
-    pub(in crate::collect) fn new(
-        outbox: Outbox,
-        tail: usize,
-        since: Option<DateTime<Utc>>,
-    ) -> Self {
+    pub(in crate::collect) fn new(outbox: Outbox, tail: usize, start: Start) -> Self {
         LogFeed {
             outbox,
             tail,
-            since,
+            since: start.since,
             progress: Mutex::new(HashMap::new()),
             running: tokio::sync::watch::Sender::new(true),
+            one_shot: start.one_shot.then_some(start.until),
+            one_shot_reads: tokio::sync::watch::Sender::new(None),
         }
+    }
+
+    /// Read once: how many reads are under way (`None` before the first reconcile).
+    pub(in crate::collect) fn watch_one_shot_reads(
+        &self,
+    ) -> tokio::sync::watch::Receiver<Option<usize>> {
+        self.one_shot_reads.subscribe()
     }
 
     /// Changes when the selection goes from some running container to none, or back.
@@ -277,6 +295,10 @@ pub(super) fn reconcile_feed(
     let is_selected = |id: &String| selected.iter().any(|c| c.id == *id);
     follows.retain(|id, _| is_selected(id));
     feed.progress().retain(|id, _| is_selected(id));
+    if feed.one_shot.is_some() {
+        reconcile_one_shot(docker, feed, follows, selected);
+        return;
+    }
     for c in selected {
         let current = follows.get(&c.id).filter(|f| f.started_at == c.started_at);
         let follow = if c.running {
@@ -307,6 +329,7 @@ pub(super) fn reconcile_feed(
             },
             feed.clone(),
             previous,
+            None,
         ));
         follows.insert(
             c.id,
@@ -316,6 +339,60 @@ pub(super) fn reconcile_feed(
                 task: AbortOnDrop(task),
             },
         );
+    }
+}
+
+/// Read once (`check`): each selected container that ever ran, running or not, is read
+/// once without following, to the end of its log; the reads under way are counted, so
+/// the source's run ends when the last one does.
+fn reconcile_one_shot(
+    docker: &Docker,
+    feed: &Arc<LogFeed>,
+    follows: &mut HashMap<String, Follow>,
+    selected: Vec<Selected>,
+) {
+    let to_read: Vec<Selected> = selected
+        .into_iter()
+        .filter(|c| c.readable && !follows.contains_key(&c.id))
+        .collect();
+    // Counted all at once before they start, so the count never reads 0 while a read is
+    // still to come.
+    feed.one_shot_reads
+        .send_modify(|n| *n = Some(n.unwrap_or(0) + to_read.len()));
+    for c in to_read {
+        let pending = OneShotRead(feed.clone());
+        let task = tokio::spawn(read_into_feed(
+            docker.clone(),
+            Read {
+                id: c.id.clone(),
+                name: c.name,
+                started_at: c.started_at,
+                follow: false,
+            },
+            feed.clone(),
+            None,
+            Some(pending),
+        ));
+        follows.insert(
+            c.id,
+            Follow {
+                started_at: c.started_at,
+                follows: false,
+                task: AbortOnDrop(task),
+            },
+        );
+    }
+}
+
+/// One read of a one-shot run under way (counted by its reconcile): the count goes down
+/// when it ends (also when its task is aborted).
+struct OneShotRead(Arc<LogFeed>);
+
+impl Drop for OneShotRead {
+    fn drop(&mut self) {
+        self.0
+            .one_shot_reads
+            .send_modify(|n| *n = Some(n.unwrap_or(1).saturating_sub(1)));
     }
 }
 
@@ -344,7 +421,14 @@ struct Read {
 /// earlier read delivered are skipped). A follow runs until the container stops; a read
 /// back ends at the log's end. Either marks its run as read once that is known to be
 /// whole.
-async fn read_into_feed(docker: Docker, read: Read, feed: Arc<LogFeed>, previous: Option<Follow>) {
+async fn read_into_feed(
+    docker: Docker,
+    read: Read,
+    feed: Arc<LogFeed>,
+    previous: Option<Follow>,
+    // Read once: counted as under way until this read ends.
+    _one_shot: Option<OneShotRead>,
+) {
     if let Some(previous) = previous {
         previous.stop().await;
     }
@@ -370,55 +454,110 @@ async fn read_into_feed(docker: Docker, read: Read, feed: Arc<LogFeed>, previous
     };
     // The first read's lines written before it began: as many as `tail` means cut.
     let began = Utc::now();
+    let began_at = tokio::time::Instant::now();
     let mut read_back = 0;
     let mut stream = docker.logs(&id, Some(options)).boxed();
-    while let Some(item) = stream.next().await {
-        let output = match item {
-            Ok(output) => output,
+    // Read once, by the one-shot limit at most.
+    let until = feed.one_shot.flatten();
+    let mut lines_read: u64 = 0;
+    loop {
+        let next = match until {
+            Some(until) => match tokio::time::timeout_at(until, stream.next()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    let oldest = feed.since.map_or(String::new(), |at| {
+                        format!(" from {}", at.format("%H:%M:%S UTC"))
+                    });
+                    let note = format!(
+                        "partial: the log of {name} was still being read after {}s ({} lines{oldest} read); its newer lines are not counted",
+                        began_at.elapsed().as_secs(),
+                        lines_read
+                    );
+                    feed.send(Event::Partial(note)).await;
+                    return;
+                }
+            },
+            None => stream.next().await,
+        };
+        let Some(item) = next else { break };
+        // Frames that have already arrived go with it: one event for many lines.
+        let mut items = vec![item];
+        let mut ended = false;
+        while items.len() < BATCH_FRAMES {
+            match stream.next().now_or_never() {
+                Some(Some(item)) => items.push(item),
+                Some(None) => {
+                    ended = true;
+                    break;
+                }
+                None => break,
+            }
+        }
+        let mut batch: Vec<RawLine> = Vec::with_capacity(items.len());
+        let mut failed = None;
+        for item in items {
+            let output = match item {
+                Ok(output) => output,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            };
+            let Some((_, lines)) = stamped_lines(&output) else {
+                continue;
+            };
+            // Only what an earlier read delivered is skipped: within one read stdout and
+            // stderr lines may come slightly out of stamp order.
+            batch.extend(
+                lines
+                    .filter(|(at, _)| !at.is_some_and(|at| resume.is_some_and(|last| at <= last)))
+                    .map(|(at, text)| RawLine {
+                        at,
+                        ..RawLine::cut(text.to_vec())
+                    }),
+            );
+        }
+        let newest = batch.iter().filter_map(|l| l.at).max();
+        let before_start = batch
+            .iter()
+            .filter(|l| resume.is_none() && l.at.is_some_and(|at| at < began))
+            .count();
+        lines_read += batch.len() as u64;
+        if !batch.is_empty() && !feed.send(Event::Lines(batch)).await {
+            return;
+        }
+        if before_start > 0 {
+            let crossed = read_back < feed.tail && read_back + before_start >= feed.tail;
+            read_back += before_start;
+            if crossed {
+                let note = format!(
+                    "partial: only the last {} lines of {name} read back (its tail)",
+                    feed.tail
+                );
+                if !feed.send(Event::Partial(note)).await {
+                    return;
+                }
+            }
+        }
+        // Counted as delivered only once queued: a read aborted in the middle of a send
+        // leaves those lines to the next read.
+        if let Some(at) = newest {
+            let mut progress = feed.progress();
+            let last = &mut progress.entry(id.clone()).or_default().last;
+            *last = Some(last.map_or(at, |l| l.max(at)));
+        }
+        match failed {
             // Removed meanwhile: its events say so, nothing to complain about.
-            Err(e) if super::is_not_found(&e) => return,
-            Err(e) => {
+            Some(e) if super::is_not_found(&e) => return,
+            Some(e) => {
                 let message = format!("logs of {name}: {}", describe_error(&e));
                 feed.send(Event::Stderr(message)).await;
                 return;
             }
-        };
-        let Some((_, lines)) = stamped_lines(&output) else {
-            continue;
-        };
-        let fresh: Vec<RawLine> = lines
-            // Only what an earlier read delivered is skipped: within one read stdout and
-            // stderr lines may come slightly out of stamp order.
-            .filter(|(at, _)| !at.is_some_and(|at| resume.is_some_and(|last| at <= last)))
-            .map(|(at, text)| RawLine {
-                at,
-                ..RawLine::cut(text.to_vec())
-            })
-            .collect();
-        for line in fresh {
-            let at = line.at;
-            if !feed.send(Event::Line(line)).await {
-                return;
-            }
-            if resume.is_none() && at.is_some_and(|at| at < began) {
-                read_back += 1;
-                if read_back == feed.tail {
-                    let note = format!(
-                        "partial: only the last {} lines of {name} read back (its tail)",
-                        feed.tail
-                    );
-                    if !feed.send(Event::Partial(note)).await {
-                        return;
-                    }
-                }
-            }
-            // Counted as delivered only once queued: a read aborted in the middle of a
-            // send leaves that line to the next read.
-            if let Some(at) = at {
-                let mut progress = feed.progress();
-                let last = &mut progress.entry(id.clone()).or_default().last;
-                *last = Some(last.map_or(at, |l| l.max(at)));
-            }
+            None => {}
+        }
+        if ended {
+            break;
         }
     }
     // A follow's stream also ends when the engine goes away: its run is whole only if the

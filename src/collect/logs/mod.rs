@@ -446,6 +446,29 @@ impl Ingest {
         newest
     }
 
+    /// Counts lines read back (not shown) that each name their own time (journald's
+    /// entries), in any order: for the figures and the record's tally.
+    pub(crate) fn count_dated<'a>(
+        &mut self,
+        raw: impl Iterator<Item = (&'a [u8], u64, Option<DateTime<Utc>>)>,
+        format: Format,
+        now: DateTime<Utc>,
+    ) {
+        let source: Arc<str> = self.name.as_str().into();
+        let rule = ErrorRule {
+            pattern: &self.error_pattern,
+            all_levels: self.all_levels,
+        };
+        let mut counts = Counts {
+            derived: &mut self.derived,
+            tally: &mut self.tally,
+        };
+        for (bytes, dropped, written) in raw {
+            let line = format.parse(source.clone(), bytes, dropped, rule, written.unwrap_or(now));
+            counts.one(&line, true, now);
+        }
+    }
+
     /// Counts the lines waiting in `carry` for their time, at `carry`'s: the file's start
     /// came, or a stretch of lines naming no time.
     pub(crate) fn settle_back(&mut self, carry: &mut Carry, now: DateTime<Utc>) {

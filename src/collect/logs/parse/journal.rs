@@ -14,8 +14,20 @@ use serde_json::{Map, Value as Json};
 
 /// The `__CURSOR` of a JSON entry, found without parsing the whole entry.
 pub(crate) fn cursor_of(line: &[u8]) -> Option<String> {
-    const KEY: &[u8] = b"\"__CURSOR\"";
-    let at = line.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
+    string_field(line, b"\"__CURSOR\"")
+}
+
+/// When a JSON entry was written (`__REALTIME_TIMESTAMP`), found without parsing it.
+pub(crate) fn realtime_of(line: &[u8]) -> Option<DateTime<Utc>> {
+    let micros: i64 = string_field(line, b"\"__REALTIME_TIMESTAMP\"")?
+        .parse()
+        .ok()?;
+    DateTime::from_timestamp_micros(micros)
+}
+
+/// A string field of a JSON entry by its quoted key.
+fn string_field(line: &[u8], key: &[u8]) -> Option<String> {
+    let at = line.windows(key.len()).position(|w| w == key)? + key.len();
     let rest = &line[at..];
     let colon = rest.iter().position(|&b| !b.is_ascii_whitespace())?;
     if rest[colon] != b':' {

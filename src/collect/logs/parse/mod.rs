@@ -14,7 +14,7 @@ mod time;
 pub(crate) use ansi::strip_ansi;
 #[cfg(test)]
 pub(crate) use journal::SSHD;
-pub(crate) use journal::{cursor_of, parse_entry};
+pub(crate) use journal::{cursor_of, parse_entry, realtime_of};
 
 use crate::model::update::{Fields, LogLevel, LogLine};
 use chrono::{DateTime, Utc};

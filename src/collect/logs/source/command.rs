@@ -183,7 +183,7 @@ pub fn start(plan: Box<dyn Plan>, launcher: Arc<dyn Launcher>) -> Feed {
     Feed::from_producer(move |outbox| run(plan, launcher, outbox))
 }
 
-async fn run(mut plan: Box<dyn Plan>, launcher: Arc<dyn Launcher>, out: Outbox) {
+pub(super) async fn run(mut plan: Box<dyn Plan>, launcher: Arc<dyn Launcher>, out: Outbox) {
     let mut backoff = source_backoff();
     // The last resume token delivered (journald's cursor).
     let mut token: Option<String> = None;

@@ -6,6 +6,12 @@
 //! (the engine's `since`: the figures' window, or back to the record's last counted line
 //! or its window's start), at most its last `tail` lines (a stopped container's unread
 //! last run read back once the same way).
+//!
+//! Read once (`check`), every selected container, running or not, is read once without
+//! following (the engine's `follow=false`, from the same `since`), each to the end of its
+//! log, and the source's run ends when all of them are read: `check` waits for that
+//! rather than for a quiet moment. When the one-shot limit comes first, the reads stop and
+//! the figures say which log was cut and how much of it was read (`partial: …`).
 
 use super::feed::FeedSource;
 use crate::collect::logs::parse::Format;
@@ -28,9 +34,12 @@ pub(super) fn containers(
             &name,
             names,
             project,
-            (tail, start.since),
+            tail,
+            start,
             transport,
             engine_address,
         )
     })
+    // Read once, each container's window is read to its end and the producer says so.
+    .ends_when_read_once()
 }

@@ -7,6 +7,7 @@
 //! (or SSH flow control) holds the rest and nothing is dropped. `drain` takes what came
 //! since the last poll; dropping the feed stops the producer (and kills its process).
 
+use super::files::START_TAIL_LINES;
 use super::readback::{Backlog, ReadBack};
 use super::remote::{ChunkError, read_chunk};
 use super::{LineSource, Read as SourceRead};
@@ -66,6 +67,8 @@ pub enum Event {
     Started,
     /// A line of stdout.
     Line(RawLine),
+    /// Lines that came together (a container's log frames already arrived).
+    Lines(Vec<RawLine>),
     /// A line of stderr.
     Stderr(String),
     /// The process ended, or could not be started; the next try is in `retry`.
@@ -78,6 +81,12 @@ pub enum Event {
     Backlog(RemoteBacklog),
     /// What was read of the window was cut, in a few words (said in every figure).
     Partial(String),
+    /// A line of the window read back, newest first (journald): counted, and the newest
+    /// ones shown.
+    Back(RawLine),
+    /// The window's read-back is over: the figures are complete (or partial, if it was
+    /// cut).
+    BackEnd,
 }
 
 /// How a feed's producer is started: what its collector knows by its first read.
@@ -87,7 +96,15 @@ pub struct Start {
     pub one_shot: bool,
     /// Lines back to this time are still to be counted (see [`LineSource::reach`]).
     pub since: Option<DateTime<Utc>>,
+    /// Read once: a producer that reads a backlog itself stops by this moment, saying
+    /// what it did not read ([`Event::Partial`]), a little before the one-shot read's own
+    /// limit.
+    pub until: Option<Instant>,
 }
+
+/// A producer's own limit in a one-shot read comes this long before the read's, so what
+/// it says of a cut arrives before the read ends.
+pub(crate) const PRODUCER_MARGIN: Duration = Duration::from_secs(1);
 
 /// What a file on an SSH host held before following started.
 #[derive(Clone, Debug, PartialEq)]
@@ -104,12 +121,13 @@ impl Event {
     pub(super) fn cost(&self) -> usize {
         EVENT_OVERHEAD
             + match self {
-                Event::Line(line) => line.bytes.len(),
+                Event::Line(line) | Event::Back(line) => line.bytes.len(),
+                Event::Lines(lines) => lines.iter().map(|l| l.bytes.len() + 16).sum(),
                 Event::Stderr(text) | Event::Down { message: text, .. } => text.len(),
                 Event::Lasting(text) => text.as_ref().map_or(0, String::len),
                 Event::Backlog(backlog) => backlog.path.len(),
                 Event::Partial(text) => text.len(),
-                Event::Started => 0,
+                Event::Started | Event::BackEnd => 0,
             }
     }
 }
@@ -154,6 +172,19 @@ impl Feed {
                 Err(_) => break,
             }
         }
+        events
+    }
+
+    /// Waits for the first output (`limit` at most), and takes what came with it: for a
+    /// producer that reads its window back itself, whose first read shows what came first
+    /// rather than waiting for the read-back.
+    pub(crate) async fn first(&mut self, limit: Duration) -> Vec<Event> {
+        let mut events = Vec::new();
+        if let Ok(Some((event, permits))) = tokio::time::timeout(limit, self.rx.recv()).await {
+            self.budget.add_permits(permits as usize);
+            events.push(event);
+        }
+        events.extend(self.drain());
         events
     }
 
@@ -275,6 +306,18 @@ pub(crate) struct FeedSource {
     partial: Option<String>,
     /// Parses the lines off the executor, always on the same thread (see `blocking`).
     parser: Worker<()>,
+    /// The producer reads the window back itself first ([`Event::Back`]): how far.
+    own_back: Option<OwnBack>,
+}
+
+/// A window read back by the producer (journald): newest first, until [`Event::BackEnd`].
+struct OwnBack {
+    pending: bool,
+    /// Bytes read back so far, of at most `cap`.
+    read: u64,
+    cap: u64,
+    /// The newest lines read back were shown in the tail.
+    shown: bool,
 }
 
 impl FeedSource {
@@ -306,7 +349,20 @@ impl FeedSource {
             read_back: crate::config::DEFAULT_READ_BACK,
             partial: None,
             parser: Worker::new(|| ()),
+            own_back: None,
         }
+    }
+
+    /// The producer reads the window back itself first, at most `cap` bytes of it: the
+    /// figures say "reading back" until it says it is over.
+    pub(crate) fn reads_back_first(mut self, cap: u64) -> Self {
+        self.own_back = Some(OwnBack {
+            pending: true,
+            read: 0,
+            cap,
+            shown: false,
+        });
+        self
     }
 
     /// Reads back at most `bytes` of the files the producer reports a backlog of.
@@ -332,6 +388,9 @@ impl FeedSource {
         Start {
             one_shot: self.one_shot_until.is_some(),
             since: self.since,
+            until: self
+                .one_shot_until
+                .map(|until| until.checked_sub(PRODUCER_MARGIN).unwrap_or(until)),
         }
     }
 
@@ -376,8 +435,13 @@ impl FeedSource {
                     None => SETTLE_LIMIT,
                 };
                 let how = self.start_with();
+                let reads_back = self.own_back.is_some();
                 let feed = self.feed.insert(start(how));
-                feed.settle(SETTLE_QUIET, limit).await
+                if reads_back {
+                    feed.first(limit).await
+                } else {
+                    feed.settle(SETTLE_QUIET, limit).await
+                }
             }
         }
     }
@@ -402,6 +466,8 @@ impl LineSource for FeedSource {
                 None => self.events().await,
             };
             let mut raw = Vec::new();
+            // Lines read back by the producer, newest first.
+            let mut back = Vec::new();
             let mut complained = false;
             let ended = format!("{} ended", self.label);
             for event in events {
@@ -422,6 +488,7 @@ impl LineSource for FeedSource {
                         self.problem = None;
                     }
                     Event::Line(line) => raw.push(line),
+                    Event::Lines(lines) => raw.extend(lines),
                     Event::Stderr(text) => {
                         self.problem = Some((format!("{}: {text}", self.label), None));
                         complained = true;
@@ -429,6 +496,17 @@ impl LineSource for FeedSource {
                     Event::Down { message, retry } => self.problem = Some((message, Some(retry))),
                     Event::Lasting(problem) => self.lasting = problem,
                     Event::Partial(note) => self.partial = Some(note),
+                    Event::Back(line) => {
+                        if let Some(own) = &mut self.own_back {
+                            own.read += line.bytes.len() as u64 + line.dropped + 1;
+                        }
+                        back.push(line);
+                    }
+                    Event::BackEnd => {
+                        if let Some(own) = &mut self.own_back {
+                            own.pending = false;
+                        }
+                    }
                     Event::Backlog(backlog) => {
                         if let Some(transport) = &self.remote {
                             let (until, cap) = (self.one_shot_until, self.read_back);
@@ -456,7 +534,7 @@ impl LineSource for FeedSource {
                 .problem
                 .clone()
                 .or_else(|| self.lasting.clone().map(|p| (p, None)));
-            self.ever_read |= !raw.is_empty();
+            self.ever_read |= !raw.is_empty() || !back.is_empty();
             // Counts are known while the process runs (a quiet unit has no lines to count) or
             // once it has delivered lines; not when it never ran, or only died without a line.
             let mut down = problem.as_ref().is_some_and(|(_, retry)| retry.is_some());
@@ -475,6 +553,18 @@ impl LineSource for FeedSource {
             let unknown = (!self.ever_started && problem.is_some())
                 || ((down || self.lasting.is_some()) && !self.ever_read);
             let mut settled = true;
+            let mut reading_back = false;
+            if let Some(own) = &self.own_back {
+                ingest.derived.coverage = if own.pending {
+                    Coverage::ReadingBack {
+                        read: own.read,
+                        total: own.cap,
+                    }
+                } else {
+                    Coverage::Complete
+                };
+                reading_back = own.pending;
+            }
             if let Some((deadline, limit)) = self.one_shot {
                 let out_of_time = Instant::now() >= deadline;
                 settled = self.run_ended || out_of_time;
@@ -490,17 +580,40 @@ impl LineSource for FeedSource {
                 ingest.derived.coverage = Coverage::Partial(note.clone());
             }
             let format = self.format;
+            // The newest lines read back are shown (oldest first), from the first read that
+            // brings any (a later one's are older: the tail would go back in time); every
+            // one is counted.
+            let show = match &mut self.own_back {
+                Some(own) if !own.shown && !back.is_empty() => {
+                    own.shown = true;
+                    START_TAIL_LINES.min(back.len())
+                }
+                _ => 0,
+            };
             let task = self.parser.run(move |_| {
-                let lines = ingest.lines(
+                let now = Utc::now();
+                let mut lines = ingest.shown(
+                    back[..show]
+                        .iter()
+                        .rev()
+                        .map(|l| (l.bytes.as_slice(), l.dropped, l.at)),
+                    format,
+                    now,
+                );
+                ingest.count_dated(
+                    back.iter().map(|l| (l.bytes.as_slice(), l.dropped, l.at)),
+                    format,
+                    now,
+                );
+                lines.extend(ingest.lines(
                     raw.iter().map(|l| (l.bytes.as_slice(), l.dropped, l.at)),
                     format,
-                    Utc::now(),
-                );
+                    now,
+                ));
                 (ingest, lines)
             });
             let (mut ingest, lines) = task.await.map_err(|e| format!("log parser failed: {e}"))?;
             // Then a slice of the files' read-back (none in the first read: the tail first).
-            let mut reading_back = false;
             if let Some(back) = &mut self.back {
                 ingest = back.read(ingest).await?;
                 reading_back = back.pending();

@@ -106,38 +106,40 @@ pub(crate) fn open(
         Runner::Remote(transport) => Some(transport.clone()),
         Runner::Local(_) => None,
     };
-    let plan: Option<(Format, Box<dyn Plan>)> = if let Some(unit) = &source.journald {
-        Some((Format::Journal, Box::new(JournaldPlan::new(unit))))
-    } else if !source.command.is_empty() {
-        Some((
-            Format::Text,
-            Box::new(CommandPlan::new(source.command.clone())),
-        ))
-    } else {
-        None
-    };
-    if let Some((format, mut plan)) = plan {
+    if let Some(unit) = &source.journald {
+        let plan = JournaldPlan::new(unit, source.read_back);
         let label = plan.label();
-        let journald = source.journald.is_some();
+        let reader = match runner {
+            Runner::Local(launcher) => journald::Reader::Local(launcher),
+            Runner::Remote(transport) => journald::Reader::Remote(transport),
+        };
+        // Its window is read back first (newest first), then followed; read once, the
+        // read-back is the run, and it ends.
+        let source = FeedSource::new(Format::Journal, label, remote, move |start| {
+            journald::start(plan, reader, start)
+        })
+        .reads_back_first(source.read_back)
+        .ends_when_read_once();
+        return Some(Box::new(source));
+    }
+    if !source.command.is_empty() {
+        let mut plan = CommandPlan::new(source.command.clone());
+        let label = plan.label();
         let source = match runner {
-            Runner::Local(launcher) => FeedSource::new(format, label, remote, move |start| {
+            Runner::Local(launcher) => FeedSource::new(Format::Text, label, remote, move |start| {
                 plan.prepare(start);
-                command::start(plan, launcher)
+                command::start(Box::new(plan), launcher)
             }),
-            Runner::Remote(transport) => FeedSource::new(format, label, remote, move |start| {
-                plan.prepare(start);
-                remote::process(plan, transport)
-            }),
+            Runner::Remote(transport) => {
+                FeedSource::new(Format::Text, label, remote, move |start| {
+                    plan.prepare(start);
+                    remote::process(Box::new(plan), transport)
+                })
+            }
         };
         // A command's run may end by itself (`cat`, `kubectl logs` without -f): a one-shot
-        // read reads it to that end. journald follows, except when read once: then it
-        // reads to the journal's end and stops.
-        let source = if journald {
-            source.ends_when_read_once()
-        } else {
-            source.ends()
-        };
-        return Some(Box::new(source));
+        // read reads it to that end.
+        return Some(Box::new(source.ends()));
     }
     if !source.docker.is_empty() {
         return Some(Box::new(docker::containers(

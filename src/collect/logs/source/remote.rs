@@ -157,7 +157,13 @@ async fn until_up(transport: &Transport) {
     let _ = status.wait_for(HostStatus::is_up).await;
 }
 
-async fn run_process(mut plan: Box<dyn Plan>, transport: Transport, out: Outbox) {
+/// The plan's check (journald: is there a journal?) on the host, once it is connected.
+pub(super) async fn preflight(plan: &mut dyn Plan, transport: &Transport) -> Result<(), String> {
+    until_up(transport).await;
+    plan.preflight(&ExecLauncher(transport.clone())).await
+}
+
+pub(super) async fn run_process(mut plan: Box<dyn Plan>, transport: Transport, out: Outbox) {
     let label = plan.label();
     // The plan's check (journald: is there a journal?) as one-shot commands on the host.
     let launcher = ExecLauncher(transport.clone());
@@ -563,7 +569,10 @@ mod tests {
     /// A journald unit on a host: the stream resumes after the last cursor delivered.
     #[test]
     fn journal_resumes_after_the_cursor() {
-        let spec = stream_spec(Box::new(JournaldPlan::new("tmws.service")));
+        let spec = stream_spec(Box::new(JournaldPlan::new(
+            "tmws.service",
+            crate::config::DEFAULT_READ_BACK,
+        )));
         let first = spec.command_for(&Resume::default());
         assert!(first.contains(&"--since=-1h".to_string()), "{first:?}");
         assert!(
