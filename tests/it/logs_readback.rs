@@ -718,6 +718,46 @@ async fn journald_reads_its_window_back_newest_first_from_a_journal_file() {
         "{capped:#}"
     );
 
+    // After a restart whose record had counted up to 80 minutes ago, the cut is the
+    // record's too: the stretch from there to the oldest entry read back is kept as
+    // partial, never a silent short count.
+    let capped_cfg = config(&format!("{toml}read_back = \"1MiB\"\n"));
+    let launcher = watchpost::collect::logs::LocalLauncher::new().env("PATH", &path);
+    let counted_until = now - Span::minutes(80);
+    let mut collector = LogCollector::with_launcher(
+        "app",
+        &capped_cfg.logs["app"],
+        std::sync::Arc::new(launcher),
+    )
+    .with_record(Some(watchpost::collect::logs::RecordFrom {
+        counted_until: Some(counted_until),
+        window_start: now - Span::hours(3),
+    }));
+    let started = Instant::now();
+    let gap = loop {
+        let partial = collector.poll().await.into_iter().find_map(|u| match u {
+            Update::LogCounts {
+                partial: Some(gap), ..
+            } => Some(gap),
+            _ => None,
+        });
+        if let Some(gap) = partial {
+            break gap;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the record was not told of the cut"
+        );
+        tokio::time::sleep(collector.interval()).await;
+    };
+    assert_eq!(gap.from, counted_until, "{gap:?}");
+    assert!(gap.to > now - span && gap.to < now, "{gap:?}");
+    assert!(
+        gap.read >= cap as u64 && gap.read < cap as u64 + 64 * 1024,
+        "{gap:?}"
+    );
+    assert_eq!(gap.why, "its read_back cap of 1.0 MiB");
+
     // The dashboard: "reading back", the newest entry shown at once, then the exact count.
     let cfg = config(&toml);
     let launcher = watchpost::collect::logs::LocalLauncher::new().env("PATH", &path);

@@ -404,12 +404,17 @@ fn partial_count(g: &RecordedGap, window: &Window) -> PartialCount {
         total_bytes: gap.total,
         why: gap.why.clone(),
         text: format!(
-            "{}: lines from {} to {} counted in part — the read-back after a restart read the last {} of {} (stopped by {})",
+            "{}: lines from {} to {} counted in part — the read-back after a restart read the last {}{} (stopped by {})",
             g.source,
             at(gap.from),
             at(gap.to),
             format_bytes(gap.read as f64),
-            format_bytes(gap.total as f64),
+            // A journal's read-back does not know the window's size in bytes (0).
+            if gap.total > 0 {
+                format!(" of {}", format_bytes(gap.total as f64))
+            } else {
+                String::new()
+            },
             gap.why
         ),
     }

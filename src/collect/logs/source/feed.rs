@@ -81,12 +81,26 @@ pub enum Event {
     Backlog(RemoteBacklog),
     /// What was read of the window was cut, in a few words (said in every figure).
     Partial(String),
+    /// The read-back stopped short of where the record's count reaches: lines older than
+    /// `oldest` were not counted (the record keeps the stretch as partial; see `tally`).
+    CountCut(CountCut),
     /// A line of the window read back, newest first (journald): counted, and the newest
     /// ones shown.
     Back(RawLine),
     /// The window's read-back is over: the figures are complete (or partial, if it was
     /// cut).
     BackEnd,
+}
+
+/// Where a producer's own read-back stopped (see [`Event::CountCut`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CountCut {
+    /// The oldest line counted (or now, if none was).
+    pub oldest: DateTime<Utc>,
+    /// Bytes read back.
+    pub read: u64,
+    /// What stopped it ("the read_back cap of 1.0 MiB").
+    pub why: String,
 }
 
 /// How a feed's producer is started: what its collector knows by its first read.
@@ -127,6 +141,7 @@ impl Event {
                 Event::Lasting(text) => text.as_ref().map_or(0, String::len),
                 Event::Backlog(backlog) => backlog.path.len(),
                 Event::Partial(text) => text.len(),
+                Event::CountCut(cut) => cut.why.len(),
                 Event::Started | Event::BackEnd => 0,
             }
     }
@@ -496,6 +511,12 @@ impl LineSource for FeedSource {
                     Event::Down { message, retry } => self.problem = Some((message, Some(retry))),
                     Event::Lasting(problem) => self.lasting = problem,
                     Event::Partial(note) => self.partial = Some(note),
+                    Event::CountCut(cut) => {
+                        // Bytes of the whole window are not known: what was read is said.
+                        if let Some(tally) = &mut ingest.tally {
+                            tally.cut(cut.oldest, cut.read, 0, &cut.why);
+                        }
+                    }
                     Event::Back(line) => {
                         if let Some(own) = &mut self.own_back {
                             own.read += line.bytes.len() as u64 + line.dropped + 1;

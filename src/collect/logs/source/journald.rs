@@ -24,7 +24,7 @@
 //! host without systemd `journalctl --follow` would wait silently forever.
 
 use super::command::{self, Launcher, Plan, read_line, run_to_end};
-use super::feed::{Event, Feed, MIN_BACKOFF, Outbox, RawLine, Start, source_backoff};
+use super::feed::{CountCut, Event, Feed, MIN_BACKOFF, Outbox, RawLine, Start, source_backoff};
 use crate::collect::logs::parse::{cursor_of, realtime_of};
 use crate::model::figure::format_bytes;
 use crate::transport::{LineStream, StreamEvent, StreamSpec, Transport};
@@ -221,7 +221,14 @@ async fn read_back(
     if plan.read_back == 0 {
         plan.from_end = true;
         let note = "partial: read_back = 0: the journal's window is not read back; entries are counted from the start on".to_string();
-        return (out.send(Event::Partial(note)).await && out.send(Event::BackEnd).await)
+        let cut = CountCut {
+            oldest: Utc::now(),
+            read: 0,
+            why: "read_back = 0".to_string(),
+        };
+        return (out.send(Event::CountCut(cut)).await
+            && out.send(Event::Partial(note)).await
+            && out.send(Event::BackEnd).await)
             .then_some(None);
     }
     let mut backoff = source_backoff();
@@ -264,11 +271,14 @@ async fn read_back(
             Some(until) => match tokio::time::timeout_at(until, lines.next()).await {
                 Ok(next) => next,
                 Err(_) => {
-                    break Some(format!(
-                        "partial: the journal's window was still being read back after {}s: its last {} read{}; older entries are not counted",
-                        began.elapsed().as_secs(),
-                        format_bytes(read as f64),
-                        back_to(oldest)
+                    let secs = began.elapsed().as_secs();
+                    break Some((
+                        format!(
+                            "partial: the journal's window was still being read back after {secs}s: its last {} read{}; older entries are not counted",
+                            format_bytes(read as f64),
+                            back_to(oldest)
+                        ),
+                        format!("the {secs}s read-back time limit"),
                     ));
                 }
             },
@@ -287,29 +297,43 @@ async fn read_back(
                     return None;
                 }
                 if read >= plan.read_back {
-                    break Some(format!(
-                        "partial: last {} of the journal's window read back (read_back){}; older entries are not counted",
-                        format_bytes(read as f64),
-                        back_to(oldest)
+                    break Some((
+                        format!(
+                            "partial: last {} of the journal's window read back (read_back){}; older entries are not counted",
+                            format_bytes(read as f64),
+                            back_to(oldest)
+                        ),
+                        format!(
+                            "its read_back cap of {}",
+                            format_bytes(plan.read_back as f64)
+                        ),
                     ));
                 }
             }
             Ok(None) => break None,
             Err(message) => {
-                break Some(format!(
-                    "partial: the journal's window could not be read back whole ({message}): its last {} read{}",
-                    format_bytes(read as f64),
-                    back_to(oldest)
+                break Some((
+                    format!(
+                        "partial: the journal's window could not be read back whole ({message}): its last {} read{}",
+                        format_bytes(read as f64),
+                        back_to(oldest)
+                    ),
+                    format!("an error: {message}"),
                 ));
             }
         }
     };
     // Stops journalctl, if it still runs.
     drop(lines);
-    if let Some(note) = cut
-        && !out.send(Event::Partial(note)).await
-    {
-        return None;
+    if let Some((note, why)) = cut {
+        let cut = CountCut {
+            oldest: oldest.unwrap_or_else(Utc::now),
+            read,
+            why,
+        };
+        if !(out.send(Event::CountCut(cut)).await && out.send(Event::Partial(note)).await) {
+            return None;
+        }
     }
     out.send(Event::BackEnd).await.then_some(newest)
 }
