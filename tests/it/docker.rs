@@ -955,6 +955,8 @@ mod log_sources {
         lines: Vec<LogLine>,
         errors_1h: Option<Reading>,
         error: Option<String>,
+        /// What the record was told its count of lay short (see `with_record`).
+        counts_cut: Option<watchpost::model::update::LogGap>,
     }
 
     impl Gathered {
@@ -983,6 +985,9 @@ mod log_sources {
                     health: SourceHealth::Error { message, .. },
                     ..
                 } => into.error = Some(message),
+                Update::LogCounts {
+                    partial: Some(gap), ..
+                } => into.counts_cut = Some(gap),
                 _ => {}
             }
         }
@@ -1225,6 +1230,25 @@ mod log_sources {
             reading.detail.contains("partial: only the last 30 lines"),
             "{reading:?}"
         );
+
+        // After a restart whose record counted up to an hour before: the cut is kept in
+        // the record as well, from there to the oldest line of the tail.
+        let counted_until = chrono::Utc::now() - chrono::Duration::hours(1);
+        let mut cut = LogCollector::new("api", &log_source(&["api"], &project, 30)).with_record(
+            Some(watchpost::collect::logs::RecordFrom {
+                counted_until: Some(counted_until),
+                window_start: counted_until - chrono::Duration::hours(1),
+            }),
+        );
+        let mut few = Gathered::default();
+        gather_until(&mut cut, &mut few, "the record told of the cut", |g| {
+            g.counts_cut.is_some()
+        })
+        .await;
+        let gap = few.counts_cut.clone().unwrap();
+        assert_eq!(gap.from, counted_until, "{gap:?}");
+        assert!(gap.to > counted_until && gap.read > 0, "{gap:?}");
+        assert!(gap.why.starts_with("the tail of 30 lines of "), "{gap:?}");
     }
 
     /// `check` over a container's 120,000-line window: read without following, to the

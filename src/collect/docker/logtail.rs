@@ -18,7 +18,7 @@
 
 use super::{AbortOnDrop, Shared, describe_error, lock};
 use crate::collect::ScreenWatch;
-use crate::collect::logs::source::{Event, Outbox, RawLine, Start};
+use crate::collect::logs::source::{CountCut, Event, Outbox, RawLine, Start};
 use crate::model::update::{CONTAINER_LOG_TAIL, ContainerLogLine, ContainerLogTail};
 use bollard::Docker;
 use bollard::container::LogOutput;
@@ -460,6 +460,9 @@ async fn read_into_feed(
     // Read once, by the one-shot limit at most.
     let until = feed.one_shot.flatten();
     let mut lines_read: u64 = 0;
+    // Of this read's lines: the oldest line's time and the bytes, for a cut's record.
+    let mut oldest_read: Option<DateTime<Utc>> = None;
+    let mut bytes_read: u64 = 0;
     loop {
         let next = match until {
             Some(until) => match tokio::time::timeout_at(until, stream.next()).await {
@@ -523,6 +526,10 @@ async fn read_into_feed(
             .filter(|l| resume.is_none() && l.at.is_some_and(|at| at < began))
             .count();
         lines_read += batch.len() as u64;
+        bytes_read += batch.iter().map(|l| l.bytes.len() as u64 + 1).sum::<u64>();
+        if let Some(first) = batch.iter().filter_map(|l| l.at).min() {
+            oldest_read = Some(oldest_read.map_or(first, |o| o.min(first)));
+        }
         if !batch.is_empty() && !feed.send(Event::Lines(batch)).await {
             return;
         }
@@ -534,7 +541,14 @@ async fn read_into_feed(
                     "partial: only the last {} lines of {name} read back (its tail)",
                     feed.tail
                 );
-                if !feed.send(Event::Partial(note)).await {
+                // Older lines than the first one read were not: the record keeps that.
+                let cut = CountCut {
+                    oldest: oldest_read.unwrap_or(began),
+                    read: bytes_read,
+                    why: format!("the tail of {} lines of {name}", feed.tail),
+                };
+                if !(feed.send(Event::CountCut(cut)).await && feed.send(Event::Partial(note)).await)
+                {
                     return;
                 }
             }

@@ -22,7 +22,7 @@ mod readback;
 mod remote;
 
 pub use command::{Launcher, LocalLauncher};
-pub use feed::{Event, Feed, Outbox, RawLine, Start};
+pub use feed::{CountCut, Event, Feed, Outbox, RawLine, Start};
 pub(crate) use files::Tailer;
 #[cfg(test)]
 pub(super) use files::tests as files_tests;
