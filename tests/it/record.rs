@@ -1037,13 +1037,95 @@ enum Ending {
     Hangup,
 }
 
+/// `watchpost run --record` of a config with one log source `app`, in a clean shell in
+/// tmux, started, quit and started again by a test; and the report of its record.
+struct RecordedRuns {
+    /// The deployment's name, on the dashboard's header.
+    name: String,
+    record_path: PathBuf,
+    run: String,
+    tmux: Tmux,
+    runs: u32,
+}
+
+impl RecordedRuns {
+    /// Writes `config` to `dir` (the deployment called `name`); `None` without tmux.
+    fn new(dir: &Path, name: &str, config: &str) -> Option<RecordedRuns> {
+        let config_path = dir.join(format!("{name}.toml"));
+        std::fs::write(&config_path, config).unwrap();
+        let record_path = dir.join(format!("{name}.sqlite"));
+        let run = format!(
+            "{} run --config {} --record {}; echo \"EXIT=$?;\"",
+            env!("CARGO_BIN_EXE_watchpost"),
+            shell_quote(&config_path),
+            shell_quote(&record_path)
+        );
+        Some(RecordedRuns {
+            name: name.to_string(),
+            record_path,
+            run,
+            tmux: Tmux::shell(160, 45)?,
+            runs: 0,
+        })
+    }
+
+    /// Starts the dashboard (again) and waits for it.
+    fn start(&mut self) {
+        let run = if self.runs == 0 {
+            self.run.clone()
+        } else {
+            format!("clear; {}", self.run)
+        };
+        self.runs += 1;
+        self.tmux.send_in("t:0", &[&run, "Enter"]);
+        let name = self.name.clone();
+        self.tmux.wait_for_screen(
+            "t:0",
+            "the dashboard",
+            std::time::Duration::from_secs(30),
+            move |s| exit_code(s).is_none() && s.contains("Errors") && s.contains(&name),
+        );
+    }
+
+    /// Waits for the run to end; its exit code.
+    fn ended(&self) -> Option<i32> {
+        self.tmux.wait_for_screen(
+            "t:0",
+            "the run's end",
+            std::time::Duration::from_secs(15),
+            |s| exit_code(s).is_some(),
+        );
+        exit_code(&self.tmux.capture_in("t:0"))
+    }
+
+    /// Quits with `q`; it exits cleanly.
+    fn quit(&self) {
+        self.tmux.send_in("t:0", &["q"]);
+        assert_eq!(self.ended(), Some(0), "a clean exit");
+    }
+
+    /// `watchpost report --format FORMAT` of the record.
+    fn report(&self, format: &str) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_watchpost"))
+            .args(["report", "--format", format, "--record"])
+            .arg(&self.record_path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
 /// Lines written before the first start (some before the window's), during a run, while
 /// nothing watched (after a quit, a `kill -9` or a SIGHUP) and during the next run: the
 /// record counts each line of the window once, and the report's total and its intervals
 /// say exactly the errors written.
 fn restarts_count_every_line_once(ending: Ending) {
     let dir = tempfile::tempdir().unwrap();
-    let record_path = dir.path().join("restarts.sqlite");
     let log_path = dir.path().join("app.jsonl");
     let now = Utc::now();
     let start = DateTime::from_timestamp(now.timestamp() - 600, 0).unwrap();
@@ -1064,17 +1146,10 @@ fn restarts_count_every_line_once(ending: Ending) {
         start.to_rfc3339(),
         log_path.display()
     );
-    let config_path = dir.path().join("restarts.toml");
-    std::fs::write(&config_path, config).unwrap();
-    let binary = env!("CARGO_BIN_EXE_watchpost");
-    let run = format!(
-        "{binary} run --config {} --record {}; echo \"EXIT=$?;\"",
-        shell_quote(&config_path),
-        shell_quote(&record_path)
-    );
-    let Some(tmux) = Tmux::shell(160, 45) else {
+    let Some(mut runs) = RecordedRuns::new(dir.path(), "restarts", &config) else {
         return;
     };
+    let record_path = runs.record_path.clone();
     let stop = Arc::new(AtomicBool::new(false));
     let writer = steady_writer(
         log_path.clone(),
@@ -1084,13 +1159,7 @@ fn restarts_count_every_line_once(ending: Ending) {
         stop.clone(),
     );
 
-    tmux.send_in("t:0", &[&run, "Enter"]);
-    tmux.wait_for_screen(
-        "t:0",
-        "the dashboard",
-        std::time::Duration::from_secs(30),
-        |s| s.contains("Errors") && s.contains("restarts"),
-    );
+    runs.start();
     // The read-back's count reaches the record; then a few seconds of lines read live.
     wait_until("the read-back counted in the record", 60, || {
         recorded(&record_path).1 >= before.1
@@ -1098,7 +1167,7 @@ fn restarts_count_every_line_once(ending: Ending) {
     std::thread::sleep(std::time::Duration::from_secs(3));
     let pid = record::holder(&record_path).expect("the writer's pid in the lock file");
     match ending {
-        Ending::Quit => tmux.send_in("t:0", &["q"]),
+        Ending::Quit => runs.tmux.send_in("t:0", &["q"]),
         Ending::Kill | Ending::Hangup => {
             let signal = if matches!(ending, Ending::Kill) {
                 "-9"
@@ -1114,16 +1183,9 @@ fn restarts_count_every_line_once(ending: Ending) {
             );
         }
     }
-    tmux.wait_for_screen(
-        "t:0",
-        "the first run's end",
-        std::time::Duration::from_secs(15),
-        |s| exit_code(s).is_some(),
-    );
-    let code = exit_code(&tmux.capture_in("t:0"));
     match ending {
-        Ending::Kill => assert_eq!(code, Some(137)),
-        Ending::Quit | Ending::Hangup => assert_eq!(code, Some(0)),
+        Ending::Kill => assert_eq!(runs.ended(), Some(137)),
+        Ending::Quit | Ending::Hangup => assert_eq!(runs.ended(), Some(0)),
     }
     // Nothing watches: the steady writer goes on, and a burst comes.
     std::thread::sleep(std::time::Duration::from_secs(2));
@@ -1138,13 +1200,7 @@ fn restarts_count_every_line_once(ending: Ending) {
         &written,
     );
 
-    tmux.send_in("t:0", &[&format!("clear; {run}"), "Enter"]);
-    tmux.wait_for_screen(
-        "t:0",
-        "the restarted dashboard",
-        std::time::Duration::from_secs(30),
-        |s| exit_code(s).is_none() && s.contains("Errors") && s.contains("restarts"),
-    );
+    runs.start();
     std::thread::sleep(std::time::Duration::from_secs(3));
     stop.store(true, Ordering::SeqCst);
     writer.join().unwrap();
@@ -1161,30 +1217,14 @@ fn restarts_count_every_line_once(ending: Ending) {
         all,
         "(lines, errors, critical) recorded vs written"
     );
-    tmux.send_in("t:0", &["q"]);
-    tmux.wait_for_screen(
-        "t:0",
-        "the second run's clean exit",
-        std::time::Duration::from_secs(15),
-        |s| s.contains("EXIT=0"),
-    );
+    runs.quit();
     assert_eq!(
         recorded(&record_path),
         all,
         "(lines, errors, critical) recorded vs written"
     );
 
-    let out = Command::new(binary)
-        .args(["report", "--format", "json", "--record"])
-        .arg(&record_path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&runs.report("json")).unwrap();
     assert_eq!(
         json["summary"]["total_errors"].as_i64(),
         Some(all.1),
@@ -1307,7 +1347,6 @@ fn last_errors_1h(path: &Path) -> Option<f64> {
 fn a_restart_whose_read_back_is_cut(cap: Option<u64>) {
     const CRITERIA: &str = "success_criteria = [\n  { name = \"Zero critical errors\", measure = \"critical_errors\", target = \"== 0\" },\n  { name = \"Under 10000 errors\", measure = \"errors\", target = \"< 10000\" },\n]\n";
     let dir = tempfile::tempdir().unwrap();
-    let record_path = dir.path().join("cut.sqlite");
     let log_path = dir.path().join("app.jsonl");
     let now = Utc::now();
     let start = DateTime::from_timestamp(now.timestamp() - 150 * 60, 0).unwrap();
@@ -1330,41 +1369,27 @@ fn a_restart_whose_read_back_is_cut(cap: Option<u64>) {
         start.to_rfc3339(),
         log_path.display()
     );
-    let config_path = dir.path().join("cut.toml");
-    std::fs::write(&config_path, config).unwrap();
-    let binary = env!("CARGO_BIN_EXE_watchpost");
-    let run = format!(
-        "{binary} run --config {} --record {}; echo \"EXIT=$?;\"",
-        shell_quote(&config_path),
-        shell_quote(&record_path)
-    );
-    let Some(tmux) = Tmux::shell(160, 45) else {
+    let Some(mut runs) = RecordedRuns::new(dir.path(), "cut", &config) else {
         return;
     };
-    tmux.send_in("t:0", &[&run, "Enter"]);
-    tmux.wait_for_screen(
-        "t:0",
-        "the dashboard",
-        std::time::Duration::from_secs(30),
-        |s| s.contains("Errors") && s.contains("cut"),
+    let record_path = runs.record_path.clone();
+    runs.start();
+    wait_or_show(
+        &runs.tmux,
+        "the first run's lines in the record",
+        60,
+        || {
+            (
+                recorded(&record_path) == before,
+                format!(
+                    "{:?} of {before:?} ({})",
+                    recorded(&record_path),
+                    record_state(&record_path)
+                ),
+            )
+        },
     );
-    wait_or_show(&tmux, "the first run's lines in the record", 60, || {
-        (
-            recorded(&record_path) == before,
-            format!(
-                "{:?} of {before:?} ({})",
-                recorded(&record_path),
-                record_state(&record_path)
-            ),
-        )
-    });
-    tmux.send_in("t:0", &["q"]);
-    tmux.wait_for_screen(
-        "t:0",
-        "the first run's end",
-        std::time::Duration::from_secs(15),
-        |s| s.contains("EXIT=0"),
-    );
+    runs.quit();
     let watermark = record::Reader::open(&record_path)
         .unwrap()
         .log_watermarks()
@@ -1396,13 +1421,7 @@ fn a_restart_whose_read_back_is_cut(cap: Option<u64>) {
     let lines = lines_of(&log_path);
     let file_len = std::fs::metadata(&log_path).unwrap().len();
 
-    tmux.send_in("t:0", &[&format!("clear; {run}"), "Enter"]);
-    tmux.wait_for_screen(
-        "t:0",
-        "the restarted dashboard",
-        std::time::Duration::from_secs(30),
-        |s| exit_code(s).is_none() && s.contains("Errors") && s.contains("cut"),
-    );
+    runs.start();
     // What the record is to hold: every line, or the first run's and those of the bytes
     // read back (a chunk's first, partial line left out).
     let counted: Vec<&(u64, DateTime<Utc>, String)> = match cap {
@@ -1419,45 +1438,32 @@ fn a_restart_whose_read_back_is_cut(cap: Option<u64>) {
             c + i64::from(x.2 == "CRITICAL"),
         )
     });
-    wait_or_show(&tmux, "the read-back's counts in the record", 60, || {
-        (
-            recorded(&record_path) == expected,
-            format!("{:?} of {expected:?}", recorded(&record_path)),
-        )
-    });
+    wait_or_show(
+        &runs.tmux,
+        "the read-back's counts in the record",
+        60,
+        || {
+            (
+                recorded(&record_path) == expected,
+                format!("{:?} of {expected:?}", recorded(&record_path)),
+            )
+        },
+    );
     // The figures' hour was read whole: errors_1h is exact.
-    wait_or_show(&tmux, "errors_1h of the hour's lines", 30, || {
+    wait_or_show(&runs.tmux, "errors_1h of the hour's lines", 30, || {
         let got = last_errors_1h(&record_path);
         (
             got == Some(hour_errors),
             format!("{got:?}, {hour_errors} expected"),
         )
     });
-    tmux.send_in("t:0", &["q"]);
-    tmux.wait_for_screen(
-        "t:0",
-        "the second run's clean exit",
-        std::time::Duration::from_secs(15),
-        |s| s.contains("EXIT=0"),
-    );
+    runs.quit();
     assert_eq!(recorded(&record_path), expected);
     eprintln!(
         "written (lines, errors, critical) {all:?}; recorded {expected:?}; file {file_len} bytes; errors_1h {hour_errors}"
     );
 
-    let report = |format: &str| {
-        let out = Command::new(binary)
-            .args(["report", "--format", format, "--record"])
-            .arg(&record_path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let report = |format: &str| runs.report(format);
     let json: serde_json::Value = serde_json::from_str(&report("json")).unwrap();
     let markdown = report("md");
     let text = report("text");
