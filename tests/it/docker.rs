@@ -99,57 +99,86 @@ fn find_static_busybox() -> Option<PathBuf> {
 fn build_image() -> Result<(), String> {
     let busybox = find_static_busybox()
         .ok_or("no static busybox found (apt-get install -y busybox-static)".to_string())?;
-    let meta = std::fs::metadata(&busybox).map_err(|e| e.to_string())?;
+    let (len, modified) = size_and_mtime(&busybox)?;
+    const APPLETS: [&str; 7] = ["sh", "sleep", "dd", "true", "false", "cat", "echo"];
+    let stamp = format!(
+        "{}-{len}-{modified}-{}",
+        busybox.display(),
+        APPLETS.join(",")
+    );
+    build_scratch_image(
+        IMAGE,
+        ("watchpost.busybox", &stamp),
+        |rootfs| {
+            let bin = rootfs.join("bin");
+            std::fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
+            std::fs::copy(&busybox, bin.join("busybox")).map_err(|e| e.to_string())?;
+            for applet in APPLETS {
+                std::os::unix::fs::symlink("busybox", bin.join(applet))
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        },
+        "CMD [\"/bin/sh\"]",
+    )
+}
+
+/// A file's size and modification time (seconds), for an image's stamp.
+fn size_and_mtime(path: &Path) -> Result<(u64, u64), String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let modified = meta
         .modified()
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_secs());
-    const APPLETS: [&str; 7] = ["sh", "sleep", "dd", "true", "false", "cat", "echo"];
-    let stamp = format!(
-        "{}-{}-{modified}-{}",
-        busybox.display(),
-        meta.len(),
-        APPLETS.join(",")
-    );
+    Ok((meta.len(), modified))
+}
+
+/// Builds `tag` FROM scratch out of a root file system `fill` makes (with a `/tmp`), plus
+/// `config` (its CMD or ENTRYPOINT), unless the image there already carries the label
+/// `stamp.0 = stamp.1`: each test process asks for it, and it is built once per what goes
+/// in, so processes starting together do not leave untagged copies behind.
+fn build_scratch_image(
+    tag: &str,
+    stamp: (&str, &str),
+    fill: impl FnOnce(&Path) -> Result<(), String>,
+    config: &str,
+) -> Result<(), String> {
+    let (label, value) = stamp;
     let built = Command::new("docker")
         .args([
             "image",
             "inspect",
             "--format",
-            "{{index .Config.Labels \"watchpost.busybox\"}}",
-            IMAGE,
+            &format!("{{{{index .Config.Labels \"{label}\"}}}}"),
+            tag,
         ])
         .output()
         .is_ok_and(|out| {
-            out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == stamp
+            out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == value
         });
     if built {
         return Ok(());
     }
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let bin = dir.path().join("rootfs/bin");
-    std::fs::create_dir_all(&bin).map_err(|e| e.to_string())?;
-    std::fs::copy(&busybox, bin.join("busybox")).map_err(|e| e.to_string())?;
-    for applet in APPLETS {
-        std::os::unix::fs::symlink("busybox", bin.join(applet)).map_err(|e| e.to_string())?;
-    }
-    std::fs::create_dir_all(dir.path().join("rootfs/tmp")).map_err(|e| e.to_string())?;
+    let rootfs = dir.path().join("rootfs");
+    fill(&rootfs)?;
+    std::fs::create_dir_all(rootfs.join("tmp")).map_err(|e| e.to_string())?;
     std::fs::write(
         dir.path().join("Dockerfile"),
         format!(
-            "FROM scratch\nCOPY rootfs/ /\nLABEL watchpost.test=1 watchpost.busybox=\"{stamp}\"\nCMD [\"/bin/sh\"]\n"
+            "FROM scratch\nCOPY rootfs/ /\nLABEL watchpost.test=1 {label}=\"{value}\"\n{config}\n"
         ),
     )
     .map_err(|e| e.to_string())?;
     let out = Command::new("docker")
-        .args(["build", "-q", "-t", IMAGE, "."])
+        .args(["build", "-q", "-t", tag, "."])
         .current_dir(dir.path())
         .output()
         .map_err(|e| format!("docker build: {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "docker build of {IMAGE} failed: {}",
+            "docker build of {tag} failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
@@ -2239,29 +2268,9 @@ mod databases {
     /// Debian's redis-server is linked dynamically: the image, FROM scratch, holds it and
     /// every library `ldd` names, at their paths. Built once per binary (a label says which).
     fn build_redis_image() -> Result<(), String> {
-        let meta = std::fs::metadata(REDIS_SERVER)
-            .map_err(|e| format!("{REDIS_SERVER}: {e} (apt-get install -y redis-server)"))?;
-        let modified = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_secs());
-        let stamp = format!("{}-{modified}", meta.len());
-        let built = Command::new("docker")
-            .args([
-                "image",
-                "inspect",
-                "--format",
-                "{{index .Config.Labels \"watchpost.redis\"}}",
-                REDIS_IMAGE,
-            ])
-            .output()
-            .is_ok_and(|out| {
-                out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == stamp
-            });
-        if built {
-            return Ok(());
-        }
+        let (len, modified) = size_and_mtime(Path::new(REDIS_SERVER))
+            .map_err(|e| format!("{e} (apt-get install -y redis-server)"))?;
+        let stamp = format!("{len}-{modified}");
         let ldd = Command::new("ldd")
             .arg(REDIS_SERVER)
             .output()
@@ -2277,33 +2286,21 @@ mod databases {
                 files.push(PathBuf::from(path));
             }
         }
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let rootfs = dir.path().join("rootfs");
-        for file in &files {
-            let to = rootfs.join(file.strip_prefix("/").unwrap());
-            std::fs::create_dir_all(to.parent().unwrap()).map_err(|e| e.to_string())?;
-            std::fs::copy(file, &to).map_err(|e| format!("{}: {e}", file.display()))?;
-        }
-        std::fs::create_dir_all(rootfs.join("tmp")).map_err(|e| e.to_string())?;
-        std::fs::write(
-            dir.path().join("Dockerfile"),
-            format!(
-                "FROM scratch\nCOPY rootfs/ /\nLABEL watchpost.test=1 watchpost.redis=\"{stamp}\"\nENTRYPOINT [\"{REDIS_SERVER}\", \"--bind\", \"0.0.0.0\", \"--protected-mode\", \"no\", \"--save\", \"\", \"--dir\", \"/tmp\"]\n"
+        build_scratch_image(
+            REDIS_IMAGE,
+            ("watchpost.redis", &stamp),
+            |rootfs| {
+                for file in &files {
+                    let to = rootfs.join(file.strip_prefix("/").unwrap());
+                    std::fs::create_dir_all(to.parent().unwrap()).map_err(|e| e.to_string())?;
+                    std::fs::copy(file, &to).map_err(|e| format!("{}: {e}", file.display()))?;
+                }
+                Ok(())
+            },
+            &format!(
+                "ENTRYPOINT [\"{REDIS_SERVER}\", \"--bind\", \"0.0.0.0\", \"--protected-mode\", \"no\", \"--save\", \"\", \"--dir\", \"/tmp\"]"
             ),
         )
-        .map_err(|e| e.to_string())?;
-        let out = Command::new("docker")
-            .args(["build", "-q", "-t", REDIS_IMAGE, "."])
-            .current_dir(dir.path())
-            .output()
-            .map_err(|e| format!("docker build: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "docker build of {REDIS_IMAGE} failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        Ok(())
     }
 
     /// A network of its own with a /24 free here, so each container gets the address the
