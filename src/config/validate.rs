@@ -1207,6 +1207,14 @@ mod tests {
         problems(text).iter().map(|p| p.to_string()).collect()
     }
 
+    /// One of `got` starts with `start` (its place) and says `part`.
+    fn has_problem(got: &[String], start: &str, part: &str) {
+        assert!(
+            got.iter().any(|l| l.starts_with(start) && l.contains(part)),
+            "no {start:?} … {part:?} in {got:#?}"
+        )
+    }
+
     #[test]
     fn locator_counts_lines_and_characters() {
         let at = Locator::new("ab\n\u{e9}x = 1\n");
@@ -1339,12 +1347,7 @@ url = "http://127.0.0.1:9093"
 token = "hunter2"
 "#;
         let got = lines(text);
-        let has = |start: &str, part: &str| {
-            assert!(
-                got.iter().any(|l| l.starts_with(start) && l.contains(part)),
-                "no {start:?} … {part:?} in {got:#?}"
-            )
-        };
+        let has = |start: &str, part: &str| has_problem(&got, start, part);
         has("line 2, column 7:", "scheme must be http or https");
         has("line 3, column 1:", "unknown key `tokn`");
         has("line 3, column 1:", "nearest valid key is `token`");
@@ -1398,12 +1401,7 @@ id = "connections"
 query = "SELECT 1"
 "#;
         let got = lines(text);
-        let has = |start: &str, part: &str| {
-            assert!(
-                got.iter().any(|l| l.starts_with(start) && l.contains(part)),
-                "no {start:?} … {part:?} in {got:#?}"
-            )
-        };
+        let has = |start: &str, part: &str| has_problem(&got, start, part);
         has("line 2, column 7:", "password written in the file");
         has("line 10, column 12:", "must come from the environment");
         has("line 12, column 8:", "give url");
@@ -1437,12 +1435,7 @@ url = "postgres://app@Postgres/app"
 container = "postgres"
 "#;
         let got = lines(text);
-        let has = |start: &str, part: &str| {
-            assert!(
-                got.iter().any(|l| l.starts_with(start) && l.contains(part)),
-                "no {start:?} … {part:?} in {got:#?}"
-            )
-        };
+        let has = |start: &str, part: &str| has_problem(&got, start, part);
         has("line 5, column 8:", "give address or container, not both");
         has("line 9, column 11:", "project goes with container");
         assert_eq!(got.len(), 2, "{got:#?}");
@@ -1567,12 +1560,7 @@ timeout = "2m"
 regex = "("
 "#;
         let got = lines(text);
-        let has = |start: &str, part: &str| {
-            assert!(
-                got.iter().any(|l| l.starts_with(start) && l.contains(part)),
-                "no {start:?} … {part:?} in {got:#?}"
-            )
-        };
+        let has = |start: &str, part: &str| has_problem(&got, start, part);
         has("line 12, column 11:", "the command is empty");
         has("line 9, column 1:", "give regex or field, not both");
         has("line 17, column 6:", "two figures have the id \"ready\"");
@@ -1599,12 +1587,7 @@ timeout = "2m"
 "up.nope" = { crit = "!= 0" }
 "#;
         let got = lines(text);
-        let has = |start: &str, part: &str| {
-            assert!(
-                got.iter().any(|l| l.starts_with(start) && l.contains(part)),
-                "no {start:?} … {part:?} in {got:#?}"
-            )
-        };
+        let has = |start: &str, part: &str| has_problem(&got, start, part);
         has("line 4, column 1:", "[command.pg] needs `argv`");
         has("line 3, column 9:", "not a valid regex");
         has("line 1, column 10:", "give regex or field, not both");
