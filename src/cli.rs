@@ -1,4 +1,4 @@
-//! The command line: `demo`, `run`, `check`, `validate`, `report`.
+//! The command line: `demo`, `run`, `check`, `validate`, `report`, `completions`, `man`.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -157,6 +157,70 @@ pub enum Command {
         #[arg(long, hide = true, value_name = "TIME")]
         at: Option<String>,
     },
+    /// Print the shell completion script (bash, zsh or fish) on stdout, e.g.
+    /// `source <(watchpost completions bash)` in ~/.bashrc.
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the man page (roff) on stdout, e.g. `watchpost man > watchpost.1`.
+    Man,
+}
+
+/// The shells `watchpost completions` writes a script for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+impl Shell {
+    /// Writes this shell's completion script for the whole command line to `out`.
+    pub fn write_completions(self, out: &mut dyn std::io::Write) {
+        use clap::CommandFactory;
+        use clap_complete::Shell as S;
+        let shell = match self {
+            Shell::Bash => S::Bash,
+            Shell::Zsh => S::Zsh,
+            Shell::Fish => S::Fish,
+        };
+        clap_complete::generate(shell, &mut Cli::command(), "watchpost", out);
+    }
+}
+
+/// Writes the man page (roff) of the whole command line to `out`: one page, each
+/// subcommand's synopsis, description and options under COMMANDS.
+pub fn write_man_page(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    let command = Cli::command();
+    let man = clap_mangen::Man::new(command.clone());
+    man.render_title(out)?;
+    man.render_name_section(out)?;
+    man.render_synopsis_section(out)?;
+    man.render_description_section(out)?;
+    man.render_options_section(out)?;
+    writeln!(out, ".SH COMMANDS")?;
+    for sub in command.get_subcommands() {
+        let full = format!("watchpost {}", sub.get_name());
+        let man = clap_mangen::Man::new(sub.clone().bin_name(full.clone()));
+        writeln!(out, ".SS \"{full}\"")?;
+        // The subcommand's sections, their headings dropped: they sit under its own.
+        let mut text = Vec::new();
+        man.render_synopsis_section(&mut text)?;
+        man.render_description_section(&mut text)?;
+        if sub.get_arguments().any(|a| !a.is_hide_set()) {
+            man.render_options_section(&mut text)?;
+        }
+        let text = String::from_utf8_lossy(&text)
+            .replace(".SH SYNOPSIS\n", "")
+            .replace(".SH DESCRIPTION\n", ".PP\n")
+            .replace(".SH OPTIONS\n", "");
+        out.write_all(text.as_bytes())?;
+    }
+    man.render_extra_section(out)?;
+    man.render_version_section(out)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

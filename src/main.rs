@@ -12,6 +12,23 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
+    // Printing a script or a page needs no runtime.
+    match &cli.command {
+        Some(Command::Completions { shell }) => {
+            shell.write_completions(&mut std::io::stdout().lock());
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Man) => {
+            return match watchpost::cli::write_man_page(&mut std::io::stdout().lock()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("watchpost: cannot write the man page: {e}");
+                    ExitCode::from(1)
+                }
+            };
+        }
+        _ => {}
+    }
     let runtime = match watchpost::runtime::build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -66,6 +83,8 @@ async fn dispatch(cli: Cli) -> u8 {
             format,
             at,
         }) => run_report(record, config, format, at).await,
+        // Handled before the runtime starts.
+        Some(Command::Completions { .. } | Command::Man) => 0,
         None => match cli.config {
             Some(config) => match keymap(&cli.keys) {
                 Ok(keymap) => {

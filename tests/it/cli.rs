@@ -123,3 +123,120 @@ fn a_keymap_mistake_is_exit_2_with_its_line_and_column() {
         "{text}"
     );
 }
+
+/// The subcommands `watchpost --help` lists (its "Commands:" section), `help` aside.
+fn subcommands_in_help() -> Vec<String> {
+    let out = watchpost(&["--help"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let names: Vec<String> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|name| name != "help")
+        .collect();
+    assert!(names.len() >= 5, "no Commands: section in\n{text}");
+    names
+}
+
+/// The bash completion script, sourced in a real bash, completes `watchpost ch` to
+/// `check` and `watchpost completions ` to the three shells.
+#[test]
+fn bash_completion_completes_subcommands() {
+    let complete = |words: &str| -> Vec<String> {
+        let script = format!(
+            r#"source <("$WATCHPOST" completions bash) || exit 9
+COMP_LINE={words:?}
+COMP_POINT=${{#COMP_LINE}}
+read -ra COMP_WORDS <<< "$COMP_LINE"
+[[ "$COMP_LINE" == *" " ]] && COMP_WORDS+=("")
+COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))
+spec=$(complete -p watchpost) || exit 8
+fn=$(sed -E 's/.*-F ([^ ]+).*/\1/' <<< "$spec")
+"$fn" watchpost "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD-1]}}"
+printf '%s\n' "${{COMPREPLY[@]}}""#
+        );
+        let out = Command::new("bash")
+            .args(["--norc", "--noprofile", "-c", &script])
+            .env("WATCHPOST", env!("CARGO_BIN_EXE_watchpost"))
+            .output()
+            .expect("run bash");
+        assert!(
+            out.status.success(),
+            "bash failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(complete("watchpost ch"), ["check"]);
+    let mut shells = complete("watchpost completions ");
+    shells.retain(|w| !w.starts_with('-'));
+    assert_eq!(shells, ["bash", "zsh", "fish"]);
+    for shell in ["zsh", "fish"] {
+        let out = watchpost(&["completions", shell]);
+        assert!(out.status.success(), "{shell}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("check"),
+            "{shell}"
+        );
+    }
+}
+
+/// `watchpost man` is a page `man -l` renders without a warning, and it names every
+/// subcommand `--help` lists.
+#[test]
+fn man_page_renders_and_names_every_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("watchpost.1");
+    let out = watchpost(&["man"]);
+    assert!(out.status.success());
+    std::fs::write(&page, &out.stdout).unwrap();
+    let man_available = Command::new("man").arg("--version").output().is_ok();
+    let rendered = if man_available {
+        Command::new("man")
+            .args(["--warnings=all", "-l"])
+            .arg(&page)
+            .env("MANWIDTH", "100")
+            .env("MANPAGER", "cat")
+            .output()
+            .expect("run man")
+    } else {
+        Command::new("groff")
+            .args(["-man", "-Tutf8", "-wall"])
+            .arg(&page)
+            .output()
+            .expect("neither man nor groff: apt-get install man-db")
+    };
+    assert!(rendered.status.success());
+    let warnings = String::from_utf8_lossy(&rendered.stderr);
+    assert!(warnings.trim().is_empty(), "warnings:\n{warnings}");
+    let text = String::from_utf8_lossy(&rendered.stdout);
+    // Without formatting (groff's overstrikes when not run by man).
+    let text: String = text
+        .split('\u{8}')
+        .enumerate()
+        .map(|(i, part)| {
+            if i == 0 {
+                part
+            } else {
+                part.get(1..).unwrap_or("")
+            }
+        })
+        .collect();
+    assert!(
+        text.contains("SYNOPSIS") && text.contains("COMMANDS"),
+        "{text}"
+    );
+    for name in subcommands_in_help() {
+        let heading = format!("watchpost {name}");
+        assert!(
+            text.lines().any(|l| l.trim() == heading),
+            "the man page has no section for {heading}:\n{text}"
+        );
+    }
+}
