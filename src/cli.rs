@@ -143,9 +143,10 @@ pub enum Command {
     },
     /// The window's monitoring log, final summary, KPIs and an unsigned sign-off sheet
     /// (seed 003's template), from its record.
+    #[command(group(clap::ArgGroup::new("source").args(["record", "config"]).required(true).multiple(true)))]
     Report {
         /// The record to report on.
-        #[arg(long, value_name = "PATH", required_unless_present = "config")]
+        #[arg(long, value_name = "PATH")]
         record: Option<PathBuf>,
         /// The deployment's config: its record (unless --record) and success criteria.
         #[arg(long, short = 'c', value_name = "FILE")]

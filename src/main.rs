@@ -54,11 +54,39 @@ fn usage_error(error: clap::Error) -> ExitCode {
         let _ = error.print();
         return ExitCode::SUCCESS;
     }
-    let rendered = error.render().to_string();
-    let first = rendered.lines().next().unwrap_or("invalid arguments");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    eprintln!("watchpost: {first} (see watchpost --help)");
+    eprintln!("watchpost: {}", usage_line(&error.render().to_string()));
     ExitCode::from(2)
+}
+
+/// clap's message on one line: its first paragraph joined (so a missing argument is named,
+/// not left on the next line), then where to look (`see watchpost run --help`).
+fn usage_line(rendered: &str) -> String {
+    let message = rendered
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    let message = if message.is_empty() {
+        "invalid arguments"
+    } else {
+        message
+    };
+    // "Usage: watchpost run --config <FILE>" names the command the mistake is in.
+    let command = rendered
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Usage: "))
+        .map(|usage| {
+            usage
+                .split_whitespace()
+                .take_while(|w| !w.starts_with(['-', '[', '<']))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|c| c.starts_with("watchpost"))
+        .unwrap_or_else(|| "watchpost".into());
+    format!("{message} (see {command} --help)")
 }
 
 async fn dispatch(cli: Cli) -> u8 {

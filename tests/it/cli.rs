@@ -240,3 +240,61 @@ fn man_page_renders_and_names_every_subcommand() {
         );
     }
 }
+
+/// A subcommand run without an argument it needs says which one, on its one line: every
+/// required argument in its `--help` usage line is named in the error.
+#[test]
+fn a_missing_argument_is_named() {
+    let mut checked = Vec::new();
+    for name in subcommands_in_help() {
+        let help = watchpost(&[&name, "--help"]);
+        let help = String::from_utf8_lossy(&help.stdout).to_string();
+        let usage = help
+            .lines()
+            .find_map(|l| l.strip_prefix("Usage: "))
+            .unwrap_or_else(|| panic!("{name} --help has no usage line:\n{help}"));
+        let prefix = format!("watchpost {name}");
+        // The required ones: outside [ ], e.g. `--config <FILE>`, `<SHELL>`,
+        // `<--record <PATH>|--config <FILE>>` (one of them).
+        let required: Vec<String> = usage
+            .strip_prefix(&prefix)
+            .unwrap_or_else(|| panic!("{usage}"))
+            .split_whitespace()
+            .filter(|w| !w.starts_with('['))
+            .flat_map(|w| w.split('|'))
+            .map(|w| w.trim_start_matches('<').trim_end_matches('>').to_string())
+            .filter(|w| w.starts_with("--") || w.chars().all(|c| c.is_ascii_uppercase()))
+            .filter(|w| !w.is_empty())
+            .collect();
+        let flags: Vec<&String> = required.iter().filter(|w| w.starts_with("--")).collect();
+        let wanted: Vec<&String> = if flags.is_empty() {
+            required.iter().collect()
+        } else {
+            flags
+        };
+        if wanted.is_empty() {
+            continue; // nothing required: `demo` would start the dashboard
+        }
+        let out = watchpost(&[&name]);
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{name} gave:\n{err}");
+        for arg in &wanted {
+            assert!(
+                err.contains(arg.as_str()),
+                "`watchpost {name}` does not name {arg}: {err}"
+            );
+        }
+        assert!(
+            err.contains(&format!("see watchpost {name} --help")),
+            "{err}"
+        );
+        checked.push(name);
+    }
+    for name in ["run", "check", "validate", "report", "completions"] {
+        assert!(
+            checked.iter().any(|c| c == name),
+            "{name} not checked: {checked:?}"
+        );
+    }
+}
