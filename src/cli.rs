@@ -9,7 +9,7 @@ use std::path::PathBuf;
 /// journalctl | grep, docker stats, thresholds, an hourly log) into one config file
 /// and one live screen.
 #[derive(Debug, Parser)]
-#[command(name = "watchpost", version, propagate_version = true)]
+#[command(name = "watchpost", version = env!("WATCHPOST_VERSION"), propagate_version = true)]
 #[command(
     after_help = "Start with `watchpost demo` to see the dashboard on a simulated deployment.\n\
 Keys inside the dashboard: press ? for the full list; rebind them in\n\

@@ -298,3 +298,27 @@ fn a_missing_argument_is_named() {
         );
     }
 }
+
+/// `--version` names the commit the binary was built from: the short HEAD of this checkout
+/// (the package version alone where the source is not a git checkout).
+#[test]
+fn version_names_the_commit() {
+    let out = watchpost(&["--version"]);
+    assert!(out.status.success());
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let head = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let package = env!("CARGO_PKG_VERSION");
+    match head {
+        Some(head) => assert_eq!(version, format!("watchpost {package} ({head})")),
+        None => assert_eq!(version, format!("watchpost {package}")),
+    }
+    // Every subcommand says the same.
+    let out = watchpost(&["check", "--version"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&version["watchpost ".len()..]));
+}
