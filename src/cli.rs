@@ -10,6 +10,9 @@ use std::path::PathBuf;
 /// and one live screen.
 #[derive(Debug, Parser)]
 #[command(name = "watchpost", version = env!("WATCHPOST_VERSION"), propagate_version = true)]
+// `watchpost --config FILE` takes the dashboard's options itself; before a subcommand they
+// would be ignored, so they are refused there (each subcommand has its own).
+#[command(args_conflicts_with_subcommands = true)]
 #[command(
     after_help = "Start with `watchpost demo` to see the dashboard on a simulated deployment.\n\
 Keys inside the dashboard: press ? for the full list; rebind them in\n\
@@ -53,16 +56,26 @@ pub struct KeysArgs {
     pub file: Option<PathBuf>,
 }
 
+/// How the dashboard looks, for the commands that draw it (`demo`, `run`).
 #[derive(Debug, Clone, Args)]
 pub struct DisplayArgs {
     /// Colour theme: default, light, high-contrast, monochrome, or a user theme in
     /// <config dir>/watchpost/themes/NAME.toml. NO_COLOR forces monochrome.
-    #[arg(long, global = true, value_name = "NAME", default_value = "default")]
+    #[arg(long, value_name = "NAME", default_value = "default")]
     pub theme: String,
 
     /// Start with mouse capture on (toggle with `m`).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub mouse: bool,
+}
+
+impl Default for DisplayArgs {
+    fn default() -> Self {
+        DisplayArgs {
+            theme: "default".into(),
+            mouse: false,
+        }
+    }
 }
 
 /// Where the watch window is recorded.
@@ -101,6 +114,8 @@ pub struct DemoArgs {
     pub flood: u32,
     #[command(flatten)]
     pub keys: KeysArgs,
+    #[command(flatten)]
+    pub display: DisplayArgs,
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -124,6 +139,8 @@ pub enum Command {
         record: RecordArgs,
         #[command(flatten)]
         keys: KeysArgs,
+        #[command(flatten)]
+        display: DisplayArgs,
     },
     /// Every check once, no TUI. Exit code 0 all OK, 1 worst is WARN, 2 worst is CRIT,
     /// 3 unknown or a config error (the Nagios convention).

@@ -86,21 +86,29 @@ fn usage_line(rendered: &str) -> String {
         })
         .filter(|c| c.starts_with("watchpost"))
         .unwrap_or_else(|| "watchpost".into());
+    // "unexpected argument '--theme' found" in `check`: say it is check that has no such option.
+    let message = match message.strip_suffix(" found") {
+        Some(unknown) if unknown.starts_with("unexpected argument") && command != "watchpost" => {
+            format!("{unknown} for `{command}`")
+        }
+        _ => message.to_string(),
+    };
     format!("{message} (see {command} --help)")
 }
 
 async fn dispatch(cli: Cli) -> u8 {
     match cli.command {
         Some(Command::Demo(args)) => match keymap(&args.keys) {
-            Ok(keymap) => report(run_demo(&args, &cli.display, keymap).await),
+            Ok(keymap) => report(run_demo(&args, keymap).await),
             Err(code) => code,
         },
         Some(Command::Run {
             config,
             record,
             keys,
+            display,
         }) => match keymap(&keys) {
-            Ok(keymap) => report(run_dashboard(&config, &record, &cli.display, keymap).await),
+            Ok(keymap) => report(run_dashboard(&config, &record, &display, keymap).await),
             Err(code) => code,
         },
         Some(Command::Check { config, format }) => run_check(&config, format).await,
@@ -164,11 +172,8 @@ fn keymap(args: &KeysArgs) -> Result<Keymap, u8> {
     })
 }
 
-async fn run_demo(
-    args: &DemoArgs,
-    display: &DisplayArgs,
-    keymap: Keymap,
-) -> color_eyre::Result<()> {
+async fn run_demo(args: &DemoArgs, keymap: Keymap) -> color_eyre::Result<()> {
+    let display = &args.display;
     let theme = theme(display)?;
     watchpost::tui::install_hooks()?;
     // A panic that ends the process skips the demo's Drop: remove its files first.

@@ -52,7 +52,7 @@ fn missing_config_is_a_config_error_for_check() {
 #[test]
 fn unknown_theme_names_the_choices() {
     let out = Command::new(env!("CARGO_BIN_EXE_watchpost"))
-        .args(["--theme", "neon", "demo"])
+        .args(["demo", "--theme", "neon"])
         .env_remove("NO_COLOR")
         .output()
         .unwrap();
@@ -321,4 +321,55 @@ fn version_names_the_commit() {
     // Every subcommand says the same.
     let out = watchpost(&["check", "--version"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains(&version["watchpost ".len()..]));
+}
+
+/// `--theme` and `--mouse` are for the commands that draw the dashboard: `check` and
+/// `report` refuse them, naming the option and the command, and no help offers them there.
+#[test]
+fn display_options_only_where_they_do_something() {
+    for (args, option, command) in [
+        (
+            &["check", "--theme", "x", "-c", "f.toml"][..],
+            "--theme",
+            "check",
+        ),
+        (&["check", "--mouse", "-c", "f.toml"], "--mouse", "check"),
+        (
+            &["report", "--theme", "x", "--record", "r"],
+            "--theme",
+            "report",
+        ),
+        (&["report", "--mouse", "--record", "r"], "--mouse", "report"),
+        (
+            &["validate", "--theme", "x", "-c", "f.toml"],
+            "--theme",
+            "validate",
+        ),
+    ] {
+        let out = watchpost(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!(
+                "unexpected argument '{option}' for `watchpost {command}`"
+            )),
+            "{args:?} gave: {err}"
+        );
+        let help = watchpost(&[command, "--help"]);
+        assert!(
+            !String::from_utf8_lossy(&help.stdout).contains(option),
+            "{command} --help"
+        );
+    }
+    // Before a subcommand they would be ignored just as well: refused.
+    let out = watchpost(&["--theme", "light", "check", "-c", "f.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    // Where they draw, they are offered.
+    for command in ["demo", "run"] {
+        let help = String::from_utf8_lossy(&watchpost(&[command, "--help"]).stdout).to_string();
+        assert!(
+            help.contains("--theme") && help.contains("--mouse"),
+            "{command}: {help}"
+        );
+    }
 }
