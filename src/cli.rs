@@ -25,7 +25,8 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// Config file (same as `watchpost run --config FILE`).
+    /// Config file (same as `watchpost run --config FILE`). Default: ./watchpost.toml,
+    /// else <config dir>/watchpost/config.toml.
     #[arg(long, short = 'c', global = false, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
@@ -132,9 +133,10 @@ pub enum Command {
     Demo(DemoArgs),
     /// The live dashboard for a real deployment, recording its watch window.
     Run {
-        /// The deployment's config file (TOML).
+        /// The deployment's config file (TOML). Default: ./watchpost.toml, else
+        /// <config dir>/watchpost/config.toml.
         #[arg(long, short = 'c', value_name = "FILE")]
-        config: PathBuf,
+        config: Option<PathBuf>,
         #[command(flatten)]
         record: RecordArgs,
         #[command(flatten)]
@@ -145,18 +147,20 @@ pub enum Command {
     /// Every check once, no TUI. Exit code 0 all OK, 1 worst is WARN, 2 worst is CRIT,
     /// 3 unknown or a config error (the Nagios convention).
     Check {
-        /// The deployment's config file (TOML).
+        /// The deployment's config file (TOML). Default: ./watchpost.toml, else
+        /// <config dir>/watchpost/config.toml.
         #[arg(long, short = 'c', value_name = "FILE")]
-        config: PathBuf,
+        config: Option<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
     /// Parse the config and explain it: sources, figures, rules. Errors name the line.
     Validate {
-        /// The deployment's config file (TOML).
+        /// The deployment's config file (TOML). Default: ./watchpost.toml, else
+        /// <config dir>/watchpost/config.toml.
         #[arg(long, short = 'c', value_name = "FILE")]
-        config: PathBuf,
+        config: Option<PathBuf>,
     },
     /// The window's monitoring log, final summary, KPIs and an unsigned sign-off sheet
     /// (seed 003's template), from its record.

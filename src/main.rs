@@ -107,12 +107,22 @@ async fn dispatch(cli: Cli) -> u8 {
             record,
             keys,
             display,
-        }) => match keymap(&keys) {
-            Ok(keymap) => report(run_dashboard(&config, &record, &display, keymap).await),
+        }) => match (find_config(config.as_deref(), 1), keymap(&keys)) {
+            (Err(code), _) | (_, Err(code)) => code,
+            (Ok(config), Ok(keymap)) => {
+                report(run_dashboard(&config, &record, &display, keymap).await)
+            }
+        },
+        Some(Command::Check { config, format }) => {
+            match watchpost::config::find(config.as_deref()) {
+                Ok(config) => run_check(&config, format).await,
+                Err(e) => check_failed(e, format),
+            }
+        }
+        Some(Command::Validate { config }) => match find_config(config.as_deref(), 1) {
+            Ok(config) => validate(&config),
             Err(code) => code,
         },
-        Some(Command::Check { config, format }) => run_check(&config, format).await,
-        Some(Command::Validate { config }) => validate(&config),
         Some(Command::Report {
             record,
             config,
@@ -121,21 +131,22 @@ async fn dispatch(cli: Cli) -> u8 {
         }) => run_report(record, config, format, at).await,
         // Handled before the runtime starts.
         Some(Command::Completions { .. } | Command::Man) => 0,
-        None => match cli.config {
-            Some(config) => match keymap(&cli.keys) {
-                Ok(keymap) => {
-                    report(run_dashboard(&config, &cli.record, &cli.display, keymap).await)
-                }
-                Err(code) => code,
-            },
-            None => {
-                eprintln!(
-                    "watchpost: give a config (`watchpost run --config FILE`) or try `watchpost demo`; see --help"
-                );
-                2
+        None => match (find_config(cli.config.as_deref(), 2), keymap(&cli.keys)) {
+            (Err(code), _) | (_, Err(code)) => code,
+            (Ok(config), Ok(keymap)) => {
+                report(run_dashboard(&config, &cli.record, &cli.display, keymap).await)
             }
         },
     }
+}
+
+/// The config given, or the one found where watchpost looks; when there is none, where it
+/// looked goes to stderr and `code` is returned.
+fn find_config(given: Option<&std::path::Path>, code: u8) -> Result<std::path::PathBuf, u8> {
+    watchpost::config::find(given).map_err(|e| {
+        eprintln!("watchpost: {e}");
+        code
+    })
 }
 
 fn report(result: color_eyre::Result<()>) -> u8 {
@@ -445,22 +456,24 @@ async fn run_report(
     }
 }
 
+/// `check` could not start: the error on stderr and, under --format json, as JSON on
+/// stdout too (a script reading it never has to parse English); exit code 3 (unknown).
+fn check_failed(error: String, format: Format) -> u8 {
+    eprintln!("watchpost: {error}");
+    if format == Format::Json {
+        let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let json =
+            serde_json::json!({ "at": at, "worst": "unknown", "checks": [], "error": error });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).unwrap_or_default()
+        );
+    }
+    3
+}
+
 async fn run_check(path: &std::path::Path, format: Format) -> u8 {
-    // Under --format json every outcome is JSON on stdout, a config error included, so
-    // a script reading it never has to parse English.
-    let fail = |error: String| -> u8 {
-        eprintln!("watchpost: {error}");
-        if format == Format::Json {
-            let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            let json =
-                serde_json::json!({ "at": at, "worst": "unknown", "checks": [], "error": error });
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&json).unwrap_or_default()
-            );
-        }
-        3
-    };
+    let fail = |error: String| check_failed(error, format);
     let config = match Config::load(path) {
         Ok(config) => config,
         Err(e) => return fail(e.to_string()),

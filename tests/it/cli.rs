@@ -291,7 +291,8 @@ fn a_missing_argument_is_named() {
         );
         checked.push(name);
     }
-    for name in ["run", "check", "validate", "report", "completions"] {
+    // run, check and validate need no --config: they look for one (see config_discovery).
+    for name in ["report", "completions"] {
         assert!(
             checked.iter().any(|c| c == name),
             "{name} not checked: {checked:?}"
@@ -372,4 +373,74 @@ fn display_options_only_where_they_do_something() {
             "{command}: {help}"
         );
     }
+}
+
+/// With no `--config`, run/check/validate take `./watchpost.toml`, else
+/// `$XDG_CONFIG_HOME/watchpost/config.toml`; with neither, they say where they looked.
+#[test]
+fn config_discovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path().join("cwd");
+    let xdg = dir.path().join("xdg");
+    std::fs::create_dir_all(&cwd).unwrap();
+    std::fs::create_dir_all(xdg.join("watchpost")).unwrap();
+    let in_dir = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_watchpost"))
+            .args(args)
+            .current_dir(&cwd)
+            .env("XDG_CONFIG_HOME", &xdg)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let local = cwd.join("watchpost.toml");
+    let user = xdg.join("watchpost").join("config.toml");
+
+    // Neither: each command names both places, and exits as for an unreadable config.
+    for (command, code) in [("validate", 1), ("check", 3), ("run", 1)] {
+        let out = in_dir(&[command]);
+        assert_eq!(out.status.code(), Some(code), "{command}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&local.display().to_string())
+                && err.contains(&user.display().to_string())
+                && err.contains("--config"),
+            "{command}: {err}"
+        );
+    }
+    let out = in_dir(&["check", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["worst"], "unknown");
+    assert!(
+        json["error"].as_str().unwrap().contains("config.toml"),
+        "{json}"
+    );
+
+    // Only the user's: found.
+    std::fs::write(&user, "[deployment]\nname = \"from-xdg\"\n").unwrap();
+    let out = in_dir(&["validate"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"from-xdg\""));
+    let out = in_dir(&["check", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["worst"], "ok", "{json}");
+
+    // Both: ./watchpost.toml first.
+    std::fs::write(&local, "[deployment]\nname = \"from-cwd\"\n").unwrap();
+    let out = in_dir(&["validate"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"from-cwd\""));
+    let out = in_dir(&["check"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("from-cwd"));
+
+    // --config still wins over both.
+    let given = dir.path().join("given.toml");
+    std::fs::write(&given, "[deployment]\nname = \"given\"\n").unwrap();
+    let out = in_dir(&["validate", "-c", given.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"given\""));
 }
