@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 command -v sqlite3 >/dev/null 2>&1 || need_apt+=(sqlite3)
+# The man page test renders `watchpost man` with man -l (groff underneath).
+command -v man >/dev/null 2>&1 || need_apt+=(man-db)
 # The disk test makes an ext4 with reserved blocks in a file and loop-mounts it (as root).
 command -v mkfs.ext4 >/dev/null 2>&1 || need_apt+=(e2fsprogs)
 command -v mount >/dev/null 2>&1 || need_apt+=(mount)

@@ -1,4 +1,4 @@
-//! The command line: `demo`, `run`, `check`, `validate`, `report`.
+//! The command line: `demo`, `run`, `check`, `validate`, `report`, `completions`, `man`.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -9,7 +9,10 @@ use std::path::PathBuf;
 /// journalctl | grep, docker stats, thresholds, an hourly log) into one config file
 /// and one live screen.
 #[derive(Debug, Parser)]
-#[command(name = "watchpost", version, propagate_version = true)]
+#[command(name = "watchpost", version = env!("WATCHPOST_VERSION"), propagate_version = true)]
+// `watchpost --config FILE` takes the dashboard's options itself; before a subcommand they
+// would be ignored, so they are refused there (each subcommand has its own).
+#[command(args_conflicts_with_subcommands = true)]
 #[command(
     after_help = "Start with `watchpost demo` to see the dashboard on a simulated deployment.\n\
 Keys inside the dashboard: press ? for the full list; rebind them in\n\
@@ -22,7 +25,8 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// Config file (same as `watchpost run --config FILE`).
+    /// Config file (same as `watchpost run --config FILE`). Default: ./watchpost.toml,
+    /// else <config dir>/watchpost/config.toml.
     #[arg(long, short = 'c', global = false, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
@@ -53,16 +57,26 @@ pub struct KeysArgs {
     pub file: Option<PathBuf>,
 }
 
+/// How the dashboard looks, for the commands that draw it (`demo`, `run`).
 #[derive(Debug, Clone, Args)]
 pub struct DisplayArgs {
     /// Colour theme: default, light, high-contrast, monochrome, or a user theme in
     /// <config dir>/watchpost/themes/NAME.toml. NO_COLOR forces monochrome.
-    #[arg(long, global = true, value_name = "NAME", default_value = "default")]
+    #[arg(long, value_name = "NAME", default_value = "default")]
     pub theme: String,
 
     /// Start with mouse capture on (toggle with `m`).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub mouse: bool,
+}
+
+impl Default for DisplayArgs {
+    fn default() -> Self {
+        DisplayArgs {
+            theme: "default".into(),
+            mouse: false,
+        }
+    }
 }
 
 /// Where the watch window is recorded.
@@ -101,6 +115,8 @@ pub struct DemoArgs {
     pub flood: u32,
     #[command(flatten)]
     pub keys: KeysArgs,
+    #[command(flatten)]
+    pub display: DisplayArgs,
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -117,35 +133,41 @@ pub enum Command {
     Demo(DemoArgs),
     /// The live dashboard for a real deployment, recording its watch window.
     Run {
-        /// The deployment's config file (TOML).
+        /// The deployment's config file (TOML). Default: ./watchpost.toml, else
+        /// <config dir>/watchpost/config.toml.
         #[arg(long, short = 'c', value_name = "FILE")]
-        config: PathBuf,
+        config: Option<PathBuf>,
         #[command(flatten)]
         record: RecordArgs,
         #[command(flatten)]
         keys: KeysArgs,
+        #[command(flatten)]
+        display: DisplayArgs,
     },
     /// Every check once, no TUI. Exit code 0 all OK, 1 worst is WARN, 2 worst is CRIT,
     /// 3 unknown or a config error (the Nagios convention).
     Check {
-        /// The deployment's config file (TOML).
+        /// The deployment's config file (TOML). Default: ./watchpost.toml, else
+        /// <config dir>/watchpost/config.toml.
         #[arg(long, short = 'c', value_name = "FILE")]
-        config: PathBuf,
+        config: Option<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
     /// Parse the config and explain it: sources, figures, rules. Errors name the line.
     Validate {
-        /// The deployment's config file (TOML).
+        /// The deployment's config file (TOML). Default: ./watchpost.toml, else
+        /// <config dir>/watchpost/config.toml.
         #[arg(long, short = 'c', value_name = "FILE")]
-        config: PathBuf,
+        config: Option<PathBuf>,
     },
     /// The window's monitoring log, final summary, KPIs and an unsigned sign-off sheet
     /// (seed 003's template), from its record.
+    #[command(group(clap::ArgGroup::new("source").args(["record", "config"]).required(true).multiple(true)))]
     Report {
         /// The record to report on.
-        #[arg(long, value_name = "PATH", required_unless_present = "config")]
+        #[arg(long, value_name = "PATH")]
         record: Option<PathBuf>,
         /// The deployment's config: its record (unless --record) and success criteria.
         #[arg(long, short = 'c', value_name = "FILE")]
@@ -157,6 +179,70 @@ pub enum Command {
         #[arg(long, hide = true, value_name = "TIME")]
         at: Option<String>,
     },
+    /// Print the shell completion script (bash, zsh or fish) on stdout, e.g.
+    /// `source <(watchpost completions bash)` in ~/.bashrc.
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the man page (roff) on stdout, e.g. `watchpost man > watchpost.1`.
+    Man,
+}
+
+/// The shells `watchpost completions` writes a script for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+impl Shell {
+    /// Writes this shell's completion script for the whole command line to `out`.
+    pub fn write_completions(self, out: &mut dyn std::io::Write) {
+        use clap::CommandFactory;
+        use clap_complete::Shell as S;
+        let shell = match self {
+            Shell::Bash => S::Bash,
+            Shell::Zsh => S::Zsh,
+            Shell::Fish => S::Fish,
+        };
+        clap_complete::generate(shell, &mut Cli::command(), "watchpost", out);
+    }
+}
+
+/// Writes the man page (roff) of the whole command line to `out`: one page, each
+/// subcommand's synopsis, description and options under COMMANDS.
+pub fn write_man_page(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    let command = Cli::command();
+    let man = clap_mangen::Man::new(command.clone());
+    man.render_title(out)?;
+    man.render_name_section(out)?;
+    man.render_synopsis_section(out)?;
+    man.render_description_section(out)?;
+    man.render_options_section(out)?;
+    writeln!(out, ".SH COMMANDS")?;
+    for sub in command.get_subcommands() {
+        let full = format!("watchpost {}", sub.get_name());
+        let man = clap_mangen::Man::new(sub.clone().bin_name(full.clone()));
+        writeln!(out, ".SS \"{full}\"")?;
+        // The subcommand's sections, their headings dropped: they sit under its own.
+        let mut text = Vec::new();
+        man.render_synopsis_section(&mut text)?;
+        man.render_description_section(&mut text)?;
+        if sub.get_arguments().any(|a| !a.is_hide_set()) {
+            man.render_options_section(&mut text)?;
+        }
+        let text = String::from_utf8_lossy(&text)
+            .replace(".SH SYNOPSIS\n", "")
+            .replace(".SH DESCRIPTION\n", ".PP\n")
+            .replace(".SH OPTIONS\n", "");
+        out.write_all(text.as_bytes())?;
+    }
+    man.render_extra_section(out)?;
+    man.render_version_section(out)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -12,6 +12,23 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
+    // Printing a script or a page needs no runtime.
+    match &cli.command {
+        Some(Command::Completions { shell }) => {
+            shell.write_completions(&mut std::io::stdout().lock());
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Man) => {
+            return match watchpost::cli::write_man_page(&mut std::io::stdout().lock()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("watchpost: cannot write the man page: {e}");
+                    ExitCode::from(1)
+                }
+            };
+        }
+        _ => {}
+    }
     let runtime = match watchpost::runtime::build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -37,50 +54,99 @@ fn usage_error(error: clap::Error) -> ExitCode {
         let _ = error.print();
         return ExitCode::SUCCESS;
     }
-    let rendered = error.render().to_string();
-    let first = rendered.lines().next().unwrap_or("invalid arguments");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    eprintln!("watchpost: {first} (see watchpost --help)");
+    eprintln!("watchpost: {}", usage_line(&error.render().to_string()));
     ExitCode::from(2)
+}
+
+/// clap's message on one line: its first paragraph joined (so a missing argument is named,
+/// not left on the next line), then where to look (`see watchpost run --help`).
+fn usage_line(rendered: &str) -> String {
+    let message = rendered
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    let message = if message.is_empty() {
+        "invalid arguments"
+    } else {
+        message
+    };
+    // "Usage: watchpost run --config <FILE>" names the command the mistake is in.
+    let command = rendered
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Usage: "))
+        .map(|usage| {
+            usage
+                .split_whitespace()
+                .take_while(|w| !w.starts_with(['-', '[', '<']))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|c| c.starts_with("watchpost"))
+        .unwrap_or_else(|| "watchpost".into());
+    // "unexpected argument '--theme' found" in `check`: say it is check that has no such option.
+    let message = match message.strip_suffix(" found") {
+        Some(unknown) if unknown.starts_with("unexpected argument") && command != "watchpost" => {
+            format!("{unknown} for `{command}`")
+        }
+        _ => message.to_string(),
+    };
+    format!("{message} (see {command} --help)")
 }
 
 async fn dispatch(cli: Cli) -> u8 {
     match cli.command {
         Some(Command::Demo(args)) => match keymap(&args.keys) {
-            Ok(keymap) => report(run_demo(&args, &cli.display, keymap).await),
+            Ok(keymap) => report(run_demo(&args, keymap).await),
             Err(code) => code,
         },
         Some(Command::Run {
             config,
             record,
             keys,
-        }) => match keymap(&keys) {
-            Ok(keymap) => report(run_dashboard(&config, &record, &cli.display, keymap).await),
+            display,
+        }) => match (find_config(config.as_deref(), 1), keymap(&keys)) {
+            (Err(code), _) | (_, Err(code)) => code,
+            (Ok(config), Ok(keymap)) => {
+                report(run_dashboard(&config, &record, &display, keymap).await)
+            }
+        },
+        Some(Command::Check { config, format }) => {
+            match watchpost::config::find(config.as_deref()) {
+                Ok(config) => run_check(&config, format).await,
+                Err(e) => check_failed(e, format),
+            }
+        }
+        Some(Command::Validate { config }) => match find_config(config.as_deref(), 1) {
+            Ok(config) => validate(&config),
             Err(code) => code,
         },
-        Some(Command::Check { config, format }) => run_check(&config, format).await,
-        Some(Command::Validate { config }) => validate(&config),
         Some(Command::Report {
             record,
             config,
             format,
             at,
         }) => run_report(record, config, format, at).await,
-        None => match cli.config {
-            Some(config) => match keymap(&cli.keys) {
-                Ok(keymap) => {
-                    report(run_dashboard(&config, &cli.record, &cli.display, keymap).await)
-                }
-                Err(code) => code,
-            },
-            None => {
-                eprintln!(
-                    "watchpost: give a config (`watchpost run --config FILE`) or try `watchpost demo`; see --help"
-                );
-                2
+        // Handled before the runtime starts.
+        Some(Command::Completions { .. } | Command::Man) => 0,
+        None => match (find_config(cli.config.as_deref(), 2), keymap(&cli.keys)) {
+            (Err(code), _) | (_, Err(code)) => code,
+            (Ok(config), Ok(keymap)) => {
+                report(run_dashboard(&config, &cli.record, &cli.display, keymap).await)
             }
         },
     }
+}
+
+/// The config given, or the one found where watchpost looks; when there is none, where it
+/// looked goes to stderr and `code` is returned.
+fn find_config(given: Option<&std::path::Path>, code: u8) -> Result<std::path::PathBuf, u8> {
+    watchpost::config::find(given).map_err(|e| {
+        eprintln!("watchpost: {e}");
+        code
+    })
 }
 
 fn report(result: color_eyre::Result<()>) -> u8 {
@@ -117,11 +183,8 @@ fn keymap(args: &KeysArgs) -> Result<Keymap, u8> {
     })
 }
 
-async fn run_demo(
-    args: &DemoArgs,
-    display: &DisplayArgs,
-    keymap: Keymap,
-) -> color_eyre::Result<()> {
+async fn run_demo(args: &DemoArgs, keymap: Keymap) -> color_eyre::Result<()> {
+    let display = &args.display;
     let theme = theme(display)?;
     watchpost::tui::install_hooks()?;
     // A panic that ends the process skips the demo's Drop: remove its files first.
@@ -393,22 +456,24 @@ async fn run_report(
     }
 }
 
+/// `check` could not start: the error on stderr and, under --format json, as JSON on
+/// stdout too (a script reading it never has to parse English); exit code 3 (unknown).
+fn check_failed(error: String, format: Format) -> u8 {
+    eprintln!("watchpost: {error}");
+    if format == Format::Json {
+        let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let json =
+            serde_json::json!({ "at": at, "worst": "unknown", "checks": [], "error": error });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).unwrap_or_default()
+        );
+    }
+    3
+}
+
 async fn run_check(path: &std::path::Path, format: Format) -> u8 {
-    // Under --format json every outcome is JSON on stdout, a config error included, so
-    // a script reading it never has to parse English.
-    let fail = |error: String| -> u8 {
-        eprintln!("watchpost: {error}");
-        if format == Format::Json {
-            let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            let json =
-                serde_json::json!({ "at": at, "worst": "unknown", "checks": [], "error": error });
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&json).unwrap_or_default()
-            );
-        }
-        3
-    };
+    let fail = |error: String| check_failed(error, format);
     let config = match Config::load(path) {
         Ok(config) => config,
         Err(e) => return fail(e.to_string()),

@@ -1418,6 +1418,39 @@ pub fn explain(config: &Config) -> String {
     out
 }
 
+/// Where a config is looked for when none is given, in order: `./watchpost.toml`, then
+/// `<config dir>/watchpost/config.toml` (`$XDG_CONFIG_HOME`, by default `~/.config`).
+pub fn discovery_paths() -> Vec<PathBuf> {
+    let mut paths = vec![PathBuf::from("watchpost.toml")];
+    if let Some(dir) = dirs::config_dir() {
+        paths.push(dir.join("watchpost").join("config.toml"));
+    }
+    paths
+}
+
+/// The config to use: the one given, else the first of [`discovery_paths`] that exists.
+/// When none does, the error says where it looked.
+pub fn find(given: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(path) = given {
+        return Ok(path.to_path_buf());
+    }
+    let paths = discovery_paths();
+    if let Some(found) = paths.iter().find(|p| p.is_file()) {
+        return Ok(found.clone());
+    }
+    let looked: Vec<String> = paths
+        .iter()
+        .map(|p| match (p.is_relative(), std::env::current_dir()) {
+            (true, Ok(cwd)) => format!("./{} ({})", p.display(), cwd.join(p).display()),
+            _ => p.display().to_string(),
+        })
+        .collect();
+    Err(format!(
+        "no config given and none found: looked for {}; give --config FILE, or try `watchpost demo`",
+        looked.join(", then ")
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
