@@ -458,11 +458,13 @@ pub async fn run(
         .collect();
     drop(tx);
 
-    let mut tui = Tui::enter(mouse)?;
-    app.ui.mouse = mouse;
+    // The handlers first: a signal that came between entering the alternate screen and
+    // installing them would end the process with the terminal left in raw mode.
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
     let mut sigint = signal(SignalKind::interrupt())?;
+    let mut tui = Tui::enter(mouse)?;
+    app.ui.mouse = mouse;
     let signalled = Box::pin(async move {
         tokio::select! {
             _ = sigterm.recv() => {}
