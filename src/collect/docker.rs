@@ -471,6 +471,43 @@ fn engine_address() -> String {
         .unwrap_or_else(|| DEFAULT_SOCKET.to_string())
 }
 
+/// A client of the engine a source reaches: `remote`'s, through its socket forwarded over
+/// the host's SSH connection (the forward, kept with the client, lives as long as it), or
+/// the one at `address` here (DOCKER_HOST or the default socket when `None`). For the
+/// sources that ask the engine now and then (exec figures, a database's container).
+pub(crate) async fn engine_client(
+    remote: Option<&Transport>,
+    address: Option<&str>,
+) -> Result<(Docker, Option<UnixForward>), String> {
+    match remote {
+        Some(transport) => {
+            let forward = transport
+                .forward_unix(REMOTE_SOCKET)
+                .await
+                .map_err(|e| format!("cannot forward {REMOTE_SOCKET}: {e}"))?;
+            let docker = connect(&forward.docker_host(), true)
+                .await
+                .map_err(|e| format!("cannot reach the engine at {REMOTE_SOCKET}: {e}"))?;
+            Ok((docker, Some(forward)))
+        }
+        None => {
+            let (address, explicit) = match address {
+                Some(address) => (address.to_string(), true),
+                None => (engine_address(), false),
+            };
+            let docker = connect(&address, explicit).await.map_err(|e| {
+                let shown = if address.is_empty() {
+                    DEFAULT_SOCKET
+                } else {
+                    &address
+                };
+                format!("cannot reach the engine at {shown}: {e}")
+            })?;
+            Ok((docker, None))
+        }
+    }
+}
+
 /// Connects, then settles on an API version the daemon speaks. `explicit` is an address
 /// given by the caller; otherwise bollard's defaults apply (DOCKER_HOST or the socket).
 async fn connect(address: &str, explicit: bool) -> Result<Docker, EngineError> {

@@ -8,7 +8,7 @@
 //! host the source is given is the container's name, or none ([`crate::config::container_in_use`]):
 //! a url with any other host is reached as written.
 
-use super::{DEFAULT_SOCKET, REMOTE_SOCKET, connect, engine_address};
+use super::engine_client;
 use crate::transport::{Transport, UnixForward};
 use bollard::Docker;
 use bollard::models::ContainerSummary;
@@ -48,32 +48,7 @@ impl ContainerAddress {
         if let Some((docker, _)) = &self.client {
             return Ok(docker.clone());
         }
-        let (docker, forward) = match &self.remote {
-            Some(transport) => {
-                let forward = transport
-                    .forward_unix(REMOTE_SOCKET)
-                    .await
-                    .map_err(|e| format!("cannot forward {REMOTE_SOCKET}: {e}"))?;
-                let docker = connect(&forward.docker_host(), true)
-                    .await
-                    .map_err(|e| format!("cannot reach the Docker engine: {e}"))?;
-                (docker, Some(forward))
-            }
-            None => {
-                let address = engine_address();
-                let docker = connect(&address, false).await.map_err(|e| {
-                    format!(
-                        "cannot reach the Docker engine at {}: {e}",
-                        if address.is_empty() {
-                            DEFAULT_SOCKET
-                        } else {
-                            &address
-                        }
-                    )
-                })?;
-                (docker, None)
-            }
-        };
+        let (docker, forward) = engine_client(self.remote.as_ref(), None).await?;
         self.client = Some((docker.clone(), forward));
         Ok(docker)
     }

@@ -8,7 +8,6 @@
 //! has no call for that, so its process is killed by its host PID, on the engine's host)
 //! and its figure says so.
 
-use super::{DEFAULT_SOCKET, REMOTE_SOCKET, connect};
 use crate::collect::extract;
 use crate::config::DockerExec;
 use crate::model::figure::Reading;
@@ -174,35 +173,8 @@ impl Run {
         if let Some(client) = client.as_ref() {
             return Ok(client.docker.clone());
         }
-        let (docker, forward) = match &self.place.remote {
-            Some(transport) => {
-                let forward = transport
-                    .forward_unix(REMOTE_SOCKET)
-                    .await
-                    .map_err(|e| format!("cannot forward {REMOTE_SOCKET}: {e}"))?;
-                let docker = connect(&forward.docker_host(), true)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                (docker, Some(forward))
-            }
-            None => {
-                let (address, explicit) = match &self.place.address {
-                    Some(address) => (address.clone(), true),
-                    None => (super::engine_address(), false),
-                };
-                let docker = connect(&address, explicit).await.map_err(|e| {
-                    format!(
-                        "cannot reach the engine at {}: {e}",
-                        if address.is_empty() {
-                            DEFAULT_SOCKET
-                        } else {
-                            &address
-                        }
-                    )
-                })?;
-                (docker, None)
-            }
-        };
+        let (docker, forward) =
+            super::engine_client(self.place.remote.as_ref(), self.place.address.as_deref()).await?;
         *client = Some(Client {
             docker: docker.clone(),
             _forward: forward,
