@@ -129,6 +129,9 @@ pub(crate) struct RemoteBacklog {
     pub end: u64,
     /// The file's modification time, for lines that name no time.
     pub modified: std::time::SystemTime,
+    /// The file's last lines, from `end` on, are on their way (not in a one-shot read,
+    /// which reads the file back to its end instead).
+    pub tail_follows: bool,
 }
 
 impl Event {
@@ -204,12 +207,20 @@ impl Feed {
     }
 
     /// Waits for the first output to settle: until `quiet` passes without anything new
-    /// after something came, the run ends, or `limit` passes. For a one-shot `check`.
+    /// after something came, the run ends, or `limit` passes. A remote file's backlog
+    /// may promise its tail: then the wait goes on until a line comes, however slow the
+    /// host is to start following (the first read shows the newest lines at once).
     pub(crate) async fn settle(&mut self, quiet: Duration, limit: Duration) -> Vec<Event> {
         let deadline = Instant::now() + limit;
-        let mut events = Vec::new();
+        let mut events: Vec<Event> = Vec::new();
         loop {
-            let wait = if events.is_empty() {
+            let tail_promised = events
+                .iter()
+                .any(|e| matches!(e, Event::Backlog(b) if b.tail_follows))
+                && !events
+                    .iter()
+                    .any(|e| matches!(e, Event::Line(_) | Event::Lines(_)));
+            let wait = if events.is_empty() || tail_promised {
                 deadline.saturating_duration_since(Instant::now())
             } else {
                 quiet.min(deadline.saturating_duration_since(Instant::now()))
@@ -756,5 +767,62 @@ impl RemoteReadBack {
             .any(|b| b.carry.at >= figures_from);
         ingest.derived.coverage = self.read_back.coverage(figures_pending);
         Ok(ingest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backlog() -> Event {
+        backlog_with(true)
+    }
+
+    fn backlog_with(tail_follows: bool) -> Event {
+        Event::Backlog(RemoteBacklog {
+            path: "/var/log/app.log".into(),
+            inode: "12".into(),
+            end: 100,
+            modified: std::time::SystemTime::UNIX_EPOCH,
+            tail_follows,
+        })
+    }
+
+    fn line(text: &str) -> Event {
+        Event::Line(RawLine::cut(text.as_bytes().to_vec()))
+    }
+
+    /// A host slow to start following after it measured the file (a loaded machine, a
+    /// slow link) still shows the tail in the first read, not an empty pane.
+    #[tokio::test(start_paused = true)]
+    async fn a_backlog_waits_for_its_tail_past_the_quiet_time() {
+        let mut feed = Feed::from_producer(|out: Outbox| async move {
+            out.send(backlog()).await;
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            out.send(line("newest")).await;
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        });
+        let events = feed
+            .settle(Duration::from_millis(300), Duration::from_secs(10))
+            .await;
+        assert_eq!(events, vec![backlog(), line("newest")]);
+    }
+
+    /// Anything else that came is settled by the quiet time alone: a command's start, or
+    /// the backlog of a one-shot read (which follows no tail: it reads to the end).
+    #[tokio::test(start_paused = true)]
+    async fn other_output_settles_after_the_quiet_time() {
+        for first in [Event::Started, backlog_with(false)] {
+            let sent = first.clone();
+            let mut feed = Feed::from_producer(|out: Outbox| async move {
+                out.send(sent).await;
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                out.send(line("late")).await;
+            });
+            let events = feed
+                .settle(Duration::from_millis(300), Duration::from_secs(10))
+                .await;
+            assert_eq!(events, vec![first]);
+        }
     }
 }

@@ -366,6 +366,7 @@ async fn run_files(patterns: Vec<String>, transport: Transport, tail: u64, out: 
                                             inode: inode.clone(),
                                             end,
                                             modified,
+                                            tail_follows: tail > 0,
                                         };
                                         if !out.send(Event::Backlog(backlog)).await {
                                             return;
