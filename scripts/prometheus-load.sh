@@ -12,7 +12,7 @@
 # so the steady state is what is measured).
 #
 # Each run measures three phases of SECONDS each: Prometheus alone (its baseline),
-# with `watchpost run` in a 200x60 tmux pane showing the Metrics pane (9, zoomed), and
+# with `watchpost run` in a 200x60 tmux pane showing the Figures pane (zoomed), and
 # with the reference client. Prints each run and
 # the medians. Usage: scripts/prometheus-load.sh [seconds-per-phase] [runs]
 set -euo pipefail
@@ -121,8 +121,14 @@ for run in $(seq "$runs"); do
   # watchpost with the 200-figure dashboard.
   pid=$(start_in_tmux "$sock" load "$bin run --no-record --config $config")
   sleep 3
-  # The dashboard on screen: the Metrics pane (9), zoomed, redrawn as figures come.
-  tmux -L "$sock" send-keys -t load 9 Enter
+  # The dashboard on screen: the Figures pane, zoomed, redrawn as figures come. Its number
+  # depends on the panes the config feeds: Tab until it has the focus.
+  for _ in 1 2 3 4 5 6 7 8 9; do
+    tmux -L "$sock" capture-pane -p -t load | grep -q '▶[0-9] Figures' && break
+    tmux -L "$sock" send-keys -t load Tab
+    sleep 0.3
+  done
+  tmux -L "$sock" send-keys -t load Enter
   sleep 3 # the first round and the first frames
   t1=$(ticks "$pid"); p1=$(ticks "$prom_pid"); q1=$(answered)
   sleep "$secs"

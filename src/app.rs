@@ -306,15 +306,26 @@ impl App {
         match action {
             Action::Quit => self.quit = true,
             Action::ToggleHelp => self.ui.help = !self.ui.help,
-            Action::FocusNext => self.ui.focus_on(panes::next(self.ui.focus)),
-            Action::FocusPrevious => self.ui.focus_on(panes::previous(self.ui.focus)),
+            Action::FocusNext => {
+                let next = panes::next(self.ui.keymap.panes(), self.ui.focus);
+                self.ui.focus_on(next);
+            }
+            Action::FocusPrevious => {
+                let previous = panes::previous(self.ui.keymap.panes(), self.ui.focus);
+                self.ui.focus_on(previous);
+            }
             Action::Focus(pane) => self.ui.focus_on(pane),
-            Action::ToggleZoom => self.ui.zoomed = !self.ui.zoomed,
+            Action::WatchWindow => {
+                self.ui.focus_on(ui::PaneId::Window);
+                self.ui.zoomed = true;
+            }
+            Action::ToggleZoom if self.ui.zoomed => self.unzoom(),
+            Action::ToggleZoom => self.ui.zoomed = true,
             Action::Back => {
                 if self.ui.help {
                     self.ui.help = false;
                 } else if self.ui.zoomed {
-                    self.ui.zoomed = false;
+                    self.unzoom();
                 }
             }
             Action::TogglePause => {
@@ -370,7 +381,8 @@ impl App {
                     height: self.screen.height.saturating_sub(2),
                     ..self.screen
                 };
-                let hit = ui::overview_layout(body)
+                let shown = self.frozen.as_ref().unwrap_or(&self.state);
+                let hit = ui::overview_layout(body, self.ui.keymap.panes(), shown)
                     .into_iter()
                     .find(|(_, r)| r.contains(ratatui::layout::Position { x: column, y: row }));
                 if let Some((pane, _)) = hit {
@@ -381,6 +393,24 @@ impl App {
             _ => {}
         }
         true
+    }
+
+    /// The keymap in effect, for the panes the config feeds: the overview, Tab and the
+    /// number keys cover exactly those, and the first has the focus.
+    pub fn set_keymap(&mut self, keymap: ui::keys::Keymap) {
+        let keymap = keymap.for_panes(panes::on_overview(&self.state));
+        self.ui.focus = keymap.panes()[0];
+        self.ui.keymap = std::sync::Arc::new(keymap);
+    }
+
+    /// Back to the overview; out of a pane that is only shown zoomed, the focus goes to
+    /// the overview's first pane.
+    fn unzoom(&mut self) {
+        self.ui.zoomed = false;
+        if !self.ui.keymap.panes().contains(&self.ui.focus) {
+            let first = self.ui.keymap.panes()[0];
+            self.ui.focus_on(first);
+        }
     }
 
     /// Lets the panes bring their view state in step with the focus, the zoom and the data
@@ -422,11 +452,11 @@ impl App {
 }
 
 /// Builds the initial state for a set of collectors: every source registered, so panes
-/// can say "connecting…" from the first frame.
+/// can say "connecting…" from the first frame, and the config's own figures listed.
 pub fn initial_state(
     window: crate::state::Window,
     collectors: &[Box<dyn Collector>],
-    rules: &crate::config::Config,
+    config: &crate::config::Config,
 ) -> AppState {
     let mut state = AppState::new(window);
     for collector in collectors {
@@ -434,7 +464,21 @@ pub fn initial_state(
             state.register_source(pane, collector.name());
         }
     }
-    state.rules = rules
+    // The figures the config defines beside a pane's own: listed in the Figures pane.
+    for (source, log) in &config.logs {
+        for metric in &log.metrics {
+            let id = metric.figure_id(source);
+            state.listed_figures.insert(id, metric.name.clone());
+        }
+    }
+    for (source, metrics) in &config.metrics {
+        for metric in metrics {
+            use collect::sqlite::metrics::{figure_id, figure_name};
+            let (id, name) = (figure_id(source, metric), figure_name(metric));
+            state.listed_figures.insert(id, name);
+        }
+    }
+    state.rules = config
         .rules
         .iter()
         .map(|(id, rule)| (id.clone(), rule.clone()))
@@ -788,6 +832,58 @@ mod tests {
         assert!(!app.ui.zoomed);
         app.handle(action_for_key(key(KeyCode::Char('q')), &app.ui).unwrap());
         assert!(app.quit);
+    }
+
+    /// The panes on screen follow the config, and Tab, Shift-Tab and the digits visit
+    /// exactly those: from pane 1, back to pane 1 after as many presses as there are.
+    #[test]
+    fn tab_visits_exactly_the_panes_the_config_puts_on_screen() {
+        let config = crate::config::Config::parse(
+            "[logs.app]\nfiles = [\"/var/log/app.jsonl\"]\n\n\
+             [[logs.app.metric]]\nid = \"latency_p95\"\nkind = \"p95\"\nfield = \"ms\"\n\n\
+             [service.api]\nhealth_url = \"http://127.0.0.1:1/health\"\n",
+        )
+        .unwrap();
+        let pool = crate::transport::HostPool::from_config(&config).unwrap();
+        let collectors = collect::from_config(&config, &pool, None);
+        let window = Window::new("t", Utc::now(), chrono::Duration::hours(24));
+        let mut app = App::new(
+            initial_state(window, &collectors, &config),
+            Theme::built_in("default").unwrap(),
+        );
+        app.set_keymap(ui::keys::Keymap::default());
+        let shown = app.ui.keymap.panes().to_vec();
+        assert_eq!(
+            shown,
+            [
+                PaneId::Services,
+                PaneId::Figures,
+                PaneId::Errors,
+                PaneId::Alerts
+            ]
+        );
+        assert_eq!(app.ui.focus, PaneId::Services);
+        let mut visited = Vec::new();
+        for presses in 1..=10 {
+            app.handle(action_for_key(key(KeyCode::Tab), &app.ui).unwrap());
+            visited.push(app.ui.focus);
+            if app.ui.focus == PaneId::Services {
+                assert_eq!(presses, shown.len(), "{visited:?}");
+                break;
+            }
+        }
+        assert_eq!(visited.len(), shown.len(), "{visited:?}");
+        app.handle(action_for_key(key(KeyCode::BackTab), &app.ui).unwrap());
+        assert_eq!(app.ui.focus, PaneId::Alerts);
+        // The digits are the panes' numbers; the next one is nobody's.
+        app.handle(action_for_key(key(KeyCode::Char('2')), &app.ui).unwrap());
+        assert_eq!(app.ui.focus, PaneId::Figures);
+        assert_eq!(action_for_key(key(KeyCode::Char('5')), &app.ui), None);
+        // 0 is the watch window, zoomed; Esc goes back to the overview's first pane.
+        app.handle(action_for_key(key(KeyCode::Char('0')), &app.ui).unwrap());
+        assert_eq!((app.ui.focus, app.ui.zoomed), (PaneId::Window, true));
+        app.handle(action_for_key(key(KeyCode::Esc), &app.ui).unwrap());
+        assert_eq!((app.ui.focus, app.ui.zoomed), (PaneId::Services, false));
     }
 
     #[test]

@@ -47,7 +47,7 @@ pub struct KeysArgs {
     /// (quit = "Q", ack = ["a", "ctrl-a"]). Default: <config dir>/watchpost/keys.toml when
     /// it exists. A mistake in it is reported with its line and column, and exit code 2.
     ///
-    /// Actions: help, focus_next, focus_previous, zoom, back, up, down, page_up, page_down,
+    /// Actions: help, focus_next, focus_previous, watch_window, zoom, back, up, down, page_up, page_down,
     /// top, bottom, quit, note_save, note_cancel, note_backspace, sort_next, sort_reverse,
     /// filter, errors_only, wrap, follow, patterns, line_fields, filter_apply,
     /// filter_cancel, filter_backspace, ack, pause, note, mouse. Keys: a character (q, Q,

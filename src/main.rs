@@ -369,7 +369,7 @@ async fn start_dashboard(
         }
     }
     let mut app = watchpost::app::App::new(state, theme);
-    app.ui.keymap = std::sync::Arc::new(keymap);
+    app.set_keymap(keymap);
     if let Some((w, lock)) = writer {
         app.set_recording(w, lock);
     }

@@ -82,7 +82,7 @@ impl Collector for CommandCollector {
         &self.name
     }
     fn panes(&self) -> &'static [crate::model::pane::PaneId] {
-        &[crate::model::pane::PaneId::Metrics]
+        &[crate::model::pane::PaneId::Figures]
     }
     fn interval(&self) -> Duration {
         self.spec.interval

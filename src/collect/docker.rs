@@ -144,12 +144,12 @@ impl Collector for DockerCollector {
         &self.name
     }
     fn panes(&self) -> &'static [crate::model::pane::PaneId] {
-        use crate::model::pane::PaneId::{Containers, Metrics, Services};
-        // The figures of its execs are listed in the Metrics pane.
+        use crate::model::pane::PaneId::{Containers, Figures, Services};
+        // The figures of its execs are listed in the Figures pane.
         if self.execs.is_empty() {
             &[Containers, Services]
         } else {
-            &[Containers, Services, Metrics]
+            &[Containers, Services, Figures]
         }
     }
     fn interval(&self) -> Duration {

@@ -799,7 +799,7 @@ impl Collector for PostgresCollector {
         &self.name
     }
     fn panes(&self) -> &'static [PaneId] {
-        &[PaneId::Services, PaneId::Metrics]
+        &[PaneId::Services, PaneId::Figures]
     }
     fn interval(&self) -> Duration {
         self.interval

@@ -965,12 +965,12 @@ impl Collector for PrometheusCollector {
         &self.name
     }
     fn panes(&self) -> &'static [crate::model::pane::PaneId] {
-        use crate::model::pane::PaneId::{Host, Metrics, Services};
+        use crate::model::pane::PaneId::{Figures, Host, Services};
         match (self.services, self.hosts) {
-            (true, true) => &[Metrics, Services, Host],
-            (true, false) => &[Metrics, Services],
-            (false, true) => &[Metrics, Host],
-            (false, false) => &[Metrics],
+            (true, true) => &[Figures, Services, Host],
+            (true, false) => &[Figures, Services],
+            (false, true) => &[Figures, Host],
+            (false, false) => &[Figures],
         }
     }
     fn interval(&self) -> Duration {

@@ -467,7 +467,7 @@ impl RedisCollector {
     }
 }
 
-/// Built-in figures are named after their source ("cache keyspace hit %"): the Metrics
+/// Built-in figures are named after their source ("cache keyspace hit %"): the Figures
 /// pane and the alerts list the figures of several servers side by side.
 pub(crate) fn name_by_source(source: &str, readings: &mut [Reading]) {
     for r in readings {
@@ -635,7 +635,7 @@ impl Collector for RedisCollector {
         &self.name
     }
     fn panes(&self) -> &'static [PaneId] {
-        &[PaneId::Services, PaneId::Metrics]
+        &[PaneId::Services, PaneId::Figures]
     }
     fn interval(&self) -> Duration {
         self.interval

@@ -247,10 +247,13 @@ impl Collector for SqliteCollector {
     }
 
     fn panes(&self) -> &'static [crate::model::pane::PaneId] {
-        &[
-            crate::model::pane::PaneId::Rbac,
-            crate::model::pane::PaneId::License,
-        ]
+        use crate::model::pane::PaneId;
+        // The TMWS pack's figures have panes of their own; a source of SQL metrics only
+        // is listed in the Figures pane.
+        match self.settings.pack {
+            Some(_) => &[PaneId::Rbac, PaneId::License],
+            None => &[PaneId::Figures],
+        }
     }
 
     fn interval(&self) -> Duration {

@@ -157,6 +157,13 @@ fn parse_kind(kind: &str, percentile: Option<f64>) -> Result<MetricKind, String>
     Ok(MetricKind::Percentile(p))
 }
 
+impl LogMetric {
+    /// Its figure's id: `<source>.<id>`.
+    pub fn figure_id(&self, source: &str) -> String {
+        format!("{source}.{}", self.id)
+    }
+}
+
 impl TryFrom<RawMetric> for LogMetric {
     type Error = String;
 

@@ -13,8 +13,9 @@ pub enum PaneId {
     Errors,
     Alerts,
     Window,
-    /// PromQL, Redis and PostgreSQL figures (zoomed only, like the window).
-    Metrics,
+    /// Every figure without a pane of its own: PromQL, Redis, PostgreSQL, command and
+    /// exec figures, `[[logs.L.metric]]` and `[[sqlite.S.metric]]`.
+    Figures,
 }
 
 impl PaneId {
@@ -29,7 +30,7 @@ impl PaneId {
             PaneId::Errors => "errors",
             PaneId::Alerts => "alerts",
             PaneId::Window => "window",
-            PaneId::Metrics => "metrics",
+            PaneId::Figures => "figures",
         }
     }
 
@@ -44,7 +45,7 @@ impl PaneId {
             PaneId::Errors => "Errors",
             PaneId::Alerts => "Alerts",
             PaneId::Window => "Window",
-            PaneId::Metrics => "Metrics",
+            PaneId::Figures => "Figures",
         }
     }
 }
@@ -64,7 +65,7 @@ mod tests {
             PaneId::Errors,
             PaneId::Alerts,
             PaneId::Window,
-            PaneId::Metrics,
+            PaneId::Figures,
         ];
         let keys: std::collections::HashSet<_> = all.iter().map(|p| p.key()).collect();
         assert_eq!(keys.len(), all.len());

@@ -351,6 +351,10 @@ pub struct AppState {
     pub rules: HashMap<String, Rule>,
     /// Which source feeds which pane, in config order (e.g. the RBAC pane's SQLite source).
     pub pane_sources: BTreeMap<PaneId, Vec<String>>,
+    /// Figures the config defines that no pane of their source shows (`[[logs.L.metric]]`,
+    /// `[[sqlite.S.metric]]`), by id with their names: the Figures pane lists them, from the
+    /// first frame on.
+    pub listed_figures: BTreeMap<String, String>,
     /// Every figure's rule state over time (`for`, failures in a row, no data).
     pub engine: Engine,
     /// Maintenance windows: alerts in them are recorded but do not ring or count.
@@ -388,6 +392,7 @@ impl AppState {
             alerts: AlertBook::default(),
             rules: HashMap::new(),
             pane_sources: BTreeMap::new(),
+            listed_figures: BTreeMap::new(),
             engine: Engine::default(),
             silences: Vec::new(),
             outbox: None,

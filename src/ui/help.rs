@@ -132,7 +132,7 @@ mod tests {
         let footer = screen.lines().last().unwrap();
         assert_eq!(
             footer.trim(),
-            "F1:help  Tab/1-9:focus  Space:zoom  Backspace:back  /:filter  p:pause  a:ack  n:note  m:mouse  Q:quit"
+            "F1:help  Tab/1-7:focus  Space:zoom  Backspace:back  /:filter  p:pause  a:ack  n:note  m:mouse  Q:quit"
         );
         insta::assert_snapshot!(screen);
     }

@@ -28,6 +28,9 @@ pub enum Action {
     FocusNext,
     FocusPrevious,
     Focus(PaneId),
+    /// The watch window (checkpoints, record, every source), zoomed: it is the overview's
+    /// header line, not a pane of it.
+    WatchWindow,
     ToggleZoom,
     Back,
     StartFilter,
@@ -75,6 +78,7 @@ impl Action {
             Action::FocusNext => "focus_next",
             Action::FocusPrevious => "focus_previous",
             Action::Focus(_) => "focus_pane",
+            Action::WatchWindow => "watch_window",
             Action::ToggleZoom => "zoom",
             Action::Back => "back",
             Action::StartFilter => "filter",
@@ -128,7 +132,7 @@ pub enum Key {
     Press(KeyCode, bool),
     /// Any character: text typed into a prompt.
     Text,
-    /// `1`, `2`, …: the pane with that number in [`panes::panes`].
+    /// `1`, `2`, …: the pane with that number on the overview ([`Keymap::panes`]).
     PaneNumber,
 }
 
@@ -149,22 +153,23 @@ pub const fn ctrl(c: char) -> Key {
 
 impl Key {
     /// The action bound to this key for the event, if the event is this key.
-    fn answers(&self, event: &KeyEvent, action: &Action) -> Option<Action> {
+    fn answers(&self, event: &KeyEvent, action: &Action, panes: &[PaneId]) -> Option<Action> {
         match (*self, event.code) {
             (Key::Press(code, ctrl), pressed) => (code == pressed
                 && (!ctrl || event.modifiers.contains(KeyModifiers::CONTROL)))
             .then(|| action.clone()),
             (Key::Text, KeyCode::Char(c)) => Some(action.filled(c, None)),
             (Key::PaneNumber, KeyCode::Char(c @ '1'..='9')) => {
-                let pane = panes::panes().get(c as usize - '1' as usize)?;
+                let pane = panes.get(c as usize - '1' as usize)?;
                 Some(action.filled(c, Some(*pane)))
             }
             _ => None,
         }
     }
 
-    /// How the overlay writes it: `↑`, `PgUp`, `Shift-Tab`, `Ctrl-C`, `1–9`.
-    pub fn label(&self) -> String {
+    /// How the overlay writes it: `↑`, `PgUp`, `Shift-Tab`, `Ctrl-C`, `1–7` (the number
+    /// keys of the `panes` panes on the overview).
+    pub fn label(&self, panes: usize) -> String {
         match self {
             Key::Press(code, ctrl) => {
                 let name = match code {
@@ -184,17 +189,17 @@ impl Key {
                 if *ctrl { format!("Ctrl-{name}") } else { name }
             }
             Key::Text => "text".into(),
-            Key::PaneNumber => format!("1–{}", panes::panes().len().min(9)),
+            Key::PaneNumber => format!("1–{}", panes.min(9)),
         }
     }
 
     /// The keys it stands for: the number keys one by one; nothing for [`Key::Text`] (any
     /// character, which [`Keymap::clashes`] looks at on its own).
-    fn spelled_out(&self) -> Vec<Key> {
+    fn spelled_out(&self, panes: usize) -> Vec<Key> {
         match self {
             Key::Press(..) => vec![*self],
             Key::Text => Vec::new(),
-            Key::PaneNumber => (1..=panes::panes().len().min(9) as u32)
+            Key::PaneNumber => (1..=panes.min(9) as u32)
                 .filter_map(|n| char::from_digit(n, 10))
                 .map(ch)
                 .collect(),
@@ -202,10 +207,10 @@ impl Key {
     }
 
     /// How the footer writes it (plain ASCII where the overlay has a dash).
-    pub(crate) fn short_label(&self) -> String {
+    pub(crate) fn short_label(&self, panes: usize) -> String {
         match self {
-            Key::PaneNumber => format!("1-{}", panes::panes().len().min(9)),
-            other => other.label(),
+            Key::PaneNumber => format!("1-{}", panes.min(9)),
+            other => other.label(panes),
         }
     }
 
@@ -324,7 +329,7 @@ pub enum Help {
 }
 
 /// How a binding shows in the footer: `keys:hint` (`keys hint` in a prompt), in `order`;
-/// neighbours with the same hint share it (`Tab/1-9:focus`).
+/// neighbours with the same hint share it (`Tab/1-7:focus`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Footer {
     pub order: u8,
@@ -396,9 +401,15 @@ pub(crate) const SCREEN: &[Binding] = &[
         &[Key::PaneNumber],
         Action::Focus(PaneId::Services),
         Screen,
-        Row(&["focus a pane (8: the watch window, 9: metrics)"]),
+        Row(&["focus a pane by the number in its title"]),
     )
     .footer(1, "focus"),
+    Binding::new(
+        &[ch('0')],
+        Action::WatchWindow,
+        Screen,
+        Row(&["the watch window: checkpoints, record, sources"]),
+    ),
     Binding::new(
         &[code(KeyCode::Enter)],
         Action::ToggleZoom,
@@ -536,12 +547,16 @@ pub fn action_for_key(key: KeyEvent, ui: &UiState) -> Option<Action> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Keymap {
     bindings: Vec<Binding>,
+    /// The panes on the overview, in focus order: what Tab visits and the number keys
+    /// reach ([`Keymap::for_panes`]).
+    panes: Vec<PaneId>,
 }
 
 impl Default for Keymap {
     fn default() -> Self {
         Keymap {
             bindings: bindings().cloned().collect(),
+            panes: panes::DEMO_OVERVIEW.to_vec(),
         }
     }
 }
@@ -564,6 +579,20 @@ impl Keymap {
         Arc::clone(&BUILT_IN)
     }
 
+    /// This keymap for the panes on the overview (in focus order; never none: the first
+    /// has the focus).
+    pub fn for_panes(mut self, shown: Vec<PaneId>) -> Keymap {
+        if !shown.is_empty() {
+            self.panes = shown;
+        }
+        self
+    }
+
+    /// The panes on the overview, in focus order.
+    pub fn panes(&self) -> &[PaneId] {
+        &self.panes
+    }
+
     /// The action of the binding that applies and answers to `key`, the most specific
     /// scope first; within a scope a key bound as pressed (with or without Ctrl) comes
     /// before one that answers whatever modifiers are held.
@@ -578,7 +607,11 @@ impl Keymap {
                 .find(|b| b.keys.contains(&exact))
                 .map(|b| b.action.clone())
                 .or_else(|| {
-                    scope().find_map(|b| b.keys.iter().find_map(|k| k.answers(&key, &b.action)))
+                    scope().find_map(|b| {
+                        b.keys
+                            .iter()
+                            .find_map(|k| k.answers(&key, &b.action, &self.panes))
+                    })
                 })
         })
     }
@@ -627,7 +660,11 @@ impl Keymap {
             let mut seen: Vec<(Key, &'static str)> = Vec::new();
             for binding in bound {
                 let name = binding.action.name();
-                for key in binding.keys.iter().flat_map(|k| k.spelled_out()) {
+                for key in binding
+                    .keys
+                    .iter()
+                    .flat_map(|k| k.spelled_out(self.panes.len()))
+                {
                     if let (Some(text), Key::Press(KeyCode::Char(_), false)) = (text, key) {
                         out.push(Clash {
                             key,
@@ -657,7 +694,7 @@ impl Keymap {
             .iter()
             .find(|b| b.when == when && b.action.name() == name)
             .and_then(|b| b.keys.first())
-            .map(Key::short_label)
+            .map(|k| k.short_label(self.panes.len()))
     }
 
     /// The overlay's rows. A row's keys are written column by column: the first key of
@@ -681,7 +718,11 @@ impl Keymap {
                 let columns: Vec<String> = (0..depth)
                     .map(|i| {
                         let mut labels: Vec<String> = Vec::new();
-                        for label in row.iter().filter_map(|b| b.keys.get(i)).map(Key::label) {
+                        for label in row
+                            .iter()
+                            .filter_map(|b| b.keys.get(i))
+                            .map(|k| k.label(self.panes.len()))
+                        {
                             if !labels.contains(&label) {
                                 labels.push(label);
                             }
@@ -698,8 +739,8 @@ impl Keymap {
     }
 
     /// Footer hints of the bindings in `when`, in their order, neighbours with one hint
-    /// merged: (keys, hint).
-    fn hints(&self, when: When) -> Vec<(Vec<String>, &'static str)> {
+    /// merged: (keys, hint, kept whatever the width: help and quit).
+    fn hints(&self, when: When) -> Vec<(Vec<String>, &'static str, bool)> {
         let mut shown: Vec<(&Footer, &Binding)> = self
             .bindings
             .iter()
@@ -707,35 +748,59 @@ impl Keymap {
             .filter_map(|b| b.footer.as_ref().map(|f| (f, b)))
             .collect();
         shown.sort_by_key(|(f, _)| f.order);
-        let mut out: Vec<(Vec<String>, &'static str)> = Vec::new();
+        let mut out: Vec<(Vec<String>, &'static str, bool)> = Vec::new();
         for (footer, binding) in shown {
             let key = binding
                 .keys
                 .first()
-                .map(Key::short_label)
+                .map(|k| k.short_label(self.panes.len()))
                 .unwrap_or_default();
+            let kept = matches!(binding.action, Action::ToggleHelp | Action::Quit);
             match out.last_mut() {
-                Some((keys, hint)) if *hint == footer.hint => keys.push(key),
-                _ => out.push((vec![key], footer.hint)),
+                Some((keys, hint, _)) if *hint == footer.hint => keys.push(key),
+                _ => out.push((vec![key], footer.hint, kept)),
             }
         }
         out
     }
 
-    /// The footer's hints on the dashboard: `?:help  Tab/1-9:focus  …`.
+    /// The footer's hints on the dashboard: `?:help  Tab/1-7:focus  …`.
+    #[cfg(test)]
     pub(crate) fn footer_hints(&self) -> String {
-        self.hints(Screen)
+        self.footer_hints_within(usize::MAX)
+    }
+
+    /// The footer's hints in `width` columns: the hints are left out right to left, but
+    /// for help and quit, which stay whatever the width (`?:help  q:quit`).
+    pub(crate) fn footer_hints_within(&self, width: usize) -> String {
+        let mut hints: Vec<(String, bool)> = self
+            .hints(Screen)
             .into_iter()
-            .map(|(keys, hint)| format!("{}:{hint}", keys.join("/")))
-            .collect::<Vec<_>>()
-            .join("  ")
+            .map(|(keys, hint, kept)| (format!("{}:{hint}", keys.join("/")), kept))
+            .collect();
+        let joined = |hints: &[(String, bool)]| {
+            hints
+                .iter()
+                .map(|(text, _)| text.as_str())
+                .collect::<Vec<_>>()
+                .join("  ")
+        };
+        while joined(&hints).chars().count() > width {
+            match hints.iter().rposition(|(_, kept)| !kept) {
+                Some(i) => {
+                    hints.remove(i);
+                }
+                None => break,
+            }
+        }
+        joined(&hints)
     }
 
     /// The footer's hints while a prompt is open: `Enter save · Esc cancel`.
     pub(crate) fn prompt_hints(&self, when: When) -> String {
         self.hints(when)
             .into_iter()
-            .map(|(keys, hint)| format!("{} {hint}", keys.join("/")))
+            .map(|(keys, hint, _)| format!("{} {hint}", keys.join("/")))
             .collect::<Vec<_>>()
             .join(" · ")
     }
@@ -799,7 +864,7 @@ mod tests {
     /// How the overlay names a key event (what `Key::label` writes for it).
     fn label(event: &KeyEvent) -> String {
         let ctrl = event.modifiers.contains(KeyModifiers::CONTROL);
-        Key::Press(event.code, ctrl).label()
+        Key::Press(event.code, ctrl).label(0)
     }
 
     /// The overlay's key column, token by token, `1–9` spelled out.
@@ -881,7 +946,10 @@ mod tests {
                     let event = key(*code, KeyModifiers::NONE);
                     assert_eq!(action_for_key(event, &ui), Some(binding.action.clone()));
                     if binding.footer.is_some() {
-                        assert!(footer.contains(&k.label()), "{k:?} not in {footer:?}");
+                        assert!(
+                            footer.contains(&k.label(ui.keymap.panes().len())),
+                            "{k:?} not in {footer:?}"
+                        );
                     }
                 }
             }
@@ -896,9 +964,9 @@ mod tests {
         let ui = UiState::default();
         assert_eq!(
             Keymap::default().footer_hints(),
-            "?:help  Tab/1-9:focus  Enter:zoom  Esc:back  /:filter  p:pause  a:ack  n:note  m:mouse  q:quit"
+            "?:help  Tab/1-7:focus  Enter:zoom  Esc:back  /:filter  p:pause  a:ack  n:note  m:mouse  q:quit"
         );
-        for (keys, hint) in Keymap::default().hints(Screen) {
+        for (keys, hint, _) in Keymap::default().hints(Screen) {
             for spelled in keys {
                 let event = if spelled.starts_with("1-") {
                     key(KeyCode::Char('1'), KeyModifiers::NONE)
@@ -941,15 +1009,41 @@ mod tests {
     }
 
     #[test]
-    fn digits_focus_the_panes_in_their_order() {
-        let ui = UiState::default();
-        for (i, pane) in panes::panes().iter().enumerate() {
-            let digit = char::from_digit(i as u32 + 1, 10).unwrap();
-            assert_eq!(
-                action_for_key(key(KeyCode::Char(digit), KeyModifiers::NONE), &ui),
-                Some(Action::Focus(*pane))
+    fn digits_focus_the_panes_on_the_overview_in_their_order() {
+        let mut ui = UiState::default();
+        let digit = |n: usize| {
+            key(
+                KeyCode::Char(char::from_digit(n as u32, 10).unwrap()),
+                KeyModifiers::NONE,
+            )
+        };
+        for shown in [
+            panes::DEMO_OVERVIEW.to_vec(),
+            vec![PaneId::Services, PaneId::Figures, PaneId::Alerts],
+        ] {
+            ui.keymap = Arc::new(Keymap::default().for_panes(shown.clone()));
+            for (i, pane) in shown.iter().enumerate() {
+                assert_eq!(
+                    action_for_key(digit(i + 1), &ui),
+                    Some(Action::Focus(*pane))
+                );
+            }
+            // The next digit is no pane's.
+            assert_eq!(action_for_key(digit(shown.len() + 1), &ui), None);
+            let help = ui.keymap.help_rows();
+            let expected = format!("1–{}", shown.len());
+            assert!(help.iter().any(|r| r.keys == expected), "{help:?}");
+            assert!(
+                ui.keymap
+                    .footer_hints()
+                    .contains(&format!("1-{}", shown.len()))
             );
         }
+        // 0 zooms the watch window, which is not on the overview.
+        assert_eq!(
+            action_for_key(key(KeyCode::Char('0'), KeyModifiers::NONE), &ui),
+            Some(Action::WatchWindow)
+        );
     }
 
     #[test]
@@ -994,9 +1088,9 @@ mod tests {
             assert!(err.contains(why), "{text:?}: {err}");
         }
         // What the overlay writes for keys only a keymap file binds.
-        assert_eq!(Key::parse("space").unwrap().label(), "Space");
-        assert_eq!(Key::parse("f5").unwrap().label(), "F5");
-        assert_eq!(Key::parse("ctrl-a").unwrap().label(), "Ctrl-A");
+        assert_eq!(Key::parse("space").unwrap().label(0), "Space");
+        assert_eq!(Key::parse("f5").unwrap().label(0), "F5");
+        assert_eq!(Key::parse("ctrl-a").unwrap().label(0), "Ctrl-A");
     }
 
     fn press(code: KeyCode) -> KeyEvent {

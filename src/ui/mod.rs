@@ -48,7 +48,7 @@ pub struct UiState {
 impl Default for UiState {
     fn default() -> Self {
         UiState {
-            focus: panes::panes()[0],
+            focus: panes::DEMO_OVERVIEW[0],
             zoomed: false,
             help: false,
             paused: false,
@@ -92,6 +92,14 @@ impl PaneContext<'_> {
             self.theme.title
         };
         let marker = if self.focused { "▶" } else { " " };
+        // Its number key: 1-9 on the overview, 0 the watch window; none for a pane that
+        // is not on the overview.
+        let number = match pane {
+            PaneId::Window => "0".to_string(),
+            pane => panes::number(self.ui.keymap.panes(), pane)
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+        };
         let mut block = Block::default()
             .borders(Borders::ALL)
             .border_type(if self.focused {
@@ -101,10 +109,7 @@ impl PaneContext<'_> {
             })
             .border_style(border)
             .title(Line::from(vec![
-                Span::styled(
-                    format!("{marker}{} ", panes::number(pane)),
-                    self.theme.muted,
-                ),
+                Span::styled(format!("{marker}{number} "), self.theme.muted),
                 Span::styled(pane.title().to_string(), title_style),
             ]));
         if let Some(status) = self.sources_status(sources) {
@@ -189,7 +194,7 @@ pub fn draw(frame: &mut Frame, state: &AppState, ui: &UiState, theme: &Theme, no
     if ui.zoomed {
         render_pane(frame, body, ui.focus, &ctx(ui.focus, true));
     } else {
-        for (pane, rect) in overview_layout(body) {
+        for (pane, rect) in overview_layout(body, ui.keymap.panes(), state) {
             render_pane(frame, rect, pane, &ctx(pane, false));
         }
     }
@@ -205,18 +210,32 @@ fn render_pane(frame: &mut Frame, area: Rect, pane: PaneId, ctx: &PaneContext) {
     }
 }
 
-/// Where each pane of the overview goes ([`panes::OVERVIEW`]).
-pub(crate) fn overview_layout(body: Rect) -> Vec<(PaneId, Rect)> {
-    let bands = Layout::vertical(
-        panes::OVERVIEW
-            .iter()
-            .map(|(height, _)| Constraint::Percentage(*height)),
-    )
-    .split(body);
+/// Where each pane on the overview goes ([`panes::overview_rows`]): a row of panes that
+/// have only so much to show is no taller than they want (up to its share), and the rows
+/// that take all they get share the rest.
+pub(crate) fn overview_layout(
+    body: Rect,
+    shown: &[PaneId],
+    state: &AppState,
+) -> Vec<(PaneId, Rect)> {
+    let rows = panes::overview_rows(shown);
+    let share = |percent: u16| ((u32::from(body.height) * u32::from(percent) + 50) / 100) as u16;
+    let heights = rows.iter().map(|(percent, row)| {
+        match panes::row_height(state, row) {
+            // At least a border, a line and a border.
+            Some(wanted) => Constraint::Length(wanted.clamp(3, share(*percent).max(3))),
+            None => Constraint::Fill(1),
+        }
+    });
+    let bands = Layout::vertical(heights).split(body);
     let mut out = Vec::new();
-    for ((_, row), band) in panes::OVERVIEW.iter().zip(bands.iter()) {
-        let cells =
-            Layout::horizontal(row.iter().map(|(_, w)| Constraint::Percentage(*w))).split(*band);
+    for ((_, row), band) in rows.iter().zip(bands.iter()) {
+        let total: u32 = row.iter().map(|(_, w)| u32::from(*w)).sum();
+        let cells = Layout::horizontal(
+            row.iter()
+                .map(|(_, w)| Constraint::Ratio(u32::from(*w), total.max(1))),
+        )
+        .split(*band);
         out.extend(row.iter().map(|(pane, _)| *pane).zip(cells.iter().copied()));
     }
     out
@@ -244,7 +263,13 @@ fn draw_footer(frame: &mut Frame, area: Rect, ui: &UiState, theme: &Theme) {
         if let Some(flash) = &ui.flash {
             spans.push(Span::styled(format!("{flash}  "), theme.accent));
         }
-        spans.push(Span::styled(ui.keymap.footer_hints(), theme.muted));
+        // The hints get what is left; help and quit stay whatever the width.
+        let used: usize = spans.iter().map(|s| s.width()).sum();
+        let room = usize::from(area.width).saturating_sub(used);
+        spans.push(Span::styled(
+            ui.keymap.footer_hints_within(room),
+            theme.muted,
+        ));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
@@ -447,7 +472,7 @@ mod tests {
             ..UiState::default()
         };
         let buffer = draw_screen(&state, &ui, &theme, 80, 24);
-        let layout = ui::overview_layout(Rect::new(0, 1, 80, 22));
+        let layout = ui::overview_layout(Rect::new(0, 1, 80, 22), panes::DEMO_OVERVIEW, &state);
         for (pane, rect) in layout {
             let corner = &buffer[(rect.x, rect.y)];
             let expected = if pane == PaneId::Rbac {

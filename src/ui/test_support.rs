@@ -708,7 +708,7 @@ pub(crate) fn theme() -> Theme {
 /// The size each pane gets in the 80x24 overview.
 pub(crate) fn overview_size(pane: PaneId) -> (u16, u16) {
     let body = Rect::new(0, 1, 80, 22);
-    ui::overview_layout(body)
+    ui::overview_layout(body, panes::DEMO_OVERVIEW, &deployment(Level::Crit))
         .into_iter()
         .find(|(p, _)| *p == pane)
         .map_or((80, 22), |(_, r)| (r.width, r.height))

@@ -51,7 +51,7 @@ async fn a_local_command_gives_the_field_it_prints() {
     assert_eq!(health(&updates), Some(SourceHealth::Ok));
     assert_eq!(
         collector.panes(),
-        &[watchpost::model::pane::PaneId::Metrics]
+        &[watchpost::model::pane::PaneId::Figures]
     );
 }
 

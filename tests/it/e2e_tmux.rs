@@ -597,3 +597,101 @@ fn a_crashed_demos_files_are_removed_by_the_next_demo() {
     assert!(live.exists(), "a running demo's directory was removed");
     std::fs::remove_dir_all(&live).unwrap();
 }
+
+/// The demo at 80x24 during its scripted incident: the RBAC line leads with the one-minute
+/// deny rate and its ✖ (the hour's rate, still low, comes after it), and the footer keeps
+/// `q:quit` however little room it has.
+#[test]
+fn the_demo_at_80x24_keeps_the_minutes_deny_rate_and_quit_on_screen() {
+    let command = format!(
+        "{} demo --incident-after 3s --incident-duration 5m",
+        binary().display()
+    );
+    let Some(tmux) = Tmux::start(80, 24, &command) else {
+        return;
+    };
+    tmux.wait_for(
+        "the minute's deny rate first, critical",
+        Duration::from_secs(90),
+        |t| {
+            t.capture().lines().any(|line| {
+                line.split("deny ").skip(1).any(|rest| {
+                    let figure: String = rest.chars().take_while(|c| *c != ' ').collect();
+                    figure.ends_with('%') && rest[figure.len()..].starts_with(" ✖")
+                }) && line.contains("1m")
+            })
+        },
+    );
+    let screen = tmux.capture();
+    let footer = screen.lines().last().unwrap_or_default();
+    assert!(
+        footer.contains("?:help") && footer.contains("q:quit"),
+        "{screen}"
+    );
+    assert!(screen.contains("1m trend"), "{screen}");
+}
+
+/// A config of one JSONL log with two `[[logs.L.metric]]` figures and a health URL: the
+/// screen has the panes those feed (Services, Figures, Errors, Alerts) and no pane that
+/// says "no … source configured"; both figures are on it by name, with their values.
+#[test]
+fn a_logs_metrics_and_a_health_url_fill_a_screen_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.jsonl");
+    let now = chrono::Utc::now();
+    let mut lines = String::new();
+    for i in 0..60 {
+        let at = now - chrono::Duration::seconds(60 - i);
+        let outcome = if i % 10 == 0 { "payment_failed" } else { "ok" };
+        lines.push_str(&format!(
+            "{{\"ts\":\"{}\",\"level\":\"INFO\",\"msg\":\"checkout\",\"ms\":{},\"outcome\":\"{outcome}\"}}\n",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            100 + i * 5,
+        ));
+    }
+    std::fs::write(&log, lines).unwrap();
+    let health = crate::support::net::health_server(Default::default());
+    let config = dir.path().join("watchpost.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[deployment]\nname = \"shop\"\n\n\
+             [service.shop]\nhealth_url = \"{health}\"\n\n\
+             [logs.app]\nfiles = [{log:?}]\n\n\
+             [[logs.app.metric]]\nid = \"checkout_p95_ms\"\nname = \"checkout p95\"\nkind = \"p95\"\nfield = \"ms\"\nwindow = \"15m\"\nunit = \"ms\"\n\n\
+             [[logs.app.metric]]\nid = \"payment_failures\"\nname = \"payment failures\"\nkind = \"count\"\nfield = \"outcome\"\nequals = \"payment_failed\"\nwindow = \"15m\"\n",
+            log = log.display().to_string(),
+        ),
+    )
+    .unwrap();
+    let command = format!(
+        "{} run --config {} --no-record",
+        binary().display(),
+        config.display()
+    );
+    let Some(tmux) = Tmux::start(120, 40, &command) else {
+        return;
+    };
+    tmux.wait_for(
+        "both figures with their values",
+        Duration::from_secs(30),
+        |t| {
+            let screen = t.capture();
+            let row = |name: &str, value: &str| {
+                screen
+                    .lines()
+                    .any(|l| l.contains(name) && l.contains(value))
+            };
+            // p95 of 100, 105, … 395: the 57th of 60 values; 6 lines failed.
+            row("checkout p95", "ms") && row("payment failures", "6")
+        },
+    );
+    let screen = tmux.capture();
+    assert!(!screen.contains("source configured"), "{screen}");
+    for title in ["1 Services", "2 Figures", "3 Errors", "4 Alerts"] {
+        assert!(screen.contains(title), "{title} missing:\n{screen}");
+    }
+    for absent in ["RBAC", "License", "Containers", "Host"] {
+        assert!(!screen.contains(absent), "{absent} drawn:\n{screen}");
+    }
+}

@@ -30,5 +30,6 @@ mod remote;
 mod report;
 mod rules;
 mod sanitize;
+mod screens;
 mod sqlite_tmws;
 mod ssh;

@@ -5,8 +5,7 @@
 
 use crate::support::tmux::Tmux;
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -316,36 +315,6 @@ fn a_finished_window_is_kept_aside_when_a_new_one_starts() {
 
 // ------------------------------------------------------------ the real binary, killed
 
-/// A health endpoint on loopback that answers 503 while `down` is set.
-fn health_server(down: Arc<AtomicBool>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let down = down.clone();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-                    line.clear();
-                }
-                let (status, body) = if down.load(Ordering::SeqCst) {
-                    ("503 Service Unavailable", r#"{"status":"unhealthy"}"#)
-                } else {
-                    ("200 OK", r#"{"status":"healthy"}"#)
-                };
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            });
-        }
-    });
-    format!("http://{addr}/health")
-}
-
 /// Appends JSON log lines: info every half second, errors while down, one fatal line at
 /// the start of each outage.
 fn log_writer(path: PathBuf, down: Arc<AtomicBool>, stop: Arc<AtomicBool>) {
@@ -406,7 +375,7 @@ fn kill_9_half_way_then_restart_keeps_the_window_and_the_report_is_complete() {
     let alerts_out = dir.path().join("on_alert.txt");
     let down = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
-    let url = health_server(down.clone());
+    let url = crate::support::net::health_server(down.clone());
     std::fs::write(&log_path, "").unwrap();
     log_writer(log_path.clone(), down.clone(), stop.clone());
     let config = format!(

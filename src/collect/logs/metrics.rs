@@ -219,7 +219,7 @@ impl MetricState {
                 .filter(move |b| b.minute > current - m.window_minutes && b.minute <= current)
         };
         let hits: u64 = live().map(|b| b.hits).sum();
-        let id = format!("{source}.{}", m.id);
+        let id = m.figure_id(source);
         let window = humantime::format_duration(Duration::from_secs(m.window_minutes as u64 * 60));
         let reading = match m.kind {
             MetricKind::Count => Reading::number(id, &m.name, hits as f64, &m.unit)
@@ -329,7 +329,7 @@ impl LogMetrics {
         self.states
             .iter()
             .map(|s| {
-                Reading::failed(format!("{source}.{}", s.metric.id), &s.metric.name, message)
+                Reading::failed(s.metric.figure_id(source), &s.metric.name, message)
                     .with_unit(&s.metric.unit)
                     .with_rule(s.metric.rule.clone())
             })

@@ -222,7 +222,7 @@ fn blame(clash: &Clash, entries: &[Entry], at: &Locator) -> Option<(Range<usize>
     } else {
         clash.names[0]
     };
-    let key = clash.key.label();
+    let key = clash.key.label(9);
     let scope = clash.when.describe();
     let message = if other.ends_with("_type") {
         format!(

@@ -76,7 +76,7 @@ pub(crate) const KEYS: &[Binding] = &[Binding::new(
     &[ch('a')],
     Action::Acknowledge,
     When::Screen,
-    Help::Row(&["acknowledge the selected alert (focus Alerts, 7)"]),
+    Help::Row(&["acknowledge the selected alert in the Alerts pane"]),
 )
 .footer(6, "ack")];
 
@@ -95,8 +95,8 @@ fn handle(action: &Action, cx: &mut Cx) -> Outcome {
     let ui = &mut *cx.ui;
     if ui.focus != PaneId::Alerts {
         ui.flash = Some(format!(
-            "focus Alerts ({}) and select an alert to acknowledge it",
-            super::number(PaneId::Alerts)
+            "focus {} and select an alert to acknowledge it",
+            super::title_with_number(ui, PaneId::Alerts)
         ));
         return Outcome::Done;
     }
@@ -414,10 +414,11 @@ mod tests {
         let state = long_named_alerts();
         let theme = theme();
         let ui = UiState::default();
-        let (_, rect) = ui::overview_layout(Rect::new(0, 1, 120, 38))
-            .into_iter()
-            .find(|(p, _)| *p == PaneId::Alerts)
-            .unwrap();
+        let (_, rect) =
+            ui::overview_layout(Rect::new(0, 1, 120, 38), ui::panes::DEMO_OVERVIEW, &state)
+                .into_iter()
+                .find(|(p, _)| *p == PaneId::Alerts)
+                .unwrap();
         let size = (rect.width, rect.height);
         let overview = draw_pane(PaneId::Alerts, &state, &ui, &theme, size, &PLAIN);
         let zoomed = draw_pane(PaneId::Alerts, &state, &ui, &theme, (120, 18), &ZOOMED);

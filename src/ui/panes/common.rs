@@ -450,6 +450,9 @@ pub struct Column {
     pub fill: bool,
     /// Cut in the middle, keeping both ends, instead of at the end.
     pub middle: bool,
+    /// Kept whole while columns with a `drop` above this can make room: they are dropped
+    /// first (a figure's labels and history before its name is cut, never its value).
+    pub whole: Option<u8>,
 }
 
 impl Column {
@@ -464,6 +467,7 @@ impl Column {
             clip: false,
             fill: false,
             middle: false,
+            whole: None,
         }
     }
 
@@ -478,6 +482,7 @@ impl Column {
             clip: false,
             fill: false,
             middle: false,
+            whole: None,
         }
     }
 
@@ -494,6 +499,12 @@ impl Column {
 
     pub const fn clipped(mut self) -> Column {
         self.clip = true;
+        self
+    }
+
+    /// Columns with a `drop` above `than` are dropped before this one is cut.
+    pub const fn whole_before(mut self, than: u8) -> Column {
+        self.whole = Some(than);
         self
     }
 
@@ -515,6 +526,7 @@ impl Column {
             clip: false,
             fill: false,
             middle: false,
+            whole: None,
         }
     }
 }
@@ -570,21 +582,53 @@ pub(crate) fn fit_columns(
         keep.iter().map(|&i| u32::from(columns[i].min)).sum::<u32>()
             + keep.len().saturating_sub(1) as u32
     };
-    while keep.len() > 1 && needed(&keep) > u32::from(total) {
-        // Drop the least needed column; among equals, the rightmost.
+    // Drops the least needed column of `keep` (among equals, the rightmost) that is less
+    // needed than `than`.
+    let drop_one = |keep: &mut Vec<usize>, than: u8| -> bool {
         let worst = keep
             .iter()
             .enumerate()
+            .filter(|(_, i)| columns[**i].drop > than)
             .max_by_key(|(pos, i)| (columns[**i].drop, *pos))
-            .map(|(pos, _)| pos)
-            .unwrap_or(0);
-        keep.remove(worst);
+            .map(|(pos, _)| pos);
+        match worst {
+            Some(pos) => {
+                keep.remove(pos);
+                true
+            }
+            None => false,
+        }
+    };
+    while keep.len() > 1 && needed(&keep) > u32::from(total) {
+        if !drop_one(&mut keep, 0) {
+            // Every column is as needed as the first: drop the rightmost.
+            keep.pop();
+        }
     }
+    loop {
+        let widths = spread(columns, &want, &keep, total, needed(&keep));
+        // A column to keep whole that is cut: make room by dropping a less needed one.
+        let cut = keep
+            .iter()
+            .zip(&widths)
+            .filter(|(i, w)| **w < want[**i])
+            .find_map(|(i, _)| columns[*i].whole);
+        match cut {
+            Some(than) if keep.len() > 1 && drop_one(&mut keep, than) => continue,
+            _ => return keep.into_iter().zip(widths).collect(),
+        }
+    }
+}
+
+/// How wide each kept column gets in `total` cells: its minimum, then the rest of the room
+/// to the most needed first (up to what its content wants), then what is left to the
+/// filling column.
+fn spread(columns: &[Column], want: &[u16], keep: &[usize], total: u16, needed: u32) -> Vec<u16> {
     if keep.len() == 1 {
-        return vec![(keep[0], want[keep[0]].min(total))];
+        return vec![want[keep[0]].min(total)];
     }
     let mut widths: Vec<u16> = keep.iter().map(|&i| columns[i].min).collect();
-    let mut left = u32::from(total).saturating_sub(needed(&keep));
+    let mut left = u32::from(total).saturating_sub(needed);
     let mut order: Vec<usize> = (0..keep.len()).collect();
     order.sort_by_key(|&pos| (columns[keep[pos]].grow, pos));
     for pos in order {
@@ -596,7 +640,7 @@ pub(crate) fn fit_columns(
         let room = u32::from(columns[keep[pos]].max.saturating_sub(widths[pos]));
         widths[pos] = widths[pos].saturating_add(left.min(room) as u16);
     }
-    keep.into_iter().zip(widths).collect()
+    widths
 }
 
 /// What a table drew, so the pane can say what did not fit.
@@ -848,5 +892,37 @@ mod tests {
         assert_eq!(fit_columns(&cols, &rows, 0, true).len(), 1);
         let wide = fit_columns(&[cols[0].clone().fill(), cols[1].clone()], &rows, 30, false);
         assert_eq!(wide, vec![(0, 20), (1, 3)]);
+    }
+
+    /// A name kept whole before details: the details go first, never the value.
+    #[test]
+    fn a_whole_column_is_cut_only_once_the_details_are_gone() {
+        let cols = [
+            Column::left("figure", 6, 40, 0).whole_before(1),
+            Column::right("value", 5, 8, 1),
+            Column::left("history", 6, 10, 2),
+            Column::left("why", 6, 30, 3),
+        ];
+        let row = |name: &str| Row {
+            cells: ["x", "12.5%", "▁▂▃▄▅▆", "a detail of a kind"]
+                .iter()
+                .enumerate()
+                .map(|(i, t)| Cell::new(if i == 0 { name } else { t }, Style::default()))
+                .collect(),
+            style: Style::default(),
+        };
+        let long = vec![row("checkout latency p95 (15m)")];
+        let kept = |fit: Vec<(usize, u16)>| fit.iter().map(|(i, _)| *i).collect::<Vec<_>>();
+        // Room for all at their minimums, but the name is cut: why and history go.
+        let fit = fit_columns(&cols, &long, 38, false);
+        assert_eq!(kept(fit.clone()), vec![0, 1], "{fit:?}");
+        assert_eq!(fit[0].1, 26, "the whole name");
+        // Narrower still: the name is cut, the value stays.
+        assert_eq!(kept(fit_columns(&cols, &long, 20, false)), vec![0, 1]);
+        // A short name leaves the details where they are.
+        assert_eq!(
+            kept(fit_columns(&cols, &[row("p95")], 38, false)),
+            vec![0, 1, 2, 3]
+        );
     }
 }

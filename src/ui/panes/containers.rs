@@ -221,16 +221,23 @@ pub(crate) const PANE: Pane = Pane {
     keys: KEYS,
     handle,
     settle,
+    height,
     ..Pane::new(PaneId::Containers, render)
 };
+
+/// A row per container (at least one, for "no containers"), under the header.
+fn height(state: &AppState) -> Option<u16> {
+    let rows: usize = state.containers.values().map(Vec::len).sum();
+    Some((3 + rows.max(1)).min(usize::from(u16::MAX)) as u16)
+}
 
 fn handle(action: &Action, cx: &mut Cx) -> Outcome {
     let ui = &mut *cx.ui;
     match action {
         Action::SortNext | Action::SortReverse if ui.focus != PaneId::Containers => {
             ui.flash = Some(format!(
-                "s / S sort the Containers pane: focus it ({})",
-                super::number(PaneId::Containers)
+                "s / S sort the Containers pane: focus {}",
+                super::title_with_number(ui, PaneId::Containers)
             ));
         }
         Action::SortNext => {

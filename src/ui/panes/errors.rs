@@ -397,8 +397,14 @@ impl LogFilter {
     }
 }
 
-/// Minutes in a sparkline at most (half an hour, like the title's).
+/// The window of the error counts in the title and per source (half an hour, whatever
+/// the width), and the minutes of a sparkline at most.
 const SPARK_MINUTES: usize = 30;
+
+/// The newest `n` of a run of per-minute counts (oldest first).
+fn last_minutes(counts: &[u64], n: usize) -> &[u64] {
+    &counts[counts.len().saturating_sub(n)..]
+}
 
 pub(crate) fn level_style(theme: &Theme, level: LogLevel) -> Style {
     match level {
@@ -506,9 +512,14 @@ pub fn visible<'a>(
 pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
     let sources = ctx.state.sources_of(PaneId::Errors);
     let mut titles = Titles::default();
+    // The count covers the last half hour whatever the width; the sparkline shows as
+    // many of its minutes as fit.
     let minutes = ((area.width as usize).saturating_sub(16) / 3).min(SPARK_MINUTES);
     if minutes >= 3 && !(sources.is_empty() && ctx.state.logs.is_empty()) {
-        let counts = ctx.state.logs.errors_per_minute(None, ctx.now, minutes);
+        let counts = ctx
+            .state
+            .logs
+            .errors_per_minute(None, ctx.now, SPARK_MINUTES);
         let total: u64 = counts.iter().sum();
         let style = if total > 0 {
             ctx.theme.warn
@@ -516,8 +527,8 @@ pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
             ctx.theme.muted
         };
         titles.top = vec![
-            Span::styled(count_sparkline(&counts), style),
-            Span::styled(format!(" {total} in {minutes}m"), ctx.theme.muted),
+            Span::styled(count_sparkline(last_minutes(&counts, minutes)), style),
+            Span::styled(format!(" {total} in {SPARK_MINUTES}m"), ctx.theme.muted),
         ];
     }
     if ctx.state.logs.dropped > 0 {
@@ -805,7 +816,7 @@ fn source_sparklines(frame: &mut Frame, body: Rect, ctx: &PaneContext, sources: 
         let counts = ctx
             .state
             .logs
-            .errors_per_minute(Some(name), ctx.now, minutes);
+            .errors_per_minute(Some(name), ctx.now, SPARK_MINUTES);
         let total: u64 = counts.iter().sum();
         let last = counts.last().copied().unwrap_or(0);
         let style = if total > 0 { theme.warn } else { theme.muted };
@@ -815,8 +826,11 @@ fn source_sparklines(frame: &mut Frame, body: Rect, ctx: &PaneContext, sources: 
                 source_style(ctx, name),
             ),
             Span::raw(" "),
-            Span::styled(count_sparkline(&counts), style),
-            Span::styled(format!(" {last}/min · {total} in {minutes}m"), theme.muted),
+            Span::styled(count_sparkline(last_minutes(&counts, minutes)), style),
+            Span::styled(
+                format!(" {last}/min · {total} in {SPARK_MINUTES}m"),
+                theme.muted,
+            ),
         ]));
     }
     if names.len() > room

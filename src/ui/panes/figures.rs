@@ -1,7 +1,9 @@
-//! Metrics (zoomed, pane 9): every figure of the Prometheus, Redis and PostgreSQL sources
-//! and of `[[docker.S.exec]]` and `[command.NAME]`, one row per figure (or per series of a PromQL vector), with
-//! its value, its history as a sparkline (for PromQL filled at start-up by range queries)
-//! and its labels or detail.
+//! Figures: every figure without a pane of its own, one row per figure (or per series of
+//! a PromQL vector), with its value, its history as a sparkline (for PromQL filled at
+//! start-up by range queries) and its labels or detail. They are the figures of the
+//! Prometheus, Redis and PostgreSQL sources, of `[[docker.S.exec]]` and `[command.NAME]`,
+//! and those the config defines beside a pane's own: `[[logs.L.metric]]` and
+//! `[[sqlite.S.metric]]`. The pane is on the overview when the config has any.
 //! Figures that are not OK come first, so what needs a look is at the top. The hosts and
 //! targets a Prometheus source discovers are in the Host and Services panes, not here; a
 //! database's own Services row (its `up` and latency) is there too, its figures here.
@@ -12,7 +14,7 @@ use super::common::{
     table,
 };
 use crate::model::figure::Severity;
-use crate::state::FigureState;
+use crate::state::{AppState, FigureState};
 use crate::ui::{PaneContext, PaneId};
 use ratatui::style::Style;
 use ratatui::text::Span;
@@ -21,23 +23,28 @@ use ratatui::{Frame, layout::Rect};
 const SPARK: u16 = 24;
 const COLUMNS: [Column; 5] = [
     Column::left("", 1, 1, 0),
-    Column::left("figure", 10, 48, 0).grow(1).fill(),
+    // A long name: the labels and the history go before it is cut, then its middle.
+    Column::left("figure", 10, 48, 0)
+        .grow(1)
+        .fill()
+        .whole_before(1)
+        .cut_middle(),
     Column::right("value", 5, 20, 1).grow(0),
     Column::left("history", 8, SPARK, 2),
     Column::left("labels / why", 8, 100, 3),
 ];
 
 /// The figures the pane lists, not-OK first, then by id.
-pub fn listed<'a>(ctx: &PaneContext<'a>) -> Vec<&'a FigureState> {
-    let state = ctx.state;
-    let sources = state.sources_of(PaneId::Metrics);
+pub fn listed(state: &AppState) -> Vec<&FigureState> {
+    let sources = state.sources_of(PaneId::Figures);
     let containers = state.sources_of(PaneId::Containers);
     let mut figures: Vec<&FigureState> = state
         .figures
         .values()
         .filter(|f| {
             let id = &f.figure.id;
-            sources.iter().any(|s| {
+            state.listed_figures.contains_key(id)
+                || sources.iter().any(|s| {
                 id.strip_prefix(s.as_str())
                     .and_then(|rest| rest.strip_prefix('.'))
                     // A Docker source's containers are in their pane; its execs (`S.E`) here.
@@ -61,19 +68,38 @@ pub fn listed<'a>(ctx: &PaneContext<'a>) -> Vec<&'a FigureState> {
     figures
 }
 
-pub(crate) const PANE: Pane = Pane::new(PaneId::Metrics, render);
+pub(crate) const PANE: Pane = Pane {
+    height,
+    ..Pane::new(PaneId::Figures, render)
+};
+
+/// A row per figure, read or waiting, under the table's header.
+fn height(state: &AppState) -> Option<u16> {
+    let waiting = waiting(state).len();
+    Some((3 + listed(state).len() + waiting).min(usize::from(u16::MAX)) as u16)
+}
+
+/// The names of the config's own figures that have not been read yet.
+fn waiting(state: &AppState) -> Vec<&String> {
+    state
+        .listed_figures
+        .iter()
+        .filter(|(id, _)| !state.figures.contains_key(*id))
+        .map(|(_, name)| name)
+        .collect()
+}
 
 pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
-    let sources = ctx.state.sources_of(PaneId::Metrics);
+    let sources = ctx.state.sources_of(PaneId::Figures);
     let body = inner(area);
     let mut titles = Titles::default();
-    let figures = listed(ctx);
-    if figures.is_empty() {
-        frame.render_widget(
-            ctx.placeholder(sources, "prometheus, redis or postgres"),
-            body,
-        );
-        draw_block(frame, area, ctx, PaneId::Metrics, sources, titles);
+    let figures = listed(ctx.state);
+    // The config's own figures that have not been read yet: listed by name from the
+    // first frame, so every configured figure is on the screen.
+    let waiting = waiting(ctx.state);
+    if figures.is_empty() && waiting.is_empty() {
+        frame.render_widget(ctx.placeholder(sources, "figure"), body);
+        draw_block(frame, area, ctx, PaneId::Figures, sources, titles);
         return;
     }
     let theme = ctx.theme;
@@ -87,16 +113,19 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
             format!("{} {bad} not OK", worst.symbol()),
             theme.severity(worst),
         )
+    } else if figures.is_empty() {
+        Span::styled(format!("{} waiting", waiting.len()), theme.unknown)
     } else {
         Span::styled(format!("✓ {} figures", figures.len()), theme.ok)
     });
-    let rows: Vec<Row> = figures.iter().map(|f| row(ctx, f)).collect();
+    let mut rows: Vec<Row> = figures.iter().map(|f| row(ctx, f)).collect();
+    rows.extend(waiting.iter().map(|name| waiting_row(ctx, name)));
     let selected = ctx
         .focused
         .then_some(ctx.ui.selected.min(rows.len().saturating_sub(1)));
     let view = table(frame, body, theme, &COLUMNS, &rows, selected);
     titles.bottom = more_hint(theme, &view);
-    draw_block(frame, area, ctx, PaneId::Metrics, sources, titles);
+    draw_block(frame, area, ctx, PaneId::Figures, sources, titles);
 }
 
 fn row(ctx: &PaneContext, f: &FigureState) -> Row {
@@ -133,6 +162,21 @@ fn row(ctx: &PaneContext, f: &FigureState) -> Row {
     }
 }
 
+/// A configured figure not read yet: its name, and that it waits.
+fn waiting_row(ctx: &PaneContext, name: &str) -> Row {
+    let theme = ctx.theme;
+    Row {
+        cells: vec![
+            Cell::new(Severity::Unknown.symbol(), theme.unknown),
+            Cell::new(one_line(name), theme.text),
+            Cell::new("…", theme.unknown),
+            Cell::new("", theme.muted),
+            Cell::new("not read yet", theme.muted),
+        ],
+        style: Style::default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! PromQL figures with their values, histories and labels, not-OK ones first; NaN, an
@@ -157,7 +201,7 @@ mod tests {
             now() - Duration::hours(2),
             Duration::hours(24),
         ));
-        state.register_source(PaneId::Metrics, "mm");
+        state.register_source(PaneId::Figures, "mm");
         let warn = Rule::warn_only(Threshold::above(1.0));
         for (i, v) in [0.2, 0.4, 0.9, 1.6, 2.5].into_iter().enumerate() {
             let at = now() - Duration::seconds(60 - 15 * i as i64);
@@ -225,12 +269,12 @@ mod tests {
 
     fn draw(state: &AppState, width: u16, height: u16) -> String {
         let ui = UiState {
-            focus: PaneId::Metrics,
+            focus: PaneId::Figures,
             zoomed: true,
             ..UiState::default()
         };
         let buffer = draw_pane_at(
-            PaneId::Metrics,
+            PaneId::Figures,
             state,
             &ui,
             &theme(),
@@ -242,7 +286,7 @@ mod tests {
     }
 
     #[test]
-    fn metrics_pane_states() {
+    fn figures_pane_states() {
         let state = state();
         let wide = draw(&state, 170, 9);
         assert!(
@@ -264,7 +308,50 @@ mod tests {
         insta::assert_snapshot!(wide);
         insta::assert_snapshot!(draw(&state, 60, 8));
         let empty = AppState::new(Window::new("m", now(), Duration::hours(24)));
-        assert!(draw(&empty, 40, 4).contains("no prometheus, redis or postgres"));
+        assert!(draw(&empty, 40, 4).contains("no figure source configured"));
+    }
+
+    /// `[[logs.L.metric]]` and `[[sqlite.S.metric]]` figures have no pane of their own:
+    /// listed here by name from the first frame, with their values once read.
+    #[test]
+    fn the_configs_own_figures_are_listed_before_and_after_their_first_reading() {
+        let mut state = AppState::new(Window::new("shop", now(), Duration::hours(24)));
+        state.register_source(PaneId::Errors, "app");
+        for (id, name) in [
+            ("app.checkout_p95_ms", "checkout p95"),
+            ("app.payment_failures", "payment failures"),
+        ] {
+            state.listed_figures.insert(id.into(), name.into());
+        }
+        let before = draw(&state, 100, 6);
+        for needle in [
+            "checkout p95",
+            "payment failures",
+            "not read yet",
+            "2 waiting",
+        ] {
+            assert!(before.contains(needle), "{needle}:\n{before}");
+        }
+        state.apply(
+            Update::Readings {
+                source: "app".into(),
+                readings: vec![
+                    Reading::number("app.payment_failures", "payment failures", 6.0, "")
+                        .with_rule(Rule::warn_only(Threshold::above(5.0))),
+                    // A figure of the source that is the Errors pane's, not listed here.
+                    Reading::number("app.errors_1h", "errors in the last hour", 3.0, ""),
+                ],
+            },
+            now(),
+        );
+        let after = draw(&state, 100, 6);
+        let line = after
+            .lines()
+            .find(|l| l.contains("payment failures"))
+            .unwrap();
+        assert!(line.contains('6') && line.contains('▲'), "{after}");
+        assert!(after.contains("checkout p95"), "{after}");
+        assert!(!after.contains("errors in the last hour"), "{after}");
     }
 
     #[test]
@@ -272,9 +359,9 @@ mod tests {
         let mut state = AppState::new(Window::new("warungin", now(), Duration::hours(24)));
         // A Redis source is its own Services row, and its figures are still listed here.
         state.register_source(PaneId::Services, "cache");
-        state.register_source(PaneId::Metrics, "cache");
+        state.register_source(PaneId::Figures, "cache");
         state.register_source(PaneId::Containers, "dock");
-        state.register_source(PaneId::Metrics, "dock");
+        state.register_source(PaneId::Figures, "dock");
         state.apply(
             Update::Service(crate::model::update::ServiceStatus {
                 name: "cache".into(),

@@ -19,7 +19,17 @@ const CPU_LIMITS: (f64, f64) = (70.0, 85.0);
 const MEM_LIMITS: (f64, f64) = (80.0, 90.0);
 const DISK_LIMITS: (f64, f64) = (80.0, 90.0);
 
-pub(crate) const PANE: Pane = Pane::new(PaneId::Host, render);
+pub(crate) const PANE: Pane = Pane {
+    height,
+    ..Pane::new(PaneId::Host, render)
+};
+
+/// One host in detail (CPU, memory, disk, load, the CPU's sparkline), or a line a host.
+fn height(state: &crate::state::AppState) -> Option<u16> {
+    let hosts = state.sources_of(PaneId::Host).len().max(state.hosts.len());
+    let lines = if hosts <= 1 { 5 } else { hosts };
+    Some((2 + lines).min(usize::from(u16::MAX)) as u16)
+}
 
 pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
     let sources = ctx.state.sources_of(PaneId::Host);

@@ -42,7 +42,10 @@ const FIGURES: [(Fig, &str, &str); 8] = [
     (sqlite::DB_INTEGRITY, "integrity", "database integrity"),
 ];
 
-pub(crate) const PANE: Pane = Pane::new(PaneId::License, render);
+pub(crate) const PANE: Pane = Pane {
+    height: |_| Some(FIGURES.len() as u16 + 2),
+    ..Pane::new(PaneId::License, render)
+};
 
 const COLUMNS: [Column; 4] = [
     Column::left("", 1, 1, 0),

@@ -1,15 +1,16 @@
 //! One file per pane. Each has `render(frame, area, ctx)` and a `PANE` entry: its part of
 //! the key table, its key handling and, where it has one, its own view state.
 //!
-//! This file lists the panes: [`PANES`] (focus order, the `1`–`9` keys), the overview's
-//! layout ([`OVERVIEW`]) and the panes' view states ([`Views`]).
+//! This file lists the panes: [`PANES`], the overview's layout for the panes the config
+//! feeds ([`on_overview`], [`overview_rows`]: also the focus order and the `1`–`9` keys)
+//! and the panes' view states ([`Views`]).
 //!
 //! To add a pane:
 //! 1. `model/pane.rs`: a `PaneId` variant, with its key and title;
 //! 2. `ui/panes/<pane>.rs`: `render`, `pub const PANE`, and if it needs them its `KEYS`,
 //!    `handle`, `settle` and a view-state struct;
-//! 3. this file: `pub mod <pane>;`, its `PANE` in [`PANES`], its place in [`OVERVIEW`] (or
-//!    none: shown zoomed), its view state in [`Views`].
+//! 3. this file: `pub mod <pane>;`, its `PANE` in [`PANES`], its place in `STATUS` or `TRIAGE`
+//!    (or none: shown zoomed), and when it is fed in [`on_overview`], its view state in [`Views`].
 //!
 //! A collector feeds it by naming it in `Collector::panes`.
 
@@ -17,10 +18,10 @@ pub mod alerts;
 pub mod common;
 pub mod containers;
 pub mod errors;
+pub mod figures;
 pub mod header;
 pub mod host;
 pub mod license;
-pub mod metrics;
 pub mod rbac;
 pub mod services;
 pub mod window;
@@ -43,27 +44,91 @@ pub(crate) const PANES: &[Pane] = &[
     errors::PANE,
     alerts::PANE,
     window::PANE,
-    metrics::PANE,
+    figures::PANE,
 ];
 
-/// The overview, top to bottom: bands (percent of the height), each with its panes left to
-/// right (percent of the width). The Window pane is the header line in the overview; it
-/// and the Metrics pane are shown zoomed.
-pub(crate) const OVERVIEW: &[(u16, &[(PaneId, u16)])] = &[
-    // Status figures.
-    (
-        30,
-        &[
-            (PaneId::Services, 40),
-            (PaneId::Rbac, 30),
-            (PaneId::License, 30),
-        ],
-    ),
-    // Resources.
-    (30, &[(PaneId::Containers, 60), (PaneId::Host, 40)]),
-    // Triage.
-    (40, &[(PaneId::Errors, 60), (PaneId::Alerts, 40)]),
+/// The overview's places, left to right and top to bottom, each pane with its share of
+/// its row's width: status figures, then resources, then triage (the Errors tail and the
+/// Alerts). A pane no source feeds is not drawn and the others share its room (see
+/// [`overview_rows`]). The Window pane is the header line in the overview, and zoomed.
+const STATUS: &[(PaneId, u16)] = &[
+    (PaneId::Services, 40),
+    (PaneId::Rbac, 30),
+    (PaneId::License, 30),
+    (PaneId::Figures, 40),
+    (PaneId::Containers, 60),
+    (PaneId::Host, 40),
 ];
+const TRIAGE: &[(PaneId, u16)] = &[(PaneId::Errors, 60), (PaneId::Alerts, 40)];
+
+/// The panes of the overview when every source kind of the demo is configured (its
+/// layout: Services, RBAC, License; Containers, Host; Errors, Alerts).
+pub(crate) const DEMO_OVERVIEW: &[PaneId] = &[
+    PaneId::Services,
+    PaneId::Rbac,
+    PaneId::License,
+    PaneId::Containers,
+    PaneId::Host,
+    PaneId::Errors,
+    PaneId::Alerts,
+];
+
+/// The panes on the overview for what the config feeds, in focus order (the `1`–`9`
+/// keys): those a source feeds, the Figures pane when the config has figures without a
+/// pane of their own, and the Alerts always.
+pub(crate) fn on_overview(state: &AppState) -> Vec<PaneId> {
+    STATUS
+        .iter()
+        .chain(TRIAGE)
+        .map(|(pane, _)| *pane)
+        .filter(|pane| match pane {
+            PaneId::Alerts => true,
+            PaneId::Figures => {
+                !state.sources_of(PaneId::Figures).is_empty() || !state.listed_figures.is_empty()
+            }
+            pane => !state.sources_of(*pane).is_empty(),
+        })
+        .collect()
+}
+
+/// The overview's rows for the panes on it, top to bottom: (the largest share of the
+/// height it may take, in percent, the panes left to right with their weights). Up to
+/// three status and resource panes share one row; more take two (three above, the rest
+/// below: the demo's layout). The triage row takes what the others leave.
+pub(crate) fn overview_rows(shown: &[PaneId]) -> Vec<(u16, Vec<(PaneId, u16)>)> {
+    let pick = |places: &[(PaneId, u16)]| -> Vec<(PaneId, u16)> {
+        places
+            .iter()
+            .filter(|(pane, _)| shown.contains(pane))
+            .copied()
+            .collect()
+    };
+    let (top, triage) = (pick(STATUS), pick(TRIAGE));
+    let mut rows = Vec::new();
+    match top.len() {
+        0 => {}
+        1..=3 => rows.push((45, top)),
+        n => {
+            let first = n.div_ceil(2);
+            rows.push((30, top[..first].to_vec()));
+            rows.push((30, top[first..].to_vec()));
+        }
+    }
+    if !triage.is_empty() {
+        let used: u16 = rows.iter().map(|(h, _)| h).sum();
+        rows.push((100 - used, triage));
+    }
+    rows
+}
+
+/// The rows a row of panes wants on the overview: its tallest pane's, or `None` when one
+/// of them takes all it gets.
+pub(crate) fn row_height(state: &AppState, row: &[(PaneId, u16)]) -> Option<u16> {
+    row.iter().try_fold(0u16, |tallest, (id, _)| {
+        let wanted = pane(*id).and_then(|p| (p.height)(state))?;
+        Some(tallest.max(wanted))
+    })
+}
 
 /// Each pane's own view state (scroll, sort, filter, …), kept in [`UiState::views`].
 #[derive(Clone, Debug, Default)]
@@ -87,6 +152,10 @@ pub(crate) struct Pane {
     pub settle: fn(&mut Cx, bool),
     /// A prompt of its own (the Errors filter), during which keys are text.
     pub prompt: Option<Prompt>,
+    /// The rows it has to show on the overview, borders included; `None`: as many as it
+    /// gets (the Errors tail, the Alerts). A row of the overview is as tall as its tallest
+    /// pane wants, up to its share, and what is left goes to the panes that want more.
+    pub height: fn(&AppState) -> Option<u16>,
 }
 
 /// A pane's prompt: whether it is open, and what the footer shows while it is.
@@ -105,8 +174,13 @@ impl Pane {
             handle: pass,
             settle: nothing,
             prompt: None,
+            height: as_tall_as_it_gets,
         }
     }
+}
+
+fn as_tall_as_it_gets(_: &AppState) -> Option<u16> {
+    None
 }
 
 fn pass(_: &Action, _: &mut Cx) -> Outcome {
@@ -135,6 +209,7 @@ pub enum Outcome {
     Acknowledge(String),
 }
 
+#[cfg(test)]
 const fn ids() -> [PaneId; PANES.len()] {
     let mut out = [PaneId::Services; PANES.len()];
     let mut i = 0;
@@ -145,9 +220,11 @@ const fn ids() -> [PaneId; PANES.len()] {
     out
 }
 
+#[cfg(test)]
 const IDS: [PaneId; PANES.len()] = ids();
 
-/// The panes in focus order; the one list that focus, the number keys and the layout use.
+/// Every pane (for tests that go through them all; the overview has [`on_overview`]).
+#[cfg(test)]
 pub(crate) fn panes() -> &'static [PaneId] {
     &IDS
 }
@@ -157,17 +234,40 @@ pub(crate) fn pane(id: PaneId) -> Option<&'static Pane> {
     PANES.iter().find(|p| p.id == id)
 }
 
-/// The key that focuses it ("1".."9").
-pub fn number(id: PaneId) -> usize {
-    panes().iter().position(|p| *p == id).unwrap_or(0) + 1
+/// The key that focuses it ("1".."9") among the panes on the overview, if it is there.
+pub fn number(shown: &[PaneId], id: PaneId) -> Option<usize> {
+    shown.iter().position(|p| *p == id).map(|i| i + 1)
 }
 
-pub fn next(id: PaneId) -> PaneId {
-    panes()[number(id) % panes().len()]
+/// A pane's title with its number key for a message ("Alerts (7)"), or without one when
+/// it is not on the overview.
+pub(crate) fn title_with_number(ui: &UiState, id: PaneId) -> String {
+    match number(ui.keymap.panes(), id) {
+        Some(n) => format!("{} ({n})", id.title()),
+        None => id.title().to_string(),
+    }
 }
 
-pub fn previous(id: PaneId) -> PaneId {
-    panes()[(number(id) + panes().len() - 2) % panes().len()]
+/// The pane after `id` on the overview (the first, from a pane shown only zoomed).
+pub fn next(shown: &[PaneId], id: PaneId) -> PaneId {
+    if shown.is_empty() {
+        return id;
+    }
+    match number(shown, id) {
+        Some(n) => shown[n % shown.len()],
+        None => shown[0],
+    }
+}
+
+/// The pane before `id` on the overview (the last, from a pane shown only zoomed).
+pub fn previous(shown: &[PaneId], id: PaneId) -> PaneId {
+    if shown.is_empty() {
+        return id;
+    }
+    match number(shown, id) {
+        Some(n) => shown[(n + shown.len() - 2) % shown.len()],
+        None => shown[shown.len() - 1],
+    }
 }
 
 /// The pane whose prompt is open, if one is.
@@ -205,29 +305,61 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_pane_is_listed_once_and_the_overview_places_listed_panes_once() {
+    fn every_pane_is_listed_once_and_placed_at_most_once() {
         let mut seen = Vec::new();
         for id in panes() {
             assert!(!seen.contains(id), "{id:?} twice");
             seen.push(*id);
         }
-        let placed: Vec<PaneId> = OVERVIEW
-            .iter()
-            .flat_map(|(_, row)| row.iter().map(|(p, _)| *p))
-            .collect();
+        let placed: Vec<PaneId> = STATUS.iter().chain(TRIAGE).map(|(p, _)| *p).collect();
         for id in &placed {
             assert!(panes().contains(id), "{id:?} placed but not listed");
             assert_eq!(placed.iter().filter(|p| *p == id).count(), 1);
         }
-        assert!(panes().len() <= 9, "the number keys reach nine panes");
+        assert!(placed.len() <= 9, "the number keys reach nine panes");
     }
 
     #[test]
-    fn focus_goes_round_in_pane_order() {
-        let first = panes()[0];
-        let last = *panes().last().unwrap();
-        assert_eq!(number(first), 1);
-        assert_eq!(next(last), first);
-        assert_eq!(previous(first), last);
+    fn the_demos_panes_keep_the_demos_layout() {
+        let rows = overview_rows(DEMO_OVERVIEW);
+        let panes: Vec<Vec<PaneId>> = rows
+            .iter()
+            .map(|(_, row)| row.iter().map(|(p, _)| *p).collect())
+            .collect();
+        use PaneId::*;
+        assert_eq!(
+            panes,
+            [
+                vec![Services, Rbac, License],
+                vec![Containers, Host],
+                vec![Errors, Alerts]
+            ]
+        );
+        let heights: Vec<u16> = rows.iter().map(|(h, _)| *h).collect();
+        assert_eq!(heights, [30, 30, 40]);
+    }
+
+    #[test]
+    fn fewer_panes_share_fewer_rows() {
+        use PaneId::*;
+        let rows = overview_rows(&[Services, Figures, Host, Errors, Alerts]);
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert_eq!(rows[0].0 + rows[1].0, 100);
+        assert_eq!(overview_rows(&[Alerts]), vec![(100, vec![(Alerts, 40)])]);
+        let six = overview_rows(&[Services, Rbac, License, Figures, Containers, Host, Alerts]);
+        assert_eq!(six[1].1.len(), 3, "{six:?}");
+    }
+
+    #[test]
+    fn focus_goes_round_the_panes_on_the_overview() {
+        use PaneId::*;
+        let shown = [Services, Figures, Alerts];
+        assert_eq!(number(&shown, Figures), Some(2));
+        assert_eq!(number(&shown, Rbac), None);
+        assert_eq!(next(&shown, Alerts), Services);
+        assert_eq!(previous(&shown, Services), Alerts);
+        // From a pane shown only zoomed (the Window), Tab goes to the first.
+        assert_eq!(next(&shown, Window), Services);
+        assert_eq!(previous(&shown, Window), Alerts);
     }
 }

@@ -63,8 +63,13 @@ pub struct RbacView {
 
 pub(crate) const PANE: Pane = Pane {
     settle,
+    height: |_| Some(SUMMARY_LINES + 2),
     ..Pane::new(PaneId::Rbac, render)
 };
+
+/// The summary's lines at most: the deny rate, the counts, the trend, the most denied
+/// operation and the admin agents.
+const SUMMARY_LINES: u16 = 5;
 
 /// Drilled down while zoomed on this pane.
 fn settle(cx: &mut Cx, _moved: bool) {
@@ -170,35 +175,55 @@ fn summary_lines(
     let theme = ctx.theme;
     let mut out = Vec::new();
 
-    // The deny rate, the pane's headline: bold, coloured, with symbol and word.
-    let (text, style) = figure_text(theme, f.deny_pct);
-    let severity = f.deny_pct.map(|d| d.figure.severity);
-    let mut deny = vec![Span::styled("deny ", theme.muted)];
-    match (severity, f.deny_pct.and_then(|d| d.figure.error.as_ref())) {
-        (Some(sev), None) => {
-            deny.push(Span::styled(text, style.add_modifier(Modifier::BOLD)));
-            deny.push(Span::styled(
+    // The deny rate, the pane's headline: bold, coloured, with symbol and word. The last
+    // minute beside it: an incident shows there before it moves the hour, and when the
+    // minute is the worse of the two it comes first, so a narrow pane never cuts it.
+    let headline = |figure: &FigureState, window: &str| -> Vec<Span<'static>> {
+        let (text, style) = figure_text(theme, Some(figure));
+        let sev = figure.figure.severity;
+        vec![
+            Span::styled(text, style.add_modifier(Modifier::BOLD)),
+            Span::styled(
                 format!(" {} {}", sev.symbol(), sev.label()),
                 theme.severity(sev),
-            ));
-            deny.push(Span::styled(" 1h", theme.muted));
+            ),
+            Span::styled(format!(" {window}"), theme.muted),
+        ]
+    };
+    let beside = |figure: &FigureState, window: &str| -> Vec<Span<'static>> {
+        let (text, style) = figure_text(theme, Some(figure));
+        let sev = figure.figure.severity;
+        vec![
+            Span::styled(format!(" · {window} "), theme.muted),
+            Span::styled(text, style),
+            Span::styled(format!(" {}", sev.symbol()), theme.severity(sev)),
+        ]
+    };
+    let hour = f.deny_pct.filter(|d| d.figure.error.is_none());
+    let minute = f.deny_pct_1m.filter(|r| r.figure.error.is_none());
+    let rank = |f: Option<&FigureState>| f.map_or(0, |f| f.figure.severity.rank());
+    let mut deny = vec![Span::styled("deny ", theme.muted)];
+    match (hour, minute) {
+        (hour, Some(minute)) if rank(Some(minute)) > rank(hour) => {
+            deny.extend(headline(minute, "1m"));
+            if let Some(hour) = hour {
+                deny.extend(beside(hour, "1h"));
+            }
         }
-        (_, Some(_)) => {
-            deny.push(Span::styled("? ", theme.unknown));
-            deny.push(Span::styled(text, style));
+        (Some(hour), minute) => {
+            deny.extend(headline(hour, "1h"));
+            if let Some(minute) = minute {
+                deny.extend(beside(minute, "1m"));
+            }
         }
-        (None, None) => deny.push(Span::styled("—", theme.muted)),
-    }
-    // The last minute beside it: an incident shows there before it moves the hour.
-    if let Some(recent) = f.deny_pct_1m.filter(|r| r.figure.error.is_none()) {
-        let (text, style) = figure_text(theme, Some(recent));
-        let sev = recent.figure.severity;
-        deny.push(Span::styled(" · 1m ", theme.muted));
-        deny.push(Span::styled(text, style));
-        deny.push(Span::styled(
-            format!(" {}", sev.symbol()),
-            theme.severity(sev),
-        ));
+        (None, _) => match f.deny_pct {
+            Some(failed) => {
+                let (text, style) = figure_text(theme, Some(failed));
+                deny.push(Span::styled("? ", theme.unknown));
+                deny.push(Span::styled(text, style));
+            }
+            None => deny.push(Span::styled("—", theme.muted)),
+        },
     }
     out.push((0, Line::from(deny)));
 
@@ -238,10 +263,15 @@ fn summary_lines(
         },
     ));
 
-    // The trend of the deny rate, as far back as the history and the width allow.
-    if let Some(d) = f.deny_pct {
+    // The trend of the one-minute deny rate (the hour's rate moves too slowly to show a
+    // spike), as far back as the history and the width allow.
+    if let Some(d) = f.deny_pct_1m.or(f.deny_pct) {
         let values = d.history_values();
-        let label = "trend ";
+        let label = if f.deny_pct_1m.is_some() {
+            "1m trend "
+        } else {
+            "trend "
+        };
         let spark = sparkline(&values, cells.saturating_sub(label.len()));
         if !spark.is_empty() {
             out.push((
@@ -413,6 +443,55 @@ mod tests {
         );
         let (x, y) = find(&buffer, "8.2%").expect("deny rate on screen");
         assert_eq!(Some(buffer[(x, y)].fg), theme.ok.fg);
+    }
+
+    /// The demo's incident at 80x24: the hour's rate is still low, the last minute is
+    /// critical. The minute comes first, with its symbol, so the pane never cuts it; its
+    /// trend is the minute's rate, where the spike shows.
+    #[test]
+    fn the_worse_minute_comes_first_and_is_never_cut() {
+        let mut state = deployment(Level::Ok);
+        let at = now() - chrono::Duration::seconds(2);
+        for (i, minute) in [7.0, 8.0, 9.0, 8.5, 53.8].into_iter().enumerate() {
+            let at = at - chrono::Duration::seconds(30 * (4 - i as i64));
+            readings(
+                &mut state,
+                "tmws",
+                vec![
+                    crate::model::figure::Reading::number(
+                        "tmws.rbac.deny_pct_1h",
+                        "RBAC deny rate 1h",
+                        9.3,
+                        "%",
+                    )
+                    .with_rule(pct_rule(20.0, 50.0)),
+                    crate::model::figure::Reading::number(
+                        "tmws.rbac.deny_pct_1m",
+                        "RBAC deny rate 1m",
+                        minute,
+                        "%",
+                    )
+                    .with_rule(pct_rule(20.0, 50.0)),
+                ],
+                at,
+            );
+        }
+        let screen = text(&draw_screen(&state, &UiState::default(), &theme(), 80, 24));
+        let line = screen
+            .lines()
+            .find(|l| l.contains("deny 53.8%"))
+            .unwrap_or_else(|| panic!("the minute's rate first:\n{screen}"));
+        assert!(line.contains("deny 53.8% ✖"), "{line}");
+        assert!(screen.contains("1m trend"), "{screen}");
+        assert!(
+            screen.lines().last().unwrap().contains("q:quit"),
+            "{screen}"
+        );
+
+        // Calm: the hour first, the minute beside it.
+        let calm = deployment(Level::Ok);
+        let screen = text(&draw_screen(&calm, &UiState::default(), &theme(), 80, 24));
+        assert!(screen.contains("deny 8.2% ✓ OK 1h"), "{screen}");
     }
 
     #[test]

@@ -34,7 +34,19 @@ pub fn sorted<'a>(ctx: &PaneContext<'a>) -> Vec<(&'a String, &'a ServiceState)> 
     services
 }
 
-pub(crate) const PANE: Pane = Pane::new(PaneId::Services, render);
+pub(crate) const PANE: Pane = Pane {
+    height,
+    ..Pane::new(PaneId::Services, render)
+};
+
+/// A row per service (each configured one before its first check), under the header.
+fn height(state: &crate::state::AppState) -> Option<u16> {
+    let rows = state
+        .services
+        .len()
+        .max(state.sources_of(PaneId::Services).len());
+    Some((3 + rows).min(usize::from(u16::MAX)) as u16)
+}
 
 pub fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
     let sources = ctx.state.sources_of(PaneId::Services);
