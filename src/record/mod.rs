@@ -690,6 +690,7 @@ pub fn load_into(
                 },
                 history: VecDeque::new(),
                 since: last.t,
+                limits: [None, None],
             });
         // Recorded points first, then whatever this process has seen already.
         let mut merged = history;

@@ -186,6 +186,8 @@ pub struct FigureState {
     pub history: VecDeque<(DateTime<Utc>, f64)>,
     /// When the severity last changed.
     pub since: DateTime<Utc>,
+    /// The warn and crit thresholds of its rule at its last reading (drawn on its chart).
+    pub limits: [Option<crate::model::rule::Threshold>; 2],
 }
 
 impl FigureState {
@@ -929,7 +931,9 @@ impl AppState {
                 figure: figure.clone(),
                 history: VecDeque::with_capacity(HISTORY_POINTS),
                 since: now,
+                limits: [None, None],
             });
+        entry.limits = [rule.warn, rule.crit];
         if entry.figure.severity != severity {
             entry.since = now;
         }

@@ -8,12 +8,13 @@ use crate::model::update::SourceHealth;
 use crate::state::FigureState;
 use crate::ui::theme::Theme;
 use crate::ui::{PaneContext, PaneId};
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
+use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph, Wrap};
+use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType, Paragraph, Wrap};
 use std::borrow::Cow;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
@@ -819,6 +820,103 @@ pub(crate) fn more_hint(theme: &Theme, view: &TableView) -> Vec<Span<'static>> {
     } else {
         vec![Span::styled(parts.join(" "), theme.muted)]
     }
+}
+
+/// A figure's warn or crit threshold on a chart: where, and in which style.
+pub(crate) type Limit = (f64, Style);
+
+/// One figure's recent values as a line chart under a title: time up to now on the x
+/// axis, 0 (or the lowest value, when below) to a round number in `unit`s (printed by
+/// `format`) on the y axis, each threshold in `limits` a flat line across it.
+pub(crate) fn history_chart(
+    frame: &mut Frame,
+    area: Rect,
+    ctx: &PaneContext,
+    title: Line<'static>,
+    values: &[(DateTime<Utc>, f64)],
+    (unit, format): (f64, &dyn Fn(f64) -> String),
+    limits: &[Limit],
+) {
+    if area.is_empty() {
+        return;
+    }
+    let theme = ctx.theme;
+    if values.len() < 2 || area.height < 3 {
+        let [head, rest] =
+            Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
+        lines(frame, head, vec![title]);
+        message(frame, rest, "collecting samples…", theme.muted);
+        return;
+    }
+    let points: Vec<(f64, f64)> = values
+        .iter()
+        .map(|(at, v)| ((*at - ctx.now).num_milliseconds() as f64 / 1000.0, *v))
+        .collect();
+    let oldest = points.first().map_or(-60.0, |(x, _)| *x).min(-60.0);
+    let highest = points
+        .iter()
+        .map(|(_, v)| *v)
+        .chain(limits.iter().map(|(limit, _)| *limit))
+        .fold(0.0, f64::max);
+    let lowest = points.iter().map(|(_, v)| *v).fold(0.0, f64::min);
+    let top = nice_ceiling((highest * 1.1 / unit).max(1.0)) * unit;
+    let bottom = if lowest < 0.0 {
+        -nice_ceiling(-lowest * 1.1 / unit) * unit
+    } else {
+        0.0
+    };
+    let span = format_span(Duration::seconds(-oldest as i64));
+    let lines_at: Vec<[(f64, f64); 2]> = limits
+        .iter()
+        .map(|(limit, _)| [(oldest, *limit), (0.0, *limit)])
+        .collect();
+    let mut datasets: Vec<Dataset> = limits
+        .iter()
+        .zip(&lines_at)
+        .map(|((_, style), line)| {
+            Dataset::default()
+                .marker(Marker::Dot)
+                .graph_type(GraphType::Line)
+                .style(*style)
+                .data(line)
+        })
+        .collect();
+    datasets.push(
+        Dataset::default()
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(theme.accent)
+            .data(&points),
+    );
+    let chart = Chart::new(datasets)
+        .block(Block::new().title(truncate_line(title, area.width as usize)))
+        .style(theme.text)
+        .x_axis(
+            Axis::default()
+                .style(theme.muted)
+                .bounds([oldest, 0.0])
+                .labels([Line::from(format!("-{span}")), Line::from("now")]),
+        )
+        .y_axis(
+            Axis::default()
+                .style(theme.muted)
+                .bounds([bottom, top])
+                .labels([Line::from(format(bottom)), Line::from(format(top))]),
+        );
+    frame.render_widget(chart, area);
+}
+
+/// The smallest 1, 2, 2.5 or 5 × 10^k at or above `v`: an axis top that reads well.
+fn nice_ceiling(v: f64) -> f64 {
+    if !v.is_finite() || v <= 0.0 {
+        return 1.0;
+    }
+    let magnitude = 10f64.powf(v.log10().floor());
+    [1.0, 2.0, 2.5, 5.0, 10.0]
+        .into_iter()
+        .map(|step| step * magnitude)
+        .find(|top| *top >= v)
+        .unwrap_or(10.0 * magnitude)
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@
 //! its CPU and memory history as charts and its last log lines.
 
 use super::common::{
-    Cell, Column, Row, Titles, compact_bytes, draw_block, format_span, inner, lines, message,
-    more_hint, one_line, table, table_problems_first,
+    Cell, Column, Row, Titles, compact_bytes, draw_block, format_span, history_chart, inner, lines,
+    message, more_hint, one_line, table, table_problems_first,
 };
 use super::{Cx, Outcome, Pane};
 use crate::model::figure::Severity;
@@ -18,9 +18,7 @@ use crate::ui::{PaneContext, PaneId, UiState};
 use chrono::{DateTime, Utc};
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::Style;
-use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType};
 use ratatui::{Frame, layout::Rect};
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -502,7 +500,8 @@ fn details(frame: &mut Frame, area: Rect, ctx: &PaneContext, source: &str, c: &C
             ),
         ]),
         &cpu,
-        (1.0, |v| format!("{v:.0}%")),
+        (1.0, &|v| format!("{v:.0}%")),
+        &[],
     );
     let mem: Vec<(DateTime<Utc>, f64)> = samples
         .iter()
@@ -529,78 +528,13 @@ fn details(frame: &mut Frame, area: Rect, ctx: &PaneContext, source: &str, c: &C
             ),
         ]),
         &mem,
-        (MIB, compact_bytes),
+        (MIB, &compact_bytes),
+        &[],
     );
     log_tail(frame, log, ctx, source, c);
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
-
-/// One figure's recent values as a line chart under a title: time up to now on the x
-/// axis, 0 to a round number in `unit`s (printed by `format`) on the y axis.
-fn history_chart(
-    frame: &mut Frame,
-    area: Rect,
-    ctx: &PaneContext,
-    title: Line<'static>,
-    values: &[(DateTime<Utc>, f64)],
-    (unit, format): (f64, fn(f64) -> String),
-) {
-    if area.is_empty() {
-        return;
-    }
-    let theme = ctx.theme;
-    if values.len() < 2 || area.height < 3 {
-        let [head, rest] =
-            Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
-        lines(frame, head, vec![title]);
-        message(frame, rest, "collecting samples…", theme.muted);
-        return;
-    }
-    let points: Vec<(f64, f64)> = values
-        .iter()
-        .map(|(at, v)| ((*at - ctx.now).num_milliseconds() as f64 / 1000.0, *v))
-        .collect();
-    let oldest = points.first().map_or(-60.0, |(x, _)| *x).min(-60.0);
-    let highest = points.iter().map(|(_, v)| *v).fold(0.0, f64::max);
-    let top = nice_ceiling((highest * 1.1 / unit).max(1.0)) * unit;
-    let span = format_span(chrono::Duration::seconds(-oldest as i64));
-    let chart = Chart::new(vec![
-        Dataset::default()
-            .marker(Marker::Braille)
-            .graph_type(GraphType::Line)
-            .style(theme.accent)
-            .data(&points),
-    ])
-    .block(Block::new().title(super::common::truncate_line(title, area.width as usize)))
-    .style(theme.text)
-    .x_axis(
-        Axis::default()
-            .style(theme.muted)
-            .bounds([oldest, 0.0])
-            .labels([Line::from(format!("-{span}")), Line::from("now")]),
-    )
-    .y_axis(
-        Axis::default()
-            .style(theme.muted)
-            .bounds([0.0, top])
-            .labels([Line::from(format(0.0)), Line::from(format(top))]),
-    );
-    frame.render_widget(chart, area);
-}
-
-/// The smallest 1, 2, 2.5 or 5 × 10^k at or above `v`: an axis top that reads well.
-fn nice_ceiling(v: f64) -> f64 {
-    if !v.is_finite() || v <= 0.0 {
-        return 1.0;
-    }
-    let magnitude = 10f64.powf(v.log10().floor());
-    [1.0, 2.0, 2.5, 5.0, 10.0]
-        .into_iter()
-        .map(|step| step * magnitude)
-        .find(|top| *top >= v)
-        .unwrap_or(10.0 * magnitude)
-}
 
 /// The selected container's last log lines, newest at the bottom, every one sanitized.
 fn log_tail(frame: &mut Frame, area: Rect, ctx: &PaneContext, source: &str, c: &ContainerRow) {

@@ -10,14 +10,15 @@
 
 use super::Pane;
 use super::common::{
-    Cell, Column, Row, Titles, draw_block, figure_text, inner, more_hint, one_line, sparkline,
-    table,
+    Cell, Column, Limit, Row, Titles, draw_block, figure_text, history_chart, inner, more_hint,
+    one_line, sparkline, table,
 };
 use crate::model::figure::Severity;
 use crate::state::{AppState, FigureState};
 use crate::ui::{PaneContext, PaneId};
+use ratatui::layout::{Constraint, Layout};
 use ratatui::style::Style;
-use ratatui::text::Span;
+use ratatui::text::{Line, Span};
 use ratatui::{Frame, layout::Rect};
 
 const SPARK: u16 = 24;
@@ -123,7 +124,24 @@ pub(crate) fn render(frame: &mut Frame, area: Rect, ctx: &PaneContext) {
     let selected = ctx
         .focused
         .then_some(ctx.ui.selected.min(rows.len().saturating_sub(1)));
-    let view = table(frame, body, theme, &COLUMNS, &rows, selected);
+    // Zoomed with room: the selected figure's whole history under the table, its warn
+    // and crit thresholds drawn across it.
+    let charted = selected
+        .and_then(|i| figures.get(i))
+        .filter(|_| ctx.zoomed && body.height >= 14);
+    let (table_area, chart_area) = match charted {
+        Some(_) => {
+            let rows_wanted = (rows.len() + 1).min(usize::from(body.height / 2)) as u16;
+            let [top, bottom] =
+                Layout::vertical([Constraint::Length(rows_wanted), Constraint::Min(0)]).areas(body);
+            (top, Some(bottom))
+        }
+        None => (body, None),
+    };
+    let view = table(frame, table_area, theme, &COLUMNS, &rows, selected);
+    if let (Some(f), Some(area)) = (charted, chart_area) {
+        chart(frame, area, ctx, f);
+    }
     titles.bottom = more_hint(theme, &view);
     draw_block(frame, area, ctx, PaneId::Figures, sources, titles);
 }
@@ -159,6 +177,53 @@ fn row(ctx: &PaneContext, f: &FigureState) -> Row {
             ),
         ],
         style: Style::default(),
+    }
+}
+
+/// A figure's history as a chart, with its thresholds.
+fn chart(frame: &mut Frame, area: Rect, ctx: &PaneContext, f: &FigureState) {
+    let theme = ctx.theme;
+    let values: Vec<_> = f.history.iter().copied().collect();
+    let (now, _) = figure_text(theme, Some(f));
+    let [warn, crit] = f.limits;
+    let limits: Vec<Limit> = [(warn, theme.warn), (crit, theme.crit)]
+        .into_iter()
+        .filter_map(|(t, style)| t.map(|t| (t.limit, style)))
+        .filter(|(limit, _)| limit.is_finite())
+        .collect();
+    let mut title = vec![
+        Span::styled(format!("{} ", one_line(&f.figure.name)), theme.muted),
+        Span::styled(now, theme.title),
+    ];
+    for (label, threshold) in [("warn", warn), ("crit", crit)] {
+        if let Some(t) = threshold {
+            title.push(Span::styled(format!(" · {label} {t}"), theme.muted));
+        }
+    }
+    let unit = f.figure.unit.clone();
+    history_chart(
+        frame,
+        area,
+        ctx,
+        Line::from(title),
+        &values,
+        (1.0, &move |v| {
+            format!("{} {unit}", compact_number(v))
+                .trim_end()
+                .to_string()
+        }),
+        &limits,
+    );
+}
+
+/// A number for an axis label: at most three significant digits.
+fn compact_number(v: f64) -> String {
+    if v.abs() >= 100.0 || v == v.trunc() {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
     }
 }
 
@@ -309,6 +374,50 @@ mod tests {
         insta::assert_snapshot!(draw(&state, 60, 8));
         let empty = AppState::new(Window::new("m", now(), Duration::hours(24)));
         assert!(draw(&empty, 40, 4).contains("no figure source configured"));
+    }
+
+    /// Zoomed, the selected figure's history is a chart with its thresholds across it.
+    #[test]
+    fn zoomed_the_selected_figure_is_charted_with_its_thresholds() {
+        let state = state();
+        let index = super::listed(&state)
+            .iter()
+            .position(|f| f.figure.id == "mm.boundary_violations_per_s")
+            .unwrap();
+        let ui = UiState {
+            focus: PaneId::Figures,
+            zoomed: true,
+            selected: index,
+            ..UiState::default()
+        };
+        let buffer = draw_pane_at(
+            PaneId::Figures,
+            &state,
+            &ui,
+            &theme(),
+            (100, 24),
+            &FOCUSED_ZOOMED,
+            now(),
+        );
+        let screen = text(&buffer);
+        assert!(
+            screen.contains("security boundary violations/s 2.50 /s · warn > 1"),
+            "{screen}"
+        );
+        assert!(screen.contains("now"), "the time axis:\n{screen}");
+        // The threshold's line is drawn in the warn style across the chart.
+        let warn_cells = buffer
+            .content()
+            .iter()
+            .filter(|c| c.fg == theme().warn.fg.unwrap() && c.symbol() == "•")
+            .count();
+        assert!(
+            warn_cells > 20,
+            "{warn_cells} cells of the warn line:\n{screen}"
+        );
+        // Not zoomed, no chart.
+        let overview = draw(&state, 100, 24);
+        assert!(!overview.contains("· warn > 1"), "{overview}");
     }
 
     /// `[[logs.L.metric]]` and `[[sqlite.S.metric]]` figures have no pane of their own:
