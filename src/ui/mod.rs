@@ -421,6 +421,19 @@ mod tests {
     }
 
     #[test]
+    fn screen_120x40() {
+        let theme = theme();
+        let ui = UiState::default();
+        insta::assert_snapshot!(text(&draw_screen(
+            &deployment(Level::Crit),
+            &ui,
+            &theme,
+            120,
+            40
+        )));
+    }
+
+    #[test]
     fn screen_tiny() {
         let theme = theme();
         let ui = UiState::default();
