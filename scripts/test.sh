@@ -52,7 +52,7 @@ if [ "${CI:-}" = "true" ]; then
   export WATCHPOST_REQUIRE_USERS=1
 fi
 
-# The end-to-end tests drive the release binary in tmux.
+# The soak test drives the release binary (and the README's demo command runs it).
 cargo build --release --locked
 if command -v cargo-nextest >/dev/null 2>&1; then
   cargo nextest run --locked --no-fail-fast "$@"

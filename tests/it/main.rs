@@ -31,5 +31,6 @@ mod report;
 mod rules;
 mod sanitize;
 mod screens;
+mod soak;
 mod sqlite_tmws;
 mod ssh;
