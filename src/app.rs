@@ -14,7 +14,9 @@ use crate::record::{self, Role};
 use crate::state::alerts::AlertEvent;
 use crate::state::{AppState, Note, Outgoing, RecordStatus};
 use crate::tui::Tui;
+use crate::ui::command::{self, Command};
 use crate::ui::panes::{self, Cx, Outcome};
+use crate::ui::prompt::LineEdit;
 use crate::ui::theme::Theme;
 use crate::ui::{self, UiState};
 use chrono::{DateTime, Utc};
@@ -72,6 +74,8 @@ pub struct App {
     /// Tells the collectors what is on screen (the zoomed container's logs are read only
     /// while it is zoomed).
     on_screen: tokio::sync::watch::Sender<OnScreen>,
+    /// Text for the terminal's clipboard (`y`), written with the next frame.
+    clipboard: Option<String>,
     /// Updates taken off the channel and not applied yet (a big batch of log lines is
     /// taken a slice at a time), so a burst is applied between frames instead of holding
     /// one back.
@@ -102,8 +106,14 @@ impl App {
             on_alert: Vec::new(),
             notifications: Vec::new(),
             on_screen: tokio::sync::watch::Sender::new(OnScreen::default()),
+            clipboard: None,
             backlog: std::collections::VecDeque::new(),
         }
+    }
+
+    /// The text `y` asked to copy, for the loop to write to the terminal with the next frame.
+    pub(crate) fn take_clipboard(&mut self) -> Option<String> {
+        self.clipboard.take()
     }
 
     /// What the collectors are told is on screen.
@@ -301,6 +311,15 @@ impl App {
                     self.acknowledge_alert(&id, Utc::now());
                     return true;
                 }
+                Outcome::Unacknowledge(id) => {
+                    self.unacknowledge_alert(&id, Utc::now());
+                    return true;
+                }
+                Outcome::Copy(text) => {
+                    self.ui.flash = Some(format!("copied 1 line ({} bytes)", text.len()));
+                    self.clipboard = Some(text);
+                    return true;
+                }
             }
         }
         match action {
@@ -332,34 +351,57 @@ impl App {
                 self.ui.paused = !self.ui.paused;
                 self.frozen = self.ui.paused.then(|| self.state.clone());
             }
-            Action::StartNote => {
-                if let RecordStatus::Viewer { holder, .. } = &self.state.record {
-                    self.ui.flash = Some(format!(
-                        "viewer: write notes in the watchpost that holds the record{}",
-                        holder.map(|p| format!(" (pid {p})")).unwrap_or_default()
-                    ));
-                } else {
-                    self.ui.note = Some(String::new());
-                }
-            }
+            Action::StartNote => match self.note_refused() {
+                Some(why) => self.ui.flash = Some(why),
+                None => self.ui.note = Some(LineEdit::default()),
+            },
             Action::NoteInput(c) => {
                 if let Some(note) = &mut self.ui.note
-                    && note.chars().count() < NOTE_MAX_CHARS
+                    && note.len() < NOTE_MAX_CHARS
                 {
-                    note.push(c);
+                    note.insert(c);
                 }
             }
             Action::NoteBackspace => {
                 if let Some(note) = &mut self.ui.note {
-                    note.pop();
+                    note.backspace();
                 }
             }
             Action::NoteSave => {
-                if let Some(text) = self.ui.note.take() {
-                    self.add_note(&text, Utc::now());
+                if let Some(line) = self.ui.note.take() {
+                    self.add_note(line.text(), Utc::now());
                 }
             }
             Action::NoteCancel => self.ui.note = None,
+            // The editing keys of the note and the command line (a pane's prompt has
+            // taken its own above).
+            Action::Edit(edit) => {
+                if let Some(line) = self.ui.note.as_mut().or(self.ui.command.as_mut()) {
+                    line.apply(edit);
+                }
+            }
+            Action::StartCommand => self.ui.command = Some(LineEdit::default()),
+            Action::CommandInput(c) => {
+                if let Some(line) = &mut self.ui.command {
+                    line.insert(c);
+                }
+            }
+            Action::CommandBackspace => {
+                if let Some(line) = &mut self.ui.command {
+                    line.backspace();
+                }
+            }
+            Action::CommandComplete => {
+                if let Some(line) = &mut self.ui.command {
+                    command::complete(line);
+                }
+            }
+            Action::CommandRun => {
+                if let Some(line) = self.ui.command.take() {
+                    self.run_command(line.text());
+                }
+            }
+            Action::CommandCancel => self.ui.command = None,
             Action::ToggleMouse => {
                 self.ui.mouse = !self.ui.mouse;
                 self.ui.flash = Some(
@@ -393,6 +435,66 @@ impl App {
             _ => {}
         }
         true
+    }
+
+    /// Why this process takes no note: a viewer's notes go to the watchpost that holds the
+    /// record.
+    fn note_refused(&self) -> Option<String> {
+        match &self.state.record {
+            RecordStatus::Viewer { holder, .. } => Some(format!(
+                "viewer: write notes in the watchpost that holds the record{}",
+                holder.map(|p| format!(" (pid {p})")).unwrap_or_default()
+            )),
+            _ => None,
+        }
+    }
+
+    /// Carries out a `:` command line; a mistake in it is said in the footer.
+    fn run_command(&mut self, text: &str) {
+        let command = match command::parse(text) {
+            Ok(Some(command)) => command,
+            Ok(None) => return,
+            Err(why) => {
+                self.ui.flash = Some(why);
+                return;
+            }
+        };
+        match command {
+            Command::Quit => self.quit = true,
+            Command::Note(None) => {
+                self.carry_out(Action::StartNote);
+            }
+            Command::Note(Some(text)) => match self.note_refused() {
+                Some(why) => self.ui.flash = Some(why),
+                None => self.add_note(&text, Utc::now()),
+            },
+            Command::Ack => {
+                self.carry_out(Action::Acknowledge);
+            }
+            Command::Unack => {
+                self.carry_out(Action::Unacknowledge);
+            }
+            Command::Filter(regex) => {
+                let filter = ui::LogFilter::parse(&regex);
+                if let Some(error) = filter.error {
+                    self.ui.flash = Some(format!("filter not applied: {error}"));
+                    return;
+                }
+                panes::errors::apply_filter(&mut self.ui, &regex);
+                self.ui.flash = Some(if regex.is_empty() {
+                    "filter cleared".to_string()
+                } else {
+                    format!("filter: {}", crate::model::sanitize::sanitize(&regex))
+                });
+            }
+            Command::Theme(name) => match Theme::built_in(&name) {
+                Ok(theme) => {
+                    self.theme = theme;
+                    self.ui.flash = Some(format!("theme {name}"));
+                }
+                Err(why) => self.ui.flash = Some(why),
+            },
+        }
     }
 
     /// The keymap in effect, for the panes the config feeds: the overview, Tab and the
@@ -429,6 +531,26 @@ impl App {
             screen.zoomed_container = zoomed;
             changed
         });
+    }
+
+    /// Takes back the acknowledgement of alert `id` at `now`, in the state, the paused copy
+    /// and the record.
+    pub fn unacknowledge_alert(&mut self, id: &str, now: DateTime<Utc>) -> bool {
+        let event = self.state.alerts.unacknowledge_at(id, now);
+        if let Some(frozen) = &mut self.frozen {
+            frozen.alerts.unacknowledge_at(id, now);
+        }
+        match event {
+            Some(event) => {
+                if let Some(recording) = &self.recording {
+                    recording
+                        .writer
+                        .send(record::store::Msg::Out(Outgoing::Alert(event)));
+                }
+                true
+            }
+            None => false,
+        }
     }
 
     /// Acknowledges alert `id` at `now`, in the state, the paused copy and the record.
@@ -538,6 +660,8 @@ pub trait Screen {
     }
     /// Rings the terminal's bell between frames.
     fn bell(&mut self) {}
+    /// Puts `text` on the terminal's clipboard, before a frame.
+    fn copy(&mut self, _text: &str) {}
 }
 
 impl Screen for Tui {
@@ -554,6 +678,11 @@ impl Screen for Tui {
         let backend = self.terminal.backend_mut();
         let _ = backend.write_all(b"\x07");
         let _ = backend.flush();
+    }
+
+    fn copy(&mut self, text: &str) {
+        // A terminal that does not take OSC 52 ignores it: nothing to report.
+        let _ = Tui::copy(self, text);
     }
 }
 
@@ -612,6 +741,9 @@ pub async fn event_loop(
                             app.ui.flash = Some(e.to_string());
                         }
                     }
+                }
+                if let Some(text) = app.take_clipboard() {
+                    screen.copy(&text);
                 }
                 screen.draw(app)?;
                 let now = Instant::now();
@@ -932,7 +1064,7 @@ mod tests {
     fn n_opens_a_note_whose_keys_are_text_until_enter() {
         let mut app = app();
         app.handle(action_for_key(key(KeyCode::Char('n')), &app.ui).unwrap());
-        assert_eq!(app.ui.note.as_deref(), Some(""));
+        assert_eq!(app.ui.note.as_ref().map(LineEdit::text), Some(""));
         for c in "pool to 40, q".chars() {
             let action = action_for_key(key(KeyCode::Char(c)), &app.ui).unwrap();
             app.handle(action);
@@ -1180,10 +1312,12 @@ mod tests {
         assert_eq!(action, Some(Action::Quit));
     }
 
-    /// Frames from the loop on a test backend, each as its text.
+    /// Frames from the loop on a test backend, each as its text, and what was copied to
+    /// the clipboard (with the number of frames drawn before it).
     struct Frames {
         terminal: ratatui::Terminal<ratatui::backend::TestBackend>,
         shown: Vec<String>,
+        copied: Vec<(usize, String)>,
     }
 
     impl Frames {
@@ -1192,6 +1326,7 @@ mod tests {
             Frames {
                 terminal: ratatui::Terminal::new(backend).unwrap(),
                 shown: Vec::new(),
+                copied: Vec::new(),
             }
         }
     }
@@ -1204,6 +1339,294 @@ mod tests {
                 .push(buffer.content().iter().map(|c| c.symbol()).collect());
             Ok(())
         }
+
+        fn copy(&mut self, text: &str) {
+            self.copied.push((self.shown.len(), text.to_string()));
+        }
+    }
+
+    /// Presses keys, each as the keymap reads it.
+    fn press(app: &mut App, keys: &[(KeyCode, KeyModifiers)]) {
+        for (code, held) in keys {
+            if let Some(action) = action_for_key(KeyEvent::new(*code, *held), &app.ui) {
+                app.handle(action);
+            }
+        }
+    }
+
+    fn plain(code: KeyCode) -> (KeyCode, KeyModifiers) {
+        (code, KeyModifiers::NONE)
+    }
+
+    fn typing(text: &str) -> Vec<(KeyCode, KeyModifiers)> {
+        text.chars().map(|c| plain(KeyCode::Char(c))).collect()
+    }
+
+    #[test]
+    fn a_note_is_edited_where_the_cursor_is() {
+        let mut app = app();
+        press(&mut app, &typing("npool to 40 now"));
+        let ctrl_w = (KeyCode::Char('w'), KeyModifiers::CONTROL);
+        let ctrl_u = (KeyCode::Char('u'), KeyModifiers::CONTROL);
+        // Ctrl-W takes "now" back; ← twice and "0" goes in between "4" and "0".
+        press(
+            &mut app,
+            &[ctrl_w, plain(KeyCode::Left), plain(KeyCode::Left)],
+        );
+        press(&mut app, &typing("0"));
+        let note = app.ui.note.as_ref().unwrap();
+        assert_eq!((note.text(), note.cursor()), ("pool to 400 ", 10));
+        // Home, Delete, then Backspace at the start (nothing), End and Backspace.
+        press(
+            &mut app,
+            &[
+                plain(KeyCode::Home),
+                plain(KeyCode::Delete),
+                plain(KeyCode::Backspace),
+                plain(KeyCode::End),
+                plain(KeyCode::Backspace),
+            ],
+        );
+        assert_eq!(app.ui.note.as_ref().unwrap().text(), "ool to 400");
+        // Ctrl-U from the middle keeps what is after the cursor.
+        press(
+            &mut app,
+            &[
+                plain(KeyCode::Left),
+                plain(KeyCode::Left),
+                plain(KeyCode::Left),
+            ],
+        );
+        press(&mut app, &[ctrl_u]);
+        press(&mut app, &typing("raised to"));
+        press(&mut app, &[plain(KeyCode::Enter)]);
+        assert_eq!(app.state.notes[0].text, "raised to400");
+        // The footer draws the cursor where it is: on the 4 while it is before it.
+        press(&mut app, &typing("nab"));
+        press(&mut app, &[plain(KeyCode::Left)]);
+        let buffer = ui::test_support::draw_screen(&app.state, &app.ui, &app.theme, 80, 24);
+        let (x, y) = ui::test_support::find(&buffer, "note: ab").unwrap();
+        let cursor = &buffer[(x + 7, y)];
+        assert_eq!(cursor.symbol(), "b");
+        assert!(cursor.modifier.contains(ratatui::style::Modifier::REVERSED));
+        assert!(
+            !buffer[(x + 6, y)]
+                .modifier
+                .contains(ratatui::style::Modifier::REVERSED)
+        );
+    }
+
+    #[test]
+    fn the_filter_prompt_edits_in_place_and_goes_back_through_the_filters_applied() {
+        let mut app = app();
+        let up = plain(KeyCode::Up);
+        let down = plain(KeyCode::Down);
+        let filter = |app: &App| app.ui.views.errors.line.text().to_string();
+        for text in ["timeout", "refused", "refused", "level:warn"] {
+            press(&mut app, &typing("/"));
+            press(&mut app, &[(KeyCode::Char('u'), KeyModifiers::CONTROL)]);
+            press(&mut app, &typing(text));
+            press(&mut app, &[plain(KeyCode::Enter)]);
+        }
+        assert_eq!(app.ui.views.errors.filter.input, "level:warn");
+        // ↑ goes back newest first (the repeat kept once), ↓ forward to what was typed.
+        press(&mut app, &typing("/"));
+        press(&mut app, &[(KeyCode::Char('u'), KeyModifiers::CONTROL)]);
+        press(&mut app, &typing("red"));
+        press(&mut app, &[up]);
+        assert_eq!(filter(&app), "level:warn");
+        press(&mut app, &[up]);
+        assert_eq!(filter(&app), "refused");
+        assert_eq!(
+            app.ui.views.errors.filter.input, "refused",
+            "applied as shown"
+        );
+        press(&mut app, &[up, up]);
+        assert_eq!(filter(&app), "timeout");
+        press(&mut app, &[down, down, down]);
+        assert_eq!(filter(&app), "red");
+        // Editing in the middle: Home, then the text goes in front.
+        press(&mut app, &[plain(KeyCode::Home)]);
+        press(&mut app, &typing("!"));
+        assert_eq!(filter(&app), "!red");
+        assert_eq!(app.ui.views.errors.line.cursor(), 1);
+        assert!(app.ui.views.errors.filter.exclude.is_some());
+        // Esc gives back the filter applied before.
+        press(&mut app, &[plain(KeyCode::Esc)]);
+        assert_eq!(app.ui.views.errors.filter.input, "level:warn");
+        assert_eq!(
+            app.ui.views.errors.history.entries().collect::<Vec<_>>(),
+            ["level:warn", "refused", "timeout"]
+        );
+    }
+
+    /// An app with a firing alert and an error line whose message carries escape sequences.
+    fn triage_app() -> App {
+        use crate::model::figure::Reading;
+        use crate::model::rule::{Rule, Threshold};
+        use crate::model::update::{LogLevel, LogLine};
+        let mut app = app();
+        let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 23, 11, 50, 0).unwrap();
+        app.apply_update(Update::Logs(vec![
+            LogLine::new("tmws", at, LogLevel::Error, "first failure".to_string()),
+            LogLine::new(
+                "tmws",
+                at,
+                LogLevel::Error,
+                "Failed \x1b]52;c;UFdORUQ=\x07to call\x1b[2J MCP tool".to_string(),
+            ),
+        ]));
+        app.apply_update(Update::Readings {
+            source: "api".into(),
+            readings: vec![
+                Reading::number("api.up", "api up", 0.0, "")
+                    .with_rule(Rule::crit_only(Threshold::below(1.0))),
+            ],
+        });
+        app
+    }
+
+    #[test]
+    fn y_copies_the_selected_line_sanitized() {
+        let mut app = triage_app();
+        // Elsewhere, y says where it works.
+        press(&mut app, &typing("y"));
+        assert!(app.ui.flash.as_deref().unwrap().contains("focus Errors"));
+        assert_eq!(app.take_clipboard(), None);
+        press(&mut app, &typing("6y"));
+        let copied = app.take_clipboard().expect("the newest line is copied");
+        assert_eq!(
+            copied,
+            "2026-11-23 11:50:00 tmws ERROR Failed to call MCP tool"
+        );
+        assert_eq!(
+            app.ui.flash.as_deref(),
+            Some(format!("copied 1 line ({} bytes)", copied.len()).as_str())
+        );
+        // One line back.
+        press(&mut app, &[plain(KeyCode::Up)]);
+        press(&mut app, &typing("y"));
+        assert_eq!(
+            app.take_clipboard().as_deref(),
+            Some("2026-11-23 11:50:00 tmws ERROR first failure")
+        );
+    }
+
+    fn command(app: &mut App, text: &str) {
+        press(app, &typing(":"));
+        press(app, &typing(text));
+        press(app, &[plain(KeyCode::Enter)]);
+        assert!(app.ui.command.is_none(), "Enter closes the command line");
+    }
+
+    #[test]
+    fn colon_commands_do_what_their_keys_do() {
+        let mut app = triage_app();
+        let flash = |app: &App| app.ui.flash.clone().unwrap_or_default();
+        // :note TEXT keeps it; :note alone opens the note prompt.
+        command(&mut app, "note pool to 40");
+        assert_eq!(app.state.notes[0].text, "pool to 40");
+        command(&mut app, "note");
+        assert!(app.ui.note.is_some());
+        press(&mut app, &[plain(KeyCode::Esc)]);
+        // :ack / :unack on the selected alert of the Alerts pane.
+        command(&mut app, "ack");
+        assert!(flash(&app).contains("focus Alerts"), "{}", flash(&app));
+        app.handle(Action::Focus(PaneId::Alerts));
+        command(&mut app, "ack");
+        assert!(app.state.alerts.active[0].acknowledged);
+        assert_eq!(flash(&app), "acknowledged api.up");
+        command(&mut app, "unack");
+        assert!(!app.state.alerts.active[0].acknowledged);
+        assert_eq!(flash(&app), "unacknowledged api.up");
+        command(&mut app, "unack");
+        assert_eq!(flash(&app), "api.up is not acknowledged");
+        // :filter applies as / then Enter (and goes into the filter history).
+        command(&mut app, "filter time(out|d)");
+        assert_eq!(app.ui.focus, PaneId::Errors);
+        assert_eq!(app.ui.views.errors.filter.input, "time(out|d)");
+        assert!(!app.ui.views.errors.editing);
+        assert_eq!(
+            app.ui.views.errors.history.entries().next(),
+            Some("time(out|d)")
+        );
+        command(&mut app, "filter (unclosed");
+        assert!(
+            flash(&app).starts_with("filter not applied: bad regex"),
+            "{}",
+            flash(&app)
+        );
+        assert_eq!(app.ui.views.errors.filter.input, "time(out|d)", "kept");
+        command(&mut app, "filter");
+        assert!(!app.ui.views.errors.filter.is_active());
+        // :theme switches to a built-in theme.
+        command(&mut app, "theme monochrome");
+        assert_eq!(app.theme, Theme::built_in("monochrome").unwrap());
+        command(&mut app, "theme plaid");
+        assert!(
+            flash(&app).starts_with("unknown theme \"plaid\""),
+            "{}",
+            flash(&app)
+        );
+        assert_eq!(app.theme.name, "monochrome");
+        // Tab completes; a mistake is a sentence; Esc drops the line; :q quits.
+        press(&mut app, &typing(":th"));
+        press(&mut app, &[plain(KeyCode::Tab)]);
+        press(&mut app, &typing("d"));
+        press(&mut app, &[plain(KeyCode::Tab)]);
+        assert_eq!(app.ui.command.as_ref().unwrap().text(), "theme default");
+        press(&mut app, &[plain(KeyCode::Enter)]);
+        assert_eq!(app.theme.name, "default");
+        command(&mut app, "launch missiles");
+        assert!(
+            flash(&app).starts_with("unknown command :launch"),
+            "{}",
+            flash(&app)
+        );
+        press(&mut app, &typing(":q"));
+        press(&mut app, &[plain(KeyCode::Esc)]);
+        assert!(!app.quit && app.ui.command.is_none());
+        command(&mut app, "q");
+        assert!(app.quit);
+    }
+
+    #[tokio::test]
+    async fn the_event_loop_writes_a_copy_to_the_terminal_before_the_next_frame() {
+        let mut app = triage_app();
+        let mut screen = Frames::new(100, 30);
+        let (_tx, rx) = mpsc::channel(1);
+        let (keys_tx, keys_rx) = mpsc::channel(4);
+        let keys = Box::pin(futures::stream::unfold(keys_rx, |mut rx| async move {
+            rx.recv().await.map(|event| (Ok(event), rx))
+        }));
+        let typist = tokio::spawn(async move {
+            for c in ['6', 'y', 'q'] {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                keys_tx
+                    .send(Event::Key(key(KeyCode::Char(c))))
+                    .await
+                    .unwrap();
+            }
+        });
+        let never = Box::pin(std::future::pending::<()>());
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            event_loop(&mut app, &mut screen, keys, rx, never),
+        )
+        .await
+        .expect("q ends the loop")
+        .unwrap();
+        typist.await.unwrap();
+        let [(before, text)] = screen.copied.as_slice() else {
+            panic!("one copy: {:?}", screen.copied);
+        };
+        assert_eq!(
+            text,
+            "2026-11-23 11:50:00 tmws ERROR Failed to call MCP tool"
+        );
+        // The frame right after it says so.
+        let frame = &screen.shown[*before];
+        assert!(frame.contains("copied 1 line (54 bytes)"), "{frame}");
     }
 
     #[tokio::test]

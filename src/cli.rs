@@ -48,9 +48,12 @@ pub struct KeysArgs {
     /// it exists. A mistake in it is reported with its line and column, and exit code 2.
     ///
     /// Actions: help, focus_next, focus_previous, watch_window, zoom, back, up, down, page_up, page_down,
-    /// top, bottom, quit, note_save, note_cancel, note_backspace, sort_next, sort_reverse,
-    /// filter, errors_only, wrap, follow, patterns, line_fields, filter_apply,
-    /// filter_cancel, filter_backspace, ack, pause, note, mouse. Keys: a character (q, Q,
+    /// top, bottom, quit, note_save, note_cancel, note_backspace, command_run,
+    /// command_cancel, command_complete, command_backspace, sort_next, sort_reverse,
+    /// filter, errors_only, wrap, follow, copy_line, patterns, line_fields, filter_apply,
+    /// filter_cancel, filter_backspace, filter_older, filter_newer, ack, pause, note,
+    /// command, mouse, and in every prompt cursor_left, cursor_right, cursor_start,
+    /// cursor_end, delete_forward, delete_word, delete_to_start. Keys: a character (q, Q,
     /// ?), space, enter, esc, tab, backtab, backspace, delete, insert, up, down, left,
     /// right, pgup, pgdn, home, end, f1-f12, each also after ctrl- (ctrl-a).
     #[arg(long = "keys", value_name = "FILE")]

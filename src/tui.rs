@@ -2,6 +2,8 @@
 //! on normal exit, on drop, and on panic (the hook runs before color-eyre's report, so
 //! the report lands on a sane terminal). Signals end the event loop, which drops the guard.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
 use crossterm::execute;
 use crossterm::terminal::{
@@ -9,6 +11,7 @@ use crossterm::terminal::{
 };
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
+use std::fmt;
 use std::io::{self, Stdout, Write};
 use std::mem::ManuallyDrop;
 
@@ -52,6 +55,22 @@ impl Tui {
         }
         Ok(())
     }
+
+    /// Puts `text` on the clipboard of the terminal (OSC 52; tmux passes it on when its
+    /// `set-clipboard` allows).
+    pub(crate) fn copy(&mut self, text: &str) -> io::Result<()> {
+        execute!(self.terminal.backend_mut(), CopyToClipboard(text))
+    }
+}
+
+/// OSC 52 `c`: sets the clipboard to the text, base64 in the sequence, ended by BEL (which
+/// older terminals and tmux read as well as ST).
+pub(crate) struct CopyToClipboard<'a>(pub &'a str);
+
+impl crossterm::Command for CopyToClipboard<'_> {
+    fn write_ansi(&self, f: &mut impl fmt::Write) -> fmt::Result {
+        write!(f, "\x1b]52;c;{}\x07", STANDARD.encode(self.0))
+    }
 }
 
 impl Drop for Tui {
@@ -90,4 +109,27 @@ pub fn install_hooks() -> color_eyre::Result<()> {
         let _ = writeln!(io::stderr(), "{}", panic_hook.panic_report(info));
     }));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bytes crossterm writes for a command.
+    fn ansi(command: impl crossterm::Command) -> Vec<u8> {
+        let mut out = Vec::new();
+        execute!(out, command).unwrap();
+        out
+    }
+
+    #[test]
+    fn osc_52_carries_the_line_in_base64_and_ends_with_bel() {
+        let line = "2026-11-23 11:50:00 tmws ERROR Failed to call MCP tool";
+        assert_eq!(
+            ansi(CopyToClipboard(line)),
+            b"\x1b]52;c;MjAyNi0xMS0yMyAxMTo1MDowMCB0bXdzIEVSUk9SIEZhaWxlZCB0byBjYWxsIE1DUCB0b29s\x07"
+        );
+        // Not ASCII: its UTF-8 bytes.
+        assert_eq!(ansi(CopyToClipboard("é")), b"\x1b]52;c;w6k=\x07");
+    }
 }

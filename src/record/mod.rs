@@ -502,6 +502,13 @@ pub fn replay(events: &[AlertEvent]) -> Replay {
                     }
                 }
             }
+            // The alert waits for someone again; its incident keeps the time it was first
+            // answered (the report's time to acknowledge).
+            EventKind::Unacknowledged => {
+                if let Some(o) = open.get_mut(&e.id) {
+                    o.alert.acknowledged = false;
+                }
+            }
             EventKind::Flapping => {
                 if !open.contains_key(&e.id)
                     && let Some(pos) = out
@@ -816,6 +823,24 @@ mod tests {
             notify: true,
             held_back: 0,
         }
+    }
+
+    #[test]
+    fn replay_takes_an_acknowledgement_back() {
+        let events = vec![
+            event(EventKind::Fired, 10, Severity::Crit),
+            event(EventKind::Acknowledged, 15, Severity::Crit),
+            event(EventKind::Unacknowledged, 18, Severity::Crit),
+        ];
+        let r = replay(&events);
+        assert!(!r.open[0].acknowledged);
+        assert_eq!(r.incidents[0].acknowledged, Some(at(15)));
+        let again = [
+            events,
+            vec![event(EventKind::Acknowledged, 20, Severity::Crit)],
+        ]
+        .concat();
+        assert!(replay(&again).open[0].acknowledged);
     }
 
     #[test]

@@ -144,6 +144,8 @@ pub enum EventKind {
     /// Pending, then OK without firing.
     Cancelled,
     Acknowledged,
+    /// An acknowledgement taken back (`:unack`): the alert waits for someone again.
+    Unacknowledged,
     Flapping,
     FlapEnded,
     Silenced,
@@ -154,13 +156,14 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 12] = [
         EventKind::Pending,
         EventKind::Fired,
         EventKind::Changed,
         EventKind::Resolved,
         EventKind::Cancelled,
         EventKind::Acknowledged,
+        EventKind::Unacknowledged,
         EventKind::Flapping,
         EventKind::FlapEnded,
         EventKind::Silenced,
@@ -176,6 +179,7 @@ impl EventKind {
             EventKind::Resolved => "resolved",
             EventKind::Cancelled => "cancelled",
             EventKind::Acknowledged => "acknowledged",
+            EventKind::Unacknowledged => "unacknowledged",
             EventKind::Flapping => "flapping",
             EventKind::FlapEnded => "flap_ended",
             EventKind::Silenced => "silenced",
@@ -627,6 +631,17 @@ impl AlertBook {
         Some(self.event(id, EventKind::Acknowledged, now, false, 0))
     }
 
+    /// Takes back the acknowledgement of one active alert by id at `now`; the event is for
+    /// the record. `None` when it is not listed or not acknowledged.
+    pub(crate) fn unacknowledge_at(&mut self, id: &str, now: DateTime<Utc>) -> Option<AlertEvent> {
+        let alert = self
+            .active
+            .iter_mut()
+            .find(|a| a.id == id && a.acknowledged)?;
+        alert.acknowledged = false;
+        Some(self.event(id, EventKind::Unacknowledged, now, false, 0))
+    }
+
     pub(crate) fn unacknowledged(&self) -> usize {
         self.active
             .iter()
@@ -846,6 +861,32 @@ mod tests {
         assert!(rig.book.active.is_empty());
         assert_eq!(rig.book.resolved[0].resolved_at, Some(at(6)));
         assert_eq!(rig.book.worst(), Severity::Ok);
+    }
+
+    #[test]
+    fn an_acknowledgement_can_be_taken_back_and_given_again() {
+        let mut rig = Rig::new(up_rule());
+        rig.read(0.0, 0);
+        assert!(
+            rig.book.unacknowledge_at("api.up", at(1)).is_none(),
+            "not acknowledged"
+        );
+        assert!(rig.book.acknowledge_at("api.up", at(2)).is_some());
+        let event = rig.book.unacknowledge_at("api.up", at(3)).unwrap();
+        assert_eq!(
+            (event.kind, event.at, event.notify),
+            (EventKind::Unacknowledged, at(3), false)
+        );
+        assert_eq!(event.kind.as_str(), "unacknowledged");
+        assert_eq!(
+            EventKind::parse("unacknowledged"),
+            Some(EventKind::Unacknowledged)
+        );
+        assert!(!rig.book.active[0].acknowledged);
+        assert_eq!(rig.book.unacknowledged(), 1);
+        assert!(rig.book.acknowledge_at("api.up", at(4)).is_some());
+        assert_eq!(rig.book.unacknowledged(), 0);
+        assert!(rig.book.unacknowledge_at("no.such", at(5)).is_none());
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub use file::{KeymapError, default_path};
 use super::PaneId;
 use super::UiState;
 use super::panes;
+use super::prompt::Edit;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
@@ -38,6 +39,11 @@ pub enum Action {
     FilterBackspace,
     FilterApply,
     FilterCancel,
+    /// The filter prompt: the filter applied before the one shown / the one after it.
+    FilterOlder,
+    FilterNewer,
+    /// An editing key of whichever prompt is open (the cursor, deleting words).
+    Edit(Edit),
     ToggleErrorsOnly,
     /// Errors pane: wrap long messages or cut them.
     ToggleWrap,
@@ -47,13 +53,24 @@ pub enum Action {
     ToggleLineFields,
     /// Errors pane: back to the newest line, following.
     Follow,
+    /// Errors pane: the selected line to the terminal's clipboard (OSC 52).
+    CopyLine,
     TogglePause,
     Acknowledge,
+    /// Takes an acknowledgement back (the `:unack` command; no key of its own).
+    Unacknowledge,
     StartNote,
     NoteInput(char),
     NoteBackspace,
     NoteSave,
     NoteCancel,
+    /// The `:` command line.
+    StartCommand,
+    CommandInput(char),
+    CommandBackspace,
+    CommandComplete,
+    CommandRun,
+    CommandCancel,
     ToggleMouse,
     /// Containers pane: sort by the next column / reverse the sort.
     SortNext,
@@ -86,18 +103,29 @@ impl Action {
             Action::FilterBackspace => "filter_backspace",
             Action::FilterApply => "filter_apply",
             Action::FilterCancel => "filter_cancel",
+            Action::FilterOlder => "filter_older",
+            Action::FilterNewer => "filter_newer",
+            Action::Edit(edit) => edit.name(),
             Action::ToggleErrorsOnly => "errors_only",
             Action::ToggleWrap => "wrap",
             Action::TogglePatterns => "patterns",
             Action::ToggleLineFields => "line_fields",
             Action::Follow => "follow",
+            Action::CopyLine => "copy_line",
             Action::TogglePause => "pause",
             Action::Acknowledge => "ack",
+            Action::Unacknowledge => "unack",
             Action::StartNote => "note",
             Action::NoteInput(_) => "note_type",
             Action::NoteBackspace => "note_backspace",
             Action::NoteSave => "note_save",
             Action::NoteCancel => "note_cancel",
+            Action::StartCommand => "command",
+            Action::CommandInput(_) => "command_type",
+            Action::CommandBackspace => "command_backspace",
+            Action::CommandComplete => "command_complete",
+            Action::CommandRun => "command_run",
+            Action::CommandCancel => "command_cancel",
             Action::ToggleMouse => "mouse",
             Action::SortNext => "sort_next",
             Action::SortReverse => "sort_reverse",
@@ -118,6 +146,7 @@ impl Action {
         match self {
             Action::FilterInput(_) => Action::FilterInput(c),
             Action::NoteInput(_) => Action::NoteInput(c),
+            Action::CommandInput(_) => Action::CommandInput(c),
             Action::Focus(p) => Action::Focus(pane.unwrap_or(*p)),
             other => other.clone(),
         }
@@ -297,6 +326,8 @@ pub(crate) enum When {
     Help,
     /// A note is being typed.
     Note,
+    /// The `:` command line is open.
+    Command,
     /// A pane's prompt is open (the Errors filter).
     Prompt(PaneId),
     /// The pane is focused and zoomed (before [`When::Screen`]'s bindings).
@@ -311,6 +342,7 @@ impl When {
             Screen => "on the dashboard".into(),
             When::Help => "in the help overlay".into(),
             When::Note => "while a note is typed".into(),
+            When::Command => "in the command line".into(),
             When::Prompt(pane) => format!("in the {} pane's prompt", pane.title()),
             When::Zoomed(pane) => format!("in the zoomed {} pane", pane.title()),
         }
@@ -482,7 +514,73 @@ pub(crate) const SCREEN: &[Binding] = &[
         Hidden,
     ),
     Binding::new(&[Key::Text], Action::NoteInput(' '), When::Note, Hidden),
+    // The `:` command line: keys are text.
+    Binding::new(
+        &[code(KeyCode::Enter)],
+        Action::CommandRun,
+        When::Command,
+        Hidden,
+    )
+    .footer(0, "run"),
+    Binding::new(
+        &[code(KeyCode::Esc)],
+        Action::CommandCancel,
+        When::Command,
+        Hidden,
+    )
+    .footer(1, "cancel"),
+    Binding::new(
+        &[code(KeyCode::Tab)],
+        Action::CommandComplete,
+        When::Command,
+        Hidden,
+    )
+    .footer(2, "complete"),
+    Binding::new(
+        &[code(KeyCode::Backspace)],
+        Action::CommandBackspace,
+        When::Command,
+        Hidden,
+    ),
+    Binding::new(
+        &[Key::Text],
+        Action::CommandInput(' '),
+        When::Command,
+        Hidden,
+    ),
 ];
+
+/// The keys that edit the text of every prompt (the note, the command line, a pane's
+/// prompt), each given to all of them by [`bindings`]. The footer does not list them;
+/// the README does.
+const EDITING: &[(&[Key], Edit)] = &[
+    (&[code(KeyCode::Left)], Edit::Left),
+    (&[code(KeyCode::Right)], Edit::Right),
+    (&[code(KeyCode::Home)], Edit::Start),
+    (&[code(KeyCode::End)], Edit::End),
+    (&[code(KeyCode::Delete)], Edit::DeleteForward),
+    (&[ctrl('w')], Edit::DeleteWord),
+    (&[ctrl('u')], Edit::DeleteToStart),
+];
+
+/// [`EDITING`] in every prompt.
+static PROMPT_EDITING: LazyLock<Vec<Binding>> = LazyLock::new(|| {
+    let mut prompts = vec![When::Note, When::Command];
+    prompts.extend(
+        panes::PANES
+            .iter()
+            .filter(|p| p.prompt.is_some())
+            .map(|p| When::Prompt(p.id)),
+    );
+    prompts
+        .into_iter()
+        .flat_map(|when| {
+            EDITING
+                .iter()
+                .map(move |&(keys, edit)| Binding::new(keys, Action::Edit(edit), when, Hidden))
+        })
+        .collect()
+});
 
 /// The screen's keys listed after the panes' own.
 pub(crate) const GENERAL: &[Binding] = &[
@@ -501,6 +599,12 @@ pub(crate) const GENERAL: &[Binding] = &[
     )
     .footer(7, "note"),
     Binding::new(
+        &[ch(':')],
+        Action::StartCommand,
+        Screen,
+        Row(&["command line: q note ack unack filter theme"]),
+    ),
+    Binding::new(
         &[ch('m')],
         Action::ToggleMouse,
         Screen,
@@ -516,12 +620,16 @@ fn bindings() -> impl Iterator<Item = &'static Binding> {
         .iter()
         .chain(panes::PANES.iter().flat_map(|p| p.keys.iter()))
         .chain(GENERAL.iter())
+        .chain(PROMPT_EDITING.iter())
 }
 
 /// Which bindings apply now, most specific first.
 fn contexts(ui: &UiState) -> Vec<When> {
     if ui.note.is_some() {
         return vec![Always, When::Note];
+    }
+    if ui.command.is_some() {
+        return vec![Always, When::Command];
     }
     if let Some(pane) = panes::prompt_open(ui) {
         return vec![Always, When::Prompt(pane)];
@@ -816,6 +924,7 @@ pub(crate) struct HelpRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ui::prompt::LineEdit;
     use std::collections::BTreeSet;
 
     fn key(code: KeyCode, modifiers: KeyModifiers) -> KeyEvent {
@@ -918,7 +1027,11 @@ mod tests {
     #[test]
     fn prompt_keys_are_in_their_footer_and_other_keys_are_text() {
         let note = UiState {
-            note: Some(String::new()),
+            note: Some(LineEdit::default()),
+            ..UiState::default()
+        };
+        let command = UiState {
+            command: Some(LineEdit::default()),
             ..UiState::default()
         };
         let filter = UiState {
@@ -934,16 +1047,26 @@ mod tests {
         for (ui, when, footer) in [
             (note, When::Note, "Enter save · Esc cancel"),
             (
+                command,
+                When::Command,
+                "Enter run · Esc cancel · Tab complete",
+            ),
+            (
                 filter,
                 When::Prompt(PaneId::Errors),
-                "Enter apply · Esc cancel",
+                "Enter apply · Esc cancel · ↑/↓ history",
             ),
         ] {
             assert_eq!(Keymap::default().prompt_hints(when), footer);
             for binding in bindings().filter(|b| b.when == when) {
                 for k in binding.keys.iter() {
-                    let Key::Press(code, _) = k else { continue };
-                    let event = key(*code, KeyModifiers::NONE);
+                    let Key::Press(code, ctrl) = k else { continue };
+                    let held = if *ctrl {
+                        KeyModifiers::CONTROL
+                    } else {
+                        KeyModifiers::NONE
+                    };
+                    let event = key(*code, held);
                     assert_eq!(action_for_key(event, &ui), Some(binding.action.clone()));
                     if binding.footer.is_some() {
                         assert!(
@@ -953,10 +1076,66 @@ mod tests {
                     }
                 }
             }
-            // Any other character is text, even q.
-            let q = action_for_key(key(KeyCode::Char('q'), KeyModifiers::NONE), &ui);
-            assert!(q.is_some_and(|a| a.name().ends_with("_type")));
+            // Any other character is text, even q; so are w and u without Ctrl.
+            for c in ['q', 'w', 'u', ':'] {
+                let typed = action_for_key(key(KeyCode::Char(c), KeyModifiers::NONE), &ui);
+                assert!(typed.is_some_and(|a| a.name().ends_with("_type")), "{c}");
+            }
+            // Every prompt edits its text with the same keys.
+            for (code, held, edit) in [
+                (KeyCode::Left, KeyModifiers::NONE, Edit::Left),
+                (KeyCode::Right, KeyModifiers::NONE, Edit::Right),
+                (KeyCode::Home, KeyModifiers::NONE, Edit::Start),
+                (KeyCode::End, KeyModifiers::NONE, Edit::End),
+                (KeyCode::Delete, KeyModifiers::NONE, Edit::DeleteForward),
+                (KeyCode::Char('w'), KeyModifiers::CONTROL, Edit::DeleteWord),
+                (
+                    KeyCode::Char('u'),
+                    KeyModifiers::CONTROL,
+                    Edit::DeleteToStart,
+                ),
+            ] {
+                assert_eq!(
+                    action_for_key(key(code, held), &ui),
+                    Some(Action::Edit(edit)),
+                    "{when:?}"
+                );
+            }
         }
+        // Off the prompts, Home and End are the screen's.
+        let screen = UiState::default();
+        assert_eq!(
+            action_for_key(key(KeyCode::Home, KeyModifiers::NONE), &screen),
+            Some(Action::Top)
+        );
+        assert_eq!(
+            action_for_key(key(KeyCode::End, KeyModifiers::NONE), &screen),
+            Some(Action::Bottom)
+        );
+    }
+
+    #[test]
+    fn an_editing_key_rebound_is_rebound_in_every_prompt() {
+        let keymap = Keymap::parse("[keys]\ncursor_start = \"ctrl-a\"\n").unwrap();
+        let ctrl_a = key(KeyCode::Char('a'), KeyModifiers::CONTROL);
+        for ui in [
+            UiState {
+                note: Some(LineEdit::default()),
+                ..UiState::default()
+            },
+            UiState {
+                command: Some(LineEdit::default()),
+                ..UiState::default()
+            },
+        ] {
+            let ui = UiState {
+                keymap: Arc::new(keymap.clone()),
+                ..ui
+            };
+            assert_eq!(action_for_key(ctrl_a, &ui), Some(Action::Edit(Edit::Start)));
+        }
+        // A character for it would be text in a prompt: refused.
+        assert!(Keymap::parse("[keys]\ndelete_word = \"w\"\n").is_err());
     }
 
     #[test]
@@ -1112,7 +1291,7 @@ mod tests {
             ..ui.clone()
         };
         let note = UiState {
-            note: Some(String::new()),
+            note: Some(LineEdit::default()),
             ..ui.clone()
         };
         let ctrl = |c| key(KeyCode::Char(c), KeyModifiers::CONTROL);

@@ -1,9 +1,11 @@
 //! Drawing: the layout of the overview, the zoomed view and the help overlay.
 //! Render functions take state, UI state, theme and a `Rect`; they do no I/O.
 
+pub mod command;
 pub mod help;
 pub mod keys;
 pub mod panes;
+pub mod prompt;
 
 pub mod theme;
 
@@ -38,7 +40,9 @@ pub struct UiState {
     /// A short message in the footer ("paused", "mouse on").
     pub flash: Option<String>,
     /// A note being typed (`n`), shown in the footer until Enter or Esc.
-    pub note: Option<String>,
+    pub note: Option<prompt::LineEdit>,
+    /// The `:` command line being typed, shown in the footer until Enter or Esc.
+    pub command: Option<prompt::LineEdit>,
     /// Each pane's own view state.
     pub views: panes::Views,
     /// The key table in effect: the built-in one, or with the user's keymap file applied.
@@ -56,6 +60,7 @@ impl Default for UiState {
             selected: 0,
             flash: None,
             note: None,
+            command: None,
             views: panes::Views::default(),
             keymap: keys::Keymap::built_in(),
         }
@@ -243,17 +248,34 @@ pub(crate) fn overview_layout(
 
 fn draw_footer(frame: &mut Frame, area: Rect, ui: &UiState, theme: &Theme) {
     let mut spans = vec![];
+    let width = usize::from(area.width);
+    // A prompt's text gets the room its hints leave (at least a few cells), so the cursor
+    // stays in view however long the text.
+    let room = |hints: &str, label: &str| {
+        width
+            .saturating_sub(hints.chars().count() + 2 + label.chars().count())
+            .max(8)
+    };
     if let Some(note) = &ui.note {
-        spans.push(Span::styled("note: ", theme.accent));
-        spans.push(Span::styled(sanitize(note), theme.text));
-        spans.push(Span::styled("█", theme.text));
         let hints = ui.keymap.prompt_hints(keys::When::Note);
+        spans.push(Span::styled("note: ", theme.accent));
+        spans.extend(note.spans(room(&hints, "note: "), theme.text));
+        spans.push(Span::styled(format!("  {hints}"), theme.muted));
+    } else if let Some(line) = &ui.command {
+        let hints = ui.keymap.prompt_hints(keys::When::Command);
+        let offered = command::candidates(line.text()).join(" ");
+        let label_room = room(&hints, ":").saturating_sub(offered.chars().count() + 2);
+        spans.push(Span::styled(":", theme.accent));
+        spans.extend(line.spans(label_room.max(8), theme.text));
+        if !offered.is_empty() {
+            spans.push(Span::styled(format!("  {offered}"), theme.accent));
+        }
         spans.push(Span::styled(format!("  {hints}"), theme.muted));
     } else if let Some(pane) = panes::prompt_open(ui) {
-        if let Some(prompt) = panes::pane(pane).and_then(|p| p.prompt.as_ref()) {
-            spans.extend((prompt.line)(ui, theme));
-        }
         let hints = ui.keymap.prompt_hints(keys::When::Prompt(pane));
+        if let Some(prompt) = panes::pane(pane).and_then(|p| p.prompt.as_ref()) {
+            spans.extend((prompt.line)(ui, theme, room(&hints, "")));
+        }
         spans.push(Span::styled(format!("  {hints}"), theme.muted));
     } else {
         if ui.paused {
@@ -511,13 +533,24 @@ mod tests {
             focus: PaneId::Alerts,
             ..UiState::default()
         };
+        // The filter's matches highlighted, and a prompt with its cursor and completions.
+        let mut filtered = UiState {
+            focus: PaneId::Errors,
+            command: Some(super::prompt::LineEdit::new("th")),
+            ..UiState::default()
+        };
+        filtered.views.errors.errors_only = false;
+        filtered.views.errors.filter = panes::errors::LogFilter::parse("error|fail|e");
         for (state, symbol) in [
             (deployment(Level::Crit), "✖ CRIT"),
             (stale(), "? "),
             (failing(), ""),
         ] {
-            for (w, h) in [(80, 24), (200, 60)] {
-                let buffer = draw_screen(&state, &ui, &theme, w, h);
+            for ((w, h), ui) in [(80, 24), (200, 60)]
+                .into_iter()
+                .flat_map(|size| [(size, &ui), (size, &filtered)])
+            {
+                let buffer = draw_screen(&state, ui, &theme, w, h);
                 for cell in buffer.content() {
                     assert_eq!(cell.fg, Color::Reset, "a cell has a colour: {cell:?}");
                     assert_eq!(cell.bg, Color::Reset, "a cell has a colour: {cell:?}");
@@ -525,6 +558,18 @@ mod tests {
                 // Severity survives without colour: symbols and words.
                 let screen = text(&buffer);
                 assert!(screen.contains(symbol), "{screen}");
+                // So do the filter's marks (bold and underlined) where it has lines.
+                if std::ptr::eq(ui, &filtered) && !state.logs.is_empty() {
+                    use ratatui::style::Modifier;
+                    let marked = Modifier::UNDERLINED | Modifier::BOLD;
+                    assert!(
+                        buffer
+                            .content()
+                            .iter()
+                            .any(|c| c.modifier.contains(marked) && c.symbol() == "e"),
+                        "{screen}"
+                    );
+                }
             }
         }
     }

@@ -179,6 +179,13 @@ impl Theme {
         Ok(())
     }
 
+    /// Text a filter matched: the accent, bold and underlined, so it shows inside a
+    /// reversed selection and without colour (monochrome) too.
+    pub fn highlight(&self) -> Style {
+        self.accent
+            .add_modifier(Modifier::BOLD | Modifier::UNDERLINED)
+    }
+
     /// The style of a severity. Severity is also always shown by a symbol or label,
     /// so it survives monochrome terminals.
     pub fn severity(&self, severity: Severity) -> Style {

@@ -697,3 +697,87 @@ fn a_logs_metrics_and_a_health_url_fill_a_screen_of_their_own() {
         assert!(!screen.contains(absent), "{absent} drawn:\n{screen}");
     }
 }
+
+/// The operator's habits in a real terminal: the filter typed with the cursor moved back
+/// into it, `y` copying the selected line through OSC 52 (with `set-clipboard on` tmux
+/// keeps it as a paste buffer: the line as shown, its escape sequences gone), and `:q`.
+#[test]
+fn y_copies_the_filtered_line_to_the_clipboard_and_colon_q_quits() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.jsonl");
+    std::fs::write(
+        &log,
+        concat!(
+            r#"{"timestamp": "2026-11-23T11:50:00Z", "level": "ERROR", "message": "upstream \u001b]0;PWNED-TITLE\u0007connection refused\u001b[2J (port 5432)"}"#,
+            "\n",
+            r#"{"timestamp": "2026-11-23T11:51:00Z", "level": "ERROR", "message": "disk full on /var"}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let config = dir.path().join("watchpost.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[deployment]\nname = \"copy-test\"\n\n[logs.app]\nfiles = [{:?}]\n",
+            log.display().to_string()
+        ),
+    )
+    .unwrap();
+    let Some(tmux) = Tmux::shell(120, 30) else {
+        return;
+    };
+    assert!(
+        tmux.cmd(&["set-option", "-g", "set-clipboard", "on"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    tmux.send(&[
+        &format!(
+            "{} run --no-record --config {}; echo EXIT=$?",
+            binary().display(),
+            config.display()
+        ),
+        "Enter",
+    ]);
+    tmux.wait_for(
+        "both lines in the Errors pane",
+        Duration::from_secs(30),
+        |t| {
+            let screen = t.capture();
+            screen.contains("disk full on /var") && screen.contains("connection refused")
+        },
+    );
+    // "refsed", the cursor three back, "u" where it is: "refused".
+    tmux.send(&["/", "refsed", "Left", "Left", "Left", "u"]);
+    tmux.wait_for("the filter typed", Duration::from_secs(10), |t| {
+        t.capture().contains("filter: refused")
+    });
+    tmux.send(&["Enter", "y"]);
+    tmux.wait_for(
+        "the copy said in the footer",
+        Duration::from_secs(10),
+        |t| t.capture().contains("copied 1 line ("),
+    );
+    let expected = "2026-11-23 11:50:00 app ERROR upstream connection refused (port 5432)";
+    tmux.wait_for(
+        "the line in tmux's paste buffer",
+        Duration::from_secs(10),
+        |t| {
+            let out = t.cmd(&["show-buffer"]).output().unwrap();
+            String::from_utf8_lossy(&out.stdout) == expected
+        },
+    );
+    let screen = tmux.capture();
+    assert!(
+        screen.contains(&format!("copied 1 line ({} bytes)", expected.len())),
+        "{screen}"
+    );
+    assert!(!screen.contains("disk full"), "filtered out:\n{screen}");
+    assert_ne!(tmux.format("#{pane_title}"), "PWNED-TITLE");
+    tmux.send(&[":", "q", "Enter"]);
+    tmux.wait_for("a clean exit", Duration::from_secs(10), |t| {
+        t.capture().contains("EXIT=0")
+    });
+}

@@ -86,16 +86,18 @@ pub(crate) const PANE: Pane = Pane {
     ..Pane::new(PaneId::Alerts, render)
 };
 
-/// `a`: acknowledges the selected alert (the live one: while paused, the screen's copy
-/// may be behind).
+/// `a` (and `:ack`): acknowledges the selected alert; `:unack` takes that back. Both act
+/// on the live alert (while paused, the screen's copy may be behind).
 fn handle(action: &Action, cx: &mut Cx) -> Outcome {
-    if *action != Action::Acknowledge {
-        return Outcome::Pass;
-    }
+    let (verb, ack) = match action {
+        Action::Acknowledge => ("acknowledge", true),
+        Action::Unacknowledge => ("unacknowledge", false),
+        _ => return Outcome::Pass,
+    };
     let ui = &mut *cx.ui;
     if ui.focus != PaneId::Alerts {
         ui.flash = Some(format!(
-            "focus {} and select an alert to acknowledge it",
+            "focus {} and select an alert to {verb} it",
             super::title_with_number(ui, PaneId::Alerts)
         ));
         return Outcome::Done;
@@ -104,21 +106,27 @@ fn handle(action: &Action, cx: &mut Cx) -> Outcome {
     let index = ui.selected.min(active.len().saturating_sub(1));
     if let RecordStatus::Viewer { holder, .. } = &cx.live.record {
         ui.flash = Some(format!(
-            "viewer: acknowledge in the watchpost that holds the record{}",
+            "viewer: {verb} in the watchpost that holds the record{}",
             holder.map(|p| format!(" (pid {p})")).unwrap_or_default()
         ));
         return Outcome::Done;
     }
-    match active.get(index) {
-        Some(alert) => {
-            ui.flash = Some(format!(
-                "acknowledged {}",
-                crate::model::sanitize::sanitize(&alert.id)
-            ));
+    let Some(alert) = active.get(index) else {
+        ui.flash = Some(format!("no active alert to {verb}"));
+        return Outcome::Done;
+    };
+    let id = crate::model::sanitize::sanitize(&alert.id);
+    match (ack, alert.acknowledged) {
+        (true, _) => {
+            ui.flash = Some(format!("acknowledged {id}"));
             Outcome::Acknowledge(alert.id.clone())
         }
-        None => {
-            ui.flash = Some("no active alert to acknowledge".into());
+        (false, true) => {
+            ui.flash = Some(format!("unacknowledged {id}"));
+            Outcome::Unacknowledge(alert.id.clone())
+        }
+        (false, false) => {
+            ui.flash = Some(format!("{id} is not acknowledged"));
             Outcome::Done
         }
     }

@@ -4,10 +4,12 @@
 //!
 //! The tail follows new lines until the user scrolls back; then it is a paused scroll-back
 //! that holds still while lines arrive (counted as "N new"), and End/`F` follows again.
-//! `/` filters (regex, `!regex`, `level:`, `source:`), `e` switches error lines / all lines,
-//! `w` wraps long messages. Zoomed, it adds one errors-per-minute sparkline per source,
-//! `Enter` opens every field of the selected line, and `t` switches to the top error
-//! patterns (count, first and last seen, sources, one full example each).
+//! `/` filters (regex, `!regex`, `level:`, `source:`; ↑/↓ in the prompt go through the
+//! filters applied before) and what its regex matches is highlighted, `e` switches error
+//! lines / all lines, `w` wraps long messages, `y` copies the selected line. Zoomed, it
+//! adds one errors-per-minute sparkline per source, `Enter` opens every field of the
+//! selected line, and `t` switches to the top error patterns (count, first and last seen,
+//! sources, one full example each).
 
 use super::common::{
     Cell, Column, Row, Titles, count_sparkline, draw_block, fit, fit_columns, inner, lines,
@@ -19,6 +21,7 @@ use crate::model::update::{LogLevel, LogLine};
 use crate::state::AppState;
 use crate::state::patterns::Pattern;
 use crate::ui::keys::{Action, Binding, Help, Key, When, ch, code};
+use crate::ui::prompt::{History, LineEdit};
 use crate::ui::theme::Theme;
 use crate::ui::{PaneContext, PaneId, UiState};
 use crossterm::event::KeyCode;
@@ -28,6 +31,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Clear, Paragraph, Wrap};
 use regex::Regex;
+use std::ops::Range;
 use unicode_width::UnicodeWidthChar;
 
 const COLUMNS: [Column; 4] = [
@@ -52,6 +56,10 @@ pub struct ErrorsView {
     pub(crate) filter: LogFilter,
     /// The filter is being typed: keys are text.
     pub(crate) editing: bool,
+    /// The filter's text with the cursor, while it is typed.
+    pub(crate) line: LineEdit,
+    /// The filters applied this session, for ↑/↓ in the prompt.
+    pub(crate) history: History,
     /// The filter as it was before `/`, restored by Esc.
     pub(crate) before_edit: Option<LogFilter>,
     /// Only error lines (the default), or every line (`e`).
@@ -74,6 +82,8 @@ impl Default for ErrorsView {
         ErrorsView {
             filter: LogFilter::default(),
             editing: false,
+            line: LineEdit::default(),
+            history: History::default(),
             before_edit: None,
             errors_only: true,
             scroll: 0,
@@ -108,6 +118,11 @@ impl ErrorsView {
         self.detail = false;
         self.anchor = None;
     }
+
+    /// The prompt's text changed: the filter follows it as it is typed.
+    fn retype(&mut self) {
+        self.filter = LogFilter::parse(self.line.text());
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -119,10 +134,7 @@ pub(crate) const KEYS: &[Binding] = &[
         &[ch('/')],
         Action::StartFilter,
         When::Screen,
-        Help::Row(&[
-            "filter the errors: regex, !regex excludes,",
-            "level:warn, source:name (terms combine)",
-        ]),
+        Help::Row(&["filter errors: regex, !regex, level:warn, source:name"]),
     )
     .footer(4, "filter"),
     Binding::new(
@@ -135,9 +147,10 @@ pub(crate) const KEYS: &[Binding] = &[
         &[ch('w')],
         Action::ToggleWrap,
         When::Screen,
-        Help::Row(&["errors: wrap long lines · follow the newest"]),
+        Help::Row(&["errors: wrap · follow the newest · copy the line"]),
     ),
     Binding::new(&[ch('F')], Action::Follow, When::Screen, Help::Same),
+    Binding::new(&[ch('y')], Action::CopyLine, When::Screen, Help::Same),
     Binding::new(
         &[ch('t')],
         Action::TogglePatterns,
@@ -171,6 +184,20 @@ pub(crate) const KEYS: &[Binding] = &[
         FILTER,
         Help::Hidden,
     ),
+    Binding::new(
+        &[code(KeyCode::Up)],
+        Action::FilterOlder,
+        FILTER,
+        Help::Hidden,
+    )
+    .footer(3, "history"),
+    Binding::new(
+        &[code(KeyCode::Down)],
+        Action::FilterNewer,
+        FILTER,
+        Help::Hidden,
+    )
+    .footer(3, "history"),
     Binding::new(&[Key::Text], Action::FilterInput(' '), FILTER, Help::Hidden),
 ];
 
@@ -191,18 +218,37 @@ pub(crate) const PANE: Pane = Pane {
     ..Pane::new(PaneId::Errors, render)
 };
 
-/// The footer while the filter is typed.
-fn prompt_line(ui: &UiState, theme: &Theme) -> Vec<Span<'static>> {
-    let filter = &ui.views.errors.filter;
-    let mut spans = vec![
-        Span::styled("filter: ", theme.accent),
-        Span::styled(filter.input.clone(), theme.text),
-        Span::styled("█", theme.text),
-    ];
-    if let Some(error) = &filter.error {
-        spans.push(Span::styled(format!("  {error}"), theme.crit));
+/// The footer while the filter is typed, the text in `room` cells.
+fn prompt_line(ui: &UiState, theme: &Theme, room: usize) -> Vec<Span<'static>> {
+    let view = &ui.views.errors;
+    let error = view
+        .filter
+        .error
+        .as_ref()
+        .map(|e| format!("  {}", one_line(e)));
+    let used = "filter: ".len() + error.as_deref().map_or(0, width);
+    let mut spans = vec![Span::styled("filter: ", theme.accent)];
+    spans.extend(
+        view.line
+            .spans(room.saturating_sub(used).max(8), theme.text),
+    );
+    if let Some(error) = error {
+        spans.push(Span::styled(error, theme.crit));
     }
     spans
+}
+
+/// Applies `text` as the filter, as Enter in the prompt does (`:filter` too): kept in the
+/// history, the tail following the newest line that passes.
+pub(crate) fn apply_filter(ui: &mut UiState, text: &str) {
+    ui.focus_on(PaneId::Errors);
+    ui.selected = 0;
+    let view = &mut ui.views.errors;
+    view.filter = LogFilter::parse(text);
+    view.history.push(text);
+    view.editing = false;
+    view.before_edit = None;
+    view.follow();
 }
 
 fn handle(action: &Action, cx: &mut Cx) -> Outcome {
@@ -217,27 +263,54 @@ fn handle(action: &Action, cx: &mut Cx) -> Outcome {
             ui.focus_on(PaneId::Errors);
             let view = &mut ui.views.errors;
             view.before_edit = Some(view.filter.clone());
+            view.line = LineEdit::new(&view.filter.input);
+            view.history.reset();
             view.editing = true;
         }
         Action::FilterInput(c) => {
-            let mut text = view.filter.input.clone();
-            text.push(*c);
-            view.filter = LogFilter::parse(&text);
+            view.line.insert(*c);
+            view.retype();
         }
         Action::FilterBackspace => {
-            let mut text = view.filter.input.clone();
-            text.pop();
-            view.filter = LogFilter::parse(&text);
+            if view.line.backspace() {
+                view.retype();
+            }
+        }
+        Action::Edit(edit) if view.editing => {
+            if view.line.apply(*edit) {
+                view.retype();
+            }
+        }
+        Action::FilterOlder => {
+            if view.history.older(&mut view.line) {
+                view.retype();
+            }
+        }
+        Action::FilterNewer => {
+            if view.history.newer(&mut view.line) {
+                view.retype();
+            }
         }
         Action::FilterApply => {
-            view.editing = false;
-            view.before_edit = None;
-            view.follow();
-            ui.selected = 0;
+            let text = view.line.text().to_string();
+            apply_filter(ui, &text);
         }
         Action::FilterCancel => {
             view.editing = false;
             view.filter = view.before_edit.take().unwrap_or_default();
+        }
+        Action::CopyLine => {
+            if !focused {
+                ui.flash = Some(format!(
+                    "focus {} and select a line to copy it",
+                    super::title_with_number(ui, PaneId::Errors)
+                ));
+                return Outcome::Done;
+            }
+            match selected_line(shown, ui, ui.zoomed) {
+                Some(line) => return Outcome::Copy(copied_text(line)),
+                None => ui.flash = Some("no line to copy".into()),
+            }
         }
         Action::ToggleErrorsOnly => {
             view.errors_only = !view.errors_only;
@@ -447,19 +520,47 @@ pub struct TailView<'a> {
 /// The lines that pass the pane's filters, newest first, without those held back by a
 /// paused view; at most `take`.
 fn matching<'a>(ctx: &PaneContext<'a>, take: usize) -> Vec<&'a LogLine> {
-    let ui = ctx.ui;
-    let anchor = ui.views.errors.anchor.unwrap_or(u64::MAX);
-    ctx.state
+    matching_in(ctx.state, &ctx.ui.views.errors, take)
+}
+
+fn matching_in<'a>(state: &'a AppState, view: &ErrorsView, take: usize) -> Vec<&'a LogLine> {
+    let anchor = view.anchor.unwrap_or(u64::MAX);
+    state
         .logs
         .iter_seq()
         .rev()
         .filter(|(seq, _)| *seq < anchor)
         .map(|(_, l)| l)
-        .filter(|l| {
-            (!ui.views.errors.errors_only || l.is_error) && ui.views.errors.filter.matches(l)
-        })
+        .filter(|l| (!view.errors_only || l.is_error) && view.filter.matches(l))
         .take(take)
         .collect()
+}
+
+/// The line `y` copies: the selected one of the tail (the newest while it follows), or
+/// zoomed on the top patterns the selected pattern's example; as [`visible`] and
+/// [`render_patterns`] pick them.
+fn selected_line<'a>(state: &'a AppState, ui: &UiState, zoomed: bool) -> Option<&'a LogLine> {
+    let view = &ui.views.errors;
+    if zoomed && view.patterns {
+        let patterns = patterns_in(state, view);
+        let last = patterns.len().checked_sub(1)?;
+        return Some(&patterns[ui.selected.min(last)].example);
+    }
+    let lines = matching_in(state, view, view.scroll.saturating_add(1));
+    let last = lines.len().checked_sub(1)?;
+    Some(lines[view.scroll.min(last)])
+}
+
+/// What `y` puts on the clipboard: the line as the pane shows it, on one line and through
+/// the sanitizer (a log's escape sequences never reach the clipboard), with its date.
+fn copied_text(line: &LogLine) -> String {
+    format!(
+        "{} {} {} {}",
+        line.at.format("%Y-%m-%d %H:%M:%S"),
+        one_line(&line.source),
+        line.level.label(),
+        one_line(&line.message)
+    )
 }
 
 /// The tail for `rows` screen rows; `height` is how many rows a line takes (1 unless
@@ -597,16 +698,20 @@ fn render_tail(
     }
 
     let show_selection = ctx.focused && (!ui.views.errors.following() || ui.views.errors.detail);
+    let highlight = theme.highlight();
     let mut out: Vec<Line<'static>> = Vec::with_capacity(body.height as usize);
     for (i, line) in view.lines.iter().enumerate() {
         let selected = show_selection && view.selected == Some(i);
         let row = prefix_row(ctx, line);
         let message = message_text(ctx, line);
+        // Found in the text as shown (after the sanitizer), not in the raw message.
+        let found = match_ranges(&ui.views.errors.filter, &message);
         let pieces = if ui.views.errors.wrap && message_width > 0 {
             wrap_cells(&message, message_width)
         } else {
             vec![message]
         };
+        let mut offset = 0;
         for (n, piece) in pieces.into_iter().enumerate() {
             let mut spans = Vec::new();
             for (pos, (column, w)) in widths.iter().enumerate() {
@@ -615,7 +720,13 @@ fn render_tail(
                 }
                 let w = *w as usize;
                 if *column == 3 {
-                    spans.push(Span::styled(fit(&piece, w, false, true), theme.text));
+                    spans.extend(highlighted(
+                        &piece,
+                        offset,
+                        &found,
+                        w,
+                        (theme.text, highlight),
+                    ));
                 } else if n == 0 {
                     let cell = &row.cells[*column];
                     spans.push(Span::styled(fit(&cell.text, w, false, true), cell.style));
@@ -623,6 +734,7 @@ fn render_tail(
                     spans.push(Span::raw(" ".repeat(w)));
                 }
             }
+            offset += piece.chars().count();
             let mut line = Line::from(spans);
             if selected {
                 line = line.patch_style(theme.selection);
@@ -653,6 +765,66 @@ fn message_text(ctx: &PaneContext, line: &LogLine) -> String {
         }
     }
     message
+}
+
+/// Where the filter's regex terms match `text`, as ranges of characters; none for a
+/// filter of exclusions, levels and sources only. Empty matches mark nothing.
+fn match_ranges(filter: &LogFilter, text: &str) -> Vec<Range<usize>> {
+    let Some(re) = &filter.include else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    // Byte offsets to character counts, walking the text once.
+    let (mut chars, mut byte) = (0, 0);
+    let mut char_at = |to: usize| {
+        chars += text[byte..to].chars().count();
+        byte = to;
+        chars
+    };
+    for m in re.find_iter(text).filter(|m| !m.is_empty()) {
+        let start = char_at(m.start());
+        let end = char_at(m.end());
+        out.push(start..end);
+    }
+    out
+}
+
+/// A piece of a message (starting at character `offset` of it) fitted to `w` cells, the
+/// characters in `found` drawn in the second style, the rest in the first.
+fn highlighted(
+    piece: &str,
+    offset: usize,
+    found: &[Range<usize>],
+    w: usize,
+    (plain, marked): (Style, Style),
+) -> Vec<Span<'static>> {
+    let fitted = fit(piece, w, false, true);
+    if found.is_empty() {
+        return vec![Span::styled(fitted, plain)];
+    }
+    // The characters kept from the piece: all when it fits, else those before the `…`.
+    let kept = if width(piece) <= w {
+        piece.chars().count()
+    } else {
+        fitted.trim_end().chars().count().saturating_sub(1)
+    };
+    let mut spans: Vec<Span<'static>> = Vec::new();
+    let mut run = String::new();
+    let mut run_marked = false;
+    for (i, c) in fitted.chars().enumerate() {
+        let at = offset + i;
+        let is_marked = i < kept && found.iter().any(|r| r.contains(&at));
+        if is_marked != run_marked && !run.is_empty() {
+            let style = if run_marked { marked } else { plain };
+            spans.push(Span::styled(std::mem::take(&mut run), style));
+        }
+        run_marked = is_marked;
+        run.push(c);
+    }
+    if !run.is_empty() {
+        spans.push(Span::styled(run, if run_marked { marked } else { plain }));
+    }
+    spans
 }
 
 /// Time, source and level cells (the message cell is laid out apart, to wrap).
@@ -863,11 +1035,15 @@ fn source_sparklines(frame: &mut Frame, body: Rect, ctx: &PaneContext, sources: 
 /// The patterns the filter lets through (judged on each pattern's example), most frequent
 /// first.
 pub(crate) fn shown_patterns<'a>(ctx: &PaneContext<'a>) -> Vec<&'a Pattern> {
-    ctx.state
+    patterns_in(ctx.state, &ctx.ui.views.errors)
+}
+
+fn patterns_in<'a>(state: &'a AppState, view: &ErrorsView) -> Vec<&'a Pattern> {
+    state
         .logs
         .patterns()
         .into_iter()
-        .filter(|p| ctx.ui.views.errors.filter.matches(&p.example))
+        .filter(|p| view.filter.matches(&p.example))
         .collect()
 }
 
@@ -1544,6 +1720,165 @@ mod tests {
         let empty = errors_text(&connecting(), &none_ui, (120, 6), &FOCUSED_ZOOMED);
         assert!(empty.contains("no patterns"), "{empty}");
         insta::assert_snapshot!(format!("{screen}{detail}{filtered}{empty}"));
+    }
+
+    /// Which characters of `needle` (found on screen) are drawn highlighted: `^` marked, ` ` not.
+    fn marks(buffer: &ratatui::buffer::Buffer, needle: &str) -> String {
+        let (x, y) = find(buffer, needle).unwrap_or_else(|| panic!("{needle}: {}", text(buffer)));
+        (0..needle.chars().count() as u16)
+            .map(|i| {
+                let cell = &buffer[(x + i, y)];
+                let marked = cell.modifier.contains(Modifier::UNDERLINED)
+                    && cell.modifier.contains(Modifier::BOLD);
+                if marked { '^' } else { ' ' }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn what_the_filter_matches_is_highlighted_as_shown() {
+        let theme = theme();
+        let mut state = errors_triage_state();
+        // Escape sequences before the match: the highlight is placed in the text as drawn,
+        // after the sanitizer took them out, not where the raw bytes had it.
+        state.apply(
+            Update::Logs(vec![log(
+                now(),
+                LogLevel::Error,
+                "app",
+                "\x1b[1m\x1b]0;title\x07disk\x1b[0m is full: FULL stop",
+            )]),
+            now(),
+        );
+        let draw = |filter: &str, ui_change: &dyn Fn(&mut UiState), opts: &Opts| {
+            let mut ui = errors_ui(|ui| {
+                ui.zoomed = false;
+                ui.views.errors.errors_only = false;
+                ui.views.errors.filter = LogFilter::parse(filter);
+            });
+            ui_change(&mut ui);
+            draw_pane(PaneId::Errors, &state, &ui, &theme, (110, 12), opts)
+        };
+        let buffer = draw("full|call", &|_| {}, &FOCUSED_PLAIN);
+        // Case-insensitive, every match, nothing else.
+        assert_eq!(
+            marks(&buffer, "disk is full: FULL stop"),
+            "        ^^^^  ^^^^     "
+        );
+        assert_eq!(marks(&buffer, "Failed to call MCP"), "          ^^^^    ");
+        let (x, y) = find(&buffer, "full:").unwrap();
+        assert_eq!(buffer[(x, y)].fg, theme.accent.fg.unwrap_or(Color::Reset));
+        // Exclusions, levels and sources mark nothing (nor does a filter left empty).
+        for filter in ["!cleanup", "level:warn", "source:app", ""] {
+            let buffer = draw(filter, &|_| {}, &FOCUSED_PLAIN);
+            assert_eq!(marks(&buffer, "disk is full"), "            ", "{filter}");
+        }
+        // Only the regex terms of a combined filter.
+        let buffer = draw("source:app full !nothing", &|_| {}, &FOCUSED_PLAIN);
+        assert_eq!(marks(&buffer, "is full: FULL"), "   ^^^^  ^^^^");
+        // On the selected (reversed) line too.
+        let selected = draw(
+            "full",
+            &|ui| {
+                ui.views.errors.scroll = 0;
+                ui.views.errors.detail = false;
+                ui.views.errors.anchor = Some(u64::MAX - 1);
+            },
+            &FOCUSED_PLAIN,
+        );
+        let (x, y) = find(&selected, "full:").unwrap();
+        assert!(selected[(x, y)].modifier.contains(Modifier::REVERSED));
+        assert_eq!(marks(&selected, "is full"), "   ^^^^");
+        // Zoomed: in the fields after the message as well.
+        // (The filter passes lines on their message: `call` lets the tool timeouts in.)
+        let zoomed = draw("call|timeout", &|ui| ui.zoomed = true, &FOCUSED_ZOOMED);
+        assert_eq!(marks(&zoomed, "outcome=timeout"), "        ^^^^^^^");
+        // Wrapped, a match cut over two rows is marked on both; cut, the `…` is not.
+        let mut haystack = connecting();
+        haystack.apply(
+            Update::Logs(vec![log(
+                now(),
+                LogLevel::Error,
+                "app",
+                &"needle ".repeat(30),
+            )]),
+            now(),
+        );
+        for wrap in [true, false] {
+            let ui = errors_ui(|ui| {
+                ui.zoomed = false;
+                ui.views.errors.wrap = wrap;
+                ui.views.errors.filter = LogFilter::parse("needle");
+            });
+            let (w, h) = (60, 8);
+            let buffer = draw_pane(
+                PaneId::Errors,
+                &haystack,
+                &ui,
+                &theme,
+                (w, h),
+                &FOCUSED_PLAIN,
+            );
+            let mut marked_rows = 0;
+            for y in 1..h - 1 {
+                let mut marked = false;
+                for x in 1..w - 1 {
+                    let cell = &buffer[(x, y)];
+                    let is_marked = cell.modifier.contains(Modifier::UNDERLINED);
+                    match cell.symbol() {
+                        "n" | "e" | "d" | "l" => assert!(is_marked, "({x},{y}): {}", text(&buffer)),
+                        _ => assert!(!is_marked, "({x},{y}): {}", text(&buffer)),
+                    }
+                    marked |= is_marked;
+                }
+                marked_rows += usize::from(marked);
+            }
+            assert_eq!(marked_rows > 1, wrap, "{}", text(&buffer));
+        }
+    }
+
+    #[test]
+    fn the_filter_prompt_draws_its_cursor_where_it_is() {
+        let mut line = crate::ui::prompt::LineEdit::new("timeout (unclosed");
+        for _ in 0..10 {
+            line.apply(crate::ui::prompt::Edit::Left);
+        }
+        let ui = errors_ui(|ui| {
+            ui.zoomed = false;
+            ui.views.errors.editing = true;
+            ui.views.errors.filter = LogFilter::parse(line.text());
+            ui.views.errors.line = line;
+        });
+        let buffer = draw_screen(&errors_triage_state(), &ui, &theme(), 100, 24);
+        let screen = text(&buffer);
+        let footer = screen.lines().last().unwrap();
+        assert!(
+            footer.starts_with("filter: timeout (unclosed  bad regex"),
+            "{footer}"
+        );
+        assert!(
+            footer.ends_with("Enter apply · Esc cancel · ↑/↓ history"),
+            "{footer}"
+        );
+        let (x, y) = find(&buffer, "filter: ").unwrap();
+        let reversed: Vec<u16> = (x..x + 30)
+            .filter(|x| buffer[(*x, y)].modifier.contains(Modifier::REVERSED))
+            .collect();
+        // "filter: " and 7 characters before the cursor: it is on the space.
+        assert_eq!(reversed, [x + 15], "{footer}");
+        // A filter longer than the footer keeps the cursor in view.
+        let long = format!("{} end", "word ".repeat(40));
+        let ui = errors_ui(|ui| {
+            ui.views.errors.editing = true;
+            ui.views.errors.line = crate::ui::prompt::LineEdit::new(&long);
+        });
+        let screen = text(&draw_screen(&errors_triage_state(), &ui, &theme(), 80, 24));
+        let footer = screen.lines().last().unwrap();
+        assert!(
+            footer.starts_with("filter: …") && footer.contains("end█"),
+            "{footer}"
+        );
+        assert!(footer.contains("Esc cancel"), "{footer}");
     }
 
     #[test]

@@ -158,10 +158,12 @@ pub(crate) struct Pane {
     pub height: fn(&AppState) -> Option<u16>,
 }
 
-/// A pane's prompt: whether it is open, and what the footer shows while it is.
+/// A pane's prompt: whether it is open, and what the footer shows while it is (the text
+/// with its cursor in the cells given). Its text is edited with the keys of every prompt
+/// (`ui::keys`), offered to the pane as [`Action::Edit`] while it is open.
 pub(crate) struct Prompt {
     pub open: fn(&UiState) -> bool,
-    pub line: fn(&UiState, &Theme) -> Vec<Span<'static>>,
+    pub line: fn(&UiState, &Theme, usize) -> Vec<Span<'static>>,
 }
 
 impl Pane {
@@ -207,6 +209,10 @@ pub enum Outcome {
     Done,
     /// Acknowledge this alert (the app writes it to the record).
     Acknowledge(String),
+    /// Take this alert's acknowledgement back (written to the record too).
+    Unacknowledge(String),
+    /// Put this text on the terminal's clipboard (the app writes it at the next frame).
+    Copy(String),
 }
 
 #[cfg(test)]
