@@ -536,40 +536,33 @@ impl App {
     /// Takes back the acknowledgement of alert `id` at `now`, in the state, the paused copy
     /// and the record.
     pub fn unacknowledge_alert(&mut self, id: &str, now: DateTime<Utc>) -> bool {
-        let event = self.state.alerts.unacknowledge_at(id, now);
-        if let Some(frozen) = &mut self.frozen {
-            frozen.alerts.unacknowledge_at(id, now);
-        }
-        match event {
-            Some(event) => {
-                if let Some(recording) = &self.recording {
-                    recording
-                        .writer
-                        .send(record::store::Msg::Out(Outgoing::Alert(event)));
-                }
-                true
-            }
-            None => false,
-        }
+        self.change_alert(|alerts| alerts.unacknowledge_at(id, now))
     }
 
     /// Acknowledges alert `id` at `now`, in the state, the paused copy and the record.
     pub fn acknowledge_alert(&mut self, id: &str, now: DateTime<Utc>) -> bool {
-        let event = self.state.alerts.acknowledge_at(id, now);
+        self.change_alert(|alerts| alerts.acknowledge_at(id, now))
+    }
+
+    /// Makes one change to the alerts, live and in the paused copy, and records the event
+    /// it makes; false when it changed nothing.
+    fn change_alert(
+        &mut self,
+        change: impl Fn(&mut crate::state::alerts::AlertBook) -> Option<AlertEvent>,
+    ) -> bool {
+        let event = change(&mut self.state.alerts);
         if let Some(frozen) = &mut self.frozen {
-            frozen.alerts.acknowledge_at(id, now);
+            change(&mut frozen.alerts);
         }
-        match event {
-            Some(event) => {
-                if let Some(recording) = &self.recording {
-                    recording
-                        .writer
-                        .send(record::store::Msg::Out(Outgoing::Alert(event)));
-                }
-                true
-            }
-            None => false,
+        let Some(event) = event else {
+            return false;
+        };
+        if let Some(recording) = &self.recording {
+            recording
+                .writer
+                .send(record::store::Msg::Out(Outgoing::Alert(event)));
         }
+        true
     }
 }
 
