@@ -3,6 +3,7 @@
 //! All arithmetic saturates: any `Rect`, down to 0x0, renders without panicking.
 
 use crate::model::figure::Severity;
+use crate::model::rule::Threshold;
 use crate::model::sanitize::sanitize;
 use crate::model::update::SourceHealth;
 use crate::state::FigureState;
@@ -238,6 +239,48 @@ pub fn sparkline(values: &[f64], cells: usize) -> String {
             }
         })
         .collect()
+}
+
+/// A sparkline whose bars past a threshold are drawn in its severity's style (warn, crit)
+/// and the others in `style`: where a figure crossed its limits shows in the trend itself,
+/// and without colour the word in the figure's line still says it.
+pub(crate) fn judged_sparkline(
+    theme: &Theme,
+    values: &[f64],
+    cells: usize,
+    [warn, crit]: [Option<Threshold>; 2],
+    style: Style,
+) -> Vec<Span<'static>> {
+    let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    let bars = sparkline(&finite, cells);
+    let tail = &finite[finite.len().saturating_sub(bars.chars().count())..];
+    let style_of = |v: f64| {
+        if crit.is_some_and(|t| t.holds(v)) {
+            theme.crit
+        } else if warn.is_some_and(|t| t.holds(v)) {
+            theme.warn
+        } else {
+            style
+        }
+    };
+    let mut spans: Vec<Span<'static>> = Vec::new();
+    let mut run = String::new();
+    let mut run_style = None;
+    for (bar, v) in bars.chars().zip(tail) {
+        let style = style_of(*v);
+        if run_style.is_some_and(|s| s != style) {
+            spans.push(Span::styled(
+                std::mem::take(&mut run),
+                run_style.unwrap_or(style),
+            ));
+        }
+        run_style = Some(style);
+        run.push(bar);
+    }
+    if let Some(style) = run_style {
+        spans.push(Span::styled(run, style));
+    }
+    spans
 }
 
 /// Integer counts as a sparkline (errors per minute).

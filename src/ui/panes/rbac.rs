@@ -3,8 +3,8 @@
 //! (step 6). Zoomed or drilled down: the whole top-denied table.
 
 use super::common::{
-    Align, Cell, Column, Row, Titles, draw_block, figure_text, inner, lines, more_hint, one_line,
-    sparkline, table,
+    Align, Cell, Column, Row, Titles, draw_block, figure_text, inner, judged_sparkline, lines,
+    more_hint, one_line, table,
 };
 use super::{Cx, Pane};
 use crate::model::catalog::{Fig, tmws};
@@ -264,7 +264,8 @@ fn summary_lines(
     ));
 
     // The trend of the one-minute deny rate (the hour's rate moves too slowly to show a
-    // spike), as far back as the history and the width allow.
+    // spike), as far back as the history and the width allow; the bars past its warn and
+    // crit limits in their colours, so the spike and where it crossed them show.
     if let Some(d) = f.deny_pct_1m.or(f.deny_pct) {
         let values = d.history_values();
         let label = if f.deny_pct_1m.is_some() {
@@ -272,15 +273,17 @@ fn summary_lines(
         } else {
             "trend "
         };
-        let spark = sparkline(&values, cells.saturating_sub(label.len()));
-        if !spark.is_empty() {
-            out.push((
-                3,
-                Line::from(vec![
-                    Span::styled(label, theme.muted),
-                    Span::styled(spark, theme.severity(d.figure.severity)),
-                ]),
-            ));
+        let bars = judged_sparkline(
+            theme,
+            &values,
+            cells.saturating_sub(label.len()),
+            d.limits,
+            theme.ok,
+        );
+        if !bars.is_empty() {
+            let mut line = vec![Span::styled(label, theme.muted)];
+            line.extend(bars);
+            out.push((3, Line::from(line)));
         }
     }
 
@@ -476,13 +479,25 @@ mod tests {
                 at,
             );
         }
-        let screen = text(&draw_screen(&state, &UiState::default(), &theme(), 80, 24));
+        let buffer = draw_screen(&state, &UiState::default(), &theme(), 80, 24);
+        let screen = text(&buffer);
         let line = screen
             .lines()
             .find(|l| l.contains("deny 53.8%"))
             .unwrap_or_else(|| panic!("the minute's rate first:\n{screen}"));
         assert!(line.contains("deny 53.8% ✖"), "{line}");
-        assert!(screen.contains("1m trend"), "{screen}");
+        // The trend's bars: the calm minutes in the OK style, the spike past crit in crit's.
+        let (x, y) = find(&buffer, "1m trend ").expect("the minute's trend");
+        let bars: Vec<_> = (x + 9..buffer.area.width)
+            .map(|x| &buffer[(x, y)])
+            .take_while(|c| "▁▂▃▄▅▆▇█".contains(c.symbol()))
+            .collect();
+        assert_eq!(bars.len(), 5, "{screen}");
+        assert_eq!(bars[4].fg, theme().crit.fg.unwrap(), "the spike");
+        assert!(
+            bars[..4].iter().all(|c| c.fg == theme().ok.fg.unwrap()),
+            "{screen}"
+        );
         assert!(
             screen.lines().last().unwrap().contains("q:quit"),
             "{screen}"
