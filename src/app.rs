@@ -1583,15 +1583,33 @@ mod tests {
         assert!(app.quit);
     }
 
+    /// Runs the event loop on `screen` with the keys and updates the test sends, until a
+    /// key quits it (30 s at most).
+    async fn run_until_quit(
+        app: &mut App,
+        screen: &mut Frames,
+        keys: mpsc::Receiver<Event>,
+        updates: mpsc::Receiver<Update>,
+    ) {
+        let keys = Box::pin(futures::stream::unfold(keys, |mut rx| async move {
+            rx.recv().await.map(|event| (Ok(event), rx))
+        }));
+        let never = Box::pin(std::future::pending::<()>());
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            event_loop(app, screen, keys, updates, never),
+        )
+        .await
+        .expect("q ends the loop")
+        .unwrap();
+    }
+
     #[tokio::test]
     async fn the_event_loop_writes_a_copy_to_the_terminal_before_the_next_frame() {
         let mut app = triage_app();
         let mut screen = Frames::new(100, 30);
         let (_tx, rx) = mpsc::channel(1);
         let (keys_tx, keys_rx) = mpsc::channel(4);
-        let keys = Box::pin(futures::stream::unfold(keys_rx, |mut rx| async move {
-            rx.recv().await.map(|event| (Ok(event), rx))
-        }));
         let typist = tokio::spawn(async move {
             for c in ['6', 'y', 'q'] {
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -1601,14 +1619,7 @@ mod tests {
                     .unwrap();
             }
         });
-        let never = Box::pin(std::future::pending::<()>());
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            event_loop(&mut app, &mut screen, keys, rx, never),
-        )
-        .await
-        .expect("q ends the loop")
-        .unwrap();
+        run_until_quit(&mut app, &mut screen, keys_rx, rx).await;
         typist.await.unwrap();
         let [(before, text)] = screen.copied.as_slice() else {
             panic!("one copy: {:?}", screen.copied);
@@ -1643,9 +1654,6 @@ mod tests {
         });
         // The user waits for the flood to be sent, then presses q.
         let (keys_tx, keys_rx) = mpsc::channel(1);
-        let keys = Box::pin(futures::stream::unfold(keys_rx, |mut rx| async move {
-            rx.recv().await.map(|event| (Ok(event), rx))
-        }));
         let press = tokio::spawn(async move {
             flood.await.unwrap();
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -1654,14 +1662,7 @@ mod tests {
                 .await
                 .unwrap();
         });
-        let never = Box::pin(std::future::pending::<()>());
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            event_loop(&mut app, &mut screen, keys, rx, never),
-        )
-        .await
-        .expect("q ends the loop")
-        .unwrap();
+        run_until_quit(&mut app, &mut screen, keys_rx, rx).await;
         press.await.unwrap();
         assert!(app.quit);
         assert_eq!(app.state.logs.pushed(), 20 * LINES_PER_SLICE as u64 / 2);
